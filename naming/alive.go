@@ -1,0 +1,78 @@
+package naming
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// reuseSlack allows for the coarse clocks behind a process's start time
+// (clock ticks, and whole seconds for the boot time).
+const reuseSlack = 2 * time.Second
+
+// Alive reports whether process pid is running and is the process that
+// made a registry file at created. It is false when the pid does not exist,
+// is a zombie, or started after created (the pid was reused). A zero created
+// skips the last check.
+func Alive(pid int, created time.Time) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// anything: state is the first, starttime the 20th.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return true
+	}
+	fields := bytes.Fields(stat[i+1:])
+	if len(fields) < 20 {
+		return true
+	}
+	if fields[0][0] == 'Z' || fields[0][0] == 'X' {
+		return false
+	}
+	if created.IsZero() {
+		return true
+	}
+	ticks, err := strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return true
+	}
+	bt := bootTime()
+	if bt.IsZero() {
+		return true
+	}
+	started := bt.Add(time.Duration(ticks) * time.Second / clockTicks)
+	return !started.After(created.Add(reuseSlack))
+}
+
+// clockTicks is USER_HZ, which Linux fixes at 100 for user space.
+const clockTicks = 100
+
+var bootTime = sync.OnceValue(func() time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("btime ")); ok {
+			s, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			if err == nil {
+				return time.Unix(s, 0)
+			}
+		}
+	}
+	return time.Time{}
+})

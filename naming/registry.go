@@ -1,0 +1,267 @@
+package naming
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+// DefaultDir is the registry directory when $FIFO_PATH is unset; C SIMPL's
+// default too.
+const DefaultDir = "/var/tmp"
+
+// MaxDirLen is the longest registry directory path C SIMPL accepts.
+const MaxDirLen = 127
+
+// Dir returns $FIFO_PATH, or DefaultDir when it is unset or empty.
+func Dir() string {
+	if d := os.Getenv("FIFO_PATH"); d != "" {
+		return d
+	}
+	return DefaultDir
+}
+
+// Registry is the set of names attached in one directory. The zero value is
+// not usable; call Open. Safe for concurrent use.
+type Registry struct {
+	dir string
+}
+
+// Open returns the registry in dir ("" means Dir()). The directory must
+// exist and its path must be at most MaxDirLen bytes.
+func Open(dir string) (*Registry, error) {
+	if dir == "" {
+		dir = Dir()
+	}
+	if len(dir) > MaxDirLen {
+		return nil, fmt.Errorf("simpl: FIFO directory %q is longer than %d bytes", dir, MaxDirLen)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("simpl: FIFO directory: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("simpl: FIFO directory %q is not a directory", dir)
+	}
+	return &Registry{dir: dir}, nil
+}
+
+// Dir returns the registry's directory.
+func (r *Registry) Dir() string { return r.dir }
+
+// ReceivePath is the receive FIFO of name attached by pid.
+func (r *Registry) ReceivePath(name string, pid int) string {
+	return filepath.Join(r.dir, name+"."+strconv.Itoa(pid))
+}
+
+// ReplyPath is the reply FIFO of the sender identity whom in process pid.
+func (r *Registry) ReplyPath(whom string, pid int) string {
+	return filepath.Join(r.dir, "Y"+whom+"."+strconv.Itoa(pid))
+}
+
+// Entry is one attached name.
+type Entry struct {
+	Name    string
+	PID     int
+	Alive   bool      // the owner is running (see Alive)
+	Created time.Time // when the receive FIFO was made
+	Path    string    // the receive FIFO
+}
+
+// fifo is one FIFO in the directory named STEM.PID.
+type fifo struct {
+	stem string
+	pid  int
+}
+
+func (r *Registry) scan() (map[fifo]bool, error) {
+	des, err := os.ReadDir(r.dir)
+	if err != nil {
+		return nil, fmt.Errorf("simpl: reading FIFO directory: %w", err)
+	}
+	set := make(map[fifo]bool)
+	for _, de := range des {
+		if de.Type()&fs.ModeNamedPipe == 0 {
+			continue
+		}
+		if f, ok := splitFIFO(de.Name()); ok {
+			set[f] = true
+		}
+	}
+	return set, nil
+}
+
+// splitFIFO parses "STEM.PID"; the pid is the digits after the last dot.
+func splitFIFO(base string) (fifo, bool) {
+	i := strings.LastIndexByte(base, '.')
+	if i <= 0 || i == len(base)-1 || len(base)-i-1 > 10 {
+		return fifo{}, false
+	}
+	digits := base[i+1:]
+	for j := 0; j < len(digits); j++ {
+		if digits[j] < '0' || digits[j] > '9' {
+			return fifo{}, false
+		}
+	}
+	pid, err := strconv.Atoi(digits)
+	if err != nil || pid <= 0 {
+		return fifo{}, false
+	}
+	return fifo{stem: base[:i], pid: pid}, true
+}
+
+// isName tells whether the FIFO f is a receive FIFO (a name) rather than a
+// reply FIFO: reply FIFOs are "Y"+whom and whom's receive FIFO or a "#"
+// marks them. A process that attached both "X" and "YX" is read as having
+// attached "X" only; that is C SIMPL's own ambiguity.
+func isName(set map[fifo]bool, f fifo) bool {
+	if strings.ContainsRune(f.stem, '#') || CheckLocal(f.stem) != nil {
+		return false
+	}
+	if len(f.stem) > 1 && f.stem[0] == 'Y' && set[fifo{f.stem[1:], f.pid}] && !set[fifo{"Y" + f.stem, f.pid}] {
+		return false
+	}
+	return true
+}
+
+// List returns every attached name, live or stale, sorted by name and pid.
+func (r *Registry) List() ([]Entry, error) {
+	set, err := r.scan()
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for f := range set {
+		if !isName(set, f) {
+			continue
+		}
+		e := Entry{Name: f.stem, PID: f.pid, Path: r.ReceivePath(f.stem, f.pid)}
+		st, err := os.Lstat(e.Path)
+		if err != nil {
+			continue // removed while we looked
+		}
+		e.Created = st.ModTime()
+		e.Alive = Alive(f.pid, e.Created)
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].PID < out[j].PID
+	})
+	return out, nil
+}
+
+// Lookup returns the live owner of name. When two live processes hold it
+// (a race between C SIMPL attachers) the earliest attach wins.
+func (r *Registry) Lookup(name string) (Entry, error) {
+	if err := CheckLocal(name); err != nil {
+		return Entry{}, err
+	}
+	all, err := r.List()
+	if err != nil {
+		return Entry{}, err
+	}
+	var best Entry
+	found := false
+	for _, e := range all {
+		if e.Name != name || !e.Alive {
+			continue
+		}
+		if !found || Earlier(e, best) {
+			best, found = e, true
+		}
+	}
+	if !found {
+		return Entry{}, fmt.Errorf("%w: %q in %s", transport.ErrNotFound, name, r.dir)
+	}
+	return best, nil
+}
+
+// Earlier orders two claims on one name: the older receive FIFO wins, and
+// the lower pid breaks a tie.
+func Earlier(a, b Entry) bool {
+	if !a.Created.Equal(b.Created) {
+		return a.Created.Before(b.Created)
+	}
+	return a.PID < b.PID
+}
+
+// Reap removes the FIFOs of every dead owner of name, or of every dead
+// owner when name is "": receive FIFOs, their reply FIFOs and gosimpl's
+// auxiliary reply FIFOs. It returns how many files it removed. FIFOs of live
+// processes are never touched.
+func (r *Registry) Reap(name string) (int, error) {
+	set, err := r.scan()
+	if err != nil {
+		return 0, err
+	}
+	alive := make(map[int]bool)
+	isAlive := func(f fifo, path string) bool {
+		if a, ok := alive[f.pid]; ok {
+			return a
+		}
+		st, err := os.Lstat(path)
+		a := err == nil && Alive(f.pid, st.ModTime())
+		alive[f.pid] = a
+		return a
+	}
+	n := 0
+	var errs []error
+	remove := func(p string) {
+		if err := os.Remove(p); err == nil {
+			n++
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	for f := range set {
+		path := filepath.Join(r.dir, f.stem+"."+strconv.Itoa(f.pid))
+		if isName(set, f) {
+			if (name == "" || f.stem == name) && !isAlive(f, path) {
+				remove(path)
+				remove(r.ReplyPath(f.stem, f.pid))
+			}
+			continue
+		}
+		// A reply FIFO: reap it when reaping everything, or when it is an
+		// auxiliary reply FIFO of the name being reaped.
+		aux := strings.HasPrefix(f.stem, "Y"+auxPrefix(name))
+		if (name == "" || aux) && f.stem[0] == 'Y' && !isAlive(f, path) {
+			remove(path)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// auxPrefix is the start of every auxiliary sender identity for name (see
+// AuxWhom); for name "" it is "".
+func auxPrefix(name string) string {
+	if name == "" {
+		return ""
+	}
+	if len(name) > MaxNameLen-4 {
+		name = name[:MaxNameLen-4]
+	}
+	return name + "#"
+}
+
+// AuxWhom is the sender identity gosimpl uses for the k-th (k >= 1)
+// concurrent Send from one attached name: the name, cut to leave room, then
+// "#" and k. '#' cannot appear in a name, so these never clash with one.
+func AuxWhom(name string, k int) string {
+	suffix := "#" + strconv.Itoa(k)
+	if len(name)+len(suffix) > MaxNameLen {
+		name = name[:MaxNameLen-len(suffix)]
+	}
+	return name + suffix
+}

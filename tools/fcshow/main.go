@@ -1,0 +1,61 @@
+// Command fcshow lists the names attached in the FIFO directory
+// ($FIFO_PATH, or /var/tmp), with each owner's pid and whether it is alive.
+//
+//	fcshow [-clean]
+//
+// -clean first removes the FIFOs of owners that are dead.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/gosimpl/gosimpl/naming"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fcshow:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fcshow", flag.ContinueOnError)
+	clean := fs.Bool("clean", false, "remove the FIFOs of dead owners first")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New("usage: fcshow [-clean]")
+	}
+	reg, err := naming.Open("")
+	if err != nil {
+		return err
+	}
+	if *clean {
+		n, err := reg.Reap("")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %d stale FIFOs\n", n)
+	}
+	names, err := reg.List()
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPID\tSTATE")
+	for _, e := range names {
+		state := "alive"
+		if !e.Alive {
+			state = "dead"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Name, e.PID, state)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,50 @@
+// Command fcslay stops the process that attached a name by sending it
+// SIGTERM.
+//
+//	fcslay NAME
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+
+	"github.com/gosimpl/gosimpl/naming"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fcslay:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fcslay", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: fcslay NAME")
+	}
+	reg, err := naming.Open("")
+	if err != nil {
+		return err
+	}
+	e, err := reg.Lookup(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	p, err := os.FindProcess(e.PID)
+	if err != nil {
+		return err
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("signal %s (pid %d): %w", e.Name, e.PID, err)
+	}
+	fmt.Fprintf(stdout, "sent SIGTERM to %s (pid %d)\n", e.Name, e.PID)
+	return nil
+}

@@ -1,0 +1,42 @@
+package transport
+
+import (
+	"errors"
+	"os"
+)
+
+// The errors every layer of gosimpl returns, wrapped with %w and detail.
+// Test them with errors.Is. The simpl package re-exports them.
+var (
+	// ErrBadName: a name is empty, longer than 31 bytes, holds a byte that
+	// cannot appear in a FIFO file name, or has more than two colons.
+	ErrBadName = errors.New("simpl: bad name")
+	// ErrNameInUse: a live process has already attached the name.
+	ErrNameInUse = errors.New("simpl: name is in use")
+	// ErrNotFound: no live process has attached the name.
+	ErrNotFound = errors.New("simpl: name not found")
+	// ErrTooLarge: the message is larger than the receiver accepts.
+	ErrTooLarge = errors.New("simpl: message too large for the receiver")
+	// ErrReplyTooLarge: the reply is larger than the sender's reply buffer.
+	ErrReplyTooLarge = errors.New("simpl: reply too large for the sender")
+	// ErrPeerGone: the other side exited or detached before the exchange
+	// completed.
+	ErrPeerGone = errors.New("simpl: peer gone")
+	// ErrRejected: the receiver answered with ReplyError, or a C SIMPL
+	// receiver reported a failure it does not explain on the wire.
+	ErrRejected = errors.New("simpl: receiver replied with an error")
+	// ErrBadMessage: a header, doorbell or size read from shared memory or a
+	// FIFO is out of bounds or corrupt.
+	ErrBadMessage = errors.New("simpl: corrupt or out-of-bounds message")
+	// ErrReplied: the message was already answered (Reply, ReplyError or
+	// Relay); each message gets exactly one.
+	ErrReplied = errors.New("simpl: message already replied")
+	// ErrBadProxy: a proxy value is out of range (it must be 1 or more).
+	ErrBadProxy = errors.New("simpl: bad proxy value")
+	// ErrNotSupported: the request needs something not built yet, such as a
+	// remote name before the network transport exists.
+	ErrNotSupported = errors.New("simpl: not supported yet")
+	// ErrClosed is os.ErrClosed: the channel or connection was closed by
+	// this process.
+	ErrClosed = os.ErrClosed
+)

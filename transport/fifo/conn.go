@@ -1,0 +1,340 @@
+package fifo
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
+)
+
+// slot is one sender identity of an endpoint: a whom (the name itself for
+// the first, name#k for extra concurrent Sends), its reply FIFO, and its
+// own segment. A Send holds a slot exclusively from filling the segment to
+// reading the reply doorbell, which is what keeps concurrent Sends from
+// ever seeing each other's replies.
+type slot struct {
+	whom string
+	path string
+	rf   *os.File // the reply FIFO, open read-write
+	seg  segment  // this slot's segment; mem is nil until the first Send
+
+	dlMu  sync.Mutex // orders a context's cancel against the read's end
+	armed bool
+	fired bool
+}
+
+func (e *Endpoint) newSlot(whom string) (*slot, error) {
+	s := &slot{whom: whom, path: e.reg.ReplyPath(whom, e.pid)}
+	if err := sys.Mkfifo(s.path, e.perm); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		os.Remove(s.path)
+		return nil, err
+	}
+	s.rf = f
+	return s, nil
+}
+
+// destroy removes the slot's FIFO and frees its segment.
+func (s *slot) destroy() {
+	s.rf.Close()
+	os.Remove(s.path)
+	if s.seg.mem != nil {
+		sys.ShmDetach(s.seg.mem)
+		s.seg.mem = nil
+	}
+}
+
+func (e *Endpoint) isClosed() bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (e *Endpoint) getSlot() (*slot, error) {
+	e.slotMu.Lock()
+	defer e.slotMu.Unlock()
+	if e.isClosed() {
+		return nil, fmt.Errorf("simpl: send from %q: %w", e.name, transport.ErrClosed)
+	}
+	var s *slot
+	if n := len(e.free); n > 0 {
+		s = e.free[n-1]
+		e.free = e.free[:n-1]
+	} else {
+		for {
+			e.nextAux++
+			var err error
+			s, err = e.newSlot(naming.AuxWhom(e.name, e.nextAux))
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, fs.ErrExist) {
+				return nil, fmt.Errorf("simpl: send from %q: %w", e.name, err)
+			}
+			// Left by a dead process that had our pid: this process
+			// never reuses an auxiliary identity, so it is not ours.
+			os.Remove(e.reg.ReplyPath(naming.AuxWhom(e.name, e.nextAux), e.pid))
+			e.nextAux--
+		}
+	}
+	e.busy[s] = struct{}{}
+	return s, nil
+}
+
+func (e *Endpoint) putSlot(s *slot) {
+	e.slotMu.Lock()
+	delete(e.busy, s)
+	closed := e.isClosed()
+	if !closed {
+		e.free = append(e.free, s)
+	}
+	e.slotMu.Unlock()
+	if closed {
+		s.destroy()
+	}
+}
+
+// Conn is a located receiver on the FIFO transport, used through the
+// endpoint it was located from (whose name is the sender's identity). Safe
+// for concurrent use.
+type Conn struct {
+	ep   *Endpoint
+	name string
+	pid  int
+	f    *os.File // the receiver's FIFO, write-only, non-blocking
+	raw  syscall.RawConn
+}
+
+var _ transport.Conn = (*Conn)(nil)
+
+// Locate finds the live owner of name and opens its receive FIFO. A remote
+// name ("host:name") is ErrNotSupported until the network transport lands.
+func (e *Endpoint) Locate(name string) (*Conn, error) {
+	n, err := naming.Parse(name)
+	if err != nil {
+		return nil, err
+	}
+	if !n.Local() {
+		return nil, fmt.Errorf("%w: remote name %q", transport.ErrNotSupported, name)
+	}
+	if e.isClosed() {
+		return nil, fmt.Errorf("simpl: locate from %q: %w", e.name, transport.ErrClosed)
+	}
+	ent, err := e.reg.Lookup(n.Name)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := sys.OpenWriter(ent.Path)
+	if err != nil {
+		if errors.Is(err, sys.ErrNoReader) || errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %q (pid %d) is not reading its FIFO", transport.ErrNotFound, name, ent.PID)
+		}
+		return nil, fmt.Errorf("simpl: locate %q: %w", name, err)
+	}
+	c := &Conn{ep: e, name: n.Name, pid: ent.PID, f: os.NewFile(uintptr(fd), ent.Path)}
+	if c.raw, err = c.f.SyscallConn(); err != nil {
+		c.f.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Name and PID identify the located receiver.
+func (c *Conn) Name() string { return c.name }
+
+// PID is the receiver's process id.
+func (c *Conn) PID() int { return c.pid }
+
+// Close closes the connection's FIFO descriptor.
+func (c *Conn) Close() error { return c.f.Close() }
+
+// doorbell writes one value to the receiver's FIFO without blocking.
+func (c *Conn) doorbell(v int32) error {
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		werr = sys.WriteInt32(int(fd), v)
+		return true
+	})
+	if err == nil {
+		err = werr
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrClosed):
+		return fmt.Errorf("simpl: connection to %q: %w", c.name, transport.ErrClosed)
+	case sys.IsBrokenPipe(err):
+		return fmt.Errorf("%w: receiver %q (pid %d) closed its FIFO", transport.ErrPeerGone, c.name, c.pid)
+	case sys.IsWouldBlock(err):
+		return errFIFOFull
+	}
+	return fmt.Errorf("simpl: doorbell to %q: %w", c.name, err)
+}
+
+var errFIFOFull = errors.New("simpl: receiver's FIFO is full")
+
+// Trigger sends proxy (>= 1) to the receiver and returns at once. If the
+// receiver's FIFO is full (about 16,000 unread doorbells) it fails rather
+// than block.
+func (c *Conn) Trigger(proxy int) error {
+	if proxy < 1 || proxy > math.MaxInt32 {
+		return fmt.Errorf("%w: %d (must be 1..%d)", transport.ErrBadProxy, proxy, math.MaxInt32)
+	}
+	return c.doorbell(int32(-proxy))
+}
+
+// maxData is the largest message or reply the SIMPL header can describe.
+const maxData = math.MaxInt32 - HeaderSize
+
+// Send copies req into this process's segment, rings the receiver and
+// waits for the reply doorbell. The reply is copied into reply.
+//
+// If ctx ends while the receiver holds the request, Send returns ctx.Err()
+// and the slot it used is set aside until the late answer arrives, so that
+// answer can never reach another Send.
+func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
+	if len(req) > maxData || len(reply) > maxData {
+		return 0, fmt.Errorf("%w: %d-byte message, %d-byte reply buffer", transport.ErrTooLarge, len(req), len(reply))
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	e := c.ep
+	s, err := e.getSlot()
+	if err != nil {
+		return 0, err
+	}
+	need := max(len(req), len(reply))
+	if s.seg.mem == nil || s.seg.capacity() < need {
+		if err := e.grow(s, need); err != nil {
+			e.putSlot(s)
+			return 0, err
+		}
+	}
+	s.seg.writeHeader(s.whom, e.pid, need, len(req), len(reply))
+	copy(s.seg.data(len(req)), req)
+
+	for {
+		err = c.doorbell(int32(s.seg.id))
+		if err != errFIFOFull {
+			break
+		}
+		select { // a full FIFO drains as the receiver works
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(time.Millisecond):
+			continue
+		}
+		break
+	}
+	if err != nil {
+		e.putSlot(s)
+		return 0, err
+	}
+
+	v, err := s.wait(ctx)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, os.ErrClosed) {
+			go e.drainSlot(s)
+			return 0, ctxErr
+		}
+		e.putSlot(s)
+		if e.isClosed() {
+			return 0, fmt.Errorf("simpl: send from %q: %w", e.name, transport.ErrClosed)
+		}
+		return 0, fmt.Errorf("simpl: send to %q: reading reply: %w", c.name, err)
+	}
+	defer e.putSlot(s)
+	n := int(s.seg.get(offNBytes))
+	switch v {
+	case 0:
+		if n < 0 || n > s.seg.capacity() {
+			return 0, fmt.Errorf("%w: reply size %d outside the %d-byte segment", transport.ErrBadMessage, n, s.seg.capacity())
+		}
+		if n > len(reply) {
+			return 0, fmt.Errorf("%w: %d bytes, buffer holds %d", transport.ErrReplyTooLarge, n, len(reply))
+		}
+		return copy(reply, s.seg.data(n)), nil
+	case -1:
+		return 0, fmt.Errorf("send to %q: %w", c.name, codeErr(int32(n)))
+	}
+	return 0, fmt.Errorf("%w: reply doorbell %d", transport.ErrBadMessage, v)
+}
+
+// grow replaces the slot's segment with one that holds need bytes.
+func (e *Endpoint) grow(s *slot, need int) error {
+	size := HeaderSize + need
+	size = (size + sys.PageSize - 1) / sys.PageSize * sys.PageSize
+	id, mem, err := sys.ShmCreate(size, e.perm)
+	if err != nil {
+		return fmt.Errorf("simpl: message buffer of %d bytes: %w", size, err)
+	}
+	if s.seg.mem != nil {
+		sys.ShmDetach(s.seg.mem)
+	}
+	s.seg = segment{id: id, mem: mem}
+	return nil
+}
+
+// wait reads the reply doorbell, giving up when ctx ends.
+func (s *slot) wait(ctx context.Context) (int32, error) {
+	if ctx.Done() != nil {
+		s.dlMu.Lock()
+		s.armed = true
+		s.dlMu.Unlock()
+		stop := context.AfterFunc(ctx, func() {
+			s.dlMu.Lock()
+			if s.armed {
+				s.fired = true
+				s.rf.SetReadDeadline(time.Unix(1, 0))
+			}
+			s.dlMu.Unlock()
+		})
+		defer func() {
+			stop()
+			s.dlMu.Lock()
+			s.armed = false
+			if s.fired {
+				s.fired = false
+				s.rf.SetReadDeadline(time.Time{})
+			}
+			s.dlMu.Unlock()
+		}()
+	}
+	var b [4]byte
+	if _, err := io.ReadFull(s.rf, b[:]); err != nil {
+		return 0, err
+	}
+	return int32(binary.NativeEndian.Uint32(b[:])), nil
+}
+
+// drainSlot waits for the answer to a Send that gave up, then returns the
+// slot to the pool; if the endpoint closes first the slot is destroyed.
+func (e *Endpoint) drainSlot(s *slot) {
+	var b [4]byte
+	if _, err := io.ReadFull(s.rf, b[:]); err != nil {
+		e.slotMu.Lock()
+		delete(e.busy, s)
+		e.slotMu.Unlock()
+		s.destroy()
+		return
+	}
+	e.putSlot(s)
+}

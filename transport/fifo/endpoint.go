@@ -1,0 +1,496 @@
+package fifo
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
+)
+
+// DefaultMaxMessage is the largest request an endpoint accepts unless
+// Options.MaxMessage says otherwise.
+const DefaultMaxMessage = 64 << 20
+
+// DefaultPerm is the mode of the FIFOs and segments an endpoint creates
+// unless Options.Perm says otherwise: only the same user can reach them.
+const DefaultPerm os.FileMode = 0o600
+
+// maxCachedSegments bounds how many idle sender segments a receiver keeps
+// attached before it checks which senders have gone.
+const maxCachedSegments = 64
+
+// Options configure Attach.
+type Options struct {
+	// Registry is the FIFO directory; nil means naming.Open("").
+	Registry *naming.Registry
+	// Perm is the mode of the FIFOs and segments the endpoint creates.
+	// Zero means DefaultPerm (0600). C SIMPL creates 0666 FIFOs and 0777
+	// segments; ask for 0666 only when peers run as other users, knowing
+	// that every local user can then send to the name and read or alter
+	// the messages this endpoint sends.
+	Perm os.FileMode
+	// MaxMessage is the largest request Receive accepts; a larger one
+	// fails for its sender with ErrTooLarge. Zero means DefaultMaxMessage.
+	MaxMessage int
+}
+
+// Endpoint is one attached name on the FIFO transport: the receive FIFO
+// NAME.PID and the sender identity NAME with its reply FIFO YNAME.PID.
+// Safe for concurrent use; Close is idempotent and unblocks every waiter.
+type Endpoint struct {
+	reg    *naming.Registry
+	name   string
+	pid    int
+	perm   os.FileMode
+	maxMsg int
+	rxPath string
+	rx     *os.File // the receive FIFO, open read-write so it never sees EOF
+	rxRaw  syscall.RawConn
+
+	incoming   chan incoming // unbuffered: one doorbell read ahead at most
+	done       chan struct{} // closed by Close
+	readerDone chan struct{}
+	closeOnce  sync.Once
+	dropped    atomic.Int64 // doorbells that named no usable segment
+
+	mu       sync.Mutex // guards the receiver state below
+	closed   bool
+	segs     map[int]*rseg
+	bySender map[senderKey]int
+	pending  map[*Request]struct{}
+
+	replyMu  sync.Mutex // guards replyFDs and every write to them
+	replyFDs map[senderKey]int
+
+	slotMu  sync.Mutex // guards the sender slots below
+	free    []*slot
+	busy    map[*slot]struct{}
+	nextAux int
+}
+
+type incoming struct {
+	req   *Request
+	proxy int
+}
+
+type senderKey struct {
+	whom string
+	pid  int
+}
+
+// rseg is a sender's segment attached by this receiver, kept attached
+// between messages so a steady sender costs no shmat per message.
+type rseg struct {
+	segment
+	refs  int  // requests still using it
+	evict bool // detach when refs drops to 0
+}
+
+// Attach attaches name in this process. Stale FIFOs of dead owners are
+// reaped first; a live owner makes it ErrNameInUse.
+func Attach(name string, opts Options) (*Endpoint, error) {
+	if err := naming.CheckLocal(name); err != nil {
+		return nil, err
+	}
+	reg := opts.Registry
+	if reg == nil {
+		var err error
+		if reg, err = naming.Open(""); err != nil {
+			return nil, err
+		}
+	}
+	e := &Endpoint{
+		reg:        reg,
+		name:       name,
+		pid:        os.Getpid(),
+		perm:       opts.Perm,
+		maxMsg:     opts.MaxMessage,
+		incoming:   make(chan incoming),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		segs:       make(map[int]*rseg),
+		bySender:   make(map[senderKey]int),
+		pending:    make(map[*Request]struct{}),
+		replyFDs:   make(map[senderKey]int),
+		busy:       make(map[*slot]struct{}),
+	}
+	if e.perm == 0 {
+		e.perm = DefaultPerm
+	}
+	if e.maxMsg <= 0 {
+		e.maxMsg = DefaultMaxMessage
+	}
+	if _, err := reg.Reap(name); err != nil {
+		return nil, fmt.Errorf("simpl: attach %q: reaping stale owners: %w", name, err)
+	}
+	if owner, err := reg.Lookup(name); err == nil {
+		return nil, fmt.Errorf("%w: %q is attached by pid %d", transport.ErrNameInUse, name, owner.PID)
+	}
+	e.rxPath = reg.ReceivePath(name, e.pid)
+	if err := sys.Mkfifo(e.rxPath, e.perm); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %s exists", transport.ErrNameInUse, e.rxPath)
+		}
+		return nil, fmt.Errorf("simpl: attach %q: %w", name, err)
+	}
+	primary, err := e.newSlot(name)
+	if err != nil {
+		os.Remove(e.rxPath)
+		if errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("%w: %q: its reply FIFO is taken by another name of this process", transport.ErrNameInUse, name)
+		}
+		return nil, fmt.Errorf("simpl: attach %q: %w", name, err)
+	}
+	fail := func(err error) (*Endpoint, error) {
+		primary.destroy()
+		os.Remove(e.rxPath)
+		return nil, err
+	}
+	if e.rx, err = os.OpenFile(e.rxPath, os.O_RDWR, 0); err != nil {
+		return fail(fmt.Errorf("simpl: attach %q: %w", name, err))
+	}
+	if e.rxRaw, err = e.rx.SyscallConn(); err != nil {
+		e.rx.Close()
+		return fail(err)
+	}
+	// Two processes may have attached at the same moment; the earlier FIFO
+	// wins and the later one backs out.
+	if err := e.checkRace(); err != nil {
+		e.rx.Close()
+		return fail(err)
+	}
+	e.free = append(e.free, primary)
+	go e.readLoop()
+	return e, nil
+}
+
+func (e *Endpoint) checkRace() error {
+	all, err := e.reg.List()
+	if err != nil {
+		return err
+	}
+	var mine *naming.Entry
+	for i := range all {
+		if all[i].Name == e.name && all[i].PID == e.pid {
+			mine = &all[i]
+		}
+	}
+	if mine == nil {
+		return fmt.Errorf("simpl: attach %q: receive FIFO vanished", e.name)
+	}
+	for _, other := range all {
+		if other.Name == e.name && other.PID != e.pid && other.Alive && naming.Earlier(other, *mine) {
+			return fmt.Errorf("%w: %q was attached by pid %d at the same moment", transport.ErrNameInUse, e.name, other.PID)
+		}
+	}
+	return nil
+}
+
+// Name is the attached name.
+func (e *Endpoint) Name() string { return e.name }
+
+// Dropped counts doorbells that named no usable segment or a corrupt
+// header and so could not be answered.
+func (e *Endpoint) Dropped() int64 { return e.dropped.Load() }
+
+// readLoop reads doorbells and hands each to one Receive.
+func (e *Endpoint) readLoop() {
+	defer close(e.readerDone)
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(e.rx, b[:]); err != nil {
+			return
+		}
+		e.dispatch(int32(binary.NativeEndian.Uint32(b[:])), false)
+	}
+}
+
+// dispatch turns one doorbell into a request or a proxy. When closing, it
+// fails requests at once instead of delivering them.
+func (e *Endpoint) dispatch(v int32, closing bool) {
+	var in incoming
+	if v < 0 {
+		if v == math.MinInt32 || closing {
+			e.dropped.Add(1)
+			return
+		}
+		in.proxy = int(-v)
+	} else {
+		req, err := e.accept(int(v))
+		if err != nil {
+			e.dropped.Add(1)
+			return
+		}
+		if closing {
+			req.answerClosed()
+			return
+		}
+		in.req = req
+	}
+	select {
+	case e.incoming <- in:
+	case <-e.done:
+		if in.req != nil {
+			in.req.answerClosed()
+		}
+	}
+}
+
+// Receive waits for the next request or proxy.
+func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) {
+	select {
+	case in := <-e.incoming:
+		if in.req != nil {
+			return in.req, 0, nil
+		}
+		return nil, in.proxy, nil
+	case <-e.done:
+		return nil, 0, fmt.Errorf("simpl: receive on %q: %w", e.name, transport.ErrClosed)
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+}
+
+// accept attaches the segment a doorbell names, checks its header and
+// copies the request out, so a sender changing its segment later cannot
+// change what the receiver already read.
+func (e *Endpoint) accept(id int) (*Request, error) {
+	seg, err := e.attachSeg(id)
+	if err != nil {
+		return nil, err
+	}
+	h, err := seg.readHeader()
+	if err == nil && h.nbytes > e.maxMsg {
+		err = fmt.Errorf("%w: %d bytes, this receiver accepts %d", transport.ErrTooLarge, h.nbytes, e.maxMsg)
+	}
+	if err != nil {
+		if h.pid > 0 && checkWhom(h.whom) == nil {
+			code := int32(codeBadHeader)
+			if errors.Is(err, transport.ErrTooLarge) {
+				code = codeTooLarge
+			}
+			seg.put(offNBytes, code)
+			e.ring(h, -1)
+		}
+		e.releaseSeg(seg)
+		return nil, err
+	}
+	e.noteSender(seg, h)
+	r := &Request{ep: e, seg: seg, hdr: h}
+	r.buf = getBuf(h.nbytes)
+	r.data = (*r.buf)[:h.nbytes]
+	copy(r.data, seg.data(h.nbytes))
+	e.mu.Lock()
+	closed := e.closed
+	if !closed {
+		e.pending[r] = struct{}{}
+	}
+	e.mu.Unlock()
+	if closed {
+		r.answerClosed()
+		return nil, transport.ErrClosed
+	}
+	return r, nil
+}
+
+func (e *Endpoint) attachSeg(id int) (*rseg, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.segs[id]; ok {
+		s.refs++
+		s.evict = false
+		return s, nil
+	}
+	if len(e.segs) >= maxCachedSegments {
+		e.sweepLocked()
+	}
+	mem, err := sys.ShmAttach(id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
+	}
+	s := &rseg{segment: segment{id: id, mem: mem}, refs: 1}
+	e.segs[id] = s
+	return s, nil
+}
+
+// noteSender records that the sender identity in h now uses seg; the
+// segment it used before was replaced and is detached once idle.
+func (e *Endpoint) noteSender(seg *rseg, h header) {
+	k := senderKey{h.whom, h.pid}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.bySender[k]; ok && old != seg.id {
+		if o := e.segs[old]; o != nil {
+			o.evict = true
+			e.maybeDetachLocked(o)
+		}
+	}
+	e.bySender[k] = seg.id
+}
+
+func (e *Endpoint) releaseSeg(s *rseg) {
+	e.mu.Lock()
+	s.refs--
+	e.maybeDetachLocked(s)
+	e.mu.Unlock()
+}
+
+func (e *Endpoint) maybeDetachLocked(s *rseg) {
+	if s.refs > 0 || !(s.evict || e.closed) {
+		return
+	}
+	sys.ShmDetach(s.mem)
+	delete(e.segs, s.id)
+	for k, id := range e.bySender {
+		if id == s.id {
+			delete(e.bySender, k)
+		}
+	}
+}
+
+// sweepLocked detaches idle segments whose owner has detached (we are the
+// only process left on them).
+func (e *Endpoint) sweepLocked() {
+	for _, s := range e.segs {
+		if s.refs > 0 {
+			continue
+		}
+		if n, err := sys.ShmAttached(s.id); err != nil || n <= 1 {
+			s.evict = true
+			e.maybeDetachLocked(s)
+		}
+	}
+}
+
+// ring writes v to the reply FIFO of the sender in h. The FIFO stays open
+// for the next reply; a cached descriptor whose reader has gone (EPIPE) is
+// reopened once, which is how a new process that reused the pid and name
+// is reached.
+func (e *Endpoint) ring(h header, v int32) error {
+	k := senderKey{h.whom, h.pid}
+	e.replyMu.Lock()
+	defer e.replyMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		fd, ok := e.replyFDs[k]
+		if !ok {
+			var err error
+			fd, err = sys.OpenWriter(e.reg.ReplyPath(h.whom, h.pid))
+			if err != nil {
+				return fmt.Errorf("%w: sender %s (pid %d): %w", transport.ErrPeerGone, h.whom, h.pid, err)
+			}
+			if len(e.replyFDs) >= maxCachedSegments {
+				for k2, fd2 := range e.replyFDs {
+					sys.Close(fd2)
+					delete(e.replyFDs, k2)
+				}
+			}
+			e.replyFDs[k] = fd
+		}
+		err := sys.WriteInt32(fd, v)
+		if err == nil {
+			return nil
+		}
+		sys.Close(fd)
+		delete(e.replyFDs, k)
+		if sys.IsBrokenPipe(err) && attempt == 0 {
+			continue
+		}
+		if sys.IsBrokenPipe(err) {
+			return fmt.Errorf("%w: sender %s (pid %d)", transport.ErrPeerGone, h.whom, h.pid)
+		}
+		return fmt.Errorf("simpl: reply to %s (pid %d): %w", h.whom, h.pid, err)
+	}
+}
+
+// Close detaches the name: its FIFOs go, waiting Receives and this
+// endpoint's own blocked Sends return ErrClosed, and every sender whose
+// message was read but not answered, or still sits in the FIFO, gets a
+// "receiver detached" error.
+func (e *Endpoint) Close() error {
+	e.closeOnce.Do(e.close)
+	return nil
+}
+
+func (e *Endpoint) close() {
+	close(e.done)
+	os.Remove(e.rxPath)
+	e.rx.SetReadDeadline(time.Unix(1, 0))
+	<-e.readerDone
+	// Answer the doorbells still in the FIFO.
+	e.rxRaw.Read(func(fd uintptr) bool {
+		var b [4]byte
+		for {
+			n, err := sys.ReadNonblock(int(fd), b[:])
+			if err != nil || n < 4 {
+				return true
+			}
+			e.dispatch(int32(binary.NativeEndian.Uint32(b[:])), true)
+		}
+	})
+	e.rx.Close()
+
+	e.mu.Lock()
+	e.closed = true
+	reqs := make([]*Request, 0, len(e.pending))
+	for r := range e.pending {
+		reqs = append(reqs, r)
+	}
+	e.mu.Unlock()
+	for _, r := range reqs {
+		r.answerClosed()
+	}
+
+	e.slotMu.Lock()
+	free := e.free
+	e.free = nil
+	busy := make([]*slot, 0, len(e.busy))
+	for s := range e.busy {
+		busy = append(busy, s)
+	}
+	e.slotMu.Unlock()
+	for _, s := range free {
+		s.destroy()
+	}
+	// Busy slots belong to Sends in progress: closing their reply FIFO
+	// wakes them, and they destroy the slot on the way out.
+	for _, s := range busy {
+		s.rf.Close()
+	}
+
+	e.mu.Lock()
+	for _, s := range e.segs {
+		e.maybeDetachLocked(s)
+	}
+	e.mu.Unlock()
+	e.replyMu.Lock()
+	for k, fd := range e.replyFDs {
+		sys.Close(fd)
+		delete(e.replyFDs, k)
+	}
+	e.replyMu.Unlock()
+}
+
+var bufPool sync.Pool
+
+func getBuf(n int) *[]byte {
+	if p, ok := bufPool.Get().(*[]byte); ok {
+		if cap(*p) >= n {
+			return p
+		}
+		bufPool.Put(p)
+	}
+	b := make([]byte, n, max(n, 512))
+	return &b
+}

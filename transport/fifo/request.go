@@ -1,0 +1,126 @@
+package fifo
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+// Request is one message received on the FIFO transport. Its data is a
+// copy taken when it was received; the copy is recycled once the request
+// is answered. Safe for concurrent use: the first answer wins and later
+// ones return ErrReplied (or ErrClosed after the endpoint closed).
+type Request struct {
+	ep   *Endpoint
+	seg  *rseg
+	hdr  header
+	buf  *[]byte
+	data []byte
+
+	mu     sync.Mutex
+	done   bool
+	closed bool // answered by Close
+}
+
+var _ transport.Request = (*Request)(nil)
+
+// Data is the request's bytes, valid until the request is answered.
+func (r *Request) Data() []byte { return r.data }
+
+// Sender is the sending identity and its pid, as the sender wrote them.
+func (r *Request) Sender() (string, int) { return r.hdr.whom, r.hdr.pid }
+
+// MaxReply is the largest reply the sender accepts.
+func (r *Request) MaxReply() int { return r.hdr.ybytes }
+
+// SegmentID is the System V segment the request came in (for tests and
+// tools that show it).
+func (r *Request) SegmentID() int { return r.seg.id }
+
+func (r *Request) answeredErr() error {
+	if r.closed {
+		return fmt.Errorf("simpl: reply: %w", transport.ErrClosed)
+	}
+	return transport.ErrReplied
+}
+
+// Reply writes data over the sender's segment and wakes the sender. A reply
+// larger than MaxReply is not truncated: the sender gets ErrReplyTooLarge,
+// the request counts as answered, and Reply says so too.
+func (r *Request) Reply(data []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return r.answeredErr()
+	}
+	defer r.finish()
+	if len(data) > r.hdr.ybytes {
+		r.seg.put(offNBytes, codeReplyLarge)
+		r.ep.ring(r.hdr, -1)
+		return fmt.Errorf("%w: %d bytes, sender accepts %d", transport.ErrReplyTooLarge, len(data), r.hdr.ybytes)
+	}
+	copy(r.seg.data(len(data)), data)
+	r.seg.put(offNBytes, int32(len(data)))
+	return r.ep.ring(r.hdr, 0)
+}
+
+// ReplyError answers with a failure: the sender's Send returns ErrRejected.
+func (r *Request) ReplyError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return r.answeredErr()
+	}
+	defer r.finish()
+	r.seg.put(offNBytes, codeRejected)
+	return r.ep.ring(r.hdr, -1)
+}
+
+// Relay passes the request to another receiver by ringing its FIFO with the
+// same segment id; that receiver answers the original sender directly.
+// to must be a FIFO-transport Conn. If the doorbell cannot be written the
+// request stays unanswered here.
+func (r *Request) Relay(to transport.Conn) error {
+	c, ok := to.(*Conn)
+	if !ok {
+		return fmt.Errorf("%w: relay across transports", transport.ErrNotSupported)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return r.answeredErr()
+	}
+	if err := c.doorbell(int32(r.seg.id)); err != nil {
+		return err
+	}
+	r.finish()
+	return nil
+}
+
+// answerClosed fails the request because the endpoint is closing.
+func (r *Request) answerClosed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return
+	}
+	r.seg.put(offNBytes, codeClosed)
+	r.ep.ring(r.hdr, -1)
+	r.finish()
+	r.closed = true
+}
+
+// finish marks the request answered and releases what it held. r.mu is
+// held.
+func (r *Request) finish() {
+	r.done = true
+	e := r.ep
+	e.mu.Lock()
+	delete(e.pending, r)
+	e.mu.Unlock()
+	e.releaseSeg(r.seg)
+	r.data = nil
+	bufPool.Put(r.buf)
+	r.buf = nil
+}

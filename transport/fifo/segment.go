@@ -1,0 +1,148 @@
+package fifo
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+// The message buffer is a System V segment owned by the sender, laid out
+// as C SIMPL 3.x lays it out (native-endian int32 fields):
+//
+//	0          32     36        40       44       48
+//	+----------+------+---------+--------+--------+---------------------+
+//	| whom     | pid  | shmsize | nbytes | ybytes | data (request, then |
+//	| NUL-term |      |         |        |        | the reply over it)  |
+//	+----------+------+---------+--------+--------+---------------------+
+//
+// The sender writes the header and request, then rings the receiver's FIFO
+// with the segment id. The receiver reads, writes the reply over the data,
+// sets nbytes and rings the sender's reply FIFO. The FIFO write and read
+// (system calls on one pipe) order every access to the segment: a side
+// touches the segment only between reading a doorbell and writing the next.
+const (
+	offWhom    = 0
+	whomLen    = 32
+	offPID     = 32
+	offShmSize = 36
+	offNBytes  = 40
+	offYBytes  = 44
+	HeaderSize = 48
+)
+
+// Failure codes a gosimpl receiver leaves in nbytes when it rings -1, so a
+// gosimpl sender can say why. C SIMPL senders ignore nbytes on failure; a
+// C receiver leaves nbytes >= 0, read as a plain rejection.
+const (
+	codeRejected   = -2 // ReplyError
+	codeClosed     = -3 // receiver detached before replying
+	codeTooLarge   = -4 // request larger than the receiver accepts
+	codeReplyLarge = -5 // reply larger than ybytes
+	codeBadHeader  = -6 // header failed the receiver's checks
+)
+
+func codeErr(code int32) error {
+	switch code {
+	case codeClosed:
+		return fmt.Errorf("%w: receiver detached before replying", transport.ErrPeerGone)
+	case codeTooLarge:
+		return transport.ErrTooLarge
+	case codeReplyLarge:
+		return transport.ErrReplyTooLarge
+	case codeBadHeader:
+		return fmt.Errorf("%w: receiver refused the header", transport.ErrBadMessage)
+	}
+	return transport.ErrRejected
+}
+
+// segment is one attached System V segment: a sender's own buffer, or a
+// sender's buffer as a receiver sees it. Every access is bounds-checked
+// against the mapping. Not safe for concurrent use; the doorbell protocol
+// gives one side at a time the right to touch it.
+type segment struct {
+	id  int
+	mem []byte // the whole mapping, HeaderSize + capacity bytes
+}
+
+func (s *segment) capacity() int { return len(s.mem) - HeaderSize }
+
+func (s *segment) get(off int) int32 {
+	return int32(binary.NativeEndian.Uint32(s.mem[off : off+4]))
+}
+
+func (s *segment) put(off int, v int32) {
+	binary.NativeEndian.PutUint32(s.mem[off:off+4], uint32(v))
+}
+
+// header is the sender's header as a receiver read it once (the sender
+// could change the segment at any time; every later decision uses this
+// copy).
+type header struct {
+	whom   string
+	pid    int
+	nbytes int
+	ybytes int
+}
+
+// readHeader reads and checks the header of a segment attached by a
+// receiver. whom must be a NUL-terminated name usable in a file name, pid
+// positive, nbytes within the segment and ybytes non-negative (a ybytes
+// larger than the segment is capped to it).
+func (s *segment) readHeader() (header, error) {
+	if len(s.mem) < HeaderSize {
+		return header{}, fmt.Errorf("%w: segment of %d bytes is smaller than the %d-byte header", transport.ErrBadMessage, len(s.mem), HeaderSize)
+	}
+	raw := s.mem[offWhom : offWhom+whomLen]
+	end := bytes.IndexByte(raw, 0)
+	if end < 0 {
+		return header{}, fmt.Errorf("%w: sender name is not NUL-terminated", transport.ErrBadMessage)
+	}
+	h := header{
+		whom:   string(raw[:end]),
+		pid:    int(s.get(offPID)),
+		nbytes: int(s.get(offNBytes)),
+		ybytes: int(s.get(offYBytes)),
+	}
+	if err := checkWhom(h.whom); err != nil {
+		return header{}, err
+	}
+	if h.pid <= 0 {
+		return h, fmt.Errorf("%w: sender pid %d", transport.ErrBadMessage, h.pid)
+	}
+	if h.nbytes < 0 || h.nbytes > s.capacity() {
+		return h, fmt.Errorf("%w: message size %d outside the %d-byte segment", transport.ErrBadMessage, h.nbytes, s.capacity())
+	}
+	if h.ybytes < 0 {
+		return h, fmt.Errorf("%w: reply limit %d", transport.ErrBadMessage, h.ybytes)
+	}
+	h.ybytes = min(h.ybytes, s.capacity())
+	return h, nil
+}
+
+// checkWhom accepts a sender identity: a name, or an auxiliary identity
+// (name#k).
+func checkWhom(whom string) error {
+	base, _, _ := strings.Cut(whom, "#")
+	if err := naming.CheckLocal(base); err != nil {
+		return fmt.Errorf("%w: sender name: %w", transport.ErrBadMessage, err)
+	}
+	return nil
+}
+
+// writeHeader fills a sender's own segment for one Send. Callers ensure
+// the data fits.
+func (s *segment) writeHeader(whom string, pid, shmsize, nbytes, ybytes int) {
+	clear(s.mem[offWhom : offWhom+whomLen])
+	copy(s.mem[offWhom:offWhom+whomLen-1], whom)
+	s.put(offPID, int32(pid))
+	s.put(offShmSize, int32(shmsize))
+	s.put(offNBytes, int32(nbytes))
+	s.put(offYBytes, int32(ybytes))
+}
+
+// data returns the first n data bytes; n must be within capacity.
+func (s *segment) data(n int) []byte { return s.mem[HeaderSize : HeaderSize+n] }
