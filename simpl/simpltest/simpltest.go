@@ -214,7 +214,9 @@ func (p *Proc) Signal(sig syscall.Signal) {
 }
 
 // Dir makes an empty FIFO directory for one test and, when the test ends,
-// fails it if anything is left in it.
+// fails it if anything is left in it or if this process still has a System
+// V segment mapped or created. Call it first in a test, so that its check
+// runs after every other cleanup.
 func Dir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "gosimpl-test-")
@@ -223,6 +225,7 @@ func Dir(t testing.TB) string {
 	}
 	t.Cleanup(func() {
 		CheckDirEmpty(t, dir)
+		CheckNoSegments(t)
 		os.RemoveAll(dir)
 	})
 	return dir

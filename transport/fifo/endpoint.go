@@ -31,6 +31,10 @@ const DefaultPerm os.FileMode = 0o600
 // attached before it checks which senders have gone.
 const maxCachedSegments = 64
 
+// sweepEvery is how often a receiver detaches the segments of senders that
+// have gone, so their memory is freed while the receiver runs on.
+const sweepEvery = 2 * time.Second
+
 // Options configure Attach.
 type Options struct {
 	// Registry is the FIFO directory; nil means naming.Open("").
@@ -173,7 +177,26 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	}
 	e.free = append(e.free, primary)
 	go e.readLoop()
+	go e.janitor()
 	return e, nil
+}
+
+// janitor periodically detaches idle segments whose senders are gone.
+func (e *Endpoint) janitor() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-t.C:
+			e.mu.Lock()
+			if !e.closed {
+				e.sweepLocked()
+			}
+			e.mu.Unlock()
+		}
+	}
 }
 
 func (e *Endpoint) checkRace() error {
@@ -428,7 +451,9 @@ func (e *Endpoint) close() {
 	os.Remove(e.rxPath)
 	e.rx.SetReadDeadline(time.Unix(1, 0))
 	<-e.readerDone
-	// Answer the doorbells still in the FIFO.
+	// Answer the doorbells still in the FIFO. (RawConn.Read would not run
+	// the function with the deadline still in the past.)
+	e.rx.SetReadDeadline(time.Time{})
 	e.rxRaw.Read(func(fd uintptr) bool {
 		var b [4]byte
 		for {
