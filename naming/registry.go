@@ -235,24 +235,11 @@ func (r *Registry) Reap(name string) (int, error) {
 		}
 		// A reply FIFO: reap it when reaping everything, or when it is an
 		// auxiliary reply FIFO of the name being reaped.
-		aux := strings.HasPrefix(f.stem, "Y"+auxPrefix(name))
-		if (name == "" || aux) && f.stem[0] == 'Y' && !isAlive(f, path) {
+		if (name == "" || IsAuxOf(f.stem[1:], name)) && f.stem[0] == 'Y' && !isAlive(f, path) {
 			remove(path)
 		}
 	}
 	return n, errors.Join(errs...)
-}
-
-// auxPrefix is the start of every auxiliary sender identity for name (see
-// AuxWhom); for name "" it is "".
-func auxPrefix(name string) string {
-	if name == "" {
-		return ""
-	}
-	if len(name) > MaxNameLen-4 {
-		name = name[:MaxNameLen-4]
-	}
-	return name + "#"
 }
 
 // AuxWhom is the sender identity gosimpl uses for the k-th (k >= 1)
@@ -264,4 +251,15 @@ func AuxWhom(name string, k int) string {
 		name = name[:MaxNameLen-len(suffix)]
 	}
 	return name + suffix
+}
+
+// IsAuxOf reports whether whom is one of name's auxiliary identities, that
+// is AuxWhom(name, k) for some k >= 1.
+func IsAuxOf(whom, name string) bool {
+	i := strings.LastIndexByte(whom, '#')
+	if i < 0 || name == "" {
+		return false
+	}
+	k, err := strconv.Atoi(whom[i+1:])
+	return err == nil && k >= 1 && AuxWhom(name, k) == whom
 }

@@ -1,0 +1,96 @@
+package naming
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+func TestParse(t *testing.T) {
+	good := []struct {
+		in   string
+		want Name
+	}{
+		{"SRV", Name{Name: "SRV"}},
+		{"host:SRV", Name{Host: "host", Name: "SRV"}},
+		{"_simplTCP:host:SRV", Name{Protocol: "_simplTCP", Host: "host", Name: "SRV"}},
+		{strings.Repeat("a", 31), Name{Name: strings.Repeat("a", 31)}},
+		{"dots.are.ok", Name{Name: "dots.are.ok"}},
+	}
+	for _, c := range good {
+		got, err := Parse(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+			continue
+		}
+		if got.String() != c.in {
+			t.Errorf("Parse(%q).String() = %q", c.in, got.String())
+		}
+		if got.Local() != (c.want.Host == "") {
+			t.Errorf("Parse(%q).Local() = %v", c.in, got.Local())
+		}
+	}
+	bad := []string{"", strings.Repeat("a", 32), "a:b:c:d", ":x", "h:", "::x", "a/b", "a b", "a\x00", "a#2", ".", "..", "h/x:n", "\x7f"}
+	for _, in := range bad {
+		if n, err := Parse(in); !errors.Is(err, transport.ErrBadName) {
+			t.Errorf("Parse(%q) = %+v, %v; want ErrBadName", in, n, err)
+		}
+	}
+}
+
+func TestAuxWhom(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		k    int
+		want string
+	}{
+		{"CLI", 1, "CLI#1"},
+		{strings.Repeat("n", 31), 12, strings.Repeat("n", 28) + "#12"},
+	} {
+		got := AuxWhom(c.name, c.k)
+		if got != c.want || len(got) > MaxNameLen {
+			t.Errorf("AuxWhom(%q, %d) = %q, want %q", c.name, c.k, got, c.want)
+		}
+		if !IsAuxOf(got, c.name) || IsAuxOf(got, "OTHER") || IsAuxOf(c.name, c.name) {
+			t.Errorf("IsAuxOf(%q, %q) is wrong", got, c.name)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"SRV", "h:SRV", "p:h:SRV", "a:b:c:d", "", strings.Repeat("x", 40), "a/b", "Y#1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := Parse(s)
+		if err != nil {
+			if !errors.Is(err, transport.ErrBadName) {
+				t.Fatalf("Parse(%q): error %v is not ErrBadName", s, err)
+			}
+			return
+		}
+		if n.String() != s {
+			t.Fatalf("Parse(%q).String() = %q", s, n.String())
+		}
+		if len(n.Name) == 0 || len(n.Name) > MaxNameLen || strings.ContainsAny(n.Name, "/:#") {
+			t.Fatalf("Parse(%q) accepted name %q", s, n.Name)
+		}
+	})
+}
+
+func FuzzSplitFIFO(f *testing.F) {
+	for _, s := range []string{"SRV.123", "YSRV.1", "a.b.99", ".5", "x.", "x.99999999999", "x.-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		fi, ok := splitFIFO(s)
+		if !ok {
+			return
+		}
+		if fi.pid <= 0 || fi.stem == "" || !strings.HasPrefix(s, fi.stem+".") {
+			t.Fatalf("splitFIFO(%q) = %+v", s, fi)
+		}
+	})
+}

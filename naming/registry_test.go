@@ -1,0 +1,118 @@
+package naming
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+func mkfifo(t *testing.T, path string) {
+	t.Helper()
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deadPID returns the pid of a process that has exited and been reaped.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestRegistry(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, dead := os.Getpid(), deadPID(t)
+	for _, f := range []string{
+		"LIVE." + strconv.Itoa(me), "YLIVE." + strconv.Itoa(me), "YLIVE#1." + strconv.Itoa(me),
+		"GONE." + strconv.Itoa(dead), "YGONE." + strconv.Itoa(dead), "YGONE#3." + strconv.Itoa(dead),
+	} {
+		mkfifo(t, filepath.Join(dir, f))
+	}
+	os.WriteFile(filepath.Join(dir, "notafifo.1"), nil, 0o600)
+
+	all, err := reg.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].Name != "GONE" || all[0].Alive || all[1].Name != "LIVE" || !all[1].Alive || all[1].PID != me {
+		t.Fatalf("List = %+v", all)
+	}
+	if e, err := reg.Lookup("LIVE"); err != nil || e.PID != me {
+		t.Errorf("Lookup(LIVE) = %+v, %v", e, err)
+	}
+	if _, err := reg.Lookup("GONE"); !errors.Is(err, transport.ErrNotFound) {
+		t.Errorf("Lookup(GONE) = %v, want ErrNotFound", err)
+	}
+	if _, err := reg.Lookup("a/b"); !errors.Is(err, transport.ErrBadName) {
+		t.Errorf("Lookup(a/b) = %v, want ErrBadName", err)
+	}
+	n, err := reg.Reap("")
+	if err != nil || n != 3 {
+		t.Errorf("Reap = %d, %v; want 3 removed", n, err)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 4 { // LIVE's three FIFOs and the regular file
+		t.Errorf("after Reap: %v", left)
+	}
+}
+
+func TestAlive(t *testing.T) {
+	if !Alive(os.Getpid(), time.Now()) {
+		t.Error("this process is not alive")
+	}
+	if Alive(deadPID(t), time.Time{}) {
+		t.Error("an exited process is alive")
+	}
+	// A file made before this process started belongs to an older process
+	// that had the same pid.
+	if Alive(os.Getpid(), time.Now().Add(-24*time.Hour*365*10)) {
+		t.Error("a reused pid is alive")
+	}
+	// A zombie (killed, not yet waited for) is dead.
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Kill()
+	deadline := time.Now().Add(5 * time.Second)
+	for Alive(cmd.Process.Pid, time.Time{}) {
+		if time.Now().After(deadline) {
+			t.Fatal("a zombie stays alive")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Wait()
+}
+
+func TestOpen(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("Open of a missing directory succeeded")
+	}
+	long := "/" + string(make([]byte, MaxDirLen))
+	if _, err := Open(long); err == nil {
+		t.Error("Open of a too-long path succeeded")
+	}
+	t.Setenv("FIFO_PATH", "")
+	if Dir() != DefaultDir {
+		t.Errorf("Dir() = %q with FIFO_PATH unset", Dir())
+	}
+	t.Setenv("FIFO_PATH", "/x")
+	if Dir() != "/x" {
+		t.Errorf("Dir() = %q", Dir())
+	}
+}
