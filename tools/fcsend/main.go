@@ -1,12 +1,12 @@
 // Command fcsend sends messages to a SIMPL name and prints the replies,
 // like SIMPL's sender test program.
 //
-//	fcsend [-n NAME] -r RECEIVER (-m MESSAGE | -p PROXY) [-timeout D]
+//	fcsend [-n NAME] -r RECEIVER (-m MESSAGE | -p PROXY) [-timeout D] [-wait D]
 //
 // With -m it sends MESSAGE once and prints the reply; with -p it triggers
 // proxy PROXY and returns at once; with neither it sends each line of
-// standard input and prints each reply. Any failure exits 1 with a one-line
-// cause.
+// standard input and prints each reply. -wait lets it start before the
+// receiver has attached. Any failure exits 1 with a one-line cause.
 package main
 
 import (
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
@@ -39,6 +40,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	proxy := fs.Int("p", 0, "trigger this proxy (1 or more) instead of sending")
 	maxReply := fs.Int("max-reply", 1<<20, "largest reply accepted, in bytes")
 	timeout := fs.Duration("timeout", 0, "give up on each send after this long (0: wait for ever)")
+	wait := fs.Duration("wait", 0, "wait up to this long for the receiver to attach (0: it must exist now)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +63,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	conn, err := ch.Locate(*recv)
+	conn, err := locate(ctx, ch, *recv, *wait)
 	if err != nil {
 		return err
 	}
@@ -96,4 +98,20 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 	}
 	return sc.Err()
+}
+
+// locate finds name, retrying for up to wait while it is not attached yet.
+func locate(ctx context.Context, ch *simpl.Channel, name string, wait time.Duration) (*simpl.Conn, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		conn, err := ch.Locate(name)
+		if err == nil || !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
