@@ -133,14 +133,17 @@ func isName(set map[fifo]bool, f fifo) bool {
 }
 
 // List returns every attached name, live or stale, sorted by name and pid.
-func (r *Registry) List() ([]Entry, error) {
+func (r *Registry) List() ([]Entry, error) { return r.list("") }
+
+// list returns the entries of name, or of every name when name is "".
+func (r *Registry) list(name string) ([]Entry, error) {
 	set, err := r.scan()
 	if err != nil {
 		return nil, err
 	}
 	var out []Entry
 	for f := range set {
-		if !isName(set, f) {
+		if (name != "" && f.stem != name) || !isName(set, f) {
 			continue
 		}
 		e := Entry{Name: f.stem, PID: f.pid, Path: r.ReceivePath(f.stem, f.pid)}
@@ -161,20 +164,28 @@ func (r *Registry) List() ([]Entry, error) {
 	return out, nil
 }
 
+// Entries returns every entry, live or stale, for name.
+func (r *Registry) Entries(name string) ([]Entry, error) {
+	if err := CheckLocal(name); err != nil {
+		return nil, err
+	}
+	return r.list(name)
+}
+
 // Lookup returns the live owner of name. When two live processes hold it
 // (a race between C SIMPL attachers) the earliest attach wins.
 func (r *Registry) Lookup(name string) (Entry, error) {
 	if err := CheckLocal(name); err != nil {
 		return Entry{}, err
 	}
-	all, err := r.List()
+	all, err := r.list(name)
 	if err != nil {
 		return Entry{}, err
 	}
 	var best Entry
 	found := false
 	for _, e := range all {
-		if e.Name != name || !e.Alive {
+		if !e.Alive {
 			continue
 		}
 		if !found || Earlier(e, best) {

@@ -20,6 +20,7 @@ func TestMain(m *testing.M) {
 		"hold":   roleHold,
 		"client": roleClient,
 		"burst":  roleBurst,
+		"echo":   roleEcho,
 	})
 }
 

@@ -162,8 +162,13 @@ func (c *Conn) Name() string { return c.name }
 // PID is the receiver's process id.
 func (c *Conn) PID() int { return c.pid }
 
-// Close closes the connection's FIFO descriptor.
-func (c *Conn) Close() error { return c.f.Close() }
+// Close closes the connection's FIFO descriptor. It is idempotent.
+func (c *Conn) Close() error {
+	if err := c.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	return nil
+}
 
 // doorbell writes one value to the receiver's FIFO without blocking.
 func (c *Conn) doorbell(v int32) error {

@@ -200,7 +200,7 @@ func (e *Endpoint) janitor() {
 }
 
 func (e *Endpoint) checkRace() error {
-	all, err := e.reg.List()
+	all, err := e.reg.Entries(e.name)
 	if err != nil {
 		return err
 	}

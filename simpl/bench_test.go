@@ -1,0 +1,91 @@
+package simpl_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
+)
+
+// roleEcho NAME: reply every request with its own bytes, as cheaply as the
+// API allows.
+func roleEcho(args []string) error {
+	ch, err := simpl.Attach(args[0])
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	simpltest.Ready()
+	ctx := context.Background()
+	for {
+		msg, err := ch.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		if !msg.IsProxy() {
+			msg.Reply(msg.Data())
+		}
+	}
+}
+
+// BenchmarkRoundTrip measures Send→Receive→Reply between this process and
+// an echo server process, reporting the median and p99 of single round
+// trips besides the mean (ns/op).
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, size := range []int{64, 4 << 10, 64 << 10, 1 << 20} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			dir := simpltest.Dir(b)
+			srv := simpltest.Start(b, "echo", env(dir), "ECHO")
+			cli, err := simpl.Attach("BENCH", simpl.WithDir(dir))
+			if err != nil {
+				b.Fatal(err)
+			}
+			conn, err := cli.Locate("ECHO")
+			if err != nil {
+				b.Fatal(err)
+			}
+			req, reply := make([]byte, size), make([]byte, size)
+			ctx := context.Background()
+			for range 100 { // warm up: segments, caches, goroutines
+				if _, err := conn.Send(ctx, req, reply); err != nil {
+					b.Fatal(err)
+				}
+			}
+			lat := make([]time.Duration, 0, b.N)
+			b.SetBytes(int64(2 * size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				if _, err := conn.Send(ctx, req, reply); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "median_us")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99_us")
+			conn.Close()
+			cli.Close()
+			srv.Signal(syscall.SIGKILL)
+			srv.Wait(5 * time.Second)
+			reapAll(dir)
+		})
+	}
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20:
+		return strconv.Itoa(n>>20) + "MiB"
+	case n >= 1<<10:
+		return strconv.Itoa(n>>10) + "KiB"
+	}
+	return strconv.Itoa(n) + "B"
+}
