@@ -32,6 +32,9 @@ type slot struct {
 	dlMu  sync.Mutex // orders a context's cancel against the read's end
 	armed bool
 	fired bool
+
+	out [4]byte // the doorbell this slot rings with
+	in  [4]byte // the reply doorbell read into
 }
 
 func (e *Endpoint) newSlot(whom string) (*slot, error) {
@@ -180,6 +183,10 @@ func (c *Conn) doorbell(v int32) error {
 	if err == nil {
 		err = werr
 	}
+	return c.writeErr(err)
+}
+
+func (c *Conn) writeErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -236,22 +243,12 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	s.seg.writeHeader(s.whom, e.pid, need, len(req), len(reply))
 	copy(s.seg.data(len(req)), req)
 
-	for {
-		err = c.doorbell(int32(s.seg.id))
-		if err != errFIFOFull {
-			break
-		}
-		select { // a full FIFO drains as the receiver works
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-time.After(time.Millisecond):
-			continue
-		}
-		break
-	}
-	if err != nil {
+	// A blocking write: a full FIFO (thousands of waiting doorbells) makes
+	// the Send wait its turn rather than fail.
+	binary.NativeEndian.PutUint32(s.out[:], uint32(s.seg.id))
+	if _, err := c.f.Write(s.out[:]); err != nil {
 		e.putSlot(s)
-		return 0, err
+		return 0, c.writeErr(err)
 	}
 
 	v, err := s.wait(ctx)
@@ -323,18 +320,16 @@ func (s *slot) wait(ctx context.Context) (int32, error) {
 			s.dlMu.Unlock()
 		}()
 	}
-	var b [4]byte
-	if _, err := io.ReadFull(s.rf, b[:]); err != nil {
+	if _, err := io.ReadFull(s.rf, s.in[:]); err != nil {
 		return 0, err
 	}
-	return int32(binary.NativeEndian.Uint32(b[:])), nil
+	return int32(binary.NativeEndian.Uint32(s.in[:])), nil
 }
 
 // drainSlot waits for the answer to a Send that gave up, then returns the
 // slot to the pool; if the endpoint closes first the slot is destroyed.
 func (e *Endpoint) drainSlot(s *slot) {
-	var b [4]byte
-	if _, err := io.ReadFull(s.rf, b[:]); err != nil {
+	if _, err := io.ReadFull(s.rf, s.in[:]); err != nil {
 		e.slotMu.Lock()
 		delete(e.busy, s)
 		e.slotMu.Unlock()
