@@ -12,10 +12,10 @@ import (
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
-// roleEcho NAME: reply every request with its own bytes, as cheaply as the
-// API allows.
+// roleEcho NAME [nospin]: reply every request with its own bytes, as
+// cheaply as the API allows.
 func roleEcho(args []string) error {
-	ch, err := simpl.Attach(args[0])
+	ch, err := simpl.Attach(args[0], simpl.WithSpin(len(args) < 2 || args[1] != "nospin"))
 	if err != nil {
 		return err
 	}
@@ -37,47 +37,62 @@ func roleEcho(args []string) error {
 // an echo server process, reporting the median and p99 of single round
 // trips besides the mean (ns/op).
 func BenchmarkRoundTrip(b *testing.B) {
-	for _, size := range []int{64, 4 << 10, 64 << 10, 1 << 20} {
-		b.Run(sizeName(size), func(b *testing.B) {
-			dir := simpltest.Dir(b)
-			srv := simpltest.Start(b, "echo", env(dir), "ECHO")
-			cli, err := simpl.Attach("BENCH", simpl.WithDir(dir))
-			if err != nil {
-				b.Fatal(err)
-			}
-			conn, err := cli.Locate("ECHO")
-			if err != nil {
-				b.Fatal(err)
-			}
-			req, reply := make([]byte, size), make([]byte, size)
-			ctx := context.Background()
-			for range 100 { // warm up: segments, caches, goroutines
-				if _, err := conn.Send(ctx, req, reply); err != nil {
-					b.Fatal(err)
-				}
-			}
-			lat := make([]time.Duration, 0, b.N)
-			b.SetBytes(int64(2 * size))
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				t0 := time.Now()
-				if _, err := conn.Send(ctx, req, reply); err != nil {
-					b.Fatal(err)
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			b.StopTimer()
-			slices.Sort(lat)
-			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "median_us")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99_us")
-			conn.Close()
-			cli.Close()
-			srv.Signal(syscall.SIGKILL)
-			srv.Wait(5 * time.Second)
-			reapAll(dir)
-		})
+	type config struct {
+		name string
+		t    simpl.Transport
+		spin bool
 	}
+	for _, cf := range []config{{"fifo", simpl.FIFO, true}, {"shm-spin", simpl.SHM, true}, {"shm-nospin", simpl.SHM, false}} {
+		for _, size := range []int{64, 4 << 10, 64 << 10, 1 << 20} {
+			b.Run(cf.name+"/"+sizeName(size), func(b *testing.B) {
+				benchRoundTrip(b, size, cf.t, cf.spin)
+			})
+		}
+	}
+}
+
+func benchRoundTrip(b *testing.B, size int, t simpl.Transport, spin bool) {
+	dir := simpltest.Dir(b)
+	args := []string{"ECHO"}
+	if !spin {
+		args = append(args, "nospin")
+	}
+	srv := simpltest.Start(b, "echo", env(dir), args...)
+	cli, err := simpl.Attach("BENCH", simpl.WithDir(dir), simpl.WithTransport(t), simpl.WithSpin(spin))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := cli.Locate("ECHO")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req, reply := make([]byte, size), make([]byte, size)
+	ctx := context.Background()
+	for range 100 { // warm up: segments, lanes, caches, goroutines
+		if _, err := conn.Send(ctx, req, reply); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.SetBytes(int64(2 * size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		if _, err := conn.Send(ctx, req, reply); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "median_us")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99_us")
+	conn.Close()
+	cli.Close()
+	srv.Signal(syscall.SIGKILL)
+	srv.Wait(5 * time.Second)
+	reapAll(dir)
 }
 
 func sizeName(n int) string {

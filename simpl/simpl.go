@@ -2,12 +2,15 @@ package simpl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo"
+	"github.com/gosimpl/gosimpl/transport/shm"
 )
 
 // ProxyShutdown is the proxy value C SIMPL programs use to ask a receiver
@@ -18,9 +21,60 @@ const ProxyShutdown = 0x7FFFFFFF
 type Option func(*options)
 
 type options struct {
-	dir    string
-	perm   os.FileMode
-	maxMsg int
+	dir       string
+	perm      os.FileMode
+	maxMsg    int
+	transport Transport
+	noSpin    bool
+}
+
+// Transport chooses how a Channel's messages move.
+type Transport int
+
+const (
+	// Auto, the default, receives on both transports at once and sends
+	// through shared memory to gosimpl receivers and through FIFOs to C
+	// SIMPL ones. The environment variable GOSIMPL_TRANSPORT (fifo, shm or
+	// auto) overrides the default for a whole program, for tests and
+	// debugging.
+	Auto Transport = iota
+	// FIFO uses only the C SIMPL 3.x FIFO transport.
+	FIFO
+	// SHM receives on both transports but sends only through shared
+	// memory: Locate fails for a receiver without it.
+	SHM
+)
+
+func (t Transport) String() string {
+	switch t {
+	case FIFO:
+		return "fifo"
+	case SHM:
+		return "shm"
+	}
+	return "auto"
+}
+
+// WithTransport forces a transport instead of choosing one per receiver.
+func WithTransport(t Transport) Option { return func(o *options) { o.transport = t } }
+
+// WithSpin(false) makes every wait sleep at once instead of spinning for
+// a few microseconds first (shared-memory transport only): for single-core
+// and battery-powered machines, at the cost of a futex wake-up per hand-off.
+// Spinning is on by default where there is more than one CPU.
+func WithSpin(on bool) Option { return func(o *options) { o.noSpin = !on } }
+
+func defaultTransport() (Transport, error) {
+	switch v := os.Getenv("GOSIMPL_TRANSPORT"); v {
+	case "", "auto":
+		return Auto, nil
+	case "fifo":
+		return FIFO, nil
+	case "shm":
+		return SHM, nil
+	default:
+		return Auto, fmt.Errorf("simpl: GOSIMPL_TRANSPORT=%q: want fifo, shm or auto", v)
+	}
 }
 
 // WithDir uses dir as the FIFO directory instead of $FIFO_PATH (or
@@ -41,7 +95,14 @@ func WithMaxMessage(n int) Option { return func(o *options) { o.maxMsg = n } }
 // identity this process sends under. Safe for concurrent use. Close is
 // idempotent.
 type Channel struct {
-	ep *fifo.Endpoint
+	ep   *fifo.Endpoint
+	fast *shm.Endpoint // nil with the FIFO transport only
+	reg  *naming.Registry
+	o    options
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[*Conn]struct{}
+	closed bool
 }
 
 // Attach attaches name to this process (C SIMPL's name_attach). A process
@@ -49,19 +110,45 @@ type Channel struct {
 // ErrNameInUse if a live process holds the name; a dead owner's FIFOs are
 // removed and the name is taken over.
 func Attach(name string, opts ...Option) (*Channel, error) {
-	var o options
+	t, err := defaultTransport()
+	if err != nil {
+		return nil, err
+	}
+	o := options{transport: t}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := naming.CheckLocal(name); err != nil {
+		return nil, err
 	}
 	reg, err := naming.Open(o.dir)
 	if err != nil {
 		return nil, err
 	}
-	ep, err := fifo.Attach(name, fifo.Options{Registry: reg, Perm: o.perm, MaxMessage: o.maxMsg})
+	c := &Channel{reg: reg, o: o, conns: make(map[*Conn]struct{})}
+	fo := fifo.Options{Registry: reg, Perm: o.perm, MaxMessage: o.maxMsg}
+	if o.transport != FIFO {
+		// Listen first: senders find the name through its FIFO, and by
+		// then the shared-memory side must be there.
+		addr := shm.Address(reg.Dir(), name, os.Getpid())
+		c.fast, err = shm.Listen(addr, name, c.shmOptions())
+		if err != nil {
+			return nil, err
+		}
+		fo.Deliver = c.fast.Post
+	}
+	c.ep, err = fifo.Attach(name, fo)
 	if err != nil {
+		if c.fast != nil {
+			c.fast.Close()
+		}
 		return nil, err
 	}
-	return &Channel{ep: ep}, nil
+	return c, nil
+}
+
+func (c *Channel) shmOptions() shm.Options {
+	return shm.Options{Perm: c.o.perm, MaxMessage: c.o.maxMsg, NoSpin: c.o.noSpin}
 }
 
 // Name is the attached name.
@@ -71,7 +158,16 @@ func (c *Channel) Name() string { return c.ep.Name() }
 // returns ctx.Err() when ctx ends and an error wrapping ErrClosed once the
 // Channel is closed.
 func (c *Channel) Receive(ctx context.Context) (Message, error) {
-	req, proxy, err := c.ep.Receive(ctx)
+	var (
+		req   transport.Request
+		proxy int
+		err   error
+	)
+	if c.fast != nil {
+		req, proxy, err = c.fast.Receive(ctx)
+	} else {
+		req, proxy, err = c.ep.Receive(ctx)
+	}
 	if err != nil {
 		return Message{}, err
 	}
@@ -79,26 +175,74 @@ func (c *Channel) Receive(ctx context.Context) (Message, error) {
 }
 
 // Locate finds the process that attached name and returns a connection to
-// it (C SIMPL's name_locate). Sends on it go out under this Channel's name.
+// it (C SIMPL's name_locate). Sends on it go out under this Channel's name,
+// through shared memory when the receiver is a gosimpl process and through
+// its FIFO otherwise (see WithTransport).
 func (c *Channel) Locate(name string) (*Conn, error) {
 	tc, err := c.ep.Locate(name)
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{tc: tc, name: name, pid: tc.PID()}, nil
+	conn := &Conn{ch: c, tc: tc, name: name, pid: tc.PID(), transport: FIFO}
+	if c.o.transport == FIFO {
+		return conn, nil
+	}
+	addr := shm.Address(c.reg.Dir(), tc.Name(), tc.PID())
+	fast, err := shm.Dial(addr, tc.PID(), c.Name(), c.shmOptions())
+	switch {
+	case err == nil:
+		fast.SetTrigger(tc.Trigger)
+		conn.fast, conn.transport = fast, SHM
+	case c.o.transport == SHM:
+		tc.Close()
+		return nil, fmt.Errorf("simpl: locate %q through shared memory: %w", name, err)
+	}
+	if conn.fast != nil {
+		c.mu.Lock()
+		closed := c.closed
+		if !closed {
+			c.conns[conn] = struct{}{}
+		}
+		c.mu.Unlock()
+		if closed {
+			conn.Close()
+			return nil, fmt.Errorf("simpl: locate from %q: %w", c.Name(), transport.ErrClosed)
+		}
+	}
+	return conn, nil
 }
 
 // Close detaches the name (C SIMPL's name_detach): its FIFOs are removed,
 // waiting Receives and this Channel's own Sends return ErrClosed, and every
 // sender still waiting on this Channel gets ErrPeerGone.
-func (c *Channel) Close() error { return c.ep.Close() }
+func (c *Channel) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	conns := c.conns
+	c.conns = make(map[*Conn]struct{})
+	c.mu.Unlock()
+	for conn := range conns {
+		conn.fast.Close()
+	}
+	err := c.ep.Close()
+	if c.fast != nil {
+		c.fast.Close()
+	}
+	return err
+}
 
 // Conn is a connection to a located receiver. Safe for concurrent use.
 type Conn struct {
-	tc   transport.Conn
-	name string
-	pid  int
+	ch        *Channel
+	tc        transport.Conn // the FIFO transport: Trigger and Relay
+	fast      *shm.Conn      // nil unless Sends go through shared memory
+	transport Transport
+	name      string
+	pid       int
 }
+
+// Transport is the transport Sends on this connection use: FIFO or SHM.
+func (c *Conn) Transport() Transport { return c.transport }
 
 // Name is the name that was located.
 func (c *Conn) Name() string { return c.name }
@@ -113,6 +257,9 @@ func (c *Conn) PID() int { return c.pid }
 // ends first Send returns ctx.Err(); the receiver's late answer is then
 // discarded.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
+	if c.fast != nil {
+		return c.fast.Send(ctx, req, reply)
+	}
 	return c.tc.Send(ctx, req, reply)
 }
 
@@ -121,7 +268,15 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 func (c *Conn) Trigger(proxy int) error { return c.tc.Trigger(proxy) }
 
 // Close releases the connection.
-func (c *Conn) Close() error { return c.tc.Close() }
+func (c *Conn) Close() error {
+	if c.fast != nil {
+		c.ch.mu.Lock()
+		delete(c.ch.conns, c)
+		c.ch.mu.Unlock()
+		c.fast.Close()
+	}
+	return c.tc.Close()
+}
 
 // Message is what Receive returns: either a request, which is owed exactly
 // one of Reply, ReplyError or Relay, or a proxy, which is owed nothing. It
@@ -186,12 +341,35 @@ func (m Message) ReplyError() error {
 }
 
 // Relay hands the request to the receiver behind to, which answers the
-// original sender directly; this process owes it nothing more.
+// original sender; this process owes it nothing more. A request that came
+// through FIFOs is handed over whole, as C SIMPL does, and the third
+// process replies to the sender directly. A request that came through
+// shared memory is forwarded: a goroutine of this process sends it on
+// (under this Channel's name) and passes the answer back, so this process
+// must stay up until then.
 func (m Message) Relay(to *Conn) error {
 	if m.req == nil {
 		return errProxyAnswer
 	}
-	return m.req.Relay(to.tc)
+	err := m.req.Relay(to.tc)
+	if !errors.Is(err, transport.ErrNotSupported) {
+		return err
+	}
+	go forward(m.req, to)
+	return nil
+}
+
+func forward(req transport.Request, to *Conn) {
+	buf := make([]byte, req.MaxReply())
+	n, err := to.Send(context.Background(), req.Data(), buf)
+	switch {
+	case err == nil:
+		req.Reply(buf[:n])
+	case errors.Is(err, transport.ErrRejected):
+		req.ReplyError()
+	default:
+		req.Abort()
+	}
 }
 
 var errProxyAnswer = fmt.Errorf("%w: a proxy is not answered", transport.ErrBadProxy)

@@ -50,4 +50,7 @@ type Request interface {
 	// original sender directly. It fails with ErrNotSupported when to
 	// belongs to another transport; the caller then forwards by hand.
 	Relay(to Conn) error
+	// Abort fails the request for its sender with ErrPeerGone, as when the
+	// receiver detaches; a no-op once answered.
+	Abort()
 }

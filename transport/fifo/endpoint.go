@@ -48,6 +48,11 @@ type Options struct {
 	// MaxMessage is the largest request Receive accepts; a larger one
 	// fails for its sender with ErrTooLarge. Zero means DefaultMaxMessage.
 	MaxMessage int
+	// Deliver, when set, receives every request and proxy instead of
+	// Receive: another transport's endpoint serves them on its own receive
+	// loop. It may block; it returns false when it can no longer take
+	// them, and the request is then failed for its sender.
+	Deliver func(req transport.Request, proxy int) bool
 }
 
 // Endpoint is one attached name on the FIFO transport: the receive FIFO
@@ -64,6 +69,7 @@ type Endpoint struct {
 	rxRaw  syscall.RawConn
 
 	incoming   chan incoming // unbuffered: one doorbell read ahead at most
+	deliver    func(transport.Request, int) bool
 	done       chan struct{} // closed by Close
 	readerDone chan struct{}
 	closeOnce  sync.Once
@@ -121,6 +127,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		pid:        os.Getpid(),
 		perm:       opts.Perm,
 		maxMsg:     opts.MaxMessage,
+		deliver:    opts.Deliver,
 		incoming:   make(chan incoming),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -261,6 +268,16 @@ func (e *Endpoint) dispatch(v int32, closing bool) {
 			return
 		}
 		in.req = req
+	}
+	if e.deliver != nil {
+		var tr transport.Request
+		if in.req != nil {
+			tr = in.req
+		}
+		if !e.deliver(tr, in.proxy) && in.req != nil {
+			in.req.answerClosed()
+		}
+		return
 	}
 	select {
 	case e.incoming <- in:

@@ -98,6 +98,10 @@ func (r *Request) Relay(to transport.Conn) error {
 	return nil
 }
 
+// Abort fails the request for its sender with ErrPeerGone, as when the
+// receiver detaches.
+func (r *Request) Abort() { r.answerClosed() }
+
 // answerClosed fails the request because the endpoint is closing.
 func (r *Request) answerClosed() {
 	r.mu.Lock()

@@ -1,0 +1,488 @@
+package shm
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
+)
+
+// maxIdleLanes is how many unused lanes a Conn keeps for later Sends;
+// more are released when they come back.
+const maxIdleLanes = 4
+
+// idleBig is how long a lane larger than bigLane may sit unused before the
+// Conn releases it, so a burst of large messages does not hold memory for
+// good.
+const (
+	bigLane = 1 << 20
+	idleBig = 2 * time.Second
+)
+
+// Conn is the sending side of one located receiver on the shm transport.
+// Each concurrent Send uses a lane of its own. Safe for concurrent use;
+// Close is idempotent.
+type Conn struct {
+	addr    string
+	pid     int
+	whom    string
+	maxMsg  int
+	spin    spinner
+	trigger func(int) error
+	closing atomic.Bool
+
+	mu      sync.Mutex // guards the fields below
+	closed  bool
+	free    []*lane
+	all     map[*lane]struct{}
+	bell    *bellWords
+	bellMap *sys.Mapping
+	janitor *time.Timer
+}
+
+// lane is one sender lane as the sender holds it.
+type lane struct {
+	c      *Conn
+	conn   *net.UnixConn
+	m      *sys.Mapping
+	w      laneWords
+	index  int
+	dead   atomic.Bool   // the receiver closed the lane or died
+	gone   chan struct{} // closed once the watcher is done with the lane
+	wakeFn func()
+	idle   time.Time // when it was last put back
+}
+
+// Dial connects to the receiver listening at addr, which must be process
+// pid, as the sender whom. It sets up one lane at once, so a receiver
+// without the shm transport is found out here.
+func Dial(addr string, pid int, whom string, opts Options) (*Conn, error) {
+	c := &Conn{
+		addr:   addr,
+		pid:    pid,
+		whom:   whom,
+		maxMsg: opts.MaxMessage,
+		all:    make(map[*lane]struct{}),
+	}
+	c.spin.init(opts.NoSpin)
+	if c.maxMsg <= 0 {
+		c.maxMsg = DefaultMaxMessage
+	}
+	l, err := c.newLane(0)
+	if err != nil {
+		return nil, err
+	}
+	c.put(l)
+	return c, nil
+}
+
+// PID is the receiver's process id.
+func (c *Conn) PID() int { return c.pid }
+
+// newLane creates a lane holding at least need bytes and hands it to the
+// receiver.
+func (c *Conn) newLane(need int) (*lane, error) {
+	size := laneSize(need)
+	fd, err := sys.NewMemfd("gosimpl-lane", size)
+	if err != nil {
+		return nil, fmt.Errorf("simpl: new lane: %w", err)
+	}
+	defer sys.Close(fd)
+	m, err := sys.Map(fd, size)
+	if err != nil {
+		return nil, fmt.Errorf("simpl: new lane: %w", err)
+	}
+	fail := func(err error) (*lane, error) {
+		m.Unmap()
+		return nil, err
+	}
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.addr, Net: "unixpacket"})
+	if err != nil {
+		return fail(fmt.Errorf("simpl: connect to %s: %w (%v)", c.addr, transport.ErrPeerGone, err))
+	}
+	rc, err := conn.SyscallConn()
+	if err == nil {
+		var cred sys.Cred
+		if cred, err = sys.PeerCred(rc); err == nil && cred.PID != c.pid {
+			err = fmt.Errorf("listener is pid %d, not %d", cred.PID, c.pid)
+		}
+	}
+	if err != nil {
+		conn.Close()
+		return fail(fmt.Errorf("simpl: connect to %s: %w: %v", c.addr, transport.ErrPeerGone, err))
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if _, _, err := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd), nil); err != nil {
+		conn.Close()
+		return fail(fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
+	}
+	buf := make([]byte, ackSize+1)
+	oob := make([]byte, 64)
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	fds, _ := sys.ParseRights(oob[:max(oobn, 0)])
+	closeFDs := func() {
+		for _, f := range fds {
+			sys.Close(f)
+		}
+	}
+	if err != nil {
+		closeFDs()
+		conn.Close()
+		return fail(fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
+	}
+	status, idx, err := decodeAck(buf[:n])
+	if err == nil && status != ackOK {
+		err = ackErr(status)
+	}
+	if err == nil && len(fds) != 1 {
+		err = fmt.Errorf("simpl: lane handshake: %d descriptors: %w", len(fds), transport.ErrBadMessage)
+	}
+	if err == nil {
+		err = c.mapBell(fds[0])
+	}
+	closeFDs()
+	if err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	conn.SetDeadline(time.Time{})
+	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), index: idx, gone: make(chan struct{})}
+	l.wakeFn = l.wake
+	go l.watch()
+	return l, nil
+}
+
+func ackErr(status int32) error {
+	switch status {
+	case ackFull:
+		return fmt.Errorf("simpl: receiver has no free lane: %w", transport.ErrTooLarge)
+	case ackDenied:
+		return fmt.Errorf("simpl: receiver refused this user: %w", os.ErrPermission)
+	}
+	return fmt.Errorf("simpl: receiver refused the lane (status %d): %w", status, transport.ErrBadMessage)
+}
+
+// mapBell maps the receiver's bell the first time a lane brings it.
+func (c *Conn) mapBell(fd int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.bell != nil {
+		return nil
+	}
+	if _, err := sys.CheckMemfd(fd, bellSize, bellSize); err != nil {
+		return fmt.Errorf("simpl: receiver's bell: %w: %v", transport.ErrBadMessage, err)
+	}
+	m, err := sys.Map(fd, bellSize)
+	if err != nil {
+		return fmt.Errorf("simpl: receiver's bell: %w", err)
+	}
+	c.bellMap, c.bell = m, bellOf(m)
+	return nil
+}
+
+// watch waits for the receiver to close the lane's socket or die, then
+// wakes a Send waiting on the lane.
+func (l *lane) watch() {
+	var b [1]byte
+	l.conn.Read(b[:])
+	l.dead.Store(true)
+	l.wake()
+	close(l.gone)
+}
+
+// get returns an idle lane that holds need bytes, or a new one.
+func (c *Conn) get(need int) (*lane, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
+	}
+	for i := len(c.free) - 1; i >= 0; i-- {
+		l := c.free[i]
+		if len(l.w.data) >= need {
+			c.free = append(c.free[:i], c.free[i+1:]...)
+			c.mu.Unlock()
+			return l, nil
+		}
+	}
+	c.mu.Unlock()
+	l, err := c.newLane(need)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.all[l] = struct{}{}
+	}
+	c.mu.Unlock()
+	if closed {
+		l.destroy()
+		return nil, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
+	}
+	return l, nil
+}
+
+// put makes l available to later Sends, releasing a lane when too many are
+// idle.
+func (c *Conn) put(l *lane) {
+	c.mu.Lock()
+	if c.closed || l.isGone() {
+		c.mu.Unlock()
+		c.discard(l)
+		return
+	}
+	c.all[l] = struct{}{}
+	var drop *lane
+	if len(c.free) >= maxIdleLanes {
+		drop = c.free[0] // the oldest
+		c.free = c.free[1:]
+		delete(c.all, drop)
+	}
+	if len(l.w.data) > bigLane {
+		l.idle = time.Now()
+		if c.janitor == nil {
+			c.janitor = time.AfterFunc(idleBig, c.sweep)
+		}
+	}
+	c.free = append(c.free, l)
+	c.mu.Unlock()
+	if drop != nil {
+		drop.destroy()
+	}
+}
+
+// discard drops a lane that can no longer be used.
+func (c *Conn) discard(l *lane) {
+	c.mu.Lock()
+	delete(c.all, l)
+	bell := c.bellToUnmapLocked()
+	c.mu.Unlock()
+	l.destroy()
+	if bell != nil {
+		bell.Unmap()
+	}
+}
+
+// bellToUnmapLocked returns the bell's mapping, once, when the Conn is
+// closed and no lane is left to ring it.
+func (c *Conn) bellToUnmapLocked() *sys.Mapping {
+	if !c.closed || len(c.all) > 0 || c.bellMap == nil {
+		return nil
+	}
+	m := c.bellMap
+	c.bellMap, c.bell = nil, nil
+	return m
+}
+
+// sweep releases big lanes idle for idleBig.
+func (c *Conn) sweep() {
+	c.mu.Lock()
+	c.janitor = nil
+	var drop []*lane
+	keep := c.free[:0]
+	big := false
+	for _, l := range c.free {
+		switch {
+		case len(l.w.data) <= bigLane:
+			keep = append(keep, l)
+		case time.Since(l.idle) >= idleBig:
+			drop = append(drop, l)
+			delete(c.all, l)
+		default:
+			keep = append(keep, l)
+			big = true
+		}
+	}
+	c.free = keep
+	if big && !c.closed {
+		c.janitor = time.AfterFunc(idleBig, c.sweep)
+	}
+	c.mu.Unlock()
+	for _, l := range drop {
+		l.destroy()
+	}
+}
+
+func (l *lane) destroy() {
+	l.conn.Close()
+	<-l.gone // the watcher no longer touches the mapping
+	l.m.Unmap()
+}
+
+// Trigger is not carried by lanes; set a trigger function with
+// SetTrigger (the FIFO transport's), or Trigger fails.
+func (c *Conn) Trigger(proxy int) error {
+	if c.trigger == nil {
+		return fmt.Errorf("simpl: trigger on a shared-memory connection: %w", transport.ErrNotSupported)
+	}
+	return c.trigger(proxy)
+}
+
+// SetTrigger routes Trigger to fn. Call it before the Conn is shared.
+func (c *Conn) SetTrigger(fn func(int) error) { c.trigger = fn }
+
+// Send copies req into a lane, wakes the receiver and waits for its
+// answer, which it copies into reply.
+func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
+	need := max(len(req), len(reply))
+	if len(req) > c.maxMsg {
+		return 0, fmt.Errorf("simpl: send of %d bytes, limit %d: %w", len(req), c.maxMsg, transport.ErrTooLarge)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	l, err := c.get(need)
+	if err != nil {
+		return 0, err
+	}
+	copy(l.w.data, req)
+	l.w.nbytes.Store(uint32(len(req)))
+	l.w.maxReply.Store(uint32(len(reply)))
+	l.w.code.Store(0)
+	l.w.state.Store(lanePosted)
+	c.bell.ring(l.index)
+
+	st := l.wait(ctx)
+	switch st {
+	case laneAnswered:
+	case laneIdle, laneAbandoned:
+		// Withdrawn before the receiver took it, or given up while it
+		// worked: the receiver's late answer goes nowhere.
+		if st == laneIdle && !l.isGone() {
+			c.put(l)
+		} else {
+			c.discard(l)
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if c.closing.Load() {
+			return 0, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
+		}
+		return 0, fmt.Errorf("simpl: send to pid %d: receiver closed or died: %w", c.pid, transport.ErrPeerGone)
+	default:
+		c.discard(l)
+		return 0, fmt.Errorf("simpl: send: lane in state %d: %w", st, transport.ErrBadMessage)
+	}
+	code := l.w.code.Load()
+	n := int(l.w.nbytes.Load())
+	if code != codeOK {
+		l.w.state.Store(laneIdle)
+		c.put(l)
+		return 0, codeErr(code)
+	}
+	if n > len(reply) {
+		c.discard(l)
+		return 0, fmt.Errorf("simpl: reply of %d bytes for a %d-byte buffer: %w", n, len(reply), transport.ErrBadMessage)
+	}
+	copy(reply, l.w.data[:n])
+	l.w.state.Store(laneIdle)
+	c.put(l)
+	return n, nil
+}
+
+// wait spins, then sleeps on the lane's state word until the receiver
+// answers, ctx ends or the receiver goes. On the way out it returns
+// laneAnswered, or the state it left a withdrawn lane in: laneIdle (not
+// taken: reusable) or laneAbandoned (taken: must be dropped).
+func (l *lane) wait(ctx context.Context) uint32 {
+	c := l.c
+	deadline := c.spin.start()
+	for spins := 0; ; spins++ {
+		if l.w.state.Load() == laneAnswered {
+			c.spin.done(deadline, true)
+			return laneAnswered
+		}
+		if spins&63 == 0 && !c.spin.more(deadline) {
+			break
+		}
+	}
+	c.spin.done(deadline, false)
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, l.wakeFn)
+		defer stop()
+	}
+	for {
+		s := l.w.state.Load()
+		if s == laneAnswered {
+			return s
+		}
+		if ctx.Err() != nil || l.isGone() || c.closing.Load() {
+			return l.withdraw()
+		}
+		// Announce the sleep, then look again: whoever changes what we
+		// wait for clears swait after doing so and wakes us if it was set.
+		l.w.swait.Store(1)
+		if l.w.state.Load() == s && ctx.Err() == nil && !l.isGone() && !c.closing.Load() {
+			sys.FutexWait(l.w.swait, 1, 0)
+		}
+		l.w.swait.Store(0)
+	}
+}
+
+// wake interrupts the Send waiting on the lane, if one sleeps; its reason
+// (context, receiver gone, Close) must be visible before the call.
+func (l *lane) wake() {
+	if l.w.swait.Swap(0) != 0 {
+		sys.FutexWake(l.w.swait, 1)
+	}
+}
+
+func (l *lane) isGone() bool { return l.dead.Load() }
+
+// withdraw takes the message back: before the receiver took it, the lane
+// is reusable; after, it is abandoned. If the answer arrived meanwhile, it
+// counts.
+func (l *lane) withdraw() uint32 {
+	if l.w.state.CompareAndSwap(lanePosted, laneIdle) {
+		return laneIdle
+	}
+	if l.w.state.CompareAndSwap(laneTaken, laneAbandoned) {
+		return laneAbandoned
+	}
+	if s := l.w.state.Load(); s == laneAnswered {
+		return s
+	}
+	return laneAbandoned
+}
+
+// Close releases every lane. Sends in progress return ErrClosed (their
+// messages withdrawn, or abandoned if the receiver took them) and drop
+// their lanes.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.closing.Store(true)
+	for l := range c.all {
+		l.wake()
+	}
+	free := c.free
+	c.free = nil
+	for _, l := range free {
+		delete(c.all, l)
+	}
+	if c.janitor != nil {
+		c.janitor.Stop()
+	}
+	bell := c.bellToUnmapLocked()
+	c.mu.Unlock()
+	for _, l := range free {
+		l.destroy()
+	}
+	if bell != nil {
+		bell.Unmap()
+	}
+	return nil
+}

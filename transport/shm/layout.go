@@ -1,0 +1,231 @@
+package shm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"math/bits"
+	"sync/atomic"
+
+	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
+)
+
+// A lane is one sender's message buffer: a sealed memfd the sender creates
+// and passes to the receiver over the lane's Unix socket. A lane carries one
+// message at a time. Its first 64 bytes are the header (native-endian
+// 32-bit words); the request is written at offset 64 and the reply over it.
+//
+//	offset  word     written by          meaning
+//	0       state    both (CAS)          laneIdle/Posted/Taken/Answered/Abandoned
+//	4       swait    both                the sender's futex word: 1 while it
+//	                                     sleeps; cleared by whoever wakes it
+//	8       nbytes   sender, receiver    request size; reply size once answered
+//	12      maxReply sender              largest reply the sender accepts
+//	16      code     receiver            0 or a failure code, set before Answered
+//	20..63  reserved
+//	64      data     both                request, then reply
+//
+// Ordering: the sender writes data, nbytes and maxReply before it stores
+// Posted; the receiver reads them only after its CAS Posted->Taken. The
+// receiver writes the reply, nbytes and code before its CAS Taken->Answered;
+// the sender reads them only after it loads Answered. Go's atomics are
+// sequentially consistent, so the plain copies are ordered by the state
+// word. A sleeper stores its flag (swait, or the bell's sleepers count)
+// before it looks again at what it waits for, and a waker changes that
+// first and reads the flag after, so a wake is never lost. The sender
+// sleeps on swait rather than state so that its own process (context end,
+// Close, receiver death) can wake it by clearing the word, which a futex
+// wait cannot miss.
+const (
+	HeaderSize = 64
+
+	offState    = 0
+	offSWait    = 4
+	offNBytes   = 8
+	offMaxReply = 12
+	offCode     = 16
+)
+
+// Lane states.
+const (
+	laneIdle      = 0
+	lanePosted    = 1
+	laneTaken     = 2
+	laneAnswered  = 3
+	laneAbandoned = 4
+)
+
+// The bell is the receiver's page, mapped by every sender: a sequence word
+// that senders bump (the receiver's futex word), a count of receivers
+// asleep on it, and a bitmap with one bit per lane that has a message.
+//
+//	offset  word      written by   meaning
+//	0       seq       senders      bumped after each posted message
+//	4       sleepers  receiver     receivers asleep in FUTEX_WAIT on seq
+//	64      ready     senders set, bit i: lane i was posted
+//	                  receiver clears
+const (
+	bellSize     = 4096
+	offSeq       = 0
+	offSleepers  = 4
+	offReady     = 64
+	MaxLanes     = 4096
+	readyWords   = MaxLanes / 64
+	minLaneSize  = 4096
+	MaxLaneBytes = HeaderSize + 256<<20
+)
+
+// Failure codes a receiver leaves in a lane's code word.
+const (
+	codeOK         = 0
+	codeRejected   = 1
+	codeClosed     = 2
+	codeTooLarge   = 3
+	codeReplyLarge = 4
+	codeBadHeader  = 5
+)
+
+func codeErr(code uint32) error {
+	switch code {
+	case codeRejected:
+		return fmt.Errorf("simpl: receiver replied with an error: %w", transport.ErrRejected)
+	case codeClosed:
+		return fmt.Errorf("simpl: receiver detached: %w", transport.ErrPeerGone)
+	case codeTooLarge:
+		return fmt.Errorf("simpl: message larger than the receiver accepts: %w", transport.ErrTooLarge)
+	case codeReplyLarge:
+		return fmt.Errorf("simpl: reply larger than the reply buffer: %w", transport.ErrReplyTooLarge)
+	case codeBadHeader:
+		return fmt.Errorf("simpl: receiver found a corrupt lane header: %w", transport.ErrBadMessage)
+	}
+	return fmt.Errorf("simpl: receiver answered with unknown code %d: %w", code, transport.ErrBadMessage)
+}
+
+// laneWords are a lane's header words, taken once from its mapping.
+type laneWords struct {
+	state, swait, nbytes, maxReply, code *atomic.Uint32
+	data                                 []byte // capacity: the whole data area
+}
+
+func wordsOf(m *sys.Mapping) laneWords {
+	return laneWords{
+		state:    m.Uint32(offState),
+		swait:    m.Uint32(offSWait),
+		nbytes:   m.Uint32(offNBytes),
+		maxReply: m.Uint32(offMaxReply),
+		code:     m.Uint32(offCode),
+		data:     m.Bytes(HeaderSize, m.Len()-HeaderSize),
+	}
+}
+
+// bellWords are the bell's words, taken once from its mapping.
+type bellWords struct {
+	seq, sleepers *atomic.Uint32
+	ready         [readyWords]*atomic.Uint64
+}
+
+func bellOf(m *sys.Mapping) *bellWords {
+	b := &bellWords{seq: m.Uint32(offSeq), sleepers: m.Uint32(offSleepers)}
+	for i := range b.ready {
+		b.ready[i] = m.Uint64(offReady + 8*i)
+	}
+	return b
+}
+
+// ring marks lane idx ready and wakes a sleeping receiver.
+func (b *bellWords) ring(idx int) {
+	b.ready[idx/64].Or(1 << (idx % 64))
+	b.seq.Add(1)
+	if b.sleepers.Load() != 0 {
+		sys.FutexWake(b.seq, 1)
+	}
+}
+
+// laneSize is the memfd size for a lane that must hold need bytes of
+// request or reply: a power of two, so a steady workload reuses its lanes.
+func laneSize(need int) int {
+	n := HeaderSize + need
+	if n <= minLaneSize {
+		return minLaneSize
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+// Address is the abstract Unix socket a receiver with this name, pid and
+// FIFO directory listens on. Abstract sockets vanish with their process,
+// so nothing is left in the file system.
+func Address(dir, name string, pid int) string {
+	h := fnv.New64a()
+	h.Write([]byte(dir))
+	return fmt.Sprintf("@gosimpl/%016x/%s.%d", h.Sum64(), name, pid)
+}
+
+// The handshake on a new lane's socket (SOCK_SEQPACKET, native endian):
+//
+//	sender -> receiver: magic "GSL1", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd
+//	receiver -> sender: magic "GSL1", status int32, index uint32; SCM_RIGHTS bell memfd
+//
+// After it nothing more is written; each side reads only to learn that the
+// other closed or died.
+const (
+	magic     = "GSL1"
+	helloSize = 4 + 32
+	ackSize   = 12
+)
+
+// Handshake statuses.
+const (
+	ackOK       = 0
+	ackFull     = 1 // no free lane index
+	ackBadLane  = 2 // memfd missing, unsealed or of a bad size
+	ackBadHello = 3
+	ackDenied   = 4 // peer credentials refused
+)
+
+func encodeHello(whom string) []byte {
+	b := make([]byte, helloSize)
+	copy(b, magic)
+	copy(b[4:36], whom)
+	return b
+}
+
+func decodeHello(b []byte) (string, error) {
+	if len(b) != helloSize || string(b[:4]) != magic {
+		return "", fmt.Errorf("%w: bad lane hello (%d bytes)", transport.ErrBadMessage, len(b))
+	}
+	w := b[4:36]
+	n := 0
+	for n < len(w) && w[n] != 0 {
+		n++
+	}
+	if n == len(w) {
+		return "", fmt.Errorf("%w: sender name not terminated", transport.ErrBadMessage)
+	}
+	for _, c := range w[n:] {
+		if c != 0 {
+			return "", fmt.Errorf("%w: bytes after sender name", transport.ErrBadMessage)
+		}
+	}
+	return string(w[:n]), nil
+}
+
+func encodeAck(status int32, index int) []byte {
+	b := make([]byte, ackSize)
+	copy(b, magic)
+	binary.NativeEndian.PutUint32(b[4:], uint32(status))
+	binary.NativeEndian.PutUint32(b[8:], uint32(index))
+	return b
+}
+
+func decodeAck(b []byte) (status int32, index int, err error) {
+	if len(b) != ackSize || string(b[:4]) != magic {
+		return 0, 0, fmt.Errorf("%w: bad lane answer (%d bytes)", transport.ErrBadMessage, len(b))
+	}
+	status = int32(binary.NativeEndian.Uint32(b[4:]))
+	index = int(binary.NativeEndian.Uint32(b[8:]))
+	if status == ackOK && index >= MaxLanes {
+		return 0, 0, fmt.Errorf("%w: lane index %d out of range", transport.ErrBadMessage, index)
+	}
+	return status, index, nil
+}
