@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 		"client": roleClient,
 		"burst":  roleBurst,
 		"echo":   roleEcho,
+		"pump":   rolePump,
 	})
 }
 
@@ -188,6 +189,27 @@ func roleClient(args []string) error {
 	}
 	fmt.Println("ok")
 	return nil
+}
+
+// rolePump NAME TO: send 64-byte requests to TO, one after another, until
+// a Send fails.
+func rolePump(args []string) error {
+	ch, err := simpl.Attach(args[0])
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	to, err := ch.Locate(args[1])
+	if err != nil {
+		return err
+	}
+	simpltest.Ready()
+	req, reply := make([]byte, 64), make([]byte, 64)
+	for {
+		if _, err := to.Send(context.Background(), req, reply); err != nil {
+			return nil
+		}
+	}
 }
 
 // roleBurst NAME TO N: send N 'H' messages concurrently, each carrying its

@@ -13,9 +13,10 @@ import (
 	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
 )
 
-// maxIdleLanes is how many unused lanes a Conn keeps for later Sends;
-// more are released when they come back.
-const maxIdleLanes = 4
+// maxIdleLanes is how many unused lanes a Conn keeps for later Sends, so
+// that as many concurrent Sends reuse their lanes; more are released when
+// they come back.
+const maxIdleLanes = 64
 
 // idleBig is how long a lane larger than bigLane may sit unused before the
 // Conn releases it, so a burst of large messages does not hold memory for
@@ -57,6 +58,14 @@ type lane struct {
 	gone   chan struct{} // closed once the watcher is done with the lane
 	wakeFn func()
 	idle   time.Time // when it was last put back
+
+	// The context whose end wakes the lane's Send (see watchCtx); used
+	// only by the Send holding the lane.
+	watched context.Context
+	unwatch func() bool
+
+	mapMu    sync.Mutex // held by wake and by destroy's unmap
+	unmapped bool
 }
 
 // Dial connects to the receiver listening at addr, which must be process
@@ -311,9 +320,15 @@ func (c *Conn) sweep() {
 }
 
 func (l *lane) destroy() {
+	if l.unwatch != nil {
+		l.unwatch()
+	}
 	l.conn.Close()
-	<-l.gone // the watcher no longer touches the mapping
+	<-l.gone // the watcher has woken the lane for the last time
+	l.mapMu.Lock()
+	l.unmapped = true
 	l.m.Unmap()
+	l.mapMu.Unlock()
 }
 
 // Trigger is not carried by lanes; set a trigger function with
@@ -405,11 +420,7 @@ func (l *lane) wait(ctx context.Context) uint32 {
 		}
 	}
 	c.spin.done(deadline, false)
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, l.wakeFn)
-		defer stop()
-	}
+	l.watchCtx(ctx)
 	for {
 		s := l.w.state.Load()
 		if s == laneAnswered {
@@ -420,7 +431,10 @@ func (l *lane) wait(ctx context.Context) uint32 {
 		}
 		// Announce the sleep, then look again: whoever changes what we
 		// wait for clears swait after doing so and wakes us if it was set.
-		l.w.swait.Store(1)
+		// (A swap, not a store: only a read-modify-write is a full
+		// fence in every build; under the race detector a store is a
+		// mere release and the look below could pass it.)
+		l.w.swait.Swap(1)
 		if l.w.state.Load() == s && ctx.Err() == nil && !l.isGone() && !c.closing.Load() {
 			sys.FutexWait(l.w.swait, 1, 0)
 		}
@@ -428,9 +442,28 @@ func (l *lane) wait(ctx context.Context) uint32 {
 	}
 }
 
+// watchCtx makes sure the end of ctx wakes the Send sleeping on the lane.
+// The registration stays for later Sends with the same context, so a
+// sender that reuses its context allocates nothing; a late wake-up of a
+// later Send is harmless, it looks again and sleeps on.
+func (l *lane) watchCtx(ctx context.Context) {
+	if ctx.Done() == nil || ctx == l.watched {
+		return
+	}
+	if l.unwatch != nil {
+		l.unwatch()
+	}
+	l.watched, l.unwatch = ctx, context.AfterFunc(ctx, l.wakeFn)
+}
+
 // wake interrupts the Send waiting on the lane, if one sleeps; its reason
 // (context, receiver gone, Close) must be visible before the call.
 func (l *lane) wake() {
+	l.mapMu.Lock()
+	defer l.mapMu.Unlock()
+	if l.unmapped {
+		return // a late context wake-up of a dropped lane
+	}
 	if l.w.swait.Swap(0) != 0 {
 		sys.FutexWake(l.w.swait, 1)
 	}

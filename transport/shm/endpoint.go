@@ -65,6 +65,8 @@ type Endpoint struct {
 	pend    [readyWords]uint64 // ready bits taken from the bell, guarded by rsem
 	cursor  int                // next lane index to look at, guarded by rsem
 	flip    bool               // guarded by rsem: alternate posted and lanes first
+	watched context.Context    // guarded by rsem: see watchCtx
+	unwatch func() bool
 	done    chan struct{}
 	closing atomic.Bool
 
@@ -343,11 +345,6 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 	if r, p, ok := e.poll(); ok {
 		return r, p, nil
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, e.wakeReceivers)
-		defer stop()
-	}
 	deadline := e.spin.start()
 	for spins := 0; ; spins++ {
 		if e.closing.Load() {
@@ -365,6 +362,7 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 		}
 	}
 	e.spin.done(deadline, false)
+	e.watchCtx(ctx)
 	for {
 		seq := e.bell.seq.Load()
 		e.bell.sleepers.Add(1)
@@ -384,6 +382,20 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 			return nil, 0, err
 		}
 	}
+}
+
+// watchCtx makes sure the end of ctx wakes a sleeping Receive. The
+// registration stays for later Receives with the same context, as a server
+// loop passes, so they cost no allocation; a late wake-up is harmless. The
+// caller holds rsem.
+func (e *Endpoint) watchCtx(ctx context.Context) {
+	if ctx.Done() == nil || ctx == e.watched {
+		return
+	}
+	if e.unwatch != nil {
+		e.unwatch()
+	}
+	e.watched, e.unwatch = ctx, context.AfterFunc(ctx, e.wakeReceivers)
 }
 
 func (e *Endpoint) wakeReceivers() {
@@ -441,19 +453,25 @@ func (e *Endpoint) pollLanes() (*Request, bool) {
 	if !any {
 		return nil, false
 	}
+	// Visit every pending bit once, in circular order from the cursor:
+	// the cursor's own word first from the cursor on, the other words,
+	// then the cursor's word below the cursor. Each visited bit is
+	// cleared, so nothing is left pending when this returns nothing.
+	start := e.cursor % (words * 64)
+	sw := start / 64
 	for i := 0; i <= words; i++ {
-		w := (e.cursor/64 + i) % words
-		bitsLeft := e.pend[w]
+		w := (sw + i) % words
+		m := e.pend[w]
 		if i == 0 {
-			bitsLeft &^= (1 << (e.cursor % 64)) - 1 // from the cursor on
+			m &^= (1 << (start % 64)) - 1
 		}
-		for bitsLeft != 0 {
-			b := bits.TrailingZeros64(bitsLeft)
-			bitsLeft &^= 1 << b
+		for m != 0 {
+			b := bits.TrailingZeros64(m)
+			m &^= 1 << b
 			e.pend[w] &^= 1 << b
 			idx := w*64 + b
-			e.cursor = idx + 1
 			if r, ok := e.take(idx); ok {
+				e.cursor = idx + 1
 				return r, true
 			}
 		}
@@ -555,6 +573,9 @@ func (e *Endpoint) Close() error {
 	// A Receive still inside holds rsem; once it leaves, the bell can go.
 	// Post and late context wake-ups hold bellMu while they touch it.
 	e.rsem <- struct{}{}
+	if e.unwatch != nil {
+		e.unwatch()
+	}
 	e.bellMu.Lock()
 	e.bellGone = true
 	e.bellMap.Unmap()

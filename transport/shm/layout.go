@@ -36,7 +36,9 @@ import (
 // first and reads the flag after, so a wake is never lost. The sender
 // sleeps on swait rather than state so that its own process (context end,
 // Close, receiver death) can wake it by clearing the word, which a futex
-// wait cannot miss.
+// wait cannot miss. Flags in such a pattern are set with read-modify-write
+// operations (Swap, Add), never plain stores: only those are full fences
+// in every build (under the race detector a store is a mere release).
 const (
 	HeaderSize = 64
 
