@@ -1,12 +1,15 @@
 // Command fcrecv attaches a name, prints every message sent to it and
 // replies, like SIMPL's receiver test program.
 //
-//	fcrecv -n NAME [-reply TEXT] [-count N]
+//	fcrecv -n NAME [-reply TEXT] [-count N] [-delay D]
 //
 // Each request prints as "message from SENDER pid PID: TEXT" (binary data
 // as hex:...), each proxy as "proxy N". The reply is TEXT, or the request
-// itself when -reply is not given. SIGINT, SIGTERM and SIGHUP detach the
-// name and exit 0, leaving no FIFO behind.
+// itself when -reply is not given; -delay waits D before each reply (a slow
+// server, for tests and demos). SIGINT, SIGTERM and SIGHUP detach the name
+// and exit 0, leaving no FIFO behind; so does -count once N messages and
+// proxies have arrived. When standard output goes away (fcrecv | head) it
+// detaches and exits 1.
 package main
 
 import (
@@ -18,12 +21,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
+const usage = "usage: fcrecv -n NAME [-reply TEXT] [-count N] [-delay D]"
+
 func main() {
+	// A closed standard output must fail the write, not kill the process
+	// with its name still attached.
+	signal.Ignore(syscall.SIGPIPE)
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "fcrecv:", err)
 		os.Exit(1)
@@ -32,14 +41,27 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcrecv", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	name := fs.String("n", "", "name to attach (required)")
 	replyText := fs.String("reply", "", "reply with this text (default: echo the request)")
 	count := fs.Int("count", 0, "exit after this many messages and proxies (0: run until signalled)")
+	delay := fs.Duration("delay", 0, "wait this long before each reply")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return fmt.Errorf("%v; %s", err, usage)
 	}
-	if *name == "" || fs.NArg() > 0 {
-		return errors.New("usage: fcrecv -n NAME [-reply TEXT] [-count N]")
+	switch {
+	case *name == "" || fs.NArg() > 0:
+		return errors.New(usage)
+	case *count < 0:
+		return fmt.Errorf("-count %d: must be 0 or more", *count)
+	case *delay < 0:
+		return fmt.Errorf("-delay %v: must be 0 or more", *delay)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
@@ -48,7 +70,9 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	fmt.Fprintf(stdout, "attached %s pid %d\n", *name, os.Getpid())
+	if _, err := fmt.Fprintf(stdout, "attached %s pid %d\n", *name, os.Getpid()); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
 	for n := 0; *count == 0 || n < *count; n++ {
 		msg, err := ch.Receive(ctx)
 		if err != nil {
@@ -58,17 +82,31 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 		if msg.IsProxy() {
-			fmt.Fprintf(stdout, "proxy %d\n", msg.Proxy())
+			if _, err := fmt.Fprintf(stdout, "proxy %d\n", msg.Proxy()); err != nil {
+				return fmt.Errorf("writing output: %w", err)
+			}
 			continue
 		}
 		who, pid := msg.Sender()
-		fmt.Fprintf(stdout, "message from %s pid %d: %s\n", who, pid, show.Bytes(msg.Data()))
+		_, werr := fmt.Fprintf(stdout, "message from %s pid %d: %s\n", who, pid, show.Bytes(msg.Data()))
+		if werr == nil && *delay > 0 {
+			t := time.NewTimer(*delay)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil // signalled: Close fails the request for its sender
+			}
+		}
 		reply := msg.Data()
 		if isSet(fs, "reply") {
 			reply = []byte(*replyText)
 		}
-		if err := msg.Reply(reply); err != nil {
-			fmt.Fprintf(stdout, "reply to %s failed: %v\n", who, err)
+		if err := msg.Reply(reply); err != nil && werr == nil {
+			_, werr = fmt.Fprintf(stdout, "reply to %s failed: %v\n", who, err)
+		}
+		if werr != nil {
+			return fmt.Errorf("writing output: %w", werr)
 		}
 	}
 	return nil

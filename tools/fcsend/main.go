@@ -1,16 +1,20 @@
 // Command fcsend sends messages to a SIMPL name and prints the replies,
 // like SIMPL's sender test program.
 //
-//	fcsend [-n NAME] -r RECEIVER (-m MESSAGE | -p PROXY) [-timeout D] [-wait D]
+//	fcsend [-n NAME] -r RECEIVER (-m MESSAGE | -p PROXY) [-timeout D] [-wait D] [-max-reply N]
 //
 // With -m it sends MESSAGE once and prints the reply; with -p it triggers
 // proxy PROXY and returns at once; with neither it sends each line of
 // standard input and prints each reply. -wait lets it start before the
-// receiver has attached. Any failure exits 1 with a one-line cause.
+// receiver has attached. While it waits for a reply it watches the
+// receiver process, so a receiver that dies (even by SIGKILL) ends the
+// wait at once; -timeout also bounds each wait. Any failure exits 1 with a
+// one-line cause.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,14 +22,30 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
+const usage = "usage: fcsend [-n NAME] -r RECEIVER (-m MESSAGE | -p PROXY) [-timeout D] [-wait D] [-max-reply N]"
+
+// How often a waiting Send checks that its receiver still runs, and how
+// long it then still waits for a reply the receiver may have sent just
+// before it died.
+const (
+	watchEvery = 100 * time.Millisecond
+	deathGrace = 500 * time.Millisecond
+)
+
 func main() {
+	// A closed standard output must fail the write, not kill the process
+	// with its name still attached.
+	signal.Ignore(syscall.SIGPIPE)
 	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "fcsend:", err)
 		os.Exit(1)
@@ -34,23 +54,39 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcsend", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	name := fs.String("n", "", "name to attach as the sender (default fcsend_PID)")
 	recv := fs.String("r", "", "receiver to send to (required)")
 	msgText := fs.String("m", "", "send this message once")
 	proxy := fs.Int("p", 0, "trigger this proxy (1 or more) instead of sending")
 	maxReply := fs.Int("max-reply", 1<<20, "largest reply accepted, in bytes")
-	timeout := fs.Duration("timeout", 0, "give up on each send after this long (0: wait for ever)")
+	timeout := fs.Duration("timeout", 0, "give up on each send after this long (0: wait while the receiver lives)")
 	wait := fs.Duration("wait", 0, "wait up to this long for the receiver to attach (0: it must exist now)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return fmt.Errorf("%v; %s", err, usage)
 	}
 	if *recv == "" || fs.NArg() > 0 {
-		return errors.New("usage: fcsend [-n NAME] -r RECEIVER (-m MESSAGE | -p PROXY)")
+		return errors.New(usage)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["m"] && set["p"] {
+	switch {
+	case set["m"] && set["p"]:
 		return errors.New("-m and -p exclude each other")
+	case set["p"] && *proxy < 1:
+		return fmt.Errorf("-p %d: a proxy is 1 or more", *proxy)
+	case *maxReply < 0:
+		return fmt.Errorf("-max-reply %d: must be 0 or more", *maxReply)
+	case *timeout < 0:
+		return fmt.Errorf("-timeout %v: must be 0 or more", *timeout)
+	case *wait < 0:
+		return fmt.Errorf("-wait %v: must be 0 or more", *wait)
 	}
 	if *name == "" {
 		*name = fmt.Sprintf("fcsend_%d", os.Getpid())
@@ -72,32 +108,127 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if set["p"] {
 		return conn.Trigger(*proxy)
 	}
+	alive := receiverAlive(conn)
 	reply := make([]byte, *maxReply)
 	send := func(msg []byte) error {
-		sctx := ctx
-		if *timeout > 0 {
-			var cancel context.CancelFunc
-			sctx, cancel = context.WithTimeout(ctx, *timeout)
-			defer cancel()
-		}
-		n, err := conn.Send(sctx, msg, reply)
+		n, err := sendWatched(ctx, ch, conn, msg, reply, *timeout, alive)
 		if err != nil {
-			return fmt.Errorf("send to %s: %w", *recv, err)
+			if !strings.Contains(err.Error(), strconv.Quote(*recv)) {
+				err = fmt.Errorf("send to %s: %w", *recv, err)
+			}
+			return err
 		}
-		fmt.Fprintln(stdout, show.Bytes(reply[:n]))
+		if _, err := fmt.Fprintln(stdout, show.Bytes(reply[:n])); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
 		return nil
 	}
 	if set["m"] {
 		return send([]byte(*msgText))
 	}
-	sc := bufio.NewScanner(stdin)
-	sc.Buffer(make([]byte, 64<<10), 64<<20)
-	for sc.Scan() {
-		if err := send(sc.Bytes()); err != nil {
-			return err
+	// Lines are read in their own goroutine so that a signal ends fcsend
+	// even while it waits for input.
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for sc.Scan() {
+			select {
+			case lines <- bytes.Clone(sc.Bytes()): // Scan reuses its buffer
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(lines)
+		readErr <- sc.Err()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					return fmt.Errorf("reading standard input: %w", err)
+				}
+				return nil
+			}
+			if err := send(line); err != nil {
+				return err
+			}
 		}
 	}
-	return sc.Err()
+}
+
+// sendWatched sends msg and waits for the reply until it arrives, ctx
+// ends, timeout (if not 0) passes, or alive reports the receiver gone. To
+// give up it closes conn and ch, which the library answers by ending the
+// Send and removing the channel's FIFOs before Send returns; a cancelled
+// context would leave that clean-up to a goroutine that may not run before
+// the process exits. The error then names the reason.
+func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, reply []byte, timeout time.Duration, alive func() bool) (int, error) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var cause error // written before done is closed, read after
+	go func() {
+		defer close(done)
+		var expired <-chan time.Time
+		if timeout > 0 {
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			expired = t.C
+		}
+		tick := time.NewTicker(watchEvery)
+		defer tick.Stop()
+		for cause == nil {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				cause = fmt.Errorf("interrupted: %w", context.Cause(ctx))
+			case <-expired:
+				cause = fmt.Errorf("no reply within %v", timeout)
+			case <-tick.C:
+				if alive() {
+					continue
+				}
+				// Its last reply, if any, is already in our FIFO.
+				select {
+				case <-stop:
+					return
+				case <-time.After(deathGrace):
+				}
+				cause = fmt.Errorf("%w: receiver %q (pid %d) died before replying", simpl.ErrPeerGone, conn.Name(), conn.PID())
+			}
+		}
+		conn.Close()
+		ch.Close()
+	}()
+	n, err := conn.Send(context.Background(), msg, reply)
+	close(stop)
+	<-done
+	if cause != nil {
+		return 0, cause
+	}
+	return n, err
+}
+
+// receiverAlive returns a check that the process behind conn still runs
+// (and is the one that attached the name, not a later process that reused
+// its pid).
+func receiverAlive(conn *simpl.Conn) func() bool {
+	var created time.Time
+	if reg, err := naming.Open(""); err == nil {
+		if all, err := reg.Entries(conn.Name()); err == nil {
+			for _, e := range all {
+				if e.PID == conn.PID() {
+					created = e.Created
+				}
+			}
+		}
+	}
+	return func() bool { return naming.Alive(conn.PID(), created) }
 }
 
 // locate finds name, retrying for up to wait while it is not attached yet.
@@ -110,7 +241,7 @@ func locate(ctx context.Context, ch *simpl.Channel, name string, wait time.Durat
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("interrupted while waiting for %q: %w", name, context.Cause(ctx))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/gosimpl/gosimpl/naming"
 )
 
+const usage = "usage: fcshow [-clean]"
+
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "fcshow:", err)
@@ -27,11 +29,18 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcshow", flag.ContinueOnError)
 	clean := fs.Bool("clean", false, "remove the FIFOs of dead owners first")
+	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return fmt.Errorf("%v; %s", err, usage)
 	}
 	if fs.NArg() > 0 {
-		return errors.New("usage: fcshow [-clean]")
+		return errors.New(usage)
 	}
 	reg, err := naming.Open("")
 	if err != nil {

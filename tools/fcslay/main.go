@@ -15,6 +15,8 @@ import (
 	"github.com/gosimpl/gosimpl/naming"
 )
 
+const usage = "usage: fcslay NAME"
+
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "fcslay:", err)
@@ -24,11 +26,18 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcslay", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		return fmt.Errorf("%v; %s", err, usage)
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: fcslay NAME")
+		return errors.New(usage)
 	}
 	reg, err := naming.Open("")
 	if err != nil {
