@@ -76,3 +76,19 @@ var bootTime = sync.OnceValue(func() time.Time {
 	}
 	return time.Time{}
 })
+
+// Created is when the file at path was created: its birth time where the
+// file system records one (ext4, tmpfs, xfs, btrfs), else its modification
+// time. Every doorbell written to a FIFO moves its modification time, so
+// only the birth time orders two claims on a name by age.
+func Created(path string) (time.Time, error) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BTIME|unix.STATX_MTIME, &st); err != nil {
+		return time.Time{}, &os.PathError{Op: "statx", Path: path, Err: err}
+	}
+	ts := st.Mtime
+	if st.Mask&unix.STATX_BTIME != 0 {
+		ts = st.Btime
+	}
+	return time.Unix(ts.Sec, int64(ts.Nsec)), nil
+}

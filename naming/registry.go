@@ -147,11 +147,11 @@ func (r *Registry) list(name string) ([]Entry, error) {
 			continue
 		}
 		e := Entry{Name: f.stem, PID: f.pid, Path: r.ReceivePath(f.stem, f.pid)}
-		st, err := os.Lstat(e.Path)
+		created, err := Created(e.Path)
 		if err != nil {
 			continue // removed while we looked
 		}
-		e.Created = st.ModTime()
+		e.Created = created
 		e.Alive = Alive(f.pid, e.Created)
 		out = append(out, e)
 	}
@@ -221,8 +221,8 @@ func (r *Registry) Reap(name string) (int, error) {
 		if a, ok := alive[f.pid]; ok {
 			return a
 		}
-		st, err := os.Lstat(path)
-		a := err == nil && Alive(f.pid, st.ModTime())
+		created, err := Created(path)
+		a := err == nil && Alive(f.pid, created)
 		alive[f.pid] = a
 		return a
 	}

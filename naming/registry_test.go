@@ -116,3 +116,37 @@ func TestOpen(t *testing.T) {
 		t.Errorf("Dir() = %q", Dir())
 	}
 }
+
+// A doorbell moves a FIFO's modification time but not the time Created
+// reports, so the oldest claim on a name stays the oldest.
+func TestCreatedIgnoresWrites(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "N.1")
+	mkfifo(t, p)
+	before, err := Created(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ModTime().After(before) {
+		t.Skip("this file system did not move the FIFO's modification time")
+	}
+	after, err := Created(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !after.Equal(before) {
+		t.Errorf("Created moved from %v to %v after a write", before, after)
+	}
+}
