@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,11 @@ import (
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
 )
+
+// inflight counts this process's Sends in progress on every Conn. With
+// more of them than processors, a spinning sender only takes a processor
+// from another.
+var inflight atomic.Int32
 
 // maxIdleLanes is how many unused lanes a Conn keeps for later Sends, so
 // that as many concurrent Sends reuse their lanes; more are released when
@@ -173,6 +179,8 @@ func ackErr(status int32) error {
 		return fmt.Errorf("simpl: receiver has no free lane: %w", transport.ErrTooLarge)
 	case ackDenied:
 		return fmt.Errorf("simpl: receiver refused this user: %w", os.ErrPermission)
+	case ackClosed:
+		return fmt.Errorf("simpl: receiver is detaching: %w", transport.ErrPeerGone)
 	}
 	return fmt.Errorf("simpl: receiver refused the lane (status %d): %w", status, transport.ErrBadMessage)
 }
@@ -357,14 +365,22 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	crowd := inflight.Add(1)
+	defer inflight.Add(-1)
 	copy(l.w.data, req)
 	l.w.nbytes.Store(uint32(len(req)))
 	l.w.maxReply.Store(uint32(len(reply)))
 	l.w.code.Store(0)
 	l.w.state.Store(lanePosted)
 	c.bell.ring(l.index)
+	if crowd > 1 {
+		// Other goroutines of this process are sending too: let them
+		// post before this one waits, or one that always gets its reply
+		// quickly keeps the processor and the others never send.
+		runtime.Gosched()
+	}
 
-	st := l.wait(ctx)
+	st := l.wait(ctx, int(crowd) < runtime.GOMAXPROCS(0))
 	switch st {
 	case laneAnswered:
 	case laneIdle, laneAbandoned:
@@ -407,10 +423,10 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 // answers, ctx ends or the receiver goes. On the way out it returns
 // laneAnswered, or the state it left a withdrawn lane in: laneIdle (not
 // taken: reusable) or laneAbandoned (taken: must be dropped).
-func (l *lane) wait(ctx context.Context) uint32 {
+func (l *lane) wait(ctx context.Context, spin bool) uint32 {
 	c := l.c
 	deadline := c.spin.start()
-	for spins := 0; ; spins++ {
+	for spins := 0; spin; spins++ {
 		if l.w.state.Load() == laneAnswered {
 			c.spin.done(deadline, true)
 			return laneAnswered
@@ -419,7 +435,9 @@ func (l *lane) wait(ctx context.Context) uint32 {
 			break
 		}
 	}
-	c.spin.done(deadline, false)
+	if spin {
+		c.spin.done(deadline, false)
+	}
 	l.watchCtx(ctx)
 	for {
 		s := l.w.state.Load()

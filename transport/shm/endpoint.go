@@ -232,10 +232,10 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 	}
 	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), whom: whom, cred: cred}
 	l.req.l = l
-	idx, ok := e.addLane(l)
-	if !ok {
+	idx, status := e.addLane(l)
+	if status != ackOK {
 		m.Unmap()
-		ack(ackFull, 0)
+		ack(status, 0)
 		c.Close()
 		return
 	}
@@ -248,13 +248,13 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 	l.senderGone()
 }
 
-// addLane gives l an index and publishes it; false when the endpoint is
-// closed or full.
-func (e *Endpoint) addLane(l *rlane) (int, bool) {
+// addLane gives l an index and publishes it; it returns ackClosed or
+// ackFull when it cannot.
+func (e *Endpoint) addLane(l *rlane) (int, int32) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return 0, false
+		return 0, ackClosed
 	}
 	var idx int
 	if n := len(e.freeIdx); n > 0 {
@@ -264,12 +264,12 @@ func (e *Endpoint) addLane(l *rlane) (int, bool) {
 		idx = t
 		e.top.Store(int32(t + 1))
 	} else {
-		return 0, false
+		return 0, ackFull
 	}
 	l.index = idx
 	e.all[l] = struct{}{}
 	e.lanes[idx].Store(l)
-	return idx, true
+	return idx, ackOK
 }
 
 // senderGone runs when the lane's socket reports the sender closed or died.
@@ -559,16 +559,23 @@ func (e *Endpoint) Close() error {
 	e.mu.Unlock()
 	for _, l := range lanes {
 		l.mu.Lock()
+		busy := l.busy
 		if !l.dead {
-			if l.busy {
+			if busy {
+				// The sender hears now; the request's data stays mapped
+				// until its holder answers (which then fails).
 				l.answerLocked(codeClosed, 0)
-				l.busy = false
+				l.gone = true
 			} else if l.w.state.CompareAndSwap(lanePosted, laneTaken) {
 				l.answerLocked(codeClosed, 0)
 			}
 		}
 		l.mu.Unlock()
-		l.release()
+		if !busy {
+			l.release()
+		} else {
+			l.conn.Close()
+		}
 	}
 	// A Receive still inside holds rsem; once it leaves, the bell can go.
 	// Post and late context wake-ups hold bellMu while they touch it.

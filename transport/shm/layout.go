@@ -183,6 +183,7 @@ const (
 	ackBadLane  = 2 // memfd missing, unsealed or of a bad size
 	ackBadHello = 3
 	ackDenied   = 4 // peer credentials refused
+	ackClosed   = 5 // the receiver is closing
 )
 
 func encodeHello(whom string) []byte {

@@ -77,7 +77,7 @@ func (r *Request) answer(code uint32, data []byte, n int, copyData bool) error {
 	var err error
 	if code == codeOK && n > r.maxReply {
 		code, n = codeReplyLarge, 0
-		err = fmt.Errorf("simpl: reply of %d bytes, sender accepts %d: %w", len(data), r.maxReply, transport.ErrReplyTooLarge)
+		err = fmt.Errorf("simpl: reply of %d bytes, sender accepts %d: %w", n, r.maxReply, transport.ErrReplyTooLarge)
 	}
 	if copyData && code == codeOK {
 		copy(l.w.data, data)
