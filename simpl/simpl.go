@@ -252,8 +252,9 @@ func (c *Conn) PID() int { return c.pid }
 
 // Send sends req and blocks until the receiver answers, then copies the
 // reply into reply and returns its size. A reply larger than reply fails
-// with ErrReplyTooLarge (nothing is truncated); ReplyError on the other side
-// is ErrRejected; a receiver that detaches first is ErrPeerGone. When ctx
+// with ErrReplyTooLarge (nothing is truncated; a C SIMPL receiver reports
+// it as a plain failure, which arrives as ErrRejected); ReplyError on the
+// other side is ErrRejected; a receiver that detaches first is ErrPeerGone. When ctx
 // ends first Send returns ctx.Err(); the receiver's late answer is then
 // discarded.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
@@ -294,8 +295,10 @@ func (m Message) Proxy() int { return m.proxy }
 // IsProxy reports whether the message is a Trigger.
 func (m Message) IsProxy() bool { return m.proxy > 0 }
 
-// Data is the request's bytes: a copy owned by the Message, valid until the
-// message is answered or the Channel closed. Nil for a proxy.
+// Data is the request's bytes, valid until the message is answered: a copy
+// for a request that came through FIFOs, a view of the sender's shared
+// memory, read in place, for one that came through shm. Keep a copy to use
+// it later. Nil for a proxy.
 func (m Message) Data() []byte {
 	if m.req == nil {
 		return nil
