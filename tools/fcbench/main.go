@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
 const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json]"
@@ -82,14 +83,8 @@ func run(args []string, stdout io.Writer) error {
 	senders := fs.Int("senders", 1, "concurrent senders to the one receiver")
 	asJSON := fs.Bool("json", false, "print JSON objects instead of key=value lines")
 	role := fs.String("role", "", "internal: recv or send")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, usage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return fmt.Errorf("%v; %s", err, usage)
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.New(usage)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
@@ -46,14 +47,8 @@ func run(args []string, stdout io.Writer) error {
 	replyText := fs.String("reply", "", "reply with this text (default: echo the request)")
 	count := fs.Int("count", 0, "exit after this many messages and proxies (0: run until signalled)")
 	delay := fs.Duration("delay", 0, "wait this long before each reply")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, usage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return fmt.Errorf("%v; %s", err, usage)
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
 	}
 	switch {
 	case *name == "" || fs.NArg() > 0:

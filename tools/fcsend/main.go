@@ -29,6 +29,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
@@ -62,14 +63,8 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	maxReply := fs.Int("max-reply", 1<<20, "largest reply accepted, in bytes")
 	timeout := fs.Duration("timeout", 0, "give up on each send after this long (0: wait while the receiver lives)")
 	wait := fs.Duration("wait", 0, "wait up to this long for the receiver to attach (0: it must exist now)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, usage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return fmt.Errorf("%v; %s", err, usage)
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
 	}
 	if *recv == "" || fs.NArg() > 0 {
 		return errors.New(usage)

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
 const usage = "usage: fcshow [-clean]"
@@ -30,14 +31,8 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcshow", flag.ContinueOnError)
 	clean := fs.Bool("clean", false, "remove the FIFOs of dead owners first")
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, usage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return fmt.Errorf("%v; %s", err, usage)
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return errors.New(usage)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
 const usage = "usage: fcslay NAME"
@@ -27,14 +28,8 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcslay", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stdout, usage)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return nil
-		}
-		return fmt.Errorf("%v; %s", err, usage)
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return errors.New(usage)

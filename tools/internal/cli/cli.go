@@ -1,0 +1,26 @@
+// Package cli holds what the commands share in parsing their flags.
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Parse parses args with fs. On -h it prints usage and the flags to stdout
+// and reports help; a bad flag is an error of one line that ends with
+// usage. fs prints nothing itself.
+func Parse(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) (help bool, err error) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return true, nil
+		}
+		return false, fmt.Errorf("%v; %s", err, usage)
+	}
+	return false, nil
+}
