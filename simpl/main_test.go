@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
@@ -22,6 +24,7 @@ func TestMain(m *testing.M) {
 		"burst":  roleBurst,
 		"echo":   roleEcho,
 		"pump":   rolePump,
+		"quit":   roleQuit,
 	})
 }
 
@@ -188,6 +191,28 @@ func roleClient(args []string) error {
 		return err
 	}
 	fmt.Println("ok")
+	return nil
+}
+
+// roleQuit NAME TO: send TO a message that is held, give up after 30ms,
+// close and exit at once.
+func roleQuit(args []string) error {
+	ch, err := simpl.Attach(args[0])
+	if err != nil {
+		return err
+	}
+	to, err := ch.Locate(args[1])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := to.Send(ctx, []byte{opHold}, nil); !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("held Send: %v", err)
+	}
+	ch.Close()
+	fmt.Println("ok")
+	os.Exit(0)
 	return nil
 }
 

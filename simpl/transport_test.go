@@ -109,3 +109,26 @@ func TestMixedTransportsOneReceiveLoop(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A process that gives up on a Send, closes its Channel and exits at once
+// leaves no FIFO behind (the Send's slot is still being drained then).
+func TestQuitAfterCancelledSend(t *testing.T) {
+	dir := simpltest.Dir(t)
+	srv := simpltest.Start(t, "server", env(dir), "SRV")
+	for range 5 {
+		q := simpltest.StartNoWait(t, "quit", env(dir), "QUIT", "SRV")
+		q.Expect("ok", 10*time.Second)
+		if err := q.Wait(10 * time.Second); err != nil {
+			t.Fatalf("quit helper: %v", err)
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if strings.Contains(e.Name(), "QUIT") {
+				t.Fatalf("left behind after a clean exit: %s", e.Name())
+			}
+		}
+	}
+	srv.Signal(syscall.SIGKILL)
+	srv.Wait(5 * time.Second)
+	reap(t, dir)
+}

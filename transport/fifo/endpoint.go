@@ -505,9 +505,12 @@ func (e *Endpoint) close() {
 	for _, s := range free {
 		s.destroy()
 	}
-	// Busy slots belong to Sends in progress: closing their reply FIFO
-	// wakes them, and they destroy the slot on the way out.
+	// Busy slots belong to Sends in progress (or to drainers of Sends
+	// that gave up): closing their reply FIFO wakes them, and they destroy
+	// the slot on the way out. The FIFO's name goes now, so a process that
+	// exits right after Close leaves nothing behind.
 	for _, s := range busy {
+		os.Remove(s.path)
 		s.rf.Close()
 	}
 
