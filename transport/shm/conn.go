@@ -380,7 +380,9 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		runtime.Gosched()
 	}
 
-	st := l.wait(ctx, int(crowd) < runtime.GOMAXPROCS(0))
+	// A lone Send spins without asking the scheduler (GOMAXPROCS takes its
+	// lock); a crowded one spins only if there are processors to spare.
+	st := l.wait(ctx, crowd == 1 || int(crowd) < runtime.GOMAXPROCS(0))
 	switch st {
 	case laneAnswered:
 	case laneIdle, laneAbandoned:
