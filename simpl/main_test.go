@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	simpltest.Main(m, map[string]simpltest.Role{
+	roles := map[string]simpltest.Role{
 		"server": roleServer,
 		"relay":  roleRelay,
 		"hold":   roleHold,
@@ -25,7 +25,13 @@ func TestMain(m *testing.M) {
 		"echo":   roleEcho,
 		"pump":   rolePump,
 		"quit":   roleQuit,
-	})
+	}
+	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles} {
+		for name, role := range more {
+			roles[name] = role
+		}
+	}
+	simpltest.Main(m, roles)
 }
 
 // Requests to a test server start with an op byte:
