@@ -354,22 +354,38 @@ func (c *Conn) SetTrigger(fn func(int) error) { c.trigger = fn }
 // Send copies req into a lane, wakes the receiver and waits for its
 // answer, which it copies into reply.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
-	need := max(len(req), len(reply))
 	if len(req) > c.maxMsg {
 		return 0, fmt.Errorf("simpl: send of %d bytes, limit %d: %w", len(req), c.maxMsg, transport.ErrTooLarge)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	l, err := c.get(need)
+	l, err := c.get(max(len(req), len(reply)))
 	if err != nil {
 		return 0, err
 	}
+	copy(l.w.data, req)
+	n, keep, err := c.exchange(ctx, l, len(req), len(reply))
+	if err == nil {
+		copy(reply, l.w.data[:n])
+	}
+	if keep {
+		c.put(l)
+	} else {
+		c.discard(l)
+	}
+	return n, err
+}
+
+// exchange sends the n-byte request already in l and waits for the answer
+// of up to maxReply bytes, left in place; it returns the reply's size.
+// keep reports whether l may carry another message: false when the
+// receiver took the message and the Send gave up, or the lane broke.
+func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int) (int, bool, error) {
 	crowd := inflight.Add(1)
 	defer inflight.Add(-1)
-	copy(l.w.data, req)
-	l.w.nbytes.Store(uint32(len(req)))
-	l.w.maxReply.Store(uint32(len(reply)))
+	l.w.nbytes.Store(uint32(n))
+	l.w.maxReply.Store(uint32(maxReply))
 	l.w.code.Store(0)
 	l.w.state.Store(lanePosted)
 	c.bell.ring(l.index)
@@ -388,37 +404,116 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	case laneIdle, laneAbandoned:
 		// Withdrawn before the receiver took it, or given up while it
 		// worked: the receiver's late answer goes nowhere.
-		if st == laneIdle && !l.isGone() {
-			c.put(l)
-		} else {
-			c.discard(l)
-		}
+		keep := st == laneIdle && !l.isGone()
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return 0, keep, err
 		}
 		if c.closing.Load() {
-			return 0, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
+			return 0, keep, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
 		}
-		return 0, fmt.Errorf("simpl: send to pid %d: receiver closed or died: %w", c.pid, transport.ErrPeerGone)
+		return 0, keep, fmt.Errorf("simpl: send to pid %d: receiver closed or died: %w", c.pid, transport.ErrPeerGone)
 	default:
-		c.discard(l)
-		return 0, fmt.Errorf("simpl: send: lane in state %d: %w", st, transport.ErrBadMessage)
+		return 0, false, fmt.Errorf("simpl: send: lane in state %d: %w", st, transport.ErrBadMessage)
 	}
 	code := l.w.code.Load()
-	n := int(l.w.nbytes.Load())
+	size := int(l.w.nbytes.Load())
 	if code != codeOK {
 		l.w.state.Store(laneIdle)
-		c.put(l)
-		return 0, codeErr(code)
+		return 0, true, codeErr(code)
 	}
-	if n > len(reply) {
-		c.discard(l)
-		return 0, fmt.Errorf("simpl: reply of %d bytes for a %d-byte buffer: %w", n, len(reply), transport.ErrBadMessage)
+	if size > maxReply {
+		return 0, false, fmt.Errorf("simpl: reply of %d bytes for a %d-byte buffer: %w", size, maxReply, transport.ErrBadMessage)
 	}
-	copy(reply, l.w.data[:n])
 	l.w.state.Store(laneIdle)
-	c.put(l)
-	return n, nil
+	return size, true, nil
+}
+
+// Buffer is a lane held by one sender, for building requests and reading
+// replies in place, with no copy on this side. Its layout is the lane's
+// (see layout.go): one area that holds the request going out and then the
+// reply coming back over it.
+//
+//	b, _ := conn.Buffer(4096)
+//	n := encode(b.Bytes())           // build the request in place
+//	reply, err := b.Send(ctx, n, 4096)
+//	use(reply)                       // valid until Bytes is written again
+//
+// How long each view is valid: Bytes is valid until Close; a reply returned
+// by Send holds until the next write to Bytes, the next Send or Close.
+// Close unmaps the lane, so a view kept past Close faults when touched
+// instead of reaching another message. While a Send is in flight the
+// receiver owns the area; writing to it then is a bug in the caller that
+// the receiver sees as a changed request.
+//
+// A Send that gives up after the receiver took its message (context ended)
+// spends the Buffer: the receiver may still write its late answer there,
+// so later Sends fail with ErrClosed and the Buffer should be closed and
+// replaced. Not safe for concurrent use; Close is idempotent.
+type Buffer struct {
+	c     *Conn
+	l     *lane
+	size  int
+	spent bool
+}
+
+// Buffer reserves a lane of at least size bytes for the caller (an idle
+// one of the Conn's, or a new one) until Close releases it.
+func (c *Conn) Buffer(size int) (*Buffer, error) {
+	if size < 0 || size > c.maxMsg {
+		return nil, fmt.Errorf("simpl: buffer of %d bytes, limit %d: %w", size, c.maxMsg, transport.ErrTooLarge)
+	}
+	l, err := c.get(size)
+	if err != nil {
+		return nil, err
+	}
+	return &Buffer{c: c, l: l, size: size}, nil
+}
+
+// Bytes is the area to build requests in: size bytes of the lane, or nil
+// once closed.
+func (b *Buffer) Bytes() []byte {
+	if b.l == nil {
+		return nil
+	}
+	return b.l.w.data[:b.size:b.size]
+}
+
+// Send sends the first n bytes of Bytes and waits for an answer of up to
+// maxReply bytes, which it returns as a view of the lane.
+func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
+	switch {
+	case b.l == nil:
+		return nil, fmt.Errorf("simpl: send from a closed buffer: %w", transport.ErrClosed)
+	case b.spent:
+		return nil, fmt.Errorf("simpl: send from a buffer whose earlier message was abandoned: %w", transport.ErrClosed)
+	case n < 0 || n > b.size || maxReply < 0 || maxReply > b.size:
+		return nil, fmt.Errorf("simpl: send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, b.size, transport.ErrTooLarge)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	size, keep, err := b.c.exchange(ctx, b.l, n, maxReply)
+	if !keep {
+		b.spent = true
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b.l.w.data[:size:size], nil
+}
+
+// Close releases the lane: it is unmapped, never handed to another Send,
+// so a view kept by mistake faults instead of corrupting a later message.
+// A Buffer is meant to be kept and reused; setting one up costs a lane
+// handshake with the receiver.
+func (b *Buffer) Close() error {
+	if b.l == nil {
+		return nil
+	}
+	l := b.l
+	b.l = nil
+	b.c.discard(l)
+	return nil
 }
 
 // wait spins, then sleeps on the lane's state word until the receiver

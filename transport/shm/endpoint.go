@@ -97,6 +97,7 @@ type rlane struct {
 	gone bool       // the sender closed or died
 	busy bool       // a request was taken and not yet answered
 	dead bool       // released: unmapped
+	gen  uint64     // counts the requests taken; names the current one
 }
 
 // Listen starts the receiving side of name at the abstract socket addr.
@@ -505,6 +506,8 @@ func (e *Endpoint) take(idx int) (*Request, bool) {
 		return nil, false
 	}
 	l.busy = true
+	l.gen++
+	l.req.gen = l.gen
 	l.req.data = l.w.data[:n:n]
 	l.req.maxReply = maxReply
 	return &l.req, true
