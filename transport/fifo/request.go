@@ -48,20 +48,47 @@ func (r *Request) answeredErr() error {
 // Reply writes data over the sender's segment and wakes the sender. A reply
 // larger than MaxReply is not truncated: the sender gets ErrReplyTooLarge,
 // the request counts as answered, and Reply says so too.
-func (r *Request) Reply(data []byte) error {
+func (r *Request) Reply(data []byte) error { return r.reply(data, len(data)) }
+
+// ReplyBuffer is where a reply can be written in place: MaxReply bytes of
+// the sender's segment (Data is a copy and does not change). Valid until
+// the request is answered; nil once answered.
+func (r *Request) ReplyBuffer() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done {
+		return nil
+	}
+	return r.seg.data(r.hdr.ybytes)
+}
+
+// ReplyInPlace answers with the first n bytes of ReplyBuffer, as Reply
+// does.
+func (r *Request) ReplyInPlace(n int) error {
+	if n < 0 {
+		return fmt.Errorf("%w: reply of %d bytes", transport.ErrBadMessage, n)
+	}
+	return r.reply(nil, n)
+}
+
+// reply answers with n bytes: data, or what is already in place when data
+// is nil.
+func (r *Request) reply(data []byte, n int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done {
 		return r.answeredErr()
 	}
 	defer r.finish()
-	if len(data) > r.hdr.ybytes {
+	if n > r.hdr.ybytes {
 		r.seg.put(offNBytes, codeReplyLarge)
 		r.ep.ring(r.hdr, -1)
-		return fmt.Errorf("%w: %d bytes, sender accepts %d", transport.ErrReplyTooLarge, len(data), r.hdr.ybytes)
+		return fmt.Errorf("%w: %d bytes, sender accepts %d", transport.ErrReplyTooLarge, n, r.hdr.ybytes)
 	}
-	copy(r.seg.data(len(data)), data)
-	r.seg.put(offNBytes, int32(len(data)))
+	if data != nil {
+		copy(r.seg.data(n), data)
+	}
+	r.seg.put(offNBytes, int32(n))
 	return r.ep.ring(r.hdr, 0)
 }
 
