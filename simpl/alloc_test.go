@@ -35,6 +35,18 @@ func TestRoundTripAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Errorf("sender: %v allocations per round trip, want 0", a)
 	}
+	b, err := c.Buffer(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a := testing.AllocsPerRun(2000, func() {
+		if _, err := b.Send(ctx, 64, 64); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("sender with a Buffer: %v allocations per round trip, want 0", a)
+	}
 	srv.Signal(syscall.SIGKILL)
 	srv.Wait(5 * time.Second)
 	reap(t, dir)
@@ -51,12 +63,19 @@ func TestRoundTripAllocs(t *testing.T) {
 		if err := msg.Reply(msg.Data()); err != nil {
 			t.Fatal(err)
 		}
+		msg, err = rx.Receive(rctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := msg.ReplyInPlace(len(msg.Data())); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range 100 {
 		serveOne()
 	}
 	if a := testing.AllocsPerRun(2000, serveOne); a != 0 {
-		t.Errorf("receiver: %v allocations per Receive+Reply, want 0", a)
+		t.Errorf("receiver: %v allocations per two Receives, a Reply and a ReplyInPlace, want 0", a)
 	}
 	rx.Close()
 	pump.Wait(10 * time.Second)

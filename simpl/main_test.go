@@ -17,14 +17,15 @@ import (
 
 func TestMain(m *testing.M) {
 	roles := map[string]simpltest.Role{
-		"server": roleServer,
-		"relay":  roleRelay,
-		"hold":   roleHold,
-		"client": roleClient,
-		"burst":  roleBurst,
-		"echo":   roleEcho,
-		"pump":   rolePump,
-		"quit":   roleQuit,
+		"server":   roleServer,
+		"relay":    roleRelay,
+		"hold":     roleHold,
+		"client":   roleClient,
+		"burst":    roleBurst,
+		"echo":     roleEcho,
+		"pump":     rolePump,
+		"quit":     roleQuit,
+		"zerocopy": roleZeroCopy,
 	}
 	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles} {
 		for name, role := range more {

@@ -171,7 +171,7 @@ func (c *Channel) Receive(ctx context.Context) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{req: req, proxy: proxy}, nil
+	return newMessage(req, proxy), nil
 }
 
 // Locate finds the process that attached name and returns a connection to
@@ -279,13 +279,107 @@ func (c *Conn) Close() error {
 	return c.tc.Close()
 }
 
+// Buffer is a request area reserved for one sender, to build requests in
+// place and read replies in place. Through shared memory it is the
+// sender's own lane, which the receiver reads directly: nothing is copied
+// on either side. Through FIFOs it is ordinary memory, copied as Send
+// copies.
+//
+//	b, _ := conn.Buffer(4096)
+//	defer b.Close()
+//	n := encode(b.Bytes())             // build the request in place
+//	reply, err := b.Send(ctx, n, 4096) // the reply comes back over it
+//
+// How long each view is valid: Bytes until Close; a reply returned by Send
+// until the next write to Bytes, the next Send, or Close. Close unmaps the
+// lane, so a view kept past Close faults when touched rather than reaching
+// another message; it is never handed to another Send. Do not write to
+// Bytes while a Send is in flight: the receiver is reading it.
+//
+// A Send cancelled after the receiver took the message spends the Buffer
+// (the late answer may still land in it): later Sends fail with ErrClosed;
+// close it and take a new one. Setting up a Buffer costs a handshake with
+// the receiver, so keep one and reuse it. Not safe for concurrent use
+// (take one per goroutine); Close is idempotent.
+type Buffer struct {
+	fast *shm.Buffer
+	tc   transport.Conn
+	mem  []byte
+}
+
+// Buffer reserves a request area of size bytes, which also bounds the
+// reply.
+func (c *Conn) Buffer(size int) (*Buffer, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("simpl: buffer of %d bytes: %w", size, transport.ErrTooLarge)
+	}
+	if c.fast != nil {
+		b, err := c.fast.Buffer(size)
+		if err != nil {
+			return nil, err
+		}
+		return &Buffer{fast: b}, nil
+	}
+	return &Buffer{tc: c.tc, mem: make([]byte, size)}, nil
+}
+
+// Bytes is the area to build the request in; nil once closed.
+func (b *Buffer) Bytes() []byte {
+	if b.fast != nil {
+		return b.fast.Bytes()
+	}
+	return b.mem
+}
+
+// Send sends the first n bytes of Bytes and blocks until the receiver
+// answers with a reply of at most maxReply bytes (both at most the
+// Buffer's size), which it returns in place. Its errors are Conn.Send's.
+func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
+	if b.fast != nil {
+		return b.fast.Send(ctx, n, maxReply)
+	}
+	switch {
+	case b.mem == nil:
+		return nil, fmt.Errorf("simpl: send from a closed buffer: %w", transport.ErrClosed)
+	case n < 0 || n > len(b.mem) || maxReply < 0 || maxReply > len(b.mem):
+		return nil, fmt.Errorf("simpl: send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, len(b.mem), transport.ErrTooLarge)
+	}
+	// The request goes into the receiver's view before the reply comes
+	// back, so the two may share the area.
+	size, err := b.tc.Send(ctx, b.mem[:n], b.mem[:maxReply])
+	if err != nil {
+		return nil, err
+	}
+	return b.mem[:size], nil
+}
+
+// Close releases the area.
+func (b *Buffer) Close() error {
+	if b.fast != nil {
+		return b.fast.Close()
+	}
+	b.mem = nil
+	return nil
+}
+
 // Message is what Receive returns: either a request, which is owed exactly
-// one of Reply, ReplyError or Relay, or a proxy, which is owed nothing. It
-// is a small value; copies refer to the same request. Safe for concurrent
-// use.
+// one of Reply, ReplyInPlace, ReplyError or Relay, or a proxy, which is
+// owed nothing. It is a small value; copies refer to the same request.
+// Once the request is answered every copy is spent: a second answer
+// returns ErrReplied and Data returns nil, even when the sender's next
+// message has already arrived. Safe for concurrent use.
 type Message struct {
 	req   transport.Request
+	fast  shm.Ticket // set for a request that came through shared memory
 	proxy int
+}
+
+func newMessage(req transport.Request, proxy int) Message {
+	m := Message{req: req, proxy: proxy}
+	if r, ok := req.(*shm.Request); ok {
+		m.fast = r.Ticket()
+	}
+	return m
 }
 
 // Proxy is the proxy value (1 or more) when the message is a Trigger, and
@@ -298,9 +392,12 @@ func (m Message) IsProxy() bool { return m.proxy > 0 }
 // Data is the request's bytes, valid until the message is answered: a copy
 // for a request that came through FIFOs, a view of the sender's shared
 // memory, read in place, for one that came through shm. Keep a copy to use
-// it later. Nil for a proxy.
+// it later. Nil for a proxy and once answered.
 func (m Message) Data() []byte {
-	if m.req == nil {
+	switch {
+	case m.fast.Valid():
+		return m.fast.Data()
+	case m.req == nil:
 		return nil
 	}
 	return m.req.Data()
@@ -313,6 +410,25 @@ func (m Message) Sender() (name string, pid int) {
 		return "", 0
 	}
 	return m.req.Sender()
+}
+
+// Cred identifies the sending process as the kernel reports it.
+type Cred struct {
+	PID, UID, GID int
+}
+
+// Cred is the sending process's pid, uid and gid as the kernel reported
+// them when the sender connected (SO_PEERCRED), for servers that enforce
+// their own policy. ok is false where the transport cannot know: a request
+// that came through FIFOs carries only the pid its sender wrote, which
+// Sender returns and nothing vouches for (the FIFO's mode still admits
+// only the users WithPerm allows).
+func (m Message) Cred() (c Cred, ok bool) {
+	if !m.fast.Valid() {
+		return Cred{}, false
+	}
+	k := m.fast.Request().Cred()
+	return Cred{PID: k.PID, UID: k.UID, GID: k.GID}, true
 }
 
 // MaxReply is the largest reply the sender accepts.
@@ -328,16 +444,64 @@ func (m Message) MaxReply() int {
 // counts as answered, and Reply returns ErrReplyTooLarge. Answering twice
 // is ErrReplied; answering a proxy is ErrBadProxy.
 func (m Message) Reply(data []byte) error {
-	if m.req == nil {
+	switch {
+	case m.fast.Valid():
+		return m.fast.Reply(data)
+	case m.req == nil:
 		return errProxyAnswer
 	}
 	return m.req.Reply(data)
 }
 
+// inPlace is what a transport's request offers for replies written in
+// place.
+type inPlace interface {
+	ReplyBuffer() []byte
+	ReplyInPlace(n int) error
+}
+
+// ReplyBuffer is where a reply can be written in place, MaxReply bytes
+// long: over the request in the sender's shared memory (shm), or over the
+// sender's System V segment (FIFOs). Write the reply there, then call
+// ReplyInPlace; nothing is copied on this side. On shm the reply area is
+// the request's own, so Data changes as you write: read what you need
+// first. Valid until the message is answered; nil once answered and for a
+// proxy.
+func (m Message) ReplyBuffer() []byte {
+	switch {
+	case m.fast.Valid():
+		return m.fast.ReplyBuffer()
+	case m.req == nil:
+		return nil
+	}
+	if r, ok := m.req.(inPlace); ok {
+		return r.ReplyBuffer()
+	}
+	return nil
+}
+
+// ReplyInPlace answers with the first n bytes of ReplyBuffer. n larger
+// than MaxReply is ErrReplyTooLarge, as with Reply.
+func (m Message) ReplyInPlace(n int) error {
+	switch {
+	case m.fast.Valid():
+		return m.fast.ReplyInPlace(n)
+	case m.req == nil:
+		return errProxyAnswer
+	}
+	if r, ok := m.req.(inPlace); ok {
+		return r.ReplyInPlace(n)
+	}
+	return fmt.Errorf("simpl: reply in place: %w", transport.ErrNotSupported)
+}
+
 // ReplyError answers the request with a failure: the sender's Send returns
 // ErrRejected.
 func (m Message) ReplyError() error {
-	if m.req == nil {
+	switch {
+	case m.fast.Valid():
+		return m.fast.ReplyError()
+	case m.req == nil:
 		return errProxyAnswer
 	}
 	return m.req.ReplyError()
@@ -351,28 +515,35 @@ func (m Message) ReplyError() error {
 // (under this Channel's name) and passes the answer back, so this process
 // must stay up until then.
 func (m Message) Relay(to *Conn) error {
-	if m.req == nil {
+	switch {
+	case m.fast.Valid():
+		return m.forward(to)
+	case m.req == nil:
 		return errProxyAnswer
 	}
-	err := m.req.Relay(to.tc)
-	if !errors.Is(err, transport.ErrNotSupported) {
-		return err
-	}
-	go forward(m.req, to)
-	return nil
+	return m.req.Relay(to.tc)
 }
 
-func forward(req transport.Request, to *Conn) {
-	buf := make([]byte, req.MaxReply())
-	n, err := to.Send(context.Background(), req.Data(), buf)
-	switch {
-	case err == nil:
-		req.Reply(buf[:n])
-	case errors.Is(err, transport.ErrRejected):
-		req.ReplyError()
-	default:
-		req.Abort()
+// forward relays a shared-memory request by hand.
+func (m Message) forward(to *Conn) error {
+	data := m.fast.Data()
+	if data == nil {
+		return transport.ErrReplied
 	}
+	max := m.MaxReply()
+	go func() {
+		buf := make([]byte, max)
+		n, err := to.Send(context.Background(), data, buf)
+		switch {
+		case err == nil:
+			m.fast.Reply(buf[:n])
+		case errors.Is(err, transport.ErrRejected):
+			m.fast.ReplyError()
+		default:
+			m.fast.Abort()
+		}
+	}()
+	return nil
 }
 
 var errProxyAnswer = fmt.Errorf("%w: a proxy is not answered", transport.ErrBadProxy)
