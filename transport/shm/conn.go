@@ -59,6 +59,9 @@ type lane struct {
 	conn   *net.UnixConn
 	m      *sys.Mapping
 	w      laneWords
+	ev     *os.File // the lane's eventfd, read through Go's poller
+	evfd   int      // ev's descriptor, for signalling it
+	evbuf  [8]byte
 	index  int
 	dead   atomic.Bool   // the receiver closed the lane or died
 	gone   chan struct{} // closed once the watcher is done with the lane
@@ -113,7 +116,14 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simpl: new lane: %w", err)
 	}
+	evfd, err := sys.NewEventfd()
+	if err != nil {
+		m.Unmap()
+		return nil, fmt.Errorf("simpl: new lane: %w", err)
+	}
+	ev := os.NewFile(uintptr(evfd), "gosimpl-lane-wake")
 	fail := func(err error) (*lane, error) {
+		ev.Close()
 		m.Unmap()
 		return nil, err
 	}
@@ -133,7 +143,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		return fail(fmt.Errorf("simpl: connect to %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if _, _, err := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd), nil); err != nil {
+	if _, _, err := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd, evfd), nil); err != nil {
 		conn.Close()
 		return fail(fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
@@ -167,7 +177,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		return fail(err)
 	}
 	conn.SetDeadline(time.Time{})
-	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), index: idx, gone: make(chan struct{})}
+	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), ev: ev, evfd: evfd, index: idx, gone: make(chan struct{})}
 	l.wakeFn = l.wake
 	go l.watch()
 	return l, nil
@@ -336,6 +346,7 @@ func (l *lane) destroy() {
 	l.mapMu.Lock()
 	l.unmapped = true
 	l.m.Unmap()
+	l.ev.Close()
 	l.mapMu.Unlock()
 }
 
@@ -397,8 +408,14 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int) (int, boo
 	}
 
 	// A lone Send spins without asking the scheduler (GOMAXPROCS takes its
-	// lock); a crowded one spins only if there are processors to spare.
-	st := l.wait(ctx, crowd == 1 || int(crowd) < runtime.GOMAXPROCS(0))
+	// lock); a crowded one spins only if there are processors to spare,
+	// and parks in Go when there are more Sends than processors.
+	spin, park := true, false
+	if crowd > 1 {
+		procs := runtime.GOMAXPROCS(0)
+		spin, park = int(crowd) < procs, int(crowd) > procs
+	}
+	st := l.wait(ctx, spin, park)
 	switch st {
 	case laneAnswered:
 	case laneIdle, laneAbandoned:
@@ -520,7 +537,7 @@ func (b *Buffer) Close() error {
 // answers, ctx ends or the receiver goes. On the way out it returns
 // laneAnswered, or the state it left a withdrawn lane in: laneIdle (not
 // taken: reusable) or laneAbandoned (taken: must be dropped).
-func (l *lane) wait(ctx context.Context, spin bool) uint32 {
+func (l *lane) wait(ctx context.Context, spin, park bool) uint32 {
 	c := l.c
 	deadline := c.spin.start()
 	for spins := 0; spin; spins++ {
@@ -549,11 +566,21 @@ func (l *lane) wait(ctx context.Context, spin bool) uint32 {
 		// (A swap, not a store: only a read-modify-write is a full
 		// fence in every build; under the race detector a store is a
 		// mere release and the look below could pass it.)
-		l.w.swait.Swap(1)
-		if l.w.state.Load() == s && ctx.Err() == nil && !l.isGone() && !c.closing.Load() {
-			sys.FutexWait(l.w.swait, 1, 0)
+		how := uint32(swaitFutex)
+		if park {
+			how = swaitEventfd
 		}
-		l.w.swait.Store(0)
+		l.w.swait.Swap(how)
+		if l.w.state.Load() == s && ctx.Err() == nil && !l.isGone() && !c.closing.Load() {
+			if park {
+				// The count may be left from an earlier wake-up; the
+				// loop looks again either way.
+				l.ev.Read(l.evbuf[:])
+			} else {
+				sys.FutexWait(l.w.swait, swaitFutex, 0)
+			}
+		}
+		l.w.swait.Store(swaitNone)
 	}
 }
 
@@ -579,7 +606,11 @@ func (l *lane) wake() {
 	if l.unmapped {
 		return // a late context wake-up of a dropped lane
 	}
-	if l.w.swait.Swap(0) != 0 {
+	switch l.w.swait.Swap(swaitNone) {
+	case swaitNone:
+	case swaitEventfd:
+		sys.EventfdSignal(l.evfd)
+	default:
 		sys.FutexWake(l.w.swait, 1)
 	}
 }

@@ -89,6 +89,7 @@ type rlane struct {
 	conn  *net.UnixConn
 	m     *sys.Mapping
 	w     laneWords
+	evfd  int // the sender's eventfd, for a sender parked in Go (swait 2)
 	whom  string
 	cred  sys.Cred
 	req   Request
@@ -211,13 +212,16 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		}
 	}
 	whom, err := decodeHello(buf[:n])
-	if err != nil || len(fds) != 1 {
+	if err != nil || len(fds) != 2 {
 		closeFDs()
 		ack(ackBadHello, 0)
 		c.Close()
 		return
 	}
 	size, err := sys.CheckMemfd(fds[0], minLaneSize, MaxLaneBytes)
+	if err == nil {
+		err = sys.CheckEventfd(fds[1])
+	}
 	if err != nil {
 		closeFDs()
 		ack(ackBadLane, 0)
@@ -225,17 +229,19 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		return
 	}
 	m, err := sys.Map(fds[0], size)
-	closeFDs()
+	sys.Close(fds[0])
 	if err != nil {
+		sys.Close(fds[1])
 		ack(ackBadLane, 0)
 		c.Close()
 		return
 	}
-	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), whom: whom, cred: cred}
+	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), evfd: fds[1], whom: whom, cred: cred}
 	l.req.l = l
 	idx, status := e.addLane(l)
 	if status != ackOK {
 		m.Unmap()
+		sys.Close(l.evfd)
 		ack(status, 0)
 		c.Close()
 		return
@@ -294,6 +300,7 @@ func (l *rlane) release() {
 	}
 	l.dead = true
 	l.m.Unmap()
+	sys.Close(l.evfd)
 	l.mu.Unlock()
 	l.conn.Close()
 	e := l.ep
@@ -522,7 +529,11 @@ func (l *rlane) answerLocked(code uint32, n int) bool {
 	if !l.w.state.CompareAndSwap(laneTaken, laneAnswered) {
 		return false
 	}
-	if l.w.swait.Swap(0) != 0 {
+	switch l.w.swait.Swap(0) {
+	case swaitNone:
+	case swaitEventfd:
+		sys.EventfdSignal(l.evfd)
+	default:
 		sys.FutexWake(l.w.swait, 1)
 	}
 	return true

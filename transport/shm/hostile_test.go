@@ -40,7 +40,7 @@ func postRaw(t *testing.T, c *Conn, req []byte, nbytes, maxReply uint32) uint32 
 	l.w.code.Store(0)
 	l.w.state.Store(lanePosted)
 	c.bell.ring(l.index)
-	if st := l.wait(ctx, true); st != laneAnswered {
+	if st := l.wait(ctx, true, false); st != laneAnswered {
 		c.discard(l)
 		t.Fatalf("forged header nbytes=%d maxReply=%d: no answer within 10s (state %d)", nbytes, maxReply, st)
 	}
@@ -175,6 +175,15 @@ func memfd(t *testing.T, size int, seals int) int {
 	return fd
 }
 
+func eventfd(t *testing.T) int {
+	t.Helper()
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd
+}
+
 func openFDs(t *testing.T) int {
 	des, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -230,6 +239,7 @@ func TestHostileHandshake(t *testing.T) {
 	defer pw.Close()
 	waitFor(t, 5*time.Second, "the normal sender's lanes to be released", func() bool { return laneCount(e) == 0 })
 	fdsBefore := openFDs(t)
+	lane := func(size, seals int) []int { return []int{memfd(t, size, seals), eventfd(t)} }
 	hello := encodeHello("raw")
 	notTerminated := append([]byte(magic), strings.Repeat("n", 32)...)
 	trailing := encodeHello("a")
@@ -244,23 +254,29 @@ func TestHostileHandshake(t *testing.T) {
 		want int32
 	}{
 		{"garbage", []byte("hello, is this the receiver?"), nil, ackBadHello},
-		{"empty message with a lane", []byte{}, func() []int { return []int{memfd(t, 4096, sealed)} }, ackBadHello},
-		{"bad magic with a lane", badMagic, func() []int { return []int{memfd(t, 4096, sealed)} }, ackBadHello},
-		{"name not terminated", notTerminated, func() []int { return []int{memfd(t, 4096, sealed)} }, ackBadHello},
-		{"bytes after the name", trailing, func() []int { return []int{memfd(t, 4096, sealed)} }, ackBadHello},
-		{"hello too long", append(append([]byte{}, hello...), 0), func() []int { return []int{memfd(t, 4096, sealed)} }, ackBadHello},
+		{"empty message with a lane", []byte{}, func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"bad magic with a lane", badMagic, func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"name not terminated", notTerminated, func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"bytes after the name", trailing, func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"hello too long", append(append([]byte{}, hello...), 0), func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"hello without a descriptor", hello, nil, ackBadHello},
-		{"hello with two lanes", hello, func() []int { return []int{memfd(t, 4096, sealed), memfd(t, 4096, sealed)} }, ackBadHello},
-		{"unsealed memfd", hello, func() []int { return []int{memfd(t, 4096, 0)} }, ackBadLane},
-		{"memfd sealed against shrinking only", hello, func() []int { return []int{memfd(t, 4096, unix.F_SEAL_SHRINK)} }, ackBadLane},
-		{"tiny memfd", hello, func() []int { return []int{memfd(t, 100, sealed)} }, ackBadLane},
-		{"empty memfd", hello, func() []int { return []int{memfd(t, 0, sealed)} }, ackBadLane},
-		{"one page short", hello, func() []int { return []int{memfd(t, minLaneSize-1, sealed)} }, ackBadLane},
-		{"huge memfd", hello, func() []int { return []int{memfd(t, MaxLaneBytes+1, sealed)} }, ackBadLane},
-		{"write-sealed memfd", hello, func() []int { return []int{memfd(t, 4096, sealed|unix.F_SEAL_WRITE)} }, ackBadLane},
-		{"a pipe", hello, func() []int { return []int{int(pw.Fd())} }, ackBadLane},
+		{"hello with the lane only", hello, func() []int { return []int{memfd(t, 4096, sealed)} }, ackBadHello},
+		{"three descriptors", hello, func() []int { return append(lane(4096, sealed), eventfd(t)) }, ackBadHello},
+		{"two lanes", hello, func() []int { return []int{memfd(t, 4096, sealed), memfd(t, 4096, sealed)} }, ackBadLane},
+		{"a pipe for the eventfd", hello, func() []int { return []int{memfd(t, 4096, sealed), int(pw.Fd())} }, ackBadLane},
+		{"unsealed memfd", hello, func() []int { return lane(4096, 0) }, ackBadLane},
+		{"memfd sealed against shrinking only", hello, func() []int { return lane(4096, unix.F_SEAL_SHRINK) }, ackBadLane},
+		{"tiny memfd", hello, func() []int { return lane(100, sealed) }, ackBadLane},
+		{"empty memfd", hello, func() []int { return lane(0, sealed) }, ackBadLane},
+		{"one page short", hello, func() []int { return lane(minLaneSize-1, sealed) }, ackBadLane},
+		{"huge memfd", hello, func() []int { return lane(MaxLaneBytes+1, sealed) }, ackBadLane},
+		{"write-sealed memfd", hello, func() []int { return lane(4096, sealed|unix.F_SEAL_WRITE) }, ackBadLane},
+		{"a pipe for the lane", hello, func() []int { return []int{int(pw.Fd()), eventfd(t)} }, ackBadLane},
 	}
 	for _, tc := range cases {
+		if testing.Verbose() {
+			t.Logf("case %s", tc.name)
+		}
 		var fds []int
 		if tc.fds != nil {
 			fds = tc.fds()
@@ -280,9 +296,11 @@ func TestHostileHandshake(t *testing.T) {
 		}
 	}
 	// The raw path itself is sound: a proper hello gets a lane and the bell.
-	fd := memfd(t, 4096, sealed)
-	r := rawHello(t, addr, hello, fd)
-	unix.Close(fd)
+	fds := lane(4096, sealed)
+	r := rawHello(t, addr, hello, fds...)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 	if !r.ack || r.status != ackOK || r.nfds != 1 {
 		t.Fatalf("proper raw hello: %+v, want ackOK and the bell", r)
 	}
@@ -694,7 +712,7 @@ func TestHandshakeDuringClose(t *testing.T) {
 	fd := memfd(t, 4096, sealed)
 	defer unix.Close(fd)
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := conn.WriteMsgUnix(encodeHello("late"), unix.UnixRights(fd), nil); err != nil {
+	if _, _, err := conn.WriteMsgUnix(encodeHello("late"), unix.UnixRights(fd, eventfd(t)), nil); err != nil {
 		return // hung up: the sender sees ErrPeerGone
 	}
 	buf := make([]byte, 64)

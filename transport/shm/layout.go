@@ -18,8 +18,9 @@ import (
 //
 //	offset  word     written by          meaning
 //	0       state    both (CAS)          laneIdle/Posted/Taken/Answered/Abandoned
-//	4       swait    both                the sender's futex word: 1 while it
-//	                                     sleeps; cleared by whoever wakes it
+//	4       swait    both                how the sender sleeps: 0 awake, 1 on
+//	                                     this word (futex), 2 on its eventfd;
+//	                                     cleared by whoever wakes it
 //	8       nbytes   sender, receiver    request size; reply size once answered
 //	12      maxReply sender              largest reply the sender accepts
 //	16      code     receiver            0 or a failure code, set before Answered
@@ -48,6 +49,20 @@ const (
 	offMaxReply = 12
 	offCode     = 16
 )
+
+// swait values: how a waiting sender is to be woken.
+const (
+	swaitNone    = 0
+	swaitFutex   = 1 // FUTEX_WAKE on swait
+	swaitEventfd = 2 // add one to the lane's eventfd
+)
+
+// A sender with more Sends in flight than processors parks its goroutine
+// on the lane's eventfd (through Go's poller) instead of its thread on
+// swait: a thread asleep in FUTEX_WAIT keeps its processor from the
+// process's other goroutines until the kernel returns, and with a fast
+// receiver it returns so soon that the runtime never hands the processor
+// over, so one sender would starve the others.
 
 // Lane states.
 const (
@@ -165,13 +180,13 @@ func Address(dir, name string, pid int) string {
 
 // The handshake on a new lane's socket (SOCK_SEQPACKET, native endian):
 //
-//	sender -> receiver: magic "GSL1", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd
-//	receiver -> sender: magic "GSL1", status int32, index uint32; SCM_RIGHTS bell memfd
+//	sender -> receiver: magic "GSL2", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd, eventfd
+//	receiver -> sender: magic "GSL2", status int32, index uint32; SCM_RIGHTS bell memfd
 //
 // After it nothing more is written; each side reads only to learn that the
 // other closed or died.
 const (
-	magic     = "GSL1"
+	magic     = "GSL2"
 	helloSize = 4 + 32
 	ackSize   = 12
 )
@@ -180,7 +195,7 @@ const (
 const (
 	ackOK       = 0
 	ackFull     = 1 // no free lane index
-	ackBadLane  = 2 // memfd missing, unsealed or of a bad size
+	ackBadLane  = 2 // memfd unsealed or of a bad size, or no eventfd
 	ackBadHello = 3
 	ackDenied   = 4 // peer credentials refused
 	ackClosed   = 5 // the receiver is closing
