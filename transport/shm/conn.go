@@ -143,10 +143,10 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		return fail(fmt.Errorf("simpl: connect to %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
-	if _, _, err := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd, evfd), nil); err != nil {
-		conn.Close()
-		return fail(fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
-	}
+	// A receiver that refuses this user answers before it reads the hello
+	// and hangs up, so the hello may fail to go out: its answer is still
+	// there to read, and says why.
+	_, _, werr := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd, evfd), nil)
 	buf := make([]byte, ackSize+1)
 	oob := make([]byte, 64)
 	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
@@ -157,11 +157,17 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		}
 	}
 	if err != nil {
+		if werr != nil {
+			err = werr
+		}
 		closeFDs()
 		conn.Close()
 		return fail(fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
 	status, idx, err := decodeAck(buf[:n])
+	if err == nil && status == ackOK && werr != nil {
+		err = fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, werr)
+	}
 	if err == nil && status != ackOK {
 		err = ackErr(status)
 	}
