@@ -106,7 +106,7 @@ const (
 func codeErr(code uint32) error {
 	switch code {
 	case codeRejected:
-		return fmt.Errorf("simpl: receiver replied with an error: %w", transport.ErrRejected)
+		return transport.ErrRejected // says it all, and costs no allocation
 	case codeClosed:
 		return fmt.Errorf("simpl: receiver detached: %w", transport.ErrPeerGone)
 	case codeTooLarge:
