@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -12,10 +14,12 @@ import (
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
-// roleEcho NAME [nospin]: reply every request with its own bytes, as
-// cheaply as the API allows.
+// roleEcho NAME [nospin] [inplace]: reply every request with its own
+// bytes, as cheaply as the API allows; inplace replies in place (the
+// request already is the reply), with no copy at all.
 func roleEcho(args []string) error {
-	ch, err := simpl.Attach(args[0], simpl.WithSpin(len(args) < 2 || args[1] != "nospin"))
+	inplace := slices.Contains(args[1:], "inplace")
+	ch, err := simpl.Attach(args[0], simpl.WithSpin(!slices.Contains(args[1:], "nospin")))
 	if err != nil {
 		return err
 	}
@@ -27,7 +31,11 @@ func roleEcho(args []string) error {
 		if err != nil {
 			return err
 		}
-		if !msg.IsProxy() {
+		switch {
+		case msg.IsProxy():
+		case inplace:
+			msg.ReplyInPlace(len(msg.Data()))
+		default:
 			msg.Reply(msg.Data())
 		}
 	}
@@ -103,4 +111,133 @@ func sizeName(n int) string {
 		return strconv.Itoa(n>>10) + "KiB"
 	}
 	return strconv.Itoa(n) + "B"
+}
+
+// BenchmarkSenders measures 16 concurrent senders, each with its own
+// Channel and Conn in this process, against one echo server process, with
+// spinning off: b.N round trips in all. It reports the aggregate rate, the
+// median and p99 round trip, and slowest_pct, the slowest sender's count as
+// a percentage of the fastest one's when the first sender finishes.
+func BenchmarkSenders(b *testing.B) {
+	for _, senders := range []int{1, 16} {
+		b.Run(strconv.Itoa(senders), func(b *testing.B) { benchSenders(b, senders) })
+	}
+}
+
+func benchSenders(b *testing.B, senders int) {
+	dir := simpltest.Dir(b)
+	srv := simpltest.Start(b, "echo", env(dir), "ECHO", "nospin")
+	conns := make([]*simpl.Conn, senders)
+	for i := range conns {
+		ch, err := simpl.Attach("BENCH"+strconv.Itoa(i), simpl.WithDir(dir), simpl.WithSpin(false))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ch.Close()
+		if conns[i], err = ch.Locate("ECHO"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	per := max(1, b.N/senders)
+	lats := make([][]time.Duration, senders)
+	counts := make([]atomic.Int64, senders)
+	var firstDone sync.Once
+	var atFirst []int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, conn := range conns {
+		wg.Go(func() {
+			req, reply := make([]byte, 64), make([]byte, 64)
+			for range 100 {
+				conn.Send(ctx, req, reply)
+			}
+			lat := make([]time.Duration, 0, per)
+			<-start
+			for range per {
+				t0 := time.Now()
+				if _, err := conn.Send(ctx, req, reply); err != nil {
+					b.Error(err)
+					return
+				}
+				lat = append(lat, time.Since(t0))
+				counts[i].Add(1)
+			}
+			firstDone.Do(func() {
+				for j := range counts {
+					atFirst = append(atFirst, counts[j].Load())
+				}
+			})
+			lats[i] = lat
+		})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	if len(all) == 0 {
+		b.Fatal("no round trips")
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(all[len(all)/2].Nanoseconds())/1e3, "median_us")
+	b.ReportMetric(float64(all[len(all)*99/100].Nanoseconds())/1e3, "p99_us")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "msgs_per_s")
+	if senders > 1 {
+		b.ReportMetric(100*float64(slices.Min(atFirst))/float64(max(1, slices.Max(atFirst))), "slowest_pct")
+	}
+	srv.Signal(syscall.SIGKILL)
+	srv.Wait(5 * time.Second)
+	reapAll(dir)
+}
+
+// BenchmarkBuffer measures a sender that builds its request in a Buffer
+// and reads the reply in place, against an echo server that replies in
+// place: no copy on either side.
+func BenchmarkBuffer(b *testing.B) {
+	for _, size := range []int{64, 1 << 20} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			dir := simpltest.Dir(b)
+			srv := simpltest.Start(b, "echo", env(dir), "ECHO", "nospin", "inplace")
+			ch, err := simpl.Attach("BENCH", simpl.WithDir(dir), simpl.WithSpin(false))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ch.Close()
+			conn, err := ch.Locate("ECHO")
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf, err := conn.Buffer(size)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer buf.Close()
+			ctx := context.Background()
+			lat := make([]time.Duration, 0, b.N)
+			b.SetBytes(int64(2 * size))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				if _, err := buf.Send(ctx, size, size); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "median_us")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99_us")
+			srv.Signal(syscall.SIGKILL)
+			srv.Wait(5 * time.Second)
+			reapAll(dir)
+		})
+	}
 }

@@ -11,7 +11,7 @@ import (
 // configuration in the documented format; -json prints the same as JSON.
 func TestFcbench(t *testing.T) {
 	e := newEnv(t)
-	line := regexp.MustCompile(`^transport=(fifo|shm) spin=(true|false) senders=(\d+) size=(\d+) n=(\d+) median_us=[0-9.]+ p99_us=[0-9.]+ mean_us=[0-9.]+ msgs_per_s=[0-9]+( slowest_pct=[0-9]+)?$`)
+	line := regexp.MustCompile(`^transport=(fifo|shm) spin=(true|false) senders=(\d+) size=(\d+) n=(\d+) median_us=[0-9.]+ p99_us=[0-9.]+ mean_us=[0-9.]+ msgs_per_s=[0-9]+( slowest_pct=[0-9]+)? cpu_us_per_msg=[0-9.]+ cpu_pct=[0-9]+$`)
 	r := e.run("", "fcbench", "-size", "64", "-n", "300")
 	r.ok(t, "fcbench -size 64")
 	out := strings.Split(strings.TrimSpace(r.stdout), "\n")
@@ -36,12 +36,13 @@ func TestFcbench(t *testing.T) {
 		MedianUS   float64 `json:"median_us"`
 		MsgsPerS   float64 `json:"msgs_per_s"`
 		SlowestPct float64 `json:"slowest_pct"`
+		CPUPerMsg  float64 `json:"cpu_us_per_msg"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("fcbench -json: %v: %q", err, r.stdout)
 	}
 	if got.Transport != "shm" || got.Spin || got.Senders != 3 || got.Size != 1000 || got.N != 200 ||
-		got.MedianUS <= 0 || got.MsgsPerS <= 0 || got.SlowestPct <= 0 {
+		got.MedianUS <= 0 || got.MsgsPerS <= 0 || got.SlowestPct <= 0 || got.CPUPerMsg <= 0 {
 		t.Errorf("fcbench -json: %+v", got)
 	}
 

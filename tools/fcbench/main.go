@@ -3,11 +3,14 @@
 // one or more concurrent senders) in a private FIFO directory, and prints
 // one line per configuration:
 //
-//	transport=shm spin=true senders=1 size=64 n=10000 median_us=0.9 p99_us=2.1 mean_us=1.0 msgs_per_s=990000
+//	transport=shm spin=true senders=1 size=64 n=10000 median_us=0.9 p99_us=2.1 mean_us=1.0 msgs_per_s=990000 cpu_us_per_msg=1.9 cpu_pct=190
 //
 // With several senders it adds slowest_pct: the slowest sender's count of
 // completed round trips as a percentage of the fastest one's, taken when the
-// first sender finishes. With no flags it runs a small table: both
+// first sender finishes. cpu_us_per_msg is the CPU time both processes
+// spent per round trip, and cpu_pct how many CPUs' worth they kept busy
+// (100 per CPU): when it nears 100 times the CPU count, the machine, not the
+// transport, limits the rate. With no flags it runs a small table: both
 // transports, 64 B to 1 MiB.
 //
 //	fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json]
@@ -62,6 +65,18 @@ type result struct {
 	MeanUS     float64 `json:"mean_us"`
 	MsgsPerS   float64 `json:"msgs_per_s"`
 	SlowestPct float64 `json:"slowest_pct,omitempty"`
+	// CPU time of both processes per round trip, and how many CPUs they
+	// kept busy: cpu_pct near 100 times the CPU count means the machine,
+	// not the transport, set the rate.
+	CPUUSPerMsg float64 `json:"cpu_us_per_msg"`
+	CPUPct      float64 `json:"cpu_pct"`
+}
+
+// senderReport is what the sender process tells the parent.
+type senderReport struct {
+	result
+	SenderCPUNS int64 `json:"sender_cpu_ns"`
+	ElapsedNS   int64 `json:"elapsed_ns"`
 }
 
 func (r result) String() string {
@@ -70,7 +85,7 @@ func (r result) String() string {
 	if r.Senders > 1 {
 		s += fmt.Sprintf(" slowest_pct=%.0f", r.SlowestPct)
 	}
-	return s
+	return s + fmt.Sprintf(" cpu_us_per_msg=%.2f cpu_pct=%.0f", r.CPUUSPerMsg, r.CPUPct)
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -174,7 +189,13 @@ func measure(ctx context.Context, c config) (result, error) {
 	if err := recv.Start(); err != nil {
 		return result{}, err
 	}
-	defer func() {
+	lines := bufio.NewReader(out)
+	stopped := false
+	stopRecv := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		recv.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { recv.Wait(); close(done) }()
@@ -184,10 +205,11 @@ func measure(ctx context.Context, c config) (result, error) {
 			recv.Process.Kill()
 			<-done
 		}
-	}()
+	}
+	defer stopRecv()
 	ready := make(chan error, 1)
 	go func() {
-		line, err := bufio.NewReader(out).ReadString('\n')
+		line, err := lines.ReadString('\n')
 		if err == nil && line != "ready\n" {
 			err = fmt.Errorf("receiver said %q", line)
 		}
@@ -210,11 +232,39 @@ func measure(ctx context.Context, c config) (result, error) {
 	if err != nil {
 		return result{}, fmt.Errorf("sender: %w", err)
 	}
-	var r result
-	if err := json.Unmarshal(b, &r); err != nil {
+	var rep senderReport
+	if err := json.Unmarshal(b, &rep); err != nil {
 		return result{}, fmt.Errorf("sender's report %q: %w", b, err)
 	}
+	r := rep.result
+	// The receiver reports its CPU time per message served as it exits.
+	recvCPU := make(chan float64, 1)
+	go func() {
+		var perMsg float64
+		line, _ := lines.ReadString('\n')
+		fmt.Sscanf(line, "cpu_ns_per_msg %g", &perMsg)
+		recvCPU <- perMsg
+	}()
+	stopRecv()
+	var recvPerMsg float64
+	select {
+	case recvPerMsg = <-recvCPU:
+	case <-time.After(5 * time.Second):
+	}
+	msgs := float64(c.N * c.Senders)
+	senderPerMsg := float64(rep.SenderCPUNS) / msgs
+	r.CPUUSPerMsg = (senderPerMsg + recvPerMsg) / 1e3
+	if rep.ElapsedNS > 0 {
+		r.CPUPct = 100 * (senderPerMsg + recvPerMsg) * msgs / float64(rep.ElapsedNS)
+	}
 	return r, nil
+}
+
+// cpuTime is the CPU time this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // receive echoes every request until SIGTERM.
@@ -227,16 +277,19 @@ func receive(spin bool) error {
 	}
 	defer ch.Close()
 	fmt.Println("ready")
+	cpu0, served := cpuTime(), 0
 	for {
 		msg, err := ch.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
+				fmt.Printf("cpu_ns_per_msg %g\n", float64(cpuTime()-cpu0)/float64(max(served, 1)))
 				return nil
 			}
 			return err
 		}
 		if !msg.IsProxy() {
 			msg.Reply(msg.Data())
+			served++
 		}
 	}
 }
@@ -309,9 +362,10 @@ func sendAll(c config, stdout io.Writer) error {
 			})
 		}()
 	}
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), cpuTime()
 	close(start)
 	wg.Wait()
+	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
 	if firstErr != nil {
 		return firstErr
 	}
@@ -336,7 +390,7 @@ func sendAll(c config, stdout io.Writer) error {
 	if c.Senders > 1 {
 		r.SlowestPct = 100 * float64(slices.Min(counts)) / float64(max(slices.Max(counts), 1))
 	}
-	b, _ := json.Marshal(r)
+	b, _ := json.Marshal(senderReport{result: r, SenderCPUNS: int64(cpu), ElapsedNS: int64(elapsed)})
 	_, err := fmt.Fprintln(stdout, strings.TrimSpace(string(b)))
 	return err
 }
