@@ -39,6 +39,48 @@
 // FIFO and buffer, so replies never cross. (On the wire, the second and
 // later concurrent Sends identify as NAME#k; see docs/wire.md.)
 //
+// # Zero copy
+//
+// Through shared memory, Data is the request where the sender wrote it, and
+// ReplyBuffer is where the reply goes (over the request): a receiver that
+// writes its reply there and calls ReplyInPlace copies nothing. Through
+// FIFOs, ReplyBuffer is the sender's own System V segment. A sender builds
+// requests in place with Conn.Buffer. Each view is valid until its message
+// is answered (receiver) or until the Buffer is written again or closed
+// (sender); an answered Message is spent, so a stale copy of it returns
+// nil Data and ErrReplied rather than touching a later message.
+//
+// # Deadlines and senders that give up
+//
+// Send and Receive take a context and return its error when it ends, in
+// every state: waiting for a receiver, waiting to be received, waiting for
+// the reply. What the receiver sees when its sender gave up depends on how
+// far the message got:
+//
+//   - not yet received: the message is withdrawn and never delivered
+//     (shared memory); through FIFOs it is delivered, and the answer is
+//     thrown away by the sender's process.
+//   - received: the receiver learns it only when it answers. Through shared
+//     memory Reply returns ErrPeerGone; through FIFOs the C SIMPL wire
+//     cannot say, so Reply succeeds and the answer is discarded.
+//
+// Either way the late answer can never reach a later Send: the shared-memory
+// lane is dropped, and the FIFO slot is drained or destroyed before reuse.
+// A receiver that must know at once (QNX's _NTO_CHF_UNBLOCK) can give its
+// work a deadline of its own. Senders that die are handled the same way: the
+// receiver's Reply returns ErrPeerGone (shared memory) and nothing leaks.
+//
+// # Signals and exit
+//
+// Go runs no exit handlers, so a program that is killed by a signal it does
+// not handle leaves its name's FIFOs behind (the next Attach of the name, or
+// fcshow -clean, removes them, and shared memory is never left: it lives in
+// memfds that die with the process). Handle the signals that should end the
+// program and close the Channel on the way out: let signal.NotifyContext end
+// the context the Receive loop runs in, and defer Close (see the example of
+// Channel.Close). SIGKILL cannot be handled; its remains are cleaned up as
+// above, and the program's peers get ErrPeerGone at once.
+//
 // # Errors
 //
 // Every error wraps one of the Err* sentinels below; test with errors.Is.
