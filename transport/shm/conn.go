@@ -59,9 +59,7 @@ type lane struct {
 	conn   *net.UnixConn
 	m      *sys.Mapping
 	w      laneWords
-	ev     *os.File // the lane's eventfd, read through Go's poller
-	evfd   int      // ev's descriptor, for signalling it
-	evbuf  [8]byte
+	nudge  chan struct{} // a wake-up for a Send parked in Go (swaitSocket)
 	index  int
 	dead   atomic.Bool   // the receiver closed the lane or died
 	gone   chan struct{} // closed once the watcher is done with the lane
@@ -116,14 +114,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simpl: new lane: %w", err)
 	}
-	evfd, err := sys.NewEventfd()
-	if err != nil {
-		m.Unmap()
-		return nil, fmt.Errorf("simpl: new lane: %w", err)
-	}
-	ev := os.NewFile(uintptr(evfd), "gosimpl-lane-wake")
 	fail := func(err error) (*lane, error) {
-		ev.Close()
 		m.Unmap()
 		return nil, err
 	}
@@ -146,7 +137,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	// A receiver that refuses this user answers before it reads the hello
 	// and hangs up, so the hello may fail to go out: its answer is still
 	// there to read, and says why.
-	_, _, werr := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd, evfd), nil)
+	_, _, werr := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd), nil)
 	buf := make([]byte, ackSize+1)
 	oob := make([]byte, 64)
 	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
@@ -183,7 +174,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		return fail(err)
 	}
 	conn.SetDeadline(time.Time{})
-	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), ev: ev, evfd: evfd, index: idx, gone: make(chan struct{})}
+	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), nudge: make(chan struct{}, 1), index: idx, gone: make(chan struct{})}
 	l.wakeFn = l.wake
 	go l.watch()
 	return l, nil
@@ -219,11 +210,20 @@ func (c *Conn) mapBell(fd int) error {
 	return nil
 }
 
-// watch waits for the receiver to close the lane's socket or die, then
-// wakes a Send waiting on the lane.
+// watch passes the receiver's nudges (one byte each) to a Send parked on
+// the lane, and when the receiver closes the lane's socket or dies, marks
+// the lane dead and wakes its Send.
 func (l *lane) watch() {
-	var b [1]byte
-	l.conn.Read(b[:])
+	var b [16]byte
+	for {
+		if _, err := l.conn.Read(b[:]); err != nil {
+			break
+		}
+		select {
+		case l.nudge <- struct{}{}:
+		default: // one is pending already
+		}
+	}
 	l.dead.Store(true)
 	l.wake()
 	close(l.gone)
@@ -352,7 +352,6 @@ func (l *lane) destroy() {
 	l.mapMu.Lock()
 	l.unmapped = true
 	l.m.Unmap()
-	l.ev.Close()
 	l.mapMu.Unlock()
 }
 
@@ -574,14 +573,14 @@ func (l *lane) wait(ctx context.Context, spin, park bool) uint32 {
 		// mere release and the look below could pass it.)
 		how := uint32(swaitFutex)
 		if park {
-			how = swaitEventfd
+			how = swaitSocket
 		}
 		l.w.swait.Swap(how)
 		if l.w.state.Load() == s && ctx.Err() == nil && !l.isGone() && !c.closing.Load() {
 			if park {
-				// The count may be left from an earlier wake-up; the
-				// loop looks again either way.
-				l.ev.Read(l.evbuf[:])
+				// A nudge may be left from an earlier wake-up; the loop
+				// looks again either way.
+				<-l.nudge
 			} else {
 				sys.FutexWait(l.w.swait, swaitFutex, 0)
 			}
@@ -614,8 +613,11 @@ func (l *lane) wake() {
 	}
 	switch l.w.swait.Swap(swaitNone) {
 	case swaitNone:
-	case swaitEventfd:
-		sys.EventfdSignal(l.evfd)
+	case swaitSocket:
+		select {
+		case l.nudge <- struct{}{}:
+		default:
+		}
 	default:
 		sys.FutexWake(l.w.swait, 1)
 	}

@@ -89,7 +89,7 @@ type rlane struct {
 	conn  *net.UnixConn
 	m     *sys.Mapping
 	w     laneWords
-	evfd  int // the sender's eventfd, for a sender parked in Go (swait 2)
+	rc    syscall.RawConn // conn's, for nudges that never wait
 	whom  string
 	cred  sys.Cred
 	req   Request
@@ -212,16 +212,13 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		}
 	}
 	whom, err := decodeHello(buf[:n])
-	if err != nil || len(fds) != 2 {
+	if err != nil || len(fds) != 1 {
 		closeFDs()
 		ack(ackBadHello, 0)
 		c.Close()
 		return
 	}
 	size, err := sys.CheckMemfd(fds[0], minLaneSize, MaxLaneBytes)
-	if err == nil {
-		err = sys.CheckEventfd(fds[1])
-	}
 	if err != nil {
 		closeFDs()
 		ack(ackBadLane, 0)
@@ -229,19 +226,17 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		return
 	}
 	m, err := sys.Map(fds[0], size)
-	sys.Close(fds[0])
+	closeFDs()
 	if err != nil {
-		sys.Close(fds[1])
 		ack(ackBadLane, 0)
 		c.Close()
 		return
 	}
-	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), evfd: fds[1], whom: whom, cred: cred}
+	l := &rlane{ep: e, conn: c, rc: rc, m: m, w: wordsOf(m), whom: whom, cred: cred}
 	l.req.l = l
 	idx, status := e.addLane(l)
 	if status != ackOK {
 		m.Unmap()
-		sys.Close(l.evfd)
 		ack(status, 0)
 		c.Close()
 		return
@@ -300,7 +295,6 @@ func (l *rlane) release() {
 	}
 	l.dead = true
 	l.m.Unmap()
-	sys.Close(l.evfd)
 	l.mu.Unlock()
 	l.conn.Close()
 	e := l.ep
@@ -531,8 +525,8 @@ func (l *rlane) answerLocked(code uint32, n int) bool {
 	}
 	switch l.w.swait.Swap(0) {
 	case swaitNone:
-	case swaitEventfd:
-		sys.EventfdSignal(l.evfd)
+	case swaitSocket:
+		sys.Nudge(l.rc)
 	default:
 		sys.FutexWake(l.w.swait, 1)
 	}

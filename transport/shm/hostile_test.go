@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -175,15 +176,6 @@ func memfd(t *testing.T, size int, seals int) int {
 	return fd
 }
 
-func eventfd(t *testing.T) int {
-	t.Helper()
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fd
-}
-
 func openFDs(t *testing.T) int {
 	des, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -239,7 +231,7 @@ func TestHostileHandshake(t *testing.T) {
 	defer pw.Close()
 	waitFor(t, 5*time.Second, "the normal sender's lanes to be released", func() bool { return laneCount(e) == 0 })
 	fdsBefore := openFDs(t)
-	lane := func(size, seals int) []int { return []int{memfd(t, size, seals), eventfd(t)} }
+	lane := func(size, seals int) []int { return []int{memfd(t, size, seals)} }
 	hello := encodeHello("raw")
 	notTerminated := append([]byte(magic), strings.Repeat("n", 32)...)
 	trailing := encodeHello("a")
@@ -260,10 +252,7 @@ func TestHostileHandshake(t *testing.T) {
 		{"bytes after the name", trailing, func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"hello too long", append(append([]byte{}, hello...), 0), func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"hello without a descriptor", hello, nil, ackBadHello},
-		{"hello with the lane only", hello, func() []int { return []int{memfd(t, 4096, sealed)} }, ackBadHello},
-		{"three descriptors", hello, func() []int { return append(lane(4096, sealed), eventfd(t)) }, ackBadHello},
-		{"two lanes", hello, func() []int { return []int{memfd(t, 4096, sealed), memfd(t, 4096, sealed)} }, ackBadLane},
-		{"a pipe for the eventfd", hello, func() []int { return []int{memfd(t, 4096, sealed), int(pw.Fd())} }, ackBadLane},
+		{"two lanes", hello, func() []int { return []int{memfd(t, 4096, sealed), memfd(t, 4096, sealed)} }, ackBadHello},
 		{"unsealed memfd", hello, func() []int { return lane(4096, 0) }, ackBadLane},
 		{"memfd sealed against shrinking only", hello, func() []int { return lane(4096, unix.F_SEAL_SHRINK) }, ackBadLane},
 		{"tiny memfd", hello, func() []int { return lane(100, sealed) }, ackBadLane},
@@ -271,7 +260,7 @@ func TestHostileHandshake(t *testing.T) {
 		{"one page short", hello, func() []int { return lane(minLaneSize-1, sealed) }, ackBadLane},
 		{"huge memfd", hello, func() []int { return lane(MaxLaneBytes+1, sealed) }, ackBadLane},
 		{"write-sealed memfd", hello, func() []int { return lane(4096, sealed|unix.F_SEAL_WRITE) }, ackBadLane},
-		{"a pipe for the lane", hello, func() []int { return []int{int(pw.Fd()), eventfd(t)} }, ackBadLane},
+		{"a pipe", hello, func() []int { return []int{int(pw.Fd())} }, ackBadLane},
 	}
 	for _, tc := range cases {
 		if testing.Verbose() {
@@ -712,7 +701,7 @@ func TestHandshakeDuringClose(t *testing.T) {
 	fd := memfd(t, 4096, sealed)
 	defer unix.Close(fd)
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := conn.WriteMsgUnix(encodeHello("late"), unix.UnixRights(fd, eventfd(t)), nil); err != nil {
+	if _, _, err := conn.WriteMsgUnix(encodeHello("late"), unix.UnixRights(fd), nil); err != nil {
 		return // hung up: the sender sees ErrPeerGone
 	}
 	buf := make([]byte, 64)
@@ -727,5 +716,76 @@ func TestHandshakeDuringClose(t *testing.T) {
 	if serr := ackErr(status); status == ackOK || !errors.Is(serr, transport.ErrPeerGone) {
 		t.Skipf("bug: a lane handshake finishing after Endpoint.Close is answered with status %d, "+
 			"which Dial and Send report as %q instead of ErrPeerGone (endpoint.go handshake/addLane)", status, serr)
+	}
+}
+
+// A sender that asks to be nudged on its socket and never reads it: once
+// its socket buffer is full the receiver's nudges are dropped, never
+// waited for, and the receiver serves on.
+func TestMuteSender(t *testing.T) {
+	checkNoMappings(t)
+	e, addr := listen(t, "mute", Options{})
+	stop := serveLocal(t, e, 0)
+	const sealed = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: addr, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fd := memfd(t, 4096, sealed)
+	defer unix.Close(fd)
+	if _, _, err := conn.WriteMsgUnix(encodeHello("mute"), unix.UnixRights(fd), nil); err != nil {
+		t.Fatal(err)
+	}
+	buf, oob := make([]byte, 64), make([]byte, 64)
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds, _ := sys.ParseRights(oob[:oobn])
+	status, idx, err := decodeAck(buf[:n])
+	if err != nil || status != ackOK || len(fds) != 1 {
+		t.Fatalf("handshake: status %d, %d descriptors, %v", status, len(fds), err)
+	}
+	bm, err := sys.Map(fds[0], bellSize)
+	unix.Close(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bm.Unmap()
+	lm, err := sys.Map(fd, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lm.Unmap()
+	w, bell := wordsOf(lm), bellOf(bm)
+	const rounds = 3000 // far more nudges than a socket buffer holds
+	deadline := time.Now().Add(20 * time.Second)
+	for i := range rounds {
+		w.swait.Store(swaitSocket) // "parked": nudge me, and I never read
+		w.data[0] = byte(i)
+		w.nbytes.Store(1)
+		w.maxReply.Store(8)
+		w.code.Store(0)
+		w.state.Store(lanePosted)
+		bell.ring(idx)
+		for w.state.Load() != laneAnswered {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the receiver stopped answering (stuck nudging a full socket?)", i)
+			}
+			runtime.Gosched()
+		}
+		w.state.Store(laneIdle)
+	}
+	c, err := Dial(addr, os.Getpid(), "after", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	echo(t, c, "still serving")
+	conn.Close()
+	waitFor(t, 5*time.Second, "the mute lane to be released", func() bool { return laneCount(e) <= 1 })
+	if f := failures(stop()); len(f) > 0 {
+		t.Fatalf("receiver: %v", f)
 	}
 }

@@ -19,7 +19,8 @@ import (
 //	offset  word     written by          meaning
 //	0       state    both (CAS)          laneIdle/Posted/Taken/Answered/Abandoned
 //	4       swait    both                how the sender sleeps: 0 awake, 1 on
-//	                                     this word (futex), 2 on its eventfd;
+//	                                     this word (futex), 2 on the lane's
+//	                                     socket (a byte, sent MSG_DONTWAIT);
 //	                                     cleared by whoever wakes it
 //	8       nbytes   sender, receiver    request size; reply size once answered
 //	12      maxReply sender              largest reply the sender accepts
@@ -52,13 +53,13 @@ const (
 
 // swait values: how a waiting sender is to be woken.
 const (
-	swaitNone    = 0
-	swaitFutex   = 1 // FUTEX_WAKE on swait
-	swaitEventfd = 2 // add one to the lane's eventfd
+	swaitNone   = 0
+	swaitFutex  = 1 // FUTEX_WAKE on swait
+	swaitSocket = 2 // send a byte on the lane's socket
 )
 
 // A sender with more Sends in flight than processors parks its goroutine
-// on the lane's eventfd (through Go's poller) instead of its thread on
+// in Go, woken by a byte on the lane's socket, instead of its thread on
 // swait: a thread asleep in FUTEX_WAIT keeps its processor from the
 // process's other goroutines until the kernel returns, and with a fast
 // receiver it returns so soon that the runtime never hands the processor
@@ -180,7 +181,7 @@ func Address(dir, name string, pid int) string {
 
 // The handshake on a new lane's socket (SOCK_SEQPACKET, native endian):
 //
-//	sender -> receiver: magic "GSL2", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd, eventfd
+//	sender -> receiver: magic "GSL2", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd
 //	receiver -> sender: magic "GSL2", status int32, index uint32; SCM_RIGHTS bell memfd
 //
 // After it nothing more is written; each side reads only to learn that the
@@ -195,7 +196,7 @@ const (
 const (
 	ackOK       = 0
 	ackFull     = 1 // no free lane index
-	ackBadLane  = 2 // memfd unsealed or of a bad size, or no eventfd
+	ackBadLane  = 2 // memfd missing, unsealed or of a bad size
 	ackBadHello = 3
 	ackDenied   = 4 // peer credentials refused
 	ackClosed   = 5 // the receiver is closing

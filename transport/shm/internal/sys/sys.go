@@ -4,10 +4,8 @@
 package sys
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -192,34 +190,12 @@ func ParseRights(oob []byte) ([]int, error) {
 // Yield gives up the processor briefly while spinning.
 func Yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
-// NewEventfd creates a non-blocking, close-on-exec eventfd with a count
-// of zero.
-func NewEventfd() (int, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		return -1, fmt.Errorf("eventfd: %w", err)
-	}
-	return fd, nil
-}
-
-// CheckEventfd reports an error unless fd, received from another process,
-// is an eventfd; it makes it non-blocking, so that writing to it can
-// never block this process.
-func CheckEventfd(fd int) error {
-	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
-	if err != nil {
-		return err
-	}
-	if target != "anon_inode:[eventfd]" {
-		return fmt.Errorf("descriptor is %q, not an eventfd", target)
-	}
-	return unix.SetNonblock(fd, true)
-}
-
-// EventfdSignal adds one to the eventfd's count. A full count (which only
-// a misbehaving peer could cause) is ignored: a reader is due anyway.
-func EventfdSignal(fd int) {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	unix.Write(fd, one[:])
+// Nudge sends one byte on a connected socket without ever waiting: when
+// the peer does not read and its buffer is full, the byte is dropped.
+func Nudge(rc syscall.RawConn) {
+	b := [1]byte{1}
+	rc.Write(func(fd uintptr) bool {
+		unix.Send(int(fd), b[:], unix.MSG_DONTWAIT)
+		return true
+	})
 }
