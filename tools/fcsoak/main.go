@@ -1,0 +1,671 @@
+// Command fcsoak is a soak and chaos test of gosimpl between real
+// processes. It starts one receiver process and N sender processes in a
+// private FIFO directory for T seconds. Each sender sends requests of
+// random sizes, each carrying its sender id, pid, sequence number, random
+// payload and a checksum; the receiver checks every request and answers it
+// with a reply of the size asked for that echoes the sender id, pid,
+// sequence number and request checksum, with its own random payload and
+// checksum (some answers come later, from another goroutine). The sender
+// checks the reply: a checksum that does not match is corrupt, a reply to
+// another request is crossed.
+//
+// Meanwhile, at random intervals (-kill-every is the mean), it SIGKILLs a
+// random sender or the receiver and starts it again at once. The first
+// kill is a sender's and the second the receiver's, so even a short run
+// exercises both. Senders count the failures this causes by kind
+// (peer_gone, not_found, died: the receiver's process died and the sender
+// gave up waiting, which the library does not notice by itself over FIFOs,
+// deadline, rejected, closed, other; reply_* are the receiver's failed
+// Replies, mostly to killed senders), locate the receiver again and go on.
+// Every child reports its counts to fcsoak ten times a second; a killed
+// child's last report is what counts, so work it did not report is not
+// counted at all rather than counted as lost. A sent message is one whose
+// Send finished: sent is verified + corrupt + crossed + the errors of
+// Sends.
+//
+// At the end it stops the senders, then the receiver, and looks for what
+// they left: anything in the FIFO directory, new /dev/shm entries that
+// could be theirs, System V segments any of them created, and child
+// processes not reaped. It prints one line
+//
+//	sent=98765 verified=98000 corrupt=0 crossed=0 errors={died:0,not_found:40,peer_gone:700} receiver_restarts=5 sender_restarts=15 leaked_fifos=0 leaked_shm=0 leaked_sysv=0 leaked_procs=0 crashes=0 hangs=0 duration=10.4s transport=auto senders=8 seed=42
+//
+// (or the same as JSON with -json) and fails, with a one-line cause, on
+// any corrupt or crossed message, any leak, a child that exited by itself
+// (a crash) or did not stop when asked (a hang), or when no reply at all
+// was verified. -seed replays the sizes and payloads, and the choice and
+// spacing of kills, though not their timing relative to the messages.
+//
+//	fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json]
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
+)
+
+const usage = "usage: fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json]"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fcsoak:", err)
+		os.Exit(1)
+	}
+}
+
+// Time limits on the children. They bound hangs; nothing is expected to
+// come near them.
+const (
+	startTimeout = 30 * time.Second // the first receiver's first report
+	stopTimeout  = 30 * time.Second // every sender, then the receiver, once asked to stop
+	maxCrashes   = 20               // give up early after this many
+)
+
+// report is fcsoak's result.
+type report struct {
+	Sent             int64            `json:"sent"`
+	Verified         int64            `json:"verified"`
+	Corrupt          int64            `json:"corrupt"`
+	Crossed          int64            `json:"crossed"`
+	Errors           map[string]int64 `json:"errors"`
+	Received         int64            `json:"received"`
+	Replied          int64            `json:"replied"`
+	ReceiverRestarts int              `json:"receiver_restarts"`
+	SenderRestarts   int              `json:"sender_restarts"`
+	LeakedFIFOs      int              `json:"leaked_fifos"`
+	LeakedShm        int              `json:"leaked_shm"`
+	LeakedSysV       int              `json:"leaked_sysv"`
+	LeakedProcs      int              `json:"leaked_procs"`
+	Crashes          int              `json:"crashes"`
+	Hangs            int              `json:"hangs"`
+	Duration         string           `json:"duration"`
+	Seconds          float64          `json:"seconds"`
+	Transport        string           `json:"transport"`
+	Senders          int              `json:"senders"`
+	Seed             uint64           `json:"seed"`
+
+	// What went wrong first, for the one-line cause.
+	FirstBad   string `json:"first_bad,omitempty"`
+	FirstOther string `json:"first_other,omitempty"`
+	FirstCrash string `json:"first_crash,omitempty"`
+	FirstHang  string `json:"first_hang,omitempty"`
+	Leaks      string `json:"leaks,omitempty"`
+}
+
+func (r *report) String() string {
+	var errs []string
+	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
+		errs = append(errs, fmt.Sprintf("%s:%d", k, r.Errors[k]))
+	}
+	return fmt.Sprintf("sent=%d verified=%d corrupt=%d crossed=%d errors={%s} receiver_restarts=%d sender_restarts=%d leaked_fifos=%d leaked_shm=%d leaked_sysv=%d leaked_procs=%d crashes=%d hangs=%d duration=%s transport=%s senders=%d seed=%d",
+		r.Sent, r.Verified, r.Corrupt, r.Crossed, strings.Join(errs, ","), r.ReceiverRestarts, r.SenderRestarts,
+		r.LeakedFIFOs, r.LeakedShm, r.LeakedSysV, r.LeakedProcs, r.Crashes, r.Hangs, r.Duration, r.Transport, r.Senders, r.Seed)
+}
+
+// failure is the one-line cause of a failed run, or nil.
+func (r *report) failure() error {
+	switch {
+	case r.Corrupt > 0 || r.Crossed > 0:
+		return fmt.Errorf("%d corrupt and %d crossed messages; first: %s", r.Corrupt, r.Crossed, r.FirstBad)
+	case r.LeakedFIFOs+r.LeakedShm+r.LeakedSysV+r.LeakedProcs > 0:
+		return fmt.Errorf("leaked %d FIFOs, %d /dev/shm entries, %d System V segments, %d processes: %s",
+			r.LeakedFIFOs, r.LeakedShm, r.LeakedSysV, r.LeakedProcs, r.Leaks)
+	case r.Crashes > 0:
+		return fmt.Errorf("%d children exited by themselves; first: %s", r.Crashes, r.FirstCrash)
+	case r.Hangs > 0:
+		return fmt.Errorf("%d children did not stop within %v; first: %s", r.Hangs, stopTimeout, r.FirstHang)
+	case r.Verified == 0:
+		return errors.New("no reply was verified")
+	}
+	return nil
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fcsoak", flag.ContinueOnError)
+	senders := fs.Int("senders", 8, "sender processes")
+	duration := fs.Duration("duration", 10*time.Second, "how long to run")
+	maxSize := fs.Int("max-size", 64<<10, "largest request and reply, in bytes")
+	killEvery := fs.Duration("kill-every", 500*time.Millisecond, "mean interval between SIGKILLs (0: none)")
+	transport := fs.String("transport", "", "fifo, shm or auto (default: $GOSIMPL_TRANSPORT, else auto)")
+	seed := fs.Uint64("seed", 0, "random seed (0: pick one)")
+	asJSON := fs.Bool("json", false, "print a JSON object instead of a key=value line")
+	role := fs.String("role", "", "internal: recv or send")
+	id := fs.Int("id", 0, "internal: the sender's number")
+	inject := fs.String("inject", "", "internal: make the receiver corrupt or cross every 50th reply, to test fcsoak itself")
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return errors.New(usage)
+	}
+	if *transport == "" {
+		*transport = os.Getenv("GOSIMPL_TRANSPORT")
+		if *transport == "" {
+			*transport = "auto"
+		}
+	}
+	switch *transport {
+	case "fifo", "shm", "auto":
+	default:
+		return fmt.Errorf("-transport %q: want fifo, shm or auto", *transport)
+	}
+	if *maxSize < hdrLen || *maxSize > 64<<20 {
+		return fmt.Errorf("-max-size %d: want %d to %d", *maxSize, hdrLen, 64<<20)
+	}
+	switch *inject {
+	case "", "corrupt", "cross":
+	default:
+		return fmt.Errorf("-inject %q: internal flag", *inject)
+	}
+	co := childOptions{id: *id, seed: *seed, maxSize: *maxSize, transport: *transport, inject: *inject}
+	switch *role {
+	case "recv":
+		return receive(co, stdout)
+	case "send":
+		return send(co, stdout)
+	case "":
+	default:
+		return fmt.Errorf("-role %q: internal flag", *role)
+	}
+	switch {
+	case *senders < 1 || *senders > 256:
+		return fmt.Errorf("-senders %d: want 1 to 256", *senders)
+	case *duration <= 0:
+		return fmt.Errorf("-duration %v: must be more than 0", *duration)
+	case *killEvery < 0:
+		return fmt.Errorf("-kill-every %v: must be 0 or more", *killEvery)
+	}
+	if *seed == 0 {
+		*seed = rand.Uint64()>>1 | 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s := &soak{
+		senders:   *senders,
+		duration:  *duration,
+		killEvery: *killEvery,
+		opts:      childOptions{seed: *seed, maxSize: *maxSize, transport: *transport, inject: *inject},
+		rng:       rand.New(rand.NewPCG(*seed, 0)),
+		pids:      make(map[int]bool),
+		exited:    make(chan *proc),
+		r:         report{Errors: make(map[string]int64), Transport: *transport, Senders: *senders, Seed: *seed},
+	}
+	if err := s.run(ctx); err != nil {
+		return err
+	}
+	r := &s.r
+	if *asJSON {
+		b, _ := json.Marshal(r)
+		if _, err := fmt.Fprintln(stdout, string(b)); err != nil {
+			return err
+		}
+	} else if _, err := fmt.Fprintln(stdout, r); err != nil {
+		return err
+	}
+	return r.failure()
+}
+
+// soak is one run: the children and the totals.
+type soak struct {
+	senders   int
+	duration  time.Duration
+	killEvery time.Duration
+	opts      childOptions
+	rng       *rand.Rand
+
+	self   string
+	dir    string
+	env    []string
+	recv   *proc   // the current receiver
+	send   []*proc // the current senders, by id
+	pids   map[int]bool
+	spawns int // children started, for their seeds
+	exited chan *proc
+	live   int // children started and not yet seen in exited
+	r      report
+}
+
+// proc is one child process, one incarnation of the receiver or a sender.
+type proc struct {
+	id     int // the sender's number; -1 for the receiver
+	cmd    *exec.Cmd
+	stderr tail
+	first  chan struct{} // closed at its first report
+
+	mu   sync.Mutex
+	last counts // its last report
+
+	// Owned by the goroutine running soak.run.
+	killed bool // SIGKILLed by us
+	termed bool // asked to stop
+	gone   bool // exited, waited for and accounted
+}
+
+func (p *proc) String() string {
+	if p.id < 0 {
+		return fmt.Sprintf("receiver (pid %d)", p.cmd.Process.Pid)
+	}
+	return fmt.Sprintf("sender %d (pid %d)", p.id, p.cmd.Process.Pid)
+}
+
+func (s *soak) run(ctx context.Context) (err error) {
+	if s.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if s.dir, err = os.MkdirTemp("", "fcsoak-"); err != nil {
+		return err
+	}
+	defer os.RemoveAll(s.dir)
+	s.env = append(os.Environ(), "FIFO_PATH="+s.dir, "GOSIMPL_TRANSPORT="+s.opts.transport)
+	if os.Getenv("GORACE") == "" {
+		// Race-enabled children (under go test -race) exit at once;
+		// a race still makes them exit 66, which is a crash.
+		s.env = append(s.env, "GORACE=atexit_sleep_ms=0")
+	}
+	shmBefore := shmNames()
+	start := time.Now()
+	defer func() {
+		// Whatever happened, no child outlives fcsoak.
+		for s.live > 0 {
+			for _, p := range append([]*proc{s.recv}, s.send...) {
+				if p != nil && !p.gone {
+					p.cmd.Process.Kill()
+				}
+			}
+			s.account(<-s.exited)
+		}
+	}()
+
+	if s.recv, err = s.spawn(-1); err != nil {
+		return err
+	}
+	select {
+	case <-s.recv.first:
+	case p := <-s.exited:
+		s.account(p)
+		return fmt.Errorf("the receiver exited before it started: %s", p.exitCause())
+	case <-time.After(startTimeout):
+		return fmt.Errorf("the receiver did not start within %v", startTimeout)
+	}
+	s.send = make([]*proc, s.senders)
+	for i := range s.send {
+		if s.send[i], err = s.spawn(i); err != nil {
+			return err
+		}
+	}
+
+	if err := s.chaos(ctx, time.After(s.duration)); err != nil {
+		return err
+	}
+	if err := s.settle(); err != nil {
+		return err
+	}
+	if err := s.stop(); err != nil {
+		return err
+	}
+	d := time.Since(start)
+	s.r.Duration = d.Round(100 * time.Millisecond).String()
+	s.r.Seconds = d.Seconds()
+	s.checkLeaks(shmBefore)
+	return nil
+}
+
+// spawn starts a child: the receiver (id -1) or sender id.
+func (s *soak) spawn(id int) (*proc, error) {
+	s.spawns++
+	args := []string{"-role", "send", "-id", strconv.Itoa(id)}
+	if id < 0 {
+		args = []string{"-role", "recv"}
+		if s.opts.inject != "" {
+			args = append(args, "-inject", s.opts.inject)
+		}
+	}
+	seed := s.opts.seed*1_000_003 + uint64(s.spawns)
+	args = append(args, "-seed", strconv.FormatUint(seed, 10),
+		"-max-size", strconv.Itoa(s.opts.maxSize), "-transport", s.opts.transport)
+	p := &proc{id: id, first: make(chan struct{})}
+	p.cmd = exec.Command(s.self, args...)
+	p.cmd.Env = s.env
+	p.cmd.Stderr = &p.stderr
+	// A process group of its own: a ^C at the terminal stops fcsoak, which
+	// then stops its children in order, rather than every child at once.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.pids[p.cmd.Process.Pid] = true
+	s.live++
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 4096), 1<<20)
+		started := false
+		for sc.Scan() {
+			var c counts
+			if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+				continue // a line cut short by a kill; pipes keep lines whole, but still
+			}
+			p.mu.Lock()
+			p.last = c
+			p.mu.Unlock()
+			if !started {
+				started = true
+				close(p.first)
+			}
+		}
+		io.Copy(io.Discard, out)
+		p.cmd.Wait()
+		s.exited <- p
+	}()
+	return p, nil
+}
+
+// chaos kills and restarts children until end or ctx ends.
+func (s *soak) chaos(ctx context.Context, end <-chan time.Time) error {
+	var kill <-chan time.Time
+	next := func() {
+		if s.killEvery > 0 {
+			d := time.Duration(s.rng.ExpFloat64() * float64(s.killEvery))
+			kill = time.After(max(d, time.Millisecond))
+		}
+	}
+	next()
+	kills := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-end:
+			return nil
+		case <-kill:
+			next()
+			var victim *proc
+			switch {
+			case kills == 1 || (kills > 1 && s.rng.IntN(4) == 0):
+				victim = s.recv
+			default:
+				victim = s.send[s.rng.IntN(len(s.send))]
+			}
+			if victim.killed || victim.gone {
+				continue // still on its way out
+			}
+			victim.killed = true
+			victim.cmd.Process.Signal(syscall.SIGKILL)
+			kills++
+		case p := <-s.exited:
+			s.account(p)
+			if !p.killed {
+				s.crashed(p)
+			}
+			if err := s.restart(p); err != nil {
+				return err
+			}
+			if s.r.Crashes >= maxCrashes {
+				return nil
+			}
+		}
+	}
+}
+
+// restart starts p's successor.
+func (s *soak) restart(p *proc) error {
+	q, err := s.spawn(p.id)
+	if err != nil {
+		return err
+	}
+	if p.id < 0 {
+		s.recv = q
+		s.r.ReceiverRestarts++
+	} else {
+		s.send[p.id] = q
+		s.r.SenderRestarts++
+	}
+	return nil
+}
+
+// settle waits, once the kills have stopped, until every child killed
+// last has been restarted and every child has attached its name (sent its
+// first report). A SIGKILLed process leaves its FIFOs for the next
+// process attaching its name to reap, so each name must end with a process
+// that detaches cleanly; and one asked to stop before it has attached
+// could not stop cleanly.
+func (s *soak) settle() error {
+	timeout := time.After(startTimeout)
+	for {
+		var starting *proc
+		killed := false
+		for _, p := range append([]*proc{s.recv}, s.send...) {
+			switch {
+			case p.killed:
+				killed = true
+			case !started(p):
+				starting = p
+			}
+		}
+		if !killed && starting == nil {
+			return nil
+		}
+		var first chan struct{}
+		if starting != nil {
+			first = starting.first
+		}
+		select {
+		case p := <-s.exited:
+			s.account(p)
+			if !p.killed {
+				s.crashed(p)
+			}
+			if err := s.restart(p); err != nil {
+				return err
+			}
+		case <-first:
+		case <-timeout:
+			return fmt.Errorf("children did not all start within %v after the last kill", startTimeout)
+		}
+	}
+}
+
+func started(p *proc) bool {
+	select {
+	case <-p.first:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop asks every sender to stop, then the receiver, which is restarted
+// if it crashes until the senders are gone.
+func (s *soak) stop() error {
+	for _, p := range s.send {
+		s.term(p)
+	}
+	senders := s.senders
+	timeout := time.After(stopTimeout)
+	for senders > 0 {
+		select {
+		case p := <-s.exited:
+			s.account(p)
+			if p.id < 0 {
+				if !p.killed {
+					s.crashed(p)
+				}
+				if err := s.restart(p); err != nil {
+					return err
+				}
+				continue
+			}
+			if p != s.send[p.id] {
+				continue // an old incarnation: its successor is what we wait for
+			}
+			s.stopped(p)
+			senders--
+		case <-timeout:
+			for _, p := range s.send {
+				if !p.gone && !p.killed {
+					s.hung(p)
+				}
+			}
+			timeout = nil
+		}
+	}
+	s.term(s.recv)
+	timeout = time.After(stopTimeout)
+	for s.live > 0 {
+		select {
+		case p := <-s.exited:
+			s.account(p)
+			if p == s.recv {
+				s.stopped(p)
+			}
+		case <-timeout:
+			if !s.recv.gone && !s.recv.killed {
+				s.hung(s.recv)
+			}
+			timeout = nil
+		}
+	}
+	return nil
+}
+
+// term asks p to stop (a killed p is already stopping).
+func (s *soak) term(p *proc) {
+	if !p.killed {
+		p.termed = true
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+}
+
+// stopped checks how a child asked to stop ended: exit 0, or SIGTERM
+// itself if it came before the child set up its handler.
+func (s *soak) stopped(p *proc) {
+	if p.killed {
+		return
+	}
+	ws, _ := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if p.cmd.ProcessState.ExitCode() == 0 || (ws.Signaled() && ws.Signal() == syscall.SIGTERM) {
+		return
+	}
+	s.crashed(p)
+}
+
+func (s *soak) hung(p *proc) {
+	s.r.Hangs++
+	if s.r.FirstHang == "" {
+		s.r.FirstHang = p.String()
+	}
+	p.killed = true
+	p.cmd.Process.Kill()
+}
+
+func (s *soak) crashed(p *proc) {
+	s.r.Crashes++
+	if s.r.FirstCrash == "" {
+		s.r.FirstCrash = fmt.Sprintf("%v: %s", p, p.exitCause())
+	}
+}
+
+func (p *proc) exitCause() string {
+	cause := p.cmd.ProcessState.String()
+	if e := p.stderr.lastLine(); e != "" {
+		cause += ": " + e
+	}
+	return cause
+}
+
+// account adds p's last report to the totals.
+func (s *soak) account(p *proc) {
+	s.live--
+	p.gone = true
+	p.mu.Lock()
+	c := p.last
+	p.mu.Unlock()
+	r := &s.r
+	r.Sent += c.Sent
+	r.Verified += c.Verified
+	r.Received += c.Received
+	r.Replied += c.Replied
+	r.Corrupt += c.Corrupt
+	r.Crossed += c.Crossed
+	for k, n := range c.Errors {
+		r.Errors[k] += n
+	}
+	if r.FirstBad == "" && c.Bad != "" {
+		r.FirstBad = fmt.Sprintf("%v: %s", p, c.Bad)
+	}
+	if r.FirstOther == "" && c.Other != "" {
+		r.FirstOther = fmt.Sprintf("%v: %s", p, c.Other)
+	}
+}
+
+// checkLeaks looks for what the children left once all of them are gone.
+func (s *soak) checkLeaks(shmBefore map[string]bool) {
+	var all []string
+	add := func(n *int, what []string) {
+		*n = len(what)
+		all = append(all, what...)
+	}
+	add(&s.r.LeakedFIFOs, fifoLeaks(s.dir))
+	if shmBefore != nil {
+		add(&s.r.LeakedShm, shmLeaks(shmBefore, s.pids))
+	}
+	add(&s.r.LeakedSysV, sysvLeaks(s.pids))
+	add(&s.r.LeakedProcs, childProcs())
+	if len(all) > 10 {
+		all = append(all[:10], fmt.Sprintf("and %d more", len(all)-10))
+	}
+	s.r.Leaks = strings.Join(all, ", ")
+}
+
+// tail keeps the end of what a child writes on stderr.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailMax = 4096
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > tailMax {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
+	}
+	return len(b), nil
+}
+
+// lastLine is the last non-empty line written, or for a Go panic or race
+// report (many lines) its first line in the kept tail.
+func (t *tail) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "WARNING: DATA RACE") || strings.HasPrefix(l, "fatal error:") {
+			return oneLine(l)
+		}
+	}
+	return oneLine(lines[len(lines)-1])
+}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestMain lets the test binary be fcsoak's children: run re-executes
+// os.Executable, which here is this binary, with -role first.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "-role" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runTimeout bounds one short soak: its duration, the children's start
+// (slow under -race on a loaded machine) and their stop.
+const runTimeout = 90 * time.Second
+
+// soakFor runs fcsoak with args plus -json and returns its report and
+// error.
+func soakFor(t *testing.T, args ...string) (report, error) {
+	t.Helper()
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var out bytes.Buffer
+		err := run(append(args, "-json"), &out)
+		done <- result{out.String(), err}
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(runTimeout):
+		t.Fatalf("fcsoak %q did not finish within %v", args, runTimeout)
+	}
+	var r report
+	if err := json.Unmarshal([]byte(res.out), &r); err != nil {
+		t.Fatalf("fcsoak %q: %v; printed %q: %v", args, res.err, res.out, err)
+	}
+	return r, res.err
+}
+
+// A short soak with kills every 300 ms: replies verified, nothing
+// corrupt, crossed or leaked, and the receiver and a sender restarted, on
+// each transport.
+func TestSoak(t *testing.T) {
+	for _, transport := range []string{"auto", "fifo"} {
+		t.Run(transport, func(t *testing.T) {
+			start := time.Now()
+			r, err := soakFor(t, "-duration", "3s", "-senders", "4", "-kill-every", "300ms", "-max-size", "16384", "-transport", transport)
+			t.Logf("%v in %v", &r, time.Since(start).Round(time.Millisecond))
+			if r.FirstOther != "" {
+				t.Logf("first other error: %s", r.FirstOther)
+			}
+			if err != nil {
+				t.Fatalf("fcsoak failed: %v", err)
+			}
+			if r.Verified == 0 || r.Sent < r.Verified {
+				t.Errorf("sent %d, verified %d", r.Sent, r.Verified)
+			}
+			if r.Corrupt != 0 || r.Crossed != 0 {
+				t.Errorf("corrupt %d, crossed %d: %s", r.Corrupt, r.Crossed, r.FirstBad)
+			}
+			if n := r.LeakedFIFOs + r.LeakedShm + r.LeakedSysV + r.LeakedProcs; n != 0 {
+				t.Errorf("leaked %d: %s", n, r.Leaks)
+			}
+			if r.Crashes != 0 || r.Hangs != 0 {
+				t.Errorf("crashes %d (%s), hangs %d (%s)", r.Crashes, r.FirstCrash, r.Hangs, r.FirstHang)
+			}
+			if r.ReceiverRestarts < 1 || r.SenderRestarts < 1 {
+				t.Errorf("receiver restarts %d, sender restarts %d; want at least one each", r.ReceiverRestarts, r.SenderRestarts)
+			}
+			if r.Transport != transport || r.Senders != 4 || r.Seed == 0 {
+				t.Errorf("report says transport %q, senders %d, seed %d", r.Transport, r.Senders, r.Seed)
+			}
+		})
+	}
+}
+
+// Without kills nothing fails at all, and the line format is the
+// documented one.
+func TestNoKills(t *testing.T) {
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run([]string{"-duration", "1s", "-senders", "2", "-kill-every", "0", "-max-size", "4096"}, &out)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("fcsoak: %v; printed %q", err, out.String())
+		}
+	case <-time.After(runTimeout):
+		t.Fatalf("fcsoak did not finish within %v", runTimeout)
+	}
+	line := out.String()
+	t.Log(strings.TrimSpace(line))
+	for _, want := range []string{"sent=", " verified=", " corrupt=0 crossed=0 errors={} receiver_restarts=0 sender_restarts=0 leaked_fifos=0 leaked_shm=0 leaked_sysv=0 leaked_procs=0 crashes=0 hangs=0 duration="} {
+		if !strings.Contains(line, want) || strings.Count(line, "\n") != 1 {
+			t.Errorf("fcsoak printed %q, want one line with %q", line, want)
+		}
+	}
+}
+
+// Bad flags fail with one line.
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-senders", "0"},
+		{"-duration", "0s"},
+		{"-max-size", "10"},
+		{"-kill-every", "-1s"},
+		{"-transport", "tcp"},
+		{"-bogus"},
+		{"extra"},
+	} {
+		var out bytes.Buffer
+		err := run(args, &out)
+		if err == nil || strings.Contains(err.Error(), "\n") || out.Len() != 0 {
+			t.Errorf("fcsoak %q: error %v, printed %q; want one line and nothing printed", args, err, out.String())
+		}
+	}
+}
+
+// fcsoak itself finds corrupt and crossed replies: a receiver told to
+// spoil every 50th reply makes the run fail, with the first one named.
+func TestInjected(t *testing.T) {
+	for _, tc := range []struct{ inject, want string }{
+		{"corrupt", "checksum"},
+		{"cross", "is for sender"},
+	} {
+		t.Run(tc.inject, func(t *testing.T) {
+			r, err := soakFor(t, "-duration", "1s", "-senders", "2", "-kill-every", "0", "-max-size", "4096", "-inject", tc.inject)
+			t.Logf("%v: %v", &r, err)
+			bad := r.Corrupt
+			if tc.inject == "cross" {
+				bad = r.Crossed
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") || bad == 0 {
+				t.Errorf("-inject %s: error %v, report %v; want a one-line failure mentioning %q", tc.inject, err, &r, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckReply(t *testing.T) {
+	req := make([]byte, 100)
+	h := header{magic: reqMagic, id: 3, pid: 1234, seq: 7, extra: 64}
+	h.csum = seal(req, h)
+	if got, err := open(req, reqMagic); err != nil || got != h {
+		t.Fatalf("open(seal(h)) = %+v, %v; want %+v", got, err, h)
+	}
+	reply := func(f func(*header)) []byte {
+		b := make([]byte, 64)
+		for i := hdrLen; i < len(b); i++ {
+			b[i] = byte(i)
+		}
+		rh := header{magic: repMagic, id: h.id, pid: h.pid, seq: h.seq, extra: h.csum}
+		if f != nil {
+			f(&rh)
+		}
+		seal(b, rh)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want int
+	}{
+		{"good", reply(nil), okReply},
+		{"flipped bit", func() []byte { b := reply(nil); b[40] ^= 1; return b }(), corruptReply},
+		{"short", reply(nil)[:20], corruptReply},
+		{"truncated", reply(nil)[:63], corruptReply},
+		{"the request", req, corruptReply},
+		{"other seq", reply(func(r *header) { r.seq++ }), crossedReply},
+		{"other sender", reply(func(r *header) { r.id++ }), crossedReply},
+		{"other incarnation", reply(func(r *header) { r.pid++ }), crossedReply},
+		{"other request", reply(func(r *header) { r.extra++ }), crossedReply},
+	} {
+		if got, detail := checkReply(tc.b, h); got != tc.want {
+			t.Errorf("%s: checkReply = %d (%s), want %d", tc.name, got, detail, tc.want)
+		}
+	}
+}
+
+// The leak checks see what they look for.
+func TestLeakChecks(t *testing.T) {
+	dir := t.TempDir()
+	if got := fifoLeaks(dir); len(got) != 0 {
+		t.Errorf("fifoLeaks(empty) = %v", got)
+	}
+	os.WriteFile(dir+"/YX.1", nil, 0o600)
+	if got := fifoLeaks(dir); len(got) != 1 {
+		t.Errorf("fifoLeaks = %v, want YX.1", got)
+	}
+
+	self := map[int]bool{os.Getpid(): true}
+	defer func(d time.Duration) { sysvWait = d }(sysvWait)
+	sysvWait = 100 * time.Millisecond
+	if before := shmNames(); before != nil {
+		name := shmDir + "/fcsoak-test-" + strconv.Itoa(os.Getpid())
+		if err := os.WriteFile(name, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(name)
+		if got := shmLeaks(before, map[int]bool{}); len(got) != 1 || got[0] != name {
+			t.Errorf("shmLeaks = %v, want %s", got, name)
+		}
+	}
+
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, 4096, unix.IPC_CREAT|0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sysvLeaks(self); len(got) != 1 || !strings.Contains(got[0], "shmid "+strconv.Itoa(id)+" ") {
+		t.Errorf("sysvLeaks = %v, want shmid %d", got, id)
+	}
+	unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	if got := sysvLeaks(self); len(got) != 0 {
+		t.Errorf("sysvLeaks after IPC_RMID = %v", got)
+	}
+
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if got := childProcs(); len(got) != 1 || !strings.Contains(got[0], strconv.Itoa(cmd.Process.Pid)) {
+		t.Errorf("childProcs = %v, want pid %d", got, cmd.Process.Pid)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if got := childProcs(); len(got) != 0 {
+		t.Errorf("childProcs after wait = %v", got)
+	}
+}
