@@ -55,11 +55,15 @@ type Conn struct {
 
 // lane is one sender lane as the sender holds it.
 type lane struct {
-	c      *Conn
-	conn   *net.UnixConn
-	m      *sys.Mapping
-	w      laneWords
-	nudge  chan struct{} // a wake-up for a Send parked in Go (swaitSocket)
+	c     *Conn
+	conn  *net.UnixConn
+	m     *sys.Mapping
+	w     laneWords
+	nudge *os.File // read end of the nudge pipe, for a Send parked in Go
+	nbuf  [64]byte
+	// woken is set when this process woke a parked Send by a read
+	// deadline, which the next park clears.
+	woken  atomic.Bool
 	index  int
 	dead   atomic.Bool   // the receiver closed the lane or died
 	gone   chan struct{} // closed once the watcher is done with the lane
@@ -162,11 +166,19 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	if err == nil && status != ackOK {
 		err = ackErr(status)
 	}
-	if err == nil && len(fds) != 1 {
+	if err == nil && len(fds) != 2 {
 		err = fmt.Errorf("simpl: lane handshake: %d descriptors: %w", len(fds), transport.ErrBadMessage)
 	}
 	if err == nil {
 		err = c.mapBell(fds[0])
+	}
+	var nudge *os.File
+	if err == nil {
+		if nudge, err = sys.NudgeReader(fds[1]); err != nil {
+			err = fmt.Errorf("simpl: lane handshake: %w: %v", transport.ErrBadMessage, err)
+		} else {
+			fds = fds[:1] // fds[1] is nudge's now
+		}
 	}
 	closeFDs()
 	if err != nil {
@@ -174,7 +186,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		return fail(err)
 	}
 	conn.SetDeadline(time.Time{})
-	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), nudge: make(chan struct{}, 1), index: idx, gone: make(chan struct{})}
+	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), nudge: nudge, index: idx, gone: make(chan struct{})}
 	l.wakeFn = l.wake
 	go l.watch()
 	return l, nil
@@ -210,20 +222,11 @@ func (c *Conn) mapBell(fd int) error {
 	return nil
 }
 
-// watch passes the receiver's nudges (one byte each) to a Send parked on
-// the lane, and when the receiver closes the lane's socket or dies, marks
-// the lane dead and wakes its Send.
+// watch waits for the receiver to close the lane's socket or die, then
+// marks the lane dead and wakes a Send waiting on it.
 func (l *lane) watch() {
-	var b [16]byte
-	for {
-		if _, err := l.conn.Read(b[:]); err != nil {
-			break
-		}
-		select {
-		case l.nudge <- struct{}{}:
-		default: // one is pending already
-		}
-	}
+	var b [1]byte
+	l.conn.Read(b[:])
 	l.dead.Store(true)
 	l.wake()
 	close(l.gone)
@@ -352,6 +355,7 @@ func (l *lane) destroy() {
 	l.mapMu.Lock()
 	l.unmapped = true
 	l.m.Unmap()
+	l.nudge.Close()
 	l.mapMu.Unlock()
 }
 
@@ -376,12 +380,16 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	// Counted from here, so that a Send waiting for the pool's lock
+	// already makes the others yield.
+	crowd := inflight.Add(1)
+	defer inflight.Add(-1)
 	l, err := c.get(max(len(req), len(reply)))
 	if err != nil {
 		return 0, err
 	}
 	copy(l.w.data, req)
-	n, keep, err := c.exchange(ctx, l, len(req), len(reply))
+	n, keep, err := c.exchange(ctx, l, len(req), len(reply), crowd)
 	if err == nil {
 		copy(reply, l.w.data[:n])
 	}
@@ -395,11 +403,11 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 
 // exchange sends the n-byte request already in l and waits for the answer
 // of up to maxReply bytes, left in place; it returns the reply's size.
+// crowd is the count of this process's Sends in progress, this one's
+// included.
 // keep reports whether l may carry another message: false when the
 // receiver took the message and the Send gave up, or the lane broke.
-func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int) (int, bool, error) {
-	crowd := inflight.Add(1)
-	defer inflight.Add(-1)
+func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int, crowd int32) (int, bool, error) {
 	l.w.nbytes.Store(uint32(n))
 	l.w.maxReply.Store(uint32(maxReply))
 	l.w.code.Store(0)
@@ -413,14 +421,20 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int) (int, boo
 	}
 
 	// A lone Send spins without asking the scheduler (GOMAXPROCS takes its
-	// lock); a crowded one spins only if there are processors to spare,
-	// and parks in Go when there are more Sends than processors.
+	// lock) and then sleeps on the futex, the cheapest wake-up. A crowded
+	// one spins only if there are processors to spare, then parks in Go
+	// (see swaitPipe): a thread in FUTEX_WAIT keeps its processor, and
+	// goroutines queued behind it could wait for as long as the others
+	// keep it busy. Having its answer, it yields, so that the goroutines
+	// queued behind it get their turn before it sends again.
 	spin, park := true, false
 	if crowd > 1 {
-		procs := runtime.GOMAXPROCS(0)
-		spin, park = int(crowd) < procs, int(crowd) > procs
+		spin, park = int(crowd) < runtime.GOMAXPROCS(0), true
 	}
 	st := l.wait(ctx, spin, park)
+	if park {
+		runtime.Gosched()
+	}
 	switch st {
 	case laneAnswered:
 	case laneIdle, laneAbandoned:
@@ -514,7 +528,9 @@ func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	size, keep, err := b.c.exchange(ctx, b.l, n, maxReply)
+	crowd := inflight.Add(1)
+	defer inflight.Add(-1)
+	size, keep, err := b.c.exchange(ctx, b.l, n, maxReply, crowd)
 	if !keep {
 		b.spent = true
 	}
@@ -573,14 +589,17 @@ func (l *lane) wait(ctx context.Context, spin, park bool) uint32 {
 		// mere release and the look below could pass it.)
 		how := uint32(swaitFutex)
 		if park {
-			how = swaitSocket
+			how = swaitPipe
+			if l.woken.Swap(false) {
+				l.nudge.SetReadDeadline(time.Time{})
+			}
 		}
 		l.w.swait.Swap(how)
 		if l.w.state.Load() == s && ctx.Err() == nil && !l.isGone() && !c.closing.Load() {
 			if park {
-				// A nudge may be left from an earlier wake-up; the loop
+				// Nudges may be left from earlier wake-ups; the loop
 				// looks again either way.
-				<-l.nudge
+				l.nudge.Read(l.nbuf[:])
 			} else {
 				sys.FutexWait(l.w.swait, swaitFutex, 0)
 			}
@@ -613,11 +632,9 @@ func (l *lane) wake() {
 	}
 	switch l.w.swait.Swap(swaitNone) {
 	case swaitNone:
-	case swaitSocket:
-		select {
-		case l.nudge <- struct{}{}:
-		default:
-		}
+	case swaitPipe:
+		l.woken.Store(true)
+		l.nudge.SetReadDeadline(time.Unix(1, 0))
 	default:
 		sys.FutexWake(l.w.swait, 1)
 	}

@@ -89,7 +89,7 @@ type rlane struct {
 	conn  *net.UnixConn
 	m     *sys.Mapping
 	w     laneWords
-	rc    syscall.RawConn // conn's, for nudges that never wait
+	nudge int // write end of the pipe that wakes a sender parked in Go
 	whom  string
 	cred  sys.Cred
 	req   Request
@@ -232,16 +232,26 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		c.Close()
 		return
 	}
-	l := &rlane{ep: e, conn: c, rc: rc, m: m, w: wordsOf(m), whom: whom, cred: cred}
+	pr, pw, err := sys.NudgePipe()
+	if err != nil {
+		m.Unmap()
+		ack(ackFull, 0)
+		c.Close()
+		return
+	}
+	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), nudge: pw, whom: whom, cred: cred}
 	l.req.l = l
 	idx, status := e.addLane(l)
 	if status != ackOK {
 		m.Unmap()
+		sys.Close(pr)
+		sys.Close(pw)
 		ack(status, 0)
 		c.Close()
 		return
 	}
-	ack(ackOK, idx, e.bellFD)
+	ack(ackOK, idx, e.bellFD, pr)
+	sys.Close(pr)
 	c.SetDeadline(time.Time{})
 	// The sender writes nothing more: a read returns when it closes or
 	// dies.
@@ -295,6 +305,7 @@ func (l *rlane) release() {
 	}
 	l.dead = true
 	l.m.Unmap()
+	sys.Close(l.nudge)
 	l.mu.Unlock()
 	l.conn.Close()
 	e := l.ep
@@ -525,8 +536,8 @@ func (l *rlane) answerLocked(code uint32, n int) bool {
 	}
 	switch l.w.swait.Swap(0) {
 	case swaitNone:
-	case swaitSocket:
-		sys.Nudge(l.rc)
+	case swaitPipe:
+		sys.Nudge(l.nudge)
 	default:
 		sys.FutexWake(l.w.swait, 1)
 	}

@@ -413,7 +413,16 @@ func fakeListener(t *testing.T, answer func(conn *net.UnixConn)) string {
 // A receiver that botches its side of the handshake: Dial fails cleanly.
 func TestHostileHandshakeAnswer(t *testing.T) {
 	checkNoMappings(t)
-	bell := func(size, seals int) []byte { return unix.UnixRights(memfd(t, size, seals)) }
+	pipeR := func() int {
+		var p [2]int
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(p[1])
+		return p[0]
+	}
+	// bell is a bell memfd and a nudge pipe, as a receiver sends them.
+	bell := func(size, seals int) []byte { return unix.UnixRights(memfd(t, size, seals), pipeR()) }
 	const sealed = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	for _, tc := range []struct {
 		name string
@@ -428,6 +437,10 @@ func TestHostileHandshakeAnswer(t *testing.T) {
 		{"unsealed bell", encodeAck(ackOK, 3), func() []byte { return bell(bellSize, 0) }, transport.ErrBadMessage},
 		{"small bell", encodeAck(ackOK, 3), func() []byte { return bell(64, sealed) }, transport.ErrBadMessage},
 		{"big bell", encodeAck(ackOK, 3), func() []byte { return bell(2*bellSize, sealed) }, transport.ErrBadMessage},
+		{"bell without a nudge pipe", encodeAck(ackOK, 3), func() []byte { return unix.UnixRights(memfd(t, bellSize, sealed)) }, transport.ErrBadMessage},
+		{"a memfd for the nudge pipe", encodeAck(ackOK, 3), func() []byte {
+			return unix.UnixRights(memfd(t, bellSize, sealed), memfd(t, bellSize, sealed))
+		}, transport.ErrBadMessage},
 		{"full", encodeAck(ackFull, 0), nil, transport.ErrTooLarge},
 		{"denied", encodeAck(ackDenied, 0), nil, os.ErrPermission},
 		{"refused", encodeAck(ackBadLane, 0), nil, transport.ErrBadMessage},
@@ -719,9 +732,9 @@ func TestHandshakeDuringClose(t *testing.T) {
 	}
 }
 
-// A sender that asks to be nudged on its socket and never reads it: once
-// its socket buffer is full the receiver's nudges are dropped, never
-// waited for, and the receiver serves on.
+// A sender that asks to be nudged and never reads its nudge pipe: once the
+// pipe is full the receiver's nudges are dropped, never waited for, and
+// the receiver serves on.
 func TestMuteSender(t *testing.T) {
 	checkNoMappings(t)
 	e, addr := listen(t, "mute", Options{})
@@ -744,8 +757,13 @@ func TestMuteSender(t *testing.T) {
 	}
 	fds, _ := sys.ParseRights(oob[:oobn])
 	status, idx, err := decodeAck(buf[:n])
-	if err != nil || status != ackOK || len(fds) != 1 {
+	if err != nil || status != ackOK || len(fds) != 2 {
 		t.Fatalf("handshake: status %d, %d descriptors, %v", status, len(fds), err)
+	}
+	// The nudge pipe, made as small as it goes, and never read.
+	defer unix.Close(fds[1])
+	if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatal(err)
 	}
 	bm, err := sys.Map(fds[0], bellSize)
 	unix.Close(fds[0])
@@ -759,10 +777,10 @@ func TestMuteSender(t *testing.T) {
 	}
 	defer lm.Unmap()
 	w, bell := wordsOf(lm), bellOf(bm)
-	const rounds = 3000 // far more nudges than a socket buffer holds
+	const rounds = 3 * 4096 // more nudges than the pipe holds
 	deadline := time.Now().Add(20 * time.Second)
 	for i := range rounds {
-		w.swait.Store(swaitSocket) // "parked": nudge me, and I never read
+		w.swait.Store(swaitPipe) // "parked": nudge me, and I never read
 		w.data[0] = byte(i)
 		w.nbytes.Store(1)
 		w.maxReply.Store(8)

@@ -20,7 +20,7 @@ import (
 //	0       state    both (CAS)          laneIdle/Posted/Taken/Answered/Abandoned
 //	4       swait    both                how the sender sleeps: 0 awake, 1 on
 //	                                     this word (futex), 2 on the lane's
-//	                                     socket (a byte, sent MSG_DONTWAIT);
+//	                                     nudge pipe (a byte, never waited for);
 //	                                     cleared by whoever wakes it
 //	8       nbytes   sender, receiver    request size; reply size once answered
 //	12      maxReply sender              largest reply the sender accepts
@@ -53,17 +53,19 @@ const (
 
 // swait values: how a waiting sender is to be woken.
 const (
-	swaitNone   = 0
-	swaitFutex  = 1 // FUTEX_WAKE on swait
-	swaitSocket = 2 // send a byte on the lane's socket
+	swaitNone  = 0
+	swaitFutex = 1 // FUTEX_WAKE on swait
+	swaitPipe  = 2 // write a byte to the lane's nudge pipe
 )
 
-// A sender with more Sends in flight than processors parks its goroutine
-// in Go, woken by a byte on the lane's socket, instead of its thread on
-// swait: a thread asleep in FUTEX_WAIT keeps its processor from the
-// process's other goroutines until the kernel returns, and with a fast
+// A sender whose process has other Sends in flight parks its goroutine in
+// Go, reading the lane's nudge pipe through the poller, instead of its
+// thread on swait: a thread asleep in FUTEX_WAIT keeps its processor from
+// the process's other goroutines until the kernel returns, and with a fast
 // receiver it returns so soon that the runtime never hands the processor
-// over, so one sender would starve the others.
+// over, so one sender could starve the others. The receiver creates the
+// pipe and keeps the write end, non-blocking: the sender holds only the
+// read end and cannot make a nudge wait (a full pipe drops it).
 
 // Lane states.
 const (
@@ -182,7 +184,7 @@ func Address(dir, name string, pid int) string {
 // The handshake on a new lane's socket (SOCK_SEQPACKET, native endian):
 //
 //	sender -> receiver: magic "GSL2", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd
-//	receiver -> sender: magic "GSL2", status int32, index uint32; SCM_RIGHTS bell memfd
+//	receiver -> sender: magic "GSL2", status int32, index uint32; SCM_RIGHTS bell memfd, nudge pipe read end
 //
 // After it nothing more is written; each side reads only to learn that the
 // other closed or died.

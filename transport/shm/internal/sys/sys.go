@@ -6,6 +6,7 @@ package sys
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -190,12 +191,42 @@ func ParseRights(oob []byte) ([]int, error) {
 // Yield gives up the processor briefly while spinning.
 func Yield() { unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
-// Nudge sends one byte on a connected socket without ever waiting: when
-// the peer does not read and its buffer is full, the byte is dropped.
-func Nudge(rc syscall.RawConn) {
+// NudgePipe makes the pipe a receiver nudges a parked sender through: it
+// keeps the write end, made non-blocking (its own open file, which the
+// sender holding the read end cannot change), and passes the read end.
+func NudgePipe() (r, w int, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return -1, -1, fmt.Errorf("pipe: %w", err)
+	}
+	if err := unix.SetNonblock(p[1], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return -1, -1, fmt.Errorf("pipe: %w", err)
+	}
+	return p[0], p[1], nil
+}
+
+// Nudge writes one byte to a nudge pipe's write end. It never waits: when
+// the reader has let the pipe fill, the byte is dropped (the reader has
+// wake-ups pending anyway), and a closed reader is ignored.
+func Nudge(w int) {
 	b := [1]byte{1}
-	rc.Write(func(fd uintptr) bool {
-		unix.Send(int(fd), b[:], unix.MSG_DONTWAIT)
-		return true
-	})
+	unix.Write(w, b[:])
+}
+
+// NudgeReader checks that fd, received from a receiver, is a pipe, and
+// returns it as a file read through Go's poller.
+func NudgeReader(fd int) (*os.File, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return nil, fmt.Errorf("descriptor of mode %#o is not a pipe", st.Mode)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "gosimpl-nudge"), nil
 }
