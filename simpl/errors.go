@@ -17,4 +17,5 @@ var (
 	ErrBadProxy      = transport.ErrBadProxy      // proxy value out of range
 	ErrNotSupported  = transport.ErrNotSupported  // not built yet (remote names)
 	ErrClosed        = transport.ErrClosed        // os.ErrClosed: closed by this process
+	ErrPermission    = transport.ErrPermission    // os.ErrPermission: the channel's mode refuses this user
 )

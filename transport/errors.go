@@ -39,4 +39,7 @@ var (
 	// ErrClosed is os.ErrClosed: the channel or connection was closed by
 	// this process.
 	ErrClosed = os.ErrClosed
+	// ErrPermission is os.ErrPermission: the channel's mode (see WithPerm)
+	// does not admit this user.
+	ErrPermission = os.ErrPermission
 )

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -171,7 +172,7 @@ func (e *Endpoint) allowed(c sys.Cred) bool {
 	switch {
 	case c.UID == e.uid || c.UID == 0:
 		return true
-	case c.GID == e.gid && e.perm&0o060 != 0:
+	case (c.GID == e.gid || slices.Contains(c.Groups, e.gid)) && e.perm&0o060 != 0:
 		return true
 	default:
 		return e.perm&0o006 != 0
@@ -192,24 +193,28 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		return
 	}
 	cred, err := sys.PeerCred(rc)
-	if err != nil || !e.allowed(cred) {
-		ack(ackDenied, 0)
-		c.Close()
-		return
-	}
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	buf := make([]byte, helloSize+1)
 	oob := make([]byte, 64)
-	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-	if err != nil {
-		c.Close()
-		return
-	}
-	fds, _ := sys.ParseRights(oob[:oobn])
+	n, oobn, _, _, rerr := c.ReadMsgUnix(buf, oob)
+	fds, _ := sys.ParseRights(oob[:max(oobn, 0)])
 	closeFDs := func() {
 		for _, fd := range fds {
 			sys.Close(fd)
 		}
+	}
+	if err != nil || !e.allowed(cred) {
+		// Refused after its hello was read, so the sender surely gets the
+		// answer rather than a reset connection.
+		closeFDs()
+		ack(ackDenied, 0)
+		c.Close()
+		return
+	}
+	if rerr != nil {
+		closeFDs()
+		c.Close()
+		return
 	}
 	whom, err := decodeHello(buf[:n])
 	if err != nil || len(fds) != 1 {

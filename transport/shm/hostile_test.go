@@ -290,8 +290,8 @@ func TestHostileHandshake(t *testing.T) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
-	if !r.ack || r.status != ackOK || r.nfds != 1 {
-		t.Fatalf("proper raw hello: %+v, want ackOK and the bell", r)
+	if !r.ack || r.status != ackOK || r.nfds != 2 {
+		t.Fatalf("proper raw hello: %+v, want ackOK, the bell and the nudge pipe", r)
 	}
 	// Every descriptor passed in was closed by the endpoint (the proper
 	// lane's once its client went).

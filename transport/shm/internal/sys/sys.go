@@ -145,9 +145,10 @@ func FutexWake(w *atomic.Uint32, n int) {
 
 // Cred is a peer's identity as the kernel reports it.
 type Cred struct {
-	PID int
-	UID int
-	GID int
+	PID    int
+	UID    int
+	GID    int   // primary group
+	Groups []int // supplementary groups
 }
 
 // PeerCred reads SO_PEERCRED from a connected Unix socket.
@@ -165,7 +166,37 @@ func PeerCred(rc syscall.RawConn) (Cred, error) {
 	if err != nil {
 		return Cred{}, fmt.Errorf("SO_PEERCRED: %w", err)
 	}
-	return Cred{PID: int(uc.Pid), UID: int(uc.Uid), GID: int(uc.Gid)}, nil
+	cred := Cred{PID: int(uc.Pid), UID: int(uc.Uid), GID: int(uc.Gid)}
+	err = rc.Control(func(fd uintptr) { cred.Groups, gerr = peerGroups(int(fd)) })
+	if err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return Cred{}, fmt.Errorf("SO_PEERGROUPS: %w", err)
+	}
+	return cred, nil
+}
+
+// peerGroups reads the peer's supplementary groups (SO_PEERGROUPS).
+func peerGroups(fd int) ([]int, error) {
+	buf := make([]uint32, 32)
+	for {
+		n := uint32(4 * len(buf))
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch {
+		case errno == unix.ERANGE && int(n/4) > len(buf):
+			buf = make([]uint32, n/4)
+			continue
+		case errno != 0:
+			return nil, errno
+		}
+		groups := make([]int, 0, n/4)
+		for _, g := range buf[:min(int(n/4), len(buf))] {
+			groups = append(groups, int(g))
+		}
+		return groups, nil
+	}
 }
 
 // Rights encodes fds for SCM_RIGHTS.
