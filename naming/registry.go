@@ -238,15 +238,20 @@ func (r *Registry) Reap(name string) (int, error) {
 	for f := range set {
 		path := filepath.Join(r.dir, f.stem+"."+strconv.Itoa(f.pid))
 		if isName(set, f) {
-			if (name == "" || f.stem == name) && !isAlive(f, path) {
-				remove(path)
+			// "Y"+name alone is a reply FIFO whose name's FIFO was
+			// removed before its process died.
+			if (name == "" || f.stem == name || f.stem == "Y"+name) && !isAlive(f, path) {
+				// The reply FIFO first: if this process dies between the
+				// two, the name's FIFO still marks what to reap.
 				remove(r.ReplyPath(f.stem, f.pid))
+				remove(path)
 			}
 			continue
 		}
-		// A reply FIFO: reap it when reaping everything, or when it is an
-		// auxiliary reply FIFO of the name being reaped.
-		if (name == "" || IsAuxOf(f.stem[1:], name)) && f.stem[0] == 'Y' && !isAlive(f, path) {
+		// A reply FIFO: reap it when reaping everything, or when it
+		// belongs to the name being reaped (left alone by a process that
+		// died while reaping, or an auxiliary one, NAME#k).
+		if f.stem[0] == 'Y' && (name == "" || f.stem[1:] == name || IsAuxOf(f.stem[1:], name)) && !isAlive(f, path) {
 			remove(path)
 		}
 	}

@@ -150,3 +150,36 @@ func TestCreatedIgnoresWrites(t *testing.T) {
 		t.Errorf("Created moved from %v to %v after a write", before, after)
 	}
 }
+
+// Reaping one name removes what a dead owner left of it, whatever point
+// of its own cleanup it died at: the name's FIFO with its reply FIFOs, or
+// a reply FIFO alone. Other names' remains are left to their own reaping.
+func TestReapName(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me, dead, dead2 := strconv.Itoa(os.Getpid()), strconv.Itoa(deadPID(t)), strconv.Itoa(deadPID(t))
+	for _, f := range []string{
+		"YX." + dead,                  // its name's FIFO already gone
+		"X." + dead2, "YX#2." + dead2, // a whole dead claim, reply FIFO gone
+		"YX." + me, "X." + me, // the live owner's
+		"YOTHER." + dead, // another name's remains
+	} {
+		mkfifo(t, filepath.Join(dir, f))
+	}
+	n, err := reg.Reap("X")
+	if err != nil || n != 3 {
+		t.Errorf("Reap(X) = %d, %v; want 3 removed", n, err)
+	}
+	var left []string
+	des, _ := os.ReadDir(dir)
+	for _, de := range des {
+		left = append(left, de.Name())
+	}
+	want := []string{"X." + me, "YOTHER." + dead, "YX." + me}
+	if len(left) != len(want) || left[0] != want[0] || left[1] != want[1] || left[2] != want[2] {
+		t.Errorf("after Reap(X): %v, want %v", left, want)
+	}
+}
