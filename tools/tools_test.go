@@ -598,10 +598,9 @@ func TestReplyTooLarge(t *testing.T) {
 // 1 with one line, without -timeout: it notices that the receiver's process
 // is gone. fcshow then lists the name as dead and -clean removes it.
 //
-// It runs with the default transport and with GOSIMPL_TRANSPORT=fifo: over
-// FIFOs the library itself does not notice (a sender's reply FIFO is open
-// read-write, so it never sees EOF) and fcsend's own watch is what ends
-// the wait.
+// It runs with the default transport and with GOSIMPL_TRANSPORT=fifo: each
+// transport notices the death by itself (over FIFOs, where a sender's reply
+// FIFO is open read-write and never sees EOF, through the receiver's pidfd).
 func TestReceiverKilled(t *testing.T) {
 	for _, transport := range []string{"default", "fifo"} {
 		t.Run(transport, func(t *testing.T) {

@@ -6,10 +6,10 @@
 // With -m it sends MESSAGE once and prints the reply; with -p it triggers
 // proxy PROXY and returns at once; with neither it sends each line of
 // standard input and prints each reply. -wait lets it start before the
-// receiver has attached. While it waits for a reply it watches the
-// receiver process, so a receiver that dies (even by SIGKILL) ends the
-// wait at once; -timeout also bounds each wait. Any failure exits 1 with a
-// one-line cause.
+// receiver has attached. A receiver that dies (even by SIGKILL) ends the
+// wait for its reply at once (the library watches the receiver's process);
+// -timeout also bounds each wait. Any failure exits 1 with a one-line
+// cause.
 package main
 
 import (
@@ -27,21 +27,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
 const usage = "usage: fcsend [-n NAME] -r RECEIVER (-m MESSAGE | -p PROXY) [-timeout D] [-wait D] [-max-reply N]"
-
-// How often a waiting Send checks that its receiver still runs, and how
-// long it then still waits for a reply the receiver may have sent just
-// before it died.
-const (
-	watchEvery = 100 * time.Millisecond
-	deathGrace = 500 * time.Millisecond
-)
 
 func main() {
 	// A closed standard output must fail the write, not kill the process
@@ -103,10 +94,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if set["p"] {
 		return conn.Trigger(*proxy)
 	}
-	alive := receiverAlive(conn)
 	reply := make([]byte, *maxReply)
 	send := func(msg []byte) error {
-		n, err := sendWatched(ctx, ch, conn, msg, reply, *timeout, alive)
+		n, err := sendWatched(ctx, ch, conn, msg, reply, *timeout)
 		if err != nil {
 			if !strings.Contains(err.Error(), strconv.Quote(*recv)) {
 				err = fmt.Errorf("send to %s: %w", *recv, err)
@@ -156,13 +146,14 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 }
 
-// sendWatched sends msg and waits for the reply until it arrives, ctx
-// ends, timeout (if not 0) passes, or alive reports the receiver gone. To
-// give up it closes conn and ch, which the library answers by ending the
-// Send and removing the channel's FIFOs before Send returns; a cancelled
-// context would leave that clean-up to a goroutine that may not run before
-// the process exits. The error then names the reason.
-func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, reply []byte, timeout time.Duration, alive func() bool) (int, error) {
+// sendWatched sends msg and waits for the reply until it arrives, the
+// receiver dies (Send itself returns ErrPeerGone), ctx ends or timeout (if
+// not 0) passes. To give up it closes conn and ch, which the library
+// answers by ending the Send and removing the channel's FIFOs before Send
+// returns; a cancelled context would leave that clean-up to a goroutine
+// that may not run before the process exits. The error then names the
+// reason.
+func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, reply []byte, timeout time.Duration) (int, error) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	var cause error // written before done is closed, read after
@@ -174,28 +165,13 @@ func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, 
 			defer t.Stop()
 			expired = t.C
 		}
-		tick := time.NewTicker(watchEvery)
-		defer tick.Stop()
-		for cause == nil {
-			select {
-			case <-stop:
-				return
-			case <-ctx.Done():
-				cause = fmt.Errorf("interrupted: %w", context.Cause(ctx))
-			case <-expired:
-				cause = fmt.Errorf("no reply within %v", timeout)
-			case <-tick.C:
-				if alive() {
-					continue
-				}
-				// Its last reply, if any, is already in our FIFO.
-				select {
-				case <-stop:
-					return
-				case <-time.After(deathGrace):
-				}
-				cause = fmt.Errorf("%w: receiver %q (pid %d) died before replying", simpl.ErrPeerGone, conn.Name(), conn.PID())
-			}
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			cause = fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		case <-expired:
+			cause = fmt.Errorf("no reply within %v", timeout)
 		}
 		conn.Close()
 		ch.Close()
@@ -207,23 +183,6 @@ func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, 
 		return 0, cause
 	}
 	return n, err
-}
-
-// receiverAlive returns a check that the process behind conn still runs
-// (and is the one that attached the name, not a later process that reused
-// its pid).
-func receiverAlive(conn *simpl.Conn) func() bool {
-	var created time.Time
-	if reg, err := naming.Open(""); err == nil {
-		if all, err := reg.Entries(conn.Name()); err == nil {
-			for _, e := range all {
-				if e.PID == conn.PID() {
-					created = e.Created
-				}
-			}
-		}
-	}
-	return func() bool { return naming.Alive(conn.PID(), created) }
 }
 
 // locate finds name, retrying for up to wait while it is not attached yet.

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -27,9 +28,14 @@ type slot struct {
 	whom string
 	path string
 	rf   *os.File // the reply FIFO, open read-write
-	seg  segment  // this slot's segment; mem is nil until the first Send
+	rraw syscall.RawConn
+	seg  segment // this slot's segment; mem is nil until the first Send
 
-	dlMu  sync.Mutex // orders a context's cancel against the read's end
+	// A wait for the reply doorbell is a read of rf through the netpoller.
+	// Whatever must end it early (the Send's context, the receiver's exit,
+	// Conn.Close) sets a read deadline in the past; dlMu orders that
+	// against the wait's own end, so no deadline outlives it.
+	dlMu  sync.Mutex
 	armed bool
 	fired bool
 
@@ -48,6 +54,11 @@ func (e *Endpoint) newSlot(whom string) (*slot, error) {
 		return nil, err
 	}
 	s.rf = f
+	if s.rraw, err = f.SyscallConn(); err != nil {
+		f.Close()
+		os.Remove(s.path)
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -116,13 +127,15 @@ func (e *Endpoint) putSlot(s *slot) {
 
 // Conn is a located receiver on the FIFO transport, used through the
 // endpoint it was located from (whose name is the sender's identity). Safe
-// for concurrent use.
+// for concurrent use. Its watcher (see watch.go) notices when the receiver
+// dies.
 type Conn struct {
 	ep   *Endpoint
 	name string
 	pid  int
 	f    *os.File // the receiver's FIFO, write-only, non-blocking
 	raw  syscall.RawConn
+	w    *watcher
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -156,7 +169,19 @@ func (e *Endpoint) Locate(name string) (*Conn, error) {
 		c.f.Close()
 		return nil, err
 	}
+	if c.w, err = newWatcher(ent); err != nil {
+		c.f.Close()
+		return nil, err
+	}
+	// A Conn dropped without Close must not stay reachable through its
+	// watcher's goroutine: the watcher refers to no Conn, and the Conn's
+	// collection closes it (the FIFO's os.File has its own finalizer).
+	runtime.AddCleanup(c, (*watcher).close, c.w)
 	return c, nil
+}
+
+func (c *Conn) closedErr() error {
+	return fmt.Errorf("simpl: connection to %q: %w", c.name, transport.ErrClosed)
 }
 
 // Name and PID identify the located receiver.
@@ -165,8 +190,12 @@ func (c *Conn) Name() string { return c.name }
 // PID is the receiver's process id.
 func (c *Conn) PID() int { return c.pid }
 
-// Close closes the connection's FIFO descriptor. It is idempotent.
+// Close closes the connection's descriptors (the receiver's FIFO and
+// pidfd) and stops watching the receiver. Sends in progress on it return
+// ErrClosed; the receiver's late answers to them are discarded. It is
+// idempotent.
 func (c *Conn) Close() error {
+	c.w.close()
 	if err := c.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return err
 	}
@@ -182,6 +211,9 @@ func (c *Conn) doorbell(v int32) error {
 	})
 	if err == nil {
 		err = werr
+	} else if c.w.closed.Load() {
+		// RawConn reports a closed file in its own words.
+		return c.closedErr()
 	}
 	return c.writeErr(err)
 }
@@ -191,7 +223,7 @@ func (c *Conn) writeErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, os.ErrClosed):
-		return fmt.Errorf("simpl: connection to %q: %w", c.name, transport.ErrClosed)
+		return c.closedErr()
 	case sys.IsBrokenPipe(err):
 		return fmt.Errorf("%w: receiver %q (pid %d) closed its FIFO", transport.ErrPeerGone, c.name, c.pid)
 	case sys.IsWouldBlock(err):
@@ -218,15 +250,22 @@ const maxData = math.MaxInt32 - HeaderSize
 // Send copies req into this process's segment, rings the receiver and
 // waits for the reply doorbell. The reply is copied into reply.
 //
-// If ctx ends while the receiver holds the request, Send returns ctx.Err()
-// and the slot it used is set aside until the late answer arrives, so that
-// answer can never reach another Send.
+// If ctx ends (or the Conn is closed) while the receiver holds the
+// request, Send returns ctx.Err() (or ErrClosed) and the slot it used is
+// set aside until the late answer arrives, so that answer can never reach
+// another Send. If the receiver exits first, Send returns ErrPeerGone.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if len(req) > maxData || len(reply) > maxData {
 		return 0, fmt.Errorf("%w: %d-byte message, %d-byte reply buffer", transport.ErrTooLarge, len(req), len(reply))
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
+	}
+	if c.w.closed.Load() {
+		return 0, c.closedErr()
+	}
+	if c.w.gone.Load() {
+		return 0, c.goneErr()
 	}
 	e := c.ep
 	s, err := e.getSlot()
@@ -251,11 +290,26 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, c.writeErr(err)
 	}
 
-	v, err := s.wait(ctx)
+	v, err := c.await(ctx, s)
+	if err != nil && !errors.Is(err, os.ErrClosed) && c.w.gone.Load() {
+		// The receiver exited. A reply it rang first is in the FIFO now.
+		var ok bool
+		if v, ok = s.poll(); !ok {
+			e.retireSlot(s)
+			return 0, c.goneErr()
+		}
+		err = nil
+	}
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, os.ErrClosed) {
-			go e.drainSlot(s)
-			return 0, ctxErr
+		if !errors.Is(err, os.ErrClosed) {
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				go c.drain(s)
+				return 0, ctxErr
+			}
+			if c.w.closed.Load() {
+				go c.drain(s)
+				return 0, c.closedErr()
+			}
 		}
 		e.putSlot(s)
 		if e.isClosed() {
@@ -295,46 +349,114 @@ func (e *Endpoint) grow(s *slot, need int) error {
 	return nil
 }
 
-// wait reads the reply doorbell, giving up when ctx ends.
-func (s *slot) wait(ctx context.Context) (int32, error) {
+// await reads the slot's reply doorbell. It ends early, with the read's
+// error, when ctx ends, the receiver exits or the Conn is closed; the
+// caller tells which from ctx, c.w.gone and c.w.closed. A reply FIFO
+// closed by Endpoint.Close ends it with os.ErrClosed.
+func (c *Conn) await(ctx context.Context, s *slot) (int32, error) {
+	w := c.w
+	w.start.Do(func() { go w.run() })
+	s.dlMu.Lock()
+	s.armed = true
+	s.dlMu.Unlock()
+	var stop func() bool
 	if ctx.Done() != nil {
-		s.dlMu.Lock()
-		s.armed = true
-		s.dlMu.Unlock()
-		stop := context.AfterFunc(ctx, func() {
-			s.dlMu.Lock()
-			if s.armed {
-				s.fired = true
-				s.rf.SetReadDeadline(time.Unix(1, 0))
-			}
-			s.dlMu.Unlock()
-		})
-		defer func() {
-			stop()
-			s.dlMu.Lock()
-			s.armed = false
-			if s.fired {
-				s.fired = false
-				s.rf.SetReadDeadline(time.Time{})
-			}
-			s.dlMu.Unlock()
-		}()
+		stop = context.AfterFunc(ctx, s.interrupt)
 	}
+	w.mu.Lock()
+	w.waiting[s] = struct{}{}
+	if w.gone.Load() || w.closed.Load() {
+		s.interrupt()
+	}
+	w.mu.Unlock()
+
+	v, err := s.read()
+
+	w.mu.Lock()
+	delete(w.waiting, s)
+	w.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	s.dlMu.Lock()
+	s.armed = false
+	if s.fired {
+		s.fired = false
+		s.rf.SetReadDeadline(time.Time{})
+	}
+	s.dlMu.Unlock()
+	return v, err
+}
+
+// interrupt ends the slot's wait for its reply, if it is waiting.
+func (s *slot) interrupt() {
+	s.dlMu.Lock()
+	if s.armed && !s.fired {
+		s.fired = true
+		s.rf.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.dlMu.Unlock()
+}
+
+// read waits for the reply doorbell.
+func (s *slot) read() (int32, error) {
 	if _, err := io.ReadFull(s.rf, s.in[:]); err != nil {
 		return 0, err
 	}
 	return int32(binary.NativeEndian.Uint32(s.in[:])), nil
 }
 
-// drainSlot waits for the answer to a Send that gave up, then returns the
-// slot to the pool; if the endpoint closes first the slot is destroyed.
-func (e *Endpoint) drainSlot(s *slot) {
-	if _, err := io.ReadFull(s.rf, s.in[:]); err != nil {
-		e.slotMu.Lock()
-		delete(e.busy, s)
-		e.slotMu.Unlock()
-		s.destroy()
+// poll reads the reply doorbell if it is there, without waiting. The
+// slot's read deadline must be clear.
+func (s *slot) poll() (int32, bool) {
+	var n int
+	var err error
+	rerr := s.rraw.Read(func(fd uintptr) bool {
+		n, err = sys.ReadNonblock(int(fd), s.in[:])
+		return true
+	})
+	if rerr != nil || err != nil || n != len(s.in) {
+		return 0, false
+	}
+	return int32(binary.NativeEndian.Uint32(s.in[:])), true
+}
+
+// drain waits for the answer to a Send that gave up, then returns the slot
+// to the pool. If the receiver exits first the slot is retired; if the
+// endpoint closes first it is destroyed.
+func (c *Conn) drain(s *slot) {
+	e := c.ep
+	var err error
+	if c.w.closed.Load() {
+		_, err = s.read() // no watcher any more
+	} else {
+		_, err = c.await(context.Background(), s)
+		switch {
+		case err == nil || errors.Is(err, os.ErrClosed):
+		case c.w.gone.Load():
+			if _, ok := s.poll(); !ok {
+				e.retireSlot(s)
+				return
+			}
+			err = nil
+		default: // the Conn was closed meanwhile
+			_, err = s.read()
+		}
+	}
+	if err != nil {
+		e.retireSlot(s)
 		return
 	}
 	e.putSlot(s)
+}
+
+// retireSlot destroys a busy slot whose Send is over but whose request may
+// still be answered (by a receiver it was relayed to, say). Its reply FIFO
+// goes with it and its identity is never used again, so such a late answer
+// finds no one rather than reaching a later Send.
+func (e *Endpoint) retireSlot(s *slot) {
+	e.slotMu.Lock()
+	delete(e.busy, s)
+	e.slotMu.Unlock()
+	s.destroy()
 }

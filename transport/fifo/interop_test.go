@@ -198,8 +198,8 @@ func testGoSenderCReceiver(t *testing.T, bin string) {
 	ctx := simpltest.Context(t, interopTimeout)
 	me := os.Getpid()
 
-	// A receiver that dies leaves its sender waiting (that is the wire),
-	// so each Send has its own deadline.
+	// A receiver that dies fails the Send (ErrPeerGone); one that hangs
+	// would leave it waiting, so each Send has its own deadline.
 	send := func(req []byte, ybytes int) ([]byte, error) {
 		t.Helper()
 		sctx, cancel := context.WithTimeout(ctx, lineTimeout)

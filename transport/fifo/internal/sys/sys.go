@@ -1,5 +1,5 @@
-// Package sys holds every system call the FIFO transport makes: FIFOs and
-// System V shared memory. Nothing else in the transport imports
+// Package sys holds every system call the FIFO transport makes: FIFOs,
+// System V shared memory and pidfds. Nothing else in the transport imports
 // golang.org/x/sys/unix.
 package sys
 
