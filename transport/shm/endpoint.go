@@ -60,8 +60,10 @@ type Endpoint struct {
 	spin     spinner
 
 	lanes   [MaxLanes]atomic.Pointer[rlane]
-	top     atomic.Int32 // lane indices in use are below top
-	posted  chan posted  // requests from other transports
+	top     atomic.Int32  // lane indices in use are below top
+	nlanes  atomic.Int32  // lanes set up and not released
+	laneUp  chan struct{} // a token when a lane is added, for Receive
+	posted  chan posted   // requests from other transports
 	rsem    chan struct{}
 	pend    [readyWords]uint64 // ready bits taken from the bell, guarded by rsem
 	cursor  int                // next lane index to look at, guarded by rsem
@@ -112,6 +114,7 @@ func Listen(addr, name string, opts Options) (*Endpoint, error) {
 		gid:    os.Getgid(),
 		posted: make(chan posted, 1024),
 		rsem:   make(chan struct{}, 1),
+		laneUp: make(chan struct{}, 1),
 		done:   make(chan struct{}),
 		all:    make(map[*rlane]struct{}),
 	}
@@ -286,6 +289,11 @@ func (e *Endpoint) addLane(l *rlane) (int, int32) {
 	l.index = idx
 	e.all[l] = struct{}{}
 	e.lanes[idx].Store(l)
+	e.nlanes.Add(1)
+	select {
+	case e.laneUp <- struct{}{}:
+	default:
+	}
 	return idx, ackOK
 }
 
@@ -319,6 +327,7 @@ func (l *rlane) release() {
 		delete(e.all, l)
 		e.lanes[l.index].Store(nil)
 		e.freeIdx = append(e.freeIdx, l.index)
+		e.nlanes.Add(-1)
 	}
 	e.mu.Unlock()
 }
@@ -363,6 +372,11 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 	if r, p, ok := e.poll(); ok {
 		return r, p, nil
 	}
+	if e.nlanes.Load() == 0 {
+		if r, p, ok, err := e.receivePosted(ctx); ok {
+			return r, p, err
+		}
+	}
 	deadline := e.spin.start()
 	for spins := 0; ; spins++ {
 		if e.closing.Load() {
@@ -382,6 +396,11 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 	e.spin.done(deadline, false)
 	e.watchCtx(ctx)
 	for {
+		if e.nlanes.Load() == 0 {
+			if r, p, ok, err := e.receivePosted(ctx); ok {
+				return r, p, err
+			}
+		}
 		seq := e.bell.seq.Load()
 		e.bell.sleepers.Add(1)
 		r, p, ok := e.poll()
@@ -399,6 +418,24 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
 		}
+	}
+}
+
+// receivePosted waits in Go, without spinning or the futex, for a request
+// from another transport, while this endpoint has no lane: a FIFO request
+// then costs one goroutine hand-off rather than a futex wake-up. It
+// reports ok false when a lane was added meanwhile, and the caller goes
+// back to watching lanes too. The caller holds rsem.
+func (e *Endpoint) receivePosted(ctx context.Context) (transport.Request, int, bool, error) {
+	select {
+	case p := <-e.posted:
+		return p.req, p.proxy, true, nil
+	case <-e.laneUp:
+		return nil, 0, false, nil
+	case <-ctx.Done():
+		return nil, 0, true, ctx.Err()
+	case <-e.done:
+		return nil, 0, true, e.closedErr()
 	}
 }
 
