@@ -146,15 +146,11 @@ func roleServer(args []string) error {
 
 // roleRelay NAME TO: relay every request to TO.
 func roleRelay(args []string) error {
-	ch, err := simpl.Attach(args[0])
+	ch, to, err := attachLocate(args[0], args[1])
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	to, err := ch.Locate(args[1])
-	if err != nil {
-		return err
-	}
 	simpltest.Ready()
 	for {
 		msg, err := ch.Receive(context.Background())
@@ -181,15 +177,11 @@ func roleHold(args []string) error {
 
 // roleClient NAME TO: run the size matrix against TO; print "ok".
 func roleClient(args []string) error {
-	ch, err := simpl.Attach(args[0])
+	ch, to, err := attachLocate(args[0], args[1])
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	to, err := ch.Locate(args[1])
-	if err != nil {
-		return err
-	}
 	simpltest.Ready()
 	if err := sizeMatrix(context.Background(), to); err != nil {
 		return err
@@ -226,15 +218,11 @@ func roleQuit(args []string) error {
 // rolePump NAME TO: send 64-byte requests to TO, one after another, until
 // a Send fails.
 func rolePump(args []string) error {
-	ch, err := simpl.Attach(args[0])
+	ch, to, err := attachLocate(args[0], args[1])
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	to, err := ch.Locate(args[1])
-	if err != nil {
-		return err
-	}
 	simpltest.Ready()
 	req, reply := make([]byte, 64), make([]byte, 64)
 	for {
@@ -247,15 +235,11 @@ func rolePump(args []string) error {
 // roleBurst NAME TO N: send N 'H' messages concurrently, each carrying its
 // index, and print "i ok" or "i err <sentinel>" for each.
 func roleBurst(args []string) error {
-	ch, err := simpl.Attach(args[0])
+	ch, to, err := attachLocate(args[0], args[1])
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	to, err := ch.Locate(args[1])
-	if err != nil {
-		return err
-	}
 	n, _ := strconv.Atoi(args[2])
 	simpltest.Ready()
 	var mu sync.Mutex
@@ -319,6 +303,20 @@ func sizeMatrix(ctx context.Context, to *simpl.Conn) error {
 		}
 	}
 	return nil
+}
+
+// attachLocate is a helper role's preamble: attach name and locate to.
+func attachLocate(name, to string) (*simpl.Channel, *simpl.Conn, error) {
+	ch, err := simpl.Attach(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := ch.Locate(to)
+	if err != nil {
+		ch.Close()
+		return nil, nil, err
+	}
+	return ch, conn, nil
 }
 
 func env(dir string) []string { return []string{"FIFO_PATH=" + dir} }

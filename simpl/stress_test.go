@@ -391,15 +391,11 @@ func roleStressSend(args []string) error {
 	if err != nil {
 		return err
 	}
-	ch, err := simpl.Attach(args[0])
+	ch, to, err := attachLocate(args[0], args[1])
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	to, err := ch.Locate(args[1])
-	if err != nil {
-		return err
-	}
 	defer to.Close()
 	if got := to.Transport().String(); got != args[6] {
 		return fmt.Errorf("Locate(%q) uses transport %s, want %s", args[1], got, args[6])

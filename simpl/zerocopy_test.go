@@ -35,15 +35,11 @@ func lowerPattern(n int) []byte {
 // each of zcSizes built in a Buffer, and check that each reply is the
 // request in upper case; misuse the Buffer; print "ok".
 func roleZeroCopy(args []string) error {
-	ch, err := simpl.Attach(args[0])
+	ch, to, err := attachLocate(args[0], args[1])
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	to, err := ch.Locate(args[1])
-	if err != nil {
-		return err
-	}
 	simpltest.Ready()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
