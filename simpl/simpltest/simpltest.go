@@ -41,9 +41,22 @@ const (
 // exits the helper with status 3 after printing it on stderr.
 type Role func(args []string) error
 
+// Option configures Main.
+type Option func(*mainOptions)
+
+type mainOptions struct{ lifetime time.Duration }
+
+// WithLifetime makes a helper exit (status 5) after d, in case the test
+// that started it forgot it.
+func WithLifetime(d time.Duration) Option { return func(o *mainOptions) { o.lifetime = d } }
+
 // Main runs the role named in the environment, if any, and exits;
 // otherwise it runs the tests.
-func Main(m *testing.M, roles map[string]Role) {
+func Main(m *testing.M, roles map[string]Role, opts ...Option) {
+	var o mainOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if name := os.Getenv(roleEnv); name != "" {
 		role, ok := roles[name]
 		if !ok {
@@ -54,6 +67,12 @@ func Main(m *testing.M, roles map[string]Role) {
 		if a := os.Getenv(argsEnv); a != "" {
 			args = strings.Split(a, "\x1f")
 		}
+		if o.lifetime > 0 {
+			time.AfterFunc(o.lifetime, func() {
+				fmt.Fprintf(os.Stderr, "helper %s: lifetime over\n", name)
+				os.Exit(5)
+			})
+		}
 		if err := role(args); err != nil {
 			fmt.Fprintf(os.Stderr, "helper %s: %v\n", name, err)
 			os.Exit(3)
@@ -61,6 +80,12 @@ func Main(m *testing.M, roles map[string]Role) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// Env is the environment that makes the test binary run role with args
+// under Main, for tests that build the helper's command themselves.
+func Env(role string, args ...string) []string {
+	return []string{roleEnv + "=" + role, argsEnv + "=" + strings.Join(args, "\x1f")}
 }
 
 // Ready tells the test that started this helper that it may go on.
@@ -91,7 +116,7 @@ func Start(t testing.TB, role string, extra []string, args ...string) *Proc {
 func StartNoWait(t testing.TB, role string, extra []string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role, argsEnv+"="+strings.Join(args, "\x1f"))
+	cmd.Env = append(os.Environ(), Env(role, args...)...)
 	cmd.Env = append(cmd.Env, extra...)
 	return StartCmd(t, cmd)
 }

@@ -30,43 +30,16 @@ import (
 	"github.com/gosimpl/gosimpl/transport"
 )
 
-const (
-	roleEnv = "GOSIMPL_SHM_TEST_ROLE"
-	argsEnv = "GOSIMPL_SHM_TEST_ARGS"
-
-	// helperLifetime bounds a helper that its test forgot; helpers also
-	// exit when their stdin (a pipe from the test process) closes, and get
-	// SIGKILL when the test process dies.
-	helperLifetime = 3 * time.Minute
-)
-
-var roles = map[string]func(args []string) error{
-	"recv": roleRecv,
-	"send": roleSend,
-}
+// helperLifetime bounds a helper that its test forgot; helpers also exit
+// when their stdin (a pipe from the test process) closes, and get SIGKILL
+// when the test process dies.
+const helperLifetime = 3 * time.Minute
 
 func TestMain(m *testing.M) {
-	if name := os.Getenv(roleEnv); name != "" {
-		role, ok := roles[name]
-		if !ok {
-			fmt.Fprintf(os.Stderr, "no role %q\n", name)
-			os.Exit(2)
-		}
-		var args []string
-		if a := os.Getenv(argsEnv); a != "" {
-			args = strings.Split(a, "\x1f")
-		}
-		time.AfterFunc(helperLifetime, func() {
-			fmt.Fprintf(os.Stderr, "helper %s: lifetime over\n", name)
-			os.Exit(5)
-		})
-		if err := role(args); err != nil {
-			fmt.Fprintf(os.Stderr, "helper %s: %v\n", name, err)
-			os.Exit(3)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	simpltest.Main(m, map[string]simpltest.Role{
+		"recv": roleRecv,
+		"send": roleSend,
+	}, simpltest.WithLifetime(helperLifetime))
 }
 
 // ---- helper side ----
@@ -461,7 +434,7 @@ type proc struct {
 func startHelper(t *testing.T, role string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role, argsEnv+"="+strings.Join(args, "\x1f"))
+	cmd.Env = append(os.Environ(), simpltest.Env(role, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
 	if err != nil {
