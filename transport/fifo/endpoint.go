@@ -465,6 +465,17 @@ func (e *Endpoint) Close() error {
 
 func (e *Endpoint) close() {
 	close(e.done)
+	// Reply FIFOs lose their names before the receive FIFO does: for a
+	// moment, a lone YNAME.PID would read as a name of its own to whoever
+	// lists the directory (a name may begin with Y).
+	e.slotMu.Lock()
+	for _, s := range e.free {
+		os.Remove(s.path)
+	}
+	for s := range e.busy {
+		os.Remove(s.path)
+	}
+	e.slotMu.Unlock()
 	os.Remove(e.rxPath)
 	e.rx.SetReadDeadline(time.Unix(1, 0))
 	<-e.readerDone
