@@ -1,0 +1,10 @@
+// Package locator is gosimpl's name-locator service: a Watcher that follows
+// a FIFO directory and numbers every name that appears or disappears (an
+// owner killed with SIGKILL included), a Server that answers locate, list
+// and watch requests with Send/Reply like any other gosimpl receiver, and
+// a Client for it.
+//
+// The directory stays the source of truth, and naming.Registry works with no
+// locator running; the locator adds watching, metadata (pid, uid, transport,
+// since when) and, later, names on other hosts.
+package locator

@@ -1,0 +1,429 @@
+package locator
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/naming/locator/internal/sys"
+	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/shm"
+)
+
+// Kind says what happened to a name.
+type Kind uint8
+
+const (
+	// Appeared: a live process attached the name.
+	Appeared Kind = 1
+	// Disappeared: the owner detached, exited or was killed.
+	Disappeared Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Appeared:
+		return "appeared"
+	case Disappeared:
+		return "disappeared"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Info describes one attached name as the locator sees it.
+type Info struct {
+	Name      string    `msgpack:"name"`
+	PID       int       `msgpack:"pid"`
+	UID       int       `msgpack:"uid"`       // owner of its receive FIFO
+	Transport string    `msgpack:"transport"` // "shm" (and FIFO) or "fifo" only
+	Since     time.Time `msgpack:"since"`     // when it was attached
+}
+
+// Event is one change, numbered in the order the locator saw it.
+type Event struct {
+	Seq  uint64 `msgpack:"seq"`
+	Kind Kind   `msgpack:"kind"`
+	Info Info   `msgpack:"info"`
+}
+
+// Errors of a watch.
+var (
+	// ErrGap: the events after the asked position are no longer kept (the
+	// watcher fell too far behind, or the locator restarted); start again
+	// from a fresh snapshot.
+	ErrGap = errors.New("simpl: locator: events were missed")
+)
+
+// keep is how many events a Watcher retains for slow readers.
+const keep = 4096
+
+// pollEvery is how often owners are checked where pidfds are not
+// available.
+const pollEvery = 100 * time.Millisecond
+
+// Watcher follows one FIFO directory and numbers every name that appears
+// or disappears, including owners killed without a chance to clean up: the
+// directory is the source of truth, inotify says when it changes and a
+// pidfd per owner when the owner dies. Safe for concurrent use; Close is
+// idempotent and ends every Next.
+type Watcher struct {
+	reg   *naming.Registry
+	epoch uint64
+	inot  *os.File
+
+	mu      sync.Mutex
+	live    map[key]Info // the current live names
+	owners  map[key]*os.File
+	events  []Event // the last keep events, oldest first
+	seq     uint64  // the last event's number
+	changed chan struct{}
+	closed  bool
+	err     error // why the watch ended, once it has
+
+	rescan chan struct{}
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+type key struct {
+	name string
+	pid  int
+}
+
+// Watch starts watching dir ("" means $FIFO_PATH or /var/tmp).
+func Watch(dir string) (*Watcher, error) {
+	reg, err := naming.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	inot, err := sys.WatchDir(reg.Dir())
+	if err != nil {
+		return nil, fmt.Errorf("simpl: locator: %w", err)
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	w := &Watcher{
+		reg:     reg,
+		epoch:   binary.LittleEndian.Uint64(b[:]) | 1,
+		inot:    inot,
+		live:    make(map[key]Info),
+		owners:  make(map[key]*os.File),
+		changed: make(chan struct{}),
+		rescan:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	w.scan()
+	w.wg.Add(2)
+	go w.readDir()
+	go w.loop()
+	return w, nil
+}
+
+// Epoch identifies this Watcher: a client that sees it change knows the
+// locator restarted and its position means nothing any more.
+func (w *Watcher) Epoch() uint64 { return w.epoch }
+
+// Dir is the watched directory.
+func (w *Watcher) Dir() string { return w.reg.Dir() }
+
+// readDir turns inotify events into rescans.
+func (w *Watcher) readDir() {
+	defer w.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := w.inot.Read(buf)
+		if err != nil {
+			return // closed
+		}
+		for _, ev := range sys.ParseDirEvents(buf[:n]) {
+			if ev.Gone {
+				w.fail(fmt.Errorf("simpl: locator: the directory %s went away", w.reg.Dir()))
+				return
+			}
+		}
+		w.poke()
+	}
+}
+
+func (w *Watcher) poke() {
+	select {
+	case w.rescan <- struct{}{}:
+	default:
+	}
+}
+
+// loop rescans on every poke, and every pollEvery while an owner cannot be
+// watched with a pidfd.
+func (w *Watcher) loop() {
+	defer w.wg.Done()
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-w.rescan:
+			w.scan()
+		case <-tick.C:
+			w.mu.Lock()
+			polling := len(w.live) > len(w.owners)
+			w.mu.Unlock()
+			if polling {
+				w.scan()
+			}
+		}
+	}
+}
+
+// scan reads the directory and records the difference from what it knew
+// as events.
+func (w *Watcher) scan() {
+	entries, err := w.reg.List()
+	if err != nil {
+		w.fail(fmt.Errorf("simpl: locator: %w", err))
+		return
+	}
+	shmNames := listeningShm()
+	now := make(map[key]Info)
+	for _, e := range entries {
+		if !e.Alive {
+			continue
+		}
+		uid, err := sys.Owner(e.Path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		info := Info{Name: e.Name, PID: e.PID, UID: uid, Transport: "fifo", Since: e.Created}
+		if shmNames[shm.Address(w.reg.Dir(), e.Name, e.PID)] {
+			info.Transport = "shm"
+		}
+		now[key{e.Name, e.PID}] = info
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	var fresh []key
+	for k, info := range w.live {
+		if _, ok := now[k]; !ok {
+			w.addLocked(Disappeared, info)
+			delete(w.live, k)
+			if f := w.owners[k]; f != nil {
+				f.Close()
+				delete(w.owners, k)
+			}
+		}
+	}
+	for k, info := range now {
+		if old, ok := w.live[k]; ok {
+			if old.Transport != info.Transport { // its shm listener came up after its FIFO
+				w.live[k] = info
+			}
+			continue
+		}
+		w.live[k] = info
+		w.addLocked(Appeared, info)
+		fresh = append(fresh, k)
+	}
+	for _, k := range fresh {
+		f, err := sys.OpenProcess(k.pid)
+		if err != nil {
+			continue // polled instead (or it died already: the next scan says so)
+		}
+		w.owners[k] = f
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			if sys.WaitExit(f) == nil {
+				w.poke()
+			}
+		}()
+	}
+}
+
+// listeningShm is the set of abstract socket names that gosimpl receivers
+// listen on.
+func listeningShm() map[string]bool {
+	f, err := os.Open("/proc/net/unix")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	out := make(map[string]bool)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 8 && strings.HasPrefix(fields[7], "@gosimpl/") {
+			out[fields[7]] = true
+		}
+	}
+	return out
+}
+
+func (w *Watcher) addLocked(kind Kind, info Info) {
+	w.seq++
+	w.events = append(w.events, Event{Seq: w.seq, Kind: kind, Info: info})
+	if len(w.events) > keep {
+		w.events = append(w.events[:0], w.events[len(w.events)-keep:]...)
+	}
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+func (w *Watcher) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+		close(w.changed)
+		w.changed = make(chan struct{})
+	}
+}
+
+// Snapshot returns the live names matching pattern (see Match), sorted,
+// and the number of the last event they reflect: a watch from that
+// position misses nothing.
+func (w *Watcher) Snapshot(pattern string) ([]Info, uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Info
+	for _, info := range w.live {
+		if Match(pattern, info.Name) {
+			out = append(out, info)
+		}
+	}
+	sortInfos(out)
+	return out, w.seq
+}
+
+// Lookup returns the live owner of name, the earliest attach when two
+// processes claim it.
+func (w *Watcher) Lookup(name string) (Info, error) {
+	if err := naming.CheckLocal(name); err != nil {
+		return Info{}, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var best Info
+	found := false
+	for k, info := range w.live {
+		if k.name == name && (!found || info.Since.Before(best.Since)) {
+			best, found = info, true
+		}
+	}
+	if !found {
+		return Info{}, fmt.Errorf("%w: %q", transport.ErrNotFound, name)
+	}
+	return best, nil
+}
+
+// Next waits until there are events after position after whose names match
+// pattern, and returns them (at most max, if max > 0) with the position to ask from
+// next time. It returns ErrGap when events after the position are no longer
+// kept, ctx.Err() when ctx ends, and ErrClosed or the reason the watch
+// ended.
+func (w *Watcher) Next(ctx context.Context, pattern string, after uint64, max int) ([]Event, uint64, error) {
+	for {
+		w.mu.Lock()
+		switch {
+		case w.closed:
+			w.mu.Unlock()
+			return nil, after, fmt.Errorf("simpl: locator: %w", transport.ErrClosed)
+		case w.err != nil:
+			err := w.err
+			w.mu.Unlock()
+			return nil, after, err
+		case after > w.seq:
+			w.mu.Unlock()
+			return nil, after, fmt.Errorf("%w: position %d is past the last event %d", ErrGap, after, w.seq)
+		case len(w.events) > 0 && after+1 < w.events[0].Seq:
+			w.mu.Unlock()
+			return nil, after, fmt.Errorf("%w: position %d, the oldest kept is %d", ErrGap, after, w.events[0].Seq)
+		}
+		var out []Event
+		pos := after
+		for _, ev := range w.events {
+			if ev.Seq <= after {
+				continue
+			}
+			if max > 0 && len(out) == max {
+				break
+			}
+			pos = ev.Seq
+			if Match(pattern, ev.Info.Name) {
+				out = append(out, ev)
+			}
+		}
+		changed := w.changed
+		w.mu.Unlock()
+		if len(out) > 0 {
+			return out, pos, nil
+		}
+		after = pos
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, after, ctx.Err()
+		}
+	}
+}
+
+// Close stops watching and ends every Next.
+func (w *Watcher) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.changed)
+	w.changed = make(chan struct{})
+	for k, f := range w.owners {
+		f.Close()
+		delete(w.owners, k)
+	}
+	w.mu.Unlock()
+	close(w.done)
+	w.inot.Close()
+	w.wg.Wait()
+	return nil
+}
+
+// Match reports whether name matches pattern: "" and "*" match every name,
+// otherwise shell-style with * ? and [...] (path.Match; names hold no '/').
+// A malformed pattern matches nothing.
+func Match(pattern, name string) bool {
+	if pattern == "" || pattern == "*" {
+		return true
+	}
+	ok, err := path.Match(pattern, name)
+	return err == nil && ok
+}
+
+// CheckPattern reports a malformed pattern.
+func CheckPattern(pattern string) error {
+	if _, err := path.Match(pattern, ""); err != nil {
+		return fmt.Errorf("%w: pattern %q: %v", transport.ErrBadName, pattern, err)
+	}
+	return nil
+}
+
+func sortInfos(s []Info) {
+	slices.SortFunc(s, func(a, b Info) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return a.PID - b.PID
+	})
+}
