@@ -71,6 +71,8 @@ func TestWatch(t *testing.T) {
 		ev.Info.UID != os.Getuid() || ev.Info.Transport != "shm" || time.Since(ev.Info.Since) > time.Minute {
 		t.Fatalf("ALPHA attached: %+v", ev)
 	}
+	var posB uint64
+	next(t, w, "BETA", &posB, 5*time.Second)
 	if got, err := w.Lookup("BETA"); err != nil || got.PID != a.PID() {
 		t.Fatalf("Lookup(BETA) = %+v, %v", got, err)
 	}
