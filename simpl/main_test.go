@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		"quit":     roleQuit,
 		"zerocopy": roleZeroCopy,
 	}
-	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles} {
+	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles, metricsRoles} {
 		for name, role := range more {
 			roles[name] = role
 		}

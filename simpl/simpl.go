@@ -26,6 +26,7 @@ type options struct {
 	maxMsg    int
 	transport Transport
 	noSpin    bool
+	metrics   *Metrics
 }
 
 // Transport chooses how a Channel's messages move.
@@ -99,6 +100,7 @@ type Channel struct {
 	fast *shm.Endpoint // nil with the FIFO transport only
 	reg  *naming.Registry
 	o    options
+	met  *chanMetrics // nil without WithMetrics
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[*Conn]struct{}
@@ -144,6 +146,9 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 		}
 		return nil, err
 	}
+	if o.metrics != nil {
+		c.met = o.metrics.attach(name)
+	}
 	return c, nil
 }
 
@@ -169,9 +174,16 @@ func (c *Channel) Receive(ctx context.Context) (Message, error) {
 		req, proxy, err = c.ep.Receive(ctx)
 	}
 	if err != nil {
+		if c.met != nil {
+			c.met.receiveFailed(err)
+		}
 		return Message{}, err
 	}
-	return newMessage(req, proxy), nil
+	msg := newMessage(req, proxy)
+	if c.met != nil {
+		c.met.receive(&msg, req)
+	}
+	return msg, nil
 }
 
 // Locate finds the process that attached name and returns a connection to
@@ -185,6 +197,9 @@ func (c *Channel) Locate(name string) (*Conn, error) {
 	}
 	conn := &Conn{ch: c, tc: tc, name: name, pid: tc.PID(), transport: FIFO}
 	if c.o.transport == FIFO {
+		if c.met != nil {
+			conn.met = c.met.conn(name, FIFO)
+		}
 		return conn, nil
 	}
 	addr := shm.Address(c.reg.Dir(), tc.Name(), tc.PID())
@@ -209,6 +224,9 @@ func (c *Channel) Locate(name string) (*Conn, error) {
 			return nil, fmt.Errorf("simpl: locate from %q: %w", c.Name(), transport.ErrClosed)
 		}
 	}
+	if c.met != nil {
+		conn.met = c.met.conn(name, conn.transport)
+	}
 	return conn, nil
 }
 
@@ -223,6 +241,9 @@ func (c *Channel) Close() error {
 	c.mu.Unlock()
 	for conn := range conns {
 		conn.fast.Close()
+	}
+	if c.met != nil {
+		c.met.close()
 	}
 	err := c.ep.Close()
 	if c.fast != nil {
@@ -239,6 +260,7 @@ type Conn struct {
 	transport Transport
 	name      string
 	pid       int
+	met       *connMetrics // nil without WithMetrics
 }
 
 // Transport is the transport Sends on this connection use: FIFO or SHM.
@@ -258,15 +280,35 @@ func (c *Conn) PID() int { return c.pid }
 // ends first Send returns ctx.Err(); the receiver's late answer is then
 // discarded.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
+	if c.met != nil {
+		return c.sendMeasured(ctx, req, reply)
+	}
 	if c.fast != nil {
 		return c.fast.Send(ctx, req, reply)
 	}
 	return c.tc.Send(ctx, req, reply)
 }
 
+func (c *Conn) sendMeasured(ctx context.Context, req, reply []byte) (n int, err error) {
+	t0 := c.met.clk.now()
+	if c.fast != nil {
+		n, err = c.fast.Send(ctx, req, reply)
+	} else {
+		n, err = c.tc.Send(ctx, req, reply)
+	}
+	c.met.sent(t0, err)
+	return n, err
+}
+
 // Trigger sends proxy (1 or more) and returns without waiting; the
 // receiver's Receive returns a Message whose Proxy is proxy.
-func (c *Conn) Trigger(proxy int) error { return c.tc.Trigger(proxy) }
+func (c *Conn) Trigger(proxy int) error {
+	err := c.tc.Trigger(proxy)
+	if c.met != nil {
+		c.met.triggered(err)
+	}
+	return err
+}
 
 // Close releases the connection.
 func (c *Conn) Close() error {
@@ -305,6 +347,7 @@ type Buffer struct {
 	fast *shm.Buffer
 	tc   transport.Conn
 	mem  []byte
+	met  *connMetrics // nil without WithMetrics
 }
 
 // Buffer reserves a request area of size bytes, which also bounds the
@@ -318,9 +361,9 @@ func (c *Conn) Buffer(size int) (*Buffer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Buffer{fast: b}, nil
+		return &Buffer{fast: b, met: c.met}, nil
 	}
-	return &Buffer{tc: c.tc, mem: make([]byte, size)}, nil
+	return &Buffer{tc: c.tc, mem: make([]byte, size), met: c.met}, nil
 }
 
 // Bytes is the area to build the request in; nil once closed.
@@ -335,6 +378,19 @@ func (b *Buffer) Bytes() []byte {
 // answers with a reply of at most maxReply bytes (both at most the
 // Buffer's size), which it returns in place. Its errors are Conn.Send's.
 func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
+	if b.met != nil {
+		t0 := b.met.clk.now()
+		reply, err := b.send(ctx, n, maxReply)
+		b.met.sent(t0, err)
+		return reply, err
+	}
+	if b.fast != nil {
+		return b.fast.Send(ctx, n, maxReply)
+	}
+	return b.send(ctx, n, maxReply)
+}
+
+func (b *Buffer) send(ctx context.Context, n, maxReply int) ([]byte, error) {
 	if b.fast != nil {
 		return b.fast.Send(ctx, n, maxReply)
 	}
@@ -372,6 +428,8 @@ type Message struct {
 	req   transport.Request
 	fast  shm.Ticket // set for a request that came through shared memory
 	proxy int
+	met   *chanMetrics // set for a request when the Channel has metrics
+	t0    int64        // when it was received, for met
 }
 
 func newMessage(req transport.Request, proxy int) Message {
@@ -444,13 +502,19 @@ func (m Message) MaxReply() int {
 // counts as answered, and Reply returns ErrReplyTooLarge. Answering twice
 // is ErrReplied; answering a proxy is ErrBadProxy.
 func (m Message) Reply(data []byte) error {
+	var err error
 	switch {
 	case m.fast.Valid():
-		return m.fast.Reply(data)
+		err = m.fast.Reply(data)
 	case m.req == nil:
 		return errProxyAnswer
+	default:
+		err = m.req.Reply(data)
 	}
-	return m.req.Reply(data)
+	if m.met != nil {
+		m.met.answered(m.t0, outcomeReply, err)
+	}
+	return err
 }
 
 // inPlace is what a transport's request offers for replies written in
@@ -483,28 +547,42 @@ func (m Message) ReplyBuffer() []byte {
 // ReplyInPlace answers with the first n bytes of ReplyBuffer. n larger
 // than MaxReply is ErrReplyTooLarge, as with Reply.
 func (m Message) ReplyInPlace(n int) error {
+	var err error
 	switch {
 	case m.fast.Valid():
-		return m.fast.ReplyInPlace(n)
+		err = m.fast.ReplyInPlace(n)
 	case m.req == nil:
 		return errProxyAnswer
+	default:
+		r, ok := m.req.(inPlace)
+		if !ok {
+			err = fmt.Errorf("simpl: reply in place: %w", transport.ErrNotSupported)
+		} else {
+			err = r.ReplyInPlace(n)
+		}
 	}
-	if r, ok := m.req.(inPlace); ok {
-		return r.ReplyInPlace(n)
+	if m.met != nil {
+		m.met.answered(m.t0, outcomeReply, err)
 	}
-	return fmt.Errorf("simpl: reply in place: %w", transport.ErrNotSupported)
+	return err
 }
 
 // ReplyError answers the request with a failure: the sender's Send returns
 // ErrRejected.
 func (m Message) ReplyError() error {
+	var err error
 	switch {
 	case m.fast.Valid():
-		return m.fast.ReplyError()
+		err = m.fast.ReplyError()
 	case m.req == nil:
 		return errProxyAnswer
+	default:
+		err = m.req.ReplyError()
 	}
-	return m.req.ReplyError()
+	if m.met != nil {
+		m.met.answered(m.t0, outcomeReplyError, err)
+	}
+	return err
 }
 
 // Relay hands the request to the receiver behind to, which answers the
@@ -515,13 +593,19 @@ func (m Message) ReplyError() error {
 // (under this Channel's name) and passes the answer back, so this process
 // must stay up until then.
 func (m Message) Relay(to *Conn) error {
+	var err error
 	switch {
 	case m.fast.Valid():
-		return m.forward(to)
+		err = m.forward(to)
 	case m.req == nil:
 		return errProxyAnswer
+	default:
+		err = m.req.Relay(to.tc)
 	}
-	return m.req.Relay(to.tc)
+	if m.met != nil {
+		m.met.answered(m.t0, outcomeRelay, err)
+	}
+	return err
 }
 
 // forward relays a shared-memory request by hand.

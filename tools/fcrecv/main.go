@@ -1,7 +1,7 @@
 // Command fcrecv attaches a name, prints every message sent to it and
 // replies, like SIMPL's receiver test program.
 //
-//	fcrecv -n NAME [-reply TEXT] [-count N] [-delay D]
+//	fcrecv -n NAME [-reply TEXT] [-count N] [-delay D] [-metrics ADDR]
 //
 // Each request prints as "message from SENDER pid PID: TEXT" (binary data
 // as hex:...), each proxy as "proxy N". The reply is TEXT, or the request
@@ -10,6 +10,12 @@
 // and exit 0, leaving no FIFO behind; so does -count once N messages and
 // proxies have arrived. When standard output goes away (fcrecv | head) it
 // detaches and exits 1.
+//
+// -metrics ADDR serves Prometheus metrics over HTTP at ADDR (host:port;
+// port 0 picks a free one) under /metrics: the name's simpl_* metrics
+// (see docs/metrics.md) and the Go runtime's and the process's. The line
+// after "attached ..." is then "metrics http://HOST:PORT/metrics", the
+// address actually bound.
 package main
 
 import (
@@ -18,6 +24,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,9 +34,12 @@ import (
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-const usage = "usage: fcrecv -n NAME [-reply TEXT] [-count N] [-delay D]"
+const usage = "usage: fcrecv -n NAME [-reply TEXT] [-count N] [-delay D] [-metrics ADDR]"
 
 func main() {
 	// A closed standard output must fail the write, not kill the process
@@ -47,6 +58,7 @@ func run(args []string, stdout io.Writer) error {
 	replyText := fs.String("reply", "", "reply with this text (default: echo the request)")
 	count := fs.Int("count", 0, "exit after this many messages and proxies (0: run until signalled)")
 	delay := fs.Duration("delay", 0, "wait this long before each reply")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port, port 0 picks one)")
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
 	}
@@ -60,13 +72,28 @@ func run(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	ch, err := simpl.Attach(*name)
+	var opts []simpl.Option
+	var metricsURL string
+	if *metricsAddr != "" {
+		m, url, stop, err := serveMetrics(*metricsAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		opts, metricsURL = append(opts, simpl.WithMetrics(m)), url
+	}
+	ch, err := simpl.Attach(*name, opts...)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
 	if _, err := fmt.Fprintf(stdout, "attached %s pid %d\n", *name, os.Getpid()); err != nil {
 		return fmt.Errorf("writing output: %w", err)
+	}
+	if metricsURL != "" {
+		if _, err := fmt.Fprintf(stdout, "metrics %s\n", metricsURL); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
 	}
 	for n := 0; *count == 0 || n < *count; n++ {
 		msg, err := ch.Receive(ctx)
@@ -105,6 +132,24 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// serveMetrics listens on addr and serves, on a registry of its own, the
+// metrics of the Channels given m, the Go runtime's and the process's, at
+// /metrics; stop closes the server.
+func serveMetrics(addr string) (m *simpl.Metrics, url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("-metrics %s: %w", addr, err)
+	}
+	m = simpl.NewMetrics()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) // returns when stop closes it
+	return m, "http://" + ln.Addr().String() + "/metrics", func() { srv.Close() }, nil
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {
