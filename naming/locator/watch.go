@@ -54,6 +54,11 @@ type Event struct {
 	Seq  uint64 `msgpack:"seq"`
 	Kind Kind   `msgpack:"kind"`
 	Info Info   `msgpack:"info"`
+	// Resync marks an event a Client made up from a snapshot, at the start
+	// of a watch or after the locator restarted or it fell behind: the
+	// change happened at some moment since the last event it saw. Seq is
+	// 0.
+	Resync bool `msgpack:"resync,omitempty"`
 }
 
 // Errors of a watch.
@@ -100,8 +105,8 @@ type key struct {
 	pid  int
 }
 
-// Watch starts watching dir ("" means $FIFO_PATH or /var/tmp).
-func Watch(dir string) (*Watcher, error) {
+// NewWatcher starts watching dir ("" means $FIFO_PATH or /var/tmp).
+func NewWatcher(dir string) (*Watcher, error) {
 	reg, err := naming.Open(dir)
 	if err != nil {
 		return nil, err

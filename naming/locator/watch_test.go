@@ -17,7 +17,8 @@ import (
 
 func TestMain(m *testing.M) {
 	simpltest.Main(m, map[string]simpltest.Role{
-		"hold": roleHold,
+		"hold":    roleHold,
+		"locator": roleLocator,
 	}, simpltest.WithLifetime(2*time.Minute))
 }
 
@@ -55,7 +56,7 @@ func next(t *testing.T, w *locator.Watcher, pattern string, after *uint64, d tim
 // whether the owner detaches or is killed.
 func TestWatch(t *testing.T) {
 	dir := simpltest.Dir(t)
-	w, err := locator.Watch(dir)
+	w, err := locator.NewWatcher(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +123,8 @@ func TestWatch(t *testing.T) {
 	reg.Wait(5 * time.Second)
 	next(t, w, "ALPHA", &pos, 5*time.Second)
 	// BETA's FIFOs wait for the next attach of BETA, or a reap.
-	r, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := r.Reap(""); n != 2 || err != nil {
-		t.Fatalf("reaping the killed owner's BETA: %d, %v", n, err)
+	if n := reapDir(t, dir); n != 2 {
+		t.Fatalf("reaping the killed owner's BETA removed %d FIFOs, want 2", n)
 	}
 	// Removing a dead owner's FIFOs is no news.
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -140,7 +137,7 @@ func TestWatch(t *testing.T) {
 // Positions: a reader too far behind is told, Close ends a waiting Next.
 func TestWatchPositions(t *testing.T) {
 	dir := simpltest.Dir(t)
-	w, err := locator.Watch(dir)
+	w, err := locator.NewWatcher(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,4 +179,40 @@ func TestMatch(t *testing.T) {
 			t.Errorf("Match(%q, %q) = %v", tc.pattern, tc.name, got)
 		}
 	}
+}
+
+// roleLocator: serve as the locator (DefaultName) until SIGTERM.
+func roleLocator(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	w, err := locator.NewWatcher("")
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	ch, err := simpl.Attach(locator.DefaultName)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	simpltest.Ready()
+	if err := locator.Serve(ctx, ch, w); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+// reapDir removes what dead owners left in dir and returns how many FIFOs
+// went.
+func reapDir(t *testing.T, dir string) int {
+	t.Helper()
+	r, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.Reap("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -1,0 +1,155 @@
+// Command fclocator is gosimpl's name-locator daemon, and its client for
+// the shell.
+//
+//	fclocator [-n NAME]                  serve: attach NAME (FCLOCATOR) and answer
+//	fclocator -locate NAME               print NAME's owner
+//	fclocator -list [PATTERN]            print the live names (matching PATTERN)
+//	fclocator -watch PATTERN [-count N]  print names as they appear and disappear
+//
+// The daemon watches $FIFO_PATH (or /var/tmp) and answers locate, list and
+// watch requests sent with Send/Reply (see docs/locator.md); it hears a name
+// disappear when its owner detaches, exits or is killed. The directory stays
+// the source of truth: programs find each other without the daemon, which
+// adds watching and metadata. SIGINT, SIGTERM and SIGHUP detach and exit 0.
+//
+// Each name prints as "NAME pid PID uid UID transport T since RFC3339", each
+// event as "appeared ..." or "disappeared ..." followed by the same fields
+// ("(resync)" at the end for a change learnt from a snapshot: at the start of
+// the watch, or after the daemon restarted). A watch outlives the daemon's
+// restarts.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/naming/locator"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
+)
+
+const usage = "usage: fclocator [-n NAME] | -locate NAME | -list [PATTERN] | -watch PATTERN [-count N]"
+
+func main() {
+	signal.Ignore(syscall.SIGPIPE)
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fclocator:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fclocator", flag.ContinueOnError)
+	name := fs.String("n", locator.DefaultName, "the locator's name")
+	locate := fs.String("locate", "", "print this name's owner")
+	list := fs.Bool("list", false, "print the live names, matching the pattern argument if given")
+	watch := fs.String("watch", "", "print the names matching this pattern as they come and go")
+	count := fs.Int("count", 0, "with -watch: exit after this many events (0: until signalled)")
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
+	}
+	modes := 0
+	for _, on := range []bool{*locate != "", *list, *watch != ""} {
+		if on {
+			modes++
+		}
+	}
+	switch {
+	case modes > 1:
+		return fmt.Errorf("-locate, -list and -watch exclude each other; %s", usage)
+	case fs.NArg() > 1 || (fs.NArg() == 1 && !*list):
+		return fmt.Errorf("unexpected arguments %q; %s", fs.Args(), usage)
+	case *count < 0:
+		return fmt.Errorf("-count must be 0 or more; %s", usage)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	if modes == 0 {
+		return serve(ctx, *name, stdout)
+	}
+
+	ch, err := simpl.Attach(fmt.Sprintf("FCLOC_%d", os.Getpid()))
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	c := locator.NewClient(ch, *name)
+	switch {
+	case *locate != "":
+		info, err := c.Locate(ctx, *locate)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(stdout, format(info))
+		return err
+	case *list:
+		infos, err := c.List(ctx, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		for _, info := range infos {
+			if _, err := fmt.Fprintln(stdout, format(info)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := locator.CheckPattern(*watch); err != nil {
+		return err
+	}
+	// A watch waits for the daemon, which may not be up yet; say so once.
+	if _, err := c.List(ctx, *watch); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(os.Stderr, "fclocator: waiting for the locator %s: %v\n", *name, err)
+	}
+	w := c.Watch(*watch)
+	for n := 0; *count == 0 || n < *count; n++ {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // signalled
+			}
+			return err
+		}
+		line := ev.Kind.String() + " " + format(ev.Info)
+		if ev.Resync {
+			line += " (resync)"
+		}
+		if _, err := fmt.Fprintln(stdout, line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serve runs the daemon until signalled.
+func serve(ctx context.Context, name string, stdout io.Writer) error {
+	w, err := locator.NewWatcher("")
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	ch, err := simpl.Attach(name)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if _, err := fmt.Fprintf(stdout, "fclocator: %s watching %s\n", name, w.Dir()); err != nil {
+		return err
+	}
+	if err := locator.Serve(ctx, ch, w); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil
+}
+
+func format(i locator.Info) string {
+	return fmt.Sprintf("%s pid %d uid %d transport %s since %s",
+		i.Name, i.PID, i.UID, i.Transport, i.Since.Format(time.RFC3339))
+}

@@ -1,0 +1,59 @@
+package tools_test
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// fclocator as a user runs it: the daemon, then -locate, -list and a
+// -watch that sees a receiver attach, get killed, and the daemon restart.
+func TestFclocator(t *testing.T) {
+	e := newEnv(t)
+	d := e.start("fclocator")
+	expectLine(t, d, "fclocator: FCLOCATOR watching "+e.dir)
+
+	w := e.start("fclocator", "-watch", "SRV*", "-count", "3")
+	r := e.startRecv("SRV1")
+	line := w.ReadLine(lineTimeout)
+	want := fmt.Sprintf("appeared SRV1 pid %d uid ", r.PID())
+	if !strings.HasPrefix(line, want) || !strings.Contains(line, " transport shm since ") {
+		t.Fatalf("watch printed %q, want %q...", line, want)
+	}
+
+	got := e.run("", "fclocator", "-locate", "SRV1")
+	got.ok(t, "fclocator -locate SRV1")
+	if !strings.HasPrefix(got.stdout, fmt.Sprintf("SRV1 pid %d ", r.PID())) {
+		t.Fatalf("fclocator -locate SRV1: %q", got.stdout)
+	}
+	got = e.run("", "fclocator", "-list", "SRV*")
+	got.ok(t, "fclocator -list")
+	if strings.Count(got.stdout, "\n") != 1 || !strings.HasPrefix(got.stdout, "SRV1 ") {
+		t.Fatalf("fclocator -list SRV*: %q", got.stdout)
+	}
+	e.run("", "fclocator", "-locate", "NOSUCH").failed(t, "fclocator", "not found")
+	e.run("", "fclocator", "-list", "a", "b").failed(t, "fclocator", "usage")
+	e.run("", "fclocator", "-watch", "[").failed(t, "fclocator", "pattern")
+
+	kill(t, r)
+	if line := w.ReadLine(lineTimeout); !strings.HasPrefix(line, fmt.Sprintf("disappeared SRV1 pid %d ", r.PID())) {
+		t.Fatalf("after SIGKILL the watch printed %q", line)
+	}
+
+	// The daemon restarts; the watch carries on and learns what it missed.
+	kill(t, d)
+	r2 := e.startRecv("SRV2")
+	d = e.start("fclocator")
+	expectLine(t, d, "fclocator: FCLOCATOR watching "+e.dir)
+	line = w.ReadLine(lineTimeout)
+	if !strings.HasPrefix(line, fmt.Sprintf("appeared SRV2 pid %d ", r2.PID())) || !strings.HasSuffix(line, " (resync)") {
+		t.Fatalf("after the daemon's restart the watch printed %q", line)
+	}
+	if code := waitExit(t, w); code != 0 {
+		t.Fatalf("watch -count 3 exited %d: %s", code, w.Stderr())
+	}
+	stop(t, r2, syscall.SIGTERM)
+	stop(t, d, syscall.SIGTERM)
+	e.clean(2) // the killed SRV1's and the killed daemon's FIFOs
+}
