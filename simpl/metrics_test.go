@@ -538,6 +538,15 @@ func TestMetricsRegister(t *testing.T) {
 	if err := reg.Register(simpl.NewMetrics()); err == nil {
 		t.Error("registered a second Metrics on the same registry")
 	}
+	// Bounds that do not increase are refused.
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("NewMetrics took decreasing bucket bounds")
+			}
+		}()
+		simpl.NewMetrics(simpl.WithLatencyBuckets(1, 0.5))
+	}()
 	// Custom buckets reach the histograms.
 	dir := simpltest.Dir(t)
 	m = simpl.NewMetrics(simpl.WithLatencyBuckets(0.001, 1))
