@@ -3,7 +3,10 @@
 //
 //	fcshow [-clean]
 //
-// -clean first removes the FIFOs of owners that are dead.
+// -clean first removes the FIFOs of owners that are dead, and the System V
+// segments of this user that FIFO-transport senders left when they were
+// killed while making one (see fifo.ReclaimSegments); it prints how many
+// FIFOs it removed, and how many segments when there were any.
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/transport/fifo"
 )
 
 const usage = "usage: fcshow [-clean]"
@@ -29,7 +33,7 @@ func main() {
 
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcshow", flag.ContinueOnError)
-	clean := fs.Bool("clean", false, "remove the FIFOs of dead owners first")
+	clean := fs.Bool("clean", false, "remove the FIFOs of dead owners, and segments leaked by killed senders, first")
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
@@ -47,6 +51,13 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "removed %d stale FIFOs\n", n)
+		segs, err := fifo.ReclaimSegments()
+		if segs > 0 {
+			fmt.Fprintf(stdout, "removed %d stale System V segments\n", segs)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	names, err := reg.List()
 	if err != nil {

@@ -146,6 +146,9 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	if _, err := reg.Reap(name); err != nil {
 		return nil, fmt.Errorf("simpl: attach %q: reaping stale owners: %w", name, err)
 	}
+	// Segments of senders killed while making them (see reclaim.go). An
+	// error here is no reason not to attach.
+	ReclaimSegments()
 	if owner, err := reg.Lookup(name); err == nil {
 		return nil, fmt.Errorf("%w: %q is attached by pid %d", transport.ErrNameInUse, name, owner.PID)
 	}
