@@ -451,6 +451,11 @@ func (m Message) IsProxy() bool { return m.proxy > 0 }
 // for a request that came through FIFOs, a view of the sender's shared
 // memory, read in place, for one that came through shm. Keep a copy to use
 // it later. Nil for a proxy and once answered.
+//
+// In place means the sender's process could still write to it (only a
+// misbehaving one: a Send waits for its reply): a server that checks a
+// request and then acts on it, and must not trust its sender, copies it
+// first and checks the copy.
 func (m Message) Data() []byte {
 	switch {
 	case m.fast.Valid():
