@@ -136,6 +136,9 @@ type Conn struct {
 	f    *os.File // the receiver's FIFO, write-only, non-blocking
 	raw  syscall.RawConn
 	w    *watcher
+	// token names the receiver in a segment's claim (see segment.go),
+	// from the FIFO opened: the claim is for that receiver and no other.
+	token uint64
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -168,6 +171,16 @@ func (e *Endpoint) Locate(name string) (*Conn, error) {
 	if c.raw, err = c.f.SyscallConn(); err != nil {
 		c.f.Close()
 		return nil, err
+	}
+	var ferr error
+	c.raw.Control(func(fd uintptr) {
+		var dev, ino uint64
+		dev, ino, _, _, ferr = sys.FileID(int(fd))
+		c.token = receiverToken(dev, ino, c.pid)
+	})
+	if ferr != nil {
+		c.f.Close()
+		return nil, fmt.Errorf("simpl: locate %q: %w", name, ferr)
 	}
 	if c.w, err = newWatcher(ent); err != nil {
 		c.f.Close()
@@ -273,7 +286,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, err
 	}
 	need := max(len(req), len(reply))
-	if s.seg.mem == nil || s.seg.capacity() < need {
+	if s.seg.mem == nil || s.seg.room() < need {
 		if err := e.grow(s, need); err != nil {
 			e.putSlot(s)
 			return 0, err
@@ -281,6 +294,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	}
 	s.seg.writeHeader(s.whom, e.pid, need, len(req), len(reply))
 	copy(s.seg.data(len(req)), req)
+	s.seg.setClaim(c.token) // last: see segment.go
 
 	// A blocking write: a full FIFO (thousands of waiting doorbells) makes
 	// the Send wait its turn rather than fail.
@@ -321,8 +335,8 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	n := int(s.seg.get(offNBytes))
 	switch v {
 	case 0:
-		if n < 0 || n > s.seg.capacity() {
-			return 0, fmt.Errorf("%w: reply size %d outside the %d-byte segment", transport.ErrBadMessage, n, s.seg.capacity())
+		if n < 0 || n > s.seg.room() {
+			return 0, fmt.Errorf("%w: reply size %d outside the %d-byte segment", transport.ErrBadMessage, n, s.seg.room())
 		}
 		if n > len(reply) {
 			return 0, fmt.Errorf("%w: %d bytes, buffer holds %d", transport.ErrReplyTooLarge, n, len(reply))
@@ -334,9 +348,10 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	return 0, fmt.Errorf("%w: reply doorbell %d", transport.ErrBadMessage, v)
 }
 
-// grow replaces the slot's segment with one that holds need bytes.
+// grow replaces the slot's segment with one that holds need bytes, and
+// its claim trailer.
 func (e *Endpoint) grow(s *slot, need int) error {
-	size := HeaderSize + need
+	size := HeaderSize + need + trailerSize
 	size = (size + sys.PageSize - 1) / sys.PageSize * sys.PageSize
 	id, mem, err := sys.ShmCreate(size, e.perm)
 	if err != nil {
@@ -346,6 +361,7 @@ func (e *Endpoint) grow(s *slot, need int) error {
 		sys.ShmDetach(s.seg.mem)
 	}
 	s.seg = segment{id: id, mem: mem}
+	s.seg.setClaim(0)
 	return nil
 }
 

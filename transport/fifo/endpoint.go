@@ -67,6 +67,9 @@ type Endpoint struct {
 	rxPath string
 	rx     *os.File // the receive FIFO, open read-write so it never sees EOF
 	rxRaw  syscall.RawConn
+	token  uint64 // names this receiver in a segment's claim (see segment.go)
+	// fifoMode and fifoGID are the receive FIFO's: who else may ring.
+	fifoMode, fifoGID uint32
 
 	incoming   chan incoming // unbuffered: one doorbell read ahead at most
 	deliver    func(transport.Request, int) bool
@@ -106,6 +109,11 @@ type rseg struct {
 	segment
 	refs  int  // requests still using it
 	evict bool // detach when refs drops to 0
+	cr    *creator
+	// needClaim: some who may ring this receiver could not use the
+	// segment themselves, so a request in it is taken only by its claim
+	// (see trust.go).
+	needClaim bool
 }
 
 // Attach attaches name in this process. Stale FIFOs of dead owners are
@@ -178,6 +186,16 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	if e.rxRaw, err = e.rx.SyscallConn(); err != nil {
 		e.rx.Close()
 		return fail(err)
+	}
+	var ferr error
+	e.rxRaw.Control(func(fd uintptr) {
+		var dev, ino uint64
+		dev, ino, e.fifoMode, e.fifoGID, ferr = sys.FileID(int(fd))
+		e.token = receiverToken(dev, ino, e.pid)
+	})
+	if ferr != nil {
+		e.rx.Close()
+		return fail(fmt.Errorf("simpl: attach %q: %w", name, ferr))
 	}
 	// Two processes may have attached at the same moment; the earlier FIFO
 	// wins and the later one backs out.
@@ -306,17 +324,38 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 	}
 }
 
-// accept attaches the segment a doorbell names, checks its header and
-// copies the request out, so a sender changing its segment later cannot
-// change what the receiver already read.
+// accept attaches the segment a doorbell names, checks who may have rung
+// it and its header (see trust.go), and copies the request out, so a
+// sender changing its segment later cannot change what the receiver
+// already read. A request that fails the checks of trust.go is dropped
+// unanswered: the only reply FIFO it names is one it may not reach.
 func (e *Endpoint) accept(id int) (*Request, error) {
 	seg, err := e.attachSeg(id)
 	if err != nil {
 		return nil, err
 	}
+	trailer := seg.hasTrailer()
+	if seg.needClaim {
+		// Before the header is read: the claim orders the sender's writes
+		// before this reader's, whoever rang.
+		if !trailer || !seg.takeClaim(e.token) {
+			e.releaseSeg(seg)
+			return nil, fmt.Errorf("%w: segment %d: no request in it for this receiver", transport.ErrBadMessage, id)
+		}
+	}
 	h, err := seg.readHeader()
+	if h.pid > 0 {
+		if verr := seg.cr.verify(h.pid); verr != nil {
+			e.releaseSeg(seg)
+			return nil, fmt.Errorf("segment %d: %w", id, verr)
+		}
+	}
 	if err == nil && h.nbytes > e.maxMsg {
 		err = fmt.Errorf("%w: %d bytes, this receiver accepts %d", transport.ErrTooLarge, h.nbytes, e.maxMsg)
+	}
+	if trailer {
+		// A reply never overwrites the claim.
+		h.ybytes = min(h.ybytes, seg.room())
 	}
 	if err != nil {
 		if h.pid > 0 && checkWhom(h.whom) == nil {
@@ -363,7 +402,19 @@ func (e *Endpoint) attachSeg(id int) (*rseg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
 	}
-	s := &rseg{segment: segment{id: id, mem: mem}, refs: 1}
+	// While it is attached its id cannot name another segment: what is
+	// learnt of it now holds for as long as it is kept.
+	info, err := sys.ShmStat(id)
+	if err != nil {
+		sys.ShmDetach(mem)
+		return nil, fmt.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
+	}
+	s := &rseg{
+		segment:   segment{id: id, mem: mem},
+		refs:      1,
+		cr:        newCreator(info),
+		needClaim: !ringersMayUse(e.fifoMode, e.fifoGID, info),
+	}
 	e.segs[id] = s
 	return s, nil
 }
@@ -395,6 +446,7 @@ func (e *Endpoint) maybeDetachLocked(s *rseg) {
 		return
 	}
 	sys.ShmDetach(s.mem)
+	s.cr.close()
 	delete(e.segs, s.id)
 	for k, id := range e.bySender {
 		if id == s.id {

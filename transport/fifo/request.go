@@ -118,7 +118,16 @@ func (r *Request) Relay(to transport.Conn) error {
 	if r.done {
 		return r.answeredErr()
 	}
+	// The request is now for the relay target, and no longer for anyone
+	// if the doorbell cannot be written (see segment.go).
+	trailer := r.seg.hasTrailer()
+	if trailer {
+		r.seg.setClaim(c.token)
+	}
 	if err := c.doorbell(int32(r.seg.id)); err != nil {
+		if trailer {
+			r.seg.setClaim(0)
+		}
 		return err
 	}
 	r.finish()

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // The message buffer is a System V segment owned by the sender, laid out
@@ -146,3 +149,67 @@ func (s *segment) writeHeader(whom string, pid, shmsize, nbytes, ybytes int) {
 
 // data returns the first n data bytes; n must be within capacity.
 func (s *segment) data(n int) []byte { return s.mem[HeaderSize : HeaderSize+n] }
+
+// The claim: gosimpl's answer to "who rang?", which the wire cannot tell.
+// A doorbell is a bare segment id and a FIFO carries no credentials, so a
+// receiver whose FIFO other users may write (a public receiver, 0666 or
+// 0660) could be rung with another process's segment id, and would read,
+// answer or rewrite a message that was never sent to it, with its own
+// rights (a root receiver can attach any segment). So a gosimpl sender
+// ends its own segments with a 16-byte trailer, past the data it declares
+// in the header (C peers never look there):
+//
+//	len-16  magic (trailerMagic)
+//	len-8   claim: the token of the receiver the request is for, 0 once taken
+//
+// The sender sets the claim, after the request and before ringing; a
+// relaying receiver sets it to the relay target's token before ringing
+// that. A public receiver takes a request only by swapping its own token
+// for 0 (an atomic compare-and-swap in the shared page), so a segment id
+// rung at it is served only if it was meant for it, and once. Only the
+// segment's users can write the claim; see Endpoint.accept for when it is
+// required. The token (receiverToken) hashes the receive FIFO's device and
+// inode with the receiver's pid.
+const (
+	trailerSize  = 16
+	trailerMagic = uint64(0x316c706d69736f67) // "gosimpl1" in little-endian bytes
+)
+
+// hasTrailer tells whether the segment ends with a gosimpl trailer. Only
+// a whole number of 8-byte words can (mappings are page-aligned, so the
+// words are aligned too).
+func (s *segment) hasTrailer() bool {
+	n := len(s.mem)
+	return n%8 == 0 && n >= HeaderSize+trailerSize && atomic.LoadUint64(sys.Uint64At(s.mem, n-trailerSize)) == trailerMagic
+}
+
+// room is how many data bytes a sender's own segment holds (its trailer
+// excluded).
+func (s *segment) room() int { return s.capacity() - trailerSize }
+
+// setClaim marks the segment's request as meant for the receiver with
+// token (0: for none).
+func (s *segment) setClaim(token uint64) {
+	n := len(s.mem)
+	atomic.StoreUint64(sys.Uint64At(s.mem, n-trailerSize), trailerMagic)
+	atomic.StoreUint64(sys.Uint64At(s.mem, n-8), token)
+}
+
+// takeClaim takes the request for the receiver with token: true if it was
+// meant for it and not yet taken. The segment must have a trailer.
+func (s *segment) takeClaim(token uint64) bool {
+	return atomic.CompareAndSwapUint64(sys.Uint64At(s.mem, len(s.mem)-8), token, 0)
+}
+
+// receiverToken names one receiver in a claim: its receive FIFO, by device
+// and inode, and its pid. A sender computes it from the FIFO it opened, the
+// receiver from the FIFO it made. Never 0.
+func receiverToken(dev, ino uint64, pid int) uint64 {
+	h := fnv.New64a()
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[0:], dev)
+	binary.LittleEndian.PutUint64(b[8:], ino)
+	binary.LittleEndian.PutUint64(b[16:], uint64(pid))
+	h.Write(b[:])
+	return max(h.Sum64(), 1)
+}

@@ -1,17 +1,20 @@
 // Package sys holds every system call the FIFO transport makes: FIFOs,
-// System V shared memory (and what /proc tells of it) and pidfds. Nothing
-// else in the transport imports golang.org/x/sys/unix.
+// System V shared memory, pidfds and what /proc tells of processes and
+// segments. Nothing else in the transport imports golang.org/x/sys/unix or
+// unsafe.
 package sys
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -231,7 +234,7 @@ func ShmStat(id int) (ShmInfo, error) {
 		ID: id, Key: int(d.Perm.Key), Size: int(d.Segsz), Mode: uint32(d.Perm.Mode),
 		CPID: int(d.Cpid), LPID: int(d.Lpid), Attached: int(d.Nattch),
 		UID: d.Perm.Uid, GID: d.Perm.Gid, CUID: d.Perm.Cuid, CGID: d.Perm.Cgid,
-		Ctime: time.Unix(d.Ctime, 0),
+		Ctime: time.Unix(int64(d.Ctime), 0),
 	}, nil
 }
 
@@ -286,4 +289,66 @@ func ShmList() ([]ShmInfo, error) {
 		})
 	}
 	return out, nil
+}
+
+// ErrExited: the process is a zombie or gone.
+var ErrExited = errors.New("process has exited")
+
+// ProcessUIDs returns the real, effective, saved and file-system user ids
+// of process pid from /proc/PID/status. A zombie, or a pid with no
+// process, is ErrExited.
+func ProcessUIDs(pid int) ([4]uint32, error) {
+	var uids [4]uint32
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+		return uids, fmt.Errorf("pid %d: %w", pid, ErrExited)
+	}
+	if err != nil {
+		return uids, err
+	}
+	found := false
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		f := strings.Fields(v)
+		switch k {
+		case "State":
+			if len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
+				return uids, fmt.Errorf("pid %d: %w", pid, ErrExited)
+			}
+		case "Uid":
+			if len(f) != 4 {
+				return uids, fmt.Errorf("/proc/%d/status: Uid line %q", pid, v)
+			}
+			for i := range f {
+				n, err := strconv.ParseUint(f[i], 10, 32)
+				if err != nil {
+					return uids, fmt.Errorf("/proc/%d/status: Uid line %q", pid, v)
+				}
+				uids[i] = uint32(n)
+			}
+			found = true
+		}
+	}
+	if !found {
+		return uids, fmt.Errorf("/proc/%d/status: no Uid line", pid)
+	}
+	return uids, nil
+}
+
+// FileID returns the device, inode, mode and group of the open file fd.
+func FileID(fd int) (dev, ino uint64, mode, gid uint32, err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, 0, 0, 0, fmt.Errorf("fstat: %w", err)
+	}
+	return st.Dev, st.Ino, st.Mode, st.Gid, nil
+}
+
+// Uint64At is the 8-byte word at off in a mapping, for atomic access. off
+// must be a multiple of 8 from the mapping's (page-aligned) start.
+func Uint64At(mem []byte, off int) *uint64 {
+	if off%8 != 0 || off < 0 || off+8 > len(mem) {
+		panic("sys: unaligned or out-of-range word")
+	}
+	return (*uint64)(unsafe.Pointer(&mem[off]))
 }

@@ -1,0 +1,398 @@
+package fifo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
+	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
+)
+
+func init() { roles["forge"] = runForge }
+
+// runForge (DIR RECEIVER WHOM PID NBYTES MODE) makes a segment of its own
+// (IPC_PRIVATE, octal MODE, no gosimpl trailer: as a C sender would)
+// whose header says it comes from WHOM of PID ("self": this process), with
+// a 2-byte request 'E','x' and nbytes NBYTES, rings RECEIVER's FIFO with
+// it, prints "rang", then "answered" if the receiver writes into it
+// within 500 ms and "no answer" otherwise.
+func runForge(args []string) error {
+	reg, err := naming.Open(args[0])
+	if err != nil {
+		return err
+	}
+	ent, err := reg.Lookup(args[1])
+	if err != nil {
+		return err
+	}
+	pid := os.Getpid()
+	if args[3] != "self" {
+		pid, _ = strconv.Atoi(args[3])
+	}
+	nbytes, _ := strconv.Atoi(args[4])
+	mode, _ := strconv.ParseUint(args[5], 8, 32)
+	id, err := unix.SysvShmGet(unix.IPC_PRIVATE, sys.PageSize, unix.IPC_CREAT|unix.IPC_EXCL|int(mode))
+	if err != nil {
+		return err
+	}
+	mem, err := unix.SysvShmAttach(id, 0, 0)
+	unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+	if err != nil {
+		return err
+	}
+	s := segment{id: id, mem: mem}
+	s.writeHeader(args[2], pid, s.capacity(), nbytes, s.capacity())
+	copy(s.data(2), "Ex")
+	fd, err := sys.OpenWriter(ent.Path)
+	if err != nil {
+		return err
+	}
+	if err := sys.WriteInt32(fd, int32(id)); err != nil {
+		return err
+	}
+	fmt.Println("rang")
+	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if int(s.get(offNBytes)) != nbytes {
+			fmt.Println("answered")
+			return nil
+		}
+	}
+	fmt.Println("no answer")
+	return nil
+}
+
+// forge runs the forge helper to its end and returns its verdict.
+func forge(t *testing.T, dir, receiver, whom, pid string, nbytes int, mode string) (verdict string, helperPID int) {
+	t.Helper()
+	p := simpltest.StartNoWait(t, "forge", nil, dir, receiver, whom, pid, strconv.Itoa(nbytes), mode)
+	p.Expect("rang", helperTimeout)
+	verdict = p.ReadLine(helperTimeout)
+	if err := p.Wait(helperTimeout); err != nil {
+		t.Fatalf("forge: %v", err)
+	}
+	return verdict, p.PID()
+}
+
+// receiveNothing fails the test if ep delivers anything within d.
+func receiveNothing(t *testing.T, ep *Endpoint, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if req, proxy, err := ep.Receive(ctx); err == nil {
+		who, pid := "", 0
+		if req != nil {
+			who, pid = req.Sender()
+			req.ReplyError()
+		}
+		t.Errorf("%s received a request from %s (pid %d), proxy %d; want nothing", ep.Name(), who, pid, proxy)
+	}
+}
+
+// nothingRung fails the test if a doorbell waits in ep's primary reply
+// FIFO.
+func nothingRung(t *testing.T, ep *Endpoint) {
+	t.Helper()
+	ep.slotMu.Lock()
+	s := ep.free[0]
+	ep.slotMu.Unlock()
+	if v, ok := s.poll(); ok {
+		t.Errorf("%s's reply FIFO was rung with %d by a receiver it never sent to", ep.Name(), v)
+	}
+}
+
+func attachT(t *testing.T, reg *naming.Registry, name string, perm os.FileMode) *Endpoint {
+	t.Helper()
+	ep, err := Attach(name, Options{Registry: reg, Perm: perm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return ep
+}
+
+// TestForgedSender: a header naming a process other than the segment's
+// creator is dropped unanswered, whether it is well formed or not, so the
+// receiver never rings the reply FIFO of a process that did not send to
+// it (TestPermDeputy/whom in simpl, without other users).
+func TestForgedSender(t *testing.T) {
+	dir := simpltest.Dir(t)
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := attachT(t, reg, "SRV", 0)
+	victim := attachT(t, reg, "VICTIM", 0)
+	me := strconv.Itoa(os.Getpid())
+
+	for i, tc := range []struct {
+		name   string
+		nbytes int
+	}{
+		{"well formed", 2},
+		{"nbytes past the segment", 1 << 30}, // would be answered -1
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			verdict, _ := forge(t, dir, "SRV", "VICTIM", me, tc.nbytes, "600")
+			if verdict != "no answer" {
+				t.Errorf("forger: %s", verdict)
+			}
+			if n := srv.Dropped(); n != int64(i+1) {
+				t.Errorf("dropped %d doorbells, want %d", n, i+1)
+			}
+			receiveNothing(t, srv, 50*time.Millisecond)
+			nothingRung(t, victim)
+		})
+	}
+
+	// The control: the same helper, in its own name, is served.
+	t.Run("own name", func(t *testing.T) {
+		done := serveForger(t, srv)
+		v, pid := forge(t, dir, "SRV", "FORGER", "self", 2, "600")
+		if got, want := <-done, fmt.Sprintf("FORGER %d Ex", pid); got != want {
+			t.Errorf("received %q, want %q", got, want)
+		}
+		if v != "answered" {
+			t.Errorf("forger in its own name: %s", v)
+		}
+		if n := srv.Dropped(); n != 2 {
+			t.Errorf("dropped %d doorbells, want 2", n)
+		}
+	})
+}
+
+// serveForger receives one request on ep and answers it. There is no
+// reply FIFO YFORGER.PID, so the reply is written but not rung. It sends
+// "WHOM PID DATA" on the channel.
+func serveForger(t *testing.T, ep *Endpoint) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+		defer cancel()
+		req, _, err := ep.Receive(ctx)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		whom, pid := req.Sender()
+		got := fmt.Sprintf("%s %d %s", whom, pid, req.Data())
+		if err := req.Reply([]byte("fine")); !errors.Is(err, transport.ErrPeerGone) {
+			t.Errorf("Reply: %v, want ErrPeerGone", err)
+		}
+		done <- got
+	}()
+	return done
+}
+
+// ringWith writes segment id to the receive FIFO of ep, as anyone allowed
+// to write it could.
+func ringWith(t *testing.T, ep *Endpoint, id int) {
+	t.Helper()
+	fd, err := sys.OpenWriter(ep.rxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(fd)
+	if err := sys.WriteInt32(fd, int32(id)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveOne receives one request on ep and answers it with its data and
+// suffix.
+func serveOne(t *testing.T, ep *Endpoint, suffix string) {
+	t.Helper()
+	ctx := simpltest.Context(t, helperTimeout)
+	req, _, err := ep.Receive(ctx)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if err := req.Reply(append(append([]byte{}, req.Data()...), suffix...)); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestClaim: a public receiver (0666) takes a segment its ringers could
+// not use only if it was sent to it, and once (TestPermDeputy/segid in
+// simpl, without other users): not another exchange's segment, not one
+// it already answered, not one from a sender without a claim (as a C
+// sender's). A relay hands the request over.
+func TestClaim(t *testing.T) {
+	dir := simpltest.Dir(t)
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := attachT(t, reg, "PUB", 0o666)
+	srv := attachT(t, reg, "SRV", 0)
+	cli := attachT(t, reg, "CLI", 0)
+	cSRV, err := cli.Locate("SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cSRV.Close()
+	cPub, err := cli.Locate("PUB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cPub.Close()
+	ctx := simpltest.Context(t, time.Minute)
+	dropped := int64(0)
+	expectDropped := func(t *testing.T) {
+		t.Helper()
+		dropped++
+		waitFor(t, "the doorbell dropped", func() bool { return pub.Dropped() >= dropped })
+		receiveNothing(t, pub, 50*time.Millisecond)
+		if n := pub.Dropped(); n != dropped {
+			t.Errorf("dropped %d doorbells, want %d", n, dropped)
+		}
+	}
+	send := func(c *Conn, msg string) <-chan string {
+		ch := make(chan string, 1)
+		go func() {
+			reply := make([]byte, 64)
+			n, err := c.Send(ctx, []byte(msg), reply)
+			if err != nil {
+				ch <- err.Error()
+				return
+			}
+			ch <- string(reply[:n])
+		}()
+		return ch
+	}
+
+	t.Run("another exchange", func(t *testing.T) {
+		got := send(cSRV, "to SRV")
+		req, _, err := srv.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := req.(*Request)
+		ringWith(t, pub, r.SegmentID())
+		expectDropped(t)
+		r.Reply([]byte("SRV's answer"))
+		if s := <-got; s != "SRV's answer" {
+			t.Errorf("the Send to SRV got %q", s)
+		}
+	})
+
+	var seg int
+	t.Run("sent to it, then again", func(t *testing.T) {
+		got := send(cPub, "to PUB")
+		ctx := simpltest.Context(t, helperTimeout)
+		req, _, err := pub.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seg = req.(*Request).SegmentID()
+		req.Reply([]byte("PUB's answer"))
+		if s := <-got; s != "PUB's answer" {
+			t.Fatalf("the Send to PUB got %q", s)
+		}
+		ringWith(t, pub, seg)
+		expectDropped(t)
+		next := send(cPub, "again")
+		serveOne(t, pub, ".")
+		if s := <-next; s != "again." {
+			t.Errorf("the next Send to PUB got %q", s)
+		}
+	})
+
+	t.Run("relayed to it", func(t *testing.T) {
+		srvToPub, err := srv.Locate("PUB")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srvToPub.Close()
+		got := send(cSRV, "relay me")
+		req, _, err := srv.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := req.(*Request).Relay(srvToPub); err != nil {
+			t.Fatal(err)
+		}
+		serveOne(t, pub, " by PUB")
+		if s := <-got; s != "relay me by PUB" {
+			t.Errorf("the relayed Send got %q", s)
+		}
+		ringWith(t, pub, seg)
+		expectDropped(t)
+	})
+
+	t.Run("no claim", func(t *testing.T) {
+		// A segment of mode 0600 without a claim, as a C sender makes
+		// them: dropped.
+		if verdict, _ := forge(t, dir, "PUB", "FORGER", "self", 2, "600"); verdict != "no answer" {
+			t.Errorf("forger, 0600: %s", verdict)
+		}
+		expectDropped(t)
+		// One every user may use anyway (C SIMPL's segments are 0777).
+		done := serveForger(t, pub)
+		v, pid := forge(t, dir, "PUB", "FORGER", "self", 2, "666")
+		if got, want := <-done, fmt.Sprintf("FORGER %d Ex", pid); got != want {
+			t.Errorf("received %q, want %q", got, want)
+		}
+		if v != "answered" {
+			t.Errorf("forger, 0666: %s", v)
+		}
+	})
+}
+
+// TestRingersMayUse: whom a FIFO's mode lets ring, against a segment's
+// mode and groups.
+func TestRingersMayUse(t *testing.T) {
+	const fifoGID, other = 100, 200
+	for _, tc := range []struct {
+		fifo, seg  uint32
+		gid, cgid  uint32
+		mayUse     bool
+		annotation string
+	}{
+		{0o600, 0o600, other, other, true, "private FIFO"},
+		{0o666, 0o600, fifoGID, fifoGID, false, "public FIFO, private segment"},
+		{0o666, 0o666, other, other, true, "public FIFO, public segment"},
+		{0o666, 0o777, other, other, true, "C SIMPL"},
+		{0o666, 0o606, other, other, false, "group members are refused by the group bits"},
+		{0o666, 0o660, fifoGID, fifoGID, false, "public FIFO, group segment"},
+		{0o660, 0o660, fifoGID, other, true, "group FIFO, segment of its group"},
+		{0o660, 0o660, other, fifoGID, true, "group FIFO, segment made by its group"},
+		{0o660, 0o660, other, other, false, "group FIFO, segment of another group"},
+		{0o660, 0o666, other, other, true, "group FIFO, public segment"},
+		{0o620, 0o600, fifoGID, fifoGID, false, "group may only write the FIFO"},
+		{0o1600, 0o1600, other, other, true, "marked for removal"},
+	} {
+		info := sys.ShmInfo{Mode: tc.seg, GID: tc.gid, CGID: tc.cgid}
+		if got := ringersMayUse(tc.fifo, fifoGID, info); got != tc.mayUse {
+			t.Errorf("%s: FIFO %o, segment %o (gid %d, cgid %d): %v, want %v", tc.annotation, tc.fifo, tc.seg, tc.gid, tc.cgid, got, tc.mayUse)
+		}
+	}
+}
+
+// TestTrailer: a sender's segment keeps room for its claim, and a receiver
+// never lets a reply overwrite it.
+func TestTrailer(t *testing.T) {
+	s := &segment{mem: make([]byte, 4096)}
+	if s.hasTrailer() {
+		t.Fatal("a zeroed segment has a trailer")
+	}
+	s.setClaim(42)
+	if !s.hasTrailer() || s.room() != 4096-HeaderSize-trailerSize {
+		t.Fatalf("trailer %v, room %d", s.hasTrailer(), s.room())
+	}
+	if s.takeClaim(41) || !s.takeClaim(42) || s.takeClaim(42) {
+		t.Error("a claim is taken by its token only, once")
+	}
+	if (&segment{mem: make([]byte, 4095)}).hasTrailer() {
+		t.Error("an odd-sized segment has a trailer")
+	}
+}
