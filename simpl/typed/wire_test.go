@@ -101,7 +101,7 @@ func sampleRich() rich {
 }
 
 func TestValidate(t *testing.T) {
-	for _, v := range []any{nil, 0, -33, 1 << 62, "", strings.Repeat("s", 70000), []byte{}, make([]byte, 300),
+	for _, v := range []any{nil, 0, -33, int64(1) << 62, "", strings.Repeat("s", 70000), []byte{}, make([]byte, 300),
 		3.5, float32(2), true, []any{}, map[string]any{}, sampleRich(), time.Now(), []int{1, 2, 3},
 		map[int][]string{1: {"a"}}, Error{Code: 7, Message: "m"}} {
 		b, err := msgpack.Marshal(v)

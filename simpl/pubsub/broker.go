@@ -1,0 +1,695 @@
+package pubsub
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/typed"
+)
+
+// Defaults and bounds of a Broker (see the options).
+const (
+	DefaultMaxTopics        = 65536
+	DefaultMaxData          = 64 << 10
+	DefaultQueue            = 1024
+	DefaultMaxQueue         = 65536
+	DefaultMaxSubscriptions = 4096
+	DefaultMaxRetained      = 64 << 20
+	DefaultLease            = time.Minute
+	DefaultSweep            = time.Second
+	DefaultMetricTopics     = 1000
+	DefaultBatch            = 256
+	MaxBatch                = 4096
+	MaxLease                = 24 * time.Hour
+)
+
+// Reply sizes, for batches cut to fit the subscriber's reply buffer: an
+// upper bound of a NextReply's encoding without its messages, and of one
+// message's beyond its topic and data.
+const (
+	replyOverhead   = 256
+	messageOverhead = 64
+)
+
+// Option configures NewBroker.
+type Option func(*config)
+
+type config struct {
+	maxTopics, maxData, maxQueue, maxSubs int
+	maxRetained                           int64
+	lease, sweep                          time.Duration
+	metricTopics                          int
+	workers                               int
+	errorLog                              func(error)
+}
+
+// WithMaxTopics bounds the topics the broker knows (DefaultMaxTopics). A
+// topic is kept, with its sequence number and counters, for as long as
+// the broker runs; a publish to one more topic fails with ErrLimit.
+func WithMaxTopics(n int) Option { return func(c *config) { c.maxTopics = n } }
+
+// WithMaxData bounds a message's data (DefaultMaxData); a larger publish
+// fails with simpl.ErrTooLarge.
+func WithMaxData(n int) Option { return func(c *config) { c.maxData = n } }
+
+// WithMaxQueue bounds the queue a subscription may ask for
+// (DefaultMaxQueue); larger requests get this size.
+func WithMaxQueue(n int) Option { return func(c *config) { c.maxQueue = n } }
+
+// WithMaxSubscriptions bounds the open subscriptions
+// (DefaultMaxSubscriptions); one more fails with ErrLimit.
+func WithMaxSubscriptions(n int) Option { return func(c *config) { c.maxSubs = n } }
+
+// WithMaxRetained bounds the bytes of data kept as the newest message of
+// each topic, which subscriptions that ask for Current start with
+// (DefaultMaxRetained). Past it, the topics published to least recently
+// lose theirs first.
+func WithMaxRetained(bytes int64) Option { return func(c *config) { c.maxRetained = bytes } }
+
+// WithDefaultLease sets how long a subscription that asks for no lease of its own
+// lives without a Next waiting (DefaultLease). A subscriber that does not
+// come back for its next batch within its lease is presumed gone.
+func WithDefaultLease(d time.Duration) Option { return func(c *config) { c.lease = d } }
+
+// WithSweep sets how often the broker looks for subscriptions whose
+// process died or whose lease ran out (DefaultSweep).
+func WithSweep(d time.Duration) Option { return func(c *config) { c.sweep = d } }
+
+// WithMetricTopics bounds the topics that get series of their own in the
+// broker's metrics (DefaultMetricTopics): the first n topics published
+// to; the others are added up under topic="#other" (no topic contains
+// '#'). It keeps a scrape's size bounded whatever topics publishers make
+// up.
+func WithMetricTopics(n int) Option { return func(c *config) { c.metricTopics = n } }
+
+// WithWorkers sets how many requests the broker handles at once (typed's
+// default, GOMAXPROCS, when 0). Held Next requests take no worker.
+func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
+
+// WithErrorLog sets where failures no client hears of go (the default is
+// the standard logger).
+func WithErrorLog(f func(error)) Option { return func(c *config) { c.errorLog = f } }
+
+// Broker is a publish/subscribe broker: it serves a simpl Channel, queues
+// every published message for each subscription whose pattern matches
+// its topic, and answers each subscription's held Next when there is
+// something for it. It never waits for a subscriber: a full queue drops
+// its oldest message and counts it. It is a prometheus.Collector of its
+// own metrics (see Describe). Safe for concurrent use.
+type Broker struct {
+	o       config
+	epoch   uint64
+	now     func() time.Time
+	alive   func(pid int, since time.Time) bool
+	serving atomic.Bool
+
+	mu       sync.Mutex
+	topics   map[string]*topic
+	order    []*topic // in the order they were first published to
+	subs     map[uint64]*sub
+	trie     trie
+	lastID   uint64
+	retained list.List // of *topic holding a retained message, most recent first
+	retBytes int64
+	ended    [numEndReasons]uint64
+	stopping bool
+	scratch  []*sub
+}
+
+// topic is what the broker keeps of a topic.
+type topic struct {
+	name      string
+	index     int // in Broker.order
+	seq       uint64
+	published uint64
+	delivered uint64
+	dropped   [numDropReasons]uint64
+	last      entry         // the newest message, when retained
+	lru       *list.Element // in Broker.retained, when retained
+}
+
+// Why messages are dropped: the label reason of simpl_pubsub_dropped_total.
+const (
+	dropOverflow  = iota // a full queue let go of its oldest
+	dropConflated        // replaced by a newer one of its topic (latest mode)
+	dropTooLarge         // larger than the subscriber's reply buffer
+	dropClosed           // queued or unacknowledged when the subscription ended
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{"overflow", "conflated", "too_large", "closed"}
+
+// Why subscriptions end: the label reason of simpl_pubsub_subscriptions_ended_total.
+const (
+	endUnsubscribed = iota
+	endDead         // the subscriber's process is gone
+	endLease        // no Next within the lease
+	numEndReasons
+)
+
+var endNames = [numEndReasons]string{"unsubscribed", "dead", "lease"}
+
+// sub is a subscription.
+type sub struct {
+	id       uint64
+	pattern  string
+	mode     Mode
+	pid      int
+	since    time.Time // when it subscribed, for naming.Alive
+	lease    time.Duration
+	lastSeen time.Time
+	q        queue
+
+	held    *held   // the waiting Next, if any
+	batch   uint64  // the number of the last batch sent
+	flight  []entry // that batch, until acknowledged
+	dropped uint64  // lost, as the subscriber sees it
+	deliv   uint64
+}
+
+// held is a Next the broker holds until there is a message for it.
+type held struct {
+	m      simpl.Message
+	max    int // messages
+	budget int // bytes of messages the reply may carry
+}
+
+// wake is a reply to a held Next, sent outside the lock.
+type wake struct {
+	s   *sub
+	h   *held
+	rep NextReply
+	err error // an error reply instead
+}
+
+// NewBroker returns a broker with the given options. Serve it on a
+// Channel; register it on a Prometheus registry for its metrics.
+func NewBroker(opts ...Option) *Broker {
+	o := config{
+		maxTopics: DefaultMaxTopics, maxData: DefaultMaxData, maxQueue: DefaultMaxQueue,
+		maxSubs: DefaultMaxSubscriptions, maxRetained: DefaultMaxRetained,
+		lease: DefaultLease, sweep: DefaultSweep, metricTopics: DefaultMetricTopics,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.maxTopics = max(o.maxTopics, 1)
+	o.maxData = max(o.maxData, 0)
+	o.maxQueue = max(o.maxQueue, 1)
+	o.maxSubs = max(o.maxSubs, 1)
+	o.maxRetained = max(o.maxRetained, 0)
+	if o.lease <= 0 {
+		o.lease = DefaultLease
+	}
+	o.lease = min(o.lease, MaxLease)
+	if o.sweep <= 0 {
+		o.sweep = DefaultSweep
+	}
+	o.metricTopics = max(o.metricTopics, 0)
+	b := &Broker{
+		o:      o,
+		epoch:  rand.Uint64() | 1,
+		now:    time.Now,
+		alive:  naming.Alive,
+		topics: make(map[string]*topic),
+		subs:   make(map[uint64]*sub),
+	}
+	return b
+}
+
+// Serve runs the broker on ch until ctx ends (returning ctx.Err()) or ch
+// is closed (an error wrapping simpl.ErrClosed). On the way out every held
+// Next is answered with CodeStopping, so subscribers hear at once that
+// their subscription ended. A Broker serves once.
+func Serve(ctx context.Context, ch *simpl.Channel, opts ...Option) error {
+	return NewBroker(opts...).Serve(ctx, ch)
+}
+
+// Serve runs b on ch; see the function Serve.
+func (b *Broker) Serve(ctx context.Context, ch *simpl.Channel) error {
+	if !b.serving.CompareAndSwap(false, true) {
+		return errors.New("pubsub: a Broker serves once")
+	}
+	var mopts []typed.MuxOption
+	mopts = append(mopts, typed.WithLimits(typed.Limits{MaxSize: b.o.maxData + MaxTopicLen + 1024}))
+	if b.o.errorLog != nil {
+		mopts = append(mopts, typed.WithErrorLog(b.o.errorLog))
+	}
+	mux := typed.NewMux(mopts...)
+	typed.Handle(mux, b.handlePublish)
+	typed.Handle(mux, b.handleSubscribe)
+	typed.Handle(mux, b.handleNext)
+	typed.Handle(mux, b.handleUnsubscribe)
+	typed.Handle(mux, func(ctx context.Context, _ StatsRequest, _ simpl.Message) (Stats, error) {
+		return b.Stats(), nil
+	})
+
+	sctx, stopSweep := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { b.sweeper(sctx) })
+	var sopts []typed.ServeOption
+	if b.o.workers > 0 {
+		sopts = append(sopts, typed.WithWorkers(b.o.workers))
+	}
+	err := mux.Serve(ctx, ch, sopts...)
+	stopSweep()
+	wg.Wait()
+	b.stop()
+	return err
+}
+
+// senderPID is the pid of m's sender, as the kernel says when it can.
+func senderPID(m simpl.Message) int {
+	if c, ok := m.Cred(); ok {
+		return c.PID
+	}
+	_, pid := m.Sender()
+	return pid
+}
+
+func (b *Broker) handlePublish(ctx context.Context, req PublishRequest, m simpl.Message) (PublishReply, error) {
+	if err := CheckTopic(req.Topic); err != nil {
+		return PublishReply{}, codeErr(CodeBadTopic, err)
+	}
+	if len(req.Data) > b.o.maxData {
+		return PublishReply{}, &typed.Error{Code: typed.CodeTooLarge,
+			Message: fmt.Sprintf("%d bytes of data, the limit is %d", len(req.Data), b.o.maxData)}
+	}
+	rep, wakes, err := b.publish(req.Topic, req.Data)
+	if err != nil {
+		return PublishReply{}, err
+	}
+	// The publisher first: it is the one blocked. Then the subscribers.
+	typed.Reply(m, rep)
+	b.wakeAll(wakes)
+	return PublishReply{}, typed.ErrDeferred
+}
+
+// publish queues data on topic for every matching subscription and
+// returns the replies owed to the Next requests it satisfies.
+func (b *Broker) publish(name string, data []byte) (PublishReply, []wake, error) {
+	now := b.now().UnixNano()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.topics[name]
+	if t == nil {
+		if len(b.topics) >= b.o.maxTopics {
+			return PublishReply{}, nil, codeErr(CodeLimit, fmt.Errorf("topic %q would be one more than the %d allowed", name, b.o.maxTopics))
+		}
+		t = &topic{name: name, index: len(b.order)}
+		b.topics[name] = t
+		b.order = append(b.order, t)
+	}
+	t.seq++
+	t.published++
+	e := entry{t: t, seq: t.seq, time: now, data: data}
+	b.retain(t, e)
+	b.scratch = b.trie.match(b.scratch[:0], name)
+	var wakes []wake
+	for _, s := range b.scratch {
+		b.enqueue(s, e)
+		if s.held != nil {
+			wakes = append(wakes, b.cut(s))
+		}
+	}
+	n := len(b.scratch)
+	clear(b.scratch)
+	return PublishReply{Seq: e.seq, Subscribers: n}, wakes, nil
+}
+
+// enqueue puts e in s's queue, counting what it pushes out.
+func (b *Broker) enqueue(s *sub, e entry) {
+	lost, replaced, dropped := s.q.push(e)
+	switch {
+	case replaced:
+		lost.t.dropped[dropConflated]++
+		s.dropped++
+	case dropped:
+		lost.t.dropped[dropOverflow]++
+		s.dropped++
+	}
+}
+
+// retain keeps e as t's newest message, within the retained budget.
+func (b *Broker) retain(t *topic, e entry) {
+	if t.lru != nil {
+		b.retBytes -= int64(len(t.last.data))
+		b.retained.Remove(t.lru)
+		t.lru, t.last = nil, entry{}
+	}
+	if int64(len(e.data)) > b.o.maxRetained {
+		return
+	}
+	t.last = e
+	t.lru = b.retained.PushFront(t)
+	b.retBytes += int64(len(e.data))
+	for b.retBytes > b.o.maxRetained {
+		old := b.retained.Back().Value.(*topic)
+		b.retBytes -= int64(len(old.last.data))
+		b.retained.Remove(old.lru)
+		old.lru, old.last = nil, entry{}
+	}
+}
+
+// cut takes s's held Next and answers it with the next batch; s's queue
+// must not be empty.
+func (b *Broker) cut(s *sub) wake {
+	h := s.held
+	s.held = nil
+	s.lastSeen = b.now() // the lease runs from the answer
+	return wake{s: s, h: h, rep: b.batch(s, h.max, h.budget)}
+}
+
+// batch moves up to max queued messages (budget bytes of them) into a new
+// in-flight batch. A message that could never fit is dropped.
+func (b *Broker) batch(s *sub, maxMsgs, budget int) NextReply {
+	var msgs []Message
+	var flight []entry
+	for s.q.n > 0 && len(msgs) < maxMsgs {
+		e := s.q.peek()
+		size := len(e.t.name) + len(e.data) + messageOverhead
+		if size > budget {
+			if len(msgs) > 0 {
+				break
+			}
+			lost := s.q.pop()
+			lost.t.dropped[dropTooLarge]++
+			s.dropped++
+			continue
+		}
+		budget -= size
+		ent := s.q.pop()
+		flight = append(flight, ent)
+		msgs = append(msgs, Message{Topic: ent.t.name, Seq: ent.seq, Data: ent.data, Time: time.Unix(0, ent.time)})
+	}
+	if len(msgs) == 0 {
+		return NextReply{Dropped: s.dropped}
+	}
+	s.batch++
+	s.flight = flight
+	return NextReply{Batch: s.batch, Messages: msgs, Dropped: s.dropped}
+}
+
+// resend is the in-flight batch again.
+func (s *sub) resend() NextReply {
+	msgs := make([]Message, len(s.flight))
+	for i, e := range s.flight {
+		msgs[i] = Message{Topic: e.t.name, Seq: e.seq, Data: e.data, Time: time.Unix(0, e.time)}
+	}
+	return NextReply{Batch: s.batch, Messages: msgs, Dropped: s.dropped}
+}
+
+// ack records that the subscriber has the in-flight batch.
+func (s *sub) ack() {
+	for _, e := range s.flight {
+		e.t.delivered++
+	}
+	s.deliv += uint64(len(s.flight))
+	s.flight = nil
+}
+
+// wakeAll sends the replies; a subscriber that is not there to take its
+// batch gets it again with its next Next, or is found dead.
+func (b *Broker) wakeAll(wakes []wake) {
+	for _, w := range wakes {
+		var err error
+		if w.err != nil {
+			err = typed.ReplyError(w.h.m, w.err)
+		} else {
+			err = typed.Reply(w.h.m, w.rep)
+		}
+		if errors.Is(err, simpl.ErrPeerGone) && w.s != nil {
+			b.checkAlive(w.s)
+		}
+	}
+}
+
+// checkAlive ends s if its process is gone.
+func (b *Broker) checkAlive(s *sub) {
+	if s.pid <= 0 || b.alive(s.pid, s.since) {
+		return
+	}
+	b.mu.Lock()
+	var wakes []wake
+	if b.subs[s.id] == s {
+		wakes = b.end(s, endDead, wakes)
+	}
+	b.mu.Unlock()
+	b.wakeAll(wakes)
+}
+
+func (b *Broker) handleSubscribe(ctx context.Context, req SubscribeRequest, m simpl.Message) (SubscribeReply, error) {
+	if err := CheckPattern(req.Pattern); err != nil {
+		return SubscribeReply{}, codeErr(CodeBadTopic, err)
+	}
+	return b.subscribe(senderPID(m), req)
+}
+
+func (b *Broker) subscribe(pid int, req SubscribeRequest) (SubscribeReply, error) {
+	switch req.Mode {
+	case "":
+		req.Mode = Queue
+	case Queue, Latest:
+	default:
+		return SubscribeReply{}, &typed.Error{Code: typed.CodeFailed, Message: fmt.Sprintf("mode %q: want %q or %q", req.Mode, Queue, Latest)}
+	}
+	size := req.Queue
+	if size <= 0 {
+		size = min(DefaultQueue, b.o.maxQueue)
+	}
+	size = min(size, b.o.maxQueue)
+	lease := req.Lease
+	if lease <= 0 {
+		lease = b.o.lease
+	}
+	lease = min(lease, MaxLease)
+	now := b.now()
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopping {
+		return SubscribeReply{}, &typed.Error{Code: CodeStopping, Message: "the broker is stopping"}
+	}
+	if len(b.subs) >= b.o.maxSubs {
+		return SubscribeReply{}, codeErr(CodeLimit, fmt.Errorf("%d subscriptions already, the limit", len(b.subs)))
+	}
+	b.lastID++
+	s := &sub{
+		id: b.lastID, pattern: req.Pattern, mode: req.Mode, pid: pid, since: now,
+		lease: lease, lastSeen: now, q: newQueue(size, req.Mode == Latest),
+	}
+	if req.Current {
+		// The newest retained messages that match, oldest first, as many
+		// as the queue holds; they were published before, so none is
+		// counted as dropped.
+		var cur []*topic
+		for el := b.retained.Front(); el != nil && len(cur) < size; el = el.Next() {
+			if t := el.Value.(*topic); Match(req.Pattern, t.name) {
+				cur = append(cur, t)
+			}
+		}
+		for i := len(cur) - 1; i >= 0; i-- {
+			s.q.push(cur[i].last)
+		}
+	}
+	b.subs[s.id] = s
+	b.trie.add(s)
+	return SubscribeReply{ID: s.id, Epoch: b.epoch, Queue: size, Lease: lease}, nil
+}
+
+// lookup finds subscription id of epoch for pid.
+func (b *Broker) lookup(id, epoch uint64, pid int) (*sub, error) {
+	if b.stopping {
+		return nil, &typed.Error{Code: CodeStopping, Message: "the broker is stopping"}
+	}
+	s := b.subs[id]
+	switch {
+	case epoch != b.epoch:
+		return nil, codeErr(CodeNoSubscription, fmt.Errorf("subscription %d is another broker's", id))
+	case s == nil:
+		return nil, codeErr(CodeNoSubscription, fmt.Errorf("no subscription %d (ended, or its lease ran out)", id))
+	case s.pid > 0 && pid > 0 && s.pid != pid:
+		return nil, codeErr(CodeNoSubscription, fmt.Errorf("subscription %d belongs to pid %d", id, s.pid))
+	}
+	return s, nil
+}
+
+func (b *Broker) handleNext(ctx context.Context, req NextRequest, m simpl.Message) (NextReply, error) {
+	h := &held{m: m, max: req.Max, budget: m.MaxReply() - replyOverhead}
+	rep, old, err := b.next(senderPID(m), req, h)
+	if old != nil {
+		// Its sender gave up on it and asked again: it gets nothing.
+		b.wakeAll([]wake{{h: old, rep: NextReply{}}})
+	}
+	switch {
+	case err != nil:
+		return NextReply{}, err
+	case rep == nil:
+		return NextReply{}, typed.ErrDeferred
+	}
+	return *rep, nil
+}
+
+// next answers a Next: with a batch at once (rep), or by holding h (rep
+// nil). old is a Next of the same subscription that h replaces.
+func (b *Broker) next(pid int, req NextRequest, h *held) (rep *NextReply, old *held, err error) {
+	if h.max <= 0 {
+		h.max = DefaultBatch
+	}
+	h.max = min(h.max, MaxBatch)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, err := b.lookup(req.ID, req.Epoch, pid)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.lastSeen = b.now()
+	old, s.held = s.held, nil
+	if s.flight != nil {
+		if req.Ack != s.batch {
+			r := s.resend() // the subscriber did not get it
+			return &r, old, nil
+		}
+		s.ack()
+	}
+	if s.q.n > 0 {
+		r := b.batch(s, h.max, h.budget)
+		if r.Batch != 0 || req.NoWait {
+			return &r, old, nil
+		}
+		// Everything queued was too large and is dropped: wait on.
+	}
+	if req.NoWait {
+		return &NextReply{Dropped: s.dropped}, old, nil
+	}
+	s.held = h
+	return nil, old, nil
+}
+
+func (b *Broker) handleUnsubscribe(ctx context.Context, req UnsubscribeRequest, m simpl.Message) (UnsubscribeReply, error) {
+	rep, wakes, err := b.unsubscribe(senderPID(m), req)
+	b.wakeAll(wakes)
+	return rep, err
+}
+
+func (b *Broker) unsubscribe(pid int, req UnsubscribeRequest) (UnsubscribeReply, []wake, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, err := b.lookup(req.ID, req.Epoch, pid)
+	if err != nil {
+		return UnsubscribeReply{}, nil, err
+	}
+	if s.flight != nil && req.Ack == s.batch {
+		s.ack()
+	}
+	return UnsubscribeReply{Dropped: s.dropped}, b.end(s, endUnsubscribed, nil), nil
+}
+
+// end removes s, counting what it still held as dropped, and adds the
+// answer its held Next is owed to wakes.
+func (b *Broker) end(s *sub, why int, wakes []wake) []wake {
+	delete(b.subs, s.id)
+	b.trie.remove(s)
+	b.ended[why]++
+	for _, e := range s.flight {
+		e.t.dropped[dropClosed]++
+	}
+	s.flight = nil
+	s.q.drain(func(e entry) { e.t.dropped[dropClosed]++ })
+	if s.held != nil {
+		wakes = append(wakes, wake{s: s, h: s.held, err: codeErr(CodeNoSubscription, fmt.Errorf("subscription %d ended: %s", s.id, endNames[why]))})
+		s.held = nil
+	}
+	return wakes
+}
+
+// stop answers every held Next with CodeStopping and refuses new ones.
+func (b *Broker) stop() {
+	b.mu.Lock()
+	b.stopping = true
+	var wakes []wake
+	for _, s := range b.subs {
+		if s.held != nil {
+			wakes = append(wakes, wake{s: s, h: s.held, err: &typed.Error{Code: CodeStopping, Message: "the broker is stopping"}})
+			s.held = nil
+		}
+	}
+	b.mu.Unlock()
+	b.wakeAll(wakes)
+}
+
+// sweeper ends, every sweep interval, the subscriptions whose process is
+// gone or whose lease ran out.
+func (b *Broker) sweeper(ctx context.Context) {
+	t := time.NewTicker(b.o.sweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.sweep()
+		}
+	}
+}
+
+// owner is a subscribing process, as the sweep checks it.
+type owner struct {
+	pid   int
+	since time.Time
+}
+
+// sweep checks every subscription once. The liveness checks (a signal 0
+// and a read of /proc per distinct process) run outside the lock.
+func (b *Broker) sweep() {
+	b.mu.Lock()
+	owners := make(map[owner]bool)
+	for _, s := range b.subs {
+		if s.pid > 0 {
+			owners[owner{s.pid, s.since}] = true
+		}
+	}
+	b.mu.Unlock()
+	for o := range owners {
+		owners[o] = b.alive(o.pid, o.since)
+	}
+	now := b.now()
+	var wakes []wake
+	b.mu.Lock()
+	for _, s := range b.subs {
+		// A subscription made after the check is not judged by it.
+		alive, checked := owners[owner{s.pid, s.since}]
+		switch {
+		case checked && !alive:
+			wakes = b.end(s, endDead, wakes)
+		case s.held == nil && now.Sub(s.lastSeen) > s.lease:
+			wakes = b.end(s, endLease, wakes)
+		}
+	}
+	b.mu.Unlock()
+	b.wakeAll(wakes)
+}
+
+// Stats is a snapshot of the broker.
+func (b *Broker) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := Stats{Epoch: b.epoch, Topics: len(b.topics), RetainedBytes: b.retBytes}
+	for _, s := range b.subs {
+		st.Subscriptions = append(st.Subscriptions, SubscriptionInfo{
+			ID: s.id, Pattern: s.pattern, Mode: s.mode, PID: s.pid, Size: s.q.size,
+			Queued: s.q.n + len(s.flight), Delivered: s.deliv, Dropped: s.dropped, Waiting: s.held != nil,
+		})
+	}
+	sort.Slice(st.Subscriptions, func(i, j int) bool { return st.Subscriptions[i].ID < st.Subscriptions[j].ID })
+	return st
+}

@@ -1,0 +1,146 @@
+// Command fcpub publishes messages to a topic through the publish/subscribe
+// broker (fcbroker).
+//
+//	fcpub [-b BROKER] [-n NAME] -t TOPIC [-m MESSAGE] [-wait D]
+//
+// With -m it publishes MESSAGE once; without, each line of standard input
+// (without its newline), in order. It returns once the broker has queued
+// each message for every matching subscriber; it prints nothing. -wait
+// lets it start before the broker has attached. Topics are levels
+// separated by '/', such as plant/boiler/temp (docs/pubsub.md). Any
+// failure exits 1 with a one-line cause; SIGINT, SIGTERM and SIGHUP stop
+// it between messages.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/pubsub"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
+)
+
+const usage = "usage: fcpub [-b BROKER] [-n NAME] -t TOPIC [-m MESSAGE] [-wait D]"
+
+func main() {
+	signal.Ignore(syscall.SIGPIPE)
+	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "fcpub:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fcpub", flag.ContinueOnError)
+	broker := fs.String("b", pubsub.DefaultBroker, "the broker's name")
+	name := fs.String("n", "", "name to attach (default fcpub_PID)")
+	topic := fs.String("t", "", "topic to publish to (required)")
+	msg := fs.String("m", "", "publish this message once (default: each line of standard input)")
+	wait := fs.Duration("wait", 0, "wait up to this long for the broker to attach (0: it must exist now)")
+	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+		return err
+	}
+	switch {
+	case *topic == "" || fs.NArg() > 0:
+		return errors.New(usage)
+	case *wait < 0:
+		return fmt.Errorf("-wait %v: must be 0 or more", *wait)
+	}
+	if err := pubsub.CheckTopic(*topic); err != nil {
+		return err
+	}
+	if *name == "" {
+		*name = fmt.Sprintf("fcpub_%d", os.Getpid())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	ch, err := simpl.Attach(*name)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := waitFor(ctx, ch, *broker, *wait); err != nil {
+		return err
+	}
+	pub := pubsub.NewPublisher(ch, *broker)
+	defer pub.Close()
+	publish := func(data []byte) error {
+		_, err := pub.Publish(ctx, *topic, data)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		}
+		return err
+	}
+	if isSet(fs, "m") {
+		return publish([]byte(*msg))
+	}
+	// Lines are read in their own goroutine so that a signal ends fcpub
+	// even while it waits for input.
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for sc.Scan() {
+			select {
+			case lines <- bytes.Clone(sc.Bytes()):
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(lines)
+		readErr <- sc.Err()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					return fmt.Errorf("reading standard input: %w", err)
+				}
+				return nil
+			}
+			if err := publish(line); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// waitFor waits up to wait for name to be attached.
+func waitFor(ctx context.Context, ch *simpl.Channel, name string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		conn, err := ch.Locate(name)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline) {
+			return fmt.Errorf("broker %s: %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted while waiting for %q: %w", name, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}

@@ -1,0 +1,202 @@
+package tools_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
+)
+
+// startBroker starts fcbroker with -metrics on a free port and returns it
+// with its metrics URL.
+func (e *env) startBroker(args ...string) (*simpltest.Proc, string) {
+	e.t.Helper()
+	p := e.start("fcbroker", append([]string{"-metrics", "127.0.0.1:0"}, args...)...)
+	expectLine(e.t, p, fmt.Sprintf("attached FCBROKER pid %d", p.PID()))
+	line := p.ReadLine(lineTimeout)
+	url, ok := strings.CutPrefix(line, "metrics ")
+	if !ok || !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.HasSuffix(url, "/metrics") {
+		e.t.Fatalf("fcbroker printed %q, want \"metrics http://127.0.0.1:PORT/metrics\"", line)
+	}
+	return p, url
+}
+
+// startSub starts fcsub with args and waits for its "# subscribed" line.
+func (e *env) startSub(args ...string) *simpltest.Proc {
+	e.t.Helper()
+	p := e.start("fcsub", args...)
+	if line := p.ReadLine(lineTimeout); !strings.HasPrefix(line, "# subscribed ") {
+		e.t.Fatalf("fcsub printed %q first, want \"# subscribed ...\"; stderr %q", line, p.Stderr())
+	}
+	return p
+}
+
+// scrapePubsub GETs url and returns its simpl_pubsub_ series, each as
+// name{labels} mapped to its value.
+func scrapePubsub(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: lineTimeout}).Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s: %s, %v", url, resp.Status, err)
+	}
+	out := make(map[string]float64)
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, "simpl_pubsub_") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("scrape %s: bad line %q", url, line)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// The publish/subscribe tools as a user runs them: fcbroker, fcsub on a
+// pattern and in latest mode, fcpub with -m and with lines of standard
+// input, a stopped subscriber that comes back to a drop notice, /metrics
+// counting all of it, and clean exits.
+func TestPubSubTools(t *testing.T) {
+	e := newEnv(t)
+	broker, url := e.startBroker()
+	all := e.startSub("-t", "plant/#", "-seq")
+	temps := e.startSub("-t", "plant/+/temp")
+
+	e.run("", "fcpub", "-t", "plant/boiler/temp", "-m", "71.5").ok(t, "fcpub -m")
+	r := e.sh(`printf 'one\ntwo\n' | fcpub -t plant/log`)
+	r.ok(t, "fcpub from stdin")
+	if r.stdout != "" {
+		t.Errorf("fcpub printed %q", r.stdout)
+	}
+	e.run("", "fcpub", "-t", "plant/pump/temp", "-m", "\x01\x02").ok(t, "fcpub binary")
+	e.run("", "fcpub", "-t", "plant/pump/temp", "-m", "").ok(t, "fcpub empty")
+	for _, want := range []string{
+		"plant/boiler/temp 1: 71.5", "plant/log 1: one", "plant/log 2: two",
+		"plant/pump/temp 1: hex:0102", "plant/pump/temp 2: (empty)",
+	} {
+		expectLine(t, all, want)
+	}
+	for _, want := range []string{"plant/boiler/temp: 71.5", "plant/pump/temp: hex:0102", "plant/pump/temp: (empty)"} {
+		expectLine(t, temps, want)
+	}
+
+	// A latest-mode subscriber starts with the current values.
+	latest := e.startSub("-t", "plant/+/temp", "-latest", "-count", "2")
+	expectLine(t, latest, "plant/boiler/temp: 71.5")
+	expectLine(t, latest, "plant/pump/temp: (empty)")
+	if code := waitExit(t, latest); code != 0 {
+		t.Errorf("fcsub -count 2 exited %d: %s", code, latest.Stderr())
+	}
+
+	// A subscriber that is stopped while 10 messages come, with a queue
+	// of 2, gets the newest 2 and is told of the 8 it lost; or, if its
+	// Next was already waiting at the broker when it stopped, the first
+	// message (the reply went out at once), the newest 2, and 7 lost.
+	slow := e.startSub("-t", "burst", "-queue", "2", "-seq")
+	slow.Signal(syscall.SIGSTOP)
+	r = e.sh(`seq 1 10 | fcpub -t burst`)
+	r.ok(t, "fcpub burst")
+	slow.Signal(syscall.SIGCONT)
+	burstDelivered, burstDropped := 2.0, 8.0
+	if line := slow.ReadLine(lineTimeout); line == "burst 1: 1" {
+		burstDelivered, burstDropped = 3, 7
+		expectLine(t, slow, "# dropped 7 (total 7)")
+	} else if line != "# dropped 8 (total 8)" {
+		t.Fatalf("fcsub -queue 2 after a burst of 10 printed %q", line)
+	}
+	expectLine(t, slow, "burst 9: 9")
+	expectLine(t, slow, "burst 10: 10")
+
+	stop(t, all, syscall.SIGTERM)
+	stop(t, temps, syscall.SIGINT)
+	stop(t, slow, syscall.SIGHUP)
+	got := scrapePubsub(t, url)
+	for series, want := range map[string]float64{
+		`simpl_pubsub_published_total{topic="plant/boiler/temp"}`:                1,
+		`simpl_pubsub_published_total{topic="plant/log"}`:                        2,
+		`simpl_pubsub_published_total{topic="plant/pump/temp"}`:                  2,
+		`simpl_pubsub_published_total{topic="burst"}`:                            10,
+		`simpl_pubsub_delivered_total{topic="plant/boiler/temp"}`:                3, // all, temps, latest
+		`simpl_pubsub_delivered_total{topic="plant/log"}`:                        2,
+		`simpl_pubsub_delivered_total{topic="plant/pump/temp"}`:                  5,
+		`simpl_pubsub_delivered_total{topic="burst"}`:                            burstDelivered,
+		`simpl_pubsub_dropped_total{reason="overflow",topic="burst"}`:            burstDropped,
+		`simpl_pubsub_dropped_total{reason="closed",topic="burst"}`:              0,
+		`simpl_pubsub_subscribers{mode="queue"}`:                                 0,
+		`simpl_pubsub_subscribers{mode="latest"}`:                                0,
+		`simpl_pubsub_subscriptions_ended_total{reason="unsubscribed"}`:          4,
+		`simpl_pubsub_topics`:                                                    4,
+		`simpl_pubsub_queued_messages`:                                           0,
+		`simpl_pubsub_dropped_total{reason="conflated",topic="plant/pump/temp"}`: 0,
+	} {
+		if v, ok := got[series]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
+		}
+	}
+
+	// The broker dies: a subscriber says so and exits 1.
+	orphan := e.startSub("-t", "x")
+	kill(t, broker)
+	if code := waitExit(t, orphan); code != 1 {
+		t.Errorf("fcsub after the broker died: exit %d", code)
+	}
+	checkOneLine(t, "fcsub", orphan.Stderr(), "subscription ended: broker FCBROKER gone")
+	e.clean(2) // the killed broker's FIFOs
+
+	// A clean stop of the broker ends a waiting subscriber the same way.
+	broker, _ = e.startBroker()
+	orphan = e.startSub("-t", "x")
+	stop(t, broker, syscall.SIGTERM)
+	if code := waitExit(t, orphan); code != 1 {
+		t.Errorf("fcsub after the broker stopped: exit %d", code)
+	}
+	checkOneLine(t, "fcsub", orphan.Stderr(), "subscription ended: broker FCBROKER gone")
+}
+
+// TestPubSubToolErrors: usage and failures, each in one line on stderr.
+func TestPubSubToolErrors(t *testing.T) {
+	e := newEnv(t)
+	e.run("", "fcpub", "-m", "x").failed(t, "fcpub", "usage")
+	e.run("", "fcpub", "-t", "a b", "-m", "x").failed(t, "fcpub", "bad topic")
+	e.run("", "fcpub", "-t", "a/+", "-m", "x").failed(t, "fcpub", "bad topic")
+	e.run("", "fcpub", "-t", "a", "-m", "x").failed(t, "fcpub", "FCBROKER", "not found")
+	e.run("", "fcpub", "-t", "a", "-m", "x", "-wait", "-1s").failed(t, "fcpub", "-wait")
+	e.run("", "fcsub").failed(t, "fcsub", "usage")
+	e.run("", "fcsub", "-t", "a/#/b").failed(t, "fcsub", "bad topic")
+	e.run("", "fcsub", "-t", "a", "-count", "-1").failed(t, "fcsub", "-count")
+	e.run("", "fcsub", "-t", "a").failed(t, "fcsub", "FCBROKER", "not found")
+	e.run("", "fcbroker", "-max-topics", "0").failed(t, "fcbroker", "-max-topics")
+	e.run("", "fcbroker", "extra").failed(t, "fcbroker", "usage")
+	e.run("", "fcbroker", "-metrics", "no-such-host-name.invalid:0").failed(t, "fcbroker", "-metrics")
+
+	b := e.start("fcbroker", "-n", "B2", "-max-data", "4")
+	expectLine(t, b, fmt.Sprintf("attached B2 pid %d", b.PID()))
+	e.run("", "fcpub", "-b", "B2", "-t", "a", "-m", "12345").failed(t, "fcpub", "too large")
+	e.run("", "fcbroker", "-n", "B2").failed(t, "fcbroker", "B2")
+	// -wait: a subscriber started before its broker.
+	sub := e.start("fcsub", "-b", "B3", "-t", "a", "-wait", "20s", "-count", "1")
+	b3 := e.start("fcbroker", "-n", "B3")
+	expectLine(t, b3, fmt.Sprintf("attached B3 pid %d", b3.PID()))
+	if line := sub.ReadLine(lineTimeout); !strings.HasPrefix(line, "# subscribed a") {
+		t.Fatalf("fcsub -wait printed %q", line)
+	}
+	e.run("", "fcpub", "-b", "B3", "-t", "a", "-m", "hi").ok(t, "fcpub -b B3")
+	expectLine(t, sub, "a: hi")
+	if code := waitExit(t, sub); code != 0 {
+		t.Errorf("fcsub -count 1: exit %d: %s", code, sub.Stderr())
+	}
+	stop(t, b3, syscall.SIGTERM)
+	stop(t, b, syscall.SIGTERM)
+}
