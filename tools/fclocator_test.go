@@ -57,3 +57,50 @@ func TestFclocator(t *testing.T) {
 	stop(t, d, syscall.SIGTERM)
 	e.clean(2) // the killed SRV1's and the killed daemon's FIFOs
 }
+
+// TestFclocatorMetrics: fclocator -metrics serves the locator's names,
+// events and held watches, and its channel's counters, over HTTP.
+func TestFclocatorMetrics(t *testing.T) {
+	e := newEnv(t)
+	d := e.start("fclocator", "-metrics", "127.0.0.1:0")
+	expectLine(t, d, "fclocator: FCLOCATOR watching "+e.dir)
+	url := metricsURL(t, d)
+	waitScrape(t, url, map[string]float64{
+		`simpl_locator_names`:                                1, // itself
+		`simpl_locator_events_total{kind="disappeared"}`:     0,
+		`simpl_locator_watches`:                              0,
+		`simpl_received_messages_total{channel="FCLOCATOR"}`: 0,
+	})
+
+	w := e.start("fclocator", "-watch", "SRV*", "-count", "2")
+	waitScrape(t, url, map[string]float64{`simpl_locator_watches`: 1})
+	r := e.startRecv("SRV1")
+	if line := w.ReadLine(lineTimeout); !strings.HasPrefix(line, fmt.Sprintf("appeared SRV1 pid %d ", r.PID())) {
+		t.Fatalf("the watch printed %q, want SRV1 appeared", line)
+	}
+	e.run("", "fclocator", "-locate", "SRV1").ok(t, "fclocator -locate SRV1")
+	base := scrapeMetrics(t, url)
+	kill(t, r)
+	if line := w.ReadLine(lineTimeout); !strings.HasPrefix(line, fmt.Sprintf("disappeared SRV1 pid %d ", r.PID())) {
+		t.Fatalf("after SIGKILL the watch printed %q", line)
+	}
+	if code := waitExit(t, w); code != 0 {
+		t.Fatalf("watch -count 2 exited %d: %s", code, w.Stderr())
+	}
+	after := waitScrape(t, url, map[string]float64{
+		`simpl_locator_names`:   1, // the clients and SRV1 are gone
+		`simpl_locator_watches`: 0,
+	})
+	if a, b := after[`simpl_locator_events_total{kind="disappeared"}`], base[`simpl_locator_events_total{kind="disappeared"}`]; a <= b {
+		t.Errorf("disappeared events went from %v to %v across SRV1's kill", b, a)
+	}
+	if n := after[`simpl_locator_events_total{kind="appeared"}`]; n < 3 { // FCLOCATOR, SRV1, the clients
+		t.Errorf("appeared events = %v, want at least 3", n)
+	}
+	if n := after[`simpl_received_messages_total{channel="FCLOCATOR"}`]; n < 2 { // the locate, the watch
+		t.Errorf("the daemon received %v messages, want at least 2", n)
+	}
+	e.run("", "fclocator", "-list", "-metrics", "127.0.0.1:0").failed(t, "fclocator", "-metrics is for the daemon")
+	stop(t, d, syscall.SIGTERM)
+	e.clean(2) // the killed SRV1's FIFOs (SRV1, YSRV1)
+}

@@ -20,15 +20,22 @@ func (e *env) startRecvMetrics(name string, args ...string) (*simpltest.Proc, st
 	e.t.Helper()
 	p := e.start("fcrecv", append([]string{"-n", name, "-metrics", "127.0.0.1:0"}, args...)...)
 	expectLine(e.t, p, fmt.Sprintf("attached %s pid %d", name, p.PID()))
+	return p, metricsURL(e.t, p)
+}
+
+// metricsURL reads the "metrics http://127.0.0.1:PORT/metrics" line a
+// command started with -metrics 127.0.0.1:0 prints, and returns the URL.
+func metricsURL(t *testing.T, p *simpltest.Proc) string {
+	t.Helper()
 	line := p.ReadLine(lineTimeout)
 	url, ok := strings.CutPrefix(line, "metrics http://127.0.0.1:")
 	if !ok || !strings.HasSuffix(url, "/metrics") {
-		e.t.Fatalf("fcrecv printed %q, want \"metrics http://127.0.0.1:PORT/metrics\"", line)
+		t.Fatalf("%v printed %q, want \"metrics http://127.0.0.1:PORT/metrics\"", p.Cmd.Args, line)
 	}
 	if port, err := strconv.Atoi(strings.TrimSuffix(url, "/metrics")); err != nil || port <= 0 || port > 65535 {
-		e.t.Fatalf("fcrecv printed %q: no port", line)
+		t.Fatalf("%v printed %q: no port", p.Cmd.Args, line)
 	}
-	return p, strings.TrimPrefix(line, "metrics ")
+	return strings.TrimPrefix(line, "metrics ")
 }
 
 // scrapeMetrics GETs url and returns its series, each line of the text

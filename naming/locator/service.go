@@ -122,6 +122,8 @@ func hold(ctx context.Context, w *Watcher, req WatchRequest, m simpl.Message) {
 	if max <= 0 || max > maxEvents {
 		max = maxEvents
 	}
+	w.held.Add(1)
+	defer w.held.Add(-1)
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	evs, next, err := w.Next(wctx, req.Pattern, req.After, max)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
@@ -94,6 +95,9 @@ type Watcher struct {
 	changed chan struct{}
 	closed  bool
 	err     error // why the watch ended, once it has
+	counts  [3]uint64 // events by Kind, for metrics
+
+	held atomic.Int64 // watch requests held by Serve, for metrics
 
 	rescan chan struct{}
 	done   chan struct{}
@@ -278,6 +282,9 @@ func listeningShm() map[string]bool {
 
 func (w *Watcher) addLocked(kind Kind, info Info) {
 	w.seq++
+	if int(kind) < len(w.counts) {
+		w.counts[kind]++
+	}
 	w.events = append(w.events, Event{Seq: w.seq, Kind: kind, Info: info})
 	if len(w.events) > keep {
 		w.events = append(w.events[:0], w.events[len(w.events)-keep:]...)

@@ -1,7 +1,7 @@
 // Command fclocator is gosimpl's name-locator daemon, and its client for
 // the shell.
 //
-//	fclocator [-n NAME]                  serve: attach NAME (FCLOCATOR) and answer
+//	fclocator [-n NAME] [-metrics ADDR]  serve: attach NAME (FCLOCATOR) and answer
 //	fclocator -locate NAME               print NAME's owner
 //	fclocator -list [PATTERN]            print the live names (matching PATTERN)
 //	fclocator -watch PATTERN [-count N]  print names as they appear and disappear
@@ -11,6 +11,12 @@
 // disappear when its owner detaches, exits or is killed. The directory stays
 // the source of truth: programs find each other without the daemon, which
 // adds watching and metadata. SIGINT, SIGTERM and SIGHUP detach and exit 0.
+//
+// -metrics ADDR serves Prometheus metrics over HTTP at ADDR (host:port;
+// port 0 picks a free one) under /metrics: the locator's simpl_locator_*
+// (live names, events by kind, held watches), its channel's simpl_*
+// metrics (docs/metrics.md), and the Go runtime's and the process's. The
+// line after "... watching DIR" is then "metrics http://HOST:PORT/metrics".
 //
 // Each name prints as "NAME pid PID uid UID transport T since RFC3339", each
 // event as "appeared ..." or "disappeared ..." followed by the same fields
@@ -35,7 +41,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fclocator [-n NAME] | -locate NAME | -list [PATTERN] | -watch PATTERN [-count N]"
+const usage = "usage: fclocator [-n NAME] [-metrics ADDR] | -locate NAME | -list [PATTERN] | -watch PATTERN [-count N]"
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
@@ -52,6 +58,7 @@ func run(args []string, stdout io.Writer) error {
 	list := fs.Bool("list", false, "print the live names, matching the pattern argument if given")
 	watch := fs.String("watch", "", "print the names matching this pattern as they come and go")
 	count := fs.Int("count", 0, "with -watch: exit after this many events (0: until signalled)")
+	metricsAddr := fs.String("metrics", "", "when serving: Prometheus metrics at http://ADDR/metrics (host:port, port 0 picks one)")
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
 	}
@@ -68,11 +75,13 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q; %s", fs.Args(), usage)
 	case *count < 0:
 		return fmt.Errorf("-count must be 0 or more; %s", usage)
+	case modes > 0 && *metricsAddr != "":
+		return fmt.Errorf("-metrics is for the daemon, not with -locate, -list or -watch; %s", usage)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	if modes == 0 {
-		return serve(ctx, *name, stdout)
+		return serve(ctx, *name, *metricsAddr, stdout)
 	}
 
 	ch, err := simpl.Attach(fmt.Sprintf("FCLOC_%d", os.Getpid()))
@@ -129,19 +138,35 @@ func run(args []string, stdout io.Writer) error {
 }
 
 // serve runs the daemon until signalled.
-func serve(ctx context.Context, name string, stdout io.Writer) error {
+func serve(ctx context.Context, name, metricsAddr string, stdout io.Writer) error {
 	w, err := locator.NewWatcher("")
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	ch, err := simpl.Attach(name)
+	var opts []simpl.Option
+	var metricsURL string
+	if metricsAddr != "" {
+		m := simpl.NewMetrics()
+		url, stop, err := cli.ServeMetrics(metricsAddr, w, m)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		opts, metricsURL = append(opts, simpl.WithMetrics(m)), url
+	}
+	ch, err := simpl.Attach(name, opts...)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
 	if _, err := fmt.Fprintf(stdout, "fclocator: %s watching %s\n", name, w.Dir()); err != nil {
 		return err
+	}
+	if metricsURL != "" {
+		if _, err := fmt.Fprintf(stdout, "metrics %s\n", metricsURL); err != nil {
+			return err
+		}
 	}
 	if err := locator.Serve(ctx, ch, w); err != nil && ctx.Err() == nil {
 		return err

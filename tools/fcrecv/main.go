@@ -24,8 +24,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,9 +32,6 @@ import (
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 const usage = "usage: fcrecv -n NAME [-reply TEXT] [-count N] [-delay D] [-metrics ADDR]"
@@ -75,7 +70,8 @@ func run(args []string, stdout io.Writer) error {
 	var opts []simpl.Option
 	var metricsURL string
 	if *metricsAddr != "" {
-		m, url, stop, err := serveMetrics(*metricsAddr)
+		m := simpl.NewMetrics()
+		url, stop, err := cli.ServeMetrics(*metricsAddr, m)
 		if err != nil {
 			return err
 		}
@@ -132,24 +128,6 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// serveMetrics listens on addr and serves, on a registry of its own, the
-// metrics of the Channels given m, the Go runtime's and the process's, at
-// /metrics; stop closes the server.
-func serveMetrics(addr string) (m *simpl.Metrics, url string, stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, "", nil, fmt.Errorf("-metrics %s: %w", addr, err)
-	}
-	m = simpl.NewMetrics()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln) // returns when stop closes it
-	return m, "http://" + ln.Addr().String() + "/metrics", func() { srv.Close() }, nil
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

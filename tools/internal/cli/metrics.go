@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ServeMetrics listens on addr (host:port; port 0 picks a free one) and
+// serves cs, the Go runtime's and the process's metrics at /metrics, on a
+// registry of its own. url is where it listens; stop closes the server.
+// The error names the -metrics flag, as the commands take it.
+func ServeMetrics(addr string, cs ...prometheus.Collector) (url string, stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := registerAll(reg, cs); err != nil {
+		return "", nil, fmt.Errorf("-metrics: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("-metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln) // returns when stop closes it
+	return "http://" + ln.Addr().String() + "/metrics", func() { srv.Close() }, nil
+}
+
+func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
