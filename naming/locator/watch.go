@@ -94,7 +94,7 @@ type Watcher struct {
 	seq     uint64  // the last event's number
 	changed chan struct{}
 	closed  bool
-	err     error // why the watch ended, once it has
+	err     error     // why the watch ended, once it has
 	counts  [3]uint64 // events by Kind, for metrics
 
 	held atomic.Int64 // watch requests held by Serve, for metrics
