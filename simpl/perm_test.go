@@ -746,11 +746,10 @@ func procTargets(t *testing.T, pid int, dir string) (fds, maps []string, lanes, 
 
 // shmRefusal tracks refusals by the shared-memory handshake (shm.Dial
 // straight to a receiver's socket, which is how a user who may not open
-// the receiver's FIFO would try shm). A refusal must happen; it should
-// wrap os.ErrPermission, but the receiver acks the refusal and closes
-// without reading the sender's hello, so the sender often fails first on
-// its own write (EPIPE) or read (ECONNRESET, which discards the ack) and
-// reports ErrPeerGone. That is counted, and reported by report.
+// the receiver's FIFO would try shm). A refusal must happen, and wrap
+// os.ErrPermission: the receiver reads the hello before it acks the
+// refusal, so the sender always gets the ack. A refusal reported as
+// ErrPeerGone is counted, and fails report.
 type shmRefusal struct {
 	unclear []string
 }
@@ -766,11 +765,11 @@ func (s *shmRefusal) check(t *testing.T, who string, r probeResult) {
 	}
 }
 
-// report is a subtest: skipped as a known bug when a refusal was unclear.
+// report is a subtest: it fails when a refusal was unclear.
 func (s *shmRefusal) report(t *testing.T) {
 	t.Run("shm-refusal-error", func(t *testing.T) {
 		if len(s.unclear) > 0 {
-			t.Skipf("bug: a refused shm handshake often surfaces as ErrPeerGone, not os.ErrPermission (the receiver closes without reading the hello): %q", s.unclear)
+			t.Errorf("a refused shm handshake surfaced as ErrPeerGone, not os.ErrPermission: %q", s.unclear)
 		}
 	})
 }

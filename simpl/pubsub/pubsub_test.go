@@ -232,6 +232,9 @@ func TestFanout(t *testing.T) {
 		if subs[i].name == "SLOW" && r.dropped == 0 {
 			t.Errorf("the slow subscriber lost nothing")
 		}
+		if subs[i].name != "SLOW" && (r.dropped != 0 || missed != 0 || r.received != offered) {
+			t.Errorf("fast subscriber %s lost messages: received %d of %d, dropped %d, missed %d", subs[i].name, r.received, offered, r.dropped, missed)
+		}
 	}
 
 	got := scrape(t, url)
