@@ -67,8 +67,11 @@
 // Either way the late answer can never reach a later Send: the shared-memory
 // lane is dropped, and the FIFO slot is drained or destroyed before reuse.
 // A receiver that must know at once (QNX's _NTO_CHF_UNBLOCK) can give its
-// work a deadline of its own. Senders that die are handled the same way: the
-// receiver's Reply returns ErrPeerGone (shared memory) and nothing leaks.
+// work a deadline of its own. A sender that dies is another matter: on
+// both transports the receiver's answer (Reply, ReplyInPlace, ReplyError)
+// returns ErrPeerGone, the message counts as answered, and nothing of the
+// sender is kept (through FIFOs, its reply FIFO has no reader any more, and
+// its segment is detached at once).
 //
 // # Signals and exit
 //

@@ -1,6 +1,7 @@
 package fifo
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -82,14 +83,14 @@ func (r *Request) reply(data []byte, n int) error {
 	defer r.finish()
 	if n > r.hdr.ybytes {
 		r.seg.put(offNBytes, codeReplyLarge)
-		r.ep.ring(r.hdr, -1)
+		r.ringSender(-1)
 		return fmt.Errorf("%w: %d bytes, sender accepts %d", transport.ErrReplyTooLarge, n, r.hdr.ybytes)
 	}
 	if data != nil {
 		copy(r.seg.data(n), data)
 	}
 	r.seg.put(offNBytes, int32(n))
-	return r.ep.ring(r.hdr, 0)
+	return r.ringSender(0)
 }
 
 // ReplyError answers with a failure: the sender's Send returns ErrRejected.
@@ -101,7 +102,7 @@ func (r *Request) ReplyError() error {
 	}
 	defer r.finish()
 	r.seg.put(offNBytes, codeRejected)
-	return r.ep.ring(r.hdr, -1)
+	return r.ringSender(-1)
 }
 
 // Relay passes the request to another receiver by ringing its FIFO with the
@@ -146,9 +147,23 @@ func (r *Request) answerClosed() {
 		return
 	}
 	r.seg.put(offNBytes, codeClosed)
-	r.ep.ring(r.hdr, -1)
+	r.ringSender(-1)
 	r.finish()
 	r.closed = true
+}
+
+// ringSender rings the sender's reply FIFO with v. A sender found gone
+// (killed while its request was held, say) will never send again from
+// its segment: the segment, and the pidfd kept with it, go as soon as the
+// request lets go of them (finish), not at the next sweep. r.mu is held.
+func (r *Request) ringSender(v int32) error {
+	err := r.ep.ring(r.hdr, v)
+	if errors.Is(err, transport.ErrPeerGone) {
+		r.ep.mu.Lock()
+		r.seg.evict = true
+		r.ep.mu.Unlock()
+	}
+	return err
 }
 
 // finish marks the request answered and releases what it held. r.mu is
