@@ -66,16 +66,12 @@ func run(args []string, stdout io.Writer) error {
 	defer stop()
 	b := pubsub.NewBroker(pubsub.WithMaxTopics(*maxTopics), pubsub.WithMaxData(*maxData), pubsub.WithDefaultLease(*lease))
 	opts := []simpl.Option{simpl.WithMaxMessage(*maxData + pubsub.MaxTopicLen + 1024)}
-	var metricsURL string
-	if *metricsAddr != "" {
-		m := simpl.NewMetrics()
-		url, stop, err := cli.ServeMetrics(*metricsAddr, b, m)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		opts, metricsURL = append(opts, simpl.WithMetrics(m)), url
+	mopts, metricsURL, stopMetrics, err := cli.ChannelMetrics(*metricsAddr, b)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
+	opts = append(opts, mopts...)
 	ch, err := simpl.Attach(*name, opts...)
 	if err != nil {
 		return err

@@ -144,17 +144,11 @@ func serve(ctx context.Context, name, metricsAddr string, stdout io.Writer) erro
 		return err
 	}
 	defer w.Close()
-	var opts []simpl.Option
-	var metricsURL string
-	if metricsAddr != "" {
-		m := simpl.NewMetrics()
-		url, stop, err := cli.ServeMetrics(metricsAddr, w, m)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		opts, metricsURL = append(opts, simpl.WithMetrics(m)), url
+	opts, metricsURL, stopMetrics, err := cli.ChannelMetrics(metricsAddr, w)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	ch, err := simpl.Attach(name, opts...)
 	if err != nil {
 		return err

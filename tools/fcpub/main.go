@@ -13,8 +13,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -23,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/pubsub"
@@ -69,9 +66,11 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	if err := waitFor(ctx, ch, *broker, *wait); err != nil {
-		return err
+	conn, err := cli.Locate(ctx, ch, *broker, *wait)
+	if err != nil {
+		return fmt.Errorf("broker %s: %w", *broker, err)
 	}
+	conn.Close() // the Publisher locates it again, and again after a restart
 	pub := pubsub.NewPublisher(ch, *broker)
 	defer pub.Close()
 	publish := func(data []byte) error {
@@ -84,59 +83,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if isSet(fs, "m") {
 		return publish([]byte(*msg))
 	}
-	// Lines are read in their own goroutine so that a signal ends fcpub
-	// even while it waits for input.
-	lines := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdin)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
-		for sc.Scan() {
-			select {
-			case lines <- bytes.Clone(sc.Bytes()):
-			case <-ctx.Done():
-				return
-			}
-		}
-		close(lines)
-		readErr <- sc.Err()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		case line, ok := <-lines:
-			if !ok {
-				if err := <-readErr; err != nil {
-					return fmt.Errorf("reading standard input: %w", err)
-				}
-				return nil
-			}
-			if err := publish(line); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// waitFor waits up to wait for name to be attached.
-func waitFor(ctx context.Context, ch *simpl.Channel, name string, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	for {
-		conn, err := ch.Locate(name)
-		if err == nil {
-			conn.Close()
-			return nil
-		}
-		if !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline) {
-			return fmt.Errorf("broker %s: %w", name, err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("interrupted while waiting for %q: %w", name, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return cli.EachLine(ctx, stdin, publish)
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {

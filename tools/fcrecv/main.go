@@ -67,17 +67,11 @@ func run(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	var opts []simpl.Option
-	var metricsURL string
-	if *metricsAddr != "" {
-		m := simpl.NewMetrics()
-		url, stop, err := cli.ServeMetrics(*metricsAddr, m)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		opts, metricsURL = append(opts, simpl.WithMetrics(m)), url
+	opts, metricsURL, stopMetrics, err := cli.ChannelMetrics(*metricsAddr)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	ch, err := simpl.Attach(*name, opts...)
 	if err != nil {
 		return err

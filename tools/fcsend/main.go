@@ -13,8 +13,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -85,7 +83,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	conn, err := locate(ctx, ch, *recv, *wait)
+	conn, err := cli.Locate(ctx, ch, *recv, *wait)
 	if err != nil {
 		return err
 	}
@@ -111,39 +109,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if set["m"] {
 		return send([]byte(*msgText))
 	}
-	// Lines are read in their own goroutine so that a signal ends fcsend
-	// even while it waits for input.
-	lines := make(chan []byte)
-	readErr := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stdin)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
-		for sc.Scan() {
-			select {
-			case lines <- bytes.Clone(sc.Bytes()): // Scan reuses its buffer
-			case <-ctx.Done():
-				return
-			}
-		}
-		close(lines)
-		readErr <- sc.Err()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		case line, ok := <-lines:
-			if !ok {
-				if err := <-readErr; err != nil {
-					return fmt.Errorf("reading standard input: %w", err)
-				}
-				return nil
-			}
-			if err := send(line); err != nil {
-				return err
-			}
-		}
-	}
+	return cli.EachLine(ctx, stdin, send)
 }
 
 // sendWatched sends msg and waits for the reply until it arrives, the
@@ -183,20 +149,4 @@ func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, 
 		return 0, cause
 	}
 	return n, err
-}
-
-// locate finds name, retrying for up to wait while it is not attached yet.
-func locate(ctx context.Context, ch *simpl.Channel, name string, wait time.Duration) (*simpl.Conn, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		conn, err := ch.Locate(name)
-		if err == nil || !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline) {
-			return conn, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("interrupted while waiting for %q: %w", name, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

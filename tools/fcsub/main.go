@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/pubsub"
@@ -88,7 +87,9 @@ func run(args []string, stdout io.Writer) error {
 	if *latest {
 		opts = append(opts, pubsub.WithLatest())
 	}
-	sub, err := subscribe(ctx, ch, *broker, *pattern, *wait, opts)
+	sub, err := cli.Retry(ctx, *broker, *wait, func() (*pubsub.Subscription, error) {
+		return pubsub.Subscribe(ctx, ch, *broker, *pattern, opts...)
+	})
 	if err != nil {
 		return err
 	}
@@ -130,26 +131,4 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
-}
-
-// subscribe subscribes, retrying for up to wait while the broker is not
-// attached yet.
-func subscribe(ctx context.Context, ch *simpl.Channel, broker, pattern string, wait time.Duration, opts []pubsub.SubscribeOption) (*pubsub.Subscription, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		sub, err := pubsub.Subscribe(ctx, ch, broker, pattern, opts...)
-		switch {
-		case err == nil:
-			return sub, nil
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		case !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline):
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("interrupted while waiting for %q: %w", broker, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -39,4 +40,19 @@ func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
 		}
 	}
 	return nil
+}
+
+// ChannelMetrics serves, when addr is not "", the metrics of the Channels
+// attached with opts, and extra, as ServeMetrics does. With addr "" it
+// serves nothing: opts is empty, url "" and stop does nothing.
+func ChannelMetrics(addr string, extra ...prometheus.Collector) (opts []simpl.Option, url string, stop func(), err error) {
+	if addr == "" {
+		return nil, "", func() {}, nil
+	}
+	m := simpl.NewMetrics()
+	url, stop, err = ServeMetrics(addr, append(extra, m)...)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return []simpl.Option{simpl.WithMetrics(m)}, url, stop, nil
 }

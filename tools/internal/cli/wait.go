@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// Retry calls try until it succeeds, fails with an error other than
+// simpl.ErrNotFound (name is not attached yet), wait has passed, or ctx
+// ends; name is what it waits for, for the error. It tries every 20 ms.
+func Retry[T any](ctx context.Context, name string, wait time.Duration, try func() (T, error)) (T, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		v, err := try()
+		switch {
+		case err == nil:
+			return v, nil
+		case ctx.Err() != nil:
+			return v, fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		case !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline):
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			var zero T
+			return zero, fmt.Errorf("interrupted while waiting for %q: %w", name, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Locate locates name through ch, waiting up to wait for it to attach.
+func Locate(ctx context.Context, ch *simpl.Channel, name string, wait time.Duration) (*simpl.Conn, error) {
+	return Retry(ctx, name, wait, func() (*simpl.Conn, error) { return ch.Locate(name) })
+}
+
+// EachLine calls fn with each line of r (without its newline, at most 64
+// MiB) until r ends, fn fails or ctx ends. Lines are read in a goroutine
+// of their own, so that ctx (a signal) ends the loop even while it waits
+// for input.
+func EachLine(ctx context.Context, r io.Reader, fn func([]byte) error) error {
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		for sc.Scan() {
+			select {
+			case lines <- bytes.Clone(sc.Bytes()): // Scan reuses its buffer
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(lines)
+		readErr <- sc.Err()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		case line, ok := <-lines:
+			if !ok {
+				if err := <-readErr; err != nil {
+					return fmt.Errorf("reading standard input: %w", err)
+				}
+				return nil
+			}
+			if err := fn(line); err != nil {
+				return err
+			}
+		}
+	}
+}
