@@ -2,9 +2,6 @@ package tools_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,12 +15,7 @@ func (e *env) startBroker(args ...string) (*simpltest.Proc, string) {
 	e.t.Helper()
 	p := e.start("fcbroker", append([]string{"-metrics", "127.0.0.1:0"}, args...)...)
 	expectLine(e.t, p, fmt.Sprintf("attached FCBROKER pid %d", p.PID()))
-	line := p.ReadLine(lineTimeout)
-	url, ok := strings.CutPrefix(line, "metrics ")
-	if !ok || !strings.HasPrefix(url, "http://127.0.0.1:") || !strings.HasSuffix(url, "/metrics") {
-		e.t.Fatalf("fcbroker printed %q, want \"metrics http://127.0.0.1:PORT/metrics\"", line)
-	}
-	return p, url
+	return p, metricsURL(e.t, p)
 }
 
 // startSub starts fcsub with args and waits for its "# subscribed" line.
@@ -34,34 +26,6 @@ func (e *env) startSub(args ...string) *simpltest.Proc {
 		e.t.Fatalf("fcsub printed %q first, want \"# subscribed ...\"; stderr %q", line, p.Stderr())
 	}
 	return p
-}
-
-// scrapePubsub GETs url and returns its simpl_pubsub_ series, each as
-// name{labels} mapped to its value.
-func scrapePubsub(t *testing.T, url string) map[string]float64 {
-	t.Helper()
-	resp, err := (&http.Client{Timeout: lineTimeout}).Get(url)
-	if err != nil {
-		t.Fatalf("scrape %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape %s: %s, %v", url, resp.Status, err)
-	}
-	out := make(map[string]float64)
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "simpl_pubsub_") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("scrape %s: bad line %q", url, line)
-		}
-		out[line[:i]] = v
-	}
-	return out
 }
 
 // The publish/subscribe tools as a user runs them: fcbroker, fcsub on a
@@ -122,7 +86,7 @@ func TestPubSubTools(t *testing.T) {
 	stop(t, all, syscall.SIGTERM)
 	stop(t, temps, syscall.SIGINT)
 	stop(t, slow, syscall.SIGHUP)
-	got := scrapePubsub(t, url)
+	got := scrapeMetrics(t, url)
 	for series, want := range map[string]float64{
 		`simpl_pubsub_published_total{topic="plant/boiler/temp"}`:                1,
 		`simpl_pubsub_published_total{topic="plant/log"}`:                        2,
