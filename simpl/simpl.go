@@ -480,18 +480,40 @@ type Cred struct {
 	PID, UID, GID int
 }
 
-// Cred is the sending process's pid, uid and gid as the kernel reported
-// them when the sender connected (SO_PEERCRED), for servers that enforce
-// their own policy. ok is false where the transport cannot know: a request
-// that came through FIFOs carries only the pid its sender wrote, which
-// Sender returns and nothing vouches for (the FIFO's mode still admits
-// only the users WithPerm allows).
+// Cred is the sending process's pid, uid and gid as the kernel recorded
+// them, for servers that enforce their own policy. ok is false for a
+// proxy. What each transport reports:
+//
+//   - Shared memory: SO_PEERCRED, read when the sender connected: its pid
+//     and its effective uid and gid at that moment.
+//   - FIFOs: the System V segment the request came in, as the kernel
+//     recorded its creation: pid shm_cpid, uid shm_perm.cuid, gid
+//     shm_perm.cgid (the creator's effective uid and gid then). The
+//     receiver serves a request only if the header's pid (Sender's) is
+//     that creator, still running and still holding that uid among its
+//     real, effective, saved and file-system uids; the gid is not checked
+//     again, so it is the creator's group when it made the segment (a
+//     gosimpl sender makes one at its first Send, and a larger one when a
+//     Send outgrows it). C SIMPL senders create their own segments, so
+//     they are reported too.
+//
+// A request relayed through FIFOs (by gosimpl or C SIMPL) comes in the
+// original sender's segment and reports the original sender; a
+// shared-memory request relayed by a gosimpl process is forwarded (see
+// Relay) and reports the forwarding process.
 func (m Message) Cred() (c Cred, ok bool) {
-	if !m.fast.Valid() {
+	switch {
+	case m.fast.Valid():
+		k := m.fast.Request().Cred()
+		return Cred{PID: k.PID, UID: k.UID, GID: k.GID}, true
+	case m.req == nil:
 		return Cred{}, false
 	}
-	k := m.fast.Request().Cred()
-	return Cred{PID: k.PID, UID: k.UID, GID: k.GID}, true
+	if r, isCred := m.req.(transport.CredRequest); isCred {
+		k, ok := r.Cred()
+		return Cred{PID: k.PID, UID: k.UID, GID: k.GID}, ok
+	}
+	return Cred{}, false
 }
 
 // MaxReply is the largest reply the sender accepts.

@@ -54,3 +54,16 @@ type Request interface {
 	// receiver detaches; a no-op once answered.
 	Abort()
 }
+
+// Cred identifies a sending process as the kernel recorded it.
+type Cred struct {
+	PID, UID, GID int
+}
+
+// CredRequest is a Request whose transport can tell, from the kernel, which
+// process sent it. A transport's Request implements it when it can; ok is
+// false when this request's sender is not known.
+type CredRequest interface {
+	Request
+	Cred() (c Cred, ok bool)
+}

@@ -24,13 +24,27 @@ type Request struct {
 	closed bool // answered by Close
 }
 
-var _ transport.Request = (*Request)(nil)
+var _ transport.CredRequest = (*Request)(nil)
 
 // Data is the request's bytes, valid until the request is answered.
 func (r *Request) Data() []byte { return r.data }
 
 // Sender is the sending identity and its pid, as the sender wrote them.
 func (r *Request) Sender() (string, int) { return r.hdr.whom, r.hdr.pid }
+
+// Cred is the sending process as the kernel recorded it when that process
+// created the segment the request came in: its pid (shm_cpid), uid
+// (shm_perm.cuid) and gid (shm_perm.cgid). Receive returns a request only
+// when the header's pid is that creator's and the creator still runs,
+// holding that uid among its real, effective, saved and file-system uids
+// (see trust.go), so the pid is Sender's. The gid is the creator's
+// effective group at the segment's creation, not checked since. A relayed
+// request came in the original sender's segment and names the original
+// sender. ok is always true.
+func (r *Request) Cred() (c transport.Cred, ok bool) {
+	cr := r.seg.cr
+	return transport.Cred{PID: cr.pid, UID: int(cr.uid), GID: int(cr.gid)}, true
+}
 
 // MaxReply is the largest reply the sender accepts.
 func (r *Request) MaxReply() int { return r.hdr.ybytes }

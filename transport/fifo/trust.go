@@ -40,10 +40,12 @@ import (
 // first attaches it.
 
 // creator is the process that made a segment, checked when a receiver
-// first attached the segment. Used by the receiver's reader only.
+// first attached the segment. Used by the receiver's reader only, but for
+// pid, uid and gid, which never change and which Request.Cred reports.
 type creator struct {
 	pid     int
-	uid     uint32
+	uid     uint32   // shm_perm.cuid
+	gid     uint32   // shm_perm.cgid: the creator's group then, never checked
 	proc    *os.File // its pidfd; nil without pidfd support
 	procRaw syscall.RawConn
 	bad     error // set once the creator fails a check; for good
@@ -53,7 +55,7 @@ type creator struct {
 // visible (a positive pid in this pid namespace), running, and running as
 // the user that created the segment.
 func newCreator(info sys.ShmInfo) *creator {
-	c := &creator{pid: info.CPID, uid: info.CUID}
+	c := &creator{pid: info.CPID, uid: info.CUID, gid: info.CGID}
 	if c.pid <= 0 {
 		c.bad = fmt.Errorf("segment %d has no creator in this pid namespace", info.ID)
 		return c
