@@ -2,10 +2,32 @@ package tools_test
 
 import (
 	"fmt"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
+
+// nameLine matches fclocator's line for a name.
+var nameLine = regexp.MustCompile(`^(\S+) pid (\d+) uid (\d+) transport (shm|fifo) since (\S+)$`)
+
+// checkName checks that line describes name, attached by pid (0: any) as
+// this user, over shared memory, within the last minute.
+func checkName(t *testing.T, line, name string, pid int) {
+	t.Helper()
+	m := nameLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("%q is not \"NAME pid PID uid UID transport T since TIME\"", line)
+	}
+	since, err := time.Parse(time.RFC3339, m[5])
+	if m[1] != name || (pid != 0 && m[2] != strconv.Itoa(pid)) || m[3] != strconv.Itoa(os.Getuid()) ||
+		m[4] != "shm" || err != nil || time.Since(since) > time.Minute || time.Until(since) > time.Second {
+		t.Fatalf("%q, want %s pid %d uid %d transport shm since a moment ago", line, name, pid, os.Getuid())
+	}
+}
 
 // fclocator as a user runs it: the daemon, then -locate, -list and a
 // -watch that sees a receiver attach, get killed, and the daemon restart.
@@ -103,4 +125,55 @@ func TestFclocatorMetrics(t *testing.T) {
 	e.run("", "fclocator", "-list", "-metrics", "127.0.0.1:0").failed(t, "fclocator", "-metrics is for the daemon")
 	stop(t, d, syscall.SIGTERM)
 	e.clean(2) // the killed SRV1's FIFOs (SRV1, YSRV1)
+}
+
+// With no daemon, -locate and -list read the FIFO directory and print the
+// same lines; a receiver killed with SIGKILL, its FIFOs left behind, is
+// not listed.
+func TestFclocatorNoDaemon(t *testing.T) {
+	e := newEnv(t)
+	r1 := e.startRecv("SRV1")
+	r2 := e.startRecv("SRV2")
+
+	got := e.run("", "fclocator", "-locate", "SRV1")
+	got.ok(t, "fclocator -locate SRV1")
+	checkName(t, strings.TrimSuffix(got.stdout, "\n"), "SRV1", r1.PID())
+	got = e.run("", "fclocator", "-list", "SRV*")
+	got.ok(t, "fclocator -list SRV*")
+	lines := strings.Split(strings.TrimSuffix(got.stdout, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("fclocator -list SRV*: %q, want SRV1 and SRV2", got.stdout)
+	}
+	checkName(t, lines[0], "SRV1", r1.PID())
+	checkName(t, lines[1], "SRV2", r2.PID())
+	got = e.run("", "fclocator", "-list")
+	got.ok(t, "fclocator -list")
+	lines = strings.Split(strings.TrimSuffix(got.stdout, "\n"), "\n")
+	if len(lines) != 3 { // fclocator's own name, SRV1, SRV2
+		t.Fatalf("fclocator -list: %q, want 3 names", got.stdout)
+	}
+	byName := map[string]string{}
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, " ")
+		byName[name] = l
+	}
+	name := fmt.Sprintf("FCLOC_%d", e.lastPID())
+	checkName(t, byName[name], name, e.lastPID())
+	checkName(t, byName["SRV1"], "SRV1", r1.PID())
+	e.run("", "fclocator", "-locate", "NOSUCH").failed(t, "fclocator", "not found", "NOSUCH")
+	e.run("", "fclocator", "-list", "[").failed(t, "fclocator", "pattern")
+
+	// SIGKILL leaves SRV1's FIFOs behind; its name is not listed.
+	kill(t, r1)
+	e.waitFile(fmt.Sprintf("SRV1.%d", r1.PID()))
+	got = e.run("", "fclocator", "-list", "SRV*")
+	got.ok(t, "fclocator -list SRV* after SRV1's kill")
+	if strings.Count(got.stdout, "\n") != 1 {
+		t.Fatalf("fclocator -list SRV* after SRV1's kill: %q, want SRV2 only", got.stdout)
+	}
+	checkName(t, strings.TrimSuffix(got.stdout, "\n"), "SRV2", r2.PID())
+	e.run("", "fclocator", "-locate", "SRV1").failed(t, "fclocator", "not found", "SRV1")
+
+	stop(t, r2, syscall.SIGTERM)
+	e.clean(2) // the killed SRV1's FIFOs
 }

@@ -12,24 +12,64 @@ import (
 )
 
 // Client asks a locator daemon. It locates the daemon when first needed
-// and again after the daemon restarts. Safe for concurrent use.
+// and again after the daemon restarts. When no daemon answers (none is
+// attached, or it went away), Locate and List read the FIFO directory
+// themselves, as LocateDir and ScanDir, and give the same answers; LocateFrom
+// and ListFrom say which source answered. A Watch needs the daemon. Safe
+// for concurrent use.
 type Client struct {
 	ch   *simpl.Channel
 	name string
+	dir  string
 
 	mu   sync.Mutex
 	conn *simpl.Conn
 }
 
+// ClientOption configures NewClient.
+type ClientOption func(*Client)
+
+// WithDir is the FIFO directory Locate and List read when no locator
+// answers: give it the directory the Channel was attached in, if that was
+// not the default (simpl.WithDir). The default is $FIFO_PATH, or /var/tmp.
+func WithDir(dir string) ClientOption { return func(c *Client) { c.dir = dir } }
+
 // NewClient returns a client that sends through ch to the locator attached
 // as name ("" means DefaultName).
-func NewClient(ch *simpl.Channel, name string) *Client {
+func NewClient(ch *simpl.Channel, name string, opts ...ClientOption) *Client {
 	if name == "" {
 		name = DefaultName
 	}
-	return &Client{ch: ch, name: name}
+	c := &Client{ch: ch, name: name}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
+// Source says what answered a Client's Locate or List, or gave its error.
+type Source uint8
+
+const (
+	// FromLocator: the locator daemon.
+	FromLocator Source = 1
+	// FromDirectory: the FIFO directory, read by the Client itself
+	// because no locator was attached or it had gone.
+	FromDirectory Source = 2
+)
+
+func (s Source) String() string {
+	switch s {
+	case FromLocator:
+		return "locator"
+	case FromDirectory:
+		return "directory"
+	}
+	return fmt.Sprintf("source(%d)", uint8(s))
+}
+
+// get returns the connection to the daemon, locating it if needed. Its
+// errors are the Channel's, unwrapped.
 func (c *Client) get() (*simpl.Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -38,7 +78,7 @@ func (c *Client) get() (*simpl.Conn, error) {
 	}
 	conn, err := c.ch.Locate(c.name)
 	if err != nil {
-		return nil, fmt.Errorf("simpl: locator %q: %w", c.name, err)
+		return nil, err
 	}
 	c.conn = conn
 	return conn, nil
@@ -64,36 +104,72 @@ func daemonGone(err error) bool {
 		errors.Is(err, simpl.ErrClosed) || (errors.As(err, &e) && e.Code == typed.CodeFailed)
 }
 
-func call[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (Rep, error) {
-	var zero Rep
+// ownClosed reports this process's Channel closed: nothing to retry.
+func ownClosed(err error) bool {
+	return errors.Is(err, simpl.ErrClosed) && !errors.Is(err, simpl.ErrPeerGone)
+}
+
+// ask sends req to the daemon. ok false with no error means that no daemon
+// is there to answer: not attached, or gone even after a fresh look.
+func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Rep, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
 		conn, err := c.get()
 		if err != nil {
-			return zero, err
+			if daemonGone(err) && !ownClosed(err) {
+				return rep, false, nil
+			}
+			return rep, false, fmt.Errorf("simpl: locator %q: %w", c.name, err)
 		}
-		rep, err := typed.Call[Req, Rep](ctx, conn, req)
+		rep, err = typed.Call[Req, Rep](ctx, conn, req)
 		if err == nil {
-			return rep, nil
+			return rep, true, nil
 		}
 		c.drop(conn, err)
-		if attempt > 0 || !daemonGone(err) || ctx.Err() != nil {
-			return zero, fromRemote(err)
+		switch {
+		case ctx.Err() != nil || !daemonGone(err):
+			return rep, false, fromRemote(err)
+		case attempt > 0:
+			return rep, false, nil // it went away again: the directory answers
 		}
-		// The daemon restarted since the last call: once more, afresh.
+		// The daemon restarted or went since the last call: once more,
+		// afresh.
 	}
 }
 
-// Locate returns the live owner of name, with its metadata.
+// Locate returns the live owner of name, with its metadata: from the
+// locator, or from the FIFO directory when no locator runs. A name with
+// no live owner is simpl.ErrNotFound either way.
 func (c *Client) Locate(ctx context.Context, name string) (Info, error) {
-	rep, err := call[LocateRequest, LocateReply](ctx, c, LocateRequest{Name: name})
-	return rep.Info, err
+	info, _, err := c.LocateFrom(ctx, name)
+	return info, err
+}
+
+// LocateFrom is Locate, and says which source answered.
+func (c *Client) LocateFrom(ctx context.Context, name string) (Info, Source, error) {
+	rep, ok, err := ask[LocateRequest, LocateReply](ctx, c, LocateRequest{Name: name})
+	if ok || err != nil {
+		return rep.Info, FromLocator, err
+	}
+	info, err := LocateDir(c.dir, name)
+	return info, FromDirectory, err
 }
 
 // List returns the live names matching pattern ("" or "*" for all; shell
-// patterns, see Match), sorted by name and pid.
+// patterns, see Match), sorted by name and pid: from the locator, or from
+// the FIFO directory when no locator runs.
 func (c *Client) List(ctx context.Context, pattern string) ([]Info, error) {
-	rep, err := call[ListRequest, ListReply](ctx, c, ListRequest{Pattern: pattern})
-	return rep.Infos, err
+	infos, _, err := c.ListFrom(ctx, pattern)
+	return infos, err
+}
+
+// ListFrom is List, and says which source answered.
+func (c *Client) ListFrom(ctx context.Context, pattern string) ([]Info, Source, error) {
+	rep, ok, err := ask[ListRequest, ListReply](ctx, c, ListRequest{Pattern: pattern})
+	if ok || err != nil {
+		return rep.Infos, FromLocator, err
+	}
+	infos, err := ScanDir(c.dir, pattern)
+	return infos, FromDirectory, err
 }
 
 // Watch follows the names matching pattern. Its first events are the names

@@ -6,5 +6,10 @@
 //
 // The directory stays the source of truth, and naming.Registry works with no
 // locator running; the locator adds watching, metadata (pid, uid, transport,
-// since when) and, later, names on other hosts.
+// since when) and, later, names on other hosts. With no locator running, a
+// Client's Locate and List read the directory themselves (LocateDir,
+// ScanDir) and give the same answers; LocateFrom and ListFrom say which
+// source answered.
+//
+// See docs/locator.md.
 package locator

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/naming/locator"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
@@ -91,4 +92,99 @@ func TestService(t *testing.T) {
 	}
 	cli.Close()
 	reapDir(t, dir)
+}
+
+// sameInfos fails the test unless a and b list the same names with the
+// same metadata.
+func sameInfos(t *testing.T, what string, a, b []locator.Info) {
+	t.Helper()
+	if len(a) != len(b) {
+		t.Fatalf("%s: %+v and %+v", what, a, b)
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Name != y.Name || x.PID != y.PID || x.UID != y.UID || x.Transport != y.Transport || !x.Since.Equal(y.Since) {
+			t.Fatalf("%s: %+v and %+v differ", what, x, y)
+		}
+	}
+}
+
+// With no locator running, a Client's Locate and List read the FIFO
+// directory: the locator's answers, a killed owner's name not among them.
+func TestClientFallback(t *testing.T) {
+	dir := simpltest.Dir(t)
+	env := []string{"FIFO_PATH=" + dir}
+	cli, err := simpl.Attach("CLIENT", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := locator.NewClient(cli, "", locator.WithDir(dir))
+	ctx := simpltest.Context(t, time.Minute)
+
+	one := simpltest.Start(t, "hold", env, "FOO1")
+	two := simpltest.Start(t, "hold", append(env, "GOSIMPL_TRANSPORT=fifo"), "FOO2")
+	info, src, err := c.LocateFrom(ctx, "FOO1")
+	if err != nil || src != locator.FromDirectory || info.Name != "FOO1" || info.PID != one.PID() ||
+		info.UID != os.Getuid() || info.Transport != "shm" || time.Since(info.Since) > time.Minute {
+		t.Fatalf("LocateFrom(FOO1) = %+v, %v, %v; want FOO1 from the directory", info, src, err)
+	}
+	if info, err := c.Locate(ctx, "FOO2"); err != nil || info.PID != two.PID() || info.Transport != "fifo" {
+		t.Fatalf("Locate(FOO2) = %+v, %v", info, err)
+	}
+	infos, src, err := c.ListFrom(ctx, "FOO*")
+	if err != nil || src != locator.FromDirectory || len(infos) != 2 || infos[0].Name != "FOO1" || infos[1].Name != "FOO2" {
+		t.Fatalf("ListFrom(FOO*) = %+v, %v, %v", infos, src, err)
+	}
+	if all, err := c.List(ctx, ""); err != nil || len(all) != 3 || all[0].Name != "CLIENT" {
+		t.Fatalf("List() = %+v, %v; want CLIENT, FOO1, FOO2", all, err)
+	}
+	if _, src, err := c.LocateFrom(ctx, "NOSUCH"); !errors.Is(err, simpl.ErrNotFound) || src != locator.FromDirectory {
+		t.Fatalf("LocateFrom(NOSUCH): %v, %v; want ErrNotFound from the directory", src, err)
+	}
+	if _, err := c.Locate(ctx, "bad/name"); !errors.Is(err, simpl.ErrBadName) {
+		t.Fatalf("Locate(bad/name): %v, want ErrBadName", err)
+	}
+	if _, err := c.List(ctx, "["); !errors.Is(err, simpl.ErrBadName) {
+		t.Fatalf("List([): %v, want ErrBadName", err)
+	}
+
+	// SIGKILL leaves FOO1's FIFOs behind; the name is not listed.
+	one.Signal(syscall.SIGKILL)
+	one.Wait(5 * time.Second)
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := reg.Entries("FOO1"); err != nil || len(ents) != 1 || ents[0].Alive {
+		t.Fatalf("FOO1's entries after the kill: %+v, %v; want its FIFOs, dead", ents, err)
+	}
+	if _, err := c.Locate(ctx, "FOO1"); !errors.Is(err, simpl.ErrNotFound) {
+		t.Fatalf("Locate of a killed owner's name: %v, want ErrNotFound", err)
+	}
+	fromDir, _, err := c.ListFrom(ctx, "FOO*")
+	if err != nil || len(fromDir) != 1 || fromDir[0].Name != "FOO2" {
+		t.Fatalf("List(FOO*) after FOO1's kill = %+v, %v", fromDir, err)
+	}
+
+	// The locator comes: the same answers, from it.
+	loc := simpltest.Start(t, "locator", env)
+	fromLoc, src, err := c.ListFrom(ctx, "FOO*")
+	if err != nil || src != locator.FromLocator {
+		t.Fatalf("ListFrom(FOO*) with the locator up: %v, %v", src, err)
+	}
+	sameInfos(t, "the directory's and the locator's lists", fromDir, fromLoc)
+
+	// It goes for good: the directory answers again.
+	loc.Signal(syscall.SIGKILL)
+	loc.Wait(5 * time.Second)
+	info, src, err = c.LocateFrom(ctx, "FOO2")
+	if err != nil || src != locator.FromDirectory {
+		t.Fatalf("LocateFrom(FOO2) after the locator's kill: %+v, %v, %v", info, src, err)
+	}
+	sameInfos(t, "the locator's and the directory's FOO2", fromLoc, []locator.Info{info})
+	two.Signal(syscall.SIGTERM)
+	two.Wait(5 * time.Second)
+	cli.Close()
+	reapDir(t, dir) // the killed FOO1's and locator's FIFOs
 }

@@ -202,22 +202,7 @@ func (w *Watcher) scan() {
 		w.fail(fmt.Errorf("simpl: locator: %w", err))
 		return
 	}
-	shmNames := listeningShm()
-	now := make(map[key]Info)
-	for _, e := range entries {
-		if !e.Alive {
-			continue
-		}
-		uid, err := sys.Owner(e.Path)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		info := Info{Name: e.Name, PID: e.PID, UID: uid, Transport: "fifo", Since: e.Created}
-		if shmNames[shm.Address(w.reg.Dir(), e.Name, e.PID)] {
-			info.Transport = "shm"
-		}
-		now[key{e.Name, e.PID}] = info
-	}
+	now := liveInfos(w.reg, entries)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -259,6 +244,100 @@ func (w *Watcher) scan() {
 			}
 		}()
 	}
+}
+
+// liveInfos is the metadata of the entries (read from reg) whose owners
+// live: a dead owner's name, its FIFOs left behind, is not among them. The
+// one reading of the directory that a Watcher's scans and the one-shot
+// ScanDir and LocateDir share.
+func liveInfos(reg *naming.Registry, entries []naming.Entry) map[key]Info {
+	var shmNames map[string]bool
+	now := make(map[key]Info, len(entries))
+	for _, e := range entries {
+		if !e.Alive {
+			continue
+		}
+		uid, err := sys.Owner(e.Path)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if shmNames == nil {
+			shmNames = listeningShm()
+		}
+		info := Info{Name: e.Name, PID: e.PID, UID: uid, Transport: "fifo", Since: e.Created}
+		if shmNames[shm.Address(reg.Dir(), e.Name, e.PID)] {
+			info.Transport = "shm"
+		}
+		now[key{e.Name, e.PID}] = info
+	}
+	return now
+}
+
+// ScanDir reads the FIFO directory dir ("" means $FIFO_PATH or /var/tmp)
+// once, with no locator and no Watcher: the live names matching pattern
+// (see Match), sorted by name and pid, with the metadata a Watcher gives
+// them. Names whose owners died, their FIFOs left behind, are not listed.
+// It is what Client.List answers from when no locator runs.
+func ScanDir(dir, pattern string) ([]Info, error) {
+	if err := CheckPattern(pattern); err != nil {
+		return nil, err
+	}
+	reg, err := naming.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := reg.List()
+	if err != nil {
+		return nil, fmt.Errorf("simpl: locator: %w", err)
+	}
+	var out []Info
+	for _, info := range liveInfos(reg, entries) {
+		if Match(pattern, info.Name) {
+			out = append(out, info)
+		}
+	}
+	sortInfos(out)
+	return out, nil
+}
+
+// LocateDir reads the FIFO directory dir ("" means $FIFO_PATH or
+// /var/tmp) once, with no locator and no Watcher: the live owner of name,
+// as Watcher.Lookup gives it, or simpl.ErrNotFound. It is what
+// Client.Locate answers from when no locator runs.
+func LocateDir(dir, name string) (Info, error) {
+	if err := naming.CheckLocal(name); err != nil {
+		return Info{}, err
+	}
+	reg, err := naming.Open(dir)
+	if err != nil {
+		return Info{}, err
+	}
+	entries, err := reg.Entries(name)
+	if err != nil {
+		return Info{}, fmt.Errorf("simpl: locator: %w", err)
+	}
+	info, ok := earliest(liveInfos(reg, entries), name)
+	if !ok {
+		return Info{}, fmt.Errorf("%w: %q in %s", transport.ErrNotFound, name, reg.Dir())
+	}
+	return info, nil
+}
+
+// earliest is the owner of name in live, the earliest attach when two
+// processes claim it (naming.Earlier's order: the older FIFO, then the
+// lower pid).
+func earliest(live map[key]Info, name string) (Info, bool) {
+	var best Info
+	found := false
+	for k, info := range live {
+		if k.name != name {
+			continue
+		}
+		if !found || info.Since.Before(best.Since) || (info.Since.Equal(best.Since) && info.PID < best.PID) {
+			best, found = info, true
+		}
+	}
+	return best, found
 }
 
 // listeningShm is the set of abstract socket names that gosimpl receivers
@@ -320,20 +399,14 @@ func (w *Watcher) Snapshot(pattern string) ([]Info, uint64) {
 }
 
 // Lookup returns the live owner of name, the earliest attach when two
-// processes claim it.
+// processes claim it (the older FIFO, then the lower pid).
 func (w *Watcher) Lookup(name string) (Info, error) {
 	if err := naming.CheckLocal(name); err != nil {
 		return Info{}, err
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var best Info
-	found := false
-	for k, info := range w.live {
-		if k.name == name && (!found || info.Since.Before(best.Since)) {
-			best, found = info, true
-		}
-	}
+	best, found := earliest(w.live, name)
 	if !found {
 		return Info{}, fmt.Errorf("%w: %q", transport.ErrNotFound, name)
 	}

@@ -23,6 +23,9 @@
 // ("(resync)" at the end for a change learnt from a snapshot: at the start of
 // the watch, or after the daemon restarted). A watch outlives the daemon's
 // restarts.
+//
+// With no daemon running, -locate and -list read the FIFO directory
+// themselves and print the same.
 package main
 
 import (
