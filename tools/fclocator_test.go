@@ -9,7 +9,33 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
+
+// waitStderr waits until p has written want on stderr.
+func waitStderr(t *testing.T, p *simpltest.Proc, want string) {
+	t.Helper()
+	deadline := time.Now().Add(lineTimeout)
+	for !strings.Contains(p.Stderr(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v wrote %q on stderr within %v, want %q in it", p.Cmd.Args, p.Stderr(), lineTimeout, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// checkOutage checks a watch's stderr over one outage of the daemon:
+// exactly one line saying it went, then one saying it is back.
+func checkOutage(t *testing.T, stderr string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "fclocator: locator FCLOCATOR unreachable (") ||
+		!strings.HasSuffix(lines[0], "); waiting for it to return") ||
+		lines[1] != "fclocator: locator FCLOCATOR is back; resyncing" {
+		t.Errorf("the watch's stderr over one outage: %q, want one line that it went, one that it is back", stderr)
+	}
+}
 
 // nameLine matches fclocator's line for a name.
 var nameLine = regexp.MustCompile(`^(\S+) pid (\d+) uid (\d+) transport (shm|fifo) since (\S+)$`)
@@ -30,7 +56,8 @@ func checkName(t *testing.T, line, name string, pid int) {
 }
 
 // fclocator as a user runs it: the daemon, then -locate, -list and a
-// -watch that sees a receiver attach, get killed, and the daemon restart.
+// -watch that sees a receiver attach, get killed, and the daemon die (it
+// says so) and restart (it says so, and resyncs).
 func TestFclocator(t *testing.T) {
 	e := newEnv(t)
 	d := e.start("fclocator")
@@ -63,11 +90,15 @@ func TestFclocator(t *testing.T) {
 		t.Fatalf("after SIGKILL the watch printed %q", line)
 	}
 
-	// The daemon restarts; the watch carries on and learns what it missed.
+	// The daemon dies: the watch says so, once. It restarts: the watch
+	// says so, carries on and learns what it missed.
 	kill(t, d)
+	waitStderr(t, w, "fclocator: locator FCLOCATOR unreachable (")
 	r2 := e.startRecv("SRV2")
+	time.Sleep(300 * time.Millisecond) // a few more looks for the daemon, in silence
 	d = e.start("fclocator")
 	expectLine(t, d, "fclocator: FCLOCATOR watching "+e.dir)
+	waitStderr(t, w, "fclocator: locator FCLOCATOR is back; resyncing\n")
 	line = w.ReadLine(lineTimeout)
 	if !strings.HasPrefix(line, fmt.Sprintf("appeared SRV2 pid %d ", r2.PID())) || !strings.HasSuffix(line, " (resync)") {
 		t.Fatalf("after the daemon's restart the watch printed %q", line)
@@ -75,6 +106,7 @@ func TestFclocator(t *testing.T) {
 	if code := waitExit(t, w); code != 0 {
 		t.Fatalf("watch -count 3 exited %d: %s", code, w.Stderr())
 	}
+	checkOutage(t, w.Stderr())
 	stop(t, r2, syscall.SIGTERM)
 	stop(t, d, syscall.SIGTERM)
 	e.clean(2) // the killed SRV1's and the killed daemon's FIFOs
@@ -129,11 +161,14 @@ func TestFclocatorMetrics(t *testing.T) {
 
 // With no daemon, -locate and -list read the FIFO directory and print the
 // same lines; a receiver killed with SIGKILL, its FIFOs left behind, is
-// not listed.
+// not listed. A -watch says that it waits for the daemon, and when the
+// daemon comes, that it is there, and what is there.
 func TestFclocatorNoDaemon(t *testing.T) {
 	e := newEnv(t)
 	r1 := e.startRecv("SRV1")
 	r2 := e.startRecv("SRV2")
+	w := e.start("fclocator", "-watch", "SRV*", "-count", "1")
+	waitStderr(t, w, "fclocator: locator FCLOCATOR unreachable (simpl: name not found")
 
 	got := e.run("", "fclocator", "-locate", "SRV1")
 	got.ok(t, "fclocator -locate SRV1")
@@ -149,16 +184,18 @@ func TestFclocatorNoDaemon(t *testing.T) {
 	got = e.run("", "fclocator", "-list")
 	got.ok(t, "fclocator -list")
 	lines = strings.Split(strings.TrimSuffix(got.stdout, "\n"), "\n")
-	if len(lines) != 3 { // fclocator's own name, SRV1, SRV2
-		t.Fatalf("fclocator -list: %q, want 3 names", got.stdout)
+	if len(lines) != 4 { // the two fclocators' own names, SRV1, SRV2
+		t.Fatalf("fclocator -list: %q, want 4 names", got.stdout)
 	}
 	byName := map[string]string{}
 	for _, l := range lines {
 		name, _, _ := strings.Cut(l, " ")
 		byName[name] = l
 	}
-	name := fmt.Sprintf("FCLOC_%d", e.lastPID())
-	checkName(t, byName[name], name, e.lastPID())
+	for _, pid := range []int{w.PID(), e.lastPID()} {
+		name := fmt.Sprintf("FCLOC_%d", pid)
+		checkName(t, byName[name], name, pid)
+	}
 	checkName(t, byName["SRV1"], "SRV1", r1.PID())
 	e.run("", "fclocator", "-locate", "NOSUCH").failed(t, "fclocator", "not found", "NOSUCH")
 	e.run("", "fclocator", "-list", "[").failed(t, "fclocator", "pattern")
@@ -174,6 +211,18 @@ func TestFclocatorNoDaemon(t *testing.T) {
 	checkName(t, strings.TrimSuffix(got.stdout, "\n"), "SRV2", r2.PID())
 	e.run("", "fclocator", "-locate", "SRV1").failed(t, "fclocator", "not found", "SRV1")
 
+	// The daemon comes: the watch says so, and learns what is there.
+	d := e.start("fclocator")
+	expectLine(t, d, "fclocator: FCLOCATOR watching "+e.dir)
+	line := w.ReadLine(lineTimeout)
+	if !strings.HasPrefix(line, fmt.Sprintf("appeared SRV2 pid %d ", r2.PID())) || !strings.HasSuffix(line, " (resync)") {
+		t.Fatalf("when the daemon came the watch printed %q", line)
+	}
+	if code := waitExit(t, w); code != 0 {
+		t.Fatalf("watch -count 1 exited %d: %s", code, w.Stderr())
+	}
+	checkOutage(t, w.Stderr())
 	stop(t, r2, syscall.SIGTERM)
+	stop(t, d, syscall.SIGTERM)
 	e.clean(2) // the killed SRV1's FIFOs
 }

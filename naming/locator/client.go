@@ -176,7 +176,9 @@ func (c *Client) ListFrom(ctx context.Context, pattern string) ([]Info, Source, 
 // already there (Appeared, with Resync set); then each change as the
 // locator sees it. It survives the locator's restart: it locates the new
 // instance, compares its snapshot with what it knew, and reports the
-// differences as Resync events. Not safe for concurrent use.
+// differences as Resync events. While it cannot reach the locator it says
+// so, once per outage: a Lost event, then Restored when it reaches it
+// again. Not safe for concurrent use.
 func (c *Client) Watch(pattern string) *Watch {
 	return &Watch{c: c, pattern: pattern, known: make(map[key]Info)}
 }
@@ -189,15 +191,23 @@ type Watch struct {
 	next    uint64
 	known   map[key]Info
 	pending []Event
+	lost    bool // Lost was reported, Restored not yet
 }
 
 // retry bounds how often a watch looks for a restarted locator.
 const retry = 100 * time.Millisecond
 
-// Next returns the next event, waiting as long as ctx allows. While the
-// locator is down it keeps looking for it; errors other than ctx's are a
-// bad pattern (simpl.ErrBadName) or this process's Channel closing.
+// Next returns the next event, waiting as long as ctx allows.
+//
+// When the locator cannot be reached (it is not attached yet, or it exited
+// or was killed) Next returns a Lost event, with the cause in Event.Err,
+// and keeps looking for it every 100 ms on the following calls; when it
+// answers again, Next returns a Restored event and then, as Resync events,
+// whatever changed meanwhile. Between Lost and Restored the watch hears
+// nothing. Errors other than ctx's are a bad pattern (simpl.ErrBadName) or
+// this process's Channel closing; after one, Next fails again.
 func (w *Watch) Next(ctx context.Context) (Event, error) {
+	relocated := false
 	for len(w.pending) == 0 {
 		conn, err := w.c.get()
 		if err == nil {
@@ -206,20 +216,35 @@ func (w *Watch) Next(ctx context.Context) (Event, error) {
 				Pattern: w.pattern, Epoch: w.epoch, After: w.next, Wait: defaultWait,
 			})
 			if err == nil {
+				relocated = false
+				if w.lost {
+					w.lost = false
+					w.pending = append(w.pending, Event{Kind: Restored})
+				}
 				w.take(rep)
 				continue
 			}
 			w.c.drop(conn, err)
+			if ownClosed(err) && !relocated && ctx.Err() == nil {
+				// The connection was closed here: by another call of the
+				// Client that saw the daemon go, or with the Channel,
+				// which locating again tells.
+				relocated = true
+				continue
+			}
 		}
 		switch {
 		case ctx.Err() != nil:
 			return Event{}, ctx.Err()
-		case errors.Is(err, simpl.ErrClosed) && !errors.Is(err, simpl.ErrPeerGone):
-			return Event{}, err
+		case ownClosed(err):
+			return Event{}, fmt.Errorf("simpl: locator %q: %w", w.c.name, err)
 		case !daemonGone(err):
 			return Event{}, fromRemote(err)
+		case !w.lost:
+			w.lost = true // say so, then look again on the next call
+			return Event{Kind: Lost, Err: err}, nil
 		}
-		select { // the locator is restarting: look again shortly
+		select { // the locator is down or restarting: look again shortly
 		case <-time.After(retry):
 		case <-ctx.Done():
 			return Event{}, ctx.Err()

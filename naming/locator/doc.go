@@ -9,7 +9,9 @@
 // since when) and, later, names on other hosts. With no locator running, a
 // Client's Locate and List read the directory themselves (LocateDir,
 // ScanDir) and give the same answers; LocateFrom and ListFrom say which
-// source answered.
+// source answered. A Client's Watch needs the locator: it survives its
+// restarts, and says when it cannot reach it, once per outage, with a Lost
+// event, then Restored and Resync events when it can again.
 //
 // See docs/locator.md.
 package locator

@@ -32,8 +32,8 @@ func wantEvent(t *testing.T, wt *locator.Watch, kind locator.Kind, name string, 
 }
 
 // The locator daemon, asked with Send/Reply from another process: locate,
-// list, and a watch that hears attach and SIGKILL and survives the
-// daemon's own restart.
+// list, and a watch that hears attach and SIGKILL, says when the daemon
+// is gone and when it is back, and survives the daemon's own restart.
 func TestService(t *testing.T) {
 	dir := simpltest.Dir(t)
 	env := []string{"FIFO_PATH=" + dir}
@@ -73,12 +73,23 @@ func TestService(t *testing.T) {
 	wantEvent(t, wt, locator.Disappeared, "SVC1", one.PID(), "no")
 	one.Wait(5 * time.Second)
 
-	// The daemon restarts; meanwhile SVC2 attaches: the watch learns it
-	// from the new daemon's snapshot.
+	// The daemon dies: the watch says so, once, and keeps looking.
 	loc.Signal(syscall.SIGKILL)
 	loc.Wait(5 * time.Second)
+	lost := wantEvent(t, wt, locator.Lost, "", 0, "no")
+	if !errors.Is(lost.Err, simpl.ErrPeerGone) && !errors.Is(lost.Err, simpl.ErrNotFound) {
+		t.Fatalf("Lost after the daemon's kill: cause %v, want ErrPeerGone or ErrNotFound", lost.Err)
+	}
+	quiet, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	if ev, err := wt.Next(quiet); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next while the daemon is down: %+v, %v; want to wait", ev, err)
+	}
+	cancel()
+	// It restarts; meanwhile SVC2 attached: the watch says the daemon is
+	// back and learns SVC2 from the new daemon's snapshot.
 	two := simpltest.Start(t, "hold", env, "SVC2")
 	loc = simpltest.Start(t, "locator", env)
+	wantEvent(t, wt, locator.Restored, "", 0, "no")
 	wantEvent(t, wt, locator.Appeared, "SVC2", two.PID(), "yes")
 	two.Signal(syscall.SIGTERM)
 	wantEvent(t, wt, locator.Disappeared, "SVC2", two.PID(), "no")
@@ -111,6 +122,7 @@ func sameInfos(t *testing.T, what string, a, b []locator.Info) {
 
 // With no locator running, a Client's Locate and List read the FIFO
 // directory: the locator's answers, a killed owner's name not among them.
+// A watch says the locator is unreachable, and when it comes.
 func TestClientFallback(t *testing.T) {
 	dir := simpltest.Dir(t)
 	env := []string{"FIFO_PATH=" + dir}
@@ -121,6 +133,12 @@ func TestClientFallback(t *testing.T) {
 	defer cli.Close()
 	c := locator.NewClient(cli, "", locator.WithDir(dir))
 	ctx := simpltest.Context(t, time.Minute)
+
+	wt := c.Watch("FOO*")
+	lost := wantEvent(t, wt, locator.Lost, "", 0, "no")
+	if !errors.Is(lost.Err, simpl.ErrNotFound) {
+		t.Fatalf("Lost with no daemon: cause %v, want ErrNotFound", lost.Err)
+	}
 
 	one := simpltest.Start(t, "hold", env, "FOO1")
 	two := simpltest.Start(t, "hold", append(env, "GOSIMPL_TRANSPORT=fifo"), "FOO2")
@@ -167,15 +185,17 @@ func TestClientFallback(t *testing.T) {
 		t.Fatalf("List(FOO*) after FOO1's kill = %+v, %v", fromDir, err)
 	}
 
-	// The locator comes: the same answers, from it.
+	// The locator comes: the same answers, from it; the watch hears it.
 	loc := simpltest.Start(t, "locator", env)
 	fromLoc, src, err := c.ListFrom(ctx, "FOO*")
 	if err != nil || src != locator.FromLocator {
 		t.Fatalf("ListFrom(FOO*) with the locator up: %v, %v", src, err)
 	}
 	sameInfos(t, "the directory's and the locator's lists", fromDir, fromLoc)
+	wantEvent(t, wt, locator.Restored, "", 0, "no")
+	wantEvent(t, wt, locator.Appeared, "FOO2", two.PID(), "yes")
 
-	// It goes for good: the directory answers again.
+	// It goes for good: the directory answers again, the watch says so.
 	loc.Signal(syscall.SIGKILL)
 	loc.Wait(5 * time.Second)
 	info, src, err = c.LocateFrom(ctx, "FOO2")
@@ -183,6 +203,7 @@ func TestClientFallback(t *testing.T) {
 		t.Fatalf("LocateFrom(FOO2) after the locator's kill: %+v, %v, %v", info, src, err)
 	}
 	sameInfos(t, "the locator's and the directory's FOO2", fromLoc, []locator.Info{info})
+	wantEvent(t, wt, locator.Lost, "", 0, "no")
 	two.Signal(syscall.SIGTERM)
 	two.Wait(5 * time.Second)
 	cli.Close()

@@ -29,6 +29,14 @@ const (
 	Appeared Kind = 1
 	// Disappeared: the owner detached, exited or was killed.
 	Disappeared Kind = 2
+	// Lost: a Client's Watch cannot reach the locator (it is not attached,
+	// or it went away: Event.Err says why) and hears nothing until
+	// Restored. It keeps looking for it. Once per outage; Info is empty.
+	Lost Kind = 3
+	// Restored: a Client's Watch reaches the locator again after Lost.
+	// The Resync events that follow, if any, are what changed meanwhile.
+	// Info is empty.
+	Restored Kind = 4
 )
 
 func (k Kind) String() string {
@@ -37,6 +45,10 @@ func (k Kind) String() string {
 		return "appeared"
 	case Disappeared:
 		return "disappeared"
+	case Lost:
+		return "lost"
+	case Restored:
+		return "restored"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -50,7 +62,8 @@ type Info struct {
 	Since     time.Time `msgpack:"since"`     // when it was attached
 }
 
-// Event is one change, numbered in the order the locator saw it.
+// Event is one change, numbered in the order the locator saw it; or, from
+// a Client's Watch only, news of the watch itself (Lost, Restored).
 type Event struct {
 	Seq  uint64 `msgpack:"seq"`
 	Kind Kind   `msgpack:"kind"`
@@ -60,6 +73,10 @@ type Event struct {
 	// change happened at some moment since the last event it saw. Seq is
 	// 0.
 	Resync bool `msgpack:"resync,omitempty"`
+	// Err is, for Lost, why the locator could not be reached (e.g.
+	// simpl.ErrNotFound: not attached; simpl.ErrPeerGone: it exited while
+	// holding the watch). Never sent.
+	Err error `msgpack:"-"`
 }
 
 // Errors of a watch.

@@ -21,16 +21,19 @@
 // Each name prints as "NAME pid PID uid UID transport T since RFC3339", each
 // event as "appeared ..." or "disappeared ..." followed by the same fields
 // ("(resync)" at the end for a change learnt from a snapshot: at the start of
-// the watch, or after the daemon restarted). A watch outlives the daemon's
-// restarts.
+// the watch, or after the daemon restarted).
 //
 // With no daemon running, -locate and -list read the FIFO directory
-// themselves and print the same.
+// themselves and print the same. A watch needs the daemon and outlives its
+// restarts: while it cannot reach it, it says so once on stderr,
+// "fclocator: locator NAME unreachable (CAUSE); waiting for it to return",
+// and "fclocator: locator NAME is back; resyncing" when it is, followed by
+// what changed meanwhile as "(resync)" events. -count counts only
+// appeared and disappeared events.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -116,12 +119,8 @@ func run(args []string, stdout io.Writer) error {
 	if err := locator.CheckPattern(*watch); err != nil {
 		return err
 	}
-	// A watch waits for the daemon, which may not be up yet; say so once.
-	if _, err := c.List(ctx, *watch); err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(os.Stderr, "fclocator: waiting for the locator %s: %v\n", *name, err)
-	}
 	w := c.Watch(*watch)
-	for n := 0; *count == 0 || n < *count; n++ {
+	for n := 0; *count == 0 || n < *count; {
 		ev, err := w.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -129,6 +128,16 @@ func run(args []string, stdout io.Writer) error {
 			}
 			return err
 		}
+		// The watch's own news goes to stderr, and does not count.
+		switch ev.Kind {
+		case locator.Lost:
+			fmt.Fprintf(os.Stderr, "fclocator: locator %s unreachable (%v); waiting for it to return\n", *name, ev.Err)
+			continue
+		case locator.Restored:
+			fmt.Fprintf(os.Stderr, "fclocator: locator %s is back; resyncing\n", *name)
+			continue
+		}
+		n++
 		line := ev.Kind.String() + " " + format(ev.Info)
 		if ev.Resync {
 			line += " (resync)"
