@@ -107,6 +107,10 @@ type Channel struct {
 	closed bool
 }
 
+// Dir is the FIFO directory the Channel attached its name in: WithDir's,
+// or $FIFO_PATH, or /var/tmp.
+func (c *Channel) Dir() string { return c.reg.Dir() }
+
 // Attach attaches name to this process (C SIMPL's name_attach). A process
 // may attach several names, each its own Channel. It fails with
 // ErrNameInUse if a live process holds the name; a dead owner's FIFOs are

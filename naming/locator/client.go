@@ -30,8 +30,8 @@ type Client struct {
 type ClientOption func(*Client)
 
 // WithDir is the FIFO directory Locate and List read when no locator
-// answers: give it the directory the Channel was attached in, if that was
-// not the default (simpl.WithDir). The default is $FIFO_PATH, or /var/tmp.
+// answers. The default is the directory the Channel was attached in
+// (Channel.Dir).
 func WithDir(dir string) ClientOption { return func(c *Client) { c.dir = dir } }
 
 // NewClient returns a client that sends through ch to the locator attached
@@ -40,7 +40,7 @@ func NewClient(ch *simpl.Channel, name string, opts ...ClientOption) *Client {
 	if name == "" {
 		name = DefaultName
 	}
-	c := &Client{ch: ch, name: name}
+	c := &Client{ch: ch, name: name, dir: ch.Dir()}
 	for _, opt := range opts {
 		opt(c)
 	}

@@ -131,7 +131,7 @@ func TestClientFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	c := locator.NewClient(cli, "", locator.WithDir(dir))
+	c := locator.NewClient(cli, "") // falls back to cli.Dir()
 	ctx := simpltest.Context(t, time.Minute)
 
 	wt := c.Watch("FOO*")
