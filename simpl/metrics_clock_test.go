@@ -1,6 +1,7 @@
 package simpl
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,4 +30,24 @@ func TestMetricsClock(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkMetricsClock is the cost of what metrics add to a message at
+// each end: a clock reading, and an atomic addition into a counter of the
+// package's own (docs/metrics.md, "What it costs").
+func BenchmarkMetricsClock(b *testing.B) {
+	c := newClock()
+	b.Run("reading", func(b *testing.B) {
+		var sink int64
+		for b.Loop() {
+			sink += c.now()
+		}
+		_ = sink
+	})
+	b.Run("atomic-add", func(b *testing.B) {
+		var n atomic.Int64
+		for b.Loop() {
+			n.Add(1)
+		}
+	})
 }
