@@ -22,8 +22,31 @@ type Client struct {
 	name string
 	dir  string
 
+	patience time.Duration // see WithPatience
+
 	mu   sync.Mutex
 	conn *simpl.Conn
+}
+
+// DefaultPatience is WithPatience's default.
+const DefaultPatience = 2 * time.Second
+
+// ErrUnresponsive: the locator is attached but did not answer in time
+// (stopped, or stuck); see WithPatience.
+var ErrUnresponsive = errors.New("simpl: locator: no answer in time")
+
+// WithPatience is how long a Locate or List waits for the locator's answer
+// before it reads the FIFO directory instead, and how long a watch waits
+// past the locator's own deadline for a held watch (10 s) before it counts
+// the locator lost (a Lost event whose Err wraps ErrUnresponsive): a
+// locator that is stopped (SIGSTOP) or stuck is treated as one that is
+// gone. Default DefaultPatience.
+func WithPatience(d time.Duration) ClientOption {
+	return func(c *Client) {
+		if d > 0 {
+			c.patience = d
+		}
+	}
 }
 
 // ClientOption configures NewClient.
@@ -40,7 +63,7 @@ func NewClient(ch *simpl.Channel, name string, opts ...ClientOption) *Client {
 	if name == "" {
 		name = DefaultName
 	}
-	c := &Client{ch: ch, name: name, dir: ch.Dir()}
+	c := &Client{ch: ch, name: name, dir: ch.Dir(), patience: DefaultPatience}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -100,13 +123,25 @@ func (c *Client) drop(conn *simpl.Conn, err error) {
 // daemonGone reports errors after which the daemon must be located again.
 func daemonGone(err error) bool {
 	var e *typed.Error
-	return errors.Is(err, simpl.ErrPeerGone) || errors.Is(err, simpl.ErrNotFound) ||
+	return errors.Is(err, simpl.ErrPeerGone) || errors.Is(err, simpl.ErrNotFound) || errors.Is(err, ErrUnresponsive) ||
 		errors.Is(err, simpl.ErrClosed) || (errors.As(err, &e) && e.Code == typed.CodeFailed)
 }
 
 // ownClosed reports this process's Channel closed: nothing to retry.
 func ownClosed(err error) bool {
 	return errors.Is(err, simpl.ErrClosed) && !errors.Is(err, simpl.ErrPeerGone)
+}
+
+// callWithin calls the daemon through conn, giving it d to answer: past
+// that, with ctx still alive, the error wraps ErrUnresponsive.
+func callWithin[Req, Rep typed.Tagged](ctx context.Context, c *Client, conn *simpl.Conn, req Req, d time.Duration) (Rep, error) {
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	rep, err := typed.Call[Req, Rep](cctx, conn, req)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+		err = fmt.Errorf("%w: locator %q, within %v", ErrUnresponsive, c.name, d)
+	}
+	return rep, err
 }
 
 // ask sends req to the daemon. ok false with no error means that no daemon
@@ -120,7 +155,7 @@ func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Re
 			}
 			return rep, false, fmt.Errorf("simpl: locator %q: %w", c.name, err)
 		}
-		rep, err = typed.Call[Req, Rep](ctx, conn, req)
+		rep, err = callWithin[Req, Rep](ctx, c, conn, req, c.patience)
 		if err == nil {
 			return rep, true, nil
 		}
@@ -128,8 +163,9 @@ func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Re
 		switch {
 		case ctx.Err() != nil || !daemonGone(err):
 			return rep, false, fromRemote(err)
-		case attempt > 0:
-			return rep, false, nil // it went away again: the directory answers
+		case attempt > 0 || errors.Is(err, ErrUnresponsive):
+			// It went away again, or does not answer: the directory does.
+			return rep, false, nil
 		}
 		// The daemon restarted or went since the last call: once more,
 		// afresh.
@@ -212,9 +248,9 @@ func (w *Watch) Next(ctx context.Context) (Event, error) {
 		conn, err := w.c.get()
 		if err == nil {
 			var rep WatchReply
-			rep, err = typed.Call[WatchRequest, WatchReply](ctx, conn, WatchRequest{
+			rep, err = callWithin[WatchRequest, WatchReply](ctx, w.c, conn, WatchRequest{
 				Pattern: w.pattern, Epoch: w.epoch, After: w.next, Wait: defaultWait,
-			})
+			}, defaultWait+w.c.patience)
 			if err == nil {
 				relocated = false
 				if w.lost {

@@ -1,9 +1,12 @@
 package locator_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -208,4 +211,86 @@ func TestClientFallback(t *testing.T) {
 	two.Wait(5 * time.Second)
 	cli.Close()
 	reapDir(t, dir) // the killed FOO1's and locator's FIFOs
+}
+
+// A locator that is stopped (SIGSTOP) rather than gone: Locate and List
+// read the directory after WithPatience, and a watch reports it Lost
+// (ErrUnresponsive) once the held watch's own deadline and the patience
+// have passed, then Restored when it runs again.
+func TestStoppedLocator(t *testing.T) {
+	dir := simpltest.Dir(t)
+	env := []string{"FIFO_PATH=" + dir}
+	loc := simpltest.Start(t, "locator", env)
+	cli, err := simpl.Attach("CLIENT", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c := locator.NewClient(cli, "", locator.WithPatience(300*time.Millisecond))
+	ctx := simpltest.Context(t, time.Minute)
+
+	wt := c.Watch("S*")
+	one := simpltest.Start(t, "hold", env, "SVC1")
+	wantEvent(t, wt, locator.Appeared, "SVC1", one.PID(), "any")
+	if _, src, err := c.LocateFrom(ctx, "SVC1"); err != nil || src != locator.FromLocator {
+		t.Fatalf("LocateFrom(SVC1) with the locator running: %v, %v", src, err)
+	}
+
+	loc.Signal(syscall.SIGSTOP)
+	waitStopped(t, loc.PID())
+	start := time.Now()
+	info, src, err := c.LocateFrom(ctx, "SVC1")
+	if err != nil || src != locator.FromDirectory || info.PID != one.PID() {
+		t.Fatalf("LocateFrom(SVC1) with the locator stopped: %+v, %v, %v; want SVC1 from the directory", info, src, err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("LocateFrom with the locator stopped took %v, patience 300ms", d)
+	}
+	// The watch held by the stopped locator: Lost within its 10 s wait
+	// and the patience (bounded here at 30 s).
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ev, err := wt.Next(lctx)
+	cancel()
+	if err != nil || ev.Kind != locator.Lost || !errors.Is(ev.Err, locator.ErrUnresponsive) {
+		t.Fatalf("watch with the locator stopped: %+v, %v; want Lost wrapping ErrUnresponsive", ev, err)
+	}
+
+	loc.Signal(syscall.SIGCONT)
+	two := simpltest.Start(t, "hold", env, "SVC2")
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, want := range []locator.Kind{locator.Restored, locator.Appeared} {
+		ev, err := wt.Next(rctx)
+		if err != nil || ev.Kind != want || (want == locator.Appeared && ev.Info.Name != "SVC2") {
+			t.Fatalf("watch after SIGCONT: %+v, %v; want %v", ev, err, want)
+		}
+	}
+	for _, p := range []*simpltest.Proc{one, two, loc} {
+		p.Signal(syscall.SIGTERM)
+		if err := p.Wait(5 * time.Second); err != nil {
+			t.Fatalf("%v: %v", p.Cmd.Args, err)
+		}
+	}
+	cli.Close()
+	reapDir(t, dir)
+}
+
+// waitStopped waits until process pid is stopped (state T in /proc).
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// pid (comm) STATE ...: the state follows the last ')'.
+		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) > 0 && f[0] == "T" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d not stopped 5 s after SIGSTOP: %s", pid, b)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
