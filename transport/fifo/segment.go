@@ -127,11 +127,15 @@ func (s *segment) readHeader() (header, error) {
 }
 
 // checkWhom accepts a sender identity: a name, or an auxiliary identity
-// (name#k).
+// (name#k, k >= 1, as naming.AuxWhom makes them). Nothing else may follow
+// the '#': the identity becomes part of the reply FIFO's path.
 func checkWhom(whom string) error {
-	base, _, _ := strings.Cut(whom, "#")
+	base, _, aux := strings.Cut(whom, "#")
 	if err := naming.CheckLocal(base); err != nil {
 		return fmt.Errorf("%w: sender name: %w", transport.ErrBadMessage, err)
+	}
+	if aux && !naming.IsAuxOf(whom, base) {
+		return fmt.Errorf("%w: sender name %q: not NAME#k", transport.ErrBadMessage, whom)
 	}
 	return nil
 }
