@@ -25,7 +25,7 @@ func TestFcbench(t *testing.T) {
 		}
 	}
 
-	r = e.run("", "fcbench", "-transport", "shm", "-spin=false", "-senders", "3", "-size", "1000", "-n", "200", "-json")
+	r = e.run("", "fcbench", "-transport", "shm", "-spin=false", "-senders", "3", "-size", "1000", "-n", "2000", "-json")
 	r.ok(t, "fcbench -json")
 	var got struct {
 		Transport  string
@@ -41,7 +41,7 @@ func TestFcbench(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("fcbench -json: %v: %q", err, r.stdout)
 	}
-	if got.Transport != "shm" || got.Spin || got.Senders != 3 || got.Size != 1000 || got.N != 200 ||
+	if got.Transport != "shm" || got.Spin || got.Senders != 3 || got.Size != 1000 || got.N != 2000 ||
 		got.MedianUS <= 0 || got.MsgsPerS <= 0 || got.SlowestPct <= 0 || got.CPUPerMsg <= 0 {
 		t.Errorf("fcbench -json: %+v", got)
 	}
