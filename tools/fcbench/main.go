@@ -39,6 +39,9 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
+// warmUp is the least time each sender runs before it is measured.
+const warmUp = 50 * time.Millisecond
+
 const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json]"
 
 func main() {
@@ -334,7 +337,14 @@ func sendAll(c config, stdout io.Writer) error {
 			defer wg.Done()
 			ctx := context.Background()
 			req, reply := make([]byte, c.Size), make([]byte, c.Size)
-			for range min(100, c.N) { // warm up
+			// Warm up, uncounted: 100 round trips and at least warmUp, so
+			// that both processes' Go runtimes have settled (the runtime's
+			// monitor thread wakes every 20 us at first and backs off to
+			// every 10 ms over the first milliseconds; in a short run its
+			// early wake-ups, each taking a CPU from a spinner, are the
+			// slowest 1% by themselves).
+			w0 := time.Now()
+			for i := 0; i < min(100, c.N) || (c.N > 0 && time.Since(w0) < warmUp); i++ {
 				if _, err := s.conn.Send(ctx, req, reply); err != nil {
 					errMu.Lock()
 					firstErr = cmp(firstErr, err)
