@@ -76,11 +76,7 @@ func benchRoundTrip(b *testing.B, size int, t simpl.Transport, spin bool) {
 	}
 	req, reply := make([]byte, size), make([]byte, size)
 	ctx := context.Background()
-	for range 100 { // warm up: segments, lanes, caches, goroutines
-		if _, err := conn.Send(ctx, req, reply); err != nil {
-			b.Fatal(err)
-		}
-	}
+	warmUp(b, func() error { _, err := conn.Send(ctx, req, reply); return err })
 	lat := make([]time.Duration, 0, b.N)
 	b.SetBytes(int64(2 * size))
 	b.ReportAllocs()
@@ -101,6 +97,21 @@ func benchRoundTrip(b *testing.B, size int, t simpl.Transport, spin bool) {
 	srv.Signal(syscall.SIGKILL)
 	srv.Wait(5 * time.Second)
 	reapAll(dir)
+}
+
+// warmUp runs send, uncounted, 100 times and for at least 50 ms: segments,
+// lanes, caches and goroutines are set up, and both processes' Go runtimes
+// have settled (the runtime's monitor thread wakes every 20 us at first and
+// backs off over the first milliseconds; docs/benchmarks.md). Safe for
+// concurrent use.
+func warmUp(b *testing.B, send func() error) {
+	w0 := time.Now()
+	for i := 0; i < 100 || time.Since(w0) < 50*time.Millisecond; i++ {
+		if err := send(); err != nil {
+			b.Error(err)
+			return
+		}
+	}
 }
 
 func sizeName(n int) string {
@@ -149,9 +160,7 @@ func benchSenders(b *testing.B, senders int) {
 	for i, conn := range conns {
 		wg.Go(func() {
 			req, reply := make([]byte, 64), make([]byte, 64)
-			for range 100 {
-				conn.Send(ctx, req, reply)
-			}
+			warmUp(b, func() error { _, err := conn.Send(ctx, req, reply); return err })
 			lat := make([]time.Duration, 0, per)
 			<-start
 			for range per {
@@ -220,6 +229,7 @@ func BenchmarkBuffer(b *testing.B) {
 			}
 			defer buf.Close()
 			ctx := context.Background()
+			warmUp(b, func() error { _, err := buf.Send(ctx, size, size); return err })
 			lat := make([]time.Duration, 0, b.N)
 			b.SetBytes(int64(2 * size))
 			b.ReportAllocs()
