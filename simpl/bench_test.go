@@ -155,12 +155,14 @@ func benchSenders(b *testing.B, senders int) {
 	counts := make([]atomic.Int64, senders)
 	var firstDone sync.Once
 	var atFirst []int64
-	var wg sync.WaitGroup
+	var wg, warm sync.WaitGroup // the clock starts when every sender is warm
+	warm.Add(len(conns))
 	start := make(chan struct{})
 	for i, conn := range conns {
 		wg.Go(func() {
 			req, reply := make([]byte, 64), make([]byte, 64)
 			warmUp(b, func() error { _, err := conn.Send(ctx, req, reply); return err })
+			warm.Done()
 			lat := make([]time.Duration, 0, per)
 			<-start
 			for range per {
@@ -180,6 +182,7 @@ func benchSenders(b *testing.B, senders int) {
 			lats[i] = lat
 		})
 	}
+	warm.Wait()
 	b.ReportAllocs()
 	b.ResetTimer()
 	t0 := time.Now()

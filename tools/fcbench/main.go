@@ -331,6 +331,8 @@ func sendAll(c config, stdout io.Writer) error {
 		firstErr error
 	)
 	start := make(chan struct{})
+	var warm sync.WaitGroup // the clock starts when every sender is warm
+	warm.Add(len(ss))
 	for _, s := range ss {
 		wg.Add(1)
 		go func() {
@@ -344,13 +346,16 @@ func sendAll(c config, stdout io.Writer) error {
 			// early wake-ups, each taking a CPU from a spinner, are the
 			// slowest 1% by themselves).
 			w0 := time.Now()
-			for i := 0; i < min(100, c.N) || (c.N > 0 && time.Since(w0) < warmUp); i++ {
-				if _, err := s.conn.Send(ctx, req, reply); err != nil {
-					errMu.Lock()
-					firstErr = cmp(firstErr, err)
-					errMu.Unlock()
-					return
-				}
+			var err error
+			for i := 0; err == nil && (i < min(100, c.N) || (c.N > 0 && time.Since(w0) < warmUp)); i++ {
+				_, err = s.conn.Send(ctx, req, reply)
+			}
+			warm.Done()
+			if err != nil {
+				errMu.Lock()
+				firstErr = cmp(firstErr, err)
+				errMu.Unlock()
+				return
 			}
 			<-start
 			for range c.N {
@@ -372,6 +377,7 @@ func sendAll(c config, stdout io.Writer) error {
 			})
 		}()
 	}
+	warm.Wait()
 	t0, cpu0 := time.Now(), cpuTime()
 	close(start)
 	wg.Wait()
