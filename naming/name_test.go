@@ -59,6 +59,25 @@ func TestAuxWhom(t *testing.T) {
 	}
 }
 
+// IsAuxOf accepts exactly what AuxWhom makes, and allocates nothing.
+func TestIsAuxOf(t *testing.T) {
+	for _, name := range []string{"A", "CLI", strings.Repeat("n", 30), strings.Repeat("m", MaxNameLen)} {
+		for _, k := range []int{1, 2, 9, 10, 99, 100, 12345, 1 << 30} {
+			if w := AuxWhom(name, k); !IsAuxOf(w, name) {
+				t.Errorf("IsAuxOf(AuxWhom(%q, %d) = %q) = false", name, k, w)
+			}
+		}
+	}
+	for _, whom := range []string{"A", "A#", "A#0", "A#01", "A#+1", "A#-1", "A#1x", "A# 1", "B#1", "AA#1", "#1", "A#1#2", "A#1234567890123456789"} {
+		if IsAuxOf(whom, "A") {
+			t.Errorf("IsAuxOf(%q, \"A\") = true", whom)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { IsAuxOf("CLIENT#12", "CLIENT") }); n != 0 {
+		t.Errorf("IsAuxOf allocates %v times a call", n)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"SRV", "h:SRV", "p:h:SRV", "a:b:c:d", "", strings.Repeat("x", 40), "a/b", "Y#1"} {
 		f.Add(s)

@@ -270,12 +270,25 @@ func AuxWhom(name string, k int) string {
 }
 
 // IsAuxOf reports whether whom is one of name's auxiliary identities, that
-// is AuxWhom(name, k) for some k >= 1.
+// is AuxWhom(name, k) for some k >= 1. It allocates nothing: receivers call
+// it for every request.
 func IsAuxOf(whom, name string) bool {
 	i := strings.LastIndexByte(whom, '#')
-	if i < 0 || name == "" {
+	digits := whom[i+1:]
+	// AuxWhom writes k >= 1 in decimal: no sign, no leading zero.
+	if i < 0 || name == "" || digits == "" || digits[0] == '0' || len(digits) > 18 {
 		return false
 	}
-	k, err := strconv.Atoi(whom[i+1:])
-	return err == nil && k >= 1 && AuxWhom(name, k) == whom
+	for j := 0; j < len(digits); j++ {
+		if digits[j] < '0' || digits[j] > '9' {
+			return false
+		}
+	}
+	if n := MaxNameLen - (len(whom) - i); len(name) > n {
+		if n < 0 {
+			return false
+		}
+		name = name[:n] // AuxWhom shortens the name to make room
+	}
+	return whom[:i] == name
 }

@@ -346,6 +346,13 @@ func (e *Endpoint) accept(id int) (*Request, error) {
 	h, err := seg.readHeader()
 	if h.pid > 0 {
 		if verr := seg.cr.verify(h.pid); verr != nil {
+			if seg.cr.bad != nil {
+				// Its creator has gone or failed for good: nothing in the
+				// segment will be served again, so it goes now.
+				e.mu.Lock()
+				seg.evict = true
+				e.mu.Unlock()
+			}
 			e.releaseSeg(seg)
 			return nil, fmt.Errorf("segment %d: %w", id, verr)
 		}
@@ -482,8 +489,14 @@ func (e *Endpoint) ring(h header, v int32) error {
 		if !ok {
 			var err error
 			fd, err = sys.OpenWriter(e.reg.ReplyPath(h.whom, h.pid))
-			if err != nil {
+			switch {
+			case errors.Is(err, sys.ErrNoReader), errors.Is(err, fs.ErrNotExist):
+				// No reader, or no reply FIFO: the sender has gone.
 				return fmt.Errorf("%w: sender %s (pid %d): %w", transport.ErrPeerGone, h.whom, h.pid, err)
+			case err != nil:
+				// Out of descriptors, say: the sender may well be alive
+				// and waiting, so it is not reported gone.
+				return fmt.Errorf("simpl: answering sender %s (pid %d): %w", h.whom, h.pid, err)
 			}
 			if len(e.replyFDs) >= maxCachedSegments {
 				for k2, fd2 := range e.replyFDs {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"syscall"
 
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
@@ -43,12 +42,12 @@ import (
 // first attached the segment. Used by the receiver's reader only, but for
 // pid, uid and gid, which never change and which Request.Cred reports.
 type creator struct {
-	pid     int
-	uid     uint32   // shm_perm.cuid
-	gid     uint32   // shm_perm.cgid: the creator's group then, never checked
-	proc    *os.File // its pidfd; nil without pidfd support
-	procRaw syscall.RawConn
-	bad     error // set once the creator fails a check; for good
+	pid    int
+	uid    uint32   // shm_perm.cuid
+	gid    uint32   // shm_perm.cgid: the creator's group then, never checked
+	proc   *os.File // its pidfd; nil without pidfd support
+	procFD int      // proc's descriptor, polled by exited; valid while proc is open
+	bad    error    // set once the creator fails a check; for good
 }
 
 // newCreator checks the creator of the segment info describes: it must be
@@ -63,7 +62,11 @@ func newCreator(info sys.ShmInfo) *creator {
 	proc, err := openProcess(c.pid)
 	switch {
 	case err == nil:
-		if c.procRaw, err = proc.SyscallConn(); err != nil {
+		raw, err := proc.SyscallConn()
+		if err == nil {
+			err = raw.Control(func(fd uintptr) { c.procFD = int(fd) })
+		}
+		if err != nil {
 			proc.Close()
 			c.bad = err
 			return c
@@ -101,14 +104,15 @@ func (c *creator) check() error {
 }
 
 // exited tells whether the pidfd's process has exited (false without a
-// pidfd).
+// pidfd). It polls procFD directly, not through RawConn.Control, whose
+// closure would cost two allocations a request: proc stays open, and
+// referenced, until close, which only the reader calls once no request
+// uses the segment.
 func (c *creator) exited() bool {
 	if c.proc == nil {
 		return false
 	}
-	exited := true
-	c.procRaw.Control(func(fd uintptr) { exited = sys.Exited(int(fd)) })
-	return exited
+	return sys.Exited(c.procFD)
 }
 
 // verify accepts a request whose header names pid as its sender.
