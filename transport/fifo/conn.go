@@ -173,12 +173,7 @@ func (e *Endpoint) Locate(name string) (*Conn, error) {
 		return nil, err
 	}
 	var ferr error
-	c.raw.Control(func(fd uintptr) {
-		var dev, ino uint64
-		dev, ino, _, _, ferr = sys.FileID(int(fd))
-		c.token = receiverToken(dev, ino, c.pid)
-	})
-	if ferr != nil {
+	if c.token, _, _, ferr = fifoToken(c.raw, c.pid); ferr != nil {
 		c.f.Close()
 		return nil, fmt.Errorf("simpl: locate %q: %w", name, ferr)
 	}

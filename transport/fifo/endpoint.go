@@ -188,12 +188,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		return fail(err)
 	}
 	var ferr error
-	e.rxRaw.Control(func(fd uintptr) {
-		var dev, ino uint64
-		dev, ino, e.fifoMode, e.fifoGID, ferr = sys.FileID(int(fd))
-		e.token = receiverToken(dev, ino, e.pid)
-	})
-	if ferr != nil {
+	if e.token, e.fifoMode, e.fifoGID, ferr = fifoToken(e.rxRaw, e.pid); ferr != nil {
 		e.rx.Close()
 		return fail(fmt.Errorf("simpl: attach %q: %w", name, ferr))
 	}

@@ -2,11 +2,13 @@ package fifo
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
@@ -203,6 +205,18 @@ func (s *segment) setClaim(token uint64) {
 // meant for it and not yet taken. The segment must have a trailer.
 func (s *segment) takeClaim(token uint64) bool {
 	return atomic.CompareAndSwapUint64(sys.Uint64At(s.mem, len(s.mem)-8), token, 0)
+}
+
+// fifoToken fstats the receive FIFO behind raw and returns the token of
+// the receiver pid that owns it (see receiverToken), and the FIFO's mode
+// and group.
+func fifoToken(raw syscall.RawConn, pid int) (token uint64, mode, gid uint32, err error) {
+	cerr := raw.Control(func(fd uintptr) {
+		var dev, ino uint64
+		dev, ino, mode, gid, err = sys.FileID(int(fd))
+		token = receiverToken(dev, ino, pid)
+	})
+	return token, mode, gid, cmp.Or(cerr, err)
 }
 
 // receiverToken names one receiver in a claim: its receive FIFO, by device
