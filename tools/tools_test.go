@@ -235,10 +235,21 @@ func (r result) failed(t *testing.T, tool string, want ...string) {
 	checkOneLine(t, tool, r.stderr, want...)
 }
 
+// checkOneLine checks that stderr is one line, "TOOL: ...", that contains
+// every string in want. The tool's prefix is the only one: the library's
+// "simpl: " and "pubsub: " do not appear, nor "TOOL: " a second time.
 func checkOneLine(t *testing.T, tool, stderr string, want ...string) {
 	t.Helper()
 	if !strings.HasPrefix(stderr, tool+": ") || !strings.HasSuffix(stderr, "\n") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("%s: stderr %q, want exactly one line starting %q", tool, stderr, tool+": ")
+	}
+	// fclocator's main does not report through cli.Exit yet.
+	if tool != "fclocator" {
+		for _, p := range []string{"simpl: ", "pubsub: ", tool + ": " + tool + ": "} {
+			if strings.Contains(stderr, p) {
+				t.Errorf("%s: stderr %q contains %q: one prefix, the tool's, is enough", tool, stderr, p)
+			}
+		}
 	}
 	for _, w := range want {
 		if !strings.Contains(stderr, w) {
@@ -504,7 +515,7 @@ func TestErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"missing receiver", "fcsend", []string{"-r", "NOSUCH", "-m", "x"}, []string{"not found", `"NOSUCH"`}},
+		{"missing receiver", "fcsend", []string{"-r", "NOSUCH", "-m", "x"}, []string{"not found", `"NOSUCH"`, "-wait D waits for it"}},
 		{"missing receiver, stdin", "fcsend", []string{"-r", "NOSUCH"}, []string{"not found", `"NOSUCH"`}},
 		{"missing receiver, proxy", "fcsend", []string{"-r", "NOSUCH", "-p", "1"}, []string{"not found"}},
 		{"missing receiver after -wait", "fcsend", []string{"-wait", "100ms", "-r", "NOSUCH", "-m", "x"}, []string{"not found"}},
@@ -543,21 +554,81 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestNoFIFODirectory: a FIFO_PATH that does not exist is one line too.
+// TestNoFIFODirectory: a FIFO_PATH that does not exist, or is not a
+// directory, is one line too, which names the variable to change.
 func TestNoFIFODirectory(t *testing.T) {
 	e := newEnv(t)
-	for _, args := range [][]string{
-		{"fcsend", "-r", "B", "-m", "x"},
-		{"fcrecv", "-n", "A"},
-		{"fcshow"},
-		{"fcslay", "B"},
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []struct{ path, why string }{
+		{filepath.Join(e.dir, "missing"), "no such directory"},
+		{file, "not a directory"},
 	} {
-		tool := args[0]
-		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
-		cmd := e.command(ctx, tool, args[1:]...)
-		cmd.Env = append(cmd.Env, "FIFO_PATH="+filepath.Join(e.dir, "missing"))
-		e.runCmd(ctx, cmd, "").failed(t, tool, "FIFO directory", "missing")
-		cancel()
+		for _, args := range [][]string{
+			{"fcsend", "-r", "B", "-m", "x"},
+			{"fcrecv", "-n", "A"},
+			{"fcshow"},
+			{"fcslay", "B"},
+			{"fcbroker"},
+			{"fcpub", "-t", "a", "-m", "x"},
+			{"fcsub", "-t", "a"},
+		} {
+			tool := args[0]
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			cmd := e.command(ctx, tool, args[1:]...)
+			cmd.Env = append(cmd.Env, "FIFO_PATH="+dir.path)
+			e.runCmd(ctx, cmd, "").failed(t, tool, "FIFO_PATH="+dir.path+": "+dir.why, "FIFO directory", "/var/tmp")
+			cancel()
+		}
+	}
+}
+
+// TestHelp: every tool's -h prints its usage line, its flags without the
+// internal ones, each default once, and the environment: FIFO_PATH and
+// its default (or, for the tools that make a directory of their own, that
+// it is not used).
+func TestHelp(t *testing.T) {
+	e := newEnv(t)
+	for _, tool := range []string{"fcrecv", "fcsend", "fcshow", "fcslay", "fcbench", "fclocator", "fcsoak", "fcbroker", "fcpub", "fcsub"} {
+		r := e.run("", tool, "-h")
+		r.ok(t, tool+" -h")
+		if !strings.HasPrefix(r.stdout, "usage: "+tool) {
+			t.Errorf("%s -h starts %q, want its usage", tool, r.stdout)
+		}
+		want := []string{"\nflags:\n", "\nenvironment:\n", "  FIFO_PATH\n", "default /var/tmp; now " + e.dir + ")"}
+		if tool == "fcbench" || tool == "fcsoak" {
+			want = []string{"\nflags:\n", "\nenvironment:\n", "  FIFO_PATH\n", "not used"}
+		}
+		for _, w := range want {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("%s -h does not say %q:\n%s", tool, w, r.stdout)
+			}
+		}
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.Count(line, "(default") > 1 || strings.Contains(line, "internal") {
+				t.Errorf("%s -h: %q", tool, line)
+			}
+		}
+	}
+	for tool, hidden := range map[string][]string{"fcbench": {"-role"}, "fcsoak": {"-role", "-id", "-inject"}} {
+		r := e.run("", tool, "-h")
+		for _, f := range hidden {
+			if strings.Contains(r.stdout, "  "+f+" ") {
+				t.Errorf("%s -h shows the internal flag %s:\n%s", tool, f, r.stdout)
+			}
+		}
+	}
+	// Unset, FIFO_PATH is said to be.
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "fcrecv", "-h")
+	cmd.Env = slices.DeleteFunc(cmd.Env, func(v string) bool { return strings.HasPrefix(v, "FIFO_PATH=") })
+	r := e.runCmd(ctx, cmd, "")
+	r.ok(t, "fcrecv -h, FIFO_PATH unset")
+	if !strings.Contains(r.stdout, "(default /var/tmp; unset)") {
+		t.Errorf("fcrecv -h with FIFO_PATH unset:\n%s", r.stdout)
 	}
 }
 
@@ -580,9 +651,10 @@ func TestNameInUse(t *testing.T) {
 func TestReplyTooLarge(t *testing.T) {
 	e := newEnv(t)
 	srv := e.startRecv("SRV", "-reply", "0123456789")
-	e.run("", "fcsend", "-n", "CLI", "-r", "SRV", "-max-reply", "4", "-m", "x").failed(t, "fcsend", "reply too large")
+	e.run("", "fcsend", "-n", "CLI", "-r", "SRV", "-max-reply", "4", "-m", "x").failed(t, "fcsend", "reply too large", "-max-reply 4 bytes", "give a larger -max-reply")
 	expectLine(t, srv, fmt.Sprintf("message from CLI pid %d: x", e.lastPID()))
-	if line := srv.ReadLine(lineTimeout); !strings.HasPrefix(line, "reply to CLI failed: ") || !strings.Contains(line, "reply too large") {
+	if line := srv.ReadLine(lineTimeout); !strings.HasPrefix(line, "reply to CLI failed: ") || !strings.Contains(line, "reply too large") ||
+		!strings.Contains(line, "10 bytes") || strings.Contains(line, "simpl:") {
 		t.Errorf("fcrecv printed %q, want its reply to CLI reported failed", line)
 	}
 	// A reply that fits exactly is fine.

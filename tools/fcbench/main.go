@@ -45,10 +45,7 @@ const warmUp = 50 * time.Millisecond
 const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json]"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcbench:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcbench", run(os.Args[1:], os.Stdout))
 }
 
 // config is one measured configuration.
@@ -101,7 +98,7 @@ func run(args []string, stdout io.Writer) error {
 	senders := fs.Int("senders", 1, "concurrent senders to the one receiver")
 	asJSON := fs.Bool("json", false, "print JSON objects instead of key=value lines")
 	role := fs.String("role", "", "internal: recv or send")
-	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+	if help, err := cli.ParsePrivate(fs, args, usage, stdout); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -36,10 +36,7 @@ const usage = "usage: fcbroker [-n NAME] [-metrics ADDR] [-max-topics N] [-max-d
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcbroker:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcbroker", run(os.Args[1:], os.Stdout))
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -61,6 +58,9 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-max-data %d: must be 0 or more", *maxData)
 	case *lease <= 0:
 		return fmt.Errorf("-lease %v: must be more than 0", *lease)
+	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()

@@ -31,10 +31,7 @@ const usage = "usage: fcpub [-b BROKER] [-n NAME] -t TOPIC [-m MESSAGE] [-wait D
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
-	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcpub:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcpub", run(os.Args[1:], os.Stdin, os.Stdout))
 }
 
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
@@ -56,6 +53,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err := pubsub.CheckTopic(*topic); err != nil {
 		return err
 	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
+	}
 	if *name == "" {
 		*name = fmt.Sprintf("fcpub_%d", os.Getpid())
 	}
@@ -68,7 +68,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	defer ch.Close()
 	conn, err := cli.Locate(ctx, ch, *broker, *wait)
 	if err != nil {
-		return fmt.Errorf("broker %s: %w", *broker, err)
+		return cli.BrokerError(*broker, *wait, err)
 	}
 	conn.Close() // the Publisher locates it again, and again after a restart
 	pub := pubsub.NewPublisher(ch, *broker)

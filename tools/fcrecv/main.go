@@ -40,10 +40,7 @@ func main() {
 	// A closed standard output must fail the write, not kill the process
 	// with its name still attached.
 	signal.Ignore(syscall.SIGPIPE)
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcrecv:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcrecv", run(os.Args[1:], os.Stdout))
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -64,6 +61,9 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-count %d: must be 0 or more", *count)
 	case *delay < 0:
 		return fmt.Errorf("-delay %v: must be 0 or more", *delay)
+	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
@@ -115,7 +115,7 @@ func run(args []string, stdout io.Writer) error {
 			reply = []byte(*replyText)
 		}
 		if err := msg.Reply(reply); err != nil && werr == nil {
-			_, werr = fmt.Fprintf(stdout, "reply to %s failed: %v\n", who, err)
+			_, werr = fmt.Fprintf(stdout, "reply to %s failed: %s\n", who, cli.Message("fcrecv", err))
 		}
 		if werr != nil {
 			return fmt.Errorf("writing output: %w", werr)

@@ -36,10 +36,7 @@ func main() {
 	// A closed standard output must fail the write, not kill the process
 	// with its name still attached.
 	signal.Ignore(syscall.SIGPIPE)
-	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcsend:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcsend", run(os.Args[1:], os.Stdin, os.Stdout))
 }
 
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
@@ -72,6 +69,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	case *wait < 0:
 		return fmt.Errorf("-wait %v: must be 0 or more", *wait)
 	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
+	}
 	if *name == "" {
 		*name = fmt.Sprintf("fcsend_%d", os.Getpid())
 	}
@@ -84,6 +84,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	defer ch.Close()
 	conn, err := cli.Locate(ctx, ch, *recv, *wait)
+	if errors.Is(err, simpl.ErrNotFound) && *wait == 0 {
+		return fmt.Errorf("%w (-wait D waits for it to attach)", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -95,6 +98,10 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	reply := make([]byte, *maxReply)
 	send := func(msg []byte) error {
 		n, err := sendWatched(ctx, ch, conn, msg, reply, *timeout)
+		if errors.Is(err, simpl.ErrReplyTooLarge) {
+			// The library's text does not know the flag.
+			return fmt.Errorf("send to %s: reply too large: longer than -max-reply %d bytes (give a larger -max-reply)", *recv, *maxReply)
+		}
 		if err != nil {
 			if !strings.Contains(err.Error(), strconv.Quote(*recv)) {
 				err = fmt.Errorf("send to %s: %w", *recv, err)

@@ -25,10 +25,7 @@ import (
 const usage = "usage: fcshow [-clean]"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcshow:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcshow", run(os.Args[1:], os.Stdout))
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -40,6 +37,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return errors.New(usage)
+	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
 	}
 	reg, err := naming.Open("")
 	if err != nil {

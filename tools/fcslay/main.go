@@ -19,10 +19,7 @@ import (
 const usage = "usage: fcslay NAME"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcslay:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcslay", run(os.Args[1:], os.Stdout))
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -33,6 +30,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if fs.NArg() != 1 {
 		return errors.New(usage)
+	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
 	}
 	reg, err := naming.Open("")
 	if err != nil {

@@ -65,10 +65,7 @@ import (
 const usage = "usage: fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json]"
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcsoak:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcsoak", run(os.Args[1:], os.Stdout))
 }
 
 // Time limits on the children. They bound hangs; nothing is expected to
@@ -150,7 +147,7 @@ func run(args []string, stdout io.Writer) error {
 	role := fs.String("role", "", "internal: recv or send")
 	id := fs.Int("id", 0, "internal: the sender's number")
 	inject := fs.String("inject", "", "internal: make the receiver corrupt or cross every 50th reply, to test fcsoak itself")
-	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+	if help, err := cli.ParsePrivate(fs, args, usage, stdout); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -41,10 +41,7 @@ const usage = "usage: fcsub [-b BROKER] [-n NAME] -t PATTERN [-count N] [-latest
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fcsub:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fcsub", run(os.Args[1:], os.Stdout))
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -73,6 +70,9 @@ func run(args []string, stdout io.Writer) error {
 	if err := pubsub.CheckPattern(*pattern); err != nil {
 		return err
 	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
+	}
 	if *name == "" {
 		*name = fmt.Sprintf("fcsub_%d", os.Getpid())
 	}
@@ -91,7 +91,7 @@ func run(args []string, stdout io.Writer) error {
 		return pubsub.Subscribe(ctx, ch, *broker, *pattern, opts...)
 	})
 	if err != nil {
-		return err
+		return cli.BrokerError(*broker, *wait, err)
 	}
 	defer sub.Close()
 	out := func(format string, a ...any) error {

@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/pubsub"
 )
 
 // Retry calls try until it succeeds, fails with an error other than
@@ -78,3 +82,33 @@ func EachLine(ctx context.Context, r io.Reader, fn func([]byte) error) error {
 		}
 	}
 }
+
+// BrokerError is how fcpub and fcsub report err from reaching broker: it
+// names the broker once, and when there is none, says how to start one
+// or wait for it.
+func BrokerError(broker string, wait time.Duration, err error) error {
+	if errors.Is(err, simpl.ErrNotFound) {
+		hint := "start fcbroker"
+		if broker != pubsub.DefaultBroker {
+			hint = "start fcbroker -n " + broker
+		}
+		if wait == 0 {
+			hint += ", or give -wait D to wait for it"
+		}
+		return &rephrased{fmt.Sprintf("broker %q not found in %s (%s)", broker, naming.Dir(), hint), err}
+	}
+	if !strings.Contains(err.Error(), strconv.Quote(broker)) {
+		err = fmt.Errorf("broker %q: %w", broker, err)
+	}
+	return err
+}
+
+// rephrased is an error told in other words: its text is msg, and it
+// wraps err for errors.Is.
+type rephrased struct {
+	msg string
+	err error
+}
+
+func (e *rephrased) Error() string { return e.msg }
+func (e *rephrased) Unwrap() error { return e.err }
