@@ -949,3 +949,57 @@ func TestConcurrentSenders(t *testing.T) {
 	}
 	stop(t, srv, syscall.SIGTERM)
 }
+
+// TestMaxPrint: fcrecv prints at most -max-print bytes of a message (256
+// by default), then how many more there were; -max-print 0 prints it
+// all. The sender still gets its whole message back.
+func TestMaxPrint(t *testing.T) {
+	e := newEnv(t)
+	text := strings.Repeat("0123456789", 200) // 2000 bytes
+	for _, tc := range []struct {
+		args  []string
+		shown string
+	}{
+		{nil, text[:256] + "… (1744 more bytes)"},
+		{[]string{"-max-print", "10"}, "0123456789… (1990 more bytes)"},
+		{[]string{"-max-print", "0"}, text},
+		{[]string{"-max-print", "2000"}, text},
+	} {
+		srv := e.startRecv("SRV", tc.args...)
+		r := e.run("", "fcsend", "-n", "CLI", "-r", "SRV", "-m", text)
+		r.ok(t, "fcsend")
+		if r.stdout != text+"\n" {
+			t.Errorf("fcsend got %d bytes back, want the 2000 it sent", len(r.stdout)-1)
+		}
+		expectLine(t, srv, fmt.Sprintf("message from CLI pid %d: %s", e.lastPID(), tc.shown))
+		stop(t, srv, syscall.SIGTERM)
+	}
+
+	// Binary data is cut too, in hex.
+	srv := e.startRecv("SRV", "-max-print", "3")
+	e.run("\x00\x01\x02\x03\x04\n", "fcsend", "-n", "CLI", "-r", "SRV").ok(t, "fcsend binary")
+	expectLine(t, srv, fmt.Sprintf("message from CLI pid %d: hex:000102… (2 more bytes)", e.lastPID()))
+	stop(t, srv, syscall.SIGTERM)
+
+	e.run("", "fcrecv", "-n", "SRV", "-max-print", "-1").failed(t, "fcrecv", "-max-print -1")
+}
+
+// TestOddNames: a name that holds a right-to-left override or a line
+// separator (legal: only ASCII control bytes, space, '/', ':' and '#' are
+// not) prints quoted in fcrecv's and fcshow's output, so that it cannot
+// disguise itself or break the line.
+func TestOddNames(t *testing.T) {
+	e := newEnv(t)
+	recv, send := "a\u202eb", "c\u2028d"
+	srv := e.start("fcrecv", "-n", recv)
+	expectLine(t, srv, fmt.Sprintf("attached %s pid %d", strconv.Quote(recv), srv.PID()))
+	r := e.run("", "fcsend", "-n", send, "-r", recv, "-m", "x")
+	r.ok(t, "fcsend")
+	expectLine(t, srv, fmt.Sprintf("message from %s pid %d: x", strconv.Quote(send), e.lastPID()))
+	r = e.run("", "fcshow")
+	r.ok(t, "fcshow")
+	if !strings.Contains(r.stdout, "\n"+strconv.Quote(recv)+" ") {
+		t.Errorf("fcshow does not list %s quoted:\n%s", strconv.Quote(recv), r.stdout)
+	}
+	stop(t, srv, syscall.SIGTERM)
+}

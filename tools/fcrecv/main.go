@@ -1,10 +1,13 @@
 // Command fcrecv attaches a name, prints every message sent to it and
 // replies, like SIMPL's receiver test program.
 //
-//	fcrecv -n NAME [-reply TEXT] [-count N] [-delay D] [-metrics ADDR]
+//	fcrecv -n NAME [-reply TEXT] [-count N] [-delay D] [-max-print N] [-metrics ADDR]
 //
 // Each request prints as "message from SENDER pid PID: TEXT" (binary data
-// as hex:...), each proxy as "proxy N". The reply is TEXT, or the request
+// as hex:...), each proxy as "proxy N". A message longer than -max-print
+// bytes (256 unless told) prints its first bytes and "… (N more bytes)".
+// A sender name that is not plain printable text prints quoted, as Go
+// quotes strings. The reply is TEXT, or the request
 // itself when -reply is not given; -delay waits D before each reply (a slow
 // server, for tests and demos). SIGINT, SIGTERM and SIGHUP detach the name
 // and exit 0, leaving no FIFO behind; so does -count once N messages and
@@ -34,7 +37,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fcrecv -n NAME [-reply TEXT] [-count N] [-delay D] [-metrics ADDR]"
+const usage = "usage: fcrecv -n NAME [-reply TEXT] [-count N] [-delay D] [-max-print N] [-metrics ADDR]"
 
 func main() {
 	// A closed standard output must fail the write, not kill the process
@@ -50,6 +53,7 @@ func run(args []string, stdout io.Writer) error {
 	replyText := fs.String("reply", "", "reply with this text (default: echo the request)")
 	count := fs.Int("count", 0, "exit after this many messages and proxies (0: run until signalled)")
 	delay := fs.Duration("delay", 0, "wait this long before each reply")
+	maxPrint := fs.Int("max-print", 256, "print at most this many bytes of each message, and how many more there were (0: all)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port, port 0 picks one)")
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
@@ -61,6 +65,8 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-count %d: must be 0 or more", *count)
 	case *delay < 0:
 		return fmt.Errorf("-delay %v: must be 0 or more", *delay)
+	case *maxPrint < 0:
+		return fmt.Errorf("-max-print %d: must be 0 or more", *maxPrint)
 	}
 	if err := cli.CheckFIFODir(); err != nil {
 		return err
@@ -77,7 +83,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	if _, err := fmt.Fprintf(stdout, "attached %s pid %d\n", *name, os.Getpid()); err != nil {
+	if _, err := fmt.Fprintf(stdout, "attached %s pid %d\n", show.Name(*name), os.Getpid()); err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
 	if metricsURL != "" {
@@ -100,7 +106,7 @@ func run(args []string, stdout io.Writer) error {
 			continue
 		}
 		who, pid := msg.Sender()
-		_, werr := fmt.Fprintf(stdout, "message from %s pid %d: %s\n", who, pid, show.Bytes(msg.Data()))
+		_, werr := fmt.Fprintf(stdout, "message from %s pid %d: %s\n", show.Name(who), pid, show.Cut(msg.Data(), *maxPrint))
 		if werr == nil && *delay > 0 {
 			t := time.NewTimer(*delay)
 			select {
@@ -115,7 +121,7 @@ func run(args []string, stdout io.Writer) error {
 			reply = []byte(*replyText)
 		}
 		if err := msg.Reply(reply); err != nil && werr == nil {
-			_, werr = fmt.Fprintf(stdout, "reply to %s failed: %s\n", who, cli.Message("fcrecv", err))
+			_, werr = fmt.Fprintf(stdout, "reply to %s failed: %s\n", show.Name(who), cli.Message("fcrecv", err))
 		}
 		if werr != nil {
 			return fmt.Errorf("writing output: %w", werr)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/tools/internal/show"
 	"github.com/gosimpl/gosimpl/transport/fifo"
 )
 
@@ -70,7 +71,7 @@ func run(args []string, stdout io.Writer) error {
 		if !e.Alive {
 			state = "dead"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", e.Name, e.PID, state)
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", show.Name(e.Name), e.PID, state)
 	}
 	return tw.Flush()
 }

@@ -122,9 +122,9 @@ func run(args []string, stdout io.Writer) error {
 			dropped = d
 		}
 		if *seq {
-			err = out("%s %d: %s\n", m.Topic, m.Seq, show.Bytes(m.Data))
+			err = out("%s %d: %s\n", show.Name(m.Topic), m.Seq, show.Bytes(m.Data))
 		} else {
-			err = out("%s: %s\n", m.Topic, show.Bytes(m.Data))
+			err = out("%s: %s\n", show.Name(m.Topic), show.Bytes(m.Data))
 		}
 		if err != nil {
 			return err

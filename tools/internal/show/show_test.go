@@ -3,6 +3,8 @@ package show
 import (
 	"bytes"
 	"encoding/hex"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -44,6 +46,11 @@ func TestBytes(t *testing.T) {
 		{"hex:41", "hex:6865783a3431"},
 		{"hex:", "hex:6865783a"},
 		{"(empty)", "hex:28656d70747929"},
+		// Text that ends as Cut's marker: hex.
+		{"x… (3 more bytes)", "hex:" + hex.EncodeToString([]byte("x… (3 more bytes)"))},
+		{"… (1 more byte)", "hex:" + hex.EncodeToString([]byte("… (1 more byte)"))},
+		{"x… (3 more bytes) ", "x… (3 more bytes) "},
+		{"x… (many more bytes)", "x… (many more bytes)"},
 	} {
 		if got := Bytes([]byte(tc.in)); got != tc.want {
 			t.Errorf("Bytes(%q) = %q, want %q", tc.in, got, tc.want)
@@ -95,9 +102,83 @@ func FuzzBytes(f *testing.F) {
 		if text != (s == string(b)) {
 			t.Fatalf("Bytes(%q) = %q", b, s)
 		}
-		if len(b) > 0 && utf8.Valid(b) && !bytes.HasPrefix(b, []byte(HexPrefix)) && string(b) != Empty &&
+		if len(b) > 0 && utf8.Valid(b) && !bytes.HasPrefix(b, []byte(HexPrefix)) && string(b) != Empty && !marker.Match(b) &&
 			!strings.ContainsFunc(string(b), func(r rune) bool { return !unicode.IsPrint(r) && r != '\t' }) && s != string(b) {
 			t.Fatalf("printable text %q shown as %q", b, s)
 		}
 	})
+}
+
+func TestCut(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"hello", 0, "hello"},
+		{"hello", 5, "hello"},
+		{"hello", 4, "hell… (1 more byte)"},
+		{"hello, world", 5, "hello… (7 more bytes)"},
+		{"", 3, "(empty)"},
+		{"日本語", 4, "日… (6 more bytes)"},        // cut where a character starts
+		{"日本語", 2, "hex:e697… (7 more bytes)"}, // the first character does not fit
+		{"\x00\x01\x02\x03", 2, "hex:0001… (2 more bytes)"},
+		{"ab\ncd", 2, "ab… (3 more bytes)"}, // what is shown is text
+		{"hex:41 and more", 6, "hex:6865783a3431… (9 more bytes)"},
+	} {
+		if got := Cut([]byte(tc.in), tc.max); got != tc.want {
+			t.Errorf("Cut(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
+		}
+	}
+}
+
+// parseCut is the inverse of Cut: the bytes shown and how many were left
+// out.
+func parseCut(s string) (shown []byte, more int, ok bool) {
+	if m := regexp.MustCompile(`… \((\d+) more bytes?\)$`).FindStringSubmatchIndex(s); m != nil {
+		more, _ = strconv.Atoi(s[m[2]:m[3]])
+		shown, ok = parse(s[:m[0]])
+		return shown, more, ok && more > 0
+	}
+	shown, ok = parse(s)
+	return shown, 0, ok
+}
+
+// FuzzCut checks that Cut shows at most max bytes of a message, the
+// first ones, says how many it left out, and is Bytes when it leaves out
+// nothing.
+func FuzzCut(f *testing.F) {
+	for _, s := range []string{"", "hello", "日本語", "\x00\x01\x02", "x… (3 more bytes)", "hex:41"} {
+		f.Add([]byte(s), 2)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, max int) {
+		s := Cut(b, max)
+		shown, more, ok := parseCut(s)
+		switch {
+		case !ok || !bytes.HasPrefix(b, shown) || len(shown)+more != len(b):
+			t.Fatalf("Cut(%q, %d) = %q reads back as %q and %d more (ok %v)", b, max, s, shown, more, ok)
+		case max > 0 && len(shown) > max:
+			t.Fatalf("Cut(%q, %d) = %q shows %d bytes", b, max, s, len(shown))
+		case (more == 0) != (s == Bytes(b)):
+			t.Fatalf("Cut(%q, %d) = %q, Bytes %q", b, max, s, Bytes(b))
+		}
+	})
+}
+
+func TestName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"SRV", "SRV"},
+		{"fcsend_123", "fcsend_123"},
+		{"日本", "日本"},
+		{"a\u202eb", `"a\u202eb"`},
+		{"a\u2028b", `"a\u2028b"`},
+		{"\xff", `"\xff"`},
+		{"a b", `"a b"`},
+		{"\"SRV\"", `"\"SRV\""`}, // would read as a quoted name
+		{"", `""`},
+	} {
+		if got := Name(tc.in); got != tc.want {
+			t.Errorf("Name(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
 }
