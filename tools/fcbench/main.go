@@ -1,19 +1,35 @@
 // Command fcbench measures Send/Receive/Reply round trips between real
 // processes: it starts an echo receiver process and a sender process (with
 // one or more concurrent senders) in a private FIFO directory, and prints
-// one line per configuration:
+// a table, one row per configuration as it is measured, fifo and shm side
+// by side for each size:
 //
-//	transport=shm spin=true senders=1 size=64 n=10000 median_us=0.9 p99_us=2.1 mean_us=1.0 msgs_per_s=990000 cpu_us_per_msg=1.9 cpu_pct=190
+//	SIZE    TRANSPORT  SPIN      N  MEDIAN µs   P99 µs  MEAN µs   MSGS/S  CPU µs/MSG  CPU %  VS FIFO
+//	64 B    fifo       -     10000      10.52    31.20    11.80    84000       21.10    177
+//	64 B    shm        on    10000       0.90     2.10     1.00   990000        1.90    190    11.7x
 //
-// With several senders it adds slowest_pct: the slowest sender's count of
-// completed round trips as a percentage of the fastest one's, taken when the
-// first sender finishes. cpu_us_per_msg is the CPU time both processes
-// spent per round trip, and cpu_pct how many CPUs' worth they kept busy
-// (100 per CPU): when it nears 100 times the CPU count, the machine, not the
-// transport, limits the rate. With no flags it runs a small table: both
-// transports, 64 B to 1 MiB.
+// N is the round trips each sender makes (after an uncounted warm-up);
+// MEDIAN, P99 and MEAN their latency, from Send to its reply; MSGS/S the
+// round trips per second of all senders together; CPU µs/MSG the CPU time
+// both processes spent per round trip, and CPU % how many CPUs' worth they
+// kept busy (100 per CPU: when it nears 100 times the CPU count, the
+// machine, not the transport, limits the rate); VS FIFO shm's median as a
+// speed-up over fifo's at the same size. SPIN (shared memory only) is
+// whether waits spin before they sleep. With several senders a SLOWEST %
+// column is added: the slowest sender's completed round trips as a
+// percentage of the fastest one's, taken when the first sender finishes
+// (100 is perfectly fair). With no flags it runs both transports, 64 B to
+// 1 MiB.
 //
-//	fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json]
+// -json prints one JSON object per configuration instead, with the same
+// figures (median_us, p99_us, mean_us, msgs_per_s, cpu_us_per_msg,
+// cpu_pct, slowest_pct; spin only for shm), for machines. -plot FILE
+// (.png, .svg or .pdf) also draws the median and p99 latency against the
+// message size, one line per transport. -progress D prints a line on
+// stderr as each configuration starts and every D while it runs (by
+// default every 10 s when stderr is a terminal, else never).
+//
+//	fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]
 package main
 
 import (
@@ -42,7 +58,20 @@ import (
 // warmUp is the least time each sender runs before it is measured.
 const warmUp = 50 * time.Millisecond
 
-const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json]"
+const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]"
+
+// columns is what -h says about the table.
+const columns = `columns:
+  N           round trips per sender, after an uncounted warm-up
+  MEDIAN, P99, MEAN
+              round-trip latency, from Send to its reply, in µs
+  MSGS/S      round trips per second, all senders together
+  CPU µs/MSG  CPU time of both processes per round trip
+  CPU %       CPUs kept busy, 100 per CPU: near 100 times the CPU count, the machine sets the rate
+  SLOWEST %   (-senders 2 or more) the slowest sender's round trips as a percentage of the
+              fastest one's when the first finished: 100 is fair
+  VS FIFO     shm's median latency as a speed-up over fifo's at the same size
+`
 
 func main() {
 	cli.Exit("fcbench", run(os.Args[1:], os.Stdout))
@@ -51,20 +80,24 @@ func main() {
 // config is one measured configuration.
 type config struct {
 	Transport string `json:"transport"`
-	Spin      bool   `json:"spin"`
+	Spin      *bool  `json:"spin,omitempty"` // shm only: spinning means nothing to FIFOs
 	Senders   int    `json:"senders"`
 	Size      int    `json:"size"`
 	N         int    `json:"n"`
+
+	recvSpin bool // -spin, for the receiver (not sent to the sender process)
 }
+
+func (c config) spin() bool { return c.Spin == nil || *c.Spin }
 
 // result is what the sender process reports.
 type result struct {
 	config
-	MedianUS   float64 `json:"median_us"`
-	P99US      float64 `json:"p99_us"`
-	MeanUS     float64 `json:"mean_us"`
-	MsgsPerS   float64 `json:"msgs_per_s"`
-	SlowestPct float64 `json:"slowest_pct,omitempty"`
+	MedianUS   float64  `json:"median_us"`
+	P99US      float64  `json:"p99_us"`
+	MeanUS     float64  `json:"mean_us"`
+	MsgsPerS   float64  `json:"msgs_per_s"`
+	SlowestPct *float64 `json:"slowest_pct,omitempty"` // with 2 or more senders
 	// CPU time of both processes per round trip, and how many CPUs they
 	// kept busy: cpu_pct near 100 times the CPU count means the machine,
 	// not the transport, set the rate.
@@ -79,26 +112,19 @@ type senderReport struct {
 	ElapsedNS   int64 `json:"elapsed_ns"`
 }
 
-func (r result) String() string {
-	s := fmt.Sprintf("transport=%s spin=%t senders=%d size=%d n=%d median_us=%.2f p99_us=%.2f mean_us=%.2f msgs_per_s=%.0f",
-		r.Transport, r.Spin, r.Senders, r.Size, r.N, r.MedianUS, r.P99US, r.MeanUS, r.MsgsPerS)
-	if r.Senders > 1 {
-		s += fmt.Sprintf(" slowest_pct=%.0f", r.SlowestPct)
-	}
-	return s + fmt.Sprintf(" cpu_us_per_msg=%.2f cpu_pct=%.0f", r.CPUUSPerMsg, r.CPUPct)
-}
-
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	transport := fs.String("transport", "", "fifo or shm (default: both)")
-	size := fs.Int("size", -1, "message and reply size in bytes (default: 64, 4096, 65536 and 1048576)")
-	n := fs.Int("n", 0, "round trips per sender (default: 10000, 1000 at 1 MiB and above)")
-	spin := fs.Bool("spin", true, "spin before sleeping (shm)")
-	senders := fs.Int("senders", 1, "concurrent senders to the one receiver")
-	asJSON := fs.Bool("json", false, "print JSON objects instead of key=value lines")
+	transport := fs.String("transport", "", "`fifo or shm` (default: both)")
+	size := fs.Int("size", -1, "message and reply size in `BYTES` (default: 64, 4096, 65536 and 1048576)")
+	n := fs.Int("n", 0, "`ROUNDS` per sender (default: 10000, 1000 at 1 MiB and above)")
+	spin := fs.Bool("spin", true, "shm: spin a little before sleeping in each wait")
+	senders := fs.Int("senders", 1, "`N` concurrent senders to the one receiver (2 or more add the SLOWEST % column)")
+	asJSON := fs.Bool("json", false, "print one JSON object per configuration instead of the table")
+	plotFile := fs.String("plot", "", "also draw the latency against the size into `FILE` (.png, .svg or .pdf)")
+	progress := fs.Duration("progress", 0, "print progress on stderr every `D` (default: 10s when stderr is a terminal, else never)")
 	role := fs.String("role", "", "internal: recv or send")
-	if help, err := cli.ParsePrivate(fs, args, usage, stdout); help || err != nil {
+	if help, err := cli.ParsePrivate(fs, args, usage, stdout, columns); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -112,7 +138,8 @@ func run(args []string, stdout io.Writer) error {
 		if err := json.Unmarshal([]byte(os.Getenv("FCBENCH_CONFIG")), &c); err != nil {
 			return fmt.Errorf("sender config: %w", err)
 		}
-		return sendAll(c, stdout)
+		every, _ := time.ParseDuration(os.Getenv("FCBENCH_PROGRESS"))
+		return sendAll(c, every, stdout)
 	case "":
 	default:
 		return fmt.Errorf("-role %q: internal flag", *role)
@@ -133,41 +160,164 @@ func run(args []string, stdout io.Writer) error {
 		}
 		sizes = []int{*size}
 	}
-	if *n < 0 || *senders < 1 || *senders > 256 {
-		return fmt.Errorf("-n must be 0 or more and -senders 1 to 256; %s", usage)
+	switch {
+	case *n < 0:
+		return fmt.Errorf("-n %d: must be 0 or more", *n)
+	case *senders < 1 || *senders > 256:
+		return fmt.Errorf("-senders %d: want 1 to 256", *senders)
+	case *progress < 0:
+		return fmt.Errorf("-progress %v: must be 0 or more", *progress)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	if !isSet(fs, "progress") && cli.IsTerminal(os.Stderr) {
+		*progress = 10 * time.Second
+	}
+	if *plotFile != "" {
+		if err := checkPlotFile(*plotFile); err != nil {
+			return err
+		}
+	}
+	var configs []config
 	for _, size := range sizes {
 		for _, t := range transports {
-			c := config{Transport: t, Spin: *spin, Senders: *senders, Size: size, N: *n}
+			c := config{Transport: t, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
+			if t == "shm" {
+				c.Spin = spin
+			}
 			if c.N == 0 {
 				c.N = 10000
 				if size >= 1<<20 {
 					c.N = 1000
 				}
 			}
-			r, err := measure(ctx, c)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				b, _ := json.Marshal(r)
-				_, err = fmt.Fprintln(stdout, string(b))
-			} else {
-				_, err = fmt.Fprintln(stdout, r)
-			}
-			if err != nil {
-				return err
-			}
+			configs = append(configs, c)
 		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := newTable(stdout, *senders > 1)
+	if *asJSON {
+		out = jsonLines(stdout)
+	}
+	var results []result
+	for i, c := range configs {
+		if *progress > 0 {
+			fmt.Fprintf(os.Stderr, "fcbench: %d of %d: %s, %s, %d round trips per sender\n", i+1, len(configs), c.Transport, sizeText(c.Size), c.N)
+		}
+		r, err := measure(ctx, c, *progress)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+		if err := out(r, results); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
+	}
+	if *plotFile != "" {
+		return plotLatency(*plotFile, results)
 	}
 	return nil
 }
 
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// An output prints r, the last of results.
+type output func(r result, results []result) error
+
+func jsonLines(w io.Writer) output {
+	return func(r result, _ []result) error {
+		b, _ := json.Marshal(r)
+		_, err := fmt.Fprintln(w, string(b))
+		return err
+	}
+}
+
+// column is one of the table's: its title and width, its cells aligned
+// left (text) or right (numbers).
+type column struct {
+	title string
+	width int
+	left  bool
+}
+
+// newTable prints results as rows of a table whose columns have fixed
+// widths, so that each row can be printed as soon as it is measured.
+func newTable(w io.Writer, slowest bool) output {
+	cols := []column{{"SIZE", 7, true}, {"TRANSPORT", 9, true}, {"SPIN", 4, true}, {"N", 7, false},
+		{"MEDIAN µs", 9, false}, {"P99 µs", 9, false}, {"MEAN µs", 9, false}, {"MSGS/S", 9, false},
+		{"CPU µs/MSG", 10, false}, {"CPU %", 5, false}}
+	if slowest {
+		cols = append(cols, column{"SLOWEST %", 9, false})
+	}
+	cols = append(cols, column{"VS FIFO", 7, false})
+	line := func(cells []string) error {
+		var b strings.Builder
+		for i, c := range cols {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", max(0, c.width-len([]rune(cells[i]))))
+			if c.left {
+				b.WriteString(cells[i] + pad)
+			} else {
+				b.WriteString(pad + cells[i])
+			}
+		}
+		_, err := fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		return err
+	}
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		titles[i] = c.title
+	}
+	header := false
+	return func(r result, results []result) error {
+		if !header {
+			header = true
+			if err := line(titles); err != nil {
+				return err
+			}
+		}
+		spin := "-"
+		if r.Spin != nil {
+			spin = map[bool]string{true: "on", false: "off"}[*r.Spin]
+		}
+		cells := []string{sizeText(r.Size), r.Transport, spin, strconv.Itoa(r.N),
+			fmt.Sprintf("%.2f", r.MedianUS), fmt.Sprintf("%.2f", r.P99US), fmt.Sprintf("%.2f", r.MeanUS),
+			fmt.Sprintf("%.0f", r.MsgsPerS), fmt.Sprintf("%.2f", r.CPUUSPerMsg), fmt.Sprintf("%.0f", r.CPUPct)}
+		if slowest {
+			cells = append(cells, fmt.Sprintf("%.0f", *r.SlowestPct))
+		}
+		vs := ""
+		if r.Transport == "shm" {
+			for _, f := range results {
+				if f.Transport == "fifo" && f.Size == r.Size && r.MedianUS > 0 {
+					vs = fmt.Sprintf("%.1fx", f.MedianUS/r.MedianUS)
+				}
+			}
+		}
+		return line(append(cells, vs))
+	}
+}
+
+// sizeText is a size in bytes as a person reads it: 64 B, 4 KiB, 1 MiB.
+func sizeText(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
 // measure runs one configuration: a receiver process and a sender process
 // in a FIFO directory of their own.
-func measure(ctx context.Context, c config) (result, error) {
+func measure(ctx context.Context, c config, progress time.Duration) (result, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
@@ -179,7 +329,7 @@ func measure(ctx context.Context, c config) (result, error) {
 	defer os.RemoveAll(dir)
 	env := append(os.Environ(), "FIFO_PATH="+dir)
 
-	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.Spin))
+	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.recvSpin))
 	recv.Env = env
 	recv.Stderr = os.Stderr
 	out, err := recv.StdoutPipe()
@@ -226,7 +376,7 @@ func measure(ctx context.Context, c config) (result, error) {
 
 	cj, _ := json.Marshal(c)
 	send := exec.CommandContext(ctx, self, "-role", "send")
-	send.Env = append(env, "FCBENCH_CONFIG="+string(cj))
+	send.Env = append(env, "FCBENCH_CONFIG="+string(cj), "FCBENCH_PROGRESS="+progress.String())
 	send.Stderr = os.Stderr
 	b, err := send.Output()
 	if err != nil {
@@ -295,8 +445,9 @@ func receive(spin bool) error {
 }
 
 // sendAll runs c.Senders senders, each with its own name and connection,
-// and prints the result as JSON.
-func sendAll(c config, stdout io.Writer) error {
+// and prints the result as JSON; every progress (if not 0) it says on
+// stderr how far they are.
+func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 	t := simpl.FIFO
 	if c.Transport == "shm" {
 		t = simpl.SHM
@@ -308,7 +459,7 @@ func sendAll(c config, stdout io.Writer) error {
 	}
 	ss := make([]*sender, c.Senders)
 	for i := range ss {
-		ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d", i), simpl.WithTransport(t), simpl.WithSpin(c.Spin))
+		ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d", i), simpl.WithTransport(t), simpl.WithSpin(c.spin()))
 		if err != nil {
 			return err
 		}
@@ -377,6 +528,29 @@ func sendAll(c config, stdout io.Writer) error {
 	warm.Wait()
 	t0, cpu0 := time.Now(), cpuTime()
 	close(start)
+	if progress > 0 {
+		stopProgress := make(chan struct{})
+		progressDone := make(chan struct{})
+		go func() {
+			defer close(progressDone)
+			t := time.NewTicker(progress)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopProgress:
+					return
+				case <-t.C:
+				}
+				var done int64
+				for _, s := range ss {
+					done += s.done.Load()
+				}
+				fmt.Fprintf(os.Stderr, "fcbench: %s, %s: %d of %d round trips in %v\n",
+					c.Transport, sizeText(c.Size), done, c.N*c.Senders, time.Since(t0).Round(time.Second))
+			}
+		}()
+		defer func() { close(stopProgress); <-progressDone }()
+	}
 	wg.Wait()
 	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
 	if firstErr != nil {
@@ -401,7 +575,8 @@ func sendAll(c config, stdout io.Writer) error {
 	}
 	r.MsgsPerS = float64(total) / firstAt.Sub(t0).Seconds()
 	if c.Senders > 1 {
-		r.SlowestPct = 100 * float64(slices.Min(counts)) / float64(max(slices.Max(counts), 1))
+		pct := 100 * float64(slices.Min(counts)) / float64(max(slices.Max(counts), 1))
+		r.SlowestPct = &pct
 	}
 	b, _ := json.Marshal(senderReport{result: r, SenderCPUNS: int64(cpu), ElapsedNS: int64(elapsed)})
 	_, err := fmt.Fprintln(stdout, strings.TrimSpace(string(b)))

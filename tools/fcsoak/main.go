@@ -147,7 +147,7 @@ func run(args []string, stdout io.Writer) error {
 	role := fs.String("role", "", "internal: recv or send")
 	id := fs.Int("id", 0, "internal: the sender's number")
 	inject := fs.String("inject", "", "internal: make the receiver corrupt or cross every 50th reply, to test fcsoak itself")
-	if help, err := cli.ParsePrivate(fs, args, usage, stdout); help || err != nil {
+	if help, err := cli.ParsePrivate(fs, args, usage, stdout, ""); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -25,10 +25,10 @@ func Parse(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) (hel
 
 // ParsePrivate is Parse for a command that runs its processes in a FIFO
 // directory of its own (fcbench, fcsoak): its -h says that FIFO_PATH is
-// not used.
-func ParsePrivate(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) (help bool, err error) {
+// not used, and ends with more.
+func ParsePrivate(fs *flag.FlagSet, args []string, usage string, stdout io.Writer, more string) (help bool, err error) {
 	return parse(fs, args, usage, stdout,
-		"environment:\n  FIFO_PATH\n    \tnot used: each run makes a FIFO directory of its own and removes it\n")
+		"environment:\n  FIFO_PATH\n    \tnot used: each run makes a FIFO directory of its own and removes it\n"+more)
 }
 
 func parse(fs *flag.FlagSet, args []string, usage string, stdout io.Writer, env string) (help bool, err error) {
