@@ -42,20 +42,31 @@ const (
 )
 
 // counts is what a child reports, one JSON object a line, each line the
-// totals of the process so far. Every Send a sender finished is counted in
-// sent and in exactly one of verified, corrupt, crossed and the errors of
-// a Send; failed Locates add to errors only.
+// totals of the process so far, changed under one lock so that every line
+// adds up. Every Send a sender finished is counted in sent and in exactly
+// one of verified, corrupt, crossed (replies) and send_errors; a failed
+// Locate (no Send) in locate_errors only. The receiver counts the requests
+// it received, the bad ones among them (corrupt_requests,
+// crossed_requests: it rejects them, so their senders count them as
+// rejected Sends), and its Replies, done or failed.
 type counts struct {
-	Sent     int64            `json:"sent,omitempty"`
-	Verified int64            `json:"verified,omitempty"`
-	Received int64            `json:"received,omitempty"`
-	Replied  int64            `json:"replied,omitempty"`
-	Corrupt  int64            `json:"corrupt,omitempty"`
-	Crossed  int64            `json:"crossed,omitempty"`
-	Errors   map[string]int64 `json:"errors,omitempty"`
-	Bad      string           `json:"bad,omitempty"`   // the first corrupt or crossed message
-	Other    string           `json:"other,omitempty"` // the first error of kind "other"
+	Sent            int64            `json:"sent,omitempty"`
+	Verified        int64            `json:"verified,omitempty"`
+	Corrupt         int64            `json:"corrupt,omitempty"`
+	Crossed         int64            `json:"crossed,omitempty"`
+	SendErrors      map[string]int64 `json:"send_errors,omitempty"`
+	LocateErrors    map[string]int64 `json:"locate_errors,omitempty"`
+	Received        int64            `json:"received,omitempty"`
+	CorruptRequests int64            `json:"corrupt_requests,omitempty"`
+	CrossedRequests int64            `json:"crossed_requests,omitempty"`
+	Replied         int64            `json:"replied,omitempty"`
+	ReplyErrors     map[string]int64 `json:"reply_errors,omitempty"`
+	Bad             string           `json:"bad,omitempty"`   // the first corrupt or crossed message
+	Other           string           `json:"other,omitempty"` // the first error of kind "other"
 }
+
+// bad is the number of corrupt and crossed messages c counts.
+func (c *counts) bad() int64 { return c.Corrupt + c.Crossed + c.CorruptRequests + c.CrossedRequests }
 
 // reporter writes a child's counts every reportEvery, at once after
 // anything corrupt or crossed (so a kill right after cannot hide it), and
@@ -70,7 +81,9 @@ type reporter struct {
 
 func newReporter(w io.Writer) *reporter {
 	r := &reporter{w: w, stop: make(chan struct{}), done: make(chan struct{})}
-	r.c.Errors = make(map[string]int64)
+	r.c.SendErrors = make(map[string]int64)
+	r.c.LocateErrors = make(map[string]int64)
+	r.c.ReplyErrors = make(map[string]int64)
 	r.mu.Lock()
 	r.writeLocked() // the first line says the child is up
 	r.mu.Unlock()
@@ -103,29 +116,34 @@ func (r *reporter) writeLocked() {
 func (r *reporter) update(f func(c *counts)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	bad := r.c.Corrupt + r.c.Crossed
+	bad := r.c.bad()
 	f(&r.c)
-	if r.c.Corrupt+r.c.Crossed != bad {
+	if r.c.bad() != bad {
 		r.writeLocked()
 	}
 }
 
-// fail counts an error of kind.
-func (r *reporter) fail(kind string, err error) {
+// fail counts err, of kind, in errs (one of c's maps, chosen by pick);
+// what, "send", "locate" or "reply", prefixes the first of kind other.
+func (r *reporter) fail(pick func(c *counts) map[string]int64, what, kind string, err error, also func(c *counts)) {
 	r.update(func(c *counts) {
-		c.Errors[kind]++
+		pick(c)[kind]++
 		if kind == "other" && c.Other == "" {
-			c.Other = oneLine(err.Error())
+			c.Other = oneLine(what + ": " + err.Error())
+		}
+		if also != nil {
+			also(c)
 		}
 	})
 }
 
-func (r *reporter) bad(kind int, detail string) {
+// badRequest counts a request the receiver found corrupt or crossed.
+func (r *reporter) badRequest(kind int, detail string) {
 	r.update(func(c *counts) {
 		if kind == crossedReply {
-			c.Crossed++
+			c.CrossedRequests++
 		} else {
-			c.Corrupt++
+			c.CorruptRequests++
 		}
 		if c.Bad == "" {
 			c.Bad = oneLine(detail)
@@ -239,16 +257,11 @@ func receive(o childOptions, stdout io.Writer) error {
 			b[len(b)-1] ^= 0x40
 		}
 		if err := m.Reply(b); err != nil {
-			kind := "reply_other"
+			kind := "other"
 			if errors.Is(err, simpl.ErrPeerGone) {
-				kind = "reply_peer_gone" // the sender was killed or gave up
+				kind = "peer_gone" // the sender was killed or gave up
 			}
-			rep.update(func(c *counts) {
-				c.Errors[kind]++
-				if kind == "reply_other" && c.Other == "" {
-					c.Other = oneLine("reply: " + err.Error())
-				}
-			})
+			rep.fail(func(c *counts) map[string]int64 { return c.ReplyErrors }, "reply", kind, err, nil)
 			return
 		}
 		rep.update(func(c *counts) { c.Replied++ })
@@ -270,12 +283,12 @@ func receive(o childOptions, stdout io.Writer) error {
 		h, err := open(m.Data(), reqMagic)
 		switch {
 		case err != nil:
-			rep.bad(corruptReply, fmt.Sprintf("request from %s pid %d: %v", name, pid, err))
+			rep.badRequest(corruptReply, fmt.Sprintf("request from %s pid %d: %v", name, pid, err))
 		case int(h.pid) != pid || (name != senderName(int(h.id)) && !naming.IsAuxOf(name, senderName(int(h.id)))):
-			rep.bad(crossedReply, fmt.Sprintf("request of %v arrived as from %s pid %d", h, name, pid))
+			rep.badRequest(crossedReply, fmt.Sprintf("request of %v arrived as from %s pid %d", h, name, pid))
 			err = errors.New("crossed")
 		case int(h.extra) < hdrLen || int(h.extra) > min(m.MaxReply(), o.maxSize):
-			rep.bad(corruptReply, fmt.Sprintf("request of %v asks for a %d-byte reply; the sender takes %d", h, h.extra, m.MaxReply()))
+			rep.badRequest(corruptReply, fmt.Sprintf("request of %v asks for a %d-byte reply; the sender takes %d", h, h.extra, m.MaxReply()))
 			err = errors.New("corrupt")
 		}
 		if err != nil {
@@ -327,7 +340,7 @@ func send(o childOptions, stdout io.Writer) error {
 		if conn == nil {
 			conn, err = ch.Locate(recvName)
 			if err != nil {
-				rep.fail(kindOf(err), err)
+				rep.fail(func(c *counts) map[string]int64 { return c.LocateErrors }, "locate", kindOf(err), err, nil)
 				select {
 				case <-ctx.Done():
 				case <-time.After(locateRetry + time.Duration(rng.IntN(int(locateRetry)))):
@@ -342,25 +355,27 @@ func send(o childOptions, stdout io.Writer) error {
 		h.csum = seal(b, h)
 		n, err := w.send(conn, b, reply)
 		if err != nil {
-			rep.update(func(c *counts) {
-				c.Sent++
-				kind := kindOf(err)
-				c.Errors[kind]++
-				if kind == "other" && c.Other == "" {
-					c.Other = oneLine("send: " + err.Error())
-				}
-			})
+			rep.fail(func(c *counts) map[string]int64 { return c.SendErrors }, "send", kindOf(err), err, func(c *counts) { c.Sent++ })
 			conn.Close()
 			conn = nil
 			continue
 		}
-		switch outcome, detail := checkReply(reply[:n], h); outcome {
-		case okReply:
-			rep.update(func(c *counts) { c.Sent++; c.Verified++ })
-		default:
-			rep.update(func(c *counts) { c.Sent++ })
-			rep.bad(outcome, detail)
-		}
+		outcome, detail := checkReply(reply[:n], h)
+		rep.update(func(c *counts) {
+			c.Sent++
+			switch outcome {
+			case okReply:
+				c.Verified++
+				return
+			case crossedReply:
+				c.Crossed++
+			default:
+				c.Corrupt++
+			}
+			if c.Bad == "" {
+				c.Bad = oneLine(detail)
+			}
+		})
 	}
 	if conn != nil {
 		conn.Close()

@@ -15,28 +15,45 @@
 // exercises both. Senders count the failures this causes by kind
 // (peer_gone, not_found, died: the receiver's process died and the sender
 // gave up waiting, which the library does not notice by itself over FIFOs,
-// deadline, rejected, closed, other; reply_* are the receiver's failed
-// Replies, mostly to killed senders), locate the receiver again and go on.
+// deadline, rejected, closed, other), locate the receiver again and go
+// on; the receiver counts its failed Replies (mostly to killed senders).
 // Every child reports its counts to fcsoak ten times a second; a killed
 // child's last report is what counts, so work it did not report is not
 // counted at all rather than counted as lost. A sent message is one whose
-// Send finished: sent is verified + corrupt + crossed + the errors of
-// Sends.
+// Send finished: sent is verified + corrupt + crossed + failed (the
+// errors of Sends); failed Locates are counted apart, as no Send was made.
 //
 // At the end it stops the senders, then the receiver, and looks for what
 // they left: anything in the FIFO directory, new /dev/shm entries that
 // could be theirs, System V segments any of them created, and child
-// processes not reaped. It prints one line
+// processes not reaped. It prints a summary, one figure a line:
 //
-//	sent=98765 verified=98000 corrupt=0 crossed=0 errors={died:0,not_found:40,peer_gone:700} receiver_restarts=5 sender_restarts=15 leaked_fifos=0 leaked_shm=0 leaked_sysv=0 leaked_procs=0 crashes=0 hangs=0 duration=10.4s transport=auto senders=8 seed=42
+//	soak of 10.4s: transport auto, 8 senders, seed 42
+//	sent              98765  verified + corrupt + crossed + failed
+//	  verified        98000
+//	  corrupt             0
+//	  crossed             0
+//	  failed            765  died 25, not_found 40, peer_gone 700
+//	locates failed       40  not_found 40
+//	received          98700  by the receiver
+//	  corrupt             0
+//	  crossed             0
+//	replied           98600
+//	replies failed       55  peer_gone 55
+//	restarts             20  receiver 5, senders 15
+//	leaked                0  FIFOs 0, /dev/shm 0, System V 0, processes 0
+//	crashes               0
+//	hangs                 0
 //
 // (or the same as JSON with -json) and fails, with a one-line cause, on
 // any corrupt or crossed message, any leak, a child that exited by itself
 // (a crash) or did not stop when asked (a hang), or when no reply at all
 // was verified. -seed replays the sizes and payloads, and the choice and
 // spacing of kills, though not their timing relative to the messages.
+// -progress D prints the counts so far on stderr every D (by default
+// every 10 s when stderr is a terminal, else never).
 //
-//	fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json]
+//	fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json] [-progress D]
 package main
 
 import (
@@ -62,7 +79,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json]"
+const usage = "usage: fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json] [-progress D]"
 
 func main() {
 	cli.Exit("fcsoak", run(os.Args[1:], os.Stdout))
@@ -76,28 +93,23 @@ const (
 	maxCrashes   = 20               // give up early after this many
 )
 
-// report is fcsoak's result.
+// report is fcsoak's result: the children's counts (see counts) summed,
+// and what fcsoak saw itself.
 type report struct {
-	Sent             int64            `json:"sent"`
-	Verified         int64            `json:"verified"`
-	Corrupt          int64            `json:"corrupt"`
-	Crossed          int64            `json:"crossed"`
-	Errors           map[string]int64 `json:"errors"`
-	Received         int64            `json:"received"`
-	Replied          int64            `json:"replied"`
-	ReceiverRestarts int              `json:"receiver_restarts"`
-	SenderRestarts   int              `json:"sender_restarts"`
-	LeakedFIFOs      int              `json:"leaked_fifos"`
-	LeakedShm        int              `json:"leaked_shm"`
-	LeakedSysV       int              `json:"leaked_sysv"`
-	LeakedProcs      int              `json:"leaked_procs"`
-	Crashes          int              `json:"crashes"`
-	Hangs            int              `json:"hangs"`
-	Duration         string           `json:"duration"`
-	Seconds          float64          `json:"seconds"`
-	Transport        string           `json:"transport"`
-	Senders          int              `json:"senders"`
-	Seed             uint64           `json:"seed"`
+	counts
+	ReceiverRestarts int     `json:"receiver_restarts"`
+	SenderRestarts   int     `json:"sender_restarts"`
+	LeakedFIFOs      int     `json:"leaked_fifos"`
+	LeakedShm        int     `json:"leaked_shm"`
+	LeakedSysV       int     `json:"leaked_sysv"`
+	LeakedProcs      int     `json:"leaked_procs"`
+	Crashes          int     `json:"crashes"`
+	Hangs            int     `json:"hangs"`
+	Duration         string  `json:"duration"`
+	Seconds          float64 `json:"seconds"`
+	Transport        string  `json:"transport"`
+	Senders          int     `json:"senders"`
+	Seed             uint64  `json:"seed"`
 
 	// What went wrong first, for the one-line cause.
 	FirstBad   string `json:"first_bad,omitempty"`
@@ -107,21 +119,97 @@ type report struct {
 	Leaks      string `json:"leaks,omitempty"`
 }
 
-func (r *report) String() string {
-	var errs []string
-	for _, k := range slices.Sorted(maps.Keys(r.Errors)) {
-		errs = append(errs, fmt.Sprintf("%s:%d", k, r.Errors[k]))
+// MarshalJSON writes every count, zeros and empty maps included: a
+// machine reading the report finds each field it knows.
+func (r *report) MarshalJSON() ([]byte, error) {
+	type plain report // without this method
+	c := r.counts
+	for _, m := range []*map[string]int64{&c.SendErrors, &c.LocateErrors, &c.ReplyErrors} {
+		if *m == nil {
+			*m = map[string]int64{}
+		}
 	}
-	return fmt.Sprintf("sent=%d verified=%d corrupt=%d crossed=%d errors={%s} receiver_restarts=%d sender_restarts=%d leaked_fifos=%d leaked_shm=%d leaked_sysv=%d leaked_procs=%d crashes=%d hangs=%d duration=%s transport=%s senders=%d seed=%d",
-		r.Sent, r.Verified, r.Corrupt, r.Crossed, strings.Join(errs, ","), r.ReceiverRestarts, r.SenderRestarts,
-		r.LeakedFIFOs, r.LeakedShm, r.LeakedSysV, r.LeakedProcs, r.Crashes, r.Hangs, r.Duration, r.Transport, r.Senders, r.Seed)
+	return json.Marshal(struct {
+		Sent            int64            `json:"sent"`
+		Verified        int64            `json:"verified"`
+		Corrupt         int64            `json:"corrupt"`
+		Crossed         int64            `json:"crossed"`
+		Failed          int64            `json:"failed"`
+		SendErrors      map[string]int64 `json:"send_errors"`
+		LocateErrors    map[string]int64 `json:"locate_errors"`
+		Received        int64            `json:"received"`
+		CorruptRequests int64            `json:"corrupt_requests"`
+		CrossedRequests int64            `json:"crossed_requests"`
+		Replied         int64            `json:"replied"`
+		ReplyErrors     map[string]int64 `json:"reply_errors"`
+		*plain
+	}{c.Sent, c.Verified, c.Corrupt, c.Crossed, sum(c.SendErrors), c.SendErrors, c.LocateErrors,
+		c.Received, c.CorruptRequests, c.CrossedRequests, c.Replied, c.ReplyErrors, (*plain)(r)})
+}
+
+func sum(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// kinds is m as "a 1, b 2", by kind.
+func kinds(m map[string]int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// String is the summary a person reads: a line a figure, labels on the
+// left, figures aligned right, what a figure is made of after it.
+func (r *report) String() string {
+	type row struct {
+		label  string
+		n      int64
+		detail string
+	}
+	rows := []row{
+		{"sent", r.Sent, "verified + corrupt + crossed + failed"},
+		{"  verified", r.Verified, ""},
+		{"  corrupt", r.Corrupt, ""},
+		{"  crossed", r.Crossed, ""},
+		{"  failed", sum(r.SendErrors), kinds(r.SendErrors)},
+		{"locates failed", sum(r.LocateErrors), kinds(r.LocateErrors)},
+		{"received", r.Received, "by the receiver"},
+		{"  corrupt", r.CorruptRequests, ""},
+		{"  crossed", r.CrossedRequests, ""},
+		{"replied", r.Replied, ""},
+		{"replies failed", sum(r.ReplyErrors), kinds(r.ReplyErrors)},
+		{"restarts", int64(r.ReceiverRestarts + r.SenderRestarts), fmt.Sprintf("receiver %d, senders %d", r.ReceiverRestarts, r.SenderRestarts)},
+		{"leaked", int64(r.LeakedFIFOs + r.LeakedShm + r.LeakedSysV + r.LeakedProcs),
+			fmt.Sprintf("FIFOs %d, /dev/shm %d, System V %d, processes %d", r.LeakedFIFOs, r.LeakedShm, r.LeakedSysV, r.LeakedProcs)},
+		{"crashes", int64(r.Crashes), ""},
+		{"hangs", int64(r.Hangs), ""},
+	}
+	lw, nw := 0, 0
+	for _, x := range rows {
+		lw = max(lw, len(x.label))
+		nw = max(nw, len(strconv.FormatInt(x.n, 10)))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak of %s: transport %s, %d senders, seed %d\n", r.Duration, r.Transport, r.Senders, r.Seed)
+	for _, x := range rows {
+		line := fmt.Sprintf("%-*s  %*d  %s", lw, x.label, nw, x.n, x.detail)
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	return b.String()
 }
 
 // failure is the one-line cause of a failed run, or nil.
 func (r *report) failure() error {
 	switch {
-	case r.Corrupt > 0 || r.Crossed > 0:
-		return fmt.Errorf("%d corrupt and %d crossed messages; first: %s", r.Corrupt, r.Crossed, r.FirstBad)
+	case r.bad() > 0:
+		return fmt.Errorf("%d corrupt and %d crossed messages; first: %s",
+			r.Corrupt+r.CorruptRequests, r.Crossed+r.CrossedRequests, r.FirstBad)
 	case r.LeakedFIFOs+r.LeakedShm+r.LeakedSysV+r.LeakedProcs > 0:
 		return fmt.Errorf("leaked %d FIFOs, %d /dev/shm entries, %d System V segments, %d processes: %s",
 			r.LeakedFIFOs, r.LeakedShm, r.LeakedSysV, r.LeakedProcs, r.Leaks)
@@ -143,7 +231,8 @@ func run(args []string, stdout io.Writer) error {
 	killEvery := fs.Duration("kill-every", 500*time.Millisecond, "mean interval between SIGKILLs (0: none)")
 	transport := fs.String("transport", "", "fifo, shm or auto (default: $GOSIMPL_TRANSPORT, else auto)")
 	seed := fs.Uint64("seed", 0, "random seed (0: pick one)")
-	asJSON := fs.Bool("json", false, "print a JSON object instead of a key=value line")
+	asJSON := fs.Bool("json", false, "print the summary as a JSON object")
+	progress := fs.Duration("progress", 0, "print the counts so far on stderr every `D` (default: 10s when stderr is a terminal, else never)")
 	role := fs.String("role", "", "internal: recv or send")
 	id := fs.Int("id", 0, "internal: the sender's number")
 	inject := fs.String("inject", "", "internal: make the receiver corrupt or cross every 50th reply, to test fcsoak itself")
@@ -189,6 +278,11 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-duration %v: must be more than 0", *duration)
 	case *killEvery < 0:
 		return fmt.Errorf("-kill-every %v: must be 0 or more", *killEvery)
+	case *progress < 0:
+		return fmt.Errorf("-progress %v: must be 0 or more", *progress)
+	}
+	if !isSet(fs, "progress") && cli.IsTerminal(os.Stderr) {
+		*progress = 10 * time.Second
 	}
 	if *seed == 0 {
 		*seed = rand.Uint64()>>1 | 1
@@ -203,7 +297,14 @@ func run(args []string, stdout io.Writer) error {
 		rng:       rand.New(rand.NewPCG(*seed, 0)),
 		pids:      make(map[int]bool),
 		exited:    make(chan *proc),
-		r:         report{Errors: make(map[string]int64), Transport: *transport, Senders: *senders, Seed: *seed},
+		progress:  *progress,
+		r: report{
+			counts:    counts{SendErrors: map[string]int64{}, LocateErrors: map[string]int64{}, ReplyErrors: map[string]int64{}},
+			Transport: *transport, Senders: *senders, Seed: *seed,
+		},
+	}
+	if s.progress > 0 {
+		fmt.Fprintf(os.Stderr, "fcsoak: %d senders for %v, transport %s, %s, seed %d\n", s.senders, s.duration, *transport, killText(s.killEvery), *seed)
 	}
 	if err := s.run(ctx); err != nil {
 		return err
@@ -214,7 +315,7 @@ func run(args []string, stdout io.Writer) error {
 		if _, err := fmt.Fprintln(stdout, string(b)); err != nil {
 			return err
 		}
-	} else if _, err := fmt.Fprintln(stdout, r); err != nil {
+	} else if _, err := fmt.Fprint(stdout, r); err != nil {
 		return err
 	}
 	return r.failure()
@@ -225,6 +326,7 @@ type soak struct {
 	senders   int
 	duration  time.Duration
 	killEvery time.Duration
+	progress  time.Duration // how often to print the counts so far; 0: never
 	opts      childOptions
 	rng       *rand.Rand
 
@@ -389,12 +491,24 @@ func (s *soak) chaos(ctx context.Context, end <-chan time.Time) error {
 	}
 	next()
 	kills := 0
+	var tick <-chan time.Time
+	if s.progress > 0 {
+		t := time.NewTicker(s.progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	start := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-end:
+			if s.progress > 0 {
+				s.printProgress(start, kills)
+			}
 			return nil
+		case <-tick:
+			s.printProgress(start, kills)
 		case <-kill:
 			next()
 			var victim *proc
@@ -599,21 +713,61 @@ func (s *soak) account(p *proc) {
 	c := p.last
 	p.mu.Unlock()
 	r := &s.r
-	r.Sent += c.Sent
-	r.Verified += c.Verified
-	r.Received += c.Received
-	r.Replied += c.Replied
-	r.Corrupt += c.Corrupt
-	r.Crossed += c.Crossed
-	for k, n := range c.Errors {
-		r.Errors[k] += n
-	}
+	r.add(&c)
 	if r.FirstBad == "" && c.Bad != "" {
 		r.FirstBad = fmt.Sprintf("%v: %s", p, c.Bad)
 	}
 	if r.FirstOther == "" && c.Other != "" {
 		r.FirstOther = fmt.Sprintf("%v: %s", p, c.Other)
 	}
+}
+
+// add adds c's counts to r's.
+func (r *counts) add(c *counts) {
+	r.Sent += c.Sent
+	r.Verified += c.Verified
+	r.Corrupt += c.Corrupt
+	r.Crossed += c.Crossed
+	r.Received += c.Received
+	r.CorruptRequests += c.CorruptRequests
+	r.CrossedRequests += c.CrossedRequests
+	r.Replied += c.Replied
+	for _, m := range [][2]map[string]int64{{r.SendErrors, c.SendErrors}, {r.LocateErrors, c.LocateErrors}, {r.ReplyErrors, c.ReplyErrors}} {
+		for k, n := range m[1] {
+			m[0][k] += n
+		}
+	}
+}
+
+// printProgress prints the counts so far on stderr: those of the children
+// gone and the last report of each live one.
+func (s *soak) printProgress(start time.Time, kills int) {
+	c := counts{SendErrors: map[string]int64{}, LocateErrors: map[string]int64{}, ReplyErrors: map[string]int64{}}
+	c.add(&s.r.counts)
+	for _, p := range append([]*proc{s.recv}, s.send...) {
+		if p != nil && !p.gone {
+			p.mu.Lock()
+			last := p.last
+			p.mu.Unlock()
+			c.add(&last)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "fcsoak: %v of %v: sent %d, verified %d, corrupt %d, crossed %d, failed %d, kills %d\n",
+		time.Since(start).Round(time.Second), s.duration, c.Sent, c.Verified, c.Corrupt+c.CorruptRequests,
+		c.Crossed+c.CrossedRequests, sum(c.SendErrors), kills)
+}
+
+func killText(every time.Duration) string {
+	if every == 0 {
+		return "no kills"
+	}
+	return fmt.Sprintf("a kill every %v on average", every)
+}
+
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // checkLeaks looks for what the children left once all of them are gone.

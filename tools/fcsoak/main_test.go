@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,6 +73,14 @@ func TestSoak(t *testing.T) {
 			if r.Verified == 0 || r.Sent < r.Verified {
 				t.Errorf("sent %d, verified %d", r.Sent, r.Verified)
 			}
+			// Every Send is counted once; failed Locates are not Sends.
+			if failed := sum(r.SendErrors); r.Sent != r.Verified+r.Corrupt+r.Crossed+failed {
+				t.Errorf("sent %d, but verified %d + corrupt %d + crossed %d + failed %d = %d (send errors %v, locate errors %v)",
+					r.Sent, r.Verified, r.Corrupt, r.Crossed, failed, r.Verified+r.Corrupt+r.Crossed+failed, r.SendErrors, r.LocateErrors)
+			}
+			if r.Received < r.Replied+sum(r.ReplyErrors) {
+				t.Errorf("received %d, but replied %d and %d replies failed", r.Received, r.Replied, sum(r.ReplyErrors))
+			}
 			if r.Corrupt != 0 || r.Crossed != 0 {
 				t.Errorf("corrupt %d, crossed %d: %s", r.Corrupt, r.Crossed, r.FirstBad)
 			}
@@ -91,8 +100,8 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// Without kills nothing fails at all, and the line format is the
-// documented one.
+// Without kills nothing fails at all, and the summary is the documented
+// one: a line a figure.
 func TestNoKills(t *testing.T) {
 	var out bytes.Buffer
 	done := make(chan error, 1)
@@ -107,11 +116,52 @@ func TestNoKills(t *testing.T) {
 	case <-time.After(runTimeout):
 		t.Fatalf("fcsoak did not finish within %v", runTimeout)
 	}
-	line := out.String()
-	t.Log(strings.TrimSpace(line))
-	for _, want := range []string{"sent=", " verified=", " corrupt=0 crossed=0 errors={} receiver_restarts=0 sender_restarts=0 leaked_fifos=0 leaked_shm=0 leaked_sysv=0 leaked_procs=0 crashes=0 hangs=0 duration="} {
-		if !strings.Contains(line, want) || strings.Count(line, "\n") != 1 {
-			t.Errorf("fcsoak printed %q, want one line with %q", line, want)
+	summary := out.String()
+	t.Log("\n" + summary)
+	lines := strings.Split(strings.TrimSuffix(summary, "\n"), "\n")
+	header := regexp.MustCompile(`^soak of [0-9.]+m?s: transport auto, 2 senders, seed [0-9]+$`)
+	want := []struct{ label, figure, detail string }{
+		{"sent", "", "verified + corrupt + crossed + failed"},
+		{"  verified", "", ""},
+		{"  corrupt", "0", ""},
+		{"  crossed", "0", ""},
+		{"  failed", "0", ""},
+		{"locates failed", "0", ""},
+		{"received", "", "by the receiver"},
+		{"  corrupt", "0", ""},
+		{"  crossed", "0", ""},
+		{"replied", "", ""},
+		{"replies failed", "0", ""},
+		{"restarts", "0", "receiver 0, senders 0"},
+		{"leaked", "0", "FIFOs 0, /dev/shm 0, System V 0, processes 0"},
+		{"crashes", "0", ""},
+		{"hangs", "0", ""},
+	}
+	if len(lines) != 1+len(want) || !header.MatchString(lines[0]) {
+		t.Fatalf("fcsoak printed %d lines, want a header and %d", len(lines), len(want))
+	}
+	// label, padding, the figure aligned right, and its detail.
+	row := regexp.MustCompile(`^(  )?([a-z]+( [a-z]+)?) +([0-9]+)(  (.+))?$`)
+	end := -1
+	for i, w := range want {
+		l := lines[i+1]
+		m := row.FindStringSubmatchIndex(l)
+		if m == nil {
+			t.Errorf("line %d: %q", i+1, l)
+			continue
+		}
+		label, figure, detail := l[:m[5]], l[m[8]:m[9]], ""
+		if m[12] >= 0 {
+			detail = l[m[12]:m[13]]
+		}
+		if label != w.label || (w.figure != "" && figure != w.figure) || detail != w.detail {
+			t.Errorf("line %d: %q, want %q %q %q", i+1, l, w.label, w.figure, w.detail)
+		}
+		if end < 0 {
+			end = m[9]
+		}
+		if m[9] != end {
+			t.Errorf("line %d: %q: its figure ends at %d, the first one's at %d", i+1, l, m[9], end)
 		}
 	}
 }

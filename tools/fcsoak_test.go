@@ -1,0 +1,78 @@
+package tools_test
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// soakTimeout bounds one short fcsoak run: its duration, its children's
+// start (slow under -race) and their stop.
+const soakTimeout = 90 * time.Second
+
+// fcsoak as a user runs it: -progress says what runs and how far it is
+// on stderr, the summary is a line a figure, -json the same for machines,
+// and its internal flags stay out of -h (TestHelp).
+func TestFcsoak(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), soakTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "fcsoak", "-duration", "2s", "-senders", "2", "-kill-every", "300ms", "-max-size", "4096", "-seed", "7", "-progress", "500ms")
+	r := e.runCmd(ctx, cmd, "")
+	if r.code != 0 {
+		t.Fatalf("fcsoak: exit %d, stderr %q, stdout %q", r.code, r.stderr, r.stdout)
+	}
+	progress := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if want := "fcsoak: 2 senders for 2s, transport auto, a kill every 300ms on average, seed 7"; progress[0] != want {
+		t.Errorf("fcsoak -progress began %q, want %q", progress[0], want)
+	}
+	line := regexp.MustCompile(`^fcsoak: [0-9.]+m?s of 2s: sent [0-9]+, verified [0-9]+, corrupt 0, crossed 0, failed [0-9]+, kills [0-9]+$`)
+	if len(progress) < 2 {
+		t.Errorf("fcsoak -progress wrote %q, want a line at least when the kills end", r.stderr)
+	}
+	for _, l := range progress[1:] {
+		if !line.MatchString(l) {
+			t.Errorf("fcsoak -progress wrote %q", l)
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if len(lines) != 16 || !strings.HasPrefix(lines[0], "soak of ") || !strings.HasSuffix(lines[0], ": transport auto, 2 senders, seed 7") ||
+		!regexp.MustCompile(`^sent +[0-9]+  verified \+ corrupt \+ crossed \+ failed$`).MatchString(lines[1]) {
+		t.Errorf("fcsoak printed\n%s\nwant the summary, a line a figure", r.stdout)
+	}
+	for _, l := range lines {
+		if len(l) > 80 {
+			t.Errorf("fcsoak's summary has a %d-character line: %q", len(l), l)
+		}
+	}
+
+	// -json: every count, and sent adds up.
+	ctx, cancel = context.WithTimeout(context.Background(), soakTimeout)
+	defer cancel()
+	cmd = e.command(ctx, "fcsoak", "-duration", "1s", "-senders", "2", "-kill-every", "200ms", "-max-size", "4096", "-json")
+	r = e.runCmd(ctx, cmd, "")
+	r.ok(t, "fcsoak -json")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("fcsoak -json: %v: %q", err, r.stdout)
+	}
+	for _, k := range []string{"sent", "verified", "corrupt", "crossed", "failed", "send_errors", "locate_errors",
+		"received", "corrupt_requests", "crossed_requests", "replied", "reply_errors", "receiver_restarts", "sender_restarts",
+		"leaked_fifos", "leaked_shm", "leaked_sysv", "leaked_procs", "crashes", "hangs", "duration", "transport", "senders", "seed"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("fcsoak -json has no %q: %s", k, r.stdout)
+		}
+	}
+	n := func(k string) float64 { v, _ := got[k].(float64); return v }
+	var failed float64
+	for _, v := range got["send_errors"].(map[string]any) {
+		failed += v.(float64)
+	}
+	if n("failed") != failed || n("sent") != n("verified")+n("corrupt")+n("crossed")+failed || n("verified") == 0 {
+		t.Errorf("fcsoak -json: sent %v, verified %v, corrupt %v, crossed %v, failed %v (send errors sum to %v)",
+			n("sent"), n("verified"), n("corrupt"), n("crossed"), n("failed"), failed)
+	}
+}
