@@ -38,14 +38,22 @@ func TestPubSubTools(t *testing.T) {
 	all := e.startSub("-t", "plant/#", "-seq")
 	temps := e.startSub("-t", "plant/+/temp")
 
-	e.run("", "fcpub", "-t", "plant/boiler/temp", "-m", "71.5").ok(t, "fcpub -m")
-	r := e.sh(`printf 'one\ntwo\n' | fcpub -t plant/log`)
+	r := e.run("", "fcpub", "-t", "plant/boiler/temp", "-m", "71.5")
+	r.ok(t, "fcpub -m")
+	if r.stdout != "published plant/boiler/temp seq 1\n" {
+		t.Errorf("fcpub -m printed %q", r.stdout)
+	}
+	r = e.sh(`printf 'one\ntwo\n' | fcpub -t plant/log`)
 	r.ok(t, "fcpub from stdin")
-	if r.stdout != "" {
-		t.Errorf("fcpub printed %q", r.stdout)
+	if r.stdout != "published plant/log seq 1\npublished plant/log seq 2\n" {
+		t.Errorf("fcpub from stdin printed %q", r.stdout)
 	}
 	e.run("", "fcpub", "-t", "plant/pump/temp", "-m", "\x01\x02").ok(t, "fcpub binary")
-	e.run("", "fcpub", "-t", "plant/pump/temp", "-m", "").ok(t, "fcpub empty")
+	r = e.run("", "fcpub", "-q", "-t", "plant/pump/temp", "-m", "")
+	r.ok(t, "fcpub -q empty")
+	if r.stdout != "" {
+		t.Errorf("fcpub -q printed %q", r.stdout)
+	}
 	for _, want := range []string{
 		"plant/boiler/temp 1: 71.5", "plant/log 1: one", "plant/log 2: two",
 		"plant/pump/temp 1: hex:0102", "plant/pump/temp 2: (empty)",
@@ -55,6 +63,31 @@ func TestPubSubTools(t *testing.T) {
 	for _, want := range []string{"plant/boiler/temp: 71.5", "plant/pump/temp: hex:0102", "plant/pump/temp: (empty)"} {
 		expectLine(t, temps, want)
 	}
+
+	// fcsub -list: a row per subscription.
+	r = e.run("", "fcsub", "-list")
+	r.ok(t, "fcsub -list")
+	rows := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	var listed []string
+	for _, row := range rows {
+		listed = append(listed, strings.Join(strings.Fields(row), " "))
+	}
+	want := []string{
+		"ID PATTERN MODE PID QUEUE QUEUED DELIVERED DROPPED WAITING",
+		fmt.Sprintf("1 plant/# queue %d 1024 0 5 0 yes", all.PID()),
+		fmt.Sprintf("2 plant/+/temp queue %d 1024 0 3 0 yes", temps.PID()),
+	}
+	if len(listed) != len(want) {
+		t.Errorf("fcsub -list printed\n%s\nwant rows %q", r.stdout, want)
+	} else {
+		for i := range want {
+			// A subscriber's Next may not be held at the broker at this moment.
+			if listed[i] != want[i] && listed[i] != strings.TrimSuffix(want[i], "yes")+"no" {
+				t.Errorf("fcsub -list row %d: %q, want %q", i, listed[i], want[i])
+			}
+		}
+	}
+	e.run("", "fcsub", "-list", "-t", "x").failed(t, "fcsub", "-list takes no pattern")
 
 	// A latest-mode subscriber starts with the current values.
 	latest := e.startSub("-t", "plant/+/temp", "-latest", "-count", "2")
@@ -83,6 +116,23 @@ func TestPubSubTools(t *testing.T) {
 	expectLine(t, slow, "burst 9: 9")
 	expectLine(t, slow, "burst 10: 10")
 
+	// In latest mode, what newer values replaced is told as skipped, not
+	// dropped.
+	level := e.start("fcsub", "-t", "level", "-latest", "-seq")
+	expectLine(t, level, "# subscribed level, latest value of up to 1024 topics")
+	level.Signal(syscall.SIGSTOP)
+	e.sh(`seq 1 5 | fcpub -q -t level`).ok(t, "fcpub level")
+	level.Signal(syscall.SIGCONT)
+	conflated := 4.0
+	if line := level.ReadLine(lineTimeout); line == "level 1: 1" {
+		conflated = 3
+		expectLine(t, level, "# skipped 3 older values (total 3)")
+	} else if line != "# skipped 4 older values (total 4)" {
+		t.Fatalf("fcsub -latest after 5 values printed %q", line)
+	}
+	expectLine(t, level, "level 5: 5")
+	stop(t, level, syscall.SIGTERM)
+
 	stop(t, all, syscall.SIGTERM)
 	stop(t, temps, syscall.SIGINT)
 	stop(t, slow, syscall.SIGHUP)
@@ -100,8 +150,9 @@ func TestPubSubTools(t *testing.T) {
 		`simpl_pubsub_dropped_total{reason="closed",topic="burst"}`:              0,
 		`simpl_pubsub_subscribers{mode="queue"}`:                                 0,
 		`simpl_pubsub_subscribers{mode="latest"}`:                                0,
-		`simpl_pubsub_subscriptions_ended_total{reason="unsubscribed"}`:          4,
-		`simpl_pubsub_topics`:                                                    4,
+		`simpl_pubsub_subscriptions_ended_total{reason="unsubscribed"}`:          5,
+		`simpl_pubsub_topics`:                                                    5,
+		`simpl_pubsub_dropped_total{reason="conflated",topic="level"}`:           conflated,
 		`simpl_pubsub_queued_messages`:                                           0,
 		`simpl_pubsub_dropped_total{reason="conflated",topic="plant/pump/temp"}`: 0,
 	} {

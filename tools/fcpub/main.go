@@ -1,11 +1,13 @@
 // Command fcpub publishes messages to a topic through the publish/subscribe
 // broker (fcbroker).
 //
-//	fcpub [-b BROKER] [-n NAME] -t TOPIC [-m MESSAGE] [-wait D]
+//	fcpub [-b BROKER] [-n NAME] -t TOPIC [-m MESSAGE] [-wait D] [-q]
 //
 // With -m it publishes MESSAGE once; without, each line of standard input
 // (without its newline), in order. It returns once the broker has queued
-// each message for every matching subscriber; it prints nothing. -wait
+// each message for every matching subscriber, and prints for each
+// "published TOPIC seq N", N its sequence number in the topic (what
+// fcsub -seq shows); -q prints nothing. -wait
 // lets it start before the broker has attached. Topics are levels
 // separated by '/', such as plant/boiler/temp (docs/pubsub.md). Any
 // failure exits 1 with a one-line cause; SIGINT, SIGTERM and SIGHUP stop
@@ -25,9 +27,10 @@ import (
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/pubsub"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fcpub [-b BROKER] [-n NAME] -t TOPIC [-m MESSAGE] [-wait D]"
+const usage = "usage: fcpub [-b BROKER] [-n NAME] -t TOPIC [-m MESSAGE] [-wait D] [-q]"
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
@@ -41,6 +44,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	topic := fs.String("t", "", "topic to publish to (required)")
 	msg := fs.String("m", "", "publish this message once (default: each line of standard input)")
 	wait := fs.Duration("wait", 0, "wait up to this long for the broker to attach (0: it must exist now)")
+	quiet := fs.Bool("q", false, "print nothing on success")
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
 	}
@@ -74,11 +78,17 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	pub := pubsub.NewPublisher(ch, *broker)
 	defer pub.Close()
 	publish := func(data []byte) error {
-		_, err := pub.Publish(ctx, *topic, data)
+		seq, err := pub.Publish(ctx, *topic, data)
 		if err != nil && ctx.Err() != nil {
 			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 		}
-		return err
+		if err != nil || *quiet {
+			return err
+		}
+		if _, err := fmt.Fprintf(stdout, "published %s seq %d\n", show.Name(*topic), seq); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
+		return nil
 	}
 	if isSet(fs, "m") {
 		return publish([]byte(*msg))

@@ -2,23 +2,34 @@
 // (fcbroker) and prints their messages as they come.
 //
 //	fcsub [-b BROKER] [-n NAME] -t PATTERN [-count N] [-latest] [-queue N] [-seq] [-wait D]
+//	fcsub [-b BROKER] -list
 //
 // PATTERN is a topic in which a level may be "+" (any one level) or, last,
 // "#" (any levels): plant/+/temp, plant/# (docs/pubsub.md). Each message
 // prints as "TOPIC: TEXT" ("TOPIC SEQ: TEXT" with -seq), binary data as
 // hex:... and an empty message as (empty), as fcrecv shows them. Other
-// lines start with "# ", which no topic does: "# subscribed PATTERN queue
-// N" once the subscription is open, and "# dropped N (total T)" before the
-// next message when the broker had to drop N messages for this subscriber
-// because it read too slowly (its queue, -queue, was full).
+// lines start with "# ", which no topic does: "# subscribed PATTERN, queue
+// of N messages" once the subscription is open, and "# dropped N (total
+// T)" before the next message when the broker had to drop N messages for
+// this subscriber because it read too slowly (its queue, -queue, was
+// full).
 //
 // -latest keeps only the newest message of each topic (for state, such
 // as set points: a slow reader gets current values, not a backlog) and
-// starts with the current value of every matching topic. -count exits 0
+// starts with the current value of every matching topic. It says "#
+// subscribed PATTERN, latest value of up to N topics", and "# skipped N
+// older values (total T)" when newer values of their topics replaced N
+// messages before it read them (or, with more than N topics waiting, the
+// broker dropped some: it counts both alike). -count exits 0
 // after N messages. SIGINT, SIGTERM and SIGHUP unsubscribe, detach and
 // exit 0. If the broker goes away the subscription ends: fcsub says so
 // and exits 1. When standard output goes away (fcsub | head) it
 // unsubscribes, detaches and exits 1.
+//
+// -list prints the broker's subscriptions, one row each, instead of
+// subscribing: ID, PATTERN, MODE (queue or latest), the subscriber's PID,
+// QUEUE (its size), QUEUED (messages waiting), DELIVERED, DROPPED, and
+// WAITING (whether a Next is held at the broker).
 package main
 
 import (
@@ -30,6 +41,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/pubsub"
@@ -37,7 +50,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fcsub [-b BROKER] [-n NAME] -t PATTERN [-count N] [-latest] [-queue N] [-seq] [-wait D]"
+const usage = "usage: fcsub [-b BROKER] [-n NAME] -t PATTERN [-count N] [-latest] [-queue N] [-seq] [-wait D] | -list [-b BROKER]"
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
@@ -54,11 +67,14 @@ func run(args []string, stdout io.Writer) error {
 	queue := fs.Int("queue", 0, "the queue's size in messages (0: the broker's default)")
 	seq := fs.Bool("seq", false, "print each message's sequence number after its topic")
 	wait := fs.Duration("wait", 0, "wait up to this long for the broker to attach (0: it must exist now)")
+	list := fs.Bool("list", false, "print the broker's subscriptions instead of subscribing")
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
 	}
 	switch {
-	case *pattern == "" || fs.NArg() > 0:
+	case *list && (*pattern != "" || fs.NArg() > 0):
+		return fmt.Errorf("-list takes no pattern; %s", usage)
+	case (*pattern == "" && !*list) || fs.NArg() > 0:
 		return errors.New(usage)
 	case *count < 0:
 		return fmt.Errorf("-count %d: must be 0 or more", *count)
@@ -67,8 +83,10 @@ func run(args []string, stdout io.Writer) error {
 	case *wait < 0:
 		return fmt.Errorf("-wait %v: must be 0 or more", *wait)
 	}
-	if err := pubsub.CheckPattern(*pattern); err != nil {
-		return err
+	if !*list {
+		if err := pubsub.CheckPattern(*pattern); err != nil {
+			return err
+		}
 	}
 	if err := cli.CheckFIFODir(); err != nil {
 		return err
@@ -83,6 +101,9 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
+	if *list {
+		return listSubs(ctx, ch, *broker, *wait, stdout)
+	}
 	opts := []pubsub.SubscribeOption{pubsub.WithQueue(*queue)}
 	if *latest {
 		opts = append(opts, pubsub.WithLatest())
@@ -100,7 +121,12 @@ func run(args []string, stdout io.Writer) error {
 		}
 		return nil
 	}
-	if err := out("# subscribed %s queue %d\n", *pattern, sub.QueueSize()); err != nil {
+	if *latest {
+		err = out("# subscribed %s, latest value of up to %d topics\n", show.Name(*pattern), sub.QueueSize())
+	} else {
+		err = out("# subscribed %s, queue of %d messages\n", show.Name(*pattern), sub.QueueSize())
+	}
+	if err != nil {
 		return err
 	}
 	var dropped uint64
@@ -116,7 +142,11 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 		if d := sub.Dropped(); d > dropped {
-			if err := out("# dropped %d (total %d)\n", d-dropped, d); err != nil {
+			what := "dropped %d (total %d)"
+			if *latest {
+				what = "skipped %d older values (total %d)"
+			}
+			if err := out("# "+what+"\n", d-dropped, d); err != nil {
 				return err
 			}
 			dropped = d
@@ -129,6 +159,30 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// listSubs prints broker's subscriptions as a table.
+func listSubs(ctx context.Context, ch *simpl.Channel, broker string, wait time.Duration, stdout io.Writer) error {
+	st, err := cli.Retry(ctx, broker, wait, func() (pubsub.Stats, error) {
+		return pubsub.GetStats(ctx, ch, broker)
+	})
+	if err != nil {
+		return cli.BrokerError(broker, wait, err)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPATTERN\tMODE\tPID\tQUEUE\tQUEUED\tDELIVERED\tDROPPED\tWAITING")
+	for _, s := range st.Subscriptions {
+		waiting := "no"
+		if s.Waiting {
+			waiting = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n",
+			s.ID, show.Name(s.Pattern), s.Mode, s.PID, s.Size, s.Queued, s.Delivered, s.Dropped, waiting)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing output: %w", err)
 	}
 	return nil
 }
