@@ -333,7 +333,7 @@ func (e *env) clean(n int) {
 	e.t.Helper()
 	r := e.run("", "fcshow", "-clean")
 	r.ok(e.t, "fcshow -clean")
-	if want := fmt.Sprintf("removed %d stale FIFOs\nNAME  PID  STATE\n", n); r.stdout != want {
+	if want := fmt.Sprintf("removed %d stale FIFOs\nNAME  PID  STATE  UID  SINCE\n", n); r.stdout != want {
 		e.t.Errorf("fcshow -clean printed %q, want %q", r.stdout, want)
 	}
 	if left := e.fifos(); len(left) > 0 {
@@ -719,67 +719,118 @@ func TestTimeout(t *testing.T) {
 }
 
 // TestShow: fcshow lists a live receiver with its pid as alive, and as
-// dead after SIGKILL; -clean removes its FIFOs.
+// dead after SIGKILL, with the user that attached it and when, as a
+// table; -clean removes its FIFOs.
 func TestShow(t *testing.T) {
 	e := newEnv(t)
 	r := e.run("", "fcshow")
 	r.ok(t, "fcshow")
-	if r.stdout != "NAME  PID  STATE\n" {
+	if r.stdout != "NAME  PID  STATE  UID  SINCE\n" {
 		t.Errorf("fcshow on an empty directory printed %q", r.stdout)
 	}
 
+	before := time.Now().Truncate(time.Second)
 	srv := e.startRecv("SRV")
 	other := e.startRecv("ANOTHER_NAME")
-	check := func(state string, rows ...string) {
+	after := time.Now()
+	uid := strconv.Itoa(os.Getuid())
+	check := func(state, stdout string, rows ...string) {
+		t.Helper()
+		lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+		var got []string
+		for i, l := range lines {
+			f := strings.Fields(l)
+			if i > 0 && len(f) == 5 {
+				// SINCE: when the name was attached, to the second.
+				since, err := time.Parse(time.RFC3339, f[4])
+				if err != nil || since.Before(before) || since.After(after) {
+					t.Errorf("fcshow (%s): %q: since %v, want between %v and %v", state, l, f[4], before, after)
+				}
+				f = f[:4]
+			}
+			got = append(got, strings.Join(f, " "))
+		}
+		want := append([]string{"NAME PID STATE UID SINCE"}, rows...)
+		if !slices.Equal(got, want) {
+			t.Errorf("fcshow (%s) printed\n%s\nwant rows %q", state, stdout, want)
+		}
+		// A table: every column starts where its title does.
+		for _, title := range []string{"PID", "STATE", "UID", "SINCE"} {
+			col := strings.Index(lines[0], title)
+			for _, l := range lines[1:] {
+				if len(l) <= col || l[col] == ' ' || l[col-1] != ' ' {
+					t.Errorf("fcshow (%s): %q: column %s does not start at %d", state, l, title, col)
+				}
+			}
+		}
+	}
+	show := func(state string, rows ...string) {
 		t.Helper()
 		r := e.run("", "fcshow")
 		r.ok(t, "fcshow")
-		lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-		var got []string
-		for _, l := range lines {
-			got = append(got, strings.Join(strings.Fields(l), " "))
-		}
-		want := append([]string{"NAME PID STATE"}, rows...)
-		if !slices.Equal(got, want) {
-			t.Errorf("fcshow (%s) printed\n%s\nwant rows %q", state, r.stdout, want)
-		}
+		check(state, r.stdout, rows...)
 	}
-	check("both alive",
-		fmt.Sprintf("ANOTHER_NAME %d alive", other.PID()),
-		fmt.Sprintf("SRV %d alive", srv.PID()))
+	show("both alive",
+		fmt.Sprintf("ANOTHER_NAME %d alive %s", other.PID(), uid),
+		fmt.Sprintf("SRV %d alive %s", srv.PID(), uid))
 
 	kill(t, srv)
-	check("SRV killed",
-		fmt.Sprintf("ANOTHER_NAME %d alive", other.PID()),
-		fmt.Sprintf("SRV %d dead", srv.PID()))
+	show("SRV killed",
+		fmt.Sprintf("ANOTHER_NAME %d alive %s", other.PID(), uid),
+		fmt.Sprintf("SRV %d dead %s", srv.PID(), uid))
 
 	r = e.run("", "fcshow", "-clean")
 	r.ok(t, "fcshow -clean")
-	if want := fmt.Sprintf("removed 2 stale FIFOs\nNAME          PID%s  STATE\nANOTHER_NAME  %d  alive\n",
-		strings.Repeat(" ", len(strconv.Itoa(other.PID()))-3), other.PID()); r.stdout != want {
-		t.Errorf("fcshow -clean printed %q, want %q", r.stdout, want)
+	cleaned, rest, _ := strings.Cut(r.stdout, "\n")
+	if cleaned != "removed 2 stale FIFOs" {
+		t.Errorf("fcshow -clean printed %q first", cleaned)
 	}
+	check("-clean", rest, fmt.Sprintf("ANOTHER_NAME %d alive %s", other.PID(), uid))
 	stop(t, other, syscall.SIGTERM)
-	check("all gone")
+	show("all gone")
 }
 
-// TestSlay: fcslay NAME makes fcrecv exit 0, detached.
+// TestSlay: fcslay NAME makes fcrecv exit 0, detached; -s sends another
+// signal, by name or number; a name whose owner is dead is explained.
 func TestSlay(t *testing.T) {
 	e := newEnv(t)
-	srv := e.startRecv("SRV")
-	r := e.run("", "fcslay", "SRV")
-	r.ok(t, "fcslay")
-	if want := fmt.Sprintf("sent SIGTERM to SRV (pid %d)\n", srv.PID()); r.stdout != want {
-		t.Errorf("fcslay printed %q, want %q", r.stdout, want)
-	}
-	if code := waitExit(t, srv); code != 0 {
-		t.Errorf("fcrecv exited %d after fcslay, want 0; stderr %q", code, srv.Stderr())
-	}
-	if s := srv.Stderr(); s != "" {
-		t.Errorf("fcrecv wrote %q on stderr", s)
+	for _, tc := range []struct{ args, sig string }{
+		{"", "SIGTERM"},
+		{"-s HUP", "SIGHUP"},
+		{"-s sigint", "SIGINT"},
+		{"-s 15", "SIGTERM"},
+	} {
+		srv := e.startRecv("SRV")
+		r := e.run("", "fcslay", append(strings.Fields(tc.args), "SRV")...)
+		r.ok(t, "fcslay "+tc.args)
+		if want := fmt.Sprintf("sent %s to SRV (pid %d)\n", tc.sig, srv.PID()); r.stdout != want {
+			t.Errorf("fcslay %s printed %q, want %q", tc.args, r.stdout, want)
+		}
+		if code := waitExit(t, srv); code != 0 {
+			t.Errorf("fcrecv exited %d after fcslay %s, want 0; stderr %q", code, tc.args, srv.Stderr())
+		}
+		if s := srv.Stderr(); s != "" {
+			t.Errorf("fcrecv wrote %q on stderr", s)
+		}
 	}
 	// Nothing left to slay.
 	e.run("", "fcslay", "SRV").failed(t, "fcslay", "not found")
+
+	// -s KILL: gone at once, its FIFOs left; then nobody to signal.
+	srv := e.startRecv("SRV")
+	r := e.run("", "fcslay", "-s", "KILL", "SRV")
+	r.ok(t, "fcslay -s KILL")
+	if want := fmt.Sprintf("sent SIGKILL to SRV (pid %d)\n", srv.PID()); r.stdout != want {
+		t.Errorf("fcslay -s KILL printed %q, want %q", r.stdout, want)
+	}
+	srv.Wait(exitTimeout)
+	e.run("", "fcslay", "SRV").failed(t, "fcslay",
+		fmt.Sprintf("SRV: its owner (pid %d) is dead, nobody to signal; fcshow -clean removes the FIFOs it left", srv.PID()))
+	e.clean(2)
+
+	for _, bad := range []string{"BOGUS", "0", "65", ""} {
+		e.run("", "fcslay", "-s", bad, "SRV").failed(t, "fcslay", "-s: signal")
+	}
 }
 
 // TestSignals: SIGINT, SIGTERM and SIGHUP each detach fcrecv and exit 0,

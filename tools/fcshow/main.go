@@ -1,5 +1,7 @@
 // Command fcshow lists the names attached in the FIFO directory
-// ($FIFO_PATH, or /var/tmp), with each owner's pid and whether it is alive.
+// ($FIFO_PATH, or /var/tmp), as a table: each name, its owner's pid,
+// whether that process is alive, the user that attached it (UID) and when
+// (SINCE, RFC 3339).
 //
 //	fcshow [-clean]
 //
@@ -15,7 +17,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
@@ -65,13 +69,17 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPID\tSTATE")
+	fmt.Fprintln(tw, "NAME\tPID\tSTATE\tUID\tSINCE")
 	for _, e := range names {
 		state := "alive"
 		if !e.Alive {
 			state = "dead"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", show.Name(e.Name), e.PID, state)
+		uid := "-"
+		if n, err := cli.FileOwner(e.Path); err == nil {
+			uid = strconv.Itoa(n)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", show.Name(e.Name), e.PID, state, uid, e.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

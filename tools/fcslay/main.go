@@ -1,7 +1,11 @@
 // Command fcslay stops the process that attached a name by sending it
-// SIGTERM.
+// SIGTERM, or another signal with -s.
 //
-//	fcslay NAME
+//	fcslay [-s SIGNAL] NAME
+//
+// SIGNAL is a name (TERM, SIGKILL, hup) or a number. A name whose owner
+// is dead (fcshow lists it so) has nobody to signal: fcslay says so, and
+// that fcshow -clean removes the FIFOs it left behind.
 package main
 
 import (
@@ -10,13 +14,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"syscall"
+	"strconv"
+	"strings"
 
 	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fcslay NAME"
+const usage = "usage: fcslay [-s SIGNAL] NAME"
 
 func main() {
 	cli.Exit("fcslay", run(os.Args[1:], os.Stdout))
@@ -25,11 +32,16 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcslay", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
+	sigName := fs.String("s", "TERM", "the `SIGNAL` to send: a name (TERM, KILL, HUP, USR1, ...) or a number")
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		return errors.New(usage)
+	}
+	sig, err := cli.ParseSignal(*sigName)
+	if err != nil {
+		return fmt.Errorf("-s: %w", err)
 	}
 	if err := cli.CheckFIFODir(); err != nil {
 		return err
@@ -38,7 +50,11 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := reg.Lookup(fs.Arg(0))
+	name := fs.Arg(0)
+	e, err := reg.Lookup(name)
+	if errors.Is(err, simpl.ErrNotFound) {
+		return deadOwner(reg, name, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -46,9 +62,27 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("signal %s (pid %d): %w", e.Name, e.PID, err)
+	if err := p.Signal(sig); err != nil {
+		return fmt.Errorf("%s to %s (pid %d): %w", cli.SignalName(sig), show.Name(e.Name), e.PID, err)
 	}
-	fmt.Fprintf(stdout, "sent SIGTERM to %s (pid %d)\n", e.Name, e.PID)
+	fmt.Fprintf(stdout, "sent %s to %s (pid %d)\n", cli.SignalName(sig), show.Name(e.Name), e.PID)
 	return nil
+}
+
+// deadOwner explains why name, which no live process holds, cannot be
+// signalled: it is not attached at all (err), or its owners died and
+// left their FIFOs.
+func deadOwner(reg *naming.Registry, name string, err error) error {
+	all, lerr := reg.Entries(name)
+	if lerr != nil || len(all) == 0 {
+		return err
+	}
+	if len(all) > 1 {
+		pids := make([]string, len(all))
+		for i, e := range all {
+			pids[i] = strconv.Itoa(e.PID)
+		}
+		return fmt.Errorf("%s: its owners (pids %s) are dead, nobody to signal; fcshow -clean removes the FIFOs they left", show.Name(name), strings.Join(pids, ", "))
+	}
+	return fmt.Errorf("%s: its owner (pid %d) is dead, nobody to signal; fcshow -clean removes the FIFOs it left", show.Name(name), all[0].PID)
 }
