@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/naming/locator/internal/sys"
+	"github.com/gosimpl/gosimpl/simpl/locator/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/shm"
 )
