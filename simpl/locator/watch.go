@@ -1,7 +1,6 @@
 package locator
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -268,7 +267,8 @@ func (w *Watcher) scan() {
 // one reading of the directory that a Watcher's scans and the one-shot
 // ScanDir and LocateDir share.
 func liveInfos(reg *naming.Registry, entries []naming.Entry) map[key]Info {
-	var shmNames map[string]bool
+	var shmListeners *shm.Listeners
+	read := false
 	now := make(map[key]Info, len(entries))
 	for _, e := range entries {
 		if !e.Alive {
@@ -278,11 +278,14 @@ func liveInfos(reg *naming.Registry, entries []naming.Entry) map[key]Info {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		if shmNames == nil {
-			shmNames = listeningShm()
+		if !read {
+			// A table that cannot be read (no /proc/net/unix) holds
+			// no receiver: every name is then reported as "fifo".
+			shmListeners, _ = shm.ReadListeners()
+			read = true
 		}
 		info := Info{Name: e.Name, PID: e.PID, UID: uid, Transport: "fifo", Since: e.Created}
-		if shmNames[shm.Address(reg.Dir(), e.Name, e.PID)] {
+		if shmListeners.Has(reg.Dir(), e.Name, e.PID) {
 			info.Transport = "shm"
 		}
 		now[key{e.Name, e.PID}] = info
@@ -355,25 +358,6 @@ func earliest(live map[key]Info, name string) (Info, bool) {
 		}
 	}
 	return best, found
-}
-
-// listeningShm is the set of abstract socket names that gosimpl receivers
-// listen on.
-func listeningShm() map[string]bool {
-	f, err := os.Open("/proc/net/unix")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	out := make(map[string]bool)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 8 && strings.HasPrefix(fields[7], "@gosimpl/") {
-			out[fields[7]] = true
-		}
-	}
-	return out
 }
 
 func (w *Watcher) addLocked(kind Kind, info Info) {
