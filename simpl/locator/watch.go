@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl/locator/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/shm"
 )
@@ -105,7 +105,7 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	live    map[key]Info // the current live names
-	owners  map[key]*os.File
+	owners  map[key]*sys.Pidfd
 	events  []Event // the last keep events, oldest first
 	seq     uint64  // the last event's number
 	changed chan struct{}
@@ -142,7 +142,7 @@ func NewWatcher(dir string) (*Watcher, error) {
 		epoch:   binary.LittleEndian.Uint64(b[:]) | 1,
 		inot:    inot,
 		live:    make(map[key]Info),
-		owners:  make(map[key]*os.File),
+		owners:  make(map[key]*sys.Pidfd),
 		changed: make(chan struct{}),
 		rescan:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -247,16 +247,26 @@ func (w *Watcher) scan() {
 		fresh = append(fresh, k)
 	}
 	for _, k := range fresh {
-		f, err := sys.OpenProcess(k.pid)
+		p, err := sys.OpenPidfd(k.pid)
 		if err != nil {
 			continue // polled instead (or it died already: the next scan says so)
 		}
-		w.owners[k] = f
+		w.owners[k] = p
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			if sys.WaitExit(f) == nil {
+			switch err := p.Wait(); {
+			case err == nil:
 				w.poke()
+			case !errors.Is(err, os.ErrClosed):
+				// The kernel cannot poll this pidfd: without it, loop
+				// checks the owner every pollEvery instead.
+				w.mu.Lock()
+				if w.owners[k] == p {
+					delete(w.owners, k)
+					p.Close()
+				}
+				w.mu.Unlock()
 			}
 		}()
 	}
