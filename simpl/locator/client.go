@@ -182,7 +182,7 @@ func (c *Client) Locate(ctx context.Context, name string) (Info, error) {
 
 // LocateFrom is Locate, and says which source answered.
 func (c *Client) LocateFrom(ctx context.Context, name string) (Info, Source, error) {
-	rep, ok, err := ask[LocateRequest, LocateReply](ctx, c, LocateRequest{Name: name})
+	rep, ok, err := ask[locateRequest, locateReply](ctx, c, locateRequest{Name: name})
 	if ok || err != nil {
 		return rep.Info, FromLocator, err
 	}
@@ -200,7 +200,7 @@ func (c *Client) List(ctx context.Context, pattern string) ([]Info, error) {
 
 // ListFrom is List, and says which source answered.
 func (c *Client) ListFrom(ctx context.Context, pattern string) ([]Info, Source, error) {
-	rep, ok, err := ask[ListRequest, ListReply](ctx, c, ListRequest{Pattern: pattern})
+	rep, ok, err := ask[listRequest, listReply](ctx, c, listRequest{Pattern: pattern})
 	if ok || err != nil {
 		return rep.Infos, FromLocator, err
 	}
@@ -247,8 +247,8 @@ func (w *Watch) Next(ctx context.Context) (Event, error) {
 	for len(w.pending) == 0 {
 		conn, err := w.c.get()
 		if err == nil {
-			var rep WatchReply
-			rep, err = callWithin[WatchRequest, WatchReply](ctx, w.c, conn, WatchRequest{
+			var rep watchReply
+			rep, err = callWithin[watchRequest, watchReply](ctx, w.c, conn, watchRequest{
 				Pattern: w.pattern, Epoch: w.epoch, After: w.next, Wait: defaultWait,
 			}, defaultWait+w.c.patience)
 			if err == nil {
@@ -293,7 +293,7 @@ func (w *Watch) Next(ctx context.Context) (Event, error) {
 
 // take records a reply: events as they are, a reset as the differences
 // between the snapshot and what the watch knew.
-func (w *Watch) take(rep WatchReply) {
+func (w *Watch) take(rep watchReply) {
 	w.epoch, w.next = rep.Epoch, rep.Next
 	if !rep.Reset {
 		for _, ev := range rep.Events {
