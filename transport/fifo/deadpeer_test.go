@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	isys "github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
@@ -207,21 +208,17 @@ func killed(t *testing.T, p *proctest.Proc) time.Time {
 // only when each of its threads gets a CPU to die on).
 func watchDeath(t *testing.T, pid int) (died func() time.Time) {
 	t.Helper()
-	f, err := sys.OpenProcess(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := f.SyscallConn()
+	p, err := isys.OpenPidfd(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ch := make(chan time.Time, 1)
 	go func() {
-		raw.Read(func(fd uintptr) bool { return sys.Exited(int(fd)) })
+		p.Wait()
 		ch <- time.Now()
 	}()
 	return func() time.Time {
-		defer f.Close()
+		defer p.Close()
 		select {
 		case at := <-ch:
 			return at
@@ -244,10 +241,10 @@ func bury(t *testing.T, p *proctest.Proc, reg *naming.Registry) {
 // noPidfd makes the Conns located during the test watch their receiver
 // by polling, as on kernels without pidfds.
 func noPidfd(t *testing.T) {
-	openProcess = func(pid int) (*os.File, error) {
-		return nil, fmt.Errorf("pidfd_open %d: %w", pid, sys.ErrNoPidfd)
+	openProcess = func(pid int) (*isys.Pidfd, error) {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, isys.ErrNoPidfd)
 	}
-	t.Cleanup(func() { openProcess = sys.OpenProcess })
+	t.Cleanup(func() { openProcess = isys.OpenPidfd })
 }
 
 // TestReceiverKilled: 16 Sends blocked on one receiver, 8 of them held

@@ -205,12 +205,16 @@ func laneSize(need int) int {
 
 // Address is the abstract Unix socket a receiver with this name, pid and
 // FIFO directory listens on. Abstract sockets vanish with their process,
-// so nothing is left in the file system.
+// so nothing is left in the file system. It is the one place that knows
+// the form (Listening and ReadListeners ask by it).
 func Address(dir, name string, pid int) string {
 	h := fnv.New64a()
 	h.Write([]byte(dir))
-	return fmt.Sprintf("@gosimpl/%016x/%s.%d", h.Sum64(), name, pid)
+	return fmt.Sprintf(addrPrefix+"%016x/%s.%d", h.Sum64(), name, pid)
 }
+
+// addrPrefix begins every Address ('@': an abstract socket).
+const addrPrefix = "@gosimpl/"
 
 // The handshake on a new lane's socket (SOCK_SEQPACKET, native endian):
 //
