@@ -201,7 +201,7 @@ func (m *Metrics) histogram(d *prometheus.Desc, h *histogram, labels ...string) 
 // WithMetrics records the Channel's work in m: its receives and answers,
 // and the Sends and Triggers of the Conns it locates. Without it the
 // Channel records nothing and pays nothing.
-func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
+func WithMetrics(m *Metrics) Option { return func(o *options) error { o.metrics = m; return nil } }
 
 // recvSeries is the receiving side's series of one channel name.
 type recvSeries struct {
@@ -329,9 +329,9 @@ func (cm *chanMetrics) answerFailed(t0 int64, err error) {
 }
 
 // conn finds (or makes) the series of a Conn to the name to.
-func (cm *chanMetrics) conn(to string, t Transport) *connMetrics {
+func (cm *chanMetrics) conn(to, via string) *connMetrics {
 	m := cm.m
-	k := sendKey{cm.name, to, t.String()}
+	k := sendKey{cm.name, to, via}
 	m.mu.Lock()
 	s := m.sends[k]
 	if s == nil {

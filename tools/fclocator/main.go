@@ -42,8 +42,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gosimpl/gosimpl/naming/locator"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
