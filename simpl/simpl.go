@@ -26,7 +26,7 @@ type options struct {
 	maxMsg    int
 	transport Transport
 	noSpin    bool
-	metrics   *Metrics
+	metrics   *observing
 }
 
 // Transport chooses how a Channel's messages move.
@@ -100,7 +100,7 @@ type Channel struct {
 	fast *shm.Endpoint // nil with the FIFO transport only
 	reg  *naming.Registry
 	o    options
-	met  *chanMetrics // nil without WithMetrics
+	met  *chanMetrics // nil without WithObserver
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[*Conn]struct{}
@@ -264,7 +264,7 @@ type Conn struct {
 	transport Transport
 	name      string
 	pid       int
-	met       *connMetrics // nil without WithMetrics
+	met       *connMetrics // nil without WithObserver
 }
 
 // Transport is the transport Sends on this connection use: FIFO or SHM.
@@ -351,7 +351,7 @@ type Buffer struct {
 	fast *shm.Buffer
 	tc   transport.Conn
 	mem  []byte
-	met  *connMetrics // nil without WithMetrics
+	met  *connMetrics // nil without WithObserver
 }
 
 // Buffer reserves a request area of size bytes, which also bounds the

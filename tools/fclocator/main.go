@@ -45,6 +45,7 @@ import (
 	"github.com/gosimpl/gosimpl/naming/locator"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
 )
 
 const usage = "usage: fclocator [-n NAME] [-metrics ADDR] | -locate NAME | -list [PATTERN] | -watch PATTERN [-count N]"
@@ -156,7 +157,7 @@ func serve(ctx context.Context, name, metricsAddr string, stdout io.Writer) erro
 		return err
 	}
 	defer w.Close()
-	opts, metricsURL, stopMetrics, err := cli.ChannelMetrics(metricsAddr, w)
+	opts, metricsURL, stopMetrics, err := climetrics.ChannelMetrics(metricsAddr, w)
 	if err != nil {
 		return err
 	}
