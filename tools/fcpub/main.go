@@ -66,7 +66,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	conn, err := cli.Locate(ctx, ch, *broker, *wait)
+	conn, err := cli.Retry(ctx, *broker, *wait, func() (*simpl.Conn, error) { return ch.Locate(*broker) })
 	if err != nil {
 		return fmt.Errorf("broker %s: %w", *broker, err)
 	}

@@ -1,4 +1,7 @@
-// Package cli holds what the commands share in parsing their flags.
+// Package cli holds what the commands share: parsing flags, waiting for
+// a name, reading lines. It imports nothing of gosimpl above package
+// transport, so that commands that only read the registry (fcshow,
+// fcslay) link no Channel; -metrics is package climetrics.
 package cli
 
 import (

@@ -9,11 +9,11 @@ import (
 	"io"
 	"time"
 
-	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/transport"
 )
 
 // Retry calls try until it succeeds, fails with an error other than
-// simpl.ErrNotFound (name is not attached yet), wait has passed, or ctx
+// ErrNotFound (name is not attached yet; simpl's is transport's), wait has passed, or ctx
 // ends; name is what it waits for, for the error. It tries every 20 ms.
 func Retry[T any](ctx context.Context, name string, wait time.Duration, try func() (T, error)) (T, error) {
 	deadline := time.Now().Add(wait)
@@ -24,7 +24,7 @@ func Retry[T any](ctx context.Context, name string, wait time.Duration, try func
 			return v, nil
 		case ctx.Err() != nil:
 			return v, fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		case !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline):
+		case !errors.Is(err, transport.ErrNotFound) || time.Now().After(deadline):
 			return v, err
 		}
 		select {
@@ -34,11 +34,6 @@ func Retry[T any](ctx context.Context, name string, wait time.Duration, try func
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// Locate locates name through ch, waiting up to wait for it to attach.
-func Locate(ctx context.Context, ch *simpl.Channel, name string, wait time.Duration) (*simpl.Conn, error) {
-	return Retry(ctx, name, wait, func() (*simpl.Conn, error) { return ch.Locate(name) })
 }
 
 // EachLine calls fn with each line of r (without its newline, at most 64
