@@ -87,14 +87,17 @@ func tscIsKernelClock() bool {
 
 // now is a reading.
 func (c *clock) now() int64 {
-	if c.state.Load() == clockTSC {
+	switch c.state.Load() {
+	case clockTSC:
 		return max(readTSC()-c.tsc0, 0)
+	case clockMono:
+		return c.monoNow()
 	}
-	return c.monoNow()
+	return -1 - int64(time.Since(c.start))
 }
 
-// monoNow is a reading of the monotonic clock; the first one at least
-// c.after since start calibrates the counter.
+// monoNow is a reading of the monotonic clock before the counter is
+// calibrated; the first one at least c.after since start calibrates it.
 func (c *clock) monoNow() int64 {
 	ns := int64(time.Since(c.start))
 	if ns >= int64(c.after) && c.state.CompareAndSwap(clockMono, clockCalibrating) {
