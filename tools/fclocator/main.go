@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/naming/locator"
+	"github.com/gosimpl/gosimpl/naming/locator/locatorprom"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
@@ -157,7 +158,7 @@ func serve(ctx context.Context, name, metricsAddr string, stdout io.Writer) erro
 		return err
 	}
 	defer w.Close()
-	opts, metricsURL, stopMetrics, err := climetrics.ChannelMetrics(metricsAddr, w)
+	opts, metricsURL, stopMetrics, err := climetrics.ChannelMetrics(metricsAddr, locatorprom.NewCollector(w))
 	if err != nil {
 		return err
 	}
