@@ -3,8 +3,6 @@ package naming
 import (
 	"fmt"
 	"strings"
-
-	"github.com/gosimpl/gosimpl/transport"
 )
 
 // MaxNameLen is the longest SIMPL name in bytes (C SIMPL's limit).
@@ -45,20 +43,20 @@ func Parse(s string) (Name, error) {
 	case 3:
 		n.Protocol, n.Host, n.Name = parts[0], parts[1], parts[2]
 		if n.Protocol == "" {
-			return Name{}, fmt.Errorf("%w: %q: empty protocol", transport.ErrBadName, s)
+			return Name{}, fmt.Errorf("%w: %q: empty protocol", ErrBadName, s)
 		}
 	default:
-		return Name{}, fmt.Errorf("%w: %q: more than two colons", transport.ErrBadName, s)
+		return Name{}, fmt.Errorf("%w: %q: more than two colons", ErrBadName, s)
 	}
 	if len(parts) > 1 && n.Host == "" {
-		return Name{}, fmt.Errorf("%w: %q: empty host", transport.ErrBadName, s)
+		return Name{}, fmt.Errorf("%w: %q: empty host", ErrBadName, s)
 	}
 	if err := CheckLocal(n.Name); err != nil {
 		return Name{}, err
 	}
 	if n.Host != "" {
 		if err := checkChars(n.Host); err != nil {
-			return Name{}, fmt.Errorf("%w: host %q: %s", transport.ErrBadName, n.Host, err)
+			return Name{}, fmt.Errorf("%w: host %q: %s", ErrBadName, n.Host, err)
 		}
 	}
 	return n, nil
@@ -70,19 +68,19 @@ func Parse(s string) (Name, error) {
 // never silently truncated as C SIMPL does.
 func CheckLocal(s string) error {
 	if s == "" {
-		return fmt.Errorf("%w: empty name", transport.ErrBadName)
+		return fmt.Errorf("%w: empty name", ErrBadName)
 	}
 	if len(s) > MaxNameLen {
-		return fmt.Errorf("%w: %q is %d bytes, at most %d", transport.ErrBadName, s, len(s), MaxNameLen)
+		return fmt.Errorf("%w: %q is %d bytes, at most %d", ErrBadName, s, len(s), MaxNameLen)
 	}
 	if s == "." || s == ".." {
-		return fmt.Errorf("%w: %q", transport.ErrBadName, s)
+		return fmt.Errorf("%w: %q", ErrBadName, s)
 	}
 	if err := checkChars(s); err != nil {
-		return fmt.Errorf("%w: %q: %s", transport.ErrBadName, s, err)
+		return fmt.Errorf("%w: %q: %s", ErrBadName, s, err)
 	}
 	if strings.ContainsAny(s, ":#") {
-		return fmt.Errorf("%w: %q: ':' and '#' are not allowed in a name", transport.ErrBadName, s)
+		return fmt.Errorf("%w: %q: ':' and '#' are not allowed in a name", ErrBadName, s)
 	}
 	return nil
 }

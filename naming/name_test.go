@@ -4,8 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/gosimpl/gosimpl/transport"
 )
 
 func TestParse(t *testing.T) {
@@ -34,7 +32,7 @@ func TestParse(t *testing.T) {
 	}
 	bad := []string{"", strings.Repeat("a", 32), "a:b:c:d", ":x", "h:", "::x", "a/b", "a b", "a\x00", "a#2", ".", "..", "h/x:n", "\x7f"}
 	for _, in := range bad {
-		if n, err := Parse(in); !errors.Is(err, transport.ErrBadName) {
+		if n, err := Parse(in); !errors.Is(err, ErrBadName) {
 			t.Errorf("Parse(%q) = %+v, %v; want ErrBadName", in, n, err)
 		}
 	}
@@ -85,7 +83,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := Parse(s)
 		if err != nil {
-			if !errors.Is(err, transport.ErrBadName) {
+			if !errors.Is(err, ErrBadName) {
 				t.Fatalf("Parse(%q): error %v is not ErrBadName", s, err)
 			}
 			return

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/gosimpl/gosimpl/transport"
 )
 
 // DefaultDir is the registry directory when $FIFO_PATH is unset; C SIMPL's
@@ -193,7 +191,7 @@ func (r *Registry) Lookup(name string) (Entry, error) {
 		}
 	}
 	if !found {
-		return Entry{}, fmt.Errorf("%w: %q in %s", transport.ErrNotFound, name, r.dir)
+		return Entry{}, fmt.Errorf("%w: %q in %s", ErrNotFound, name, r.dir)
 	}
 	return best, nil
 }

@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gosimpl/gosimpl/transport"
 )
 
 func mkfifo(t *testing.T, path string) {
@@ -55,10 +53,10 @@ func TestRegistry(t *testing.T) {
 	if e, err := reg.Lookup("LIVE"); err != nil || e.PID != me {
 		t.Errorf("Lookup(LIVE) = %+v, %v", e, err)
 	}
-	if _, err := reg.Lookup("GONE"); !errors.Is(err, transport.ErrNotFound) {
+	if _, err := reg.Lookup("GONE"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Lookup(GONE) = %v, want ErrNotFound", err)
 	}
-	if _, err := reg.Lookup("a/b"); !errors.Is(err, transport.ErrBadName) {
+	if _, err := reg.Lookup("a/b"); !errors.Is(err, ErrBadName) {
 		t.Errorf("Lookup(a/b) = %v, want ErrBadName", err)
 	}
 	n, err := reg.Reap("")

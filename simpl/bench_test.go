@@ -47,7 +47,7 @@ func roleEcho(args []string) error {
 func BenchmarkRoundTrip(b *testing.B) {
 	type config struct {
 		name string
-		t    simpl.Transport
+		t    string
 		spin bool
 	}
 	for _, cf := range []config{{"fifo", simpl.FIFO, true}, {"shm-spin", simpl.SHM, true}, {"shm-nospin", simpl.SHM, false}} {
@@ -59,14 +59,14 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 }
 
-func benchRoundTrip(b *testing.B, size int, t simpl.Transport, spin bool) {
+func benchRoundTrip(b *testing.B, size int, t string, spin bool) {
 	dir := simpltest.Dir(b)
 	args := []string{"ECHO"}
 	if !spin {
 		args = append(args, "nospin")
 	}
 	srv := simpltest.Start(b, "echo", env(dir), args...)
-	cli, err := simpl.Attach("BENCH", simpl.WithDir(dir), simpl.WithTransport(t), simpl.WithSpin(spin))
+	cli, err := simpl.Attach("BENCH", simpl.WithDir(dir), withTransport(t), simpl.WithSpin(spin))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func roleCredSend(args []string) error {
 			return err
 		}
 	}
-	ch, err := simpl.Attach(args[2], simpl.WithTransport(parseTransport(args[1])))
+	ch, err := simpl.Attach(args[2], withTransport(parseTransport(args[1])))
 	if err != nil {
 		return err
 	}
@@ -137,16 +137,16 @@ func TestCred(t *testing.T) {
 	dir := simpltest.Dir(t)
 	for i, tc := range []struct {
 		name string
-		rx   simpl.Transport
+		rx   string
 		tx   string
 	}{
 		{"fifo to a FIFO-only receiver", simpl.FIFO, "fifo"},
-		{"fifo to a receiver of both", simpl.Auto, "fifo"},
-		{"shm", simpl.Auto, "shm"},
+		{"fifo to a receiver of both", "auto", "fifo"},
+		{"shm", "auto", "shm"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srvName, cliName := "CRED"+strconv.Itoa(i), "CREDCLI"+strconv.Itoa(i)
-			srv := attach(t, dir, srvName, simpl.WithTransport(tc.rx))
+			srv := attach(t, dir, srvName, withTransport(tc.rx))
 			s := startCredSender(t, dir, "self", tc.tx, cliName, srvName, 7)
 			receiveCred(t, srv, s, cliName, s.proc.PID(), os.Getuid(), os.Getgid())
 			srv.Close()
@@ -161,7 +161,7 @@ func TestCredOtherUser(t *testing.T) {
 	needRoot(t)
 	dir := simpltest.Dir(t)
 	shareDir(t, dir)
-	srv := attach(t, dir, "CREDPUB", simpl.WithPerm(0o666), simpl.WithTransport(simpl.Auto))
+	srv := attach(t, dir, "CREDPUB", simpl.WithPerm(0o666), simpl.WithTransport())
 	for i, tc := range []struct {
 		cred, tx string
 	}{
@@ -190,7 +190,7 @@ func TestCredOtherUser(t *testing.T) {
 // is then the sender.
 func TestCredRelayed(t *testing.T) {
 	dir := simpltest.Dir(t)
-	srv := attach(t, dir, "CREDEND", simpl.WithTransport(simpl.Auto))
+	srv := attach(t, dir, "CREDEND", simpl.WithTransport())
 	for i, tc := range []struct {
 		name string
 		tx   string // the sender's and the relay's transport

@@ -340,3 +340,12 @@ func locate(t *testing.T, ch *simpl.Channel, name string) *simpl.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// withTransport is the option for a transport of the tests' own naming:
+// "auto" (every transport), "fifo" or "shm".
+func withTransport(tr string) simpl.Option {
+	if tr == "auto" {
+		return simpl.WithTransport()
+	}
+	return simpl.WithTransport(tr)
+}

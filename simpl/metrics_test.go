@@ -169,7 +169,7 @@ func TestMetricsAcrossProcesses(t *testing.T) {
 	ctx := simpltest.Context(t, time.Minute)
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, srv, nil) }()
-	tr := wantTransport().String()
+	tr := wantTransport()
 
 	// Before anything arrives the receiver's series exist at zero.
 	want := map[string]float64{
@@ -465,7 +465,7 @@ simpl_blocked_senders{channel="MZ"} 0
 		t.Fatal(err)
 	}
 	got := gatherText(t, m)
-	tr := wantTransport().String()
+	tr := wantTransport()
 	for key, n := range map[string]float64{
 		series("simpl_send_round_trip_seconds_count", "channel", "MC", "to", "MS", "transport", tr): 5,
 		series("simpl_send_round_trip_seconds_count", "channel", "MC", "to", "MR", "transport", tr): 1,

@@ -67,9 +67,9 @@ type ChannelObserver interface {
 	Answered(how Outcome, d time.Duration, err error)
 
 	// ObserveConn is called by Locate for each Conn it returns, with
-	// the name located and the transport the Conn's Sends use (FIFO or
-	// SHM).
-	ObserveConn(to string, t Transport) ConnObserver
+	// the name located and the name of the transport the Conn's Sends
+	// use (FIFO, SHM, or another registered one).
+	ObserveConn(to, transport string) ConnObserver
 
 	// Closed is called once, when Close begins: the requests this
 	// Channel received and has not answered are about to be failed for
@@ -115,11 +115,12 @@ func (o Outcome) String() string {
 // Observer). Without it, or with nil, the Channel tells nobody and pays
 // one nil check per operation.
 func WithObserver(o Observer) Option {
-	return func(op *options) {
+	return func(op *options) error {
 		op.metrics = nil
 		if o != nil {
 			op.metrics = &observing{o}
 		}
+		return nil
 	}
 }
 
@@ -185,8 +186,8 @@ func (cm *chanMetrics) answered(t0 int64, how Outcome, err error) {
 
 // conn asks the observer about a Conn to the name to; nil when it
 // observes nothing of it.
-func (cm *chanMetrics) conn(to string, t Transport) *connMetrics {
-	co := cm.o.ObserveConn(to, t)
+func (cm *chanMetrics) conn(to, via string) *connMetrics {
+	co := cm.o.ObserveConn(to, via)
 	if co == nil {
 		return nil
 	}

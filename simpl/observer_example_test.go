@@ -27,10 +27,10 @@ func (t *tally) Answered(how simpl.Outcome, d time.Duration, err error) {
 		t.busy.Add(int64(d))
 	}
 }
-func (t *tally) ProxyReceived()                                         {}
-func (t *tally) ReceiveFailed(err error)                                {}
-func (t *tally) Closed()                                                {}
-func (t *tally) ObserveConn(string, simpl.Transport) simpl.ConnObserver { return nil } // Sends: not counted
+func (t *tally) ProxyReceived()                                {}
+func (t *tally) ReceiveFailed(err error)                       {}
+func (t *tally) Closed()                                       {}
+func (t *tally) ObserveConn(string, string) simpl.ConnObserver { return nil } // Sends: not counted
 
 // An observer of one's own, here counting what a server answers.
 // Package simplprom is the Prometheus one.

@@ -58,7 +58,7 @@ func (c *recChannel) Answered(how simpl.Outcome, d time.Duration, err error) {
 	c.r.add(c.name, "answered %v: %s", how, sentinel(err))
 }
 
-func (c *recChannel) ObserveConn(to string, t simpl.Transport) simpl.ConnObserver {
+func (c *recChannel) ObserveConn(to, _ string) simpl.ConnObserver {
 	if to == "NOBODY" {
 		return nil
 	}

@@ -122,14 +122,14 @@ func becomeUser(cred string) error {
 	return nil
 }
 
-func parseTransport(s string) simpl.Transport {
+func parseTransport(s string) string {
 	switch s {
 	case "fifo":
 		return simpl.FIFO
 	case "shm":
 		return simpl.SHM
 	}
-	return simpl.Auto
+	return "auto"
 }
 
 func permOption(s string) []simpl.Option {
@@ -154,7 +154,7 @@ func rolePermServe(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	opts := append(permOption(args[1]), simpl.WithTransport(parseTransport(args[2])))
+	opts := append(permOption(args[1]), withTransport(parseTransport(args[2])))
 	ch, err := simpl.Attach(args[3], opts...)
 	if err != nil {
 		return err
@@ -288,7 +288,7 @@ func probeOnce(seq int, kind, val, perm string) (string, error) {
 		if n, err := strconv.Atoi(f[2]); err == nil {
 			wait = time.Duration(n) * time.Second
 		}
-		opts := append(permOption(perm), simpl.WithTransport(parseTransport(tr)))
+		opts := append(permOption(perm), withTransport(parseTransport(tr)))
 		ch, err := simpl.Attach(fmt.Sprintf("PROBE%d", seq), opts...)
 		if err != nil {
 			return "", fmt.Errorf("%w: attach: %w", errSetup, err)
@@ -310,7 +310,7 @@ func probeOnce(seq int, kind, val, perm string) (string, error) {
 		if string(reply[:n]) != string(incremented(req[1:])) {
 			return "", fmt.Errorf("%w: wrong reply", simpl.ErrBadMessage)
 		}
-		return "sent through " + c.Transport().String(), nil
+		return "sent through " + c.Transport(), nil
 	case "shmdial": // NAME:PID: the shared-memory handshake on its own
 		name, pid := splitPair(val)
 		c, err := shm.Dial(shm.Address(naming.Dir(), name, pid), pid, "PROBE", shm.Options{})

@@ -5,102 +5,141 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo"
-	"github.com/gosimpl/gosimpl/transport/shm"
 )
 
 // ProxyShutdown is the proxy value C SIMPL programs use to ask a receiver
 // to stop.
 const ProxyShutdown = 0x7FFFFFFF
 
-// Option configures Attach.
-type Option func(*options)
+// Option configures Attach. An option that cannot apply makes Attach
+// fail with its error.
+type Option func(*options) error
 
 type options struct {
-	dir       string
-	perm      os.FileMode
-	maxMsg    int
-	transport Transport
-	noSpin    bool
-	metrics   *observing
+	dir        string
+	perm       os.FileMode
+	maxMsg     int
+	transports []string // nil: every registered transport
+	noSpin     bool
+	metrics    *observing
 }
 
-// Transport chooses how a Channel's messages move.
-type Transport int
-
+// The names of the built-in transports, for WithTransport and
+// Conn.Transport.
 const (
-	// Auto, the default, receives on both transports at once and sends
-	// through shared memory to gosimpl receivers and through FIFOs to C
-	// SIMPL ones. The environment variable GOSIMPL_TRANSPORT (fifo, shm or
-	// auto) overrides the default for a whole program, for tests and
-	// debugging.
-	Auto Transport = iota
-	// FIFO uses only the C SIMPL 3.x FIFO transport.
-	FIFO
-	// SHM receives on both transports but sends only through shared
-	// memory: Locate fails for a receiver without it.
-	SHM
+	// FIFO is the C SIMPL 3.x FIFO transport: FIFOs and System V shared
+	// memory, spoken by C SIMPL programs and by gosimpl.
+	FIFO = "fifo"
+	// SHM is the futex-synchronised shared-memory transport between
+	// gosimpl processes.
+	SHM = "shm"
 )
 
-func (t Transport) String() string {
-	switch t {
-	case FIFO:
-		return "fifo"
-	case SHM:
-		return "shm"
+// WithTransport makes the Channel use only the transports named (FIFO,
+// SHM, or another registered one), in their usual order, instead of every
+// registered transport: Locate tries only those, and only those receive,
+// with the transport that publishes names in the FIFO directory (FIFO).
+// So WithTransport(FIFO) makes a Channel behave as a C SIMPL program, and
+// WithTransport(SHM) one that sends only through shared memory;
+// WithTransport() with no name is the default, every transport, whatever
+// GOSIMPL_TRANSPORT says. An unknown name fails Attach. The environment variable GOSIMPL_TRANSPORT
+// (a transport's name, or "auto" for all) sets the default for a whole
+// program, for tests and debugging.
+func WithTransport(names ...string) Option {
+	return func(o *options) error {
+		if len(names) == 0 {
+			o.transports = nil
+			return nil
+		}
+		for _, n := range names {
+			if _, ok := transport.Lookup(n); !ok {
+				return fmt.Errorf("simpl: transport %q: %w (have %s)", n, ErrNotSupported, transportNames())
+			}
+		}
+		o.transports = names
+		return nil
 	}
-	return "auto"
 }
 
-// WithTransport forces a transport instead of choosing one per receiver.
-func WithTransport(t Transport) Option { return func(o *options) { o.transport = t } }
+func transportNames() string {
+	var names []string
+	for _, t := range transport.Registered() {
+		names = append(names, t.Name())
+	}
+	return strings.Join(names, ", ")
+}
 
 // WithSpin(false) makes every wait sleep at once instead of spinning for
 // a few microseconds first (shared-memory transport only): for single-core
 // and battery-powered machines, at the cost of a futex wake-up per hand-off.
 // Spinning is on by default where there is more than one CPU.
-func WithSpin(on bool) Option { return func(o *options) { o.noSpin = !on } }
+func WithSpin(on bool) Option { return func(o *options) error { o.noSpin = !on; return nil } }
 
-func defaultTransport() (Transport, error) {
+func defaultTransports() ([]string, error) {
 	switch v := os.Getenv("GOSIMPL_TRANSPORT"); v {
 	case "", "auto":
-		return Auto, nil
-	case "fifo":
-		return FIFO, nil
-	case "shm":
-		return SHM, nil
+		return nil, nil
 	default:
-		return Auto, fmt.Errorf("simpl: GOSIMPL_TRANSPORT=%q: want fifo, shm or auto", v)
+		if _, ok := transport.Lookup(v); !ok {
+			return nil, fmt.Errorf("simpl: GOSIMPL_TRANSPORT=%q: want auto or one of %s", v, transportNames())
+		}
+		return []string{v}, nil
 	}
 }
 
 // WithDir uses dir as the FIFO directory instead of $FIFO_PATH (or
 // /var/tmp).
-func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
+func WithDir(dir string) Option { return func(o *options) error { o.dir = dir; return nil } }
 
 // WithPerm sets the mode of the FIFOs and message buffers the Channel
 // creates. The default, 0600, admits only the same user. 0660 admits the
 // group. 0666 is C SIMPL's own mode, in which every local user can send to
-// the name and read or alter the messages this process sends.
-func WithPerm(mode os.FileMode) Option { return func(o *options) { o.perm = mode } }
+// the name and read or alter the messages this process sends. Bits other
+// than the permission bits fail Attach.
+func WithPerm(mode os.FileMode) Option {
+	return func(o *options) error {
+		if mode&^os.ModePerm != 0 {
+			return fmt.Errorf("simpl: WithPerm(%v): only permission bits: %w", mode, ErrNotSupported)
+		}
+		o.perm = mode
+		return nil
+	}
+}
 
 // WithMaxMessage sets the largest request Receive accepts; larger ones fail
-// for their sender with ErrTooLarge. The default is 64 MiB.
-func WithMaxMessage(n int) Option { return func(o *options) { o.maxMsg = n } }
+// for their sender with ErrTooLarge. The default is 64 MiB; zero or less
+// fails Attach.
+func WithMaxMessage(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("simpl: WithMaxMessage(%d): %w", n, ErrTooLarge)
+		}
+		o.maxMsg = n
+		return nil
+	}
+}
 
 // Channel is an attached name: where messages to the name arrive, and the
 // identity this process sends under. Safe for concurrent use. Close is
 // idempotent.
 type Channel struct {
-	ep   *fifo.Endpoint
-	fast *shm.Endpoint // nil with the FIFO transport only
+	name string
 	reg  *naming.Registry
+	q    *transport.Queue
+	eps  []transport.Endpoint // every transport listening, in Rank order
+	dial []transport.Endpoint // those Locate tries, in Rank order
 	o    options
 	met  *chanMetrics // nil without WithObserver
+	// life ends when the Channel closes: requests it forwards (Relay)
+	// are failed then.
+	life context.Context
+	end  context.CancelFunc
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[*Conn]struct{}
@@ -116,13 +155,15 @@ func (c *Channel) Dir() string { return c.reg.Dir() }
 // ErrNameInUse if a live process holds the name; a dead owner's FIFOs are
 // removed and the name is taken over.
 func Attach(name string, opts ...Option) (*Channel, error) {
-	t, err := defaultTransport()
+	ts, err := defaultTransports()
 	if err != nil {
 		return nil, err
 	}
-	o := options{transport: t}
+	o := options{transports: ts}
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	if err := naming.CheckLocal(name); err != nil {
 		return nil, err
@@ -131,24 +172,27 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Channel{reg: reg, o: o, conns: make(map[*Conn]struct{})}
-	fo := fifo.Options{Registry: reg, Perm: o.perm, MaxMessage: o.maxMsg}
-	if o.transport != FIFO {
-		// Listen first: senders find the name through its FIFO, and by
-		// then the shared-memory side must be there.
-		addr := shm.Address(reg.Dir(), name, os.Getpid())
-		c.fast, err = shm.Listen(addr, name, c.shmOptions())
+	c := &Channel{name: name, reg: reg, o: o, conns: make(map[*Conn]struct{})}
+	c.q = transport.NewQueue(name, o.noSpin)
+	c.life, c.end = context.WithCancel(context.Background())
+	all := transport.Registered()
+	cfg := transport.Config{Name: name, Registry: reg, Queue: c.q, Perm: o.perm, MaxMessage: o.maxMsg, NoSpin: o.noSpin}
+	for i, t := range all {
+		use := o.transports == nil || slices.Contains(o.transports, t.Name())
+		// The last transport publishes the name (see transport.Transport),
+		// so it always listens.
+		if !use && i < len(all)-1 {
+			continue
+		}
+		ep, err := t.Listen(cfg)
 		if err != nil {
+			c.closeEndpoints()
 			return nil, err
 		}
-		fo.Deliver = c.fast.Post
-	}
-	c.ep, err = fifo.Attach(name, fo)
-	if err != nil {
-		if c.fast != nil {
-			c.fast.Close()
+		c.eps = append(c.eps, ep)
+		if use {
+			c.dial = append(c.dial, ep)
 		}
-		return nil, err
 	}
 	if o.metrics != nil {
 		c.met = o.metrics.attach(name)
@@ -156,34 +200,35 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 	return c, nil
 }
 
-func (c *Channel) shmOptions() shm.Options {
-	return shm.Options{Perm: c.o.perm, MaxMessage: c.o.maxMsg, NoSpin: c.o.noSpin}
+// closeEndpoints closes the queue, then the endpoints in reverse Rank
+// order: the name's publisher first.
+func (c *Channel) closeEndpoints() error {
+	c.end()
+	c.q.Close()
+	var first error
+	for i := len(c.eps) - 1; i >= 0; i-- {
+		if err := c.eps[i].Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Name is the attached name.
-func (c *Channel) Name() string { return c.ep.Name() }
+func (c *Channel) Name() string { return c.name }
 
 // Receive waits for the next message or proxy (C SIMPL's Receive). It
 // returns ctx.Err() when ctx ends and an error wrapping ErrClosed once the
 // Channel is closed.
 func (c *Channel) Receive(ctx context.Context) (Message, error) {
-	var (
-		req   transport.Request
-		proxy int
-		err   error
-	)
-	if c.fast != nil {
-		req, proxy, err = c.fast.Receive(ctx)
-	} else {
-		req, proxy, err = c.ep.Receive(ctx)
-	}
+	req, proxy, err := c.q.Receive(ctx)
 	if err != nil {
 		if c.met != nil {
 			c.met.receiveFailed(err)
 		}
 		return Message{}, err
 	}
-	msg := newMessage(req, proxy)
+	msg := Message{req: req, proxy: proxy, ch: c}
 	if c.met != nil {
 		c.met.receive(&msg, req)
 	}
@@ -192,46 +237,59 @@ func (c *Channel) Receive(ctx context.Context) (Message, error) {
 
 // Locate finds the process that attached name and returns a connection to
 // it (C SIMPL's name_locate). Sends on it go out under this Channel's name,
-// through shared memory when the receiver is a gosimpl process and through
-// its FIFO otherwise (see WithTransport).
+// through the first transport that reaches the receiver: shared memory to
+// a gosimpl process, its FIFO to a C SIMPL one (see WithTransport).
 func (c *Channel) Locate(name string) (*Conn, error) {
-	tc, err := c.ep.Locate(name)
+	ctx := context.Background()
+	n, err := naming.Parse(name)
 	if err != nil {
 		return nil, err
 	}
-	conn := &Conn{ch: c, tc: tc, name: name, pid: tc.PID(), transport: FIFO}
-	if c.o.transport == FIFO {
-		if c.met != nil {
-			conn.met = c.met.conn(name, FIFO)
-		}
-		return conn, nil
+	if !n.Local() {
+		return nil, fmt.Errorf("simpl: remote name %q: %w", name, ErrNotSupported)
 	}
-	addr := shm.Address(c.reg.Dir(), tc.Name(), tc.PID())
-	fast, err := shm.Dial(addr, tc.PID(), c.Name(), c.shmOptions())
-	switch {
-	case err == nil:
-		fast.SetTrigger(tc.Trigger)
-		conn.fast, conn.transport = fast, SHM
-	case c.o.transport == SHM:
+	if c.isClosed() {
+		return nil, fmt.Errorf("simpl: locate from %q: %w", c.name, ErrClosed)
+	}
+	ent, err := c.reg.Lookup(n.Name)
+	if err != nil {
+		return nil, err
+	}
+	p := transport.Peer{Name: n, Entry: ent}
+	var tc transport.Conn
+	for _, ep := range c.dial {
+		tc, err = ep.Dial(ctx, p)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
+		if len(c.dial) > 1 && !errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("simpl: locate %q: %w", name, err)
+		}
+		return nil, err
+	}
+	conn := &Conn{ch: c, tc: tc, name: name}
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.conns[conn] = struct{}{}
+	}
+	c.mu.Unlock()
+	if closed {
 		tc.Close()
-		return nil, fmt.Errorf("simpl: locate %q through shared memory: %w", name, err)
-	}
-	if conn.fast != nil {
-		c.mu.Lock()
-		closed := c.closed
-		if !closed {
-			c.conns[conn] = struct{}{}
-		}
-		c.mu.Unlock()
-		if closed {
-			conn.Close()
-			return nil, fmt.Errorf("simpl: locate from %q: %w", c.Name(), transport.ErrClosed)
-		}
+		return nil, fmt.Errorf("simpl: locate from %q: %w", c.name, ErrClosed)
 	}
 	if c.met != nil {
-		conn.met = c.met.conn(name, conn.transport)
+		conn.met = c.met.conn(name, tc.Transport())
 	}
 	return conn, nil
+}
+
+func (c *Channel) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // Close detaches the name (C SIMPL's name_detach): its FIFOs are removed,
@@ -239,42 +297,40 @@ func (c *Channel) Locate(name string) (*Conn, error) {
 // sender still waiting on this Channel gets ErrPeerGone.
 func (c *Channel) Close() error {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
 	c.closed = true
 	conns := c.conns
-	c.conns = make(map[*Conn]struct{})
+	c.conns = nil
 	c.mu.Unlock()
 	for conn := range conns {
-		conn.fast.Close()
+		conn.tc.Close()
 	}
 	if c.met != nil {
 		c.met.close()
 	}
-	err := c.ep.Close()
-	if c.fast != nil {
-		c.fast.Close()
-	}
-	return err
+	return c.closeEndpoints()
 }
 
 // Conn is a connection to a located receiver. Safe for concurrent use.
 type Conn struct {
-	ch        *Channel
-	tc        transport.Conn // the FIFO transport: Trigger and Relay
-	fast      *shm.Conn      // nil unless Sends go through shared memory
-	transport Transport
-	name      string
-	pid       int
-	met       *connMetrics // nil without WithObserver
+	ch   *Channel
+	tc   transport.Conn
+	name string
+	met  *connMetrics // nil without WithObserver
 }
 
-// Transport is the transport Sends on this connection use: FIFO or SHM.
-func (c *Conn) Transport() Transport { return c.transport }
+// Transport is the name of the transport Sends on this connection use:
+// FIFO, SHM, or another registered one.
+func (c *Conn) Transport() string { return c.tc.Transport() }
 
 // Name is the name that was located.
 func (c *Conn) Name() string { return c.name }
 
 // PID is the receiver's process id.
-func (c *Conn) PID() int { return c.pid }
+func (c *Conn) PID() int { return c.tc.PID() }
 
 // Send sends req and blocks until the receiver answers, then copies the
 // reply into reply and returns its size. A reply larger than reply fails
@@ -284,22 +340,11 @@ func (c *Conn) PID() int { return c.pid }
 // ends first Send returns ctx.Err(); the receiver's late answer is then
 // discarded.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
-	if c.met != nil {
-		return c.sendMeasured(ctx, req, reply)
+	if c.met == nil {
+		return c.tc.Send(ctx, req, reply)
 	}
-	if c.fast != nil {
-		return c.fast.Send(ctx, req, reply)
-	}
-	return c.tc.Send(ctx, req, reply)
-}
-
-func (c *Conn) sendMeasured(ctx context.Context, req, reply []byte) (n int, err error) {
 	t0 := c.met.clk.now()
-	if c.fast != nil {
-		n, err = c.fast.Send(ctx, req, reply)
-	} else {
-		n, err = c.tc.Send(ctx, req, reply)
-	}
+	n, err := c.tc.Send(ctx, req, reply)
 	c.met.sent(t0, err)
 	return n, err
 }
@@ -314,14 +359,11 @@ func (c *Conn) Trigger(proxy int) error {
 	return err
 }
 
-// Close releases the connection.
+// Close releases the connection. It is idempotent.
 func (c *Conn) Close() error {
-	if c.fast != nil {
-		c.ch.mu.Lock()
-		delete(c.ch.conns, c)
-		c.ch.mu.Unlock()
-		c.fast.Close()
-	}
+	c.ch.mu.Lock()
+	delete(c.ch.conns, c)
+	c.ch.mu.Unlock()
 	return c.tc.Close()
 }
 
@@ -348,79 +390,41 @@ func (c *Conn) Close() error {
 // the receiver, so keep one and reuse it. Not safe for concurrent use
 // (take one per goroutine); Close is idempotent.
 type Buffer struct {
-	fast *shm.Buffer
-	tc   transport.Conn
-	mem  []byte
-	met  *connMetrics // nil without WithObserver
+	tb  transport.Buffer
+	met *connMetrics // nil without WithObserver
 }
 
 // Buffer reserves a request area of size bytes, which also bounds the
 // reply.
 func (c *Conn) Buffer(size int) (*Buffer, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("simpl: buffer of %d bytes: %w", size, transport.ErrTooLarge)
+		return nil, fmt.Errorf("simpl: buffer of %d bytes: %w", size, ErrTooLarge)
 	}
-	if c.fast != nil {
-		b, err := c.fast.Buffer(size)
-		if err != nil {
-			return nil, err
-		}
-		return &Buffer{fast: b, met: c.met}, nil
+	tb, err := c.tc.Buffer(size)
+	if err != nil {
+		return nil, err
 	}
-	return &Buffer{tc: c.tc, mem: make([]byte, size), met: c.met}, nil
+	return &Buffer{tb: tb, met: c.met}, nil
 }
 
 // Bytes is the area to build the request in; nil once closed.
-func (b *Buffer) Bytes() []byte {
-	if b.fast != nil {
-		return b.fast.Bytes()
-	}
-	return b.mem
-}
+func (b *Buffer) Bytes() []byte { return b.tb.Bytes() }
 
 // Send sends the first n bytes of Bytes and blocks until the receiver
 // answers with a reply of at most maxReply bytes (both at most the
 // Buffer's size), which it returns in place. Its errors are Conn.Send's.
 func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
-	if b.met != nil {
-		t0 := b.met.clk.now()
-		reply, err := b.send(ctx, n, maxReply)
-		b.met.sent(t0, err)
-		return reply, err
+	if b.met == nil {
+		return b.tb.Send(ctx, n, maxReply)
 	}
-	if b.fast != nil {
-		return b.fast.Send(ctx, n, maxReply)
-	}
-	return b.send(ctx, n, maxReply)
-}
-
-func (b *Buffer) send(ctx context.Context, n, maxReply int) ([]byte, error) {
-	if b.fast != nil {
-		return b.fast.Send(ctx, n, maxReply)
-	}
-	switch {
-	case b.mem == nil:
-		return nil, fmt.Errorf("simpl: send from a closed buffer: %w", transport.ErrClosed)
-	case n < 0 || n > len(b.mem) || maxReply < 0 || maxReply > len(b.mem):
-		return nil, fmt.Errorf("simpl: send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, len(b.mem), transport.ErrTooLarge)
-	}
-	// The request goes into the receiver's view before the reply comes
-	// back, so the two may share the area.
-	size, err := b.tc.Send(ctx, b.mem[:n], b.mem[:maxReply])
-	if err != nil {
-		return nil, err
-	}
-	return b.mem[:size], nil
+	t0 := b.met.clk.now()
+	reply, err := b.tb.Send(ctx, n, maxReply)
+	b.met.sent(t0, err)
+	return reply, err
 }
 
 // Close releases the area.
-func (b *Buffer) Close() error {
-	if b.fast != nil {
-		return b.fast.Close()
-	}
-	b.mem = nil
-	return nil
-}
+func (b *Buffer) Close() error { return b.tb.Close() }
 
 // Message is what Receive returns: either a request, which is owed exactly
 // one of Reply, ReplyInPlace, ReplyError or Relay, or a proxy, which is
@@ -430,18 +434,10 @@ func (b *Buffer) Close() error {
 // message has already arrived. Safe for concurrent use.
 type Message struct {
 	req   transport.Request
-	fast  shm.Ticket // set for a request that came through shared memory
 	proxy int
+	ch    *Channel
 	met   *chanMetrics // set for a request when the Channel has metrics
 	t0    int64        // when it was received, for met
-}
-
-func newMessage(req transport.Request, proxy int) Message {
-	m := Message{req: req, proxy: proxy}
-	if r, ok := req.(*shm.Request); ok {
-		m.fast = r.Ticket()
-	}
-	return m
 }
 
 // Proxy is the proxy value (1 or more) when the message is a Trigger, and
@@ -460,29 +456,14 @@ func (m Message) IsProxy() bool { return m.proxy > 0 }
 // misbehaving one: a Send waits for its reply): a server that checks a
 // request and then acts on it, and must not trust its sender, copies it
 // first and checks the copy.
-func (m Message) Data() []byte {
-	switch {
-	case m.fast.Valid():
-		return m.fast.Data()
-	case m.req == nil:
-		return nil
-	}
-	return m.req.Data()
-}
+func (m Message) Data() []byte { return m.req.Data() }
 
 // Sender is the name the sender attached and its pid. A concurrent Send
 // from a Channel shows up as "NAME#k" (k >= 1).
-func (m Message) Sender() (name string, pid int) {
-	if m.req == nil {
-		return "", 0
-	}
-	return m.req.Sender()
-}
+func (m Message) Sender() (name string, pid int) { return m.req.Sender() }
 
 // Cred identifies the sending process as the kernel reports it.
-type Cred struct {
-	PID, UID, GID int
-}
+type Cred = transport.Cred
 
 // Cred is the sending process's pid, uid and gid as the kernel recorded
 // them, for servers that enforce their own policy. ok is false for a
@@ -505,54 +486,24 @@ type Cred struct {
 // original sender's segment and reports the original sender; a
 // shared-memory request relayed by a gosimpl process is forwarded (see
 // Relay) and reports the forwarding process.
-func (m Message) Cred() (c Cred, ok bool) {
-	switch {
-	case m.fast.Valid():
-		k := m.fast.Request().Cred()
-		return Cred{PID: k.PID, UID: k.UID, GID: k.GID}, true
-	case m.req == nil:
-		return Cred{}, false
-	}
-	if r, isCred := m.req.(transport.CredRequest); isCred {
-		k, ok := r.Cred()
-		return Cred{PID: k.PID, UID: k.UID, GID: k.GID}, ok
-	}
-	return Cred{}, false
-}
+func (m Message) Cred() (c Cred, ok bool) { return m.req.Cred() }
 
 // MaxReply is the largest reply the sender accepts.
-func (m Message) MaxReply() int {
-	if m.req == nil {
-		return 0
-	}
-	return m.req.MaxReply()
-}
+func (m Message) MaxReply() int { return m.req.MaxReply() }
 
 // Reply answers the request with data. A reply larger than MaxReply is
 // not sent: the sender's Send fails with ErrReplyTooLarge, the message
 // counts as answered, and Reply returns ErrReplyTooLarge. Answering twice
 // is ErrReplied; answering a proxy is ErrBadProxy.
 func (m Message) Reply(data []byte) error {
-	var err error
-	switch {
-	case m.fast.Valid():
-		err = m.fast.Reply(data)
-	case m.req == nil:
+	if !m.req.Valid() {
 		return errProxyAnswer
-	default:
-		err = m.req.Reply(data)
 	}
+	err := m.req.Reply(data)
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeReply, err)
 	}
 	return err
-}
-
-// inPlace is what a transport's request offers for replies written in
-// place.
-type inPlace interface {
-	ReplyBuffer() []byte
-	ReplyInPlace(n int) error
 }
 
 // ReplyBuffer is where a reply can be written in place, MaxReply bytes
@@ -562,36 +513,15 @@ type inPlace interface {
 // the request's own, so Data changes as you write: read what you need
 // first. Valid until the message is answered; nil once answered and for a
 // proxy.
-func (m Message) ReplyBuffer() []byte {
-	switch {
-	case m.fast.Valid():
-		return m.fast.ReplyBuffer()
-	case m.req == nil:
-		return nil
-	}
-	if r, ok := m.req.(inPlace); ok {
-		return r.ReplyBuffer()
-	}
-	return nil
-}
+func (m Message) ReplyBuffer() []byte { return m.req.ReplyBuffer() }
 
 // ReplyInPlace answers with the first n bytes of ReplyBuffer. n larger
 // than MaxReply is ErrReplyTooLarge, as with Reply.
 func (m Message) ReplyInPlace(n int) error {
-	var err error
-	switch {
-	case m.fast.Valid():
-		err = m.fast.ReplyInPlace(n)
-	case m.req == nil:
+	if !m.req.Valid() {
 		return errProxyAnswer
-	default:
-		r, ok := m.req.(inPlace)
-		if !ok {
-			err = fmt.Errorf("simpl: reply in place: %w", transport.ErrNotSupported)
-		} else {
-			err = r.ReplyInPlace(n)
-		}
 	}
+	err := m.req.ReplyInPlace(n)
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeReply, err)
 	}
@@ -601,15 +531,10 @@ func (m Message) ReplyInPlace(n int) error {
 // ReplyError answers the request with a failure: the sender's Send returns
 // ErrRejected.
 func (m Message) ReplyError() error {
-	var err error
-	switch {
-	case m.fast.Valid():
-		err = m.fast.ReplyError()
-	case m.req == nil:
+	if !m.req.Valid() {
 		return errProxyAnswer
-	default:
-		err = m.req.ReplyError()
 	}
+	err := m.req.ReplyError()
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeReplyError, err)
 	}
@@ -618,47 +543,29 @@ func (m Message) ReplyError() error {
 
 // Relay hands the request to the receiver behind to, which answers the
 // original sender; this process owes it nothing more. A request that came
-// through FIFOs is handed over whole, as C SIMPL does, and the third
-// process replies to the sender directly. A request that came through
-// shared memory is forwarded: a goroutine of this process sends it on
-// (under this Channel's name) and passes the answer back, so this process
-// must stay up until then.
+// through FIFOs and goes on through FIFOs is handed over whole, as C
+// SIMPL does, and the third process replies to the sender directly. Any
+// other is forwarded: a goroutine of this process sends it on (under this
+// Channel's name) and passes the answer back, so this process must stay
+// up until then; closing the Channel fails it for its sender with
+// ErrPeerGone.
 func (m Message) Relay(to *Conn) error {
-	var err error
-	switch {
-	case m.fast.Valid():
-		err = m.forward(to)
-	case m.req == nil:
+	if !m.req.Valid() {
 		return errProxyAnswer
-	default:
-		err = m.req.Relay(to.tc)
 	}
+	err := m.req.Relay(m.ch.life, relayConn{to})
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeRelay, err)
 	}
 	return err
 }
 
-// forward relays a shared-memory request by hand.
-func (m Message) forward(to *Conn) error {
-	data := m.fast.Data()
-	if data == nil {
-		return transport.ErrReplied
-	}
-	max := m.MaxReply()
-	go func() {
-		buf := make([]byte, max)
-		n, err := to.Send(context.Background(), data, buf)
-		switch {
-		case err == nil:
-			m.fast.Reply(buf[:n])
-		case errors.Is(err, transport.ErrRejected):
-			m.fast.ReplyError()
-		default:
-			m.fast.Abort()
-		}
-	}()
-	return nil
-}
+// relayConn is a Conn as Relay hands it to the transport: a forwarded
+// request's Send is recorded as the Conn's own Sends are, and a transport
+// that relays natively finds its own connection through Unwrap.
+type relayConn struct{ *Conn }
 
-var errProxyAnswer = fmt.Errorf("%w: a proxy is not answered", transport.ErrBadProxy)
+func (r relayConn) Buffer(size int) (transport.Buffer, error) { return r.tc.Buffer(size) }
+func (r relayConn) Unwrap() transport.Conn                    { return r.tc }
+
+var errProxyAnswer = fmt.Errorf("%w: a proxy is not answered", ErrBadProxy)

@@ -397,7 +397,7 @@ func roleStressSend(args []string) error {
 	}
 	defer ch.Close()
 	defer to.Close()
-	if got := to.Transport().String(); got != args[6] {
+	if got := to.Transport(); got != args[6] {
 		return fmt.Errorf("Locate(%q) uses transport %s, want %s", args[1], got, args[6])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -468,7 +468,7 @@ func TestStress(t *testing.T) {
 
 // stress sends total messages (a multiple of stressSenders) through tr and
 // checks the counts of both sides, all within budget.
-func stress(t *testing.T, tr simpl.Transport, total int, budget time.Duration) {
+func stress(t *testing.T, tr string, total int, budget time.Duration) {
 	dir := simpltest.Dir(t)
 	ctx := simpltest.Context(t, budget)
 	seed := rand.Uint64()
@@ -480,7 +480,7 @@ func stress(t *testing.T, tr simpl.Transport, total int, budget time.Duration) {
 	}
 	t.Logf("%d messages over %v, seed %d (rerun with GOSIMPL_STRESS_SEED=%d)", total, tr, seed, seed)
 	perSender := total / stressSenders
-	e := append(env(dir), "GOSIMPL_TRANSPORT="+tr.String())
+	e := append(env(dir), "GOSIMPL_TRANSPORT="+tr)
 	start := time.Now()
 	deadline, _ := ctx.Deadline()
 	left := func() time.Duration { return max(time.Until(deadline), time.Millisecond) }
@@ -494,7 +494,7 @@ func stress(t *testing.T, tr simpl.Transport, total int, budget time.Duration) {
 	for p := range stressSenders / stressPerProc {
 		senders = append(senders, simpltest.Start(t, "stresssend", e, stressSenderName(p), "STRESSRECV",
 			strconv.Itoa(p*stressPerProc), strconv.Itoa(stressPerProc), strconv.Itoa(perSender),
-			strconv.FormatUint(seed, 10), tr.String(), sendTimeout))
+			strconv.FormatUint(seed, 10), tr, sendTimeout))
 	}
 
 	var sent stressSendSummary

@@ -31,7 +31,7 @@ func TestAllTestsOverFIFO(t *testing.T) {
 	}
 }
 
-func wantTransport() simpl.Transport {
+func wantTransport() string {
 	if os.Getenv("GOSIMPL_TRANSPORT") == "fifo" {
 		return simpl.FIFO
 	}
@@ -46,7 +46,7 @@ func TestLocateChoosesTransport(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts []simpl.Option
-		want simpl.Transport
+		want string
 	}{
 		{"default", nil, wantTransport()},
 		{"forced fifo", []simpl.Option{simpl.WithTransport(simpl.FIFO)}, simpl.FIFO},

@@ -3,6 +3,8 @@ package transport
 import (
 	"errors"
 	"os"
+
+	"github.com/gosimpl/gosimpl/naming"
 )
 
 // The errors every layer of gosimpl returns, wrapped with %w and detail.
@@ -10,11 +12,11 @@ import (
 var (
 	// ErrBadName: a name is empty, longer than 31 bytes, holds a byte that
 	// cannot appear in a FIFO file name, or has more than two colons.
-	ErrBadName = errors.New("simpl: bad name")
+	ErrBadName = naming.ErrBadName
 	// ErrNameInUse: a live process has already attached the name.
 	ErrNameInUse = errors.New("simpl: name is in use")
 	// ErrNotFound: no live process has attached the name.
-	ErrNotFound = errors.New("simpl: name not found")
+	ErrNotFound = naming.ErrNotFound
 	// ErrTooLarge: the message is larger than the receiver accepts.
 	ErrTooLarge = errors.New("simpl: message too large for the receiver")
 	// ErrReplyTooLarge: the reply is larger than the sender's reply buffer.

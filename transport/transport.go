@@ -1,69 +1,200 @@
-// Package transport is the contract between the public simpl API and the
-// ways bytes move between processes. Each transport (the SIMPL 3.x FIFO
-// transport in transport/fifo today, a futex-backed one next) implements
-// Endpoint, Conn and Request; simpl owns everything users see and can serve
-// several transports on one name.
-//
-// The package also holds the sentinel errors shared by every layer.
 package transport
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
 
-// Endpoint is one attached name as a transport sees it: where requests
-// arrive and the identity Sends go out under. Implementations are safe for
-// concurrent use; Close is idempotent and unblocks every waiter.
+	"github.com/gosimpl/gosimpl/naming"
+)
+
+// Transport is one way of moving messages between processes, registered
+// with Register. simpl starts an Endpoint on every registered transport
+// when a name is attached, and Locate dials them in Rank order until one
+// reaches the receiver. Implementations are safe for concurrent use.
+type Transport interface {
+	// Name is the transport's short name ("fifo", "shm"), as
+	// simpl.WithTransport and GOSIMPL_TRANSPORT spell it.
+	Name() string
+	// Rank orders the transports: Listen runs in increasing Rank and
+	// Close in decreasing, and Dial is tried in increasing Rank. The
+	// transport ranked last publishes the name in the registry (the FIFO
+	// transport), so a sender who finds the name finds every other
+	// transport already listening; it listens on every Channel.
+	Rank() int
+	// Listen starts receiving for the attached name cfg.Name: requests
+	// and proxies go to cfg.Queue.
+	Listen(cfg Config) (Endpoint, error)
+}
+
+// Config is what Listen is given.
+type Config struct {
+	// Name is the attached name; it is also the identity Sends from this
+	// endpoint go out under.
+	Name string
+	// Registry is the FIFO directory the name lives in.
+	Registry *naming.Registry
+	// Queue is where the endpoint delivers what it receives.
+	Queue *Queue
+	// Perm decides who may send, like a file mode: the owner always (and
+	// root); the group when 0o060 is set; everyone when 0o006 is set.
+	Perm os.FileMode
+	// MaxMessage is the largest request accepted; a larger one fails for
+	// its sender with ErrTooLarge.
+	MaxMessage int
+	// NoSpin makes waits sleep at once instead of spinning first.
+	NoSpin bool
+}
+
+// Endpoint is one attached name on one transport: it delivers what
+// arrives to its Config.Queue and connects to receivers under the name.
+// Safe for concurrent use; Close is idempotent.
 type Endpoint interface {
-	// Receive waits for the next request or proxy. Exactly one of req and
-	// proxy is set: proxy >= 1 for a Trigger.
-	Receive(ctx context.Context) (req Request, proxy int, err error)
-	// Close detaches: the name disappears, waiting Receives return
-	// ErrClosed, and every sender still waiting on this endpoint gets an
-	// error.
+	// Dial connects to the receiver p as this endpoint's name. It fails
+	// with ErrUnreachable when p does not speak this transport (a C SIMPL
+	// receiver has no shared-memory transport, say), and the next
+	// transport is tried.
+	Dial(ctx context.Context, p Peer) (Conn, error)
+	// Close detaches: nothing more is delivered, every request delivered
+	// and not answered fails for its sender with ErrPeerGone, and Sends
+	// in progress from this endpoint return ErrClosed.
 	Close() error
 }
 
-// Conn is a located receiver. Safe for concurrent use.
+// Peer is a receiver to dial: its name as located and, for a name on
+// this host, the registry entry of its live owner.
+type Peer struct {
+	Name  naming.Name
+	Entry naming.Entry // zero for a remote name
+}
+
+// Conn is a connection to one receiver. Safe for concurrent use; Close is
+// idempotent.
 type Conn interface {
-	// Send delivers req and waits for the reply, which is copied into
-	// reply; it returns the reply's size. A reply larger than reply is
-	// ErrReplyTooLarge, never truncated.
+	// Send delivers req and waits for the answer, copied into reply; it
+	// returns the reply's size. A reply larger than reply is
+	// ErrReplyTooLarge, never truncated. When ctx ends first Send returns
+	// ctx.Err() and the receiver's late answer is discarded.
 	Send(ctx context.Context, req, reply []byte) (int, error)
 	// Trigger delivers proxy (>= 1) without waiting for anything.
 	Trigger(proxy int) error
-	// Close releases the connection; the receiver is not affected.
+	// Buffer reserves a request area of size bytes for one sender (see
+	// Buffer); transports without one of their own return NewCopyBuffer.
+	Buffer(size int) (Buffer, error)
+	// PID is the receiver's process id (0 when not known).
+	PID() int
+	// Transport is the name of the transport the Conn belongs to.
+	Transport() string
+	// Close releases the connection; the receiver is not affected. Sends
+	// in progress return ErrClosed.
 	Close() error
 }
 
-// Request is one received message that is owed exactly one answer: Reply,
-// ReplyError or Relay. Safe for concurrent use; answering twice returns
-// ErrReplied.
-type Request interface {
-	// Data is the request. It stays valid until the request is answered.
-	Data() []byte
-	// Sender is the sending identity and process.
-	Sender() (name string, pid int)
-	// MaxReply is the largest reply the sender accepts.
-	MaxReply() int
-	Reply(data []byte) error
-	ReplyError() error
-	// Relay hands the request to another receiver, which answers the
-	// original sender directly. It fails with ErrNotSupported when to
-	// belongs to another transport; the caller then forwards by hand.
-	Relay(to Conn) error
-	// Abort fails the request for its sender with ErrPeerGone, as when the
-	// receiver detaches; a no-op once answered.
-	Abort()
+// Buffer is a request area held by one sender for requests built in place
+// and replies read in place. Not safe for concurrent use; Close is
+// idempotent.
+type Buffer interface {
+	// Bytes is the area, or nil once closed.
+	Bytes() []byte
+	// Send sends the first n bytes of Bytes and returns the reply of at
+	// most maxReply bytes, in place, valid until Bytes is written again,
+	// the next Send, or Close.
+	Send(ctx context.Context, n, maxReply int) ([]byte, error)
+	Close() error
 }
 
-// Cred identifies a sending process as the kernel recorded it.
-type Cred struct {
-	PID, UID, GID int
+// Unwrap returns the connection c wraps, for a Conn that wraps another
+// (with an Unwrap method), else c: a transport that relays natively looks
+// for its own Conn through it.
+func Unwrap(c Conn) Conn {
+	for {
+		u, ok := c.(interface{ Unwrap() Conn })
+		if !ok {
+			return c
+		}
+		c = u.Unwrap()
+	}
 }
 
-// CredRequest is a Request whose transport can tell, from the kernel, which
-// process sent it. A transport's Request implements it when it can; ok is
-// false when this request's sender is not known.
-type CredRequest interface {
-	Request
-	Cred() (c Cred, ok bool)
+// ErrUnreachable is what Endpoint.Dial returns for a receiver that does
+// not speak its transport; Locate then tries the next one.
+var ErrUnreachable = errors.New("simpl: receiver not reachable on this transport")
+
+var (
+	regMu      sync.Mutex
+	registered []Transport
+)
+
+// Register adds t to the transports every Channel uses. It panics if a
+// transport of the same name is registered already. Call it from an init
+// function.
+func Register(t Transport) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	for _, r := range registered {
+		if r.Name() == t.Name() {
+			panic(fmt.Sprintf("simpl: transport %q registered twice", t.Name()))
+		}
+	}
+	registered = append(registered, t)
+	slices.SortStableFunc(registered, func(a, b Transport) int { return a.Rank() - b.Rank() })
+}
+
+// Registered returns the registered transports in Rank order.
+func Registered() []Transport {
+	regMu.Lock()
+	defer regMu.Unlock()
+	return slices.Clone(registered)
+}
+
+// Lookup returns the registered transport called name.
+func Lookup(name string) (Transport, bool) {
+	for _, t := range Registered() {
+		if t.Name() == name {
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+// copyBuffer is a Buffer in ordinary memory for transports without
+// areas of their own: Send copies as Conn.Send does.
+type copyBuffer struct {
+	c   Conn
+	mem []byte
+}
+
+// NewCopyBuffer returns a Buffer of size bytes of ordinary memory whose
+// Send goes through c.Send.
+func NewCopyBuffer(c Conn, size int) (Buffer, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("simpl: buffer of %d bytes: %w", size, ErrTooLarge)
+	}
+	return &copyBuffer{c: c, mem: make([]byte, size)}, nil
+}
+
+func (b *copyBuffer) Bytes() []byte { return b.mem }
+
+func (b *copyBuffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
+	switch {
+	case b.mem == nil:
+		return nil, fmt.Errorf("simpl: send from a closed buffer: %w", ErrClosed)
+	case n < 0 || n > len(b.mem) || maxReply < 0 || maxReply > len(b.mem):
+		return nil, fmt.Errorf("simpl: send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, len(b.mem), ErrTooLarge)
+	}
+	// The request reaches the receiver before the reply comes back, so
+	// the two may share the area.
+	size, err := b.c.Send(ctx, b.mem[:n], b.mem[:maxReply])
+	if err != nil {
+		return nil, err
+	}
+	return b.mem[:size], nil
+}
+
+func (b *copyBuffer) Close() error {
+	b.mem = nil
+	return nil
 }

@@ -33,7 +33,7 @@ const (
 )
 
 // Reply sizes, for batches cut to fit the subscriber's reply buffer: an
-// upper bound of a NextReply's encoding without its messages, and of one
+// upper bound of a nextReply's encoding without its messages, and of one
 // message's beyond its topic and data.
 const (
 	replyOverhead   = 256
@@ -185,7 +185,7 @@ type held struct {
 type wake struct {
 	s   *sub
 	h   *held
-	rep NextReply
+	rep nextReply
 	err error // an error reply instead
 }
 
@@ -227,7 +227,7 @@ func NewBroker(opts ...Option) *Broker {
 
 // Serve runs the broker on ch until ctx ends (returning ctx.Err()) or ch
 // is closed (an error wrapping simpl.ErrClosed). On the way out every held
-// Next is answered with CodeStopping, so subscribers hear at once that
+// Next is answered with codeStopping, so subscribers hear at once that
 // their subscription ended. A Broker serves once.
 func Serve(ctx context.Context, ch *simpl.Channel, opts ...Option) error {
 	return NewBroker(opts...).Serve(ctx, ch)
@@ -248,7 +248,7 @@ func (b *Broker) Serve(ctx context.Context, ch *simpl.Channel) error {
 	typed.Handle(mux, b.handleSubscribe)
 	typed.Handle(mux, b.handleNext)
 	typed.Handle(mux, b.handleUnsubscribe)
-	typed.Handle(mux, func(ctx context.Context, _ StatsRequest, _ simpl.Message) (Stats, error) {
+	typed.Handle(mux, func(ctx context.Context, _ statsRequest, _ simpl.Message) (Stats, error) {
 		return b.Stats(), nil
 	})
 
@@ -275,34 +275,34 @@ func senderPID(m simpl.Message) int {
 	return pid
 }
 
-func (b *Broker) handlePublish(ctx context.Context, req PublishRequest, m simpl.Message) (PublishReply, error) {
+func (b *Broker) handlePublish(ctx context.Context, req publishRequest, m simpl.Message) (publishReply, error) {
 	if err := CheckTopic(req.Topic); err != nil {
-		return PublishReply{}, codeErr(CodeBadTopic, err)
+		return publishReply{}, codeErr(codeBadTopic, err)
 	}
 	if len(req.Data) > b.o.maxData {
-		return PublishReply{}, &typed.Error{Code: typed.CodeTooLarge,
+		return publishReply{}, &typed.Error{Code: typed.CodeTooLarge,
 			Message: fmt.Sprintf("%d bytes of data, the limit is %d", len(req.Data), b.o.maxData)}
 	}
 	rep, wakes, err := b.publish(req.Topic, req.Data)
 	if err != nil {
-		return PublishReply{}, err
+		return publishReply{}, err
 	}
 	// The publisher first: it is the one blocked. Then the subscribers.
 	typed.Reply(m, rep)
 	b.wakeAll(wakes)
-	return PublishReply{}, typed.ErrDeferred
+	return publishReply{}, typed.ErrDeferred
 }
 
 // publish queues data on topic for every matching subscription and
 // returns the replies owed to the Next requests it satisfies.
-func (b *Broker) publish(name string, data []byte) (PublishReply, []wake, error) {
+func (b *Broker) publish(name string, data []byte) (publishReply, []wake, error) {
 	now := b.now().UnixNano()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t := b.topics[name]
 	if t == nil {
 		if len(b.topics) >= b.o.maxTopics {
-			return PublishReply{}, nil, codeErr(CodeLimit, fmt.Errorf("topic %q would be one more than the %d allowed", name, b.o.maxTopics))
+			return publishReply{}, nil, codeErr(codeLimit, fmt.Errorf("topic %q would be one more than the %d allowed", name, b.o.maxTopics))
 		}
 		t = &topic{name: name, index: len(b.order)}
 		b.topics[name] = t
@@ -322,7 +322,7 @@ func (b *Broker) publish(name string, data []byte) (PublishReply, []wake, error)
 	}
 	n := len(b.scratch)
 	clear(b.scratch)
-	return PublishReply{Seq: e.seq, Subscribers: n}, wakes, nil
+	return publishReply{Seq: e.seq, Subscribers: n}, wakes, nil
 }
 
 // enqueue puts e in s's queue, counting what it pushes out.
@@ -370,7 +370,7 @@ func (b *Broker) cut(s *sub) wake {
 
 // batch moves up to max queued messages (budget bytes of them) into a new
 // in-flight batch. A message that could never fit is dropped.
-func (b *Broker) batch(s *sub, maxMsgs, budget int) NextReply {
+func (b *Broker) batch(s *sub, maxMsgs, budget int) nextReply {
 	var msgs []Message
 	var flight []entry
 	for s.q.n > 0 && len(msgs) < maxMsgs {
@@ -391,20 +391,20 @@ func (b *Broker) batch(s *sub, maxMsgs, budget int) NextReply {
 		msgs = append(msgs, Message{Topic: ent.t.name, Seq: ent.seq, Data: ent.data, Time: time.Unix(0, ent.time)})
 	}
 	if len(msgs) == 0 {
-		return NextReply{Dropped: s.dropped}
+		return nextReply{Dropped: s.dropped}
 	}
 	s.batch++
 	s.flight = flight
-	return NextReply{Batch: s.batch, Messages: msgs, Dropped: s.dropped}
+	return nextReply{Batch: s.batch, Messages: msgs, Dropped: s.dropped}
 }
 
 // resend is the in-flight batch again.
-func (s *sub) resend() NextReply {
+func (s *sub) resend() nextReply {
 	msgs := make([]Message, len(s.flight))
 	for i, e := range s.flight {
 		msgs[i] = Message{Topic: e.t.name, Seq: e.seq, Data: e.data, Time: time.Unix(0, e.time)}
 	}
-	return NextReply{Batch: s.batch, Messages: msgs, Dropped: s.dropped}
+	return nextReply{Batch: s.batch, Messages: msgs, Dropped: s.dropped}
 }
 
 // ack records that the subscriber has the in-flight batch.
@@ -446,20 +446,20 @@ func (b *Broker) checkAlive(s *sub) {
 	b.wakeAll(wakes)
 }
 
-func (b *Broker) handleSubscribe(ctx context.Context, req SubscribeRequest, m simpl.Message) (SubscribeReply, error) {
+func (b *Broker) handleSubscribe(ctx context.Context, req subscribeRequest, m simpl.Message) (subscribeReply, error) {
 	if err := CheckPattern(req.Pattern); err != nil {
-		return SubscribeReply{}, codeErr(CodeBadTopic, err)
+		return subscribeReply{}, codeErr(codeBadTopic, err)
 	}
 	return b.subscribe(senderPID(m), req)
 }
 
-func (b *Broker) subscribe(pid int, req SubscribeRequest) (SubscribeReply, error) {
+func (b *Broker) subscribe(pid int, req subscribeRequest) (subscribeReply, error) {
 	switch req.Mode {
 	case "":
 		req.Mode = Queue
 	case Queue, Latest:
 	default:
-		return SubscribeReply{}, &typed.Error{Code: typed.CodeFailed, Message: fmt.Sprintf("mode %q: want %q or %q", req.Mode, Queue, Latest)}
+		return subscribeReply{}, &typed.Error{Code: typed.CodeFailed, Message: fmt.Sprintf("mode %q: want %q or %q", req.Mode, Queue, Latest)}
 	}
 	size := req.Queue
 	if size <= 0 {
@@ -476,10 +476,10 @@ func (b *Broker) subscribe(pid int, req SubscribeRequest) (SubscribeReply, error
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.stopping {
-		return SubscribeReply{}, &typed.Error{Code: CodeStopping, Message: "the broker is stopping"}
+		return subscribeReply{}, &typed.Error{Code: codeStopping, Message: "the broker is stopping"}
 	}
 	if len(b.subs) >= b.o.maxSubs {
-		return SubscribeReply{}, codeErr(CodeLimit, fmt.Errorf("%d subscriptions already, the limit", len(b.subs)))
+		return subscribeReply{}, codeErr(codeLimit, fmt.Errorf("%d subscriptions already, the limit", len(b.subs)))
 	}
 	b.lastID++
 	s := &sub{
@@ -502,45 +502,45 @@ func (b *Broker) subscribe(pid int, req SubscribeRequest) (SubscribeReply, error
 	}
 	b.subs[s.id] = s
 	b.trie.add(s)
-	return SubscribeReply{ID: s.id, Epoch: b.epoch, Queue: size, Lease: lease}, nil
+	return subscribeReply{ID: s.id, Epoch: b.epoch, Queue: size, Lease: lease}, nil
 }
 
 // lookup finds subscription id of epoch for pid.
 func (b *Broker) lookup(id, epoch uint64, pid int) (*sub, error) {
 	if b.stopping {
-		return nil, &typed.Error{Code: CodeStopping, Message: "the broker is stopping"}
+		return nil, &typed.Error{Code: codeStopping, Message: "the broker is stopping"}
 	}
 	s := b.subs[id]
 	switch {
 	case epoch != b.epoch:
-		return nil, codeErr(CodeNoSubscription, fmt.Errorf("subscription %d is another broker's", id))
+		return nil, codeErr(codeNoSubscription, fmt.Errorf("subscription %d is another broker's", id))
 	case s == nil:
-		return nil, codeErr(CodeNoSubscription, fmt.Errorf("no subscription %d (ended, or its lease ran out)", id))
+		return nil, codeErr(codeNoSubscription, fmt.Errorf("no subscription %d (ended, or its lease ran out)", id))
 	case s.pid > 0 && pid > 0 && s.pid != pid:
-		return nil, codeErr(CodeNoSubscription, fmt.Errorf("subscription %d belongs to pid %d", id, s.pid))
+		return nil, codeErr(codeNoSubscription, fmt.Errorf("subscription %d belongs to pid %d", id, s.pid))
 	}
 	return s, nil
 }
 
-func (b *Broker) handleNext(ctx context.Context, req NextRequest, m simpl.Message) (NextReply, error) {
+func (b *Broker) handleNext(ctx context.Context, req nextRequest, m simpl.Message) (nextReply, error) {
 	h := &held{m: m, max: req.Max, budget: m.MaxReply() - replyOverhead}
 	rep, old, err := b.next(senderPID(m), req, h)
 	if old != nil {
 		// Its sender gave up on it and asked again: it gets nothing.
-		b.wakeAll([]wake{{h: old, rep: NextReply{}}})
+		b.wakeAll([]wake{{h: old, rep: nextReply{}}})
 	}
 	switch {
 	case err != nil:
-		return NextReply{}, err
+		return nextReply{}, err
 	case rep == nil:
-		return NextReply{}, typed.ErrDeferred
+		return nextReply{}, typed.ErrDeferred
 	}
 	return *rep, nil
 }
 
 // next answers a Next: with a batch at once (rep), or by holding h (rep
 // nil). old is a Next of the same subscription that h replaces.
-func (b *Broker) next(pid int, req NextRequest, h *held) (rep *NextReply, old *held, err error) {
+func (b *Broker) next(pid int, req nextRequest, h *held) (rep *nextReply, old *held, err error) {
 	if h.max <= 0 {
 		h.max = DefaultBatch
 	}
@@ -568,29 +568,29 @@ func (b *Broker) next(pid int, req NextRequest, h *held) (rep *NextReply, old *h
 		// Everything queued was too large and is dropped: wait on.
 	}
 	if req.NoWait {
-		return &NextReply{Dropped: s.dropped}, old, nil
+		return &nextReply{Dropped: s.dropped}, old, nil
 	}
 	s.held = h
 	return nil, old, nil
 }
 
-func (b *Broker) handleUnsubscribe(ctx context.Context, req UnsubscribeRequest, m simpl.Message) (UnsubscribeReply, error) {
+func (b *Broker) handleUnsubscribe(ctx context.Context, req unsubscribeRequest, m simpl.Message) (unsubscribeReply, error) {
 	rep, wakes, err := b.unsubscribe(senderPID(m), req)
 	b.wakeAll(wakes)
 	return rep, err
 }
 
-func (b *Broker) unsubscribe(pid int, req UnsubscribeRequest) (UnsubscribeReply, []wake, error) {
+func (b *Broker) unsubscribe(pid int, req unsubscribeRequest) (unsubscribeReply, []wake, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, err := b.lookup(req.ID, req.Epoch, pid)
 	if err != nil {
-		return UnsubscribeReply{}, nil, err
+		return unsubscribeReply{}, nil, err
 	}
 	if s.flight != nil && req.Ack == s.batch {
 		s.ack()
 	}
-	return UnsubscribeReply{Dropped: s.dropped}, b.end(s, endUnsubscribed, nil), nil
+	return unsubscribeReply{Dropped: s.dropped}, b.end(s, endUnsubscribed, nil), nil
 }
 
 // end removes s, counting what it still held as dropped, and adds the
@@ -605,20 +605,20 @@ func (b *Broker) end(s *sub, why int, wakes []wake) []wake {
 	s.flight = nil
 	s.q.drain(func(e entry) { e.t.dropped[dropClosed]++ })
 	if s.held != nil {
-		wakes = append(wakes, wake{s: s, h: s.held, err: codeErr(CodeNoSubscription, fmt.Errorf("subscription %d ended: %s", s.id, endNames[why]))})
+		wakes = append(wakes, wake{s: s, h: s.held, err: codeErr(codeNoSubscription, fmt.Errorf("subscription %d ended: %s", s.id, endNames[why]))})
 		s.held = nil
 	}
 	return wakes
 }
 
-// stop answers every held Next with CodeStopping and refuses new ones.
+// stop answers every held Next with codeStopping and refuses new ones.
 func (b *Broker) stop() {
 	b.mu.Lock()
 	b.stopping = true
 	var wakes []wake
 	for _, s := range b.subs {
 		if s.held != nil {
-			wakes = append(wakes, wake{s: s, h: s.held, err: &typed.Error{Code: CodeStopping, Message: "the broker is stopping"}})
+			wakes = append(wakes, wake{s: s, h: s.held, err: &typed.Error{Code: codeStopping, Message: "the broker is stopping"}})
 			s.held = nil
 		}
 	}

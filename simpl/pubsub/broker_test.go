@@ -55,7 +55,7 @@ var (
 func (m *model) publish(topic string, size int) {
 	rep, wakes, err := m.b.publish(topic, make([]byte, size))
 	if err != nil {
-		if !isCode(err, CodeLimit) {
+		if !isCode(err, codeLimit) {
 			m.t.Fatalf("publish %q: %v", topic, err)
 		}
 		return
@@ -101,7 +101,7 @@ func (m *model) clientOf(id uint64) *client {
 	return nil
 }
 
-func (m *model) take(c *client, rep NextReply) {
+func (m *model) take(c *client, rep nextReply) {
 	if rep.Batch == 0 {
 		if len(rep.Messages) != 0 {
 			m.t.Fatalf("an empty batch number with %d messages", len(rep.Messages))
@@ -130,9 +130,9 @@ func (m *model) subscribe(pattern string, queue int, latest, current bool) {
 		mode = Latest
 	}
 	pid := 100 + len(m.clients)
-	rep, err := m.b.subscribe(pid, SubscribeRequest{Pattern: pattern, Mode: mode, Queue: queue, Current: current})
+	rep, err := m.b.subscribe(pid, subscribeRequest{Pattern: pattern, Mode: mode, Queue: queue, Current: current})
 	if err != nil {
-		if !isCode(err, CodeLimit) {
+		if !isCode(err, codeLimit) {
 			m.t.Fatalf("subscribe: %v", err)
 		}
 		return
@@ -150,10 +150,10 @@ func (m *model) next(c *client, noWait, lose bool) {
 		c.waiting = false // it gives up on the held one and asks again
 	}
 	h := &held{max: 1 + int(c.received%3), budget: c.budget}
-	rep, _, err := m.b.next(c.pid, NextRequest{ID: c.id, Epoch: m.b.epoch, Ack: c.ack, NoWait: noWait}, h)
+	rep, _, err := m.b.next(c.pid, nextRequest{ID: c.id, Epoch: m.b.epoch, Ack: c.ack, NoWait: noWait}, h)
 	switch {
 	case err != nil:
-		if !isCode(err, CodeNoSubscription) {
+		if !isCode(err, codeNoSubscription) {
 			m.t.Fatalf("next: %v", err)
 		}
 		c.gone = true
@@ -168,8 +168,8 @@ func (m *model) next(c *client, noWait, lose bool) {
 }
 
 func (m *model) unsubscribe(c *client) {
-	_, wakes, err := m.b.unsubscribe(c.pid, UnsubscribeRequest{ID: c.id, Epoch: m.b.epoch, Ack: c.ack})
-	if err != nil && !isCode(err, CodeNoSubscription) {
+	_, wakes, err := m.b.unsubscribe(c.pid, unsubscribeRequest{ID: c.id, Epoch: m.b.epoch, Ack: c.ack})
+	if err != nil && !isCode(err, codeNoSubscription) {
 		m.t.Fatalf("unsubscribe: %v", err)
 	}
 	c.gone, c.waiting = true, false

@@ -79,7 +79,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, data []byte) (uin
 	if err != nil {
 		return 0, err
 	}
-	rep, err := typed.Call[PublishRequest, PublishReply](ctx, conn, PublishRequest{Topic: topic, Data: data})
+	rep, err := typed.Call[publishRequest, publishReply](ctx, conn, publishRequest{Topic: topic, Data: data})
 	if err != nil {
 		p.drop(conn, err)
 		return 0, fmt.Errorf("pubsub: publish to %q: %w", topic, fromRemote(err))
@@ -103,7 +103,7 @@ func (p *Publisher) Close() error {
 type SubscribeOption func(*subConfig)
 
 type subConfig struct {
-	req      SubscribeRequest
+	req      subscribeRequest
 	current  *bool
 	batch    int
 	maxReply int
@@ -177,7 +177,7 @@ func Subscribe(ctx context.Context, ch *simpl.Channel, broker, pattern string, o
 	if broker == "" {
 		broker = DefaultBroker
 	}
-	cfg := subConfig{req: SubscribeRequest{Pattern: pattern, Mode: Queue}, maxReply: defaultMaxReply}
+	cfg := subConfig{req: subscribeRequest{Pattern: pattern, Mode: Queue}, maxReply: defaultMaxReply}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -195,7 +195,7 @@ func Subscribe(ctx context.Context, ch *simpl.Channel, broker, pattern string, o
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: broker %q: %w", broker, err)
 	}
-	rep, err := typed.Call[SubscribeRequest, SubscribeReply](ctx, conn, cfg.req)
+	rep, err := typed.Call[subscribeRequest, subscribeReply](ctx, conn, cfg.req)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("pubsub: subscribe to %q: %w", pattern, fromRemote(err))
@@ -255,8 +255,8 @@ func (s *Subscription) next(ctx context.Context, noWait bool) (Message, bool, er
 		case ended != nil:
 			return Message{}, false, ended
 		}
-		rep, err := typed.Call[NextRequest, NextReply](ctx, s.conn,
-			NextRequest{ID: s.id, Epoch: s.epoch, Ack: ack, Max: s.batch, NoWait: noWait},
+		rep, err := typed.Call[nextRequest, nextReply](ctx, s.conn,
+			nextRequest{ID: s.id, Epoch: s.epoch, Ack: ack, Max: s.batch, NoWait: noWait},
 			typed.WithReplyLimits(s.lim))
 		if err != nil {
 			return Message{}, false, s.fail(ctx, err)
@@ -291,7 +291,7 @@ func (s *Subscription) fail(ctx context.Context, err error) error {
 		return err
 	case errors.Is(err, simpl.ErrPeerGone):
 		s.err = fmt.Errorf("pubsub: subscription %d: %w: broker %q gone: %w", s.id, ErrEnded, s.broker, simpl.ErrPeerGone)
-	case errors.As(err, &e) && (e.Code == CodeNoSubscription || e.Code == CodeStopping):
+	case errors.As(err, &e) && (e.Code == codeNoSubscription || e.Code == codeStopping):
 		s.err = fmt.Errorf("pubsub: subscription %d: %w", s.id, fromRemote(err))
 	case errors.Is(err, simpl.ErrClosed):
 		s.err = fmt.Errorf("pubsub: subscription %d: %w", s.id, err)
@@ -321,10 +321,10 @@ func (s *Subscription) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := typed.Call[UnsubscribeRequest, UnsubscribeReply](ctx, s.conn, UnsubscribeRequest{ID: s.id, Epoch: s.epoch, Ack: ack})
+	_, err := typed.Call[unsubscribeRequest, unsubscribeReply](ctx, s.conn, unsubscribeRequest{ID: s.id, Epoch: s.epoch, Ack: ack})
 	var e *typed.Error
 	if err == nil || errors.Is(err, simpl.ErrPeerGone) ||
-		(errors.As(err, &e) && (e.Code == CodeNoSubscription || e.Code == CodeStopping)) {
+		(errors.As(err, &e) && (e.Code == codeNoSubscription || e.Code == codeStopping)) {
 		return nil
 	}
 	return fmt.Errorf("pubsub: unsubscribe %d: %w", s.id, err)
@@ -341,7 +341,7 @@ func GetStats(ctx context.Context, ch *simpl.Channel, broker string) (Stats, err
 		return Stats{}, fmt.Errorf("pubsub: broker %q: %w", broker, err)
 	}
 	defer conn.Close()
-	st, err := typed.Call[StatsRequest, Stats](ctx, conn, StatsRequest{}, typed.WithReplyLimits(typed.Limits{MaxSize: 16 << 20}))
+	st, err := typed.Call[statsRequest, Stats](ctx, conn, statsRequest{}, typed.WithReplyLimits(typed.Limits{MaxSize: 16 << 20}))
 	if err != nil {
 		return Stats{}, fmt.Errorf("pubsub: stats: %w", fromRemote(err))
 	}

@@ -18,25 +18,25 @@ const DefaultBroker = "FCBROKER"
 // when the broker went away, simpl.ErrClosed once closed here.
 var (
 	// ErrBadTopic: a topic or pattern that CheckTopic or CheckPattern
-	// refuses (CodeBadTopic).
+	// refuses (error code 110 on the wire).
 	ErrBadTopic = errors.New("pubsub: bad topic")
 	// ErrEnded: the subscription is over. The broker went away (the
 	// error matches simpl.ErrPeerGone too), is stopping, or no longer
 	// knows it: its lease ran out, or this is another broker instance
-	// (CodeNoSubscription). Subscribe again to go on.
+	// (error code 111). Subscribe again to go on.
 	ErrEnded = errors.New("pubsub: subscription ended")
 	// ErrLimit: the broker holds as many topics or subscriptions as it
-	// is allowed (CodeLimit).
+	// is allowed (error code 112).
 	ErrLimit = errors.New("pubsub: broker limit reached")
 )
 
 // Error codes of the broker's error replies (typed.Error), besides
 // typed's own (typed.CodeTooLarge for data over the limit).
 const (
-	CodeBadTopic       typed.Code = 110 // a bad topic or pattern (ErrBadTopic)
-	CodeNoSubscription typed.Code = 111 // no such subscription for this process (ErrEnded)
-	CodeLimit          typed.Code = 112 // too many topics or subscriptions (ErrLimit)
-	CodeStopping       typed.Code = 113 // the broker is stopping (ErrEnded, simpl.ErrPeerGone)
+	codeBadTopic       typed.Code = 110 // a bad topic or pattern (ErrBadTopic)
+	codeNoSubscription typed.Code = 111 // no such subscription for this process (ErrEnded)
+	codeLimit          typed.Code = 112 // too many topics or subscriptions (ErrLimit)
+	codeStopping       typed.Code = 113 // the broker is stopping (ErrEnded, simpl.ErrPeerGone)
 )
 
 // Mode is how a subscription's queue keeps messages.
@@ -65,83 +65,83 @@ type Message struct {
 // The broker's requests and replies, as typed messages (docs/typed.md for
 // the wire form, docs/pubsub.md for the protocol).
 type (
-	// PublishRequest publishes Data on Topic.
-	PublishRequest struct {
+	// publishRequest publishes Data on Topic.
+	publishRequest struct {
 		Topic string `msgpack:"topic"`
 		Data  []byte `msgpack:"data"`
 	}
-	// PublishReply: the message's sequence number in its topic, and how
+	// publishReply: the message's sequence number in its topic, and how
 	// many subscriptions it was queued for. It is sent once the message
 	// is queued for every one of them.
-	PublishReply struct {
+	publishReply struct {
 		Seq         uint64 `msgpack:"seq"`
 		Subscribers int    `msgpack:"subscribers"`
 	}
-	// SubscribeRequest opens a subscription for the sending process.
+	// subscribeRequest opens a subscription for the sending process.
 	// Queue is the queue's size in messages (0: the broker's default);
 	// Lease is how long the broker keeps it while no Next is waiting (0:
 	// the broker's default); Current asks for the newest message of every
 	// matching topic first.
-	SubscribeRequest struct {
+	subscribeRequest struct {
 		Pattern string        `msgpack:"pattern"`
 		Mode    Mode          `msgpack:"mode"`
 		Queue   int           `msgpack:"queue"`
 		Lease   time.Duration `msgpack:"lease"`
 		Current bool          `msgpack:"current"`
 	}
-	// SubscribeReply names the subscription, and says what the broker
+	// subscribeReply names the subscription, and says what the broker
 	// granted.
-	SubscribeReply struct {
+	subscribeReply struct {
 		ID    uint64        `msgpack:"id"`
 		Epoch uint64        `msgpack:"epoch"`
 		Queue int           `msgpack:"queue"`
 		Lease time.Duration `msgpack:"lease"`
 	}
-	// NextRequest asks for the next batch of subscription ID, at most
+	// nextRequest asks for the next batch of subscription ID, at most
 	// Max messages (0: the broker's default). Ack is the number of the
 	// last batch received (0 before the first): the broker keeps a batch
 	// until it is acknowledged, and sends it again when it was not.
 	// The broker holds the request until a message is queued, unless
 	// NoWait.
-	NextRequest struct {
+	nextRequest struct {
 		ID     uint64 `msgpack:"id"`
 		Epoch  uint64 `msgpack:"epoch"`
 		Ack    uint64 `msgpack:"ack"`
 		Max    int    `msgpack:"max"`
 		NoWait bool   `msgpack:"nowait"`
 	}
-	// NextReply is a batch: its number (0 for an empty one, which needs no
+	// nextReply is a batch: its number (0 for an empty one, which needs no
 	// acknowledgement), its messages in order, and how many messages this
 	// subscription has lost so far (overflow, conflation, or too large
 	// for the reply).
-	NextReply struct {
+	nextReply struct {
 		Batch    uint64    `msgpack:"batch"`
 		Messages []Message `msgpack:"messages"`
 		Dropped  uint64    `msgpack:"dropped"`
 	}
-	// UnsubscribeRequest ends subscription ID, acknowledging batch Ack.
-	UnsubscribeRequest struct {
+	// unsubscribeRequest ends subscription ID, acknowledging batch Ack.
+	unsubscribeRequest struct {
 		ID    uint64 `msgpack:"id"`
 		Epoch uint64 `msgpack:"epoch"`
 		Ack   uint64 `msgpack:"ack"`
 	}
-	// UnsubscribeReply: the final count of messages lost.
-	UnsubscribeReply struct {
+	// unsubscribeReply: the final count of messages lost.
+	unsubscribeReply struct {
 		Dropped uint64 `msgpack:"dropped"`
 	}
-	// StatsRequest asks for the broker's state.
-	StatsRequest struct{}
+	// statsRequest asks for the broker's state.
+	statsRequest struct{}
 )
 
-func (PublishRequest) TypeTag() string     { return "pubsub.Publish" }
-func (PublishReply) TypeTag() string       { return "pubsub.PublishReply" }
-func (SubscribeRequest) TypeTag() string   { return "pubsub.Subscribe" }
-func (SubscribeReply) TypeTag() string     { return "pubsub.SubscribeReply" }
-func (NextRequest) TypeTag() string        { return "pubsub.Next" }
-func (NextReply) TypeTag() string          { return "pubsub.NextReply" }
-func (UnsubscribeRequest) TypeTag() string { return "pubsub.Unsubscribe" }
-func (UnsubscribeReply) TypeTag() string   { return "pubsub.UnsubscribeReply" }
-func (StatsRequest) TypeTag() string       { return "pubsub.Stats" }
+func (publishRequest) TypeTag() string     { return "pubsub.Publish" }
+func (publishReply) TypeTag() string       { return "pubsub.PublishReply" }
+func (subscribeRequest) TypeTag() string   { return "pubsub.Subscribe" }
+func (subscribeReply) TypeTag() string     { return "pubsub.SubscribeReply" }
+func (nextRequest) TypeTag() string        { return "pubsub.Next" }
+func (nextReply) TypeTag() string          { return "pubsub.NextReply" }
+func (unsubscribeRequest) TypeTag() string { return "pubsub.Unsubscribe" }
+func (unsubscribeReply) TypeTag() string   { return "pubsub.UnsubscribeReply" }
+func (statsRequest) TypeTag() string       { return "pubsub.Stats" }
 func (Stats) TypeTag() string              { return "pubsub.StatsReply" }
 
 // Stats is a snapshot of a broker.
@@ -176,13 +176,13 @@ func fromRemote(err error) error {
 		return err
 	}
 	switch e.Code {
-	case CodeBadTopic:
+	case codeBadTopic:
 		return fmt.Errorf("%w (%s)", ErrBadTopic, e.Message)
-	case CodeNoSubscription:
+	case codeNoSubscription:
 		return fmt.Errorf("%w (%s)", ErrEnded, e.Message)
-	case CodeLimit:
+	case codeLimit:
 		return fmt.Errorf("%w (%s)", ErrLimit, e.Message)
-	case CodeStopping:
+	case codeStopping:
 		return fmt.Errorf("%w: %w (the broker is stopping)", ErrEnded, simpl.ErrPeerGone)
 	}
 	return err

@@ -335,9 +335,9 @@ func (c *channel) answerFailed(d time.Duration, err error) {
 }
 
 // ObserveConn finds (or makes) the series of a Conn to the name to.
-func (c *channel) ObserveConn(to string, t simpl.Transport) simpl.ConnObserver {
+func (c *channel) ObserveConn(to, transport string) simpl.ConnObserver {
 	m := c.m
-	k := sendKey{c.name, to, t.String()}
+	k := sendKey{c.name, to, transport}
 	m.mu.Lock()
 	s := m.sends[k]
 	if s == nil {

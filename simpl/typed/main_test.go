@@ -342,3 +342,12 @@ func roleCanned(args []string) error {
 		}
 	}
 }
+
+// withTransport is the option for a transport of the tests' own naming:
+// "auto" (every transport), "fifo" or "shm".
+func withTransport(tr string) simpl.Option {
+	if tr == "auto" {
+		return simpl.WithTransport()
+	}
+	return simpl.WithTransport(tr)
+}

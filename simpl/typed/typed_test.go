@@ -20,23 +20,23 @@ import (
 
 // Cross-process tests run against both transports: Auto (shared memory
 // between gosimpl processes) and FIFO (C SIMPL's wire).
-var transports = []simpl.Transport{simpl.Auto, simpl.FIFO}
+var transports = []string{"auto", simpl.FIFO}
 
-func eachTransport(t *testing.T, f func(t *testing.T, tr simpl.Transport)) {
+func eachTransport(t *testing.T, f func(t *testing.T, tr string)) {
 	for _, tr := range transports {
-		t.Run(tr.String(), func(t *testing.T) { f(t, tr) })
+		t.Run(tr, func(t *testing.T) { f(t, tr) })
 	}
 }
 
 // env is a helper's environment: the test's FIFO directory and transport.
-func env(dir string, tr simpl.Transport) []string {
-	return []string{"FIFO_PATH=" + dir, "GOSIMPL_TRANSPORT=" + tr.String()}
+func env(dir string, tr string) []string {
+	return []string{"FIFO_PATH=" + dir, "GOSIMPL_TRANSPORT=" + tr}
 }
 
 // client attaches name in this process and locates to.
-func client(t *testing.T, dir string, tr simpl.Transport, name, to string) *simpl.Conn {
+func client(t *testing.T, dir string, tr string, name, to string) *simpl.Conn {
 	t.Helper()
-	ch, err := simpl.Attach(name, simpl.WithDir(dir), simpl.WithTransport(tr))
+	ch, err := simpl.Attach(name, simpl.WithDir(dir), withTransport(tr))
 	if err != nil {
 		t.Fatalf("attach %q: %v", name, err)
 	}
@@ -57,7 +57,7 @@ func client(t *testing.T, dir string, tr simpl.Transport, name, to string) *simp
 }
 
 // startServer runs roleServer as SRV.
-func startServer(t *testing.T, dir string, tr simpl.Transport) *simpltest.Proc {
+func startServer(t *testing.T, dir string, tr string) *simpltest.Proc {
 	t.Helper()
 	return simpltest.Start(t, "server", env(dir, tr), "SRV")
 }
@@ -82,7 +82,7 @@ func stopServer(t *testing.T, p *simpltest.Proc) {
 // Many goroutines in two processes call one server at once; every reply
 // and every error reply reaches the call it answers.
 func TestConcurrentCalls(t *testing.T) {
-	eachTransport(t, func(t *testing.T, tr simpl.Transport) {
+	eachTransport(t, func(t *testing.T, tr string) {
 		dir := simpltest.Dir(t)
 		ctx := simpltest.Context(t, 2*time.Minute)
 		srv := startServer(t, dir, tr)
@@ -102,7 +102,7 @@ func TestConcurrentCalls(t *testing.T) {
 // A slow request, received first, is answered after faster ones received
 // after it: replies go out of order.
 func TestOutOfOrder(t *testing.T) {
-	eachTransport(t, func(t *testing.T, tr simpl.Transport) {
+	eachTransport(t, func(t *testing.T, tr string) {
 		dir := simpltest.Dir(t)
 		ctx := simpltest.Context(t, time.Minute)
 		srv := startServer(t, dir, tr)
@@ -149,8 +149,8 @@ func TestOutOfOrder(t *testing.T) {
 func TestWorkersBound(t *testing.T) {
 	dir := simpltest.Dir(t)
 	ctx := simpltest.Context(t, time.Minute)
-	srv := startServer(t, dir, simpl.Auto)
-	conn := client(t, dir, simpl.Auto, "CLI", "SRV")
+	srv := startServer(t, dir, "auto")
+	conn := client(t, dir, "auto", "CLI", "SRV")
 	errs := make(chan error, 9)
 	for id := range 8 {
 		go func() {
@@ -187,7 +187,7 @@ func TestWorkersBound(t *testing.T) {
 // worker; the messages are answered later, newest first, each from its own
 // goroutine, and each answer reaches its own caller.
 func TestDeferred(t *testing.T) {
-	eachTransport(t, func(t *testing.T, tr simpl.Transport) {
+	eachTransport(t, func(t *testing.T, tr string) {
 		dir := simpltest.Dir(t)
 		ctx := simpltest.Context(t, time.Minute)
 		srv := startServer(t, dir, tr)
@@ -249,7 +249,7 @@ func TestDeferred(t *testing.T) {
 // Error replies arrive as *Error with their codes and match their
 // sentinels; local limits give simpl's sentinels; the server serves on.
 func TestErrors(t *testing.T) {
-	eachTransport(t, func(t *testing.T, tr simpl.Transport) {
+	eachTransport(t, func(t *testing.T, tr string) {
 		dir := simpltest.Dir(t)
 		ctx := simpltest.Context(t, time.Minute)
 		srv := startServer(t, dir, tr)
@@ -421,7 +421,7 @@ func TestHostile(t *testing.T) {
 		{"nil for a time", "GT\x01\x01\x0atest.Stamp\x81\xa2at\xc0", bad},
 		{"over the size limit", echo + "\x81\xa1s\xdb\x00\x01\x00\x00" + strings.Repeat("x", 1<<16), large},
 	}
-	eachTransport(t, func(t *testing.T, tr simpl.Transport) {
+	eachTransport(t, func(t *testing.T, tr string) {
 		dir := simpltest.Dir(t)
 		ctx := simpltest.Context(t, time.Minute)
 		srv := startServer(t, dir, tr)
@@ -492,7 +492,7 @@ func TestBadReplies(t *testing.T) {
 		{"error reply of junk", "GT\x01\x03\x00\xc1", isNot(simpl.ErrBadMessage, typed.ErrRemote)},
 		{"raw ReplyError", "error", isNot(simpl.ErrRejected, typed.ErrRemote)},
 	}
-	eachTransport(t, func(t *testing.T, tr simpl.Transport) {
+	eachTransport(t, func(t *testing.T, tr string) {
 		dir := simpltest.Dir(t)
 		ctx := simpltest.Context(t, time.Minute)
 		var args []string
@@ -528,8 +528,8 @@ func isNot(want, notWant error) func(EchoReply, error) bool {
 // Proxies go to the proxy handler.
 func TestProxy(t *testing.T) {
 	dir := simpltest.Dir(t)
-	srv := startServer(t, dir, simpl.Auto)
-	conn := client(t, dir, simpl.Auto, "CLI", "SRV")
+	srv := startServer(t, dir, "auto")
+	conn := client(t, dir, "auto", "CLI", "SRV")
 	if err := conn.Trigger(7); err != nil {
 		t.Fatal(err)
 	}
@@ -542,8 +542,8 @@ func TestProxy(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	dir := simpltest.Dir(t)
 	ctx := simpltest.Context(t, time.Minute)
-	srv := startServer(t, dir, simpl.Auto)
-	conn := client(t, dir, simpl.Auto, "CLI", "SRV")
+	srv := startServer(t, dir, "auto")
+	conn := client(t, dir, "auto", "CLI", "SRV")
 	done := make(chan error, 1)
 	go func() {
 		_, err := typed.Call[Slow, Slow](ctx, conn, Slow{ID: 3})

@@ -42,9 +42,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gosimpl/gosimpl/naming/locator"
-	"github.com/gosimpl/gosimpl/naming/locator/locatorprom"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
+	"github.com/gosimpl/gosimpl/simpl/locator/locatorprom"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
 )

@@ -186,7 +186,7 @@ func (o childOptions) attach(name string) (*simpl.Channel, error) {
 	case "shm":
 		opts = append(opts, simpl.WithTransport(simpl.SHM))
 	case "auto":
-		opts = append(opts, simpl.WithTransport(simpl.Auto))
+		opts = append(opts, simpl.WithTransport())
 	}
 	return simpl.Attach(name, opts...)
 }

@@ -144,21 +144,42 @@ type Conn struct {
 var _ transport.Conn = (*Conn)(nil)
 
 // Locate finds the live owner of name and opens its receive FIFO. A remote
-// name ("host:name") is ErrNotSupported until the network transport lands.
+// name ("host:name") is ErrUnreachable.
 func (e *Endpoint) Locate(name string) (*Conn, error) {
 	n, err := naming.Parse(name)
 	if err != nil {
 		return nil, err
 	}
 	if !n.Local() {
-		return nil, fmt.Errorf("%w: remote name %q", transport.ErrNotSupported, name)
-	}
-	if e.isClosed() {
-		return nil, fmt.Errorf("simpl: locate from %q: %w", e.name, transport.ErrClosed)
+		return nil, fmt.Errorf("simpl: remote name %q: %w", name, transport.ErrUnreachable)
 	}
 	ent, err := e.reg.Lookup(n.Name)
 	if err != nil {
 		return nil, err
+	}
+	return e.open(ent)
+}
+
+// Dial opens the receive FIFO of p (transport.Endpoint).
+func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, error) {
+	if !p.Name.Local() {
+		return nil, fmt.Errorf("simpl: remote name %q: %w", p.Name, transport.ErrUnreachable)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c, err := e.open(p.Entry)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// open opens the receive FIFO of the registry entry ent.
+func (e *Endpoint) open(ent naming.Entry) (*Conn, error) {
+	name := ent.Name
+	if e.isClosed() {
+		return nil, fmt.Errorf("simpl: locate from %q: %w", e.name, transport.ErrClosed)
 	}
 	fd, err := sys.OpenWriter(ent.Path)
 	if err != nil {
@@ -167,7 +188,7 @@ func (e *Endpoint) Locate(name string) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("simpl: locate %q: %w", name, err)
 	}
-	c := &Conn{ep: e, name: n.Name, pid: ent.PID, f: os.NewFile(uintptr(fd), ent.Path)}
+	c := &Conn{ep: e, name: name, pid: ent.PID, f: os.NewFile(uintptr(fd), ent.Path)}
 	if c.raw, err = c.f.SyscallConn(); err != nil {
 		c.f.Close()
 		return nil, err
@@ -197,6 +218,13 @@ func (c *Conn) Name() string { return c.name }
 
 // PID is the receiver's process id.
 func (c *Conn) PID() int { return c.pid }
+
+// Transport is "fifo".
+func (c *Conn) Transport() string { return Name }
+
+// Buffer is a request area in ordinary memory: Sends from it copy as Send
+// does (the FIFO wire has no area shared with the receiver).
+func (c *Conn) Buffer(size int) (transport.Buffer, error) { return transport.NewCopyBuffer(c, size) }
 
 // Close closes the connection's descriptors (the receiver's FIFO and
 // pidfd) and stops watching the receiver. Sends in progress on it return

@@ -61,8 +61,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
@@ -88,7 +88,7 @@ func runCorruptSender(args []string) error {
 		return err
 	}
 	defer c.Close()
-	simpltest.Ready()
+	proctest.Ready()
 	var (
 		mu     sync.Mutex
 		cancel context.CancelFunc = func() {}
@@ -277,7 +277,7 @@ func quickExit() []string {
 type corruptPeer struct {
 	name  string
 	pid   int
-	p     *simpltest.Proc
+	p     *proctest.Proc
 	in    io.WriteCloser
 	lines chan string // its stdout, closed at its end
 }
@@ -285,12 +285,12 @@ type corruptPeer struct {
 func startCorruptPeer(t *testing.T, dir, name, to string) *corruptPeer {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), simpltest.Env("corruptsender", dir, name, to)...), quickExit()...)
+	cmd.Env = append(append(os.Environ(), proctest.Env("corruptsender", dir, name, to)...), quickExit()...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := simpltest.StartCmd(t, cmd)
+	p := proctest.StartCmd(t, cmd)
 	c := &corruptPeer{name: name, pid: p.PID(), p: p, in: in, lines: make(chan string, 16)}
 	go func() {
 		defer close(c.lines)
@@ -386,7 +386,7 @@ func queued(t *testing.T, ep *Endpoint) int {
 }
 
 // receiveReq receives one request on ep within helperTimeout.
-func receiveReq(t *testing.T, ep *Endpoint, what string) *Request {
+func receiveReq(t *testing.T, ep *Endpoint, what string) transport.Request {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
 	defer cancel()
@@ -394,14 +394,14 @@ func receiveReq(t *testing.T, ep *Endpoint, what string) *Request {
 	if err != nil {
 		t.Fatalf("receiver: no %s within %v: %v", what, helperTimeout, err)
 	}
-	if req == nil {
+	if !req.Valid() {
 		t.Fatalf("receiver: proxy %d, want %s", proxy, what)
 	}
-	return req.(*Request)
+	return req
 }
 
 // roundTrip has c send msg, serves it on ep and checks the reply.
-func (c *corruptPeer) roundTrip(t *testing.T, ep *Endpoint, msg string) *Request {
+func (c *corruptPeer) roundTrip(t *testing.T, ep *Endpoint, msg string) transport.Request {
 	t.Helper()
 	c.do(t, "send "+msg)
 	r := receiveReq(t, ep, msg)
@@ -455,7 +455,7 @@ type corruptCase struct {
 	class, says string
 	// served: check the request; reply with reply (default "re:"+msg)
 	// and expect the sender's line want (default "reply "+reply).
-	check func(t *testing.T, r *Request, size int)
+	check func(t *testing.T, r transport.Request, size int)
 	reply string
 	want  string
 	// unanswerable: the name the request is delivered from.
@@ -466,7 +466,7 @@ func lit(s string) func(corruptEnv) string { return func(corruptEnv) string { re
 
 func corruptCases() []corruptCase {
 	room := func(size int) int { return size - HeaderSize - trailerSize }
-	capReply := func(t *testing.T, r *Request, size int) {
+	capReply := func(t *testing.T, r transport.Request, size int) {
 		if got := r.MaxReply(); got != room(size) {
 			t.Errorf("MaxReply %d, want %d: capped to the segment less its trailer", got, room(size))
 		}
@@ -493,7 +493,7 @@ func corruptCases() []corruptCase {
 		bad("nbytes MaxInt32", "nbytes", strconv.Itoa(math.MaxInt32)),
 		{name: "nbytes over MaxMessage", kind: "nbytes", arg: lit("3000"), private: refused, class: "toolarge", says: "too large"},
 		{name: "nbytes within the segment", kind: "nbytes", arg: lit("1500"), private: served,
-			check: func(t *testing.T, r *Request, size int) {
+			check: func(t *testing.T, r transport.Request, size int) {
 				if len(r.Data()) != 1500 {
 					t.Errorf("request of %d bytes, want the 1500 the header says", len(r.Data()))
 				}
@@ -554,7 +554,7 @@ func TestCorruptHeader(t *testing.T) {
 }
 
 func testCorruptHeader(t *testing.T, perm os.FileMode) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -579,7 +579,8 @@ func testCorruptHeader(t *testing.T, perm os.FileMode) {
 	for _, p := range []*corruptPeer{a, b} {
 		r := p.roundTrip(t, ep, "warm-"+p.name)
 		ep.mu.Lock()
-		needClaim := r.seg.needClaim
+		h, _ := r.Handle()
+		needClaim := h.(*Request).seg.needClaim
 		ep.mu.Unlock()
 		if needClaim != public {
 			t.Fatalf("needClaim %v at a receiver of mode %o", needClaim, perm)
@@ -601,7 +602,7 @@ func testCorruptHeader(t *testing.T, perm os.FileMode) {
 	a.quit(t)
 	b.quit(t)
 	ep.Close()
-	simpltest.CheckNoSegments(t, append(corrupters, a.pid, b.pid)...)
+	proctest.CheckNoSegments(t, append(corrupters, a.pid, b.pid)...)
 	checkFDs(t, fds)
 }
 
@@ -626,7 +627,7 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	}
 
 	// The third process corrupts the segment.
-	cp := simpltest.StartNoWait(t, "corrupter", quickExit(), strconv.Itoa(a.pid), msg, tc.kind, tc.arg(env))
+	cp := proctest.StartNoWait(t, "corrupter", quickExit(), strconv.Itoa(a.pid), msg, tc.kind, tc.arg(env))
 	line := cp.Expect("corrupted", helperTimeout)
 	if err := cp.Wait(helperTimeout); err != nil {
 		t.Fatalf("corrupter: %v", err)
@@ -643,7 +644,7 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
 	req, proxy, err := ep.Receive(ctx)
 	cancel()
-	if err != nil || req != nil || proxy != corruptPlug {
+	if err != nil || req.Valid() || proxy != corruptPlug {
 		t.Fatalf("receive the plug: %v, proxy %d, %v", req, proxy, err)
 	}
 
@@ -651,8 +652,8 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	case served:
 		r := receiveReq(t, ep, "the request")
 		whom, pid := r.Sender()
-		if !isFrom(whom, a.name) || pid != a.pid || r.SegmentID() != id {
-			t.Fatalf("received from %s (pid %d), segment %d; want %s (pid %d), segment %d", whom, pid, r.SegmentID(), a.name, a.pid, id)
+		if !isFrom(whom, a.name) || pid != a.pid || segmentOf(r) != id {
+			t.Fatalf("received from %s (pid %d), segment %d; want %s (pid %d), segment %d", whom, pid, segmentOf(r), a.name, a.pid, id)
 		}
 		if !strings.HasPrefix(string(r.Data()), msg) {
 			t.Errorf("received %q, want %q", r.Data(), msg)
@@ -738,7 +739,7 @@ func expectDropped(t *testing.T, ep *Endpoint, n int64) {
 		cancel()
 		if err == nil {
 			who, pid := "", 0
-			if req != nil {
+			if req.Valid() {
 				who, pid = req.Sender()
 				req.ReplyError()
 			}

@@ -7,9 +7,12 @@ package fifo
 // the test binary in a role, see simpltest).
 
 import (
+	"maps"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/transport/transporttest"
 	"os"
 	"runtime"
 	"slices"
@@ -19,20 +22,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	isys "github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // roles are the helper processes of this package's tests.
-var roles = map[string]simpltest.Role{
+var roles = map[string]proctest.Role{
 	"holder":    runHolder,
 	"replykill": runReplyKill,
 	"echo":      runEcho,
 }
 
-func TestMain(m *testing.M) { simpltest.Main(m, roles) }
+func TestMain(m *testing.M) {
+	maps.Copy(roles, transporttest.Roles(Transport{}))
+	proctest.Main(m, roles)
+}
 
 // deathBound is how soon after the kill every blocked Send must know.
 const deathBound = 100 * time.Millisecond
@@ -56,7 +63,7 @@ func runHolder(args []string) error {
 		return err
 	}
 	n, _ := strconv.Atoi(args[2])
-	simpltest.Ready()
+	proctest.Ready()
 	var held []transport.Request
 	for k := 1; k <= n; k++ {
 		req, _, err := ep.Receive(context.Background())
@@ -77,7 +84,7 @@ func runReplyKill(args []string) error {
 		return err
 	}
 	n, _ := strconv.Atoi(args[2])
-	simpltest.Ready()
+	proctest.Ready()
 	var reqs []transport.Request
 	for range n {
 		req, _, err := ep.Receive(context.Background())
@@ -101,13 +108,13 @@ func runEcho(args []string) error {
 	if err != nil {
 		return err
 	}
-	simpltest.Ready()
+	proctest.Ready()
 	for {
 		req, _, err := ep.Receive(context.Background())
 		if err != nil {
 			return err
 		}
-		if req != nil {
+		if req.Valid() {
 			req.Reply(req.Data())
 		}
 	}
@@ -188,7 +195,7 @@ func replyFIFOs(t *testing.T, dir, whom string) []string {
 }
 
 // killed SIGKILLs p and returns the moment the kill system call returned.
-func killed(t *testing.T, p *simpltest.Proc) time.Time {
+func killed(t *testing.T, p *proctest.Proc) time.Time {
 	t.Helper()
 	if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -201,21 +208,17 @@ func killed(t *testing.T, p *simpltest.Proc) time.Time {
 // only when each of its threads gets a CPU to die on).
 func watchDeath(t *testing.T, pid int) (died func() time.Time) {
 	t.Helper()
-	f, err := sys.OpenProcess(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := f.SyscallConn()
+	p, err := isys.OpenPidfd(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ch := make(chan time.Time, 1)
 	go func() {
-		raw.Read(func(fd uintptr) bool { return sys.Exited(int(fd)) })
+		p.Wait()
 		ch <- time.Now()
 	}()
 	return func() time.Time {
-		defer f.Close()
+		defer p.Close()
 		select {
 		case at := <-ch:
 			return at
@@ -227,7 +230,7 @@ func watchDeath(t *testing.T, pid int) (died func() time.Time) {
 }
 
 // bury reaps a killed helper and removes the FIFOs it left.
-func bury(t *testing.T, p *simpltest.Proc, reg *naming.Registry) {
+func bury(t *testing.T, p *proctest.Proc, reg *naming.Registry) {
 	t.Helper()
 	p.Wait(helperTimeout) // "signal: killed"
 	if _, err := reg.Reap(""); err != nil {
@@ -238,10 +241,10 @@ func bury(t *testing.T, p *simpltest.Proc, reg *naming.Registry) {
 // noPidfd makes the Conns located during the test watch their receiver
 // by polling, as on kernels without pidfds.
 func noPidfd(t *testing.T) {
-	openProcess = func(pid int) (*os.File, error) {
-		return nil, fmt.Errorf("pidfd_open %d: %w", pid, sys.ErrNoPidfd)
+	openProcess = func(pid int) (*isys.Pidfd, error) {
+		return nil, fmt.Errorf("pidfd_open %d: %w", pid, isys.ErrNoPidfd)
 	}
-	t.Cleanup(func() { openProcess = sys.OpenProcess })
+	t.Cleanup(func() { openProcess = isys.OpenPidfd })
 }
 
 // TestReceiverKilled: 16 Sends blocked on one receiver, 8 of them held
@@ -263,7 +266,7 @@ func testReceiverKilled(t *testing.T) {
 		held    = 8
 		rounds  = 5
 	)
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -274,11 +277,11 @@ func testReceiverKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := simpltest.Context(t, time.Minute)
+	ctx := proctest.Context(t, time.Minute)
 
 	var worst time.Duration
 	for round := 1; round <= rounds; round++ {
-		h := simpltest.Start(t, "holder", nil, dir, "SRV", strconv.Itoa(held))
+		h := proctest.Start(t, "holder", nil, dir, "SRV", strconv.Itoa(held))
 		c, err := ep.Locate("SRV")
 		if err != nil {
 			t.Fatal(err)
@@ -329,7 +332,7 @@ func testReceiverKilled(t *testing.T) {
 		if left := replyFIFOs(t, dir, "CLI"); len(left) > 0 {
 			t.Errorf("round %d: reply FIFOs left after the Sends returned: %v", round, left)
 		}
-		if n := simpltest.AttachedHere(t); n != 0 {
+		if n := proctest.AttachedHere(t); n != 0 {
 			t.Errorf("round %d: %d segments still mapped after the Sends returned", round, n)
 		}
 
@@ -344,7 +347,7 @@ func testReceiverKilled(t *testing.T) {
 			t.Errorf("second Close: %v", err)
 		}
 		bury(t, h, reg)
-		simpltest.CheckNoSegments(t, h.PID())
+		proctest.CheckNoSegments(t, h.PID())
 	}
 	t.Logf("slowest Send noticed the kill after %v", worst)
 	ep.Close()
@@ -358,7 +361,7 @@ func testReceiverKilled(t *testing.T) {
 // replies count, even if the sender learns of the death first.
 func TestReplyThenKilled(t *testing.T) {
 	const senders = 16
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -368,9 +371,9 @@ func TestReplyThenKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	ctx := simpltest.Context(t, time.Minute)
+	ctx := proctest.Context(t, time.Minute)
 	for round := range 5 {
-		h := simpltest.Start(t, "replykill", nil, dir, "SRV", strconv.Itoa(senders))
+		h := proctest.Start(t, "replykill", nil, dir, "SRV", strconv.Itoa(senders))
 		c, err := ep.Locate("SRV")
 		if err != nil {
 			t.Fatal(err)
@@ -399,7 +402,7 @@ func TestReplyThenKilled(t *testing.T) {
 // TestConnCloseEndsSends: Close ends the Sends waiting on the Conn with
 // ErrClosed, later Sends fail the same way, and a second Close is a no-op.
 func TestConnCloseEndsSends(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -410,12 +413,12 @@ func TestConnCloseEndsSends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := simpltest.Start(t, "holder", nil, dir, "SRV", "2")
+	h := proctest.Start(t, "holder", nil, dir, "SRV", "2")
 	c, err := ep.Locate("SRV")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := simpltest.Context(t, time.Minute)
+	ctx := proctest.Context(t, time.Minute)
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() {
@@ -461,7 +464,7 @@ func TestConnCloseEndsSends(t *testing.T) {
 // slot waiting for the late answer; when the receiver dies instead, the
 // slot goes at once rather than when the endpoint closes.
 func TestGaveUpThenKilled(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -471,7 +474,7 @@ func TestGaveUpThenKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	h := simpltest.Start(t, "holder", nil, dir, "SRV", "1")
+	h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
 	c, err := ep.Locate("SRV")
 	if err != nil {
 		t.Fatal(err)
@@ -495,7 +498,7 @@ func TestGaveUpThenKilled(t *testing.T) {
 	waitFor(t, "the slot draining", func() bool { return c.w.waitingCount() == 1 })
 	at := killed(t, h)
 	waitFor(t, "the drained slot gone", func() bool {
-		return len(replyFIFOs(t, dir, "CLI")) == 0 && simpltest.AttachedHere(t) == 0
+		return len(replyFIFOs(t, dir, "CLI")) == 0 && proctest.AttachedHere(t) == 0
 	})
 	if d := time.Since(at); d > deathBound {
 		t.Errorf("the drained slot went %v after the kill, want within %v", d, deathBound)
@@ -506,7 +509,7 @@ func TestGaveUpThenKilled(t *testing.T) {
 // TestLocateDeadReceiver: a killed receiver, reaped or not yet (a
 // zombie), is not found.
 func TestLocateDeadReceiver(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -516,7 +519,7 @@ func TestLocateDeadReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ep.Close()
-	h := simpltest.Start(t, "holder", nil, dir, "SRV", "1")
+	h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
 	killed(t, h)
 	locate := func(state string) {
 		t.Helper()
@@ -537,7 +540,7 @@ func TestLocateDeadReceiver(t *testing.T) {
 // for a reply rung just before, reads a doorbell waiting in the reply FIFO
 // and nothing else.
 func TestPollReadsWaitingReply(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -575,12 +578,12 @@ func TestPollReadsWaitingReply(t *testing.T) {
 // its watcher, is collected and its descriptors closed; its watcher does
 // not keep it alive.
 func TestAbandonedConn(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := simpltest.Start(t, "echo", nil, dir, "SRV")
+	h := proctest.Start(t, "echo", nil, dir, "SRV")
 	ep, err := Attach("CLI", Options{Registry: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -594,7 +597,7 @@ func TestAbandonedConn(t *testing.T) {
 			t.Fatal(err)
 		}
 		reply := make([]byte, 8)
-		if n, err := c.Send(simpltest.Context(t, helperTimeout), []byte("ping"), reply); err != nil || string(reply[:n]) != "ping" {
+		if n, err := c.Send(proctest.Context(t, helperTimeout), []byte("ping"), reply); err != nil || string(reply[:n]) != "ping" {
 			t.Fatalf("Send: %q, %v", reply[:n], err)
 		}
 	}()

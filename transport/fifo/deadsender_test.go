@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/gosimpl/gosimpl/transport"
 )
 
@@ -36,7 +36,7 @@ func runSendSeq(args []string) error {
 		return err
 	}
 	defer c.Close()
-	simpltest.Ready()
+	proctest.Ready()
 	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
 	defer cancel()
 	reply := make([]byte, 64)
@@ -68,7 +68,7 @@ func TestSenderKilled(t *testing.T) {
 }
 
 func testSenderKilled(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -83,23 +83,23 @@ func testSenderKilled(t *testing.T) {
 		ep.Close()
 		checkFDs(t, fds)
 	}()
-	ctx := simpltest.Context(t, time.Minute)
-	receive := func(what string) *Request {
+	ctx := proctest.Context(t, time.Minute)
+	receive := func(what string) transport.Request {
 		t.Helper()
 		req, _, err := ep.Receive(ctx)
 		if err != nil {
 			t.Fatalf("receive %s: %v", what, err)
 		}
-		return req.(*Request)
+		return req
 	}
 
 	answers := []struct {
 		name string
-		do   func(*Request) error
+		do   func(transport.Request) error
 	}{
-		{"Reply", func(r *Request) error { return r.Reply([]byte("too late")) }},
-		{"ReplyError", (*Request).ReplyError},
-		{"ReplyInPlace", func(r *Request) error {
+		{"Reply", func(r transport.Request) error { return r.Reply([]byte("too late")) }},
+		{"ReplyError", transport.Request.ReplyError},
+		{"ReplyInPlace", func(r transport.Request) error {
 			copy(r.ReplyBuffer(), "too late")
 			return r.ReplyInPlace(8)
 		}},
@@ -108,7 +108,7 @@ func testSenderKilled(t *testing.T) {
 		answer := answers[round%len(answers)]
 		reaped := round%2 == 1 // the dead sender's FIFOs removed before the answer, or still there
 
-		v := simpltest.Start(t, "sendseq", nil, dir, "VIC", "SRV", "warm", "hold")
+		v := proctest.Start(t, "sendseq", nil, dir, "VIC", "SRV", "warm", "hold")
 		vpid := v.PID()
 		warm := receive("warm")
 		if err := warm.Reply([]byte("ok")); err != nil {
@@ -119,7 +119,7 @@ func testSenderKilled(t *testing.T) {
 		if whom, pid := held.Sender(); whom != "VIC" || pid != vpid || string(held.Data()) != "hold" {
 			t.Fatalf("round %d: received %q from %s (pid %d), want \"hold\" from VIC (pid %d)", round, held.Data(), whom, pid, vpid)
 		}
-		seg := held.SegmentID()
+		seg := segmentOf(held)
 
 		died := watchDeath(t, vpid)
 		killed(t, v)
@@ -149,7 +149,7 @@ func testSenderKilled(t *testing.T) {
 		if left := keptOf(ep, vpid); left != "" {
 			t.Errorf("round %d: the receiver still holds, of the dead sender: %s", round, left)
 		}
-		for _, s := range simpltest.Segments(t, vpid) {
+		for _, s := range proctest.Segments(t, vpid) {
 			t.Errorf("round %d: the dead sender's segment %d (ours %d) still exists, attached %d times", round, s.ID, seg, s.Attached)
 		}
 		if !reaped {
@@ -159,7 +159,7 @@ func testSenderKilled(t *testing.T) {
 		// The receiver goes on: another sender is served, twice, and a
 		// sender reusing the name is served too.
 		for _, name := range []string{"OTHER", "VIC"} {
-			o := simpltest.Start(t, "sendseq", nil, dir, name, "SRV", "ping", "pong")
+			o := proctest.Start(t, "sendseq", nil, dir, name, "SRV", "ping", "pong")
 			for _, want := range []string{"ping", "pong"} {
 				r := receive(want)
 				if whom, pid := r.Sender(); whom != name || pid != o.PID() || string(r.Data()) != want {
@@ -180,8 +180,8 @@ func testSenderKilled(t *testing.T) {
 		}
 	}
 	ep.Close()
-	simpltest.CheckNoSegments(t)
-	if n := simpltest.AttachedHere(t); n != 0 {
+	proctest.CheckNoSegments(t)
+	if n := proctest.AttachedHere(t); n != 0 {
 		t.Errorf("%d segments mapped after Close", n)
 	}
 }

@@ -48,11 +48,11 @@ type Options struct {
 	// MaxMessage is the largest request Receive accepts; a larger one
 	// fails for its sender with ErrTooLarge. Zero means DefaultMaxMessage.
 	MaxMessage int
-	// Deliver, when set, receives every request and proxy instead of
-	// Receive: another transport's endpoint serves them on its own receive
-	// loop. It may block; it returns false when it can no longer take
-	// them, and the request is then failed for its sender.
-	Deliver func(req transport.Request, proxy int) bool
+	// Queue is where the endpoint delivers requests and proxies, shared
+	// with the other transports of the name; its owner closes it before
+	// the endpoints. Nil means a queue of the endpoint's own, read by
+	// Endpoint.Receive.
+	Queue *transport.Queue
 }
 
 // Endpoint is one attached name on the FIFO transport: the receive FIFO
@@ -71,9 +71,10 @@ type Endpoint struct {
 	// fifoMode and fifoGID are the receive FIFO's: who else may ring.
 	fifoMode, fifoGID uint32
 
-	incoming   chan incoming // unbuffered: one doorbell read ahead at most
-	deliver    func(transport.Request, int) bool
-	done       chan struct{} // closed by Close
+	q          *transport.Queue
+	ownQueue   bool
+	credit     *transport.Credit // one doorbell read ahead of Receive at most
+	done       chan struct{}     // closed by Close
 	readerDone chan struct{}
 	closeOnce  sync.Once
 	dropped    atomic.Int64 // doorbells that named no usable segment
@@ -91,11 +92,6 @@ type Endpoint struct {
 	free    []*slot
 	busy    map[*slot]struct{}
 	nextAux int
-}
-
-type incoming struct {
-	req   *Request
-	proxy int
 }
 
 type senderKey struct {
@@ -135,8 +131,8 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		pid:        os.Getpid(),
 		perm:       opts.Perm,
 		maxMsg:     opts.MaxMessage,
-		deliver:    opts.Deliver,
-		incoming:   make(chan incoming),
+		q:          opts.Queue,
+		credit:     transport.NewCredit(1),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		segs:       make(map[int]*rseg),
@@ -150,6 +146,9 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	}
 	if e.maxMsg <= 0 {
 		e.maxMsg = DefaultMaxMessage
+	}
+	if e.q == nil {
+		e.q, e.ownQueue = transport.NewQueue(name, true), true
 	}
 	if _, err := reg.Reap(name); err != nil {
 		return nil, fmt.Errorf("simpl: attach %q: reaping stale owners: %w", name, err)
@@ -251,72 +250,57 @@ func (e *Endpoint) Name() string { return e.name }
 // header and so could not be answered.
 func (e *Endpoint) Dropped() int64 { return e.dropped.Load() }
 
-// readLoop reads doorbells and hands each to one Receive.
+// readLoop reads doorbells and posts each to the queue. It reads one only
+// when the queue has taken the one before: the rest wait in the FIFO, and
+// so do their senders' requests, uncopied.
 func (e *Endpoint) readLoop() {
 	defer close(e.readerDone)
 	var b [4]byte
-	for {
+	for e.q.TakeCredit(e.credit, e.done) {
 		if _, err := io.ReadFull(e.rx, b[:]); err != nil {
+			e.credit.Return()
 			return
 		}
 		e.dispatch(int32(binary.NativeEndian.Uint32(b[:])), false)
 	}
 }
 
-// dispatch turns one doorbell into a request or a proxy. When closing, it
-// fails requests at once instead of delivering them.
+// dispatch turns one doorbell into a request or a proxy and posts it to
+// the queue. When closing, it fails requests at once instead.
+// The reader holds a credit slot for it unless closing.
 func (e *Endpoint) dispatch(v int32, closing bool) {
-	var in incoming
 	if v < 0 {
 		if v == math.MinInt32 || closing {
 			e.dropped.Add(1)
+			if !closing {
+				e.credit.Return()
+			}
 			return
 		}
-		in.proxy = int(-v)
-	} else {
-		req, err := e.accept(int(v))
-		if err != nil {
-			e.dropped.Add(1)
-			return
-		}
-		if closing {
-			req.answerClosed()
-			return
-		}
-		in.req = req
+		e.q.PostCredited(e.credit, transport.Request{}, int(-v))
+		return
 	}
-	if e.deliver != nil {
-		var tr transport.Request
-		if in.req != nil {
-			tr = in.req
-		}
-		if !e.deliver(tr, in.proxy) && in.req != nil {
-			in.req.answerClosed()
+	req, err := e.accept(int(v))
+	if err != nil {
+		e.dropped.Add(1)
+		if !closing {
+			e.credit.Return()
 		}
 		return
 	}
-	select {
-	case e.incoming <- in:
-	case <-e.done:
-		if in.req != nil {
-			in.req.answerClosed()
-		}
+	if closing {
+		req.answerClosed()
+		return
+	}
+	if !e.q.PostCredited(e.credit, transport.NewRequest(req, 0), 0) {
+		req.answerClosed()
 	}
 }
 
-// Receive waits for the next request or proxy.
+// Receive waits for the next request or proxy on the endpoint's own
+// queue (Options.Queue nil).
 func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) {
-	select {
-	case in := <-e.incoming:
-		if in.req != nil {
-			return in.req, 0, nil
-		}
-		return nil, in.proxy, nil
-	case <-e.done:
-		return nil, 0, fmt.Errorf("simpl: receive on %q: %w", e.name, transport.ErrClosed)
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
-	}
+	return e.q.Receive(ctx)
 }
 
 // accept attaches the segment a doorbell names, checks who may have rung
@@ -528,6 +512,9 @@ func (e *Endpoint) Close() error {
 
 func (e *Endpoint) close() {
 	close(e.done)
+	if e.ownQueue {
+		e.q.Close()
+	}
 	// Reply FIFOs lose their names before the receive FIFO does: for a
 	// moment, a lone YNAME.PID would read as a name of its own to whoever
 	// lists the directory (a name may begin with Y).

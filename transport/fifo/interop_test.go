@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo"
 )
@@ -63,7 +63,7 @@ func buildCPeer(t *testing.T) string {
 
 // startCPeer runs the C peer with FIFO_PATH=dir and waits for "ready". It
 // is killed when the test ends if still running.
-func startCPeer(t *testing.T, bin, dir string, args ...string) *simpltest.Proc {
+func startCPeer(t *testing.T, bin, dir string, args ...string) *proctest.Proc {
 	t.Helper()
 	// Runs after the kill below: a C peer killed because the test failed
 	// leaves its FIFOs, which would only add noise to the failure. (Reap
@@ -75,7 +75,7 @@ func startCPeer(t *testing.T, bin, dir string, args ...string) *simpltest.Proc {
 	})
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "FIFO_PATH="+dir)
-	p := simpltest.StartCmd(t, cmd)
+	p := proctest.StartCmd(t, cmd)
 	p.Expect("ready", lineTimeout)
 	return p
 }
@@ -161,7 +161,7 @@ type cMsg struct {
 	sum                      uint32
 }
 
-func readMsg(t *testing.T, p *simpltest.Proc) cMsg {
+func readMsg(t *testing.T, p *proctest.Proc) cMsg {
 	t.Helper()
 	line := p.ReadLine(lineTimeout)
 	var m cMsg
@@ -173,7 +173,7 @@ func readMsg(t *testing.T, p *simpltest.Proc) cMsg {
 
 // wantMsg reads one msg line and checks it describes req sent by whom/pid
 // with a reply buffer of ybytes.
-func wantMsg(t *testing.T, p *simpltest.Proc, whom string, pid int, req []byte, ybytes int) {
+func wantMsg(t *testing.T, p *proctest.Proc, whom string, pid int, req []byte, ybytes int) {
 	t.Helper()
 	want := cMsg{whom, pid, len(req), ybytes, max(len(req), ybytes), fnv32a(req)}
 	if got := readMsg(t, p); got != want {
@@ -185,7 +185,7 @@ func wantMsg(t *testing.T, p *simpltest.Proc, whom string, pid int, req []byte, 
 // SIMPL rule and out of spec, ReplyError, concurrent sender identities and
 // proxies.
 func testGoSenderCReceiver(t *testing.T, bin string) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	const concurrent = 4
 	proxies := []int{1, 42, 0x7FFFFFFF}
 	count := len(interopSizes) + 1 /* wider buffer */ + 1 /* too large */ + 1 /* X */ + 2 /* B, then normal */ + concurrent + len(proxies)
@@ -195,7 +195,7 @@ func testGoSenderCReceiver(t *testing.T, bin string) {
 	if conn.PID() != c.PID() {
 		t.Fatalf("located pid %d, C receiver is %d", conn.PID(), c.PID())
 	}
-	ctx := simpltest.Context(t, interopTimeout)
+	ctx := proctest.Context(t, interopTimeout)
 	me := os.Getpid()
 
 	// A receiver that dies fails the Send (ErrPeerGone); one that hangs
@@ -307,15 +307,15 @@ func testGoSenderCReceiver(t *testing.T, bin string) {
 	}
 	conn.Close()
 	ep.Close()
-	simpltest.CheckNoSegments(t, c.PID())
+	proctest.CheckNoSegments(t, c.PID())
 }
 
 // cpeer send ARG → Go receiver: every size, MaxReply, Sender, ReplyError,
 // a reply too large for the C sender's buffer, and C triggers.
 func testCSenderGoReceiver(t *testing.T, bin string) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	ep := attachIn(t, dir, "SRV")
-	ctx := simpltest.Context(t, interopTimeout)
+	ctx := proctest.Context(t, interopTimeout)
 	var args []string
 	for _, n := range interopSizes {
 		args = append(args, strconv.Itoa(n))
@@ -328,7 +328,7 @@ func testCSenderGoReceiver(t *testing.T, bin string) {
 		if err != nil {
 			t.Fatalf("receive %q from the C sender: %v; C stderr: %s", arg, err, c.Stderr())
 		}
-		if req == nil {
+		if !req.Valid() {
 			t.Fatalf("receive %q: got proxy %d", arg, proxy)
 		}
 		size, ybytes := argSizes(arg)
@@ -371,7 +371,7 @@ func testCSenderGoReceiver(t *testing.T, bin string) {
 	for _, p := range []int{7, 1, 0x7FFFFFFF} {
 		runCPeer(t, bin, dir, "trigger", "TRIG", "SRV", strconv.Itoa(p))
 		req, proxy, err := ep.Receive(ctx)
-		if err != nil || req != nil || proxy != p {
+		if err != nil || req.Valid() || proxy != p {
 			t.Errorf("C Trigger(%d): Receive = %v, proxy %d, %v", p, req, proxy, err)
 		}
 	}
@@ -379,7 +379,7 @@ func testCSenderGoReceiver(t *testing.T, bin string) {
 		t.Errorf("%d doorbells dropped", n)
 	}
 	ep.Close()
-	simpltest.CheckNoSegments(t, c.PID())
+	proctest.CheckNoSegments(t, c.PID())
 }
 
 // argSizes decodes cpeer send's SIZE[:YBYTES] or X.
@@ -401,7 +401,7 @@ func sizeOf(arg string) int { s, _ := argSizes(arg); return s }
 // C sender → Go relay → C receiver, which answers the C sender directly;
 // then Go sender → the same Go relay → C receiver.
 func testGoRelay(t *testing.T, bin string) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	var cArgs []string
 	for _, n := range interopSizes {
 		cArgs = append(cArgs, strconv.Itoa(n))
@@ -413,7 +413,7 @@ func testGoRelay(t *testing.T, bin string) {
 	final := startCPeer(t, bin, dir, "recv", "FINAL", strconv.Itoa(total))
 	mid := attachIn(t, dir, "MID")
 	to := locateIn(t, mid, "FINAL")
-	ctx := simpltest.Context(t, interopTimeout)
+	ctx := proctest.Context(t, interopTimeout)
 
 	type seen struct {
 		whom string
@@ -426,7 +426,7 @@ func testGoRelay(t *testing.T, bin string) {
 		var got []seen
 		for range total {
 			req, _, err := mid.Receive(ctx)
-			if err == nil && req == nil {
+			if err == nil && !req.Valid() {
 				err = errors.New("relay got a proxy")
 			}
 			if err != nil {
@@ -435,7 +435,7 @@ func testGoRelay(t *testing.T, bin string) {
 			}
 			whom, pid := req.Sender()
 			got = append(got, seen{whom, pid, len(req.Data())})
-			if err := req.Relay(to); err != nil {
+			if err := req.Relay(ctx, to); err != nil {
 				relayErr <- fmt.Errorf("relay: %w", err)
 				return
 			}
@@ -510,5 +510,5 @@ func testGoRelay(t *testing.T, bin string) {
 	c.Close()
 	gcli.Close()
 	mid.Close()
-	simpltest.CheckNoSegments(t, cli.PID(), final.PID())
+	proctest.CheckNoSegments(t, cli.PID(), final.PID())
 }

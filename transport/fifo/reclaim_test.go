@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
@@ -83,7 +83,7 @@ func runMkseg(args []string) error {
 }
 
 // segmentLine reads "segment ID" from a helper.
-func segmentLine(t *testing.T, p *simpltest.Proc) int {
+func segmentLine(t *testing.T, p *proctest.Proc) int {
 	t.Helper()
 	line := p.Expect("segment ", helperTimeout)
 	id, err := strconv.Atoi(strings.TrimPrefix(line, "segment "))
@@ -153,7 +153,7 @@ func TestReclaimSegments(t *testing.T) {
 	if inPrivateIPC(t) {
 		return
 	}
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestReclaimSegments(t *testing.T) {
 		t.Log("not root: no segment of another user to leave alone")
 	}
 	for _, kind := range kinds {
-		p := simpltest.StartNoWait(t, "mkseg", nil, kind)
+		p := proctest.StartNoWait(t, "mkseg", nil, kind)
 		id := segmentLine(t, p)
 		removeSegment(t, id)
 		if err := p.Wait(helperTimeout); err != nil {
@@ -222,7 +222,7 @@ func TestReclaimSegments(t *testing.T) {
 // some other process), unless last.
 func leakAndReclaim(t *testing.T, dir string, reg *naming.Registry, stage, by, fcshow string, last bool) bool {
 	t.Helper()
-	p := simpltest.StartNoWait(t, "shmstop", nil, dir, stage)
+	p := proctest.StartNoWait(t, "shmstop", nil, dir, stage)
 	id := segmentLine(t, p)
 	// Held attached until it has been looked at, so that no other test's
 	// Attach reclaims it before.
@@ -268,7 +268,7 @@ func leakAndReclaim(t *testing.T, dir string, reg *naming.Registry, stage, by, f
 	if info, err := sys.ShmStat(id); !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.EIDRM) {
 		t.Errorf("the killed sender's segment is still there: %+v, %v", info, err)
 	}
-	if left := simpltest.Segments(t, p.PID()); len(left) > 0 {
+	if left := proctest.Segments(t, p.PID()); len(left) > 0 {
 		t.Errorf("segments of the killed sender left: %+v", left)
 	}
 	return true

@@ -8,10 +8,12 @@ import (
 	"github.com/gosimpl/gosimpl/transport"
 )
 
-// Request is one message received on the FIFO transport. Its data is a
-// copy taken when it was received; the copy is recycled once the request
-// is answered. Safe for concurrent use: the first answer wins and later
-// ones return ErrReplied (or ErrClosed after the endpoint closed).
+// Request is one message received on the FIFO transport, and its
+// transport.Handle (one Request per message: the id is not used). Its
+// data is a copy taken when it was received; the copy is recycled once the
+// request is answered, and Data returns nil from then on. Safe for
+// concurrent use: the first answer wins and later ones return ErrReplied
+// (or ErrClosed after the endpoint closed).
 type Request struct {
 	ep   *Endpoint
 	seg  *rseg
@@ -24,13 +26,18 @@ type Request struct {
 	closed bool // answered by Close
 }
 
-var _ transport.CredRequest = (*Request)(nil)
+var _ transport.Handle = (*Request)(nil)
 
-// Data is the request's bytes, valid until the request is answered.
-func (r *Request) Data() []byte { return r.data }
+// Data is the request's bytes, valid until the request is answered; nil
+// after.
+func (r *Request) Data(uint64) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.data
+}
 
 // Sender is the sending identity and its pid, as the sender wrote them.
-func (r *Request) Sender() (string, int) { return r.hdr.whom, r.hdr.pid }
+func (r *Request) Sender(uint64) (string, int) { return r.hdr.whom, r.hdr.pid }
 
 // Cred is the sending process as the kernel recorded it when that process
 // created the segment the request came in: its pid (shm_cpid), uid
@@ -41,13 +48,13 @@ func (r *Request) Sender() (string, int) { return r.hdr.whom, r.hdr.pid }
 // effective group at the segment's creation, not checked since. A relayed
 // request came in the original sender's segment and names the original
 // sender. ok is always true.
-func (r *Request) Cred() (c transport.Cred, ok bool) {
+func (r *Request) Cred(uint64) (c transport.Cred, ok bool) {
 	cr := r.seg.cr
 	return transport.Cred{PID: cr.pid, UID: int(cr.uid), GID: int(cr.gid)}, true
 }
 
 // MaxReply is the largest reply the sender accepts.
-func (r *Request) MaxReply() int { return r.hdr.ybytes }
+func (r *Request) MaxReply(uint64) int { return r.hdr.ybytes }
 
 // SegmentID is the System V segment the request came in (for tests and
 // tools that show it).
@@ -63,12 +70,12 @@ func (r *Request) answeredErr() error {
 // Reply writes data over the sender's segment and wakes the sender. A reply
 // larger than MaxReply is not truncated: the sender gets ErrReplyTooLarge,
 // the request counts as answered, and Reply says so too.
-func (r *Request) Reply(data []byte) error { return r.reply(data, len(data)) }
+func (r *Request) Reply(_ uint64, data []byte) error { return r.reply(data, len(data)) }
 
 // ReplyBuffer is where a reply can be written in place: MaxReply bytes of
 // the sender's segment (Data is a copy and does not change). Valid until
 // the request is answered; nil once answered.
-func (r *Request) ReplyBuffer() []byte {
+func (r *Request) ReplyBuffer(uint64) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done {
@@ -79,7 +86,7 @@ func (r *Request) ReplyBuffer() []byte {
 
 // ReplyInPlace answers with the first n bytes of ReplyBuffer, as Reply
 // does.
-func (r *Request) ReplyInPlace(n int) error {
+func (r *Request) ReplyInPlace(_ uint64, n int) error {
 	if n < 0 {
 		return fmt.Errorf("%w: reply of %d bytes", transport.ErrBadMessage, n)
 	}
@@ -108,7 +115,7 @@ func (r *Request) reply(data []byte, n int) error {
 }
 
 // ReplyError answers with a failure: the sender's Send returns ErrRejected.
-func (r *Request) ReplyError() error {
+func (r *Request) ReplyError(uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done {
@@ -121,10 +128,10 @@ func (r *Request) ReplyError() error {
 
 // Relay passes the request to another receiver by ringing its FIFO with the
 // same segment id; that receiver answers the original sender directly.
-// to must be a FIFO-transport Conn. If the doorbell cannot be written the
-// request stays unanswered here.
-func (r *Request) Relay(to transport.Conn) error {
-	c, ok := to.(*Conn)
+// to must be a FIFO-transport Conn, else ErrNotSupported. If the doorbell
+// cannot be written the request stays unanswered here.
+func (r *Request) Relay(_ uint64, to transport.Conn) error {
+	c, ok := transport.Unwrap(to).(*Conn)
 	if !ok {
 		return fmt.Errorf("%w: relay across transports", transport.ErrNotSupported)
 	}
@@ -151,7 +158,7 @@ func (r *Request) Relay(to transport.Conn) error {
 
 // Abort fails the request for its sender with ErrPeerGone, as when the
 // receiver detaches.
-func (r *Request) Abort() { r.answerClosed() }
+func (r *Request) Abort(uint64) { r.answerClosed() }
 
 // answerClosed fails the request because the endpoint is closing.
 func (r *Request) answerClosed() {

@@ -73,3 +73,9 @@ func FuzzReadHeader(f *testing.F) {
 		_ = s.data(h.nbytes)
 	})
 }
+
+// segmentOf is the System V segment a received request came in.
+func segmentOf(r transport.Request) int {
+	h, _ := r.Handle()
+	return h.(*Request).SegmentID()
+}

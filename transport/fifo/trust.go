@@ -3,9 +3,9 @@ package fifo
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 
+	isys "github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
@@ -42,12 +42,11 @@ import (
 // first attached the segment. Used by the receiver's reader only, but for
 // pid, uid and gid, which never change and which Request.Cred reports.
 type creator struct {
-	pid    int
-	uid    uint32   // shm_perm.cuid
-	gid    uint32   // shm_perm.cgid: the creator's group then, never checked
-	proc   *os.File // its pidfd; nil without pidfd support
-	procFD int      // proc's descriptor, polled by exited; valid while proc is open
-	bad    error    // set once the creator fails a check; for good
+	pid  int
+	uid  uint32      // shm_perm.cuid
+	gid  uint32      // shm_perm.cgid: the creator's group then, never checked
+	proc *isys.Pidfd // its pidfd; nil without pidfd support
+	bad  error       // set once the creator fails a check; for good
 }
 
 // newCreator checks the creator of the segment info describes: it must be
@@ -62,17 +61,8 @@ func newCreator(info sys.ShmInfo) *creator {
 	proc, err := openProcess(c.pid)
 	switch {
 	case err == nil:
-		raw, err := proc.SyscallConn()
-		if err == nil {
-			err = raw.Control(func(fd uintptr) { c.procFD = int(fd) })
-		}
-		if err != nil {
-			proc.Close()
-			c.bad = err
-			return c
-		}
 		c.proc = proc
-	case errors.Is(err, sys.ErrNoPidfd):
+	case errors.Is(err, isys.ErrNoPidfd):
 		// check reads /proc on every request instead.
 	default:
 		c.bad = fmt.Errorf("creator of segment %d: %w", info.ID, err)
@@ -104,15 +94,12 @@ func (c *creator) check() error {
 }
 
 // exited tells whether the pidfd's process has exited (false without a
-// pidfd). It polls procFD directly, not through RawConn.Control, whose
-// closure would cost two allocations a request: proc stays open, and
-// referenced, until close, which only the reader calls once no request
-// uses the segment.
+// pidfd). Pidfd.Exited costs one poll and no allocation a request.
 func (c *creator) exited() bool {
 	if c.proc == nil {
 		return false
 	}
-	return sys.Exited(c.procFD)
+	return c.proc.Exited()
 }
 
 // verify accepts a request whose header names pid as its sender.

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
@@ -73,7 +73,7 @@ func runForge(args []string) error {
 // forge runs the forge helper to its end and returns its verdict.
 func forge(t *testing.T, dir, receiver, whom, pid string, nbytes int, mode string) (verdict string, helperPID int) {
 	t.Helper()
-	p := simpltest.StartNoWait(t, "forge", nil, dir, receiver, whom, pid, strconv.Itoa(nbytes), mode)
+	p := proctest.StartNoWait(t, "forge", nil, dir, receiver, whom, pid, strconv.Itoa(nbytes), mode)
 	p.Expect("rang", helperTimeout)
 	verdict = p.ReadLine(helperTimeout)
 	if err := p.Wait(helperTimeout); err != nil {
@@ -89,7 +89,7 @@ func receiveNothing(t *testing.T, ep *Endpoint, d time.Duration) {
 	defer cancel()
 	if req, proxy, err := ep.Receive(ctx); err == nil {
 		who, pid := "", 0
-		if req != nil {
+		if req.Valid() {
 			who, pid = req.Sender()
 			req.ReplyError()
 		}
@@ -124,7 +124,7 @@ func attachT(t *testing.T, reg *naming.Registry, name string, perm os.FileMode) 
 // receiver never rings the reply FIFO of a process that did not send to
 // it (TestPermDeputy/whom in simpl, without other users).
 func TestForgedSender(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func ringWith(t *testing.T, ep *Endpoint, id int) {
 // suffix.
 func serveOne(t *testing.T, ep *Endpoint, suffix string) {
 	t.Helper()
-	ctx := simpltest.Context(t, helperTimeout)
+	ctx := proctest.Context(t, helperTimeout)
 	req, _, err := ep.Receive(ctx)
 	if err != nil {
 		t.Error(err)
@@ -227,7 +227,7 @@ func serveOne(t *testing.T, ep *Endpoint, suffix string) {
 // it already answered, not one from a sender without a claim (as a C
 // sender's). A relay hands the request over.
 func TestClaim(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +245,7 @@ func TestClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cPub.Close()
-	ctx := simpltest.Context(t, time.Minute)
+	ctx := proctest.Context(t, time.Minute)
 	dropped := int64(0)
 	expectDropped := func(t *testing.T) {
 		t.Helper()
@@ -276,8 +276,8 @@ func TestClaim(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := req.(*Request)
-		ringWith(t, pub, r.SegmentID())
+		r := req
+		ringWith(t, pub, segmentOf(r))
 		expectDropped(t)
 		r.Reply([]byte("SRV's answer"))
 		if s := <-got; s != "SRV's answer" {
@@ -288,12 +288,12 @@ func TestClaim(t *testing.T) {
 	var seg int
 	t.Run("sent to it, then again", func(t *testing.T) {
 		got := send(cPub, "to PUB")
-		ctx := simpltest.Context(t, helperTimeout)
+		ctx := proctest.Context(t, helperTimeout)
 		req, _, err := pub.Receive(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		seg = req.(*Request).SegmentID()
+		seg = segmentOf(req)
 		req.Reply([]byte("PUB's answer"))
 		if s := <-got; s != "PUB's answer" {
 			t.Fatalf("the Send to PUB got %q", s)
@@ -318,8 +318,8 @@ func TestClaim(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		relayed := req.(*Request).SegmentID()
-		if err := req.(*Request).Relay(srvToPub); err != nil {
+		relayed := segmentOf(req)
+		if err := req.Relay(ctx, srvToPub); err != nil {
 			t.Fatal(err)
 		}
 		serveOne(t, pub, " by PUB")

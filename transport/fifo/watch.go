@@ -3,15 +3,13 @@ package fifo
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // Noticing that a receiver died. The wire has no word for it: a receiver
@@ -39,18 +37,17 @@ import (
 // pollEvery is how often a watcher without a pidfd checks its receiver.
 const pollEvery = 20 * time.Millisecond
 
-// openProcess is sys.OpenProcess; tests replace it to run without pidfds.
-var openProcess = sys.OpenProcess
+// openProcess is sys.OpenPidfd; tests replace it to run without pidfds.
+var openProcess = sys.OpenPidfd
 
 // watcher follows one located receiver for a Conn. It holds no reference
 // to the Conn, so that its goroutine does not keep a Conn dropped without
 // Close reachable; collecting the Conn closes the watcher.
 type watcher struct {
 	pid     int
-	created time.Time // when the receiver made its FIFO
-	proc    *os.File  // the receiver's pidfd; nil without pidfd support
-	procRaw syscall.RawConn
-	start   sync.Once // starts run, on the first Send
+	created time.Time  // when the receiver made its FIFO
+	proc    *sys.Pidfd // the receiver's; nil without pidfd support
+	start   sync.Once  // starts run, on the first Send
 	stop    sync.Once
 	done    chan struct{} // closed by close
 
@@ -70,10 +67,6 @@ func newWatcher(ent naming.Entry) (*watcher, error) {
 	proc, err := openProcess(ent.PID)
 	switch {
 	case err == nil:
-		if w.procRaw, err = proc.SyscallConn(); err != nil {
-			proc.Close()
-			return nil, err
-		}
 		w.proc = proc
 	case errors.Is(err, sys.ErrNoPidfd):
 		// run checks the pid instead.
@@ -98,18 +91,14 @@ func (w *watcher) exited() bool {
 	if w.proc == nil {
 		return !naming.Alive(w.pid, w.created)
 	}
-	exited := false
-	if err := w.procRaw.Control(func(fd uintptr) { exited = sys.Exited(int(fd)) }); err != nil {
-		return false // closed: the watch is over
-	}
-	return exited
+	return w.proc.Exited() // false once closed: the watch is over
 }
 
 // run waits for the receiver to exit, then fails every waiting Send. It
 // returns when the watcher is closed.
 func (w *watcher) run() {
 	if w.proc != nil {
-		err := w.procRaw.Read(func(fd uintptr) bool { return sys.Exited(int(fd)) })
+		err := w.proc.Wait()
 		if err == nil {
 			w.peerGone()
 			return

@@ -3,6 +3,7 @@ package shm
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/transport/internal/spin"
 	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
 )
 
@@ -40,8 +42,8 @@ type Conn struct {
 	pid     int
 	whom    string
 	maxMsg  int
-	spin    spinner
-	trigger func(int) error
+	opts    Options
+	spin    spin.Budget
 	closing atomic.Bool
 
 	mu      sync.Mutex // guards the fields below
@@ -88,9 +90,10 @@ func Dial(addr string, pid int, whom string, opts Options) (*Conn, error) {
 		pid:    pid,
 		whom:   whom,
 		maxMsg: opts.MaxMessage,
+		opts:   opts,
 		all:    make(map[*lane]struct{}),
 	}
-	c.spin.init(opts.NoSpin)
+	c.spin.Init(opts.NoSpin)
 	if c.maxMsg <= 0 {
 		c.maxMsg = DefaultMaxMessage
 	}
@@ -102,8 +105,13 @@ func Dial(addr string, pid int, whom string, opts Options) (*Conn, error) {
 	return c, nil
 }
 
+var _ transport.Conn = (*Conn)(nil)
+
 // PID is the receiver's process id.
 func (c *Conn) PID() int { return c.pid }
+
+// Transport is "shm".
+func (c *Conn) Transport() string { return Name }
 
 // newLane creates a lane holding at least need bytes and hands it to the
 // receiver.
@@ -359,17 +367,28 @@ func (l *lane) destroy() {
 	l.mapMu.Unlock()
 }
 
-// Trigger is not carried by lanes; set a trigger function with
-// SetTrigger (the FIFO transport's), or Trigger fails.
+// Trigger sends proxy (1 or more) over a lane's socket and returns at
+// once: the receiver posts it to its queue. It fails rather than block
+// when the receiver has stopped reading its socket.
 func (c *Conn) Trigger(proxy int) error {
-	if c.trigger == nil {
-		return fmt.Errorf("simpl: trigger on a shared-memory connection: %w", transport.ErrNotSupported)
+	if proxy < 1 || proxy > math.MaxInt32 {
+		return fmt.Errorf("simpl: proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
 	}
-	return c.trigger(proxy)
+	l, err := c.get(0)
+	if err != nil {
+		return err
+	}
+	var b [proxySize]byte
+	err = sys.WriteNonblock(l.conn, encodeProxy(&b, int32(proxy)))
+	c.put(l)
+	switch {
+	case err == nil:
+		return nil
+	case sys.IsWouldBlock(err):
+		return fmt.Errorf("simpl: trigger to pid %d: the receiver is not reading: %w", c.pid, transport.ErrTooLarge)
+	}
+	return fmt.Errorf("simpl: trigger to pid %d: %w (%v)", c.pid, transport.ErrPeerGone, err)
 }
-
-// SetTrigger routes Trigger to fn. Call it before the Conn is shared.
-func (c *Conn) SetTrigger(fn func(int) error) { c.trigger = fn }
 
 // Send copies req into a lane, wakes the receiver and waits for its
 // answer, which it copies into reply.
@@ -493,7 +512,7 @@ type Buffer struct {
 
 // Buffer reserves a lane of at least size bytes for the caller (an idle
 // one of the Conn's, or a new one) until Close releases it.
-func (c *Conn) Buffer(size int) (*Buffer, error) {
+func (c *Conn) Buffer(size int) (transport.Buffer, error) {
 	if size < 0 || size > c.maxMsg {
 		return nil, fmt.Errorf("simpl: buffer of %d bytes, limit %d: %w", size, c.maxMsg, transport.ErrTooLarge)
 	}
@@ -559,18 +578,18 @@ func (b *Buffer) Close() error {
 // taken: reusable) or laneAbandoned (taken: must be dropped).
 func (l *lane) wait(ctx context.Context, spin, park bool) uint32 {
 	c := l.c
-	deadline := c.spin.start()
+	deadline := c.spin.Start()
 	for spins := 0; spin; spins++ {
 		if l.w.state.Load() == laneAnswered {
-			c.spin.done(deadline, true)
+			c.spin.Done(true)
 			return laneAnswered
 		}
-		if spins&63 == 0 && !c.spin.more(deadline) {
+		if spins&63 == 0 && !c.spin.More(deadline) {
 			break
 		}
 	}
 	if spin {
-		c.spin.done(deadline, false)
+		c.spin.Done(false)
 	}
 	l.watchCtx(ctx)
 	for {

@@ -38,38 +38,38 @@ type Options struct {
 	// waiter polls for up to a few tens of microseconds, adapting to how
 	// often that pays off, before it sleeps on its futex.
 	NoSpin bool
+	// Queue is where the endpoint delivers requests and proxies, shared
+	// with the other transports of the name. Nil means a queue of the
+	// endpoint's own, read by Endpoint.Receive.
+	Queue *transport.Queue
 }
 
 // Endpoint is the receiving side of one attached name on the shm
-// transport. It also takes requests from other transports through Post, so
-// one Receive serves them all. Safe for concurrent use; Close is idempotent
-// and unblocks every waiter.
+// transport: the Source of its Queue, which polls its lanes directly. It
+// also dials other receivers as the name. Safe for concurrent use; Close
+// is idempotent and unblocks every waiter.
 type Endpoint struct {
-	name   string
-	maxMsg int
-	perm   os.FileMode
-	uid    int
-	gid    int
-	ln     *net.UnixListener
+	name     string
+	dir      string // the FIFO directory, for the addresses of peers
+	opts     Options
+	maxMsg   int
+	perm     os.FileMode
+	uid      int
+	gid      int
+	ln       *net.UnixListener
+	q        *transport.Queue
+	ownQueue bool
 
-	bellMu   sync.RWMutex // write-held only to unmap the bell
-	bellGone bool
-	bellMap  *sys.Mapping
-	bellFD   int
-	bell     *bellWords
-	spin     spinner
+	bellMap *sys.Mapping
+	bellFD  int
+	bell    *bellWords
 
-	lanes   [MaxLanes]atomic.Pointer[rlane]
-	top     atomic.Int32  // lane indices in use are below top
-	nlanes  atomic.Int32  // lanes set up and not released
-	laneUp  chan struct{} // a token when a lane is added, for Receive
-	posted  chan posted   // requests from other transports
-	rsem    chan struct{}
-	pend    [readyWords]uint64 // ready bits taken from the bell, guarded by rsem
-	cursor  int                // next lane index to look at, guarded by rsem
-	flip    bool               // guarded by rsem: alternate posted and lanes first
-	watched context.Context    // guarded by rsem: see watchCtx
-	unwatch func() bool
+	lanes  [MaxLanes]atomic.Pointer[rlane]
+	top    atomic.Int32       // lane indices in use are below top
+	nlanes atomic.Int32       // lanes set up and not released
+	pend   [readyWords]uint64 // ready bits taken from the bell; Poll's
+	cursor int                // next lane index to look at; Poll's
+
 	done    chan struct{}
 	closing atomic.Bool
 
@@ -78,11 +78,6 @@ type Endpoint struct {
 	all      map[*rlane]struct{}
 	closed   bool
 	acceptWG sync.WaitGroup
-}
-
-type posted struct {
-	req   transport.Request
-	proxy int
 }
 
 // rlane is one sender lane as the receiver holds it.
@@ -95,35 +90,43 @@ type rlane struct {
 	nudge int // write end of the pipe that wakes a sender parked in Go
 	whom  string
 	cred  sys.Cred
-	req   Request
 
-	mu   sync.Mutex // guards the fields below and keeps m mapped while held
-	gone bool       // the sender closed or died
-	busy bool       // a request was taken and not yet answered
-	dead bool       // released: unmapped
-	gen  uint64     // counts the requests taken; names the current one
+	mu       sync.Mutex // guards the fields below and keeps m mapped while held
+	gone     bool       // the sender closed or died
+	busy     bool       // a request was taken and not yet answered
+	dead     bool       // released: unmapped
+	gen      uint64     // counts the requests taken; names the current one
+	data     []byte     // the current request, in place
+	maxReply int        // the current request's
 }
 
 // Listen starts the receiving side of name at the abstract socket addr.
+// dir is the FIFO directory, where the endpoint's Dial finds its peers.
 func Listen(addr, name string, opts Options) (*Endpoint, error) {
+	return listenAt(addr, "", name, opts)
+}
+
+func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 	e := &Endpoint{
 		name:   name,
+		dir:    dir,
+		opts:   opts,
 		maxMsg: opts.MaxMessage,
 		perm:   opts.Perm,
 		uid:    os.Getuid(),
 		gid:    os.Getgid(),
-		posted: make(chan posted, 1024),
-		rsem:   make(chan struct{}, 1),
-		laneUp: make(chan struct{}, 1),
+		q:      opts.Queue,
 		done:   make(chan struct{}),
 		all:    make(map[*rlane]struct{}),
 	}
-	e.spin.init(opts.NoSpin)
 	if e.maxMsg <= 0 {
 		e.maxMsg = DefaultMaxMessage
 	}
 	if e.perm == 0 {
 		e.perm = 0o600
+	}
+	if e.q == nil {
+		e.q, e.ownQueue = transport.NewQueue(name, opts.NoSpin), true
 	}
 	fd, err := sys.NewMemfd("gosimpl-bell", bellSize)
 	if err != nil {
@@ -145,10 +148,41 @@ func Listen(addr, name string, opts Options) (*Endpoint, error) {
 		}
 		return nil, fmt.Errorf("simpl: listen on %s: %w", addr, err)
 	}
+	if err := e.q.SetSource(e, e.bell); err != nil {
+		ln.Close()
+		m.Unmap()
+		sys.Close(fd)
+		return nil, err
+	}
 	e.ln = ln
 	e.acceptWG.Add(1)
 	go e.acceptLoop()
 	return e, nil
+}
+
+// Receive waits for the next request or proxy on the endpoint's own
+// queue (Options.Queue nil).
+func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) {
+	return e.q.Receive(ctx)
+}
+
+// Dial connects to the receiver p, as this endpoint's name. A receiver
+// without the shm transport (a C SIMPL program) is ErrUnreachable.
+func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, error) {
+	if !p.Name.Local() {
+		return nil, fmt.Errorf("simpl: remote name %q: %w", p.Name, transport.ErrUnreachable)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if e.closing.Load() {
+		return nil, fmt.Errorf("simpl: locate from %q: %w", e.name, transport.ErrClosed)
+	}
+	c, err := Dial(Address(e.dir, p.Entry.Name, p.Entry.PID), p.Entry.PID, e.name, e.opts)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func (e *Endpoint) acceptLoop() {
@@ -248,7 +282,6 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		return
 	}
 	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), nudge: pw, whom: whom, cred: cred}
-	l.req.l = l
 	idx, status := e.addLane(l)
 	if status != ackOK {
 		m.Unmap()
@@ -261,10 +294,18 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 	ack(ackOK, idx, e.bellFD, pr)
 	sys.Close(pr)
 	c.SetDeadline(time.Time{})
-	// The sender writes nothing more: a read returns when it closes or
-	// dies.
-	var b [1]byte
-	c.Read(b[:])
+	// The sender writes only proxies from now on; the read fails when it
+	// closes or dies.
+	var b [proxySize + 1]byte
+	for {
+		n, err := c.Read(b[:])
+		if err != nil || n == 0 {
+			break
+		}
+		if proxy, ok := decodeProxy(b[:n]); ok && !e.q.Post(transport.Request{}, proxy) {
+			break
+		}
+	}
 	l.senderGone()
 }
 
@@ -290,10 +331,7 @@ func (e *Endpoint) addLane(l *rlane) (int, int32) {
 	e.all[l] = struct{}{}
 	e.lanes[idx].Store(l)
 	e.nlanes.Add(1)
-	select {
-	case e.laneUp <- struct{}{}:
-	default:
-	}
+	e.q.SourceActive()
 	return idx, ackOK
 }
 
@@ -332,171 +370,22 @@ func (l *rlane) release() {
 	e.mu.Unlock()
 }
 
-// Post queues a request (or a proxy) that arrived on another transport, to
-// be returned by Receive in turn. It blocks while 1024 are queued; it
-// returns false, and the caller must fail the request, once the endpoint
-// is closed.
-func (e *Endpoint) Post(req transport.Request, proxy int) bool {
-	e.bellMu.RLock()
-	defer e.bellMu.RUnlock()
-	if e.closing.Load() {
-		return false
-	}
-	select {
-	case e.posted <- posted{req, proxy}:
-	case <-e.done:
-		return false
-	}
-	e.bell.seq.Add(1)
-	if e.bell.sleepers.Load() != 0 {
-		sys.FutexWake(e.bell.seq, 1)
-	}
-	return true
-}
+// Active reports whether the endpoint has lanes to poll (transport.Source).
+func (e *Endpoint) Active() bool { return e.nlanes.Load() != 0 }
 
-// Receive waits for the next request or proxy, from a lane or from Post.
-func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) {
-	select {
-	case e.rsem <- struct{}{}:
-	default:
-		select {
-		case e.rsem <- struct{}{}:
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		case <-e.done:
-			return nil, 0, e.closedErr()
-		}
+// Poll takes one posted lane's message (transport.Source).
+func (e *Endpoint) Poll() (transport.Request, bool) {
+	l, gen, ok := e.pollLanes()
+	if !ok {
+		return transport.Request{}, false
 	}
-	defer func() { <-e.rsem }()
-
-	if r, p, ok := e.poll(); ok {
-		return r, p, nil
-	}
-	if e.nlanes.Load() == 0 {
-		if r, p, ok, err := e.receivePosted(ctx); ok {
-			return r, p, err
-		}
-	}
-	deadline := e.spin.start()
-	for spins := 0; ; spins++ {
-		if e.closing.Load() {
-			return nil, 0, e.closedErr()
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-		if r, p, ok := e.poll(); ok {
-			e.spin.done(deadline, true)
-			return r, p, nil
-		}
-		if spins&63 == 0 && !e.spin.more(deadline) {
-			break
-		}
-	}
-	e.spin.done(deadline, false)
-	e.watchCtx(ctx)
-	for {
-		if e.nlanes.Load() == 0 {
-			if r, p, ok, err := e.receivePosted(ctx); ok {
-				return r, p, err
-			}
-		}
-		seq := e.bell.seq.Load()
-		e.bell.sleepers.Add(1)
-		r, p, ok := e.poll()
-		if !ok && !e.closing.Load() && ctx.Err() == nil {
-			sys.FutexWait(e.bell.seq, seq, 0)
-			r, p, ok = e.poll()
-		}
-		e.bell.sleepers.Add(^uint32(0))
-		if ok {
-			return r, p, nil
-		}
-		if e.closing.Load() {
-			return nil, 0, e.closedErr()
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, 0, err
-		}
-	}
-}
-
-// receivePosted waits in Go, without spinning or the futex, for a request
-// from another transport, while this endpoint has no lane: a FIFO request
-// then costs one goroutine hand-off rather than a futex wake-up. It
-// reports ok false when a lane was added meanwhile, and the caller goes
-// back to watching lanes too. The caller holds rsem.
-func (e *Endpoint) receivePosted(ctx context.Context) (transport.Request, int, bool, error) {
-	select {
-	case p := <-e.posted:
-		return p.req, p.proxy, true, nil
-	case <-e.laneUp:
-		return nil, 0, false, nil
-	case <-ctx.Done():
-		return nil, 0, true, ctx.Err()
-	case <-e.done:
-		return nil, 0, true, e.closedErr()
-	}
-}
-
-// watchCtx makes sure the end of ctx wakes a sleeping Receive. The
-// registration stays for later Receives with the same context, as a server
-// loop passes, so they cost no allocation; a late wake-up is harmless. The
-// caller holds rsem.
-func (e *Endpoint) watchCtx(ctx context.Context) {
-	if ctx.Done() == nil || ctx == e.watched {
-		return
-	}
-	if e.unwatch != nil {
-		e.unwatch()
-	}
-	e.watched, e.unwatch = ctx, context.AfterFunc(ctx, e.wakeReceivers)
-}
-
-func (e *Endpoint) wakeReceivers() {
-	e.bellMu.RLock()
-	if !e.bellGone {
-		e.bell.seq.Add(1)
-		sys.FutexWake(e.bell.seq, 1<<30)
-	}
-	e.bellMu.RUnlock()
-}
-
-func (e *Endpoint) closedErr() error {
-	return fmt.Errorf("simpl: receive on %q: %w", e.name, transport.ErrClosed)
-}
-
-// poll returns one waiting request, alternating between posted ones and
-// lanes so neither starves the other. The caller holds rsem.
-func (e *Endpoint) poll() (transport.Request, int, bool) {
-	e.flip = !e.flip
-	if e.flip {
-		if r, p, ok := e.pollPosted(); ok {
-			return r, p, true
-		}
-	}
-	if r, ok := e.pollLanes(); ok {
-		return r, 0, true
-	}
-	if !e.flip {
-		return e.pollPosted()
-	}
-	return nil, 0, false
-}
-
-func (e *Endpoint) pollPosted() (transport.Request, int, bool) {
-	select {
-	case p := <-e.posted:
-		return p.req, p.proxy, true
-	default:
-		return nil, 0, false
-	}
+	return transport.NewRequest(l, gen), true
 }
 
 // pollLanes takes one posted lane. Ready bits are taken from the bell a
 // word at a time and served in index order from a rotating cursor, so a
 // busy lane cannot starve the others.
-func (e *Endpoint) pollLanes() (*Request, bool) {
+func (e *Endpoint) pollLanes() (*rlane, uint64, bool) {
 	words := (int(e.top.Load()) + 63) / 64
 	any := false
 	for w := 0; w < words; w++ {
@@ -506,7 +395,7 @@ func (e *Endpoint) pollLanes() (*Request, bool) {
 		any = any || e.pend[w] != 0
 	}
 	if !any {
-		return nil, false
+		return nil, 0, false
 	}
 	// Visit every pending bit once, in circular order from the cursor:
 	// the cursor's own word first from the cursor on, the other words,
@@ -525,26 +414,26 @@ func (e *Endpoint) pollLanes() (*Request, bool) {
 			m &^= 1 << b
 			e.pend[w] &^= 1 << b
 			idx := w*64 + b
-			if r, ok := e.take(idx); ok {
+			if l, gen, ok := e.take(idx); ok {
 				e.cursor = idx + 1
-				return r, true
+				return l, gen, true
 			}
 		}
 	}
-	return nil, false
+	return nil, 0, false
 }
 
 // take claims lane idx's posted message, checking its header. A corrupt
 // header is answered at once and skipped.
-func (e *Endpoint) take(idx int) (*Request, bool) {
+func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 	l := e.lanes[idx].Load()
 	if l == nil {
-		return nil, false
+		return nil, 0, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.dead || l.gone || l.busy || !l.w.state.CompareAndSwap(lanePosted, laneTaken) {
-		return nil, false
+		return nil, 0, false
 	}
 	n := int(l.w.nbytes.Load())
 	maxReply := int(l.w.maxReply.Load())
@@ -557,14 +446,13 @@ func (e *Endpoint) take(idx int) (*Request, bool) {
 	}
 	if code != codeOK {
 		l.answerLocked(code, 0)
-		return nil, false
+		return nil, 0, false
 	}
 	l.busy = true
 	l.gen++
-	l.req.gen = l.gen
-	l.req.data = l.w.data[:n:n]
-	l.req.maxReply = maxReply
-	return &l.req, true
+	l.data = l.w.data[:n:n]
+	l.maxReply = maxReply
+	return l, l.gen, true
 }
 
 // answerLocked completes the lane's message with code and an n-byte reply
@@ -586,31 +474,21 @@ func (l *rlane) answerLocked(code uint32, n int) bool {
 	return true
 }
 
-// Close stops accepting lanes, fails every request taken or posted and not
-// answered with ErrPeerGone for its sender, and wakes every Receive.
+// Close stops accepting lanes, fails every request taken and not answered
+// with ErrPeerGone for its sender, and stops its Queue polling it (and
+// closes the Queue if it is the endpoint's own).
 func (e *Endpoint) Close() error {
 	if e.closing.Swap(true) {
 		return nil
 	}
 	close(e.done)
+	if e.ownQueue {
+		e.q.Close()
+	}
 	e.ln.Close()
 	e.acceptWG.Wait()
-	e.wakeReceivers()
-	// Wait out Posts in flight: after this none can queue more.
-	e.bellMu.Lock()
-	e.bellMu.Unlock()
-	// Requests queued by other transports.
-	for {
-		select {
-		case p := <-e.posted:
-			if p.req != nil {
-				p.req.Abort()
-			}
-			continue
-		default:
-		}
-		break
-	}
+	// No Receive polls the lanes or sleeps on the bell after this.
+	e.q.RemoveSource(e)
 	e.mu.Lock()
 	e.closed = true
 	lanes := make([]*rlane, 0, len(e.all))
@@ -638,16 +516,7 @@ func (e *Endpoint) Close() error {
 			l.conn.Close()
 		}
 	}
-	// A Receive still inside holds rsem; once it leaves, the bell can go.
-	// Post and late context wake-ups hold bellMu while they touch it.
-	e.rsem <- struct{}{}
-	if e.unwatch != nil {
-		e.unwatch()
-	}
-	e.bellMu.Lock()
-	e.bellGone = true
 	e.bellMap.Unmap()
 	sys.Close(e.bellFD)
-	e.bellMu.Unlock()
 	return nil
 }

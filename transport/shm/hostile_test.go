@@ -110,7 +110,7 @@ func TestBadLaneHeaderNotDelivered(t *testing.T) {
 	if code := postRaw(t, c, []byte("x"), 1<<20, 0); code != codeBadHeader {
 		t.Fatalf("code %d, want codeBadHeader", code)
 	}
-	if req := <-got; req != nil {
+	if req := <-got; req.Valid() {
 		t.Fatalf("Receive returned a request with a corrupt header: %q", req.Data())
 	}
 }
@@ -357,9 +357,9 @@ func TestHostileReceiver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := req.(*Request).l
+		l, n := laneOf(req), tc.n(req.MaxReply())
 		l.mu.Lock()
-		l.answerLocked(tc.code, tc.n(req.MaxReply()))
+		l.answerLocked(tc.code, n)
 		l.busy = false
 		l.mu.Unlock()
 		select {
@@ -557,8 +557,6 @@ func TestPollLanesVisitsAll(t *testing.T) {
 	if top != 192 || len(byIndex) != 192 {
 		t.Fatalf("top %d, %d lanes", top, len(byIndex))
 	}
-	e.rsem <- struct{}{} // act as the one Receive
-	defer func() { <-e.rsem }()
 
 	trial := func(cursor int, stale []int, posted int) error {
 		e.cursor = cursor
@@ -570,21 +568,21 @@ func TestPollLanesVisitsAll(t *testing.T) {
 		l.w.maxReply.Store(1)
 		l.w.state.Store(lanePosted)
 		c.bell.ring(posted)
-		r, ok := e.pollLanes()
+		r, gen, ok := e.pollLanes()
 		var ferr error
 		if !ok {
 			ferr = fmt.Errorf("cursor %d, stale %v: the posted lane %d was not found", cursor, stale, posted)
 			l.w.state.Store(laneIdle)
-		} else if r.l.index != posted {
-			ferr = fmt.Errorf("took lane %d, want %d", r.l.index, posted)
+		} else if r.index != posted {
+			ferr = fmt.Errorf("took lane %d, want %d", r.index, posted)
 		}
 		if ok {
-			r.Reply([]byte{1})
+			r.Reply(gen, []byte{1})
 			l.w.state.Store(laneIdle)
 		}
 		// Drain whatever is left, then nothing may be pending.
 		for {
-			if _, ok := e.pollLanes(); !ok {
+			if _, _, ok := e.pollLanes(); !ok {
 				break
 			}
 		}
@@ -648,7 +646,7 @@ func TestAnswerAfterNextTake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t1 := r1.(*Request).Ticket()
+	t1 := r1
 	if err := t1.Reply([]byte("ONE")); err != nil {
 		t.Fatal(err)
 	}
@@ -663,10 +661,10 @@ func TestAnswerAfterNextTake(t *testing.T) {
 	if string(r2.Data()) != "two" {
 		t.Fatalf("second request: %q", r2.Data())
 	}
-	if r2 != r1 {
+	if h1, _ := r1.Handle(); laneOf(r2) != h1 {
 		t.Fatalf("the lane's second message came in another Request value: the test no longer covers reuse")
 	}
-	t2 := r2.(*Request).Ticket()
+	t2 := r2
 	if d := t1.Data(); d != nil {
 		t.Errorf("a stale ticket shows %q, want nil", d)
 	}

@@ -162,6 +162,37 @@ func (b *bellWords) ring(idx int) {
 	}
 }
 
+// The bell is the receive queue's transport.Bell: the queue sleeps on seq,
+// counted in sleepers.
+var _ transport.Bell = (*bellWords)(nil)
+
+// Arm counts a sleeper and returns the sequence to sleep on.
+func (b *bellWords) Arm() uint32 {
+	seq := b.seq.Load()
+	b.sleepers.Add(1)
+	return seq
+}
+
+// Sleep waits on the futex while seq is unchanged.
+func (b *bellWords) Sleep(seq uint32) { sys.FutexWait(b.seq, seq, 0) }
+
+// Disarm uncounts the sleeper.
+func (b *bellWords) Disarm() { b.sleepers.Add(^uint32(0)) }
+
+// Ring bumps the sequence and wakes a sleeper if one is counted.
+func (b *bellWords) Ring() {
+	b.seq.Add(1)
+	if b.sleepers.Load() != 0 {
+		sys.FutexWake(b.seq, 1)
+	}
+}
+
+// WakeAll bumps the sequence and wakes every sleeper.
+func (b *bellWords) WakeAll() {
+	b.seq.Add(1)
+	sys.FutexWake(b.seq, 1<<30)
+}
+
 // laneSize is the memfd size for a lane that must hold need bytes of
 // request or reply: a power of two, so a steady workload reuses its lanes.
 func laneSize(need int) int {
@@ -174,20 +205,28 @@ func laneSize(need int) int {
 
 // Address is the abstract Unix socket a receiver with this name, pid and
 // FIFO directory listens on. Abstract sockets vanish with their process,
-// so nothing is left in the file system.
+// so nothing is left in the file system. It is the one place that knows
+// the form (Listening and ReadListeners ask by it).
 func Address(dir, name string, pid int) string {
 	h := fnv.New64a()
 	h.Write([]byte(dir))
-	return fmt.Sprintf("@gosimpl/%016x/%s.%d", h.Sum64(), name, pid)
+	return fmt.Sprintf(addrPrefix+"%016x/%s.%d", h.Sum64(), name, pid)
 }
+
+// addrPrefix begins every Address ('@': an abstract socket).
+const addrPrefix = "@gosimpl/"
 
 // The handshake on a new lane's socket (SOCK_SEQPACKET, native endian):
 //
 //	sender -> receiver: magic "GSL2", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd
 //	receiver -> sender: magic "GSL2", status int32, index uint32; SCM_RIGHTS bell memfd, nudge pipe read end
 //
-// After it nothing more is written; each side reads only to learn that the
-// other closed or died.
+// After it the receiver writes nothing more, and the sender writes only
+// proxies (Trigger), one packet each:
+//
+//	sender -> receiver: magic "GSP1", proxy int32 (1 or more)
+//
+// Each side otherwise reads only to learn that the other closed or died.
 const (
 	magic     = "GSL2"
 	helloSize = 4 + 32
@@ -203,6 +242,30 @@ const (
 	ackDenied   = 4 // peer credentials refused
 	ackClosed   = 5 // the receiver is closing
 )
+
+// proxySize is the size of a proxy packet.
+const (
+	proxyMagic = "GSP1"
+	proxySize  = 8
+)
+
+func encodeProxy(b *[proxySize]byte, proxy int32) []byte {
+	copy(b[:], proxyMagic)
+	binary.NativeEndian.PutUint32(b[4:], uint32(proxy))
+	return b[:]
+}
+
+// decodeProxy reads a proxy packet; anything else is not one.
+func decodeProxy(b []byte) (int, bool) {
+	if len(b) != proxySize || string(b[:4]) != proxyMagic {
+		return 0, false
+	}
+	p := int32(binary.NativeEndian.Uint32(b[4:]))
+	if p < 1 {
+		return 0, false
+	}
+	return int(p), true
+}
 
 func encodeHello(whom string) []byte {
 	b := make([]byte, helloSize)

@@ -10,11 +10,14 @@ package shm
 // that every exchange crosses a real process boundary.
 
 import (
+	"maps"
+
 	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/transport/transporttest"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -26,7 +29,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/transport"
 )
 
@@ -36,10 +39,12 @@ import (
 const helperLifetime = 3 * time.Minute
 
 func TestMain(m *testing.M) {
-	simpltest.Main(m, map[string]simpltest.Role{
+	roles := map[string]proctest.Role{
 		"recv": roleRecv,
 		"send": roleSend,
-	}, simpltest.WithLifetime(helperLifetime))
+	}
+	maps.Copy(roles, transporttest.Roles(Transport{}))
+	proctest.Main(m, roles, proctest.WithLifetime(helperLifetime))
 }
 
 // ---- helper side ----
@@ -205,7 +210,7 @@ func (s *server) serve() error {
 			}
 			return err
 		}
-		if req == nil {
+		if !req.Valid() {
 			say("proxy %d", proxy)
 			continue
 		}
@@ -224,7 +229,7 @@ func (s *server) handle(req transport.Request) {
 	case opEcho:
 		s.lastErr = req.Reply(complement(d))
 	case opInPlace:
-		r := req.(*Request)
+		r := req
 		buf := r.ReplyBuffer()
 		n := len(d)
 		for i := range min(n, len(buf)) {
@@ -234,7 +239,7 @@ func (s *server) handle(req transport.Request) {
 	case opSized:
 		s.lastErr = req.Reply(pattern(int(binary.LittleEndian.Uint32(d[1:5]))))
 	case opSizedInPl:
-		r := req.(*Request)
+		r := req
 		n := int(binary.LittleEndian.Uint32(d[1:5]))
 		copy(r.ReplyBuffer(), pattern(n))
 		s.lastErr = r.ReplyInPlace(n)
@@ -423,7 +428,7 @@ func errName(err error) string {
 
 // proc is a running helper with a command pipe.
 type proc struct {
-	*simpltest.Proc
+	*proctest.Proc
 	t    *testing.T
 	in   io.WriteCloser
 	addr string // for a "recv" helper: its address
@@ -434,13 +439,13 @@ type proc struct {
 func startHelper(t *testing.T, role string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), simpltest.Env(role, args...)...)
+	cmd.Env = append(os.Environ(), proctest.Env(role, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{Proc: simpltest.StartCmd(t, cmd), t: t, in: in}
+	p := &proc{Proc: proctest.StartCmd(t, cmd), t: t, in: in}
 	t.Cleanup(func() { in.Close() })
 	p.Expect("ready", 10*time.Second)
 	return p
@@ -501,7 +506,7 @@ func listen(t *testing.T, name string, opts Options) (*Endpoint, string) {
 
 // testCtx bounds a test: every blocking call in it gets this context.
 func testCtx(t *testing.T, d time.Duration) context.Context {
-	return simpltest.Context(t, d)
+	return proctest.Context(t, d)
 }
 
 // waitFor polls cond until it holds, failing the test after d.

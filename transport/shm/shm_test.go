@@ -188,14 +188,17 @@ func TestReplyLimits(t *testing.T) {
 		t.Fatalf("Send over the Conn's MaxMessage: %v, want ErrTooLarge", err)
 	}
 
-	// Trigger is not carried by lanes.
-	if err := c.Trigger(1); !errors.Is(err, transport.ErrNotSupported) {
-		t.Fatalf("Trigger without SetTrigger: %v, want ErrNotSupported", err)
+	// A proxy goes over a lane's socket and reaches the receive loop.
+	for _, bad := range []int{0, -1} {
+		if err := c.Trigger(bad); !errors.Is(err, transport.ErrBadProxy) {
+			t.Fatalf("Trigger(%d): %v, want ErrBadProxy", bad, err)
+		}
 	}
-	var trig int
-	c.SetTrigger(func(p int) error { trig = p; return nil })
-	if err := c.Trigger(7); err != nil || trig != 7 {
-		t.Fatalf("Trigger through SetTrigger: %v, got %d", err, trig)
+	if err := c.Trigger(7); err != nil {
+		t.Fatalf("Trigger(7): %v", err)
+	}
+	if line := p.ReadLine(5 * time.Second); line != "proxy 7" {
+		t.Fatalf("receiver says %q after Trigger(7), want \"proxy 7\"", line)
 	}
 	if c.PID() != p.PID() {
 		t.Fatalf("PID() = %d, want %d", c.PID(), p.PID())
@@ -258,13 +261,20 @@ func TestDeadReceiver(t *testing.T) {
 	}
 }
 
+// laneOf is the receiver's lane a request came in.
+func laneOf(r transport.Request) *rlane {
+	h, _ := r.Handle()
+	return h.(*rlane)
+}
+
 // waitGone waits until the receiver's lane for r has seen its sender go.
-func waitGone(t *testing.T, r *Request) {
+func waitGone(t *testing.T, r transport.Request) {
 	t.Helper()
+	l := laneOf(r)
 	waitFor(t, 5*time.Second, "the receiver to see its sender die", func() bool {
-		r.l.mu.Lock()
-		defer r.l.mu.Unlock()
-		return r.l.gone
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.gone
 	})
 }
 
@@ -294,11 +304,11 @@ func TestDeadSender(t *testing.T) {
 		if req.MaxReply() != 64 {
 			t.Fatalf("MaxReply() = %d, want 64", req.MaxReply())
 		}
-		if cr := req.(*Request).Cred(); cr.PID != p.PID() || cr.UID != os.Getuid() {
+		if cr, ok := req.Cred(); !ok || cr.PID != p.PID() || cr.UID != os.Getuid() {
 			t.Fatalf("Cred() = %+v", cr)
 		}
 		p.kill()
-		waitGone(t, req.(*Request))
+		waitGone(t, req)
 		if err := req.Reply([]byte("too late")); !errors.Is(err, transport.ErrPeerGone) {
 			t.Fatalf("rep %d: Reply to a dead sender: %v, want ErrPeerGone", rep, err)
 		}
@@ -531,7 +541,7 @@ func TestEndpointClose(t *testing.T) {
 	if _, _, err := e.Receive(ctx); !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("Receive after Close: %v, want ErrClosed", err)
 	}
-	if e.Post(&fakeReq{}, 0) {
+	if e.q.Post((&fakeReq{}).req(), 0) {
 		t.Fatal("Post after Close returned true")
 	}
 	for _, r := range held {
@@ -767,13 +777,17 @@ type fakeReq struct {
 	aborted bool
 }
 
-func (f *fakeReq) Data() []byte               { return []byte(fmt.Sprintf("fake %d", f.id)) }
-func (f *fakeReq) Sender() (string, int)      { return "fake", 1 }
-func (f *fakeReq) MaxReply() int              { return 64 }
-func (f *fakeReq) Relay(transport.Conn) error { return transport.ErrNotSupported }
-func (f *fakeReq) Reply(b []byte) error       { return f.answer(b, false) }
-func (f *fakeReq) ReplyError() error          { return f.answer(nil, false) }
-func (f *fakeReq) Abort()                     { f.answer(nil, true) }
+func (f *fakeReq) Data(uint64) []byte                 { return []byte(fmt.Sprintf("fake %d", f.id)) }
+func (f *fakeReq) Sender(uint64) (string, int)        { return "fake", 1 }
+func (f *fakeReq) Cred(uint64) (transport.Cred, bool) { return transport.Cred{}, false }
+func (f *fakeReq) MaxReply(uint64) int                { return 64 }
+func (f *fakeReq) ReplyBuffer(uint64) []byte          { return nil }
+func (f *fakeReq) Relay(uint64, transport.Conn) error { return transport.ErrNotSupported }
+func (f *fakeReq) Reply(_ uint64, b []byte) error     { return f.answer(b, false) }
+func (f *fakeReq) ReplyInPlace(uint64, int) error     { return transport.ErrNotSupported }
+func (f *fakeReq) ReplyError(uint64) error            { return f.answer(nil, false) }
+func (f *fakeReq) Abort(uint64)                       { f.answer(nil, true) }
+func (f *fakeReq) req() transport.Request             { return transport.NewRequest(f, 0) }
 
 func (f *fakeReq) answer(b []byte, abort bool) error {
 	f.mu.Lock()
@@ -796,7 +810,7 @@ func TestPost(t *testing.T) {
 	fakes := make([]*fakeReq, n)
 	for i := range fakes {
 		fakes[i] = &fakeReq{id: i}
-		if !e.Post(fakes[i], 0) {
+		if !e.q.Post(fakes[i].req(), 0) {
 			t.Fatal("Post returned false")
 		}
 	}
@@ -808,13 +822,14 @@ func TestPost(t *testing.T) {
 			t.Fatalf("Receive: %v, proxy %d", err, proxy)
 		}
 		got = append(got, req)
-		switch r := req.(type) {
+		h, _ := req.Handle()
+		switch r := h.(type) {
 		case *fakeReq:
 			kinds = append(kinds, 'P')
 			if r != fakes[strings.Count(string(kinds), "P")-1] {
 				t.Fatalf("posted requests out of order")
 			}
-		case *Request:
+		case *rlane:
 			kinds = append(kinds, 'L')
 		default:
 			t.Fatalf("Receive returned a %T", req)
@@ -836,23 +851,23 @@ func TestPost(t *testing.T) {
 		}
 	}
 	for _, f := range fakes {
-		if f.answers != 1 || f.aborted || !bytes.Equal(f.reply, complement(f.Data())) {
+		if f.answers != 1 || f.aborted || !bytes.Equal(f.reply, complement(f.Data(0))) {
 			t.Fatalf("fake %d: %d answers, aborted %v, reply %q", f.id, f.answers, f.aborted, f.reply)
 		}
 	}
 	// A proxy.
-	if !e.Post(nil, 42) {
+	if !e.q.Post(transport.Request{}, 42) {
 		t.Fatal("Post of a proxy returned false")
 	}
-	if req, proxy, err := e.Receive(ctx); err != nil || req != nil || proxy != 42 {
+	if req, proxy, err := e.Receive(ctx); err != nil || req.Valid() || proxy != 42 {
 		t.Fatalf("Receive of a proxy: %v, %d, %v", req, proxy, err)
 	}
 	// Queued at Close: aborted; after Close: refused.
 	queued := []*fakeReq{{id: 100}, {id: 101}}
 	for _, f := range queued {
-		e.Post(f, 0)
+		e.q.Post(f.req(), 0)
 	}
-	e.Post(nil, 5)
+	e.q.Post(transport.Request{}, 5)
 	within(t, 5*time.Second, "Endpoint.Close", func() { e.Close() })
 	for _, f := range queued {
 		if f.answers != 1 || !f.aborted {
@@ -860,7 +875,7 @@ func TestPost(t *testing.T) {
 		}
 	}
 	late := &fakeReq{id: 200}
-	if e.Post(late, 0) || late.answers != 0 {
+	if e.q.Post(late.req(), 0) || late.answers != 0 {
 		t.Fatalf("Post after Close: accepted, or answered (%d)", late.answers)
 	}
 }
@@ -871,16 +886,16 @@ func TestPostFullQueue(t *testing.T) {
 	checkNoMappings(t)
 	e, _ := listen(t, "postfull", Options{})
 	var fakes []*fakeReq
-	for i := range cap(e.posted) {
+	for i := range transport.QueueDepth {
 		f := &fakeReq{id: i}
 		fakes = append(fakes, f)
-		if !e.Post(f, 0) {
+		if !e.q.Post(f.req(), 0) {
 			t.Fatalf("Post %d returned false", i)
 		}
 	}
 	res := make(chan bool, 1)
 	blocked := &fakeReq{id: -1}
-	go func() { res <- e.Post(blocked, 0) }()
+	go func() { res <- e.q.Post(blocked.req(), 0) }()
 	select {
 	case <-res:
 		t.Fatal("Post on a full queue did not block")

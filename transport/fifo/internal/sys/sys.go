@@ -1,6 +1,7 @@
-// Package sys holds every system call the FIFO transport makes: FIFOs,
-// System V shared memory, pidfds and what /proc tells of processes and
-// segments. Nothing else in the transport imports golang.org/x/sys/unix or
+// Package sys holds the system calls the FIFO transport makes: FIFOs,
+// System V shared memory and what /proc tells of processes and segments.
+// Its pidfds come from the module's internal/sys, shared with the
+// locator. Nothing else in the transport imports golang.org/x/sys/unix or
 // unsafe.
 package sys
 

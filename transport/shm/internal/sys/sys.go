@@ -261,3 +261,24 @@ func NudgeReader(fd int) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), "gosimpl-nudge"), nil
 }
+
+// WriteNonblock writes b to c in one send(2) with MSG_DONTWAIT: it never
+// waits for room (IsWouldBlock tells that case).
+func WriteNonblock(c syscall.Conn, b []byte) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		werr = unix.Send(int(fd), b, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+// IsWouldBlock reports an error of a write that would have waited.
+func IsWouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }

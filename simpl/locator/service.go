@@ -16,40 +16,40 @@ const DefaultName = "FCLOCATOR"
 // The locator's requests and replies, as typed messages (see
 // docs/typed.md for the wire form and docs/locator.md for the protocol).
 type (
-	// LocateRequest asks for the live owner of Name.
-	LocateRequest struct {
+	// locateRequest asks for the live owner of Name.
+	locateRequest struct {
 		Name string `msgpack:"name"`
 	}
-	// LocateReply is the owner.
-	LocateReply struct {
+	// locateReply is the owner.
+	locateReply struct {
 		Info Info `msgpack:"info"`
 	}
-	// ListRequest asks for the live names matching Pattern.
-	ListRequest struct {
+	// listRequest asks for the live names matching Pattern.
+	listRequest struct {
 		Pattern string `msgpack:"pattern"`
 	}
-	// ListReply is a snapshot: the names, and the epoch and position a
+	// listReply is a snapshot: the names, and the epoch and position a
 	// watch that must miss nothing after it starts from.
-	ListReply struct {
+	listReply struct {
 		Infos []Info `msgpack:"infos"`
 		Epoch uint64 `msgpack:"epoch"`
 		Seq   uint64 `msgpack:"seq"`
 	}
-	// WatchRequest asks for the events after position After of the
+	// watchRequest asks for the events after position After of the
 	// locator instance Epoch whose names match Pattern; the locator holds
 	// the request until there is one (or Wait passes). An Epoch that is
 	// not the locator's (0 on a first request, another after a restart)
 	// or a position it no longer keeps gets a reset: a fresh snapshot.
-	WatchRequest struct {
+	watchRequest struct {
 		Pattern string        `msgpack:"pattern"`
 		Epoch   uint64        `msgpack:"epoch"`
 		After   uint64        `msgpack:"after"`
 		Max     int           `msgpack:"max"`
 		Wait    time.Duration `msgpack:"wait"`
 	}
-	// WatchReply carries events (possibly none, when Wait passed), or a
+	// watchReply carries events (possibly none, when Wait passed), or a
 	// reset with the current snapshot; Next is the position to ask from.
-	WatchReply struct {
+	watchReply struct {
 		Events   []Event `msgpack:"events"`
 		Reset    bool    `msgpack:"reset"`
 		Snapshot []Info  `msgpack:"snapshot"`
@@ -58,17 +58,17 @@ type (
 	}
 )
 
-func (LocateRequest) TypeTag() string { return "locator.Locate" }
-func (LocateReply) TypeTag() string   { return "locator.LocateReply" }
-func (ListRequest) TypeTag() string   { return "locator.List" }
-func (ListReply) TypeTag() string     { return "locator.ListReply" }
-func (WatchRequest) TypeTag() string  { return "locator.Watch" }
-func (WatchReply) TypeTag() string    { return "locator.WatchReply" }
+func (locateRequest) TypeTag() string { return "locator.Locate" }
+func (locateReply) TypeTag() string   { return "locator.LocateReply" }
+func (listRequest) TypeTag() string   { return "locator.List" }
+func (listReply) TypeTag() string     { return "locator.ListReply" }
+func (watchRequest) TypeTag() string  { return "locator.Watch" }
+func (watchReply) TypeTag() string    { return "locator.WatchReply" }
 
 // Error codes of the locator's error replies.
 const (
-	CodeNotFound   typed.Code = 100 // no live owner (simpl.ErrNotFound)
-	CodeBadRequest typed.Code = 101 // a bad name or pattern (simpl.ErrBadName)
+	codeNotFound   typed.Code = 100 // no live owner (simpl.ErrNotFound)
+	codeBadRequest typed.Code = 101 // a bad name or pattern (simpl.ErrBadName)
 )
 
 // Limits of a watch request.
@@ -84,36 +84,36 @@ const (
 // as clients wait.
 func Serve(ctx context.Context, ch *simpl.Channel, w *Watcher) error {
 	mux := typed.NewMux()
-	typed.Handle(mux, func(ctx context.Context, req LocateRequest, _ simpl.Message) (LocateReply, error) {
+	typed.Handle(mux, func(ctx context.Context, req locateRequest, _ simpl.Message) (locateReply, error) {
 		info, err := w.Lookup(req.Name)
 		if err != nil {
-			return LocateReply{}, codeOf(err)
+			return locateReply{}, codeOf(err)
 		}
-		return LocateReply{Info: info}, nil
+		return locateReply{Info: info}, nil
 	})
-	typed.Handle(mux, func(ctx context.Context, req ListRequest, _ simpl.Message) (ListReply, error) {
+	typed.Handle(mux, func(ctx context.Context, req listRequest, _ simpl.Message) (listReply, error) {
 		if err := CheckPattern(req.Pattern); err != nil {
-			return ListReply{}, codeOf(err)
+			return listReply{}, codeOf(err)
 		}
 		infos, seq := w.Snapshot(req.Pattern)
-		return ListReply{Infos: infos, Epoch: w.Epoch(), Seq: seq}, nil
+		return listReply{Infos: infos, Epoch: w.Epoch(), Seq: seq}, nil
 	})
-	typed.Handle(mux, func(ctx context.Context, req WatchRequest, m simpl.Message) (WatchReply, error) {
+	typed.Handle(mux, func(ctx context.Context, req watchRequest, m simpl.Message) (watchReply, error) {
 		if err := CheckPattern(req.Pattern); err != nil {
-			return WatchReply{}, codeOf(err)
+			return watchReply{}, codeOf(err)
 		}
 		if req.Epoch != w.Epoch() {
 			return reset(w, req.Pattern), nil
 		}
 		go hold(ctx, w, req, m)
-		return WatchReply{}, typed.ErrDeferred
+		return watchReply{}, typed.ErrDeferred
 	})
 	return mux.Serve(ctx, ch, typed.WithWorkers(workersServe))
 }
 
 // hold answers a watch once there are events, Wait has passed, or the
 // server stops.
-func hold(ctx context.Context, w *Watcher, req WatchRequest, m simpl.Message) {
+func hold(ctx context.Context, w *Watcher, req watchRequest, m simpl.Message) {
 	wait := req.Wait
 	if wait <= 0 || wait > maxWait {
 		wait = defaultWait
@@ -129,27 +129,27 @@ func hold(ctx context.Context, w *Watcher, req WatchRequest, m simpl.Message) {
 	evs, next, err := w.Next(wctx, req.Pattern, req.After, max)
 	switch {
 	case err == nil:
-		typed.Reply(m, WatchReply{Events: evs, Epoch: w.Epoch(), Next: next})
+		typed.Reply(m, watchReply{Events: evs, Epoch: w.Epoch(), Next: next})
 	case errors.Is(err, ErrGap):
 		typed.Reply(m, reset(w, req.Pattern))
 	case wctx.Err() != nil && ctx.Err() == nil:
-		typed.Reply(m, WatchReply{Epoch: w.Epoch(), Next: next}) // nothing yet: ask again
+		typed.Reply(m, watchReply{Epoch: w.Epoch(), Next: next}) // nothing yet: ask again
 	default:
 		typed.ReplyError(m, err) // the server is stopping: the client re-asks elsewhere
 	}
 }
 
-func reset(w *Watcher, pattern string) WatchReply {
+func reset(w *Watcher, pattern string) watchReply {
 	infos, seq := w.Snapshot(pattern)
-	return WatchReply{Reset: true, Snapshot: infos, Epoch: w.Epoch(), Next: seq}
+	return watchReply{Reset: true, Snapshot: infos, Epoch: w.Epoch(), Next: seq}
 }
 
 func codeOf(err error) error {
 	switch {
 	case errors.Is(err, simpl.ErrNotFound):
-		return &typed.Error{Code: CodeNotFound, Message: err.Error()}
+		return &typed.Error{Code: codeNotFound, Message: err.Error()}
 	case errors.Is(err, simpl.ErrBadName):
-		return &typed.Error{Code: CodeBadRequest, Message: err.Error()}
+		return &typed.Error{Code: codeBadRequest, Message: err.Error()}
 	}
 	return err
 }
@@ -159,9 +159,9 @@ func fromRemote(err error) error {
 	var e *typed.Error
 	if errors.As(err, &e) {
 		switch e.Code {
-		case CodeNotFound:
+		case codeNotFound:
 			return fmt.Errorf("%w (%s)", simpl.ErrNotFound, e.Message)
-		case CodeBadRequest:
+		case codeBadRequest:
 			return fmt.Errorf("%w (%s)", simpl.ErrBadName, e.Message)
 		}
 	}

@@ -22,29 +22,30 @@ type Client struct {
 	name string
 	dir  string
 
-	patience time.Duration // see WithPatience
+	unresponsiveAfter time.Duration // see WithUnresponsiveAfter
 
 	mu   sync.Mutex
 	conn *simpl.Conn
 }
 
-// DefaultPatience is WithPatience's default.
-const DefaultPatience = 2 * time.Second
+// DefaultUnresponsiveAfter is WithUnresponsiveAfter's default.
+const DefaultUnresponsiveAfter = 2 * time.Second
 
 // ErrUnresponsive: the locator is attached but did not answer in time
-// (stopped, or stuck); see WithPatience.
+// (stopped, or stuck); see WithUnresponsiveAfter.
 var ErrUnresponsive = errors.New("simpl: locator: no answer in time")
 
-// WithPatience is how long a Locate or List waits for the locator's answer
-// before it reads the FIFO directory instead, and how long a watch waits
-// past the locator's own deadline for a held watch (10 s) before it counts
-// the locator lost (a Lost event whose Err wraps ErrUnresponsive): a
-// locator that is stopped (SIGSTOP) or stuck is treated as one that is
-// gone. Default DefaultPatience.
-func WithPatience(d time.Duration) ClientOption {
+// WithUnresponsiveAfter is how long the locator may take to answer before
+// the Client counts it unresponsive (ErrUnresponsive) and treats it as
+// gone: a Locate or List then reads the FIFO directory instead, and a
+// watch, which gives it d past its own deadline for a held watch (10 s),
+// reports it Lost (Event.Err wraps ErrUnresponsive). So a locator that is
+// stopped (SIGSTOP) or stuck is handled as one that exited. d <= 0 keeps
+// the default, DefaultUnresponsiveAfter.
+func WithUnresponsiveAfter(d time.Duration) ClientOption {
 	return func(c *Client) {
 		if d > 0 {
-			c.patience = d
+			c.unresponsiveAfter = d
 		}
 	}
 }
@@ -63,7 +64,7 @@ func NewClient(ch *simpl.Channel, name string, opts ...ClientOption) *Client {
 	if name == "" {
 		name = DefaultName
 	}
-	c := &Client{ch: ch, name: name, dir: ch.Dir(), patience: DefaultPatience}
+	c := &Client{ch: ch, name: name, dir: ch.Dir(), unresponsiveAfter: DefaultUnresponsiveAfter}
 	for _, opt := range opts {
 		opt(c)
 	}
@@ -155,7 +156,7 @@ func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Re
 			}
 			return rep, false, fmt.Errorf("simpl: locator %q: %w", c.name, err)
 		}
-		rep, err = callWithin[Req, Rep](ctx, c, conn, req, c.patience)
+		rep, err = callWithin[Req, Rep](ctx, c, conn, req, c.unresponsiveAfter)
 		if err == nil {
 			return rep, true, nil
 		}
@@ -182,7 +183,7 @@ func (c *Client) Locate(ctx context.Context, name string) (Info, error) {
 
 // LocateFrom is Locate, and says which source answered.
 func (c *Client) LocateFrom(ctx context.Context, name string) (Info, Source, error) {
-	rep, ok, err := ask[LocateRequest, LocateReply](ctx, c, LocateRequest{Name: name})
+	rep, ok, err := ask[locateRequest, locateReply](ctx, c, locateRequest{Name: name})
 	if ok || err != nil {
 		return rep.Info, FromLocator, err
 	}
@@ -200,7 +201,7 @@ func (c *Client) List(ctx context.Context, pattern string) ([]Info, error) {
 
 // ListFrom is List, and says which source answered.
 func (c *Client) ListFrom(ctx context.Context, pattern string) ([]Info, Source, error) {
-	rep, ok, err := ask[ListRequest, ListReply](ctx, c, ListRequest{Pattern: pattern})
+	rep, ok, err := ask[listRequest, listReply](ctx, c, listRequest{Pattern: pattern})
 	if ok || err != nil {
 		return rep.Infos, FromLocator, err
 	}
@@ -247,10 +248,10 @@ func (w *Watch) Next(ctx context.Context) (Event, error) {
 	for len(w.pending) == 0 {
 		conn, err := w.c.get()
 		if err == nil {
-			var rep WatchReply
-			rep, err = callWithin[WatchRequest, WatchReply](ctx, w.c, conn, WatchRequest{
+			var rep watchReply
+			rep, err = callWithin[watchRequest, watchReply](ctx, w.c, conn, watchRequest{
 				Pattern: w.pattern, Epoch: w.epoch, After: w.next, Wait: defaultWait,
-			}, defaultWait+w.c.patience)
+			}, defaultWait+w.c.unresponsiveAfter)
 			if err == nil {
 				relocated = false
 				if w.lost {
@@ -293,7 +294,7 @@ func (w *Watch) Next(ctx context.Context) (Event, error) {
 
 // take records a reply: events as they are, a reset as the differences
 // between the snapshot and what the watch knew.
-func (w *Watch) take(rep WatchReply) {
+func (w *Watch) take(rep watchReply) {
 	w.epoch, w.next = rep.Epoch, rep.Next
 	if !rep.Reset {
 		for _, ev := range rep.Events {

@@ -1,7 +1,6 @@
 package locator
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -15,8 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/naming/locator/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/shm"
 )
@@ -106,7 +105,7 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	live    map[key]Info // the current live names
-	owners  map[key]*os.File
+	owners  map[key]*sys.Pidfd
 	events  []Event // the last keep events, oldest first
 	seq     uint64  // the last event's number
 	changed chan struct{}
@@ -143,7 +142,7 @@ func NewWatcher(dir string) (*Watcher, error) {
 		epoch:   binary.LittleEndian.Uint64(b[:]) | 1,
 		inot:    inot,
 		live:    make(map[key]Info),
-		owners:  make(map[key]*os.File),
+		owners:  make(map[key]*sys.Pidfd),
 		changed: make(chan struct{}),
 		rescan:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -248,16 +247,26 @@ func (w *Watcher) scan() {
 		fresh = append(fresh, k)
 	}
 	for _, k := range fresh {
-		f, err := sys.OpenProcess(k.pid)
+		p, err := sys.OpenPidfd(k.pid)
 		if err != nil {
 			continue // polled instead (or it died already: the next scan says so)
 		}
-		w.owners[k] = f
+		w.owners[k] = p
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			if sys.WaitExit(f) == nil {
+			switch err := p.Wait(); {
+			case err == nil:
 				w.poke()
+			case !errors.Is(err, os.ErrClosed):
+				// The kernel cannot poll this pidfd: without it, loop
+				// checks the owner every pollEvery instead.
+				w.mu.Lock()
+				if w.owners[k] == p {
+					delete(w.owners, k)
+					p.Close()
+				}
+				w.mu.Unlock()
 			}
 		}()
 	}
@@ -268,7 +277,8 @@ func (w *Watcher) scan() {
 // one reading of the directory that a Watcher's scans and the one-shot
 // ScanDir and LocateDir share.
 func liveInfos(reg *naming.Registry, entries []naming.Entry) map[key]Info {
-	var shmNames map[string]bool
+	var shmListeners *shm.Listeners
+	read := false
 	now := make(map[key]Info, len(entries))
 	for _, e := range entries {
 		if !e.Alive {
@@ -278,11 +288,14 @@ func liveInfos(reg *naming.Registry, entries []naming.Entry) map[key]Info {
 		if err != nil {
 			continue // gone meanwhile
 		}
-		if shmNames == nil {
-			shmNames = listeningShm()
+		if !read {
+			// A table that cannot be read (no /proc/net/unix) holds
+			// no receiver: every name is then reported as "fifo".
+			shmListeners, _ = shm.ReadListeners()
+			read = true
 		}
 		info := Info{Name: e.Name, PID: e.PID, UID: uid, Transport: "fifo", Since: e.Created}
-		if shmNames[shm.Address(reg.Dir(), e.Name, e.PID)] {
+		if shmListeners.Has(reg.Dir(), e.Name, e.PID) {
 			info.Transport = "shm"
 		}
 		now[key{e.Name, e.PID}] = info
@@ -355,25 +368,6 @@ func earliest(live map[key]Info, name string) (Info, bool) {
 		}
 	}
 	return best, found
-}
-
-// listeningShm is the set of abstract socket names that gosimpl receivers
-// listen on.
-func listeningShm() map[string]bool {
-	f, err := os.Open("/proc/net/unix")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	out := make(map[string]bool)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 8 && strings.HasPrefix(fields[7], "@gosimpl/") {
-			out[fields[7]] = true
-		}
-	}
-	return out
 }
 
 func (w *Watcher) addLocked(kind Kind, info Info) {

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gosimpl/gosimpl/naming/locator"
-	"github.com/gosimpl/gosimpl/naming/locator/locatorprom"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
+	"github.com/gosimpl/gosimpl/simpl/locator/locatorprom"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"

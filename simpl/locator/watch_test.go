@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/naming/locator"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 

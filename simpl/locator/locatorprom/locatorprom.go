@@ -13,7 +13,7 @@
 package locatorprom
 
 import (
-	"github.com/gosimpl/gosimpl/naming/locator"
+	"github.com/gosimpl/gosimpl/simpl/locator"
 	"github.com/prometheus/client_golang/prometheus"
 )
 

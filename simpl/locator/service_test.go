@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/naming/locator"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
@@ -214,8 +214,8 @@ func TestClientFallback(t *testing.T) {
 }
 
 // A locator that is stopped (SIGSTOP) rather than gone: Locate and List
-// read the directory after WithPatience, and a watch reports it Lost
-// (ErrUnresponsive) once the held watch's own deadline and the patience
+// read the directory after WithUnresponsiveAfter, and a watch reports it
+// Lost (ErrUnresponsive) once the held watch's own deadline and that delay
 // have passed, then Restored when it runs again.
 func TestStoppedLocator(t *testing.T) {
 	dir := simpltest.Dir(t)
@@ -226,7 +226,7 @@ func TestStoppedLocator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	c := locator.NewClient(cli, "", locator.WithPatience(300*time.Millisecond))
+	c := locator.NewClient(cli, "", locator.WithUnresponsiveAfter(300*time.Millisecond))
 	ctx := simpltest.Context(t, time.Minute)
 
 	wt := c.Watch("S*")
@@ -244,10 +244,10 @@ func TestStoppedLocator(t *testing.T) {
 		t.Fatalf("LocateFrom(SVC1) with the locator stopped: %+v, %v, %v; want SVC1 from the directory", info, src, err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("LocateFrom with the locator stopped took %v, patience 300ms", d)
+		t.Errorf("LocateFrom with the locator stopped took %v, unresponsive after 300ms", d)
 	}
 	// The watch held by the stopped locator: Lost within its 10 s wait
-	// and the patience (bounded here at 30 s).
+	// and the 300 ms (bounded here at 30 s).
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	ev, err := wt.Next(lctx)
 	cancel()

@@ -1,0 +1,181 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Request is one received message that is owed exactly one answer: Reply,
+// ReplyInPlace, ReplyError, Relay or Abort. It is a small value naming
+// the message; copies name the same message. Once the message is answered
+// every copy is spent: a second answer returns ErrReplied and Data,
+// ReplyBuffer return nil, even when the transport has since carried the
+// sender's next message over the same resources. Safe for concurrent use.
+// The zero Request names nothing.
+type Request struct {
+	h  Handle
+	id uint64
+}
+
+// Handle is what a transport implements for the requests it delivers.
+// Each method takes the id the transport gave NewRequest, so one Handle
+// (a shared-memory lane, say) can serve many messages in turn without
+// allocating, and a call naming a message that was answered already does
+// nothing (answers return ErrReplied, or ErrClosed when the endpoint
+// closed first). Methods are called concurrently.
+type Handle interface {
+	// Data is the request's bytes while it is unanswered, else nil.
+	Data(id uint64) []byte
+	// Sender is the sending identity and process as the sender gave them.
+	Sender(id uint64) (name string, pid int)
+	// Cred is the sending process as the kernel recorded it; ok is false
+	// when the transport cannot tell.
+	Cred(id uint64) (c Cred, ok bool)
+	// MaxReply is the largest reply the sender accepts.
+	MaxReply(id uint64) int
+	// ReplyBuffer is where a reply can be written in place, MaxReply
+	// bytes, while unanswered; nil when the transport has none.
+	ReplyBuffer(id uint64) []byte
+	// Reply answers with data; ReplyInPlace with the first n bytes of
+	// ReplyBuffer. A reply larger than MaxReply is not sent: the sender
+	// gets ErrReplyTooLarge, the request counts as answered, and so does
+	// the caller.
+	Reply(id uint64, data []byte) error
+	ReplyInPlace(id uint64, n int) error
+	// ReplyError fails the sender's Send with ErrRejected.
+	ReplyError(id uint64) error
+	// Relay hands the request whole to the receiver behind to, which then
+	// answers the sender itself. ErrNotSupported means the transport
+	// cannot (to is of another transport, say): the request is then
+	// forwarded (see Request.Relay).
+	Relay(id uint64, to Conn) error
+	// Abort fails the sender's Send with ErrPeerGone, as when the
+	// receiver detaches; a no-op once answered.
+	Abort(id uint64)
+}
+
+// Cred identifies a sending process as the kernel recorded it.
+type Cred struct {
+	PID, UID, GID int
+}
+
+// NewRequest names message id of h.
+func NewRequest(h Handle, id uint64) Request { return Request{h: h, id: id} }
+
+// Valid reports whether r names a message (answered or not).
+func (r Request) Valid() bool { return r.h != nil }
+
+// Handle is the Handle and id r was made of, for the transport that made
+// it.
+func (r Request) Handle() (Handle, uint64) { return r.h, r.id }
+
+// Data is the request's bytes, valid until it is answered; nil after.
+func (r Request) Data() []byte {
+	if r.h == nil {
+		return nil
+	}
+	return r.h.Data(r.id)
+}
+
+// Sender is the sending identity and process.
+func (r Request) Sender() (name string, pid int) {
+	if r.h == nil {
+		return "", 0
+	}
+	return r.h.Sender(r.id)
+}
+
+// Cred is the sending process as the kernel recorded it.
+func (r Request) Cred() (Cred, bool) {
+	if r.h == nil {
+		return Cred{}, false
+	}
+	return r.h.Cred(r.id)
+}
+
+// MaxReply is the largest reply the sender accepts.
+func (r Request) MaxReply() int {
+	if r.h == nil {
+		return 0
+	}
+	return r.h.MaxReply(r.id)
+}
+
+// ReplyBuffer is where a reply can be written in place (see Handle).
+func (r Request) ReplyBuffer() []byte {
+	if r.h == nil {
+		return nil
+	}
+	return r.h.ReplyBuffer(r.id)
+}
+
+var errNoRequest = fmt.Errorf("simpl: answer to no request: %w", ErrBadProxy)
+
+// Reply answers with data.
+func (r Request) Reply(data []byte) error {
+	if r.h == nil {
+		return errNoRequest
+	}
+	return r.h.Reply(r.id, data)
+}
+
+// ReplyInPlace answers with the first n bytes of ReplyBuffer.
+func (r Request) ReplyInPlace(n int) error {
+	if r.h == nil {
+		return errNoRequest
+	}
+	if n < 0 {
+		return fmt.Errorf("simpl: reply of %d bytes: %w", n, ErrBadMessage)
+	}
+	return r.h.ReplyInPlace(r.id, n)
+}
+
+// ReplyError fails the sender's Send with ErrRejected.
+func (r Request) ReplyError() error {
+	if r.h == nil {
+		return errNoRequest
+	}
+	return r.h.ReplyError(r.id)
+}
+
+// Abort fails the sender's Send with ErrPeerGone; a no-op once answered.
+func (r Request) Abort() {
+	if r.h != nil {
+		r.h.Abort(r.id)
+	}
+}
+
+// Relay hands the request to the receiver behind to. When the transport
+// can hand it over whole (a FIFO request relayed to a FIFO receiver, as
+// C SIMPL does), the third process answers the sender directly. Otherwise
+// it is forwarded: a goroutine sends it on through to and passes the
+// answer back, until ctx ends, which fails it for the sender with
+// ErrPeerGone. Either way this process owes the request nothing more.
+func (r Request) Relay(ctx context.Context, to Conn) error {
+	if r.h == nil {
+		return errNoRequest
+	}
+	err := r.h.Relay(r.id, to)
+	if !errors.Is(err, ErrNotSupported) {
+		return err
+	}
+	data := r.Data()
+	if data == nil {
+		return ErrReplied
+	}
+	max := r.MaxReply()
+	go func() {
+		buf := make([]byte, max)
+		n, err := to.Send(ctx, data, buf)
+		switch {
+		case err == nil:
+			r.Reply(buf[:n])
+		case errors.Is(err, ErrRejected):
+			r.ReplyError()
+		default:
+			r.Abort()
+		}
+	}()
+	return nil
+}
