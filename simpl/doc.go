@@ -84,6 +84,17 @@
 // Channel.Close). SIGKILL cannot be handled; its remains are cleaned up as
 // above, and the program's peers get ErrPeerGone at once.
 //
+// # Observing
+//
+// WithObserver hands a Channel's events to an Observer: each request and
+// proxy received, each answer with its outcome and time since Receive, each
+// Send with its round trip, each Trigger, each failure, and the Channel's
+// Close (see Observer for the calls and their order). The package records
+// nothing itself and pays one nil check per operation without an observer;
+// with one, an event is one interface call and the observer's work.
+// Package simplprom is the observer that keeps Prometheus metrics, so that
+// this package links no Prometheus (docs/metrics.md).
+//
 // # Errors
 //
 // Every error wraps one of the Err* sentinels below; test with errors.Is.

@@ -21,10 +21,10 @@ func TestRoundTripAllocsWithMetrics(t *testing.T) {
 		t.Skip("FIFO transport forced")
 	}
 	dir := simpltest.Dir(t)
-	m := simpl.NewMetrics()
+	m := newMetrics(t)
 	prometheus.NewRegistry().MustRegister(m)
 	srv := simpltest.Start(t, "mecho", env(dir), "ECHO")
-	c := locate(t, attach(t, dir, "CLI", simpl.WithTransport(simpl.SHM), simpl.WithMetrics(m)), "ECHO")
+	c := locate(t, attach(t, dir, "CLI", simpl.WithTransport(simpl.SHM), simpl.WithObserver(m)), "ECHO")
 	ctx := context.Background()
 	req, reply := make([]byte, 64), make([]byte, 64)
 	send := func() {
@@ -61,7 +61,7 @@ func TestRoundTripAllocsWithMetrics(t *testing.T) {
 	reap(t, dir)
 
 	// Receiver side: this process serves, a helper sends.
-	rx := attach(t, dir, "RX", simpl.WithTransport(simpl.SHM), simpl.WithMetrics(m))
+	rx := attach(t, dir, "RX", simpl.WithTransport(simpl.SHM), simpl.WithObserver(m))
 	pump := simpltest.Start(t, "pump", env(dir), "PUMP", "RX")
 	rctx := simpltest.Context(t, time.Minute)
 	serveOne := func() {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/signal"
 	"slices"
 	"sort"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/simplprom"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -61,9 +61,19 @@ var metricsPlan = func() (plan []struct {
 	return plan
 }()
 
+// newMetrics is simplprom.New(opts...), failing t if it fails.
+func newMetrics(t testing.TB, opts ...simplprom.Option) *simplprom.Metrics {
+	t.Helper()
+	m, err := simplprom.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // serveMetrics registers m on a registry of its own and serves it over
 // HTTP on 127.0.0.1 until the test (or helper) ends; it returns the URL.
-func serveMetrics(m *simpl.Metrics) (url string, stop func(), err error) {
+func serveMetrics(m *simplprom.Metrics) (url string, stop func(), err error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(m); err != nil {
 		return "", nil, err
@@ -83,13 +93,16 @@ func serveMetrics(m *simpl.Metrics) (url string, stop func(), err error) {
 func roleMetricsClient(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	m := simpl.NewMetrics()
+	m, err := simplprom.New()
+	if err != nil {
+		return err
+	}
 	url, closeHTTP, err := serveMetrics(m)
 	if err != nil {
 		return err
 	}
 	defer closeHTTP()
-	ch, err := simpl.Attach(args[0], simpl.WithMetrics(m))
+	ch, err := simpl.Attach(args[0], simpl.WithObserver(m))
 	if err != nil {
 		return err
 	}
@@ -116,11 +129,14 @@ func roleMetricsClient(args []string) error {
 // roleMetricsEcho NAME [nospin]: roleEcho with metrics on (registered,
 // not served).
 func roleMetricsEcho(args []string) error {
-	m := simpl.NewMetrics()
+	m, err := simplprom.New()
+	if err != nil {
+		return err
+	}
 	if err := prometheus.NewRegistry().Register(m); err != nil {
 		return err
 	}
-	ch, err := simpl.Attach(args[0], simpl.WithMetrics(m), simpl.WithSpin(!slices.Contains(args[1:], "nospin")))
+	ch, err := simpl.Attach(args[0], simpl.WithObserver(m), simpl.WithSpin(!slices.Contains(args[1:], "nospin")))
 	if err != nil {
 		return err
 	}
@@ -138,76 +154,18 @@ func roleMetricsEcho(args []string) error {
 	}
 }
 
-// Metrics on a registry of the program's own, served over HTTP at
-// /metrics for Prometheus to scrape.
-func ExampleNewMetrics() {
-	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
-
-	m := simpl.NewMetrics()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	web := httptest.NewServer(mux) // a real program: http.ListenAndServe(addr, mux)
-	defer web.Close()
-
-	srv, err := simpl.Attach("CLOCK", simpl.WithDir(dir), simpl.WithMetrics(m))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer srv.Close()
-	go func() {
-		for {
-			msg, err := srv.Receive(context.Background())
-			if err != nil {
-				return
-			}
-			msg.Reply([]byte("12:00"))
-		}
-	}()
-
-	cli, _ := simpl.Attach("CLIENT", simpl.WithDir(dir))
-	defer cli.Close()
-	conn, _ := cli.Locate("CLOCK")
-	defer conn.Close()
-	reply := make([]byte, 16)
-	if _, err := conn.Send(context.Background(), []byte("now?"), reply); err != nil {
-		fmt.Println(err)
-		return
-	}
-
-	resp, err := http.Get(web.URL + "/metrics")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer resp.Body.Close()
-	text, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(text), "\n") {
-		if strings.HasPrefix(line, "simpl_received_") {
-			fmt.Println(line)
-		}
-	}
-	// Output:
-	// simpl_received_bytes_total{channel="CLOCK"} 4
-	// simpl_received_messages_total{channel="CLOCK"} 1
-	// simpl_received_proxies_total{channel="CLOCK"} 0
-}
-
 // TestMetricsAcrossProcesses: a receiver in this process with its metrics
 // served over HTTP, and a sender in a helper process with its own; both
 // scraped over HTTP, every counter must move by exactly what was sent.
 func TestMetricsAcrossProcesses(t *testing.T) {
 	dir := simpltest.Dir(t)
-	m := simpl.NewMetrics()
+	m := newMetrics(t)
 	url, stopHTTP, err := serveMetrics(m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stopHTTP()
-	srv := attach(t, dir, "MSRV", simpl.WithMetrics(m))
+	srv := attach(t, dir, "MSRV", simpl.WithObserver(m))
 	ctx := simpltest.Context(t, time.Minute)
 	served := make(chan error, 1)
 	go func() { served <- serve(ctx, srv, nil) }()
@@ -279,7 +237,7 @@ func TestMetricsAcrossProcesses(t *testing.T) {
 	// A sender waiting for its answer counts as blocked until answered.
 	// It is held for a while: the times recorded must include that while
 	// and fit in the time it all took.
-	tcli := attach(t, dir, "TCLI", simpl.WithMetrics(m))
+	tcli := attach(t, dir, "TCLI", simpl.WithObserver(m))
 	conn := locate(t, tcli, "MSRV")
 	replyTimeSum := series("simpl_receive_to_reply_seconds_sum", "channel", "MSRV")
 	before := got[replyTimeSum]
@@ -342,11 +300,11 @@ func TestMetricsAcrossProcesses(t *testing.T) {
 // Sends, a Receive on a closed Channel.
 func TestMetricsOutcomes(t *testing.T) {
 	dir := simpltest.Dir(t)
-	m := simpl.NewMetrics()
+	m := newMetrics(t)
 	ctx := simpltest.Context(t, time.Minute)
-	ms := attach(t, dir, "MS", simpl.WithMetrics(m))
-	mr := attach(t, dir, "MR", simpl.WithMetrics(m))
-	mc := attach(t, dir, "MC", simpl.WithMetrics(m))
+	ms := attach(t, dir, "MS", simpl.WithObserver(m))
+	mr := attach(t, dir, "MR", simpl.WithObserver(m))
+	mc := attach(t, dir, "MC", simpl.WithObserver(m))
 	toMS := locate(t, mr, "MS")
 
 	// MS answers 4 requests and a proxy: 'E' with Reply (twice: the second
@@ -428,7 +386,7 @@ func TestMetricsOutcomes(t *testing.T) {
 			t.Fatal("the receivers did not get every message")
 		}
 	}
-	mz := attach(t, dir, "MZ", simpl.WithMetrics(m))
+	mz := attach(t, dir, "MZ", simpl.WithObserver(m))
 	mz.Close()
 	if _, err := mz.Receive(ctx); !errors.Is(err, simpl.ErrClosed) {
 		t.Fatalf("Receive on a closed Channel: %v, want ErrClosed", err)
@@ -528,30 +486,21 @@ simpl_blocked_senders{channel="MZ"} 0
 // registry fails, and two Metrics cannot share a registry.
 func TestMetricsRegister(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := simpl.NewMetrics()
+	m := newMetrics(t)
 	if err := reg.Register(m); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.Register(m); err == nil {
 		t.Error("registered the same Metrics twice")
 	}
-	if err := reg.Register(simpl.NewMetrics()); err == nil {
+	if err := reg.Register(newMetrics(t)); err == nil {
 		t.Error("registered a second Metrics on the same registry")
 	}
-	// Bounds that do not increase are refused.
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("NewMetrics took decreasing bucket bounds")
-			}
-		}()
-		simpl.NewMetrics(simpl.WithLatencyBuckets(1, 0.5))
-	}()
 	// Custom buckets reach the histograms.
 	dir := simpltest.Dir(t)
-	m = simpl.NewMetrics(simpl.WithLatencyBuckets(0.001, 1))
-	srv := attach(t, dir, "MB", simpl.WithMetrics(m))
-	conn := locate(t, attach(t, dir, "MBC", simpl.WithMetrics(m)), "MB")
+	m = newMetrics(t, simplprom.WithLatencyBuckets(0.001, 1))
+	srv := attach(t, dir, "MB", simpl.WithObserver(m))
+	conn := locate(t, attach(t, dir, "MBC", simpl.WithObserver(m)), "MB")
 	ctx := simpltest.Context(t, testTimeout)
 	go serve(ctx, srv, nil)
 	if _, err := conn.Send(ctx, []byte{opEcho}, nil); err != nil {
@@ -673,7 +622,7 @@ func scrape(t testing.TB, url string) map[string]float64 {
 }
 
 // gatherText is m's series, as a scrape of a registry holding only m.
-func gatherText(t testing.TB, m *simpl.Metrics) map[string]float64 {
+func gatherText(t testing.TB, m *simplprom.Metrics) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m)
@@ -748,9 +697,9 @@ func metricsPair(b *testing.B, dir string, on, spin bool) *simpl.Conn {
 	opts := []simpl.Option{simpl.WithDir(dir), simpl.WithTransport(simpl.SHM), simpl.WithSpin(spin)}
 	if on {
 		role, name = "mecho", "ECHO_ON"
-		m := simpl.NewMetrics()
+		m := newMetrics(b)
 		prometheus.NewRegistry().MustRegister(m)
-		opts = append(opts, simpl.WithMetrics(m))
+		opts = append(opts, simpl.WithObserver(m))
 	}
 	args := []string{name}
 	if !spin {

@@ -27,7 +27,7 @@ type options struct {
 	maxMsg     int
 	transports []string // nil: every registered transport
 	noSpin     bool
-	metrics    *Metrics
+	metrics    *observing
 }
 
 // The names of the built-in transports, for WithTransport and
@@ -135,7 +135,7 @@ type Channel struct {
 	eps  []transport.Endpoint // every transport listening, in Rank order
 	dial []transport.Endpoint // those Locate tries, in Rank order
 	o    options
-	met  *chanMetrics // nil without WithMetrics
+	met  *chanMetrics // nil without WithObserver
 	// life ends when the Channel closes: requests it forwards (Relay)
 	// are failed then.
 	life context.Context
@@ -319,7 +319,7 @@ type Conn struct {
 	ch   *Channel
 	tc   transport.Conn
 	name string
-	met  *connMetrics // nil without WithMetrics
+	met  *connMetrics // nil without WithObserver
 }
 
 // Transport is the name of the transport Sends on this connection use:
@@ -391,7 +391,7 @@ func (c *Conn) Close() error {
 // (take one per goroutine); Close is idempotent.
 type Buffer struct {
 	tb  transport.Buffer
-	met *connMetrics // nil without WithMetrics
+	met *connMetrics // nil without WithObserver
 }
 
 // Buffer reserves a request area of size bytes, which also bounds the

@@ -103,8 +103,8 @@ func WithErrorLog(f func(error)) Option { return func(c *config) { c.errorLog = 
 // every published message for each subscription whose pattern matches
 // its topic, and answers each subscription's held Next when there is
 // something for it. It never waits for a subscriber: a full queue drops
-// its oldest message and counts it. It is a prometheus.Collector of its
-// own metrics (see Describe). Safe for concurrent use.
+// its oldest message and counts it; Counts reads the counters (package
+// pubsubprom serves them as Prometheus metrics). Safe for concurrent use.
 type Broker struct {
 	o       config
 	epoch   uint64
@@ -145,8 +145,6 @@ const (
 	dropClosed           // queued or unacknowledged when the subscription ended
 	numDropReasons
 )
-
-var dropNames = [numDropReasons]string{"overflow", "conflated", "too_large", "closed"}
 
 // Why subscriptions end: the label reason of simpl_pubsub_subscriptions_ended_total.
 const (
@@ -192,7 +190,8 @@ type wake struct {
 }
 
 // NewBroker returns a broker with the given options. Serve it on a
-// Channel; register it on a Prometheus registry for its metrics.
+// Channel; for its metrics, register pubsubprom.NewCollector(b) on a
+// Prometheus registry.
 func NewBroker(opts ...Option) *Broker {
 	o := config{
 		maxTopics: DefaultMaxTopics, maxData: DefaultMaxData, maxQueue: DefaultMaxQueue,

@@ -79,12 +79,14 @@
 //
 // # Metrics
 //
-// A Broker is a prometheus.Collector: per topic
-// simpl_pubsub_published_total, simpl_pubsub_delivered_total and
-// simpl_pubsub_dropped_total (with reason), and gauges of subscribers,
-// queued messages and topics. Only the first WithMetricTopics topics get
-// series of their own; the rest are added up under topic="#other", so a
-// scrape stays bounded whatever topics publishers make up.
+// A Broker counts, per topic, the messages published, delivered and
+// dropped (by reason), and keeps gauges of subscribers, queued messages
+// and topics: Counts reads them, and package pubsubprom serves them to
+// Prometheus (simpl_pubsub_*), so that programs that only publish or
+// subscribe do not link Prometheus. Only the first WithMetricTopics topics
+// get counters of their own; the rest are added up under OtherTopics
+// ("#other"), so a scrape stays bounded whatever topics publishers make
+// up.
 //
 // The wire protocol (typed messages) is described in docs/pubsub.md.
 package pubsub

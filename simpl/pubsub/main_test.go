@@ -20,6 +20,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/pubsub"
+	"github.com/gosimpl/gosimpl/simpl/pubsub/pubsubprom"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
@@ -81,7 +82,7 @@ func roleBroker(args []string) error {
 			return err
 		}
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(b)
+		reg.MustRegister(pubsubprom.NewCollector(b))
 		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 		go srv.Serve(ln)
 		defer srv.Close()

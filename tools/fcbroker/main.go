@@ -29,7 +29,9 @@ import (
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/pubsub"
+	"github.com/gosimpl/gosimpl/simpl/pubsub/pubsubprom"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
 )
 
 const usage = "usage: fcbroker [-n NAME] [-metrics ADDR] [-max-topics N] [-max-data B] [-lease D]"
@@ -66,7 +68,7 @@ func run(args []string, stdout io.Writer) error {
 	defer stop()
 	b := pubsub.NewBroker(pubsub.WithMaxTopics(*maxTopics), pubsub.WithMaxData(*maxData), pubsub.WithDefaultLease(*lease))
 	opts := []simpl.Option{simpl.WithMaxMessage(*maxData + pubsub.MaxTopicLen + 1024)}
-	mopts, metricsURL, stopMetrics, err := cli.ChannelMetrics(*metricsAddr, b)
+	mopts, metricsURL, stopMetrics, err := climetrics.ChannelMetrics(*metricsAddr, pubsubprom.NewCollector(b))
 	if err != nil {
 		return err
 	}

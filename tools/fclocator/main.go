@@ -44,7 +44,9 @@ import (
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/locator"
+	"github.com/gosimpl/gosimpl/simpl/locator/locatorprom"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
 )
 
 const usage = "usage: fclocator [-n NAME] [-metrics ADDR] | -locate NAME | -list [PATTERN] | -watch PATTERN [-count N]"
@@ -156,7 +158,7 @@ func serve(ctx context.Context, name, metricsAddr string, stdout io.Writer) erro
 		return err
 	}
 	defer w.Close()
-	opts, metricsURL, stopMetrics, err := cli.ChannelMetrics(metricsAddr, w)
+	opts, metricsURL, stopMetrics, err := climetrics.ChannelMetrics(metricsAddr, locatorprom.NewCollector(w))
 	if err != nil {
 		return err
 	}

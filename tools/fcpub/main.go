@@ -70,9 +70,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	conn, err := cli.Locate(ctx, ch, *broker, *wait)
+	conn, err := cli.Retry(ctx, *broker, *wait, func() (*simpl.Conn, error) { return ch.Locate(*broker) })
 	if err != nil {
-		return cli.BrokerError(*broker, *wait, err)
+		return cli.BrokerError(*broker, pubsub.DefaultBroker, *wait, err)
 	}
 	conn.Close() // the Publisher locates it again, and again after a restart
 	pub := pubsub.NewPublisher(ch, *broker)

@@ -34,6 +34,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
@@ -73,7 +74,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	opts, metricsURL, stopMetrics, err := cli.ChannelMetrics(*metricsAddr)
+	opts, metricsURL, stopMetrics, err := climetrics.ChannelMetrics(*metricsAddr)
 	if err != nil {
 		return err
 	}

@@ -112,7 +112,7 @@ func run(args []string, stdout io.Writer) error {
 		return pubsub.Subscribe(ctx, ch, *broker, *pattern, opts...)
 	})
 	if err != nil {
-		return cli.BrokerError(*broker, *wait, err)
+		return cli.BrokerError(*broker, pubsub.DefaultBroker, *wait, err)
 	}
 	defer sub.Close()
 	out := func(format string, a ...any) error {
@@ -169,7 +169,7 @@ func listSubs(ctx context.Context, ch *simpl.Channel, broker string, wait time.D
 		return pubsub.GetStats(ctx, ch, broker)
 	})
 	if err != nil {
-		return cli.BrokerError(broker, wait, err)
+		return cli.BrokerError(broker, pubsub.DefaultBroker, wait, err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPATTERN\tMODE\tPID\tQUEUE\tQUEUED\tDELIVERED\tDROPPED\tWAITING")

@@ -12,12 +12,11 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl"
-	"github.com/gosimpl/gosimpl/simpl/pubsub"
+	"github.com/gosimpl/gosimpl/transport"
 )
 
 // Retry calls try until it succeeds, fails with an error other than
-// simpl.ErrNotFound (name is not attached yet), wait has passed, or ctx
+// ErrNotFound (name is not attached yet; simpl's is transport's), wait has passed, or ctx
 // ends; name is what it waits for, for the error. It tries every 20 ms.
 func Retry[T any](ctx context.Context, name string, wait time.Duration, try func() (T, error)) (T, error) {
 	deadline := time.Now().Add(wait)
@@ -28,7 +27,7 @@ func Retry[T any](ctx context.Context, name string, wait time.Duration, try func
 			return v, nil
 		case ctx.Err() != nil:
 			return v, fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		case !errors.Is(err, simpl.ErrNotFound) || time.Now().After(deadline):
+		case !errors.Is(err, transport.ErrNotFound) || time.Now().After(deadline):
 			return v, err
 		}
 		select {
@@ -38,11 +37,6 @@ func Retry[T any](ctx context.Context, name string, wait time.Duration, try func
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// Locate locates name through ch, waiting up to wait for it to attach.
-func Locate(ctx context.Context, ch *simpl.Channel, name string, wait time.Duration) (*simpl.Conn, error) {
-	return Retry(ctx, name, wait, func() (*simpl.Conn, error) { return ch.Locate(name) })
 }
 
 // EachLine calls fn with each line of r (without its newline, at most 64
@@ -86,10 +80,11 @@ func EachLine(ctx context.Context, r io.Reader, fn func([]byte) error) error {
 // BrokerError is how fcpub and fcsub report err from reaching broker: it
 // names the broker once, and when there is none, says how to start one
 // or wait for it.
-func BrokerError(broker string, wait time.Duration, err error) error {
-	if errors.Is(err, simpl.ErrNotFound) {
+// defaultBroker is the broker they reach when not told another.
+func BrokerError(broker, defaultBroker string, wait time.Duration, err error) error {
+	if errors.Is(err, transport.ErrNotFound) {
 		hint := "start fcbroker"
-		if broker != pubsub.DefaultBroker {
+		if broker != defaultBroker {
 			hint = "start fcbroker -n " + broker
 		}
 		if wait == 0 {

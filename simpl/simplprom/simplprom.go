@@ -1,41 +1,37 @@
-package simpl
+package simplprom
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
-	"github.com/gosimpl/gosimpl/transport"
+	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics is a Prometheus collector of what Channels attached with
-// WithMetrics do: on the receiving side the messages, bytes and proxies
-// received, the answers, the errors, the senders waiting for an answer
-// and the time from Receive to the answer; on the sending side the round
-// trip of every Send. Nothing is registered anywhere by default: register
-// a Metrics on a registry of your own, and serve it as you like.
-//
-//	m := simpl.NewMetrics()
-//	reg := prometheus.NewRegistry()
-//	reg.MustRegister(m)
-//	ch, err := simpl.Attach("CLOCK", simpl.WithMetrics(m))
-//	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+// Metrics is a Prometheus collector of what the Channels attached with
+// simpl.WithObserver(m) do: on the receiving side the messages, bytes and
+// proxies received, the answers, the errors, the senders waiting for an
+// answer and the time from Receive to the answer; on the sending side the
+// round trip of every Send. Nothing is registered anywhere by default:
+// register a Metrics on a registry of your own, and serve it as you like.
 //
 // Every series carries the label channel, the attached name. One Metrics
 // serves any number of Channels; Channels of the same name share their
 // series. A Channel's series are found when it is attached and a Conn's
 // when it is located, so recording a message costs a few atomic additions
-// and two clock readings at each end, and allocates nothing
-// (docs/metrics.md lists the metrics and what they cost). Errors, which
-// are not the fast path, look up their series as they happen.
+// at each end and allocates nothing (docs/metrics.md lists the metrics
+// and what they cost). Errors, which are not the fast path, look up their
+// series as they happen.
 //
 // Safe for concurrent use.
 type Metrics struct {
-	clk     clock
 	bounds  []float64 // histogram bucket bounds, seconds
-	tbounds []int64   // the same in clock ticks
+	nsBound []int64   // the same in nanoseconds: d <= nsBound[i] iff d <= bounds[i]
 
 	receivedDesc, receivedBytesDesc, receivedProxiesDesc *prometheus.Desc // channel
 	repliesDesc                                          *prometheus.Desc // channel, outcome
@@ -45,25 +41,45 @@ type Metrics struct {
 	errors                                               *prometheus.CounterVec
 
 	mu    sync.Mutex
-	recvs map[string]*recvSeries    // by channel name
-	open  map[*chanMetrics]struct{} // open Channels, for blocked senders
-	sends map[sendKey]*sendSeries   // by channel, to, transport
-	order []string                  // names in recvs, in the order attached
-	keys  []sendKey                 // keys of sends, in the order located
+	recvs map[string]*recvSeries  // by channel name
+	open  map[*channel]struct{}   // open Channels, for blocked senders
+	sends map[sendKey]*sendSeries // by channel, to, transport
+	order []string                // names in recvs, in the order attached
+	keys  []sendKey               // keys of sends, in the order located
 }
 
-// MetricsOption configures NewMetrics.
-type MetricsOption func(*metricsOptions)
+var (
+	_ prometheus.Collector = (*Metrics)(nil)
+	_ simpl.Observer       = (*Metrics)(nil)
+)
 
-type metricsOptions struct {
-	buckets []float64
+// Options are what New's options set.
+type Options struct {
+	// Buckets are the upper bounds, in seconds and increasing, of the
+	// buckets of both histograms (simpl_receive_to_reply_seconds and
+	// simpl_send_round_trip_seconds).
+	Buckets []float64
 }
+
+// An Option configures New.
+type Option func(*Options) error
 
 // WithLatencyBuckets sets the upper bounds, in seconds and increasing, of
-// the buckets of both histograms (simpl_receive_to_reply_seconds and
-// simpl_send_round_trip_seconds) instead of DefaultLatencyBuckets.
-func WithLatencyBuckets(bounds ...float64) MetricsOption {
-	return func(o *metricsOptions) { o.buckets = append([]float64(nil), bounds...) }
+// the buckets of both histograms instead of DefaultLatencyBuckets. New
+// fails with bounds that are not finite or do not increase.
+func WithLatencyBuckets(bounds ...float64) Option {
+	return func(o *Options) error {
+		for i, b := range bounds {
+			switch {
+			case math.IsNaN(b) || math.IsInf(b, 0):
+				return fmt.Errorf("simplprom: latency bucket %d is %v, want a finite bound", i, b)
+			case i > 0 && b <= bounds[i-1]:
+				return fmt.Errorf("simplprom: latency bucket %d is %v after %v: bounds must increase", i, b, bounds[i-1])
+			}
+		}
+		o.Buckets = append([]float64(nil), bounds...)
+		return nil
+	}
 }
 
 // DefaultLatencyBuckets are the histograms' bucket bounds unless
@@ -71,43 +87,29 @@ func WithLatencyBuckets(bounds ...float64) MetricsOption {
 // to about 17 s.
 func DefaultLatencyBuckets() []float64 { return prometheus.ExponentialBuckets(0.5e-6, 2, 26) }
 
-// Values of the label outcome of simpl_replies_total.
-const (
-	outcomeReply = iota
-	outcomeReplyError
-	outcomeRelay
-	numOutcomes
-)
-
-var outcomeNames = [numOutcomes]string{"reply", "reply_error", "relay"}
-
-// NewMetrics makes a collector for WithMetrics. Register it on a registry
+// New makes a collector for simpl.WithObserver. Register it on a registry
 // of your own (prometheus.NewRegistry); to add labels to every series,
-// register it through prometheus.WrapRegistererWith. It takes about 5 ms
-// where it measures the rate of the processor's time-stamp counter (see
-// docs/metrics.md). It panics if WithLatencyBuckets gives bounds that do
-// not increase.
-func NewMetrics(opts ...MetricsOption) *Metrics {
-	o := metricsOptions{buckets: DefaultLatencyBuckets()}
+// register it through prometheus.WrapRegistererWith. It fails only when
+// an option does.
+func New(opts ...Option) (*Metrics, error) {
+	o := Options{Buckets: DefaultLatencyBuckets()}
 	for _, opt := range opts {
-		opt(&o)
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	m := &Metrics{
-		clk:    newClock(),
-		bounds: o.buckets,
+		bounds: o.Buckets,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simpl_errors_total",
 			Help: "Failed operations, by operation (receive, reply, send, trigger) and kind (the sentinel error: peer_gone, too_large, reply_too_large, rejected, closed, canceled, deadline, ...). A Receive ended by its context is not counted.",
 		}, []string{"channel", "op", "kind"}),
 		recvs: make(map[string]*recvSeries),
-		open:  make(map[*chanMetrics]struct{}),
+		open:  make(map[*channel]struct{}),
 		sends: make(map[sendKey]*sendSeries),
 	}
-	for i, b := range o.buckets {
-		if i > 0 && b <= o.buckets[i-1] {
-			panic("simpl: WithLatencyBuckets: bounds must increase")
-		}
-		m.tbounds = append(m.tbounds, m.clk.ticks(b))
+	for _, b := range o.Buckets {
+		m.nsBound = append(m.nsBound, nanoseconds(b))
 	}
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
@@ -132,7 +134,24 @@ func NewMetrics(opts ...MetricsOption) *Metrics {
 		"channel", "to", "transport")
 	m.sentProxiesDesc = desc("simpl_sent_proxies_total",
 		"Proxies (Triggers) sent.", "channel", "to", "transport")
-	return m
+	return m, nil
+}
+
+// nanoseconds is the bound b (seconds) in whole nanoseconds, rounded so
+// that a whole number of nanoseconds d is at most the result exactly when
+// d seconds/1e9 is at most b.
+func nanoseconds(b float64) int64 {
+	ns := math.Floor(b * 1e9)
+	if (ns+1)/1e9 <= b { // b*1e9 rounded down past a whole number
+		ns++
+	}
+	switch {
+	case ns >= math.MaxInt64:
+		return math.MaxInt64
+	case ns < math.MinInt64:
+		return math.MinInt64
+	}
+	return int64(ns)
 }
 
 // Describe implements prometheus.Collector.
@@ -143,6 +162,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	}
 	m.errors.Describe(ch)
 }
+
+var outcomes = [...]simpl.Outcome{simpl.OutcomeReply, simpl.OutcomeReplyError, simpl.OutcomeRelay}
 
 // Collect implements prometheus.Collector. A scrape that runs while a
 // histogram is being observed may see the observation in its count and
@@ -156,8 +177,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for i, name := range names {
 		recvs[i] = m.recvs[name]
 	}
-	for cm := range m.open {
-		blocked[cm.s.index] += cm.pending.Load()
+	for c := range m.open {
+		blocked[c.s.index] += c.pending.Load()
 	}
 	sends := make([]*sendSeries, len(keys))
 	for i, k := range keys {
@@ -173,8 +194,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.receivedDesc, &s.received, name)
 		counter(m.receivedBytesDesc, &s.bytes, name)
 		counter(m.receivedProxiesDesc, &s.proxies, name)
-		for o := range s.replies {
-			counter(m.repliesDesc, &s.replies[o], name, outcomeNames[o])
+		for _, o := range outcomes {
+			counter(m.repliesDesc, &s.replies[o], name, o.String())
 		}
 		ch <- m.histogram(m.replyTimeDesc, &s.replyTime, name)
 		ch <- prometheus.MustNewConstMetric(m.blockedDesc, prometheus.GaugeValue, float64(blocked[i]), name)
@@ -195,18 +216,13 @@ func (m *Metrics) histogram(d *prometheus.Desc, h *histogram, labels ...string) 
 		buckets[b] = n
 	}
 	n += h.counts[len(m.bounds)].Load()
-	return prometheus.MustNewConstHistogram(d, n, m.clk.seconds(h.sum.Load()), buckets, labels...)
+	return prometheus.MustNewConstHistogram(d, n, float64(h.sum.Load())/1e9, buckets, labels...)
 }
-
-// WithMetrics records the Channel's work in m: its receives and answers,
-// and the Sends and Triggers of the Conns it locates. Without it the
-// Channel records nothing and pays nothing.
-func WithMetrics(m *Metrics) Option { return func(o *options) error { o.metrics = m; return nil } }
 
 // recvSeries is the receiving side's series of one channel name.
 type recvSeries struct {
 	received, bytes, proxies atomic.Uint64
-	replies                  [numOutcomes]atomic.Uint64
+	replies                  [len(outcomes)]atomic.Uint64 // by simpl.Outcome
 	replyTime                histogram
 	index                    int // in Metrics.order
 }
@@ -219,30 +235,31 @@ type sendSeries struct {
 
 type sendKey struct{ channel, to, transport string }
 
-// histogram counts observations in clock ticks, in buckets bounded by
-// Metrics.tbounds, and their sum.
+// histogram counts observations in nanoseconds, in buckets bounded by
+// Metrics.nsBound, and their sum.
 type histogram struct {
-	tbounds []int64
-	counts  []atomic.Uint64 // len(tbounds)+1: the last is +Inf
-	sum     atomic.Int64    // ticks
+	bounds []int64
+	counts []atomic.Uint64 // len(bounds)+1: the last is +Inf
+	sum    atomic.Int64    // nanoseconds
 }
 
 func (m *Metrics) newHistogram() histogram {
-	return histogram{tbounds: m.tbounds, counts: make([]atomic.Uint64, len(m.tbounds)+1)}
+	return histogram{bounds: m.nsBound, counts: make([]atomic.Uint64, len(m.nsBound)+1)}
 }
 
-func (h *histogram) observe(d int64) {
-	d = max(d, 0) // clocks of two processors may differ by a hair
+func (h *histogram) observe(d time.Duration) {
+	ns := int64(d)
 	i := 0
-	for i < len(h.tbounds) && d > h.tbounds[i] {
+	for i < len(h.bounds) && ns > h.bounds[i] {
 		i++
 	}
 	h.counts[i].Add(1)
-	h.sum.Add(d)
+	h.sum.Add(ns)
 }
 
-// attach finds (or makes) the series of a Channel named name.
-func (m *Metrics) attach(name string) *chanMetrics {
+// ObserveChannel implements simpl.Observer: it finds (or makes) the
+// series of the Channel named name.
+func (m *Metrics) ObserveChannel(name string) simpl.ChannelObserver {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.recvs[name]
@@ -251,20 +268,18 @@ func (m *Metrics) attach(name string) *chanMetrics {
 		m.recvs[name] = s
 		m.order = append(m.order, name)
 	}
-	cm := &chanMetrics{
+	c := &channel{
 		m:      m,
-		clk:    m.clk,
 		s:      s,
 		name:   name,
 		errors: m.errors.MustCurryWith(prometheus.Labels{"channel": name}),
 	}
-	m.open[cm] = struct{}{}
-	return cm
+	m.open[c] = struct{}{}
+	return c
 }
 
-// chanMetrics is one Channel's recording. Safe for concurrent use.
-type chanMetrics struct {
-	clk     clock
+// channel records one Channel. Safe for concurrent use.
+type channel struct {
 	s       *recvSeries
 	pending atomic.Int64 // requests received and not answered
 	m       *Metrics
@@ -272,66 +287,57 @@ type chanMetrics struct {
 	errors  *prometheus.CounterVec // curried: op, kind
 }
 
-// close stops counting the Channel's unanswered requests as blocked
-// senders: Close answered them.
-func (cm *chanMetrics) close() {
-	cm.m.mu.Lock()
-	delete(cm.m.open, cm)
-	cm.m.mu.Unlock()
+// Closed stops counting the Channel's unanswered requests as blocked
+// senders: Close answers them.
+func (c *channel) Closed() {
+	c.m.mu.Lock()
+	delete(c.m.open, c)
+	c.m.mu.Unlock()
 }
 
-// receive records a request or proxy that Receive is about to return,
-// and arms msg to record its answer.
-func (cm *chanMetrics) receive(msg *Message, req transport.Request) {
-	if msg.proxy > 0 {
-		cm.s.proxies.Add(1)
-		return
-	}
-	cm.s.received.Add(1)
-	cm.s.bytes.Add(uint64(len(req.Data())))
-	cm.pending.Add(1)
-	msg.met, msg.t0 = cm, cm.clk.now()
+func (c *channel) Received(size int) {
+	c.s.received.Add(1)
+	c.s.bytes.Add(uint64(size))
+	c.pending.Add(1)
 }
 
-// receiveFailed records a failed Receive; one ended by its context is
-// not a failure.
-func (cm *chanMetrics) receiveFailed(err error) {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return
-	}
-	cm.errors.WithLabelValues("receive", errorKind(err)).Inc()
+func (c *channel) ProxyReceived() { c.s.proxies.Add(1) }
+
+func (c *channel) ReceiveFailed(err error) {
+	c.errors.WithLabelValues("receive", errorKind(err)).Inc()
 }
 
-// answered records an answer to a request received at t0.
-func (cm *chanMetrics) answered(t0 int64, outcome int, err error) {
+func (c *channel) Answered(how simpl.Outcome, d time.Duration, err error) {
 	if err != nil {
-		cm.answerFailed(t0, err)
+		c.answerFailed(d, err)
 		return
 	}
-	cm.s.replyTime.observe(cm.clk.now() - t0)
-	cm.s.replies[outcome].Add(1)
-	cm.pending.Add(-1)
+	c.s.replyTime.observe(d)
+	if how >= 0 && int(how) < len(c.s.replies) {
+		c.s.replies[how].Add(1)
+	}
+	c.pending.Add(-1)
 }
 
-func (cm *chanMetrics) answerFailed(t0 int64, err error) {
+func (c *channel) answerFailed(d time.Duration, err error) {
 	switch {
-	case errors.Is(err, transport.ErrReplyTooLarge), errors.Is(err, transport.ErrPeerGone):
+	case errors.Is(err, simpl.ErrReplyTooLarge), errors.Is(err, simpl.ErrPeerGone):
 		// The answer spent the message; it just did not reach the sender.
-		cm.s.replyTime.observe(cm.clk.now() - t0)
-		cm.pending.Add(-1)
-	case errors.Is(err, transport.ErrClosed):
+		c.s.replyTime.observe(d)
+		c.pending.Add(-1)
+	case errors.Is(err, simpl.ErrClosed):
 		// Closing the Channel answered it, and took it out of the count.
-		cm.pending.Add(-1)
+		c.pending.Add(-1)
 	}
 	// Otherwise (ErrReplied, a Relay that could not be delivered, ...)
 	// the message was answered before, or is still owed its answer.
-	cm.errors.WithLabelValues("reply", errorKind(err)).Inc()
+	c.errors.WithLabelValues("reply", errorKind(err)).Inc()
 }
 
-// conn finds (or makes) the series of a Conn to the name to.
-func (cm *chanMetrics) conn(to, via string) *connMetrics {
-	m := cm.m
-	k := sendKey{cm.name, to, via}
+// ObserveConn finds (or makes) the series of a Conn to the name to.
+func (c *channel) ObserveConn(to, transport string) simpl.ConnObserver {
+	m := c.m
+	k := sendKey{c.name, to, transport}
 	m.mu.Lock()
 	s := m.sends[k]
 	if s == nil {
@@ -340,31 +346,28 @@ func (cm *chanMetrics) conn(to, via string) *connMetrics {
 		m.keys = append(m.keys, k)
 	}
 	m.mu.Unlock()
-	return &connMetrics{clk: cm.clk, s: s, errors: cm.errors}
+	return &conn{s: s, errors: c.errors}
 }
 
-// connMetrics is one Conn's recording. Safe for concurrent use.
-type connMetrics struct {
-	clk    clock
+// conn records one Conn. Safe for concurrent use.
+type conn struct {
 	s      *sendSeries
 	errors *prometheus.CounterVec // curried: op, kind
 }
 
-// sent records a Send that began at t0 and ended with err.
-func (cm *connMetrics) sent(t0 int64, err error) {
-	cm.s.roundTrip.observe(cm.clk.now() - t0)
+func (c *conn) Sent(d time.Duration, err error) {
+	c.s.roundTrip.observe(d)
 	if err != nil {
-		cm.errors.WithLabelValues("send", errorKind(err)).Inc()
+		c.errors.WithLabelValues("send", errorKind(err)).Inc()
 	}
 }
 
-// triggered records a Trigger that ended with err.
-func (cm *connMetrics) triggered(err error) {
+func (c *conn) Triggered(err error) {
 	if err != nil {
-		cm.errors.WithLabelValues("trigger", errorKind(err)).Inc()
+		c.errors.WithLabelValues("trigger", errorKind(err)).Inc()
 		return
 	}
-	cm.s.proxies.Add(1)
+	c.s.proxies.Add(1)
 }
 
 // errorKind is the value of the label kind for err: the sentinel it
@@ -382,18 +385,18 @@ var errorKinds = []struct {
 	err  error
 	kind string
 }{
-	{transport.ErrPeerGone, "peer_gone"},
-	{transport.ErrTooLarge, "too_large"},
-	{transport.ErrReplyTooLarge, "reply_too_large"},
-	{transport.ErrRejected, "rejected"},
-	{transport.ErrBadMessage, "bad_message"},
-	{transport.ErrReplied, "replied"},
-	{transport.ErrBadProxy, "bad_proxy"},
-	{transport.ErrNotFound, "not_found"},
-	{transport.ErrNotSupported, "not_supported"},
-	{transport.ErrBadName, "bad_name"},
-	{transport.ErrClosed, "closed"},
-	{transport.ErrPermission, "permission"},
+	{simpl.ErrPeerGone, "peer_gone"},
+	{simpl.ErrTooLarge, "too_large"},
+	{simpl.ErrReplyTooLarge, "reply_too_large"},
+	{simpl.ErrRejected, "rejected"},
+	{simpl.ErrBadMessage, "bad_message"},
+	{simpl.ErrReplied, "replied"},
+	{simpl.ErrBadProxy, "bad_proxy"},
+	{simpl.ErrNotFound, "not_found"},
+	{simpl.ErrNotSupported, "not_supported"},
+	{simpl.ErrBadName, "bad_name"},
+	{simpl.ErrClosed, "closed"},
+	{simpl.ErrPermission, "permission"},
 	{context.Canceled, "canceled"},
 	{context.DeadlineExceeded, "deadline"},
 }

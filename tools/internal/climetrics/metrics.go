@@ -1,4 +1,7 @@
-package cli
+// Package climetrics serves the commands' -metrics flag: Prometheus
+// metrics over HTTP. It lives apart from package cli so that only the
+// commands that take -metrics link Prometheus and net/http.
+package climetrics
 
 import (
 	"fmt"
@@ -7,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/simplprom"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,16 +47,19 @@ func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
 }
 
 // ChannelMetrics serves, when addr is not "", the metrics of the Channels
-// attached with opts, and extra, as ServeMetrics does. With addr "" it
+// attached with opts (simplprom's), and extra, as ServeMetrics does. With addr "" it
 // serves nothing: opts is empty, url "" and stop does nothing.
 func ChannelMetrics(addr string, extra ...prometheus.Collector) (opts []simpl.Option, url string, stop func(), err error) {
 	if addr == "" {
 		return nil, "", func() {}, nil
 	}
-	m := simpl.NewMetrics()
+	m, err := simplprom.New()
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("-metrics: %w", err)
+	}
 	url, stop, err = ServeMetrics(addr, append(extra, m)...)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	return []simpl.Option{simpl.WithMetrics(m)}, url, stop, nil
+	return []simpl.Option{simpl.WithObserver(m)}, url, stop, nil
 }
