@@ -18,7 +18,6 @@ import (
 	"strings"
 
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
@@ -52,7 +51,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	name := fs.Arg(0)
 	e, err := reg.Lookup(name)
-	if errors.Is(err, simpl.ErrNotFound) {
+	if errors.Is(err, naming.ErrNotFound) {
 		return deadOwner(reg, name, err)
 	}
 	if err != nil {
