@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/gosimpl/gosimpl/internal/sys"
 )
 
 // reuseSlack allows for the coarse clocks behind a process's start time
@@ -23,7 +23,7 @@ func Alive(pid int, created time.Time) bool {
 	if pid <= 0 {
 		return false
 	}
-	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+	if !sys.ProcessExists(pid) {
 		return false
 	}
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -81,14 +81,4 @@ var bootTime = sync.OnceValue(func() time.Time {
 // file system records one (ext4, tmpfs, xfs, btrfs), else its modification
 // time. Every doorbell written to a FIFO moves its modification time, so
 // only the birth time orders two claims on a name by age.
-func Created(path string) (time.Time, error) {
-	var st unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BTIME|unix.STATX_MTIME, &st); err != nil {
-		return time.Time{}, &os.PathError{Op: "statx", Path: path, Err: err}
-	}
-	ts := st.Mtime
-	if st.Mask&unix.STATX_BTIME != 0 {
-		ts = st.Btime
-	}
-	return time.Unix(ts.Sec, int64(ts.Nsec)), nil
-}
+func Created(path string) (time.Time, error) { return sys.BirthTime(path) }

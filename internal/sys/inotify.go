@@ -58,12 +58,3 @@ func ParseDirEvents(b []byte) []DirEvent {
 	}
 	return out
 }
-
-// Owner is the uid that owns path.
-func Owner(path string) (int, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return int(st.Uid), nil
-}

@@ -51,6 +51,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
@@ -168,7 +169,7 @@ func run(args []string, stdout io.Writer) error {
 	case *progress < 0:
 		return fmt.Errorf("-progress %v: must be 0 or more", *progress)
 	}
-	if !isSet(fs, "progress") && cli.IsTerminal(os.Stderr) {
+	if !isSet(fs, "progress") && sys.IsTerminal(os.Stderr) {
 		*progress = 10 * time.Second
 	}
 	if *plotFile != "" {
@@ -411,11 +412,7 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 }
 
 // cpuTime is the CPU time this process has used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return sys.CPUTime() }
 
 // receive echoes every request until SIGTERM.
 func receive(spin bool) error {

@@ -21,6 +21,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
@@ -76,7 +77,7 @@ func run(args []string, stdout io.Writer) error {
 			state = "dead"
 		}
 		uid := "-"
-		if n, err := cli.FileOwner(e.Path); err == nil {
+		if n, err := sys.Owner(e.Path); err == nil {
 			uid = strconv.Itoa(n)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", show.Name(e.Name), e.PID, state, uid, e.Created.Format(time.RFC3339))

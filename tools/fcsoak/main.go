@@ -76,6 +76,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
@@ -281,7 +282,7 @@ func run(args []string, stdout io.Writer) error {
 	case *progress < 0:
 		return fmt.Errorf("-progress %v: must be 0 or more", *progress)
 	}
-	if !isSet(fs, "progress") && cli.IsTerminal(os.Stderr) {
+	if !isSet(fs, "progress") && sys.IsTerminal(os.Stderr) {
 		*progress = 10 * time.Second
 	}
 	if *seed == 0 {

@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // slot is one sender identity of an endpoint: a whom (the name itself for

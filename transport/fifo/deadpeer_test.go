@@ -23,10 +23,10 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	isys "github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // roles are the helper processes of this package's tests.

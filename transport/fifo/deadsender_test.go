@@ -210,7 +210,7 @@ func keptOf(ep *Endpoint, pid int) string {
 	ep.replyMu.Lock()
 	for k, fd := range ep.replyFDs {
 		if k.pid == pid {
-			kept = append(kept, "reply FIFO Y"+k.whom+"."+strconv.Itoa(pid)+" open as fd "+strconv.Itoa(fd))
+			kept = append(kept, "reply FIFO Y"+k.whom+"."+strconv.Itoa(pid)+" open as fd "+strconv.Itoa(fd.Int()))
 		}
 	}
 	ep.replyMu.Unlock()

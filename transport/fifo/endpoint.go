@@ -14,9 +14,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // DefaultMaxMessage is the largest request an endpoint accepts unless
@@ -86,7 +86,7 @@ type Endpoint struct {
 	pending  map[*Request]struct{}
 
 	replyMu  sync.Mutex // guards replyFDs and every write to them
-	replyFDs map[senderKey]int
+	replyFDs map[senderKey]*sys.FD
 
 	slotMu  sync.Mutex // guards the sender slots below
 	free    []*slot
@@ -138,7 +138,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		segs:       make(map[int]*rseg),
 		bySender:   make(map[senderKey]int),
 		pending:    make(map[*Request]struct{}),
-		replyFDs:   make(map[senderKey]int),
+		replyFDs:   make(map[senderKey]*sys.FD),
 		busy:       make(map[*slot]struct{}),
 	}
 	if e.perm == 0 {
@@ -466,8 +466,7 @@ func (e *Endpoint) ring(h header, v int32) error {
 	for attempt := 0; ; attempt++ {
 		fd, ok := e.replyFDs[k]
 		if !ok {
-			var err error
-			fd, err = sys.OpenWriter(e.reg.ReplyPath(h.whom, h.pid))
+			raw, err := sys.OpenWriter(e.reg.ReplyPath(h.whom, h.pid))
 			switch {
 			case errors.Is(err, sys.ErrNoReader), errors.Is(err, fs.ErrNotExist):
 				// No reader, or no reply FIFO: the sender has gone.
@@ -479,17 +478,19 @@ func (e *Endpoint) ring(h header, v int32) error {
 			}
 			if len(e.replyFDs) >= maxCachedSegments {
 				for k2, fd2 := range e.replyFDs {
-					sys.Close(fd2)
+					fd2.Close()
 					delete(e.replyFDs, k2)
 				}
 			}
+			fd = sys.NewFD(raw)
 			e.replyFDs[k] = fd
 		}
-		err := sys.WriteInt32(fd, v)
+		// replyMu orders every Close of fd after this write.
+		err := sys.WriteInt32(fd.Int(), v)
 		if err == nil {
 			return nil
 		}
-		sys.Close(fd)
+		fd.Close()
 		delete(e.replyFDs, k)
 		if sys.IsBrokenPipe(err) && attempt == 0 {
 			continue
@@ -582,7 +583,7 @@ func (e *Endpoint) close() {
 	e.mu.Unlock()
 	e.replyMu.Lock()
 	for k, fd := range e.replyFDs {
-		sys.Close(fd)
+		fd.Close()
 		delete(e.replyFDs, k)
 	}
 	e.replyMu.Unlock()

@@ -5,8 +5,8 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // Leaked segments. A sender makes its segment with shmget, attaches it and

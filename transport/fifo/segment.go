@@ -10,9 +10,9 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // The message buffer is a System V segment owned by the sender, laid out

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"slices"
 
-	isys "github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo/internal/sys"
 )
 
 // What a receiver trusts. A doorbell is four bytes with no sender attached
@@ -43,10 +42,10 @@ import (
 // pid, uid and gid, which never change and which Request.Cred reports.
 type creator struct {
 	pid  int
-	uid  uint32      // shm_perm.cuid
-	gid  uint32      // shm_perm.cgid: the creator's group then, never checked
-	proc *isys.Pidfd // its pidfd; nil without pidfd support
-	bad  error       // set once the creator fails a check; for good
+	uid  uint32     // shm_perm.cuid
+	gid  uint32     // shm_perm.cgid: the creator's group then, never checked
+	proc *sys.Pidfd // its pidfd; nil without pidfd support
+	bad  error      // set once the creator fails a check; for good
 }
 
 // newCreator checks the creator of the segment info describes: it must be
@@ -62,7 +61,7 @@ func newCreator(info sys.ShmInfo) *creator {
 	switch {
 	case err == nil:
 		c.proc = proc
-	case errors.Is(err, isys.ErrNoPidfd):
+	case errors.Is(err, sys.ErrNoPidfd):
 		// check reads /proc on every request instead.
 	default:
 		c.bad = fmt.Errorf("creator of segment %d: %w", info.ID, err)

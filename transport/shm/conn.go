@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/internal/spin"
-	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
 )
 
 // inflight counts this process's Sends in progress on every Conn. With
@@ -121,8 +121,8 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simpl: new lane: %w", err)
 	}
-	defer sys.Close(fd)
-	m, err := sys.Map(fd, size)
+	defer fd.Close()
+	m, err := sys.Map(fd.Int(), size)
 	if err != nil {
 		return nil, fmt.Errorf("simpl: new lane: %w", err)
 	}
@@ -149,14 +149,14 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	// A receiver that refuses this user answers before it reads the hello
 	// and hangs up, so the hello may fail to go out: its answer is still
 	// there to read, and says why.
-	_, _, werr := conn.WriteMsgUnix(encodeHello(c.whom), sys.Rights(fd), nil)
+	werr := sys.SendRights(conn, encodeHello(c.whom), fd)
 	buf := make([]byte, ackSize+1)
 	oob := make([]byte, 64)
 	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	fds, _ := sys.ParseRights(oob[:max(oobn, 0)])
+	fds := sys.ReceiveRights(oob[:max(oobn, 0)])
 	closeFDs := func() {
 		for _, f := range fds {
-			sys.Close(f)
+			f.Close()
 		}
 	}
 	if err != nil {
@@ -178,17 +178,15 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		err = fmt.Errorf("simpl: lane handshake: %d descriptors: %w", len(fds), transport.ErrBadMessage)
 	}
 	if err == nil {
-		err = c.mapBell(fds[0])
+		err = c.mapBell(fds[0].Int())
 	}
 	var nudge *os.File
 	if err == nil {
 		if nudge, err = sys.NudgeReader(fds[1]); err != nil {
 			err = fmt.Errorf("simpl: lane handshake: %w: %v", transport.ErrBadMessage, err)
-		} else {
-			fds = fds[:1] // fds[1] is nudge's now
 		}
 	}
-	closeFDs()
+	closeFDs() // (nudge's descriptor is nudge's now: closing its FD does nothing)
 	if err != nil {
 		conn.Close()
 		return fail(err)

@@ -13,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
 )
 
 // DefaultMaxMessage is the largest request an endpoint accepts unless
@@ -61,7 +61,7 @@ type Endpoint struct {
 	ownQueue bool
 
 	bellMap *sys.Mapping
-	bellFD  int
+	bellFD  *sys.FD
 	bell    *bellWords
 
 	lanes  [MaxLanes]atomic.Pointer[rlane]
@@ -87,7 +87,7 @@ type rlane struct {
 	conn  *net.UnixConn
 	m     *sys.Mapping
 	w     laneWords
-	nudge int // write end of the pipe that wakes a sender parked in Go
+	nudge *sys.FD // write end of the pipe that wakes a sender parked in Go
 	whom  string
 	cred  sys.Cred
 
@@ -132,16 +132,16 @@ func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := sys.Map(fd, bellSize)
+	m, err := sys.Map(fd.Int(), bellSize)
 	if err != nil {
-		sys.Close(fd)
+		fd.Close()
 		return nil, err
 	}
 	e.bellFD, e.bellMap, e.bell = fd, m, bellOf(m)
 	ln, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: addr, Net: "unixpacket"})
 	if err != nil {
 		m.Unmap()
-		sys.Close(fd)
+		fd.Close()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			// The address holds this process's pid: it is ours already.
 			return nil, fmt.Errorf("simpl: attach %q: %w", name, transport.ErrNameInUse)
@@ -151,7 +151,7 @@ func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 	if err := e.q.SetSource(e, e.bell); err != nil {
 		ln.Close()
 		m.Unmap()
-		sys.Close(fd)
+		fd.Close()
 		return nil, err
 	}
 	e.ln = ln
@@ -217,12 +217,8 @@ func (e *Endpoint) allowed(c sys.Cred) bool {
 }
 
 func (e *Endpoint) handshake(c *net.UnixConn) {
-	ack := func(status int32, idx int, fds ...int) {
-		var oob []byte
-		if len(fds) > 0 {
-			oob = sys.Rights(fds...)
-		}
-		c.WriteMsgUnix(encodeAck(status, idx), oob, nil)
+	ack := func(status int32, idx int, fds ...*sys.FD) {
+		sys.SendRights(c, encodeAck(status, idx), fds...)
 	}
 	rc, err := c.SyscallConn()
 	if err != nil {
@@ -234,10 +230,10 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 	buf := make([]byte, helloSize+1)
 	oob := make([]byte, 64)
 	n, oobn, _, _, rerr := c.ReadMsgUnix(buf, oob)
-	fds, _ := sys.ParseRights(oob[:max(oobn, 0)])
+	fds := sys.ReceiveRights(oob[:max(oobn, 0)])
 	closeFDs := func() {
 		for _, fd := range fds {
-			sys.Close(fd)
+			fd.Close()
 		}
 	}
 	if err != nil || !e.allowed(cred) {
@@ -260,14 +256,14 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		c.Close()
 		return
 	}
-	size, err := sys.CheckMemfd(fds[0], minLaneSize, MaxLaneBytes)
+	size, err := sys.CheckMemfd(fds[0].Int(), minLaneSize, MaxLaneBytes)
 	if err != nil {
 		closeFDs()
 		ack(ackBadLane, 0)
 		c.Close()
 		return
 	}
-	m, err := sys.Map(fds[0], size)
+	m, err := sys.Map(fds[0].Int(), size)
 	closeFDs()
 	if err != nil {
 		ack(ackBadLane, 0)
@@ -285,14 +281,14 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 	idx, status := e.addLane(l)
 	if status != ackOK {
 		m.Unmap()
-		sys.Close(pr)
-		sys.Close(pw)
+		pr.Close()
+		pw.Close()
 		ack(status, 0)
 		c.Close()
 		return
 	}
 	ack(ackOK, idx, e.bellFD, pr)
-	sys.Close(pr)
+	pr.Close()
 	c.SetDeadline(time.Time{})
 	// The sender writes only proxies from now on; the read fails when it
 	// closes or dies.
@@ -356,7 +352,7 @@ func (l *rlane) release() {
 	}
 	l.dead = true
 	l.m.Unmap()
-	sys.Close(l.nudge)
+	l.nudge.Close()
 	l.mu.Unlock()
 	l.conn.Close()
 	e := l.ep
@@ -517,6 +513,6 @@ func (e *Endpoint) Close() error {
 		}
 	}
 	e.bellMap.Unmap()
-	sys.Close(e.bellFD)
+	e.bellFD.Close()
 	return nil
 }

@@ -7,8 +7,8 @@ import (
 	"math/bits"
 	"sync/atomic"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
 )
 
 // A lane is one sender's message buffer: a sealed memfd the sender creates

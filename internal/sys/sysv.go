@@ -1,96 +1,19 @@
-// Package sys holds the system calls the FIFO transport makes: FIFOs,
-// System V shared memory and what /proc tells of processes and segments.
-// Its pidfds come from the module's internal/sys, shared with the
-// locator. Nothing else in the transport imports golang.org/x/sys/unix or
-// unsafe.
 package sys
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // PageSize rounds segment sizes.
 var PageSize = os.Getpagesize()
-
-// Mkfifo makes a FIFO at path and sets its mode exactly (mkfifo alone is
-// subject to the umask). It fails with fs.ErrExist when path exists.
-func Mkfifo(path string, perm os.FileMode) error {
-	if err := unix.Mkfifo(path, uint32(perm.Perm())); err != nil {
-		return &os.PathError{Op: "mkfifo", Path: path, Err: err}
-	}
-	if err := os.Chmod(path, perm.Perm()); err != nil {
-		os.Remove(path)
-		return err
-	}
-	return nil
-}
-
-// ErrNoReader: the FIFO exists but nobody has it open for reading.
-var ErrNoReader = errors.New("no reader on FIFO")
-
-// OpenWriter opens an existing FIFO for non-blocking writes. It fails with
-// ErrNoReader when nobody reads it and refuses anything that is not a FIFO
-// (a name read from shared memory must not lead to writing a regular file).
-func OpenWriter(path string) (int, error) {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, unix.ENXIO) {
-			return -1, fmt.Errorf("open %s: %w", path, ErrNoReader)
-		}
-		return -1, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
-		unix.Close(fd)
-		return -1, fmt.Errorf("open %s: not a FIFO", path)
-	}
-	return fd, nil
-}
-
-// Close closes fd.
-func Close(fd int) error { return unix.Close(fd) }
-
-// WriteInt32 writes one native-endian int32 to fd in a single write (a
-// FIFO write of 4 bytes is atomic). EAGAIN comes back as an error: the
-// reader's FIFO is full.
-func WriteInt32(fd int, v int32) error {
-	var b [4]byte
-	binary.NativeEndian.PutUint32(b[:], uint32(v))
-	n, err := unix.Write(fd, b[:])
-	if err != nil {
-		return err
-	}
-	if n != 4 {
-		return fmt.Errorf("short doorbell write: %d bytes", n)
-	}
-	return nil
-}
-
-// IsBrokenPipe tells whether err means the FIFO's readers are gone.
-func IsBrokenPipe(err error) bool { return errors.Is(err, unix.EPIPE) }
-
-// IsWouldBlock tells whether err means the FIFO is full.
-func IsWouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }
-
-// ReadNonblock reads what is in fd now; 0 and nil when nothing is.
-func ReadNonblock(fd int, p []byte) (int, error) {
-	n, err := unix.Read(fd, p)
-	if errors.Is(err, unix.EAGAIN) {
-		return 0, nil
-	}
-	return n, err
-}
 
 // Segment keys. A segment is created with a key in gosimpl's own key space
 // instead of IPC_PRIVATE, so that one whose creator is killed between
@@ -290,66 +213,4 @@ func ShmList() ([]ShmInfo, error) {
 		})
 	}
 	return out, nil
-}
-
-// ErrExited: the process is a zombie or gone.
-var ErrExited = errors.New("process has exited")
-
-// ProcessUIDs returns the real, effective, saved and file-system user ids
-// of process pid from /proc/PID/status. A zombie, or a pid with no
-// process, is ErrExited.
-func ProcessUIDs(pid int) ([4]uint32, error) {
-	var uids [4]uint32
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-		return uids, fmt.Errorf("pid %d: %w", pid, ErrExited)
-	}
-	if err != nil {
-		return uids, err
-	}
-	found := false
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		switch k {
-		case "State":
-			if len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
-				return uids, fmt.Errorf("pid %d: %w", pid, ErrExited)
-			}
-		case "Uid":
-			if len(f) != 4 {
-				return uids, fmt.Errorf("/proc/%d/status: Uid line %q", pid, v)
-			}
-			for i := range f {
-				n, err := strconv.ParseUint(f[i], 10, 32)
-				if err != nil {
-					return uids, fmt.Errorf("/proc/%d/status: Uid line %q", pid, v)
-				}
-				uids[i] = uint32(n)
-			}
-			found = true
-		}
-	}
-	if !found {
-		return uids, fmt.Errorf("/proc/%d/status: no Uid line", pid)
-	}
-	return uids, nil
-}
-
-// FileID returns the device, inode, mode and group of the open file fd.
-func FileID(fd int) (dev, ino uint64, mode, gid uint32, err error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return 0, 0, 0, 0, fmt.Errorf("fstat: %w", err)
-	}
-	return st.Dev, st.Ino, st.Mode, st.Gid, nil
-}
-
-// Uint64At is the 8-byte word at off in a mapping, for atomic access. off
-// must be a multiple of 8 from the mapping's (page-aligned) start.
-func Uint64At(mem []byte, off int) *uint64 {
-	if off%8 != 0 || off < 0 || off+8 > len(mem) {
-		panic("sys: unaligned or out-of-range word")
-	}
-	return (*uint64)(unsafe.Pointer(&mem[off]))
 }

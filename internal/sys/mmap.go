@@ -1,0 +1,73 @@
+package sys
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mapping is a shared read-write mapping of a whole memfd. Its accessors
+// check bounds and alignment and panic on a programming error; they never
+// touch memory outside the mapping. Unmap is idempotent but not safe to
+// call concurrently with other methods.
+type Mapping struct {
+	mem []byte
+}
+
+// Map maps size bytes of fd shared and read-write. The mapping does not
+// hold fd: the caller may close it at once.
+func Map(fd, size int) (*Mapping, error) {
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes: %w", size, err)
+	}
+	return &Mapping{mem: mem}, nil
+}
+
+// Len is the mapping's size.
+func (m *Mapping) Len() int { return len(m.mem) }
+
+// Bytes returns the mapping's bytes [off, off+n).
+func (m *Mapping) Bytes(off, n int) []byte {
+	return m.mem[off : off+n : off+n]
+}
+
+// Uint32 returns the aligned 32-bit word at off as an atomic.
+func (m *Mapping) Uint32(off int) *atomic.Uint32 {
+	return (*atomic.Uint32)(word(m.mem, off, 4))
+}
+
+// Uint64 returns the aligned 64-bit word at off as an atomic.
+func (m *Mapping) Uint64(off int) *atomic.Uint64 {
+	return (*atomic.Uint64)(word(m.mem, off, 8))
+}
+
+// Unmap releases the mapping. Words and slices taken from it must not be
+// used afterwards.
+func (m *Mapping) Unmap() error {
+	if m.mem == nil {
+		return nil
+	}
+	err := unix.Munmap(m.mem)
+	m.mem = nil
+	return err
+}
+
+// Uint64At is the 8-byte word at off in mem (a System V segment's
+// mapping, from ShmCreate or ShmAttach), for atomic access. off must be a
+// multiple of 8 from the mapping's (page-aligned) start.
+func Uint64At(mem []byte, off int) *uint64 {
+	return (*uint64)(word(mem, off, 8))
+}
+
+// word is the size-byte word at off in mem, which must lie within mem and
+// be aligned to size from mem's start. Every shared word this package
+// hands out comes from here.
+func word(mem []byte, off, size int) unsafe.Pointer {
+	if off < 0 || off%size != 0 || off > len(mem)-size {
+		panic(fmt.Sprintf("sys: %d-byte word at %d outside a %d-byte mapping or unaligned", size, off, len(mem)))
+	}
+	return unsafe.Pointer(&mem[off])
+}

@@ -1,0 +1,135 @@
+package sys
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cred is a peer's identity as the kernel reports it.
+type Cred struct {
+	PID    int
+	UID    int
+	GID    int   // primary group
+	Groups []int // supplementary groups
+}
+
+// PeerCred reads SO_PEERCRED from a connected Unix socket.
+func PeerCred(rc syscall.RawConn) (Cred, error) {
+	var (
+		uc   *unix.Ucred
+		gerr error
+	)
+	err := rc.Control(func(fd uintptr) {
+		uc, gerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return Cred{}, fmt.Errorf("SO_PEERCRED: %w", err)
+	}
+	cred := Cred{PID: int(uc.Pid), UID: int(uc.Uid), GID: int(uc.Gid)}
+	err = rc.Control(func(fd uintptr) { cred.Groups, gerr = peerGroups(int(fd)) })
+	if err == nil {
+		err = gerr
+	}
+	if err != nil {
+		return Cred{}, fmt.Errorf("SO_PEERGROUPS: %w", err)
+	}
+	return cred, nil
+}
+
+// peerGroups reads the peer's supplementary groups (SO_PEERGROUPS).
+func peerGroups(fd int) ([]int, error) {
+	buf := make([]uint32, 32)
+	for {
+		n := uint32(4 * len(buf))
+		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch {
+		case errno == unix.ERANGE && int(n/4) > len(buf):
+			buf = make([]uint32, n/4)
+			continue
+		case errno != 0:
+			return nil, errno
+		}
+		groups := make([]int, 0, n/4)
+		for _, g := range buf[:min(int(n/4), len(buf))] {
+			groups = append(groups, int(g))
+		}
+		return groups, nil
+	}
+}
+
+// SendRights sends msg over c with the descriptors fds attached
+// (SCM_RIGHTS), each held open until the message is sent. It fails with
+// os.ErrClosed, sending nothing, if one of them is closed.
+func SendRights(c *net.UnixConn, msg []byte, fds ...*FD) error {
+	var oob []byte
+	if len(fds) > 0 {
+		raw := make([]int, len(fds))
+		for i, f := range fds {
+			f.mu.RLock()
+			defer f.mu.RUnlock()
+			if f.raw < 0 {
+				return fmt.Errorf("send descriptor: %w", os.ErrClosed)
+			}
+			raw[i] = f.raw
+		}
+		oob = unix.UnixRights(raw...)
+	}
+	_, _, err := c.WriteMsgUnix(msg, oob, nil)
+	return err
+}
+
+// ParseRights returns the descriptors passed in an SCM_RIGHTS message, as
+// plain numbers that the caller must close (ReceiveRights makes them FDs).
+func ParseRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		f, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		fds = append(fds, f...)
+	}
+	return fds, nil
+}
+
+// ReceiveRights takes ownership of the descriptors an SCM_RIGHTS message
+// brought, in oob as ReadMsgUnix read it.
+func ReceiveRights(oob []byte) []*FD {
+	raw, _ := ParseRights(oob)
+	fds := make([]*FD, len(raw))
+	for i, fd := range raw {
+		fds[i] = NewFD(fd)
+	}
+	return fds
+}
+
+// WriteNonblock writes b to c in one send(2) with MSG_DONTWAIT: it never
+// waits for room (IsWouldBlock tells that case).
+func WriteNonblock(c syscall.Conn, b []byte) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	err = rc.Write(func(fd uintptr) bool {
+		werr = unix.Send(int(fd), b, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
