@@ -99,6 +99,9 @@ func Dial(addr string, pid int, whom string, opts Options) (*Conn, error) {
 	}
 	l, err := c.newLane(0)
 	if err != nil {
+		// The handshake may have failed after the receiver's bell was
+		// mapped: nobody will close this Conn, so it goes now.
+		c.Close()
 		return nil, err
 	}
 	c.put(l)
