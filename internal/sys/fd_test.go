@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -282,5 +283,47 @@ func TestBirthTime(t *testing.T) {
 	}
 	if _, err := BirthTime(path + "-missing"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("BirthTime of a missing file: %v", err)
+	}
+}
+
+// Privatize keeps the words and bytes handed out valid, with the kept
+// bytes' contents, and no longer shares them: the file's other mappings
+// and this one go their own ways.
+func TestPrivatize(t *testing.T) {
+	fd, err := NewMemfd("test", 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	m, err := Map(fd.Int(), 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Unmap()
+	peer, err := Map(fd.Int(), 8192)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Unmap()
+	w, b := m.Uint64(0), m.Bytes(8, 8192-8)
+	w.Store(42)
+	b[0], b[8000] = 'a', 'z'
+	if err := m.Privatize(16); err != nil {
+		t.Fatal(err)
+	}
+	if w.Load() != 42 || b[0] != 'a' || b[8000] != 0 {
+		t.Fatalf("after Privatize(16): word %d, byte 8 %q, byte 8008 %q; want 42, 'a' and 0", w.Load(), b[0], b[8000])
+	}
+	peer.Uint64(0).Store(7)
+	w.Store(9)
+	if w.Load() != 9 || peer.Uint64(0).Load() != 7 {
+		t.Fatalf("still shared: this side reads %d, the peer %d", w.Load(), peer.Uint64(0).Load())
+	}
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(maps), "memfd:test"); n != 1 {
+		t.Fatalf("%d mappings of the memfd, want the peer's only", n)
 	}
 }

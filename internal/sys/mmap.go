@@ -55,6 +55,25 @@ func (m *Mapping) Unmap() error {
 	return err
 }
 
+// Privatize replaces the mapping, in place, by private memory holding a
+// copy of its first keep bytes (the rest reads as zeros), and so lets go
+// of the shared file: words and slices taken from it stay valid, and no
+// longer reach the peer. Unmap frees the copy. Readers see the shared
+// bytes until the copy takes their place in one step.
+func (m *Mapping) Privatize(keep int) error {
+	n := len(m.mem)
+	p, err := unix.MmapPtr(-1, 0, nil, uintptr(n), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return fmt.Errorf("mmap %d private bytes: %w", n, err)
+	}
+	copy(unsafe.Slice((*byte)(p), n), m.mem[:min(max(keep, 0), n)])
+	if _, err := unix.MremapPtr(p, uintptr(n), unsafe.Pointer(&m.mem[0]), uintptr(n), unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED); err != nil {
+		unix.MunmapPtr(p, uintptr(n))
+		return fmt.Errorf("mremap: %w", err)
+	}
+	return nil
+}
+
 // Uint64At is the 8-byte word at off in mem (a System V segment's
 // mapping, from ShmCreate or ShmAttach), for atomic access. off must be a
 // multiple of 8 from the mapping's (page-aligned) start.

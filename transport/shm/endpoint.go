@@ -497,10 +497,14 @@ func (e *Endpoint) Close() error {
 		busy := l.busy
 		if !l.dead {
 			if busy {
-				// The sender hears now; the request's data stays mapped
-				// until its holder answers (which then fails).
+				// The sender hears now, and the lane's shared memory and
+				// nudge pipe go: the request's data stays, in a private
+				// copy, until its holder answers (which then fails), so
+				// a request held and never answered keeps nothing shared.
 				l.answerLocked(codeClosed, 0)
 				l.gone = true
+				l.m.Privatize(HeaderSize + len(l.data))
+				l.nudge.Close()
 			} else if l.w.state.CompareAndSwap(lanePosted, laneTaken) {
 				l.answerLocked(codeClosed, 0)
 			}
