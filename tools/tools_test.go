@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/testmain"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
@@ -47,7 +48,7 @@ func TestMain(m *testing.M) {
 	code := 2
 	if err == nil {
 		binDir = dir
-		code = m.Run()
+		code = testmain.Run(m)
 	} else {
 		fmt.Fprintln(os.Stderr, err)
 	}

@@ -11,8 +11,10 @@
 //		})
 //	}
 //
-// and starts helpers with Start. Nothing here is safe for use outside
-// tests.
+// and starts helpers with Start. Once the tests are done, Main checks that
+// they left nothing behind in this process or its helpers (descriptors,
+// files, FIFOs, segments, mappings, processes, goroutines; see
+// internal/testmain). Nothing here is safe for use outside tests.
 package proctest
 
 import (
@@ -23,12 +25,13 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gosimpl/gosimpl/internal/testmain"
 )
 
 const (
@@ -51,7 +54,8 @@ type mainOptions struct{ lifetime time.Duration }
 func WithLifetime(d time.Duration) Option { return func(o *mainOptions) { o.lifetime = d } }
 
 // Main runs the role named in the environment, if any, and exits;
-// otherwise it runs the tests.
+// otherwise it runs the tests and then checks, once, that they left
+// nothing behind (internal/testmain), and exits.
 func Main(m *testing.M, roles map[string]Role, opts ...Option) {
 	var o mainOptions
 	for _, opt := range opts {
@@ -79,7 +83,7 @@ func Main(m *testing.M, roles map[string]Role, opts ...Option) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(testmain.Run(m))
 }
 
 // Env is the environment that makes the test binary run role with args
@@ -135,6 +139,7 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", cmd.Args, err)
 	}
+	testmain.Track(cmd.Process.Pid)
 	p.Stdout = bufio.NewReader(out)
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -290,35 +295,16 @@ func CheckDirEmpty(t testing.TB, dir string) {
 }
 
 // Segment is one System V shared memory segment as /proc reports it.
-type Segment struct {
-	ID, CreatorPID, Attached int
-}
+type Segment = testmain.Segment
 
 // Segments returns the System V segments created by any of pids.
 func Segments(t testing.TB, pids ...int) []Segment {
 	t.Helper()
-	b, err := os.ReadFile("/proc/sysvipc/shm")
+	segs, err := testmain.Segments(pids...)
 	if err != nil {
-		t.Fatalf("read /proc/sysvipc/shm: %v", err)
+		t.Fatalf("System V segments: %v", err)
 	}
-	want := map[int]bool{}
-	for _, p := range pids {
-		want[p] = true
-	}
-	var out []Segment
-	for i, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if i == 0 || len(f) < 7 {
-			continue
-		}
-		id, _ := strconv.Atoi(f[1])
-		cpid, _ := strconv.Atoi(f[4])
-		natt, _ := strconv.Atoi(f[6])
-		if want[cpid] {
-			out = append(out, Segment{ID: id, CreatorPID: cpid, Attached: natt})
-		}
-	}
-	return out
+	return segs
 }
 
 // AttachedHere counts the System V segments this process has mapped.

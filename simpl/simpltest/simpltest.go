@@ -43,7 +43,10 @@ type Segment = proctest.Segment
 func WithLifetime(d time.Duration) Option { return proctest.WithLifetime(d) }
 
 // Main runs the role named in the environment, if any, and exits;
-// otherwise it runs the tests.
+// otherwise it runs the tests, then checks once that they left nothing
+// behind, and exits: a descriptor, file or FIFO, /dev/shm entry, System V
+// segment or mapping, child process or goroutine that the tests (or the
+// helpers they started) left fails the package, listed on stderr.
 func Main(m *testing.M, roles map[string]Role, opts ...Option) { proctest.Main(m, roles, opts...) }
 
 // Env is the environment that makes the test binary run role with args

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/testmain"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(testmain.Run(m))
 }
 
 // runTimeout bounds one short soak: its duration, the children's start
