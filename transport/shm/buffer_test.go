@@ -16,7 +16,6 @@ import (
 // two processes, at every size, and keeps its lane from one Send to the
 // next.
 func TestBufferRoundTrip(t *testing.T) {
-	checkNoMappings(t)
 	p := startRecv(t, "buffer", 0, holdForever)
 	c := dial(t, p, Options{})
 	ctx := testCtx(t, 60*time.Second)
@@ -71,7 +70,6 @@ func TestBufferRoundTrip(t *testing.T) {
 
 // Misuse of a Buffer is an error, never a write past its lane.
 func TestBufferMisuse(t *testing.T) {
-	checkNoMappings(t)
 	p := startRecv(t, "bufmisuse", 0, holdForever)
 	c := dial(t, p, Options{MaxMessage: 1 << 20})
 	ctx := testCtx(t, 30*time.Second)

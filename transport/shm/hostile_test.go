@@ -54,7 +54,6 @@ func postRaw(t *testing.T, c *Conn, req []byte, nbytes, maxReply uint32) uint32 
 // 6a. A lane header whose sizes exceed the lane: the Send fails with
 // ErrBadMessage, the request is never delivered, the receiver serves on.
 func TestBadLaneHeader(t *testing.T) {
-	checkNoMappings(t)
 	p := startRecv(t, "badheader", 1000, holdForever)
 	c := dial(t, p, Options{})
 	c.mu.Lock()
@@ -92,7 +91,6 @@ func TestBadLaneHeader(t *testing.T) {
 // The same in one process, where Receive itself can be watched: it never
 // returns a request whose header is corrupt.
 func TestBadLaneHeaderNotDelivered(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "badlocal", Options{})
 	c, err := Dial(addr, os.Getpid(), "forger", Options{})
 	if err != nil {
@@ -187,7 +185,6 @@ func openFDs(t *testing.T) int {
 // 6b. Raw clients that botch the handshake are refused, leave nothing
 // behind, and hold up nobody.
 func TestHostileHandshake(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "hostile", Options{})
 	stop := serveLocal(t, e, 0)
 	ctx := testCtx(t, 30*time.Second)
@@ -329,7 +326,6 @@ func TestHostileHandshake(t *testing.T) {
 
 // A receiver answering out of bounds: the sender refuses the answer.
 func TestHostileReceiver(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "badreceiver", Options{})
 	c, err := Dial(addr, os.Getpid(), "victim", Options{})
 	if err != nil {
@@ -412,7 +408,6 @@ func fakeListener(t *testing.T, answer func(conn *net.UnixConn)) string {
 
 // A receiver that botches its side of the handshake: Dial fails cleanly.
 func TestHostileHandshakeAnswer(t *testing.T) {
-	checkNoMappings(t)
 	pipeR := func() int {
 		var p [2]int
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
@@ -484,7 +479,6 @@ func TestHostileHandshakeAnswer(t *testing.T) {
 }
 
 func TestListenTwice(t *testing.T) {
-	checkNoMappings(t)
 	_, addr := listen(t, "twice", Options{})
 	if e, err := Listen(addr, "twice", Options{}); !errors.Is(err, transport.ErrNameInUse) {
 		if e != nil {
@@ -533,7 +527,6 @@ func TestLaneSize(t *testing.T) {
 // to sleep would leave a posted lane waiting for the next bell. Stale bits
 // (a sender withdrew, or died) make takes fail mid-scan.
 func TestPollLanesVisitsAll(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "scan", Options{})
 	c, err := Dial(addr, os.Getpid(), "scan", Options{})
 	if err != nil {
@@ -620,7 +613,6 @@ func TestPollLanesVisitsAll(t *testing.T) {
 // Each answer goes to its own request: answering a request again after it
 // was answered must not touch the lane's next request.
 func TestAnswerAfterNextTake(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "reuse", Options{})
 	c, err := Dial(addr, os.Getpid(), "reuser", Options{})
 	if err != nil {
@@ -695,7 +687,6 @@ func TestAnswerAfterNextTake(t *testing.T) {
 // A handshake that is under way when the endpoint closes must not tell the
 // sender its message is too large: the receiver is gone.
 func TestHandshakeDuringClose(t *testing.T) {
-	checkNoMappings(t)
 	addr := Address(t.TempDir(), "closing", os.Getpid())
 	e, err := Listen(addr, "closing", Options{})
 	if err != nil {
@@ -734,7 +725,6 @@ func TestHandshakeDuringClose(t *testing.T) {
 // pipe is full the receiver's nudges are dropped, never waited for, and
 // the receiver serves on.
 func TestMuteSender(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "mute", Options{})
 	stop := serveLocal(t, e, 0)
 	const sealed = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL

@@ -609,34 +609,6 @@ func laneCount(e *Endpoint) int {
 	return len(e.all)
 }
 
-// shmMappings counts this process's mappings of the transport's memfds.
-func shmMappings(t testing.TB) int {
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Count(string(b), "memfd:gosimpl-")
-}
-
-// checkNoMappings makes the test fail if, once every other cleanup ran,
-// this process still maps a lane or a bell. Call it first in a test.
-func checkNoMappings(t *testing.T) {
-	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			n := shmMappings(t)
-			if n == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%d lane or bell mappings left in this process", n)
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-}
-
 // serveLocal answers every request on e with the complement of its data,
 // after a random pause below delay, until the returned stop is called (also
 // when the test ends, before e is closed: a request's data must not be read

@@ -65,7 +65,6 @@ func sizedReq(op byte, n, pad int) []byte {
 // receiver answers with the complement of what it read, so a byte wrong
 // in either direction shows.
 func TestRoundTrip(t *testing.T) {
-	checkNoMappings(t)
 	p := startRecv(t, "roundtrip", 0, holdForever)
 	c := dial(t, p, Options{})
 	ctx := testCtx(t, 60*time.Second)
@@ -114,7 +113,6 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestReplyLimits(t *testing.T) {
-	checkNoMappings(t)
 	p := startRecv(t, "limits", 0, holdForever)
 	c := dial(t, p, Options{})
 	last := func() string {
@@ -208,7 +206,6 @@ func TestReplyLimits(t *testing.T) {
 // 2. A receiver that dies holding messages (some taken, some still
 // posted): every Send fails with ErrPeerGone within 100 ms of the kill.
 func TestDeadReceiver(t *testing.T) {
-	checkNoMappings(t)
 	const senders, held = 16, 8
 	const bound = 100 * time.Millisecond
 	for rep := range 5 {
@@ -280,7 +277,6 @@ func waitGone(t *testing.T, r transport.Request) {
 
 // 3. A sender that dies while its request is taken or posted.
 func TestDeadSender(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "deadsender", Options{})
 	ctx := testCtx(t, 40*time.Second)
 	lanesGone := func() {
@@ -346,7 +342,6 @@ func TestDeadSender(t *testing.T) {
 // Senders killed at random moments of a busy exchange: the receiver's
 // replies succeed or report ErrPeerGone, and no lane is left behind.
 func TestDeadSenderStress(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "deadstress", Options{})
 	stop := serveLocal(t, e, 300*time.Microsecond)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
@@ -375,7 +370,6 @@ func TestDeadSenderStress(t *testing.T) {
 
 // 4. Cancellation.
 func TestCancel(t *testing.T) {
-	checkNoMappings(t)
 	p := startRecv(t, "cancel", 0, holdForever)
 	c := dial(t, p, Options{})
 
@@ -511,7 +505,6 @@ func TestCancel(t *testing.T) {
 
 // 5. Endpoint.Close with senders blocked, posted and taken.
 func TestEndpointClose(t *testing.T) {
-	checkNoMappings(t)
 	e, addr := listen(t, "epclose", Options{})
 	ctx := testCtx(t, 30*time.Second)
 	p := startSend(t, addr, "burst", "burst", 6)
@@ -559,7 +552,6 @@ func TestEndpointClose(t *testing.T) {
 }
 
 func TestReceiveUnblockedByClose(t *testing.T) {
-	checkNoMappings(t)
 	for _, noSpin := range []bool{false, true} {
 		e, _ := listen(t, "recvclose"+strconv.FormatBool(noSpin), Options{NoSpin: noSpin})
 		ctx := testCtx(t, 30*time.Second)
@@ -598,7 +590,6 @@ func TestReceiveUnblockedByClose(t *testing.T) {
 }
 
 func TestConnClose(t *testing.T) {
-	checkNoMappings(t)
 	p := startRecv(t, "connclose", 0, 1)
 	c := dial(t, p, Options{})
 	ctx := testCtx(t, 30*time.Second)
@@ -664,7 +655,6 @@ func TestConnClose(t *testing.T) {
 // with a slow one (20us of work per request) every sender is nearly always
 // posted and the receiver's rotation over lanes decides.
 func TestFairness(t *testing.T) {
-	checkNoMappings(t)
 	for _, tc := range []struct {
 		name string
 		op   byte
@@ -801,7 +791,6 @@ func (f *fakeReq) answer(b []byte, abort bool) error {
 }
 
 func TestPost(t *testing.T) {
-	checkNoMappings(t)
 	const n = 8
 	e, addr := listen(t, "post", Options{})
 	ctx := testCtx(t, 30*time.Second)
@@ -883,7 +872,6 @@ func TestPost(t *testing.T) {
 // A Post blocked on a full queue returns false at Close, and every queued
 // request is aborted.
 func TestPostFullQueue(t *testing.T) {
-	checkNoMappings(t)
 	e, _ := listen(t, "postfull", Options{})
 	var fakes []*fakeReq
 	for i := range transport.QueueDepth {
