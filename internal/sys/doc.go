@@ -1,6 +1,7 @@
-// Package sys is gosimpl's one system-call layer: every system call,
-// unsafe conversion and shared mapping of the module's non-test code is
-// made here, behind types that own what they hold. It imports nothing of
+// Package sys is gosimpl's one system-call layer: every system call the
+// module's non-test code makes beyond the standard library's (through
+// golang.org/x/sys/unix), every unsafe conversion and every shared mapping
+// is made here, behind types that own what they hold. It imports nothing of
 // gosimpl, so any package may use it. By area:
 //
 //   - fd.go: FD, an owned descriptor (closed once, never a reused number);
