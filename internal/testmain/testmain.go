@@ -133,7 +133,7 @@ func snapshot() (*state, error) {
 		return nil, err
 	}
 	os.Setenv("TMPDIR", s.tmp)
-	if s.fds, err = Descriptors(); err != nil {
+	if s.fds, err = descriptors(); err != nil {
 		s.cleanup()
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func (s *state) leaks() []string {
 		out = append(out, fmt.Sprintf("child process %d (state %s): not reaped", k.pid, k.state))
 	}
 
-	fds, err := Descriptors()
+	fds, err := descriptors()
 	if err != nil {
 		out = append(out, err.Error())
 	}
@@ -254,9 +254,9 @@ func (s *state) leaks() []string {
 	return out
 }
 
-// Descriptors returns this process's open descriptors and what each
+// descriptors returns this process's open descriptors and what each
 // refers to (a path, "pipe:[inode]", "anon_inode:[pidfd]", ...).
-func Descriptors() (map[int]string, error) {
+func descriptors() (map[int]string, error) {
 	des, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return nil, err
