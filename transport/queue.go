@@ -2,7 +2,7 @@ package transport
 
 import (
 	"context"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"sync"
 	"sync/atomic"
 
@@ -119,7 +119,7 @@ func (q *Queue) SetSource(s Source, b Bell) error {
 	case q.closed.Load():
 		return q.closedErr()
 	case q.src != nil:
-		return fmt.Errorf("simpl: queue of %q has a polled transport already: %w", q.name, ErrNotSupported)
+		return errs.Errorf("queue of %q has a polled transport already: %w", q.name, ErrNotSupported)
 	}
 	q.src, q.bell = s, b
 	return nil
@@ -356,7 +356,7 @@ func (q *Queue) wakeAll() {
 }
 
 func (q *Queue) closedErr() error {
-	return fmt.Errorf("simpl: receive on %q: %w", q.name, ErrClosed)
+	return errs.Errorf("receive on %q: %w", q.name, ErrClosed)
 }
 
 // Close wakes every Receive (they return ErrClosed), makes Post refuse,

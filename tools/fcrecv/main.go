@@ -100,7 +100,7 @@ func run(args []string, stdout io.Writer) error {
 			}
 			return err
 		}
-		if msg.IsProxy() {
+		if msg.Proxy() > 0 {
 			if _, err := fmt.Fprintf(stdout, "proxy %d\n", msg.Proxy()); err != nil {
 				return fmt.Errorf("writing output: %w", err)
 			}

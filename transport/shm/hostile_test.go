@@ -70,14 +70,14 @@ func TestBadLaneHeader(t *testing.T) {
 		{^uint32(0), ^uint32(0)},
 	} {
 		code := postRaw(t, c, req, h.nbytes, h.maxReply)
-		if err := codeErr(code); code == codeOK || !errors.Is(err, transport.ErrBadMessage) {
+		if err := codeErr(code, 0, 0, 0); code == codeOK || !errors.Is(err, transport.ErrBadMessage) {
 			t.Fatalf("header nbytes=%d maxReply=%d in a lane of %d: code %d (%v), want ErrBadMessage",
 				h.nbytes, h.maxReply, room, code, err)
 		}
 		echo(t, c, "after a forged header")
 	}
 	// Within the lane but over the receiver's MaxMessage: ErrTooLarge.
-	if code := postRaw(t, c, req, 1001, 16); !errors.Is(codeErr(code), transport.ErrTooLarge) {
+	if code := postRaw(t, c, req, 1001, 16); !errors.Is(codeErr(code, 0, 0, 0), transport.ErrTooLarge) {
 		t.Fatalf("nbytes over MaxMessage: code %d, want ErrTooLarge", code)
 	}
 	// A header at the lane's very limits is fine.

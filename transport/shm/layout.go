@@ -3,6 +3,7 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"hash/fnv"
 	"math/bits"
 	"sync/atomic"
@@ -106,20 +107,24 @@ const (
 	codeBadHeader  = 5
 )
 
-func codeErr(code uint32) error {
+// codeErr is the sender's error for code, from a send of n bytes with a
+// maxReply-byte reply buffer; size is what the receiver left in nbytes
+// with it: its limit for codeTooLarge, the reply it tried for
+// codeReplyLarge.
+func codeErr(code uint32, n, maxReply, size int) error {
 	switch code {
 	case codeRejected:
 		return transport.ErrRejected // says it all, and costs no allocation
 	case codeClosed:
-		return fmt.Errorf("simpl: receiver detached: %w", transport.ErrPeerGone)
+		return errs.Errorf("receiver detached: %w", transport.ErrPeerGone)
 	case codeTooLarge:
-		return fmt.Errorf("simpl: message larger than the receiver accepts: %w", transport.ErrTooLarge)
+		return errs.Errorf("send: %w", transport.TooLarge(n, size))
 	case codeReplyLarge:
-		return fmt.Errorf("simpl: reply larger than the reply buffer: %w", transport.ErrReplyTooLarge)
+		return errs.Errorf("send: %w", transport.ReplyTooLarge(size, maxReply))
 	case codeBadHeader:
-		return fmt.Errorf("simpl: receiver found a corrupt lane header: %w", transport.ErrBadMessage)
+		return errs.Errorf("receiver found a corrupt lane header: %w", transport.ErrBadMessage)
 	}
-	return fmt.Errorf("simpl: receiver answered with unknown code %d: %w", code, transport.ErrBadMessage)
+	return errs.Errorf("receiver answered with unknown code %d: %w", code, transport.ErrBadMessage)
 }
 
 // laneWords are a lane's header words, taken once from its mapping.
@@ -276,7 +281,7 @@ func encodeHello(whom string) []byte {
 
 func decodeHello(b []byte) (string, error) {
 	if len(b) != helloSize || string(b[:4]) != magic {
-		return "", fmt.Errorf("%w: bad lane hello (%d bytes)", transport.ErrBadMessage, len(b))
+		return "", errs.Errorf("%w: bad lane hello (%d bytes)", transport.ErrBadMessage, len(b))
 	}
 	w := b[4:36]
 	n := 0
@@ -284,11 +289,11 @@ func decodeHello(b []byte) (string, error) {
 		n++
 	}
 	if n == len(w) {
-		return "", fmt.Errorf("%w: sender name not terminated", transport.ErrBadMessage)
+		return "", errs.Errorf("%w: sender name not terminated", transport.ErrBadMessage)
 	}
 	for _, c := range w[n:] {
 		if c != 0 {
-			return "", fmt.Errorf("%w: bytes after sender name", transport.ErrBadMessage)
+			return "", errs.Errorf("%w: bytes after sender name", transport.ErrBadMessage)
 		}
 	}
 	return string(w[:n]), nil
@@ -304,12 +309,12 @@ func encodeAck(status int32, index int) []byte {
 
 func decodeAck(b []byte) (status int32, index int, err error) {
 	if len(b) != ackSize || string(b[:4]) != magic {
-		return 0, 0, fmt.Errorf("%w: bad lane answer (%d bytes)", transport.ErrBadMessage, len(b))
+		return 0, 0, errs.Errorf("%w: bad lane answer (%d bytes)", transport.ErrBadMessage, len(b))
 	}
 	status = int32(binary.NativeEndian.Uint32(b[4:]))
 	index = int(binary.NativeEndian.Uint32(b[8:]))
 	if status == ackOK && index >= MaxLanes {
-		return 0, 0, fmt.Errorf("%w: lane index %d out of range", transport.ErrBadMessage, index)
+		return 0, 0, errs.Errorf("%w: lane index %d out of range", transport.ErrBadMessage, index)
 	}
 	return status, index, nil
 }
