@@ -3,6 +3,9 @@ package simpl_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,6 +170,37 @@ func TestWaitFor(t *testing.T) {
 	reply := make([]byte, 8)
 	if n, err := r.c.Send(ctx, []byte{opEcho, 'x'}, reply); err != nil || string(reply[:n]) != "y" {
 		t.Fatalf("Send: %q, %v", reply[:n], err)
+	}
+	srv.Signal(syscall.SIGTERM)
+	srv.Wait(5 * time.Second)
+	reap(t, dir)
+}
+
+// A receiver is found through shared memory however its directory is
+// spelled: with a trailing slash, doubled slashes, or a symbolic link.
+func TestDirSpellings(t *testing.T) {
+	dir := simpltest.Dir(t)
+	srv := simpltest.Start(t, "server", env(dir), "SRV")
+	link := filepath.Join(t.TempDir(), "fifos")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	ctx := simpltest.Context(t, testTimeout)
+	for i, spelling := range []string{dir + "/", "/" + dir, link} {
+		ch := attach(t, spelling, "CLI"+strconv.Itoa(i))
+		c, err := ch.Locate(ctx, "SRV")
+		if err != nil {
+			t.Fatalf("Locate in %q: %v", spelling, err)
+		}
+		if c.Transport() != wantTransport() {
+			t.Errorf("Locate in %q: through %s, want %s", spelling, c.Transport(), wantTransport())
+		}
+		reply := make([]byte, 8)
+		if n, err := c.Send(ctx, []byte{opEcho, 'a'}, reply); err != nil || string(reply[:n]) != "b" {
+			t.Errorf("Send in %q: %q, %v", spelling, reply[:n], err)
+		}
+		c.Close()
+		ch.Close()
 	}
 	srv.Signal(syscall.SIGTERM)
 	srv.Wait(5 * time.Second)

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"hash/fnv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -134,12 +133,8 @@ func (s *segment) readHeader() (header, error) {
 // (name#k, k >= 1, as naming.AuxWhom makes them). Nothing else may follow
 // the '#': the identity becomes part of the reply FIFO's path.
 func checkWhom(whom string) error {
-	base, _, aux := strings.Cut(whom, "#")
-	if err := naming.CheckLocal(base); err != nil {
-		return errs.Errorf("%w: sender name: %w", transport.ErrBadMessage, err)
-	}
-	if aux && !naming.IsAuxOf(whom, base) {
-		return errs.Errorf("%w: sender name %q: not NAME#k", transport.ErrBadMessage, whom)
+	if err := naming.CheckSender(whom); err != nil {
+		return errs.Errorf("%w: %w", transport.ErrBadMessage, err)
 	}
 	return nil
 }

@@ -251,6 +251,13 @@ func TestHostileHandshake(t *testing.T) {
 		{"name not terminated", notTerminated, func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"bytes after the name", trailing, func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"hello too long", append(append([]byte{}, hello...), 0), func() []int { return lane(4096, sealed) }, ackBadHello},
+		// The names no transport accepts (issue 16): what Sender returns
+		// is a name C SIMPL could attach, or NAME#k.
+		{"a forged log line for a name", encodeHello("x\nmessage from root pid 1: OK"), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"an escape sequence for a name", encodeHello("\x1b[2Jroot"), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"an empty name", encodeHello(""), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a path for a name", encodeHello("../../etc/passwd"), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a bad NAME#k", encodeHello("CLI#0"), func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"hello without a descriptor", hello, nil, ackBadHello},
 		{"two lanes", hello, func() []int { return []int{memfd(t, 4096, sealed), memfd(t, 4096, sealed)} }, ackBadHello},
 		{"unsealed memfd", hello, func() []int { return lane(4096, 0) }, ackBadLane},

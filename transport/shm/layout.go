@@ -4,9 +4,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"github.com/gosimpl/gosimpl/internal/errs"
+	"github.com/gosimpl/gosimpl/naming"
 	"hash/fnv"
 	"math/bits"
+	"os"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/shm/internal/sys"
@@ -211,11 +215,28 @@ func laneSize(need int) int {
 // Address is the abstract Unix socket a receiver with this name, pid and
 // FIFO directory listens on. Abstract sockets vanish with their process,
 // so nothing is left in the file system. It is the one place that knows
-// the form (Listening and ReadListeners ask by it).
+// the form (Listening and ReadListeners ask by it). The directory counts
+// by what it is, not how it is spelled: "dir", "dir/", "//dir" and a
+// symbolic link to it give one address.
 func Address(dir, name string, pid int) string {
+	return fmt.Sprintf(addrPrefix+"%016x/%s.%d", dirKey(dir), name, pid)
+}
+
+// dirKey names dir by its device and inode, hashed; a directory that
+// cannot be looked up (it will fail elsewhere) by its cleaned path.
+func dirKey(dir string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(dir))
-	return fmt.Sprintf(addrPrefix+"%016x/%s.%d", h.Sum64(), name, pid)
+	if fi, err := os.Stat(dir); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			var b [16]byte
+			binary.NativeEndian.PutUint64(b[:8], st.Dev)
+			binary.NativeEndian.PutUint64(b[8:], st.Ino)
+			h.Write(b[:])
+			return h.Sum64()
+		}
+	}
+	h.Write([]byte(filepath.Clean(dir)))
+	return h.Sum64()
 }
 
 // addrPrefix begins every Address ('@': an abstract socket).
@@ -296,7 +317,12 @@ func decodeHello(b []byte) (string, error) {
 			return "", errs.Errorf("%w: bytes after sender name", transport.ErrBadMessage)
 		}
 	}
-	return string(w[:n]), nil
+	whom := string(w[:n])
+	if err := naming.CheckSender(whom); err != nil {
+		// One rule for every transport: what Message.Sender returns.
+		return "", errs.Errorf("%w: lane hello: %w", transport.ErrBadMessage, err)
+	}
+	return whom, nil
 }
 
 func encodeAck(status int32, index int) []byte {
