@@ -111,3 +111,16 @@ func FuzzSplitFIFO(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckSender(t *testing.T) {
+	for _, ok := range []string{"A", "fcsend_12", AuxWhom("CLI", 3), AuxWhom(strings.Repeat("n", 31), 12)} {
+		if err := CheckSender(ok); err != nil {
+			t.Errorf("CheckSender(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "x\nmessage from root pid 1: OK", "\x1b[31mred", "../../etc/passwd", "a/b", "A#", "A#0", "A#x", "A#1#2", "#1", "sp ace", strings.Repeat("n", 32)} {
+		if err := CheckSender(bad); !errors.Is(err, ErrBadName) {
+			t.Errorf("CheckSender(%q) = %v, want ErrBadName", bad, err)
+		}
+	}
+}

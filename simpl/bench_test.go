@@ -32,7 +32,7 @@ func roleEcho(args []string) error {
 			return err
 		}
 		switch {
-		case msg.IsProxy():
+		case (msg.Proxy() > 0):
 		case inplace:
 			msg.ReplyInPlace(len(msg.Data()))
 		default:
@@ -70,7 +70,7 @@ func benchRoundTrip(b *testing.B, size int, t string, spin bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn, err := cli.Locate("ECHO")
+	conn, err := cli.Locate(context.Background(), "ECHO")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func benchSenders(b *testing.B, senders int) {
 			b.Fatal(err)
 		}
 		defer ch.Close()
-		if conns[i], err = ch.Locate("ECHO"); err != nil {
+		if conns[i], err = ch.Locate(context.Background(), "ECHO"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -222,7 +222,7 @@ func BenchmarkBuffer(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer ch.Close()
-			conn, err := ch.Locate("ECHO")
+			conn, err := ch.Locate(context.Background(), "ECHO")
 			if err != nil {
 				b.Fatal(err)
 			}

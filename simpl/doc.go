@@ -12,7 +12,7 @@
 //	msg.Reply([]byte(time.Now().String()))
 //
 //	cli, _ := simpl.Attach("CLIENT")
-//	conn, _ := cli.Locate("CLOCK")
+//	conn, _ := cli.Locate(ctx, "CLOCK")
 //	n, err := conn.Send(ctx, []byte("now?"), reply)
 //
 // # Names and where they live

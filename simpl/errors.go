@@ -19,3 +19,10 @@ var (
 	ErrClosed        = transport.ErrClosed        // os.ErrClosed: closed by this process
 	ErrPermission    = transport.ErrPermission    // os.ErrPermission: the channel's mode refuses this user
 )
+
+// SizeError is a message or reply too large for the other side, with the
+// sizes where the transport knows them (see transport.SizeError):
+//
+//	var se *simpl.SizeError
+//	if errors.As(err, &se) { log.Printf("reply of %d bytes, buffer %d", se.Size, se.Limit) }
+type SizeError = transport.SizeError

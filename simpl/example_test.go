@@ -71,7 +71,7 @@ func ExampleConn_Buffer() {
 
 	cli, _ := simpl.Attach("CLIENT", simpl.WithDir(dir))
 	defer cli.Close()
-	conn, _ := cli.Locate("UPPER")
+	conn, _ := cli.Locate(context.Background(), "UPPER")
 	defer conn.Close()
 	buf, err := conn.Buffer(64)
 	if err != nil {

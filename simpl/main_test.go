@@ -88,7 +88,7 @@ func serve(ctx context.Context, ch *simpl.Channel, proxies func(int)) error {
 			}
 			return err
 		}
-		if msg.IsProxy() {
+		if msg.Proxy() > 0 {
 			if proxies != nil {
 				proxies(msg.Proxy())
 			}
@@ -200,7 +200,7 @@ func roleQuit(args []string) error {
 	if err != nil {
 		return err
 	}
-	to, err := ch.Locate(args[1])
+	to, err := ch.Locate(context.Background(), args[1])
 	if err != nil {
 		return err
 	}
@@ -311,7 +311,7 @@ func attachLocate(name, to string) (*simpl.Channel, *simpl.Conn, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := ch.Locate(to)
+	conn, err := ch.Locate(context.Background(), to)
 	if err != nil {
 		ch.Close()
 		return nil, nil, err
@@ -333,7 +333,7 @@ func attach(t *testing.T, dir, name string, opts ...simpl.Option) *simpl.Channel
 
 func locate(t *testing.T, ch *simpl.Channel, name string) *simpl.Conn {
 	t.Helper()
-	c, err := ch.Locate(name)
+	c, err := ch.Locate(context.Background(), name)
 	if err != nil {
 		t.Fatalf("locate %q: %v", name, err)
 	}

@@ -107,7 +107,7 @@ func roleMetricsClient(args []string) error {
 		return err
 	}
 	defer ch.Close()
-	to, err := ch.Locate(args[1])
+	to, err := ch.Locate(ctx, args[1])
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func roleMetricsEcho(args []string) error {
 		if err != nil {
 			return err
 		}
-		if !msg.IsProxy() {
+		if msg.Proxy() == 0 {
 			msg.Reply(msg.Data())
 		}
 	}
@@ -317,7 +317,7 @@ func TestMetricsOutcomes(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if msg.IsProxy() {
+				if msg.Proxy() > 0 {
 					proxies++
 					continue
 				}
@@ -710,7 +710,7 @@ func metricsPair(b *testing.B, dir string, on, spin bool) *simpl.Conn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn, err := cli.Locate(name)
+	conn, err := cli.Locate(context.Background(), name)
 	if err != nil {
 		b.Fatal(err)
 	}

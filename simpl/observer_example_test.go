@@ -59,7 +59,7 @@ func ExampleWithObserver() {
 
 	cli, _ := simpl.Attach("CLIENT", simpl.WithDir(dir))
 	defer cli.Close()
-	conn, _ := cli.Locate("CLOCK")
+	conn, _ := cli.Locate(context.Background(), "CLOCK")
 	defer conn.Close()
 	reply := make([]byte, 16)
 	for range 3 {

@@ -172,7 +172,7 @@ func rolePermServe(args []string) error {
 		}
 		d := msg.Data()
 		switch {
-		case msg.IsProxy():
+		case (msg.Proxy() > 0):
 		case len(d) > 0 && d[0] == opEcho:
 			msg.Reply(incremented(d[1:]))
 			name, _ := msg.Sender()
@@ -294,7 +294,7 @@ func probeOnce(seq int, kind, val, perm string) (string, error) {
 			return "", fmt.Errorf("%w: attach: %w", errSetup, err)
 		}
 		defer ch.Close()
-		c, err := ch.Locate(name)
+		c, err := ch.Locate(context.Background(), name)
 		if err != nil {
 			return "", err
 		}

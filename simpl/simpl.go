@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
@@ -59,7 +61,7 @@ func WithTransport(names ...string) Option {
 		}
 		for _, n := range names {
 			if _, ok := transport.Lookup(n); !ok {
-				return fmt.Errorf("simpl: transport %q: %w (have %s)", n, ErrNotSupported, transportNames())
+				return errs.Errorf("transport %q: %w (have %s)", n, ErrNotSupported, transportNames())
 			}
 		}
 		o.transports = names
@@ -87,7 +89,7 @@ func defaultTransports() ([]string, error) {
 		return nil, nil
 	default:
 		if _, ok := transport.Lookup(v); !ok {
-			return nil, fmt.Errorf("simpl: GOSIMPL_TRANSPORT=%q: want auto or one of %s", v, transportNames())
+			return nil, errs.Errorf("GOSIMPL_TRANSPORT=%q: want auto or one of %s", v, transportNames())
 		}
 		return []string{v}, nil
 	}
@@ -105,7 +107,7 @@ func WithDir(dir string) Option { return func(o *options) error { o.dir = dir; r
 func WithPerm(mode os.FileMode) Option {
 	return func(o *options) error {
 		if mode&^os.ModePerm != 0 {
-			return fmt.Errorf("simpl: WithPerm(%v): only permission bits: %w", mode, ErrNotSupported)
+			return errs.Errorf("WithPerm(%v): only permission bits: %w", mode, ErrNotSupported)
 		}
 		o.perm = mode
 		return nil
@@ -118,7 +120,7 @@ func WithPerm(mode os.FileMode) Option {
 func WithMaxMessage(n int) Option {
 	return func(o *options) error {
 		if n <= 0 {
-			return fmt.Errorf("simpl: WithMaxMessage(%d): %w", n, ErrTooLarge)
+			return errs.Errorf("WithMaxMessage(%d): %w", n, ErrTooLarge)
 		}
 		o.maxMsg = n
 		return nil
@@ -129,13 +131,13 @@ func WithMaxMessage(n int) Option {
 // identity this process sends under. Safe for concurrent use. Close is
 // idempotent.
 type Channel struct {
-	name string
-	reg  *naming.Registry
-	q    *transport.Queue
-	eps  []transport.Endpoint // every transport listening, in Rank order
-	dial []transport.Endpoint // those Locate tries, in Rank order
-	o    options
-	met  *chanMetrics // nil without WithObserver
+	name    string
+	reg     *naming.Registry
+	q       *transport.Queue
+	eps     []transport.Endpoint // every transport listening, in Rank order
+	dialers []transport.Endpoint // those Locate tries, in Rank order
+	o       options
+	met     *chanMetrics // nil without WithObserver
 	// life ends when the Channel closes: requests it forwards (Relay)
 	// are failed then.
 	life context.Context
@@ -153,7 +155,9 @@ func (c *Channel) Dir() string { return c.reg.Dir() }
 // Attach attaches name to this process (C SIMPL's name_attach). A process
 // may attach several names, each its own Channel. It fails with
 // ErrNameInUse if a live process holds the name; a dead owner's FIFOs are
-// removed and the name is taken over.
+// removed and the name is taken over. Attach("") picks a name of its own,
+// unique among live processes ("_PID_N"), for a process that only sends
+// or is found another way (Channel.Name tells it).
 func Attach(name string, opts ...Option) (*Channel, error) {
 	ts, err := defaultTransports()
 	if err != nil {
@@ -164,6 +168,9 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
+	}
+	if name == "" {
+		name = fmt.Sprintf("_%d_%d", os.Getpid(), anonymous.Add(1))
 	}
 	if err := naming.CheckLocal(name); err != nil {
 		return nil, err
@@ -191,7 +198,7 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 		}
 		c.eps = append(c.eps, ep)
 		if use {
-			c.dial = append(c.dial, ep)
+			c.dialers = append(c.dialers, ep)
 		}
 	}
 	if o.metrics != nil {
@@ -238,34 +245,68 @@ func (c *Channel) Receive(ctx context.Context) (Message, error) {
 // Locate finds the process that attached name and returns a connection to
 // it (C SIMPL's name_locate). Sends on it go out under this Channel's name,
 // through the first transport that reaches the receiver: shared memory to
-// a gosimpl process, its FIFO to a C SIMPL one (see WithTransport).
-func (c *Channel) Locate(name string) (*Conn, error) {
-	ctx := context.Background()
+// a gosimpl process, its FIFO to a C SIMPL one (see WithTransport). A name
+// nobody has attached is ErrNotFound at once (WaitFor waits for it); ctx
+// bounds the connection's set-up.
+func (c *Channel) Locate(ctx context.Context, name string) (*Conn, error) {
+	ent, n, err := c.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return c.dial(ctx, name, n, ent)
+}
+
+// WaitFor is Locate for a name that may not be attached yet: it waits
+// until a live process attaches it, or ctx ends (ctx.Err()).
+func (c *Channel) WaitFor(ctx context.Context, name string) (*Conn, error) {
+	for {
+		_, n, err := c.lookup(name)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		ent, err := c.reg.Wait(ctx, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := c.dial(ctx, name, n, ent)
+		if !errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+			return conn, err
+		}
+		// Its owner went between the two: wait for the next.
+	}
+}
+
+// lookup parses name and finds its live owner.
+func (c *Channel) lookup(name string) (naming.Entry, naming.Name, error) {
 	n, err := naming.Parse(name)
 	if err != nil {
-		return nil, err
+		return naming.Entry{}, n, err
 	}
 	if !n.Local() {
-		return nil, fmt.Errorf("simpl: remote name %q: %w", name, ErrNotSupported)
+		return naming.Entry{}, n, errs.Errorf("remote name %q: %w", name, ErrNotSupported)
 	}
 	if c.isClosed() {
-		return nil, fmt.Errorf("simpl: locate from %q: %w", c.name, ErrClosed)
+		return naming.Entry{}, n, errs.Errorf("locate from %q: %w", c.name, ErrClosed)
 	}
 	ent, err := c.reg.Lookup(n.Name)
-	if err != nil {
-		return nil, err
-	}
+	return ent, n, err
+}
+
+// dial connects to ent, the owner of name, through the first transport
+// that reaches it.
+func (c *Channel) dial(ctx context.Context, name string, n naming.Name, ent naming.Entry) (*Conn, error) {
+	var err error
 	p := transport.Peer{Name: n, Entry: ent}
 	var tc transport.Conn
-	for _, ep := range c.dial {
+	for _, ep := range c.dialers {
 		tc, err = ep.Dial(ctx, p)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
 	}
 	if err != nil {
-		if len(c.dial) > 1 && !errors.Is(err, ErrNotFound) {
-			err = fmt.Errorf("simpl: locate %q: %w", name, err)
+		if len(c.dialers) > 1 && !errors.Is(err, ErrNotFound) {
+			err = errs.Errorf("locate %q: %w", name, err)
 		}
 		return nil, err
 	}
@@ -278,7 +319,7 @@ func (c *Channel) Locate(name string) (*Conn, error) {
 	c.mu.Unlock()
 	if closed {
 		tc.Close()
-		return nil, fmt.Errorf("simpl: locate from %q: %w", c.name, ErrClosed)
+		return nil, errs.Errorf("locate from %q: %w", c.name, ErrClosed)
 	}
 	if c.met != nil {
 		conn.met = c.met.conn(name, tc.Transport())
@@ -398,7 +439,7 @@ type Buffer struct {
 // reply.
 func (c *Conn) Buffer(size int) (*Buffer, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("simpl: buffer of %d bytes: %w", size, ErrTooLarge)
+		return nil, errs.Errorf("buffer of %d bytes: %w", size, ErrTooLarge)
 	}
 	tb, err := c.tc.Buffer(size)
 	if err != nil {
@@ -443,9 +484,6 @@ type Message struct {
 // Proxy is the proxy value (1 or more) when the message is a Trigger, and
 // 0 for a request.
 func (m Message) Proxy() int { return m.proxy }
-
-// IsProxy reports whether the message is a Trigger.
-func (m Message) IsProxy() bool { return m.proxy > 0 }
 
 // Data is the request's bytes, valid until the message is answered: a copy
 // for a request that came through FIFOs, a view of the sender's shared
@@ -568,4 +606,7 @@ type relayConn struct{ *Conn }
 func (r relayConn) Buffer(size int) (transport.Buffer, error) { return r.tc.Buffer(size) }
 func (r relayConn) Unwrap() transport.Conn                    { return r.tc }
 
-var errProxyAnswer = fmt.Errorf("%w: a proxy is not answered", ErrBadProxy)
+// anonymous numbers the names Attach("") picks.
+var anonymous atomic.Int64
+
+var errProxyAnswer = errs.Errorf("%w: a proxy is not answered", ErrBadProxy)

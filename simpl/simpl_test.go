@@ -187,12 +187,12 @@ func TestReclaimAfterSIGKILL(t *testing.T) {
 	dir := simpltest.Dir(t)
 	h := simpltest.Start(t, "hold", env(dir), "PHOENIX")
 	cli := attach(t, dir, "CLI")
-	if _, err := cli.Locate("PHOENIX"); err != nil {
+	if _, err := cli.Locate(context.Background(), "PHOENIX"); err != nil {
 		t.Fatalf("locate live owner: %v", err)
 	}
 	h.Signal(syscall.SIGKILL)
 	h.Wait(5 * time.Second)
-	if _, err := cli.Locate("PHOENIX"); !errors.Is(err, simpl.ErrNotFound) {
+	if _, err := cli.Locate(context.Background(), "PHOENIX"); !errors.Is(err, simpl.ErrNotFound) {
 		t.Errorf("locate after SIGKILL: %v, want ErrNotFound", err)
 	}
 	ch := attach(t, dir, "PHOENIX")
@@ -339,23 +339,24 @@ func TestCancelledSendGetsNoStaleReply(t *testing.T) {
 
 func TestBadNames(t *testing.T) {
 	dir := simpltest.Dir(t)
-	for _, name := range []string{"", strings.Repeat("n", 32), "a/b", "a:b", "a#1", "sp ace", "..", "nul\x00"} {
+	// "" is not among them: Attach("") picks a name (TestAttachAnonymous).
+	for _, name := range []string{strings.Repeat("n", 32), "a/b", "a:b", "a#1", "sp ace", "..", "nul\x00"} {
 		if _, err := simpl.Attach(name, simpl.WithDir(dir)); !errors.Is(err, simpl.ErrBadName) {
 			t.Errorf("Attach(%q) = %v, want ErrBadName", name, err)
 		}
 	}
 	ch := attach(t, dir, strings.Repeat("n", 31))
 	for _, name := range []string{"a:b:c:d", "", ":x", strings.Repeat("n", 32)} {
-		if _, err := ch.Locate(name); !errors.Is(err, simpl.ErrBadName) {
+		if _, err := ch.Locate(context.Background(), name); !errors.Is(err, simpl.ErrBadName) {
 			t.Errorf("Locate(%q) = %v, want ErrBadName", name, err)
 		}
 	}
 	for _, name := range []string{"host:name", "_simplTCP:host:name"} {
-		if _, err := ch.Locate(name); !errors.Is(err, simpl.ErrNotSupported) {
+		if _, err := ch.Locate(context.Background(), name); !errors.Is(err, simpl.ErrNotSupported) {
 			t.Errorf("Locate(%q) = %v, want ErrNotSupported", name, err)
 		}
 	}
-	if _, err := ch.Locate("NOBODY"); !errors.Is(err, simpl.ErrNotFound) {
+	if _, err := ch.Locate(context.Background(), "NOBODY"); !errors.Is(err, simpl.ErrNotFound) {
 		t.Errorf("Locate(NOBODY) = %v, want ErrNotFound", err)
 	}
 }
@@ -381,7 +382,7 @@ func TestClosedChannel(t *testing.T) {
 	if _, err := c.Send(ctx, []byte("x"), nil); !errors.Is(err, simpl.ErrClosed) {
 		t.Errorf("Send from a closed channel: %v, want ErrClosed", err)
 	}
-	if _, err := cli.Locate("SRV"); !errors.Is(err, simpl.ErrClosed) && !errors.Is(err, simpl.ErrNotFound) {
+	if _, err := cli.Locate(ctx, "SRV"); !errors.Is(err, simpl.ErrClosed) && !errors.Is(err, simpl.ErrNotFound) {
 		t.Errorf("Locate from a closed channel: %v", err)
 	}
 }

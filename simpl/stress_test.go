@@ -341,7 +341,7 @@ func roleStressRecv(args []string) error {
 			}
 			break
 		}
-		if m.IsProxy() {
+		if m.Proxy() > 0 {
 			log.printf("receiver: unexpected proxy %d", m.Proxy())
 			continue
 		}

@@ -54,7 +54,7 @@ func TestLocateChoosesTransport(t *testing.T) {
 		{"shm without spinning", []simpl.Option{simpl.WithTransport(simpl.SHM), simpl.WithSpin(false)}, wantTransport()},
 	} {
 		ch := attach(t, dir, "CLI", tc.opts...)
-		c, err := ch.Locate("SRV")
+		c, err := ch.Locate(ctx, "SRV")
 		if wantTransport() == simpl.FIFO && strings.HasPrefix(tc.name, "shm") {
 			// The server only speaks FIFOs in this run: forcing shm fails.
 			if err == nil {

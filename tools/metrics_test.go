@@ -18,7 +18,7 @@ import (
 // returns it with the URL it printed.
 func (e *env) startRecvMetrics(name string, args ...string) (*simpltest.Proc, string) {
 	e.t.Helper()
-	p := e.start("fcrecv", append([]string{"-n", name, "-metrics", "127.0.0.1:0"}, args...)...)
+	p := e.start("fcrecv-metrics", append([]string{"-n", name, "-metrics", "127.0.0.1:0"}, args...)...)
 	expectLine(e.t, p, fmt.Sprintf("attached %s pid %d", name, p.PID()))
 	return p, metricsURL(e.t, p)
 }
@@ -157,7 +157,17 @@ func TestRecvMetricsBlocked(t *testing.T) {
 // before it attaches, with one line.
 func TestRecvMetricsBadAddress(t *testing.T) {
 	e := newEnv(t)
-	e.run("", "fcrecv", "-n", "SRV", "-metrics", "no-port").failed(t, "fcrecv", "-metrics no-port")
+	e.run("", "fcrecv-metrics", "-n", "SRV", "-metrics", "no-port").failed(t, "fcrecv", "-metrics no-port")
+	if left := e.fifos(); len(left) > 0 {
+		t.Errorf("fcrecv left %v", left)
+	}
+}
+
+// TestRecvMetricsNotBuiltIn: the default fcrecv (no -tags metrics) fails
+// -metrics with one line that says how to get it, before it attaches.
+func TestRecvMetricsNotBuiltIn(t *testing.T) {
+	e := newEnv(t)
+	e.run("", "fcrecv", "-n", "SRV", "-metrics", "127.0.0.1:0").failed(t, "fcrecv", "-metrics 127.0.0.1:0", "go install -tags metrics ./tools/fcrecv")
 	if left := e.fifos(); len(left) > 0 {
 		t.Errorf("fcrecv left %v", left)
 	}

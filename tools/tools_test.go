@@ -74,7 +74,17 @@ func build(dir string) error {
 	if err != nil {
 		return fmt.Errorf("go build ./tools/...: %v\n%s", err, out)
 	}
-	for _, tool := range []string{"fcrecv", "fcsend", "fcshow", "fcslay"} {
+	// fcrecv serves -metrics only when built with -tags metrics.
+	margs := []string{"build", "-tags", "metrics", "-o", filepath.Join(dir, "fcrecv-metrics")}
+	if raceEnabled() {
+		margs = append(margs, "-race")
+	}
+	mcmd := exec.CommandContext(ctx, "go", append(margs, "./tools/fcrecv")...)
+	mcmd.Dir = ".."
+	if out, err := mcmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build -tags metrics ./tools/fcrecv: %v\n%s", err, out)
+	}
+	for _, tool := range []string{"fcrecv", "fcrecv-metrics", "fcsend", "fcshow", "fcslay"} {
 		if _, err := os.Stat(filepath.Join(dir, tool)); err != nil {
 			return fmt.Errorf("go build ./tools/... made no %s: %v", tool, err)
 		}

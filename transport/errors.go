@@ -2,7 +2,9 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gosimpl/gosimpl/naming"
 )
@@ -45,3 +47,40 @@ var (
 	// does not admit this user.
 	ErrPermission = os.ErrPermission
 )
+
+// SizeError is a message or reply larger than the other side accepts. Err
+// is ErrTooLarge (the message; Limit is what the receiver accepts) or
+// ErrReplyTooLarge (the reply; Limit is the sender's reply buffer), so
+// errors.Is finds the sentinel; errors.As finds the sizes. Size or Limit
+// is -1 where the transport cannot tell: C SIMPL's FIFO wire carries
+// neither.
+type SizeError struct {
+	Err   error
+	Size  int
+	Limit int
+}
+
+func (e *SizeError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Err.Error())
+	switch {
+	case e.Size >= 0 && e.Limit >= 0:
+		fmt.Fprintf(&b, ": %d bytes, limit %d", e.Size, e.Limit)
+	case e.Size >= 0:
+		fmt.Fprintf(&b, ": %d bytes", e.Size)
+	case e.Limit >= 0:
+		fmt.Fprintf(&b, ": limit %d bytes", e.Limit)
+	}
+	return b.String()
+}
+
+// Unwrap returns Err.
+func (e *SizeError) Unwrap() error { return e.Err }
+
+// TooLarge is a SizeError for a message of size bytes where limit are
+// accepted.
+func TooLarge(size, limit int) error { return &SizeError{ErrTooLarge, size, limit} }
+
+// ReplyTooLarge is a SizeError for a reply of size bytes where limit are
+// accepted.
+func ReplyTooLarge(size, limit int) error { return &SizeError{ErrReplyTooLarge, size, limit} }

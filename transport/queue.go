@@ -2,7 +2,7 @@ package transport
 
 import (
 	"context"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"sync"
 	"sync/atomic"
 
@@ -28,11 +28,11 @@ type Queue struct {
 	spin   spin.Budget
 
 	// postMu is read-held by Post and by wake-ups touching the bell,
-	// write-held to change src and bell: a Source can unmap its Bell once
-	// RemoveSource returns.
+	// write-held to change polled: a Source can unmap its Bell once
+	// RemoveSource returns. Receive reads polled without it (it changes
+	// only from nil, or while no Receive is inside: see RemoveSource).
 	postMu sync.RWMutex
-	src    Source
-	bell   Bell
+	polled atomic.Pointer[polled]
 
 	// rsem admits one Receive at a time; the fields below are its.
 	rsem    chan struct{}
@@ -64,6 +64,12 @@ type Bell interface {
 	Ring()
 	// WakeAll bumps the sequence and wakes every sleeper.
 	WakeAll()
+}
+
+// polled is the Source and the Bell its senders ring.
+type polled struct {
+	src  Source
+	bell Bell
 }
 
 type posted struct {
@@ -118,10 +124,10 @@ func (q *Queue) SetSource(s Source, b Bell) error {
 	switch {
 	case q.closed.Load():
 		return q.closedErr()
-	case q.src != nil:
-		return fmt.Errorf("simpl: queue of %q has a polled transport already: %w", q.name, ErrNotSupported)
+	case q.polled.Load() != nil:
+		return errs.Errorf("queue of %q has a polled transport already: %w", q.name, ErrNotSupported)
 	}
-	q.src, q.bell = s, b
+	q.polled.Store(&polled{s, b})
 	return nil
 }
 
@@ -130,8 +136,8 @@ func (q *Queue) SetSource(s Source, b Bell) error {
 func (q *Queue) RemoveSource(s Source) {
 	q.rsem <- struct{}{}
 	q.postMu.Lock()
-	if q.src == s {
-		q.src, q.bell = nil, nil
+	if p := q.polled.Load(); p != nil && p.src == s {
+		q.polled.Store(nil)
 	}
 	q.postMu.Unlock()
 	<-q.rsem
@@ -160,8 +166,8 @@ func (q *Queue) Post(req Request, proxy int) bool {
 	case <-q.done:
 		return false
 	}
-	if q.bell != nil {
-		q.bell.Ring()
+	if p := q.polled.Load(); p != nil {
+		p.bell.Ring()
 	}
 	return true
 }
@@ -200,8 +206,8 @@ func (q *Queue) PostCredited(c *Credit, req Request, proxy int) bool {
 			return false
 		}
 	}
-	if q.bell != nil {
-		q.bell.Ring()
+	if p := q.polled.Load(); p != nil {
+		p.bell.Ring()
 	}
 	return true
 }
@@ -231,9 +237,9 @@ func (q *Queue) Receive(ctx context.Context) (Request, int, error) {
 		if q.closed.Load() {
 			return Request{}, 0, q.closedErr()
 		}
-		q.postMu.RLock()
-		src, bell = q.src, q.bell
-		q.postMu.RUnlock()
+		if p := q.polled.Load(); p != nil {
+			src, bell = p.src, p.bell
+		}
 		if r, p, ok := q.poll(src); ok {
 			return r, p, nil
 		}
@@ -349,14 +355,14 @@ func (q *Queue) watchCtx(ctx context.Context) {
 
 func (q *Queue) wakeAll() {
 	q.postMu.RLock()
-	if q.bell != nil {
-		q.bell.WakeAll()
+	if p := q.polled.Load(); p != nil {
+		p.bell.WakeAll()
 	}
 	q.postMu.RUnlock()
 }
 
 func (q *Queue) closedErr() error {
-	return fmt.Errorf("simpl: receive on %q: %w", q.name, ErrClosed)
+	return errs.Errorf("receive on %q: %w", q.name, ErrClosed)
 }
 
 // Close wakes every Receive (they return ErrClosed), makes Post refuse,

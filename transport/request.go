@@ -3,7 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 )
 
 // Request is one received message that is owed exactly one answer: Reply,
@@ -110,7 +110,7 @@ func (r Request) ReplyBuffer() []byte {
 	return r.h.ReplyBuffer(r.id)
 }
 
-var errNoRequest = fmt.Errorf("simpl: answer to no request: %w", ErrBadProxy)
+var errNoRequest = errs.Errorf("answer to no request: %w", ErrBadProxy)
 
 // Reply answers with data.
 func (r Request) Reply(data []byte) error {
@@ -126,7 +126,7 @@ func (r Request) ReplyInPlace(n int) error {
 		return errNoRequest
 	}
 	if n < 0 {
-		return fmt.Errorf("simpl: reply of %d bytes: %w", n, ErrBadMessage)
+		return errs.Errorf("reply of %d bytes: %w", n, ErrBadMessage)
 	}
 	return r.h.ReplyInPlace(r.id, n)
 }

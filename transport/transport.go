@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"os"
 	"slices"
 	"sync"
@@ -171,7 +172,7 @@ type copyBuffer struct {
 // Send goes through c.Send.
 func NewCopyBuffer(c Conn, size int) (Buffer, error) {
 	if size < 0 {
-		return nil, fmt.Errorf("simpl: buffer of %d bytes: %w", size, ErrTooLarge)
+		return nil, errs.Errorf("buffer of %d bytes: %w", size, ErrTooLarge)
 	}
 	return &copyBuffer{c: c, mem: make([]byte, size)}, nil
 }
@@ -181,9 +182,9 @@ func (b *copyBuffer) Bytes() []byte { return b.mem }
 func (b *copyBuffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
 	switch {
 	case b.mem == nil:
-		return nil, fmt.Errorf("simpl: send from a closed buffer: %w", ErrClosed)
+		return nil, errs.Errorf("send from a closed buffer: %w", ErrClosed)
 	case n < 0 || n > len(b.mem) || maxReply < 0 || maxReply > len(b.mem):
-		return nil, fmt.Errorf("simpl: send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, len(b.mem), ErrTooLarge)
+		return nil, errs.Errorf("send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, len(b.mem), ErrTooLarge)
 	}
 	// The request reaches the receiver before the reply comes back, so
 	// the two may share the area.

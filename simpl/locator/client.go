@@ -94,13 +94,13 @@ func (s Source) String() string {
 
 // get returns the connection to the daemon, locating it if needed. Its
 // errors are the Channel's, unwrapped.
-func (c *Client) get() (*simpl.Conn, error) {
+func (c *Client) get(ctx context.Context) (*simpl.Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn != nil {
 		return c.conn, nil
 	}
-	conn, err := c.ch.Locate(c.name)
+	conn, err := c.ch.Locate(ctx, c.name)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func callWithin[Req, Rep typed.Tagged](ctx context.Context, c *Client, conn *sim
 // is there to answer: not attached, or gone even after a fresh look.
 func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Rep, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
-		conn, err := c.get()
+		conn, err := c.get(ctx)
 		if err != nil {
 			if daemonGone(err) && !ownClosed(err) {
 				return rep, false, nil
@@ -246,7 +246,7 @@ const retry = 100 * time.Millisecond
 func (w *Watch) Next(ctx context.Context) (Event, error) {
 	relocated := false
 	for len(w.pending) == 0 {
-		conn, err := w.c.get()
+		conn, err := w.c.get(ctx)
 		if err == nil {
 			var rep watchReply
 			rep, err = callWithin[watchRequest, watchReply](ctx, w.c, conn, watchRequest{

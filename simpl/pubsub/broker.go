@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -49,7 +50,8 @@ type config struct {
 	lease, sweep                          time.Duration
 	metricTopics                          int
 	workers                               int
-	errorLog                              func(error)
+	logger                                *slog.Logger
+	loggerSet                             bool
 }
 
 // WithMaxTopics bounds the topics the broker knows (DefaultMaxTopics). A
@@ -95,9 +97,11 @@ func WithMetricTopics(n int) Option { return func(c *config) { c.metricTopics = 
 // default, GOMAXPROCS, when 0). Held Next requests take no worker.
 func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
 
-// WithErrorLog sets where failures no client hears of go (the default is
-// the standard logger).
-func WithErrorLog(f func(error)) Option { return func(c *config) { c.errorLog = f } }
+// WithLogger sets where failures no client hears of are reported, at
+// level Error (the default is slog.Default(); nil discards).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger, c.loggerSet = l, true }
+}
 
 // Broker is a publish/subscribe broker: it serves a simpl Channel, queues
 // every published message for each subscription whose pattern matches
@@ -240,8 +244,8 @@ func (b *Broker) Serve(ctx context.Context, ch *simpl.Channel) error {
 	}
 	var mopts []typed.MuxOption
 	mopts = append(mopts, typed.WithLimits(typed.Limits{MaxSize: b.o.maxData + MaxTopicLen + 1024}))
-	if b.o.errorLog != nil {
-		mopts = append(mopts, typed.WithErrorLog(b.o.errorLog))
+	if b.o.loggerSet {
+		mopts = append(mopts, typed.WithLogger(b.o.logger))
 	}
 	mux := typed.NewMux(mopts...)
 	typed.Handle(mux, b.handlePublish)

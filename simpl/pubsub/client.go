@@ -34,7 +34,7 @@ func NewPublisher(ch *simpl.Channel, broker string) *Publisher {
 	return &Publisher{ch: ch, broker: broker}
 }
 
-func (p *Publisher) get() (*simpl.Conn, error) {
+func (p *Publisher) get(ctx context.Context) (*simpl.Conn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -43,7 +43,7 @@ func (p *Publisher) get() (*simpl.Conn, error) {
 	case p.conn != nil:
 		return p.conn, nil
 	}
-	conn, err := p.ch.Locate(p.broker)
+	conn, err := p.ch.Locate(ctx, p.broker)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: broker %q: %w", p.broker, err)
 	}
@@ -75,7 +75,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, data []byte) (uin
 	if err := CheckTopic(topic); err != nil {
 		return 0, err
 	}
-	conn, err := p.get()
+	conn, err := p.get(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -191,7 +191,7 @@ func Subscribe(ctx context.Context, ch *simpl.Channel, broker, pattern string, o
 	if err := CheckPattern(pattern); err != nil {
 		return nil, err
 	}
-	conn, err := ch.Locate(broker)
+	conn, err := ch.Locate(ctx, broker)
 	if err != nil {
 		return nil, fmt.Errorf("pubsub: broker %q: %w", broker, err)
 	}
@@ -330,13 +330,13 @@ func (s *Subscription) Close() error {
 	return fmt.Errorf("pubsub: unsubscribe %d: %w", s.id, err)
 }
 
-// GetStats asks the broker attached as broker ("" means DefaultBroker)
+// BrokerStats asks the broker attached as broker ("" means DefaultBroker)
 // for a snapshot of its topics and subscriptions.
-func GetStats(ctx context.Context, ch *simpl.Channel, broker string) (Stats, error) {
+func BrokerStats(ctx context.Context, ch *simpl.Channel, broker string) (Stats, error) {
 	if broker == "" {
 		broker = DefaultBroker
 	}
-	conn, err := ch.Locate(broker)
+	conn, err := ch.Locate(ctx, broker)
 	if err != nil {
 		return Stats{}, fmt.Errorf("pubsub: broker %q: %w", broker, err)
 	}

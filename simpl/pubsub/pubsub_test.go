@@ -183,7 +183,7 @@ func TestFanout(t *testing.T) {
 	}
 	cli := attach(t, dir, "CLIENT")
 	ctx := simpltest.Context(t, time.Minute)
-	st, err := pubsub.GetStats(ctx, cli, "")
+	st, err := pubsub.BrokerStats(ctx, cli, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +387,7 @@ func TestDeadSubscriber(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		st, err := pubsub.GetStats(ctx, cli, "")
+		st, err := pubsub.BrokerStats(ctx, cli, "")
 		if err != nil || len(st.Subscriptions) != perRound+1 {
 			t.Fatalf("round %d: %d subscriptions, %v: %+v", round, len(st.Subscriptions), err, st)
 		}
@@ -397,7 +397,7 @@ func TestDeadSubscriber(t *testing.T) {
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			st, err = pubsub.GetStats(ctx, cli, "")
+			st, err = pubsub.BrokerStats(ctx, cli, "")
 			if err != nil {
 				t.Fatal(err)
 			}

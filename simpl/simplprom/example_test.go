@@ -51,7 +51,7 @@ func Example() {
 
 	cli, _ := simpl.Attach("CLIENT", simpl.WithDir(dir))
 	defer cli.Close()
-	conn, _ := cli.Locate("CLOCK")
+	conn, _ := cli.Locate(context.Background(), "CLOCK")
 	defer conn.Close()
 	reply := make([]byte, 16)
 	if _, err := conn.Send(context.Background(), []byte("now?"), reply); err != nil {

@@ -37,7 +37,7 @@ func benchConn(b *testing.B, tr string) *simpl.Conn {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { cli.Close() })
-	conn, err := cli.Locate("SRV")
+	conn, err := cli.Locate(ctx, "SRV")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func BenchmarkRawSend(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { cli.Close() })
-			conn, err := cli.Locate("SRV")
+			conn, err := cli.Locate(ctx, "SRV")
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -53,7 +53,7 @@ func ExampleMux() {
 
 	cli, _ := simpl.Attach("CLIENT", simpl.WithDir(dir))
 	defer cli.Close()
-	conn, _ := cli.Locate("CALC")
+	conn, _ := cli.Locate(ctx, "CALC")
 	defer conn.Close()
 	sum, err := typed.Call[Add, Sum](context.Background(), conn, Add{A: 2, B: 3})
 	fmt.Println(sum.N, err)
@@ -79,7 +79,7 @@ func ExampleCall() {
 
 	cli, _ := simpl.Attach("CLIENT", simpl.WithDir(dir))
 	defer cli.Close()
-	conn, _ := cli.Locate("CALC")
+	conn, _ := cli.Locate(context.Background(), "CALC")
 	defer conn.Close()
 	ctx := context.Background()
 
@@ -149,7 +149,7 @@ func ExampleErrDeferred() {
 
 	cli, _ := simpl.Attach("CLIENT", simpl.WithDir(dir))
 	defer cli.Close()
-	conn, _ := cli.Locate("EVENTS")
+	conn, _ := cli.Locate(context.Background(), "EVENTS")
 	defer conn.Close()
 	ctx := context.Background()
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strconv"
@@ -142,7 +143,7 @@ func roleServer(args []string) error {
 	}
 	defer ch.Close()
 	mux := typed.NewMux(typed.WithLimits(typed.Limits{MaxSize: serverMaxSize}),
-		typed.WithErrorLog(func(err error) { fmt.Fprintln(os.Stderr, "log:", err) }))
+		typed.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
 	open := registerServer(mux)
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
@@ -246,7 +247,7 @@ func roleClient(args []string) error {
 		return err
 	}
 	defer ch.Close()
-	conn, err := ch.Locate(args[1])
+	conn, err := ch.Locate(context.Background(), args[1])
 	if err != nil {
 		return err
 	}

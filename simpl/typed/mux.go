@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -40,20 +40,23 @@ type MuxOption func(*Mux)
 // refuses what the Mux would refuse without taking it in.
 func WithLimits(l Limits) MuxOption { return func(m *Mux) { m.lim = l } }
 
-// WithErrorLog sets where the Mux reports what no client is told: a
-// handler's panic with its stack, a reply that failed to go out (except
-// that its sender gave up or the Channel closed), a proxy handler's
-// panic. The default writes to the standard logger; nil discards.
-func WithErrorLog(f func(error)) MuxOption {
-	if f == nil {
-		f = func(error) {}
+// WithLogger sets where the Mux reports, at level Error, what no client
+// is told: a handler's panic with its stack, a reply that failed to go
+// out (except that its sender gave up or the Channel closed), a proxy
+// handler's panic. The default is slog.Default(); nil discards.
+func WithLogger(l *slog.Logger) MuxOption { return func(m *Mux) { m.log = logTo(l) } }
+
+// logTo is the Mux's report function for l.
+func logTo(l *slog.Logger) func(error) {
+	if l == nil {
+		return func(error) {}
 	}
-	return func(m *Mux) { m.log = f }
+	return func(err error) { l.Error("typed: a failure no client is told of", "err", err) }
 }
 
 // NewMux returns a Mux with no handlers.
 func NewMux(opts ...MuxOption) *Mux {
-	mux := &Mux{log: func(err error) { log.Print(err) }}
+	mux := &Mux{log: logTo(slog.Default())}
 	for _, o := range opts {
 		o(mux)
 	}
@@ -219,7 +222,7 @@ func (mux *Mux) ServeMessage(ctx context.Context, m simpl.Message) {
 }
 
 func (mux *Mux) serve(ctx context.Context, c *codec, m simpl.Message) {
-	if m.IsProxy() {
+	if m.Proxy() > 0 {
 		if h := mux.proxy.Load(); h != nil {
 			mux.runProxy(ctx, *h, m.Proxy())
 		}

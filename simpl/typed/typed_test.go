@@ -41,7 +41,7 @@ func client(t *testing.T, dir string, tr string, name, to string) *simpl.Conn {
 		t.Fatalf("attach %q: %v", name, err)
 	}
 	t.Cleanup(func() { ch.Close() })
-	conn, err := ch.Locate(to)
+	conn, err := ch.Locate(context.Background(), to)
 	if err != nil {
 		t.Fatalf("locate %q: %v", to, err)
 	}
@@ -307,7 +307,8 @@ func TestErrors(t *testing.T) {
 		for !strings.Contains(srv.Stderr(), "nil pointer dereference") && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if s := srv.Stderr(); !strings.Contains(s, `handler for "test.Boom" panicked`) || !strings.Contains(s, "nil pointer dereference") {
+		// slog's text quotes the message: look for its words.
+		if s := srv.Stderr(); !strings.Contains(s, "test.Boom") || !strings.Contains(s, "panicked") || !strings.Contains(s, "nil pointer dereference") {
 			t.Errorf("the panic was not logged: %s", s)
 		}
 
@@ -602,12 +603,12 @@ func TestServeInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	c1, err := cli.Locate("SRV")
+	c1, err := cli.Locate(ctx, "SRV")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c1.Close()
-	c2, err := cli.Locate("OWN")
+	c2, err := cli.Locate(ctx, "OWN")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -434,7 +434,7 @@ func receive(spin bool) error {
 			}
 			return err
 		}
-		if !msg.IsProxy() {
+		if msg.Proxy() == 0 {
 			msg.Reply(msg.Data())
 			served++
 		}
@@ -461,7 +461,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 			return err
 		}
 		defer ch.Close()
-		conn, err := ch.Locate("FCBENCH")
+		conn, err := ch.Locate(context.Background(), "FCBENCH")
 		if err != nil {
 			return err
 		}

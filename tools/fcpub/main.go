@@ -70,7 +70,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	conn, err := cli.Retry(ctx, *broker, *wait, func() (*simpl.Conn, error) { return ch.Locate(*broker) })
+	conn, err := cli.Find(ctx, *broker, *wait, ch.Locate, ch.WaitFor)
 	if err != nil {
 		return cli.BrokerError(*broker, pubsub.DefaultBroker, *wait, err)
 	}

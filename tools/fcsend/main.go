@@ -83,7 +83,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	defer ch.Close()
-	conn, err := cli.Retry(ctx, *recv, *wait, func() (*simpl.Conn, error) { return ch.Locate(*recv) })
+	conn, err := cli.Find(ctx, *recv, *wait, ch.Locate, ch.WaitFor)
 	if errors.Is(err, simpl.ErrNotFound) && *wait == 0 {
 		return fmt.Errorf("%w (-wait D waits for it to attach)", err)
 	}

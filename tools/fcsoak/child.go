@@ -275,7 +275,7 @@ func receive(o childOptions, stdout io.Writer) error {
 			ch.Close()
 			return fmt.Errorf("receive: %w", err)
 		}
-		if m.IsProxy() {
+		if m.Proxy() > 0 {
 			continue
 		}
 		rep.update(func(c *counts) { c.Received++ })
@@ -338,7 +338,7 @@ func send(o childOptions, stdout io.Writer) error {
 	var conn *simpl.Conn
 	for seq := uint64(1); ctx.Err() == nil; seq++ {
 		if conn == nil {
-			conn, err = ch.Locate(recvName)
+			conn, err = ch.Locate(ctx, recvName)
 			if err != nil {
 				rep.fail(func(c *counts) map[string]int64 { return c.LocateErrors }, "locate", kindOf(err), err, nil)
 				select {

@@ -108,9 +108,10 @@ func run(args []string, stdout io.Writer) error {
 	if *latest {
 		opts = append(opts, pubsub.WithLatest())
 	}
-	sub, err := cli.Retry(ctx, *broker, *wait, func() (*pubsub.Subscription, error) {
-		return pubsub.Subscribe(ctx, ch, *broker, *pattern, opts...)
-	})
+	if err := waitBroker(ctx, ch, *broker, *wait); err != nil {
+		return err
+	}
+	sub, err := pubsub.Subscribe(ctx, ch, *broker, *pattern, opts...)
 	if err != nil {
 		return cli.BrokerError(*broker, pubsub.DefaultBroker, *wait, err)
 	}
@@ -163,11 +164,24 @@ func run(args []string, stdout io.Writer) error {
 	return nil
 }
 
+// waitBroker waits up to wait for broker to be attached.
+func waitBroker(ctx context.Context, ch *simpl.Channel, broker string, wait time.Duration) error {
+	if wait <= 0 {
+		return nil
+	}
+	conn, err := cli.Find(ctx, broker, wait, ch.Locate, ch.WaitFor)
+	if err != nil {
+		return cli.BrokerError(broker, pubsub.DefaultBroker, wait, err)
+	}
+	return conn.Close()
+}
+
 // listSubs prints broker's subscriptions as a table.
 func listSubs(ctx context.Context, ch *simpl.Channel, broker string, wait time.Duration, stdout io.Writer) error {
-	st, err := cli.Retry(ctx, broker, wait, func() (pubsub.Stats, error) {
-		return pubsub.GetStats(ctx, ch, broker)
-	})
+	if err := waitBroker(ctx, ch, broker, wait); err != nil {
+		return err
+	}
+	st, err := pubsub.BrokerStats(ctx, ch, broker)
 	if err != nil {
 		return cli.BrokerError(broker, pubsub.DefaultBroker, wait, err)
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"io"
 	"io/fs"
 	"math"
@@ -85,7 +85,7 @@ func (e *Endpoint) getSlot() (*slot, error) {
 	e.slotMu.Lock()
 	defer e.slotMu.Unlock()
 	if e.isClosed() {
-		return nil, fmt.Errorf("simpl: send from %q: %w", e.name, transport.ErrClosed)
+		return nil, errs.Errorf("send from %q: %w", e.name, transport.ErrClosed)
 	}
 	var s *slot
 	if n := len(e.free); n > 0 {
@@ -100,7 +100,7 @@ func (e *Endpoint) getSlot() (*slot, error) {
 				break
 			}
 			if !errors.Is(err, fs.ErrExist) {
-				return nil, fmt.Errorf("simpl: send from %q: %w", e.name, err)
+				return nil, errs.Errorf("send from %q: %w", e.name, err)
 			}
 			// Left by a dead process that had our pid: this process
 			// never reuses an auxiliary identity, so it is not ours.
@@ -151,7 +151,7 @@ func (e *Endpoint) Locate(name string) (*Conn, error) {
 		return nil, err
 	}
 	if !n.Local() {
-		return nil, fmt.Errorf("simpl: remote name %q: %w", name, transport.ErrUnreachable)
+		return nil, errs.Errorf("remote name %q: %w", name, transport.ErrUnreachable)
 	}
 	ent, err := e.reg.Lookup(n.Name)
 	if err != nil {
@@ -163,7 +163,7 @@ func (e *Endpoint) Locate(name string) (*Conn, error) {
 // Dial opens the receive FIFO of p (transport.Endpoint).
 func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, error) {
 	if !p.Name.Local() {
-		return nil, fmt.Errorf("simpl: remote name %q: %w", p.Name, transport.ErrUnreachable)
+		return nil, errs.Errorf("remote name %q: %w", p.Name, transport.ErrUnreachable)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -179,14 +179,14 @@ func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, 
 func (e *Endpoint) open(ent naming.Entry) (*Conn, error) {
 	name := ent.Name
 	if e.isClosed() {
-		return nil, fmt.Errorf("simpl: locate from %q: %w", e.name, transport.ErrClosed)
+		return nil, errs.Errorf("locate from %q: %w", e.name, transport.ErrClosed)
 	}
 	fd, err := sys.OpenWriter(ent.Path)
 	if err != nil {
 		if errors.Is(err, sys.ErrNoReader) || errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %q (pid %d) is not reading its FIFO", transport.ErrNotFound, name, ent.PID)
+			return nil, errs.Errorf("%w: %q (pid %d) is not reading its FIFO", transport.ErrNotFound, name, ent.PID)
 		}
-		return nil, fmt.Errorf("simpl: locate %q: %w", name, err)
+		return nil, errs.Errorf("locate %q: %w", name, err)
 	}
 	c := &Conn{ep: e, name: name, pid: ent.PID, f: os.NewFile(uintptr(fd), ent.Path)}
 	if c.raw, err = c.f.SyscallConn(); err != nil {
@@ -196,7 +196,7 @@ func (e *Endpoint) open(ent naming.Entry) (*Conn, error) {
 	var ferr error
 	if c.token, _, _, ferr = fifoToken(c.raw, c.pid); ferr != nil {
 		c.f.Close()
-		return nil, fmt.Errorf("simpl: locate %q: %w", name, ferr)
+		return nil, errs.Errorf("locate %q: %w", name, ferr)
 	}
 	if c.w, err = newWatcher(ent); err != nil {
 		c.f.Close()
@@ -210,7 +210,7 @@ func (e *Endpoint) open(ent naming.Entry) (*Conn, error) {
 }
 
 func (c *Conn) closedErr() error {
-	return fmt.Errorf("simpl: connection to %q: %w", c.name, transport.ErrClosed)
+	return errs.Errorf("connection to %q: %w", c.name, transport.ErrClosed)
 }
 
 // Name and PID identify the located receiver.
@@ -261,11 +261,11 @@ func (c *Conn) writeErr(err error) error {
 	case errors.Is(err, os.ErrClosed):
 		return c.closedErr()
 	case sys.IsBrokenPipe(err):
-		return fmt.Errorf("%w: receiver %q (pid %d) closed its FIFO", transport.ErrPeerGone, c.name, c.pid)
+		return errs.Errorf("%w: receiver %q (pid %d) closed its FIFO", transport.ErrPeerGone, c.name, c.pid)
 	case sys.IsWouldBlock(err):
 		return errFIFOFull
 	}
-	return fmt.Errorf("simpl: doorbell to %q: %w", c.name, err)
+	return errs.Errorf("doorbell to %q: %w", c.name, err)
 }
 
 var errFIFOFull = errors.New("simpl: receiver's FIFO is full")
@@ -275,7 +275,7 @@ var errFIFOFull = errors.New("simpl: receiver's FIFO is full")
 // than block.
 func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
-		return fmt.Errorf("%w: %d (must be 1..%d)", transport.ErrBadProxy, proxy, math.MaxInt32)
+		return errs.Errorf("%w: %d (must be 1..%d)", transport.ErrBadProxy, proxy, math.MaxInt32)
 	}
 	return c.doorbell(int32(-proxy))
 }
@@ -292,7 +292,7 @@ const maxData = math.MaxInt32 - HeaderSize
 // another Send. If the receiver exits first, Send returns ErrPeerGone.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if len(req) > maxData || len(reply) > maxData {
-		return 0, fmt.Errorf("%w: %d-byte message, %d-byte reply buffer", transport.ErrTooLarge, len(req), len(reply))
+		return 0, errs.Errorf("send to %q: %w", c.name, transport.TooLarge(max(len(req), len(reply)), maxData))
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -350,25 +350,25 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		}
 		e.putSlot(s)
 		if e.isClosed() {
-			return 0, fmt.Errorf("simpl: send from %q: %w", e.name, transport.ErrClosed)
+			return 0, errs.Errorf("send from %q: %w", e.name, transport.ErrClosed)
 		}
-		return 0, fmt.Errorf("simpl: send to %q: reading reply: %w", c.name, err)
+		return 0, errs.Errorf("send to %q: reading reply: %w", c.name, err)
 	}
 	defer e.putSlot(s)
 	n := int(s.seg.get(offNBytes))
 	switch v {
 	case 0:
 		if n < 0 || n > s.seg.room() {
-			return 0, fmt.Errorf("%w: reply size %d outside the %d-byte segment", transport.ErrBadMessage, n, s.seg.room())
+			return 0, errs.Errorf("%w: reply size %d outside the %d-byte segment", transport.ErrBadMessage, n, s.seg.room())
 		}
 		if n > len(reply) {
-			return 0, fmt.Errorf("%w: %d bytes, buffer holds %d", transport.ErrReplyTooLarge, n, len(reply))
+			return 0, errs.Errorf("send to %q: %w", c.name, transport.ReplyTooLarge(n, len(reply)))
 		}
 		return copy(reply, s.seg.data(n)), nil
 	case -1:
-		return 0, fmt.Errorf("send to %q: %w", c.name, codeErr(int32(n)))
+		return 0, errs.Errorf("send to %q: %w", c.name, codeErr(int32(n), len(req), len(reply)))
 	}
-	return 0, fmt.Errorf("%w: reply doorbell %d", transport.ErrBadMessage, v)
+	return 0, errs.Errorf("%w: reply doorbell %d", transport.ErrBadMessage, v)
 }
 
 // grow replaces the slot's segment with one that holds need bytes, and
@@ -378,7 +378,7 @@ func (e *Endpoint) grow(s *slot, need int) error {
 	size = (size + sys.PageSize - 1) / sys.PageSize * sys.PageSize
 	id, mem, err := sys.ShmCreate(size, e.perm)
 	if err != nil {
-		return fmt.Errorf("simpl: message buffer of %d bytes: %w", size, err)
+		return errs.Errorf("message buffer of %d bytes: %w", size, err)
 	}
 	if s.seg.mem != nil {
 		sys.ShmDetach(s.seg.mem)

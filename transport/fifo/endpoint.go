@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"io"
 	"io/fs"
 	"math"
@@ -151,28 +152,28 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		e.q, e.ownQueue = transport.NewQueue(name, true), true
 	}
 	if _, err := reg.Reap(name); err != nil {
-		return nil, fmt.Errorf("simpl: attach %q: reaping stale owners: %w", name, err)
+		return nil, errs.Errorf("attach %q: reaping stale owners: %w", name, err)
 	}
 	// Segments of senders killed while making them (see reclaim.go). An
 	// error here is no reason not to attach.
 	ReclaimSegments()
 	if owner, err := reg.Lookup(name); err == nil {
-		return nil, fmt.Errorf("%w: %q is attached by pid %d", transport.ErrNameInUse, name, owner.PID)
+		return nil, errs.Errorf("%w: %q is attached by pid %d", transport.ErrNameInUse, name, owner.PID)
 	}
 	e.rxPath = reg.ReceivePath(name, e.pid)
 	if err := sys.Mkfifo(e.rxPath, e.perm); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("%w: %s exists", transport.ErrNameInUse, e.rxPath)
+			return nil, errs.Errorf("%w: %s exists", transport.ErrNameInUse, e.rxPath)
 		}
-		return nil, fmt.Errorf("simpl: attach %q: %w", name, err)
+		return nil, errs.Errorf("attach %q: %w", name, err)
 	}
 	primary, err := e.newSlot(name)
 	if err != nil {
 		os.Remove(e.rxPath)
 		if errors.Is(err, fs.ErrExist) {
-			return nil, fmt.Errorf("%w: %q: its reply FIFO is taken by another name of this process", transport.ErrNameInUse, name)
+			return nil, errs.Errorf("%w: %q: its reply FIFO is taken by another name of this process", transport.ErrNameInUse, name)
 		}
-		return nil, fmt.Errorf("simpl: attach %q: %w", name, err)
+		return nil, errs.Errorf("attach %q: %w", name, err)
 	}
 	fail := func(err error) (*Endpoint, error) {
 		primary.destroy()
@@ -180,7 +181,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		return nil, err
 	}
 	if e.rx, err = os.OpenFile(e.rxPath, os.O_RDWR, 0); err != nil {
-		return fail(fmt.Errorf("simpl: attach %q: %w", name, err))
+		return fail(errs.Errorf("attach %q: %w", name, err))
 	}
 	if e.rxRaw, err = e.rx.SyscallConn(); err != nil {
 		e.rx.Close()
@@ -189,7 +190,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	var ferr error
 	if e.token, e.fifoMode, e.fifoGID, ferr = fifoToken(e.rxRaw, e.pid); ferr != nil {
 		e.rx.Close()
-		return fail(fmt.Errorf("simpl: attach %q: %w", name, ferr))
+		return fail(errs.Errorf("attach %q: %w", name, ferr))
 	}
 	// Two processes may have attached at the same moment; the earlier FIFO
 	// wins and the later one backs out.
@@ -233,11 +234,11 @@ func (e *Endpoint) checkRace() error {
 		}
 	}
 	if mine == nil {
-		return fmt.Errorf("simpl: attach %q: receive FIFO vanished", e.name)
+		return errs.Errorf("attach %q: receive FIFO vanished", e.name)
 	}
 	for _, other := range all {
 		if other.Name == e.name && other.PID != e.pid && other.Alive && naming.Earlier(other, *mine) {
-			return fmt.Errorf("%w: %q was attached by pid %d at the same moment", transport.ErrNameInUse, e.name, other.PID)
+			return errs.Errorf("%w: %q was attached by pid %d at the same moment", transport.ErrNameInUse, e.name, other.PID)
 		}
 	}
 	return nil
@@ -319,7 +320,7 @@ func (e *Endpoint) accept(id int) (*Request, error) {
 		// before this reader's, whoever rang.
 		if !trailer || !seg.takeClaim(e.token) {
 			e.releaseSeg(seg)
-			return nil, fmt.Errorf("%w: segment %d: no request in it for this receiver", transport.ErrBadMessage, id)
+			return nil, errs.Errorf("%w: segment %d: no request in it for this receiver", transport.ErrBadMessage, id)
 		}
 	}
 	h, err := seg.readHeader()
@@ -337,7 +338,7 @@ func (e *Endpoint) accept(id int) (*Request, error) {
 		}
 	}
 	if err == nil && h.nbytes > e.maxMsg {
-		err = fmt.Errorf("%w: %d bytes, this receiver accepts %d", transport.ErrTooLarge, h.nbytes, e.maxMsg)
+		err = transport.TooLarge(h.nbytes, e.maxMsg)
 	}
 	if trailer {
 		// A reply never overwrites the claim.
@@ -386,14 +387,14 @@ func (e *Endpoint) attachSeg(id int) (*rseg, error) {
 	}
 	mem, err := sys.ShmAttach(id)
 	if err != nil {
-		return nil, fmt.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
+		return nil, errs.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
 	}
 	// While it is attached its id cannot name another segment: what is
 	// learnt of it now holds for as long as it is kept.
 	info, err := sys.ShmStat(id)
 	if err != nil {
 		sys.ShmDetach(mem)
-		return nil, fmt.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
+		return nil, errs.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
 	}
 	s := &rseg{
 		segment:   segment{id: id, mem: mem},
@@ -470,11 +471,11 @@ func (e *Endpoint) ring(h header, v int32) error {
 			switch {
 			case errors.Is(err, sys.ErrNoReader), errors.Is(err, fs.ErrNotExist):
 				// No reader, or no reply FIFO: the sender has gone.
-				return fmt.Errorf("%w: sender %s (pid %d): %w", transport.ErrPeerGone, h.whom, h.pid, err)
+				return errs.Errorf("%w: sender %s (pid %d): %w", transport.ErrPeerGone, h.whom, h.pid, err)
 			case err != nil:
 				// Out of descriptors, say: the sender may well be alive
 				// and waiting, so it is not reported gone.
-				return fmt.Errorf("simpl: answering sender %s (pid %d): %w", h.whom, h.pid, err)
+				return errs.Errorf("answering sender %s (pid %d): %w", h.whom, h.pid, err)
 			}
 			if len(e.replyFDs) >= maxCachedSegments {
 				for k2, fd2 := range e.replyFDs {
@@ -496,9 +497,9 @@ func (e *Endpoint) ring(h header, v int32) error {
 			continue
 		}
 		if sys.IsBrokenPipe(err) {
-			return fmt.Errorf("%w: sender %s (pid %d)", transport.ErrPeerGone, h.whom, h.pid)
+			return errs.Errorf("%w: sender %s (pid %d)", transport.ErrPeerGone, h.whom, h.pid)
 		}
-		return fmt.Errorf("simpl: reply to %s (pid %d): %w", h.whom, h.pid, err)
+		return errs.Errorf("reply to %s (pid %d): %w", h.whom, h.pid, err)
 	}
 }
 

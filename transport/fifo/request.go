@@ -2,7 +2,7 @@ package fifo
 
 import (
 	"errors"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"sync"
 
 	"github.com/gosimpl/gosimpl/transport"
@@ -62,7 +62,7 @@ func (r *Request) SegmentID() int { return r.seg.id }
 
 func (r *Request) answeredErr() error {
 	if r.closed {
-		return fmt.Errorf("simpl: reply: %w", transport.ErrClosed)
+		return errs.Errorf("reply: %w", transport.ErrClosed)
 	}
 	return transport.ErrReplied
 }
@@ -88,7 +88,7 @@ func (r *Request) ReplyBuffer(uint64) []byte {
 // does.
 func (r *Request) ReplyInPlace(_ uint64, n int) error {
 	if n < 0 {
-		return fmt.Errorf("%w: reply of %d bytes", transport.ErrBadMessage, n)
+		return errs.Errorf("%w: reply of %d bytes", transport.ErrBadMessage, n)
 	}
 	return r.reply(nil, n)
 }
@@ -105,7 +105,7 @@ func (r *Request) reply(data []byte, n int) error {
 	if n > r.hdr.ybytes {
 		r.seg.put(offNBytes, codeReplyLarge)
 		r.ringSender(-1)
-		return fmt.Errorf("%w: %d bytes, sender accepts %d", transport.ErrReplyTooLarge, n, r.hdr.ybytes)
+		return errs.Errorf("reply to %s (pid %d): %w", r.hdr.whom, r.hdr.pid, transport.ReplyTooLarge(n, r.hdr.ybytes))
 	}
 	if data != nil {
 		copy(r.seg.data(n), data)
@@ -133,7 +133,7 @@ func (r *Request) ReplyError(uint64) error {
 func (r *Request) Relay(_ uint64, to transport.Conn) error {
 	c, ok := transport.Unwrap(to).(*Conn)
 	if !ok {
-		return fmt.Errorf("%w: relay across transports", transport.ErrNotSupported)
+		return errs.Errorf("%w: relay across transports", transport.ErrNotSupported)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

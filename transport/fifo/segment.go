@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"hash/fnv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -50,16 +49,18 @@ const (
 	codeBadHeader  = -6 // header failed the receiver's checks
 )
 
-func codeErr(code int32) error {
+// codeErr is the sender's error for code, from a send of size bytes with
+// a maxReply-byte reply buffer (the wire tells no other size).
+func codeErr(code int32, size, maxReply int) error {
 	switch code {
 	case codeClosed:
-		return fmt.Errorf("%w: receiver detached before replying", transport.ErrPeerGone)
+		return errs.Errorf("%w: receiver detached before replying", transport.ErrPeerGone)
 	case codeTooLarge:
-		return transport.ErrTooLarge
+		return transport.TooLarge(size, -1)
 	case codeReplyLarge:
-		return transport.ErrReplyTooLarge
+		return transport.ReplyTooLarge(-1, maxReply)
 	case codeBadHeader:
-		return fmt.Errorf("%w: receiver refused the header", transport.ErrBadMessage)
+		return errs.Errorf("%w: receiver refused the header", transport.ErrBadMessage)
 	}
 	return transport.ErrRejected
 }
@@ -99,12 +100,12 @@ type header struct {
 // larger than the segment is capped to it).
 func (s *segment) readHeader() (header, error) {
 	if len(s.mem) < HeaderSize {
-		return header{}, fmt.Errorf("%w: segment of %d bytes is smaller than the %d-byte header", transport.ErrBadMessage, len(s.mem), HeaderSize)
+		return header{}, errs.Errorf("%w: segment of %d bytes is smaller than the %d-byte header", transport.ErrBadMessage, len(s.mem), HeaderSize)
 	}
 	raw := s.mem[offWhom : offWhom+whomLen]
 	end := bytes.IndexByte(raw, 0)
 	if end < 0 {
-		return header{}, fmt.Errorf("%w: sender name is not NUL-terminated", transport.ErrBadMessage)
+		return header{}, errs.Errorf("%w: sender name is not NUL-terminated", transport.ErrBadMessage)
 	}
 	h := header{
 		whom:   string(raw[:end]),
@@ -116,13 +117,13 @@ func (s *segment) readHeader() (header, error) {
 		return header{}, err
 	}
 	if h.pid <= 0 {
-		return h, fmt.Errorf("%w: sender pid %d", transport.ErrBadMessage, h.pid)
+		return h, errs.Errorf("%w: sender pid %d", transport.ErrBadMessage, h.pid)
 	}
 	if h.nbytes < 0 || h.nbytes > s.capacity() {
-		return h, fmt.Errorf("%w: message size %d outside the %d-byte segment", transport.ErrBadMessage, h.nbytes, s.capacity())
+		return h, errs.Errorf("%w: message size %d outside the %d-byte segment", transport.ErrBadMessage, h.nbytes, s.capacity())
 	}
 	if h.ybytes < 0 {
-		return h, fmt.Errorf("%w: reply limit %d", transport.ErrBadMessage, h.ybytes)
+		return h, errs.Errorf("%w: reply limit %d", transport.ErrBadMessage, h.ybytes)
 	}
 	h.ybytes = min(h.ybytes, s.capacity())
 	return h, nil
@@ -132,12 +133,8 @@ func (s *segment) readHeader() (header, error) {
 // (name#k, k >= 1, as naming.AuxWhom makes them). Nothing else may follow
 // the '#': the identity becomes part of the reply FIFO's path.
 func checkWhom(whom string) error {
-	base, _, aux := strings.Cut(whom, "#")
-	if err := naming.CheckLocal(base); err != nil {
-		return fmt.Errorf("%w: sender name: %w", transport.ErrBadMessage, err)
-	}
-	if aux && !naming.IsAuxOf(whom, base) {
-		return fmt.Errorf("%w: sender name %q: not NAME#k", transport.ErrBadMessage, whom)
+	if err := naming.CheckSender(whom); err != nil {
+		return errs.Errorf("%w: %w", transport.ErrBadMessage, err)
 	}
 	return nil
 }

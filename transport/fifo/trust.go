@@ -3,6 +3,7 @@ package fifo
 import (
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"slices"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
@@ -112,15 +113,15 @@ func (c *creator) verify(pid int) error {
 			}
 		default:
 			if err := c.check(); err != nil {
-				return fmt.Errorf("%w: %w", transport.ErrBadMessage, err)
+				return errs.Errorf("%w: %w", transport.ErrBadMessage, err)
 			}
 		}
 	}
 	if c.bad != nil {
-		return fmt.Errorf("%w: %w", transport.ErrBadMessage, c.bad)
+		return errs.Errorf("%w: %w", transport.ErrBadMessage, c.bad)
 	}
 	if pid != c.pid {
-		return fmt.Errorf("%w: header says pid %d, the segment was made by pid %d", transport.ErrBadMessage, pid, c.pid)
+		return errs.Errorf("%w: header says pid %d, the segment was made by pid %d", transport.ErrBadMessage, pid, c.pid)
 	}
 	return nil
 }

@@ -2,7 +2,7 @@ package fifo
 
 import (
 	"errors"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +62,7 @@ type watcher struct {
 func newWatcher(ent naming.Entry) (*watcher, error) {
 	w := &watcher{pid: ent.PID, created: ent.Created, done: make(chan struct{}), waiting: make(map[*slot]struct{})}
 	gone := func() error {
-		return fmt.Errorf("%w: %q (pid %d) exited while being located", transport.ErrNotFound, ent.Name, ent.PID)
+		return errs.Errorf("%w: %q (pid %d) exited while being located", transport.ErrNotFound, ent.Name, ent.PID)
 	}
 	proc, err := openProcess(ent.PID)
 	switch {
@@ -73,7 +73,7 @@ func newWatcher(ent naming.Entry) (*watcher, error) {
 	case errors.Is(err, sys.ErrNoProcess):
 		return nil, gone()
 	default:
-		return nil, fmt.Errorf("simpl: locate %q: %w", ent.Name, err)
+		return nil, errs.Errorf("locate %q: %w", ent.Name, err)
 	}
 	// Lookup found the pid alive and no younger than the FIFO, but that
 	// was before the pidfd was opened: the pid may have been reused in
@@ -160,5 +160,5 @@ func (w *watcher) close() {
 }
 
 func (c *Conn) goneErr() error {
-	return fmt.Errorf("%w: receiver %q (pid %d) exited before replying", transport.ErrPeerGone, c.name, c.pid)
+	return errs.Errorf("%w: receiver %q (pid %d) exited before replying", transport.ErrPeerGone, c.name, c.pid)
 }

@@ -3,6 +3,7 @@ package shm
 import (
 	"context"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"math"
 	"net"
 	"os"
@@ -122,12 +123,12 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	size := laneSize(need)
 	fd, err := sys.NewMemfd("gosimpl-lane", size)
 	if err != nil {
-		return nil, fmt.Errorf("simpl: new lane: %w", err)
+		return nil, errs.Errorf("new lane: %w", err)
 	}
 	defer fd.Close()
 	m, err := sys.Map(fd.Int(), size)
 	if err != nil {
-		return nil, fmt.Errorf("simpl: new lane: %w", err)
+		return nil, errs.Errorf("new lane: %w", err)
 	}
 	fail := func(err error) (*lane, error) {
 		m.Unmap()
@@ -135,7 +136,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	}
 	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.addr, Net: "unixpacket"})
 	if err != nil {
-		return fail(fmt.Errorf("simpl: connect to %s: %w (%v)", c.addr, transport.ErrPeerGone, err))
+		return fail(errs.Errorf("connect to %s: %w (%v)", c.addr, transport.ErrPeerGone, err))
 	}
 	rc, err := conn.SyscallConn()
 	if err == nil {
@@ -146,7 +147,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	}
 	if err != nil {
 		conn.Close()
-		return fail(fmt.Errorf("simpl: connect to %s: %w: %v", c.addr, transport.ErrPeerGone, err))
+		return fail(errs.Errorf("connect to %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
 	conn.SetDeadline(time.Now().Add(handshakeTimeout))
 	// A receiver that refuses this user answers before it reads the hello
@@ -168,17 +169,17 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		}
 		closeFDs()
 		conn.Close()
-		return fail(fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
+		return fail(errs.Errorf("lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
 	status, idx, err := decodeAck(buf[:n])
 	if err == nil && status == ackOK && werr != nil {
-		err = fmt.Errorf("simpl: lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, werr)
+		err = errs.Errorf("lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, werr)
 	}
 	if err == nil && status != ackOK {
 		err = ackErr(status)
 	}
 	if err == nil && len(fds) != 2 {
-		err = fmt.Errorf("simpl: lane handshake: %d descriptors: %w", len(fds), transport.ErrBadMessage)
+		err = errs.Errorf("lane handshake: %d descriptors: %w", len(fds), transport.ErrBadMessage)
 	}
 	if err == nil {
 		err = c.mapBell(fds[0].Int())
@@ -186,7 +187,7 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	var nudge *os.File
 	if err == nil {
 		if nudge, err = sys.NudgeReader(fds[1]); err != nil {
-			err = fmt.Errorf("simpl: lane handshake: %w: %v", transport.ErrBadMessage, err)
+			err = errs.Errorf("lane handshake: %w: %v", transport.ErrBadMessage, err)
 		}
 	}
 	closeFDs() // (nudge's descriptor is nudge's now: closing its FD does nothing)
@@ -204,13 +205,13 @@ func (c *Conn) newLane(need int) (*lane, error) {
 func ackErr(status int32) error {
 	switch status {
 	case ackFull:
-		return fmt.Errorf("simpl: receiver has no free lane: %w", transport.ErrTooLarge)
+		return errs.Errorf("receiver has no free lane: %w", transport.ErrTooLarge)
 	case ackDenied:
-		return fmt.Errorf("simpl: receiver refused this user: %w", os.ErrPermission)
+		return errs.Errorf("receiver refused this user: %w", os.ErrPermission)
 	case ackClosed:
-		return fmt.Errorf("simpl: receiver is detaching: %w", transport.ErrPeerGone)
+		return errs.Errorf("receiver is detaching: %w", transport.ErrPeerGone)
 	}
-	return fmt.Errorf("simpl: receiver refused the lane (status %d): %w", status, transport.ErrBadMessage)
+	return errs.Errorf("receiver refused the lane (status %d): %w", status, transport.ErrBadMessage)
 }
 
 // mapBell maps the receiver's bell the first time a lane brings it.
@@ -221,11 +222,11 @@ func (c *Conn) mapBell(fd int) error {
 		return nil
 	}
 	if _, err := sys.CheckMemfd(fd, bellSize, bellSize); err != nil {
-		return fmt.Errorf("simpl: receiver's bell: %w: %v", transport.ErrBadMessage, err)
+		return errs.Errorf("receiver's bell: %w: %v", transport.ErrBadMessage, err)
 	}
 	m, err := sys.Map(fd, bellSize)
 	if err != nil {
-		return fmt.Errorf("simpl: receiver's bell: %w", err)
+		return errs.Errorf("receiver's bell: %w", err)
 	}
 	c.bellMap, c.bell = m, bellOf(m)
 	return nil
@@ -246,7 +247,7 @@ func (c *Conn) get(need int) (*lane, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return nil, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
+		return nil, errs.Errorf("send: %w", transport.ErrClosed)
 	}
 	for i := len(c.free) - 1; i >= 0; i-- {
 		l := c.free[i]
@@ -269,7 +270,7 @@ func (c *Conn) get(need int) (*lane, error) {
 	c.mu.Unlock()
 	if closed {
 		l.destroy()
-		return nil, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
+		return nil, errs.Errorf("send: %w", transport.ErrClosed)
 	}
 	return l, nil
 }
@@ -373,7 +374,7 @@ func (l *lane) destroy() {
 // when the receiver has stopped reading its socket.
 func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
-		return fmt.Errorf("simpl: proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
+		return errs.Errorf("proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
 	}
 	l, err := c.get(0)
 	if err != nil {
@@ -386,16 +387,16 @@ func (c *Conn) Trigger(proxy int) error {
 	case err == nil:
 		return nil
 	case sys.IsWouldBlock(err):
-		return fmt.Errorf("simpl: trigger to pid %d: the receiver is not reading: %w", c.pid, transport.ErrTooLarge)
+		return errs.Errorf("trigger to pid %d: the receiver is not reading: %w", c.pid, transport.ErrTooLarge)
 	}
-	return fmt.Errorf("simpl: trigger to pid %d: %w (%v)", c.pid, transport.ErrPeerGone, err)
+	return errs.Errorf("trigger to pid %d: %w (%v)", c.pid, transport.ErrPeerGone, err)
 }
 
 // Send copies req into a lane, wakes the receiver and waits for its
 // answer, which it copies into reply.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if len(req) > c.maxMsg {
-		return 0, fmt.Errorf("simpl: send of %d bytes, limit %d: %w", len(req), c.maxMsg, transport.ErrTooLarge)
+		return 0, errs.Errorf("send to pid %d: %w", c.pid, transport.TooLarge(len(req), c.maxMsg))
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -464,20 +465,20 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int, crowd int
 			return 0, keep, err
 		}
 		if c.closing.Load() {
-			return 0, keep, fmt.Errorf("simpl: send: %w", transport.ErrClosed)
+			return 0, keep, errs.Errorf("send: %w", transport.ErrClosed)
 		}
-		return 0, keep, fmt.Errorf("simpl: send to pid %d: receiver closed or died: %w", c.pid, transport.ErrPeerGone)
+		return 0, keep, errs.Errorf("send to pid %d: receiver closed or died: %w", c.pid, transport.ErrPeerGone)
 	default:
-		return 0, false, fmt.Errorf("simpl: send: lane in state %d: %w", st, transport.ErrBadMessage)
+		return 0, false, errs.Errorf("send: lane in state %d: %w", st, transport.ErrBadMessage)
 	}
 	code := l.w.code.Load()
 	size := int(l.w.nbytes.Load())
 	if code != codeOK {
 		l.w.state.Store(laneIdle)
-		return 0, true, codeErr(code)
+		return 0, true, codeErr(code, n, maxReply, size)
 	}
 	if size > maxReply {
-		return 0, false, fmt.Errorf("simpl: reply of %d bytes for a %d-byte buffer: %w", size, maxReply, transport.ErrBadMessage)
+		return 0, false, errs.Errorf("reply of %d bytes for a %d-byte buffer: %w", size, maxReply, transport.ErrBadMessage)
 	}
 	l.w.state.Store(laneIdle)
 	return size, true, nil
@@ -515,7 +516,7 @@ type Buffer struct {
 // one of the Conn's, or a new one) until Close releases it.
 func (c *Conn) Buffer(size int) (transport.Buffer, error) {
 	if size < 0 || size > c.maxMsg {
-		return nil, fmt.Errorf("simpl: buffer of %d bytes, limit %d: %w", size, c.maxMsg, transport.ErrTooLarge)
+		return nil, errs.Errorf("buffer for pid %d: %w", c.pid, transport.TooLarge(size, c.maxMsg))
 	}
 	l, err := c.get(size)
 	if err != nil {
@@ -538,11 +539,11 @@ func (b *Buffer) Bytes() []byte {
 func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
 	switch {
 	case b.l == nil:
-		return nil, fmt.Errorf("simpl: send from a closed buffer: %w", transport.ErrClosed)
+		return nil, errs.Errorf("send from a closed buffer: %w", transport.ErrClosed)
 	case b.spent:
-		return nil, fmt.Errorf("simpl: send from a buffer whose earlier message was abandoned: %w", transport.ErrClosed)
+		return nil, errs.Errorf("send from a buffer whose earlier message was abandoned: %w", transport.ErrClosed)
 	case n < 0 || n > b.size || maxReply < 0 || maxReply > b.size:
-		return nil, fmt.Errorf("simpl: send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, b.size, transport.ErrTooLarge)
+		return nil, errs.Errorf("send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, b.size, transport.ErrTooLarge)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

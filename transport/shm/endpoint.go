@@ -3,7 +3,8 @@ package shm
 import (
 	"context"
 	"errors"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
+	"math"
 	"math/bits"
 	"net"
 	"os"
@@ -144,9 +145,9 @@ func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 		fd.Close()
 		if errors.Is(err, syscall.EADDRINUSE) {
 			// The address holds this process's pid: it is ours already.
-			return nil, fmt.Errorf("simpl: attach %q: %w", name, transport.ErrNameInUse)
+			return nil, errs.Errorf("attach %q: %w", name, transport.ErrNameInUse)
 		}
-		return nil, fmt.Errorf("simpl: listen on %s: %w", addr, err)
+		return nil, errs.Errorf("listen on %s: %w", addr, err)
 	}
 	if err := e.q.SetSource(e, e.bell); err != nil {
 		ln.Close()
@@ -170,13 +171,13 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 // without the shm transport (a C SIMPL program) is ErrUnreachable.
 func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, error) {
 	if !p.Name.Local() {
-		return nil, fmt.Errorf("simpl: remote name %q: %w", p.Name, transport.ErrUnreachable)
+		return nil, errs.Errorf("remote name %q: %w", p.Name, transport.ErrUnreachable)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if e.closing.Load() {
-		return nil, fmt.Errorf("simpl: locate from %q: %w", e.name, transport.ErrClosed)
+		return nil, errs.Errorf("locate from %q: %w", e.name, transport.ErrClosed)
 	}
 	c, err := Dial(Address(e.dir, p.Entry.Name, p.Entry.PID), p.Entry.PID, e.name, e.opts)
 	if err != nil {
@@ -441,7 +442,7 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 		code = codeTooLarge
 	}
 	if code != codeOK {
-		l.answerLocked(code, 0)
+		l.answerLocked(code, min(e.maxMsg, math.MaxUint32)) // its limit, for codeTooLarge
 		return nil, 0, false
 	}
 	l.busy = true

@@ -11,7 +11,8 @@ import (
 	"github.com/gosimpl/gosimpl/transport"
 )
 
-// Seeds live in testdata/fuzz/FuzzDecodeHello and FuzzDecodeAck.
+// Seeds live in testdata/fuzz/FuzzDecodeHello, FuzzDecodeAck and
+// FuzzDecodeProxy.
 
 func FuzzDecodeHello(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -48,6 +49,22 @@ func FuzzDecodeAck(f *testing.F) {
 		}
 		if enc := encodeAck(status, index); !bytes.Equal(enc, b) {
 			t.Fatalf("decodeAck accepted %x as (%d, %d), which encodes as %x", b, status, index, enc)
+		}
+	})
+}
+
+func FuzzDecodeProxy(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		proxy, ok := decodeProxy(b)
+		if !ok {
+			return
+		}
+		if proxy < 1 {
+			t.Fatalf("decodeProxy accepted proxy %d", proxy)
+		}
+		var enc [proxySize]byte
+		if got := encodeProxy(&enc, int32(proxy)); !bytes.Equal(got, b) {
+			t.Fatalf("decodeProxy accepted %x as %d, which encodes as %x", b, proxy, got)
 		}
 	})
 }

@@ -69,14 +69,14 @@ func TestBadLaneHeader(t *testing.T) {
 		{^uint32(0), ^uint32(0)},
 	} {
 		code := postRaw(t, c, req, h.nbytes, h.maxReply)
-		if err := codeErr(code); code == codeOK || !errors.Is(err, transport.ErrBadMessage) {
+		if err := codeErr(code, 0, 0, 0); code == codeOK || !errors.Is(err, transport.ErrBadMessage) {
 			t.Fatalf("header nbytes=%d maxReply=%d in a lane of %d: code %d (%v), want ErrBadMessage",
 				h.nbytes, h.maxReply, room, code, err)
 		}
 		echo(t, c, "after a forged header")
 	}
 	// Within the lane but over the receiver's MaxMessage: ErrTooLarge.
-	if code := postRaw(t, c, req, 1001, 16); !errors.Is(codeErr(code), transport.ErrTooLarge) {
+	if code := postRaw(t, c, req, 1001, 16); !errors.Is(codeErr(code, 0, 0, 0), transport.ErrTooLarge) {
 		t.Fatalf("nbytes over MaxMessage: code %d, want ErrTooLarge", code)
 	}
 	// A header at the lane's very limits is fine.
@@ -248,6 +248,13 @@ func TestHostileHandshake(t *testing.T) {
 		{"name not terminated", notTerminated, func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"bytes after the name", trailing, func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"hello too long", append(append([]byte{}, hello...), 0), func() []int { return lane(4096, sealed) }, ackBadHello},
+		// The names no transport accepts (issue 16): what Sender returns
+		// is a name C SIMPL could attach, or NAME#k.
+		{"a forged log line for a name", encodeHello("x\nmessage from root pid 1: OK"), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"an escape sequence for a name", encodeHello("\x1b[2Jroot"), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"an empty name", encodeHello(""), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a path for a name", encodeHello("../../etc/passwd"), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a bad NAME#k", encodeHello("CLI#0"), func() []int { return lane(4096, sealed) }, ackBadHello},
 		{"hello without a descriptor", hello, nil, ackBadHello},
 		{"two lanes", hello, func() []int { return []int{memfd(t, 4096, sealed), memfd(t, 4096, sealed)} }, ackBadHello},
 		{"unsealed memfd", hello, func() []int { return lane(4096, 0) }, ackBadLane},

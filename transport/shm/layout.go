@@ -3,9 +3,14 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
+	"github.com/gosimpl/gosimpl/naming"
 	"hash/fnv"
 	"math/bits"
+	"os"
+	"path/filepath"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
@@ -106,20 +111,24 @@ const (
 	codeBadHeader  = 5
 )
 
-func codeErr(code uint32) error {
+// codeErr is the sender's error for code, from a send of n bytes with a
+// maxReply-byte reply buffer; size is what the receiver left in nbytes
+// with it: its limit for codeTooLarge, the reply it tried for
+// codeReplyLarge.
+func codeErr(code uint32, n, maxReply, size int) error {
 	switch code {
 	case codeRejected:
 		return transport.ErrRejected // says it all, and costs no allocation
 	case codeClosed:
-		return fmt.Errorf("simpl: receiver detached: %w", transport.ErrPeerGone)
+		return errs.Errorf("receiver detached: %w", transport.ErrPeerGone)
 	case codeTooLarge:
-		return fmt.Errorf("simpl: message larger than the receiver accepts: %w", transport.ErrTooLarge)
+		return errs.Errorf("send: %w", transport.TooLarge(n, size))
 	case codeReplyLarge:
-		return fmt.Errorf("simpl: reply larger than the reply buffer: %w", transport.ErrReplyTooLarge)
+		return errs.Errorf("send: %w", transport.ReplyTooLarge(size, maxReply))
 	case codeBadHeader:
-		return fmt.Errorf("simpl: receiver found a corrupt lane header: %w", transport.ErrBadMessage)
+		return errs.Errorf("receiver found a corrupt lane header: %w", transport.ErrBadMessage)
 	}
-	return fmt.Errorf("simpl: receiver answered with unknown code %d: %w", code, transport.ErrBadMessage)
+	return errs.Errorf("receiver answered with unknown code %d: %w", code, transport.ErrBadMessage)
 }
 
 // laneWords are a lane's header words, taken once from its mapping.
@@ -206,11 +215,28 @@ func laneSize(need int) int {
 // Address is the abstract Unix socket a receiver with this name, pid and
 // FIFO directory listens on. Abstract sockets vanish with their process,
 // so nothing is left in the file system. It is the one place that knows
-// the form (Listening and ReadListeners ask by it).
+// the form (Listening and ReadListeners ask by it). The directory counts
+// by what it is, not how it is spelled: "dir", "dir/", "//dir" and a
+// symbolic link to it give one address.
 func Address(dir, name string, pid int) string {
+	return fmt.Sprintf(addrPrefix+"%016x/%s.%d", dirKey(dir), name, pid)
+}
+
+// dirKey names dir by its device and inode, hashed; a directory that
+// cannot be looked up (it will fail elsewhere) by its cleaned path.
+func dirKey(dir string) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(dir))
-	return fmt.Sprintf(addrPrefix+"%016x/%s.%d", h.Sum64(), name, pid)
+	if fi, err := os.Stat(dir); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			var b [16]byte
+			binary.NativeEndian.PutUint64(b[:8], st.Dev)
+			binary.NativeEndian.PutUint64(b[8:], st.Ino)
+			h.Write(b[:])
+			return h.Sum64()
+		}
+	}
+	h.Write([]byte(filepath.Clean(dir)))
+	return h.Sum64()
 }
 
 // addrPrefix begins every Address ('@': an abstract socket).
@@ -276,7 +302,7 @@ func encodeHello(whom string) []byte {
 
 func decodeHello(b []byte) (string, error) {
 	if len(b) != helloSize || string(b[:4]) != magic {
-		return "", fmt.Errorf("%w: bad lane hello (%d bytes)", transport.ErrBadMessage, len(b))
+		return "", errs.Errorf("%w: bad lane hello (%d bytes)", transport.ErrBadMessage, len(b))
 	}
 	w := b[4:36]
 	n := 0
@@ -284,14 +310,19 @@ func decodeHello(b []byte) (string, error) {
 		n++
 	}
 	if n == len(w) {
-		return "", fmt.Errorf("%w: sender name not terminated", transport.ErrBadMessage)
+		return "", errs.Errorf("%w: sender name not terminated", transport.ErrBadMessage)
 	}
 	for _, c := range w[n:] {
 		if c != 0 {
-			return "", fmt.Errorf("%w: bytes after sender name", transport.ErrBadMessage)
+			return "", errs.Errorf("%w: bytes after sender name", transport.ErrBadMessage)
 		}
 	}
-	return string(w[:n]), nil
+	whom := string(w[:n])
+	if err := naming.CheckSender(whom); err != nil {
+		// One rule for every transport: what Message.Sender returns.
+		return "", errs.Errorf("%w: lane hello: %w", transport.ErrBadMessage, err)
+	}
+	return whom, nil
 }
 
 func encodeAck(status int32, index int) []byte {
@@ -304,12 +335,12 @@ func encodeAck(status int32, index int) []byte {
 
 func decodeAck(b []byte) (status int32, index int, err error) {
 	if len(b) != ackSize || string(b[:4]) != magic {
-		return 0, 0, fmt.Errorf("%w: bad lane answer (%d bytes)", transport.ErrBadMessage, len(b))
+		return 0, 0, errs.Errorf("%w: bad lane answer (%d bytes)", transport.ErrBadMessage, len(b))
 	}
 	status = int32(binary.NativeEndian.Uint32(b[4:]))
 	index = int(binary.NativeEndian.Uint32(b[8:]))
 	if status == ackOK && index >= MaxLanes {
-		return 0, 0, fmt.Errorf("%w: lane index %d out of range", transport.ErrBadMessage, index)
+		return 0, 0, errs.Errorf("%w: lane index %d out of range", transport.ErrBadMessage, index)
 	}
 	return status, index, nil
 }

@@ -2,7 +2,7 @@ package shm
 
 import (
 	"bufio"
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"io"
 	"os"
 	"strconv"
@@ -40,12 +40,12 @@ type Listeners struct {
 func ReadListeners() (*Listeners, error) {
 	f, err := os.Open(procNetUnix)
 	if err != nil {
-		return nil, fmt.Errorf("simpl: shm listeners: %w", err)
+		return nil, errs.Errorf("shm listeners: %w", err)
 	}
 	defer f.Close()
 	addrs, err := parseListeners(f)
 	if err != nil {
-		return nil, fmt.Errorf("simpl: shm listeners: reading %s: %w", procNetUnix, err)
+		return nil, errs.Errorf("shm listeners: reading %s: %w", procNetUnix, err)
 	}
 	return &Listeners{addrs: addrs}, nil
 }

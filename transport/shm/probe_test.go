@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -50,7 +51,7 @@ func TestParseListeners(t *testing.T) {
 	}{
 		{dir, "ALPHA", 100, true}, {dir, "GAMMA", 102, true}, {"/tmp", "ALPHA", 100, true},
 		{dir, "BETA", 101, false}, {dir, "DELTA", 103, false}, {dir, "ALPHA", 101, false},
-		{dir, "ALPH", 100, false}, {"/var/tmp/", "ALPHA", 100, false},
+		{dir, "ALPH", 100, false}, {"/var/tmp/", "ALPHA", 100, true}, // one directory, any spelling
 	} {
 		if l.Has(tc.dir, tc.name, tc.pid) != tc.want {
 			t.Errorf("Has(%q, %q, %d) = %v", tc.dir, tc.name, tc.pid, !tc.want)
@@ -106,4 +107,22 @@ func TestListening(t *testing.T) {
 		t.Fatal(err)
 	}
 	listening("listener closed, a connection it accepted open", false)
+}
+
+// One directory, however spelled, has one address; another has another.
+func TestAddressDirIdentity(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	want := Address(dir, "SRV", 42)
+	for _, spelling := range []string{dir + "/", "/" + dir, dir + "/.", link, link + "/"} {
+		if got := Address(spelling, "SRV", 42); got != want {
+			t.Errorf("Address(%q) = %q, want %q (as for %q)", spelling, got, want, dir)
+		}
+	}
+	if Address(t.TempDir(), "SRV", 42) == want {
+		t.Error("two directories share an address")
+	}
 }

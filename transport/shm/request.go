@@ -1,7 +1,7 @@
 package shm
 
 import (
-	"fmt"
+	"github.com/gosimpl/gosimpl/internal/errs"
 
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -79,7 +79,7 @@ func (l *rlane) ReplyError(gen uint64) error { return l.answer(gen, codeRejected
 // Relay is not possible between lanes: each lane joins one sender to one
 // receiver. It returns ErrNotSupported, and the request is forwarded.
 func (l *rlane) Relay(uint64, transport.Conn) error {
-	return fmt.Errorf("simpl: relay from a shared-memory lane: %w", transport.ErrNotSupported)
+	return errs.Errorf("relay from a shared-memory lane: %w", transport.ErrNotSupported)
 }
 
 // Abort fails the sender's Send with ErrPeerGone; a no-op once answered.
@@ -92,8 +92,8 @@ func (l *rlane) answer(gen uint64, code uint32, data []byte, n int, copyData boo
 	}
 	var err error
 	if code == codeOK && n > l.maxReply {
-		err = fmt.Errorf("simpl: reply of %d bytes, sender accepts %d: %w", n, l.maxReply, transport.ErrReplyTooLarge)
-		code, n = codeReplyLarge, 0
+		err = errs.Errorf("reply to %s (pid %d): %w", l.whom, l.cred.PID, transport.ReplyTooLarge(n, l.maxReply))
+		code = codeReplyLarge // n, the reply tried, tells the sender its size
 	}
 	if copyData && code == codeOK {
 		copy(l.w.data, data)
@@ -101,9 +101,9 @@ func (l *rlane) answer(gen uint64, code uint32, data []byte, n int, copyData boo
 	gone := l.gone
 	switch {
 	case l.ep.closing.Load() && (gone || !l.answerLocked(code, n)):
-		err = fmt.Errorf("simpl: reply: the receiving endpoint was closed: %w", transport.ErrClosed)
+		err = errs.Errorf("reply: the receiving endpoint was closed: %w", transport.ErrClosed)
 	case !l.answerLocked(code, n) || gone:
-		err = fmt.Errorf("simpl: reply to %s (pid %d): sender gave up or died: %w", l.whom, l.cred.PID, transport.ErrPeerGone)
+		err = errs.Errorf("reply to %s (pid %d): sender gave up or died: %w", l.whom, l.cred.PID, transport.ErrPeerGone)
 	}
 	l.busy = false
 	l.data = nil

@@ -47,7 +47,7 @@ func run(name string) error {
 			return nil // signalled: Close detaches
 		case err != nil:
 			return err
-		case msg.IsProxy():
+		case (msg.Proxy() > 0):
 			continue
 		}
 		if err := msg.Reply(msg.Data()); err != nil {

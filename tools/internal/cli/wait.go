@@ -15,28 +15,25 @@ import (
 	"github.com/gosimpl/gosimpl/transport"
 )
 
-// Retry calls try until it succeeds, fails with an error other than
-// ErrNotFound (name is not attached yet; simpl's is transport's), wait has passed, or ctx
-// ends; name is what it waits for, for the error. It tries every 20 ms.
-func Retry[T any](ctx context.Context, name string, wait time.Duration, try func() (T, error)) (T, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		v, err := try()
-		switch {
-		case err == nil:
-			return v, nil
-		case ctx.Err() != nil:
-			return v, fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		case !errors.Is(err, transport.ErrNotFound) || time.Now().After(deadline):
-			return v, err
-		}
-		select {
-		case <-ctx.Done():
-			var zero T
-			return zero, fmt.Errorf("interrupted while waiting for %q: %w", name, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
-		}
+// Find connects to name: at once with locate when wait is 0, else with
+// waitFor, which waits for the name to be attached, for up to wait. The
+// two are a Channel's Locate and WaitFor (cli imports no Channel).
+func Find[T any](ctx context.Context, name string, wait time.Duration, locate, waitFor func(context.Context, string) (T, error)) (T, error) {
+	if wait <= 0 {
+		return locate(ctx, name)
 	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	v, err := waitFor(wctx, name)
+	switch {
+	case err == nil:
+		return v, nil
+	case ctx.Err() != nil:
+		return v, fmt.Errorf("interrupted while waiting for %q: %w", name, context.Cause(ctx))
+	case wctx.Err() != nil:
+		return v, fmt.Errorf("%w: %q was not attached within %v", transport.ErrNotFound, name, wait)
+	}
+	return v, err
 }
 
 // EachLine calls fn with each line of r (without its newline, at most 64
