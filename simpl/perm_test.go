@@ -33,7 +33,7 @@ import (
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
-	"github.com/gosimpl/gosimpl/transport/shm"
+	"github.com/gosimpl/gosimpl/internal/transport/shm"
 )
 
 // permRoles are the helper roles of the permission tests.
@@ -1084,7 +1084,7 @@ func TestPermGroup(t *testing.T) {
 // must not be made to answer, or to receive, another process's message
 // (whom: the header must name the segment's creator; segid: a segment the
 // ringer could not use is taken only through its claim; see
-// transport/fifo/trust.go).
+// internal/transport/fifo/trust.go).
 func TestPermDeputy(t *testing.T) {
 	needRoot(t)
 	for _, mode := range []string{"whom", "segid"} {

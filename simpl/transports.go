@@ -5,6 +5,6 @@ package simpl
 // package joins every Channel the same way: a transport.Register call in
 // its init, and an import of the package.
 import (
-	_ "github.com/gosimpl/gosimpl/transport/fifo"
-	_ "github.com/gosimpl/gosimpl/transport/shm"
+	_ "github.com/gosimpl/gosimpl/internal/transport/fifo"
+	_ "github.com/gosimpl/gosimpl/internal/transport/shm"
 )

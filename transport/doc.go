@@ -2,8 +2,8 @@
 // ways bytes move between processes, and the receive queue that joins
 // them.
 //
-// A transport (transport/fifo: the SIMPL 3.x FIFOs and System V segments;
-// transport/shm: futex-synchronised shared memory between gosimpl
+// A transport (internal/transport/fifo: the SIMPL 3.x FIFOs and System V segments;
+// internal/transport/shm: futex-synchronised shared memory between gosimpl
 // processes) implements Transport and registers itself with Register.
 // When a name is attached, simpl starts an Endpoint on every registered
 // transport, all delivering into one Queue that belongs to none of them,

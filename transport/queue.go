@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gosimpl/gosimpl/transport/internal/spin"
+	"github.com/gosimpl/gosimpl/internal/spin"
 )
 
 // Queue is the one receive queue of an attached name: every transport's

@@ -18,7 +18,7 @@ var PageSize = os.Getpagesize()
 // Segment keys. A segment is created with a key in gosimpl's own key space
 // instead of IPC_PRIVATE, so that one whose creator is killed between
 // shmget and IPC_RMID (a window no System V call closes) can be found and
-// removed later (see transport/fifo's ReclaimSegments). The key never goes
+// removed later (see internal/transport/fifo's ReclaimSegments). The key never goes
 // on the wire, C peers see only the shmid, and IPC_RMID turns it back into
 // IPC_PRIVATE at once:
 //

@@ -17,7 +17,7 @@ import (
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/shm"
+	"github.com/gosimpl/gosimpl/internal/transport/shm"
 )
 
 // Kind says what happened to a name.

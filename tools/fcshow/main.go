@@ -25,7 +25,7 @@ import (
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
-	"github.com/gosimpl/gosimpl/transport/fifo"
+	"github.com/gosimpl/gosimpl/internal/transport/fifo"
 )
 
 const usage = "usage: fcshow [-clean]"

@@ -14,7 +14,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/internal/spin"
+	"github.com/gosimpl/gosimpl/internal/spin"
 )
 
 // inflight counts this process's Sends in progress on every Conn. With

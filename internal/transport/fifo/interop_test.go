@@ -23,7 +23,7 @@ import (
 	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/transport/fifo"
+	"github.com/gosimpl/gosimpl/internal/transport/fifo"
 )
 
 const (
