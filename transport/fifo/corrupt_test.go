@@ -340,7 +340,10 @@ func (c *corruptPeer) line(t *testing.T, d time.Duration) string {
 }
 
 // quiet fails the test if the helper prints anything (its Send ends)
-// within d.
+// within d. A negative check over a window, called once the receiver has
+// decided (dropped the doorbell, or failed its Reply): it cannot fail
+// unless an answer really reached the sender; d gives a stray ring, made
+// before that decision, time to reach the helper and show.
 func (c *corruptPeer) quiet(t *testing.T, d time.Duration) {
 	t.Helper()
 	select {
