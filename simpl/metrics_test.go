@@ -255,6 +255,10 @@ func TestMetricsAcrossProcesses(t *testing.T) {
 	want[series("simpl_received_messages_total", "channel", "MSRV")] = n + 1
 	want[series("simpl_received_bytes_total", "channel", "MSRV")] = nBytes + 3
 	waitMetrics(t, url, want)
+	// The hold is what is measured, not a wait for a state (the state,
+	// received and blocked, was waited for above): the times recorded must
+	// be at least this long, which a sleep guarantees however loaded the
+	// machine, and at most the wall time around it all.
 	const hold = 50 * time.Millisecond
 	time.Sleep(hold)
 	// The flush goes from a Channel without metrics: TCLI's one Send is

@@ -279,7 +279,7 @@ func TestDeferredRepliesOutOfOrder(t *testing.T) {
 }
 
 // Close releases every blocked sender: those whose messages were received
-// and those still waiting in the FIFO.
+// and those still waiting to be.
 func TestCloseReleasesBlockedSenders(t *testing.T) {
 	dir := simpltest.Dir(t)
 	ch := attach(t, dir, "SRV")
@@ -290,7 +290,17 @@ func TestCloseReleasesBlockedSenders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let the other three ring
+	// The other three are on their way: wait until they wait.
+	if wantTransport() == simpl.FIFO {
+		// The reader has read one doorbell ahead; the other two wait in
+		// the FIFO.
+		waitFor(t, testTimeout, "two doorbells waiting in SRV's FIFO", func() bool { return fifoQueued(t, dir, "SRV") >= 8 })
+	} else {
+		// Each of the six Sends has its own lane, and posts its request as
+		// soon as its lane is set up (mapped here): that is the last thing
+		// this process can see before the post.
+		waitFor(t, testTimeout, "the six senders' lanes", func() bool { return laneMappings(t) >= 6 })
+	}
 	ch.Close()
 	for range 6 {
 		line := b.ReadLine(5 * time.Second)
@@ -368,8 +378,9 @@ func TestClosedChannel(t *testing.T) {
 	c := locate(t, cli, "SRV")
 	ctx := simpltest.Context(t, testTimeout)
 	got := make(chan error, 1)
+	before := parked("transport.(*Queue).Receive")
 	go func() { _, err := srv.Receive(ctx); got <- err }()
-	time.Sleep(20 * time.Millisecond)
+	waitFor(t, testTimeout, "the Receive to block", func() bool { return parked("transport.(*Queue).Receive") > before })
 	srv.Close()
 	srv.Close() // idempotent
 	if err := <-got; !errors.Is(err, simpl.ErrClosed) {

@@ -95,7 +95,10 @@ func TestFclocator(t *testing.T) {
 	kill(t, d)
 	waitStderr(t, w, "fclocator: locator FCLOCATOR unreachable (")
 	r2 := e.startRecv("SRV2")
-	time.Sleep(300 * time.Millisecond) // a few more looks for the daemon, in silence
+	// A few more looks for the daemon (one every 100 ms), which must stay
+	// silent: the pause is what is tested, not a wait for a state, and
+	// cannot fail a correct watch; checkOutage counts the lines.
+	time.Sleep(300 * time.Millisecond)
 	d = e.start("fclocator")
 	expectLine(t, d, "fclocator: FCLOCATOR watching "+e.dir)
 	waitStderr(t, w, "fclocator: locator FCLOCATOR is back; resyncing\n")

@@ -896,25 +896,33 @@ func TestSenderSignalled(t *testing.T) {
 	}
 	checkOneLine(t, "fcsend", blocked.Stderr(), "interrupt")
 
-	// Standard input a pipe that stays open and empty.
+	// Standard input a pipe that stays open, and empty once its first
+	// line is sent.
+	echo := e.startRecv("ECHO")
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pw.Close()
-	cmd := e.command(context.Background(), "fcsend", "-n", "IDLE", "-r", "SRV")
+	cmd := e.command(context.Background(), "fcsend", "-n", "IDLE", "-r", "ECHO")
 	cmd.Stdin = pr
 	reading := simpltest.StartCmd(t, cmd)
 	e.addPID(reading.PID())
 	pr.Close()
-	// Attached (so signals are handled) once its reply FIFO exists.
-	e.waitFile(fmt.Sprintf("YIDLE.%d", reading.PID()))
+	// Waiting for input once it has printed the reply to the first line
+	// (attached and located by then: the reply FIFO alone is there before
+	// the Locate, which a signal would interrupt instead).
+	if _, err := fmt.Fprintln(pw, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	expectLine(t, reading, "ping")
 	reading.Signal(syscall.SIGTERM)
 	if code := waitExit(t, reading); code != 1 {
 		t.Errorf("fcsend exited %d on SIGTERM while reading input, want 1", code)
 	}
 	checkOneLine(t, "fcsend", reading.Stderr(), "interrupt")
 
+	stop(t, echo, syscall.SIGTERM)
 	stop(t, srv, syscall.SIGTERM)
 }
 

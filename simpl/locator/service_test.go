@@ -83,6 +83,11 @@ func TestService(t *testing.T) {
 	if !errors.Is(lost.Err, simpl.ErrPeerGone) && !errors.Is(lost.Err, simpl.ErrNotFound) {
 		t.Fatalf("Lost after the daemon's kill: cause %v, want ErrPeerGone or ErrNotFound", lost.Err)
 	}
+	// "Keeps looking" in silence: this Next looks for the daemon every
+	// 100 ms (about three times here) and must say nothing. The 300 ms are
+	// what is tested, not a wait for a state, and cannot fail a correct
+	// watch however slow the machine; an event made during the outage
+	// would also come before Restored below.
 	quiet, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	if ev, err := wt.Next(quiet); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next while the daemon is down: %+v, %v; want to wait", ev, err)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -37,6 +39,28 @@ func roleHold(args []string) error {
 	simpltest.Ready()
 	<-ctx.Done()
 	return nil
+}
+
+// waitParked waits until a goroutine of this process is blocked (not
+// running or runnable) with fn, a function's qualified name as stack
+// traces print it, on its stack; it fails the test after d.
+func waitParked(t *testing.T, d time.Duration, fn string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			header, _, _ := strings.Cut(g, "\n")
+			if !strings.Contains(header, "[running]") && !strings.Contains(header, "[runnable]") && strings.Contains(g, fn+"(") {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine parked in %s within %v", fn, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // next waits up to d for the next event matching pattern.
@@ -83,9 +107,12 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("GAMMA attached over FIFOs only: %+v", ev)
 	}
 
-	// SIGKILL: no chance to clean up, still heard at once.
-	kill := time.Now()
+	// SIGKILL: no chance to clean up, still heard at once: within 2 s of
+	// the death (it is reaped, so it has died), which is when there is
+	// something to hear, not of the kill.
 	a.Signal(syscall.SIGKILL)
+	a.Wait(5 * time.Second)
+	died := time.Now()
 	seen := map[string]bool{}
 	for len(seen) < 2 {
 		ev = next(t, w, "*A", &pos, 5*time.Second)
@@ -94,13 +121,12 @@ func TestWatch(t *testing.T) {
 		}
 		seen[ev.Info.Name] = true
 	}
-	if d := time.Since(kill); d > 2*time.Second {
-		t.Errorf("the killed owner's names went %v after the kill", d)
+	if d := time.Since(died); d > 2*time.Second {
+		t.Errorf("the killed owner's names went %v after it died", d)
 	}
 	if _, err := w.Lookup("ALPHA"); !errors.Is(err, simpl.ErrNotFound) {
 		t.Fatalf("Lookup of a killed owner's name: %v", err)
 	}
-	a.Wait(5 * time.Second)
 
 	// A clean detach.
 	f.Cmd.Process.Signal(syscall.SIGTERM)
@@ -126,12 +152,18 @@ func TestWatch(t *testing.T) {
 	if n := reapDir(t, dir); n != 2 {
 		t.Fatalf("reaping the killed owner's BETA removed %d FIFOs, want 2", n)
 	}
-	// Removing a dead owner's FIFOs is no news.
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// Removing a dead owner's FIFOs is no news: the next event is that of
+	// a name attached after the reaping (any event the reaping made would
+	// come first, or in the same scan of the directory).
+	mark := simpltest.Start(t, "hold", env, "MARKER")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if evs, _, err := w.Next(ctx, "*", pos, 0); err == nil {
-		t.Fatalf("events from reaping the dead: %+v", evs)
+	evs, _, err := w.Next(ctx, "*", pos, 0)
+	if err != nil || len(evs) != 1 || evs[0].Kind != locator.Appeared || evs[0].Info.Name != "MARKER" {
+		t.Fatalf("events after reaping the dead: %+v, %v; want MARKER's arrival alone", evs, err)
 	}
+	mark.Signal(syscall.SIGTERM)
+	mark.Wait(5 * time.Second)
 }
 
 // Positions: a reader too far behind is told, Close ends a waiting Next.
@@ -154,7 +186,7 @@ func TestWatchPositions(t *testing.T) {
 		_, _, err := w.Next(context.Background(), "", 0, 0)
 		res <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitParked(t, 5*time.Second, "locator.(*Watcher).Next")
 	w.Close()
 	w.Close()
 	select {

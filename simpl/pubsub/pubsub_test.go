@@ -267,6 +267,45 @@ func TestFanout(t *testing.T) {
 	stopProc(t, broker)
 }
 
+// stats returns the broker's view of subscription id, and whether it has
+// one.
+func stats(t *testing.T, ctx context.Context, ch *simpl.Channel, id uint64) (pubsub.SubscriptionInfo, bool) {
+	t.Helper()
+	st, err := pubsub.BrokerStats(ctx, ch, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Subscriptions {
+		if s.ID == id {
+			return s, true
+		}
+	}
+	return pubsub.SubscriptionInfo{}, false
+}
+
+// waitStats polls the broker's view of subscription id (ok: it has one)
+// until cond holds, failing the test after lineWait.
+func waitStats(t *testing.T, ctx context.Context, ch *simpl.Channel, id uint64, what string, cond func(s pubsub.SubscriptionInfo, ok bool) bool) {
+	t.Helper()
+	deadline := time.Now().Add(lineWait)
+	for {
+		s, ok := stats(t, ctx, ch, id)
+		if cond(s, ok) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscription %d: not %s within %v (broker's view: %+v, present %v)", id, what, lineWait, s, ok)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitHeld waits until the broker holds a Next of subscription id.
+func waitHeld(t *testing.T, ctx context.Context, ch *simpl.Channel, id uint64) {
+	t.Helper()
+	waitStats(t, ctx, ch, id, "held by a waiting Next", func(s pubsub.SubscriptionInfo, ok bool) bool { return ok && s.Waiting })
+}
+
 // TestLatest: a latest-mode subscriber that does not read while 3 topics
 // change 200 times each then holds exactly the last value of each, with
 // every other counted as dropped; one more change comes through at once;
@@ -315,7 +354,7 @@ func TestLatest(t *testing.T) {
 		}
 		got <- m
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitHeld(t, ctx, ch, sub.ID())
 	if _, err := pub.Publish(ctx, "ctl/b", []byte("new")); err != nil {
 		t.Fatal(err)
 	}
@@ -444,28 +483,34 @@ func reap(t *testing.T, dir string) {
 }
 
 // TestLease: a subscription whose process lives but never comes back for
-// its next batch ends when its lease runs out.
+// its next batch ends when its lease runs out; a held Next is no lapse.
 func TestLease(t *testing.T) {
 	dir := simpltest.Dir(t)
 	env := []string{"FIFO_PATH=" + dir}
 	broker, _ := startBroker(t, env, "sweep=50ms")
 	ctx := simpltest.Context(t, time.Minute)
 	cli := attach(t, dir, "CLIENT")
-	sub, err := pubsub.Subscribe(ctx, cli, "", "a", pubsub.WithLease(200*time.Millisecond))
+	const lease = 500 * time.Millisecond
+	held, err := pubsub.Subscribe(ctx, cli, "", "b", pubsub.WithLease(lease))
 	if err != nil {
 		t.Fatal(err)
 	}
-	held, err := pubsub.Subscribe(ctx, cli, "", "b", pubsub.WithLease(200*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A held Next is no lapse: held outlives the lease while it waits.
 	done := make(chan error, 1)
 	go func() {
 		_, err := held.Next(ctx)
 		done <- err
 	}()
-	time.Sleep(time.Second)
+	waitHeld(t, ctx, cli, held.ID())
+	// sub's lease starts after held's: the sweep that ends sub found
+	// held's run out too, and must have let it be, since it waits.
+	sub, err := pubsub.Subscribe(ctx, cli, "", "a", pubsub.WithLease(lease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, ctx, cli, sub.ID(), "ended by its lease", func(_ pubsub.SubscriptionInfo, ok bool) bool { return !ok })
+	if s, ok := stats(t, ctx, cli, held.ID()); !ok || !s.Waiting {
+		t.Fatalf("the held subscription after its lease ran out while it waited: %+v, present %v", s, ok)
+	}
 	if _, err := sub.Next(ctx); !errors.Is(err, pubsub.ErrEnded) || errors.Is(err, simpl.ErrPeerGone) {
 		t.Fatalf("Next after the lease ran out: %v, want ErrEnded", err)
 	}
@@ -504,7 +549,7 @@ func TestBrokerGone(t *testing.T) {
 		_, err := sub.Next(ctx)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitHeld(t, ctx, cli, sub.ID())
 	broker.Signal(syscall.SIGKILL)
 	broker.Wait(exitWait)
 	select {
@@ -539,7 +584,7 @@ func TestBrokerGone(t *testing.T) {
 		_, err := sub.Next(ctx)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitHeld(t, ctx, cli, sub.ID())
 	stopProc(t, broker)
 	if err := <-done; !errors.Is(err, pubsub.ErrEnded) || !errors.Is(err, simpl.ErrPeerGone) {
 		t.Fatalf("Next when the broker stopped: %v", err)
@@ -585,7 +630,7 @@ func TestErrors(t *testing.T) {
 		_, err := sub.Next(ctx)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	waitHeld(t, ctx, cli, sub.ID())
 	if err := sub.Close(); err != nil {
 		t.Fatal(err)
 	}

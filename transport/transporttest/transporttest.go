@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -42,7 +43,8 @@ import (
 const bound = 10 * time.Second
 
 // deathBound is how soon after a receiver's death every Send blocked on
-// it must return.
+// it must return: measured from the death itself (see watchDeath), not
+// from the kill.
 const deathBound = 2 * time.Second
 
 // Roles are the helper roles the suite starts, for proctest.Main.
@@ -116,6 +118,39 @@ func reap(t *testing.T, dir, name string) {
 	}
 	if err != nil {
 		t.Errorf("reap %s: %v", name, err)
+	}
+}
+
+// watchDeath starts watching process pid through a pidfd, and returns
+// died, which waits (failing the test after bound) for the process to exit
+// and returns the moment this process saw it exit: when the pidfd became
+// readable. Bounds on noticing a death run from then, not from the kill:
+// the kernel ends a process only when each of its threads gets a CPU to
+// die on, which on a loaded machine takes a while of its own. Call it
+// before the kill.
+func watchDeath(t *testing.T, pid int) (died func() time.Time) {
+	t.Helper()
+	p, err := sys.OpenPidfd(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan time.Time, 1)
+	go func() {
+		if err := p.Wait(); err == nil {
+			ch <- time.Now()
+		}
+	}()
+	t.Cleanup(func() { p.Close() })
+	return func() time.Time {
+		t.Helper()
+		select {
+		case at := <-ch:
+			p.Close()
+			return at
+		case <-time.After(bound):
+			t.Fatalf("pid %d did not die within %v", pid, bound)
+			return time.Time{}
+		}
 	}
 }
 
@@ -594,27 +629,35 @@ func testDeadReceiver(t *testing.T, tr transport.Transport) {
 		t.Fatalf("Send: %q, %v", buf[:n], err)
 	}
 	const blocked = 4
-	res := make(chan error, blocked)
+	type result struct {
+		err error
+		at  time.Time
+	}
+	res := make(chan result, blocked)
 	for i := range blocked {
 		go func() {
 			_, err := c.Send(ctx, []byte("hold"+strconv.Itoa(i)), make([]byte, 64))
-			res <- err
+			res <- result{err, time.Now()}
 		}()
 	}
 	for range blocked {
 		srv.Expect("held", bound)
 	}
+	died := watchDeath(t, srv.PID())
 	srv.Kill()
-	died := time.Now() // Kill waits for the process to be gone
+	death := died()
 	defer reap(t, dir, "SRV")
 	for range blocked {
 		select {
-		case err := <-res:
-			if !errors.Is(err, transport.ErrPeerGone) {
-				t.Errorf("Send to a receiver that died: %v, want ErrPeerGone", err)
+		case r := <-res:
+			if !errors.Is(r.err, transport.ErrPeerGone) {
+				t.Errorf("Send to a receiver that died: %v, want ErrPeerGone", r.err)
 			}
-		case <-time.After(deathBound - time.Since(died)):
-			t.Fatalf("a Send was still blocked %v after its receiver died", deathBound)
+			if d := r.at.Sub(death); d > deathBound {
+				t.Errorf("a Send returned %v after its receiver died, want within %v", d, deathBound)
+			}
+		case <-time.After(bound):
+			t.Fatalf("a Send was still blocked %v after its receiver died", bound)
 		}
 	}
 	if _, err := c.Send(ctx, []byte("after"), buf); !errors.Is(err, transport.ErrPeerGone) {

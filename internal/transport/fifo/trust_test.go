@@ -1,10 +1,12 @@
 package fifo
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -23,8 +25,9 @@ func init() { roles["forge"] = runForge }
 // (IPC_PRIVATE, octal MODE, no gosimpl trailer: as a C sender would)
 // whose header says it comes from WHOM of PID ("self": this process), with
 // a 2-byte request 'E','x' and nbytes NBYTES, rings RECEIVER's FIFO with
-// it, prints "rang", then "answered" if the receiver writes into it
-// within 500 ms and "no answer" otherwise.
+// it and prints "rang". Then, for each "look" on stdin, it prints
+// "answered" if the receiver has written into the segment and "no answer"
+// otherwise; it exits when stdin closes.
 func runForge(args []string) error {
 	reg, err := naming.Open(args[0])
 	if err != nil {
@@ -60,40 +63,97 @@ func runForge(args []string) error {
 		return err
 	}
 	fmt.Println("rang")
-	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() != "look" {
+			return fmt.Errorf("unknown command %q", in.Text())
+		}
 		if int(s.get(offNBytes)) != nbytes {
 			fmt.Println("answered")
-			return nil
+		} else {
+			fmt.Println("no answer")
 		}
 	}
-	fmt.Println("no answer")
-	return nil
+	return in.Err()
 }
 
-// forge runs the forge helper to its end and returns its verdict.
-func forge(t *testing.T, dir, receiver, whom, pid string, nbytes int, mode string) (verdict string, helperPID int) {
+// forge runs the forge helper against receiver, calls settled, which
+// waits until the receiver has done what it does with the doorbell
+// (dropped it: Dropped counts it; or answered it), then asks the helper
+// whether its segment was answered, and returns that verdict. Nothing is
+// left to timing: the look comes after the receiver's decision.
+func forge(t *testing.T, dir, receiver, whom, pid string, nbytes int, mode string, settled func()) (verdict string, helperPID int) {
 	t.Helper()
-	p := proctest.StartNoWait(t, "forge", nil, dir, receiver, whom, pid, strconv.Itoa(nbytes), mode)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), proctest.Env("forge", dir, receiver, whom, pid, strconv.Itoa(nbytes), mode)...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.StartCmd(t, cmd)
+	defer in.Close()
 	p.Expect("rang", helperTimeout)
+	settled()
+	if _, err := fmt.Fprintln(in, "look"); err != nil {
+		t.Fatalf("forge: %v", err)
+	}
 	verdict = p.ReadLine(helperTimeout)
+	in.Close()
 	if err := p.Wait(helperTimeout); err != nil {
 		t.Fatalf("forge: %v", err)
 	}
 	return verdict, p.PID()
 }
 
-// receiveNothing fails the test if ep delivers anything within d.
-func receiveNothing(t *testing.T, ep *Endpoint, d time.Duration) {
+// waitDropped waits until ep has dropped n doorbells in all.
+func waitDropped(t *testing.T, ep *Endpoint, n int64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	if req, proxy, err := ep.Receive(ctx); err == nil {
+	waitFor(t, "the doorbell dropped", func() bool { return ep.Dropped() >= n })
+	if got := ep.Dropped(); got != n {
+		t.Errorf("dropped %d doorbells, want %d", got, n)
+	}
+}
+
+// receiveNothing fails the test if ep delivers anything before a marker
+// request sent to it now. Doorbells are read from the FIFO in order, so
+// whatever ep made of one rung before would come first: the check ends
+// with an event, the marker's arrival, rather than after a time.
+func receiveNothing(t *testing.T, ep *Endpoint) {
+	t.Helper()
+	mark, err := Attach("MARK", Options{Registry: ep.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mark.Close()
+	c, err := mark.Locate(ep.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := proctest.Context(t, helperTimeout)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.Send(ctx, []byte("marker"), make([]byte, 8))
+		sent <- err
+	}()
+	for {
+		req, proxy, err := ep.Receive(ctx)
+		if err != nil {
+			t.Fatalf("%s: no marker received: %v", ep.Name(), err)
+		}
 		who, pid := "", 0
 		if req.Valid() {
 			who, pid = req.Sender()
+			if who == "MARK" && string(req.Data()) == "marker" {
+				req.Reply(nil)
+				break
+			}
 			req.ReplyError()
 		}
 		t.Errorf("%s received a request from %s (pid %d), proxy %d; want nothing", ep.Name(), who, pid, proxy)
+	}
+	if err := <-sent; err != nil {
+		t.Errorf("marker: %v", err)
 	}
 }
 
@@ -141,23 +201,21 @@ func TestForgedSender(t *testing.T) {
 		{"nbytes past the segment", 1 << 30}, // would be answered -1
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			verdict, _ := forge(t, dir, "SRV", "VICTIM", me, tc.nbytes, "600")
+			verdict, _ := forge(t, dir, "SRV", "VICTIM", me, tc.nbytes, "600", func() { waitDropped(t, srv, int64(i+1)) })
 			if verdict != "no answer" {
 				t.Errorf("forger: %s", verdict)
 			}
-			if n := srv.Dropped(); n != int64(i+1) {
-				t.Errorf("dropped %d doorbells, want %d", n, i+1)
-			}
-			receiveNothing(t, srv, 50*time.Millisecond)
 			nothingRung(t, victim)
+			receiveNothing(t, srv)
 		})
 	}
 
 	// The control: the same helper, in its own name, is served.
 	t.Run("own name", func(t *testing.T) {
 		done := serveForger(t, srv)
-		v, pid := forge(t, dir, "SRV", "FORGER", "self", 2, "600")
-		if got, want := <-done, fmt.Sprintf("FORGER %d Ex", pid); got != want {
+		var got string
+		v, pid := forge(t, dir, "SRV", "FORGER", "self", 2, "600", func() { got = <-done })
+		if want := fmt.Sprintf("FORGER %d Ex", pid); got != want {
 			t.Errorf("received %q, want %q", got, want)
 		}
 		if v != "answered" {
@@ -247,14 +305,15 @@ func TestClaim(t *testing.T) {
 	defer cPub.Close()
 	ctx := proctest.Context(t, time.Minute)
 	dropped := int64(0)
-	expectDropped := func(t *testing.T) {
+	waitDrop := func(t *testing.T) {
 		t.Helper()
 		dropped++
-		waitFor(t, "the doorbell dropped", func() bool { return pub.Dropped() >= dropped })
-		receiveNothing(t, pub, 50*time.Millisecond)
-		if n := pub.Dropped(); n != dropped {
-			t.Errorf("dropped %d doorbells, want %d", n, dropped)
-		}
+		waitDropped(t, pub, dropped)
+	}
+	expectDropped := func(t *testing.T) {
+		t.Helper()
+		waitDrop(t)
+		receiveNothing(t, pub)
 	}
 	send := func(c *Conn, msg string) <-chan string {
 		ch := make(chan string, 1)
@@ -334,14 +393,15 @@ func TestClaim(t *testing.T) {
 	t.Run("no claim", func(t *testing.T) {
 		// A segment of mode 0600 without a claim, as a C sender makes
 		// them: dropped.
-		if verdict, _ := forge(t, dir, "PUB", "FORGER", "self", 2, "600"); verdict != "no answer" {
+		if verdict, _ := forge(t, dir, "PUB", "FORGER", "self", 2, "600", func() { waitDrop(t) }); verdict != "no answer" {
 			t.Errorf("forger, 0600: %s", verdict)
 		}
-		expectDropped(t)
+		receiveNothing(t, pub)
 		// One every user may use anyway (C SIMPL's segments are 0777).
 		done := serveForger(t, pub)
-		v, pid := forge(t, dir, "PUB", "FORGER", "self", 2, "666")
-		if got, want := <-done, fmt.Sprintf("FORGER %d Ex", pid); got != want {
+		var got string
+		v, pid := forge(t, dir, "PUB", "FORGER", "self", 2, "666", func() { got = <-done })
+		if want := fmt.Sprintf("FORGER %d Ex", pid); got != want {
 			t.Errorf("received %q, want %q", got, want)
 		}
 		if v != "answered" {

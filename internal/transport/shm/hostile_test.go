@@ -100,16 +100,28 @@ func TestBadLaneHeaderNotDelivered(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	got := make(chan transport.Request, 1)
 	go func() {
-		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-		defer cancel()
-		req, _, _ := e.Receive(short)
+		req, _, _ := e.Receive(ctx)
 		got <- req
 	}()
 	if code := postRaw(t, c, []byte("x"), 1<<20, 0); code != codeBadHeader {
 		t.Fatalf("code %d, want codeBadHeader", code)
 	}
-	if req := <-got; req.Valid() {
-		t.Fatalf("Receive returned a request with a corrupt header: %q", req.Data())
+	// The Receive that refused the corrupt header goes on to the next
+	// request, a good one: it returns that, never the corrupt one.
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.Send(ctx, []byte("good"), make([]byte, 16))
+		sent <- err
+	}()
+	req := <-got
+	if !req.Valid() || string(req.Data()) != "good" {
+		t.Fatalf("Receive after a corrupt header: %q (valid %v), want the good request that followed", req.Data(), req.Valid())
+	}
+	if err := req.Reply([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("the good Send: %v", err)
 	}
 }
 
@@ -704,7 +716,8 @@ func TestHandshakeDuringClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	time.Sleep(50 * time.Millisecond) // accepted: its handshake waits for the hello
+	// Accepted: its handshake waits for the hello.
+	waitParked(t, 5*time.Second, "(*Endpoint).handshake", 1)
 	within(t, 5*time.Second, "Endpoint.Close", func() { e.Close() })
 	const sealed = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	fd := memfd(t, 4096, sealed)
