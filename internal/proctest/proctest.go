@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -130,6 +131,14 @@ func StartNoWait(t testing.TB, role string, extra []string, args ...string) *Pro
 // Expect, its stderr is kept for failure messages.
 func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 	t.Helper()
+	// A race-detector build sleeps 1 s at exit by default; helpers exit
+	// often and the test waits for each.
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	if !slices.ContainsFunc(cmd.Env, func(e string) bool { return strings.HasPrefix(e, "GORACE=") }) {
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
+	}
 	p := &Proc{t: t, Cmd: cmd, done: make(chan struct{})}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
