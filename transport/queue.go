@@ -81,8 +81,8 @@ type posted struct {
 // Credit bounds how far one poster reads ahead of Receive: it holds a
 // slot for each of its items in the queue, taken before the poster reads
 // the item from its source (TakeCredit) and given back when Receive takes
-// the item. A FIFO reader with a credit of one leaves every doorbell but
-// one in the FIFO until the receiver asks. Safe for concurrent use.
+// the item. A FIFO reader with a credit of two leaves every doorbell but
+// two in the FIFO until the receiver asks. Safe for concurrent use.
 type Credit struct{ slots chan struct{} }
 
 // NewCredit returns a credit of n slots (at least 1).

@@ -39,9 +39,9 @@ package fifo
 //     FIFO Y<that name>.<pid> (ErrPeerGone); the Send ends by its context.
 //
 // To hold the receiver off while the header is corrupted, the test plugs
-// its reader first: a proxy doorbell that nobody Receives keeps the reader
-// blocked handing it over (it reads at most one doorbell ahead), so the
-// sender's doorbell stays in the FIFO until the test Receives the plug.
+// its reader first: readAhead proxy doorbells that nobody Receives keep the
+// reader from reading more (it reads at most readAhead doorbells ahead), so
+// the sender's doorbell stays in the FIFO until the test Receives the plug.
 
 import (
 	"bufio"
@@ -614,8 +614,10 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	a := env.a
 	dropped0 := ep.Dropped()
 
-	// Plug the reader: it takes the proxy and waits for a Receive.
-	ringWith(t, ep, -corruptPlug)
+	// Plug the reader: it takes readAhead proxies and waits for a Receive.
+	for range readAhead {
+		ringWith(t, ep, -corruptPlug)
+	}
 	waitFor(t, "the receiver's reader taking the plug", func() bool { return queued(t, ep) == 0 })
 
 	// The sender rings; its doorbell stays in the FIFO.
@@ -641,11 +643,13 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	}
 
 	// Release the reader: the plug, then the corrupted doorbell.
-	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
-	req, proxy, err := ep.Receive(ctx)
-	cancel()
-	if err != nil || req.Valid() || proxy != corruptPlug {
-		t.Fatalf("receive the plug: %v, proxy %d, %v", req, proxy, err)
+	for range readAhead {
+		ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+		req, proxy, err := ep.Receive(ctx)
+		cancel()
+		if err != nil || req.Valid() || proxy != corruptPlug {
+			t.Fatalf("receive the plug: %v, proxy %d, %v", req, proxy, err)
+		}
 	}
 
 	switch want {

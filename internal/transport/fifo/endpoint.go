@@ -32,6 +32,13 @@ const DefaultPerm os.FileMode = 0o600
 // attached before it checks which senders have gone.
 const maxCachedSegments = 64
 
+// readAhead is how many requests and proxies the reader takes from the
+// FIFO (and copies) before Receive takes them; the rest wait in the FIFO.
+// With two, a reader that posted one is back waiting on the FIFO, not on
+// the queue, when Receive takes it: no wake-up of the reader lands in the
+// middle of the reply.
+const readAhead = 2
+
 // sweepEvery is how often a receiver detaches the segments of senders that
 // have gone, so their memory is freed while the receiver runs on.
 const sweepEvery = 2 * time.Second
@@ -74,7 +81,7 @@ type Endpoint struct {
 
 	q          *transport.Queue
 	ownQueue   bool
-	credit     *transport.Credit // one doorbell read ahead of Receive at most
+	credit     *transport.Credit // readAhead doorbells read ahead of Receive at most
 	done       chan struct{}     // closed by Close
 	readerDone chan struct{}
 	closeOnce  sync.Once
@@ -133,7 +140,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		perm:       opts.Perm,
 		maxMsg:     opts.MaxMessage,
 		q:          opts.Queue,
-		credit:     transport.NewCredit(1),
+		credit:     transport.NewCredit(readAhead),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		segs:       make(map[int]*rseg),
