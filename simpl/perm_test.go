@@ -30,10 +30,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/gosimpl/gosimpl/internal/transport/shm"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
-	"github.com/gosimpl/gosimpl/internal/transport/shm"
 )
 
 // permRoles are the helper roles of the permission tests.

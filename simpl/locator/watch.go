@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/internal/transport/shm"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/internal/transport/shm"
 )
 
 // Kind says what happened to a name.

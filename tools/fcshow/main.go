@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/internal/transport/fifo"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
-	"github.com/gosimpl/gosimpl/internal/transport/fifo"
 )
 
 const usage = "usage: fcshow [-clean]"

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/internal/transport/fifo"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/internal/transport/fifo"
 )
 
 const (

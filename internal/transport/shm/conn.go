@@ -12,9 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/spin"
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
-	"github.com/gosimpl/gosimpl/internal/spin"
 )
 
 // inflight counts this process's Sends in progress on every Conn. With
