@@ -35,7 +35,7 @@ func TestRoundTripAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Errorf("sender: %v allocations per round trip, want 0", a)
 	}
-	b, err := c.Buffer(64)
+	b, err := c.Buffer(context.Background(), 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package simpl_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -205,4 +207,64 @@ func TestDirSpellings(t *testing.T) {
 	srv.Signal(syscall.SIGTERM)
 	srv.Wait(5 * time.Second)
 	reap(t, dir)
+}
+
+// Locate through shared memory talks to the receiver (a lane handshake):
+// a receiver that does not answer (stopped) costs the caller its context,
+// not the transport's 2 s, and Buffer is bounded the same way.
+func TestLocateHonoursContext(t *testing.T) {
+	if wantTransport() != simpl.SHM {
+		t.Skip("a FIFO Locate opens the receiver's FIFO without it")
+	}
+	dir := simpltest.Dir(t)
+	srv := simpltest.Start(t, "server", env(dir), "SRV")
+	ch := attach(t, dir, "CLI")
+	c := locate(t, ch, "SRV")
+	srv.Signal(syscall.SIGSTOP)
+	// kill returns before the receiver's threads have stopped.
+	waitFor(t, testTimeout, "the receiver stopped", func() bool { return procState(t, srv.PID()) == 'T' })
+	for what, try := range map[string]func(context.Context) error{
+		"Locate": func(ctx context.Context) error {
+			c2, err := ch.Locate(ctx, "SRV")
+			if err == nil {
+				c2.Close()
+			}
+			return err
+		},
+		"Buffer": func(ctx context.Context) error {
+			b, err := c.Buffer(ctx, 1<<20) // larger than the lane it has: a new one
+			if err == nil {
+				b.Close()
+			}
+			return err
+		},
+	} {
+		// Without ctx the handshake would end at its own 2 s bound, as
+		// ErrPeerGone: DeadlineExceeded says ctx ended it.
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := try(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s of a stopped receiver: %v, want DeadlineExceeded", what, err)
+		}
+	}
+	srv.Signal(syscall.SIGCONT)
+	srv.Signal(syscall.SIGTERM)
+	srv.Wait(5 * time.Second)
+	reap(t, dir)
+}
+
+// procState is the state letter of process pid (/proc/PID/stat: R, S, T, ...).
+func procState(t *testing.T, pid int) byte {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	return b[i+2]
 }

@@ -226,7 +226,7 @@ func BenchmarkBuffer(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			buf, err := conn.Buffer(size)
+			buf, err := conn.Buffer(context.Background(), size)
 			if err != nil {
 				b.Fatal(err)
 			}

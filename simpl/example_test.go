@@ -73,7 +73,7 @@ func ExampleConn_Buffer() {
 	defer cli.Close()
 	conn, _ := cli.Locate(context.Background(), "UPPER")
 	defer conn.Close()
-	buf, err := conn.Buffer(64)
+	buf, err := conn.Buffer(context.Background(), 64)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -38,7 +38,7 @@ func TestRoundTripAllocsWithMetrics(t *testing.T) {
 	if a := testing.AllocsPerRun(2000, send); a != 0 {
 		t.Errorf("sender: %v allocations per round trip, want 0", a)
 	}
-	b, err := c.Buffer(64)
+	b, err := c.Buffer(context.Background(), 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -313,7 +313,7 @@ func probeOnce(seq int, kind, val, perm string) (string, error) {
 		return "sent through " + c.Transport(), nil
 	case "shmdial": // NAME:PID: the shared-memory handshake on its own
 		name, pid := splitPair(val)
-		c, err := shm.Dial(shm.Address(naming.Dir(), name, pid), pid, "PROBE", shm.Options{})
+		c, err := shm.Dial(context.Background(), shm.Address(naming.Dir(), name, pid), pid, "PROBE", shm.Options{})
 		if err != nil {
 			return "", err
 		}

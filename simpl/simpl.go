@@ -300,8 +300,8 @@ func (c *Channel) dial(ctx context.Context, name string, n naming.Name, ent nami
 	var tc transport.Conn
 	for _, ep := range c.dialers {
 		tc, err = ep.Dial(ctx, p)
-		if err == nil || ctx.Err() != nil {
-			break
+		if err == nil || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			break // a transport that ran out of time does not fall back
 		}
 	}
 	if err != nil {
@@ -414,7 +414,7 @@ func (c *Conn) Close() error {
 // on either side. Through FIFOs it is ordinary memory, copied as Send
 // copies.
 //
-//	b, _ := conn.Buffer(4096)
+//	b, _ := conn.Buffer(ctx, 4096)
 //	defer b.Close()
 //	n := encode(b.Bytes())             // build the request in place
 //	reply, err := b.Send(ctx, n, 4096) // the reply comes back over it
@@ -436,12 +436,13 @@ type Buffer struct {
 }
 
 // Buffer reserves a request area of size bytes, which also bounds the
-// reply.
-func (c *Conn) Buffer(size int) (*Buffer, error) {
+// reply. Through shared memory it sets up a lane with the receiver, within
+// ctx.
+func (c *Conn) Buffer(ctx context.Context, size int) (*Buffer, error) {
 	if size < 0 {
 		return nil, errs.Errorf("buffer of %d bytes: %w", size, ErrTooLarge)
 	}
-	tb, err := c.tc.Buffer(size)
+	tb, err := c.tc.Buffer(ctx, size)
 	if err != nil {
 		return nil, err
 	}
@@ -603,8 +604,10 @@ func (m Message) Relay(to *Conn) error {
 // that relays natively finds its own connection through Unwrap.
 type relayConn struct{ *Conn }
 
-func (r relayConn) Buffer(size int) (transport.Buffer, error) { return r.tc.Buffer(size) }
-func (r relayConn) Unwrap() transport.Conn                    { return r.tc }
+func (r relayConn) Buffer(ctx context.Context, size int) (transport.Buffer, error) {
+	return r.tc.Buffer(ctx, size)
+}
+func (r relayConn) Unwrap() transport.Conn { return r.tc }
 
 // anonymous numbers the names Attach("") picks.
 var anonymous atomic.Int64

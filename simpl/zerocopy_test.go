@@ -47,7 +47,7 @@ func roleZeroCopy(args []string) error {
 	if n, err := to.Send(ctx, []byte("plain"), reply); err != nil || string(reply[:n]) != "PLAIN" {
 		return fmt.Errorf("plain Send: %q, %v", reply[:n], err)
 	}
-	b, err := to.Buffer(65536)
+	b, err := to.Buffer(ctx, 65536)
 	if err != nil {
 		return err
 	}

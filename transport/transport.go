@@ -83,8 +83,9 @@ type Conn interface {
 	// Trigger delivers proxy (>= 1) without waiting for anything.
 	Trigger(proxy int) error
 	// Buffer reserves a request area of size bytes for one sender (see
-	// Buffer); transports without one of their own return NewCopyBuffer.
-	Buffer(size int) (Buffer, error)
+	// Buffer), setting it up within ctx; transports without one of their
+	// own return NewCopyBuffer.
+	Buffer(ctx context.Context, size int) (Buffer, error)
 	// PID is the receiver's process id (0 when not known).
 	PID() int
 	// Transport is the name of the transport the Conn belongs to.

@@ -224,7 +224,9 @@ func (c *Conn) Transport() string { return Name }
 
 // Buffer is a request area in ordinary memory: Sends from it copy as Send
 // does (the FIFO wire has no area shared with the receiver).
-func (c *Conn) Buffer(size int) (transport.Buffer, error) { return transport.NewCopyBuffer(c, size) }
+func (c *Conn) Buffer(_ context.Context, size int) (transport.Buffer, error) {
+	return transport.NewCopyBuffer(c, size)
+}
 
 // Close closes the connection's descriptors (the receiver's FIFO and
 // pidfd) and stops watching the receiver. Sends in progress on it return

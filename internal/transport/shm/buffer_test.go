@@ -20,7 +20,7 @@ func TestBufferRoundTrip(t *testing.T) {
 	c := dial(t, p, Options{})
 	ctx := testCtx(t, 60*time.Second)
 	for _, size := range []int{1, 64, 4096, 1 << 20, 16 << 20} {
-		b, err := c.Buffer(size)
+		b, err := c.Buffer(context.Background(), size)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,13 +73,13 @@ func TestBufferMisuse(t *testing.T) {
 	p := startRecv(t, "bufmisuse", 0, holdForever)
 	c := dial(t, p, Options{MaxMessage: 1 << 20})
 	ctx := testCtx(t, 30*time.Second)
-	if _, err := c.Buffer(2 << 20); !errors.Is(err, transport.ErrTooLarge) {
+	if _, err := c.Buffer(context.Background(), 2<<20); !errors.Is(err, transport.ErrTooLarge) {
 		t.Fatalf("Buffer over MaxMessage: %v, want ErrTooLarge", err)
 	}
-	if _, err := c.Buffer(-1); !errors.Is(err, transport.ErrTooLarge) {
+	if _, err := c.Buffer(context.Background(), -1); !errors.Is(err, transport.ErrTooLarge) {
 		t.Fatalf("Buffer(-1): %v, want ErrTooLarge", err)
 	}
-	b, err := c.Buffer(64)
+	b, err := c.Buffer(context.Background(), 64)
 	if err != nil {
 		t.Fatal(err)
 	}

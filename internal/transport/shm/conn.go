@@ -84,8 +84,9 @@ type lane struct {
 
 // Dial connects to the receiver listening at addr, which must be process
 // pid, as the sender whom. It sets up one lane at once, so a receiver
-// without the shm transport is found out here.
-func Dial(addr string, pid int, whom string, opts Options) (*Conn, error) {
+// without the shm transport is found out here; ctx bounds that handshake
+// (as handshakeTimeout does in any case).
+func Dial(ctx context.Context, addr string, pid int, whom string, opts Options) (*Conn, error) {
 	c := &Conn{
 		addr:   addr,
 		pid:    pid,
@@ -98,7 +99,7 @@ func Dial(addr string, pid int, whom string, opts Options) (*Conn, error) {
 	if c.maxMsg <= 0 {
 		c.maxMsg = DefaultMaxMessage
 	}
-	l, err := c.newLane(0)
+	l, err := c.newLane(ctx, 0)
 	if err != nil {
 		// The handshake may have failed after the receiver's bell was
 		// mapped: nobody will close this Conn, so it goes now.
@@ -118,8 +119,8 @@ func (c *Conn) PID() int { return c.pid }
 func (c *Conn) Transport() string { return Name }
 
 // newLane creates a lane holding at least need bytes and hands it to the
-// receiver.
-func (c *Conn) newLane(need int) (*lane, error) {
+// receiver, within handshakeTimeout and ctx.
+func (c *Conn) newLane(ctx context.Context, need int) (*lane, error) {
 	size := laneSize(need)
 	fd, err := sys.NewMemfd("gosimpl-lane", size)
 	if err != nil {
@@ -149,7 +150,13 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		conn.Close()
 		return fail(errs.Errorf("connect to %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
-	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	deadline := time.Now().Add(handshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	conn.SetDeadline(deadline)
+	// The end of ctx ends the handshake; stop reports whether it did.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	// A receiver that refuses this user answers before it reads the hello
 	// and hangs up, so the hello may fail to go out: its answer is still
 	// there to read, and says why.
@@ -169,6 +176,10 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		}
 		closeFDs()
 		conn.Close()
+		stop()
+		if cerr := ctxEnded(ctx, deadline); cerr != nil {
+			return fail(cerr)
+		}
 		return fail(errs.Errorf("lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
 	status, idx, err := decodeAck(buf[:n])
@@ -191,8 +202,15 @@ func (c *Conn) newLane(need int) (*lane, error) {
 		}
 	}
 	closeFDs() // (nudge's descriptor is nudge's now: closing its FD does nothing)
+	if err == nil && !stop() {
+		err = ctx.Err() // ended now: its deadline may be set on the socket
+	}
 	if err != nil {
+		stop()
 		conn.Close()
+		if nudge != nil {
+			nudge.Close()
+		}
 		return fail(err)
 	}
 	conn.SetDeadline(time.Time{})
@@ -200,6 +218,19 @@ func (c *Conn) newLane(need int) (*lane, error) {
 	l.wakeFn = l.wake
 	go l.watch()
 	return l, nil
+}
+
+// ctxEnded is ctx's error if it ended, or DeadlineExceeded if the socket
+// deadline, when it was ctx's, has passed (a moment before ctx's own timer
+// says so).
+func ctxEnded(ctx context.Context, deadline time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && d.Equal(deadline) && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func ackErr(status int32) error {
@@ -243,7 +274,7 @@ func (l *lane) watch() {
 }
 
 // get returns an idle lane that holds need bytes, or a new one.
-func (c *Conn) get(need int) (*lane, error) {
+func (c *Conn) get(ctx context.Context, need int) (*lane, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -258,7 +289,7 @@ func (c *Conn) get(need int) (*lane, error) {
 		}
 	}
 	c.mu.Unlock()
-	l, err := c.newLane(need)
+	l, err := c.newLane(ctx, need)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +407,7 @@ func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
 		return errs.Errorf("proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
 	}
-	l, err := c.get(0)
+	l, err := c.get(context.Background(), 0)
 	if err != nil {
 		return err
 	}
@@ -405,7 +436,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	// already makes the others yield.
 	crowd := inflight.Add(1)
 	defer inflight.Add(-1)
-	l, err := c.get(max(len(req), len(reply)))
+	l, err := c.get(ctx, max(len(req), len(reply)))
 	if err != nil {
 		return 0, err
 	}
@@ -514,11 +545,11 @@ type Buffer struct {
 
 // Buffer reserves a lane of at least size bytes for the caller (an idle
 // one of the Conn's, or a new one) until Close releases it.
-func (c *Conn) Buffer(size int) (transport.Buffer, error) {
+func (c *Conn) Buffer(ctx context.Context, size int) (transport.Buffer, error) {
 	if size < 0 || size > c.maxMsg {
 		return nil, errs.Errorf("buffer for pid %d: %w", c.pid, transport.TooLarge(size, c.maxMsg))
 	}
-	l, err := c.get(size)
+	l, err := c.get(ctx, size)
 	if err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, 
 	if e.closing.Load() {
 		return nil, errs.Errorf("locate from %q: %w", e.name, transport.ErrClosed)
 	}
-	c, err := Dial(Address(e.dir, p.Entry.Name, p.Entry.PID), p.Entry.PID, e.name, e.opts)
+	c, err := Dial(ctx, Address(e.dir, p.Entry.Name, p.Entry.PID), p.Entry.PID, e.name, e.opts)
 	if err != nil {
 		return nil, err
 	}

@@ -31,7 +31,7 @@ func postRaw(t *testing.T, c *Conn, req []byte, nbytes, maxReply uint32) uint32 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	l, err := c.get(len(req))
+	l, err := c.get(context.Background(), len(req))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestBadLaneHeader(t *testing.T) {
 // returns a request whose header is corrupt.
 func TestBadLaneHeaderNotDelivered(t *testing.T) {
 	e, addr := listen(t, "badlocal", Options{})
-	c, err := Dial(addr, os.Getpid(), "forger", Options{})
+	c, err := Dial(context.Background(), addr, os.Getpid(), "forger", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestHostileHandshake(t *testing.T) {
 
 	// A normal sender meanwhile: Dial (a handshake of its own) and Send.
 	within(t, 5*time.Second, "a normal Dial and Send while clients hang", func() {
-		c, err := Dial(addr, os.Getpid(), "normal", Options{})
+		c, err := Dial(context.Background(), addr, os.Getpid(), "normal", Options{})
 		if err != nil {
 			t.Errorf("Dial while clients hang: %v", err)
 			return
@@ -316,7 +316,7 @@ func TestHostileHandshake(t *testing.T) {
 	})
 
 	// Still serving.
-	c, err := Dial(addr, os.Getpid(), "after", Options{})
+	c, err := Dial(context.Background(), addr, os.Getpid(), "after", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestHostileHandshake(t *testing.T) {
 // A receiver answering out of bounds: the sender refuses the answer.
 func TestHostileReceiver(t *testing.T) {
 	e, addr := listen(t, "badreceiver", Options{})
-	c, err := Dial(addr, os.Getpid(), "victim", Options{})
+	c, err := Dial(context.Background(), addr, os.Getpid(), "victim", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestHostileHandshakeAnswer(t *testing.T) {
 		})
 		var c *Conn
 		var err error
-		within(t, 5*time.Second, "Dial to a bad receiver", func() { c, err = Dial(addr, os.Getpid(), "x", Options{}) })
+		within(t, 5*time.Second, "Dial to a bad receiver", func() { c, err = Dial(context.Background(), addr, os.Getpid(), "x", Options{}) })
 		if err == nil {
 			c.Close()
 			t.Fatalf("%s: Dial succeeded", tc.name)
@@ -488,11 +488,11 @@ func TestHostileHandshakeAnswer(t *testing.T) {
 	}
 	// A listener that is not the process it claims to be.
 	p := startRecv(t, "impostor", 0, holdForever)
-	if _, err := Dial(p.addr, os.Getpid(), "x", Options{}); !errors.Is(err, transport.ErrPeerGone) {
+	if _, err := Dial(context.Background(), p.addr, os.Getpid(), "x", Options{}); !errors.Is(err, transport.ErrPeerGone) {
 		t.Fatalf("Dial with the wrong pid: %v, want ErrPeerGone", err)
 	}
 	// Nobody there.
-	if _, err := Dial(Address(t.TempDir(), "nobody", os.Getpid()), os.Getpid(), "x", Options{}); !errors.Is(err, transport.ErrPeerGone) {
+	if _, err := Dial(context.Background(), Address(t.TempDir(), "nobody", os.Getpid()), os.Getpid(), "x", Options{}); !errors.Is(err, transport.ErrPeerGone) {
 		t.Fatalf("Dial to nobody: %v, want ErrPeerGone", err)
 	}
 }
@@ -547,7 +547,7 @@ func TestLaneSize(t *testing.T) {
 // (a sender withdrew, or died) make takes fail mid-scan.
 func TestPollLanesVisitsAll(t *testing.T) {
 	e, addr := listen(t, "scan", Options{})
-	c, err := Dial(addr, os.Getpid(), "scan", Options{})
+	c, err := Dial(context.Background(), addr, os.Getpid(), "scan", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +558,7 @@ func TestPollLanesVisitsAll(t *testing.T) {
 	byIndex[c.free[0].index] = c.free[0]
 	c.mu.Unlock()
 	for range 191 {
-		l, err := c.newLane(0)
+		l, err := c.newLane(context.Background(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -633,7 +633,7 @@ func TestPollLanesVisitsAll(t *testing.T) {
 // was answered must not touch the lane's next request.
 func TestAnswerAfterNextTake(t *testing.T) {
 	e, addr := listen(t, "reuse", Options{})
-	c, err := Dial(addr, os.Getpid(), "reuser", Options{})
+	c, err := Dial(context.Background(), addr, os.Getpid(), "reuser", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -803,7 +803,7 @@ func TestMuteSender(t *testing.T) {
 		}
 		w.state.Store(laneIdle)
 	}
-	c, err := Dial(addr, os.Getpid(), "after", Options{})
+	c, err := Dial(context.Background(), addr, os.Getpid(), "after", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

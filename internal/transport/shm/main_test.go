@@ -305,7 +305,7 @@ func (s *server) handle(req transport.Request) {
 func roleSend(args []string) error {
 	pid, _ := strconv.Atoi(args[1])
 	n, _ := strconv.Atoi(args[4])
-	c, err := Dial(args[0], pid, args[2], Options{})
+	c, err := Dial(context.Background(), args[0], pid, args[2], Options{})
 	if err != nil {
 		return err
 	}
@@ -484,7 +484,7 @@ func (p *proc) kill() {
 // dial connects to a "recv" helper; the Conn is closed when the test ends.
 func dial(t *testing.T, p *proc, opts Options) *Conn {
 	t.Helper()
-	c, err := Dial(p.addr, p.PID(), "tester", opts)
+	c, err := Dial(context.Background(), p.addr, p.PID(), "tester", opts)
 	if err != nil {
 		t.Fatalf("dial %s: %v", p.addr, err)
 	}

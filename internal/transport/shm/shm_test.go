@@ -558,7 +558,7 @@ func TestEndpointClose(t *testing.T) {
 		t.Fatalf("%d lanes left after Close", n)
 	}
 	// A new sender cannot reach the closed endpoint.
-	if _, err := Dial(addr, os.Getpid(), "late", Options{}); !errors.Is(err, transport.ErrPeerGone) {
+	if _, err := Dial(context.Background(), addr, os.Getpid(), "late", Options{}); !errors.Is(err, transport.ErrPeerGone) {
 		t.Fatalf("Dial to a closed endpoint: %v, want ErrPeerGone", err)
 	}
 }
