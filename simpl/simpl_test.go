@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"math"
 	"os"
 	"strings"
@@ -378,9 +379,9 @@ func TestClosedChannel(t *testing.T) {
 	c := locate(t, cli, "SRV")
 	ctx := simpltest.Context(t, testTimeout)
 	got := make(chan error, 1)
-	before := parked("transport.(*Queue).Receive")
+	before := proctest.Parked("transport.(*Queue).Receive")
 	go func() { _, err := srv.Receive(ctx); got <- err }()
-	waitFor(t, testTimeout, "the Receive to block", func() bool { return parked("transport.(*Queue).Receive") > before })
+	waitFor(t, testTimeout, "the Receive to block", func() bool { return proctest.Parked("transport.(*Queue).Receive") > before })
 	srv.Close()
 	srv.Close() // idempotent
 	if err := <-got; !errors.Is(err, simpl.ErrClosed) {

@@ -2,7 +2,6 @@ package simpl_test
 
 import (
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,32 +23,6 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// parked counts the goroutines of this process that are blocked (not
-// running or runnable) with fn, a function's qualified name as stack
-// traces print it, on their stack.
-func parked(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		header, _, _ := strings.Cut(g, "\n")
-		if strings.Contains(header, "[running]") || strings.Contains(header, "[runnable]") {
-			continue
-		}
-		if strings.Contains(g, fn+"(") {
-			count++
-		}
-	}
-	return count
 }
 
 // fifoQueued is how many bytes wait unread in the receive FIFO of name,

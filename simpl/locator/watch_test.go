@@ -3,10 +3,9 @@ package locator_test
 import (
 	"context"
 	"errors"
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"os"
 	"os/signal"
-	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -39,28 +38,6 @@ func roleHold(args []string) error {
 	simpltest.Ready()
 	<-ctx.Done()
 	return nil
-}
-
-// waitParked waits until a goroutine of this process is blocked (not
-// running or runnable) with fn, a function's qualified name as stack
-// traces print it, on its stack; it fails the test after d.
-func waitParked(t *testing.T, d time.Duration, fn string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			header, _, _ := strings.Cut(g, "\n")
-			if !strings.Contains(header, "[running]") && !strings.Contains(header, "[runnable]") && strings.Contains(g, fn+"(") {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine parked in %s within %v", fn, d)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // next waits up to d for the next event matching pattern.
@@ -186,7 +163,7 @@ func TestWatchPositions(t *testing.T) {
 		_, _, err := w.Next(context.Background(), "", 0, 0)
 		res <- err
 	}()
-	waitParked(t, 5*time.Second, "locator.(*Watcher).Next")
+	proctest.WaitParked(t, 5*time.Second, "locator.(*Watcher).Next", 1)
 	w.Close()
 	w.Close()
 	select {

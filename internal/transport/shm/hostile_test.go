@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -717,7 +718,7 @@ func TestHandshakeDuringClose(t *testing.T) {
 	}
 	defer conn.Close()
 	// Accepted: its handshake waits for the hello.
-	waitParked(t, 5*time.Second, "(*Endpoint).handshake", 1)
+	proctest.WaitParked(t, 5*time.Second, "(*Endpoint).handshake", 1)
 	within(t, 5*time.Second, "Endpoint.Close", func() { e.Close() })
 	const sealed = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
 	fd := memfd(t, 4096, sealed)

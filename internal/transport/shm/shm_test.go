@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -584,7 +585,7 @@ func TestReceiveUnblockedByClose(t *testing.T) {
 				errs <- err
 			}()
 		}
-		waitParked(t, 5*time.Second, "transport.(*Queue).Receive", 2)
+		proctest.WaitParked(t, 5*time.Second, "transport.(*Queue).Receive", 2)
 		within(t, 5*time.Second, "Endpoint.Close", func() { e.Close() })
 		for range 2 {
 			select {
@@ -903,7 +904,7 @@ func TestPostFullQueue(t *testing.T) {
 			t.Fatal("Post on a full queue did not block")
 		default:
 		}
-		return parked("transport.(*Queue).Post") == 1
+		return proctest.Parked("transport.(*Queue).Post") == 1
 	})
 	within(t, 5*time.Second, "Endpoint.Close", func() { e.Close() })
 	select {

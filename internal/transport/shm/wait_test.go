@@ -3,9 +3,6 @@
 package shm
 
 import (
-	"fmt"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,37 +43,4 @@ func watchDeath(t *testing.T, pid int) (died func() time.Time) {
 			return time.Time{}
 		}
 	}
-}
-
-// parked counts the goroutines of this process that are blocked (not
-// running or runnable) with fn, a function's qualified name as stack
-// traces print it, on their stack.
-func parked(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		header, _, _ := strings.Cut(g, "\n")
-		if strings.Contains(header, "[running]") || strings.Contains(header, "[runnable]") {
-			continue
-		}
-		if strings.Contains(g, fn+"(") {
-			count++
-		}
-	}
-	return count
-}
-
-// waitParked waits until n goroutines are parked in fn, failing the test
-// after d.
-func waitParked(t *testing.T, d time.Duration, fn string, n int) {
-	t.Helper()
-	waitFor(t, d, fmt.Sprintf("%d goroutines parked in %s", n, fn), func() bool { return parked(fn) >= n })
 }
