@@ -121,14 +121,14 @@ func reap(t *testing.T, dir, name string) {
 	}
 }
 
-// watchDeath starts watching process pid through a pidfd, and returns
-// died, which waits (failing the test after bound) for the process to exit
+// WatchDeath starts watching process pid through a pidfd, and returns
+// died, which waits (failing the test after 10 s) for the process to exit
 // and returns the moment this process saw it exit: when the pidfd became
-// readable. Bounds on noticing a death run from then, not from the kill:
-// the kernel ends a process only when each of its threads gets a CPU to
-// die on, which on a loaded machine takes a while of its own. Call it
-// before the kill.
-func watchDeath(t *testing.T, pid int) (died func() time.Time) {
+// readable, which is also what a transport's own watcher waits for.
+// Bounds on noticing a death run from then, not from the kill: the kernel
+// ends a process only when each of its threads gets a CPU to die on, which
+// on a loaded machine takes a while of its own. Call it before the kill.
+func WatchDeath(t testing.TB, pid int) (died func() time.Time) {
 	t.Helper()
 	p, err := sys.OpenPidfd(pid)
 	if err != nil {
@@ -643,7 +643,7 @@ func testDeadReceiver(t *testing.T, tr transport.Transport) {
 	for range blocked {
 		srv.Expect("held", bound)
 	}
-	died := watchDeath(t, srv.PID())
+	died := WatchDeath(t, srv.PID())
 	srv.Kill()
 	death := died()
 	defer reap(t, dir, "SRV")

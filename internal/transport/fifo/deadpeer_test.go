@@ -208,39 +208,6 @@ func killed(t *testing.T, p *proctest.Proc) time.Time {
 	return time.Now()
 }
 
-// watchDeath starts watching process pid through a pidfd of its own, and
-// returns died, which waits (failing the test after helperTimeout) for the
-// process to exit and returns the moment this process saw it exit: when
-// the pidfd became readable, which is also what a Conn's watcher waits
-// for. Bounds on noticing a death are measured from then, so that a slow
-// Send is told from a slow death (the kernel ends a process only when each
-// of its threads gets a CPU to die on). Call it before the kill.
-func watchDeath(t *testing.T, pid int) (died func() time.Time) {
-	t.Helper()
-	p, err := isys.OpenPidfd(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan time.Time, 1)
-	go func() {
-		if err := p.Wait(); err == nil {
-			ch <- time.Now()
-		}
-	}()
-	t.Cleanup(func() { p.Close() })
-	return func() time.Time {
-		t.Helper()
-		select {
-		case at := <-ch:
-			p.Close()
-			return at
-		case <-time.After(helperTimeout):
-			t.Fatalf("pid %d did not die within %v", pid, helperTimeout)
-			return time.Time{}
-		}
-	}
-}
-
 // bury reaps a killed helper and removes the FIFOs it left.
 func bury(t *testing.T, p *proctest.Proc, reg *naming.Registry) {
 	t.Helper()
@@ -319,7 +286,7 @@ func testReceiverKilled(t *testing.T) {
 		}
 		waitFor(t, "all Sends waiting", func() bool { return c.w.waitingCount() == senders })
 
-		died := watchDeath(t, h.PID())
+		died := transporttest.WatchDeath(t, h.PID())
 		kill := killed(t, h)
 		death := died()
 		late, slowest := 0, time.Duration(0)
@@ -507,7 +474,7 @@ func TestGaveUpThenKilled(t *testing.T) {
 		t.Fatalf("reply FIFOs %v, want %v (set aside for the late answer)", got, want)
 	}
 	waitFor(t, "the slot draining", func() bool { return c.w.waitingCount() == 1 })
-	died := watchDeath(t, h.PID())
+	died := transporttest.WatchDeath(t, h.PID())
 	killed(t, h)
 	death := died()
 	waitFor(t, "the drained slot gone", func() bool {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/transport/transporttest"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,7 +117,7 @@ func testSenderKilled(t *testing.T) {
 		}
 		seg := segmentOf(held)
 
-		died := watchDeath(t, vpid)
+		died := transporttest.WatchDeath(t, vpid)
 		killed(t, v)
 		died()
 		if reaped {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/transport/transporttest"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -232,7 +233,7 @@ func TestDeadReceiver(t *testing.T) {
 			s := laneStates(c)
 			return s[laneTaken] == held && s[lanePosted] == senders-held
 		})
-		died := watchDeath(t, p.PID())
+		died := transporttest.WatchDeath(t, p.PID())
 		kill := time.Now()
 		p.Signal(syscall.SIGKILL)
 		death := died()
