@@ -463,6 +463,20 @@ func TestFclocatorNoDaemon(t *testing.T) {
 		t.Fatalf("watch -count 1 exited %d: %s", code, w.Stderr())
 	}
 	checkOutage(t, e, w.Stderr(), true)
+
+	// A watch on a locator of another name says how to start that one;
+	// a signal ends it quietly.
+	other := e.start("fclocator", "-n", "OTHER", "-watch")
+	expectWatchHeader(t, other)
+	waitStderr(t, other, "fclocator: no locator OTHER is running in "+e.dir+"; start one with: fclocator -n OTHER &; waiting for it\n")
+	other.Signal(syscall.SIGTERM)
+	if err := other.Wait(exitTimeout); err != nil {
+		t.Errorf("fclocator -n OTHER -watch after SIGTERM: %v, want exit 0", err)
+	}
+	if strings.Count(other.Stderr(), "\n") != 1 {
+		t.Errorf("fclocator -n OTHER -watch wrote %q on stderr, want one line", other.Stderr())
+	}
+
 	stop(t, r2, syscall.SIGTERM)
 	stop(t, d, syscall.SIGTERM)
 	e.clean(2) // the killed SRV1's FIFOs
