@@ -128,3 +128,45 @@ func TestReadmeTools(t *testing.T) {
 		}
 	}
 }
+
+// The module is licensed Apache-2.0: LICENSE holds the license's text,
+// whole (its title, its nine sections, and the appendix on applying it),
+// and the README says so, and how to install once the module is
+// published.
+func TestLicense(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "LICENSE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	license := strings.Join(strings.Fields(string(b)), " ")
+	for _, want := range []string{
+		"Apache License Version 2.0, January 2004 http://www.apache.org/licenses/",
+		"TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION",
+		"1. Definitions.", "2. Grant of Copyright License.", "3. Grant of Patent License.",
+		"4. Redistribution.", "5. Submission of Contributions.", "6. Trademarks.",
+		"7. Disclaimer of Warranty.", "8. Limitation of Liability.",
+		"9. Accepting Warranty or Additional Liability.",
+		"END OF TERMS AND CONDITIONS",
+		"APPENDIX: How to apply the Apache License to your work.",
+	} {
+		if !strings.Contains(license, want) {
+			t.Errorf("LICENSE does not hold %q: it must be the Apache License 2.0", want)
+		}
+	}
+	if strings.Contains(license, "MIT License") {
+		t.Error("LICENSE still holds the MIT License")
+	}
+	r := readme(t)
+	_, section, ok := strings.Cut(r, "\n## License\n")
+	if !ok || !strings.Contains(section, "Apache-2.0") || !strings.Contains(section, "LICENSE") || strings.Contains(section, "MIT") {
+		t.Errorf("README's License section %q, want Apache-2.0 and LICENSE named", section)
+	}
+	for _, want := range []string{
+		"go install github.com/gosimpl/gosimpl/tools/...@VERSION",
+		"go get github.com/gosimpl/gosimpl@VERSION",
+	} {
+		if !strings.Contains(r, "\n"+want+"\n") {
+			t.Errorf("README has no line %q for when the module is published", want)
+		}
+	}
+}

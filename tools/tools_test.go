@@ -254,12 +254,9 @@ func checkOneLine(t *testing.T, tool, stderr string, want ...string) {
 	if !strings.HasPrefix(stderr, tool+": ") || !strings.HasSuffix(stderr, "\n") || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("%s: stderr %q, want exactly one line starting %q", tool, stderr, tool+": ")
 	}
-	// fclocator's main does not report through cli.Exit yet.
-	if tool != "fclocator" {
-		for _, p := range []string{"simpl: ", "pubsub: ", tool + ": " + tool + ": "} {
-			if strings.Contains(stderr, p) {
-				t.Errorf("%s: stderr %q contains %q: one prefix, the tool's, is enough", tool, stderr, p)
-			}
+	for _, p := range []string{"simpl: ", "pubsub: ", tool + ": " + tool + ": "} {
+		if strings.Contains(stderr, p) {
+			t.Errorf("%s: stderr %q contains %q: one prefix, the tool's, is enough", tool, stderr, p)
 		}
 	}
 	for _, w := range want {
@@ -574,6 +571,21 @@ func TestErrors(t *testing.T) {
 		{"pub bad topic", "fcpub", []string{"-t", "a b", "-m", "x"}, []string{"bad topic", `"a b"`}},
 		{"sub -queue", "fcsub", []string{"-t", "a", "-queue", "-1"}, []string{"-queue -1: must be 0 or more"}},
 		{"sub -list with a pattern", "fcsub", []string{"-list", "-t", "a"}, []string{"-list takes no pattern"}},
+		{"locator no name", "fclocator", []string{"-locate"}, []string{"-locate: which name?", "usage: fclocator"}},
+		{"locator two names", "fclocator", []string{"-locate", "A", "B"}, []string{`unexpected arguments ["A" "B"]`, "usage: fclocator"}},
+		{"locator two patterns", "fclocator", []string{"-list", "A*", "B*"}, []string{`unexpected arguments ["A*" "B*"]`}},
+		{"locator = and argument", "fclocator", []string{"-watch=A*", "B*"}, []string{`unexpected arguments ["A*" "B*"]`}},
+		{"locator daemon argument", "fclocator", []string{"X"}, []string{`unexpected arguments ["X"]`}},
+		{"locator two modes", "fclocator", []string{"-list", "-watch"}, []string{"-locate, -list and -watch exclude each other"}},
+		{"locator bad pattern", "fclocator", []string{"-list", "["}, []string{`bad name: pattern "["`}},
+		{"locator bad watch pattern", "fclocator", []string{"-watch", "-count", "1", "[x"}, []string{`bad name: pattern "[x"`}},
+		{"locator bad name", "fclocator", []string{"-locate", "a/b"}, []string{"bad name", `"a/b"`}},
+		{"locator missing", "fclocator", []string{"-locate", "NOSUCH"}, []string{"not found", `"NOSUCH"`}},
+		{"locator -count", "fclocator", []string{"-watch", "-count", "-1"}, []string{"-count -1: must be 0 or more"}},
+		{"locator -count without -watch", "fclocator", []string{"-list", "-count", "1"}, []string{"-count and -all are for -watch"}},
+		{"locator -all without -watch", "fclocator", []string{"-all"}, []string{"-count and -all are for -watch"}},
+		{"locator -json serving", "fclocator", []string{"-json"}, []string{"-json is for -locate, -list and -watch"}},
+		{"locator unknown flag", "fclocator", []string{"-list", "-bogus"}, []string{"-bogus", "usage: fclocator"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -606,6 +618,9 @@ func TestNoFIFODirectory(t *testing.T) {
 			{"fcbroker"},
 			{"fcpub", "-t", "a", "-m", "x"},
 			{"fcsub", "-t", "a"},
+			{"fclocator"},
+			{"fclocator", "-list"},
+			{"fclocator", "-watch"},
 		} {
 			tool := args[0]
 			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)

@@ -1,10 +1,10 @@
 // Command fclocator is gosimpl's name-locator daemon, and its client for
 // the shell.
 //
-//	fclocator [-n NAME] [-metrics ADDR]  serve: attach NAME (FCLOCATOR) and answer
-//	fclocator -locate NAME               print NAME's owner
-//	fclocator -list [PATTERN]            print the live names (matching PATTERN)
-//	fclocator -watch PATTERN [-count N]  print names as they appear and disappear
+//	fclocator [-n NAME] [-metrics ADDR]      serve: attach NAME (FCLOCATOR) and answer
+//	fclocator -locate NAME                   a table of NAME's owner
+//	fclocator -list [PATTERN]                a table of the live names (matching PATTERN)
+//	fclocator -watch [PATTERN] [-count N]    names as they appear and disappear
 //
 // The daemon watches $FIFO_PATH (or /var/tmp) and answers locate, list and
 // watch requests sent with Send/Reply (see docs/locator.md); it hears a name
@@ -12,34 +12,53 @@
 // the source of truth: programs find each other without the daemon, which
 // adds watching and metadata. SIGINT, SIGTERM and SIGHUP detach and exit 0.
 //
+// The name or pattern is an argument of its own, after the switch or
+// anywhere among the flags (-watch 'SRV*' -count 3 and -count 3 -watch
+// 'SRV*' are the same); -locate=NAME and -watch=PATTERN, the older forms,
+// work too. A PATTERN is shell-style: * and ? and [...], quoted against the
+// shell; without one, every name.
+//
 // -metrics ADDR serves Prometheus metrics over HTTP at ADDR (host:port;
 // port 0 picks a free one) under /metrics: the locator's simpl_locator_*
 // (live names, events by kind, held watches), its channel's simpl_*
 // metrics (docs/metrics.md), and the Go runtime's and the process's. The
 // line after "... watching DIR" is then "metrics http://HOST:PORT/metrics".
 //
-// Each name prints as "NAME pid PID uid UID transport T since RFC3339", each
-// event as "appeared ..." or "disappeared ..." followed by the same fields
-// ("(resync)" at the end for a change learnt from a snapshot: at the start of
-// the watch, or after the daemon restarted).
+// -locate and -list print a table: NAME, PID, UID (of the owner), TRANSPORT
+// (shm or fifo) and SINCE (when it was attached, RFC 3339). -list leaves out
+// the name fclocator attached for itself to ask. -watch prints the same
+// columns after TIME (when the watch heard of the event, RFC 3339 to the
+// millisecond) and EVENT (appeared or disappeared), and " (resync)" after
+// an event learnt from a snapshot: at the start of the watch, or after the
+// daemon restarted. It leaves out the names the tools attach for
+// themselves to do their work (fcsend_PID, fcpub_PID, fcsub_PID, FCLOC_PID)
+// and those simpl.Attach("") picks (_PID_N); -all shows them. -json prints
+// one JSON object per name or event instead, for programs.
 //
 // With no daemon running, -locate and -list read the FIFO directory
 // themselves and print the same. A watch needs the daemon and outlives its
-// restarts: while it cannot reach it, it says so once on stderr,
-// "fclocator: locator NAME unreachable (CAUSE); waiting for it to return",
-// and "fclocator: locator NAME is back; resyncing" when it is, followed by
-// what changed meanwhile as "(resync)" events. -count counts only
-// appeared and disappeared events.
+// restarts. While it cannot reach it, it says so once on stderr, in one
+// line with how to start one: "fclocator: no locator FCLOCATOR is running
+// in DIR; start one with: fclocator &; waiting for it" when none is
+// attached, "fclocator: locator FCLOCATOR unreachable (CAUSE); waiting for
+// it to return (or start one with: fclocator &)" when it went away under
+// the watch. When it answers, "fclocator: locator FCLOCATOR is running;
+// resyncing" (or "is back; resyncing"), followed by what changed
+// meanwhile as "(resync)" events. -count counts only the events printed.
 package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
@@ -47,82 +66,150 @@ import (
 	"github.com/gosimpl/gosimpl/simpl/locator/locatorprom"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
+	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fclocator [-n NAME] [-metrics ADDR] | -locate NAME | -list [PATTERN] | -watch PATTERN [-count N]"
+const usage = "usage: fclocator [-n NAME] [-metrics ADDR] | [-n NAME] [-json] (-locate NAME | -list [PATTERN] | -watch [PATTERN] [-count N] [-all])"
 
 func main() {
+	// A closed standard output must fail the write, not kill the process
+	// with its name still attached.
 	signal.Ignore(syscall.SIGPIPE)
-	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "fclocator:", err)
-		os.Exit(1)
-	}
+	cli.Exit("fclocator", run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout io.Writer) error {
+// mode is -locate, -list or -watch: a switch, whose operand (the name or
+// the pattern) is an argument of its own. The older -locate=NAME and
+// -watch=PATTERN set the operand too.
+type mode struct {
+	on      bool
+	operand *string // from -MODE=OPERAND
+}
+
+func (m *mode) IsBoolFlag() bool { return true }
+func (m *mode) String() string   { return "" }
+func (m *mode) Set(s string) error {
+	switch s {
+	case "true":
+		m.on = true
+	case "false":
+		m.on, m.operand = false, nil
+	default:
+		m.on, m.operand = true, &s
+	}
+	return nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("fclocator", flag.ContinueOnError)
-	name := fs.String("n", locator.DefaultName, "the locator's name")
-	locate := fs.String("locate", "", "print this name's owner")
-	list := fs.Bool("list", false, "print the live names, matching the pattern argument if given")
-	watch := fs.String("watch", "", "print the names matching this pattern as they come and go")
+	var locate, list, watch mode
+	name := fs.String("n", locator.DefaultName, "the locator's name: the one to attach, or to ask")
+	fs.Var(&locate, "locate", "print a table of the owner of the name given as argument")
+	fs.Var(&list, "list", "print a table of the live names, those matching the pattern argument if one is given")
+	fs.Var(&watch, "watch", "print the names (matching the pattern argument, if one is given) as they come and go")
 	count := fs.Int("count", 0, "with -watch: exit after this many events (0: until signalled)")
+	all := fs.Bool("all", false, "with -watch: also the names tools attach for themselves (fcsend_PID, fcpub_PID, fcsub_PID, FCLOC_PID, _PID_N)")
+	asJSON := fs.Bool("json", false, "with -locate, -list or -watch: one JSON object per line instead of the table")
 	metricsAddr := fs.String("metrics", "", "when serving: Prometheus metrics at http://ADDR/metrics (host:port, port 0 picks one)")
-	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+	operands, help, err := cli.ParseOperands(fs, args, usage, stdout)
+	if help || err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var m *mode
 	modes := 0
-	for _, on := range []bool{*locate != "", *list, *watch != ""} {
-		if on {
+	for _, x := range []*mode{&locate, &list, &watch} {
+		if x.on {
+			m = x
 			modes++
 		}
+	}
+	if m != nil && m.operand != nil {
+		operands = append([]string{*m.operand}, operands...)
 	}
 	switch {
 	case modes > 1:
 		return fmt.Errorf("-locate, -list and -watch exclude each other; %s", usage)
-	case fs.NArg() > 1 || (fs.NArg() == 1 && !*list):
-		return fmt.Errorf("unexpected arguments %q; %s", fs.Args(), usage)
+	case locate.on && len(operands) == 0:
+		return fmt.Errorf("-locate: which name? %s", usage)
+	case (m == nil && len(operands) > 0) || len(operands) > 1:
+		return fmt.Errorf("unexpected arguments %q; %s", operands, usage)
 	case *count < 0:
-		return fmt.Errorf("-count must be 0 or more; %s", usage)
-	case modes > 0 && *metricsAddr != "":
+		return fmt.Errorf("-count %d: must be 0 or more", *count)
+	case !watch.on && (set["count"] || set["all"]):
+		return fmt.Errorf("-count and -all are for -watch; %s", usage)
+	case m != nil && *metricsAddr != "":
 		return fmt.Errorf("-metrics is for the daemon, not with -locate, -list or -watch; %s", usage)
+	case m == nil && *asJSON:
+		return fmt.Errorf("-json is for -locate, -list and -watch, not for the daemon; %s", usage)
+	}
+	operand := ""
+	if len(operands) == 1 {
+		operand = operands[0]
+	}
+	if list.on || watch.on {
+		if err := locator.CheckPattern(operand); err != nil {
+			return err
+		}
+	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	if modes == 0 {
+	if m == nil {
 		return serve(ctx, *name, *metricsAddr, stdout)
 	}
 
-	ch, err := simpl.Attach(fmt.Sprintf("FCLOC_%d", os.Getpid()))
+	ch, err := simpl.Attach(cli.OwnName("FCLOC_"))
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
 	c := locator.NewClient(ch, *name)
+	out := newPrinter(stdout, *asJSON)
 	switch {
-	case *locate != "":
-		info, err := c.Locate(ctx, *locate)
+	case locate.on:
+		info, err := c.Locate(ctx, operand)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintln(stdout, format(info))
-		return err
-	case *list:
-		infos, err := c.List(ctx, fs.Arg(0))
+		return out.infos([]locator.Info{info})
+	case list.on:
+		infos, err := c.List(ctx, operand)
 		if err != nil {
 			return err
 		}
-		for _, info := range infos {
-			if _, err := fmt.Fprintln(stdout, format(info)); err != nil {
-				return err
+		// Not the name this process attached to ask.
+		mine := func(i locator.Info) bool { return i.Name == ch.Name() && i.PID == os.Getpid() }
+		shown := infos[:0]
+		for _, i := range infos {
+			if !mine(i) {
+				shown = append(shown, i)
 			}
 		}
-		return nil
+		return out.infos(shown)
 	}
-	if err := locator.CheckPattern(*watch); err != nil {
+	return follow(ctx, c, ch, *name, operand, *count, *all, out, stderr)
+}
+
+// follow runs a watch on pattern until ctx ends or count events (0: no
+// limit) were printed. Unless all, it leaves out the names tools and
+// libraries pick for themselves. News of the watch itself (the daemon
+// gone, back) goes to stderr.
+func follow(ctx context.Context, c *locator.Client, ch *simpl.Channel, name, pattern string, count int, all bool, out *printer, stderr io.Writer) error {
+	start := "fclocator &"
+	if name != locator.DefaultName {
+		start = "fclocator -n " + name + " &"
+	}
+	if err := out.watchHeader(); err != nil {
 		return err
 	}
-	w := c.Watch(*watch)
-	for n := 0; *count == 0 || n < *count; {
+	w := c.Watch(pattern)
+	absent := false // the last Lost found no locator attached
+	for n := 0; count == 0 || n < count; {
 		ev, err := w.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -130,25 +217,123 @@ func run(args []string, stdout io.Writer) error {
 			}
 			return err
 		}
-		// The watch's own news goes to stderr, and does not count.
 		switch ev.Kind {
 		case locator.Lost:
-			fmt.Fprintf(os.Stderr, "fclocator: locator %s unreachable (%v); waiting for it to return\n", *name, ev.Err)
+			absent = errors.Is(ev.Err, simpl.ErrNotFound)
+			switch {
+			case absent:
+				fmt.Fprintf(stderr, "fclocator: no locator %s is running in %s; start one with: %s; waiting for it\n", name, ch.Dir(), start)
+			case errors.Is(ev.Err, locator.ErrUnresponsive):
+				fmt.Fprintf(stderr, "fclocator: locator %s unreachable (%s); waiting for it to answer\n", name, cli.Message("fclocator", ev.Err))
+			default:
+				fmt.Fprintf(stderr, "fclocator: locator %s unreachable (%s); waiting for it to return (or start one with: %s)\n", name, cli.Message("fclocator", ev.Err), start)
+			}
 			continue
 		case locator.Restored:
-			fmt.Fprintf(os.Stderr, "fclocator: locator %s is back; resyncing\n", *name)
+			if absent {
+				fmt.Fprintf(stderr, "fclocator: locator %s is running; resyncing\n", name)
+			} else {
+				fmt.Fprintf(stderr, "fclocator: locator %s is back; resyncing\n", name)
+			}
+			continue
+		}
+		if !all && cli.IsOwnName(ev.Info.Name, ev.Info.PID) {
 			continue
 		}
 		n++
-		line := ev.Kind.String() + " " + format(ev.Info)
-		if ev.Resync {
-			line += " (resync)"
-		}
-		if _, err := fmt.Fprintln(stdout, line); err != nil {
+		if err := out.event(time.Now(), ev); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// printer prints names and events as tables, or as JSON lines.
+type printer struct {
+	w      io.Writer
+	asJSON bool
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer { return &printer{w: w, asJSON: asJSON} }
+
+// jsonInfo is a name as -json prints it.
+type jsonInfo struct {
+	Name      string    `json:"name"`
+	PID       int       `json:"pid"`
+	UID       int       `json:"uid"`
+	Transport string    `json:"transport"`
+	Since     time.Time `json:"since"`
+}
+
+// jsonEvent is an event as -watch -json prints it.
+type jsonEvent struct {
+	Time  time.Time `json:"time"`
+	Event string    `json:"event"`
+	jsonInfo
+	Resync bool `json:"resync,omitempty"`
+}
+
+func toJSON(i locator.Info) jsonInfo {
+	return jsonInfo{Name: i.Name, PID: i.PID, UID: i.UID, Transport: i.Transport, Since: i.Since}
+}
+
+func (p *printer) line(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(p.w, "%s\n", b)
+	return err
+}
+
+// infos prints names: a table with a header, or a JSON object each.
+func (p *printer) infos(infos []locator.Info) error {
+	if p.asJSON {
+		for _, i := range infos {
+			if err := p.line(toJSON(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(p.w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPID\tUID\tTRANSPORT\tSINCE")
+	for _, i := range infos {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", show.Name(i.Name), i.PID, i.UID, i.Transport, i.Since.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+// A watch's table is printed a line at a time, as events come, so its
+// columns have fixed widths (a longer value pushes the rest of its line
+// right).
+const (
+	timeLayout = "2006-01-02T15:04:05.000Z07:00"
+	watchRow   = "%-*s  %-11s  %-16s  %-7s  %-5s  %-9s  %s%s\n"
+)
+
+func (p *printer) watchHeader() error {
+	if p.asJSON {
+		return nil
+	}
+	_, err := fmt.Fprintf(p.w, watchRow, len(time.Now().Format(timeLayout)), "TIME", "EVENT", "NAME", "PID", "UID", "TRANSPORT", "SINCE", "")
+	return err
+}
+
+// event prints ev, heard of at t.
+func (p *printer) event(t time.Time, ev locator.Event) error {
+	if p.asJSON {
+		return p.line(jsonEvent{Time: t, Event: ev.Kind.String(), jsonInfo: toJSON(ev.Info), Resync: ev.Resync})
+	}
+	note := ""
+	if ev.Resync {
+		note = " (resync)"
+	}
+	at := t.Format(timeLayout)
+	i := ev.Info
+	_, err := fmt.Fprintf(p.w, watchRow, len(at), at, ev.Kind, show.Name(i.Name),
+		strconv.Itoa(i.PID), strconv.Itoa(i.UID), i.Transport, i.Since.Format(time.RFC3339), note)
+	return err
 }
 
 // serve runs the daemon until signalled.
@@ -180,9 +365,4 @@ func serve(ctx context.Context, name, metricsAddr string, stdout io.Writer) erro
 		return err
 	}
 	return nil
-}
-
-func format(i locator.Info) string {
-	return fmt.Sprintf("%s pid %d uid %d transport %s since %s",
-		i.Name, i.PID, i.UID, i.Transport, i.Since.Format(time.RFC3339))
 }

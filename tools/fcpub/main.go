@@ -61,7 +61,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	if *name == "" {
-		*name = fmt.Sprintf("fcpub_%d", os.Getpid())
+		*name = cli.OwnName("fcpub_")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()

@@ -73,7 +73,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return err
 	}
 	if *name == "" {
-		*name = fmt.Sprintf("fcsend_%d", os.Getpid())
+		*name = cli.OwnName("fcsend_")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()

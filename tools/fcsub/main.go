@@ -92,7 +92,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	if *name == "" {
-		*name = fmt.Sprintf("fcsub_%d", os.Getpid())
+		*name = cli.OwnName("fcsub_")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()

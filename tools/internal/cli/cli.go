@@ -1,5 +1,6 @@
 // Package cli holds what the commands share: parsing their flags, their
-// -h, the one line that reports their failure, waiting for names and
+// -h, the one line that reports their failure, the names they attach
+// for themselves (OwnName, IsOwnName), waiting for names and
 // reading lines. It imports nothing of gosimpl above package transport,
 // so that commands that only read the registry (fcshow, fcslay) link no
 // Channel; -metrics is package climetrics.
