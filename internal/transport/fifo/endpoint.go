@@ -165,6 +165,9 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	if _, err := reg.Reap(name); err != nil {
 		return nil, errs.Errorf("attach %q: reaping stale owners: %w", name, err)
 	}
+	// Other names' FIFOs left by dead processes, a bounded number per
+	// attach. Failing to is no reason not to attach.
+	reg.ReapSome(naming.SweepLimit)
 	// Segments of senders killed while making them (see reclaim.go). An
 	// error here is no reason not to attach.
 	ReclaimSegments()
@@ -172,7 +175,18 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		return nil, errs.Errorf("%w: %q is attached by pid %d", transport.ErrNameInUse, name, owner.PID)
 	}
 	e.rxPath = reg.ReceivePath(name, e.pid)
-	if err := sys.Mkfifo(e.rxPath, e.perm); err != nil {
+	err := sys.Mkfifo(e.rxPath, e.perm)
+	if errors.Is(err, fs.ErrExist) {
+		// Lookup found no owner, so the FIFO at our own path is forged:
+		// another user made it ahead of us. Remove it if we may.
+		if uid, oerr := sys.Owner(e.rxPath); oerr == nil && uid != os.Geteuid() {
+			if rerr := os.Remove(e.rxPath); rerr != nil {
+				return nil, errs.Errorf("%w: %s was made by uid %d, not by this process, and cannot be removed: %w", transport.ErrNameInUse, e.rxPath, uid, rerr)
+			}
+			err = sys.Mkfifo(e.rxPath, e.perm)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, errs.Errorf("%w: %s exists", transport.ErrNameInUse, e.rxPath)
 		}
