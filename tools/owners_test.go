@@ -173,3 +173,46 @@ func TestAttachSweeps(t *testing.T) {
 	}
 	stop(t, other, syscall.SIGTERM)
 }
+
+// TestForgedOwnPath: nobody makes NAME.PID and YNAME.PID for the pid a
+// root fcrecv will have (sh execs it, keeping its pid). The attach removes
+// them, as root may in a sticky directory, and makes its own.
+func TestForgedOwnPath(t *testing.T) {
+	e := sharedEnv(t)
+	ctx := proctest.Context(t, runTimeout)
+	cmd := exec.CommandContext(ctx, "sh", "-c", `read go && exec fcrecv -n G`)
+	cmd.Env = e.environ()
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := proctest.StartCmd(t, cmd)
+	e.addPID(p.PID())
+	pid := strconv.Itoa(p.PID())
+	for _, f := range []string{"G." + pid, "YG." + pid} {
+		if out, err := asNobody("mkfifo", "-m", "666", filepath.Join(e.dir, f)).CombinedOutput(); err != nil {
+			t.Fatalf("nobody: mkfifo %s: %v %s", f, err, out)
+		}
+	}
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	expectLine(t, p, fmt.Sprintf("attached G pid %d", p.PID()))
+	for _, f := range []string{"G." + pid, "YG." + pid} {
+		if uid, err := sysOwner(filepath.Join(e.dir, f)); err != nil || uid != 0 {
+			t.Errorf("%s: owner %d, %v; want root's own FIFO", f, uid, err)
+		}
+	}
+	r := e.run("", "fcsend", "-r", "G", "-m", "hi")
+	r.ok(t, "fcsend to G")
+	stop(t, p, syscall.SIGTERM)
+}
+
+// sysOwner is the uid that owns path.
+func sysOwner(path string) (int, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return int(st.Uid), nil
+}
