@@ -84,15 +84,16 @@ type Entry struct {
 	Path    string    // the receive FIFO
 }
 
-// owned tells whether process pid runs as uid: its
-// real, effective or file-system uid (the last is the one files are made
-// with). A process whose uids cannot be read is not uid's.
-func owned(pid, uid int) bool {
+// owned tells whether process pid runs as uid: its real, effective or
+// file-system uid (the last is the one files are made with). A process
+// whose uids cannot be read is not uid's; one that has exited is
+// sys.ErrExited.
+func owned(pid, uid int) (bool, error) {
 	uids, err := sys.ProcessUIDs(pid)
 	if err != nil {
-		return false
+		return false, err
 	}
-	return uint32(uid) == uids[0] || uint32(uid) == uids[1] || uint32(uid) == uids[3]
+	return uint32(uid) == uids[0] || uint32(uid) == uids[1] || uint32(uid) == uids[3], nil
 }
 
 // fifo is one FIFO in the directory named STEM.PID.
@@ -180,8 +181,13 @@ func (r *Registry) list(name string) ([]Entry, error) {
 		if Alive(f.pid, e.Created) {
 			// A name belongs to its owner: anyone may make NAME.PID in a
 			// shared directory, only PID's user can make it as that user.
-			e.Alive = owned(f.pid, uid)
-			e.Forged = !e.Alive
+			switch ok, err := owned(f.pid, uid); {
+			case errors.Is(err, sys.ErrExited): // died meanwhile: stale
+			case ok:
+				e.Alive = true
+			default:
+				e.Forged = true
+			}
 		}
 		out = append(out, e)
 	}
