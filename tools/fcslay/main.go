@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
@@ -68,16 +69,29 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Lookup counts only an owner whose uid matches the FIFO's; check it
-	// again just before the signal, in case the pid changed hands.
+	// Lookup counts only an owner whose uid matches the FIFO's. Hold the
+	// process (a pidfd signals it, never a later one with its pid) and
+	// check its uid again, in case the pid changed hands meanwhile.
+	// Without pidfds (an old kernel, a sandbox) the pid is signalled.
+	signal := func(sig syscall.Signal) error {
+		p, err := os.FindProcess(e.PID)
+		if err != nil {
+			return err
+		}
+		return p.Signal(sig)
+	}
+	pfd, err := sys.OpenPidfd(e.PID)
+	switch {
+	case err == nil:
+		defer pfd.Close()
+		signal = pfd.Signal
+	case !errors.Is(err, sys.ErrNoPidfd):
+		return fmt.Errorf("%s (pid %d): %w", show.Name(e.Name), e.PID, err)
+	}
 	if uids, err := sys.ProcessUIDs(e.PID); err != nil || !slices.Contains([]uint32{uids[0], uids[1], uids[3]}, uint32(e.UID)) {
 		return fmt.Errorf("%s: refusing to signal pid %d: its uid is not %d, the owner of %s", show.Name(e.Name), e.PID, e.UID, e.Path)
 	}
-	p, err := os.FindProcess(e.PID)
-	if err != nil {
-		return err
-	}
-	if err := p.Signal(sig); err != nil {
+	if err := signal(sig); err != nil {
 		return fmt.Errorf("%s to %s (pid %d): %w", cli.SignalName(sig), show.Name(e.Name), e.PID, err)
 	}
 	fmt.Fprintf(stdout, "sent %s to %s (pid %d)\n", cli.SignalName(sig), show.Name(e.Name), e.PID)
