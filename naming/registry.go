@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gosimpl/gosimpl/internal/sys"
 )
 
 // DefaultDir is the registry directory when $FIFO_PATH is unset; C SIMPL's
@@ -67,11 +69,31 @@ func (r *Registry) ReplyPath(whom string, pid int) string {
 
 // Entry is one attached name.
 type Entry struct {
-	Name    string
-	PID     int
-	Alive   bool      // the owner is running (see Alive)
+	Name string
+	PID  int
+	// Alive: the owner is running (see Alive) and runs as the user that
+	// owns the receive FIFO. Only such an entry holds the name.
+	Alive bool
+	// Forged: process PID is running but is not the FIFO's maker: the
+	// FIFO's owner is none of its real, effective or file-system uids (or
+	// they cannot be read). Lookup ignores such an entry and Reap leaves
+	// it; it never holds the name.
+	Forged  bool
+	UID     int       // the user that owns the receive FIFO
 	Created time.Time // when the receive FIFO was made
 	Path    string    // the receive FIFO
+}
+
+// owned tells whether process pid runs as uid: its real, effective or
+// file-system uid (the last is the one files are made with). A process
+// whose uids cannot be read is not uid's; one that has exited is
+// sys.ErrExited.
+func owned(pid, uid int) (bool, error) {
+	uids, err := sys.ProcessUIDs(pid)
+	if err != nil {
+		return false, err
+	}
+	return uint32(uid) == uids[0] || uint32(uid) == uids[1] || uint32(uid) == uids[3], nil
 }
 
 // fifo is one FIFO in the directory named STEM.PID.
@@ -130,7 +152,8 @@ func isName(set map[fifo]bool, f fifo) bool {
 	return true
 }
 
-// List returns every attached name, live or stale, sorted by name and pid.
+// List returns every attached name, live, stale or forged, sorted by name
+// and pid.
 func (r *Registry) List() ([]Entry, error) { return r.list("") }
 
 // list returns the entries of name, or of every name when name is "".
@@ -150,7 +173,22 @@ func (r *Registry) list(name string) ([]Entry, error) {
 			continue // removed while we looked
 		}
 		e.Created = created
-		e.Alive = Alive(f.pid, e.Created)
+		uid, err := sys.Owner(e.Path)
+		if err != nil {
+			continue // removed while we looked
+		}
+		e.UID = uid
+		if Alive(f.pid, e.Created) {
+			// A name belongs to its owner: anyone may make NAME.PID in a
+			// shared directory, only PID's user can make it as that user.
+			switch ok, err := owned(f.pid, uid); {
+			case errors.Is(err, sys.ErrExited): // died meanwhile: stale
+			case ok:
+				e.Alive = true
+			default:
+				e.Forged = true
+			}
+		}
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -170,7 +208,8 @@ func (r *Registry) Entries(name string) ([]Entry, error) {
 	return r.list(name)
 }
 
-// Lookup returns the live owner of name. When two live processes hold it
+// Lookup returns the live owner of name; forged entries (see Entry) are
+// ignored. When two live processes hold it
 // (a race between C SIMPL attachers) the earliest attach wins.
 func (r *Registry) Lookup(name string) (Entry, error) {
 	if err := CheckLocal(name); err != nil {
@@ -208,7 +247,9 @@ func Earlier(a, b Entry) bool {
 // Reap removes the FIFOs of every dead owner of name, or of every dead
 // owner when name is "": receive FIFOs, their reply FIFOs and gosimpl's
 // auxiliary reply FIFOs. It returns how many files it removed. FIFOs of live
-// processes are never touched.
+// processes are never touched, nor are files this process may not remove
+// (another user's, in a sticky directory such as /var/tmp): those are left
+// and not counted.
 func (r *Registry) Reap(name string) (int, error) {
 	set, err := r.scan()
 	if err != nil {
@@ -229,7 +270,7 @@ func (r *Registry) Reap(name string) (int, error) {
 	remove := func(p string) {
 		if err := os.Remove(p); err == nil {
 			n++
-		} else if !errors.Is(err, fs.ErrNotExist) {
+		} else if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			errs = append(errs, err)
 		}
 	}
@@ -254,6 +295,52 @@ func (r *Registry) Reap(name string) (int, error) {
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// SweepLimit is how many processes' FIFOs ReapSome checks at most: the
+// bound on the work one attach spends on other names' stale FIFOs.
+const SweepLimit = 32
+
+// ReapSome removes the FIFOs that dead processes left in the directory,
+// whatever their names, checking at most max processes (picked in no fixed
+// order, so that repeated calls cover the directory) other than this one.
+// Like Reap it never touches a live process's FIFOs and leaves files it may
+// not remove. It returns how many files it removed. Attach calls it so
+// that the FIFOs of killed processes do not pile up.
+func (r *Registry) ReapSome(max int) (int, error) {
+	set, err := r.scan()
+	if err != nil {
+		return 0, err
+	}
+	byPID := make(map[int][]fifo)
+	for f := range set {
+		byPID[f.pid] = append(byPID[f.pid], f)
+	}
+	self := os.Getpid()
+	n, checked := 0, 0
+	for pid, fifos := range byPID {
+		if checked >= max {
+			break
+		}
+		if pid == self {
+			continue
+		}
+		checked++
+		// Reply FIFOs first: if this process dies in between, the name's
+		// FIFO still marks what to reap.
+		sort.Slice(fifos, func(i, j int) bool { return !isName(set, fifos[i]) && isName(set, fifos[j]) })
+		for _, f := range fifos {
+			path := filepath.Join(r.dir, f.stem+"."+strconv.Itoa(f.pid))
+			created, err := Created(path)
+			if err != nil || Alive(pid, created) {
+				continue
+			}
+			if os.Remove(path) == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
 
 // AuxWhom is the sender identity gosimpl uses for the k-th (k >= 1)

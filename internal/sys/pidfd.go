@@ -95,6 +95,21 @@ func (p *Pidfd) Wait() error {
 	return err
 }
 
+// Signal sends sig to the process the Pidfd refers to, never to a later
+// process that reuses its pid: that one has exited is ErrNoProcess.
+func (p *Pidfd) Signal(sig syscall.Signal) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.fd < 0 {
+		return fmt.Errorf("pidfd %d: %w", p.pid, os.ErrClosed)
+	}
+	err := unix.PidfdSendSignal(p.fd, sig, nil, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("pid %d: %w", p.pid, ErrNoProcess)
+	}
+	return err
+}
+
 func (p *Pidfd) closed() bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()

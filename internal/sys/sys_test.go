@@ -246,3 +246,31 @@ func TestWatchDir(t *testing.T) {
 		t.Fatalf("Owner of a removed file: %v", err)
 	}
 }
+
+// Pidfd.Signal reaches the process it was opened for; once that process
+// is gone (reaped), it is ErrNoProcess, and after Close os.ErrClosed.
+func TestPidfdSignal(t *testing.T) {
+	h := simpltest.Start(t, "idle", nil)
+	p, err := OpenPidfd(h.PID())
+	if err != nil {
+		if errors.Is(err, ErrNoPidfd) {
+			t.Skipf("no pidfds here: %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitWithin(t, p, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.Wait(5 * time.Second) // reaped: the pid is free for reuse
+	if err := p.Signal(syscall.SIGTERM); !errors.Is(err, ErrNoProcess) {
+		t.Errorf("Signal after the process was reaped: %v, want ErrNoProcess", err)
+	}
+	p.Close()
+	if err := p.Signal(syscall.SIGTERM); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Signal after Close: %v, want os.ErrClosed", err)
+	}
+}

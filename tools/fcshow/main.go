@@ -1,7 +1,10 @@
 // Command fcshow lists the names attached in the FIFO directory
-// ($FIFO_PATH, or /var/tmp), as a table: each name, its owner's pid,
-// whether that process is alive, the user that attached it (UID) and when
-// (SINCE, RFC 3339).
+// ($FIFO_PATH, or /var/tmp), as a table: each name, its owner's pid, its
+// STATE, the user that owns its FIFO (UID), the transport its receiver
+// listens on (TRANSPORT: shm, or fifo alone) and when it attached (SINCE,
+// RFC 3339). STATE is alive, dead (the process is gone), or forged: the
+// process runs, but as another user than the FIFO's owner, so the entry
+// does not hold the name (someone else made the FIFO to squat it).
 //
 //	fcshow [-clean]
 //
@@ -17,18 +20,27 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
-	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/internal/transport/fifo"
+	"github.com/gosimpl/gosimpl/internal/transport/shm"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
 const usage = "usage: fcshow [-clean]"
+
+const columns = `columns:
+  NAME PID     the name and the pid in its FIFO's file name
+  STATE        alive; dead (fcshow -clean removes its FIFOs); or forged: the
+               pid runs as another user than the FIFO's owner, so the FIFO
+               does not hold the name and senders ignore it
+  UID          the user that owns the FIFO
+  TRANSPORT    shm (the receiver listens on shared memory) or fifo
+  SINCE        when the FIFO was made
+`
 
 func main() {
 	cli.Exit("fcshow", run(os.Args[1:], os.Stdout))
@@ -38,7 +50,7 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcshow", flag.ContinueOnError)
 	clean := fs.Bool("clean", false, "remove the FIFOs of dead owners, and segments leaked by killed senders, first")
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
-	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+	if help, err := cli.ParseMore(fs, args, usage, stdout, columns); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -69,18 +81,23 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Unreadable, the socket table only costs the TRANSPORT column.
+	lis, lerr := shm.ReadListeners()
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPID\tSTATE\tUID\tSINCE")
+	fmt.Fprintln(tw, "NAME\tPID\tSTATE\tUID\tTRANSPORT\tSINCE")
 	for _, e := range names {
-		state := "alive"
-		if !e.Alive {
-			state = "dead"
+		state, transport := "alive", "fifo"
+		switch {
+		case e.Forged:
+			state, transport = "forged", "-"
+		case !e.Alive:
+			state, transport = "dead", "-"
+		case lerr != nil:
+			transport = "?"
+		case lis.Has(reg.Dir(), e.Name, e.PID):
+			transport = "shm"
 		}
-		uid := "-"
-		if n, err := sys.Owner(e.Path); err == nil {
-			uid = strconv.Itoa(n)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", show.Name(e.Name), e.PID, state, uid, e.Created.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", show.Name(e.Name), e.PID, state, e.UID, transport, e.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

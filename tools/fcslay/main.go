@@ -5,7 +5,10 @@
 //
 // SIGNAL is a name (TERM, SIGKILL, hup) or a number. A name whose owner
 // is dead (fcshow lists it so) has nobody to signal: fcslay says so, and
-// that fcshow -clean removes the FIFOs it left behind.
+// that fcshow -clean removes the FIFOs it left behind. fcslay signals
+// only a process that runs as the user owning the name's FIFO: an entry
+// another user forged (fcshow lists it as forged) is refused, and so is a
+// process whose uid no longer matches the FIFO's owner when it is signalled.
 package main
 
 import (
@@ -14,15 +17,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
 const usage = "usage: fcslay [-s SIGNAL] NAME"
+
+const refusals = `refuses:
+  a process whose uid is not the user owning NAME's FIFO: anyone can make
+  NAME.PID for any pid in a shared directory; fcshow lists such an entry
+  as forged, and fcslay never signals through it
+`
 
 func main() {
 	cli.Exit("fcslay", run(os.Args[1:], os.Stdout))
@@ -32,7 +44,7 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcslay", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	sigName := fs.String("s", "TERM", "the `SIGNAL` to send: a name (TERM, KILL, HUP, USR1, ...) or a number")
-	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+	if help, err := cli.ParseMore(fs, args, usage, stdout, refusals); help || err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -57,11 +69,29 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := os.FindProcess(e.PID)
-	if err != nil {
-		return err
+	// Lookup counts only an owner whose uid matches the FIFO's. Hold the
+	// process (a pidfd signals it, never a later one with its pid) and
+	// check its uid again, in case the pid changed hands meanwhile.
+	// Without pidfds (an old kernel, a sandbox) the pid is signalled.
+	signal := func(sig syscall.Signal) error {
+		p, err := os.FindProcess(e.PID)
+		if err != nil {
+			return err
+		}
+		return p.Signal(sig)
 	}
-	if err := p.Signal(sig); err != nil {
+	pfd, err := sys.OpenPidfd(e.PID)
+	switch {
+	case err == nil:
+		defer pfd.Close()
+		signal = pfd.Signal
+	case !errors.Is(err, sys.ErrNoPidfd):
+		return fmt.Errorf("%s (pid %d): %w", show.Name(e.Name), e.PID, err)
+	}
+	if uids, err := sys.ProcessUIDs(e.PID); err != nil || !slices.Contains([]uint32{uids[0], uids[1], uids[3]}, uint32(e.UID)) {
+		return fmt.Errorf("%s: refusing to signal pid %d: its uid is not %d, the owner of %s", show.Name(e.Name), e.PID, e.UID, e.Path)
+	}
+	if err := signal(sig); err != nil {
 		return fmt.Errorf("%s to %s (pid %d): %w", cli.SignalName(sig), show.Name(e.Name), e.PID, err)
 	}
 	fmt.Fprintf(stdout, "sent %s to %s (pid %d)\n", cli.SignalName(sig), show.Name(e.Name), e.PID)
@@ -75,6 +105,11 @@ func deadOwner(reg *naming.Registry, name string, err error) error {
 	all, lerr := reg.Entries(name)
 	if lerr != nil || len(all) == 0 {
 		return err
+	}
+	for _, e := range all {
+		if e.Forged {
+			return fmt.Errorf("%s: refusing to signal pid %d: its uid differs from uid %d, the owner of %s, which is forged", show.Name(name), e.PID, e.UID, e.Path)
+		}
 	}
 	if len(all) > 1 {
 		pids := make([]string, len(all))

@@ -45,7 +45,7 @@ type slot struct {
 
 func (e *Endpoint) newSlot(whom string) (*slot, error) {
 	s := &slot{whom: whom, path: e.reg.ReplyPath(whom, e.pid)}
-	if err := sys.Mkfifo(s.path, e.perm); err != nil {
+	if err := mkfifoOwn(s.path, e.perm); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(s.path, os.O_RDWR, 0)

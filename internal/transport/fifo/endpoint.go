@@ -165,6 +165,9 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	if _, err := reg.Reap(name); err != nil {
 		return nil, errs.Errorf("attach %q: reaping stale owners: %w", name, err)
 	}
+	// Other names' FIFOs left by dead processes, a bounded number per
+	// attach. Failing to is no reason not to attach.
+	reg.ReapSome(naming.SweepLimit)
 	// Segments of senders killed while making them (see reclaim.go). An
 	// error here is no reason not to attach.
 	ReclaimSegments()
@@ -172,7 +175,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		return nil, errs.Errorf("%w: %q is attached by pid %d", transport.ErrNameInUse, name, owner.PID)
 	}
 	e.rxPath = reg.ReceivePath(name, e.pid)
-	if err := sys.Mkfifo(e.rxPath, e.perm); err != nil {
+	if err := mkfifoOwn(e.rxPath, e.perm); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, errs.Errorf("%w: %s exists", transport.ErrNameInUse, e.rxPath)
 		}
@@ -213,6 +216,26 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	go e.readLoop()
 	go e.janitor()
 	return e, nil
+}
+
+// mkfifoOwn makes the FIFO at path, a path with this process's pid in its
+// name. A file there of another user was forged ahead of us (that user
+// cannot be this process): it is removed if this process may, and
+// otherwise the error names its owner and wraps ErrNameInUse. A file of
+// this process's own user is left: ErrExist.
+func mkfifoOwn(path string, perm os.FileMode) error {
+	err := sys.Mkfifo(path, perm)
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	uid, oerr := sys.Owner(path)
+	if oerr != nil || uid == os.Geteuid() {
+		return err
+	}
+	if rerr := os.Remove(path); rerr != nil {
+		return errs.Errorf("%w: %s was made by uid %d, not by this process, and cannot be removed: %w", transport.ErrNameInUse, path, uid, rerr)
+	}
+	return sys.Mkfifo(path, perm)
 }
 
 // janitor periodically detaches idle segments whose senders are gone.

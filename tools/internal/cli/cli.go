@@ -27,6 +27,12 @@ func Parse(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) (hel
 	return parse(fs, args, usage, stdout, environment())
 }
 
+// ParseMore is Parse whose -h ends with more, a section saying what the
+// command prints or refuses.
+func ParseMore(fs *flag.FlagSet, args []string, usage string, stdout io.Writer, more string) (help bool, err error) {
+	return parse(fs, args, usage, stdout, environment()+more)
+}
+
 // ParsePrivate is Parse for a command that runs its processes in a FIFO
 // directory of its own (fcbench, fcsoak): its -h says that FIFO_PATH is
 // not used, and ends with more.
