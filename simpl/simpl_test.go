@@ -293,9 +293,10 @@ func TestCloseReleasesBlockedSenders(t *testing.T) {
 	}
 	// The other three are on their way: wait until they wait.
 	if wantTransport() == simpl.FIFO {
-		// The reader has read two doorbells ahead (its read-ahead); the
-		// third waits in the FIFO.
-		waitFor(t, testTimeout, "a doorbell waiting in SRV's FIFO", func() bool { return fifoQueued(t, dir, "SRV") >= 4 })
+		// The reader has posted one request ahead (after a small one it
+		// reads no further until it is received); the others wait in the
+		// FIFO.
+		waitFor(t, testTimeout, "doorbells waiting in SRV's FIFO", func() bool { return fifoQueued(t, dir, "SRV") >= 8 })
 	} else {
 		// Each of the six Sends has its own lane, and posts its request as
 		// soon as its lane is set up (mapped here): that is the last thing

@@ -39,9 +39,9 @@ package fifo
 //     FIFO Y<that name>.<pid> (ErrPeerGone); the Send ends by its context.
 //
 // To hold the receiver off while the header is corrupted, the test plugs
-// its reader first: readAhead proxy doorbells that nobody Receives keep the
-// reader from reading more (it reads at most readAhead doorbells ahead), so
-// the sender's doorbell stays in the FIFO until the test Receives the plug.
+// its reader first: a proxy doorbell that nobody Receives keeps the reader
+// waiting for its credit before it reads more (see readAhead), so the
+// sender's doorbell stays in the FIFO until the test Receives the plug.
 
 import (
 	"bufio"
@@ -614,10 +614,9 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	a := env.a
 	dropped0 := ep.Dropped()
 
-	// Plug the reader: it takes readAhead proxies and waits for a Receive.
-	for range readAhead {
-		ringWith(t, ep, -corruptPlug)
-	}
+	// Plug the reader: it takes a proxy and waits for a Receive (after a
+	// proxy it waits for its credit before it reads on: see readAhead).
+	ringWith(t, ep, -corruptPlug)
 	waitFor(t, "the receiver's reader taking the plug", func() bool { return queued(t, ep) == 0 })
 
 	// The sender rings; its doorbell stays in the FIFO.
@@ -643,13 +642,11 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	}
 
 	// Release the reader: the plug, then the corrupted doorbell.
-	for range readAhead {
-		ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
-		req, proxy, err := ep.Receive(ctx)
-		cancel()
-		if err != nil || req.Valid() || proxy != corruptPlug {
-			t.Fatalf("receive the plug: %v, proxy %d, %v", req, proxy, err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+	req, proxy, err := ep.Receive(ctx)
+	cancel()
+	if err != nil || req.Valid() || proxy != corruptPlug {
+		t.Fatalf("receive the plug: %v, proxy %d, %v", req, proxy, err)
 	}
 
 	switch want {

@@ -227,7 +227,7 @@ func noPidfd(t *testing.T) {
 }
 
 // TestReceiverKilled: 16 Sends blocked on one receiver, 8 of them held
-// unanswered and the rest still in its FIFO (readAhead read ahead, the others
+// unanswered and the rest still in its FIFO (at most readAhead read ahead, the others
 // unread), all return ErrPeerGone within 100 ms of the receiver's death
 // by SIGKILL (measured from the death, see watchDeath); five times
 // over, from one endpoint. The Sends' reply FIFOs and segments are gone by
