@@ -36,7 +36,8 @@ func TestPubSubTools(t *testing.T) {
 	e := newEnv(t)
 	broker, url := e.startBroker()
 	all := e.startSub("-t", "plant/#", "-seq")
-	temps := e.startSub("-t", "plant/+/temp")
+	temps := e.startSub("plant/+/temp") // the pattern as the argument, as fclocator takes its own
+	e.run("", "fcsub", "-t", "a/b", "c/d").failed(t, "fcsub", "one pattern")
 
 	r := e.run("", "fcpub", "-t", "plant/boiler/temp", "-m", "71.5")
 	r.ok(t, "fcpub -m")

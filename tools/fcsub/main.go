@@ -1,7 +1,7 @@
 // Command fcsub subscribes to topics at the publish/subscribe broker
 // (fcbroker) and prints their messages as they come.
 //
-//	fcsub [-b BROKER] [-n NAME] -t PATTERN [-count N] [-latest] [-queue N] [-seq] [-wait D]
+//	fcsub [-b BROKER] [-n NAME] [-count N] [-latest] [-queue N] [-seq] [-wait D] PATTERN
 //	fcsub [-b BROKER] -list
 //
 // PATTERN is a topic in which a level may be "+" (any one level) or, last,
@@ -50,7 +50,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fcsub [-b BROKER] [-n NAME] -t PATTERN [-count N] [-latest] [-queue N] [-seq] [-wait D] | -list [-b BROKER]"
+const usage = "usage: fcsub [-b BROKER] [-n NAME] [-count N] [-latest] [-queue N] [-seq] [-wait D] (PATTERN | -t PATTERN) | -list [-b BROKER]"
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
@@ -61,20 +61,27 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcsub", flag.ContinueOnError)
 	broker := fs.String("b", pubsub.DefaultBroker, "the broker's name")
 	name := fs.String("n", "", "name to attach (default fcsub_PID)")
-	pattern := fs.String("t", "", "topic pattern to subscribe to (required)")
+	pattern := fs.String("t", "", "topic pattern to subscribe to (or give it as the argument, as fclocator takes its pattern)")
 	count := fs.Int("count", 0, "exit after this many messages (0: until signalled)")
 	latest := fs.Bool("latest", false, "keep only the newest message of each topic, and start with the current ones")
 	queue := fs.Int("queue", 0, "the queue's size in messages (0: the broker's default)")
 	seq := fs.Bool("seq", false, "print each message's sequence number after its topic")
 	wait := fs.Duration("wait", 0, "wait up to this long for the broker to attach (0: it must exist now)")
 	list := fs.Bool("list", false, "print the broker's subscriptions instead of subscribing")
-	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+	operands, help, err := cli.ParseOperands(fs, args, usage, stdout)
+	if help || err != nil {
 		return err
 	}
 	switch {
-	case *list && (*pattern != "" || fs.NArg() > 0):
+	case len(operands) == 1 && *pattern == "":
+		*pattern = operands[0]
+	case len(operands) > 0:
+		return fmt.Errorf("one pattern, as the argument or with -t; %s", usage)
+	}
+	switch {
+	case *list && *pattern != "":
 		return fmt.Errorf("-list takes no pattern; %s", usage)
-	case (*pattern == "" && !*list) || fs.NArg() > 0:
+	case *pattern == "" && !*list:
 		return errors.New(usage)
 	case *count < 0:
 		return fmt.Errorf("-count %d: must be 0 or more", *count)
