@@ -396,6 +396,3 @@ func (q *Queue) Close() error {
 	<-q.rsem
 	return nil
 }
-
-// Closed reports whether Close was called.
-func (q *Queue) Closed() bool { return q.closed.Load() }

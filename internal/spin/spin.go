@@ -33,9 +33,6 @@ func (s *Budget) Init(noSpin bool) {
 	s.budget.Store(int64(initSpin))
 }
 
-// Off reports whether spinning is off.
-func (s *Budget) Off() bool { return s.off }
-
 // Start returns the time the spin must end by.
 func (s *Budget) Start() time.Time {
 	if s.off {
