@@ -186,8 +186,9 @@ func (q *Queue) TakeCredit(c *Credit, stop <-chan struct{}) bool {
 }
 
 // PostCredited posts as Post does, in a slot of c already taken, which
-// Receive gives back when it takes the item. It never blocks. It returns
-// false, with the slot given back, once the queue is closed.
+// Receive gives back when it takes the item. It blocks only while the
+// queue is full of other posters' items. It returns false, with the slot
+// given back, once the queue is closed.
 func (q *Queue) PostCredited(c *Credit, req Request, proxy int) bool {
 	q.postMu.RLock()
 	defer q.postMu.RUnlock()
