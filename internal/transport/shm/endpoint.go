@@ -71,8 +71,9 @@ type Endpoint struct {
 	pend   [readyWords]uint64 // ready bits taken from the bell; Poll's
 	cursor int                // next lane index to look at; Poll's
 
-	done    chan struct{}
-	closing atomic.Bool
+	done     chan struct{}
+	closing  atomic.Bool
+	refusing chan struct{} // a token per refused connection being answered
 
 	mu       sync.Mutex // guards freeIdx and all
 	freeIdx  []int
@@ -109,16 +110,17 @@ func Listen(addr, name string, opts Options) (*Endpoint, error) {
 
 func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 	e := &Endpoint{
-		name:   name,
-		dir:    dir,
-		opts:   opts,
-		maxMsg: opts.MaxMessage,
-		perm:   opts.Perm,
-		uid:    os.Getuid(),
-		gid:    os.Getgid(),
-		q:      opts.Queue,
-		done:   make(chan struct{}),
-		all:    make(map[*rlane]struct{}),
+		name:     name,
+		dir:      dir,
+		opts:     opts,
+		maxMsg:   opts.MaxMessage,
+		perm:     opts.Perm,
+		uid:      os.Getuid(),
+		gid:      os.Getgid(),
+		q:        opts.Queue,
+		done:     make(chan struct{}),
+		all:      make(map[*rlane]struct{}),
+		refusing: make(chan struct{}, maxRefusing),
 	}
 	if e.maxMsg <= 0 {
 		e.maxMsg = DefaultMaxMessage
@@ -201,8 +203,56 @@ func (e *Endpoint) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		go e.handshake(c)
+		if cred, ok := e.admit(c); ok {
+			go e.handshake(c, cred)
+		}
 	}
+}
+
+// Refused connections are answered by at most maxRefusing goroutines at a
+// time, each for at most refuseTimeout; beyond them (a flood of connections
+// from a user the mode does not admit) a connection is closed as soon as it
+// is accepted, so a flood holds no descriptor and no goroutine here.
+const (
+	maxRefusing   = 8
+	refuseTimeout = 250 * time.Millisecond
+)
+
+// admit checks who connected, before anything is read from them: the
+// connection goes on to the handshake only if the mode admits its user.
+func (e *Endpoint) admit(c *net.UnixConn) (sys.Cred, bool) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return sys.Cred{}, false
+	}
+	cred, err := sys.PeerCred(rc)
+	if err == nil && e.allowed(cred) {
+		return cred, true
+	}
+	select {
+	case e.refusing <- struct{}{}:
+		go e.refuse(c)
+	default:
+		c.Close()
+	}
+	return cred, false
+}
+
+// refuse answers a refused connection with ackDenied. It reads the hello
+// first (within refuseTimeout), so that the sender gets the answer rather
+// than a reset connection.
+func (e *Endpoint) refuse(c *net.UnixConn) {
+	defer func() { <-e.refusing }()
+	c.SetDeadline(time.Now().Add(refuseTimeout))
+	buf := make([]byte, helloSize+1)
+	oob := make([]byte, 64)
+	_, oobn, _, _, _ := c.ReadMsgUnix(buf, oob)
+	for _, fd := range sys.ReceiveRights(oob[:max(oobn, 0)]) {
+		fd.Close()
+	}
+	sys.SendRights(c, encodeAck(ackDenied, 0))
+	c.Close()
 }
 
 // allowed applies Perm to the connecting process's credentials.
@@ -217,16 +267,11 @@ func (e *Endpoint) allowed(c sys.Cred) bool {
 	}
 }
 
-func (e *Endpoint) handshake(c *net.UnixConn) {
+// handshake sets up a lane for an admitted sender, cred.
+func (e *Endpoint) handshake(c *net.UnixConn, cred sys.Cred) {
 	ack := func(status int32, idx int, fds ...*sys.FD) {
 		sys.SendRights(c, encodeAck(status, idx), fds...)
 	}
-	rc, err := c.SyscallConn()
-	if err != nil {
-		c.Close()
-		return
-	}
-	cred, err := sys.PeerCred(rc)
 	c.SetDeadline(time.Now().Add(handshakeTimeout))
 	buf := make([]byte, helloSize+1)
 	oob := make([]byte, 64)
@@ -236,14 +281,6 @@ func (e *Endpoint) handshake(c *net.UnixConn) {
 		for _, fd := range fds {
 			fd.Close()
 		}
-	}
-	if err != nil || !e.allowed(cred) {
-		// Refused after its hello was read, so the sender surely gets the
-		// answer rather than a reset connection.
-		closeFDs()
-		ack(ackDenied, 0)
-		c.Close()
-		return
 	}
 	if rerr != nil {
 		closeFDs()

@@ -1,0 +1,128 @@
+package simpl_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/transport/shm"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
+)
+
+// floodRoles are the helper roles of the connection-flood test.
+var floodRoles = map[string]simpltest.Role{"flood": roleFlood}
+
+// roleFlood CRED ADDR N: as user CRED, keep N connections open to the
+// shared-memory socket ADDR, never saying hello, opening a new one as soon
+// as the receiver closes one, a few milliseconds apart; "flooding" once N
+// were open at the same time, or the receiver had closed N (it refuses
+// them), then on until killed.
+func roleFlood(args []string) error {
+	if err := becomeUser(args[0]); err != nil {
+		return err
+	}
+	n, _ := strconv.Atoi(args[2])
+	var opened, closed atomic.Int64
+	said := make(chan struct{})
+	var once atomic.Bool
+	say := func() {
+		if once.CompareAndSwap(false, true) {
+			close(said)
+		}
+	}
+	for range n {
+		go func() {
+			for {
+				c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: args[1], Net: "unixpacket"})
+				if err == nil {
+					if opened.Add(1) >= int64(n) {
+						say()
+					}
+					var b [64]byte
+					c.Read(b[:]) // until the receiver answers or closes
+					c.Close()
+					if closed.Add(1) >= int64(n) {
+						say()
+					}
+				}
+				time.Sleep(20 * time.Millisecond) // a flood, not a busy loop on two cores
+			}
+		}()
+	}
+	<-said
+	fmt.Println("flooding")
+	select {}
+}
+
+// fdCount is how many descriptors this process has open.
+func fdCount(t *testing.T) int {
+	t.Helper()
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(des)
+}
+
+// A user the channel's mode does not admit (nobody, at 0600) floods its
+// shared-memory socket with connections that never say hello: the
+// receiver checks who connected before it reads anything, refuses at once,
+// and holds neither descriptors nor goroutines for them, while its own
+// user's Sends go through (issue 16, item 1). Before, each such connection
+// held a descriptor and a goroutine for the 2 s the handshake waits.
+func TestRefusedFlood(t *testing.T) {
+	needRoot(t)
+	dir := simpltest.Dir(t)
+	shareDir(t, dir)
+	srv := attach(t, dir, "FLOOD", simpl.WithTransport(simpl.SHM))
+	ctx := simpltest.Context(t, time.Minute)
+	go serve(ctx, srv, nil)
+	cli := attach(t, dir, "CLI", simpl.WithTransport(simpl.SHM))
+	warm := locate(t, cli, "FLOOD") // its lane is set up before the flood
+	before := fdCount(t)
+
+	const conns = 300
+	f := simpltest.StartNoWait(t, "flood", permEnv(dir), nobodyCred, shm.Address(dir, "FLOOD", os.Getpid()), strconv.Itoa(conns))
+	f.Expect("flooding", time.Minute)
+	// The flood goes on: N connections open at once, or N refused. Held,
+	// they would be N descriptors here; refused, a handful at most.
+	if held := fdCount(t) - before; held > maxRefusingFDs {
+		t.Errorf("%d more descriptors open during a flood by a refused user, want at most %d", held, maxRefusingFDs)
+	}
+	// Sends of the receiver's own user go through meanwhile, on the lane
+	// set up before and on new ones.
+	for i := range 20 {
+		c := warm
+		if i%2 == 1 {
+			var err error
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			c, err = cli.Locate(sctx, "FLOOD")
+			cancel()
+			if err != nil {
+				t.Fatalf("Locate %d during the flood: %v", i, err)
+			}
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		reply := make([]byte, 8)
+		n, err := c.Send(sctx, []byte{opEcho, byte('a' + i)}, reply)
+		cancel()
+		if err != nil || n != 1 || reply[0] != byte('b'+i) {
+			t.Fatalf("Send %d during the flood: %q, %v", i, reply[:n], err)
+		}
+		if c != warm {
+			c.Close()
+		}
+	}
+	f.Kill()
+}
+
+// maxRefusingFDs bounds the descriptors a refused flood may hold in the
+// receiver at a moment: the few being answered (8) and those just
+// accepted, with room for the test's own.
+const maxRefusingFDs = 32
