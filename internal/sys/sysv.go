@@ -3,9 +3,8 @@ package sys
 import (
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/procfs"
 	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -130,23 +129,9 @@ func ShmAttached(id int) (int, error) {
 	return int(d.Nattch), nil
 }
 
-// ShmInfo is what the kernel tells of a segment.
-type ShmInfo struct {
-	ID, Key    int
-	Size       int
-	Mode       uint32 // permission bits, and SHM_DEST (0o1000) once marked for removal
-	CPID, LPID int    // creator, and last to attach or detach
-	Attached   int
-	UID, GID   uint32 // owner (IPC_SET may change them)
-	CUID, CGID uint32 // creator (never change)
-	Ctime      time.Time
-}
-
-// shmDest is the mode bit of a segment marked for removal.
-const shmDest = 0o1000
-
-// MarkedForRemoval tells whether IPC_RMID was done on the segment.
-func (i ShmInfo) MarkedForRemoval() bool { return i.Mode&shmDest != 0 }
+// ShmInfo is what the kernel tells of a segment (procfs.Segment, which
+// /proc/sysvipc/shm gives too).
+type ShmInfo = procfs.Segment
 
 // ShmStat is IPC_STAT of segment id.
 func ShmStat(id int) (ShmInfo, error) {
@@ -175,42 +160,6 @@ func ShmRemove(id int) (bool, error) {
 	return false, fmt.Errorf("shmctl %d IPC_RMID: %w", id, err)
 }
 
-// ShmList lists every System V segment of this IPC namespace, as
-// /proc/sysvipc/shm shows them (whatever their permissions). Without that
-// file it returns an error wrapping fs.ErrNotExist.
-func ShmList() ([]ShmInfo, error) {
-	b, err := os.ReadFile("/proc/sysvipc/shm")
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(string(b), "\n")
-	col := map[string]int{}
-	for i, name := range strings.Fields(lines[0]) {
-		col[name] = i
-	}
-	for _, name := range []string{"key", "shmid", "perms", "size", "cpid", "lpid", "nattch", "uid", "gid", "cuid", "cgid", "ctime"} {
-		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("/proc/sysvipc/shm: no %s column", name)
-		}
-	}
-	var out []ShmInfo
-	for _, line := range lines[1:] {
-		f := strings.Fields(line)
-		if len(f) < len(col) {
-			continue
-		}
-		num := func(name string, base int) int64 {
-			n, _ := strconv.ParseInt(f[col[name]], base, 64)
-			return n
-		}
-		out = append(out, ShmInfo{
-			ID: int(num("shmid", 10)), Key: int(int32(num("key", 10))), Size: int(num("size", 10)),
-			Mode: uint32(num("perms", 8)), CPID: int(num("cpid", 10)), LPID: int(num("lpid", 10)),
-			Attached: int(num("nattch", 10)),
-			UID:      uint32(num("uid", 10)), GID: uint32(num("gid", 10)),
-			CUID: uint32(num("cuid", 10)), CGID: uint32(num("cgid", 10)),
-			Ctime: time.Unix(num("ctime", 10), 0),
-		})
-	}
-	return out, nil
-}
+// ShmList lists every System V segment of this IPC namespace
+// (procfs.Segments).
+func ShmList() ([]ShmInfo, error) { return procfs.Segments() }

@@ -12,9 +12,9 @@
 package testmain
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/procfs"
 	"io/fs"
 	"maps"
 	"os"
@@ -179,7 +179,7 @@ func (s *state) settle(deadline time.Time) []string {
 func (s *state) leaks() []string {
 	var out []string
 	self := os.Getpid()
-	kids := children(self)
+	kids := procfs.Children(self)
 	mu.Lock()
 	pids := map[int]bool{self: true}
 	for pid := range tracked {
@@ -187,8 +187,8 @@ func (s *state) leaks() []string {
 	}
 	mu.Unlock()
 	for _, k := range kids {
-		pids[k.pid] = true
-		out = append(out, fmt.Sprintf("child process %d (state %s): not reaped", k.pid, k.state))
+		pids[k.PID] = true
+		out = append(out, fmt.Sprintf("child process %d (state %s): not reaped", k.PID, k.State))
 	}
 
 	fds, err := descriptors()
@@ -348,30 +348,15 @@ func Segments(pids ...int) ([]Segment, error) {
 	return out, nil
 }
 
-// readSegments reads /proc/sysvipc/shm, whose columns it finds by name.
+// readSegments reads /proc/sysvipc/shm.
 func readSegments() ([]Segment, error) {
-	b, err := os.ReadFile("/proc/sysvipc/shm")
+	all, err := procfs.Segments()
 	if err != nil {
 		return nil, err
 	}
-	lines := strings.Split(string(b), "\n")
-	col := map[string]int{}
-	for i, name := range strings.Fields(lines[0]) {
-		col[name] = i
-	}
-	for _, name := range []string{"key", "shmid", "cpid", "nattch"} {
-		if _, ok := col[name]; !ok {
-			return nil, fmt.Errorf("/proc/sysvipc/shm: no %s column", name)
-		}
-	}
-	var out []Segment
-	for _, line := range lines[1:] {
-		f := strings.Fields(line)
-		if len(f) < len(col) {
-			continue
-		}
-		num := func(name string) int { n, _ := strconv.ParseInt(f[col[name]], 10, 64); return int(n) }
-		out = append(out, Segment{ID: num("shmid"), Key: num("key"), CreatorPID: num("cpid"), Attached: num("nattch")})
+	out := make([]Segment, len(all))
+	for i, s := range all {
+		out[i] = Segment{ID: s.ID, Key: s.Key, CreatorPID: s.CPID, Attached: s.Attached}
 	}
 	return out, nil
 }
@@ -384,40 +369,6 @@ func sharedMaps() map[string]bool {
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.Contains(line, "/SYSV") || strings.Contains(line, "/memfd:") {
 			out[line] = true
-		}
-	}
-	return out
-}
-
-type child struct {
-	pid   int
-	state string
-}
-
-// children lists the processes whose parent is ppid.
-func children(ppid int) []child {
-	des, _ := os.ReadDir("/proc")
-	var out []child
-	for _, de := range des {
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + de.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// After the command name, in parentheses: state, then ppid.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(stat[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if p, _ := strconv.Atoi(string(f[1])); p == ppid {
-			out = append(out, child{pid, string(f[0])})
 		}
 	}
 	return out

@@ -1,7 +1,8 @@
 package main
 
 import (
-	"bytes"
+	"fmt"
+	"github.com/gosimpl/gosimpl/internal/procfs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -75,18 +76,13 @@ func sysvLeaks(pids map[int]bool) []string {
 	deadline := time.Now().Add(sysvWait)
 	for {
 		var out []string
-		b, err := os.ReadFile("/proc/sysvipc/shm")
+		segs, err := procfs.Segments()
 		if err != nil {
 			return nil // no System V IPC here: nothing can leak
 		}
-		for i, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if i == 0 || len(f) < 7 {
-				continue
-			}
-			cpid, _ := strconv.Atoi(f[4])
-			if pids[cpid] {
-				out = append(out, "shmid "+f[1]+" cpid "+f[4]+" nattch "+f[6])
+		for _, s := range segs {
+			if pids[s.CPID] {
+				out = append(out, fmt.Sprintf("shmid %d cpid %d nattch %d", s.ID, s.CPID, s.Attached))
 			}
 		}
 		if len(out) == 0 || time.Now().After(deadline) {
@@ -99,33 +95,9 @@ func sysvLeaks(pids map[int]bool) []string {
 // childProcs lists the processes whose parent is this process: after
 // every child has been waited for there should be none.
 func childProcs() []string {
-	des, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	self := os.Getpid()
 	var out []string
-	for _, de := range des {
-		pid, err := strconv.Atoi(de.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + de.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// After the command name, in parentheses: state, then ppid.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(stat[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(string(f[1])); ppid == self {
-			out = append(out, "pid "+strconv.Itoa(pid)+" ("+string(f[0])+")")
-		}
+	for _, c := range procfs.Children(os.Getpid()) {
+		out = append(out, "pid "+strconv.Itoa(c.PID)+" ("+c.State+")")
 	}
 	return out
 }
