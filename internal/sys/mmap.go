@@ -8,7 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Mapping is a shared read-write mapping of a whole memfd. Its accessors
+// Mapping is a read-write mapping: of a whole memfd, shared (Map), or of
+// private memory (NewPrivate). Its accessors
 // check bounds and alignment and panic on a programming error; they never
 // touch memory outside the mapping. Unmap is idempotent but not safe to
 // call concurrently with other methods.
@@ -89,4 +90,15 @@ func word(mem []byte, off, size int) unsafe.Pointer {
 		panic(fmt.Sprintf("sys: %d-byte word at %d outside a %d-byte mapping or unaligned", size, off, len(mem)))
 	}
 	return unsafe.Pointer(&mem[off])
+}
+
+// NewPrivate maps n bytes of private anonymous memory (zeroed), for a
+// buffer whose memory must go back to the system as soon as it is
+// unmapped rather than stay in the Go heap.
+func NewPrivate(n int) (*Mapping, error) {
+	mem, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d private bytes: %w", n, err)
+	}
+	return &Mapping{mem: mem}, nil
 }

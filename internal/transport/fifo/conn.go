@@ -41,6 +41,8 @@ type slot struct {
 
 	out [4]byte // the doorbell this slot rings with
 	in  [4]byte // the reply doorbell read into
+
+	idle time.Time // when a big segment was last put back (see shrinkIdle)
 }
 
 func (e *Endpoint) newSlot(whom string) (*slot, error) {
@@ -117,11 +119,35 @@ func (e *Endpoint) putSlot(s *slot) {
 	delete(e.busy, s)
 	closed := e.isClosed()
 	if !closed {
+		if len(s.seg.mem) > bigSegment {
+			s.idle = time.Now()
+		}
 		e.free = append(e.free, s)
 	}
 	e.slotMu.Unlock()
 	if closed {
 		s.destroy()
+	}
+}
+
+// bigSegment: a sender keeps a segment of more than bigSegment bytes only
+// while it is in use, and for up to two janitor rounds (sweepEvery) after,
+// for the next large Send; then it goes (shrinkIdle), and the receivers
+// holding it attached let go of it at their next sweep. So the memory of
+// one large message returns to the system within about 3 x sweepEvery
+// (6 s) of the last Send that needed it.
+const bigSegment = 1 << 20
+
+// shrinkIdle detaches the big segments of idle slots that have not been
+// used for sweepEvery; the slot makes a new segment at its next Send.
+func (e *Endpoint) shrinkIdle() {
+	e.slotMu.Lock()
+	defer e.slotMu.Unlock()
+	for _, s := range e.free {
+		if len(s.seg.mem) > bigSegment && time.Since(s.idle) >= sweepEvery {
+			sys.ShmDetach(s.seg.mem)
+			s.seg = segment{}
+		}
 	}
 }
 

@@ -243,7 +243,8 @@ func mkfifoOwn(path string, perm os.FileMode) error {
 	return sys.Mkfifo(path, perm)
 }
 
-// janitor periodically detaches idle segments whose senders are gone.
+// janitor periodically detaches idle segments whose senders are gone, and
+// the big segments of this endpoint's idle sender slots.
 func (e *Endpoint) janitor() {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
@@ -257,6 +258,7 @@ func (e *Endpoint) janitor() {
 				e.sweepLocked()
 			}
 			e.mu.Unlock()
+			e.shrinkIdle()
 		}
 	}
 }
@@ -344,7 +346,7 @@ func (e *Endpoint) dispatch(v int32, closing bool) int {
 		req.answerClosed()
 		return 0
 	}
-	n := len(req.data)
+	n := req.hdr.nbytes
 	if !e.q.PostCredited(e.credit, transport.NewRequest(req, 0), 0) {
 		req.answerClosed()
 	}
@@ -411,9 +413,9 @@ func (e *Endpoint) accept(id int) (*Request, error) {
 	}
 	e.noteSender(seg, h)
 	r := &Request{ep: e, seg: seg, hdr: h}
-	r.buf = getBuf(h.nbytes)
-	r.data = (*r.buf)[:h.nbytes]
-	copy(r.data, seg.data(h.nbytes))
+	if h.nbytes <= eagerCopy {
+		r.copyData()
+	}
 	e.mu.Lock()
 	closed := e.closed
 	if !closed {
@@ -481,8 +483,11 @@ func (e *Endpoint) releaseSeg(s *rseg) {
 	e.mu.Unlock()
 }
 
+// A segment of more than bigSegment bytes is not kept attached once idle:
+// its pages, once read, would count against this process for as long as
+// it stays attached, and a large message costs far more than the shmat.
 func (e *Endpoint) maybeDetachLocked(s *rseg) {
-	if s.refs > 0 || !(s.evict || e.closed) {
+	if s.refs > 0 || !(s.evict || e.closed || len(s.mem) > bigSegment) {
 		return
 	}
 	sys.ShmDetach(s.mem)
@@ -641,17 +646,4 @@ func (e *Endpoint) close() {
 		delete(e.replyFDs, k)
 	}
 	e.replyMu.Unlock()
-}
-
-var bufPool sync.Pool
-
-func getBuf(n int) *[]byte {
-	if p, ok := bufPool.Get().(*[]byte); ok {
-		if cap(*p) >= n {
-			return p
-		}
-		bufPool.Put(p)
-	}
-	b := make([]byte, n, max(n, 512))
-	return &b
 }

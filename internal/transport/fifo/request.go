@@ -2,8 +2,10 @@ package fifo
 
 import (
 	"errors"
-	"github.com/gosimpl/gosimpl/internal/errs"
 	"sync"
+
+	"github.com/gosimpl/gosimpl/internal/errs"
+	"github.com/gosimpl/gosimpl/internal/sys"
 
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -18,8 +20,9 @@ type Request struct {
 	ep   *Endpoint
 	seg  *rseg
 	hdr  header
-	buf  *[]byte
-	data []byte
+	buf  *[]byte      // the copy's buffer, for a small request
+	big  *sys.Mapping // the copy's mapping, for a large one
+	data []byte       // the copy, once made (see copy.go)
 
 	mu     sync.Mutex
 	done   bool
@@ -29,10 +32,12 @@ type Request struct {
 var _ transport.Handle = (*Request)(nil)
 
 // Data is the request's bytes, valid until the request is answered; nil
-// after.
+// after. A large request is copied out of the sender's segment by the
+// first call (see copy.go).
 func (r *Request) Data(uint64) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.copyData()
 	return r.data
 }
 
@@ -81,6 +86,7 @@ func (r *Request) ReplyBuffer(uint64) []byte {
 	if r.done {
 		return nil
 	}
+	r.copyData() // before a reply in place can overwrite the request
 	return r.seg.data(r.hdr.ybytes)
 }
 
@@ -196,7 +202,5 @@ func (r *Request) finish() {
 	delete(e.pending, r)
 	e.mu.Unlock()
 	e.releaseSeg(r.seg)
-	r.data = nil
-	bufPool.Put(r.buf)
-	r.buf = nil
+	r.freeData()
 }
