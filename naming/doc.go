@@ -2,8 +2,13 @@
 // listen.
 //
 // A name is a string of at most 31 bytes, optionally qualified as
-// "host:name" or "protocol:host:name" (at most two colons), exactly as in
-// C SIMPL. Parse checks and splits it.
+// "host:name" or "protocol:host:name" (at most two colons), split as C
+// SIMPL splits it: an empty protocol is DefaultProtocol, an empty host
+// means this host. Parse checks and splits it, refusing fields too long
+// where C SIMPL cuts them; ParseC cuts them as C SIMPL does. A host part
+// naming this host (IsLocalHost: HOSTNAME, else /etc/hostname, as C SIMPL
+// decides it; never "localhost" or 127.0.0.1 unless HOSTNAME says so) is
+// looked up locally.
 //
 // The local registry is a directory of FIFOs: the owner (process PID) of
 // NAME creates the receive FIFO NAME.PID and the reply FIFO YNAME.PID. The

@@ -8,31 +8,76 @@ import (
 // MaxNameLen is the longest SIMPL name in bytes (C SIMPL's limit).
 const MaxNameLen = 31
 
+// The longest protocol and host fields of a remote name, in bytes (C
+// SIMPL's limits: 24- and 52-byte fields with their NUL).
+const (
+	MaxProtocolLen = 23
+	MaxHostLen     = 51
+)
+
+// DefaultProtocol is the protocol of a remote name that gives none
+// ("host:NAME", or "::NAME"'s empty field): C SIMPL's router then picks
+// the first protocol registered.
+const DefaultProtocol = "_simplDefault"
+
 // Name is a parsed SIMPL name. Protocol and Host are empty for a local name.
 type Name struct {
-	Protocol string // e.g. "_simplTCP"; empty unless given
+	Protocol string // e.g. "_simplTCP"; empty for DefaultProtocol
 	Host     string // empty for a local name
 	Name     string // the name proper, 1..31 bytes
 }
 
-// Local reports whether n names a process on this host.
-func (n Name) Local() bool { return n.Host == "" && n.Protocol == "" }
+// Local reports whether n names a process on this host without asking
+// which host this is: it has no host part. A name whose host is this
+// host's own name is local too (see IsLocalHost), which only a lookup can
+// tell.
+func (n Name) Local() bool { return n.Host == "" }
+
+// Proto is n's protocol, DefaultProtocol when it names none.
+func (n Name) Proto() string {
+	if n.Protocol == "" {
+		return DefaultProtocol
+	}
+	return n.Protocol
+}
 
 // String returns n in the form Parse accepts.
 func (n Name) String() string {
 	switch {
+	case n.Host == "":
+		return n.Name
 	case n.Protocol != "":
 		return n.Protocol + ":" + n.Host + ":" + n.Name
-	case n.Host != "":
-		return n.Host + ":" + n.Name
 	}
-	return n.Name
+	return n.Host + ":" + n.Name
 }
 
-// Parse splits s into protocol, host and name and checks every part.
-// "name", "host:name" and "protocol:host:name" are accepted; more than two
-// colons, an empty part, or a bad name is ErrBadName.
+// Parse splits s into protocol, host and name as C SIMPL's name_locate
+// does, counting the colons in the whole string:
+//
+//   - none: "NAME", a local name;
+//   - one: "HOST:NAME", with the default protocol;
+//   - two: "PROTOCOL:HOST:NAME"; an empty protocol is the default one;
+//   - more: ErrBadName.
+//
+// An empty host ("::NAME", ":NAME") is a local name, as in C SIMPL; an
+// empty name is ErrBadName. Where C SIMPL silently truncates a field that
+// is too long (a protocol to 23 bytes, a host to 51, a name to 31), Parse
+// refuses it with ErrBadName, saying so; ParseC truncates as C SIMPL does,
+// for callers that must behave exactly like it. A protocol named
+// DefaultProtocol is left empty, as if not given.
 func Parse(s string) (Name, error) {
+	return parse(s, false)
+}
+
+// ParseC is Parse with C SIMPL's truncation of long fields (a protocol to
+// 23 bytes, a host to 51, a name to 31), for the C SIMPL library's
+// name_locate. Every other rule is Parse's.
+func ParseC(s string) (Name, error) {
+	return parse(s, true)
+}
+
+func parse(s string, truncate bool) (Name, error) {
 	parts := strings.Split(s, ":")
 	var n Name
 	switch len(parts) {
@@ -42,21 +87,35 @@ func Parse(s string) (Name, error) {
 		n.Host, n.Name = parts[0], parts[1]
 	case 3:
 		n.Protocol, n.Host, n.Name = parts[0], parts[1], parts[2]
-		if n.Protocol == "" {
-			return Name{}, fmt.Errorf("%w: %q: empty protocol", ErrBadName, s)
-		}
 	default:
 		return Name{}, fmt.Errorf("%w: %q: more than two colons", ErrBadName, s)
 	}
-	if len(parts) > 1 && n.Host == "" {
-		return Name{}, fmt.Errorf("%w: %q: empty host", ErrBadName, s)
+	fields := []struct {
+		what string
+		v    *string
+		max  int
+	}{{"protocol", &n.Protocol, MaxProtocolLen}, {"host", &n.Host, MaxHostLen}, {"name", &n.Name, MaxNameLen}}
+	for _, f := range fields {
+		if len(*f.v) <= f.max {
+			continue
+		}
+		if !truncate {
+			return Name{}, fmt.Errorf("%w: %q: the %s is %d bytes, at most %d (C SIMPL would cut it to %q)", ErrBadName, s, f.what, len(*f.v), f.max, (*f.v)[:f.max])
+		}
+		*f.v = (*f.v)[:f.max]
+	}
+	if n.Host == "" || n.Protocol == DefaultProtocol {
+		n.Protocol = ""
+	}
+	if n.Name == "" {
+		return Name{}, fmt.Errorf("%w: %q: empty name", ErrBadName, s)
 	}
 	if err := CheckLocal(n.Name); err != nil {
 		return Name{}, err
 	}
-	if n.Host != "" {
-		if err := checkChars(n.Host); err != nil {
-			return Name{}, fmt.Errorf("%w: host %q: %s", ErrBadName, n.Host, err)
+	for _, f := range fields[:2] {
+		if err := checkChars(*f.v); err != nil {
+			return Name{}, fmt.Errorf("%w: %s %q: %s", ErrBadName, f.what, *f.v, err)
 		}
 	}
 	return n, nil

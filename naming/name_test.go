@@ -8,14 +8,24 @@ import (
 
 func TestParse(t *testing.T) {
 	good := []struct {
-		in   string
-		want Name
+		in, str string // str: String() of the result, when not in
+		want    Name
 	}{
-		{"SRV", Name{Name: "SRV"}},
-		{"host:SRV", Name{Host: "host", Name: "SRV"}},
-		{"_simplTCP:host:SRV", Name{Protocol: "_simplTCP", Host: "host", Name: "SRV"}},
-		{strings.Repeat("a", 31), Name{Name: strings.Repeat("a", 31)}},
-		{"dots.are.ok", Name{Name: "dots.are.ok"}},
+		{"SRV", "", Name{Name: "SRV"}},
+		{"host:SRV", "", Name{Host: "host", Name: "SRV"}},
+		{"_simplTCP:host:SRV", "", Name{Protocol: "_simplTCP", Host: "host", Name: "SRV"}},
+		{strings.Repeat("a", 31), "", Name{Name: strings.Repeat("a", 31)}},
+		{"dots.are.ok", "", Name{Name: "dots.are.ok"}},
+		// C SIMPL's rules: an empty protocol is the default one, an empty
+		// host a local lookup.
+		{":host:SRV", "host:SRV", Name{Host: "host", Name: "SRV"}},
+		{"_simplDefault:host:SRV", "host:SRV", Name{Host: "host", Name: "SRV"}},
+		{"::x", "x", Name{Name: "x"}},
+		{":x", "x", Name{Name: "x"}},
+		{"_simplTCP::x", "x", Name{Name: "x"}},
+		{"TCP:h:n", "", Name{Protocol: "TCP", Host: "h", Name: "n"}}, // the router says no, not the parser
+		{"127.0.0.1:n", "", Name{Host: "127.0.0.1", Name: "n"}},
+		{strings.Repeat("p", 23) + ":" + strings.Repeat("h", 51) + ":n", "", Name{Protocol: strings.Repeat("p", 23), Host: strings.Repeat("h", 51), Name: "n"}},
 	}
 	for _, c := range good {
 		got, err := Parse(c.in)
@@ -23,17 +33,44 @@ func TestParse(t *testing.T) {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
 			continue
 		}
-		if got.String() != c.in {
-			t.Errorf("Parse(%q).String() = %q", c.in, got.String())
+		str := c.str
+		if str == "" {
+			str = c.in
+		}
+		if got.String() != str {
+			t.Errorf("Parse(%q).String() = %q, want %q", c.in, got.String(), str)
 		}
 		if got.Local() != (c.want.Host == "") {
 			t.Errorf("Parse(%q).Local() = %v", c.in, got.Local())
 		}
 	}
-	bad := []string{"", strings.Repeat("a", 32), "a:b:c:d", ":x", "h:", "::x", "a/b", "a b", "a\x00", "a#2", ".", "..", "h/x:n", "\x7f"}
+	bad := []string{"", strings.Repeat("a", 32), "a:b:c:d", "::", "h:", "localhost:", "a/b", "a b", "a\x00", "a#2", ".", "..", "h/x:n", "\x7f",
+		strings.Repeat("p", 24) + ":h:n", strings.Repeat("h", 52) + ":n", "h:" + strings.Repeat("n", 32), "h h:n", "p\n:h:n"}
 	for _, in := range bad {
 		if n, err := Parse(in); !errors.Is(err, ErrBadName) {
 			t.Errorf("Parse(%q) = %+v, %v; want ErrBadName", in, n, err)
+		}
+	}
+}
+
+// ParseC cuts long fields as C SIMPL does; everything else is Parse's.
+func TestParseC(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Name
+	}{
+		{strings.Repeat("a", 40), Name{Name: strings.Repeat("a", 31)}},
+		{strings.Repeat("p", 30) + ":" + strings.Repeat("h", 60) + ":" + strings.Repeat("n", 35),
+			Name{Protocol: strings.Repeat("p", 23), Host: strings.Repeat("h", 51), Name: strings.Repeat("n", 31)}},
+		{"h:SRV", Name{Host: "h", Name: "SRV"}},
+	} {
+		if got, err := ParseC(c.in); err != nil || got != c.want {
+			t.Errorf("ParseC(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+	for _, in := range []string{"a:b:c:d", "localhost:", "h:a/b"} {
+		if n, err := ParseC(in); !errors.Is(err, ErrBadName) {
+			t.Errorf("ParseC(%q) = %+v, %v; want ErrBadName", in, n, err)
 		}
 	}
 }
@@ -77,7 +114,7 @@ func TestIsAuxOf(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"SRV", "h:SRV", "p:h:SRV", "a:b:c:d", "", strings.Repeat("x", 40), "a/b", "Y#1"} {
+	for _, s := range []string{"SRV", "h:SRV", "p:h:SRV", "a:b:c:d", "", strings.Repeat("x", 40), "a/b", "Y#1", "::x", ":h:n", "_simplDefault:h:n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -88,8 +125,12 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if n.String() != s {
-			t.Fatalf("Parse(%q).String() = %q", s, n.String())
+		again, err := Parse(n.String())
+		if err != nil || again != n {
+			t.Fatalf("Parse(%q) = %+v, but Parse(%q) = %+v, %v", s, n, n.String(), again, err)
+		}
+		if len(n.Protocol) > MaxProtocolLen || len(n.Host) > MaxHostLen || (n.Host == "" && n.Protocol != "") {
+			t.Fatalf("Parse(%q) = %+v", s, n)
 		}
 		if len(n.Name) == 0 || len(n.Name) > MaxNameLen || strings.ContainsAny(n.Name, "/:#") {
 			t.Fatalf("Parse(%q) accepted name %q", s, n.Name)

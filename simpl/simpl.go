@@ -249,7 +249,7 @@ func (c *Channel) Receive(ctx context.Context) (Message, error) {
 // nobody has attached is ErrNotFound at once (WaitFor waits for it); ctx
 // bounds the connection's set-up.
 func (c *Channel) Locate(ctx context.Context, name string) (*Conn, error) {
-	ent, n, err := c.lookup(name)
+	ent, n, err := c.lookup(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (c *Channel) Locate(ctx context.Context, name string) (*Conn, error) {
 // until a live process attaches it, or ctx ends (ctx.Err()).
 func (c *Channel) WaitFor(ctx context.Context, name string) (*Conn, error) {
 	for {
-		_, n, err := c.lookup(name)
+		_, n, err := c.lookup(ctx, name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
@@ -276,14 +276,23 @@ func (c *Channel) WaitFor(ctx context.Context, name string) (*Conn, error) {
 	}
 }
 
-// lookup parses name and finds its live owner.
-func (c *Channel) lookup(name string) (naming.Entry, naming.Name, error) {
+// lookup parses name and finds its live owner. A name whose host is this
+// host (naming.IsLocalHost, C SIMPL's rules) is looked up here, as a
+// local name.
+func (c *Channel) lookup(ctx context.Context, name string) (naming.Entry, naming.Name, error) {
 	n, err := naming.Parse(name)
 	if err != nil {
 		return naming.Entry{}, n, err
 	}
 	if !n.Local() {
-		return naming.Entry{}, n, errs.Errorf("remote name %q: %w", name, ErrNotSupported)
+		local, err := naming.IsLocalHost(ctx, n.Host)
+		if err != nil {
+			return naming.Entry{}, n, errs.Errorf("locate %q: %w", name, err)
+		}
+		if !local {
+			return naming.Entry{}, n, errs.Errorf("remote name %q: %w", name, ErrNotSupported)
+		}
+		n = naming.Name{Name: n.Name}
 	}
 	if c.isClosed() {
 		return naming.Entry{}, n, errs.Errorf("locate from %q: %w", c.name, ErrClosed)

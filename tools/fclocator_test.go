@@ -239,11 +239,13 @@ func TestFclocator(t *testing.T) {
 // the events shown.
 func TestFclocatorWatchFilter(t *testing.T) {
 	e := newEnv(t)
+	// Before the daemon: the watch's first events are the names already
+	// there, with the time they appeared.
+	before := time.Now()
 	d := e.start("fclocator")
 	expectLine(t, d, "fclocator: FCLOCATOR watching "+e.dir)
 	all := e.start("fclocator", "-watch", "-all")
 	expectWatchHeader(t, all)
-	before := time.Now()
 	expectEvent(t, all, "appeared", "FCLOCATOR", d.PID(), true, before)
 	expectEvent(t, all, "appeared", fmt.Sprintf("FCLOC_%d", all.PID()), all.PID(), true, before)
 	def := e.start("fclocator", "-count", "4", "-watch") // no pattern: every name
