@@ -248,6 +248,7 @@ func TestStrayWhileSending(t *testing.T) {
 	}
 	waitFor(t, "requests flowing", func() bool { return served.Load() >= senders*each/4 })
 	stray(t, ep, "07")
+	t.Logf("the stray byte was written after %d of %d requests were answered", served.Load(), senders*each)
 	for i, p := range ps {
 		for j := range each {
 			if got, want := p.ReadLine(2*helperTimeout), fmt.Sprintf("reply %d.%d!", i, j); got != want {
