@@ -7,6 +7,8 @@
 //   - fd.go: FD, an owned descriptor (closed once, never a reused number);
 //     the error tests every writer needs.
 //   - fifo.go: FIFOs (make, open for writing, doorbell reads and writes).
+//   - ioctl.go: what waits in a FIFO (FIONREAD); descriptor shortages
+//     and a descriptor held in reserve for them.
 //   - sysv.go: System V shared memory (gosimpl's key space, create,
 //     attach, stat, list, remove).
 //   - memfd.go, mmap.go, futex.go: sealed memfds, their shared mappings

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/gosimpl/gosimpl/internal/errs"
-	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -95,6 +94,16 @@ type Endpoint struct {
 	readerDone chan struct{}
 	closeOnce  sync.Once
 	dropped    atomic.Int64 // doorbells that named no usable segment
+	misaligned atomic.Int64 // stray writes resynchronised from (resync.go)
+	shortages  atomic.Int64 // waits for descriptors (see dispatch)
+
+	// The reader's own (resync.go): the bytes of the last read, whether
+	// the stream was still aligned after it (set by checkAligned, made
+	// once so the check allocates nothing), and the resync buffer.
+	readN        int
+	isAligned    bool
+	checkAligned func(fd uintptr)
+	rbuf         []byte
 
 	mu       sync.Mutex // guards the receiver state below
 	closed   bool
@@ -104,6 +113,9 @@ type Endpoint struct {
 
 	replyMu  sync.Mutex // guards replyFDs and every write to them
 	replyFDs map[senderKey]*sys.FD
+	// reserve is a descriptor held so that a reply can be rung even when
+	// this process has run out (see ring); nil while spent. Under replyMu.
+	reserve *sys.FD
 
 	slotMu  sync.Mutex // guards the sender slots below
 	free    []*slot
@@ -218,6 +230,8 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		return fail(err)
 	}
 	e.free = append(e.free, primary)
+	e.reserve, _ = sys.Reserve() // none is no reason not to attach
+	e.checkAligned = func(fd uintptr) { e.isAligned = aligned(int(fd), e.readN) }
 	go e.readLoop()
 	go e.janitor()
 	return e, nil
@@ -294,7 +308,8 @@ func (e *Endpoint) Dropped() int64 { return e.dropped.Load() }
 
 // readLoop reads doorbells and posts each to the queue, holding at most
 // readAhead of them out of the FIFO: it posts one only when the queue has
-// taken the one before, and reads no further meanwhile.
+// taken the one before, and reads no further meanwhile. Each doorbell is
+// one read of up to 4 bytes, checked for alignment (resync.go).
 func (e *Endpoint) readLoop() {
 	defer close(e.readerDone)
 	var b [4]byte
@@ -303,26 +318,67 @@ func (e *Endpoint) readLoop() {
 		if early && !e.q.TakeCredit(e.credit, e.done) {
 			return
 		}
-		if _, err := io.ReadFull(e.rx, b[:]); err != nil {
+		n, err := e.rx.Read(b[:])
+		if err != nil {
 			if early {
 				e.credit.Return()
 			}
 			return
 		}
+		e.readN = n
+		if cerr := e.rxRaw.Control(e.checkAligned); cerr != nil || !e.isAligned {
+			if !e.resyncRead(b[:n], early) {
+				return
+			}
+			early = true
+			continue
+		}
 		v := int32(binary.NativeEndian.Uint32(b[:]))
 		if !early && !e.q.TakeCredit(e.credit, e.done) {
-			e.dispatch(v, true) // closing: answered, not posted
+			e.dispatch(v, true, false) // closing: answered, not posted
 			return
 		}
-		early = e.dispatch(v, false) <= smallRequest
+		early = e.dispatch(v, false, false) <= smallRequest
 	}
 }
 
+// resyncRead resynchronises after the misaligned bytes hand (resync.go)
+// and dispatches what it found, a credit for each; held: the reader holds
+// one already. It returns false when the endpoint is closing, having
+// answered the rest.
+func (e *Endpoint) resyncRead(hand []byte, held bool) bool {
+	var words []word
+	e.rxRaw.Control(func(fd uintptr) { words = e.resync(int(fd), hand, len(hand) < 4) })
+	for i, w := range words {
+		if !held && !e.q.TakeCredit(e.credit, e.done) {
+			for _, w := range words[i:] {
+				e.dispatch(w.v, true, true)
+			}
+			return false
+		}
+		held = false
+		e.dispatch(w.v, false, true)
+	}
+	if held {
+		e.credit.Return()
+	}
+	return true
+}
+
 // dispatch turns one doorbell into a request or a proxy and posts it to
-// the queue. When closing, it fails requests at once instead.
+// the queue. When closing, it fails requests at once instead. mustClaim:
+// the doorbell came out of a resync, and a segment with a claim is taken
+// only by it (see accept).
 // The reader holds a credit slot for it unless closing.
 // It returns the size of the request it posted (0 for anything else).
-func (e *Endpoint) dispatch(v int32, closing bool) int {
+//
+// A request this receiver cannot check for want of descriptors (its own
+// shortage, never the sender's fault) waits: the reader retries it, the
+// wait doubling from 1 ms up to 100 ms, until descriptors are free again
+// (counted in Shortages). The doorbells behind it wait in the FIFO
+// meanwhile, as they would behind a slow Receive. Close ends the wait and
+// answers the request as closed.
+func (e *Endpoint) dispatch(v int32, closing, mustClaim bool) int {
 	if v < 0 {
 		if v == math.MinInt32 || closing {
 			e.dropped.Add(1)
@@ -334,16 +390,27 @@ func (e *Endpoint) dispatch(v int32, closing bool) int {
 		e.q.PostCredited(e.credit, transport.Request{}, int(-v))
 		return 0
 	}
-	req, err := e.accept(int(v))
-	if err != nil {
-		e.dropped.Add(1)
-		if !closing {
+	held := !closing // the credit
+	req, err := e.accept(int(v), mustClaim, closing)
+	for wait := time.Millisecond; errors.Is(err, errShortage); wait = min(2*wait, 100*time.Millisecond) {
+		e.shortages.Add(1)
+		if !closing && !e.pause(wait) {
+			closing = true
+		}
+		req, err = e.accept(int(v), mustClaim, closing)
+		if closing && errors.Is(err, errShortage) {
+			break
+		}
+	}
+	if err != nil || closing {
+		if held {
 			e.credit.Return()
 		}
-		return 0
-	}
-	if closing {
-		req.answerClosed()
+		if err != nil {
+			e.dropped.Add(1)
+		} else {
+			req.answerClosed()
+		}
 		return 0
 	}
 	n := req.hdr.nbytes
@@ -352,6 +419,23 @@ func (e *Endpoint) dispatch(v int32, closing bool) int {
 	}
 	return n
 }
+
+// pause waits d, or until the endpoint closes: false then.
+func (e *Endpoint) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-e.done:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Shortages counts the waits for descriptors this receiver ran out of:
+// the reader's before it could check a request (see dispatch), and a
+// reply's before it could open the sender's reply FIFO (see ring).
+func (e *Endpoint) Shortages() int64 { return e.shortages.Load() }
 
 // Receive waits for the next request or proxy on the endpoint's own
 // queue (Options.Queue nil).
@@ -364,23 +448,37 @@ func (e *Endpoint) Receive(ctx context.Context) (transport.Request, int, error) 
 // sender changing its segment later cannot change what the receiver
 // already read. A request that fails the checks of trust.go is dropped
 // unanswered: the only reply FIFO it names is one it may not reach.
-func (e *Endpoint) accept(id int) (*Request, error) {
+// mustClaim: a segment with a trailer is taken only by its claim, even on
+// a private receiver (the doorbell came out of a resync). An error
+// wrapping errShortage is this receiver's own want of descriptors: the
+// request is left as it was found, to be tried again; closing takes it on
+// what can be checked without one (see creator.verify).
+func (e *Endpoint) accept(id int, mustClaim, closing bool) (*Request, error) {
 	seg, err := e.attachSeg(id)
 	if err != nil {
 		return nil, err
 	}
 	trailer := seg.hasTrailer()
-	if seg.needClaim {
+	claimed := false
+	if seg.needClaim || (mustClaim && trailer) {
 		// Before the header is read: the claim orders the sender's writes
 		// before this reader's, whoever rang.
 		if !trailer || !seg.takeClaim(e.token) {
 			e.releaseSeg(seg)
 			return nil, errs.Errorf("%w: segment %d: no request in it for this receiver", transport.ErrBadMessage, id)
 		}
+		claimed = true
 	}
 	h, err := seg.readHeader()
 	if h.pid > 0 {
-		if verr := seg.cr.verify(h.pid); verr != nil {
+		if verr := seg.cr.verify(h.pid, closing); verr != nil {
+			if errors.Is(verr, errShortage) {
+				if claimed {
+					seg.putClaim(e.token) // as found: tried again
+				}
+				e.releaseSeg(seg)
+				return nil, verr
+			}
 			if seg.cr.bad != nil {
 				// Its creator has gone or failed for good: nothing in the
 				// segment will be served again, so it goes now.
@@ -522,7 +620,8 @@ func (e *Endpoint) ring(h header, v int32) error {
 	k := senderKey{h.whom, h.pid}
 	e.replyMu.Lock()
 	defer e.replyMu.Unlock()
-	for attempt := 0; ; attempt++ {
+	var wait time.Duration
+	for reopened := false; ; {
 		fd, ok := e.replyFDs[k]
 		if !ok {
 			raw, err := sys.OpenWriter(e.reg.ReplyPath(h.whom, h.pid))
@@ -530,6 +629,29 @@ func (e *Endpoint) ring(h header, v int32) error {
 			case errors.Is(err, sys.ErrNoReader), errors.Is(err, fs.ErrNotExist):
 				// No reader, or no reply FIFO: the sender has gone.
 				return errs.Errorf("%w: sender %s (pid %d): %w", transport.ErrPeerGone, h.whom, h.pid, err)
+			case sys.IsShortage(err) && len(e.replyFDs) > 0:
+				// This receiver is out of descriptors: the reply FIFOs
+				// it keeps open for other senders go first (they are
+				// opened again when needed), then its reserve.
+				for k2, fd2 := range e.replyFDs {
+					fd2.Close()
+					delete(e.replyFDs, k2)
+				}
+				continue
+			case sys.IsShortage(err) && e.reserve != nil:
+				e.reserve.Close()
+				e.reserve = nil
+				continue
+			case sys.IsShortage(err):
+				// And then it waits for descriptors while it is open,
+				// as the reader does (dispatch): the sender is waiting
+				// for this answer, and its loss would hang it.
+				wait = min(max(2*wait, time.Millisecond), 100*time.Millisecond)
+				if e.pause(wait) {
+					e.shortages.Add(1)
+					continue
+				}
+				return errs.Errorf("answering sender %s (pid %d): %w", h.whom, h.pid, err)
 			case err != nil:
 				// Out of descriptors, say: the sender may well be alive
 				// and waiting, so it is not reported gone.
@@ -547,11 +669,15 @@ func (e *Endpoint) ring(h header, v int32) error {
 		// replyMu orders every Close of fd after this write.
 		err := sys.WriteInt32(fd.Int(), v)
 		if err == nil {
+			if e.reserve == nil && !e.isClosed() {
+				e.reserve, _ = sys.Reserve() // again, once there is room
+			}
 			return nil
 		}
 		fd.Close()
 		delete(e.replyFDs, k)
-		if sys.IsBrokenPipe(err) && attempt == 0 {
+		if sys.IsBrokenPipe(err) && !reopened {
+			reopened = true
 			continue
 		}
 		if sys.IsBrokenPipe(err) {
@@ -589,17 +715,22 @@ func (e *Endpoint) close() {
 	os.Remove(e.rxPath)
 	e.rx.SetReadDeadline(time.Unix(1, 0))
 	<-e.readerDone
-	// Answer the doorbells still in the FIFO. (RawConn.Read would not run
-	// the function with the deadline still in the past.)
-	e.rx.SetReadDeadline(time.Time{})
-	e.rxRaw.Read(func(fd uintptr) bool {
+	// Answer the doorbells still in the FIFO, resynchronising as the
+	// reader does (resync.go). The reader has stopped: its state is ours.
+	e.rxRaw.Control(func(fd uintptr) {
 		var b [4]byte
 		for {
 			n, err := sys.ReadNonblock(int(fd), b[:])
-			if err != nil || n < 4 {
-				return true
+			if err != nil || n == 0 {
+				return
 			}
-			e.dispatch(int32(binary.NativeEndian.Uint32(b[:])), true)
+			if aligned(int(fd), n) {
+				e.dispatch(int32(binary.NativeEndian.Uint32(b[:])), true, false)
+				continue
+			}
+			for _, w := range e.resync(int(fd), b[:n], n < 4) {
+				e.dispatch(w.v, true, true)
+			}
 		}
 	})
 	e.rx.Close()
@@ -644,6 +775,10 @@ func (e *Endpoint) close() {
 	for k, fd := range e.replyFDs {
 		fd.Close()
 		delete(e.replyFDs, k)
+	}
+	if e.reserve != nil {
+		e.reserve.Close()
+		e.reserve = nil
 	}
 	e.replyMu.Unlock()
 }

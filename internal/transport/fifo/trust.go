@@ -47,32 +47,56 @@ type creator struct {
 	gid  uint32     // shm_perm.cgid: the creator's group then, never checked
 	proc *sys.Pidfd // its pidfd; nil without pidfd support
 	bad  error      // set once the creator fails a check; for good
+	// short: the checks could not be made for want of descriptors in
+	// this receiver (EMFILE, ENFILE): no verdict on the creator, and
+	// they are made again at the next verify.
+	short bool
+	seg   int // the segment's id, for errors
 }
+
+// errShortage: the receiver could not check a request for want of
+// descriptors of its own. A passing state, never a verdict on the sender:
+// the request is tried again (see Endpoint.dispatch).
+var errShortage = errors.New("receiver out of descriptors")
 
 // newCreator checks the creator of the segment info describes: it must be
 // visible (a positive pid in this pid namespace), running, and running as
 // the user that created the segment.
 func newCreator(info sys.ShmInfo) *creator {
-	c := &creator{pid: info.CPID, uid: info.CUID, gid: info.CGID}
+	c := &creator{pid: info.CPID, uid: info.CUID, gid: info.CGID, seg: info.ID}
 	if c.pid <= 0 {
 		c.bad = fmt.Errorf("segment %d has no creator in this pid namespace", info.ID)
 		return c
 	}
+	c.open()
+	return c
+}
+
+// open opens the creator's pidfd and checks the creator; a shortage of
+// descriptors leaves short set and nothing open.
+func (c *creator) open() {
+	c.short = false
 	proc, err := openProcess(c.pid)
 	switch {
 	case err == nil:
 		c.proc = proc
 	case errors.Is(err, sys.ErrNoPidfd):
 		// check reads /proc on every request instead.
+	case sys.IsShortage(err):
+		c.short = true
+		return
 	default:
-		c.bad = fmt.Errorf("creator of segment %d: %w", info.ID, err)
-		return c
+		c.bad = fmt.Errorf("creator of segment %d: %w", c.seg, err)
+		return
 	}
 	if err := c.check(); err != nil {
-		c.bad = err
 		c.close()
+		if sys.IsShortage(err) {
+			c.short = true
+			return
+		}
+		c.bad = err
 	}
-	return c
 }
 
 // check reads /proc for the creator's pid: it must be running as the
@@ -102,10 +126,17 @@ func (c *creator) exited() bool {
 	return c.proc.Exited()
 }
 
-// verify accepts a request whose header names pid as its sender.
-func (c *creator) verify(pid int) error {
+// verify accepts a request whose header names pid as its sender. An
+// error wrapping errShortage means the check could not be made for want
+// of descriptors in this receiver (see shortErr).
+func (c *creator) verify(pid int, closing bool) error {
+	if c.bad == nil && c.short {
+		c.open()
+	}
 	if c.bad == nil {
 		switch {
+		case c.short:
+			return c.shortErr(pid, closing, errors.New("no pidfd"))
 		case c.proc != nil:
 			if c.exited() {
 				c.bad = fmt.Errorf("creator pid %d: %w", c.pid, sys.ErrExited)
@@ -113,6 +144,9 @@ func (c *creator) verify(pid int) error {
 			}
 		default:
 			if err := c.check(); err != nil {
+				if sys.IsShortage(err) {
+					return c.shortErr(pid, closing, err)
+				}
 				return errs.Errorf("%w: %w", transport.ErrBadMessage, err)
 			}
 		}
@@ -124,6 +158,19 @@ func (c *creator) verify(pid int) error {
 		return errs.Errorf("%w: header says pid %d, the segment was made by pid %d", transport.ErrBadMessage, pid, c.pid)
 	}
 	return nil
+}
+
+// shortErr is verify's answer when the creator could not be checked for
+// want of descriptors: an error wrapping errShortage, to try again later;
+// but nil when closing and the header's pid is the kernel's creator pid,
+// the one check that needs no descriptor: the request is then only
+// answered as closed, which rings the process that made the segment (or
+// one that reused its pid) and nobody else.
+func (c *creator) shortErr(pid int, closing bool, err error) error {
+	if closing && pid == c.pid {
+		return nil
+	}
+	return fmt.Errorf("creator pid %d: %w: %w", c.pid, errShortage, err)
 }
 
 func (c *creator) close() {
