@@ -2,19 +2,16 @@ package sys
 
 import (
 	"errors"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// PipeBuffered is how many bytes wait in the pipe or FIFO fd (FIONREAD, alias TIOCINQ on Linux).
-// One system call, no allocation: a FIFO reader asks after every doorbell.
+// PipeBuffered is how many bytes wait in the pipe or FIFO fd (FIONREAD,
+// alias TIOCINQ on Linux, which writes a C int). One system call, no
+// allocation: a FIFO reader asks after every doorbell.
 func PipeBuffered(fd int) (int, error) {
-	var n int32
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCINQ, uintptr(unsafe.Pointer(&n))); errno != 0 {
-		return 0, errno
-	}
-	return int(n), nil
+	n, err := unix.IoctlGetUint32(fd, unix.TIOCINQ)
+	return int(int32(n)), err
 }
 
 // IsShortage tells whether err is this process, or the system, running out
