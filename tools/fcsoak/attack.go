@@ -220,6 +220,10 @@ func bump(m *map[string]int64, k string) {
 	(*m)[k]++
 }
 
+// floodBackoff is how long a flood connection closed sooner than this
+// waits before it connects again.
+const floodBackoff = 50 * time.Millisecond
+
 // flood holds floodConns idle connections to the receiver's shm socket,
 // sending nothing on them; one the receiver closes (or loses by dying) is
 // made again, to the receiver of the moment.
@@ -251,11 +255,17 @@ func flood(ctx context.Context, reg *naming.Registry, o childOptions, rep *repor
 				n := held.Add(1)
 				rep.update(func(c *counts) { c.FloodConnects++; c.FloodHeld = max(c.FloodHeld, n) })
 				stop := context.AfterFunc(ctx, func() { c.Close() })
+				since := time.Now()
 				var b [64]byte
 				c.Read(b[:]) // until the receiver closes it or goes, or we stop
 				stop()
 				c.Close()
 				held.Add(-1)
+				if time.Since(since) < floodBackoff {
+					// Refused at once: again in a moment, not in a
+					// loop that only burns the CPU both sides share.
+					pause(ctx, floodBackoff)
+				}
 			}
 		})
 	}
