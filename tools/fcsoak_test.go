@@ -152,3 +152,15 @@ func TestFcsoakChaos(t *testing.T) {
 		t.Errorf("lanes_held %v, over -lanes-max 100", n)
 	}
 }
+
+// The attacks on the FIFO transport, with every request over FIFOs: stray
+// bytes in the receiver's receive FIFO cost no legitimate Send its answer
+// (issue 16, item 3), big requests leave the receiver's memory within
+// -max-rss (item 4), and forged entries mislead nobody (item 2).
+func TestFcsoakChaosFIFO(t *testing.T) {
+	got, code, stderr := chaosRun(t, "-duration", "3s", "-senders", "2", "-kill-every", "500ms", "-max-size", "4096",
+		"-transport", "fifo", "-chaos", "-stray-every", "20ms", "-big-size", "1048576", "-big-senders", "2",
+		"-big-delay", "5ms")
+	checkChaos(t, got, code, stderr, []string{"stray", "big", "squat"},
+		"stray_writes", "big_verified", "big_received", "forged_made", "forged_removed", "max_rss")
+}
