@@ -3,6 +3,8 @@ package tools_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,4 +77,90 @@ func TestFcsoak(t *testing.T) {
 		t.Errorf("fcsoak -json: sent %v, verified %v, corrupt %v, crossed %v, failed %v (send errors sum to %v)",
 			n("sent"), n("verified"), n("corrupt"), n("crossed"), n("failed"), failed)
 	}
+}
+
+// chaosRun runs fcsoak -json with the chaos options args as root (the
+// attackers become nobody) and returns its report, its exit code and
+// stderr.
+func chaosRun(t *testing.T, args ...string) (map[string]any, int, string) {
+	t.Helper()
+	if uid := os.Geteuid(); uid != 0 {
+		why := fmt.Sprintf("needs root (running as uid %d): fcsoak's attackers become nobody (%d) through setuid", uid, nobodyUID)
+		if os.Getenv("GOSIMPL_CI") == "1" {
+			t.Fatalf("%s; GOSIMPL_CI=1 (CI, which runs as root) requires this test to run", why)
+		}
+		t.Skipf("%s; CI (.ci/run) runs it as root", why)
+	}
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), soakTimeout)
+	defer cancel()
+	r := e.runCmd(ctx, e.command(ctx, "fcsoak", append(args, "-json")...), "")
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("fcsoak %q: exit %d, stderr %q: %v: %q", args, r.code, r.stderr, err, r.stdout)
+	}
+	t.Logf("fcsoak %q: exit %d, stderr %q\n%s", args, r.code, r.stderr, r.stdout)
+	return got, r.code, r.stderr
+}
+
+// checkChaos checks a chaos run: it passed (nothing hung, dropped,
+// corrupt, crossed or leaked), ran the attacks asked for as nobody, and
+// each of them did something: the counts named are all above zero.
+func checkChaos(t *testing.T, got map[string]any, code int, stderr string, attacks []string, nonzero ...string) {
+	t.Helper()
+	n := func(k string) float64 { v, _ := got[k].(float64); return v }
+	if code != 0 || stderr != "" {
+		t.Errorf("fcsoak: exit %d, stderr %q; want success", code, stderr)
+	}
+	for _, k := range []string{"hung_sends", "corrupt", "crossed", "corrupt_requests", "crossed_requests",
+		"leaked_fifos", "leaked_shm", "leaked_sysv", "leaked_procs", "crashes", "hangs"} {
+		if n(k) != 0 {
+			t.Errorf("fcsoak: %s %v, want 0", k, n(k))
+		}
+	}
+	if n("verified") == 0 {
+		t.Errorf("fcsoak: no legitimate reply verified")
+	}
+	var ran []string
+	for _, a := range got["attacks"].([]any) {
+		ran = append(ran, a.(string))
+	}
+	if strings.Join(ran, ",") != strings.Join(attacks, ",") || n("attack_uid") != nobodyUID {
+		t.Errorf("fcsoak ran attacks %q as uid %v, want %q as nobody (%d)", ran, n("attack_uid"), attacks, nobodyUID)
+	}
+	for _, k := range nonzero {
+		if n(k) <= 0 {
+			t.Errorf("fcsoak: %s %v, want more than 0: the attack did nothing", k, n(k))
+		}
+	}
+}
+
+// -chaos: every attack runs as nobody against a receiver of mode 0666
+// beside the soak's kills, and each shows in its counts; the legitimate
+// traffic stays whole, nothing leaks, and the forged FIFOs are removed.
+func TestFcsoakChaos(t *testing.T) {
+	got, code, stderr := chaosRun(t, "-duration", "3s", "-senders", "2", "-kill-every", "500ms", "-max-size", "4096",
+		"-chaos", "-stray-every", "20ms", "-flood-conns", "50", "-lanes-max", "100", "-big-size", "1048576", "-big-senders", "2",
+		"-big-delay", "5ms")
+	checkChaos(t, got, code, stderr, []string{"stray", "flood", "lanes", "big", "squat"},
+		"stray_writes", "stray_bytes", "flood_connects", "flood_held", "lanes_held", "lane_connects",
+		"big_sent", "big_verified", "big_received", "forged_made", "forged_removed", "max_rss", "rss_limit")
+	if got["receiver_perm"] != "0666" {
+		t.Errorf("receiver_perm %v, want 0666: nobody's attacks reach the receiver", got["receiver_perm"])
+	}
+	if n := got["lanes_held"].(float64); n > 100 {
+		t.Errorf("lanes_held %v, over -lanes-max 100", n)
+	}
+}
+
+// The attacks on the FIFO transport, with every request over FIFOs: stray
+// bytes in the receiver's receive FIFO cost no legitimate Send its answer
+// (issue 16, item 3), big requests leave the receiver's memory within
+// -max-rss (item 4), and forged entries mislead nobody (item 2).
+func TestFcsoakChaosFIFO(t *testing.T) {
+	got, code, stderr := chaosRun(t, "-duration", "3s", "-senders", "2", "-kill-every", "500ms", "-max-size", "4096",
+		"-transport", "fifo", "-chaos", "-stray-every", "20ms", "-big-size", "1048576", "-big-senders", "2",
+		"-big-delay", "5ms")
+	checkChaos(t, got, code, stderr, []string{"stray", "big", "squat"},
+		"stray_writes", "big_verified", "big_received", "forged_made", "forged_removed", "max_rss")
 }

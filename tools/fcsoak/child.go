@@ -63,6 +63,7 @@ type counts struct {
 	ReplyErrors     map[string]int64 `json:"reply_errors,omitempty"`
 	Bad             string           `json:"bad,omitempty"`   // the first corrupt or crossed message
 	Other           string           `json:"other,omitempty"` // the first error of kind "other"
+	attackCounts
 }
 
 // bad is the number of corrupt and crossed messages c counts.
@@ -183,6 +184,8 @@ func kindOf(err error) string {
 		return "rejected"
 	case errors.Is(err, simpl.ErrClosed):
 		return "closed"
+	case errors.Is(err, simpl.ErrTooLarge):
+		return "too_large"
 	}
 	return "other"
 }
@@ -194,6 +197,9 @@ type childOptions struct {
 	maxSize   int
 	transport string
 	inject    string // receiver: "corrupt" or "cross" every 50th reply, to test fcsoak itself
+	open      bool   // receiver: attach with mode 0666, for attackers of another user
+	senders   int    // how many senders there are
+	attack    attackOptions
 }
 
 func (o childOptions) attach(name string) (*simpl.Channel, error) {
@@ -205,6 +211,9 @@ func (o childOptions) attach(name string) (*simpl.Channel, error) {
 		opts = append(opts, simpl.WithTransport(simpl.SHM))
 	case "auto":
 		opts = append(opts, simpl.WithTransport())
+	}
+	if o.open {
+		opts = append(opts, simpl.WithPerm(0o666))
 	}
 	return simpl.Attach(name, opts...)
 }
@@ -280,6 +289,29 @@ func receive(o childOptions, stdout io.Writer) error {
 		}
 		rep.update(func(c *counts) { c.Received++ })
 		name, pid := m.Sender()
+		if isAttacker(name, "big") {
+			rep.update(func(c *counts) { c.BigReceived++ })
+			// Slow over big requests: the library holds what comes
+			// meanwhile.
+			time.Sleep(o.attack.bigDelay)
+			h, err := open(m.Data(), atkMagic)
+			switch {
+			case err != nil:
+				rep.badRequest(corruptReply, fmt.Sprintf("big request from %s pid %d: %v", name, pid, err))
+			case int(h.pid) != pid:
+				rep.badRequest(crossedReply, fmt.Sprintf("big request of %v arrived as from %s pid %d", h, name, pid))
+				err = errors.New("crossed")
+			case int(h.extra) != hdrLen || m.MaxReply() < hdrLen:
+				rep.badRequest(corruptReply, fmt.Sprintf("big request of %v asks for a %d-byte reply; the sender takes %d", h, h.extra, m.MaxReply()))
+				err = errors.New("corrupt")
+			}
+			if err != nil {
+				m.ReplyError()
+				continue
+			}
+			answer(m, h, buf[:hdrLen], fill)
+			continue
+		}
 		h, err := open(m.Data(), reqMagic)
 		switch {
 		case err != nil:
@@ -311,6 +343,13 @@ func receive(o childOptions, stdout io.Writer) error {
 	err = ch.Close()
 	rep.close()
 	return err
+}
+
+// isAttacker reports whether name is the attacker kind's (or one of its
+// auxiliary names, for its concurrent Sends).
+func isAttacker(name, kind string) bool {
+	a := attackName(kind)
+	return name == a || naming.IsAuxOf(name, a)
 }
 
 // send is a sender process: it sends requests of random sizes to the

@@ -53,7 +53,18 @@
 // -progress D prints the counts so far on stderr every D (by default
 // every 10 s when stderr is a terminal, else never).
 //
-//	fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json] [-progress D]
+// The chaos options (-chaos for all) add attacker processes, run as the
+// nobody user when fcsoak runs as root (the receiver then attaches with
+// mode 0666 so that they reach it), else as fcsoak's own user: -stray
+// writes stray bytes into the receiver's receive FIFO, -flood holds idle
+// connections to its shm socket, -lanes takes as many of its shm lanes as
+// one process can, -big sends big requests to a receiver slow over them
+// while fcsoak watches its resident set (-max-rss), and -squat forges
+// NAME.PID entries with other users' pids. Each adds its counts to the
+// summary; a legitimate Send with no answer within its deadline from a
+// live receiver fails the run (docs/soak.md).
+//
+//	fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json] [-progress D] [-chaos] [-stray] [-flood] [-lanes] [-big] [-squat] [-stray-every D] [-flood-conns N] [-lanes-max N] [-big-size BYTES] [-big-senders N] [-big-delay D] [-max-rss BYTES]
 package main
 
 import (
@@ -73,6 +84,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,7 +92,17 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json] [-progress D]"
+const usage = "usage: fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill-every D] [-transport fifo|shm|auto] [-seed N] [-json] [-progress D] [-chaos] [-stray] [-flood] [-lanes] [-big] [-squat] [-stray-every D] [-flood-conns N] [-lanes-max N] [-big-size BYTES] [-big-senders N] [-big-delay D] [-max-rss BYTES]"
+
+// chaosHelp ends -h: who the attackers are.
+const chaosHelp = `chaos options:
+  Each attack runs in a process of its own, as the nobody user (uid 65534)
+  when fcsoak runs as root, else as fcsoak's own user. As nobody, the FIFO
+  directory is opened to every user as /var/tmp is (mode 1777) and the
+  receiver attaches with mode 0666 when an attack must reach it (all but
+  -squat); the summary says which. A Send with no answer within 10s from a
+  live receiver (hung, or dropped without an answer) fails the run.
+`
 
 func main() {
 	cli.Exit("fcsoak", run(os.Args[1:], os.Stdout))
@@ -112,6 +134,14 @@ type report struct {
 	Senders          int     `json:"senders"`
 	Seed             uint64  `json:"seed"`
 
+	// The chaos options.
+	Attacks       []string `json:"attacks"`        // the attacks enabled, if any
+	AttackUID     int      `json:"attack_uid"`     // the user the attackers ran as
+	ReceiverPerm  string   `json:"receiver_perm"`  // the receiver's mode: 0600, or 0666 for attackers of another user
+	MaxRSS        int64    `json:"max_rss"`        // the receiver's largest VmRSS seen, in bytes
+	RSSLimit      int64    `json:"rss_limit"`      // the bound on it, 0 for none
+	ForgedRemoved int      `json:"forged_removed"` // forged FIFOs fcsoak removed at the end
+
 	// What went wrong first, for the one-line cause.
 	FirstBad   string `json:"first_bad,omitempty"`
 	FirstOther string `json:"first_other,omitempty"`
@@ -125,7 +155,7 @@ type report struct {
 func (r *report) MarshalJSON() ([]byte, error) {
 	type plain report // without this method
 	c := r.counts
-	for _, m := range []*map[string]int64{&c.SendErrors, &c.LocateErrors, &c.ReplyErrors} {
+	for _, m := range append([]*map[string]int64{&c.SendErrors, &c.LocateErrors, &c.ReplyErrors}, c.attackCounts.maps()...) {
 		if *m == nil {
 			*m = map[string]int64{}
 		}
@@ -143,9 +173,30 @@ func (r *report) MarshalJSON() ([]byte, error) {
 		CrossedRequests int64            `json:"crossed_requests"`
 		Replied         int64            `json:"replied"`
 		ReplyErrors     map[string]int64 `json:"reply_errors"`
+		HungSends       int64            `json:"hung_sends"`
+		StrayWrites     int64            `json:"stray_writes"`
+		StrayBytes      int64            `json:"stray_bytes"`
+		StrayErrors     map[string]int64 `json:"stray_errors"`
+		FloodConnects   int64            `json:"flood_connects"`
+		FloodHeld       int64            `json:"flood_held"`
+		FloodErrors     map[string]int64 `json:"flood_errors"`
+		LanesHeld       int64            `json:"lanes_held"`
+		LaneConnects    int64            `json:"lane_connects"`
+		LaneErrors      map[string]int64 `json:"lane_errors"`
+		BigSent         int64            `json:"big_sent"`
+		BigVerified     int64            `json:"big_verified"`
+		BigErrors       map[string]int64 `json:"big_errors"`
+		BigReceived     int64            `json:"big_received"`
+		ForgedMade      int64            `json:"forged_made"`
+		ForgedHeld      int64            `json:"forged_held"`
+		ForgedErrors    map[string]int64 `json:"forged_errors"`
+		Attacks         []string         `json:"attacks"`
 		*plain
 	}{c.Sent, c.Verified, c.Corrupt, c.Crossed, sum(c.SendErrors), c.SendErrors, c.LocateErrors,
-		c.Received, c.CorruptRequests, c.CrossedRequests, c.Replied, c.ReplyErrors, (*plain)(r)})
+		c.Received, c.CorruptRequests, c.CrossedRequests, c.Replied, c.ReplyErrors, c.SendErrors["deadline"],
+		c.StrayWrites, c.StrayBytes, c.StrayErrors, c.FloodConnects, c.FloodHeld, c.FloodErrors,
+		c.LanesHeld, c.LaneConnects, c.LaneErrors, c.BigSent, c.BigVerified, c.BigErrors, c.BigReceived,
+		c.ForgedMade, c.ForgedHeld, c.ForgedErrors, append([]string{}, r.Attacks...), (*plain)(r)})
 }
 
 func sum(m map[string]int64) int64 {
@@ -191,6 +242,35 @@ func (r *report) String() string {
 		{"crashes", int64(r.Crashes), ""},
 		{"hangs", int64(r.Hangs), ""},
 	}
+	on := func(kind string) bool { return slices.Contains(r.Attacks, kind) }
+	withErrs := func(detail string, m map[string]int64) string {
+		if len(m) > 0 {
+			detail += "; errors " + kinds(m)
+		}
+		return detail
+	}
+	if on("stray") {
+		rows = append(rows, row{"stray writes", r.StrayWrites, withErrs(fmt.Sprintf("%d bytes", r.StrayBytes), r.StrayErrors)})
+	}
+	if on("flood") {
+		rows = append(rows, row{"flood connects", r.FloodConnects, withErrs(fmt.Sprintf("held at most %d", r.FloodHeld), r.FloodErrors)})
+	}
+	if on("lanes") {
+		rows = append(rows, row{"lanes held", r.LanesHeld, withErrs(fmt.Sprintf("at most; %d located", r.LaneConnects), r.LaneErrors)})
+	}
+	if on("big") {
+		rows = append(rows, row{"big sent", r.BigSent, withErrs(fmt.Sprintf("verified %d", r.BigVerified), r.BigErrors)})
+	}
+	if on("squat") {
+		rows = append(rows, row{"forged made", r.ForgedMade, withErrs(fmt.Sprintf("held open %d, removed at end %d", r.ForgedHeld, r.ForgedRemoved), r.ForgedErrors)})
+	}
+	if len(r.Attacks) > 0 {
+		limit := "no limit"
+		if r.RSSLimit > 0 {
+			limit = fmt.Sprintf("limit %d MiB", r.RSSLimit>>20)
+		}
+		rows = append(rows, row{"receiver MiB", r.MaxRSS >> 20, "largest VmRSS seen; " + limit})
+	}
 	lw, nw := 0, 0
 	for _, x := range rows {
 		lw = max(lw, len(x.label))
@@ -198,11 +278,23 @@ func (r *report) String() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "soak of %s: transport %s, %d senders, seed %d\n", r.Duration, r.Transport, r.Senders, r.Seed)
+	if len(r.Attacks) > 0 {
+		fmt.Fprintf(&b, "chaos: %s\n", r.chaosText())
+	}
 	for _, x := range rows {
 		line := fmt.Sprintf("%-*s  %*d  %s", lw, x.label, nw, x.n, x.detail)
 		b.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
 	return b.String()
+}
+
+// chaosText says which attacks ran, as whom, and the receiver's mode.
+func (r *report) chaosText() string {
+	who := fmt.Sprintf("as nobody (uid %d)", r.AttackUID)
+	if r.AttackUID == os.Getuid() {
+		who = fmt.Sprintf("as the same user (uid %d)", r.AttackUID)
+	}
+	return fmt.Sprintf("%s %s; receiver mode %s", strings.Join(r.Attacks, ", "), who, r.ReceiverPerm)
 }
 
 // failure is the one-line cause of a failed run, or nil.
@@ -214,6 +306,12 @@ func (r *report) failure() error {
 	case r.LeakedFIFOs+r.LeakedShm+r.LeakedSysV+r.LeakedProcs > 0:
 		return fmt.Errorf("leaked %d FIFOs, %d /dev/shm entries, %d System V segments, %d processes: %s",
 			r.LeakedFIFOs, r.LeakedShm, r.LeakedSysV, r.LeakedProcs, r.Leaks)
+	case r.SendErrors["deadline"] > 0:
+		return fmt.Errorf("%d Sends had no answer within %v from a live receiver (hung, or dropped without an answer)", r.SendErrors["deadline"], sendTimeout)
+	case r.BigErrors["deadline"] > 0:
+		return fmt.Errorf("%d big requests had no answer within %v from a live receiver (hung, or dropped without an answer)", r.BigErrors["deadline"], sendTimeout)
+	case r.RSSLimit > 0 && r.MaxRSS > r.RSSLimit:
+		return fmt.Errorf("the receiver's resident set reached %d MiB, over the limit of %d MiB (-max-rss)", r.MaxRSS>>20, r.RSSLimit>>20)
 	case r.Crashes > 0:
 		return fmt.Errorf("%d children exited by themselves; first: %s", r.Crashes, r.FirstCrash)
 	case r.Hangs > 0:
@@ -237,7 +335,25 @@ func run(args []string, stdout io.Writer) error {
 	role := fs.String("role", "", "internal: recv or send")
 	id := fs.Int("id", 0, "internal: the sender's number")
 	inject := fs.String("inject", "", "internal: make the receiver corrupt or cross every 50th reply, to test fcsoak itself")
-	if help, err := cli.ParsePrivate(fs, args, usage, stdout, ""); help || err != nil {
+	attackKind := fs.String("attack", "", "internal: the attacker's kind")
+	openPerm := fs.Bool("open", false, "internal: the receiver attaches with mode 0666")
+	on := map[string]*bool{
+		"stray": fs.Bool("stray", false, "chaos: write stray bytes (1 to 7 at a time) into the receiver's receive FIFO at random intervals"),
+		"flood": fs.Bool("flood", false, "chaos: hold -flood-conns idle connections to the receiver's shm socket, reconnecting as it restarts"),
+		"lanes": fs.Bool("lanes", false, "chaos: one process takes as many of the receiver's shm lanes as it can (up to -lanes-max Conns)"),
+		"big":   fs.Bool("big", false, "chaos: send -big-size requests, -big-senders at a time, to a receiver slow over each (-big-delay); fail if its RSS passes -max-rss"),
+		"squat": fs.Bool("squat", false, "chaos: make forged NAME.PID and YNAME.PID FIFOs (another user's pid) for the receiver's, the senders' and random names"),
+	}
+	all := fs.Bool("chaos", false, "chaos: all of -stray, -flood, -lanes, -big and -squat (with -transport fifo, all but -flood and -lanes)")
+	var ao attackOptions
+	fs.DurationVar(&ao.strayEvery, "stray-every", 100*time.Millisecond, "mean interval between stray writes (-stray)")
+	fs.IntVar(&ao.floodConns, "flood-conns", 1000, "idle connections the flood holds at once (-flood)")
+	fs.IntVar(&ao.lanesMax, "lanes-max", 5000, "most Conns, each a lane, the lane grabber holds (-lanes)")
+	fs.IntVar(&ao.bigSize, "big-size", 8<<20, "bytes of a big request (-big), at most 64 MiB")
+	fs.IntVar(&ao.bigSenders, "big-senders", 4, "big requests in flight at once (-big)")
+	fs.DurationVar(&ao.bigDelay, "big-delay", 20*time.Millisecond, "how long the receiver dawdles over each big request (-big)")
+	maxRSS := fs.Int64("max-rss", 0, "fail if the receiver's resident set passes this many `bytes` (default with -big: 64 MiB + (-big-senders + 6) × -big-size + 2 × -senders × -max-size; otherwise no limit)")
+	if help, err := cli.ParsePrivate(fs, args, usage, stdout, chaosHelp); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -262,12 +378,30 @@ func run(args []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("-inject %q: internal flag", *inject)
 	}
-	co := childOptions{id: *id, seed: *seed, maxSize: *maxSize, transport: *transport, inject: *inject}
+	switch {
+	case ao.strayEvery <= 0:
+		return fmt.Errorf("-stray-every %v: must be more than 0", ao.strayEvery)
+	case ao.bigDelay < 0:
+		return fmt.Errorf("-big-delay %v: must be 0 or more", ao.bigDelay)
+	case ao.floodConns < 1 || ao.floodConns > 100000:
+		return fmt.Errorf("-flood-conns %d: want 1 to 100000", ao.floodConns)
+	case ao.lanesMax < 1 || ao.lanesMax > 100000:
+		return fmt.Errorf("-lanes-max %d: want 1 to 100000", ao.lanesMax)
+	case ao.bigSize < hdrLen || ao.bigSize > 64<<20:
+		return fmt.Errorf("-big-size %d: want %d to %d", ao.bigSize, hdrLen, 64<<20)
+	case ao.bigSenders < 1 || ao.bigSenders > 64:
+		return fmt.Errorf("-big-senders %d: want 1 to 64", ao.bigSenders)
+	case *maxRSS < 0:
+		return fmt.Errorf("-max-rss %d: must be 0 or more", *maxRSS)
+	}
+	co := childOptions{id: *id, seed: *seed, maxSize: *maxSize, transport: *transport, inject: *inject, open: *openPerm, senders: *senders, attack: ao}
 	switch *role {
 	case "recv":
 		return receive(co, stdout)
 	case "send":
 		return send(co, stdout)
+	case "attack":
+		return attack(*attackKind, co, stdout)
 	case "":
 	default:
 		return fmt.Errorf("-role %q: internal flag", *role)
@@ -282,6 +416,20 @@ func run(args []string, stdout io.Writer) error {
 	case *progress < 0:
 		return fmt.Errorf("-progress %v: must be 0 or more", *progress)
 	}
+	var attacks []string
+	for _, k := range attackKinds {
+		// -chaos over FIFOs alone leaves out the attacks on shm.
+		shmOnly := k == "flood" || k == "lanes"
+		if *on[k] || (*all && !(shmOnly && *transport == "fifo")) {
+			attacks = append(attacks, k)
+		}
+	}
+	if *transport == "fifo" && (*on["flood"] || *on["lanes"]) {
+		return errors.New("-flood and -lanes attack the shm transport: use -transport shm or auto")
+	}
+	if *maxRSS == 0 && slices.Contains(attacks, "big") {
+		*maxRSS = defaultMaxRSS(ao.bigSize, ao.bigSenders, *senders, *maxSize)
+	}
 	if !isSet(fs, "progress") && sys.IsTerminal(os.Stderr) {
 		*progress = 10 * time.Second
 	}
@@ -294,7 +442,8 @@ func run(args []string, stdout io.Writer) error {
 		senders:   *senders,
 		duration:  *duration,
 		killEvery: *killEvery,
-		opts:      childOptions{seed: *seed, maxSize: *maxSize, transport: *transport, inject: *inject},
+		opts:      childOptions{seed: *seed, maxSize: *maxSize, transport: *transport, inject: *inject, senders: *senders, attack: ao},
+		attacks:   attacks,
 		rng:       rand.New(rand.NewPCG(*seed, 0)),
 		pids:      make(map[int]bool),
 		exited:    make(chan *proc),
@@ -302,10 +451,17 @@ func run(args []string, stdout io.Writer) error {
 		r: report{
 			counts:    counts{SendErrors: map[string]int64{}, LocateErrors: map[string]int64{}, ReplyErrors: map[string]int64{}},
 			Transport: *transport, Senders: *senders, Seed: *seed,
+			Attacks: attacks, AttackUID: -1, ReceiverPerm: "0600", RSSLimit: *maxRSS,
 		},
 	}
 	if s.progress > 0 {
 		fmt.Fprintf(os.Stderr, "fcsoak: %d senders for %v, transport %s, %s, seed %d\n", s.senders, s.duration, *transport, killText(s.killEvery), *seed)
+	}
+	if len(attacks) > 0 {
+		s.setupChaos()
+		if s.progress > 0 {
+			fmt.Fprintf(os.Stderr, "fcsoak: chaos: %s\n", s.r.chaosText())
+		}
 	}
 	if err := s.run(ctx); err != nil {
 		return err
@@ -330,6 +486,12 @@ type soak struct {
 	progress  time.Duration // how often to print the counts so far; 0: never
 	opts      childOptions
 	rng       *rand.Rand
+	attacks   []string // the chaos options enabled
+
+	asNobody bool    // the attackers run as nobody
+	attack   []*proc // the current attackers, by attacks' order
+	recvPID  atomic.Int64
+	maxRSS   atomic.Int64
 
 	self   string
 	dir    string
@@ -345,7 +507,8 @@ type soak struct {
 
 // proc is one child process, one incarnation of the receiver or a sender.
 type proc struct {
-	id     int // the sender's number; -1 for the receiver
+	id     int    // the sender's number; -1 for the receiver; -2 for an attacker
+	attack string // the attacker's kind
 	cmd    *exec.Cmd
 	stderr tail
 	first  chan struct{} // closed at its first report
@@ -360,6 +523,9 @@ type proc struct {
 }
 
 func (p *proc) String() string {
+	if p.attack != "" {
+		return fmt.Sprintf("%s attacker (pid %d)", p.attack, p.cmd.Process.Pid)
+	}
 	if p.id < 0 {
 		return fmt.Sprintf("receiver (pid %d)", p.cmd.Process.Pid)
 	}
@@ -374,6 +540,13 @@ func (s *soak) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer os.RemoveAll(s.dir)
+	if s.asNobody {
+		cleanup, err := s.shareWithNobody()
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+	}
 	s.env = append(os.Environ(), "FIFO_PATH="+s.dir, "GOSIMPL_TRANSPORT="+s.opts.transport)
 	if os.Getenv("GORACE") == "" {
 		// Race-enabled children (under go test -race) exit at once;
@@ -385,7 +558,7 @@ func (s *soak) run(ctx context.Context) (err error) {
 	defer func() {
 		// Whatever happened, no child outlives fcsoak.
 		for s.live > 0 {
-			for _, p := range append([]*proc{s.recv}, s.send...) {
+			for _, p := range append(append([]*proc{s.recv}, s.send...), s.attack...) {
 				if p != nil && !p.gone {
 					p.cmd.Process.Kill()
 				}
@@ -412,7 +585,19 @@ func (s *soak) run(ctx context.Context) (err error) {
 		}
 	}
 
+	stopSampling := s.sampleRSS()
+	for _, kind := range s.attacks {
+		p, err := s.spawnAttacker(kind)
+		if err != nil {
+			return err
+		}
+		s.attack = append(s.attack, p)
+	}
+
 	if err := s.chaos(ctx, time.After(s.duration)); err != nil {
+		return err
+	}
+	if err := s.stopAttackers(); err != nil {
 		return err
 	}
 	if err := s.settle(); err != nil {
@@ -421,9 +606,11 @@ func (s *soak) run(ctx context.Context) (err error) {
 	if err := s.stop(); err != nil {
 		return err
 	}
+	stopSampling()
 	d := time.Since(start)
 	s.r.Duration = d.Round(100 * time.Millisecond).String()
 	s.r.Seconds = d.Seconds()
+	s.r.ForgedRemoved = s.removeForged()
 	s.checkLeaks(shmBefore)
 	return nil
 }
@@ -437,17 +624,30 @@ func (s *soak) spawn(id int) (*proc, error) {
 		if s.opts.inject != "" {
 			args = append(args, "-inject", s.opts.inject)
 		}
+		if s.opts.open {
+			args = append(args, "-open")
+		}
 	}
 	seed := s.opts.seed*1_000_003 + uint64(s.spawns)
+	return s.start(&proc{id: id, first: make(chan struct{})}, args, seed)
+}
+
+// start starts p, a child with args (and the settings every child gets).
+func (s *soak) start(p *proc, args []string, seed uint64) (*proc, error) {
 	args = append(args, "-seed", strconv.FormatUint(seed, 10),
-		"-max-size", strconv.Itoa(s.opts.maxSize), "-transport", s.opts.transport)
-	p := &proc{id: id, first: make(chan struct{})}
+		"-max-size", strconv.Itoa(s.opts.maxSize), "-transport", s.opts.transport,
+		"-senders", strconv.Itoa(s.senders))
+	args = append(args, s.opts.attack.args()...)
 	p.cmd = exec.Command(s.self, args...)
 	p.cmd.Env = s.env
 	p.cmd.Stderr = &p.stderr
 	// A process group of its own: a ^C at the terminal stops fcsoak, which
 	// then stops its children in order, rather than every child at once.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if p.attack != "" && s.asNobody {
+		p.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: nobodyUID, Gid: nobodyUID}
+		p.cmd.Dir = "/"
+	}
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -457,6 +657,9 @@ func (s *soak) spawn(id int) (*proc, error) {
 	}
 	s.pids[p.cmd.Process.Pid] = true
 	s.live++
+	if p.id == -1 && p.attack == "" {
+		s.recvPID.Store(int64(p.cmd.Process.Pid))
+	}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 4096), 1<<20)
@@ -542,6 +745,9 @@ func (s *soak) chaos(ctx context.Context, end <-chan time.Time) error {
 
 // restart starts p's successor.
 func (s *soak) restart(p *proc) error {
+	if p.attack != "" {
+		return s.restartAttacker(p)
+	}
 	q, err := s.spawn(p.id)
 	if err != nil {
 		return err
@@ -738,6 +944,7 @@ func (r *counts) add(c *counts) {
 			m[0][k] += n
 		}
 	}
+	r.addAttack(&c.attackCounts)
 }
 
 // printProgress prints the counts so far on stderr: those of the children

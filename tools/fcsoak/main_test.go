@@ -177,6 +177,16 @@ func TestFlags(t *testing.T) {
 		{"-transport", "tcp"},
 		{"-bogus"},
 		{"extra"},
+		{"-flood", "-transport", "fifo"},
+		{"-lanes", "-transport", "fifo"},
+		{"-flood-conns", "0"},
+		{"-lanes-max", "0"},
+		{"-big-size", "10"},
+		{"-big-size", "67108865"},
+		{"-big-senders", "0"},
+		{"-big-delay", "-1ms"},
+		{"-stray-every", "0s"},
+		{"-max-rss", "-1"},
 	} {
 		var out bytes.Buffer
 		err := run(args, &out)
@@ -295,5 +305,86 @@ func TestLeakChecks(t *testing.T) {
 	cmd.Wait()
 	if got := childProcs(); len(got) != 0 {
 		t.Errorf("childProcs after wait = %v", got)
+	}
+}
+
+// The receiver's resident set is read from /proc; a process that is gone
+// reads as 0.
+func TestRSSOf(t *testing.T) {
+	if rss := rssOf(os.Getpid()); rss < 1<<20 {
+		t.Errorf("rssOf(self) = %d, want at least 1 MiB", rss)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if rss := rssOf(cmd.Process.Pid); rss != 0 {
+		t.Errorf("rssOf(a reaped child) = %d, want 0", rss)
+	}
+}
+
+// removeForged removes FIFOs of the attackers' user that name no child's
+// pid, and leaves the children's own (a leak, for the leak check), other
+// users' and files that are not FIFOs.
+func TestRemoveForged(t *testing.T) {
+	dir := t.TempDir()
+	s := &soak{dir: dir, attacks: []string{"squat"}, pids: map[int]bool{4242: true}}
+	s.r.AttackUID = os.Getuid()
+	for _, name := range []string{"FCSOAK.1", "YFCSOAK_S1.1", "SQ7.99999", "FCSOAK.4242", "YFCSOAK.4242"} {
+		if err := unix.Mkfifo(dir+"/"+name, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(dir+"/PLAIN.1", nil, 0o600)
+	if n := s.removeForged(); n != 3 {
+		t.Errorf("removeForged = %d, want 3", n)
+	}
+	want := []string{"FCSOAK.4242", "PLAIN.1", "YFCSOAK.4242"}
+	if got := fifoLeaks(dir); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("left %q, want %q", got, want)
+	}
+	s.attacks = nil // without -squat nothing is forged
+	if n := s.removeForged(); n != 0 {
+		t.Errorf("removeForged without -squat = %d", n)
+	}
+}
+
+// The summary shows a row for each attack that ran, and the chaos line
+// says as whom; -json has every attack count, zeros included.
+func TestChaosSummary(t *testing.T) {
+	r := &report{counts: counts{SendErrors: map[string]int64{}, LocateErrors: map[string]int64{}, ReplyErrors: map[string]int64{}},
+		Attacks: []string{"stray", "squat"}, AttackUID: nobodyUID, ReceiverPerm: "0666", MaxRSS: 12 << 20}
+	r.StrayWrites, r.StrayBytes, r.ForgedMade, r.ForgedRemoved = 5, 17, 3, 2
+	out := r.String()
+	for _, want := range []string{`\nchaos: stray, squat as nobody \(uid 65534\); receiver mode 0666\n`, `\nstray writes +5  17 bytes\n`,
+		`\nforged made +3  held open 0, removed at end 2\n`, `\nreceiver MiB +12  largest VmRSS seen; no limit\n`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "flood") || strings.Contains(out, "lanes held") || strings.Contains(out, "big sent") {
+		t.Errorf("summary has rows of attacks that did not run:\n%s", out)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	json.Unmarshal(b, &got)
+	for _, k := range []string{"hung_sends", "stray_writes", "stray_bytes", "stray_errors", "flood_connects", "flood_held", "flood_errors",
+		"lanes_held", "lane_connects", "lane_errors", "big_sent", "big_verified", "big_errors", "big_received",
+		"forged_made", "forged_held", "forged_errors", "forged_removed", "attacks", "attack_uid", "receiver_perm", "max_rss", "rss_limit"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("-json has no %q: %s", k, b)
+		}
+	}
+	r.RSSLimit = 10 << 20
+	if err := r.failure(); err == nil || !strings.Contains(err.Error(), "-max-rss") {
+		t.Errorf("RSS over the limit: failure %v", err)
+	}
+	r.RSSLimit = 0
+	r.SendErrors["deadline"] = 1
+	if err := r.failure(); err == nil || !strings.Contains(err.Error(), "no answer") {
+		t.Errorf("a Send past its deadline: failure %v", err)
 	}
 }
