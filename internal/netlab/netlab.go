@@ -1,0 +1,417 @@
+package netlab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/proctest"
+)
+
+// CIEnv is the environment variable .ci/run sets to 1: New then fails a
+// test it would otherwise skip (not root, no `ip`).
+const CIEnv = "GOSIMPL_CI"
+
+const (
+	// prefix starts the name of every namespace and /etc/netns directory
+	// a lab makes; the pid of the process that made it follows.
+	prefix = "gsl"
+	// subnet is the hosts' /24; host i (from 0) gets subnet.(i+1).
+	subnet = "10.77.0."
+	// maxHosts is how many hosts a lab can have on its /24.
+	maxHosts = 250
+	// maxHostName is the longest host name: C SIMPL keeps host names in
+	// 52-byte fields, terminator included.
+	maxHostName = 51
+	// netnsDir is where `ip netns` keeps named namespaces.
+	netnsDir = "/run/netns"
+	// etcNetns is where `ip netns exec` finds per-namespace /etc files.
+	etcNetns = "/etc/netns"
+	// killWait bounds how long killing a namespace's processes may take.
+	killWait = 10 * time.Second
+)
+
+// labs counts the labs this process made, for unique names.
+var labs atomic.Int64
+
+// Lab is a set of hosts on one network segment. It is safe for
+// concurrent use: several goroutines may run commands on its hosts, cut,
+// heal and kill them at once.
+type Lab struct {
+	t      testing.TB
+	sw     string // the switch's namespace
+	hosts  []*Host
+	byName map[string]*Host
+	mu     sync.Mutex // serializes Cut/Heal of one lab with its teardown
+	closed bool
+}
+
+// Host is one host of a Lab: a network namespace with an address and a
+// FIFO_PATH directory. It is safe for concurrent use.
+type Host struct {
+	lab   *Lab
+	name  string
+	ns    string
+	addr  string
+	port  string // its port on the switch
+	fifos string
+}
+
+// New builds a lab of hosts with the given names (letters, digits and
+// '-', not starting with '-', at most 51 bytes, distinct, not
+// "localhost") and registers its removal with t. It needs root and `ip`
+// (iproute2): without them it skips the test, saying why, or fails it when
+// GOSIMPL_CI=1. It first removes the leftovers of labs whose process is
+// gone (Sweep). Any other failure fails the test.
+func New(t testing.TB, hosts ...string) *Lab {
+	t.Helper()
+	if uid := os.Geteuid(); uid != 0 {
+		cannotRun(t, "needs root to create network namespaces (running as uid %d)", uid)
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		cannotRun(t, "needs the ip command (iproute2; Debian: apt-get install iproute2): %v", err)
+	}
+	if err := checkNames(hosts); err != nil {
+		t.Fatalf("netlab: %v", err)
+	}
+	if err := Sweep(); err != nil {
+		t.Logf("netlab: sweeping leftovers of earlier runs: %v", err)
+	}
+	n := labs.Add(1)
+	l := &Lab{
+		t:      t,
+		sw:     fmt.Sprintf("%s%d-%d", prefix, os.Getpid(), n),
+		byName: make(map[string]*Host, len(hosts)),
+	}
+	for i, name := range hosts {
+		h := &Host{
+			lab:  l,
+			name: name,
+			ns:   l.sw + "-" + name,
+			addr: fmt.Sprintf("%s%d", subnet, i+1),
+			port: fmt.Sprintf("p%d", i+1),
+		}
+		l.hosts = append(l.hosts, h)
+		l.byName[name] = h
+	}
+	// From here on whatever exists must go, even if building fails.
+	t.Cleanup(l.close)
+	if err := l.build(); err != nil {
+		t.Fatalf("netlab: building hosts %v: %v", hosts, err)
+	}
+	return l
+}
+
+// cannotRun skips t, or fails it under CI.
+func cannotRun(t testing.TB, format string, args ...any) {
+	t.Helper()
+	why := fmt.Sprintf(format, args...)
+	if os.Getenv(CIEnv) == "1" {
+		t.Fatalf("netlab: %s; %s=1 (CI, which runs as root) requires this test to run", why, CIEnv)
+	}
+	t.Skipf("netlab: %s; CI (.ci/run) runs it as root", why)
+}
+
+func checkNames(hosts []string) error {
+	if len(hosts) == 0 {
+		return errors.New("no hosts")
+	}
+	if len(hosts) > maxHosts {
+		return fmt.Errorf("%d hosts: at most %d", len(hosts), maxHosts)
+	}
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		switch {
+		case h == "":
+			return errors.New("empty host name")
+		case len(h) > maxHostName:
+			return fmt.Errorf("host name %q: %d bytes, at most %d", h, len(h), maxHostName)
+		case h[0] == '-':
+			return fmt.Errorf("host name %q starts with '-'", h)
+		case strings.EqualFold(h, "localhost"):
+			return fmt.Errorf("host name %q: reserved", h)
+		case seen[h]:
+			return fmt.Errorf("host name %q twice", h)
+		}
+		for _, r := range h {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("host name %q: %q is not a letter, digit or '-'", h, r)
+			}
+		}
+		seen[h] = true
+	}
+	return nil
+}
+
+// build makes the namespaces, links, addresses and files.
+func (l *Lab) build() error {
+	// One ip process makes every namespace and link: each link is created
+	// with its ends already in their namespaces, so the root namespace
+	// never holds one.
+	var b strings.Builder
+	fmt.Fprintf(&b, "netns add %s\n", l.sw)
+	for _, h := range l.hosts {
+		fmt.Fprintf(&b, "netns add %s\n", h.ns)
+	}
+	fmt.Fprintf(&b, "link add br0 netns %s type bridge\n", l.sw)
+	for _, h := range l.hosts {
+		fmt.Fprintf(&b, "link add %s netns %s type veth peer name eth0 netns %s\n", h.port, l.sw, h.ns)
+	}
+	if err := ipBatch("", b.String()); err != nil {
+		return err
+	}
+
+	// Then one ip process per namespace configures it, all at once.
+	hostsFile := l.hostsFile()
+	_, statErr := os.Stat("/etc/hostname")
+	haveHostname := statErr == nil
+	errs := make([]error, len(l.hosts)+1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var b strings.Builder
+		b.WriteString("link set lo up\nlink set br0 up\n")
+		for _, h := range l.hosts {
+			fmt.Fprintf(&b, "link set %s master br0\nlink set %s up\n", h.port, h.port)
+		}
+		errs[0] = ipBatch(l.sw, b.String())
+	}()
+	for i, h := range l.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = h.build(hostsFile, haveHostname)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (h *Host) build(hostsFile string, haveHostname bool) error {
+	dir, err := os.MkdirTemp("", "gsl-"+h.name+"-")
+	if err != nil {
+		return err
+	}
+	h.fifos = dir
+	etc := filepath.Join(etcNetns, h.ns)
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(etc, "hosts"), []byte(hostsFile), 0o644); err != nil {
+		return err
+	}
+	if haveHostname {
+		// ip netns exec mounts only over files that exist.
+		if err := os.WriteFile(filepath.Join(etc, "hostname"), []byte(h.name+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return ipBatch(h.ns, fmt.Sprintf("link set lo up\naddr add %s/24 dev eth0\nlink set eth0 up\n", h.addr))
+}
+
+// hostsFile is every host's /etc/hosts.
+func (l *Lab) hostsFile() string {
+	var b strings.Builder
+	b.WriteString("# written by gosimpl internal/netlab\n127.0.0.1\tlocalhost\n::1\tlocalhost\n")
+	for _, h := range l.hosts {
+		fmt.Fprintf(&b, "%s\t%s\n", h.addr, h.name)
+	}
+	return b.String()
+}
+
+// ipBatch runs the ip commands in script (one a line) in namespace ns
+// ("" for the root namespace's ip, whose commands name namespaces).
+func ipBatch(ns, script string) error {
+	args := []string{"-batch", "-"}
+	if ns != "" {
+		args = append([]string{"-n", ns}, args...)
+	}
+	cmd := exec.Command("ip", args...)
+	cmd.Stdin = strings.NewReader(script)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ip %s: %w: %s (script:\n%s)", strings.Join(args, " "), err, strings.TrimSpace(out.String()), script)
+	}
+	return nil
+}
+
+// Hosts returns the lab's hosts in the order New was given their names.
+func (l *Lab) Hosts() []*Host { return append([]*Host(nil), l.hosts...) }
+
+// Host returns the host named name. It panics if there is none: a test's
+// mistake.
+func (l *Lab) Host(name string) *Host {
+	h, ok := l.byName[name]
+	if !ok {
+		panic(fmt.Sprintf("netlab: no host %q in this lab", name))
+	}
+	return h
+}
+
+// Cut disconnects host from the network as a pulled cable would: its
+// switch port goes down, so whatever it sends and whatever is sent to it
+// is dropped silently (connections time out; nothing is refused). Its
+// processes keep running and its loopback keeps working.
+func (l *Lab) Cut(host string) error { return l.setPort(host, "down") }
+
+// Heal reconnects a host that Cut disconnected.
+func (l *Lab) Heal(host string) error { return l.setPort(host, "up") }
+
+func (l *Lab) setPort(host, state string) error {
+	h := l.Host(host)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return errors.New("netlab: the lab is gone")
+	}
+	return ipBatch(l.sw, fmt.Sprintf("link set %s %s\n", h.port, state))
+}
+
+// Kill kills with SIGKILL every process running on host (whoever started
+// it, however it detached), as a host losing power would, and returns
+// once they are gone. The host's network stays: processes started on it
+// afterwards run normally. The caller still waits for the commands it
+// started (exec.Cmd.Wait), which then report the signal.
+func (l *Lab) Kill(host string) error {
+	return killNamespace(l.Host(host).ns, killWait)
+}
+
+// close tears the lab down; it is the cleanup New registers.
+func (l *Lab) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	start := time.Now()
+	var errs []error
+	names := []string{l.sw}
+	for _, h := range l.hosts {
+		names = append(names, h.ns)
+	}
+	var wg sync.WaitGroup
+	kerrs := make([]error, len(names))
+	for i, ns := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			kerrs[i] = killNamespace(ns, killWait)
+		}()
+	}
+	wg.Wait()
+	errs = append(errs, kerrs...)
+	errs = append(errs, deleteNamespaces(names))
+	for _, h := range l.hosts {
+		if h.fifos != "" {
+			errs = append(errs, os.RemoveAll(h.fifos))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		l.t.Errorf("netlab: removing the lab %s: %v", l.sw, err)
+	}
+	l.t.Logf("netlab: lab %s removed in %v", l.sw, time.Since(start).Round(time.Microsecond))
+}
+
+// deleteNamespaces deletes the named namespaces that exist and their
+// /etc/netns directories. Their processes must be gone first: a namespace
+// lives on, with its links, while a process runs in it.
+func deleteNamespaces(names []string) error {
+	var b strings.Builder
+	var errs []error
+	for _, ns := range names {
+		if _, err := os.Lstat(filepath.Join(netnsDir, ns)); err == nil {
+			fmt.Fprintf(&b, "netns del %s\n", ns)
+		}
+		if err := os.RemoveAll(filepath.Join(etcNetns, ns)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if b.Len() > 0 {
+		errs = append(errs, ipBatch("", b.String()))
+	}
+	return errors.Join(errs...)
+}
+
+// Name is the host's name, as the other hosts resolve it.
+func (h *Host) Name() string { return h.name }
+
+// Addr is the host's IPv4 address on the lab's network.
+func (h *Host) Addr() string { return h.addr }
+
+// Namespace is the name of the host's network namespace, for
+// `ip netns exec` and `ip -n`.
+func (h *Host) Namespace() string { return h.ns }
+
+// FIFOPath is the host's FIFO_PATH directory, empty at first. It is a
+// directory of the machine's file system, so the test can look into it
+// too; it is removed with the lab.
+func (h *Host) FIFOPath() string { return h.fifos }
+
+// Env is what a command run on the host has in its environment beyond
+// the test's own: HOSTNAME (which C SIMPL reads before /etc/hostname to
+// decide which host is local) and FIFO_PATH.
+func (h *Host) Env() []string {
+	return []string{"HOSTNAME=" + h.name, "FIFO_PATH=" + h.fifos}
+}
+
+// Command returns a command that runs name with args on the host: in its
+// network namespace, with its /etc/hosts and /etc/hostname, with the
+// test's environment plus Env (callers may add to cmd.Env; later entries
+// win). It runs through `ip netns exec`, which sets the namespace and
+// mounts and then executes name in the same process, so cmd.Process is
+// the command itself. The command gets a process group of its own, is
+// killed (SIGKILL) when the thread that started it exits — in practice
+// when the test binary dies — and when ctx ends (with its whole process
+// group); the lab kills it, and anything else left on the host, when the
+// test ends.
+func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+	cmd.Env = append(os.Environ(), h.Env()...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error {
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if err != nil {
+			return cmd.Process.Kill()
+		}
+		return nil
+	}
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// StartCmd starts name with args on the host (see Command) as an
+// internal/proctest helper: its stdout can be read with Expect, its stderr
+// is kept for failure messages, and it is killed and reaped when the test
+// ends. It does not wait for anything from the command.
+func (h *Host) StartCmd(t testing.TB, name string, args ...string) *proctest.Proc {
+	t.Helper()
+	return proctest.StartCmd(t, h.Command(context.Background(), name, args...))
+}
+
+// Start runs the test binary on the host as a proctest helper playing
+// role with args (the roles the package's TestMain gave proctest.Main),
+// and waits up to 10 s for it to print "ready".
+func (h *Host) Start(t testing.TB, role string, args ...string) *proctest.Proc {
+	t.Helper()
+	p := h.StartNoWait(t, role, args...)
+	p.Expect("ready", 10*time.Second)
+	return p
+}
+
+// StartNoWait is Start without waiting for "ready".
+func (h *Host) StartNoWait(t testing.TB, role string, args ...string) *proctest.Proc {
+	t.Helper()
+	cmd := h.Command(context.Background(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(cmd.Env, proctest.Env(role, args...)...)
+	return proctest.StartCmd(t, cmd)
+}
