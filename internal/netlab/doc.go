@@ -29,14 +29,15 @@
 // view of names; `ip netns exec` (see Host.Command) mounts them over
 // /etc/hosts and /etc/hostname for the command it runs, so both Go's
 // resolver and the C library's resolve every host of the lab by name.
-// gethostname(2) (uname, os.Hostname) still answers the machine's name:
-// hosts share the machine's UTS namespace.
+// Each host also has a UTS namespace of its own, kept by a bind mount on
+// /run/gsl-uts/<namespace>, so gethostname(2) (uname, os.Hostname)
+// answers the host's name.
 //
 // # Cleaning up
 //
 // New registers a cleanup with the test that kills every process running
 // in the lab's namespaces (whoever started it), deletes the namespaces
-// (which removes their links) and the /etc/netns directories and FIFO
+// (which removes their links), the /etc/netns directories and FIFO
 // directories. It runs when the test fails or panics too. What it cannot
 // cover — the test binary killed, or ended by -test.timeout, which exits
 // without running cleanups — is left named with a pid that is no longer

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"golang.org/x/sys/unix"
 )
 
 // CIEnv is the environment variable .ci/run sets to 1: New then fails a
@@ -37,6 +38,9 @@ const (
 	netnsDir = "/run/netns"
 	// etcNetns is where `ip netns exec` finds per-namespace /etc files.
 	etcNetns = "/etc/netns"
+	// utsDir holds each host's UTS namespace (its host name), kept by a
+	// bind mount on a file named as its network namespace.
+	utsDir = "/run/gsl-uts"
 	// killWait bounds how long killing a namespace's processes may take.
 	killWait = 10 * time.Second
 )
@@ -78,8 +82,8 @@ func New(t testing.TB, hosts ...string) *Lab {
 	if uid := os.Geteuid(); uid != 0 {
 		cannotRun(t, "needs root to create network namespaces (running as uid %d)", uid)
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		cannotRun(t, "needs the ip command (iproute2; Debian: apt-get install iproute2): %v", err)
+	if err := tools(); err != nil {
+		cannotRun(t, "%v", err)
 	}
 	if err := checkNames(hosts); err != nil {
 		t.Fatalf("netlab: %v", err)
@@ -110,6 +114,18 @@ func New(t testing.TB, hosts ...string) *Lab {
 		t.Fatalf("netlab: building hosts %v: %v", hosts, err)
 	}
 	return l
+}
+
+// tools checks that the commands a lab runs are there.
+func tools() error {
+	for _, c := range []struct{ name, pkg string }{
+		{"ip", "iproute2"}, {"unshare", "util-linux"}, {"nsenter", "util-linux"}, {"hostname", "hostname"},
+	} {
+		if _, err := exec.LookPath(c.name); err != nil {
+			return fmt.Errorf("needs the %s command (Debian package %s): %w", c.name, c.pkg, err)
+		}
+	}
+	return nil
 }
 
 // cannotRun skips t, or fails it under CI.
@@ -217,8 +233,24 @@ func (h *Host) build(hostsFile string, haveHostname bool) error {
 			return err
 		}
 	}
-	return ipBatch(h.ns, fmt.Sprintf("link set lo up\naddr add %s/24 dev eth0\nlink set eth0 up\n", h.addr))
+	if err := ipBatch(h.ns, fmt.Sprintf("link set lo up\naddr add %s/24 dev eth0\nlink set eth0 up\n", h.addr)); err != nil {
+		return err
+	}
+	// A UTS namespace of its own, so that gethostname(2) answers its name.
+	if err := os.MkdirAll(utsDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(h.uts(), nil, 0o644); err != nil {
+		return err
+	}
+	if out, err := exec.Command("unshare", "--uts="+h.uts(), "hostname", h.name).CombinedOutput(); err != nil {
+		return fmt.Errorf("unshare --uts=%s hostname %s: %w: %s", h.uts(), h.name, err, bytes.TrimSpace(out))
+	}
+	return nil
 }
+
+// uts is the file that keeps the host's UTS namespace.
+func (h *Host) uts() string { return filepath.Join(utsDir, h.ns) }
 
 // hostsFile is every host's /etc/hosts.
 func (l *Lab) hostsFile() string {
@@ -322,8 +354,8 @@ func (l *Lab) close() {
 	l.t.Logf("netlab: lab %s removed in %v", l.sw, time.Since(start).Round(time.Microsecond))
 }
 
-// deleteNamespaces deletes the named namespaces that exist and their
-// /etc/netns directories. Their processes must be gone first: a namespace
+// deleteNamespaces deletes the named network namespaces that exist, their
+// /etc/netns directories and the UTS namespaces of the same names. Their processes must be gone first: a namespace
 // lives on, with its links, while a process runs in it.
 func deleteNamespaces(names []string) error {
 	var b strings.Builder
@@ -333,6 +365,13 @@ func deleteNamespaces(names []string) error {
 			fmt.Fprintf(&b, "netns del %s\n", ns)
 		}
 		if err := os.RemoveAll(filepath.Join(etcNetns, ns)); err != nil {
+			errs = append(errs, err)
+		}
+		uts := filepath.Join(utsDir, ns)
+		if err := unix.Unmount(uts, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", uts, err))
+		}
+		if err := os.Remove(uts); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -365,17 +404,21 @@ func (h *Host) Env() []string {
 }
 
 // Command returns a command that runs name with args on the host: in its
-// network namespace, with its /etc/hosts and /etc/hostname, with the
-// test's environment plus Env (callers may add to cmd.Env; later entries
-// win). It runs through `ip netns exec`, which sets the namespace and
-// mounts and then executes name in the same process, so cmd.Process is
-// the command itself. The command gets a process group of its own, is
+// network namespace, with its /etc/hosts and /etc/hostname, its host
+// name (gethostname(2), os.Hostname), and the test's environment plus Env
+// (callers may add to cmd.Env; later entries win). It runs through
+// `ip netns exec NS nsenter --uts=FILE`: ip sets the network namespace
+// and mounts the /etc files (in a mount namespace of the command's own),
+// nsenter the UTS namespace, and each executes the next in the same
+// process, so cmd.Process is the command itself. (Entering the
+// namespaces in Go on a locked thread before the fork would save those
+// two executions but cannot mount /etc/hosts for the child.) The command gets a process group of its own, is
 // killed (SIGKILL) when the thread that started it exits — in practice
 // when the test binary dies — and when ctx ends (with its whole process
 // group); the lab kills it, and anything else left on the host, when the
 // test ends.
 func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns, name}, args...)...)
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.ns, "nsenter", "--uts=" + h.uts(), "--", name}, args...)...)
 	cmd.Env = append(os.Environ(), h.Env()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {

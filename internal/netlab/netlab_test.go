@@ -75,7 +75,11 @@ func runEnv([]string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("HOSTNAME=%s\nFIFO_PATH=%s\netc-hostname=%s\n", os.Getenv("HOSTNAME"), os.Getenv("FIFO_PATH"), strings.TrimSpace(string(b)))
+	host, err := os.Hostname()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("HOSTNAME=%s\nFIFO_PATH=%s\netc-hostname=%s\nhostname=%s\n", os.Getenv("HOSTNAME"), os.Getenv("FIFO_PATH"), strings.TrimSpace(string(b)), host)
 	return nil
 }
 
@@ -157,7 +161,7 @@ func TestThreeHosts(t *testing.T) {
 	dirs := map[string]bool{}
 	for _, h := range lab.Hosts() {
 		p := h.StartNoWait(t, "env")
-		want := []string{"HOSTNAME=" + h.Name(), "FIFO_PATH=" + h.FIFOPath(), "etc-hostname=" + h.Name()}
+		want := []string{"HOSTNAME=" + h.Name(), "FIFO_PATH=" + h.FIFOPath(), "etc-hostname=" + h.Name(), "hostname=" + h.Name()}
 		for _, w := range want {
 			if got := p.ReadLine(10 * time.Second); got != w {
 				t.Errorf("host %s: %q, want %q", h.Name(), got, w)
@@ -377,8 +381,8 @@ func needRoot(t *testing.T) {
 	if uid := os.Geteuid(); uid != 0 {
 		cannotRun(t, "needs root to create network namespaces (running as uid %d)", uid)
 	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		cannotRun(t, "needs the ip command (iproute2): %v", err)
+	if err := tools(); err != nil {
+		cannotRun(t, "%v", err)
 	}
 }
 

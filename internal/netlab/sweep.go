@@ -47,13 +47,13 @@ func Sweep() error {
 	return errors.Join(errs...)
 }
 
-// Leftovers lists the namespaces (as /run/netns/NAME) and /etc/netns
-// directories of labs made by process pid, or by any process for pid 0.
+// Leftovers lists the network namespaces (as /run/netns/NAME), /etc/netns
+// directories and UTS namespaces (as /run/gsl-uts/NAME) of labs made by process pid, or by any process for pid 0.
 // After a lab's test has ended it lists nothing of that lab: a test's
 // leak check. It is safe for concurrent use.
 func Leftovers(pid int) []string {
 	var out []string
-	for _, dir := range []string{netnsDir, etcNetns} {
+	for _, dir := range []string{netnsDir, etcNetns, utsDir} {
 		des, _ := os.ReadDir(dir)
 		for _, de := range des {
 			owner := ownerPID(de.Name())
