@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,7 @@ func New(t testing.TB, hosts ...string) *Lab {
 func tools() error {
 	for _, c := range []struct{ name, pkg string }{
 		{"ip", "iproute2"}, {"unshare", "util-linux"}, {"nsenter", "util-linux"}, {"hostname", "hostname"},
+		{"setpriv", "util-linux"},
 	} {
 		if _, err := exec.LookPath(c.name); err != nil {
 			return fmt.Errorf("needs the %s command (Debian package %s): %w", c.name, c.pkg, err)
@@ -263,9 +265,10 @@ func (l *Lab) hostsFile() string {
 }
 
 // ipBatch runs the ip commands in script (one a line) in namespace ns
-// ("" for the root namespace's ip, whose commands name namespaces).
-func ipBatch(ns, script string) error {
-	args := []string{"-batch", "-"}
+// ("" for the root namespace's ip, whose commands name namespaces), with
+// the options opts.
+func ipBatch(ns, script string, opts ...string) error {
+	args := append(opts, "-batch", "-")
 	if ns != "" {
 		args = append([]string{"-n", ns}, args...)
 	}
@@ -376,7 +379,9 @@ func deleteNamespaces(names []string) error {
 		}
 	}
 	if b.Len() > 0 {
-		errs = append(errs, ipBatch("", b.String()))
+		// -force: on with the others when one fails (another process
+		// sweeping the same leftovers may have deleted it).
+		errs = append(errs, ipBatch("", b.String(), "-force"))
 	}
 	return errors.Join(errs...)
 }
@@ -430,6 +435,18 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 	}
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
+}
+
+// CommandAs is Command running name as user uid and group gid (no
+// supplementary groups), through setpriv, which also keeps the command
+// dying with the test (the kernel forgets PR_SET_PDEATHSIG when a process
+// changes user). Do not set cmd.SysProcAttr.Credential on a Command
+// instead: ip would then run as that user and fail to enter the host.
+func (h *Host) CommandAs(ctx context.Context, uid, gid int, name string, args ...string) *exec.Cmd {
+	return h.Command(ctx, "setpriv", append([]string{
+		"--reuid=" + strconv.Itoa(uid), "--regid=" + strconv.Itoa(gid), "--clear-groups",
+		"--pdeathsig=KILL", "--", name,
+	}, args...)...)
 }
 
 // StartCmd starts name with args on the host (see Command) as an

@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -418,5 +419,42 @@ func TestCheckNames(t *testing.T) {
 	}
 	if err := checkNames([]string{"a", "host-2", strings.Repeat("x", 51)}); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestCommandContext(t *testing.T) {
+	noLeftovers(t)
+	lab := New(t, "a")
+	a := lab.Host("a")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := a.Command(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(cmd.Env, proctest.Env("sleep")...)
+	p := proctest.StartCmd(t, cmd)
+	p.Expect("ready", 10*time.Second)
+	if pids, err := a.PIDs(); err != nil || !slices.Equal(pids, []int{p.PID()}) {
+		t.Fatalf("host a runs %v (%v), want the helper %d itself (ip and nsenter execute it in place)", pids, err, p.PID())
+	}
+	if pgid, err := syscall.Getpgid(p.PID()); err != nil || pgid != p.PID() {
+		t.Errorf("helper %d in process group %d (%v), want its own", p.PID(), pgid, err)
+	}
+	cancel()
+	err := p.Wait(10 * time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("after cancel: %v, want killed by SIGKILL", err)
+	}
+}
+
+func TestCommandAs(t *testing.T) {
+	noLeftovers(t)
+	lab := New(t, "a", "b")
+	ctx := proctest.Context(t, 10*time.Second)
+	out, err := lab.Host("b").CommandAs(ctx, 65534, 65534, "sh", "-c", "id -u; id -G; hostname; echo $HOSTNAME").Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got, want := string(out), "65534\n65534\nb\nb\n"; got != want {
+		t.Errorf("as nobody on b: %q, want %q", got, want)
 	}
 }
