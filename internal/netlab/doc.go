@@ -37,12 +37,15 @@
 //
 // New registers a cleanup with the test that kills every process running
 // in the lab's namespaces (whoever started it), deletes the namespaces
-// (which removes their links), the /etc/netns directories and FIFO
-// directories. It runs when the test fails or panics too. What it cannot
-// cover — the test binary killed, or ended by -test.timeout, which exits
-// without running cleanups — is left named with a pid that is no longer
-// alive: the commands a lab started die with the test (PR_SET_PDEATHSIG),
-// and Sweep, which every New calls, deletes the namespaces and
-// directories of labs whose process is gone. Leftovers lists what is
+// (which removes their links), the /etc/netns directories and the FIFO
+// directories. It runs when the test fails or panics too. For when it
+// cannot run — the test binary killed, or ended by -test.timeout, which
+// exits without running cleanups — each lab has a guard: a small shell
+// process in a session of its own, started before anything is built,
+// which removes the lab when the test process's end of a pipe closes
+// without the word that the lab is gone. The commands a lab started also
+// die with the test binary (PR_SET_PDEATHSIG). Should even the guard be
+// killed, what is left is named with a pid that is no longer alive, and
+// Sweep, which every New calls, removes it. Leftovers lists what is
 // there, for leak checks.
 package netlab

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,8 @@ type Lab struct {
 	byName map[string]*Host
 	mu     sync.Mutex // serializes Cut/Heal of one lab with its teardown
 	closed bool
+	guard  *exec.Cmd      // removes the lab if this process dies first
+	tell   io.WriteCloser // the guard's stdin
 }
 
 // Host is one host of a Lab: a network namespace with an address and a
@@ -109,7 +112,11 @@ func New(t testing.TB, hosts ...string) *Lab {
 		l.hosts = append(l.hosts, h)
 		l.byName[name] = h
 	}
-	// From here on whatever exists must go, even if building fails.
+	// From here on whatever exists must go, even if building fails, and
+	// even if this process dies before its cleanups run.
+	if err := l.startGuard(); err != nil {
+		t.Fatalf("netlab: %v", err)
+	}
 	t.Cleanup(l.close)
 	if err := l.build(); err != nil {
 		t.Fatalf("netlab: building hosts %v: %v", hosts, err)
@@ -330,10 +337,7 @@ func (l *Lab) close() {
 	l.mu.Unlock()
 	start := time.Now()
 	var errs []error
-	names := []string{l.sw}
-	for _, h := range l.hosts {
-		names = append(names, h.ns)
-	}
+	names := l.names()
 	var wg sync.WaitGroup
 	kerrs := make([]error, len(names))
 	for i, ns := range names {
@@ -351,10 +355,83 @@ func (l *Lab) close() {
 			errs = append(errs, os.RemoveAll(h.fifos))
 		}
 	}
+	errs = append(errs, l.stopGuard())
 	if err := errors.Join(errs...); err != nil {
 		l.t.Errorf("netlab: removing the lab %s: %v", l.sw, err)
 	}
 	l.t.Logf("netlab: lab %s removed in %v", l.sw, time.Since(start).Round(time.Microsecond))
+}
+
+// names lists the lab's namespaces, the switch's first.
+func (l *Lab) names() []string {
+	names := []string{l.sw}
+	for _, h := range l.hosts {
+		names = append(names, h.ns)
+	}
+	return names
+}
+
+// guardScript is what the guard runs: it waits for a line on stdin; if
+// that is not "done" (the test process died before removing the lab, and
+// its end of the pipe closed), it removes the lab. $@ are the lab's
+// namespaces. It ignores the signals a terminal or a test runner sends
+// to a whole group or session, and runs in a session of its own.
+const guardScript = `trap '' HUP INT TERM PIPE
+read -r line
+[ "$line" = done ] && exit 0
+for ns in "$@"; do
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		[ -z "$pids" ] && break
+		kill -9 $pids 2>/dev/null
+		sleep 0.1
+	done
+done
+for ns in "$@"; do
+	ip netns del "$ns" 2>/dev/null
+	rm -rf "` + etcNetns + `/$ns"
+	umount -l "` + utsDir + `/$ns" 2>/dev/null
+	rm -f "` + utsDir + `/$ns"
+done
+`
+
+// startGuard starts the process that removes the lab if this process
+// dies without doing it (killed, or ended by -test.timeout, which runs no
+// cleanups).
+func (l *Lab) startGuard() error {
+	cmd := exec.Command("sh", append([]string{"-c", guardScript, "netlab-guard"}, l.names()...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	w, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the guard: %w", err)
+	}
+	l.guard, l.tell = cmd, w
+	return nil
+}
+
+// stopGuard tells the guard the lab is gone and waits for it to exit.
+func (l *Lab) stopGuard() error {
+	if l.guard == nil {
+		return nil
+	}
+	_, werr := io.WriteString(l.tell, "done\n")
+	l.tell.Close()
+	done := make(chan error, 1)
+	go func() { done <- l.guard.Wait() }()
+	select {
+	case err := <-done:
+		if werr != nil || err != nil {
+			return fmt.Errorf("the guard %d: %w", l.guard.Process.Pid, errors.Join(werr, err))
+		}
+		return nil
+	case <-time.After(killWait):
+		l.guard.Process.Kill()
+		<-done
+		return fmt.Errorf("the guard %d did not exit within %v", l.guard.Process.Pid, killWait)
+	}
 }
 
 // deleteNamespaces deletes the named network namespaces that exist, their

@@ -278,7 +278,7 @@ const childEnv = "GOSIMPL_NETLAB_CHILD"
 
 // TestChildLab is run by TestCleanupOnFailure and TestSweep in a child
 // test process: it builds a lab, starts a helper with a daemon on it,
-// says "child PID HELPER DAEMON", and then fails, panics or hangs.
+// says "child PID HELPER DAEMON GUARD", and then fails, panics or hangs.
 func TestChildLab(t *testing.T) {
 	mode := os.Getenv(childEnv)
 	if mode == "" {
@@ -288,7 +288,7 @@ func TestChildLab(t *testing.T) {
 	sp := lab.Host("a").StartNoWait(t, "spawn")
 	pids := pidsLine(t, sp)
 	sp.Expect("ready", 10*time.Second)
-	fmt.Printf("child %d %d %d\n", os.Getpid(), pids[0], pids[1])
+	fmt.Printf("child %d %d %d %d\n", os.Getpid(), pids[0], pids[1], lab.guard.Process.Pid)
 	switch mode {
 	case "fail":
 		t.Fatal("failing on purpose")
@@ -301,7 +301,8 @@ func TestChildLab(t *testing.T) {
 }
 
 // startChild runs TestChildLab in mode in a child test process and
-// returns it with the pids it said: its own, its helper's, its daemon's.
+// returns it with the pids it said: its own, its helper's, its daemon's,
+// its lab's guard's.
 func startChild(t *testing.T, mode string) (*proctest.Proc, []int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildLab$", "-test.count=1")
@@ -317,7 +318,7 @@ func startChild(t *testing.T, mode string) (*proctest.Proc, []int) {
 		}
 		pids = append(pids, n)
 	}
-	if len(pids) != 3 {
+	if len(pids) != 4 {
 		t.Fatalf("child said %q", f)
 	}
 	return p, pids
@@ -332,7 +333,7 @@ func TestCleanupOnFailure(t *testing.T) {
 			if err == nil {
 				t.Fatalf("the child test passed, want it to %s", mode)
 			}
-			t.Logf("child %v: %v", pids, err)
+			t.Logf("child %v: %s", pids, strings.SplitN(err.Error(), "\n", 2)[0])
 			if left := Leftovers(pids[0]); len(left) > 0 {
 				t.Errorf("the child's lab left %v", left)
 			}
@@ -349,19 +350,19 @@ func TestSweep(t *testing.T) {
 	needRoot(t)
 	p, pids := startChild(t, "hang")
 	p.Expect("ready", 10*time.Second)
-	p.Kill() // as -test.timeout or a CI runner would: no cleanup runs
+	// Kill the guard, then the test binary, as -test.timeout or a CI
+	// runner would: no cleanup runs, nothing removes the lab.
+	if err := syscall.Kill(pids[3], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitDead(t, pids[3], "the guard, killed")
+	p.Kill()
 	if left := Leftovers(pids[0]); len(left) == 0 {
 		t.Fatal("the killed child's lab left nothing to sweep")
 	}
 	// The helper dies with the test binary (PR_SET_PDEATHSIG); the daemon,
 	// in a session of its own, is still there for Sweep to kill.
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pids[1]) {
-		if time.Now().After(deadline) {
-			t.Fatalf("helper %d still alive 10 s after its test binary was killed", pids[1])
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitDead(t, pids[1], "the helper, whose test binary was killed")
 	if !alive(pids[2]) {
 		t.Fatalf("daemon %d gone before the sweep", pids[2])
 	}
@@ -373,6 +374,31 @@ func TestSweep(t *testing.T) {
 	}
 	if alive(pids[2]) {
 		t.Errorf("daemon %d alive after Sweep", pids[2])
+	}
+}
+
+func TestGuard(t *testing.T) {
+	needRoot(t)
+	p, pids := startChild(t, "hang")
+	p.Expect("ready", 10*time.Second)
+	p.Kill() // the lab's guard sees its test binary die
+	for _, pid := range pids[1:] {
+		waitDead(t, pid, "the child's helper, daemon and guard")
+	}
+	if left := Leftovers(pids[0]); len(left) > 0 {
+		t.Errorf("once the guard is done: %v", left)
+	}
+}
+
+// waitDead waits up to 10 s for process pid to be gone (or a zombie).
+func waitDead(t *testing.T, pid int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: process %d alive after 10 s", what, pid)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
