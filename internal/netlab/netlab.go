@@ -22,7 +22,7 @@ import (
 )
 
 // CIEnv is the environment variable .ci/run sets to 1: New then fails a
-// test it would otherwise skip (not root, no `ip`).
+// test it would otherwise skip (not root, a command missing).
 const CIEnv = "GOSIMPL_CI"
 
 const (
@@ -77,14 +77,16 @@ type Host struct {
 
 // New builds a lab of hosts with the given names (letters, digits and
 // '-', not starting with '-', at most 51 bytes, distinct, not
-// "localhost") and registers its removal with t. It needs root and `ip`
-// (iproute2): without them it skips the test, saying why, or fails it when
-// GOSIMPL_CI=1. It first removes the leftovers of labs whose process is
-// gone (Sweep). Any other failure fails the test.
+// "localhost", case ignored) and registers its removal with t. It needs
+// root (CAP_SYS_ADMIN and CAP_NET_ADMIN), sh, ip (iproute2), and unshare,
+// nsenter and setpriv (util-linux), and hostname: without them it skips
+// the test, saying why, or fails it when GOSIMPL_CI=1. It first removes
+// the leftovers of labs whose process is gone (Sweep). Any other failure
+// fails the test.
 func New(t testing.TB, hosts ...string) *Lab {
 	t.Helper()
-	if uid := os.Geteuid(); uid != 0 {
-		cannotRun(t, "needs root to create network namespaces (running as uid %d)", uid)
+	if err := privileged(); err != nil {
+		cannotRun(t, "%v", err)
 	}
 	if err := tools(); err != nil {
 		cannotRun(t, "%v", err)
@@ -114,21 +116,60 @@ func New(t testing.TB, hosts ...string) *Lab {
 	}
 	// From here on whatever exists must go, even if building fails, and
 	// even if this process dies before its cleanups run.
+	t.Cleanup(l.close)
+	for _, h := range l.hosts {
+		dir, err := os.MkdirTemp("", "gsl-"+h.name+"-")
+		if err == nil {
+			dir, err = filepath.Abs(dir)
+		}
+		if err != nil {
+			t.Fatalf("netlab: FIFO_PATH for host %s: %v", h.name, err)
+		}
+		h.fifos = dir
+	}
 	if err := l.startGuard(); err != nil {
 		t.Fatalf("netlab: %v", err)
 	}
-	t.Cleanup(l.close)
 	if err := l.build(); err != nil {
 		t.Fatalf("netlab: building hosts %v: %v", hosts, err)
 	}
 	return l
 }
 
+// privileged checks that this process may make namespaces and links.
+func privileged() error {
+	if uid := os.Geteuid(); uid != 0 {
+		return fmt.Errorf("needs root to create network namespaces (running as uid %d)", uid)
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if hex, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+			if err != nil {
+				return fmt.Errorf("/proc/self/status: %q: %w", line, err)
+			}
+			for _, c := range []struct {
+				bit  uint
+				name string
+			}{{unix.CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}, {unix.CAP_NET_ADMIN, "CAP_NET_ADMIN"}} {
+				if caps&(1<<c.bit) == 0 {
+					return fmt.Errorf("root without %s (a container?): cannot create network namespaces", c.name)
+				}
+			}
+			return nil
+		}
+	}
+	return errors.New("/proc/self/status has no CapEff line")
+}
+
 // tools checks that the commands a lab runs are there.
 func tools() error {
 	for _, c := range []struct{ name, pkg string }{
 		{"ip", "iproute2"}, {"unshare", "util-linux"}, {"nsenter", "util-linux"}, {"hostname", "hostname"},
-		{"setpriv", "util-linux"},
+		{"setpriv", "util-linux"}, {"sh", "dash"},
 	} {
 		if _, err := exec.LookPath(c.name); err != nil {
 			return fmt.Errorf("needs the %s command (Debian package %s): %w", c.name, c.pkg, err)
@@ -165,15 +206,15 @@ func checkNames(hosts []string) error {
 			return fmt.Errorf("host name %q starts with '-'", h)
 		case strings.EqualFold(h, "localhost"):
 			return fmt.Errorf("host name %q: reserved", h)
-		case seen[h]:
-			return fmt.Errorf("host name %q twice", h)
+		case seen[strings.ToLower(h)]:
+			return fmt.Errorf("host name %q twice (case ignored, as resolvers do)", h)
 		}
 		for _, r := range h {
 			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
 				return fmt.Errorf("host name %q: %q is not a letter, digit or '-'", h, r)
 			}
 		}
-		seen[h] = true
+		seen[strings.ToLower(h)] = true
 	}
 	return nil
 }
@@ -224,11 +265,6 @@ func (l *Lab) build() error {
 }
 
 func (h *Host) build(hostsFile string, haveHostname bool) error {
-	dir, err := os.MkdirTemp("", "gsl-"+h.name+"-")
-	if err != nil {
-		return err
-	}
-	h.fifos = dir
 	etc := filepath.Join(etcNetns, h.ns)
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		return err
@@ -374,12 +410,13 @@ func (l *Lab) names() []string {
 // guardScript is what the guard runs: it waits for a line on stdin; if
 // that is not "done" (the test process died before removing the lab, and
 // its end of the pipe closed), it removes the lab. $@ are the lab's
-// namespaces. It ignores the signals a terminal or a test runner sends
+// namespaces and its FIFO directories (absolute paths). It ignores the signals a terminal or a test runner sends
 // to a whole group or session, and runs in a session of its own.
 const guardScript = `trap '' HUP INT TERM PIPE
 read -r line
 [ "$line" = done ] && exit 0
 for ns in "$@"; do
+	case "$ns" in /*) continue ;; esac
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		pids=$(ip netns pids "$ns" 2>/dev/null)
 		[ -z "$pids" ] && break
@@ -388,6 +425,7 @@ for ns in "$@"; do
 	done
 done
 for ns in "$@"; do
+	case "$ns" in /*) rm -rf "$ns"; continue ;; esac
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "` + etcNetns + `/$ns"
 	umount -l "` + utsDir + `/$ns" 2>/dev/null
@@ -399,7 +437,11 @@ done
 // dies without doing it (killed, or ended by -test.timeout, which runs no
 // cleanups).
 func (l *Lab) startGuard() error {
-	cmd := exec.Command("sh", append([]string{"-c", guardScript, "netlab-guard"}, l.names()...)...)
+	args := append([]string{"-c", guardScript, "netlab-guard"}, l.names()...)
+	for _, h := range l.hosts {
+		args = append(args, h.fifos)
+	}
+	cmd := exec.Command("sh", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	w, err := cmd.StdinPipe()
 	if err != nil {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -301,16 +303,16 @@ func TestChildLab(t *testing.T) {
 }
 
 // startChild runs TestChildLab in mode in a child test process and
-// returns it with the pids it said: its own, its helper's, its daemon's,
-// its lab's guard's.
-func startChild(t *testing.T, mode string) (*proctest.Proc, []int) {
+// returns it with the pids it said (its own, its helper's, its daemon's,
+// its lab's guard's) and the $TMPDIR it was given.
+func startChild(t *testing.T, mode string) (p *proctest.Proc, pids []int, tmp string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestChildLab$", "-test.count=1")
 	// A child that dies leaves its test directory: put it in ours.
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, "TMPDIR="+t.TempDir())
-	p := proctest.StartCmd(t, cmd)
+	tmp = t.TempDir()
+	cmd.Env = append(os.Environ(), childEnv+"="+mode, "TMPDIR="+tmp)
+	p = proctest.StartCmd(t, cmd)
 	f := strings.Fields(p.Expect("child ", 60*time.Second))
-	var pids []int
 	for _, s := range f[1:] {
 		n, err := strconv.Atoi(s)
 		if err != nil {
@@ -321,14 +323,14 @@ func startChild(t *testing.T, mode string) (*proctest.Proc, []int) {
 	if len(pids) != 4 {
 		t.Fatalf("child said %q", f)
 	}
-	return p, pids
+	return p, pids, tmp
 }
 
 func TestCleanupOnFailure(t *testing.T) {
 	needRoot(t)
 	for _, mode := range []string{"fail", "panic"} {
 		t.Run(mode, func(t *testing.T) {
-			p, pids := startChild(t, mode)
+			p, pids, tmp := startChild(t, mode)
 			err := p.Wait(60 * time.Second)
 			if err == nil {
 				t.Fatalf("the child test passed, want it to %s", mode)
@@ -342,13 +344,14 @@ func TestCleanupOnFailure(t *testing.T) {
 					t.Errorf("process %d of the child's lab alive", pid)
 				}
 			}
+			noFIFODirs(t, tmp)
 		})
 	}
 }
 
 func TestSweep(t *testing.T) {
 	needRoot(t)
-	p, pids := startChild(t, "hang")
+	p, pids, _ := startChild(t, "hang")
 	p.Expect("ready", 10*time.Second)
 	// Kill the guard, then the test binary, as -test.timeout or a CI
 	// runner would: no cleanup runs, nothing removes the lab.
@@ -375,11 +378,13 @@ func TestSweep(t *testing.T) {
 	if alive(pids[2]) {
 		t.Errorf("daemon %d alive after Sweep", pids[2])
 	}
+	// Sweep does not know where a dead test kept its FIFO directories (in
+	// its $TMPDIR, which its test runner removes, as t.TempDir does here).
 }
 
 func TestGuard(t *testing.T) {
 	needRoot(t)
-	p, pids := startChild(t, "hang")
+	p, pids, tmp := startChild(t, "hang")
 	p.Expect("ready", 10*time.Second)
 	p.Kill() // the lab's guard sees its test binary die
 	for _, pid := range pids[1:] {
@@ -388,6 +393,19 @@ func TestGuard(t *testing.T) {
 	if left := Leftovers(pids[0]); len(left) > 0 {
 		t.Errorf("once the guard is done: %v", left)
 	}
+	noFIFODirs(t, tmp)
+}
+
+// noFIFODirs fails t if a lab's FIFO directory is left under dir.
+func noFIFODirs(t *testing.T, dir string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "gsl-") {
+			t.Errorf("FIFO directory %s left", path)
+			return filepath.SkipDir
+		}
+		return nil
+	})
 }
 
 // waitDead waits up to 10 s for process pid to be gone (or a zombie).
@@ -405,8 +423,8 @@ func waitDead(t *testing.T, pid int, what string) {
 // needRoot skips (or under CI fails) a test that New would skip.
 func needRoot(t *testing.T) {
 	t.Helper()
-	if uid := os.Geteuid(); uid != 0 {
-		cannotRun(t, "needs root to create network namespaces (running as uid %d)", uid)
+	if err := privileged(); err != nil {
+		cannotRun(t, "%v", err)
 	}
 	if err := tools(); err != nil {
 		cannotRun(t, "%v", err)
@@ -436,7 +454,7 @@ func TestOwnerPID(t *testing.T) {
 
 func TestCheckNames(t *testing.T) {
 	for _, bad := range [][]string{
-		nil, {""}, {"a", "a"}, {"-a"}, {"a b"}, {"a/b"}, {"localhost"}, {"a.b"},
+		nil, {""}, {"a", "a"}, {"a", "A"}, {"-a"}, {"a b"}, {"a/b"}, {"localhost"}, {"a.b"},
 		{strings.Repeat("x", 52)},
 	} {
 		if err := checkNames(bad); err == nil {
