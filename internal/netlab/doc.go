@@ -1,7 +1,7 @@
 // Package netlab builds small networks of hosts on one Linux machine, for
 // tests that must cross a real network: each host is a network namespace
 // with its own address, its own /etc/hosts naming every host of the lab,
-// its own host name (HOSTNAME, and /etc/hostname) and its own FIFO_PATH
+// its own host name (HOSTNAME, /etc/hostname, gethostname) and its own FIFO_PATH
 // directory. It is test support: it imports testing and nothing here is
 // meant for programs.
 //
