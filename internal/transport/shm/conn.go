@@ -38,8 +38,10 @@ const (
 )
 
 // Conn is the sending side of one located receiver on the shm transport.
-// Each concurrent Send uses a lane of its own. Safe for concurrent use;
-// Close is idempotent.
+// Each concurrent Send uses a lane of its own, up to the receiver's limit
+// for this process (DefaultLanesPerProcess unless it set another); Sends
+// beyond it wait for a lane within their contexts (see get). Safe for
+// concurrent use; Close is idempotent.
 type Conn struct {
 	addr    string
 	pid     int
