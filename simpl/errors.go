@@ -18,7 +18,12 @@ var (
 	ErrNotSupported  = transport.ErrNotSupported  // not built yet (remote names)
 	ErrClosed        = transport.ErrClosed        // os.ErrClosed: closed by this process
 	ErrPermission    = transport.ErrPermission    // os.ErrPermission: the channel's mode refuses this user
+	ErrTooManyLanes  = transport.ErrTooManyLanes  // the receiver's lane limit for this sender is reached
 )
+
+// LaneLimitError is ErrTooManyLanes with the limit reached (see
+// transport.LaneLimitError).
+type LaneLimitError = transport.LaneLimitError
 
 // SizeError is a message or reply too large for the other side, with the
 // sizes where the transport knows them (see transport.SizeError):

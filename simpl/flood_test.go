@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -126,3 +127,70 @@ func TestRefusedFlood(t *testing.T) {
 // receiver at a moment: the few being answered (8) and those just
 // accepted, with room for the test's own.
 const maxRefusingFDs = 32
+
+// A user the channel's mode admits (nobody, at 0666) floods its
+// shared-memory socket with connections that never say hello: the
+// receiver sets up at most a few handshakes per user at a time, for a
+// short while each, and closes the rest at once, so its descriptors and
+// goroutines stay bounded, and another user's Locates and Sends go through
+// meanwhile (issue 16, item 1). Before, each such connection held a
+// descriptor and a goroutine for 2 s.
+func TestAdmittedFlood(t *testing.T) {
+	needRoot(t)
+	dir := simpltest.Dir(t)
+	shareDir(t, dir)
+	srv := attach(t, dir, "OPEN", simpl.WithTransport(simpl.SHM), simpl.WithPerm(0o666))
+	ctx := simpltest.Context(t, time.Minute)
+	go serve(ctx, srv, nil)
+	cli := attach(t, dir, "CLI", simpl.WithTransport(simpl.SHM))
+	warm := locate(t, cli, "OPEN")
+	fds, goroutines := fdCount(t), runtime.NumGoroutine()
+	maxFDs, maxGoroutines := 0, 0
+	measure := func() {
+		maxFDs = max(maxFDs, fdCount(t)-fds)
+		maxGoroutines = max(maxGoroutines, runtime.NumGoroutine()-goroutines)
+	}
+
+	const conns = 300
+	f := simpltest.StartNoWait(t, "flood", permEnv(dir), nobodyCred, shm.Address(dir, "OPEN", os.Getpid()), strconv.Itoa(conns))
+	f.Expect("flooding", time.Minute)
+	measure()
+	for i := range 20 {
+		c := warm
+		if i%2 == 1 {
+			var err error
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			c, err = cli.Locate(sctx, "OPEN")
+			cancel()
+			if err != nil {
+				t.Fatalf("Locate %d during the flood: %v", i, err)
+			}
+		}
+		measure()
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		reply := make([]byte, 8)
+		n, err := c.Send(sctx, []byte{opEcho, byte('a' + i)}, reply)
+		cancel()
+		if err != nil || n != 1 || reply[0] != byte('b'+i) {
+			t.Fatalf("Send %d during the flood: %q, %v", i, reply[:n], err)
+		}
+		if c != warm {
+			c.Close()
+		}
+	}
+	measure()
+	f.Kill()
+	t.Logf("during the flood: up to %d more descriptors, %d more goroutines", maxFDs, maxGoroutines)
+	if maxFDs > maxAdmittedFDs {
+		t.Errorf("up to %d more descriptors open during a flood by an admitted user, want at most %d", maxFDs, maxAdmittedFDs)
+	}
+	if maxGoroutines > maxAdmittedFDs {
+		t.Errorf("up to %d more goroutines during a flood by an admitted user, want at most %d", maxGoroutines, maxAdmittedFDs)
+	}
+}
+
+// maxAdmittedFDs bounds the descriptors (and goroutines) an admitted
+// user's flood may hold in the receiver at a moment: its handshakes in
+// progress (shm.MaxHandshakesPerUser, 16) and those just accepted, with
+// room for the test's own Locates.
+const maxAdmittedFDs = 48

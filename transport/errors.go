@@ -46,7 +46,28 @@ var (
 	// ErrPermission is os.ErrPermission: the channel's mode (see WithPerm)
 	// does not admit this user.
 	ErrPermission = os.ErrPermission
+	// ErrTooManyLanes: the receiver already holds as many lanes (one per
+	// concurrent Send) as it allows this sender's process, or for all
+	// senders, or is setting up as many as it allows this sender's user
+	// at once. LaneLimitError says which limit, and its value.
+	ErrTooManyLanes = errors.New("simpl: too many lanes to the receiver")
 )
+
+// LaneLimitError is ErrTooManyLanes with the limit that was reached: Per
+// is "process" (lanes held by the sender's process), "user" (handshakes in
+// progress for the sender's user) or "receiver" (lanes in all). errors.Is
+// finds ErrTooManyLanes; errors.As finds the limit.
+type LaneLimitError struct {
+	Per   string
+	Limit int
+}
+
+func (e *LaneLimitError) Error() string {
+	return fmt.Sprintf("%s: limit %d per %s", ErrTooManyLanes.Error(), e.Limit, e.Per)
+}
+
+// Unwrap returns ErrTooManyLanes.
+func (e *LaneLimitError) Unwrap() error { return ErrTooManyLanes }
 
 // SizeError is a message or reply larger than the other side accepts. Err
 // is ErrTooLarge (the message; Limit is what the receiver accepts) or

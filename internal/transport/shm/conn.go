@@ -2,6 +2,7 @@ package shm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/spin"
@@ -36,8 +38,10 @@ const (
 )
 
 // Conn is the sending side of one located receiver on the shm transport.
-// Each concurrent Send uses a lane of its own. Safe for concurrent use;
-// Close is idempotent.
+// Each concurrent Send uses a lane of its own, up to the receiver's limit
+// for this process (DefaultLanesPerProcess unless it set another); Sends
+// beyond it wait for a lane within their contexts (see get). Safe for
+// concurrent use; Close is idempotent.
 type Conn struct {
 	addr    string
 	pid     int
@@ -54,6 +58,7 @@ type Conn struct {
 	bell    *bellWords
 	bellMap *sys.Mapping
 	janitor *time.Timer
+	freed   chan struct{} // closed (and forgotten) when a lane is put back or dropped
 }
 
 // lane is one sender lane as the sender holds it.
@@ -84,8 +89,9 @@ type lane struct {
 
 // Dial connects to the receiver listening at addr, which must be process
 // pid, as the sender whom. It sets up one lane at once, so a receiver
-// without the shm transport is found out here; ctx bounds that handshake
-// (as handshakeTimeout does in any case).
+// without the shm transport is found out here; ctx and handshakeTimeout
+// bound that handshake (see newLane: a receiver alive and not answering in
+// time is ErrUnreachable, not ErrPeerGone).
 func Dial(ctx context.Context, addr string, pid int, whom string, opts Options) (*Conn, error) {
 	c := &Conn{
 		addr:   addr,
@@ -99,7 +105,7 @@ func Dial(ctx context.Context, addr string, pid int, whom string, opts Options) 
 	if c.maxMsg <= 0 {
 		c.maxMsg = DefaultMaxMessage
 	}
-	l, err := c.newLane(ctx, 0)
+	l, err := c.newLane(ctx, 0, false)
 	if err != nil {
 		// The handshake may have failed after the receiver's bell was
 		// mapped: nobody will close this Conn, so it goes now.
@@ -118,26 +124,79 @@ func (c *Conn) PID() int { return c.pid }
 // Transport is "shm".
 func (c *Conn) Transport() string { return Name }
 
+// busyWait bounds how long a lane handshake is tried again while the
+// receiver answers that it is busy (too many handshakes in progress) or
+// hangs up without an answer though its process lives (it dropped a
+// hello it did not get in time); the last error is returned after it.
+const busyWait = 2 * time.Second
+
+// handshakeTimeout bounds Dial's lane handshake when ctx has no earlier
+// deadline (a variable for the tests).
+var handshakeTimeout = 2 * time.Second
+
 // newLane creates a lane holding at least need bytes and hands it to the
-// receiver, within handshakeTimeout and ctx.
-func (c *Conn) newLane(ctx context.Context, need int) (*lane, error) {
+// receiver, within ctx. A receiver that dies is reported gone
+// (ErrPeerGone) at once, since its death closes the socket; one that is
+// alive and does not answer, being stopped (SIGSTOP) or swamped, is
+// treated according to patient:
+//
+//   - patient (a new lane for a Send on a Conn that has one already): the
+//     handshake waits for as long as the receiver's socket is there, within
+//     ctx, as the Send on an existing lane would wait;
+//   - not patient (Dial): it waits handshakeTimeout at most, then fails
+//     with ErrUnreachable, not ErrPeerGone, so that Locate tries the next
+//     transport: the FIFO transport reaches a stopped receiver without its
+//     help, and a Send through it waits until the receiver continues, as
+//     on QNX. (Before, a receiver stopped for 2 s was reported gone.)
+func (c *Conn) newLane(ctx context.Context, need int, patient bool) (*lane, error) {
+	var until time.Time
+	backoff := 5 * time.Millisecond
+	for {
+		l, retry, err := c.tryLane(ctx, need, patient)
+		if !retry {
+			return l, err
+		}
+		if until.IsZero() {
+			until = time.Now().Add(busyWait)
+		}
+		if time.Now().After(until) {
+			return nil, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
+	}
+}
+
+// tryLane makes one attempt at newLane; retry reports an answer worth
+// trying again after a while (busy, or hung up by a live receiver).
+func (c *Conn) tryLane(ctx context.Context, need int, patient bool) (_ *lane, retry bool, _ error) {
 	size := laneSize(need)
 	fd, err := sys.NewMemfd("gosimpl-lane", size)
 	if err != nil {
-		return nil, errs.Errorf("new lane: %w", err)
+		return nil, false, errs.Errorf("new lane: %w", err)
 	}
 	defer fd.Close()
 	m, err := sys.Map(fd.Int(), size)
 	if err != nil {
-		return nil, errs.Errorf("new lane: %w", err)
+		return nil, false, errs.Errorf("new lane: %w", err)
 	}
-	fail := func(err error) (*lane, error) {
+	fail := func(err error) (*lane, bool, error) {
 		m.Unmap()
-		return nil, err
+		return nil, false, err
 	}
 	conn, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: c.addr, Net: "unixpacket"})
 	if err != nil {
-		return fail(errs.Errorf("connect to %s: %w (%v)", c.addr, transport.ErrPeerGone, err))
+		m.Unmap()
+		// A full backlog (EAGAIN) is a receiver that has not caught up
+		// with its connections yet.
+		retry := errors.Is(err, syscall.EAGAIN) && sys.ProcessExists(c.pid)
+		return nil, retry, errs.Errorf("connect to %s: %w (%v)", c.addr, transport.ErrPeerGone, err)
 	}
 	rc, err := conn.SyscallConn()
 	if err == nil {
@@ -150,9 +209,13 @@ func (c *Conn) newLane(ctx context.Context, need int) (*lane, error) {
 		conn.Close()
 		return fail(errs.Errorf("connect to %s: %w: %v", c.addr, transport.ErrPeerGone, err))
 	}
-	deadline := time.Now().Add(handshakeTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	// ctx bounds the wait, and handshakeTimeout unless patient (see
+	// newLane). The socket reports the receiver's death in any case.
+	deadline, _ := ctx.Deadline()
+	if !patient {
+		if d := time.Now().Add(handshakeTimeout); deadline.IsZero() || d.Before(deadline) {
+			deadline = d
+		}
 	}
 	conn.SetDeadline(deadline)
 	// The end of ctx ends the handshake; stop reports whether it did.
@@ -180,14 +243,23 @@ func (c *Conn) newLane(ctx context.Context, need int) (*lane, error) {
 		if cerr := ctxEnded(ctx, deadline); cerr != nil {
 			return fail(cerr)
 		}
-		return fail(errs.Errorf("lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err))
+		if errors.Is(err, os.ErrDeadlineExceeded) && sys.ProcessExists(c.pid) {
+			return fail(errs.Errorf("lane handshake with %s: no answer within %v (the receiver is stopped or swamped): %w",
+				c.addr, handshakeTimeout, transport.ErrUnreachable))
+		}
+		m.Unmap()
+		// Hung up without an answer: a receiver beyond its handshake
+		// limits may close a connection before the hello arrives. Worth
+		// another try only if it lives.
+		return nil, sys.ProcessExists(c.pid), errs.Errorf("lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, err)
 	}
 	status, idx, err := decodeAck(buf[:n])
 	if err == nil && status == ackOK && werr != nil {
 		err = errs.Errorf("lane handshake with %s: %w: %v", c.addr, transport.ErrPeerGone, werr)
 	}
 	if err == nil && status != ackOK {
-		err = ackErr(status)
+		err = ackErr(status, idx)
+		retry = status == ackBusy || status == ackBusyAll
 	}
 	if err == nil && len(fds) != 2 {
 		err = errs.Errorf("lane handshake: %d descriptors: %w", len(fds), transport.ErrBadMessage)
@@ -211,13 +283,14 @@ func (c *Conn) newLane(ctx context.Context, need int) (*lane, error) {
 		if nudge != nil {
 			nudge.Close()
 		}
-		return fail(err)
+		m.Unmap()
+		return nil, retry, err
 	}
 	conn.SetDeadline(time.Time{})
 	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), nudge: nudge, index: idx, gone: make(chan struct{})}
 	l.wakeFn = l.wake
 	go l.watch()
-	return l, nil
+	return l, false, nil
 }
 
 // ctxEnded is ctx's error if it ended, or DeadlineExceeded if the socket
@@ -233,10 +306,21 @@ func ctxEnded(ctx context.Context, deadline time.Time) error {
 	return nil
 }
 
-func ackErr(status int32) error {
+// ackErr is the sender's error for a refused handshake; index is the
+// limit for the statuses of a limit.
+func ackErr(status int32, index int) error {
 	switch status {
 	case ackFull:
-		return errs.Errorf("receiver has no free lane: %w", transport.ErrTooLarge)
+		if index <= 0 {
+			return errs.Errorf("receiver is out of resources for a lane: %w", transport.ErrTooManyLanes)
+		}
+		return errs.Errorf("receiver has no free lane: %w", &transport.LaneLimitError{Per: "receiver", Limit: index})
+	case ackTooMany:
+		return errs.Errorf("lane handshake: %w", &transport.LaneLimitError{Per: "process", Limit: index})
+	case ackBusy:
+		return errs.Errorf("receiver is busy with lane handshakes of this user: %w", &transport.LaneLimitError{Per: "user", Limit: index})
+	case ackBusyAll:
+		return errs.Errorf("receiver is busy with lane handshakes: %w", &transport.LaneLimitError{Per: "receiver", Limit: index})
 	case ackDenied:
 		return errs.Errorf("receiver refused this user: %w", os.ErrPermission)
 	case ackClosed:
@@ -274,36 +358,94 @@ func (l *lane) watch() {
 }
 
 // get returns an idle lane that holds need bytes, or a new one.
+//
+// When the receiver refuses a new lane because this process holds as many
+// as it allows (DefaultLanesPerProcess), a Conn that holds lanes of its own
+// (idle, or in use by other Sends and Buffers) waits, within ctx, for one
+// of them: an idle one too small is dropped to make room, and a Send
+// coming back frees one. One that holds none fails with ErrTooManyLanes
+// (a LaneLimitError). So a process at the limit queues its concurrent
+// Sends, as a receiver queues senders, rather than failing them; a Send
+// with no deadline waits for as long as the lanes are held (a Buffer holds
+// its lane until closed).
 func (c *Conn) get(ctx context.Context, need int) (*lane, error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, errs.Errorf("send: %w", transport.ErrClosed)
-	}
-	for i := len(c.free) - 1; i >= 0; i-- {
-		l := c.free[i]
-		if len(l.w.data) >= need {
-			c.free = append(c.free[:i], c.free[i+1:]...)
+	backoff := 5 * time.Millisecond
+	for {
+		c.mu.Lock()
+		if c.closed {
 			c.mu.Unlock()
+			return nil, errs.Errorf("send: %w", transport.ErrClosed)
+		}
+		for i := len(c.free) - 1; i >= 0; i-- {
+			l := c.free[i]
+			if len(l.w.data) >= need {
+				c.free = append(c.free[:i], c.free[i+1:]...)
+				c.mu.Unlock()
+				return l, nil
+			}
+		}
+		c.mu.Unlock()
+		l, err := c.newLane(ctx, need, true)
+		if err == nil {
+			c.mu.Lock()
+			closed := c.closed
+			if !closed {
+				c.all[l] = struct{}{}
+			}
+			c.mu.Unlock()
+			if closed {
+				l.destroy()
+				return nil, errs.Errorf("send: %w", transport.ErrClosed)
+			}
 			return l, nil
 		}
+		var le *transport.LaneLimitError
+		if !errors.As(err, &le) || le.Per != "process" {
+			return nil, err
+		}
+		c.mu.Lock()
+		if len(c.all) == 0 || c.closed {
+			c.mu.Unlock()
+			return nil, err
+		}
+		var drop *lane
+		if len(c.free) > 0 {
+			// Idle, but too small for this Send: its place is worth more.
+			drop = c.free[0]
+			c.free = c.free[1:]
+			delete(c.all, drop)
+		}
+		if c.freed == nil {
+			c.freed = make(chan struct{})
+		}
+		freed := c.freed
+		c.mu.Unlock()
+		if drop != nil {
+			drop.destroy()
+		}
+		// The receiver frees a lane's place when it sees the lane's socket
+		// close, a moment after the drop; lanes of this process's other
+		// Conns are not signalled here. So look again after a while too.
+		t := time.NewTimer(backoff)
+		select {
+		case <-freed:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		t.Stop()
+		backoff = min(2*backoff, 200*time.Millisecond)
 	}
-	c.mu.Unlock()
-	l, err := c.newLane(ctx, need)
-	if err != nil {
-		return nil, err
+}
+
+// signalLocked wakes the Sends waiting in get for a lane. The caller holds
+// c.mu.
+func (c *Conn) signalLocked() {
+	if c.freed != nil {
+		close(c.freed)
+		c.freed = nil
 	}
-	c.mu.Lock()
-	closed := c.closed
-	if !closed {
-		c.all[l] = struct{}{}
-	}
-	c.mu.Unlock()
-	if closed {
-		l.destroy()
-		return nil, errs.Errorf("send: %w", transport.ErrClosed)
-	}
-	return l, nil
 }
 
 // put makes l available to later Sends, releasing a lane when too many are
@@ -329,6 +471,7 @@ func (c *Conn) put(l *lane) {
 		}
 	}
 	c.free = append(c.free, l)
+	c.signalLocked()
 	c.mu.Unlock()
 	if drop != nil {
 		drop.destroy()
@@ -339,6 +482,7 @@ func (c *Conn) put(l *lane) {
 func (c *Conn) discard(l *lane) {
 	c.mu.Lock()
 	delete(c.all, l)
+	c.signalLocked()
 	bell := c.bellToUnmapLocked()
 	c.mu.Unlock()
 	l.destroy()
@@ -402,12 +546,17 @@ func (l *lane) destroy() {
 
 // Trigger sends proxy (1 or more) over a lane's socket and returns at
 // once: the receiver posts it to its queue. It fails rather than block
-// when the receiver has stopped reading its socket.
+// when the receiver has stopped reading its socket (or, for a new lane, is
+// busy or stopped for longer than busyWait).
 func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
 		return errs.Errorf("proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
 	}
-	l, err := c.get(context.Background(), 0)
+	// A process at its lane limit waits for a lane of its own (see get),
+	// for busyWait at most.
+	ctx, cancel := context.WithTimeout(context.Background(), busyWait)
+	l, err := c.get(ctx, 0)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -720,6 +869,7 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	c.closing.Store(true)
+	c.signalLocked()
 	for l := range c.all {
 		l.wake()
 	}

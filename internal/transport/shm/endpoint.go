@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -22,8 +24,31 @@ import (
 // Options.MaxMessage says otherwise.
 const DefaultMaxMessage = 64 << 20
 
-// handshakeTimeout bounds each side's wait during a lane handshake.
-const handshakeTimeout = 2 * time.Second
+// Limits on what senders may hold in a receiver (issue 16). A sender's
+// process may hold DefaultLanesPerProcess lanes (Options.LanesPerProcess),
+// each a socket and a nudge pipe here and one concurrent Send there:
+// beyond them a lane handshake is answered ackTooMany, which the sender
+// reports as ErrTooManyLanes, and a Conn that holds lanes of its own waits
+// for one of them instead (see Conn.get). MaxLanes bounds the lanes of all
+// senders.
+//
+// Handshakes in progress (an admitted connection waiting for its hello)
+// are at most MaxHandshakesPerUser per user and maxHandshakes in all, each
+// for at most helloTimeout: beyond them a connection is answered ackBusy
+// (or ackBusyAll) at once if its hello is already there, else by one of
+// the maxRefusing answerers if one is free, else closed at once; the
+// sender tries again for a while (see busyWait). So a flood of idle
+// connections by an admitted user holds at most MaxHandshakesPerUser
+// descriptors and goroutines here (and the answerers' 8), and other users'
+// senders still get their lanes.
+const (
+	DefaultLanesPerProcess = 64
+	MaxHandshakesPerUser   = 16
+	maxHandshakes          = 64
+	// helloTimeout bounds the wait for a hello, which a sender writes as
+	// soon as it has connected.
+	helloTimeout = 500 * time.Millisecond
+)
 
 // Options configure Listen and Dial.
 type Options struct {
@@ -39,6 +64,9 @@ type Options struct {
 	// waiter polls for up to a few tens of microseconds, adapting to how
 	// often that pays off, before it sleeps on its futex.
 	NoSpin bool
+	// LanesPerProcess is the most lanes one sender process may hold (one
+	// per concurrent Send); zero means DefaultLanesPerProcess.
+	LanesPerProcess int
 	// Queue is where the endpoint delivers requests and proxies, shared
 	// with the other transports of the name. Nil means a queue of the
 	// endpoint's own, read by Endpoint.Receive.
@@ -54,6 +82,7 @@ type Endpoint struct {
 	dir      string // the FIFO directory, for the addresses of peers
 	opts     Options
 	maxMsg   int
+	maxLanes int // per sender process
 	perm     os.FileMode
 	uid      int
 	gid      int
@@ -73,11 +102,16 @@ type Endpoint struct {
 
 	done     chan struct{}
 	closing  atomic.Bool
-	refusing chan struct{} // a token per refused connection being answered
+	refusing chan struct{} // a token per refused or busy connection being answered
 
-	mu       sync.Mutex // guards freeIdx and all
+	hsMu   sync.Mutex  // guards hsUser and hsAll
+	hsUser map[int]int // handshakes in progress by user
+	hsAll  int         // handshakes in progress
+
+	mu       sync.Mutex // guards freeIdx, all and byPID
 	freeIdx  []int
 	all      map[*rlane]struct{}
+	byPID    map[int]int // lanes by sender process
 	closed   bool
 	acceptWG sync.WaitGroup
 }
@@ -114,12 +148,15 @@ func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 		dir:      dir,
 		opts:     opts,
 		maxMsg:   opts.MaxMessage,
+		maxLanes: opts.LanesPerProcess,
 		perm:     opts.Perm,
 		uid:      os.Getuid(),
 		gid:      os.Getgid(),
 		q:        opts.Queue,
 		done:     make(chan struct{}),
 		all:      make(map[*rlane]struct{}),
+		byPID:    make(map[int]int),
+		hsUser:   make(map[int]int),
 		refusing: make(chan struct{}, maxRefusing),
 	}
 	if e.maxMsg <= 0 {
@@ -127,6 +164,9 @@ func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 	}
 	if e.perm == 0 {
 		e.perm = 0o600
+	}
+	if e.maxLanes <= 0 {
+		e.maxLanes = DefaultLanesPerProcess
 	}
 	if e.q == nil {
 		e.q, e.ownQueue = transport.NewQueue(name, opts.NoSpin), true
@@ -203,10 +243,86 @@ func (e *Endpoint) acceptLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if cred, ok := e.admit(c); ok {
-			go e.handshake(c, cred)
+		cred, ok := e.admit(c)
+		if !ok {
+			continue
 		}
+		if status, limit := e.startHandshake(cred.UID); status != ackOK {
+			e.busy(c, status, limit)
+			continue
+		}
+		go e.handshake(c, cred)
 	}
+}
+
+// startHandshake counts a handshake in progress for uid, or returns the
+// ack status and limit that refuse it.
+func (e *Endpoint) startHandshake(uid int) (int32, int) {
+	e.hsMu.Lock()
+	defer e.hsMu.Unlock()
+	switch {
+	case e.hsUser[uid] >= MaxHandshakesPerUser:
+		return ackBusy, MaxHandshakesPerUser
+	case e.hsAll >= maxHandshakes:
+		return ackBusyAll, maxHandshakes
+	}
+	e.hsUser[uid]++
+	e.hsAll++
+	return ackOK, 0
+}
+
+// endHandshake uncounts a handshake of uid.
+func (e *Endpoint) endHandshake(uid int) {
+	e.hsMu.Lock()
+	defer e.hsMu.Unlock()
+	if e.hsUser[uid]--; e.hsUser[uid] <= 0 {
+		delete(e.hsUser, uid)
+	}
+	e.hsAll--
+}
+
+// busy answers a connection beyond the handshake limits with status and
+// limit, without a goroutine when its hello is already there (a sender
+// writes it as soon as it connects), else through one of the answerers of
+// refused connections, else not at all: it is closed at once.
+func (e *Endpoint) busy(c *net.UnixConn, status int32, limit int) {
+	buf := make([]byte, helloSize+1)
+	oob := make([]byte, 64)
+	_, oobn, err := readNonblock(c, buf, oob)
+	for _, fd := range sys.ReceiveRights(oob[:max(oobn, 0)]) {
+		fd.Close()
+	}
+	if err == nil {
+		// The socket's queue is empty now, so closing it does not reset
+		// the connection before the sender reads the answer.
+		sys.WriteNonblock(c, encodeAck(status, limit))
+		c.Close()
+		return
+	}
+	select {
+	case e.refusing <- struct{}{}:
+		go e.answer(c, status, limit)
+	default:
+		c.Close()
+	}
+}
+
+// readNonblock reads one packet and its control message from c if one is
+// there, never waiting.
+func readNonblock(c *net.UnixConn, b, oob []byte) (n, oobn int, err error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, 0, err
+	}
+	var rerr error
+	err = rc.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), b, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		return true
+	})
+	if err == nil {
+		err = rerr
+	}
+	return n, oobn, err
 }
 
 // Refused connections are answered by at most maxRefusing goroutines at a
@@ -232,17 +348,18 @@ func (e *Endpoint) admit(c *net.UnixConn) (sys.Cred, bool) {
 	}
 	select {
 	case e.refusing <- struct{}{}:
-		go e.refuse(c)
+		go e.answer(c, ackDenied, 0)
 	default:
 		c.Close()
 	}
 	return cred, false
 }
 
-// refuse answers a refused connection with ackDenied. It reads the hello
-// first (within refuseTimeout), so that the sender gets the answer rather
-// than a reset connection.
-func (e *Endpoint) refuse(c *net.UnixConn) {
+// answer answers a refused or busy connection with status and index. It
+// reads the hello first (within refuseTimeout), so that the sender gets
+// the answer rather than a reset connection. It holds a token of
+// e.refusing, which it gives back.
+func (e *Endpoint) answer(c *net.UnixConn, status int32, index int) {
 	defer func() { <-e.refusing }()
 	c.SetDeadline(time.Now().Add(refuseTimeout))
 	buf := make([]byte, helloSize+1)
@@ -251,7 +368,7 @@ func (e *Endpoint) refuse(c *net.UnixConn) {
 	for _, fd := range sys.ReceiveRights(oob[:max(oobn, 0)]) {
 		fd.Close()
 	}
-	sys.SendRights(c, encodeAck(ackDenied, 0))
+	sys.SendRights(c, encodeAck(status, index))
 	c.Close()
 }
 
@@ -267,67 +384,15 @@ func (e *Endpoint) allowed(c sys.Cred) bool {
 	}
 }
 
-// handshake sets up a lane for an admitted sender, cred.
+// handshake sets up a lane for an admitted sender, cred, counted in the
+// handshakes in progress until it is answered, then serves the lane's
+// socket until the sender closes it or dies.
 func (e *Endpoint) handshake(c *net.UnixConn, cred sys.Cred) {
-	ack := func(status int32, idx int, fds ...*sys.FD) {
-		sys.SendRights(c, encodeAck(status, idx), fds...)
-	}
-	c.SetDeadline(time.Now().Add(handshakeTimeout))
-	buf := make([]byte, helloSize+1)
-	oob := make([]byte, 64)
-	n, oobn, _, _, rerr := c.ReadMsgUnix(buf, oob)
-	fds := sys.ReceiveRights(oob[:max(oobn, 0)])
-	closeFDs := func() {
-		for _, fd := range fds {
-			fd.Close()
-		}
-	}
-	if rerr != nil {
-		closeFDs()
-		c.Close()
+	l := e.setUp(c, cred)
+	e.endHandshake(cred.UID)
+	if l == nil {
 		return
 	}
-	whom, err := decodeHello(buf[:n])
-	if err != nil || len(fds) != 1 {
-		closeFDs()
-		ack(ackBadHello, 0)
-		c.Close()
-		return
-	}
-	size, err := sys.CheckMemfd(fds[0].Int(), minLaneSize, MaxLaneBytes)
-	if err != nil {
-		closeFDs()
-		ack(ackBadLane, 0)
-		c.Close()
-		return
-	}
-	m, err := sys.Map(fds[0].Int(), size)
-	closeFDs()
-	if err != nil {
-		ack(ackBadLane, 0)
-		c.Close()
-		return
-	}
-	pr, pw, err := sys.NudgePipe()
-	if err != nil {
-		m.Unmap()
-		ack(ackFull, 0)
-		c.Close()
-		return
-	}
-	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), nudge: pw, whom: whom, cred: cred}
-	idx, status := e.addLane(l)
-	if status != ackOK {
-		m.Unmap()
-		pr.Close()
-		pw.Close()
-		ack(status, 0)
-		c.Close()
-		return
-	}
-	ack(ackOK, idx, e.bellFD, pr)
-	pr.Close()
-	c.SetDeadline(time.Time{})
 	// The sender writes only proxies from now on; the read fails when it
 	// closes or dies.
 	var b [proxySize + 1]byte
@@ -343,13 +408,86 @@ func (e *Endpoint) handshake(c *net.UnixConn, cred sys.Cred) {
 	l.senderGone()
 }
 
-// addLane gives l an index and publishes it; it returns ackClosed or
-// ackFull when it cannot.
-func (e *Endpoint) addLane(l *rlane) (int, int32) {
+// setUp reads the hello of an admitted sender, cred, and answers it: it
+// returns the lane, or nil when it refused it and closed c.
+func (e *Endpoint) setUp(c *net.UnixConn, cred sys.Cred) *rlane {
+	ack := func(status int32, idx int, fds ...*sys.FD) {
+		sys.SendRights(c, encodeAck(status, idx), fds...)
+	}
+	c.SetDeadline(time.Now().Add(helloTimeout))
+	buf := make([]byte, helloSize+1)
+	oob := make([]byte, 64)
+	n, oobn, _, _, rerr := c.ReadMsgUnix(buf, oob)
+	if errors.Is(rerr, os.ErrDeadlineExceeded) {
+		// Once more without waiting: this process may have been stopped
+		// while the hello arrived.
+		n, oobn, rerr = readNonblock(c, buf, oob)
+	}
+	fds := sys.ReceiveRights(oob[:max(oobn, 0)])
+	closeFDs := func() {
+		for _, fd := range fds {
+			fd.Close()
+		}
+	}
+	if rerr != nil {
+		closeFDs()
+		c.Close()
+		return nil
+	}
+	whom, err := decodeHello(buf[:n])
+	if err != nil || len(fds) != 1 {
+		closeFDs()
+		ack(ackBadHello, 0)
+		c.Close()
+		return nil
+	}
+	size, err := sys.CheckMemfd(fds[0].Int(), minLaneSize, MaxLaneBytes)
+	if err != nil {
+		closeFDs()
+		ack(ackBadLane, 0)
+		c.Close()
+		return nil
+	}
+	m, err := sys.Map(fds[0].Int(), size)
+	closeFDs()
+	if err != nil {
+		ack(ackBadLane, 0)
+		c.Close()
+		return nil
+	}
+	pr, pw, err := sys.NudgePipe()
+	if err != nil {
+		m.Unmap()
+		ack(ackFull, 0)
+		c.Close()
+		return nil
+	}
+	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), nudge: pw, whom: whom, cred: cred}
+	idx, status, limit := e.addLane(l)
+	if status != ackOK {
+		m.Unmap()
+		pr.Close()
+		pw.Close()
+		ack(status, limit)
+		c.Close()
+		return nil
+	}
+	c.SetDeadline(time.Time{})
+	ack(ackOK, idx, e.bellFD, pr)
+	pr.Close()
+	return l
+}
+
+// addLane gives l an index and publishes it; when it cannot, it returns
+// ackClosed, or ackTooMany or ackFull with the limit reached.
+func (e *Endpoint) addLane(l *rlane) (int, int32, int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return 0, ackClosed
+		return 0, ackClosed, 0
+	}
+	if e.byPID[l.cred.PID] >= e.maxLanes {
+		return 0, ackTooMany, e.maxLanes
 	}
 	var idx int
 	if n := len(e.freeIdx); n > 0 {
@@ -359,14 +497,15 @@ func (e *Endpoint) addLane(l *rlane) (int, int32) {
 		idx = t
 		e.top.Store(int32(t + 1))
 	} else {
-		return 0, ackFull
+		return 0, ackFull, MaxLanes
 	}
 	l.index = idx
+	e.byPID[l.cred.PID]++
 	e.all[l] = struct{}{}
 	e.lanes[idx].Store(l)
 	e.nlanes.Add(1)
 	e.q.SourceActive()
-	return idx, ackOK
+	return idx, ackOK, 0
 }
 
 // senderGone runs when the lane's socket reports the sender closed or died.
@@ -397,6 +536,9 @@ func (l *rlane) release() {
 	e.mu.Lock()
 	if _, ok := e.all[l]; ok {
 		delete(e.all, l)
+		if e.byPID[l.cred.PID]--; e.byPID[l.cred.PID] <= 0 {
+			delete(e.byPID, l.cred.PID)
+		}
 		e.lanes[l.index].Store(nil)
 		e.freeIdx = append(e.freeIdx, l.index)
 		e.nlanes.Add(-1)

@@ -47,6 +47,17 @@ func FuzzDecodeAck(f *testing.F) {
 		if status == ackOK && (index < 0 || index >= MaxLanes) {
 			t.Fatalf("decodeAck accepted lane index %d", index)
 		}
+		if status != ackOK {
+			// Every refusal is one of the errors a sender knows.
+			aerr := ackErr(status, index)
+			known := false
+			for _, want := range []error{transport.ErrTooManyLanes, transport.ErrPermission, transport.ErrPeerGone, transport.ErrBadMessage} {
+				known = known || errors.Is(aerr, want)
+			}
+			if !known {
+				t.Fatalf("status %d, index %d: sender error %v", status, index, aerr)
+			}
+		}
 		if enc := encodeAck(status, index); !bytes.Equal(enc, b) {
 			t.Fatalf("decodeAck accepted %x as (%d, %d), which encodes as %x", b, status, index, enc)
 		}

@@ -327,16 +327,23 @@ func TestHostileHandshake(t *testing.T) {
 	}
 	c.Close()
 
-	// The silent clients are dropped after the handshake timeout.
+	// The silent clients are dropped after the hello timeout; those beyond
+	// the handshakes allowed a user at once are dropped sooner, or answered
+	// busy first.
 	for i, conn := range hangers {
-		conn.SetReadDeadline(hangStart.Add(handshakeTimeout + 3*time.Second))
+		conn.SetReadDeadline(hangStart.Add(helloTimeout + 3*time.Second))
 		var b [64]byte
 		n, err := conn.Read(b[:])
+		if err == nil && i >= MaxHandshakesPerUser {
+			if status, limit, aerr := decodeAck(b[:n]); aerr == nil && status == ackBusy && limit == MaxHandshakesPerUser {
+				n, err = conn.Read(b[:])
+			}
+		}
 		if n != 0 || err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 			t.Fatalf("silent client %d: read %d bytes, %v; want the endpoint to hang up", i, n, err)
 		}
 	}
-	if d := time.Since(hangStart); d < handshakeTimeout/2 {
+	if d := time.Since(hangStart); d < helloTimeout/2 {
 		t.Fatalf("silent clients dropped after %v, before the handshake timeout", d)
 	}
 	if res := failures(stop()); len(res) != 0 {
@@ -456,7 +463,9 @@ func TestHostileHandshakeAnswer(t *testing.T) {
 		{"a memfd for the nudge pipe", encodeAck(ackOK, 3), func() []byte {
 			return unix.UnixRights(memfd(t, bellSize, sealed), memfd(t, bellSize, sealed))
 		}, transport.ErrBadMessage},
-		{"full", encodeAck(ackFull, 0), nil, transport.ErrTooLarge},
+		{"full", encodeAck(ackFull, MaxLanes), nil, transport.ErrTooManyLanes},
+		{"out of resources", encodeAck(ackFull, 0), nil, transport.ErrTooManyLanes},
+		{"too many of this process", encodeAck(ackTooMany, DefaultLanesPerProcess), nil, transport.ErrTooManyLanes},
 		{"denied", encodeAck(ackDenied, 0), nil, os.ErrPermission},
 		{"refused", encodeAck(ackBadLane, 0), nil, transport.ErrBadMessage},
 	} {
@@ -547,7 +556,7 @@ func TestLaneSize(t *testing.T) {
 // to sleep would leave a posted lane waiting for the next bell. Stale bits
 // (a sender withdrew, or died) make takes fail mid-scan.
 func TestPollLanesVisitsAll(t *testing.T) {
-	e, addr := listen(t, "scan", Options{})
+	e, addr := listen(t, "scan", Options{LanesPerProcess: 192})
 	c, err := Dial(context.Background(), addr, os.Getpid(), "scan", Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -559,7 +568,7 @@ func TestPollLanesVisitsAll(t *testing.T) {
 	byIndex[c.free[0].index] = c.free[0]
 	c.mu.Unlock()
 	for range 191 {
-		l, err := c.newLane(context.Background(), 0)
+		l, err := c.newLane(context.Background(), 0, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -732,11 +741,11 @@ func TestHandshakeDuringClose(t *testing.T) {
 	if err != nil || n == 0 {
 		return // hung up
 	}
-	status, _, err := decodeAck(buf[:n])
+	status, index, err := decodeAck(buf[:n])
 	if err != nil {
 		t.Fatalf("answer: %v", err)
 	}
-	if serr := ackErr(status); status == ackOK || !errors.Is(serr, transport.ErrPeerGone) {
+	if serr := ackErr(status, index); status == ackOK || !errors.Is(serr, transport.ErrPeerGone) {
 		t.Errorf("a lane handshake finishing after Endpoint.Close is answered with status %d, "+
 			"which Dial and Send report as %q instead of ErrPeerGone", status, serr)
 	}

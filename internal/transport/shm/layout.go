@@ -247,6 +247,8 @@ const addrPrefix = "@gosimpl/"
 //	sender -> receiver: magic "GSL2", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd
 //	receiver -> sender: magic "GSL2", status int32, index uint32; SCM_RIGHTS bell memfd, nudge pipe read end
 //
+// (A refusal carries no descriptors; for the limits, index is the limit.)
+//
 // After it the receiver writes nothing more, and the sender writes only
 // proxies (Trigger), one packet each:
 //
@@ -262,11 +264,14 @@ const (
 // Handshake statuses.
 const (
 	ackOK       = 0
-	ackFull     = 1 // no free lane index
+	ackFull     = 1 // no free lane index; index: MaxLanes (0: out of other resources)
 	ackBadLane  = 2 // memfd missing, unsealed or of a bad size
 	ackBadHello = 3
 	ackDenied   = 4 // peer credentials refused
 	ackClosed   = 5 // the receiver is closing
+	ackTooMany  = 6 // the sender's process holds as many lanes as allowed; index: that limit
+	ackBusy     = 7 // handshakes in progress for the sender's user at the limit; index: the limit
+	ackBusyAll  = 8 // handshakes in progress for all users at the limit; index: the limit
 )
 
 // proxySize is the size of a proxy packet.

@@ -42,6 +42,7 @@ func TestMain(m *testing.M) {
 	roles := map[string]proctest.Role{
 		"recv": roleRecv,
 		"send": roleSend,
+		"grab": roleGrab,
 	}
 	maps.Copy(roles, transporttest.Roles(Transport{}))
 	proctest.Main(m, roles, proctest.WithLifetime(helperLifetime))
@@ -410,6 +411,8 @@ func errName(err error) string {
 		return "replied"
 	case errors.Is(err, transport.ErrRejected):
 		return "rejected"
+	case errors.Is(err, transport.ErrTooManyLanes):
+		return "too-many-lanes"
 	case errors.Is(err, transport.ErrTooLarge):
 		return "too-large"
 	case errors.Is(err, transport.ErrBadMessage):
