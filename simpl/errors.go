@@ -19,6 +19,7 @@ var (
 	ErrClosed        = transport.ErrClosed        // os.ErrClosed: closed by this process
 	ErrPermission    = transport.ErrPermission    // os.ErrPermission: the channel's mode refuses this user
 	ErrTooManyLanes  = transport.ErrTooManyLanes  // the receiver's lane limit for this sender is reached
+	ErrUnreachable   = transport.ErrUnreachable   // no transport allowed reaches the receiver (a stopped one, say)
 )
 
 // LaneLimitError is ErrTooManyLanes with the limit reached (see

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
-	"github.com/gosimpl/gosimpl/transport"
 )
 
 // stopped waits until process pid is stopped (state T in /proc/PID/stat).
@@ -60,7 +59,7 @@ func TestStoppedLocate(t *testing.T) {
 	if c, err := shmCli.Locate(ctx, "STOPPED"); err == nil {
 		c.Close()
 		t.Fatal("shm-only Locate of a stopped receiver succeeded")
-	} else if errors.Is(err, simpl.ErrPeerGone) || !errors.Is(err, transport.ErrUnreachable) {
+	} else if errors.Is(err, simpl.ErrPeerGone) || !errors.Is(err, simpl.ErrUnreachable) {
 		t.Fatalf("shm-only Locate of a stopped receiver: %v, want ErrUnreachable, not ErrPeerGone", err)
 	} else {
 		checkOnePrefix(t, err)

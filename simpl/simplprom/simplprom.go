@@ -387,6 +387,8 @@ var errorKinds = []struct {
 }{
 	{simpl.ErrPeerGone, "peer_gone"},
 	{simpl.ErrTooLarge, "too_large"},
+	{simpl.ErrTooManyLanes, "too_many_lanes"},
+	{simpl.ErrUnreachable, "unreachable"},
 	{simpl.ErrReplyTooLarge, "reply_too_large"},
 	{simpl.ErrRejected, "rejected"},
 	{simpl.ErrBadMessage, "bad_message"},
