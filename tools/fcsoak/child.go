@@ -184,6 +184,10 @@ func kindOf(err error) string {
 		return "rejected"
 	case errors.Is(err, simpl.ErrClosed):
 		return "closed"
+	case errors.Is(err, simpl.ErrTooManyLanes):
+		return "too_many_lanes"
+	case errors.Is(err, simpl.ErrUnreachable):
+		return "unreachable"
 	case errors.Is(err, simpl.ErrTooLarge):
 		return "too_large"
 	}
