@@ -51,6 +51,11 @@ var (
 	// senders, or is setting up as many as it allows this sender's user
 	// at once. LaneLimitError says which limit, and its value.
 	ErrTooManyLanes = errors.New("simpl: too many lanes to the receiver")
+	// ErrOutcomeUnknown: a remote Send failed at a point where its request
+	// may or may not have reached the receiver (a gateway or host lost
+	// after the request left). It was delivered at most once, never twice;
+	// whether it was is not known.
+	ErrOutcomeUnknown = errors.New("simpl: the request may or may not have been delivered")
 )
 
 // LaneLimitError is ErrTooManyLanes with the limit that was reached: Per

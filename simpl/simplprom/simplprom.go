@@ -389,6 +389,7 @@ var errorKinds = []struct {
 	{simpl.ErrTooLarge, "too_large"},
 	{simpl.ErrTooManyLanes, "too_many_lanes"},
 	{simpl.ErrUnreachable, "unreachable"},
+	{simpl.ErrOutcomeUnknown, "outcome_unknown"},
 	{simpl.ErrReplyTooLarge, "reply_too_large"},
 	{simpl.ErrRejected, "rejected"},
 	{simpl.ErrBadMessage, "bad_message"},

@@ -1,0 +1,220 @@
+package netwire
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+func TestSubject(t *testing.T) {
+	for _, c := range []struct{ host, name, want string }{
+		{"vm", "SRV", "gosimpl.v1.vm.SRV"},
+		{"plant-7.example.com", "dots.are.ok", "gosimpl.v1.plant-7~2Eexample~2Ecom.dots~2Eare~2Eok"},
+		{"h", "a*b>c~d", "gosimpl.v1.h.a~2Ab~3Ec~7Ed"},
+		{"", "x", "gosimpl.v1.~.x"},
+	} {
+		got := Subject(c.host, c.name)
+		if got != c.want {
+			t.Errorf("Subject(%q, %q) = %q, want %q", c.host, c.name, got, c.want)
+		}
+		h, n, err := ParseSubject(got)
+		if err != nil || h != c.host || n != c.name {
+			t.Errorf("ParseSubject(%q) = %q, %q, %v", got, h, n, err)
+		}
+	}
+	if got := HostSubjects("a.b"); got != "gosimpl.v1.a~2Eb.>" {
+		t.Errorf("HostSubjects = %q", got)
+	}
+	for _, bad := range []string{"gosimpl.v2.h.n", "gosimpl.v1.h", "gosimpl.v1.h.n.x", "gosimpl.v1.h.~2e", "gosimpl.v1.h.~41", "gosimpl.v1.h.a~4", "gosimpl.v1..n", "gosimpl.v1.h.a b"} {
+		if h, n, err := ParseSubject(bad); err == nil {
+			t.Errorf("ParseSubject(%q) = %q, %q, want an error", bad, h, n)
+		}
+	}
+}
+
+func FuzzUntoken(f *testing.F) {
+	for _, s := range []string{"SRV", "~", "a~2Eb", "~2e", "~41", "a~", "", "a.b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// Every string survives Token and Untoken, and a token is one.
+		tok := Token(s)
+		if strings.ContainsAny(tok, ".*> \t\r\n") || tok == "" {
+			t.Fatalf("Token(%q) = %q is not one subject token", s, tok)
+		}
+		if back, err := Untoken(tok); err != nil || back != s {
+			t.Fatalf("Untoken(Token(%q)) = %q, %v", s, back, err)
+		}
+		// Whatever Untoken accepts, Token makes again (one spelling).
+		if v, err := Untoken(s); err == nil && Token(v) != s {
+			t.Fatalf("Untoken(%q) = %q, whose Token is %q", s, v, Token(v))
+		}
+	})
+}
+
+func mustName(t testing.TB, s string) naming.Name {
+	n, err := naming.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestEnvelope(t *testing.T) {
+	for _, e := range []Envelope{
+		{Kind: KindSend, Target: mustName(t, "vm:SRV"), Timeout: 1500 * time.Millisecond, MaxReply: 1 << 20, Payload: []byte("hello")},
+		{Kind: KindSend, Target: mustName(t, "_simplTCP:h.example:S"), Payload: nil},
+		{Kind: KindTrigger, Target: mustName(t, "h:S"), Proxy: 7},
+	} {
+		b, err := AppendEnvelope([]byte("x"), &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b)-1 != e.EnvelopeSize() {
+			t.Errorf("%d bytes, EnvelopeSize says %d", len(b)-1, e.EnvelopeSize())
+		}
+		got, err := DecodeEnvelope(b[1:])
+		if err != nil {
+			t.Fatalf("DecodeEnvelope(AppendEnvelope(%+v)): %v", e, err)
+		}
+		if got.Kind != e.Kind || got.Target != e.Target || got.Timeout != e.Timeout || got.MaxReply != e.MaxReply || got.Proxy != e.Proxy || !bytes.Equal(got.Payload, e.Payload) {
+			t.Errorf("round trip: %+v, want %+v", got, e)
+		}
+	}
+	for _, e := range []Envelope{
+		{Kind: KindSend, Target: mustName(t, "SRV")},
+		{Kind: 9, Target: mustName(t, "h:S")},
+		{Kind: KindSend, Target: mustName(t, "h:S"), MaxReply: -1},
+		{Kind: KindSend, Target: mustName(t, "h:S"), Timeout: -1},
+	} {
+		if _, err := AppendEnvelope(nil, &e); !errors.Is(err, ErrBadEnvelope) {
+			t.Errorf("AppendEnvelope(%+v) = %v, want ErrBadEnvelope", e, err)
+		}
+	}
+	good, _ := AppendEnvelope(nil, &Envelope{Kind: KindTrigger, Target: mustName(t, "h:S"), Proxy: 3})
+	for name, mutate := range map[string]func([]byte) []byte{
+		"short":        func(b []byte) []byte { return b[:10] },
+		"magic":        func(b []byte) []byte { b[0] = 'X'; return b },
+		"kind":         func(b []byte) []byte { b[4] = 0; return b },
+		"reserved":     func(b []byte) []byte { b[7] = 1; return b },
+		"target long":  func(b []byte) []byte { b[5] = 200; return b },
+		"target cut":   func(b []byte) []byte { return b[:len(b)-1] },
+		"local target": func(b []byte) []byte { b[5] = 0; return b },
+		"proxy 0":      func(b []byte) []byte { b[20] = 0; return b },
+		"proxy huge":   func(b []byte) []byte { b[23] = 0x80; return b },
+		"timeout":      func(b []byte) []byte { b[15] = 0x80; return b },
+		"trigger data": func(b []byte) []byte { return append(b, 'x') },
+	} {
+		b := mutate(bytes.Clone(good))
+		if e, err := DecodeEnvelope(b); !errors.Is(err, ErrBadEnvelope) {
+			t.Errorf("%s: DecodeEnvelope = %+v, %v; want ErrBadEnvelope", name, e, err)
+		}
+	}
+}
+
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, e := range []Envelope{
+		{Kind: KindSend, Target: naming.Name{Host: "vm", Name: "SRV"}, Timeout: time.Second, MaxReply: 64, Payload: []byte("hi")},
+		{Kind: KindTrigger, Target: naming.Name{Protocol: "_simplTCP", Host: "h", Name: "S"}, Proxy: 1},
+	} {
+		b, _ := AppendEnvelope(nil, &e)
+		f.Add(b)
+	}
+	f.Add([]byte("GSN1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := DecodeEnvelope(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadEnvelope) {
+				t.Fatalf("error %v is not ErrBadEnvelope", err)
+			}
+			return
+		}
+		again, err := AppendEnvelope(nil, &e)
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("DecodeEnvelope(%x) = %+v, which encodes as %x, %v", b, e, again, err)
+		}
+	})
+}
+
+func TestStatus(t *testing.T) {
+	for s := StatusOK; int(s) < len(statusNames); s++ {
+		got, err := ParseStatus(s.String())
+		if err != nil || got != s {
+			t.Errorf("ParseStatus(%q) = %v, %v", s.String(), got, err)
+		}
+		err = s.Err(5)
+		if (err == nil) != (s == StatusOK) {
+			t.Errorf("%v.Err = %v", s, err)
+		}
+		back, _ := StatusOf(err)
+		want := s
+		if s == StatusClosed {
+			want = StatusPeerGone // the sender cannot tell the two apart, nor need to
+		}
+		if back != want {
+			t.Errorf("StatusOf(%v.Err()) = %v", s, back)
+		}
+	}
+	for err, want := range map[error]Status{
+		transport.TooLarge(100, 64):      StatusTooLarge,
+		transport.ReplyTooLarge(100, 64): StatusReplyTooLarge,
+		context.DeadlineExceeded:         StatusDeadline,
+		errors.New("what"):               StatusUnknown,
+		transport.ErrClosed:              StatusPeerGone,
+	} {
+		if got, _ := StatusOf(err); got != want {
+			t.Errorf("StatusOf(%v) = %v, want %v", err, got, want)
+		}
+	}
+	if _, d := StatusOf(transport.TooLarge(100, 64)); d != 64 {
+		t.Errorf("a too-large status carries %d, want the limit 64", d)
+	}
+	var se *transport.SizeError
+	if err := StatusTooLarge.Err(64); !errors.As(err, &se) || se.Limit != 64 {
+		t.Errorf("StatusTooLarge.Err(64) = %v", err)
+	}
+	if _, err := ParseStatus("fine"); err == nil {
+		t.Error("ParseStatus(fine) succeeded")
+	}
+}
+
+func TestReplyHeader(t *testing.T) {
+	b := AppendReplyHeader(nil, StatusOK, 0)
+	b = append(b, "reply"...)
+	s, d, r, err := DecodeReply(b)
+	if err != nil || s != StatusOK || d != 0 || string(r) != "reply" {
+		t.Fatalf("DecodeReply = %v, %d, %q, %v", s, d, r, err)
+	}
+	s, d, r, err = DecodeReply(AppendReplyHeader(nil, StatusTooLarge, 99))
+	if err != nil || s != StatusTooLarge || d != 99 || len(r) != 0 {
+		t.Fatalf("DecodeReply = %v, %d, %q, %v", s, d, r, err)
+	}
+	for _, bad := range [][]byte{nil, {0, 0, 0}, {99, 0, 0, 0, 0, 0, 0, 0}, {0, 1, 0, 0, 0, 0, 0, 0}, append(AppendReplyHeader(nil, StatusRejected, 0), 'x')} {
+		if _, _, _, err := DecodeReply(bad); !errors.Is(err, ErrBadEnvelope) {
+			t.Errorf("DecodeReply(% x) = %v, want ErrBadEnvelope", bad, err)
+		}
+	}
+}
+
+func FuzzDecodeReply(f *testing.F) {
+	f.Add(append(AppendReplyHeader(nil, StatusOK, 0), "hi"...))
+	f.Add(AppendReplyHeader(nil, StatusTooLarge, 64))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, d, r, err := DecodeReply(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadEnvelope) {
+				t.Fatalf("error %v is not ErrBadEnvelope", err)
+			}
+			return
+		}
+		if again := append(AppendReplyHeader(nil, s, d), r...); !bytes.Equal(again, b) {
+			t.Fatalf("DecodeReply(%x) = %v %d %x, which encodes as %x", b, s, d, r, again)
+		}
+	})
+}
