@@ -18,3 +18,7 @@
 //     the HeaderStatus header, to the program in a ReplyHeader before the
 //     reply.
 package netwire
+
+// GatewayName is the SIMPL name a host's gateway (fcgate) attaches: the
+// local programs' way out to other hosts.
+const GatewayName = "_gosimpl_gw"
