@@ -2,6 +2,7 @@ package simpl_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,15 +12,16 @@ import (
 
 // A name with this host's own name in it ("vm:SRV", as C SIMPL takes the
 // host's name: HOSTNAME, else /etc/hostname), or with an empty host
-// ("::SRV"), is looked up locally, as C SIMPL does; another host's is not
-// (no network transport is registered in this package's tests), and
-// neither is "localhost" or 127.0.0.1, which C SIMPL sends through the
-// network.
+// ("::SRV"), is looked up locally, as C SIMPL does; another host's goes to
+// the network transport (which needs this host's gateway, not running
+// here), and so do "localhost" and 127.0.0.1, which C SIMPL sends through
+// the network. A Channel without the network transport says it cannot.
 func TestLocalHostNames(t *testing.T) {
 	t.Setenv("HOSTNAME", "vm")
 	dir := simpltest.Dir(t)
 	srv := simpltest.Start(t, "server", env(dir), "SRV")
 	cli := attach(t, dir, "CLI")
+	local := attach(t, dir, "LOCAL", simpl.WithTransport(simpl.FIFO, simpl.SHM))
 	ctx := simpltest.Context(t, testTimeout)
 	for _, name := range []string{"vm:SRV", "::SRV", ":SRV", "_simplTCP:vm:SRV", ":vm:SRV"} {
 		c, err := cli.Locate(ctx, name)
@@ -37,8 +39,11 @@ func TestLocalHostNames(t *testing.T) {
 		c.Close()
 	}
 	for _, name := range []string{"other:SRV", "localhost:SRV", "127.0.0.1:SRV", "_simplTCP:other:SRV"} {
-		if c, err := cli.Locate(ctx, name); !errors.Is(err, simpl.ErrNotSupported) {
-			t.Errorf("Locate(%q) = %v, %v; want ErrNotSupported (a remote name)", name, c, err)
+		if c, err := cli.Locate(ctx, name); !errors.Is(err, remoteErr()) || remoteErr() == simpl.ErrUnreachable && !strings.Contains(err.Error(), "no gateway") {
+			t.Errorf("Locate(%q) = %v, %v; want %v (no gateway)", name, c, err, remoteErr())
+		}
+		if c, err := local.Locate(ctx, name); !errors.Is(err, simpl.ErrNotSupported) {
+			t.Errorf("WithTransport(fifo, shm): Locate(%q) = %v, %v; want ErrNotSupported", name, c, err)
 		}
 	}
 	for _, name := range []string{"a:b:c:d", "vm:", "h:" + string(make([]byte, 40))} {
@@ -47,6 +52,7 @@ func TestLocalHostNames(t *testing.T) {
 		}
 	}
 	cli.Close()
+	local.Close()
 	srv.Kill()
 	srv.Wait(5 * time.Second)
 	reap(t, dir)

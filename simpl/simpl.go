@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
@@ -41,6 +42,9 @@ const (
 	// SHM is the futex-synchronised shared-memory transport between
 	// gosimpl processes.
 	SHM = "shm"
+	// NET reaches names on other hosts ("host:NAME") through this host's
+	// gateway (fcgate).
+	NET = "net"
 )
 
 // WithTransport makes the Channel use only the transports named (FIFO,
@@ -135,7 +139,8 @@ type Channel struct {
 	reg     *naming.Registry
 	q       *transport.Queue
 	eps     []transport.Endpoint // every transport listening, in Rank order
-	dialers []transport.Endpoint // those Locate tries, in Rank order
+	dialers []transport.Endpoint // those Locate tries for a local name, in Rank order
+	remote  []transport.Endpoint // those it tries for another host's name
 	o       options
 	met     *chanMetrics // nil without WithObserver
 	// life ends when the Channel closes: requests it forwards (Relay)
@@ -197,7 +202,10 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 			return nil, err
 		}
 		c.eps = append(c.eps, ep)
-		if use {
+		switch {
+		case use && transport.IsRemote(t):
+			c.remote = append(c.remote, ep)
+		case use:
 			c.dialers = append(c.dialers, ep)
 		}
 	}
@@ -259,10 +267,26 @@ func (c *Channel) Locate(ctx context.Context, name string) (*Conn, error) {
 // WaitFor is Locate for a name that may not be attached yet: it waits
 // until a live process attaches it, or ctx ends (ctx.Err()).
 func (c *Channel) WaitFor(ctx context.Context, name string) (*Conn, error) {
-	for {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		_, n, err := c.lookup(ctx, name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
+		}
+		if !n.Local() {
+			// Another host's name: asked again and again, less and less
+			// often, up to once a second.
+			conn, err := c.dial(ctx, name, n, naming.Entry{})
+			if !errors.Is(err, ErrNotFound) {
+				return conn, err
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+			continue
 		}
 		ent, err := c.reg.Wait(ctx, n.Name)
 		if err != nil {
@@ -290,7 +314,10 @@ func (c *Channel) lookup(ctx context.Context, name string) (naming.Entry, naming
 			return naming.Entry{}, n, errs.Errorf("locate %q: %w", name, err)
 		}
 		if !local {
-			return naming.Entry{}, n, errs.Errorf("remote name %q: %w", name, ErrNotSupported)
+			if len(c.remote) == 0 {
+				return naming.Entry{}, n, errs.Errorf("remote name %q: no transport of this Channel reaches other hosts: %w", name, ErrNotSupported)
+			}
+			return naming.Entry{}, n, nil // dialled through c.remote
 		}
 		n = naming.Name{Name: n.Name}
 	}
@@ -307,14 +334,18 @@ func (c *Channel) dial(ctx context.Context, name string, n naming.Name, ent nami
 	var err error
 	p := transport.Peer{Name: n, Entry: ent}
 	var tc transport.Conn
-	for _, ep := range c.dialers {
+	dialers := c.dialers
+	if !n.Local() {
+		dialers = c.remote
+	}
+	for _, ep := range dialers {
 		tc, err = ep.Dial(ctx, p)
 		if err == nil || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			break // a transport that ran out of time does not fall back
 		}
 	}
 	if err != nil {
-		if len(c.dialers) > 1 && !errors.Is(err, ErrNotFound) {
+		if len(dialers) > 1 && !errors.Is(err, ErrNotFound) {
 			err = errs.Errorf("locate %q: %w", name, err)
 		}
 		return nil, err

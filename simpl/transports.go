@@ -6,5 +6,6 @@ package simpl
 // its init, and an import of the package.
 import (
 	_ "github.com/gosimpl/gosimpl/internal/transport/fifo"
+	_ "github.com/gosimpl/gosimpl/internal/transport/remote"
 	_ "github.com/gosimpl/gosimpl/internal/transport/shm"
 )

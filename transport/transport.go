@@ -31,6 +31,22 @@ type Transport interface {
 	Listen(cfg Config) (Endpoint, error)
 }
 
+// Remote is implemented by a Transport that reaches receivers on other
+// hosts: names with a host part that is not this host's. Locate dials a
+// remote name only through such transports, and a local name only
+// through the others.
+type Remote interface {
+	Transport
+	// Remote is true.
+	Remote() bool
+}
+
+// IsRemote tells whether t reaches other hosts (see Remote).
+func IsRemote(t Transport) bool {
+	r, ok := t.(Remote)
+	return ok && r.Remote()
+}
+
 // Config is what Listen is given.
 type Config struct {
 	// Name is the attached name; it is also the identity Sends from this

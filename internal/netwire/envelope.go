@@ -24,7 +24,9 @@ import (
 // deadline), so the gateways and the receiving host give up when the
 // sender does, whatever their clocks say; maxReply is the largest reply
 // the sender takes; proxy is the value of a Trigger (kind KindTrigger,
-// with no payload).
+// with no payload). A KindLocate envelope (no payload) asks whether a live
+// process holds the name on its host: Locate's check, as C SIMPL's
+// name_locate asks the remote surrogate.
 type Envelope struct {
 	Kind     Kind
 	Target   naming.Name
@@ -37,10 +39,13 @@ type Envelope struct {
 // Kind is what an Envelope asks for.
 type Kind uint8
 
+func (k Kind) valid() bool { return k == KindSend || k == KindTrigger || k == KindLocate }
+
 // The kinds of Envelope.
 const (
 	KindSend    Kind = 1
 	KindTrigger Kind = 2
+	KindLocate  Kind = 3
 )
 
 func (k Kind) String() string {
@@ -49,6 +54,8 @@ func (k Kind) String() string {
 		return "send"
 	case KindTrigger:
 		return "trigger"
+	case KindLocate:
+		return "locate"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -76,7 +83,7 @@ func AppendEnvelope(b []byte, e *Envelope) ([]byte, error) {
 		return b, fmt.Errorf("%w: target %q has no host", ErrBadEnvelope, target)
 	case len(target) > MaxTarget:
 		return b, fmt.Errorf("%w: target %q is %d bytes, at most %d", ErrBadEnvelope, target, len(target), MaxTarget)
-	case e.Kind != KindSend && e.Kind != KindTrigger:
+	case !e.Kind.valid():
 		return b, fmt.Errorf("%w: %v", ErrBadEnvelope, e.Kind)
 	case e.MaxReply < 0 || e.MaxReply > math.MaxUint32:
 		return b, fmt.Errorf("%w: largest reply %d", ErrBadEnvelope, e.MaxReply)
@@ -107,7 +114,7 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 	if b[6] != 0 || b[7] != 0 {
 		return Envelope{}, fmt.Errorf("%w: reserved bytes %#x %#x", ErrBadEnvelope, b[6], b[7])
 	}
-	if e.Kind != KindSend && e.Kind != KindTrigger {
+	if !e.Kind.valid() {
 		return Envelope{}, fmt.Errorf("%w: %v", ErrBadEnvelope, e.Kind)
 	}
 	timeout := binary.LittleEndian.Uint64(b[8:])
@@ -136,6 +143,9 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 	e.Payload = b[envHeaderSize+tlen:]
 	if e.Kind == KindTrigger && (len(e.Payload) != 0 || e.Proxy < 1) {
 		return Envelope{}, fmt.Errorf("%w: trigger of proxy %d with %d bytes", ErrBadEnvelope, e.Proxy, len(e.Payload))
+	}
+	if e.Kind == KindLocate && (len(e.Payload) != 0 || e.Proxy != 0) {
+		return Envelope{}, fmt.Errorf("%w: locate with %d bytes", ErrBadEnvelope, len(e.Payload))
 	}
 	return e, nil
 }

@@ -71,6 +71,7 @@ func TestEnvelope(t *testing.T) {
 		{Kind: KindSend, Target: mustName(t, "vm:SRV"), Timeout: 1500 * time.Millisecond, MaxReply: 1 << 20, Payload: []byte("hello")},
 		{Kind: KindSend, Target: mustName(t, "_simplTCP:h.example:S"), Payload: nil},
 		{Kind: KindTrigger, Target: mustName(t, "h:S"), Proxy: 7},
+		{Kind: KindLocate, Target: mustName(t, "h:S"), Timeout: time.Second},
 	} {
 		b, err := AppendEnvelope([]byte("x"), &e)
 		if err != nil {

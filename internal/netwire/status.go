@@ -147,7 +147,7 @@ func DecodeReply(b []byte) (Status, int, []byte, error) {
 
 // The NATS headers of a request between gateways, and of its answer.
 const (
-	HeaderKind     = "Gosimpl-Kind"      // "send" or "trigger"
+	HeaderKind     = "Gosimpl-Kind"      // "send", "trigger" or "locate" (Kind.String)
 	HeaderTimeout  = "Gosimpl-Timeout"   // nanoseconds left of the sender's deadline, decimal; absent: none
 	HeaderMaxReply = "Gosimpl-Max-Reply" // the largest reply the sender takes, decimal
 	HeaderProxy    = "Gosimpl-Proxy"     // a trigger's proxy value, decimal

@@ -1,0 +1,212 @@
+// Package remote is the transport that reaches names on other hosts
+// ("host:NAME", "protocol:host:NAME" whose host is not this one): a Conn
+// hands each Send, Trigger and Locate to this host's gateway (fcgate, the
+// SIMPL name netwire.GatewayName) over shared memory, as a netwire
+// Envelope, and the gateways carry it over NATS to the receiving host.
+// The program needs no network configuration: the gateway has it.
+//
+// It receives nothing itself: requests from other hosts reach a receiver
+// as Sends from its host's gateway. Until a remote name is located it
+// starts nothing (no goroutine, no descriptor), so programs that never use
+// one pay nothing for it.
+package remote
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/errs"
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/internal/transport/shm"
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+// Name is the remote transport's name.
+const Name = "net"
+
+// Transport is the remote transport, as registered with the transport
+// package: Rank 50 (its Listen does nothing; the FIFO transport stays the
+// last, which publishes names), and Remote.
+type Transport struct{}
+
+func init() { transport.Register(Transport{}) }
+
+// Name is "net".
+func (Transport) Name() string { return Name }
+
+// Rank is 50.
+func (Transport) Rank() int { return 50 }
+
+// Remote is true: Locate dials other hosts' names through this transport.
+func (Transport) Remote() bool { return true }
+
+// Listen returns an endpoint that dials remote names as cfg.Name.
+func (Transport) Listen(cfg transport.Config) (transport.Endpoint, error) {
+	return &Endpoint{cfg: cfg}, nil
+}
+
+// triggerTimeout bounds a Trigger's hand-over to the gateway.
+const triggerTimeout = 2 * time.Second
+
+// Endpoint dials remote names for one attached name. Safe for concurrent
+// use; Close is idempotent and ends Sends in progress with ErrClosed.
+type Endpoint struct {
+	cfg transport.Config
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*Conn]struct{}
+}
+
+// Dial connects to the remote name p.Name through this host's gateway and
+// asks the receiving host whether a live process holds it (within ctx):
+// ErrNotFound if none does, as C SIMPL's name_locate says "cannot locate
+// remote process".
+func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, error) {
+	if p.Name.Local() {
+		return nil, errs.Errorf("local name %q: %w", p.Name, transport.ErrUnreachable)
+	}
+	gw, err := e.dialGateway(ctx)
+	if err != nil {
+		return nil, errs.Errorf("locate %q: %w", p.Name, err)
+	}
+	c := &Conn{ep: e, gw: gw, target: p.Name}
+	if _, err := c.exchange(ctx, netwire.Envelope{Kind: netwire.KindLocate}, nil); err != nil {
+		gw.Close()
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		gw.Close()
+		return nil, errs.Errorf("locate from %q: %w", e.cfg.Name, transport.ErrClosed)
+	}
+	if e.conns == nil {
+		e.conns = make(map[*Conn]struct{})
+	}
+	e.conns[c] = struct{}{}
+	return c, nil
+}
+
+// dialGateway connects to this host's gateway over shared memory.
+func (e *Endpoint) dialGateway(ctx context.Context) (transport.Conn, error) {
+	ent, err := e.cfg.Registry.Lookup(netwire.GatewayName)
+	if errors.Is(err, naming.ErrNotFound) {
+		return nil, errs.Errorf("no gateway runs on this host (start fcgate) in %s: %w", e.cfg.Registry.Dir(), transport.ErrUnreachable)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := shm.Dial(ctx, shm.Address(e.cfg.Registry.Dir(), ent.Name, ent.PID), ent.PID, e.cfg.Name, shm.Options{NoSpin: e.cfg.NoSpin})
+	if err != nil {
+		return nil, errs.Errorf("the gateway (pid %d): %w", ent.PID, err)
+	}
+	return c, nil
+}
+
+// Close ends the endpoint's Conns.
+func (e *Endpoint) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	conns := e.conns
+	e.conns = nil
+	e.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+	return nil
+}
+
+// Conn is a remote receiver, reached through the gateway. Safe for
+// concurrent use (Sends go out on lanes of their own); Close is
+// idempotent.
+type Conn struct {
+	ep     *Endpoint
+	gw     transport.Conn
+	target naming.Name
+	once   sync.Once
+}
+
+var _ transport.Conn = (*Conn)(nil)
+
+// Send hands req to the gateway for the remote receiver and waits for its
+// answer; ctx's deadline travels with the request, so every host on the
+// way gives up when this Send does. A gateway that exits holding the
+// request leaves its outcome unknown (ErrOutcomeUnknown, with
+// ErrPeerGone): it was delivered at most once.
+func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
+	return c.exchange(ctx, netwire.Envelope{Kind: netwire.KindSend, MaxReply: len(reply), Payload: req}, reply)
+}
+
+// Trigger hands the proxy to the gateway, which answers once it has sent
+// it on; it waits for that at most triggerTimeout.
+func (c *Conn) Trigger(proxy int) error {
+	if proxy < 1 {
+		return errs.Errorf("%w: %d (must be 1 or more)", transport.ErrBadProxy, proxy)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), triggerTimeout)
+	defer cancel()
+	_, err := c.exchange(ctx, netwire.Envelope{Kind: netwire.KindTrigger, Proxy: proxy}, nil)
+	return err
+}
+
+// exchange sends env (its target and timeout filled in here) to the
+// gateway and copies the reply into reply.
+func (c *Conn) exchange(ctx context.Context, env netwire.Envelope, reply []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	env.Target = c.target
+	if d, ok := ctx.Deadline(); ok {
+		env.Timeout = max(time.Until(d), 1)
+	}
+	msg, err := netwire.AppendEnvelope(make([]byte, 0, env.EnvelopeSize()), &env)
+	if err != nil {
+		return 0, errs.Errorf("%s %q: %w", env.Kind, c.target, err)
+	}
+	buf := make([]byte, netwire.ReplyHeaderSize+len(reply))
+	n, err := c.gw.Send(ctx, msg, buf)
+	if err != nil {
+		if errors.Is(err, transport.ErrPeerGone) && env.Kind != netwire.KindLocate {
+			err = errs.Errorf("%w: the host's gateway: %w", transport.ErrOutcomeUnknown, err)
+		}
+		return 0, errs.Errorf("%s %q: %w", env.Kind, c.target, err)
+	}
+	status, detail, r, err := netwire.DecodeReply(buf[:n])
+	if err == nil && len(r) > len(reply) {
+		err = errs.Errorf("%w: a reply of %d bytes for a buffer of %d", transport.ErrBadMessage, len(r), len(reply))
+	}
+	if err != nil {
+		return 0, errs.Errorf("%s %q: the gateway's answer: %w", env.Kind, c.target, err)
+	}
+	if err := status.Err(detail); err != nil {
+		return 0, errs.Errorf("%s %q: %w", env.Kind, c.target, err)
+	}
+	return copy(reply, r), nil
+}
+
+// Buffer is a request area of ordinary memory: remote requests are copied
+// on their way anyway.
+func (c *Conn) Buffer(ctx context.Context, size int) (transport.Buffer, error) {
+	return transport.NewCopyBuffer(c, size)
+}
+
+// PID is 0: the receiver is on another host.
+func (c *Conn) PID() int { return 0 }
+
+// Transport is "net".
+func (c *Conn) Transport() string { return Name }
+
+// Close releases the connection to the gateway.
+func (c *Conn) Close() error {
+	c.once.Do(func() {
+		c.ep.mu.Lock()
+		delete(c.ep.conns, c)
+		c.ep.mu.Unlock()
+		c.gw.Close()
+	})
+	return nil
+}
