@@ -108,6 +108,7 @@ type Endpoint struct {
 	mu       sync.Mutex // guards the receiver state below
 	closed   bool
 	segs     map[int]*rseg
+	idleBig  *rseg // the big segment kept attached while idle (see releaseSeg)
 	bySender map[senderKey]int
 	pending  map[*Request]struct{}
 
@@ -116,6 +117,11 @@ type Endpoint struct {
 	// reserve is a descriptor held so that a reply can be rung even when
 	// this process has run out (see ring); nil while spent. Under replyMu.
 	reserve *sys.FD
+
+	spareMu   sync.Mutex   // guards spare, spareUsed and spareGone
+	spare     *sys.Mapping // kept for the next large request's copy (see copy.go)
+	spareUsed bool         // taken or put back since the janitor last looked
+	spareGone bool         // closed: nothing is kept any more
 
 	slotMu  sync.Mutex // guards the sender slots below
 	free    []*slot
@@ -134,6 +140,7 @@ type rseg struct {
 	segment
 	refs  int  // requests still using it
 	evict bool // detach when refs drops to 0
+	used  bool // taken since the janitor last looked (big segments: see sweepLocked)
 	cr    *creator
 	// needClaim: some who may ring this receiver could not use the
 	// segment themselves, so a request in it is taken only by its claim
@@ -273,6 +280,7 @@ func (e *Endpoint) janitor() {
 			}
 			e.mu.Unlock()
 			e.shrinkIdle()
+			e.dropSpare(false)
 		}
 	}
 }
@@ -533,6 +541,7 @@ func (e *Endpoint) attachSeg(id int) (*rseg, error) {
 	if s, ok := e.segs[id]; ok {
 		s.refs++
 		s.evict = false
+		s.used = true
 		return s, nil
 	}
 	if len(e.segs) >= maxCachedSegments {
@@ -577,16 +586,27 @@ func (e *Endpoint) noteSender(seg *rseg, h header) {
 func (e *Endpoint) releaseSeg(s *rseg) {
 	e.mu.Lock()
 	s.refs--
+	if s.refs == 0 && len(s.mem) > bigSegment && !s.evict && e.idleBig != s {
+		// One idle big segment stays attached, the last one used: a steady
+		// sender of large messages keeps its own, and a crowd of them (a
+		// flood of large requests from many processes) costs this
+		// process's memory one at a time, not all at once.
+		if o := e.idleBig; o != nil && o.refs == 0 {
+			o.evict = true
+			e.maybeDetachLocked(o)
+		}
+		e.idleBig = s
+	}
 	e.maybeDetachLocked(s)
 	e.mu.Unlock()
 }
 
-// A segment of more than bigSegment bytes is not kept attached once idle:
-// its pages, once read, would count against this process for as long as
-// it stays attached, and a large message costs far more than the shmat.
 func (e *Endpoint) maybeDetachLocked(s *rseg) {
-	if s.refs > 0 || !(s.evict || e.closed || len(s.mem) > bigSegment) {
+	if s.refs > 0 || !(s.evict || e.closed) {
 		return
+	}
+	if e.idleBig == s {
+		e.idleBig = nil
 	}
 	sys.ShmDetach(s.mem)
 	s.cr.close()
@@ -599,11 +619,24 @@ func (e *Endpoint) maybeDetachLocked(s *rseg) {
 }
 
 // sweepLocked detaches idle segments whose owner has detached (we are the
-// only process left on them).
+// only process left on them), and segments of more than bigSegment bytes
+// not used since the sweep before: the pages of a big one, once read,
+// count against this process for as long as it stays attached, but
+// attaching it again for every message would cost more than the message
+// (its pages faulted in anew each time: twice the time of a 1 MiB round
+// trip).
 func (e *Endpoint) sweepLocked() {
 	for _, s := range e.segs {
 		if s.refs > 0 {
 			continue
+		}
+		if len(s.mem) > bigSegment {
+			if !s.used {
+				s.evict = true
+				e.maybeDetachLocked(s)
+				continue
+			}
+			s.used = false
 		}
 		if n, err := sys.ShmAttached(s.id); err != nil || n <= 1 {
 			s.evict = true
@@ -781,4 +814,5 @@ func (e *Endpoint) close() {
 		e.reserve = nil
 	}
 	e.replyMu.Unlock()
+	e.dropSpare(true)
 }
