@@ -371,18 +371,7 @@ func big(ctx context.Context, o childOptions, rng *rand.Rand, rep *reporter) err
 				outcome, detail := checkReply(reply[:n], h)
 				rep.update(func(c *counts) {
 					c.BigSent++
-					switch outcome {
-					case okReply:
-						c.BigVerified++
-						return
-					case crossedReply:
-						c.Crossed++
-					default:
-						c.Corrupt++
-					}
-					if c.Bad == "" {
-						c.Bad = oneLine("big request: " + detail)
-					}
+					c.tally(outcome, &c.BigVerified, "big request: "+detail)
 				})
 			}
 		})

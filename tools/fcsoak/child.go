@@ -406,18 +406,7 @@ func send(o childOptions, stdout io.Writer) error {
 		outcome, detail := checkReply(reply[:n], h)
 		rep.update(func(c *counts) {
 			c.Sent++
-			switch outcome {
-			case okReply:
-				c.Verified++
-				return
-			case crossedReply:
-				c.Crossed++
-			default:
-				c.Corrupt++
-			}
-			if c.Bad == "" {
-				c.Bad = oneLine(detail)
-			}
+			c.tally(outcome, &c.Verified, detail)
 		})
 	}
 	if conn != nil {
@@ -515,4 +504,21 @@ func (w *watch) run() {
 func (w *watch) close() {
 	close(w.stop)
 	<-w.done
+}
+
+// tally counts a checked reply: in *verified if it was right, else as
+// crossed or corrupt, the first of those described in c.Bad.
+func (c *counts) tally(outcome int, verified *int64, detail string) {
+	switch outcome {
+	case okReply:
+		*verified++
+		return
+	case crossedReply:
+		c.Crossed++
+	default:
+		c.Corrupt++
+	}
+	if c.Bad == "" {
+		c.Bad = oneLine(detail)
+	}
 }
