@@ -45,8 +45,14 @@ const (
 	squatMax   = 256
 )
 
-// nobodyUID is the user attackers become when fcsoak runs as root.
-const nobodyUID = 65534
+// nobodyUID is the user attackers become when fcsoak runs as root;
+// floodUID the flood's, another stranger (a uid with no account): per-user
+// limits keep one user's flood from starving another user's lanes, and the
+// attackers of one user would otherwise mostly hold up each other.
+const (
+	nobodyUID = 65534
+	floodUID  = 65533
+)
 
 // attackOptions are the attackers' settings, from fcsoak's flags.
 type attackOptions struct {

@@ -96,8 +96,9 @@ const usage = "usage: fcsoak [-senders N] [-duration T] [-max-size BYTES] [-kill
 
 // chaosHelp ends -h: who the attackers are.
 const chaosHelp = `chaos options:
-  Each attack runs in a process of its own, as the nobody user (uid 65534)
-  when fcsoak runs as root, else as fcsoak's own user. As nobody, the FIFO
+  Each attack runs in a process of its own, as the nobody user (uid 65534;
+  the flood as uid 65533) when fcsoak runs as root, else as fcsoak's own
+  user. As another user, the FIFO
   directory is opened to every user as /var/tmp is (mode 1777) and the
   receiver attaches with mode 0666 when an attack must reach it (all but
   -squat); the summary says which. A Send with no answer within 10s from a
@@ -291,6 +292,9 @@ func (r *report) String() string {
 // chaosText says which attacks ran, as whom, and the receiver's mode.
 func (r *report) chaosText() string {
 	who := fmt.Sprintf("as nobody (uid %d)", r.AttackUID)
+	if slices.Contains(r.Attacks, "flood") && len(r.Attacks) > 1 {
+		who = fmt.Sprintf("as nobody (uid %d; the flood as uid %d)", r.AttackUID, floodUID)
+	}
 	if r.AttackUID == os.Getuid() {
 		who = fmt.Sprintf("as the same user (uid %d)", r.AttackUID)
 	}
@@ -645,7 +649,11 @@ func (s *soak) start(p *proc, args []string, seed uint64) (*proc, error) {
 	// then stops its children in order, rather than every child at once.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if p.attack != "" && s.asNobody {
-		p.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: nobodyUID, Gid: nobodyUID}
+		uid := uint32(nobodyUID)
+		if p.attack == "flood" {
+			uid = floodUID
+		}
+		p.cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uid, Gid: uid}
 		p.cmd.Dir = "/"
 	}
 	out, err := p.cmd.StdoutPipe()
