@@ -152,6 +152,13 @@ func attack(kind string, o childOptions, stdout io.Writer) error {
 }
 
 // receiverPID is the live receiver's pid, or 0.
+// processAlive tells whether process pid exists (a zombie counts: it has
+// not been reaped).
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
 func receiverPID(reg *naming.Registry) int {
 	e, err := reg.Lookup(recvName)
 	if err != nil {
@@ -368,7 +375,13 @@ func big(ctx context.Context, o childOptions, rng *rand.Rand, rep *reporter) err
 				cancel()
 				if err != nil {
 					if ctx.Err() == nil {
-						rep.update(func(c *counts) { c.BigSent++; bump(&c.BigErrors, kindOf(err)) })
+						kind := kindOf(err)
+						if kind == "deadline" && !processAlive(conn.PID()) {
+							// The library missed the receiver's death: a
+							// hang of its own kind.
+							kind = "deadline_dead_receiver"
+						}
+						rep.update(func(c *counts) { c.BigSent++; bump(&c.BigErrors, kind) })
 					}
 					conn.Close()
 					conn = nil

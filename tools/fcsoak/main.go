@@ -312,6 +312,8 @@ func (r *report) failure() error {
 			r.LeakedFIFOs, r.LeakedShm, r.LeakedSysV, r.LeakedProcs, r.Leaks)
 	case r.SendErrors["deadline"] > 0:
 		return fmt.Errorf("%d Sends had no answer within %v from a live receiver (hung, or dropped without an answer)", r.SendErrors["deadline"], sendTimeout)
+	case r.BigErrors["deadline_dead_receiver"] > 0:
+		return fmt.Errorf("%d big requests had no answer within %v from a receiver that had died (its death went unnoticed)", r.BigErrors["deadline_dead_receiver"], sendTimeout)
 	case r.BigErrors["deadline"] > 0:
 		return fmt.Errorf("%d big requests had no answer within %v from a live receiver (hung, or dropped without an answer)", r.BigErrors["deadline"], sendTimeout)
 	case r.RSSLimit > 0 && r.MaxRSS > r.RSSLimit:
