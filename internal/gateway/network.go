@@ -304,9 +304,9 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 		return nil, fmt.Errorf("NATS server on %s: not ready within %v (is the port taken?)", listen, wait)
 	}
 	// The gateway's own connection is in-process: no socket, no TLS to
-	// itself.
+	// itself (nats.go would take a tls:// URL as asking for TLS).
 	opts = append(opts, nats.InProcessServer(ns))
-	nc, err := connect(ctx, ns.ClientURL(), opts)
+	nc, err := connect(ctx, strings.Replace(ns.ClientURL(), "tls://", "nats://", 1), opts)
 	if err != nil {
 		ns.Shutdown()
 		ns.WaitForShutdown()

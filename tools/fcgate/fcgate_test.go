@@ -7,8 +7,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +26,10 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/netlab"
+	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/internal/testmain"
+	"github.com/nats-io/nats.go"
 )
 
 // binDir holds the built tools.
@@ -347,4 +357,237 @@ func TestTwoHosts(t *testing.T) {
 	})
 
 	stopGate(t, h.gwA)
+}
+
+// ask publishes a request to subject with header h and data, as another
+// host's gateway would, and returns the final answer (heartbeats
+// skipped).
+func ask(t *testing.T, nc *nats.Conn, subject string, h nats.Header, data []byte) *nats.Msg {
+	t.Helper()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishMsg(&nats.Msg{Subject: subject, Reply: inbox, Header: h, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		m, err := sub.NextMsg(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("no answer to a request to %s within %v: %v", subject, lineTimeout, err)
+		}
+		if m.Header.Get(netwire.HeaderStatus) != "working" {
+			return m
+		}
+	}
+}
+
+// reqHeader is the header of a Send request from host "x".
+func reqHeader(kind, id string) nats.Header {
+	h := nats.Header{}
+	h.Set(netwire.HeaderKind, kind)
+	if kind == "send" {
+		h.Set(netwire.HeaderMaxReply, "100")
+	}
+	if kind == "trigger" {
+		h.Set(netwire.HeaderProxy, "1")
+	}
+	h.Set(netwire.HeaderFromHost, "x")
+	h.Set(netwire.HeaderFromName, "RAW")
+	h.Set(netwire.HeaderFromPID, "42")
+	h.Set(netwire.HeaderID, id)
+	return h
+}
+
+// Requests straight from NATS, as a misbehaving or hostile gateway could
+// send them: bad headers, a payload on a trigger, the gateway's own name
+// and a repeated id are answered bad_message (or denied) and never
+// delivered; good ones are, once each.
+func TestRawRequests(t *testing.T) {
+	dir := proctest.Dir(t)
+	gw, line := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	url := line[strings.LastIndex(line, " ")+1:]
+	recv := proctest.StartCmd(t, local(t, dir, "me", "fcrecv", "-n", "SRV", "-count", "2"))
+	recv.Expect("attached SRV", lineTimeout)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	srv := netwire.Subject("other", "SRV")
+	status := func(m *nats.Msg) string { return m.Header.Get(netwire.HeaderStatus) }
+
+	noPID := reqHeader("send", "r-0")
+	noPID.Del(netwire.HeaderFromPID)
+	badKind := reqHeader("send", "r-0")
+	badKind.Set(netwire.HeaderKind, "relay")
+	for _, c := range []struct {
+		why     string
+		subject string
+		h       nats.Header
+		data    string
+		want    string
+	}{
+		{"no pid", srv, noPID, "bad", "bad_message"},
+		{"unknown kind", srv, badKind, "bad", "bad_message"},
+		{"a trigger with data", srv, reqHeader("trigger", "r-1"), "bad", "bad_message"},
+		{"a bad subject", "gosimpl.v1.other.a~ZZ", reqHeader("send", "r-2"), "bad", "bad_message"},
+		{"the gateway's own name", netwire.Subject("other", netwire.GatewayName), reqHeader("send", "r-3"), "bad", "denied"},
+		{"first", srv, reqHeader("send", "r-4"), "one", "ok"},
+		{"the same id again", srv, reqHeader("send", "r-4"), "bad", "bad_message"},
+		{"a new id", srv, reqHeader("send", "r-5"), "two", "ok"},
+	} {
+		m := ask(t, nc, c.subject, c.h, []byte(c.data))
+		if got := status(m); got != c.want {
+			t.Errorf("%s: answered %q (%q), want %q", c.why, got, m.Data, c.want)
+		}
+		if c.want == "ok" && string(m.Data) != c.data {
+			t.Errorf("%s: reply %q, want the echo %q", c.why, m.Data, c.data)
+		}
+	}
+	// fcrecv saw the two good requests and nothing else.
+	for _, want := range []string{": one", ": two"} {
+		if got := recv.Expect("message from", lineTimeout); !strings.HasSuffix(got, want) {
+			t.Errorf("fcrecv: %q, want a message ending %q", got, want)
+		}
+	}
+	if err := recv.Wait(runTimeout); err != nil {
+		t.Errorf("fcrecv: %v", err)
+	}
+	nc.Close()
+	stopGate(t, gw)
+}
+
+// SIGTERM with a request in flight: the gateway gives it its drain time,
+// then tells the sender its outcome is unknown, and exits 0 with its name
+// detached.
+func TestStopInFlight(t *testing.T) {
+	dir := proctest.Dir(t)
+	gw, _ := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	recv := proctest.StartCmd(t, local(t, dir, "me", "fcrecv", "-n", "HOLD", "-delay", "1m"))
+	recv.Expect("attached HOLD", lineTimeout)
+	snd := proctest.StartCmd(t, local(t, dir, "me", "fcsend", "-r", "other:HOLD", "-m", "hold"))
+	recv.Expect("message from", lineTimeout)
+	t0 := time.Now()
+	gw.Signal(15)
+	err := snd.Wait(runTimeout)
+	if err == nil || !strings.Contains(snd.Stderr(), "may or may not have been delivered") {
+		t.Errorf("fcsend whose request was in flight at SIGTERM: %v, stderr %q; want outcome unknown", err, snd.Stderr())
+	}
+	if err := gw.Wait(runTimeout); err != nil {
+		t.Errorf("fcgate after SIGTERM: %v", err)
+	}
+	t.Logf("fcgate stopped %v after SIGTERM", time.Since(t0))
+	recv.Signal(15)
+	recv.Wait(runTimeout)
+}
+
+// writeCert writes a PEM certificate for ip, signed by ca (or self-signed
+// as a CA when ca is nil), and its key, into dir, and returns their paths.
+func writeCert(t *testing.T, dir, name, ip string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (cert *x509.Certificate, key *ecdsa.PrivateKey, certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	parent, signer := tmpl, key
+	if ca == nil {
+		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	} else {
+		tmpl.IPAddresses = []net.IP{net.ParseIP(ip)}
+		parent, signer = ca, caKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err = x509.ParseCertificate(der); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cert, key, certFile, keyFile
+}
+
+// Two hosts whose gateways listen on the network with mutual TLS (no
+// -insecure): they are accepted, form their route over TLS, and carry a
+// Send; a gateway whose certificate another CA signed cannot join.
+func TestTwoHostsTLS(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "c")
+	a, b, c := lab.Host("a"), lab.Host("b"), lab.Host("c")
+	dir := t.TempDir()
+	ca, caKey, caFile, _ := writeCert(t, dir, "ca", "", nil, nil)
+	_, _, aCert, aKey := writeCert(t, dir, "a", a.Addr(), ca, caKey)
+	_, _, bCert, bKey := writeCert(t, dir, "b", b.Addr(), ca, caKey)
+	other, otherKey, otherCA, _ := writeCert(t, dir, "other-ca", "", nil, nil)
+	_, _, cCert, cKey := writeCert(t, dir, "c", c.Addr(), other, otherKey)
+
+	gwA, line := startGate(t, a.Command(context.Background(), bin("fcgate"),
+		"-listen", a.Addr()+":4222", "-cluster", a.Addr()+":6222", "-tls-cert", aCert, "-tls-key", aKey, "-tls-ca", caFile))
+	if !strings.Contains(line, "serving through tls://") {
+		t.Errorf("a's ready line %q: want a tls:// URL", line)
+	}
+	gwB, _ := startGate(t, b.Command(context.Background(), bin("fcgate"),
+		"-listen", b.Addr()+":4222", "-cluster", b.Addr()+":6222", "-routes", "nats://"+a.Addr()+":6222",
+		"-tls-cert", bCert, "-tls-key", bKey, "-tls-ca", caFile))
+	h := &twoHosts{lab: lab, a: a, b: b}
+	deadline := time.Now().Add(routeTimeout)
+	for {
+		r := h.send(t, "-r", "b:NOPE", "-m", "x")
+		if strings.Contains(r.stderr, "name not found") {
+			break
+		}
+		if !strings.Contains(r.stderr, "no gateway serves the host") || time.Now().After(deadline) {
+			t.Fatalf("waiting for the TLS route from a to b: fcsend -r b:NOPE: exit %d, stderr %q", r.code, r.stderr)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the route's state, bounded above
+	}
+	srv := h.recv(t, "-n", "SRV", "-count", "1")
+	if r := h.send(t, "-r", "b:SRV", "-m", "over tls"); r.code != 0 || r.stdout != "over tls\n" {
+		t.Errorf("fcsend -r b:SRV over TLS: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if err := srv.Wait(runTimeout); err != nil {
+		t.Errorf("fcrecv on b: %v", err)
+	}
+
+	// c's certificate is signed by another CA: a refuses its route, so
+	// c's gateway never reaches b's names, however long it tries. Its
+	// route attempts are refused at once; 3 s is many attempts.
+	gwC, _ := startGate(t, c.Command(context.Background(), bin("fcgate"),
+		"-listen", c.Addr()+":4222", "-cluster", c.Addr()+":6222", "-routes", "nats://"+a.Addr()+":6222",
+		"-tls-cert", cCert, "-tls-key", cKey, "-tls-ca", otherCA))
+	end := time.Now().Add(3 * time.Second)
+	for time.Now().Before(end) {
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		r := runCmd(t, c.Command(ctx, bin("fcsend"), "-r", "b:NOPE", "-m", "x"))
+		cancel()
+		if !strings.Contains(r.stderr, "no gateway serves the host") {
+			t.Fatalf("fcsend -r b:NOPE on c, whose certificate another CA signed: exit %d, stderr %q; want unreachable", r.code, r.stderr)
+		}
+		time.Sleep(200 * time.Millisecond) // a few tries over the 3 s
+	}
+	stopGate(t, gwC)
+	stopGate(t, gwB)
+	stopGate(t, gwA)
 }
