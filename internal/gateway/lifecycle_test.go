@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// A gateway's whole life in this process, serving a host name that is
+// not this host's (so the program side does not short-circuit it): a
+// Locate, a Send kept alive by heartbeats well past the silence, a
+// Trigger, a name nobody holds, a host nobody serves; then Close, the
+// NATS connection's and the Channel's, after which the package's leak
+// check (TestMain) finds no goroutine, descriptor or FIFO left. The
+// processes that exchange messages across hosts are tested in
+// tools/fcgate; this is the library's bookkeeping.
+func TestLifecycle(t *testing.T) {
+	const host = "gw-test-host"
+	if h, _ := os.Hostname(); h == host {
+		t.Skip("this machine is named like the test's remote host")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	netw := &Network{Listen: "127.0.0.1:0"}
+	if err := netw.Check(); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := netw.Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(5 * time.Second)
+	gwCh, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwCh.Close()
+	var events []Event
+	done := make(chan Event, 64)
+	g, err := New(gwCh, conn.Conn, host, WithTiming(50*time.Millisecond, time.Second), WithHooks(Hooks{Done: func(e Event) { done <- e }}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const slow = 2500 * time.Millisecond // 2.5 times the silence
+	served := make(chan error, 1)
+	go func() {
+		served <- func() error {
+			msg, err := srv.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			time.Sleep(slow) // a slow receiver: the heartbeats must carry the Send
+			if err := msg.Reply(append([]byte("re: "), msg.Data()...)); err != nil {
+				return err
+			}
+			msg, err = srv.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			if msg.Proxy() != 7 {
+				return errors.New("the second message is not proxy 7")
+			}
+			return nil
+		}()
+	}()
+
+	cli, err := simpl.Attach("", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c, err := cli.Locate(ctx, host+":SRV")
+	if err != nil {
+		t.Fatalf("Locate %s:SRV: %v", host, err)
+	}
+	reply := make([]byte, 64)
+	n, err := c.Send(ctx, []byte("hi"), reply)
+	if err != nil || string(reply[:n]) != "re: hi" {
+		t.Fatalf("Send through the gateway to a receiver %v slow: %q, %v", slow, reply[:n], err)
+	}
+	if err := c.Trigger(7); err != nil {
+		t.Fatalf("Trigger: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := cli.Locate(ctx, host+":NOPE"); !errors.Is(err, simpl.ErrNotFound) {
+		t.Errorf("Locate %s:NOPE: %v, want ErrNotFound", host, err)
+	}
+	if _, err := cli.Locate(ctx, "nobody-serves-this:SRV"); !errors.Is(err, simpl.ErrUnreachable) {
+		t.Errorf("Locate of a host no gateway serves: %v, want ErrUnreachable", err)
+	}
+	// Locate, send, trigger, NOPE: each seen inbound and outbound;
+	// the unreachable one outbound only.
+	for len(events) < 9 {
+		select {
+		case e := <-done:
+			events = append(events, e)
+		case <-ctx.Done():
+			t.Fatalf("events: %+v", events)
+		}
+	}
+	st := g.Stats()
+	if st.In != 4 || st.Out != 5 || st.Unreachable != 1 || st.Unknown != 0 || st.BadRequests != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if err := g.Close(); err != nil {
+		t.Error(err)
+	}
+	if err := g.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := conn.Close(5 * time.Second); err != nil {
+		t.Error(err)
+	}
+}
