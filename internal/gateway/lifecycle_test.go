@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,15 @@ func TestLifecycle(t *testing.T) {
 			if msg.Proxy() != 7 {
 				return errors.New("the second message is not proxy 7")
 			}
+			// A reply larger than the network carries, to a sender who
+			// would take it.
+			msg, err = srv.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			if err := msg.Reply(make([]byte, msg.MaxReply()+1)); !errors.Is(err, simpl.ErrReplyTooLarge) {
+				return fmt.Errorf("a reply larger than the gateway's buffer: %v, want ErrReplyTooLarge", err)
+			}
 			return nil
 		}()
 	}()
@@ -94,6 +105,15 @@ func TestLifecycle(t *testing.T) {
 	if err := c.Trigger(7); err != nil {
 		t.Fatalf("Trigger: %v", err)
 	}
+	// Larger than NATS carries: a request (sent nowhere), and a reply.
+	var se *simpl.SizeError
+	big := make([]byte, g.Limit()+1)
+	if _, err := c.Send(ctx, big, reply); !errors.As(err, &se) || !errors.Is(err, simpl.ErrTooLarge) || se.Limit != g.Limit() {
+		t.Errorf("a request of %d bytes: %v, want ErrTooLarge with the limit %d", len(big), err, g.Limit())
+	}
+	if _, err := c.Send(ctx, []byte("big reply"), big); !errors.As(err, &se) || !errors.Is(err, simpl.ErrTooLarge) || se.Limit != g.Limit() {
+		t.Errorf("a reply larger than the network carries: %v, want ErrTooLarge with the limit %d", err, g.Limit())
+	}
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
@@ -104,9 +124,9 @@ func TestLifecycle(t *testing.T) {
 	if _, err := cli.Locate(ctx, "nobody-serves-this:SRV"); !errors.Is(err, simpl.ErrUnreachable) {
 		t.Errorf("Locate of a host no gateway serves: %v, want ErrUnreachable", err)
 	}
-	// Locate, send, trigger, NOPE: each seen inbound and outbound;
-	// the unreachable one outbound only.
-	for len(events) < 9 {
+	// Locate, send, trigger, the big reply, NOPE: each seen inbound and
+	// outbound; the big request and the unreachable one outbound only.
+	for len(events) < 12 {
 		select {
 		case e := <-done:
 			events = append(events, e)
@@ -115,7 +135,7 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 	st := g.Stats()
-	if st.In != 4 || st.Out != 5 || st.Unreachable != 1 || st.Unknown != 0 || st.BadRequests != 0 {
+	if st.In != 5 || st.Out != 7 || st.Unreachable != 1 || st.Unknown != 0 || st.BadRequests != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if err := g.Close(); err != nil {
@@ -126,5 +146,99 @@ func TestLifecycle(t *testing.T) {
 	}
 	if err := conn.Close(5 * time.Second); err != nil {
 		t.Error(err)
+	}
+}
+
+// setup runs a gateway for host in this process, with a FIFO directory of
+// its own, closed when the test ends.
+func setup(t *testing.T, host string, opts ...Option) (*Gateway, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := (&Network{Listen: "127.0.0.1:0"}).Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(5 * time.Second) })
+	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	g, err := New(ch, conn.Conn, host, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g, dir
+}
+
+// At its limits a gateway answers "busy" at once, having sent (or
+// delivered) nothing: the sender gets ErrUnreachable, saying so.
+func TestBusy(t *testing.T) {
+	const host = "gw-busy-host"
+	for _, c := range []struct {
+		name string
+		opts []Option
+	}{
+		{"outbound", []Option{WithMaxInflight(1)}},
+		{"inbound", []Option{WithMaxInflight(2), WithMaxInbound(1)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, dir := setup(t, host, c.opts...)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			held, release := make(chan struct{}), make(chan struct{})
+			served := make(chan error, 1)
+			go func() {
+				msg, err := srv.Receive(ctx)
+				if err == nil {
+					close(held)
+					<-release
+					err = msg.Reply([]byte("done"))
+				}
+				served <- err
+			}()
+			cli, err := simpl.Attach("", simpl.WithDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			conn, err := cli.Locate(ctx, host+":SRV")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			first := make(chan error, 1)
+			go func() {
+				_, err := conn.Send(ctx, []byte("hold"), make([]byte, 16))
+				first <- err
+			}()
+			select {
+			case <-held:
+			case err := <-first:
+				t.Fatalf("the first Send ended before the receiver held it: %v", err)
+			}
+			_, err = conn.Send(ctx, []byte("more"), make([]byte, 16))
+			if !errors.Is(err, simpl.ErrUnreachable) || !strings.Contains(err.Error(), "in flight, its limit, and sent nothing") {
+				t.Errorf("a Send beyond the %s limit: %v, want busy (ErrUnreachable)", c.name, err)
+			}
+			close(release)
+			if err := <-first; err != nil {
+				t.Errorf("the first Send: %v", err)
+			}
+			if err := <-served; err != nil {
+				t.Error(err)
+			}
+			if b := g.Stats().Busy; b != 1 {
+				t.Errorf("Stats().Busy = %d, want 1", b)
+			}
+		})
 	}
 }

@@ -216,7 +216,7 @@ type twoHosts struct {
 func newTwoHosts(t *testing.T) *twoHosts {
 	lab := netlab.New(t, "a", "b")
 	h := &twoHosts{lab: lab, a: lab.Host("a"), b: lab.Host("b")}
-	h.gwA, _ = startGate(t, h.a.Command(context.Background(), bin("fcgate"),
+	h.gwA, _ = startGate(t, h.a.Command(context.Background(), bin("fcgate"), "-v",
 		"-listen", h.a.Addr()+":4222", "-cluster", h.a.Addr()+":6222", "-insecure"))
 	h.gwB, _ = startGate(t, h.b.Command(context.Background(), bin("fcgate"), "-v",
 		"-listen", h.b.Addr()+":4222", "-cluster", h.b.Addr()+":6222", "-routes", "nats://"+h.a.Addr()+":6222", "-insecure"))
@@ -273,6 +273,13 @@ func TestTwoHosts(t *testing.T) {
 		}
 		if got := h.gwB.Expect("in send", lineTimeout); !strings.Contains(got, "from a:fcsend_") || !strings.Contains(got, "to SRV: ok") {
 			t.Errorf("b's gateway: %q", got)
+		} else {
+			t.Logf("b's gateway: %s", got)
+		}
+		if got := h.gwA.Expect("out send", lineTimeout); !strings.Contains(got, "from a:fcsend_") || !strings.Contains(got, "to b:SRV: ok") {
+			t.Errorf("a's gateway: %q", got)
+		} else {
+			t.Logf("a's gateway (the round trip a-b-a): %s", got)
 		}
 	})
 
