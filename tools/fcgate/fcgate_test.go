@@ -220,21 +220,28 @@ func newTwoHosts(t *testing.T) *twoHosts {
 		"-listen", h.a.Addr()+":4222", "-cluster", h.a.Addr()+":6222", "-insecure"))
 	h.gwB, _ = startGate(t, h.b.Command(context.Background(), bin("fcgate"), "-v",
 		"-listen", h.b.Addr()+":4222", "-cluster", h.b.Addr()+":6222", "-routes", "nats://"+h.a.Addr()+":6222", "-insecure"))
-	// The route is up, and a knows b's subscription, once a Locate from
-	// a reaches b's gateway: "not found" rather than "no gateway serves
-	// the host".
+	h.waitRoute(t)
+	return h
+}
+
+// waitRoute waits until the route is up and a knows b's subscription:
+// until a Locate from a reaches b's gateway, "not found" rather than "no
+// gateway serves the host" (or, while a route is being lost, "may or
+// may not have been delivered").
+func (h *twoHosts) waitRoute(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(routeTimeout)
 	for {
 		r := h.send(t, "-r", "b:NOPE", "-m", "x")
 		if strings.Contains(r.stderr, "name not found") {
-			break
+			return
 		}
-		if !strings.Contains(r.stderr, "no gateway serves the host") || time.Now().After(deadline) {
+		waiting := strings.Contains(r.stderr, "no gateway serves the host") || strings.Contains(r.stderr, "may or may not have been delivered")
+		if !waiting || time.Now().After(deadline) {
 			t.Fatalf("waiting for the route from a to b: fcsend -r b:NOPE: exit %d, stderr %q", r.code, r.stderr)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the route's state, bounded above
 	}
-	return h
 }
 
 // send runs fcsend on host a to completion.
@@ -343,6 +350,30 @@ func TestTwoHosts(t *testing.T) {
 		if el > time.Second {
 			t.Errorf("the sender failed %v after the receiver's kill, want within 1s", el)
 		}
+	})
+
+	t.Run("host cut off", func(t *testing.T) {
+		srv := h.recv(t, "-n", "HOLD3", "-delay", "1m")
+		snd := proctest.StartCmd(t, h.a.Command(context.Background(), bin("fcsend"), "-r", "b:HOLD3", "-m", "hold"))
+		srv.Expect("message from", lineTimeout)
+		t0 := time.Now()
+		if err := h.lab.Cut("b"); err != nil {
+			t.Fatal(err)
+		}
+		err := snd.Wait(runTimeout)
+		el := time.Since(t0)
+		if err == nil || !strings.Contains(snd.Stderr(), "may or may not have been delivered") {
+			t.Errorf("fcsend whose request b held when cut off: %v, stderr %q; want outcome unknown", err, snd.Stderr())
+		}
+		t.Logf("the sender failed %v after b was cut off", el)
+		if el > 2*time.Second {
+			t.Errorf("the sender failed %v after b was cut off, want within 2s", el)
+		}
+		if err := h.lab.Heal("b"); err != nil {
+			t.Fatal(err)
+		}
+		srv.Kill()
+		h.waitRoute(t)
 	})
 
 	t.Run("gateway killed", func(t *testing.T) {
@@ -559,17 +590,7 @@ func TestTwoHostsTLS(t *testing.T) {
 		"-listen", b.Addr()+":4222", "-cluster", b.Addr()+":6222", "-routes", "nats://"+a.Addr()+":6222",
 		"-tls-cert", bCert, "-tls-key", bKey, "-tls-ca", caFile))
 	h := &twoHosts{lab: lab, a: a, b: b}
-	deadline := time.Now().Add(routeTimeout)
-	for {
-		r := h.send(t, "-r", "b:NOPE", "-m", "x")
-		if strings.Contains(r.stderr, "name not found") {
-			break
-		}
-		if !strings.Contains(r.stderr, "no gateway serves the host") || time.Now().After(deadline) {
-			t.Fatalf("waiting for the TLS route from a to b: fcsend -r b:NOPE: exit %d, stderr %q", r.code, r.stderr)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the route's state, bounded above
-	}
+	h.waitRoute(t)
 	srv := h.recv(t, "-n", "SRV", "-count", "1")
 	if r := h.send(t, "-r", "b:SRV", "-m", "over tls"); r.code != 0 || r.stdout != "over tls\n" {
 		t.Errorf("fcsend -r b:SRV over TLS: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
