@@ -219,7 +219,16 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 	// the limits on what is in flight.
 	g.inSub.SetPendingLimits(-1, -1)
 	g.inboxSub.SetPendingLimits(-1, -1)
-	if err := nc.Flush(); err != nil {
+	err = nc.Flush()
+	if err == nil {
+		// The server answers a subscription its permissions refuse
+		// (a deployment whose user for this gateway may serve another
+		// host only) before the Flush's PONG.
+		if lerr := nc.LastError(); errors.Is(lerr, nats.ErrPermissionViolation) {
+			err = fmt.Errorf("NATS refuses this gateway's subscriptions (may its user serve host %s?): %w", host, lerr)
+		}
+	}
+	if err != nil {
 		g.inSub.Unsubscribe()
 		g.inboxSub.Unsubscribe()
 		g.hardEnd()

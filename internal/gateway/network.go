@@ -45,6 +45,12 @@ type Network struct {
 	Creds           string // a NATS credentials file, for NATS
 	NKey            string // a file holding an nkey seed, for NATS
 	Insecure        bool   // allow plain, unauthenticated traffic beyond loopback
+
+	// Log, if not nil, is told the NATS connection's asynchronous errors
+	// (a slow consumer, a lost connection), each as one line. A
+	// subscription refused by the server's permissions is not among
+	// them: New returns it.
+	Log func(msg string)
 }
 
 // loopback reports whether the host part of addr (HOST:PORT) is a
@@ -211,6 +217,17 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(2 * time.Second),
 		nats.DrainTimeout(5 * time.Second),
+		// Without a handler nats.go prints these on stderr itself.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if n.Log == nil || errors.Is(err, nats.ErrPermissionViolation) {
+				return
+			}
+			if sub != nil {
+				n.Log(fmt.Sprintf("NATS, subscription %s: %v", sub.Subject, err))
+				return
+			}
+			n.Log(fmt.Sprintf("NATS: %v", err))
+		}),
 	}
 	if len(n.NATS) > 0 {
 		if n.TLSCA != "" {

@@ -125,6 +125,7 @@ func run(args []string, stdout io.Writer) error {
 	network := &gateway.Network{
 		Listen: *listen, Cluster: *cluster, Routes: list(*routes), NATS: list(*natsURLs),
 		TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCA: *tlsCA, Creds: *creds, NKey: *nkey, Insecure: *insecure,
+		Log: func(msg string) { fmt.Fprintf(os.Stderr, "fcgate: %s\n", strings.Join(strings.Fields(msg), " ")) },
 	}
 	if err := network.Check(); err != nil {
 		return err
