@@ -75,6 +75,13 @@ func TestLifecycle(t *testing.T) {
 			if msg.Proxy() != 7 {
 				return errors.New("the second message is not proxy 7")
 			}
+			msg, err = srv.Receive(ctx)
+			if err != nil {
+				return err
+			}
+			if err := msg.ReplyError(); err != nil {
+				return err
+			}
 			// A reply larger than the network carries, to a sender who
 			// would take it.
 			msg, err = srv.Receive(ctx)
@@ -105,6 +112,9 @@ func TestLifecycle(t *testing.T) {
 	if err := c.Trigger(7); err != nil {
 		t.Fatalf("Trigger: %v", err)
 	}
+	if _, err := c.Send(ctx, []byte("refuse this"), reply); !errors.Is(err, simpl.ErrRejected) {
+		t.Errorf("a Send the receiver answers with ReplyError: %v, want ErrRejected", err)
+	}
 	// Larger than NATS carries: a request (sent nowhere), and a reply.
 	var se *simpl.SizeError
 	big := make([]byte, g.Limit()+1)
@@ -124,9 +134,10 @@ func TestLifecycle(t *testing.T) {
 	if _, err := cli.Locate(ctx, "nobody-serves-this:SRV"); !errors.Is(err, simpl.ErrUnreachable) {
 		t.Errorf("Locate of a host no gateway serves: %v, want ErrUnreachable", err)
 	}
-	// Locate, send, trigger, the big reply, NOPE: each seen inbound and
-	// outbound; the big request and the unreachable one outbound only.
-	for len(events) < 12 {
+	// Locate, send, trigger, the rejected send, the big reply, NOPE:
+	// each seen inbound and outbound; the big request and the unreachable
+	// one outbound only.
+	for len(events) < 14 {
 		select {
 		case e := <-done:
 			events = append(events, e)
@@ -135,7 +146,7 @@ func TestLifecycle(t *testing.T) {
 		}
 	}
 	st := g.Stats()
-	if st.In != 5 || st.Out != 7 || st.Unreachable != 1 || st.Unknown != 0 || st.BadRequests != 0 {
+	if st.In != 6 || st.Out != 8 || st.Unreachable != 1 || st.Unknown != 0 || st.BadRequests != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if err := g.Close(); err != nil {
