@@ -172,6 +172,19 @@ func stopGate(t *testing.T, p *proctest.Proc) {
 	}
 }
 
+// stopCounts stops a gateway started with -v, as stopGate does, and
+// checks that its last line, its counts, holds want.
+func stopCounts(t *testing.T, p *proctest.Proc, want string) {
+	t.Helper()
+	p.Signal(15)
+	if got := p.Expect("fcgate: stopped: ", lineTimeout); !strings.Contains(got, want) {
+		t.Errorf("fcgate's counts: %q, want %q", got, want)
+	}
+	if err := p.Wait(runTimeout); err != nil {
+		t.Errorf("fcgate after SIGTERM: %v", err)
+	}
+}
+
 // On one host: a gateway serving a host name other than this host's (so
 // that programs do not short-circuit it) carries a Send out to NATS and
 // back in to the local receiver; a name nobody holds is "not found" and
@@ -179,7 +192,7 @@ func stopGate(t *testing.T, p *proctest.Proc) {
 // (proctest.Dir checks the FIFO directory).
 func TestLoopback(t *testing.T) {
 	dir := proctest.Dir(t)
-	gw, line := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	gw, line := startGate(t, local(t, dir, "me", "fcgate", "-v", "-host", "other", "-listen", "127.0.0.1:0"))
 	if !strings.Contains(line, "host other serving through nats://127.0.0.1:") {
 		t.Errorf("ready line %q", line)
 	}
@@ -204,7 +217,9 @@ func TestLoopback(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "no gateway serves the host") {
 		t.Errorf("fcsend -r nowhere:SRV: exit %d, stderr %q; want unreachable", r.code, r.stderr)
 	}
-	stopGate(t, gw)
+	// Out: three Locates and a Send; in: the two Locates that found a
+	// gateway, and the Send.
+	stopCounts(t, gw, "out 4, in 3, bad envelopes 0, bad requests 0, bad answers 0, duplicates 0, busy 0, outcome unknown 0, unreachable 1")
 }
 
 // twoHosts is a lab of hosts a and b, each with its gateway, joined as a
@@ -397,6 +412,9 @@ func TestTwoHosts(t *testing.T) {
 	})
 
 	stopGate(t, h.gwA)
+	if got := h.gwA.Stderr(); got != "" {
+		t.Errorf("a's gateway wrote on stderr: %q", got)
+	}
 }
 
 // ask publishes a request to subject with header h and data, as another
@@ -448,7 +466,7 @@ func reqHeader(kind, id string) nats.Header {
 // delivered; good ones are, once each.
 func TestRawRequests(t *testing.T) {
 	dir := proctest.Dir(t)
-	gw, line := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	gw, line := startGate(t, local(t, dir, "me", "fcgate", "-v", "-host", "other", "-listen", "127.0.0.1:0"))
 	url := line[strings.LastIndex(line, " ")+1:]
 	recv := proctest.StartCmd(t, local(t, dir, "me", "fcrecv", "-n", "SRV", "-count", "2"))
 	recv.Expect("attached SRV", lineTimeout)
@@ -498,7 +516,9 @@ func TestRawRequests(t *testing.T) {
 		t.Errorf("fcrecv: %v", err)
 	}
 	nc.Close()
-	stopGate(t, gw)
+	// Four bad requests, one duplicate; in: the gateway's own name
+	// (denied) and the two good ones.
+	stopCounts(t, gw, "out 0, in 3, bad envelopes 0, bad requests 4, bad answers 0, duplicates 1, busy 0")
 }
 
 // SIGTERM with a request in flight: the gateway gives it its drain time,

@@ -20,7 +20,9 @@
 // is refused (exit status 2, one line) unless -insecure.
 //
 // Once serving it prints "fcgate: host NAME serving through URL". With
-// -v it prints a line per request it handled. SIGINT, SIGTERM and SIGHUP
+// -v it prints a line per request it handled, and when it stops, how many
+// it carried each way and how many were bad, duplicates, refused as busy,
+// of unknown outcome or unreachable. SIGINT, SIGTERM and SIGHUP
 // stop it: requests arriving are answered "shutting down", those in
 // flight get 5 s to finish, then the NATS connection drains, the embedded
 // server stops and the name is detached.
@@ -92,7 +94,7 @@ func run(args []string, stdout io.Writer) error {
 	perm := fs.String("perm", "0666", "mode of the gateway's name: which local users' programs may use it (octal)")
 	maxInflight := fs.Int("max-inflight", gateway.DefaultMaxInflight, "most requests from local programs carried at once; more are answered busy, unsent")
 	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
-	verbose := fs.Bool("v", false, "print a line per request handled")
+	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
 	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
 		return err
 	}
@@ -181,6 +183,16 @@ func run(args []string, stdout io.Writer) error {
 	}
 	<-ctx.Done()
 	g.Close()
+	if *verbose {
+		st := g.Stats()
+		outMu.Lock()
+		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d\n",
+			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable)
+		if err != nil && werr == nil {
+			werr = err
+		}
+		outMu.Unlock()
+	}
 	if err := conn.Close(drainTime); err != nil {
 		return err
 	}
