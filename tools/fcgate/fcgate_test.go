@@ -283,27 +283,37 @@ func TestTwoHosts(t *testing.T) {
 	h := newTwoHosts(t)
 
 	t.Run("send", func(t *testing.T) {
-		srv := h.recv(t, "-n", "SRV", "-count", "1")
-		r := h.send(t, "-r", "b:SRV", "-m", "hello")
-		if r.code != 0 || r.stdout != "hello\n" {
-			t.Fatalf("fcsend -r b:SRV on a: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		// Three Sends on one connection, each line of stdin one.
+		lines := []string{"hello", "again", "once more"}
+		srv := h.recv(t, "-n", "SRV", "-count", "3")
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		cmd := h.a.Command(ctx, bin("fcsend"), "-r", "b:SRV")
+		cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+		r := runCmd(t, cmd)
+		if want := strings.Join(lines, "\n") + "\n"; r.code != 0 || r.stdout != want {
+			t.Fatalf("fcsend -r b:SRV on a: exit %d, stdout %q, stderr %q; want %q", r.code, r.stdout, r.stderr, want)
 		}
-		t.Logf("fcsend -r b:SRV -m hello from a (a whole process): %v", r.elapsed)
-		if got := srv.Expect("message from", lineTimeout); !strings.HasSuffix(got, ": hello") {
-			t.Errorf("fcrecv on b: %q", got)
+		t.Logf("fcsend -r b:SRV from a, three lines (a whole process): %v", r.elapsed)
+		for _, l := range lines {
+			if got := srv.Expect("message from", lineTimeout); !strings.HasSuffix(got, ": "+l) {
+				t.Errorf("fcrecv on b: %q, want the message %q", got, l)
+			}
 		}
 		if err := srv.Wait(runTimeout); err != nil {
 			t.Errorf("fcrecv on b: %v", err)
 		}
-		if got := h.gwB.Expect("in send", lineTimeout); !strings.Contains(got, "from a:fcsend_") || !strings.Contains(got, "to SRV: ok") {
-			t.Errorf("b's gateway: %q", got)
-		} else {
-			t.Logf("b's gateway: %s", got)
-		}
-		if got := h.gwA.Expect("out send", lineTimeout); !strings.Contains(got, "from a:fcsend_") || !strings.Contains(got, "to b:SRV: ok") {
-			t.Errorf("a's gateway: %q", got)
-		} else {
-			t.Logf("a's gateway (the round trip a-b-a): %s", got)
+		for range lines {
+			if got := h.gwB.Expect("in send", lineTimeout); !strings.Contains(got, "from a:fcsend_") || !strings.Contains(got, "to SRV: ok") {
+				t.Errorf("b's gateway: %q", got)
+			} else {
+				t.Logf("b's gateway: %s", got)
+			}
+			if got := h.gwA.Expect("out send", lineTimeout); !strings.Contains(got, "from a:fcsend_") || !strings.Contains(got, "to b:SRV: ok") {
+				t.Errorf("a's gateway: %q", got)
+			} else {
+				t.Logf("a's gateway (the round trip a-b-a): %s", got)
+			}
 		}
 	})
 
