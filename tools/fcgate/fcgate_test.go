@@ -737,3 +737,30 @@ func TestDeployment(t *testing.T) {
 	stopGate(t, gw2)
 	stopGate(t, gw1)
 }
+
+// The local gateway SIGKILLed holding a request: the program is told at
+// once that its request may or may not have been delivered; a new
+// gateway takes the dead one's name over.
+func TestLocalGatewayKilled(t *testing.T) {
+	dir := proctest.Dir(t)
+	gw, _ := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	recv := proctest.StartCmd(t, local(t, dir, "me", "fcrecv", "-n", "HOLD", "-delay", "1m"))
+	recv.Expect("attached HOLD", lineTimeout)
+	snd := proctest.StartCmd(t, local(t, dir, "me", "fcsend", "-r", "other:HOLD", "-m", "hold"))
+	recv.Expect("message from", lineTimeout)
+	t0 := time.Now()
+	gw.Kill()
+	err := snd.Wait(runTimeout)
+	el := time.Since(t0)
+	if err == nil || !strings.Contains(snd.Stderr(), "may or may not have been delivered") {
+		t.Errorf("fcsend whose request the local gateway held when killed: %v, stderr %q; want outcome unknown", err, snd.Stderr())
+	}
+	t.Logf("the sender failed %v after its gateway was killed", el)
+	if el > time.Second {
+		t.Errorf("the sender failed %v after its gateway was killed, want at once (within 1s)", el)
+	}
+	again, _ := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	stopGate(t, again)
+	recv.Signal(15)
+	recv.Wait(runTimeout)
+}
