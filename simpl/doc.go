@@ -18,8 +18,9 @@
 // # Names and where they live
 //
 // Names follow SIMPL's rules: 1 to 31 bytes, no '/', ':' or '#'
-// (remote forms "host:name" and "protocol:host:name" parse, and Locate says
-// ErrNotSupported until the network transport exists). The registry is the
+// (remote forms "host:name" and "protocol:host:name" reach other hosts
+// through this host's gateway, fcgate: see docs/network.md; with no
+// gateway running Locate says ErrUnreachable). The registry is the
 // directory $FIFO_PATH, or /var/tmp when it is unset, as in C SIMPL; see
 // package naming. A name whose owner died is reclaimed by the next Attach.
 //

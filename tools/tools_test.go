@@ -535,7 +535,7 @@ func TestErrors(t *testing.T) {
 		{"receiver with #", "fcsend", []string{"-r", "a#1", "-m", "x"}, []string{"bad name"}},
 		{"long sender", "fcsend", []string{"-n", long, "-r", "SRV", "-m", "x"}, []string{"bad name", "40 bytes"}},
 		{"sender with slash", "fcsend", []string{"-n", "../x", "-r", "SRV", "-m", "x"}, []string{"bad name"}},
-		{"remote receiver", "fcsend", []string{"-r", "host:SRV", "-m", "x"}, []string{"not supported"}},
+		{"remote receiver, no gateway", "fcsend", []string{"-r", "host:SRV", "-m", "x"}, []string{"no gateway runs on this host (start fcgate)"}},
 		{"no receiver", "fcsend", []string{"-m", "x"}, []string{"usage: fcsend"}},
 		{"-m and -p", "fcsend", []string{"-r", "SRV", "-m", "x", "-p", "1"}, []string{"-m and -p"}},
 		{"proxy 0", "fcsend", []string{"-r", "SRV", "-p", "0"}, []string{"-p 0"}},

@@ -28,9 +28,10 @@ const (
 	StatusDenied        Status = 9  // the receiving host's policy refuses this sender
 	StatusBadMessage    Status = 10 // a gateway could not read what it was given
 	StatusClosed        Status = 11 // a gateway is shutting down and took nothing
+	StatusBusy          Status = 12 // a gateway has its limit of requests in flight and took nothing (detail: the limit)
 )
 
-var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed"}
+var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed", "busy"}
 
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
@@ -76,6 +77,9 @@ func (s Status) Err(detail int) error {
 		return fmt.Errorf("the remote host's policy: %w", transport.ErrPermission)
 	case StatusClosed:
 		return fmt.Errorf("a gateway is shutting down: %w", transport.ErrPeerGone)
+	case StatusBusy:
+		// Nothing was sent: the sender may try again.
+		return fmt.Errorf("a gateway has %d requests in flight, its limit, and sent nothing: %w", detail, transport.ErrUnreachable)
 	}
 	return fmt.Errorf("%w: %v", transport.ErrBadMessage, s)
 }

@@ -126,14 +126,25 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 // returns; a cancelled context would leave that clean-up to a goroutine
 // that may not run before the process exits. The error then names the
 // reason.
+//
+// To a remote name (host:NAME) the timeout is the Send's deadline
+// instead, which travels with the request so that the remote host gives
+// up too; the remote transport cleans up after itself.
 func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, reply []byte, timeout time.Duration) (int, error) {
+	sendCtx := context.Background()
+	remote := conn.Transport() == simpl.NET
+	if remote && timeout > 0 {
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(sendCtx, timeout)
+		defer cancel()
+	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	var cause error // written before done is closed, read after
 	go func() {
 		defer close(done)
 		var expired <-chan time.Time
-		if timeout > 0 {
+		if timeout > 0 && !remote {
 			t := time.NewTimer(timeout)
 			defer t.Stop()
 			expired = t.C
@@ -144,16 +155,19 @@ func sendWatched(ctx context.Context, ch *simpl.Channel, conn *simpl.Conn, msg, 
 		case <-ctx.Done():
 			cause = fmt.Errorf("interrupted: %w", context.Cause(ctx))
 		case <-expired:
-			cause = fmt.Errorf("no reply within %v", timeout)
+			cause = fmt.Errorf("no reply within %v: %w", timeout, context.DeadlineExceeded)
 		}
 		conn.Close()
 		ch.Close()
 	}()
-	n, err := conn.Send(context.Background(), msg, reply)
+	n, err := conn.Send(sendCtx, msg, reply)
 	close(stop)
 	<-done
 	if cause != nil {
 		return 0, cause
+	}
+	if remote && errors.Is(err, context.DeadlineExceeded) {
+		return 0, fmt.Errorf("no reply within %v: %w", timeout, err)
 	}
 	return n, err
 }

@@ -1,0 +1,676 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/nats-io/nats.go"
+)
+
+// Defaults of the Options.
+const (
+	DefaultMaxInflight = 1024 // envelopes being carried out at once
+	DefaultMaxInbound  = 256  // local Sends made for other hosts at once
+	DefaultHeartbeat   = 500 * time.Millisecond
+	DefaultSilence     = 1500 * time.Millisecond
+	DefaultDrain       = 5 * time.Second   // how long Close waits for what is in flight
+	DedupeWindow       = time.Minute       // request ids are remembered this long...
+	DedupeMax          = 1 << 18           // ...and at most this many
+	headerRoom         = 1024              // what a message's headers may take of NATS's payload limit
+	queueGroup         = "gosimpl-gateway" // the inbound subscription's: gateways of one host share the work
+)
+
+// Options configure a Gateway.
+type Options struct {
+	maxInflight int
+	maxInbound  int
+	heartbeat   time.Duration
+	silence     time.Duration
+	drain       time.Duration
+	hooks       Hooks
+}
+
+// Option configures New. One that cannot apply fails New.
+type Option func(*Options) error
+
+// WithMaxInflight bounds the envelopes from local programs carried out at
+// once (default 1024); one more is answered StatusBusy at once, having
+// sent nothing.
+func WithMaxInflight(n int) Option {
+	return func(o *Options) error {
+		if n < 1 {
+			return fmt.Errorf("gateway: most requests in flight %d: must be 1 or more", n)
+		}
+		o.maxInflight = n
+		return nil
+	}
+}
+
+// WithMaxInbound bounds the local Sends made for other hosts at once
+// (default 256); one more request is answered StatusBusy, undelivered.
+// Each holds a reply buffer of up to the NATS payload limit, so this also
+// bounds the gateway's memory.
+func WithMaxInbound(n int) Option {
+	return func(o *Options) error {
+		if n < 1 {
+			return fmt.Errorf("gateway: most inbound requests %d: must be 1 or more", n)
+		}
+		o.maxInbound = n
+		return nil
+	}
+}
+
+// WithTiming sets the heartbeat interval and the silence after which a
+// request's outcome is unknown (default 500 ms and 1.5 s); silence must
+// be longer than heartbeat.
+func WithTiming(heartbeat, silence time.Duration) Option {
+	return func(o *Options) error {
+		if heartbeat <= 0 || silence <= heartbeat {
+			return fmt.Errorf("gateway: heartbeat %v, silence %v: want 0 < heartbeat < silence", heartbeat, silence)
+		}
+		o.heartbeat, o.silence = heartbeat, silence
+		return nil
+	}
+}
+
+// WithDrain sets how long Close waits for requests in flight before it
+// gives up on them (default 5 s).
+func WithDrain(d time.Duration) Option {
+	return func(o *Options) error {
+		if d < 0 {
+			return fmt.Errorf("gateway: drain %v: must be 0 or more", d)
+		}
+		o.drain = d
+		return nil
+	}
+}
+
+// Hooks observe a gateway; each is optional and called from the
+// goroutine that handled the request, so it must not block for long.
+type Hooks struct {
+	// Done is called once per request when its answer is given.
+	Done func(Event)
+}
+
+// WithHooks installs hooks.
+func WithHooks(h Hooks) Option { return func(o *Options) error { o.hooks = h; return nil } }
+
+// Event is one request a gateway handled.
+type Event struct {
+	Inbound bool           // from another host to a local name (else: from a local program out)
+	Kind    netwire.Kind   // send, trigger or locate
+	Target  string         // host:NAME for outbound, NAME for inbound
+	From    string         // host:NAME (pid N) of the sending program
+	Status  netwire.Status // how it ended
+	Detail  int
+	Elapsed time.Duration
+}
+
+// Stats count what a gateway saw. Read them with Gateway.Stats.
+type Stats struct {
+	Out, In       int64 // requests handled each way
+	BadEnvelopes  int64 // envelopes from local programs it could not read
+	BadRequests   int64 // requests from the network it could not read (bad headers, subject or size)
+	BadAnswers    int64 // answers from the network it could not read
+	Duplicates    int64 // requests whose id it had seen: answered, not delivered
+	Busy          int64 // requests refused for its limits
+	Unknown       int64 // outbound requests whose outcome is unknown (silence, shutdown)
+	Unreachable   int64 // outbound requests no gateway took (no responders)
+	StrayAnswers  int64 // answers for no request in flight (late, after silence)
+	ProxiesToSelf int64 // proxies sent to the gateway's own name, ignored
+}
+
+// Gateway carries a host's remote Sends out over NATS and serves its
+// local names to the network. Safe for concurrent use; Close is
+// idempotent.
+type Gateway struct {
+	ch    *simpl.Channel
+	nc    *nats.Conn
+	reg   *naming.Registry
+	host  string
+	o     Options
+	limit int // the largest request or reply carried
+
+	idPrefix string
+	seq      atomic.Uint64
+	inbox    string
+	dedupe   *seen
+
+	hard    context.Context // ends when Close gives up on what is in flight
+	hardEnd context.CancelFunc
+
+	mu      sync.Mutex
+	closing bool
+	waiters map[uint64]*waiter
+	conns   map[string]*simpl.Conn
+	wg      sync.WaitGroup // every request's goroutine
+
+	outN, inN atomic.Int64 // in flight each way
+
+	inSub, inboxSub *nats.Subscription
+	recvStop        context.CancelFunc
+	recvDone        chan struct{}
+	closeOnce       sync.Once
+
+	stats struct {
+		out, in, badEnv, badReq, badAns, dup, busy, unknown, unreachable, stray, proxies atomic.Int64
+	}
+}
+
+// New starts a gateway for host: it serves host's names (the subjects
+// netwire.HostSubjects(host), in a queue group) from nc and carries out
+// the envelopes local programs send to ch, which must have attached
+// netwire.GatewayName. It returns once the subscriptions are in place
+// (flushed to the server). The caller keeps ch and nc: Close them after
+// the Gateway.
+func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gateway, error) {
+	o := Options{maxInflight: DefaultMaxInflight, maxInbound: DefaultMaxInbound, heartbeat: DefaultHeartbeat, silence: DefaultSilence, drain: DefaultDrain}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if host == "" || len(host) > naming.MaxHostLen || strings.ContainsAny(host, ": \t\n") {
+		return nil, fmt.Errorf("gateway: host name %q: want 1 to %d bytes, no colon or space", host, naming.MaxHostLen)
+	}
+	reg, err := naming.Open(ch.Dir())
+	if err != nil {
+		return nil, err
+	}
+	var rnd [12]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, err
+	}
+	limit := int(nc.MaxPayload()) - headerRoom
+	if limit < 1 {
+		return nil, fmt.Errorf("gateway: the NATS server's payload limit %d leaves no room for messages", nc.MaxPayload())
+	}
+	g := &Gateway{
+		ch: ch, nc: nc, reg: reg, host: host, o: o, limit: limit,
+		idPrefix: hex.EncodeToString(rnd[:]),
+		inbox:    nc.NewInbox(),
+		dedupe:   newSeen(DedupeWindow, DedupeMax),
+		waiters:  make(map[uint64]*waiter),
+		conns:    make(map[string]*simpl.Conn),
+		recvDone: make(chan struct{}),
+	}
+	g.hard, g.hardEnd = context.WithCancel(context.Background())
+	if g.inboxSub, err = nc.Subscribe(g.inbox+".*", g.onAnswer); err != nil {
+		g.hardEnd()
+		return nil, fmt.Errorf("gateway: subscribing to its inbox: %w", err)
+	}
+	if g.inSub, err = nc.QueueSubscribe(netwire.HostSubjects(host), queueGroup, g.onRequest); err != nil {
+		g.inboxSub.Unsubscribe()
+		g.hardEnd()
+		return nil, fmt.Errorf("gateway: subscribing to %s: %w", netwire.HostSubjects(host), err)
+	}
+	// Neither subscription may drop messages for a slow consumer below
+	// the limits on what is in flight.
+	g.inSub.SetPendingLimits(-1, -1)
+	g.inboxSub.SetPendingLimits(-1, -1)
+	err = nc.Flush()
+	if err == nil {
+		// The server answers a subscription its permissions refuse
+		// (a deployment whose user for this gateway may serve another
+		// host only) before the Flush's PONG.
+		if lerr := nc.LastError(); errors.Is(lerr, nats.ErrPermissionViolation) {
+			err = fmt.Errorf("NATS refuses this gateway's subscriptions (may its user serve host %s?): %w", host, lerr)
+		}
+	}
+	if err != nil {
+		g.inSub.Unsubscribe()
+		g.inboxSub.Unsubscribe()
+		g.hardEnd()
+		return nil, fmt.Errorf("gateway: subscribing: %w", err)
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	g.recvStop = stop
+	go g.receive(rctx)
+	return g, nil
+}
+
+// Limit is the largest request or reply the gateway carries: the NATS
+// payload limit less room for the headers. (Chunking larger ones is not
+// built yet.)
+func (g *Gateway) Limit() int { return g.limit }
+
+// Stats returns the counts so far.
+func (g *Gateway) Stats() Stats {
+	s := &g.stats
+	return Stats{
+		Out: s.out.Load(), In: s.in.Load(), BadEnvelopes: s.badEnv.Load(), BadRequests: s.badReq.Load(),
+		BadAnswers: s.badAns.Load(), Duplicates: s.dup.Load(), Busy: s.busy.Load(), Unknown: s.unknown.Load(),
+		Unreachable: s.unreachable.Load(), StrayAnswers: s.stray.Load(), ProxiesToSelf: s.proxies.Load(),
+	}
+}
+
+// receive takes the envelopes local programs send until ctx ends.
+func (g *Gateway) receive(ctx context.Context) {
+	defer close(g.recvDone)
+	for {
+		msg, err := g.ch.Receive(ctx)
+		if err != nil {
+			return
+		}
+		g.outbound(msg, time.Now())
+	}
+}
+
+// reply answers a program with status, detail and (for StatusOK) data.
+func reply(msg simpl.Message, s netwire.Status, detail int, data []byte) {
+	b := make([]byte, 0, netwire.ReplyHeaderSize+len(data))
+	b = netwire.AppendReplyHeader(b, s, detail)
+	// The sender may have given up (its deadline): nobody to tell.
+	_ = msg.Reply(append(b, data...))
+}
+
+// outbound takes one envelope from a local program.
+func (g *Gateway) outbound(msg simpl.Message, at time.Time) {
+	if msg.Proxy() > 0 {
+		g.stats.proxies.Add(1) // nothing to carry: a proxy has no target
+		return
+	}
+	env, err := netwire.DecodeEnvelope(msg.Data())
+	if err != nil {
+		g.stats.badEnv.Add(1)
+		reply(msg, netwire.StatusBadMessage, 0, nil)
+		return
+	}
+	g.mu.Lock()
+	closing := g.closing
+	if !closing {
+		if g.outN.Load() >= int64(g.o.maxInflight) {
+			g.mu.Unlock()
+			g.stats.busy.Add(1)
+			reply(msg, netwire.StatusBusy, g.o.maxInflight, nil)
+			return
+		}
+		g.outN.Add(1)
+		g.wg.Add(1)
+	}
+	g.mu.Unlock()
+	if closing {
+		reply(msg, netwire.StatusClosed, 0, nil)
+		return
+	}
+	go func() {
+		defer g.wg.Done()
+		defer g.outN.Add(-1)
+		g.stats.out.Add(1)
+		s, d := g.forward(msg, env, at)
+		g.done(Event{Kind: env.Kind, Target: env.Target.Host + ":" + env.Target.Name, From: g.from(msg), Status: s, Detail: d, Elapsed: time.Since(at)})
+	}()
+}
+
+func (g *Gateway) from(msg simpl.Message) string {
+	name, pid := msg.Sender()
+	return fmt.Sprintf("%s:%s (pid %d)", g.host, name, pid)
+}
+
+func (g *Gateway) done(e Event) {
+	if g.o.hooks.Done != nil {
+		g.o.hooks.Done(e)
+	}
+}
+
+// waiter is one outbound request waiting for its answer.
+type waiter struct {
+	mu    sync.Mutex
+	final *nats.Msg     // the answer, once it came
+	note  chan struct{} // a message came (capacity 1)
+}
+
+// onAnswer takes a message on the inbox: a heartbeat or an answer, for
+// the request whose number is the subject's last token.
+func (g *Gateway) onAnswer(m *nats.Msg) {
+	tok := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	n, err := strconv.ParseUint(tok, 10, 64)
+	g.mu.Lock()
+	w := g.waiters[n]
+	g.mu.Unlock()
+	if err != nil || w == nil {
+		g.stats.stray.Add(1)
+		return
+	}
+	if v := m.Header.Get(netwire.HeaderStatus); v != StatusWorking {
+		w.mu.Lock()
+		if w.final == nil {
+			w.final = m
+		}
+		w.mu.Unlock()
+	}
+	select {
+	case w.note <- struct{}{}:
+	default:
+	}
+}
+
+// forward carries env to the gateway of its host and answers msg with
+// what comes back.
+func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time) (s netwire.Status, detail int) {
+	var data []byte
+	defer func() { reply(msg, s, detail, data) }()
+	if len(env.Payload) > g.limit {
+		return netwire.StatusTooLarge, g.limit
+	}
+	r := request{kind: env.Kind, maxReply: env.MaxReply, proxy: env.Proxy, fromHost: g.host}
+	r.fromName, r.fromPID = msg.Sender()
+	if r.fromPID < 1 {
+		r.fromPID = 1 // never a pid of the receiving host anyway
+	}
+	if len(r.fromName) > maxFromName {
+		r.fromName = r.fromName[:maxFromName]
+	}
+	if env.Timeout > 0 {
+		left := env.Timeout - time.Since(at)
+		if left <= 0 {
+			return netwire.StatusDeadline, 0
+		}
+		r.timeout = left
+	}
+	n := g.seq.Add(1)
+	r.id = g.idPrefix + "-" + strconv.FormatUint(n, 10)
+	w := &waiter{note: make(chan struct{}, 1)}
+	g.mu.Lock()
+	g.waiters[n] = w
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.waiters, n)
+		g.mu.Unlock()
+	}()
+	m := &nats.Msg{
+		Subject: netwire.Subject(env.Target.Host, env.Target.Name),
+		Reply:   g.inbox + "." + strconv.FormatUint(n, 10),
+		Header:  r.header(),
+		Data:    env.Payload,
+	}
+	if err := g.nc.PublishMsg(m); err != nil {
+		// Not sent: no server took it.
+		g.stats.unreachable.Add(1)
+		return netwire.StatusUnreachable, 0
+	}
+	silence := time.NewTimer(g.o.silence)
+	defer silence.Stop()
+	for {
+		select {
+		case <-w.note:
+			w.mu.Lock()
+			final := w.final
+			w.mu.Unlock()
+			if final == nil {
+				silence.Reset(g.o.silence) // a heartbeat
+				continue
+			}
+			a, err := parseAnswer(final)
+			switch {
+			case err != nil:
+				// Whatever the remote gateway did, it may have
+				// delivered the request.
+				g.stats.badAns.Add(1)
+				g.stats.unknown.Add(1)
+				return netwire.StatusUnknown, 0
+			case a.working:
+				silence.Reset(g.o.silence)
+				continue
+			case a.status == netwire.StatusUnreachable:
+				g.stats.unreachable.Add(1)
+			case a.status == netwire.StatusOK && len(final.Data) > env.MaxReply:
+				return netwire.StatusReplyTooLarge, len(final.Data)
+			case a.status == netwire.StatusOK:
+				data = final.Data
+			}
+			return a.status, a.detail
+		case <-silence.C:
+			g.stats.unknown.Add(1)
+			return netwire.StatusUnknown, 0
+		case <-g.hard.Done():
+			g.stats.unknown.Add(1)
+			return netwire.StatusUnknown, 0
+		}
+	}
+}
+
+// onRequest takes one request from another host's gateway (or this
+// host's, for its own host name).
+func (g *Gateway) onRequest(m *nats.Msg) {
+	if m.Reply == "" {
+		g.stats.badReq.Add(1) // nobody to answer
+		return
+	}
+	host, name, err := netwire.ParseSubject(m.Subject)
+	if err == nil && host != g.host {
+		err = fmt.Errorf("subject %q: not this host's", m.Subject)
+	}
+	if err == nil {
+		err = naming.CheckLocal(name)
+	}
+	var r request
+	if err == nil {
+		r, err = parseRequest(m.Header)
+	}
+	if err == nil && r.kind != netwire.KindSend && len(m.Data) != 0 {
+		err = fmt.Errorf("%w: a %v with %d bytes", errBadHeader, r.kind, len(m.Data))
+	}
+	if err != nil {
+		g.stats.badReq.Add(1)
+		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
+		return
+	}
+	if !g.dedupe.add(r.fromHost+"/"+r.id, time.Now()) {
+		g.stats.dup.Add(1)
+		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
+		return
+	}
+	g.mu.Lock()
+	closing := g.closing
+	if !closing {
+		if g.inN.Load() >= int64(g.o.maxInbound) {
+			g.mu.Unlock()
+			g.stats.busy.Add(1)
+			g.answer(m.Reply, netwire.StatusBusy, g.o.maxInbound, nil)
+			return
+		}
+		g.inN.Add(1)
+		g.wg.Add(1)
+	}
+	g.mu.Unlock()
+	if closing {
+		g.answer(m.Reply, netwire.StatusClosed, 0, nil)
+		return
+	}
+	go func() {
+		defer g.wg.Done()
+		defer g.inN.Add(-1)
+		g.stats.in.Add(1)
+		t0 := time.Now()
+		s, d := g.serve(m, r, name)
+		g.done(Event{Inbound: true, Kind: r.kind, Target: name, From: fmt.Sprintf("%s:%s (pid %d)", r.fromHost, r.fromName, r.fromPID), Status: s, Detail: d, Elapsed: time.Since(t0)})
+	}()
+}
+
+// answer publishes the answer to a request.
+func (g *Gateway) answer(to string, s netwire.Status, detail int, data []byte) {
+	// A failed publish (the connection lost) leaves the requester in
+	// silence: its outcome is unknown there, which is the truth.
+	_ = g.nc.PublishMsg(&nats.Msg{Subject: to, Header: answerHeader(s.String(), detail), Data: data})
+}
+
+// serve delivers one request to the local name and answers it,
+// heartbeating while it is at the receiver.
+func (g *Gateway) serve(m *nats.Msg, r request, name string) (s netwire.Status, detail int) {
+	ctx, cancel := context.WithCancel(g.hard)
+	if r.timeout > 0 {
+		ctx, cancel = context.WithTimeout(g.hard, r.timeout)
+	}
+	defer cancel()
+	stop := make(chan struct{})
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		t := time.NewTicker(g.o.heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = g.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: answerHeader(StatusWorking, 0)})
+			}
+		}
+	}()
+	s, detail, data := g.deliver(ctx, r, name, m.Data)
+	close(stop)
+	<-beating
+	g.answer(m.Reply, s, detail, data)
+	return s, detail
+}
+
+// deliver makes the local Send, Trigger or Locate for r.
+func (g *Gateway) deliver(ctx context.Context, r request, name string, req []byte) (netwire.Status, int, []byte) {
+	if name == netwire.GatewayName {
+		// Its own name: a request to it would come straight back out.
+		return netwire.StatusDenied, 0, nil
+	}
+	if r.kind == netwire.KindLocate {
+		if _, err := g.reg.Lookup(name); err != nil {
+			s, d := netwire.StatusOf(err)
+			return s, d, nil
+		}
+		return netwire.StatusOK, 0, nil
+	}
+	conn, err := g.conn(ctx, name)
+	if err != nil {
+		s, d := netwire.StatusOf(err)
+		return s, d, nil
+	}
+	if r.kind == netwire.KindTrigger {
+		err := conn.Trigger(r.proxy)
+		g.check(name, conn, err)
+		s, d := netwire.StatusOf(err)
+		return s, d, nil
+	}
+	if len(req) > g.limit {
+		return netwire.StatusTooLarge, g.limit, nil
+	}
+	buf := make([]byte, min(r.maxReply, g.limit))
+	n, err := conn.Send(ctx, req, buf)
+	if err != nil {
+		g.check(name, conn, err)
+		if errors.Is(err, simpl.ErrReplyTooLarge) && r.maxReply > g.limit {
+			// The sender would take it; the network cannot carry it.
+			return netwire.StatusTooLarge, g.limit, nil
+		}
+		s, d := netwire.StatusOf(err)
+		return s, d, nil
+	}
+	return netwire.StatusOK, 0, buf[:n]
+}
+
+// conn is a connection to the live owner of name: the cached one if it
+// is still the owner's, else a new one.
+func (g *Gateway) conn(ctx context.Context, name string) (*simpl.Conn, error) {
+	ent, err := g.reg.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	c := g.conns[name]
+	g.mu.Unlock()
+	if c != nil && c.PID() == ent.PID {
+		return c, nil
+	}
+	if c != nil {
+		g.drop(name, c)
+	}
+	c, err = g.ch.Locate(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.conns == nil { // closed meanwhile
+		c.Close()
+		return nil, fmt.Errorf("gateway: %w", simpl.ErrClosed)
+	}
+	if old := g.conns[name]; old != nil && old.PID() == c.PID() {
+		c.Close()
+		return old, nil
+	}
+	if old := g.conns[name]; old != nil {
+		old.Close()
+	}
+	g.conns[name] = c
+	return c, nil
+}
+
+// check drops the cached connection to name when err says its receiver
+// is gone.
+func (g *Gateway) check(name string, c *simpl.Conn, err error) {
+	if errors.Is(err, simpl.ErrPeerGone) || errors.Is(err, simpl.ErrClosed) || errors.Is(err, simpl.ErrBadMessage) {
+		g.drop(name, c)
+	}
+}
+
+func (g *Gateway) drop(name string, c *simpl.Conn) {
+	g.mu.Lock()
+	if g.conns[name] == c {
+		delete(g.conns, name)
+	}
+	g.mu.Unlock()
+	c.Close()
+}
+
+// Close stops the gateway: envelopes and requests that arrive from now
+// on are answered StatusClosed; those in flight get up to the drain time
+// (WithDrain) to finish, then their outcome is unknown to their senders
+// (outbound: StatusUnknown) and their local Sends are cancelled
+// (inbound); then the subscriptions go and the cached connections are
+// closed. It does not close the Channel or the NATS connection.
+func (g *Gateway) Close() error {
+	g.closeOnce.Do(func() {
+		g.mu.Lock()
+		g.closing = true
+		g.mu.Unlock()
+		// No more requests from the network: another gateway of the
+		// queue group takes them, or their senders hear "no responders".
+		// Those already here are answered StatusClosed as the drain
+		// hands them over.
+		g.inSub.Drain()
+		idle := make(chan struct{})
+		go func() {
+			g.wg.Wait()
+			close(idle)
+		}()
+		t := time.NewTimer(g.o.drain)
+		select {
+		case <-idle:
+		case <-t.C:
+		}
+		t.Stop()
+		g.hardEnd()
+		<-idle
+		g.recvStop()
+		<-g.recvDone
+		g.inboxSub.Unsubscribe()
+		g.mu.Lock()
+		conns := g.conns
+		g.conns = nil
+		g.mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return nil
+}

@@ -1,0 +1,208 @@
+// Command fcgate is a host's gateway to other hosts: programs on this host
+// reach "host:NAME" through it, and it serves this host's names to the
+// others, over NATS (see docs/network.md).
+//
+//	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
+//	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]
+//
+// It attaches the name _gosimpl_gw (mode 0666 unless -perm says
+// otherwise, so every local user's programs can use it). With no flags it
+// runs an embedded NATS server on 127.0.0.1:4222 (-listen moves it;
+// port 0 picks a free one); -cluster opens the embedded server's cluster
+// listener and -routes joins other hosts' gateways to it, as a NATS
+// cluster; -nats connects to an existing NATS deployment instead of
+// embedding a server, authenticating with -creds, -nkey or a client
+// certificate. -tls-cert, -tls-key and -tls-ca put TLS on the embedded
+// server's listeners (peers must show a certificate signed by the CA:
+// mutual TLS, which also authenticates them) or on the connection to a
+// deployment. Listening beyond loopback without TLS and authentication
+// is refused (exit status 2, one line) unless -insecure.
+//
+// Once serving it prints "fcgate: host NAME serving through URL". With
+// -v it prints a line per request it handled, and when it stops, how many
+// it carried each way and how many were bad, duplicates, refused as busy,
+// of unknown outcome or unreachable. SIGINT, SIGTERM and SIGHUP
+// stop it: requests arriving are answered "shutting down", those in
+// flight get 5 s to finish, then the NATS connection drains, the embedded
+// server stops and the name is detached.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/gateway"
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
+)
+
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]"
+
+// exitRefused is the exit status of a refusal to run insecurely.
+const exitRefused = 2
+
+// drainTime bounds the NATS connection's drain at exit.
+const drainTime = 5 * time.Second
+
+func main() {
+	signal.Ignore(syscall.SIGPIPE)
+	err := run(os.Args[1:], os.Stdout)
+	if errors.Is(err, gateway.ErrInsecure) {
+		cli.Report(os.Stderr, "fcgate", err)
+		os.Exit(exitRefused)
+	}
+	cli.Exit("fcgate", err)
+}
+
+// list splits a comma-separated flag value.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fcgate", flag.ContinueOnError)
+	host := fs.String("host", "", "this host's name, as other hosts' programs write it in host:NAME (default: $HOSTNAME, else /etc/hostname)")
+	listen := fs.String("listen", "", "the embedded NATS server's client listener, HOST:PORT (default "+gateway.DefaultListen+"; port 0 picks one)")
+	cluster := fs.String("cluster", "", "the embedded server's cluster listener, HOST:PORT, for other hosts' gateways (-routes)")
+	routes := fs.String("routes", "", "other hosts' gateways' cluster listeners to join, nats://HOST:PORT,...")
+	natsURLs := fs.String("nats", "", "connect to an existing NATS deployment, nats://HOST:PORT,... or tls://..., instead of embedding a server")
+	tlsCert := fs.String("tls-cert", "", "this gateway's TLS certificate (PEM): for the embedded server's listeners, or as a client certificate with -nats")
+	tlsKey := fs.String("tls-key", "", "the key of -tls-cert (PEM)")
+	tlsCA := fs.String("tls-ca", "", "the CA (PEM) that signs every peer's certificate: peers without one are refused")
+	creds := fs.String("creds", "", "a NATS credentials file to authenticate to -nats with")
+	nkey := fs.String("nkey", "", "a file holding an nkey seed to authenticate to -nats with")
+	insecure := fs.Bool("insecure", false, "allow listening and connecting beyond loopback without TLS and authentication")
+	perm := fs.String("perm", "0666", "mode of the gateway's name: which local users' programs may use it (octal)")
+	maxInflight := fs.Int("max-inflight", gateway.DefaultMaxInflight, "most requests from local programs carried at once; more are answered busy, unsent")
+	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
+	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
+	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q; %s", fs.Args(), usage)
+	}
+	mode, err := strconv.ParseUint(*perm, 8, 32)
+	if err != nil || mode > 0o777 {
+		return fmt.Errorf("-perm %s: want an octal mode such as 0666 or 0600", *perm)
+	}
+	var opts []gateway.Option
+	for _, o := range []struct {
+		flag string
+		n    int
+		opt  func(int) gateway.Option
+	}{{"-max-inflight", *maxInflight, gateway.WithMaxInflight}, {"-max-inbound", *maxInbound, gateway.WithMaxInbound}} {
+		if o.n < 1 {
+			return fmt.Errorf("%s %d: must be 1 or more", o.flag, o.n)
+		}
+		opts = append(opts, o.opt(o.n))
+	}
+	if *host == "" {
+		if *host, err = naming.LocalHost(); err != nil {
+			return err
+		}
+	}
+	if n, err := naming.Parse(*host + ":X"); err != nil || n.Host != *host {
+		return fmt.Errorf("-host %q: not a host name C SIMPL takes (1 to %d bytes, no colon, no space)", *host, naming.MaxHostLen)
+	}
+	network := &gateway.Network{
+		Listen: *listen, Cluster: *cluster, Routes: list(*routes), NATS: list(*natsURLs),
+		TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCA: *tlsCA, Creds: *creds, NKey: *nkey, Insecure: *insecure,
+		Log: func(msg string) { fmt.Fprintf(os.Stderr, "fcgate: %s\n", strings.Join(strings.Fields(msg), " ")) },
+	}
+	if err := network.Check(); err != nil {
+		return err
+	}
+	if err := cli.CheckFIFODir(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+
+	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithPerm(os.FileMode(mode)))
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	conn, err := network.Connect(cctx, "fcgate "+*host)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close(drainTime)
+
+	var outMu sync.Mutex
+	var werr error
+	if *verbose {
+		opts = append(opts, gateway.WithHooks(gateway.Hooks{Done: func(e gateway.Event) {
+			dir := "out"
+			if e.Inbound {
+				dir = "in"
+			}
+			detail := ""
+			if e.Detail != 0 {
+				detail = fmt.Sprintf(" (%d)", e.Detail)
+			}
+			outMu.Lock()
+			defer outMu.Unlock()
+			if _, err := fmt.Fprintf(stdout, "%s %v from %s to %s: %v%s in %v\n", dir, e.Kind, e.From, e.Target, e.Status, detail, e.Elapsed.Round(time.Microsecond)); err != nil && werr == nil {
+				werr = err
+			}
+		}}))
+	}
+	g, err := gateway.New(ch, conn.Conn, *host, opts...)
+	if err != nil {
+		return err
+	}
+	outMu.Lock()
+	_, err = fmt.Fprintf(stdout, "fcgate: host %s serving through %s\n", *host, conn.URL)
+	outMu.Unlock()
+	if err != nil {
+		g.Close()
+		return fmt.Errorf("writing output: %w", err)
+	}
+	<-ctx.Done()
+	g.Close()
+	if *verbose {
+		st := g.Stats()
+		outMu.Lock()
+		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d\n",
+			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable)
+		if err != nil && werr == nil {
+			werr = err
+		}
+		outMu.Unlock()
+	}
+	if err := conn.Close(drainTime); err != nil {
+		return err
+	}
+	if err := ch.Close(); err != nil {
+		return err
+	}
+	outMu.Lock()
+	defer outMu.Unlock()
+	if werr != nil {
+		return fmt.Errorf("writing output: %w", werr)
+	}
+	return nil
+}
