@@ -135,11 +135,17 @@ func checkChaos(t *testing.T, got map[string]any, code int, stderr string, attac
 	}
 }
 
+// The chaos runs last 6 s with a kill a second: each attacker needs a
+// receiver that lives long enough to be found and attacked, also when the
+// tests of other packages load the machine (3 s with a kill every 500 ms
+// left the lane grabber or the big sender nothing to show 4 times in 7
+// beside fcgate's tests).
+
 // -chaos: every attack runs as nobody against a receiver of mode 0666
 // beside the soak's kills, and each shows in its counts; the legitimate
 // traffic stays whole, nothing leaks, and the forged FIFOs are removed.
 func TestFcsoakChaos(t *testing.T) {
-	got, code, stderr := chaosRun(t, "-duration", "3s", "-senders", "2", "-kill-every", "500ms", "-max-size", "4096",
+	got, code, stderr := chaosRun(t, "-duration", "6s", "-senders", "2", "-kill-every", "1s", "-max-size", "4096",
 		"-chaos", "-stray-every", "20ms", "-flood-conns", "50", "-lanes-max", "100", "-big-size", "1048576", "-big-senders", "2",
 		"-big-delay", "5ms")
 	checkChaos(t, got, code, stderr, []string{"stray", "flood", "lanes", "big", "squat"},
@@ -158,7 +164,7 @@ func TestFcsoakChaos(t *testing.T) {
 // (issue 16, item 3), big requests leave the receiver's memory within
 // -max-rss (item 4), and forged entries mislead nobody (item 2).
 func TestFcsoakChaosFIFO(t *testing.T) {
-	got, code, stderr := chaosRun(t, "-duration", "3s", "-senders", "2", "-kill-every", "500ms", "-max-size", "4096",
+	got, code, stderr := chaosRun(t, "-duration", "6s", "-senders", "2", "-kill-every", "1s", "-max-size", "4096",
 		"-transport", "fifo", "-chaos", "-stray-every", "20ms", "-big-size", "1048576", "-big-senders", "2",
 		"-big-delay", "5ms")
 	checkChaos(t, got, code, stderr, []string{"stray", "big", "squat"},
