@@ -14,7 +14,7 @@ import (
 // PIPE_BUF bytes never interleaves with another), so the receive FIFO
 // holds a whole number of them unless someone allowed to write it wrote
 // something else: one stray byte would otherwise shift every later
-// doorbell by a byte, for good. The reader detects it exactly and cheaply:
+// doorbell by a byte, for good. The reader detects it cheaply:
 //
 //   - It reads each doorbell with one read of up to 4 bytes. A read
 //     returns what the pipe holds, up to 4 bytes, so fewer than 4 means
@@ -24,6 +24,17 @@ import (
 //     one system call, no allocation). Honest writes are whole doorbells,
 //     so anything but a multiple of 4 means a stray write is in the pipe,
 //     or in the 4 bytes just read.
+//   - A count that is a multiple of 4 does not prove the stream aligned:
+//     two stray writes whose lengths add up to whole doorbells (2 + 2
+//     bytes around a doorbell, say), or a stray whose complement lands
+//     between the read and the count, leave it so, and the reader would
+//     read a stray and half a doorbell as one word, and lose the
+//     doorbell. So a word that names nothing a sender could have rung
+//     (plausible: no segment this receiver can attach, no proxy up to
+//     65535) is checked again (recheck): the FIFO is drained after it as
+//     below, and the stretch is resynchronised from if it is not whole
+//     doorbells or holds a claimed request at an offset no aligned
+//     stream puts one; else its words are served as they came.
 //
 // Then it resynchronises (resync): it drains what the FIFO holds now,
 // without waiting and at most resyncMax bytes, after the bytes in hand.
@@ -175,14 +186,75 @@ func (e *Endpoint) probeSegment(id int32) int {
 // Only the reader calls it.
 func (e *Endpoint) resync(fd int, hand []byte, short bool) []word {
 	e.misaligned.Add(1)
+	buf := e.drain(fd, hand)
+	start := 0
+	if short {
+		start = len(hand) // complete writes shorter than a doorbell: stray
+	}
+	return e.findWords(buf[start:], e.prober())
+}
+
+// recheck checks the doorbell stream after the reader read a word that
+// names nothing this receiver could serve (see plausible) while the FIFO
+// held whole doorbells by count. Two stray writes whose lengths add up to
+// a multiple of 4 (2 + 2 bytes, say), or one whose complement was written
+// between the reader's read and its count, leave that count aligned and
+// the stream not: the word in hand is then a stray and part of a
+// doorbell, and so are the words after it, up to the next stray. So it
+// drains the FIFO after hand as resync does, and if the stretch is not a
+// whole number of doorbells, or holds a request claimed for this receiver
+// at an offset that is not one (which no aligned stream does), it is
+// resynchronised from as resync does: the words returned are to be
+// dispatched with mustClaim (true). Otherwise the stream was aligned
+// after all (a proxy above 65535, a forged or stale doorbell), and the
+// words are returned as they came, hand first, to be dispatched as usual.
+func (e *Endpoint) recheck(fd int, hand []byte) ([]word, bool) {
+	buf := e.drain(fd, hand)
+	probe := e.prober()
+	if len(buf)%4 == 0 {
+		misaligned := false
+		for off := 1; off+4 <= len(buf) && !misaligned; off++ {
+			v := int32(binary.NativeEndian.Uint32(buf[off:]))
+			misaligned = off%4 != 0 && v > 0 && probe(v) == probeClaimed
+		}
+		if !misaligned {
+			words := make([]word, 0, len(buf)/4)
+			for off := 0; off < len(buf); off += 4 {
+				words = append(words, word{off, int32(binary.NativeEndian.Uint32(buf[off:]))})
+			}
+			return words, false
+		}
+	}
+	e.misaligned.Add(1)
+	return e.findWords(buf, probe), true
+}
+
+// plausible tells whether v, read as a doorbell, is one a sender could
+// have rung: a proxy up to 65535, or a segment this receiver has attached
+// or could attach. It allocates nothing.
+func (e *Endpoint) plausible(v int32) bool {
+	if v < 0 {
+		return rateProxyWord(v) > rateNone
+	}
+	e.mu.Lock()
+	_, ok := e.segs[int(v)]
+	e.mu.Unlock()
+	if ok {
+		return true
+	}
+	_, err := sys.ShmStat(int(v))
+	return err == nil
+}
+
+// drain reads what the receive FIFO fd holds now, without waiting and at
+// most resyncMax bytes, after the bytes in hand, and returns it all (in
+// e.rbuf). A read that returns less than it asked for emptied the pipe,
+// so the bytes after the last start a fresh write.
+func (e *Endpoint) drain(fd int, hand []byte) []byte {
 	if e.rbuf == nil {
 		e.rbuf = make([]byte, 0, resyncMax)
 	}
 	buf := append(e.rbuf[:0], hand...)
-	start := 0
-	if short {
-		start = len(buf) // complete writes shorter than a doorbell: stray
-	}
 	for len(buf) < cap(buf) {
 		want := cap(buf) - len(buf)
 		n, err := sys.ReadNonblock(fd, buf[len(buf):cap(buf)])
@@ -194,9 +266,14 @@ func (e *Endpoint) resync(fd int, hand []byte, short bool) []word {
 			break // the pipe is empty: the next byte starts a write
 		}
 	}
-	stretch := buf[start:]
+	return buf
+}
+
+// prober returns what probeSegment tells of a word, memoised for one
+// stretch.
+func (e *Endpoint) prober() func(int32) int {
 	memo := make(map[int32]int)
-	probe := func(v int32) int {
+	return func(v int32) int {
 		k, ok := memo[v]
 		if !ok {
 			k = e.probeSegment(v)
@@ -204,6 +281,11 @@ func (e *Endpoint) resync(fd int, hand []byte, short bool) []word {
 		}
 		return k
 	}
+}
+
+// findWords finds the doorbells of a misaligned stretch (see the top of
+// this file) and returns them in order; it counts what it drops.
+func (e *Endpoint) findWords(stretch []byte, probe func(int32) int) []word {
 	var found []word
 	// Claimed requests, at any offset.
 	claimedAt := make(map[int]bool)
