@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/internal/testmain"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
@@ -59,30 +59,12 @@ func TestMain(m *testing.M) {
 // build builds every tool into dir, with the race detector when this test
 // binary has it, so that races in the tools fail these tests too.
 func build(dir string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	cmd := exec.CommandContext(ctx, "go", append(args, "./tools/...")...)
-	cmd.Dir = ".." // the module root
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() != nil {
-		return fmt.Errorf("go build ./tools/... did not finish within %v: %s", buildTimeout, out)
-	}
-	if err != nil {
-		return fmt.Errorf("go build ./tools/...: %v\n%s", err, out)
+	if err := proctest.Build(dir+string(filepath.Separator), buildTimeout, nil, "./tools/..."); err != nil {
+		return err
 	}
 	// fcrecv serves -metrics only when built with -tags metrics.
-	margs := []string{"build", "-tags", "metrics", "-o", filepath.Join(dir, "fcrecv-metrics")}
-	if raceEnabled() {
-		margs = append(margs, "-race")
-	}
-	mcmd := exec.CommandContext(ctx, "go", append(margs, "./tools/fcrecv")...)
-	mcmd.Dir = ".."
-	if out, err := mcmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build -tags metrics ./tools/fcrecv: %v\n%s", err, out)
+	if err := proctest.Build(filepath.Join(dir, "fcrecv-metrics"), buildTimeout, []string{"-tags", "metrics"}, "./tools/fcrecv"); err != nil {
+		return err
 	}
 	for _, tool := range []string{"fcrecv", "fcrecv-metrics", "fcsend", "fcshow", "fcslay"} {
 		if _, err := os.Stat(filepath.Join(dir, tool)); err != nil {
@@ -90,19 +72,6 @@ func build(dir string) error {
 		}
 	}
 	return nil
-}
-
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
 }
 
 // env is one test's FIFO directory and the tools it ran there.

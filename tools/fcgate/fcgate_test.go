@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -66,31 +65,7 @@ func TestMain(m *testing.M) {
 // build builds fcgate, fcsend and fcrecv into dir, with the race
 // detector when this test binary has it.
 func build(dir string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	if raceEnabled() {
-		args = append(args, "-race")
-	}
-	cmd := exec.CommandContext(ctx, "go", append(args, "./tools/fcgate", "./tools/fcsend", "./tools/fcrecv")...)
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return nil
-}
-
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
+	return proctest.Build(dir+string(filepath.Separator), buildTimeout, nil, "./tools/fcgate", "./tools/fcsend", "./tools/fcrecv")
 }
 
 func bin(tool string) string { return filepath.Join(binDir, tool) }
