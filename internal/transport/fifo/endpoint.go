@@ -342,21 +342,22 @@ func (e *Endpoint) readLoop() {
 			continue
 		}
 		v := int32(binary.NativeEndian.Uint32(b[:]))
-		if !e.plausible(v) {
+		if !early && !e.q.TakeCredit(e.credit, e.done) {
+			e.dispatch(v, true, false) // closing: answered, not posted
+			return
+		}
+		size, nothing := e.dispatchRead(v)
+		if nothing {
 			// Counting what the FIFO holds cannot tell two stray writes
 			// whose lengths add up to whole doorbells from none: a word
 			// that names nothing is checked as a stray would be.
-			if !e.recheckRead(b[:], early) {
+			if !e.recheckRead(b[:], false) {
 				return
 			}
 			early = true
 			continue
 		}
-		if !early && !e.q.TakeCredit(e.credit, e.done) {
-			e.dispatch(v, true, false) // closing: answered, not posted
-			return
-		}
-		early = e.dispatch(v, false, false) <= smallRequest
+		early = size <= smallRequest
 	}
 }
 
@@ -414,16 +415,36 @@ func (e *Endpoint) dispatchWords(words []word, held, mustClaim bool) bool {
 // meanwhile, as they would behind a slow Receive. Close ends the wait and
 // answers the request as closed.
 func (e *Endpoint) dispatch(v int32, closing, mustClaim bool) int {
+	n, _ := e.dispatchOne(v, closing, mustClaim, false)
+	return n
+}
+
+// dispatchRead is dispatch for a word the reader read from a stream that
+// looked aligned. A word that names nothing a sender could have rung (a
+// proxy over 65535, a segment this receiver cannot attach) is not dropped
+// but reported (nothing), having posted nothing and given back the
+// credit, for the reader to check the stream again (see recheck). So the
+// check costs a round trip nothing: the segment is looked up once, where
+// dispatch attaches it anyway.
+func (e *Endpoint) dispatchRead(v int32) (size int, nothing bool) {
+	return e.dispatchOne(v, false, false, true)
+}
+
+func (e *Endpoint) dispatchOne(v int32, closing, mustClaim, check bool) (int, bool) {
+	if v < 0 && check && rateProxyWord(v) == rateNone {
+		e.credit.Return()
+		return 0, true
+	}
 	if v < 0 {
 		if v == math.MinInt32 || closing {
 			e.dropped.Add(1)
 			if !closing {
 				e.credit.Return()
 			}
-			return 0
+			return 0, false
 		}
 		e.q.PostCredited(e.credit, transport.Request{}, int(-v))
-		return 0
+		return 0, false
 	}
 	held := !closing // the credit
 	req, err := e.accept(int(v), mustClaim, closing)
@@ -441,18 +462,21 @@ func (e *Endpoint) dispatch(v int32, closing, mustClaim bool) int {
 		if held {
 			e.credit.Return()
 		}
-		if err != nil {
-			e.dropped.Add(1)
-		} else {
+		switch {
+		case err == nil:
 			req.answerClosed()
+		case check && !closing && errors.Is(err, errNoSegment):
+			return 0, true
+		default:
+			e.dropped.Add(1)
 		}
-		return 0
+		return 0, false
 	}
 	n := req.hdr.nbytes
 	if !e.q.PostCredited(e.credit, transport.NewRequest(req, 0), 0) {
 		req.answerClosed()
 	}
-	return n
+	return n, false
 }
 
 // pause waits d, or until the endpoint closes: false then.
@@ -576,7 +600,7 @@ func (e *Endpoint) attachSeg(id int) (*rseg, error) {
 	}
 	mem, err := sys.ShmAttach(id)
 	if err != nil {
-		return nil, errs.Errorf("%w: doorbell names segment %d: %w", transport.ErrBadMessage, id, err)
+		return nil, errs.Errorf("%w: doorbell names segment %d, %w: %w", transport.ErrBadMessage, id, errNoSegment, err)
 	}
 	// While it is attached its id cannot name another segment: what is
 	// learnt of it now holds for as long as it is kept.

@@ -2,6 +2,7 @@ package fifo
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 	"sync/atomic"
 
@@ -228,6 +229,9 @@ func (e *Endpoint) recheck(fd int, hand []byte) ([]word, bool) {
 	e.misaligned.Add(1)
 	return e.findWords(buf, probe), true
 }
+
+// errNoSegment: a doorbell names no segment this receiver can attach.
+var errNoSegment = errors.New("which this receiver cannot attach")
 
 // plausible tells whether v, read as a doorbell, is one a sender could
 // have rung: a proxy up to 65535, or a segment this receiver has attached
