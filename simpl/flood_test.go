@@ -98,17 +98,27 @@ func TestRefusedFlood(t *testing.T) {
 	}
 	// Sends of the receiver's own user go through meanwhile, on the lane
 	// set up before and on new ones.
+	sendDuringFlood(t, ctx, cli, warm, "FLOOD", func() {})
+	f.Kill()
+}
+
+// sendDuringFlood makes 20 echo Sends to name, on the Conn warm (set up
+// before the flood) and, every other one, on a Conn located anew, each
+// within 10 s; between each Locate and its Send it calls between.
+func sendDuringFlood(t *testing.T, ctx context.Context, cli *simpl.Channel, warm *simpl.Conn, name string, between func()) {
+	t.Helper()
 	for i := range 20 {
 		c := warm
 		if i%2 == 1 {
 			var err error
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			c, err = cli.Locate(sctx, "FLOOD")
+			c, err = cli.Locate(sctx, name)
 			cancel()
 			if err != nil {
 				t.Fatalf("Locate %d during the flood: %v", i, err)
 			}
 		}
+		between()
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		reply := make([]byte, 8)
 		n, err := c.Send(sctx, []byte{opEcho, byte('a' + i)}, reply)
@@ -120,7 +130,6 @@ func TestRefusedFlood(t *testing.T) {
 			c.Close()
 		}
 	}
-	f.Kill()
 }
 
 // maxRefusingFDs bounds the descriptors a refused flood may hold in the
@@ -155,29 +164,7 @@ func TestAdmittedFlood(t *testing.T) {
 	f := simpltest.StartNoWait(t, "flood", permEnv(dir), nobodyCred, shm.Address(dir, "OPEN", os.Getpid()), strconv.Itoa(conns))
 	f.Expect("flooding", time.Minute)
 	measure()
-	for i := range 20 {
-		c := warm
-		if i%2 == 1 {
-			var err error
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			c, err = cli.Locate(sctx, "OPEN")
-			cancel()
-			if err != nil {
-				t.Fatalf("Locate %d during the flood: %v", i, err)
-			}
-		}
-		measure()
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		reply := make([]byte, 8)
-		n, err := c.Send(sctx, []byte{opEcho, byte('a' + i)}, reply)
-		cancel()
-		if err != nil || n != 1 || reply[0] != byte('b'+i) {
-			t.Fatalf("Send %d during the flood: %q, %v", i, reply[:n], err)
-		}
-		if c != warm {
-			c.Close()
-		}
-	}
+	sendDuringFlood(t, ctx, cli, warm, "OPEN", measure)
 	measure()
 	f.Kill()
 	t.Logf("during the flood: up to %d more descriptors, %d more goroutines", maxFDs, maxGoroutines)

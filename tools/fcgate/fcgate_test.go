@@ -341,36 +341,18 @@ func TestTwoHosts(t *testing.T) {
 		srv := h.recv(t, "-n", "HOLD", "-delay", "1m")
 		snd := proctest.StartCmd(t, h.a.Command(context.Background(), bin("fcsend"), "-r", "b:HOLD", "-m", "hold"))
 		srv.Expect("message from", lineTimeout)
-		t0 := time.Now()
-		srv.Kill()
-		err := snd.Wait(runTimeout)
-		el := time.Since(t0)
-		if err == nil || !strings.Contains(snd.Stderr(), "peer gone") {
-			t.Errorf("fcsend to a receiver killed holding its request: %v, stderr %q; want peer gone", err, snd.Stderr())
-		}
-		t.Logf("the sender failed %v after the receiver's kill", el)
-		if el > time.Second {
-			t.Errorf("the sender failed %v after the receiver's kill, want within 1s", el)
-		}
+		failsWithin(t, snd, srv.Kill, "the receiver's kill", "peer gone", time.Second)
 	})
 
 	t.Run("host cut off", func(t *testing.T) {
 		srv := h.recv(t, "-n", "HOLD3", "-delay", "1m")
 		snd := proctest.StartCmd(t, h.a.Command(context.Background(), bin("fcsend"), "-r", "b:HOLD3", "-m", "hold"))
 		srv.Expect("message from", lineTimeout)
-		t0 := time.Now()
-		if err := h.lab.Cut("b"); err != nil {
-			t.Fatal(err)
-		}
-		err := snd.Wait(runTimeout)
-		el := time.Since(t0)
-		if err == nil || !strings.Contains(snd.Stderr(), "may or may not have been delivered") {
-			t.Errorf("fcsend whose request b held when cut off: %v, stderr %q; want outcome unknown", err, snd.Stderr())
-		}
-		t.Logf("the sender failed %v after b was cut off", el)
-		if el > 2*time.Second {
-			t.Errorf("the sender failed %v after b was cut off, want within 2s", el)
-		}
+		failsWithin(t, snd, func() {
+			if err := h.lab.Cut("b"); err != nil {
+				t.Fatal(err)
+			}
+		}, "b was cut off", outcomeUnknown, 2*time.Second)
 		if err := h.lab.Heal("b"); err != nil {
 			t.Fatal(err)
 		}
@@ -382,17 +364,7 @@ func TestTwoHosts(t *testing.T) {
 		srv := h.recv(t, "-n", "HOLD2", "-delay", "1m")
 		snd := proctest.StartCmd(t, h.a.Command(context.Background(), bin("fcsend"), "-r", "b:HOLD2", "-m", "hold"))
 		srv.Expect("message from", lineTimeout)
-		t0 := time.Now()
-		h.gwB.Kill()
-		err := snd.Wait(runTimeout)
-		el := time.Since(t0)
-		if err == nil || !strings.Contains(snd.Stderr(), "may or may not have been delivered") {
-			t.Errorf("fcsend whose request b's gateway held when killed: %v, stderr %q; want outcome unknown", err, snd.Stderr())
-		}
-		t.Logf("the sender failed %v after b's gateway was killed", el)
-		if el > 2*time.Second {
-			t.Errorf("the sender failed %v after b's gateway was killed, want within 2s", el)
-		}
+		failsWithin(t, snd, h.gwB.Kill, "b's gateway was killed", outcomeUnknown, 2*time.Second)
 		srv.Kill()
 	})
 
@@ -723,19 +695,31 @@ func TestLocalGatewayKilled(t *testing.T) {
 	recv.Expect("attached HOLD", lineTimeout)
 	snd := proctest.StartCmd(t, local(t, dir, "me", "fcsend", "-r", "other:HOLD", "-m", "hold"))
 	recv.Expect("message from", lineTimeout)
-	t0 := time.Now()
-	gw.Kill()
-	err := snd.Wait(runTimeout)
-	el := time.Since(t0)
-	if err == nil || !strings.Contains(snd.Stderr(), "may or may not have been delivered") {
-		t.Errorf("fcsend whose request the local gateway held when killed: %v, stderr %q; want outcome unknown", err, snd.Stderr())
-	}
-	t.Logf("the sender failed %v after its gateway was killed", el)
-	if el > time.Second {
-		t.Errorf("the sender failed %v after its gateway was killed, want at once (within 1s)", el)
-	}
+	failsWithin(t, snd, gw.Kill, "its gateway was killed", outcomeUnknown, time.Second)
 	again, _ := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
 	stopGate(t, again)
 	recv.Signal(15)
 	recv.Wait(runTimeout)
+}
+
+// outcomeUnknown is what fcsend says of a request that may or may not
+// have reached its receiver.
+const outcomeUnknown = "may or may not have been delivered"
+
+// failsWithin does fault to a request snd's receiver holds (after what
+// describes it), and checks that snd then fails, saying want, within
+// bound.
+func failsWithin(t *testing.T, snd *proctest.Proc, fault func(), after, want string, bound time.Duration) {
+	t.Helper()
+	t0 := time.Now()
+	fault()
+	err := snd.Wait(runTimeout)
+	el := time.Since(t0)
+	if err == nil || !strings.Contains(snd.Stderr(), want) {
+		t.Errorf("fcsend whose request was held when %s: %v, stderr %q; want %q", after, err, snd.Stderr(), want)
+	}
+	t.Logf("the sender failed %v after %s", el, after)
+	if el > bound {
+		t.Errorf("the sender failed %v after %s, want within %v", el, after, bound)
+	}
 }

@@ -60,6 +60,21 @@ func helperEndpoint(dir, name string) (*Endpoint, error) {
 	return Attach(name, Options{Registry: reg})
 }
 
+// attachCLI attaches CLI in dir for a test, closed when the test ends.
+func attachCLI(t *testing.T, dir string) (*naming.Registry, *Endpoint) {
+	t.Helper()
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := Attach("CLI", Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return reg, ep
+}
+
 // runHolder (DIR NAME N) receives N requests, printing "held K" after the
 // K-th, and answers none of them; it then waits to be killed.
 func runHolder(args []string) error {
@@ -247,14 +262,7 @@ func testReceiverKilled(t *testing.T) {
 		rounds  = 5
 	)
 	dir := proctest.Dir(t)
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := Attach("CLI", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, ep := attachCLI(t, dir)
 	ctx := proctest.Context(t, time.Minute)
 
 	var worst time.Duration
@@ -343,15 +351,7 @@ func testReceiverKilled(t *testing.T) {
 func TestReplyThenKilled(t *testing.T) {
 	const senders = 16
 	dir := proctest.Dir(t)
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := Attach("CLI", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	reg, ep := attachCLI(t, dir)
 	ctx := proctest.Context(t, time.Minute)
 	for round := range 5 {
 		h := proctest.Start(t, "replykill", nil, dir, "SRV", strconv.Itoa(senders))
@@ -384,14 +384,7 @@ func TestReplyThenKilled(t *testing.T) {
 // ErrClosed, later Sends fail the same way, and a second Close is a no-op.
 func TestConnCloseEndsSends(t *testing.T) {
 	dir := proctest.Dir(t)
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := Attach("CLI", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, ep := attachCLI(t, dir)
 	h := proctest.Start(t, "holder", nil, dir, "SRV", "2")
 	c, err := ep.Locate("SRV")
 	if err != nil {
@@ -443,15 +436,7 @@ func TestConnCloseEndsSends(t *testing.T) {
 // slot goes at once rather than when the endpoint closes.
 func TestGaveUpThenKilled(t *testing.T) {
 	dir := proctest.Dir(t)
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := Attach("CLI", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	reg, ep := attachCLI(t, dir)
 	h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
 	c, err := ep.Locate("SRV")
 	if err != nil {
@@ -490,15 +475,7 @@ func TestGaveUpThenKilled(t *testing.T) {
 // zombie), is not found.
 func TestLocateDeadReceiver(t *testing.T) {
 	dir := proctest.Dir(t)
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := Attach("CLI", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	reg, ep := attachCLI(t, dir)
 	h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
 	killed(t, h)
 	locate := func(state string) {
@@ -521,15 +498,7 @@ func TestLocateDeadReceiver(t *testing.T) {
 // and nothing else.
 func TestPollReadsWaitingReply(t *testing.T) {
 	dir := proctest.Dir(t)
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := Attach("CLI", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	_, ep := attachCLI(t, dir)
 	s, err := ep.getSlot()
 	if err != nil {
 		t.Fatal(err)
