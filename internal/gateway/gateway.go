@@ -306,7 +306,6 @@ func (g *Gateway) outbound(msg simpl.Message, at time.Time) {
 	}
 	go func() {
 		defer g.wg.Done()
-		defer g.outN.Add(-1)
 		g.stats.out.Add(1)
 		s, d := g.forward(msg, env, at)
 		g.done(Event{Kind: env.Kind, Target: env.Target.Host + ":" + env.Target.Name, From: g.from(msg), Status: s, Detail: d, Elapsed: time.Since(at)})
@@ -357,10 +356,15 @@ func (g *Gateway) onAnswer(m *nats.Msg) {
 }
 
 // forward carries env to the gateway of its host and answers msg with
-// what comes back.
+// what comes back. The request leaves the count in flight before the
+// program hears the answer, so the program's next request, however soon,
+// finds its place free.
 func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time) (s netwire.Status, detail int) {
 	var data []byte
-	defer func() { reply(msg, s, detail, data) }()
+	defer func() {
+		g.outN.Add(-1)
+		reply(msg, s, detail, data)
+	}()
 	if len(env.Payload) > g.limit {
 		return netwire.StatusTooLarge, g.limit
 	}
@@ -492,7 +496,6 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 	}
 	go func() {
 		defer g.wg.Done()
-		defer g.inN.Add(-1)
 		g.stats.in.Add(1)
 		t0 := time.Now()
 		s, d := g.serve(m, r, name)
@@ -533,6 +536,9 @@ func (g *Gateway) serve(m *nats.Msg, r request, name string) (s netwire.Status, 
 	s, detail, data := g.deliver(ctx, r, name, m.Data)
 	close(stop)
 	<-beating
+	// Out of the count in flight before the answer leaves, so the next
+	// request it makes room for is not told busy.
+	g.inN.Add(-1)
 	g.answer(m.Reply, s, detail, data)
 	return s, detail
 }
