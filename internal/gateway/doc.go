@@ -8,7 +8,7 @@
 //     (internal/transport/remote) is handled in a goroutine of its own, at
 //     most WithMaxInflight at once (one more is answered StatusBusy having
 //     sent nothing). It goes out as one NATS message to
-//     netwire.Subject(host, name), with the netwire headers (kind, time
+//     netwire.Subject(host, name, this host), with the netwire headers (kind, time
 //     left of the sender's deadline, largest reply, proxy, the sending
 //     host, name and pid, and an id unique to the request), and a reply
 //     subject under the gateway's one inbox, where answers are told apart

@@ -39,6 +39,7 @@ type Options struct {
 	silence     time.Duration
 	drain       time.Duration
 	hooks       Hooks
+	policy      *Policy
 }
 
 // Option configures New. One that cannot apply fails New.
@@ -96,6 +97,16 @@ func WithDrain(d time.Duration) Option {
 	}
 }
 
+// WithPolicy has the gateway serve other hosts' requests only as p
+// allows (see Policy); the others are answered StatusDenied, counted
+// and not delivered. Without it every host NATS admits is served.
+func WithPolicy(p *Policy) Option {
+	return func(o *Options) error {
+		o.policy = p
+		return nil
+	}
+}
+
 // Hooks observe a gateway; each is optional and called from the
 // goroutine that handled the request, so it must not block for long.
 type Hooks struct {
@@ -124,6 +135,7 @@ type Stats struct {
 	BadRequests   int64 // requests from the network it could not read (bad headers, subject or size)
 	BadAnswers    int64 // answers from the network it could not read
 	Duplicates    int64 // requests whose id it had seen: answered, not delivered
+	Denied        int64 // requests its policy refused: answered, not delivered
 	Busy          int64 // requests refused for its limits
 	Unknown       int64 // outbound requests whose outcome is unknown (silence, shutdown)
 	Unreachable   int64 // outbound requests no gateway took (no responders)
@@ -164,7 +176,7 @@ type Gateway struct {
 	closeOnce       sync.Once
 
 	stats struct {
-		out, in, badEnv, badReq, badAns, dup, busy, unknown, unreachable, stray, proxies atomic.Int64
+		out, in, badEnv, badReq, badAns, dup, denied, busy, unknown, unreachable, stray, proxies atomic.Int64
 	}
 }
 
@@ -181,8 +193,8 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 			return nil, err
 		}
 	}
-	if host == "" || len(host) > naming.MaxHostLen || strings.ContainsAny(host, ": \t\n") {
-		return nil, fmt.Errorf("gateway: host name %q: want 1 to %d bytes, no colon or space", host, naming.MaxHostLen)
+	if err := checkHost(host); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	reg, err := naming.Open(ch.Dir())
 	if err != nil {
@@ -199,7 +211,9 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 	g := &Gateway{
 		ch: ch, nc: nc, reg: reg, host: host, o: o, limit: limit,
 		idPrefix: hex.EncodeToString(rnd[:]),
-		inbox:    nc.NewInbox(),
+		// Under the host's own inbox prefix, the only one its NATS
+		// user may subscribe to (netwire.Permissions).
+		inbox:    netwire.Inbox(host) + ".gw" + hex.EncodeToString(rnd[:]),
 		dedupe:   newSeen(DedupeWindow, DedupeMax),
 		waiters:  make(map[uint64]*waiter),
 		conns:    make(map[string]*simpl.Conn),
@@ -240,6 +254,14 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 	return g, nil
 }
 
+// checkHost accepts a host name a gateway can serve.
+func checkHost(host string) error {
+	if host == "" || len(host) > naming.MaxHostLen || strings.ContainsAny(host, ": \t\n") {
+		return fmt.Errorf("host name %q: want 1 to %d bytes, no colon or space", host, naming.MaxHostLen)
+	}
+	return nil
+}
+
 // Limit is the largest request or reply the gateway carries: the NATS
 // payload limit less room for the headers. (Chunking larger ones is not
 // built yet.)
@@ -250,7 +272,7 @@ func (g *Gateway) Stats() Stats {
 	s := &g.stats
 	return Stats{
 		Out: s.out.Load(), In: s.in.Load(), BadEnvelopes: s.badEnv.Load(), BadRequests: s.badReq.Load(),
-		BadAnswers: s.badAns.Load(), Duplicates: s.dup.Load(), Busy: s.busy.Load(), Unknown: s.unknown.Load(),
+		BadAnswers: s.badAns.Load(), Duplicates: s.dup.Load(), Denied: s.denied.Load(), Busy: s.busy.Load(), Unknown: s.unknown.Load(),
 		Unreachable: s.unreachable.Load(), StrayAnswers: s.stray.Load(), ProxiesToSelf: s.proxies.Load(),
 	}
 }
@@ -395,7 +417,7 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 		g.mu.Unlock()
 	}()
 	m := &nats.Msg{
-		Subject: netwire.Subject(env.Target.Host, env.Target.Name),
+		Subject: netwire.Subject(env.Target.Host, env.Target.Name, g.host),
 		Reply:   g.inbox + "." + strconv.FormatUint(n, 10),
 		Header:  r.header(),
 		Data:    env.Payload,
@@ -453,7 +475,7 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		g.stats.badReq.Add(1) // nobody to answer
 		return
 	}
-	host, name, err := netwire.ParseSubject(m.Subject)
+	host, name, from, err := netwire.ParseSubject(m.Subject)
 	if err == nil && host != g.host {
 		err = fmt.Errorf("subject %q: not this host's", m.Subject)
 	}
@@ -464,12 +486,22 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 	if err == nil {
 		r, err = parseRequest(m.Header)
 	}
+	if err == nil && r.fromHost != from {
+		// The subject's sending host is the one NATS vouches for.
+		err = fmt.Errorf("%w: %s %q on a subject from %q", errBadHeader, netwire.HeaderFromHost, r.fromHost, from)
+	}
 	if err == nil && r.kind != netwire.KindSend && len(m.Data) != 0 {
 		err = fmt.Errorf("%w: a %v with %d bytes", errBadHeader, r.kind, len(m.Data))
 	}
 	if err != nil {
 		g.stats.badReq.Add(1)
 		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
+		return
+	}
+	if ok, _ := g.o.policy.Allows(from, r.fromName, name); !ok {
+		g.stats.denied.Add(1)
+		g.answer(m.Reply, netwire.StatusDenied, 0, nil)
+		g.done(Event{Inbound: true, Kind: r.kind, Target: name, From: fmt.Sprintf("%s:%s (pid %d)", r.fromHost, r.fromName, r.fromPID), Status: netwire.StatusDenied})
 		return
 	}
 	if !g.dedupe.add(r.fromHost+"/"+r.id, time.Now()) {

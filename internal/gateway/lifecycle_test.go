@@ -29,7 +29,7 @@ func TestLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	netw := &Network{Listen: "127.0.0.1:0"}
+	netw := &Network{Host: host, Listen: "127.0.0.1:0"}
 	if err := netw.Check(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func setup(t *testing.T, host string, opts ...Option) (*Gateway, string) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := (&Network{Listen: "127.0.0.1:0"}).Connect(ctx, "test")
+	conn, err := (&Network{Host: host, Listen: "127.0.0.1:0"}).Connect(ctx, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -35,6 +38,11 @@ var ErrInsecure = errors.New("refusing to run insecurely")
 // gateways), or an existing deployment (NATS). Its fields are fcgate's
 // flags.
 type Network struct {
+	// Host is the host the gateway serves: its connection's answers come
+	// under netwire.Inbox(Host), and the embedded server gives each client
+	// one host's permissions (see auth).
+	Host string
+
 	Listen  string   // the embedded server's client listener, HOST:PORT (port 0: any free one)
 	Cluster string   // its cluster listener, HOST:PORT; "" for none
 	Routes  []string // other servers' cluster listeners, nats://HOST:PORT
@@ -207,9 +215,15 @@ func (n *Network) serverTLS() (*tls.Config, error) {
 // and connects to it, within ctx. name is the connection's name as NATS
 // monitoring shows it. Call Check first.
 func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) {
+	if err := checkHost(n.Host); err != nil {
+		return nil, err
+	}
 	c := &Connected{closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(name),
+		// Requests this connection makes (nc.Request) take their answers
+		// where this host's user may subscribe.
+		nats.CustomInboxPrefix(netwire.Inbox(n.Host)),
 		nats.ClosedHandler(func(*nats.Conn) { close(c.closed) }),
 		// A gateway that loses its server fails what is in flight
 		// (outcome unknown) and keeps trying to reconnect.
@@ -269,12 +283,19 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 	if err != nil {
 		return nil, err
 	}
+	var tok [16]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, err
+	}
+	token := hex.EncodeToString(tok[:])
 	so := &server.Options{
 		ServerName: strings.Join(strings.Fields(name), "-"), // unique per host in a cluster; no spaces
 		Host:       host,
 		Port:       port,
 		NoLog:      true,
 		NoSigs:     true,
+		// Every client gets one host's subject permissions.
+		CustomClientAuthentication: &auth{host: n.Host, token: token},
 		// No monitoring port, no JetStream: a gateway carries requests
 		// only.
 	}
@@ -322,7 +343,7 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 	}
 	// The gateway's own connection is in-process: no socket, no TLS to
 	// itself (nats.go would take a tls:// URL as asking for TLS).
-	opts = append(opts, nats.InProcessServer(ns))
+	opts = append(opts, nats.InProcessServer(ns), nats.Token(token))
 	nc, err := connect(ctx, strings.Replace(ns.ClientURL(), "tls://", "nats://", 1), opts)
 	if err != nil {
 		ns.Shutdown()

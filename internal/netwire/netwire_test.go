@@ -13,27 +13,30 @@ import (
 )
 
 func TestSubject(t *testing.T) {
-	for _, c := range []struct{ host, name, want string }{
-		{"vm", "SRV", "gosimpl.v1.vm.SRV"},
-		{"plant-7.example.com", "dots.are.ok", "gosimpl.v1.plant-7~2Eexample~2Ecom.dots~2Eare~2Eok"},
-		{"h", "a*b>c~d", "gosimpl.v1.h.a~2Ab~3Ec~7Ed"},
-		{"", "x", "gosimpl.v1.~.x"},
+	for _, c := range []struct{ to, name, from, want string }{
+		{"vm", "SRV", "a", "gosimpl.v1.vm.SRV.a"},
+		{"plant-7.example.com", "dots.are.ok", "b.c", "gosimpl.v1.plant-7~2Eexample~2Ecom.dots~2Eare~2Eok.b~2Ec"},
+		{"h", "a*b>c~d", "x>", "gosimpl.v1.h.a~2Ab~3Ec~7Ed.x~3E"},
+		{"", "x", "", "gosimpl.v1.~.x.~"},
 	} {
-		got := Subject(c.host, c.name)
+		got := Subject(c.to, c.name, c.from)
 		if got != c.want {
-			t.Errorf("Subject(%q, %q) = %q, want %q", c.host, c.name, got, c.want)
+			t.Errorf("Subject(%q, %q, %q) = %q, want %q", c.to, c.name, c.from, got, c.want)
 		}
-		h, n, err := ParseSubject(got)
-		if err != nil || h != c.host || n != c.name {
-			t.Errorf("ParseSubject(%q) = %q, %q, %v", got, h, n, err)
+		to, n, from, err := ParseSubject(got)
+		if err != nil || to != c.to || n != c.name || from != c.from {
+			t.Errorf("ParseSubject(%q) = %q, %q, %q, %v", got, to, n, from, err)
 		}
 	}
-	if got := HostSubjects("a.b"); got != "gosimpl.v1.a~2Eb.>" {
+	if got := HostSubjects("a.b"); got != "gosimpl.v1.a~2Eb.*.*" {
 		t.Errorf("HostSubjects = %q", got)
 	}
-	for _, bad := range []string{"gosimpl.v2.h.n", "gosimpl.v1.h", "gosimpl.v1.h.n.x", "gosimpl.v1.h.~2e", "gosimpl.v1.h.~41", "gosimpl.v1.h.a~4", "gosimpl.v1..n", "gosimpl.v1.h.a b"} {
-		if h, n, err := ParseSubject(bad); err == nil {
-			t.Errorf("ParseSubject(%q) = %q, %q, want an error", bad, h, n)
+	if got := FromSubjects("a.b"); got != "gosimpl.v1.*.*.a~2Eb" {
+		t.Errorf("FromSubjects = %q", got)
+	}
+	for _, bad := range []string{"gosimpl.v2.h.n.f", "gosimpl.v1.h.n", "gosimpl.v1.h.n.f.x", "gosimpl.v1.h.~2e.f", "gosimpl.v1.h.~41.f", "gosimpl.v1.h.a~4.f", "gosimpl.v1..n.f", "gosimpl.v1.h.a b.f", "gosimpl.v1.h.n.", "gosimpl.v1.h.n.*"} {
+		if to, n, from, err := ParseSubject(bad); err == nil {
+			t.Errorf("ParseSubject(%q) = %q, %q, %q, want an error", bad, to, n, from)
 		}
 	}
 }

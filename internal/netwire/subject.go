@@ -9,35 +9,74 @@ import (
 // changes with any change of what the subjects carry.
 const SubjectPrefix = "gosimpl.v1."
 
-// Subject is the NATS subject the name on host is served on:
-// SubjectPrefix + Token(host) + "." + Token(name).
-func Subject(host, name string) string {
-	return SubjectPrefix + Token(host) + "." + Token(name)
+// InboxPrefix begins every subject answers come back on: a host's
+// gateway and programs take answers under Inbox(host) only, so NATS
+// permissions can keep one host from reading another's answers.
+const InboxPrefix = "_GS_INBOX."
+
+// RawPrefix begins subjects any client of a gateway's embedded server may
+// use for itself (fcbench's raw NATS request/reply, say): nothing of
+// gosimpl's is carried on them.
+const RawPrefix = "_GS_RAW."
+
+// Subject is the NATS subject a request from host from to the name on
+// host to is published on: SubjectPrefix + Token(to) + "." + Token(name)
+// + "." + Token(from). The sending host is in the subject, not only in a
+// header, so that NATS publish permissions can bind it: a host's user may
+// publish only subjects ending in its own host (Permissions), and the
+// receiving gateway takes the subject's word for who sent the request.
+func Subject(to, name, from string) string {
+	return SubjectPrefix + Token(to) + "." + Token(name) + "." + Token(from)
 }
 
-// HostSubjects is the wildcard of every subject of host's names: what its
+// HostSubjects is the wildcard of every request to host's names: what its
 // gateway subscribes to, and what its NATS user alone may subscribe to.
 func HostSubjects(host string) string {
-	return SubjectPrefix + Token(host) + ".>"
+	return SubjectPrefix + Token(host) + ".*.*"
 }
 
-// ParseSubject splits a subject made by Subject back into host and name.
-func ParseSubject(s string) (host, name string, err error) {
+// FromSubjects is the wildcard of every request host may send: what its
+// NATS user alone may publish to.
+func FromSubjects(host string) string {
+	return SubjectPrefix + "*.*." + Token(host)
+}
+
+// Inbox is the prefix of host's answer subjects, for
+// nats.CustomInboxPrefix.
+func Inbox(host string) string { return InboxPrefix + Token(host) }
+
+// Permissions are the NATS subject permissions of a host's gateway, as a
+// deployment's authorization block or a gateway's embedded server gives
+// them: it may publish requests from its own host and answers to any
+// host's inbox, and subscribe to requests to its own host's names and to
+// its own host's answers. With them a host can neither answer for
+// another host, nor send as another, nor read another's answers.
+func Permissions(host string) (publish, subscribe []string) {
+	return []string{FromSubjects(host), InboxPrefix + ">", RawPrefix + ">"},
+		[]string{HostSubjects(host), Inbox(host) + ".>", RawPrefix + ">"}
+}
+
+// ParseSubject splits a subject made by Subject back into its hosts and
+// name.
+func ParseSubject(s string) (to, name, from string, err error) {
 	rest, ok := strings.CutPrefix(s, SubjectPrefix)
 	if !ok {
-		return "", "", fmt.Errorf("subject %q: not under %q", s, SubjectPrefix)
+		return "", "", "", fmt.Errorf("subject %q: not under %q", s, SubjectPrefix)
 	}
-	h, n, ok := strings.Cut(rest, ".")
-	if !ok || strings.Contains(n, ".") {
-		return "", "", fmt.Errorf("subject %q: want %sHOST.NAME", s, SubjectPrefix)
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 {
+		return "", "", "", fmt.Errorf("subject %q: want %sTO.NAME.FROM", s, SubjectPrefix)
 	}
-	if host, err = Untoken(h); err != nil {
-		return "", "", fmt.Errorf("subject %q: host: %w", s, err)
+	if to, err = Untoken(parts[0]); err != nil {
+		return "", "", "", fmt.Errorf("subject %q: host: %w", s, err)
 	}
-	if name, err = Untoken(n); err != nil {
-		return "", "", fmt.Errorf("subject %q: name: %w", s, err)
+	if name, err = Untoken(parts[1]); err != nil {
+		return "", "", "", fmt.Errorf("subject %q: name: %w", s, err)
 	}
-	return host, name, nil
+	if from, err = Untoken(parts[2]); err != nil {
+		return "", "", "", fmt.Errorf("subject %q: sending host: %w", s, err)
+	}
+	return to, name, from, nil
 }
 
 // Token makes s one NATS subject token: letters, digits, '-' and '_' stay,

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/gateway"
 	"github.com/gosimpl/gosimpl/internal/netlab"
 	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/gosimpl/gosimpl/internal/proctest"
@@ -400,7 +401,7 @@ func ask(t *testing.T, nc *nats.Conn, subject string, h nats.Header, data []byte
 	}
 }
 
-// reqHeader is the header of a Send request from host "x".
+// reqHeader is the header of a Send request from host "other".
 func reqHeader(kind, id string) nats.Header {
 	h := nats.Header{}
 	h.Set(netwire.HeaderKind, kind)
@@ -410,7 +411,7 @@ func reqHeader(kind, id string) nats.Header {
 	if kind == "trigger" {
 		h.Set(netwire.HeaderProxy, "1")
 	}
-	h.Set(netwire.HeaderFromHost, "x")
+	h.Set(netwire.HeaderFromHost, "other")
 	h.Set(netwire.HeaderFromName, "RAW")
 	h.Set(netwire.HeaderFromPID, "42")
 	h.Set(netwire.HeaderID, id)
@@ -427,18 +428,22 @@ func TestRawRequests(t *testing.T) {
 	url := line[strings.LastIndex(line, " ")+1:]
 	recv := proctest.StartCmd(t, local(t, dir, "me", "fcrecv", "-n", "SRV", "-count", "2"))
 	recv.Expect("attached SRV", lineTimeout)
-	nc, err := nats.Connect(url)
+	// A program of host "other": it may send as that host only, and
+	// take answers under its programs' inbox.
+	nc, err := nats.Connect(url, nats.CustomInboxPrefix(gateway.ProgramInbox("other")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	srv := netwire.Subject("other", "SRV")
+	srv := netwire.Subject("other", "SRV", "other")
 	status := func(m *nats.Msg) string { return m.Header.Get(netwire.HeaderStatus) }
 
 	noPID := reqHeader("send", "r-0")
 	noPID.Del(netwire.HeaderFromPID)
 	badKind := reqHeader("send", "r-0")
 	badKind.Set(netwire.HeaderKind, "relay")
+	notFrom := reqHeader("send", "r-0")
+	notFrom.Set(netwire.HeaderFromHost, "x")
 	for _, c := range []struct {
 		why     string
 		subject string
@@ -449,8 +454,9 @@ func TestRawRequests(t *testing.T) {
 		{"no pid", srv, noPID, "bad", "bad_message"},
 		{"unknown kind", srv, badKind, "bad", "bad_message"},
 		{"a trigger with data", srv, reqHeader("trigger", "r-1"), "bad", "bad_message"},
-		{"a bad subject", "gosimpl.v1.other.a~ZZ", reqHeader("send", "r-2"), "bad", "bad_message"},
-		{"the gateway's own name", netwire.Subject("other", netwire.GatewayName), reqHeader("send", "r-3"), "bad", "denied"},
+		{"a bad subject", "gosimpl.v1.other.a~ZZ.other", reqHeader("send", "r-2"), "bad", "bad_message"},
+		{"a sending host not the subject's", srv, notFrom, "bad", "bad_message"},
+		{"the gateway's own name", netwire.Subject("other", netwire.GatewayName, "other"), reqHeader("send", "r-3"), "bad", "denied"},
 		{"first", srv, reqHeader("send", "r-4"), "one", "ok"},
 		{"the same id again", srv, reqHeader("send", "r-4"), "bad", "bad_message"},
 		{"a new id", srv, reqHeader("send", "r-5"), "two", "ok"},
@@ -473,9 +479,9 @@ func TestRawRequests(t *testing.T) {
 		t.Errorf("fcrecv: %v", err)
 	}
 	nc.Close()
-	// Four bad requests, one duplicate; in: the gateway's own name
+	// Five bad requests, one duplicate; in: the gateway's own name
 	// (denied) and the two good ones.
-	stopCounts(t, gw, "out 0, in 3, bad envelopes 0, bad requests 4, bad answers 0, duplicates 1, busy 0")
+	stopCounts(t, gw, "out 0, in 3, bad envelopes 0, bad requests 5, bad answers 0, duplicates 1, busy 0")
 }
 
 // SIGTERM with a request in flight: the gateway gives it its drain time,
@@ -631,9 +637,10 @@ func TestDeployment(t *testing.T) {
 	seed1, pub1 := writeSeed(t, keys, "h1")
 	seed2, pub2 := writeSeed(t, keys, "h2")
 	user := func(pub, host string) *server.NkeyUser {
+		pubs, subs := netwire.Permissions(host)
 		return &server.NkeyUser{Nkey: pub, Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: []string{">"}},
-			Subscribe: &server.SubjectPermission{Allow: []string{netwire.HostSubjects(host), "_INBOX.>"}},
+			Publish:   &server.SubjectPermission{Allow: pubs},
+			Subscribe: &server.SubjectPermission{Allow: subs},
 		}}
 	}
 	ns, err := server.NewServer(&server.Options{

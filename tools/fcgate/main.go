@@ -4,7 +4,8 @@
 //
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
-//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-v]
+//	fcgate -permissions [-host NAME]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
 // otherwise, so every local user's programs can use it). With no flags it
@@ -18,6 +19,14 @@
 // mutual TLS, which also authenticates them) or on the connection to a
 // deployment. Listening beyond loopback without TLS and authentication
 // is refused (exit status 2, one line) unless -insecure.
+//
+// Every client of the embedded server gets one host's NATS subject
+// permissions: its gateway and clients whose certificate names that host
+// may serve that host's names and send as it; other clients, as this
+// host's programs, may only send. -permissions prints the permissions a
+// deployment should give host NAME's gateway user (for -nats) and exits.
+// -policy FILE says which senders on other hosts may reach which local
+// names (deny by default once given; see docs/network.md).
 //
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
@@ -49,7 +58,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-v]\n       fcgate -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -78,6 +87,15 @@ func list(s string) []string {
 	return out
 }
 
+// quoted lists subjects as a NATS configuration writes them.
+func quoted(subjects []string) string {
+	q := make([]string, len(subjects))
+	for i, s := range subjects {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}
+
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcgate", flag.ContinueOnError)
 	host := fs.String("host", "", "this host's name, as other hosts' programs write it in host:NAME (default: $HOSTNAME, else /etc/hostname)")
@@ -94,6 +112,8 @@ func run(args []string, stdout io.Writer) error {
 	perm := fs.String("perm", "0666", "mode of the gateway's name: which local users' programs may use it (octal)")
 	maxInflight := fs.Int("max-inflight", gateway.DefaultMaxInflight, "most requests from local programs carried at once; more are answered busy, unsent")
 	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
+	policy := fs.String("policy", "", "a policy file: which senders on other hosts may reach which local names (deny by default once given)")
+	permissions := fs.Bool("permissions", false, "print the NATS permissions a deployment should give this host's gateway user, and exit")
 	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
 	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
 		return err
@@ -124,7 +144,20 @@ func run(args []string, stdout io.Writer) error {
 	if n, err := naming.Parse(*host + ":X"); err != nil || n.Host != *host {
 		return fmt.Errorf("-host %q: not a host name C SIMPL takes (1 to %d bytes, no colon, no space)", *host, naming.MaxHostLen)
 	}
+	if *permissions {
+		pub, sub := netwire.Permissions(*host)
+		_, err := fmt.Fprintf(stdout, "permissions: {\n  publish: { allow: [%s] }\n  subscribe: { allow: [%s] }\n}\n", quoted(pub), quoted(sub))
+		return err
+	}
+	if *policy != "" {
+		p, err := gateway.ReadPolicy(*policy)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, gateway.WithPolicy(p))
+	}
 	network := &gateway.Network{
+		Host:   *host,
 		Listen: *listen, Cluster: *cluster, Routes: list(*routes), NATS: list(*natsURLs),
 		TLSCert: *tlsCert, TLSKey: *tlsKey, TLSCA: *tlsCA, Creds: *creds, NKey: *nkey, Insecure: *insecure,
 		Log: func(msg string) { fmt.Fprintf(os.Stderr, "fcgate: %s\n", strings.Join(strings.Fields(msg), " ")) },
@@ -186,8 +219,8 @@ func run(args []string, stdout io.Writer) error {
 	if *verbose {
 		st := g.Stats()
 		outMu.Lock()
-		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d\n",
-			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable)
+		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d, denied %d\n",
+			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable, st.Denied)
 		if err != nil && werr == nil {
 			werr = err
 		}
