@@ -21,6 +21,19 @@
 // (100 is perfectly fair). With no flags it runs both transports, 64 B to
 // 1 MiB.
 //
+// Across hosts (docs/network.md), with a gateway (fcgate) on each host:
+// on the receiving host run "fcbench -serve NAME" (an echo receiver) and,
+// for the raw NATS comparison, "fcbench -serve-nats URL" (an echo
+// responder on the subject _GS_RAW.fcbench of the NATS server at URL);
+// on the sending host, "fcbench -remote HOST:NAME" measures Sends to the
+// remote name, through the gateways, and "-nats URL" NATS request/reply
+// to the responder, through the same servers; given both, each size is
+// measured both ways in turn, and a VS NATS column gives the remote
+// Send's median latency as a multiple of NATS's. These modes use the
+// host's FIFO_PATH, and their CPU columns count the whole machine's CPU
+// time (every process of both hosts, on one machine), not only
+// fcbench's.
+//
 // -json prints one JSON object per configuration instead, with the same
 // figures (median_us, p99_us, mean_us, msgs_per_s, cpu_us_per_msg,
 // cpu_pct, slowest_pct; spin only for shm), for machines. -plot FILE
@@ -30,10 +43,13 @@
 // default every 10 s when stderr is a terminal, else never).
 //
 //	fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]
+//	fcbench [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-senders N] [-json] [-progress D]
+//	fcbench -serve NAME | -serve-nats URL
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -52,14 +68,16 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
+	"github.com/nats-io/nats.go"
 )
 
 // warmUp is the least time each sender runs before it is measured.
 const warmUp = 50 * time.Millisecond
 
-const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]"
+const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]\n       fcbench [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-senders N] [-json] [-progress D]\n       fcbench -serve NAME | -serve-nats URL"
 
 // columns is what -h says about the table.
 const columns = `columns:
@@ -72,6 +90,10 @@ const columns = `columns:
   SLOWEST %   (-senders 2 or more) the slowest sender's round trips as a percentage of the
               fastest one's when the first finished: 100 is fair
   VS FIFO     shm's median latency as a speed-up over fifo's at the same size
+  VS NATS     (-remote with -nats) the remote Send's median latency as a multiple of
+              NATS request/reply's at the same size
+With -remote or -nats the CPU columns count the whole machine's CPU time, every process's,
+and FIFO_PATH is used: the host's, where its gateway is (so is it by -serve).
 `
 
 func main() {
@@ -80,8 +102,10 @@ func main() {
 
 // config is one measured configuration.
 type config struct {
-	Transport string `json:"transport"`
-	Spin      *bool  `json:"spin,omitempty"` // shm only: spinning means nothing to FIFOs
+	Transport string `json:"transport"`        // fifo, shm, net (-remote) or nats (-nats)
+	Target    string `json:"target,omitempty"` // net: the remote name
+	URL       string `json:"url,omitempty"`    // nats: the server`
+	Spin      *bool  `json:"spin,omitempty"`   // shm only: spinning means nothing to FIFOs
 	Senders   int    `json:"senders"`
 	Size      int    `json:"size"`
 	N         int    `json:"n"`
@@ -109,8 +133,9 @@ type result struct {
 // senderReport is what the sender process tells the parent.
 type senderReport struct {
 	result
-	SenderCPUNS int64 `json:"sender_cpu_ns"`
-	ElapsedNS   int64 `json:"elapsed_ns"`
+	SenderCPUNS  int64 `json:"sender_cpu_ns"`
+	MachineCPUNS int64 `json:"machine_cpu_ns"` // every process's, for -remote and -nats
+	ElapsedNS    int64 `json:"elapsed_ns"`
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -124,6 +149,10 @@ func run(args []string, stdout io.Writer) error {
 	asJSON := fs.Bool("json", false, "print one JSON object per configuration instead of the table")
 	plotFile := fs.String("plot", "", "also draw the latency against the size into `FILE` (.png, .svg or .pdf)")
 	progress := fs.Duration("progress", 0, "print progress on stderr every `D` (default: 10s when stderr is a terminal, else never)")
+	remote := fs.String("remote", "", "measure Sends to `HOST:NAME`, a remote fcbench -serve, through the hosts' gateways")
+	natsURL := fs.String("nats", "", "measure NATS request/reply through the server at `URL` to a fcbench -serve-nats")
+	serve := fs.String("serve", "", "echo every request to `NAME` until SIGTERM, for -remote on another host")
+	serveNATS := fs.String("serve-nats", "", "echo every request on "+rawSubject+" at the NATS server `URL` until SIGTERM, for -nats")
 	role := fs.String("role", "", "internal: recv or send")
 	if help, err := cli.ParsePrivate(fs, args, usage, stdout, columns); help || err != nil {
 		return err
@@ -131,9 +160,15 @@ func run(args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return errors.New(usage)
 	}
+	switch {
+	case *serve != "":
+		return receive(*serve, *spin, stdout)
+	case *serveNATS != "":
+		return serveRaw(*serveNATS, stdout)
+	}
 	switch *role {
 	case "recv":
-		return receive(*spin)
+		return receive(receiverName, *spin, stdout)
 	case "send":
 		var c config
 		if err := json.Unmarshal([]byte(os.Getenv("FCBENCH_CONFIG")), &c); err != nil {
@@ -153,6 +188,22 @@ func run(args []string, stdout io.Writer) error {
 		transports = []string{*transport}
 	default:
 		return fmt.Errorf("-transport %q: want fifo or shm", *transport)
+	}
+	if *remote != "" || *natsURL != "" {
+		if *transport != "" {
+			return errors.New("-transport: not with -remote or -nats")
+		}
+		transports = nil
+		if *remote != "" {
+			n, err := naming.Parse(*remote)
+			if err != nil || n.Host == "" {
+				return fmt.Errorf("-remote %q: want HOST:NAME", *remote)
+			}
+			transports = append(transports, "net")
+		}
+		if *natsURL != "" {
+			transports = append(transports, "nats")
+		}
 	}
 	sizes := []int{64, 4 << 10, 64 << 10, 1 << 20}
 	if *size >= 0 {
@@ -181,6 +232,12 @@ func run(args []string, stdout io.Writer) error {
 	for _, size := range sizes {
 		for _, t := range transports {
 			c := config{Transport: t, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
+			switch t {
+			case "net":
+				c.Target = *remote
+			case "nats":
+				c.URL = *natsURL
+			}
 			if t == "shm" {
 				c.Spin = spin
 			}
@@ -196,7 +253,7 @@ func run(args []string, stdout io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	out := newTable(stdout, *senders > 1)
+	out := newTable(stdout, *senders > 1, *remote != "" && *natsURL != "")
 	if *asJSON {
 		out = jsonLines(stdout)
 	}
@@ -247,14 +304,18 @@ type column struct {
 
 // newTable prints results as rows of a table whose columns have fixed
 // widths, so that each row can be printed as soon as it is measured.
-func newTable(w io.Writer, slowest bool) output {
+func newTable(w io.Writer, slowest, vsNATS bool) output {
 	cols := []column{{"SIZE", 7, true}, {"TRANSPORT", 9, true}, {"SPIN", 4, true}, {"N", 7, false},
 		{"MEDIAN µs", 9, false}, {"P99 µs", 9, false}, {"MEAN µs", 9, false}, {"MSGS/S", 9, false},
 		{"CPU µs/MSG", 10, false}, {"CPU %", 5, false}}
 	if slowest {
 		cols = append(cols, column{"SLOWEST %", 9, false})
 	}
-	cols = append(cols, column{"VS FIFO", 7, false})
+	vsTitle := "VS FIFO"
+	if vsNATS {
+		vsTitle = "VS NATS"
+	}
+	cols = append(cols, column{vsTitle, 7, false})
 	line := func(cells []string) error {
 		var b strings.Builder
 		for i, c := range cols {
@@ -294,11 +355,15 @@ func newTable(w io.Writer, slowest bool) output {
 			cells = append(cells, fmt.Sprintf("%.0f", *r.SlowestPct))
 		}
 		vs := ""
-		if r.Transport == "shm" {
-			for _, f := range results {
-				if f.Transport == "fifo" && f.Size == r.Size && r.MedianUS > 0 {
-					vs = fmt.Sprintf("%.1fx", f.MedianUS/r.MedianUS)
-				}
+		for _, f := range results {
+			switch {
+			case f.Size != r.Size || f.MedianUS <= 0 || r.MedianUS <= 0:
+			case r.Transport == "shm" && f.Transport == "fifo":
+				vs = fmt.Sprintf("%.1fx", f.MedianUS/r.MedianUS)
+			case vsNATS && r.Transport == "net" && f.Transport == "nats":
+				vs = fmt.Sprintf("%.2fx", r.MedianUS/f.MedianUS)
+			case vsNATS && r.Transport == "nats" && f.Transport == "net":
+				vs = fmt.Sprintf("%.2fx", f.MedianUS/r.MedianUS)
 			}
 		}
 		return line(append(cells, vs))
@@ -322,6 +387,9 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
+	}
+	if c.Transport == "net" || c.Transport == "nats" {
+		return measureRemote(ctx, self, c, progress)
 	}
 	dir, err := os.MkdirTemp("", "fcbench-")
 	if err != nil {
@@ -414,22 +482,25 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 // cpuTime is the CPU time this process has used so far.
 func cpuTime() time.Duration { return sys.CPUTime() }
 
-// receive echoes every request until SIGTERM.
-func receive(spin bool) error {
+// receiverName is the local receiver's name.
+const receiverName = "FCBENCH"
+
+// receive echoes every request to name until SIGTERM.
+func receive(name string, spin bool, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ch, err := simpl.Attach("FCBENCH", simpl.WithSpin(spin))
+	ch, err := simpl.Attach(name, simpl.WithSpin(spin))
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	fmt.Println("ready")
+	fmt.Fprintln(stdout, "ready")
 	cpu0, served := cpuTime(), 0
 	for {
 		msg, err := ch.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Printf("cpu_ns_per_msg %g\n", float64(cpuTime()-cpu0)/float64(max(served, 1)))
+				fmt.Fprintf(stdout, "cpu_ns_per_msg %g\n", float64(cpuTime()-cpu0)/float64(max(served, 1)))
 				return nil
 			}
 			return err
@@ -445,27 +516,63 @@ func receive(spin bool) error {
 // and prints the result as JSON; every progress (if not 0) it says on
 // stderr how far they are.
 func sendAll(c config, progress time.Duration, stdout io.Writer) error {
-	t := simpl.FIFO
-	if c.Transport == "shm" {
-		t = simpl.SHM
-	}
 	type sender struct {
-		conn *simpl.Conn
+		send sendFunc
 		lat  []time.Duration
 		done atomic.Int64
 	}
 	ss := make([]*sender, c.Senders)
+	var rawConn *nats.Conn
+	if c.Transport == "nats" {
+		nc, err := natsConnect(c.URL)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		rawConn = nc
+	}
 	for i := range ss {
-		ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d", i), simpl.WithTransport(t), simpl.WithSpin(c.spin()))
-		if err != nil {
-			return err
+		var send sendFunc
+		switch c.Transport {
+		case "nats":
+			send = rawSender(rawConn)
+		default:
+			var opts []simpl.Option
+			target := receiverName
+			switch c.Transport {
+			case "fifo":
+				opts = append(opts, simpl.WithTransport(simpl.FIFO))
+			case "shm":
+				opts = append(opts, simpl.WithTransport(simpl.SHM))
+			case "net":
+				target = c.Target
+			}
+			ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d_%d", i, os.Getpid()), append(opts, simpl.WithSpin(c.spin()))...)
+			if err != nil {
+				return err
+			}
+			defer ch.Close()
+			conn, err := ch.Locate(context.Background(), target)
+			if err != nil {
+				return err
+			}
+			send = func(ctx context.Context, req, reply []byte) error {
+				_, err := conn.Send(ctx, req, reply)
+				return err
+			}
+			if c.Transport == "net" {
+				// Across hosts the echo is checked too: a benchmark of
+				// wrong answers measures nothing.
+				send = func(ctx context.Context, req, reply []byte) error {
+					n, err := conn.Send(ctx, req, reply)
+					if err == nil && !bytes.Equal(reply[:n], req) {
+						err = fmt.Errorf("reply of %d bytes from %s is not the request's %d", n, c.Target, len(req))
+					}
+					return err
+				}
+			}
 		}
-		defer ch.Close()
-		conn, err := ch.Locate(context.Background(), "FCBENCH")
-		if err != nil {
-			return err
-		}
-		ss[i] = &sender{conn: conn, lat: make([]time.Duration, 0, c.N)}
+		ss[i] = &sender{send: send, lat: make([]time.Duration, 0, c.N)}
 	}
 	var (
 		wg       sync.WaitGroup
@@ -493,7 +600,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 			w0 := time.Now()
 			var err error
 			for i := 0; err == nil && (i < min(100, c.N) || (c.N > 0 && time.Since(w0) < warmUp)); i++ {
-				_, err = s.conn.Send(ctx, req, reply)
+				err = s.send(ctx, req, reply)
 			}
 			warm.Done()
 			if err != nil {
@@ -505,7 +612,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 			<-start
 			for range c.N {
 				t0 := time.Now()
-				if _, err := s.conn.Send(ctx, req, reply); err != nil {
+				if err := s.send(ctx, req, reply); err != nil {
 					errMu.Lock()
 					firstErr = cmp(firstErr, err)
 					errMu.Unlock()
@@ -523,6 +630,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 		}()
 	}
 	warm.Wait()
+	m0, merr := machineCPU()
 	t0, cpu0 := time.Now(), cpuTime()
 	close(start)
 	if progress > 0 {
@@ -550,6 +658,10 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 	}
 	wg.Wait()
 	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	m1, merr1 := machineCPU()
+	if merr == nil {
+		merr = merr1
+	}
 	if firstErr != nil {
 		return firstErr
 	}
@@ -575,7 +687,11 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 		pct := 100 * float64(slices.Min(counts)) / float64(max(slices.Max(counts), 1))
 		r.SlowestPct = &pct
 	}
-	b, _ := json.Marshal(senderReport{result: r, SenderCPUNS: int64(cpu), ElapsedNS: int64(elapsed)})
+	rep := senderReport{result: r, SenderCPUNS: int64(cpu), ElapsedNS: int64(elapsed)}
+	if merr == nil {
+		rep.MachineCPUNS = int64(m1 - m0)
+	}
+	b, _ := json.Marshal(rep)
 	_, err := fmt.Fprintln(stdout, strings.TrimSpace(string(b)))
 	return err
 }

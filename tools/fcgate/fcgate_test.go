@@ -63,10 +63,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build builds fcgate, fcsend and fcrecv into dir, with the race
+// build builds fcgate, fcsend, fcrecv and fcbench into dir, with the race
 // detector when this test binary has it.
 func build(dir string) error {
-	return proctest.Build(dir+string(filepath.Separator), buildTimeout, nil, "./tools/fcgate", "./tools/fcsend", "./tools/fcrecv")
+	return proctest.Build(dir+string(filepath.Separator), buildTimeout, nil, "./tools/fcgate", "./tools/fcsend", "./tools/fcrecv", "./tools/fcbench")
 }
 
 func bin(tool string) string { return filepath.Join(binDir, tool) }
