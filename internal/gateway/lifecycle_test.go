@@ -162,7 +162,7 @@ func TestLifecycle(t *testing.T) {
 
 // setup runs a gateway for host in this process, with a FIFO directory of
 // its own, closed when the test ends.
-func setup(t *testing.T, host string, opts ...Option) (*Gateway, string) {
+func setup(t testing.TB, host string, opts ...Option) (*Gateway, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
