@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// helperEnv makes this test binary a receiver for the tests (see helper)
+// instead of running them.
+const helperEnv = "GOSIMPL_FCGATE_HELPER"
+
+// helper runs this test binary as one of the receivers the tests need,
+// in the host whose FIFO_PATH it is given, with args NAME and TARGET:
+//
+//	relay:  attach NAME, say "ready", take one request and relay it to
+//	        TARGET (a local or a remote name), then wait for SIGTERM
+//	reject: attach NAME, say "ready", answer one request with ReplyError
+func helper(mode string, args []string) int {
+	name, target := args[0], args[1]
+	err := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		ch, err := simpl.Attach(name)
+		if err != nil {
+			return err
+		}
+		defer ch.Close()
+		fmt.Println("ready")
+		msg, err := ch.Receive(ctx)
+		if err != nil {
+			return err
+		}
+		switch mode {
+		case "relay":
+			to, err := ch.Locate(ctx, target)
+			if err != nil {
+				return err
+			}
+			if err := msg.Relay(to); err != nil {
+				return err
+			}
+			// A relay through shared memory or the network is
+			// forwarded by this process: it stays until told to go
+			// (closing the Channel would fail what it forwards).
+			sig, stop := signal.NotifyContext(ctx, syscall.SIGTERM)
+			defer stop()
+			<-sig.Done()
+			return nil
+		case "reject":
+			return msg.ReplyError()
+		}
+		return fmt.Errorf("mode %q", mode)
+	}()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "helper %s: %v\n", mode, err)
+		return 1
+	}
+	return 0
+}
+
+// startHelper runs helper mode on host h (a or b of a twoHosts), with
+// args name and target, and waits for it to attach.
+func (h *twoHosts) startHelper(t *testing.T, onA bool, mode, name, target string) *proctest.Proc {
+	t.Helper()
+	host := h.b
+	if onA {
+		host = h.a
+	}
+	cmd := host.Command(context.Background(), os.Args[0], "-test.run=^$", name, target)
+	cmd.Env = append(cmd.Env, helperEnv+"="+mode)
+	p := proctest.StartCmd(t, cmd)
+	p.Expect("ready", lineTimeout)
+	return p
+}
+
+// Relay and ReplyError at a remote receiver: a Send from a to b:RELAY,
+// which relays it to b's SRV, is answered by SRV; one to b:BACK, which
+// relays it back across the network to a:ECHO, is answered by a's ECHO;
+// one to b:REJ, which answers ReplyError, fails for the sender as
+// rejected.
+func TestRemoteRelay(t *testing.T) {
+	h := newTwoHosts(t)
+	srv := h.recv(t, "-n", "SRV", "-count", "1", "-reply", "from b's SRV")
+	relay := h.startHelper(t, false, "relay", "RELAY", "SRV")
+	if r := h.send(t, "-r", "b:RELAY", "-m", "relay me"); r.code != 0 || r.stdout != "from b's SRV\n" {
+		t.Errorf("fcsend -r b:RELAY (relayed to b's SRV): exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := srv.Expect("message from", lineTimeout); !strings.HasSuffix(got, ": relay me") {
+		t.Errorf("b's SRV: %q", got)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	echo := proctest.StartCmd(t, h.a.Command(ctx, bin("fcrecv"), "-n", "ECHO", "-count", "1", "-reply", "from a's ECHO"))
+	echo.Expect("attached", lineTimeout)
+	back := h.startHelper(t, false, "relay", "BACK", "a:ECHO")
+	t0 := time.Now()
+	if r := h.send(t, "-r", "b:BACK", "-m", "there and back"); r.code != 0 || r.stdout != "from a's ECHO\n" {
+		t.Errorf("fcsend -r b:BACK (relayed to a:ECHO): exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("a → b, relayed b → a, and both answers back: %v", time.Since(t0))
+	if got := echo.Expect("message from", lineTimeout); !strings.HasSuffix(got, ": there and back") {
+		t.Errorf("a's ECHO: %q", got)
+	}
+
+	rej := h.startHelper(t, false, "reject", "REJ", "-")
+	if r := h.send(t, "-r", "b:REJ", "-m", "no"); r.code != 1 || !strings.Contains(r.stderr, "receiver replied with an error") {
+		t.Errorf("fcsend -r b:REJ: exit %d, stderr %q; want ErrRejected", r.code, r.stderr)
+	}
+	relay.Signal(15)
+	back.Signal(15)
+	for _, p := range []*proctest.Proc{srv, relay, echo, back, rej} {
+		if err := p.Wait(runTimeout); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
