@@ -4,7 +4,7 @@
 //
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
-//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-csimpl=false] [-v]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
 // otherwise, so every local user's programs can use it). With no flags it
@@ -18,6 +18,12 @@
 // mutual TLS, which also authenticates them) or on the connection to a
 // deployment. Listening beyond loopback without TLS and authentication
 // is refused (exit status 2, one line) unless -insecure.
+//
+// Unless -csimpl=false, it also serves this host's C SIMPL programs'
+// "host:NAME": as their protocol router _simplProtoRouter when none runs,
+// else registered with the one that does (docs/network.md, "C SIMPL
+// programs"); it prints "fcgate: C SIMPL programs: ROLE" before its ready
+// line.
 //
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
@@ -49,7 +55,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-csimpl=false] [-v]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -94,6 +100,7 @@ func run(args []string, stdout io.Writer) error {
 	perm := fs.String("perm", "0666", "mode of the gateway's name: which local users' programs may use it (octal)")
 	maxInflight := fs.Int("max-inflight", gateway.DefaultMaxInflight, "most requests from local programs carried at once; more are answered busy, unsent")
 	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
+	csimpl := fs.Bool("csimpl", true, "serve C SIMPL programs' host:NAME: be their protocol router, or register with theirs")
 	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
 	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
 		return err
@@ -174,20 +181,43 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var cs *gateway.CSimpl
+	if *csimpl {
+		var copts []gateway.CSimplOption
+		if *verbose {
+			copts = append(copts, gateway.WithCLog(func(msg string) { fmt.Fprintf(os.Stderr, "fcgate: C SIMPL: %s\n", msg) }))
+		}
+		if cs, err = gateway.NewCSimpl(g, append(copts, gateway.WithCPerm(os.FileMode(mode)))...); err != nil {
+			g.Close()
+			return err
+		}
+		outMu.Lock()
+		_, err = fmt.Fprintf(stdout, "fcgate: C SIMPL programs: %s\n", cs.Role())
+		outMu.Unlock()
+	}
 	outMu.Lock()
-	_, err = fmt.Fprintf(stdout, "fcgate: host %s serving through %s\n", *host, conn.URL)
+	if err == nil {
+		_, err = fmt.Fprintf(stdout, "fcgate: host %s serving through %s\n", *host, conn.URL)
+	}
 	outMu.Unlock()
 	if err != nil {
+		cs.Close()
 		g.Close()
 		return fmt.Errorf("writing output: %w", err)
 	}
 	<-ctx.Done()
+	cs.Close() // before g's: its surrogates carry through g
 	g.Close()
 	if *verbose {
 		st := g.Stats()
 		outMu.Lock()
 		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d\n",
 			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable)
+		if err == nil && cs != nil {
+			c := cs.Stats()
+			_, err = fmt.Fprintf(stdout, "fcgate: C SIMPL: requests %d, registrations %d, located %d, not found %d, sends %d, failed %d, triggers %d, bad %d, busy %d\n",
+				c.Requests, c.Registrations, c.Located, c.NotFound, c.Sends, c.Failed, c.Triggers, c.Bad, c.Busy)
+		}
 		if err != nil && werr == nil {
 			werr = err
 		}

@@ -1,0 +1,260 @@
+package main
+
+// C SIMPL programs through fcgate (issue 13 item 4): testdata/cnet.c, a
+// C program written from the spec that locates "host:NAME" as C SIMPL's
+// library does (SUR_REQUEST_PROTOCOL to _simplProtoRouter, SUR_NAME_LOCATE
+// to the surrogate named, then Sends and Triggers to it), run as real
+// processes against the real fcgate: on one host with a gateway serving
+// another host name (no root needed), with a C router already running
+// (cnet plays it), and across two hosts of a netlab lab.
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/gateway"
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// csimplTimeout bounds a gateway's or a C program's life in these tests.
+const csimplTimeout = time.Minute
+
+// buildCNet compiles testdata/cnet.c into the test's temporary
+// directory, or skips the test when there is no C compiler.
+func buildCNet(t *testing.T) string {
+	t.Helper()
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler (cc) on PATH: the C SIMPL tests need one (.ci/run installs gcc)")
+	}
+	out := filepath.Join(t.TempDir(), "cnet")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	if b, err := exec.CommandContext(ctx, cc, "-O1", "-Wall", "-Werror", "-o", out, filepath.Join("testdata", "cnet.c")).CombinedOutput(); err != nil {
+		t.Fatalf("compile testdata/cnet.c: %v\n%s", err, b)
+	}
+	return out
+}
+
+// onHost runs name on this machine with FIFO_PATH dir and HOSTNAME host,
+// killed after csimplTimeout.
+func onHost(t *testing.T, dir, host, name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), csimplTimeout)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), "FIFO_PATH="+dir, "HOSTNAME="+host, "GORACE=atexit_sleep_ms=0")
+	return cmd
+}
+
+// lines runs cmd to completion and returns its stdout's lines, failing
+// the test if it does not exit 0.
+func lines(t *testing.T, cmd *exec.Cmd) []string {
+	t.Helper()
+	r := runCmd(t, cmd)
+	if r.code != 0 {
+		t.Fatalf("%v: exit %d, stdout %q, stderr %q", cmd.Args, r.code, r.stdout, r.stderr)
+	}
+	return strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+}
+
+// expectLines checks got against want, line by line; a want line ending
+// in "*" matches any line starting with the rest.
+func expectLines(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		w, g := want[i], got[i]
+		ok = g == w || strings.HasSuffix(w, "*") && strings.HasPrefix(g, strings.TrimSuffix(w, "*"))
+	}
+	if !ok {
+		t.Errorf("%s printed\n  %q\nwant\n  %q", what, got, want)
+	}
+}
+
+// waitGone waits until no FIFO of a name starting with prefix is left in
+// dir.
+func waitGone(t *testing.T, dir, prefix string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		des, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, de := range des {
+			if strings.HasPrefix(de.Name(), prefix) || strings.HasPrefix(de.Name(), "Y"+prefix) {
+				left = append(left, de.Name())
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v still in the FIFO directory: %v", d, left)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the directory, bounded above
+	}
+}
+
+// A C program on a host whose gateway is its router: it locates
+// other:SRV (a C receiver reached through NATS and back), Sends small and
+// large messages, gets a ReplyError and a reply too large for it as -1,
+// Triggers; a name nobody holds, a protocol nobody serves, surrogateTcp's
+// protocol (the gateway serves it when no surrogateTcp runs); a
+// receiver killed holding a Send and a C program killed holding a
+// surrogate; messages the router cannot read are refused, counted, and
+// the router goes on. Every surrogate is detached when its program lets
+// go of it, and nothing is left in the FIFO directory.
+func TestCSimplRouter(t *testing.T) {
+	cnet := buildCNet(t)
+	dir := proctest.Dir(t)
+	gw, _ := startGate(t, onHost(t, dir, "me", bin("fcgate"), "-v", "-host", "other", "-listen", "127.0.0.1:0"))
+
+	t.Run("send", func(t *testing.T) {
+		srv := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "recv", "SRV", "6"))
+		srv.Expect("ready", lineTimeout)
+		got := lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:SRV", "64", "0", "100000", "X", "100:50", "p5"))
+		expectLines(t, "cnet locate other:SRV", got, []string{
+			"located _gosimpl_s*", "ok 64 80", "ok 0 16", "ok 100000 100016", "err X -1", "err 100:50 -1", "triggered 5", "done",
+		})
+		for _, want := range []string{"msg 64 80", "msg 0 16", "msg 100000 100016", "msg 1 17", "msg 100 50", "proxy 5"} {
+			if got := srv.ReadLine(lineTimeout); got != want {
+				t.Errorf("the C receiver printed %q, want %q", got, want)
+			}
+		}
+		if err := srv.Wait(runTimeout); err != nil {
+			t.Errorf("the C receiver: %v", err)
+		}
+		waitGone(t, dir, "_gosimpl_s", 5*time.Second)
+	})
+
+	t.Run("not found", func(t *testing.T) {
+		got := lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:NOPE", "8"))
+		expectLines(t, "cnet locate other:NOPE", got, []string{"locate failed: cannot locate remote process"})
+		got = lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", "_simplRS232:other:SRV", "8"))
+		expectLines(t, "cnet locate _simplRS232:other:SRV", got, []string{"locate failed: protocol not in router table"})
+		waitGone(t, dir, "_gosimpl_s", 5*time.Second)
+	})
+
+	t.Run("protocols", func(t *testing.T) {
+		srv := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "recv", "SRV", "2"))
+		srv.Expect("ready", lineTimeout)
+		for _, target := range []string{"_simplTCP:other:SRV", gateway.Protocol + ":other:SRV"} {
+			got := lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", target, "8"))
+			expectLines(t, "cnet locate "+target, got, []string{"located _gosimpl_s*", "ok 8 24", "done"})
+		}
+		if err := srv.Wait(runTimeout); err != nil {
+			t.Errorf("the C receiver: %v", err)
+		}
+	})
+
+	t.Run("receiver killed", func(t *testing.T) {
+		hold := proctest.StartCmd(t, onHost(t, dir, "me", bin("fcrecv"), "-n", "HOLD", "-delay", "1m"))
+		hold.Expect("attached HOLD", lineTimeout)
+		cli := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:HOLD", "8"))
+		cli.Expect("located", lineTimeout)
+		hold.Expect("message from", lineTimeout)
+		t0 := time.Now()
+		hold.Kill()
+		if got := cli.Expect("err 8", lineTimeout); got != "err 8 -1" {
+			t.Errorf("cnet whose receiver was killed: %q", got)
+		}
+		el := time.Since(t0)
+		t.Logf("the C program's Send failed %v after its receiver was killed", el)
+		if el > 2*time.Second {
+			t.Errorf("the C program's Send failed %v after its receiver was killed, want within 2s", el)
+		}
+		if err := cli.Wait(runTimeout); err != nil {
+			t.Errorf("cnet: %v", err)
+		}
+		reap(t, dir, "HOLD")
+	})
+
+	t.Run("program killed", func(t *testing.T) {
+		cli := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:NOPE2", "wait"))
+		if got := cli.ReadLine(lineTimeout); got != "locate failed: cannot locate remote process" {
+			t.Fatalf("cnet: %q", got)
+		}
+		cli.Wait(runTimeout)
+		srv := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "recv", "SRV", "1"))
+		srv.Expect("ready", lineTimeout)
+		cli = proctest.StartCmd(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:SRV", "wait"))
+		cli.Expect("waiting", lineTimeout)
+		cli.Kill() // holding its surrogate: the gateway notices and detaches it
+		reap(t, dir, "CLI")
+		waitGone(t, dir, "_gosimpl_s", 3*time.Second)
+		srv.Kill()
+		reap(t, dir, "SRV")
+	})
+
+	t.Run("bad messages", func(t *testing.T) {
+		ch, err := simpl.Attach("BAD", simpl.WithDir(dir), simpl.WithTransport(simpl.FIFO))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		router, err := ch.Locate(ctx, gateway.RouterName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		noNUL := make([]byte, 40)
+		noNUL[0] = 11
+		for i := 16; i < 40; i++ {
+			noNUL[i] = 'x'
+		}
+		unknown := make([]byte, 16)
+		unknown[0] = 99
+		for _, m := range [][]byte{{1, 2, 3}, unknown, noNUL} {
+			if _, err := router.Send(ctx, m, make([]byte, 32)); !errors.Is(err, simpl.ErrRejected) {
+				t.Errorf("Send % x to the router: %v, want ErrRejected", m[:min(len(m), 20)], err)
+			}
+		}
+		if _, err := router.Send(ctx, make([]byte, 2000), make([]byte, 32)); err == nil {
+			t.Error("a 2000-byte message to the router (its limit 1024): no error")
+		}
+		// The router goes on.
+		got := lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:NOPE", "8"))
+		expectLines(t, "cnet locate other:NOPE", got, []string{"locate failed: cannot locate remote process"})
+	})
+
+	// Located: SRV four times, HOLD; not found: NOPE twice, NOPE2. Sent:
+	// three and two; failed: X, 100:50, HOLD's.
+	stopCSimpl(t, gw, "requests 9, registrations 0, located 5, not found 3, sends 5, failed 3, triggers 1, bad 3, busy 0")
+}
+
+// stopCSimpl stops a gateway started with -v and checks its C SIMPL
+// counts.
+func stopCSimpl(t *testing.T, gw *proctest.Proc, want string) {
+	t.Helper()
+	gw.Signal(15)
+	gw.Expect("fcgate: stopped: ", lineTimeout)
+	if got := gw.Expect("fcgate: C SIMPL: ", lineTimeout); !strings.HasSuffix(got, want) {
+		t.Errorf("fcgate's C SIMPL counts: %q, want %q", got, want)
+	}
+	if err := gw.Wait(runTimeout); err != nil {
+		t.Errorf("fcgate after SIGTERM: %v", err)
+	}
+}
+
+// reap removes the FIFOs a killed program left under name.
+func reap(t *testing.T, dir, name string) {
+	t.Helper()
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Reap(name); err != nil {
+		t.Error(err)
+	}
+}
