@@ -11,6 +11,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,4 +258,96 @@ func reap(t *testing.T, dir, name string) {
 	if _, err := reg.Reap(name); err != nil {
 		t.Error(err)
 	}
+}
+
+// waitFile waits until dir holds name.
+func waitFile(t *testing.T, dir, name string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in the FIFO directory after %v", name, d)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the directory, bounded above
+	}
+}
+
+// With a C SIMPL router already running (cnet plays it), the gateway
+// registers with it as _gosimplNATS, one idle surrogate at a time, as
+// surrogateTcp does: a C program's name_locate gets that surrogate from
+// the router and reaches other:SRV through it, and the gateway registers
+// the next. When that router exits, the gateway becomes the router.
+func TestCSimplRegisters(t *testing.T) {
+	cnet := buildCNet(t)
+	dir := proctest.Dir(t)
+	router := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "router", "3"))
+	router.Expect("ready", lineTimeout)
+	gw := proctest.StartCmd(t, onHost(t, dir, "me", bin("fcgate"), "-v", "-host", "other", "-listen", "127.0.0.1:0"))
+	if got, want := gw.Expect("fcgate: C SIMPL programs: ", lineTimeout), "registered as "+gateway.Protocol+" with the router "+gateway.RouterName; !strings.HasSuffix(got, want) {
+		t.Errorf("fcgate's role: %q, want %q", got, want)
+	}
+	gw.Expect("serving through", lineTimeout)
+	first := router.Expect("registered", lineTimeout)
+	prog, ok := strings.CutPrefix(first, "registered "+gateway.Protocol+" _gosimpl_s")
+	if !ok {
+		t.Fatalf("the C router: %q, want a registration of %s", first, gateway.Protocol)
+	}
+	prog = "_gosimpl_s" + prog
+
+	srv := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "recv", "SRV", "2"))
+	srv.Expect("ready", lineTimeout)
+	got := lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:SRV", "64"))
+	expectLines(t, "cnet locate other:SRV through the C router", got, []string{"located " + prog, "ok 64 80", "done"})
+	if got, want := router.Expect("handed", lineTimeout), "handed "+gateway.Protocol+" "+prog; got != want {
+		t.Errorf("the C router: %q, want %q", got, want)
+	}
+	if got := router.Expect("registered", lineTimeout); !strings.HasPrefix(got, "registered "+gateway.Protocol+" _gosimpl_s") || got == first {
+		t.Errorf("the C router, after handing out %s: %q, want the next registration", prog, got)
+	}
+	// Its three messages taken, the C router exits, leaving the gateway's
+	// registration unanswered: the gateway takes the router's name.
+	if err := router.Wait(runTimeout); err != nil {
+		t.Fatalf("the C router: %v", err)
+	}
+	waitFile(t, dir, fmt.Sprintf("%s.%d", gateway.RouterName, gw.PID()), 5*time.Second)
+	got = lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:SRV", "8"))
+	expectLines(t, "cnet locate other:SRV through the gateway's router", got, []string{"located _gosimpl_s*", "ok 8 24", "done"})
+	if err := srv.Wait(runTimeout); err != nil {
+		t.Errorf("the C receiver: %v", err)
+	}
+	stopCSimpl(t, gw, "requests 1, registrations 1, located 2, not found 0, sends 2, failed 0, triggers 0, bad 0, busy 0")
+}
+
+// Across two hosts of a netlab lab, each with its gateway as its C
+// programs' router: a C program on a locates b:SRV, a C receiver on b,
+// Sends to it (one larger than a page, one larger than 64 KiB) and
+// Triggers it; b:NOPE and a host no gateway serves fail name_locate.
+func TestCSimplTwoHosts(t *testing.T) {
+	cnet := buildCNet(t)
+	h := newTwoHosts(t)
+	ctx, cancel := context.WithTimeout(context.Background(), csimplTimeout)
+	defer cancel()
+	srv := proctest.StartCmd(t, h.b.Command(ctx, cnet, "recv", "SRV", "3"))
+	srv.Expect("ready", lineTimeout)
+	got := lines(t, h.a.Command(ctx, cnet, "locate", "CLI", "b:SRV", "64", "70000", "p7"))
+	expectLines(t, "cnet locate b:SRV on a", got, []string{"located _gosimpl_s*", "ok 64 80", "ok 70000 70016", "triggered 7", "done"})
+	for _, want := range []string{"msg 64 80", "msg 70000 70016", "proxy 7"} {
+		if got := srv.ReadLine(lineTimeout); got != want {
+			t.Errorf("the C receiver on b printed %q, want %q", got, want)
+		}
+	}
+	if err := srv.Wait(runTimeout); err != nil {
+		t.Errorf("the C receiver on b: %v", err)
+	}
+	for _, target := range []string{"b:NOPE", "nowhere:SRV"} {
+		got := lines(t, h.a.Command(ctx, cnet, "locate", "CLI", target, "8"))
+		expectLines(t, "cnet locate "+target+" on a", got, []string{"locate failed: cannot locate remote process"})
+	}
+	if got := h.gwA.Expect("csimpl: CLI", lineTimeout); !strings.Contains(got, "located b:SRV through _gosimpl_s") {
+		t.Errorf("a's gateway: %q", got)
+	}
+	stopCSimpl(t, h.gwA, "requests 3, registrations 0, located 1, not found 2, sends 2, failed 0, triggers 1, bad 0, busy 0")
 }

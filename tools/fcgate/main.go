@@ -28,7 +28,11 @@
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
-// of unknown outcome or unreachable. SIGINT, SIGTERM and SIGHUP
+// of unknown outcome or unreachable; for C SIMPL programs, a line
+// "csimpl: ..." per name located or failure, and their counts (requests
+// to the router, registrations handed out, names located and not found,
+// Sends carried and failed, proxies, bad messages, surrogates refused
+// for the limit). SIGINT, SIGTERM and SIGHUP
 // stop it: requests arriving are answered "shutting down", those in
 // flight get 5 s to finish, then the NATS connection drains, the embedded
 // server stops and the name is detached.
@@ -185,7 +189,13 @@ func run(args []string, stdout io.Writer) error {
 	if *csimpl {
 		var copts []gateway.CSimplOption
 		if *verbose {
-			copts = append(copts, gateway.WithCLog(func(msg string) { fmt.Fprintf(os.Stderr, "fcgate: C SIMPL: %s\n", msg) }))
+			copts = append(copts, gateway.WithCLog(func(msg string) {
+				outMu.Lock()
+				defer outMu.Unlock()
+				if _, err := fmt.Fprintf(stdout, "csimpl: %s\n", msg); err != nil && werr == nil {
+					werr = err
+				}
+			}))
 		}
 		if cs, err = gateway.NewCSimpl(g, append(copts, gateway.WithCPerm(os.FileMode(mode)))...); err != nil {
 			g.Close()
