@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -229,9 +230,11 @@ func TestCSimplRouter(t *testing.T) {
 		expectLines(t, "cnet locate other:NOPE", got, []string{"locate failed: cannot locate remote process"})
 	})
 
+	t.Run("registration", func(t *testing.T) { testThirdParty(t, dir, cnet) })
+
 	// Located: SRV four times, HOLD; not found: NOPE twice, NOPE2. Sent:
 	// three and two; failed: X, 100:50, HOLD's.
-	stopCSimpl(t, gw, "requests 9, registrations 0, located 5, not found 3, sends 5, failed 3, triggers 1, bad 3, busy 0")
+	stopCSimpl(t, gw, "requests 10, registrations 0, located 5, not found 3, sends 5, failed 3, triggers 1, bad 3, busy 0")
 }
 
 // stopCSimpl stops a gateway started with -v and checks its C SIMPL
@@ -324,7 +327,8 @@ func TestCSimplRegisters(t *testing.T) {
 // Across two hosts of a netlab lab, each with its gateway as its C
 // programs' router: a C program on a locates b:SRV, a C receiver on b,
 // Sends to it (one larger than a page, one larger than 64 KiB) and
-// Triggers it; b:NOPE and a host no gateway serves fail name_locate.
+// Triggers it; b:NOPE and a host no gateway serves fail name_locate; b's
+// gateway killed holding a Send fails that Send within 2 s.
 func TestCSimplTwoHosts(t *testing.T) {
 	cnet := buildCNet(t)
 	h := newTwoHosts(t)
@@ -349,5 +353,142 @@ func TestCSimplTwoHosts(t *testing.T) {
 	if got := h.gwA.Expect("csimpl: CLI", lineTimeout); !strings.Contains(got, "located b:SRV through _gosimpl_s") {
 		t.Errorf("a's gateway: %q", got)
 	}
-	stopCSimpl(t, h.gwA, "requests 3, registrations 0, located 1, not found 2, sends 2, failed 0, triggers 1, bad 0, busy 0")
+	// b's gateway killed holding a Send: the C program's Send fails (-1)
+	// once a's gateway hears nothing for 1.5 s, not C SIMPL's 40 s of
+	// keep-alives.
+	hold := h.recv(t, "-n", "HOLD", "-delay", "1m")
+	cli := proctest.StartCmd(t, h.a.Command(ctx, cnet, "locate", "CLI", "b:HOLD", "8"))
+	cli.Expect("located", lineTimeout)
+	hold.Expect("message from", lineTimeout)
+	t0 := time.Now()
+	h.gwB.Kill()
+	if got := cli.Expect("err 8", lineTimeout); got != "err 8 -1" {
+		t.Errorf("cnet whose remote gateway was killed: %q", got)
+	}
+	el := time.Since(t0)
+	t.Logf("the C program's Send failed %v after b's gateway was killed", el)
+	if el > 2*time.Second {
+		t.Errorf("the C program's Send failed %v after b's gateway was killed, want within 2s", el)
+	}
+	if err := cli.Wait(runTimeout); err != nil {
+		t.Errorf("cnet: %v", err)
+	}
+	hold.Kill()
+	stopCSimpl(t, h.gwA, "requests 4, registrations 0, located 2, not found 2, sends 2, failed 1, triggers 1, bad 0, busy 0")
+}
+
+// cBytes lays out a router message: the header (token, nbytes, then
+// zeros) and each field in its size.
+func cBytes(token, nbytes uint32, fields ...any) []byte {
+	b := binary.NativeEndian.AppendUint32(nil, token)
+	b = binary.NativeEndian.AppendUint32(b, nbytes)
+	b = append(b, make([]byte, 8)...)
+	for i := 0; i < len(fields); i += 2 {
+		f := make([]byte, fields[i+1].(int))
+		copy(f, fields[i].(string))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// dumpTable asks the router for its table and returns its entries,
+// "protocol program" each.
+func dumpTable(t *testing.T, ctx context.Context, router *simpl.Conn) []string {
+	t.Helper()
+	reply := make([]byte, 640)
+	n, err := router.Send(ctx, cBytes(12, 16), reply)
+	if err != nil || n != 640 {
+		t.Fatalf("SUR_DUMP_TABLE: %d bytes, %v; want 640", n, err)
+	}
+	var out []string
+	for i := 0; i < 10; i++ {
+		e := reply[i*64:]
+		proto, _, _ := strings.Cut(string(e[:24]), "\x00")
+		prog, _, _ := strings.Cut(string(e[24:56]), "\x00")
+		if proto != "" {
+			out = append(out, proto+" "+prog)
+		}
+	}
+	return out
+}
+
+// testThirdParty registers a protocol of its own with the gateway's router
+// as a C SIMPL surrogate would (SUR_SURROGATE_READY, held unanswered), and
+// serves the surrogate it registered: SUR_DUMP_TABLE lists it, a C
+// program's name_locate of _simplFAKE:other:SRV reaches it (a
+// SUR_NAME_LOCATE for other and SRV, then the program's Send and its
+// sur_detach), the registration is answered, and the table is empty again.
+func testThirdParty(t *testing.T, dir, cnet string) {
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	attach := func(name string) *simpl.Channel {
+		ch, err := simpl.Attach(name, simpl.WithDir(dir), simpl.WithTransport(simpl.FIFO), simpl.WithPerm(0o666))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ch.Close() })
+		return ch
+	}
+	reg, child := attach("fakeReg"), attach("fakeChild_1")
+	router, err := reg.Locate(ctx, gateway.RouterName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := make(chan error, 1)
+	go func() {
+		_, err := router.Send(ctx, cBytes(10, 72, "_simplFAKE", 24, "fakeChild_1", 32), nil)
+		registered <- err
+	}()
+	for deadline := time.Now().Add(lineTimeout); ; time.Sleep(10 * time.Millisecond) { // polling the table, bounded
+		got := dumpTable(t, ctx, router)
+		if len(got) == 1 && got[0] == "_simplFAKE fakeChild_1" {
+			break
+		}
+		if len(got) != 0 || time.Now().After(deadline) {
+			t.Fatalf("the router's table: %q, want the registration of _simplFAKE", got)
+		}
+	}
+	cli := proctest.StartCmd(t, onHost(t, dir, "me", cnet, "locate", "CLI", "_simplFAKE:other:SRV", "8"))
+	msg, err := child.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := msg.Data(); len(d) != 152 || binary.NativeEndian.Uint32(d) != 2 || !strings.HasPrefix(string(d[16:68]), "other\x00") || !strings.HasPrefix(string(d[68:100]), "SRV\x00") {
+		t.Fatalf("the registered surrogate got % x, want SUR_NAME_LOCATE of other and SRV", d)
+	}
+	if err := msg.Reply(append(msg.Data()[:16:16], 0, 0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-registered; err != nil {
+		t.Errorf("the registration, once its entry was used: %v", err)
+	}
+	if got := cli.ReadLine(lineTimeout); got != "located fakeChild_1" {
+		t.Fatalf("cnet: %q", got)
+	}
+	// The program's Send, answered by the reply rule, then its sur_detach.
+	if msg, err = child.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reply := append([]byte(nil), msg.Data()...)
+	for i := range reply {
+		reply[i]++
+	}
+	for j := range 16 {
+		reply = append(reply, byte(0xA0+j))
+	}
+	if err := msg.Reply(reply); err != nil {
+		t.Fatal(err)
+	}
+	if got := cli.ReadLine(lineTimeout); got != "ok 8 24" {
+		t.Errorf("cnet: %q", got)
+	}
+	if msg, err = child.Receive(ctx); err != nil || msg.Proxy() != simpl.ProxyShutdown {
+		t.Errorf("the registered surrogate's last message: proxy %d, %v; want PROXY_SHUTDOWN", msg.Proxy(), err)
+	}
+	if err := cli.Wait(runTimeout); err != nil {
+		t.Errorf("cnet: %v", err)
+	}
+	if got := dumpTable(t, ctx, router); len(got) != 0 {
+		t.Errorf("the router's table after the entry was used: %q", got)
+	}
 }
