@@ -122,8 +122,8 @@ func FuzzParseCMsg(f *testing.F) {
 			}
 			return
 		}
-		size := map[int32]int{tokRequestProtocol: requestProtocolSize, tokSurrogateReady: surrogateReadySize, tokNameLocate: nameLocateSize, tokDumpTable: surHeaderSize}[m.token]
-		if size == 0 || len(b) < size {
+		known := m.token == tokRequestProtocol || m.token == tokSurrogateReady || m.token == tokNameLocate || m.token == tokDumpTable
+		if !known || len(b) < layoutSize(m.token) {
 			t.Fatalf("accepted token %d in %d bytes", m.token, len(b))
 		}
 		if len(m.protocol) >= protocolField || len(m.program) >= programField || len(m.host) >= hostField || len(m.name) >= programField || len(m.fromHost) >= hostField {

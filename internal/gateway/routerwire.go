@@ -74,6 +74,22 @@ func cString(field []byte, what string) (string, error) {
 	return string(field[:i]), nil
 }
 
+// layoutSize is the size of the message of token as the C library sends
+// it, or 0 for a token the router and surrogates do not take.
+func layoutSize(token int32) int {
+	switch token {
+	case tokRequestProtocol:
+		return requestProtocolSize
+	case tokSurrogateReady:
+		return surrogateReadySize
+	case tokNameLocate:
+		return nameLocateSize
+	case tokDumpTable:
+		return surHeaderSize
+	}
+	return 0
+}
+
 // parseCMsg decodes a message C SIMPL's library sends to the router or to
 // a surrogate. A token it does not know, a message shorter than its
 // token's layout or a field that is not a valid name is an error. Bytes
@@ -85,7 +101,7 @@ func parseCMsg(b []byte) (cMsg, error) {
 	}
 	copy(m.header[:], b)
 	m.token = int32(binary.NativeEndian.Uint32(b))
-	want := map[int32]int{tokRequestProtocol: requestProtocolSize, tokSurrogateReady: surrogateReadySize, tokNameLocate: nameLocateSize, tokDumpTable: surHeaderSize}[m.token]
+	want := layoutSize(m.token)
 	if want == 0 {
 		return m, fmt.Errorf("%w: token %d", errBadCMessage, m.token)
 	}
