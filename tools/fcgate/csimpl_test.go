@@ -225,6 +225,21 @@ func TestCSimplRouter(t *testing.T) {
 		if _, err := router.Send(ctx, make([]byte, 2000), make([]byte, 32)); err == nil {
 			t.Error("a 2000-byte message to the router (its limit 1024): no error")
 		}
+		// A surrogate's first message must be SUR_NAME_LOCATE: a remote
+		// name_attach (SUR_NAME_ATTACH, which only C SIMPL's tcp_x
+		// serves) is refused, and the surrogate detached.
+		name := make([]byte, 32)
+		if n, err := router.Send(ctx, cBytes(11, 40, "_simplDefault", 24), name); err != nil || n != 32 || name[0] == 0 {
+			t.Fatalf("SUR_REQUEST_PROTOCOL: %d bytes %q, %v", n, name, err)
+		}
+		sur, err := ch.Locate(ctx, strings.TrimRight(string(name), "\x00"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sur.Send(ctx, cBytes(0, 116, "other", 52, "SRV", 32, "BAD", 32), make([]byte, 20)); !errors.Is(err, simpl.ErrRejected) {
+			t.Errorf("SUR_NAME_ATTACH to a surrogate: %v, want ErrRejected", err)
+		}
+		waitGone(t, dir, "_gosimpl_s", 5*time.Second)
 		// The router goes on.
 		got := lines(t, onHost(t, dir, "me", cnet, "locate", "CLI", "other:NOPE", "8"))
 		expectLines(t, "cnet locate other:NOPE", got, []string{"locate failed: cannot locate remote process"})
@@ -232,9 +247,11 @@ func TestCSimplRouter(t *testing.T) {
 
 	t.Run("registration", func(t *testing.T) { testThirdParty(t, dir, cnet) })
 
-	// Located: SRV four times, HOLD; not found: NOPE twice, NOPE2. Sent:
-	// three and two; failed: X, 100:50, HOLD's.
-	stopCSimpl(t, gw, "requests 10, registrations 0, located 5, not found 3, sends 5, failed 3, triggers 1, bad 3, busy 0")
+	// Requests: the ten name_locates of cnet (_simplRS232's and
+	// _simplFAKE's among them) and the one of the bad messages. Located: SRV four times, HOLD; not found: NOPE
+	// twice, NOPE2. Sent: three and two; failed: X, 100:50, HOLD's. Bad:
+	// three to the router, one to a surrogate.
+	stopCSimpl(t, gw, "requests 11, registrations 0, located 5, not found 3, sends 5, failed 3, triggers 1, bad 4, busy 0")
 }
 
 // stopCSimpl stops a gateway started with -v and checks its C SIMPL
