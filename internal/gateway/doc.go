@@ -40,6 +40,11 @@
 // most that limit, so the memory inbound Sends hold is bounded by
 // WithMaxInbound times Limit.
 //
+// CSimpl (router.go) lets unmodified C SIMPL programs use the gateway: it
+// plays C SIMPL's protocol router (_simplProtoRouter), or registers with
+// the one running, and the surrogates a remote name_locate asks for, which
+// carry the program's Sends and Triggers through the gateway.
+//
 // Close stops taking requests (later ones are answered StatusClosed),
 // gives those in flight the drain time to finish, then answers the
 // outbound ones StatusUnknown and cancels the inbound ones' local Sends.

@@ -4,7 +4,7 @@
 //
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
-//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-v]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-csimpl=false] [-v]
 //	fcgate -permissions [-host NAME]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
@@ -28,10 +28,20 @@
 // -policy FILE says which senders on other hosts may reach which local
 // names (deny by default once given; see docs/network.md).
 //
+// Unless -csimpl=false, it also serves this host's C SIMPL programs'
+// "host:NAME": as their protocol router _simplProtoRouter when none runs,
+// else registered with the one that does (docs/network.md, "C SIMPL
+// programs"); it prints "fcgate: C SIMPL programs: ROLE" before its ready
+// line.
+//
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
-// of unknown outcome or unreachable. SIGINT, SIGTERM and SIGHUP
+// of unknown outcome or unreachable; for C SIMPL programs, a line
+// "csimpl: ..." per name located or failure, and their counts (requests
+// to the router, registrations handed out, names located and not found,
+// Sends carried and failed, proxies, bad messages, surrogates refused
+// for the limit). SIGINT, SIGTERM and SIGHUP
 // stop it: requests arriving are answered "shutting down", those in
 // flight get 5 s to finish, then the NATS connection drains, the embedded
 // server stops and the name is detached.
@@ -58,7 +68,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-v]\n       fcgate -permissions [-host NAME]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-csimpl=false] [-v]\n       fcgate -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -114,6 +124,7 @@ func run(args []string, stdout io.Writer) error {
 	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
 	policy := fs.String("policy", "", "a policy file: which senders on other hosts may reach which local names (deny by default once given)")
 	permissions := fs.Bool("permissions", false, "print the NATS permissions a deployment should give this host's gateway user, and exit")
+	csimpl := fs.Bool("csimpl", true, "serve C SIMPL programs' host:NAME: be their protocol router, or register with theirs")
 	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
 	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
 		return err
@@ -207,20 +218,49 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var cs *gateway.CSimpl
+	if *csimpl {
+		var copts []gateway.CSimplOption
+		if *verbose {
+			copts = append(copts, gateway.WithCLog(func(msg string) {
+				outMu.Lock()
+				defer outMu.Unlock()
+				if _, err := fmt.Fprintf(stdout, "csimpl: %s\n", msg); err != nil && werr == nil {
+					werr = err
+				}
+			}))
+		}
+		if cs, err = gateway.NewCSimpl(g, append(copts, gateway.WithCPerm(os.FileMode(mode)))...); err != nil {
+			g.Close()
+			return err
+		}
+		outMu.Lock()
+		_, err = fmt.Fprintf(stdout, "fcgate: C SIMPL programs: %s\n", cs.Role())
+		outMu.Unlock()
+	}
 	outMu.Lock()
-	_, err = fmt.Fprintf(stdout, "fcgate: host %s serving through %s\n", *host, conn.URL)
+	if err == nil {
+		_, err = fmt.Fprintf(stdout, "fcgate: host %s serving through %s\n", *host, conn.URL)
+	}
 	outMu.Unlock()
 	if err != nil {
+		cs.Close()
 		g.Close()
 		return fmt.Errorf("writing output: %w", err)
 	}
 	<-ctx.Done()
+	cs.Close() // before g's: its surrogates carry through g
 	g.Close()
 	if *verbose {
 		st := g.Stats()
 		outMu.Lock()
 		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d, denied %d\n",
 			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable, st.Denied)
+		if err == nil && cs != nil {
+			c := cs.Stats()
+			_, err = fmt.Fprintf(stdout, "fcgate: C SIMPL: requests %d, registrations %d, located %d, not found %d, sends %d, failed %d, triggers %d, bad %d, busy %d\n",
+				c.Requests, c.Registrations, c.Located, c.NotFound, c.Sends, c.Failed, c.Triggers, c.Bad, c.Busy)
+		}
 		if err != nil && werr == nil {
 			werr = err
 		}
