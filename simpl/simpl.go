@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -565,7 +566,41 @@ type Cred = transport.Cred
 // original sender's segment and reports the original sender; a
 // shared-memory request relayed by a gosimpl process is forwarded (see
 // Relay) and reports the forwarding process.
-func (m Message) Cred() (c Cred, ok bool) { return m.req.Cred() }
+//
+// A request from another host, delivered by this host's gateway (fcgate),
+// reports its origin instead (Cred.Remote): the sending host as the
+// network vouches for it, the program's name and its pid there, and PID
+// 0, UID and GID -1, never the gateway's local credentials. That origin
+// travels with the gateway's Send over shared memory, and is believed
+// only of the process that holds the gateway's name (another local
+// process that claims one is reported as itself); a request the gateway
+// delivered without it (through FIFOs) has ok false.
+func (m Message) Cred() (c Cred, ok bool) {
+	c, ok = m.req.Cred()
+	if !ok {
+		return c, ok
+	}
+	name, _ := m.req.Sender()
+	base, _, _ := strings.Cut(name, "#")
+	if c.Host == "" && base != netwire.GatewayName {
+		return c, true // a local sender: the usual case
+	}
+	if !m.ch.isGateway(c.PID) {
+		c.Host, c.Program, c.HostPID = "", "", 0
+		return c, true
+	}
+	if c.Host == "" {
+		return Cred{}, false
+	}
+	return Cred{PID: 0, UID: -1, GID: -1, Host: c.Host, Program: c.Program, HostPID: c.HostPID}, true
+}
+
+// isGateway reports whether pid holds the host gateway's name in the
+// channel's FIFO directory.
+func (c *Channel) isGateway(pid int) bool {
+	ent, err := c.reg.Lookup(netwire.GatewayName)
+	return err == nil && pid > 0 && ent.PID == pid
+}
 
 // MaxReply is the largest reply the sender accepts.
 func (m Message) MaxReply() int { return m.req.MaxReply() }

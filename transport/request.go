@@ -55,10 +55,22 @@ type Handle interface {
 	Abort(id uint64)
 }
 
-// Cred identifies a sending process as the kernel recorded it.
+// Cred identifies a sending process as the kernel recorded it, and, for
+// a request from another host, its origin.
 type Cred struct {
 	PID, UID, GID int
+
+	// For a request from another host (Host not ""): the sending host as
+	// the network vouches for it, the sending program's SIMPL name and
+	// its pid there, as that host's gateway reports them. PID, UID and
+	// GID are then those of no local process: 0, -1 and -1.
+	Host    string
+	Program string
+	HostPID int
 }
+
+// Remote reports whether c is of a sender on another host.
+func (c Cred) Remote() bool { return c.Host != "" }
 
 // NewRequest names message id of h.
 func NewRequest(h Handle, id uint64) Request { return Request{h: h, id: id} }

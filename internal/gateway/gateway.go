@@ -16,6 +16,7 @@ import (
 	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/transport"
 	"github.com/nats-io/nats.go"
 )
 
@@ -604,6 +605,8 @@ func (g *Gateway) deliver(ctx context.Context, r request, name string, req []byt
 		return netwire.StatusTooLarge, g.limit, nil
 	}
 	buf := make([]byte, min(r.maxReply, g.limit))
+	// Who sent it, for the receiver's Message.Cred.
+	ctx = transport.WithOrigin(ctx, &transport.Origin{Host: r.fromHost, Name: r.fromName, PID: r.fromPID})
 	n, err := conn.Send(ctx, req, buf)
 	if err != nil {
 		g.check(name, conn, err)

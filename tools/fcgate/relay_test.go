@@ -24,6 +24,7 @@ const helperEnv = "GOSIMPL_FCGATE_HELPER"
 //	relay:  attach NAME, say "ready", take one request and relay it to
 //	        TARGET (a local or a remote name), then wait for SIGTERM
 //	reject: attach NAME, say "ready", answer one request with ReplyError
+//	cred:   attach NAME, say "ready", answer one request with its Cred
 func helper(mode string, args []string) int {
 	name, target := args[0], args[1]
 	err := func() error {
@@ -57,6 +58,10 @@ func helper(mode string, args []string) int {
 			return nil
 		case "reject":
 			return msg.ReplyError()
+		case "cred":
+			c, ok := msg.Cred()
+			name, pid := msg.Sender()
+			return msg.Reply(fmt.Appendf(nil, "cred %+v %v sender %s %d", c, ok, name, pid))
 		}
 		return fmt.Errorf("mode %q", mode)
 	}()
@@ -122,5 +127,20 @@ func TestRemoteRelay(t *testing.T) {
 		if err := p.Wait(runTimeout); err != nil {
 			t.Errorf("%v", err)
 		}
+	}
+}
+
+// A remote sender's Cred at the receiver: the sending host, program and
+// pid there, with no local pid, uid or gid; the sender is the gateway.
+func TestRemoteCred(t *testing.T) {
+	h := newTwoHosts(t)
+	p := h.startHelper(t, false, "cred", "CRED", "-")
+	r := h.send(t, "-n", "CTL", "-r", "b:CRED", "-m", "who am I?")
+	want := "cred {PID:0 UID:-1 GID:-1 Host:a Program:CTL HostPID:"
+	if r.code != 0 || !strings.HasPrefix(r.stdout, want) || !strings.Contains(r.stdout, " true sender _gosimpl_gw ") {
+		t.Errorf("fcsend -n CTL -r b:CRED: exit %d, stdout %q, stderr %q; want %q..., true, from the gateway", r.code, r.stdout, r.stderr, want)
+	}
+	if err := p.Wait(runTimeout); err != nil {
+		t.Error(err)
 	}
 }

@@ -585,11 +585,27 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	// already makes the others yield.
 	crowd := inflight.Add(1)
 	defer inflight.Add(-1)
-	l, err := c.get(ctx, max(len(req), len(reply)))
+	o := transport.OriginFrom(ctx)
+	need := len(req)
+	if o != nil {
+		need += transport.MaxOrigin
+	}
+	l, err := c.get(ctx, max(need, len(reply)))
 	if err != nil {
 		return 0, err
 	}
 	copy(l.w.data, req)
+	olen := 0
+	if o != nil {
+		// Written in place: the lane holds MaxOrigin more bytes.
+		b, err := transport.AppendOrigin(l.w.data[len(req):len(req)], o)
+		if err != nil {
+			c.put(l)
+			return 0, errs.Errorf("send to pid %d: %w", c.pid, err)
+		}
+		olen = len(b)
+	}
+	l.w.origin.Store(uint32(olen))
 	n, keep, err := c.exchange(ctx, l, len(req), len(reply), crowd)
 	if err == nil {
 		copy(reply, l.w.data[:n])
@@ -730,6 +746,7 @@ func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
 	}
 	crowd := inflight.Add(1)
 	defer inflight.Add(-1)
+	b.l.w.origin.Store(0) // the lane may have carried one before
 	size, keep, err := b.c.exchange(ctx, b.l, n, maxReply, crowd)
 	if !keep {
 		b.spent = true

@@ -133,6 +133,7 @@ type rlane struct {
 	dead     bool       // released: unmapped
 	gen      uint64     // counts the requests taken; names the current one
 	data     []byte     // the current request, in place
+	origin   []byte     // its origin as the sender wrote it (nil: none), in place
 	maxReply int        // the current request's
 }
 
@@ -613,9 +614,10 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 	}
 	n := int(l.w.nbytes.Load())
 	maxReply := int(l.w.maxReply.Load())
+	olen := int(l.w.origin.Load())
 	code := uint32(codeOK)
 	switch {
-	case n > len(l.w.data) || maxReply > len(l.w.data):
+	case n > len(l.w.data) || maxReply > len(l.w.data) || olen > transport.MaxOrigin || olen > len(l.w.data)-n:
 		code = codeBadHeader
 	case n > e.maxMsg:
 		code = codeTooLarge
@@ -627,6 +629,10 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 	l.busy = true
 	l.gen++
 	l.data = l.w.data[:n:n]
+	l.origin = nil
+	if olen > 0 {
+		l.origin = l.w.data[n : n+olen : n+olen]
+	}
 	l.maxReply = maxReply
 	return l, l.gen, true
 }

@@ -30,11 +30,20 @@ import (
 //	8       nbytes   sender, receiver    request size; reply size once answered
 //	12      maxReply sender              largest reply the sender accepts
 //	16      code     receiver            0 or a failure code, set before Answered
-//	20..63  reserved
+//	20      origin   sender              bytes of the request's origin, written
+//	                                     after the request (0: none; see below)
+//	24..63  reserved
 //	64      data     both                request, then reply
 //
-// Ordering: the sender writes data, nbytes and maxReply before it stores
-// Posted; the receiver reads them only after its CAS Posted->Taken. The
+// A host's gateway, Sending on behalf of a program on another host, says
+// so in the origin (transport.WithOrigin): origin bytes of
+// transport.AppendOrigin's encoding right after the request's nbytes. The
+// receiver reads them, at most transport.MaxOrigin, only when asked
+// (Cred), and the layer above believes them only of the gateway's
+// process. Senders that set none leave the word 0.
+//
+// Ordering: the sender writes data, nbytes, maxReply and origin before it
+// stores Posted; the receiver reads them only after its CAS Posted->Taken. The
 // receiver writes the reply, nbytes and code before its CAS Taken->Answered;
 // the sender reads them only after it loads Answered. Go's atomics are
 // sequentially consistent, so the plain copies are ordered by the state
@@ -54,6 +63,7 @@ const (
 	offNBytes   = 8
 	offMaxReply = 12
 	offCode     = 16
+	offOrigin   = 20
 )
 
 // swait values: how a waiting sender is to be woken.
@@ -133,7 +143,7 @@ func codeErr(code uint32, n, maxReply, size int) error {
 
 // laneWords are a lane's header words, taken once from its mapping.
 type laneWords struct {
-	state, swait, nbytes, maxReply, code *atomic.Uint32
+	state, swait, nbytes, maxReply, code, origin *atomic.Uint32
 	data                                 []byte // capacity: the whole data area
 }
 
@@ -144,6 +154,7 @@ func wordsOf(m *sys.Mapping) laneWords {
 		nbytes:   m.Uint32(offNBytes),
 		maxReply: m.Uint32(offMaxReply),
 		code:     m.Uint32(offCode),
+		origin:   m.Uint32(offOrigin),
 		data:     m.Bytes(HeaderSize, m.Len()-HeaderSize),
 	}
 }

@@ -38,9 +38,18 @@ func (l *rlane) Data(gen uint64) []byte {
 func (l *rlane) Sender(uint64) (string, int) { return l.whom, l.cred.PID }
 
 // Cred is the sending process's pid, uid and gid as the kernel reported
-// them when the lane was set up.
-func (l *rlane) Cred(uint64) (transport.Cred, bool) {
-	return transport.Cred{PID: l.cred.PID, UID: l.cred.UID, GID: l.cred.GID}, true
+// them when the lane was set up, and the origin the sender wrote with the
+// request (transport.WithOrigin), unchecked: the layer above decides
+// whether to believe it. An origin that cannot be read is no origin.
+func (l *rlane) Cred(gen uint64) (transport.Cred, bool) {
+	c := transport.Cred{PID: l.cred.PID, UID: l.cred.UID, GID: l.cred.GID}
+	defer l.mu.Unlock()
+	if l.current(gen) && len(l.origin) > 0 {
+		if o, err := transport.DecodeOrigin(l.origin); err == nil {
+			c.Host, c.Program, c.HostPID = o.Host, o.Name, o.PID
+		}
+	}
+	return c, true
 }
 
 // MaxReply is the largest reply the sender accepts.
