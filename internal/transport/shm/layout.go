@@ -144,7 +144,7 @@ func codeErr(code uint32, n, maxReply, size int) error {
 // laneWords are a lane's header words, taken once from its mapping.
 type laneWords struct {
 	state, swait, nbytes, maxReply, code, origin *atomic.Uint32
-	data                                 []byte // capacity: the whole data area
+	data                                         []byte // capacity: the whole data area
 }
 
 func wordsOf(m *sys.Mapping) laneWords {
