@@ -230,6 +230,25 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 		}),
 	}
 	if len(n.NATS) > 0 {
+		opts = append(opts,
+			// The servers are tried in the order given, not shuffled:
+			// list the host's own node first, then the one to fail
+			// over to.
+			nats.DontRandomize(),
+			// A server that goes silent without closing the
+			// connection (its host cut off) is left after two
+			// unanswered pings, about 3 s, not nats.go's 4 minutes.
+			nats.PingInterval(time.Second),
+			nats.MaxPingsOutstanding(2),
+			// Nothing is kept to be sent after a reconnection: a
+			// request published while the connection is down fails at
+			// once (unreachable: nothing was sent) rather than going
+			// out later, after its sender's gateway may have told the
+			// sender its outcome is unknown. Answers and heartbeats
+			// published meanwhile are lost too: their requesters end
+			// in silence, outcome unknown.
+			nats.ReconnectBufSize(-1),
+		)
 		if n.TLSCA != "" {
 			opts = append(opts, nats.RootCAs(n.TLSCA))
 		}
