@@ -76,7 +76,15 @@ const (
 	window   = 3 * time.Second // the load goes on this long after the kill
 	hold     = time.Second     // how long the echo receiver holds the held workers' requests
 	silence  = 1500 * time.Millisecond
-	sendMax  = hold + silence + 500*time.Millisecond // the longest a Send may take, kill or not
+
+	probeTimeout = 500 * time.Millisecond // the probes' deadline
+
+	// A frozen node is left when the gateway's pings go unanswered: after
+	// 2 to 3 s (nats.PingInterval 1 s, 2 outstanding), then it
+	// reconnects.
+	frozenRecovery = 4 * time.Second
+	frozenWindow   = frozenRecovery + time.Second
+	sendMax        = hold + silence + 500*time.Millisecond // the longest a Send may take, kill or not
 )
 
 var (
@@ -240,6 +248,7 @@ func (c *cluster) where(t *testing.T) map[string]string {
 // nanoseconds (the test and its helpers share one clock).
 type sendResult struct {
 	Req        string // the request: "worker seq hold_ms", unique to it
+	Probe      bool   // a probe's: its deadline is short
 	Start, End int64
 	Class      string // ok, crossed (a reply other than its request's echo), unknown, unreachable, error
 	Err        string // the error, or the wrong reply
@@ -270,27 +279,42 @@ func TestCluster(t *testing.T) {
 		kill string // the host whose node is killed
 		gate string // the gateway that moves, and the node it moves to
 		to   string
+		// freeze the node (SIGSTOP) rather than kill it: its
+		// connections stay open and silent, and only pings tell
+		freeze bool
 		// then kill the other nodes too
 		thenAll bool
 	}{
-		{"sender's node", "a", "fcgate a", "n-c", true},
-		{"receiver's node", "b", "fcgate b", "n-a", false},
+		{"sender's node", "a", "fcgate a", "n-c", false, true},
+		{"receiver's node", "b", "fcgate b", "n-a", false, false},
+		{"sender's node frozen", "a", "fcgate a", "n-c", true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cl := newCluster(t)
 			echo := role(t, cl.b, "echo", "-n", "SRV")
 			echo.Expect("ready", lineTimeout)
-			load := role(t, cl.a, "load", "-to", "b:SRV", "-fast", "6", "-held", "2", "-pause", "10ms", "-warm", "200", "-hold", hold.String(), "-timeout", "10s")
+			load := role(t, cl.a, "load", "-to", "b:SRV", "-fast", "6", "-held", "2", "-probes", "2", "-probe-timeout", probeTimeout.String(), "-pause", "10ms", "-warm", "200", "-hold", hold.String(), "-timeout", "10s")
 			load.Expect("ready", lineTimeout)
 			// The held workers start once the others have had 200
 			// answers; the receiver says when it first holds one.
 			echo.Expect("holding", lineTimeout)
 			killAt := time.Now()
-			cl.nodes[c.kill].Kill()
-			t.Logf("killed %s %v after deciding to", nodeName(cl.lab.Host(c.kill)), time.Since(killAt))
+			within, span := recovery, window
+			if c.freeze {
+				// From when every thread of it is stopped: a Send that
+				// succeeds meanwhile is no recovery.
+				cl.nodes[c.kill].Signal(syscall.SIGSTOP)
+				waitStopped(t, cl.nodes[c.kill].PID())
+				t.Logf("froze %s in %v", nodeName(cl.lab.Host(c.kill)), time.Since(killAt))
+				killAt = time.Now()
+				within, span = frozenRecovery, frozenWindow
+			} else {
+				cl.nodes[c.kill].Kill()
+				t.Logf("killed %s in %v", nodeName(cl.lab.Host(c.kill)), time.Since(killAt))
+			}
 			// The load goes on for the window (a span to measure, not a
 			// state to wait for).
-			time.Sleep(window - time.Since(killAt))
+			time.Sleep(span - time.Since(killAt))
 			load.Signal(syscall.SIGTERM)
 			line := load.Expect("results ", lineTimeout)
 			if err := load.Wait(runTimeout); err != nil {
@@ -309,7 +333,7 @@ func TestCluster(t *testing.T) {
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "seen ")), &seen); err != nil {
 				t.Fatalf("the echo receiver's report: %v", err)
 			}
-			checkLoad(t, results, seen, killAt)
+			checkLoad(t, results, seen, killAt, within)
 
 			if got := cl.where(t)[c.gate]; got != c.to {
 				t.Errorf("%s is on %q after the kill, want %s (the next of its -nats)", c.gate, got, c.to)
@@ -341,9 +365,41 @@ func TestCluster(t *testing.T) {
 	}
 }
 
+// waitStopped waits until every thread of process pid is stopped (state T
+// in /proc), failing the test after lineTimeout.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("the threads of process %d: %v", pid, err)
+		}
+		stopped := true
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// pid (comm) state ...: comm may hold spaces, not ')'.
+			st := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+			if len(st) == 0 || st[0] != "T" {
+				stopped = false
+			}
+		}
+		if stopped {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d not stopped within %v of SIGSTOP", pid, lineTimeout)
+		}
+		time.Sleep(time.Millisecond) // polling the threads' state
+	}
+}
+
 // checkLoad checks the load's results and what the receiver saw, the
 // node having been killed at killAt.
-func checkLoad(t *testing.T, results []sendResult, seen echoReport, killAt time.Time) {
+func checkLoad(t *testing.T, results []sendResult, seen echoReport, killAt time.Time, within time.Duration) {
 	t.Helper()
 	kill := killAt.UnixNano()
 	classes := map[string]int{}
@@ -371,6 +427,10 @@ func checkLoad(t *testing.T, results []sendResult, seen echoReport, killAt time.
 				t.Errorf("Send %q failed as unreachable (%s) but the receiver saw it %d times", r.Req, r.Err, n)
 			}
 		case "unknown":
+		case "deadline":
+			if !r.Probe {
+				t.Errorf("Send %q passed its deadline: %s", r.Req, r.Err)
+			}
 		case "crossed":
 			t.Errorf("Send %q got the reply %q: another request's", r.Req, r.Err)
 		default:
@@ -423,10 +483,13 @@ func checkLoad(t *testing.T, results []sendResult, seen echoReport, killAt time.
 			lastFail = time.Duration(r.Start - kill)
 		}
 	}
-	t.Logf("after the kill: %d Sends begun, %d failed, the last of them begun %v after the kill; the first success %v after the kill",
-		len(after), failed, lastFail.Round(time.Millisecond), rec.Round(time.Millisecond))
-	if rec > recovery {
-		t.Errorf("the first Send begun after the kill to succeed ended %v after it, want within %v", rec, recovery)
+	last := ""
+	if failed > 0 {
+		last = fmt.Sprintf(", the last of them begun %v after the kill", lastFail.Round(time.Millisecond))
+	}
+	t.Logf("after the kill: %d Sends begun, %d failed%s; the first success %v after the kill", len(after), failed, last, rec.Round(time.Millisecond))
+	if rec > within {
+		t.Errorf("the first Send begun after the kill to succeed ended %v after it, want within %v", rec, within)
 	}
 	oks := 0
 	for _, r := range after {
@@ -447,7 +510,11 @@ func checkLoad(t *testing.T, results []sendResult, seen echoReport, killAt time.
 // to -to, each Send's request "worker seq hold_ms", unique; the receiver
 // holds a request hold_ms. The -fast workers send one request after
 // another, -pause apart; the -held ones send requests to be held -hold,
-// starting once the fast ones have had -warm answers. On SIGTERM the workers
+// starting once the fast ones have had -warm answers; the -probes are
+// fast workers whose Sends have a short deadline, so that one begins
+// every -probe-timeout or sooner even while requests are being lost (the
+// others then wait out the gateway's silence): they time the recovery
+// more finely. On SIGTERM the workers
 // stop after the Send they are in, and it prints "results " and the
 // sendResults as JSON, one line.
 func runLoad(args []string) error {
@@ -455,6 +522,8 @@ func runLoad(args []string) error {
 	to := fs.String("to", "", "host:NAME")
 	fast := fs.Int("fast", 6, "workers without hold")
 	held := fs.Int("held", 2, "workers whose requests are held")
+	probes := fs.Int("probes", 2, "workers whose Sends have the deadline -probe-timeout")
+	probeTimeout := fs.Duration("probe-timeout", 500*time.Millisecond, "the probes' Sends' deadline")
 	pause := fs.Duration("pause", 10*time.Millisecond, "between a fast worker's Sends")
 	warm := fs.Int("warm", 50, "answers the fast workers have before the held ones start")
 	holdFor := fs.Duration("hold", time.Second, "how long held requests are held")
@@ -467,7 +536,7 @@ func runLoad(args []string) error {
 		return err
 	}
 	defer ch.Close()
-	n := *fast + *held
+	n := *fast + *held + *probes
 	conns := make([]*simpl.Conn, n)
 	for i := range conns {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -487,9 +556,13 @@ func runLoad(args []string) error {
 	var results []sendResult
 	var wg sync.WaitGroup
 	for w := range n {
-		holdMS := 0
-		if w >= *fast {
+		holdMS, probe := 0, w >= *fast+*held
+		if w >= *fast && !probe {
 			holdMS = int(holdFor.Milliseconds())
+		}
+		deadline := *timeout
+		if probe {
+			deadline = *probeTimeout
 		}
 		wg.Go(func() {
 			if holdMS > 0 {
@@ -499,11 +572,21 @@ func runLoad(args []string) error {
 					return
 				}
 			}
+			if probe {
+				// The probes spread over the deadline, so that one
+				// begins every deadline/probes while all are failing.
+				t := time.NewTimer(deadline * time.Duration(w-*fast-*held) / time.Duration(*probes))
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
+			}
 			buf := make([]byte, 64)
 			for seq := 0; ctx.Err() == nil; seq++ {
 				req := fmt.Sprintf("%d %d %d", w, seq, holdMS)
-				sctx, cancel := context.WithTimeout(context.Background(), *timeout)
-				r := sendResult{Req: req, Start: time.Now().UnixNano()}
+				sctx, cancel := context.WithTimeout(context.Background(), deadline)
+				r := sendResult{Req: req, Probe: probe, Start: time.Now().UnixNano()}
 				got, err := conns[w].Send(sctx, []byte(req), buf)
 				r.End = time.Now().UnixNano()
 				cancel()
@@ -519,6 +602,8 @@ func runLoad(args []string) error {
 					r.Class, r.Err = "unknown", err.Error()
 				case errors.Is(err, simpl.ErrUnreachable):
 					r.Class, r.Err = "unreachable", err.Error()
+				case errors.Is(err, context.DeadlineExceeded):
+					r.Class, r.Err = "deadline", err.Error()
 				default:
 					r.Class, r.Err = "error", err.Error()
 				}
@@ -691,14 +776,16 @@ func runMeshed(args []string) error {
 // runClients prints "clients " and, as JSON, the named client
 // connections of the nodes whose monitoring addresses are the arguments,
 // each name to the node's address (HOST:PORT of its monitoring). A node
-// that does not answer (a killed one) is skipped.
+// that does not answer (a killed or frozen one) is skipped.
 func runClients(args []string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), lineTimeout)
-	defer cancel()
 	out := map[string]string{}
 	for _, m := range args {
+		// A frozen node never answers.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		var cz server.Connz
-		if err := get(ctx, "http://"+m+"/connz", &cz); err != nil {
+		err := get(ctx, "http://"+m+"/connz", &cz)
+		cancel()
+		if err != nil {
 			continue
 		}
 		for _, c := range cz.Conns {
