@@ -47,7 +47,8 @@ type Network struct {
 	Insecure        bool   // allow plain, unauthenticated traffic beyond loopback
 
 	// Log, if not nil, is told the NATS connection's asynchronous errors
-	// (a slow consumer, a lost connection), each as one line. A
+	// (a slow consumer, a lost connection) and, connected to a
+	// deployment, its losing and regaining a server, each as one line. A
 	// subscription refused by the server's permissions is not among
 	// them: New returns it.
 	Log func(msg string)
@@ -248,6 +249,18 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 			// published meanwhile are lost too: their requesters end
 			// in silence, outcome unknown.
 			nats.ReconnectBufSize(-1),
+			// A failover shows: the connection lost, and the server
+			// it is on again.
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if n.Log != nil && err != nil { // nil: closed, not lost
+					n.Log(fmt.Sprintf("NATS: connection lost (%v), reconnecting", err))
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				if n.Log != nil {
+					n.Log("NATS: reconnected to " + nc.ConnectedUrlRedacted())
+				}
+			}),
 		)
 		if n.TLSCA != "" {
 			opts = append(opts, nats.RootCAs(n.TLSCA))

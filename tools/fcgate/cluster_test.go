@@ -338,6 +338,11 @@ func TestCluster(t *testing.T) {
 			if got := cl.where(t)[c.gate]; got != c.to {
 				t.Errorf("%s is on %q after the kill, want %s (the next of its -nats)", c.gate, got, c.to)
 			}
+			gw := map[string]*proctest.Proc{"a": cl.gwA, "b": cl.gwB}[c.kill]
+			next := fmt.Sprintf("reconnected to nats://%s:%d", cl.lab.Host(strings.TrimPrefix(c.to, "n-")).Addr(), clientPort)
+			if s := gw.Stderr(); !strings.Contains(s, "fcgate: NATS: connection lost (") || !strings.Contains(s, next) {
+				t.Errorf("%s's stderr: %q, want it to say it lost the connection and %s", c.gate, s, next)
+			}
 			if c.thenAll {
 				// No node left: a's gateway cannot publish. A Send
 				// fails as unreachable at once, not kept to go out
@@ -510,11 +515,11 @@ func checkLoad(t *testing.T, results []sendResult, seen echoReport, killAt time.
 // to -to, each Send's request "worker seq hold_ms", unique; the receiver
 // holds a request hold_ms. The -fast workers send one request after
 // another, -pause apart; the -held ones send requests to be held -hold,
-// starting once the fast ones have had -warm answers; the -probes are
-// fast workers whose Sends have a short deadline, so that one begins
-// every -probe-timeout or sooner even while requests are being lost (the
-// others then wait out the gateway's silence): they time the recovery
-// more finely. On SIGTERM the workers
+// starting once the fast ones have had -warm answers; the -probes begin
+// a Send with the deadline -probe-timeout at fixed times, each every
+// -probe-timeout plus -pause, spread over that: while requests are being
+// lost (the others then wait out the gateway's silence) they time the
+// recovery more finely. On SIGTERM the workers
 // stop after the Send they are in, and it prints "results " and the
 // sendResults as JSON, one line.
 func runLoad(args []string) error {
@@ -572,15 +577,21 @@ func runLoad(args []string) error {
 					return
 				}
 			}
+			// A probe begins a Send on each tick of a period a little
+			// longer than its deadline, the probes' ticks spread over
+			// it: one begins every period/probes whatever the outcomes.
+			var tick <-chan time.Time
 			if probe {
-				// The probes spread over the deadline, so that one
-				// begins every deadline/probes while all are failing.
-				t := time.NewTimer(deadline * time.Duration(w-*fast-*held) / time.Duration(*probes))
+				period := deadline + *pause
+				t := time.NewTimer(period * time.Duration(w-*fast-*held) / time.Duration(*probes))
 				select {
 				case <-t.C:
 				case <-ctx.Done():
 				}
 				t.Stop()
+				tk := time.NewTicker(period)
+				defer tk.Stop()
+				tick = tk.C
 			}
 			buf := make([]byte, 64)
 			for seq := 0; ctx.Err() == nil; seq++ {
@@ -610,7 +621,13 @@ func runLoad(args []string) error {
 				mu.Lock()
 				results = append(results, r)
 				mu.Unlock()
-				if holdMS == 0 {
+				switch {
+				case probe:
+					select {
+					case <-tick:
+					case <-ctx.Done():
+					}
+				case holdMS == 0:
 					t := time.NewTimer(*pause)
 					select {
 					case <-t.C:
