@@ -129,6 +129,13 @@ type cluster struct {
 	*twoHosts
 	c     *netlab.Host
 	nodes map[string]*proctest.Proc // by host
+
+	// With TLS: the CA's certificate, and each host's certificate and
+	// key (its node's, as server and route, and its gateway's, as
+	// client), by host; the client URLs' scheme, nats or tls.
+	ca     string
+	certs  map[string][2]string
+	scheme string
 }
 
 // nodeName is the NATS server name of host h's node.
@@ -144,19 +151,27 @@ func (c *cluster) startNode(t *testing.T, h *netlab.Host, others ...*netlab.Host
 	for _, o := range others {
 		routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("nats://%s:%d", o.Addr(), clusterPort)))
 	}
+	// Mutual TLS, for clients and routes alike, when the cluster has
+	// certificates.
+	tls := ""
+	if c.ca != "" {
+		tls = fmt.Sprintf("tls { cert_file: %q, key_file: %q, ca_file: %q, verify: true, timeout: 2 }", c.certs[h.Name()][0], c.certs[h.Name()][1], c.ca)
+	}
 	conf := fmt.Sprintf(`server_name: %q
 listen: "%s:%d"
 http: "%s:%d"
 ping_interval: "1s"
 ping_max: 2
+%s
 cluster {
   name: "gosimpl-test"
   listen: "%s:%d"
   routes: [%s]
   ping_interval: "1s"
   ping_max: 2
+  %s
 }
-`, nodeName(h), h.Addr(), clientPort, h.Addr(), monitorPort, h.Addr(), clusterPort, strings.Join(routes, ", "))
+`, nodeName(h), h.Addr(), clientPort, h.Addr(), monitorPort, tls, h.Addr(), clusterPort, strings.Join(routes, ", "), tls)
 	file := filepath.Join(t.TempDir(), nodeName(h)+".conf")
 	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -181,25 +196,47 @@ func (c *cluster) monitors() []string {
 	return m
 }
 
-// gateURLs is -nats for a gateway: every node's client URL, in the order
-// of hosts.
-func gateURLs(hosts ...*netlab.Host) string {
-	var u []string
-	for _, h := range hosts {
-		u = append(u, fmt.Sprintf("nats://%s:%d", h.Addr(), clientPort))
-	}
-	return strings.Join(u, ",")
+// url is the client URL of host h's node.
+func (c *cluster) url(h *netlab.Host) string {
+	return fmt.Sprintf("%s://%s:%d", c.scheme, h.Addr(), clientPort)
 }
 
-// newCluster builds the lab, starts the nodes and waits until each has
-// routes to both others, then starts a's gateway with -nats listing the
-// nodes of a, c and b in that order, and b's with b, a, c: each prefers
-// its own host's node, and each fails over to a node that is not the
-// other gateway's, so that after a kill requests cross a route.
-func newCluster(t *testing.T) *cluster {
+// gate is the command of host h's gateway, -nats listing the nodes of
+// hosts in that order: with TLS, its certificate authenticates it (no
+// -insecure); else -insecure.
+func (c *cluster) gate(h *netlab.Host, hosts ...*netlab.Host) *exec.Cmd {
+	var u []string
+	for _, o := range hosts {
+		u = append(u, c.url(o))
+	}
+	args := []string{"-nats", strings.Join(u, ",")}
+	if c.ca != "" {
+		args = append(args, "-tls-cert", c.certs[h.Name()][0], "-tls-key", c.certs[h.Name()][1], "-tls-ca", c.ca)
+	} else {
+		args = append(args, "-insecure")
+	}
+	return h.Command(context.Background(), bin("fcgate"), args...)
+}
+
+// newCluster builds the lab, starts the nodes (with mutual TLS if tls)
+// and waits until each has routes to both others, then starts a's gateway
+// with -nats listing the nodes of a, c and b in that order, and b's with
+// b, a, c: each prefers its own host's node, and each fails over to a node
+// that is not the other gateway's, so that after a kill requests cross a
+// route.
+func newCluster(t *testing.T, tls bool) *cluster {
 	lab := netlab.New(t, "a", "b", "c")
 	a, b, hc := lab.Host("a"), lab.Host("b"), lab.Host("c")
-	c := &cluster{twoHosts: &twoHosts{lab: lab, a: a, b: b}, c: hc, nodes: map[string]*proctest.Proc{}}
+	c := &cluster{twoHosts: &twoHosts{lab: lab, a: a, b: b}, c: hc, nodes: map[string]*proctest.Proc{}, scheme: "nats"}
+	if tls {
+		dir := t.TempDir()
+		ca, caKey, caFile, _ := writeCert(t, dir, "ca", "", nil, nil)
+		c.ca, c.certs, c.scheme = caFile, map[string][2]string{}, "tls"
+		for _, h := range []*netlab.Host{a, b, hc} {
+			_, _, cert, key := writeCert(t, dir, h.Name(), h.Addr(), ca, caKey)
+			c.certs[h.Name()] = [2]string{cert, key}
+		}
+	}
 	c.startNode(t, a, b, hc)
 	c.startNode(t, b, a, hc)
 	c.startNode(t, hc, a, b)
@@ -209,12 +246,12 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatalf("the nodes' routes: %v", err)
 	}
 	var line string
-	c.gwA, line = startGate(t, a.Command(context.Background(), bin("fcgate"), "-nats", gateURLs(a, hc, b), "-insecure"))
-	if want := fmt.Sprintf("serving through nats://%s:%d", a.Addr(), clientPort); !strings.HasSuffix(line, want) {
+	c.gwA, line = startGate(t, c.gate(a, a, hc, b))
+	if want := "serving through " + c.url(a); !strings.HasSuffix(line, want) {
 		t.Errorf("a's gateway: %q, want it on its own host's node (%s)", line, want)
 	}
-	c.gwB, line = startGate(t, b.Command(context.Background(), bin("fcgate"), "-nats", gateURLs(b, a, hc), "-insecure"))
-	if want := fmt.Sprintf("serving through nats://%s:%d", b.Addr(), clientPort); !strings.HasSuffix(line, want) {
+	c.gwB, line = startGate(t, c.gate(b, b, a, hc))
+	if want := "serving through " + c.url(b); !strings.HasSuffix(line, want) {
 		t.Errorf("b's gateway: %q, want it on its own host's node (%s)", line, want)
 	}
 	c.waitRoute(t)
@@ -288,13 +325,16 @@ func TestCluster(t *testing.T) {
 		freeze bool
 		// then kill the other nodes too
 		thenAll bool
+		// mutual TLS between nodes, and between nodes and gateways
+		tls bool
 	}{
-		{"sender's node", "a", "fcgate a", "n-c", false, true},
-		{"receiver's node", "b", "fcgate b", "n-a", false, false},
-		{"sender's node frozen", "a", "fcgate a", "n-c", true, false},
+		{"sender's node", "a", "fcgate a", "n-c", false, true, false},
+		{"receiver's node", "b", "fcgate b", "n-a", false, false, false},
+		{"sender's node frozen", "a", "fcgate a", "n-c", true, false, false},
+		{"sender's node over TLS", "a", "fcgate a", "n-c", false, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cl := newCluster(t)
+			cl := newCluster(t, c.tls)
 			echo := role(t, cl.b, "echo", "-n", "SRV")
 			echo.Expect("ready", lineTimeout)
 			load := role(t, cl.a, "load", "-to", "b:SRV", "-fast", "6", "-held", "2", "-probes", "2", "-probe-timeout", probeTimeout.String(), "-pause", "10ms", "-warm", "200", "-hold", hold.String(), "-timeout", "10s")
@@ -343,7 +383,7 @@ func TestCluster(t *testing.T) {
 				t.Errorf("%s is on %q after the kill, want %s (the next of its -nats)", c.gate, got, c.to)
 			}
 			gw := map[string]*proctest.Proc{"a": cl.gwA, "b": cl.gwB}[c.kill]
-			next := fmt.Sprintf("reconnected to nats://%s:%d", cl.lab.Host(strings.TrimPrefix(c.to, "n-")).Addr(), clientPort)
+			next := "reconnected to " + cl.url(cl.lab.Host(strings.TrimPrefix(c.to, "n-")))
 			if s := gw.Stderr(); !strings.Contains(s, "fcgate: NATS: connection lost (") || !strings.Contains(s, next) {
 				t.Errorf("%s's stderr: %q, want it to say it lost the connection and %s", c.gate, s, next)
 			}
