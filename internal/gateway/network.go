@@ -55,7 +55,8 @@ type Network struct {
 	Insecure        bool   // allow plain, unauthenticated traffic beyond loopback
 
 	// Log, if not nil, is told the NATS connection's asynchronous errors
-	// (a slow consumer, a lost connection), each as one line. A
+	// (a slow consumer, a lost connection) and, connected to a
+	// deployment, its losing and regaining a server, each as one line. A
 	// subscription refused by the server's permissions is not among
 	// them: New returns it.
 	Log func(msg string)
@@ -244,6 +245,37 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 		}),
 	}
 	if len(n.NATS) > 0 {
+		opts = append(opts,
+			// The servers are tried in the order given, not shuffled:
+			// list the host's own node first, then the one to fail
+			// over to.
+			nats.DontRandomize(),
+			// A server that goes silent without closing the
+			// connection (its host cut off) is left after two
+			// unanswered pings, about 3 s, not nats.go's 4 minutes.
+			nats.PingInterval(time.Second),
+			nats.MaxPingsOutstanding(2),
+			// Nothing is kept to be sent after a reconnection: a
+			// request published while the connection is down fails at
+			// once (unreachable: nothing was sent) rather than going
+			// out later, after its sender's gateway may have told the
+			// sender its outcome is unknown. Answers and heartbeats
+			// published meanwhile are lost too: their requesters end
+			// in silence, outcome unknown.
+			nats.ReconnectBufSize(-1),
+			// A failover shows: the connection lost, and the server
+			// it is on again.
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if n.Log != nil && err != nil { // nil: closed, not lost
+					n.Log(fmt.Sprintf("NATS: connection lost (%v), reconnecting", err))
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				if n.Log != nil {
+					n.Log("NATS: reconnected to " + nc.ConnectedUrlRedacted())
+				}
+			}),
+		)
 		if n.TLSCA != "" {
 			opts = append(opts, nats.RootCAs(n.TLSCA))
 		}
