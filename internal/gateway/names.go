@@ -1,0 +1,431 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
+	"github.com/nats-io/nats.go"
+)
+
+// Names across hosts (issue 13, item 7). A gateway
+//
+//   - follows its host's FIFO directory with a locator.Watcher (the code
+//     the locator daemon runs, in-process: no daemon needed) and
+//     publishes every change on netwire.NamesSubject(host), numbered by
+//     the Watcher, with a presence message whenever it has published
+//     nothing for netwire.NamesHeartbeat, and a goodbye when it closes;
+//   - answers a request on netwire.NamesListSubject(host) with a
+//     snapshot of its names and the position it reflects;
+//   - hears every host's messages (its own too), keeps their names as
+//     HOST:NAME in a locator.Table, and answers the locator Client's
+//     ListHosts and WatchHosts from it: typed locator requests that local
+//     programs send to its name, told apart from envelopes by their
+//     magic.
+//
+// Following a host: its generation (the Watcher's epoch) and the
+// position of the last event applied. A snapshot (list request) sets
+// both; events continue from the position; an event message that skips
+// some, a presence ahead of the position or a new generation start a new
+// snapshot, and the messages that arrive meanwhile wait for it, so no
+// change is missed or reported twice. A host heard from for
+// netwire.NamesSilence (its gateway killed, or cut off) is dropped with
+// its names, checked every NamesHeartbeat/2; a goodbye drops it at once.
+type names struct {
+	g     *Gateway
+	w     *locator.Watcher
+	table *locator.Table
+
+	ctx    context.Context // ends with close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the publisher, the sweeper and the snapshots asked for
+
+	evSub, listSub *nats.Subscription
+
+	mu    sync.Mutex
+	hosts map[string]*follow
+
+	bad atomic.Int64 // names messages that could not be read
+}
+
+// follow is what a gateway knows of one host's names.
+type follow struct {
+	gen     uint64
+	pos     uint64 // the last event applied
+	synced  bool   // a snapshot of gen was applied
+	syncing bool   // a snapshot is asked for; messages wait in pending
+	pending []netwire.Names
+	heard   time.Time
+	names   map[nameKey]locator.Info // as the Table holds them: HOST:NAME
+}
+
+type nameKey struct {
+	name string
+	pid  int
+}
+
+// maxBatch bounds the events one message carries: 256 of the longest
+// names is under 75 KiB, well within NATS's payload limit.
+const maxBatch = 256
+
+// startNames starts publishing this host's names and following every
+// host's.
+func startNames(g *Gateway) (*names, error) {
+	w, err := locator.NewWatcher(g.ch.Dir())
+	if err != nil {
+		return nil, fmt.Errorf("gateway: watching the names of %s: %w", g.ch.Dir(), err)
+	}
+	n := &names{g: g, w: w, table: locator.NewTable(), hosts: make(map[string]*follow)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	fail := func(err error) (*names, error) {
+		for _, s := range []*nats.Subscription{n.evSub, n.listSub} {
+			if s != nil {
+				s.Unsubscribe()
+			}
+		}
+		n.cancel()
+		n.table.Close()
+		w.Close()
+		return nil, err
+	}
+	if n.evSub, err = g.nc.Subscribe(netwire.NamesAllSubjects, n.onNames); err != nil {
+		return fail(fmt.Errorf("gateway: subscribing to %s: %w", netwire.NamesAllSubjects, err))
+	}
+	n.evSub.SetPendingLimits(-1, -1)
+	if n.listSub, err = g.nc.QueueSubscribe(netwire.NamesListSubject(g.host), queueGroup, n.onList); err != nil {
+		return fail(fmt.Errorf("gateway: subscribing to %s: %w", netwire.NamesListSubject(g.host), err))
+	}
+	if err := g.nc.Flush(); err != nil {
+		return fail(fmt.Errorf("gateway: subscribing to names: %w", err))
+	}
+	if lerr := g.nc.LastError(); errors.Is(lerr, nats.ErrPermissionViolation) {
+		return fail(fmt.Errorf("gateway: NATS refuses the subscriptions to names (%s, %s): %w", netwire.NamesAllSubjects, netwire.NamesListSubject(g.host), lerr))
+	}
+	n.wg.Add(2)
+	go n.publish()
+	go n.sweep()
+	return n, nil
+}
+
+// take answers msg if it is a locator request (a typed message): true if
+// it was one.
+func (n *names) take(msg simpl.Message) bool {
+	d := msg.Data()
+	if msg.Proxy() > 0 || len(d) < 2 || d[0] != 'G' || d[1] != 'T' {
+		return false
+	}
+	n.table.Serve(msg)
+	return true
+}
+
+// send publishes one names message of this host's.
+func (n *names) send(m *netwire.Names) {
+	b, err := netwire.AppendNames(nil, m)
+	if err != nil {
+		return // the Watcher's names are valid local names: cannot happen
+	}
+	// A failed publish (the connection lost) is made good by the next
+	// presence: its position tells the others to ask for a snapshot.
+	_ = n.g.nc.Publish(netwire.NamesSubject(n.g.host), b)
+}
+
+// publish sends the Watcher's events as they come, and a presence when
+// there were none for a heartbeat, until close.
+func (n *names) publish() {
+	defer n.wg.Done()
+	gen := n.w.Epoch()
+	_, pos := n.w.Snapshot("")
+	n.send(&netwire.Names{Type: netwire.NamesPresence, Gen: gen, To: pos})
+	last := time.Now()
+	for {
+		ctx, cancel := context.WithDeadline(n.ctx, last.Add(netwire.NamesHeartbeat))
+		evs, next, err := n.w.Next(ctx, "", pos, maxBatch)
+		cancel()
+		switch {
+		case err == nil:
+			m := netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: pos, To: next}
+			for _, ev := range evs {
+				m.Records = append(m.Records, record(ev))
+			}
+			n.send(&m)
+			pos = next
+		case errors.Is(err, locator.ErrGap):
+			// Fell behind the Watcher's memory: the others see the
+			// position jump and ask for a snapshot.
+			_, pos = n.w.Snapshot("")
+			n.send(&netwire.Names{Type: netwire.NamesPresence, Gen: gen, To: pos})
+		case n.ctx.Err() != nil:
+			return
+		case ctx.Err() != nil:
+			n.send(&netwire.Names{Type: netwire.NamesPresence, Gen: gen, To: pos})
+		default:
+			// The directory went away: this host has no names to tell;
+			// its silence drops them elsewhere.
+			<-n.ctx.Done()
+			return
+		}
+		last = time.Now()
+	}
+}
+
+// record is a Watcher's event as it goes over NATS.
+func record(ev locator.Event) netwire.NameRecord {
+	r := netwire.NameRecord{Kind: netwire.NameAppeared, Transport: netwire.NameFIFO, Name: ev.Info.Name,
+		PID: ev.Info.PID, UID: ev.Info.UID, Seq: ev.Seq, Since: ev.Info.Since.UnixNano()}
+	if ev.Kind == locator.Disappeared {
+		r.Kind = netwire.NameDisappeared
+	}
+	if ev.Info.Transport == "shm" {
+		r.Transport = netwire.NameShm
+	}
+	return r
+}
+
+// onList answers a request for this host's names.
+func (n *names) onList(m *nats.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	infos, seq := n.w.Snapshot("")
+	s := netwire.Names{Type: netwire.NamesSnapshot, Gen: n.w.Epoch(), To: seq}
+	for _, info := range infos {
+		r := record(locator.Event{Kind: locator.Appeared, Info: info})
+		s.Records = append(s.Records, r)
+	}
+	if s.NamesSize() > n.g.limit {
+		// Too many names for one message: the asker counts the empty
+		// answer as bad and asks again later.
+		_ = m.Respond(nil)
+		return
+	}
+	b, err := netwire.AppendNames(nil, &s)
+	if err == nil {
+		_ = m.Respond(b)
+	}
+}
+
+// onNames takes one host's names message (this host's too).
+func (n *names) onNames(m *nats.Msg) {
+	host, err := netwire.ParseNamesSubject(m.Subject)
+	var msg netwire.Names
+	if err == nil {
+		msg, err = netwire.DecodeNames(m.Data)
+	}
+	if err == nil && msg.Type == netwire.NamesSnapshot {
+		err = errors.New("a snapshot published")
+	}
+	if err != nil {
+		n.bad.Add(1)
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ctx.Err() != nil {
+		return
+	}
+	f := n.hosts[host]
+	if msg.Type == netwire.NamesBye {
+		if f != nil && f.gen == msg.Gen {
+			n.dropLocked(host, f)
+		}
+		return
+	}
+	if f == nil {
+		f = &follow{names: make(map[nameKey]locator.Info)}
+		n.hosts[host] = f
+	}
+	f.heard = time.Now()
+	if f.gen != msg.Gen {
+		// A new gateway (or the first heard): start afresh from its
+		// snapshot; the names of the old one stay until it replaces
+		// them.
+		f.gen, f.pos, f.synced = msg.Gen, 0, false
+		f.pending = f.pending[:0]
+		n.syncLocked(host, f)
+	}
+	if f.syncing {
+		f.pending = append(f.pending, msg)
+		return
+	}
+	n.applyLocked(host, f, msg)
+}
+
+// applyLocked applies an events or presence message of f's generation,
+// or asks for a snapshot when it shows that some were missed.
+func (n *names) applyLocked(host string, f *follow, msg netwire.Names) {
+	if msg.Gen != f.gen || !f.synced {
+		return
+	}
+	switch msg.Type {
+	case netwire.NamesPresence:
+		if msg.To > f.pos {
+			n.syncLocked(host, f)
+		}
+	case netwire.NamesEvents:
+		switch {
+		case msg.To <= f.pos: // all before the snapshot
+		case msg.From > f.pos:
+			n.syncLocked(host, f)
+		default:
+			for _, r := range msg.Records {
+				if r.Seq <= f.pos {
+					continue
+				}
+				info := infoOf(host, r)
+				k := nameKey{info.Name, info.PID}
+				if r.Kind == netwire.NameAppeared {
+					n.appearLocked(f, k, info)
+				} else {
+					n.disappearLocked(f, k)
+				}
+			}
+			f.pos = msg.To
+		}
+	}
+}
+
+func (n *names) appearLocked(f *follow, k nameKey, info locator.Info) {
+	if _, ok := f.names[k]; ok || info.Name == info.Host+":"+netwire.GatewayName {
+		return
+	}
+	f.names[k] = info
+	n.table.Appear(info)
+}
+
+func (n *names) disappearLocked(f *follow, k nameKey) {
+	if info, ok := f.names[k]; ok {
+		delete(f.names, k)
+		n.table.Disappear(info)
+	}
+}
+
+// infoOf is a record of host's as the Table holds it. The gateway's own
+// name is not one of the names it serves to others: it is left out.
+func infoOf(host string, r netwire.NameRecord) locator.Info {
+	info := locator.Info{Name: host + ":" + r.Name, Host: host, PID: r.PID, UID: r.UID, Transport: "fifo", Since: r.SinceTime()}
+	if r.Transport == netwire.NameShm {
+		info.Transport = "shm"
+	}
+	return info
+}
+
+// dropLocked forgets host and its names.
+func (n *names) dropLocked(host string, f *follow) {
+	for k := range f.names {
+		n.disappearLocked(f, k)
+	}
+	delete(n.hosts, host)
+}
+
+// syncLocked asks host's gateway for a snapshot, unless one is asked
+// for already; messages wait for it in f.pending.
+func (n *names) syncLocked(host string, f *follow) {
+	if f.syncing {
+		return
+	}
+	f.syncing, f.synced = true, false
+	gen := f.gen
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(n.ctx, netwire.NamesSilence)
+		defer cancel()
+		rep, err := n.g.nc.RequestWithContext(ctx, netwire.NamesListSubject(host), nil)
+		var s netwire.Names
+		if err == nil {
+			s, err = netwire.DecodeNames(rep.Data)
+			if err == nil && s.Type != netwire.NamesSnapshot {
+				err = fmt.Errorf("a type %d message for a snapshot", s.Type)
+			}
+			if err != nil {
+				n.bad.Add(1)
+			}
+		}
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if f != n.hosts[host] || n.ctx.Err() != nil {
+			return // dropped meanwhile
+		}
+		f.syncing = false
+		if f.gen != gen {
+			n.syncLocked(host, f) // a new run was heard from meanwhile
+			return
+		}
+		if err != nil {
+			return // the sweeper asks again
+		}
+		n.resetLocked(host, f, s)
+	}()
+}
+
+// resetLocked makes f's names those of snapshot s, reporting the
+// differences, then applies what waited for it.
+func (n *names) resetLocked(host string, f *follow, s netwire.Names) {
+	now := make(map[nameKey]locator.Info, len(s.Records))
+	for _, r := range s.Records {
+		info := infoOf(host, r)
+		now[nameKey{info.Name, info.PID}] = info
+	}
+	for k := range f.names {
+		if _, ok := now[k]; !ok {
+			n.disappearLocked(f, k)
+		}
+	}
+	for k, info := range now {
+		n.appearLocked(f, k, info)
+	}
+	// A snapshot of a newer run than the messages said: follow that one.
+	f.gen, f.pos, f.synced = s.Gen, s.To, true
+	waiting := f.pending
+	f.pending = nil
+	for _, m := range waiting {
+		if f.syncing {
+			f.pending = append(f.pending, m)
+			continue
+		}
+		n.applyLocked(host, f, m)
+	}
+}
+
+// sweep drops the hosts gone silent, and asks again for the snapshots
+// that failed, every half heartbeat.
+func (n *names) sweep() {
+	defer n.wg.Done()
+	t := time.NewTicker(netwire.NamesHeartbeat / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case now := <-t.C:
+			n.mu.Lock()
+			for host, f := range n.hosts {
+				switch {
+				case now.Sub(f.heard) > netwire.NamesSilence:
+					n.dropLocked(host, f)
+				case !f.synced && !f.syncing:
+					n.syncLocked(host, f)
+				}
+			}
+			n.mu.Unlock()
+		}
+	}
+}
+
+// close says goodbye to the other hosts, stops following them and ends
+// the watches the Table holds.
+func (n *names) close() {
+	n.listSub.Unsubscribe()
+	n.evSub.Unsubscribe()
+	n.send(&netwire.Names{Type: netwire.NamesBye, Gen: n.w.Epoch()})
+	n.cancel()
+	n.wg.Wait()
+	n.table.Close()
+	n.w.Close()
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/proctest"
+)
+
+// fclocator is built for these tests alone, once, next to the tools
+// TestMain builds.
+var (
+	buildLocator    sync.Once
+	buildLocatorErr error
+)
+
+func needLocator(t *testing.T) string {
+	t.Helper()
+	buildLocator.Do(func() {
+		buildLocatorErr = proctest.Build(binDir+string(filepath.Separator), buildTimeout, nil, "./tools/fclocator")
+	})
+	if buildLocatorErr != nil {
+		t.Fatal(buildLocatorErr)
+	}
+	return bin("fclocator")
+}
+
+// nameEvent is a line of fclocator -watch -json.
+type nameEvent struct {
+	Time   time.Time `json:"time"`
+	Event  string    `json:"event"`
+	Name   string    `json:"name"`
+	Host   string    `json:"host"`
+	PID    int       `json:"pid"`
+	Since  time.Time `json:"since"`
+	Resync bool      `json:"resync"`
+}
+
+// expectEvent reads watch's lines until the event of name, and returns
+// it with the time it was read.
+func expectEvent(t *testing.T, watch *proctest.Proc, event, name string) (nameEvent, time.Time) {
+	t.Helper()
+	line := watch.Expect(`"event":"`+event+`","name":"`+name+`"`, lineTimeout)
+	at := time.Now()
+	var ev nameEvent
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Fatalf("fclocator -watch -json: %q: %v", line, err)
+	}
+	return ev, at
+}
+
+// Names across hosts, with real processes on two hosts: a watch on a
+// sees b's names appear and disappear (a detach, a holder killed) within
+// 1 s of the event on b; a list on a shows both hosts' names, as
+// HOST:NAME; b's gateway killed, its names disappear within the 2 s
+// docs/network.md promises.
+func TestNamesAcrossHosts(t *testing.T) {
+	fclocator := needLocator(t)
+	h := newTwoHosts(t)
+	pre := h.recv(t, "-n", "PRE")
+	watch := proctest.StartCmd(t, h.a.Command(context.Background(), fclocator, "-hosts", "-watch", "-json"))
+	// The watch is up, and hears b: PRE, attached before it started,
+	// comes first as a resync (or as an event, if b's gateway told a of
+	// it only just now).
+	expectEvent(t, watch, "appeared", "b:PRE")
+
+	srv := h.recv(t, "-n", "SRV")
+	ev, _ := expectEvent(t, watch, "appeared", "b:SRV")
+	// Both times are this machine's clock: when b's FIFO was made, and
+	// when the watch on a heard of it.
+	if lag := ev.Time.Sub(ev.Since); ev.Resync || ev.Host != "b" || ev.PID != srv.PID() || lag > time.Second {
+		t.Errorf("b:SRV appeared %+v, %v after it was attached; want host b, pid %d, no resync, within 1s", ev, lag, srv.PID())
+	} else {
+		t.Logf("b:SRV attached on b, seen on a %v later", lag)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	aloc := proctest.StartCmd(t, h.a.Command(ctx, bin("fcrecv"), "-n", "ALOC"))
+	aloc.Expect("attached", lineTimeout)
+	expectEvent(t, watch, "appeared", "a:ALOC")
+	r := runCmd(t, h.a.Command(ctx, fclocator, "-hosts", "-list"))
+	if r.code != 0 {
+		t.Fatalf("fclocator -hosts -list: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+		names = append(names, strings.Fields(line)[0])
+	}
+	// The watch's own name is listed too (the list leaves out only its
+	// own, as -list does).
+	want := fmt.Sprintf("a:ALOC a:FCLOC_%d b:PRE b:SRV", watch.PID())
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("fclocator -hosts -list on a: names %q, want %q; stdout:\n%s", got, want, r.stdout)
+	}
+	r = runCmd(t, h.a.Command(ctx, fclocator, "-hosts", "-list", "-json", "b:S*"))
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 1 || !strings.Contains(r.stdout, `"name":"b:SRV","host":"b"`) {
+		t.Errorf("fclocator -hosts -list -json b:S*: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	// A detach, then a holder killed: each seen within 1 s.
+	t0 := time.Now()
+	srv.Signal(15)
+	_, at := expectEvent(t, watch, "disappeared", "b:SRV")
+	if lag := at.Sub(t0); lag > time.Second {
+		t.Errorf("b:SRV detached, seen on a %v later, want within 1s", lag)
+	} else {
+		t.Logf("b:SRV detached, seen on a within %v", lag)
+	}
+	srv.Wait(runTimeout)
+	held := h.recv(t, "-n", "HELD")
+	expectEvent(t, watch, "appeared", "b:HELD")
+	t0 = time.Now()
+	held.Kill()
+	_, at = expectEvent(t, watch, "disappeared", "b:HELD")
+	if lag := at.Sub(t0); lag > time.Second {
+		t.Errorf("b:HELD's holder killed, seen on a %v later, want within 1s", lag)
+	} else {
+		t.Logf("b:HELD's holder killed, seen on a within %v", lag)
+	}
+
+	// b's gateway killed: its names go within 2 s; a's stay.
+	t0 = time.Now()
+	h.gwB.Kill()
+	_, at = expectEvent(t, watch, "disappeared", "b:PRE")
+	if lag := at.Sub(t0); lag > 2*time.Second {
+		t.Errorf("b's gateway killed, b:PRE gone on a %v later, want within 2s", lag)
+	} else {
+		t.Logf("b's gateway killed, b:PRE gone on a %v later", lag)
+	}
+	r = runCmd(t, h.a.Command(ctx, fclocator, "-hosts", "-list", "-json"))
+	if r.code != 0 || !strings.Contains(r.stdout, `"name":"a:ALOC"`) || strings.Contains(r.stdout, `"host":"b"`) {
+		t.Errorf("fclocator -hosts -list -json after b's gateway died: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+
+	// b's gateway back (a new run: a new generation), b:PRE is back as a
+	// resync of its snapshot; stopped (SIGTERM), its goodbye takes b's
+	// names away at once, not after the silence.
+	gwB, _ := startGate(t, h.b.Command(context.Background(), bin("fcgate"),
+		"-listen", h.b.Addr()+":4222", "-cluster", h.b.Addr()+":6222", "-routes", "nats://"+h.a.Addr()+":6222", "-insecure"))
+	if ev, _ := expectEvent(t, watch, "appeared", "b:PRE"); ev.PID != pre.PID() {
+		t.Errorf("b:PRE back: %+v, want pid %d", ev, pre.PID())
+	}
+	t0 = time.Now()
+	gwB.Signal(15)
+	_, at = expectEvent(t, watch, "disappeared", "b:PRE")
+	if lag := at.Sub(t0); lag > time.Second {
+		t.Errorf("b's gateway stopped, b:PRE gone on a %v later, want within 1s", lag)
+	} else {
+		t.Logf("b's gateway stopped, b:PRE gone on a %v later", lag)
+	}
+	if err := gwB.Wait(runTimeout); err != nil {
+		t.Errorf("b's gateway after SIGTERM: %v", err)
+	}
+	for _, p := range []*proctest.Proc{watch, aloc, pre} {
+		p.Signal(15)
+		if err := p.Wait(runTimeout); err != nil {
+			t.Errorf("%v after SIGTERM: %v", p.Cmd.Args, err)
+		}
+	}
+}
