@@ -21,7 +21,7 @@ import (
 //     publishes every change on netwire.NamesSubject(host), numbered by
 //     the Watcher, with a presence message whenever it has published
 //     nothing for netwire.NamesHeartbeat, and a goodbye when it closes;
-//   - answers a request on netwire.NamesListSubject(host) with a
+//   - answers a request on netwire.NamesListSubject(host, gen) with a
 //     snapshot of its names and the position it reflects;
 //   - hears every host's messages (its own too), keeps their names as
 //     HOST:NAME in a locator.Table, and answers the locator Client's
@@ -29,14 +29,16 @@ import (
 //     programs send to its name, told apart from envelopes by their
 //     magic.
 //
-// Following a host: its generation (the Watcher's epoch) and the
-// position of the last event applied. A snapshot (list request) sets
-// both; events continue from the position; an event message that skips
-// some, a presence ahead of the position or a new generation start a new
-// snapshot, and the messages that arrive meanwhile wait for it, so no
-// change is missed or reported twice. A host heard from for
-// netwire.NamesSilence (its gateway killed, or cut off) is dropped with
-// its names, checked every NamesHeartbeat/2; a goodbye drops it at once.
+// Each gateway run (a host and a generation, the Watcher's epoch: a
+// restarted gateway is a new run, and several gateways of one host are
+// one each) is followed on its own, from the position of the last event
+// applied. A snapshot (list request) sets it; events continue from it;
+// an event message that skips some, or a presence ahead of it, asks for a
+// new snapshot, and the messages that arrive meanwhile wait for it, so no
+// change is missed or reported twice. A name is in the Table while one
+// run or more reports it. A run not heard from for netwire.NamesSilence
+// (its gateway killed, or cut off) is dropped with its names, checked
+// every NamesHeartbeat/2; a goodbye drops it at once.
 type names struct {
 	g     *Gateway
 	w     *locator.Watcher
@@ -49,16 +51,22 @@ type names struct {
 	evSub, listSub *nats.Subscription
 
 	mu    sync.Mutex
-	hosts map[string]*follow
+	runs  map[run]*follow
+	count map[nameKey]int // how many runs report each name
 
 	bad atomic.Int64 // names messages that could not be read
 }
 
-// follow is what a gateway knows of one host's names.
+// run is one gateway's run: its host and generation.
+type run struct {
+	host string
+	gen  uint64
+}
+
+// follow is what a gateway knows of one run's names.
 type follow struct {
-	gen     uint64
 	pos     uint64 // the last event applied
-	synced  bool   // a snapshot of gen was applied
+	synced  bool   // a snapshot was applied
 	syncing bool   // a snapshot is asked for; messages wait in pending
 	pending []netwire.Names
 	heard   time.Time
@@ -81,7 +89,7 @@ func startNames(g *Gateway) (*names, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: watching the names of %s: %w", g.ch.Dir(), err)
 	}
-	n := &names{g: g, w: w, table: locator.NewTable(), hosts: make(map[string]*follow)}
+	n := &names{g: g, w: w, table: locator.NewTable(), runs: make(map[run]*follow), count: make(map[nameKey]int)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*names, error) {
 		for _, s := range []*nats.Subscription{n.evSub, n.listSub} {
@@ -98,14 +106,15 @@ func startNames(g *Gateway) (*names, error) {
 		return fail(fmt.Errorf("gateway: subscribing to %s: %w", netwire.NamesAllSubjects, err))
 	}
 	n.evSub.SetPendingLimits(-1, -1)
-	if n.listSub, err = g.nc.QueueSubscribe(netwire.NamesListSubject(g.host), queueGroup, n.onList); err != nil {
-		return fail(fmt.Errorf("gateway: subscribing to %s: %w", netwire.NamesListSubject(g.host), err))
+	list := netwire.NamesListSubject(g.host, w.Epoch())
+	if n.listSub, err = g.nc.Subscribe(list, n.onList); err != nil {
+		return fail(fmt.Errorf("gateway: subscribing to %s: %w", list, err))
 	}
 	if err := g.nc.Flush(); err != nil {
 		return fail(fmt.Errorf("gateway: subscribing to names: %w", err))
 	}
 	if lerr := g.nc.LastError(); errors.Is(lerr, nats.ErrPermissionViolation) {
-		return fail(fmt.Errorf("gateway: NATS refuses the subscriptions to names (%s, %s): %w", netwire.NamesAllSubjects, netwire.NamesListSubject(g.host), lerr))
+		return fail(fmt.Errorf("gateway: NATS refuses the subscriptions to names (%s, %s): %w", netwire.NamesAllSubjects, list, lerr))
 	}
 	n.wg.Add(2)
 	go n.publish()
@@ -229,57 +238,52 @@ func (n *names) onNames(m *nats.Msg) {
 	if n.ctx.Err() != nil {
 		return
 	}
-	f := n.hosts[host]
+	r := run{host, msg.Gen}
+	f := n.runs[r]
 	if msg.Type == netwire.NamesBye {
-		if f != nil && f.gen == msg.Gen {
-			n.dropLocked(host, f)
+		if f != nil {
+			n.dropLocked(r, f)
 		}
 		return
 	}
 	if f == nil {
+		// A new run (or the first heard of): start from its snapshot.
 		f = &follow{names: make(map[nameKey]locator.Info)}
-		n.hosts[host] = f
+		n.runs[r] = f
+		n.syncLocked(r, f)
 	}
 	f.heard = time.Now()
-	if f.gen != msg.Gen {
-		// A new gateway (or the first heard): start afresh from its
-		// snapshot; the names of the old one stay until it replaces
-		// them.
-		f.gen, f.pos, f.synced = msg.Gen, 0, false
-		f.pending = f.pending[:0]
-		n.syncLocked(host, f)
-	}
 	if f.syncing {
 		f.pending = append(f.pending, msg)
 		return
 	}
-	n.applyLocked(host, f, msg)
+	n.applyLocked(r, f, msg)
 }
 
-// applyLocked applies an events or presence message of f's generation,
-// or asks for a snapshot when it shows that some were missed.
-func (n *names) applyLocked(host string, f *follow, msg netwire.Names) {
-	if msg.Gen != f.gen || !f.synced {
+// applyLocked applies an events or presence message of run r, or asks
+// for a snapshot when it shows that some were missed.
+func (n *names) applyLocked(r run, f *follow, msg netwire.Names) {
+	if !f.synced {
 		return
 	}
 	switch msg.Type {
 	case netwire.NamesPresence:
 		if msg.To > f.pos {
-			n.syncLocked(host, f)
+			n.syncLocked(r, f)
 		}
 	case netwire.NamesEvents:
 		switch {
 		case msg.To <= f.pos: // all before the snapshot
 		case msg.From > f.pos:
-			n.syncLocked(host, f)
+			n.syncLocked(r, f)
 		default:
-			for _, r := range msg.Records {
-				if r.Seq <= f.pos {
+			for _, rec := range msg.Records {
+				if rec.Seq <= f.pos {
 					continue
 				}
-				info := infoOf(host, r)
+				info := infoOf(r.host, rec)
 				k := nameKey{info.Name, info.PID}
-				if r.Kind == netwire.NameAppeared {
+				if rec.Kind == netwire.NameAppeared {
 					n.appearLocked(f, k, info)
 				} else {
 					n.disappearLocked(f, k)
@@ -290,23 +294,36 @@ func (n *names) applyLocked(host string, f *follow, msg netwire.Names) {
 	}
 }
 
+// appearLocked records that f's run reports info; the Table has it from
+// the first run that does. The gateway's own name is not one it serves
+// to others: it is left out.
 func (n *names) appearLocked(f *follow, k nameKey, info locator.Info) {
 	if _, ok := f.names[k]; ok || info.Name == info.Host+":"+netwire.GatewayName {
 		return
 	}
 	f.names[k] = info
-	n.table.Appear(info)
+	n.count[k]++
+	if n.count[k] == 1 {
+		n.table.Appear(info)
+	}
 }
 
+// disappearLocked records that f's run no longer reports k; the Table
+// loses it with the last run that did.
 func (n *names) disappearLocked(f *follow, k nameKey) {
-	if info, ok := f.names[k]; ok {
-		delete(f.names, k)
+	info, ok := f.names[k]
+	if !ok {
+		return
+	}
+	delete(f.names, k)
+	n.count[k]--
+	if n.count[k] == 0 {
+		delete(n.count, k)
 		n.table.Disappear(info)
 	}
 }
 
-// infoOf is a record of host's as the Table holds it. The gateway's own
-// name is not one of the names it serves to others: it is left out.
+// infoOf is a record of host's as the Table holds it.
 func infoOf(host string, r netwire.NameRecord) locator.Info {
 	info := locator.Info{Name: host + ":" + r.Name, Host: host, PID: r.PID, UID: r.UID, Transport: "fifo", Since: r.SinceTime()}
 	if r.Transport == netwire.NameShm {
@@ -315,33 +332,32 @@ func infoOf(host string, r netwire.NameRecord) locator.Info {
 	return info
 }
 
-// dropLocked forgets host and its names.
-func (n *names) dropLocked(host string, f *follow) {
+// dropLocked forgets run r and its names.
+func (n *names) dropLocked(r run, f *follow) {
 	for k := range f.names {
 		n.disappearLocked(f, k)
 	}
-	delete(n.hosts, host)
+	delete(n.runs, r)
 }
 
-// syncLocked asks host's gateway for a snapshot, unless one is asked
+// syncLocked asks run r's gateway for a snapshot, unless one is asked
 // for already; messages wait for it in f.pending.
-func (n *names) syncLocked(host string, f *follow) {
+func (n *names) syncLocked(r run, f *follow) {
 	if f.syncing {
 		return
 	}
 	f.syncing, f.synced = true, false
-	gen := f.gen
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		ctx, cancel := context.WithTimeout(n.ctx, netwire.NamesSilence)
 		defer cancel()
-		rep, err := n.g.nc.RequestWithContext(ctx, netwire.NamesListSubject(host), nil)
+		rep, err := n.g.nc.RequestWithContext(ctx, netwire.NamesListSubject(r.host, r.gen), nil)
 		var s netwire.Names
 		if err == nil {
 			s, err = netwire.DecodeNames(rep.Data)
-			if err == nil && s.Type != netwire.NamesSnapshot {
-				err = fmt.Errorf("a type %d message for a snapshot", s.Type)
+			if err == nil && (s.Type != netwire.NamesSnapshot || s.Gen != r.gen) {
+				err = fmt.Errorf("a type %d message of generation %x for a snapshot of %x", s.Type, s.Gen, r.gen)
 			}
 			if err != nil {
 				n.bad.Add(1)
@@ -349,27 +365,23 @@ func (n *names) syncLocked(host string, f *follow) {
 		}
 		n.mu.Lock()
 		defer n.mu.Unlock()
-		if f != n.hosts[host] || n.ctx.Err() != nil {
+		if f != n.runs[r] || n.ctx.Err() != nil {
 			return // dropped meanwhile
 		}
 		f.syncing = false
-		if f.gen != gen {
-			n.syncLocked(host, f) // a new run was heard from meanwhile
-			return
-		}
 		if err != nil {
 			return // the sweeper asks again
 		}
-		n.resetLocked(host, f, s)
+		n.resetLocked(r, f, s)
 	}()
 }
 
 // resetLocked makes f's names those of snapshot s, reporting the
 // differences, then applies what waited for it.
-func (n *names) resetLocked(host string, f *follow, s netwire.Names) {
+func (n *names) resetLocked(r run, f *follow, s netwire.Names) {
 	now := make(map[nameKey]locator.Info, len(s.Records))
-	for _, r := range s.Records {
-		info := infoOf(host, r)
+	for _, rec := range s.Records {
+		info := infoOf(r.host, rec)
 		now[nameKey{info.Name, info.PID}] = info
 	}
 	for k := range f.names {
@@ -380,8 +392,7 @@ func (n *names) resetLocked(host string, f *follow, s netwire.Names) {
 	for k, info := range now {
 		n.appearLocked(f, k, info)
 	}
-	// A snapshot of a newer run than the messages said: follow that one.
-	f.gen, f.pos, f.synced = s.Gen, s.To, true
+	f.pos, f.synced = s.To, true
 	waiting := f.pending
 	f.pending = nil
 	for _, m := range waiting {
@@ -389,11 +400,11 @@ func (n *names) resetLocked(host string, f *follow, s netwire.Names) {
 			f.pending = append(f.pending, m)
 			continue
 		}
-		n.applyLocked(host, f, m)
+		n.applyLocked(r, f, m)
 	}
 }
 
-// sweep drops the hosts gone silent, and asks again for the snapshots
+// sweep drops the runs gone silent, and asks again for the snapshots
 // that failed, every half heartbeat.
 func (n *names) sweep() {
 	defer n.wg.Done()
@@ -405,12 +416,12 @@ func (n *names) sweep() {
 			return
 		case now := <-t.C:
 			n.mu.Lock()
-			for host, f := range n.hosts {
+			for r, f := range n.runs {
 				switch {
 				case now.Sub(f.heard) > netwire.NamesSilence:
-					n.dropLocked(host, f)
+					n.dropLocked(r, f)
 				case !f.synced && !f.syncing:
-					n.syncLocked(host, f)
+					n.syncLocked(r, f)
 				}
 			}
 			n.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 // Names across hosts (issue 13, item 7). Each host's gateway publishes
 // its host's names on NamesSubject(host): every change as it happens
 // (NamesEvents), a NamesPresence every NamesHeartbeat while it runs, and
-// a NamesBye when it stops. It answers a request on NamesListSubject(host)
-// with a NamesSnapshot. Each message is one Names, encoded by AppendNames.
+// a NamesBye when it stops, each with its generation (a number its run
+// picks: several gateways of one host each publish their own). It answers
+// a request on NamesListSubject(host, gen) with a NamesSnapshot. Each
+// message is one Names, encoded by AppendNames.
 //
 // The subjects are outside SubjectPrefix, so HostSubjects (what a
 // gateway serves Sends on) does not take them; with a deployment's
@@ -39,9 +42,11 @@ const (
 // presence and goodbye on.
 func NamesSubject(host string) string { return NamesPrefix + Token(host) + ".events" }
 
-// NamesListSubject is the subject host's gateway answers a request for a
-// snapshot of its names on.
-func NamesListSubject(host string) string { return NamesPrefix + Token(host) + ".list" }
+// NamesListSubject is the subject the gateway of host whose run is
+// generation gen answers a request for a snapshot of its names on.
+func NamesListSubject(host string, gen uint64) string {
+	return NamesPrefix + Token(host) + ".list." + strconv.FormatUint(gen, 16)
+}
 
 // NamesAllSubjects is the wildcard of every host's NamesSubject.
 const NamesAllSubjects = NamesPrefix + "*.events"
@@ -98,7 +103,8 @@ const (
 
 // Names is one message about a host's names. Gen identifies the
 // gateway's run (it changes when the gateway restarts, and positions
-// of another run mean nothing); positions count its events.
+// of another run mean nothing; several gateways of one host have one
+// each); positions count its events.
 type Names struct {
 	Type     NamesType
 	Gen      uint64

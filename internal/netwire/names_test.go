@@ -19,11 +19,11 @@ func TestNamesSubject(t *testing.T) {
 		if err != nil || got != host {
 			t.Errorf("ParseNamesSubject(%q) = %q, %v", s, got, err)
 		}
-		if NamesListSubject(host) == s {
-			t.Errorf("the list subject of %q is its events subject", host)
+		if l := NamesListSubject(host, 0xab); !strings.HasSuffix(l, ".list.ab") || strings.HasSuffix(l, ".events") {
+			t.Errorf("NamesListSubject(%q, 0xab) = %q", host, l)
 		}
 	}
-	for _, bad := range []string{"gosimpl.names.v1.b.list", "gosimpl.names.v1.a.b.events", "gosimpl.v1.b.events", "gosimpl.names.v1.~.events", "gosimpl.names.v1.a~2.events"} {
+	for _, bad := range []string{"gosimpl.names.v1.b.list.1", "gosimpl.names.v1.a.b.events", "gosimpl.v1.b.events", "gosimpl.names.v1.~.events", "gosimpl.names.v1.a~2.events"} {
 		if h, err := ParseNamesSubject(bad); err == nil {
 			t.Errorf("ParseNamesSubject(%q) = %q, want an error", bad, h)
 		}
