@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,12 @@ type names struct {
 	runs  map[run]*follow
 	count map[nameKey]int // how many runs report each name
 
+	own     run           // this gateway's run
+	ownSeen chan struct{} // closed when the Table has this host's names
+	ownOnce sync.Once
+
 	bad atomic.Int64 // names messages that could not be read
+	off error        // why names across hosts are off, if they are
 }
 
 // run is one gateway's run: its host and generation.
@@ -78,6 +84,10 @@ type nameKey struct {
 	pid  int
 }
 
+// ownWait bounds how long startNames waits for this host's names to come
+// back over NATS.
+const ownWait = 2 * time.Second
+
 // maxBatch bounds the events one message carries: 256 of the longest
 // names is under 75 KiB, well within NATS's payload limit.
 const maxBatch = 256
@@ -89,7 +99,8 @@ func startNames(g *Gateway) (*names, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: watching the names of %s: %w", g.ch.Dir(), err)
 	}
-	n := &names{g: g, w: w, table: locator.NewTable(), runs: make(map[run]*follow), count: make(map[nameKey]int)}
+	n := &names{g: g, w: w, table: locator.NewTable(), runs: make(map[run]*follow), count: make(map[nameKey]int),
+		own: run{g.host, w.Epoch()}, ownSeen: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*names, error) {
 		for _, s := range []*nats.Subscription{n.evSub, n.listSub} {
@@ -114,13 +125,37 @@ func startNames(g *Gateway) (*names, error) {
 		return fail(fmt.Errorf("gateway: subscribing to names: %w", err))
 	}
 	if lerr := g.nc.LastError(); errors.Is(lerr, nats.ErrPermissionViolation) {
-		return fail(fmt.Errorf("gateway: NATS refuses the subscriptions to names (%s, %s): %w", netwire.NamesAllSubjects, list, lerr))
+		// A deployment whose permissions predate names across hosts:
+		// the gateway carries Sends without them, and says so.
+		if _, err := fail(nil); err != nil {
+			return nil, err
+		}
+		const what = "names across hosts are off: "
+		off := fmt.Errorf(what+"NATS refuses the subscriptions to %s and %s (%w)", netwire.NamesAllSubjects, list, lerr)
+		t := locator.NewTable()
+		t.Refuse(strings.TrimPrefix(off.Error(), what))
+		return &names{g: g, table: t, off: off}, nil
 	}
 	n.wg.Add(2)
 	go n.publish()
 	go n.sweep()
+	// This host's names come back over NATS like any host's: wait (a
+	// little) for them, so that a program asking the new gateway does not
+	// see its own host empty.
+	t := time.NewTimer(ownWait)
+	select {
+	case <-n.ownSeen:
+	case <-t.C:
+	}
+	t.Stop()
 	return n, nil
 }
+
+// NamesOff says why this gateway does not follow names across hosts
+// (NATS refused its subscriptions to them), or nil if it does. A
+// program's ListHosts and WatchHosts are then answered with that reason
+// (locator.ErrHostsOff).
+func (g *Gateway) NamesOff() error { return g.names.off }
 
 // take answers msg if it is a locator request (a typed message): true if
 // it was one.
@@ -393,6 +428,9 @@ func (n *names) resetLocked(r run, f *follow, s netwire.Names) {
 		n.appearLocked(f, k, info)
 	}
 	f.pos, f.synced = s.To, true
+	if r == n.own {
+		n.ownOnce.Do(func() { close(n.ownSeen) })
+	}
 	waiting := f.pending
 	f.pending = nil
 	for _, m := range waiting {
@@ -432,6 +470,10 @@ func (n *names) sweep() {
 // close says goodbye to the other hosts, stops following them and ends
 // the watches the Table holds.
 func (n *names) close() {
+	if n.off != nil {
+		n.table.Close()
+		return
+	}
 	n.listSub.Unsubscribe()
 	n.evSub.Unsubscribe()
 	n.send(&netwire.Names{Type: netwire.NamesBye, Gen: n.w.Epoch()})

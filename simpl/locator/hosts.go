@@ -12,6 +12,11 @@ import (
 // host to ask.
 var ErrNoGateway = errors.New("simpl: locator: no gateway runs on this host (start fcgate)")
 
+// ErrHostsOff: the gateway runs but does not follow names across hosts
+// (NATS refuses it their subjects: see docs/network.md); the error says
+// why.
+var ErrHostsOff = errors.New("simpl: locator: the gateway does not follow names across hosts")
+
 // GatewayName is the name ListHosts and WatchHosts ask: the host's
 // gateway to the others (fcgate), which keeps the names of every host it
 // hears from.

@@ -69,6 +69,7 @@ func (watchReply) TypeTag() string    { return "locator.WatchReply" }
 const (
 	codeNotFound   typed.Code = 100 // no live owner (simpl.ErrNotFound)
 	codeBadRequest typed.Code = 101 // a bad name or pattern (simpl.ErrBadName)
+	codeRefused    typed.Code = 102 // a Table that its owner cannot fill (ErrHostsOff)
 )
 
 // Limits of a watch request.
@@ -170,6 +171,8 @@ func fromRemote(err error) error {
 			return fmt.Errorf("%w (%s)", simpl.ErrNotFound, e.Message)
 		case codeBadRequest:
 			return fmt.Errorf("%w (%s)", simpl.ErrBadName, e.Message)
+		case codeRefused:
+			return fmt.Errorf("%w: %s", ErrHostsOff, e.Message)
 		}
 	}
 	return err

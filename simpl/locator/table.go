@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/typed"
@@ -21,6 +22,8 @@ type Table struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	mux    *typed.Mux
+
+	refused atomic.Pointer[string] // see Refuse
 }
 
 // NewTable returns an empty Table.
@@ -73,7 +76,18 @@ func (t *Table) Disappear(info Info) {
 // Serve answers one request a program sent (a locate, list or watch, as
 // the locator daemon would); it returns at once, holding a watch until it
 // has events, its wait passes or the Table closes.
-func (t *Table) Serve(m simpl.Message) { t.mux.ServeMessage(t.ctx, m) }
+func (t *Table) Serve(m simpl.Message) {
+	if r := t.refused.Load(); r != nil {
+		typed.ReplyError(m, &typed.Error{Code: codeRefused, Message: *r})
+		return
+	}
+	t.mux.ServeMessage(t.ctx, m)
+}
+
+// Refuse makes Serve answer every request from now on with reason, which
+// the Client returns wrapping ErrHostsOff: the owner cannot fill the
+// Table (the gateway, when NATS refuses it the names of other hosts).
+func (t *Table) Refuse(reason string) { t.refused.Store(&reason) }
 
 // Close ends the Table: the watches it holds are answered with an error
 // (their clients see it gone), and Close returns when they are.

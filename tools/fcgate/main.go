@@ -181,6 +181,9 @@ func run(args []string, stdout io.Writer) error {
 		g.Close()
 		return fmt.Errorf("writing output: %w", err)
 	}
+	if err := g.NamesOff(); err != nil {
+		fmt.Fprintf(os.Stderr, "fcgate: %v\n", err)
+	}
 	<-ctx.Done()
 	g.Close()
 	if *verbose {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // fclocator is built for these tests alone, once, next to the tools
@@ -163,5 +165,133 @@ func TestNamesAcrossHosts(t *testing.T) {
 		if err := p.Wait(runTimeout); err != nil {
 			t.Errorf("%v after SIGTERM: %v", p.Cmd.Args, err)
 		}
+	}
+}
+
+// Names across hosts through an existing deployment: gateways whose users
+// may subscribe to the names subjects (docs/network.md) list each
+// other's names; one whose user may not still carries Sends, says on
+// stderr that names across hosts are off, and fclocator -hosts there
+// says why; with no gateway, fclocator -hosts says to start one.
+func TestNamesDeployment(t *testing.T) {
+	needLocator(t) // local runs it from binDir
+	keys := t.TempDir()
+	seed1, pub1 := writeSeed(t, keys, "h1")
+	seed2, pub2 := writeSeed(t, keys, "h2")
+	seed3, pub3 := writeSeed(t, keys, "h3")
+	user := func(pub, host string, names bool) *server.NkeyUser {
+		sub := []string{netwire.HostSubjects(host), "_INBOX.>"}
+		if names {
+			sub = append(sub, netwire.NamesAllSubjects, netwire.NamesPrefix+netwire.Token(host)+".list.*")
+		}
+		return &server.NkeyUser{Nkey: pub, Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{">"}},
+			Subscribe: &server.SubjectPermission{Allow: sub},
+		}}
+	}
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
+		Nkeys: []*server.NkeyUser{user(pub1, "h1", true), user(pub2, "h2", true), user(pub3, "h3", false)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	if !ns.ReadyForConnections(lineTimeout) {
+		t.Fatal("the NATS server is not ready")
+	}
+	url := ns.ClientURL()
+	dir1, dir2, dir3, dir4 := proctest.Dir(t), proctest.Dir(t), proctest.Dir(t), proctest.Dir(t)
+
+	r := runCmd(t, local(t, dir4, "h4", "fclocator", "-hosts", "-list"))
+	if r.code != 1 || !strings.Contains(r.stderr, "no gateway runs on this host (start fcgate)") {
+		t.Errorf("fclocator -hosts -list with no gateway: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	gw1, _ := startGate(t, local(t, dir1, "h1", "fcgate", "-nats", url, "-nkey", seed1))
+	gw2, _ := startGate(t, local(t, dir2, "h2", "fcgate", "-nats", url, "-nkey", seed2))
+	srv := proctest.StartCmd(t, local(t, dir2, "h2", "fcrecv", "-n", "SRV"))
+	srv.Expect("attached SRV", lineTimeout)
+	// h1 hears of h2's run within a heartbeat, then asks its snapshot.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r = runCmd(t, local(t, dir1, "h1", "fclocator", "-hosts", "-list", "-json", "h2:*"))
+		if r.code == 0 && strings.Contains(r.stdout, `"name":"h2:SRV","host":"h2"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fclocator -hosts -list on h1: exit %d, stdout %q, stderr %q; want h2:SRV within 5s", r.code, r.stdout, r.stderr)
+		}
+		time.Sleep(50 * time.Millisecond) // polling h1's view, bounded above
+	}
+
+	gw3, _ := startGate(t, local(t, dir3, "h3", "fcgate", "-nats", url, "-nkey", seed3))
+	for deadline := time.Now().Add(lineTimeout); !strings.Contains(gw3.Stderr(), "names across hosts are off"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("fcgate without the names permissions: stderr %q, want it to say names across hosts are off", gw3.Stderr())
+		}
+		time.Sleep(10 * time.Millisecond) // polling its stderr, bounded above
+	}
+	r = runCmd(t, local(t, dir3, "h3", "fclocator", "-hosts", "-list"))
+	if r.code != 1 || !strings.Contains(r.stderr, "does not follow names across hosts") || !strings.Contains(r.stderr, "Permissions Violation") {
+		t.Errorf("fclocator -hosts -list where names are off: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r = runCmd(t, local(t, dir3, "h3", "fcsend", "-r", "h2:SRV", "-m", "still carried")); r.code != 0 || r.stdout != "still carried\n" {
+		t.Errorf("fcsend -r h2:SRV from h3: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	srv.Signal(15)
+	srv.Wait(runTimeout)
+	for _, gw := range []*proctest.Proc{gw3, gw2, gw1} {
+		stopGate(t, gw)
+	}
+}
+
+// waitStderr waits for p's stderr to hold want.
+func waitStderr(t *testing.T, p *proctest.Proc, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(lineTimeout); !strings.Contains(p.Stderr(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v: stderr %q, want %q", p.Cmd.Args, p.Stderr(), want)
+		}
+		time.Sleep(10 * time.Millisecond) // polling its stderr, bounded above
+	}
+}
+
+// A watch across hosts on one host follows its gateway as a watch
+// follows the daemon: it says when none runs and when one does; a name
+// attached is seen within 1 s; the gateway killed, it says so and, with a
+// new gateway, resyncs without reporting again what it knew.
+func TestNamesWatchGateway(t *testing.T) {
+	needLocator(t)
+	dir := proctest.Dir(t)
+	watch := proctest.StartCmd(t, local(t, dir, "me", "fclocator", "-hosts", "-watch", "-json"))
+	waitStderr(t, watch, "fclocator: no gateway _gosimpl_gw is running in "+dir+"; start one with: fcgate &; waiting for it")
+	gw, _ := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	waitStderr(t, watch, "fclocator: gateway _gosimpl_gw is running; resyncing")
+	srv := proctest.StartCmd(t, local(t, dir, "me", "fcrecv", "-n", "SRV"))
+	srv.Expect("attached SRV", lineTimeout)
+	ev, _ := expectEvent(t, watch, "appeared", "other:SRV")
+	if lag := ev.Time.Sub(ev.Since); lag > time.Second || ev.Host != "other" {
+		t.Errorf("other:SRV appeared %+v, %v after it was attached; want within 1s", ev, lag)
+	}
+	gw.Kill()
+	waitStderr(t, watch, "fclocator: gateway _gosimpl_gw unreachable")
+	again, _ := startGate(t, local(t, dir, "me", "fcgate", "-host", "other", "-listen", "127.0.0.1:0"))
+	waitStderr(t, watch, "fclocator: gateway _gosimpl_gw is back; resyncing")
+	srv.Signal(15)
+	srv.Wait(runTimeout)
+	// The next event is SRV's going: not SRV again, which the watch knew.
+	line := watch.ReadLine(lineTimeout)
+	if !strings.Contains(line, `"event":"disappeared","name":"other:SRV"`) || strings.Contains(line, `"resync":true`) {
+		t.Errorf("after the new gateway and SRV's detach, the watch printed %q; want other:SRV disappeared", line)
+	}
+	stopGate(t, again)
+	watch.Signal(15)
+	if err := watch.Wait(runTimeout); err != nil {
+		t.Errorf("fclocator after SIGTERM: %v", err)
 	}
 }
