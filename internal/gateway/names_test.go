@@ -1,0 +1,191 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
+	"github.com/nats-io/nats.go"
+)
+
+// The protocol of names across hosts as a gateway follows it, with this
+// test playing another host's gateway on raw NATS: a snapshot, then
+// events; a message that skips some makes the gateway ask a snapshot
+// again, which it reports as the differences, once each; a stale
+// message and garbage change nothing; silence drops the host's names
+// within the 2 s bound. A program watching through the gateway (the
+// locator Client) sees exactly the changes, in order. Real processes
+// across real hosts are tested in tools/fcgate.
+func TestNamesFollow(t *testing.T) {
+	const host, other, gen = "gw-names-host", "z", 5
+	if h, _ := os.Hostname(); h == host || h == other {
+		t.Skip("this machine is named like the test's hosts")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	netw := &Network{Listen: "127.0.0.1:0"}
+	conn, err := netw.Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(5 * time.Second)
+	gwCh, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwCh.Close()
+	g, err := New(gwCh, conn.Conn, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	// The other host: answers snapshots with snap, publishes what the
+	// test says, and a presence every 300 ms.
+	peer, err := nats.Connect(conn.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	var mu sync.Mutex
+	snap := netwire.Names{Type: netwire.NamesSnapshot, Gen: gen, To: 3, Records: []netwire.NameRecord{rec(0, 0, "Z1", 10)}}
+	pos := uint64(3)
+	asked := 0
+	if _, err := peer.Subscribe(netwire.NamesListSubject(other, gen), func(m *nats.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		b, err := netwire.AppendNames(nil, &snap)
+		if err != nil {
+			t.Error(err)
+		}
+		m.Respond(b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(n netwire.Names) {
+		t.Helper()
+		b, err := netwire.AppendNames(nil, &n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := peer.Publish(netwire.NamesSubject(other), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopPresence := make(chan struct{})
+	presenceDone := make(chan struct{})
+	go func() {
+		defer close(presenceDone)
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			mu.Lock()
+			n := netwire.Names{Type: netwire.NamesPresence, Gen: gen, To: pos}
+			mu.Unlock()
+			b, _ := netwire.AppendNames(nil, &n)
+			peer.Publish(netwire.NamesSubject(other), b)
+			select {
+			case <-stopPresence:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-stopPresence:
+		default:
+			close(stopPresence)
+		}
+		<-presenceDone
+	}()
+
+	prog, err := simpl.Attach("PROG", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	w := locator.NewClient(prog, "").WatchHosts(other + ":*")
+	next := func(want string) {
+		t.Helper()
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("watch: %v, want %s", err, want)
+		}
+		if got := fmt.Sprintf("%v %s %d", ev.Kind, ev.Info.Name, ev.Info.PID); got != want {
+			t.Fatalf("watch: %s (%+v), want %s", got, ev, want)
+		}
+	}
+	next("appeared z:Z1 10") // from the first snapshot
+	mu.Lock()
+	pos = 4
+	mu.Unlock()
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 3, To: 4, Records: []netwire.NameRecord{rec(netwire.NameAppeared, 4, "Z2", 11)}})
+	next("appeared z:Z2 11")
+
+	// Events 5 and 6 lost: Z2 went and Z3 came; 7 says so of Z4.
+	mu.Lock()
+	snap = netwire.Names{Type: netwire.NamesSnapshot, Gen: gen, To: 7, Records: []netwire.NameRecord{rec(0, 0, "Z1", 10), rec(0, 0, "Z3", 12), rec(0, 0, "Z4", 13)}}
+	pos = 7
+	mu.Unlock()
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 6, To: 7, Records: []netwire.NameRecord{rec(netwire.NameAppeared, 7, "Z4", 13)}})
+	next("disappeared z:Z2 11")
+	sortedPair(ctx, t, w, "appeared z:Z3 12", "appeared z:Z4 13")
+	// Stale (before the snapshot) and garbage: nothing.
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 5, To: 6, Records: []netwire.NameRecord{rec(netwire.NameAppeared, 6, "Z9", 19)}})
+	peer.Publish(netwire.NamesSubject(other), []byte("GSM1 not really"))
+	mu.Lock()
+	pos = 8
+	mu.Unlock()
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 7, To: 8, Records: []netwire.NameRecord{rec(netwire.NameDisappeared, 8, "Z1", 10)}})
+	next("disappeared z:Z1 10")
+	if g.names.bad.Load() < 1 {
+		t.Error("the garbage message was not counted")
+	}
+	mu.Lock()
+	if asked != 2 {
+		t.Errorf("%d snapshots asked, want 2 (the first, and after the gap)", asked)
+	}
+	mu.Unlock()
+
+	// Silence: the host's names go within 2 s of its last message.
+	close(stopPresence)
+	<-presenceDone
+	t0 := time.Now()
+	sortedPair(ctx, t, w, "disappeared z:Z3 12", "disappeared z:Z4 13")
+	if el := time.Since(t0); el > 2*time.Second {
+		t.Errorf("a silent host's names went %v after its last message, want within 2s", el)
+	}
+}
+
+// sortedPair reads two events from w, which may come in either order
+// (one snapshot's differences), and checks that they are a and b.
+func sortedPair(ctx context.Context, t *testing.T, w *locator.Watch, a, b string) {
+	t.Helper()
+	var got []string
+	for range 2 {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("watch: %v, want %s and %s", err, a, b)
+		}
+		got = append(got, fmt.Sprintf("%v %s %d", ev.Kind, ev.Info.Name, ev.Info.PID))
+	}
+	if !(got[0] == a && got[1] == b) && !(got[0] == b && got[1] == a) {
+		t.Fatalf("watch: %q, want %q and %q", got, a, b)
+	}
+}
+
+func rec(kind uint8, seq uint64, name string, pid int) netwire.NameRecord {
+	if kind == 0 {
+		kind = netwire.NameAppeared
+	}
+	return netwire.NameRecord{Kind: kind, Transport: netwire.NameFIFO, Name: name, PID: pid, Seq: seq, Since: 1}
+}
