@@ -75,8 +75,18 @@ func (t *Table) Disappear(info Info) {
 
 // Serve answers one request a program sent (a locate, list or watch, as
 // the locator daemon would); it returns at once, holding a watch until it
-// has events, its wait passes or the Table closes.
+// has events, its wait passes or the Table closes. Once the Table is
+// closed, every request is answered with an error that the Client takes
+// as its server gone.
 func (t *Table) Serve(m simpl.Message) {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		// Its owner is stopping: to the Client, as a daemon gone.
+		typed.ReplyError(m, fmt.Errorf("simpl: locator: its server is stopping: %w", transport.ErrClosed))
+		return
+	}
 	if r := t.refused.Load(); r != nil {
 		typed.ReplyError(m, &typed.Error{Code: codeRefused, Message: *r})
 		return
@@ -95,7 +105,7 @@ func (t *Table) Close() error {
 	t.mu.Lock()
 	if !t.closed {
 		t.closed = true
-		t.err = fmt.Errorf("simpl: locator: table: %w", transport.ErrClosed)
+		t.err = fmt.Errorf("simpl: locator: its server is stopping: %w", transport.ErrClosed)
 		close(t.changed)
 		t.changed = make(chan struct{})
 	}

@@ -451,8 +451,12 @@ func (w *journal) Next(ctx context.Context, pattern string, after uint64, max in
 		w.mu.Lock()
 		switch {
 		case w.closed:
+			err := w.err // a Table's says why
 			w.mu.Unlock()
-			return nil, after, fmt.Errorf("simpl: locator: %w", transport.ErrClosed)
+			if err == nil {
+				err = fmt.Errorf("simpl: locator: %w", transport.ErrClosed)
+			}
+			return nil, after, err
 		case w.err != nil:
 			err := w.err
 			w.mu.Unlock()

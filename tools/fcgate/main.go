@@ -19,6 +19,12 @@
 // deployment. Listening beyond loopback without TLS and authentication
 // is refused (exit status 2, one line) unless -insecure.
 //
+// It also publishes this host's names to the other gateways and follows
+// theirs, for fclocator -hosts (docs/network.md, "Names across hosts"); if
+// the deployment's permissions refuse it the names subjects it says so on
+// stderr ("fcgate: names across hosts are off: ...") and carries Sends
+// all the same.
+//
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,

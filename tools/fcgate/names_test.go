@@ -289,7 +289,16 @@ func TestNamesWatchGateway(t *testing.T) {
 	if !strings.Contains(line, `"event":"disappeared","name":"other:SRV"`) || strings.Contains(line, `"resync":true`) {
 		t.Errorf("after the new gateway and SRV's detach, the watch printed %q; want other:SRV disappeared", line)
 	}
+	// Stopped (not killed), the gateway ends the held watch: the watch
+	// says so.
 	stopGate(t, again)
+	for deadline := time.Now().Add(lineTimeout); strings.Count(watch.Stderr(), "fclocator: gateway _gosimpl_gw unreachable") < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("fclocator after its gateway stopped: stderr %q, want a second 'unreachable'", watch.Stderr())
+		}
+		time.Sleep(10 * time.Millisecond) // polling its stderr, bounded above
+	}
+	t.Logf("fclocator's stderr:\n%s", watch.Stderr())
 	watch.Signal(15)
 	if err := watch.Wait(runTimeout); err != nil {
 		t.Errorf("fclocator after SIGTERM: %v", err)
