@@ -57,11 +57,28 @@ func expectEvent(t *testing.T, watch *proctest.Proc, event, name string) (nameEv
 	return ev, at
 }
 
+// expectEvents reads watch's lines until it has seen each of want, in
+// any order.
+func expectEvents(t *testing.T, watch *proctest.Proc, want ...string) {
+	t.Helper()
+	left := append([]string(nil), want...)
+	for len(left) > 0 {
+		line := watch.ReadLine(lineTimeout)
+		for i, w := range left {
+			if strings.Contains(line, w) {
+				left = append(left[:i], left[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
 // Names across hosts, with real processes on two hosts: a watch on a
 // sees b's names appear and disappear (a detach, a holder killed) within
 // 1 s of the event on b; a list on a shows both hosts' names, as
-// HOST:NAME; b's gateway killed, its names disappear within the 2 s
-// docs/network.md promises.
+// HOST:NAME; b cut off the network, or its gateway killed, its names
+// disappear within the 2 s docs/network.md promises, and come back with
+// b.
 func TestNamesAcrossHosts(t *testing.T) {
 	fclocator := needLocator(t)
 	h := newTwoHosts(t)
@@ -126,6 +143,29 @@ func TestNamesAcrossHosts(t *testing.T) {
 	} else {
 		t.Logf("b:HELD's holder killed, seen on a within %v", lag)
 	}
+
+	// b cut off the network: its names go on a within 2 s (its
+	// silence); a name attached on b meanwhile comes with them when b is
+	// back.
+	t0 = time.Now()
+	if err := h.lab.Cut("b"); err != nil {
+		t.Fatal(err)
+	}
+	_, at = expectEvent(t, watch, "disappeared", "b:PRE")
+	if lag := at.Sub(t0); lag > 2*time.Second {
+		t.Errorf("b cut off, b:PRE gone on a %v later, want within 2s", lag)
+	} else {
+		t.Logf("b cut off, b:PRE gone on a %v later", lag)
+	}
+	cut := h.recv(t, "-n", "CUT")
+	if err := h.lab.Heal("b"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitRoute(t)
+	expectEvents(t, watch, `"event":"appeared","name":"b:PRE"`, `"event":"appeared","name":"b:CUT"`)
+	cut.Signal(15)
+	expectEvent(t, watch, "disappeared", "b:CUT")
+	cut.Wait(runTimeout)
 
 	// b's gateway killed: its names go within 2 s; a's stay.
 	t0 = time.Now()
