@@ -59,8 +59,10 @@ type names struct {
 	ownSeen chan struct{} // closed when the Table has this host's names
 	ownOnce sync.Once
 
-	bad atomic.Int64 // names messages that could not be read
-	off error        // why names across hosts are off, if they are
+	bad   atomic.Int64 // names messages (and snapshots) that could not be read
+	runsN atomic.Int64 // runs followed, from their first message
+	asked atomic.Int64 // snapshots asked for
+	off   error        // why names across hosts are off, if they are
 }
 
 // run is one gateway's run: its host and generation.
@@ -156,6 +158,23 @@ func startNames(g *Gateway) (*names, error) {
 // program's ListHosts and WatchHosts are then answered with that reason
 // (locator.ErrHostsOff).
 func (g *Gateway) NamesOff() error { return g.names.off }
+
+// NamesStats count what a gateway did for names across hosts. Read them
+// with Gateway.NamesStats.
+type NamesStats struct {
+	Runs      int64 // gateway runs followed (this one's too; a restarted gateway is a new run)
+	Snapshots int64 // snapshots asked for: one per run, and one per gap
+	Bad       int64 // names messages and snapshots that could not be read
+	Names     int   // names on every host now
+}
+
+// NamesStats returns the counts so far.
+func (g *Gateway) NamesStats() NamesStats {
+	n := g.names
+	s := NamesStats{Runs: n.runsN.Load(), Snapshots: n.asked.Load(), Bad: n.bad.Load()}
+	s.Names = n.table.Counts().Names
+	return s
+}
 
 // take answers msg if it is a locator request (a typed message): true if
 // it was one.
@@ -285,6 +304,7 @@ func (n *names) onNames(m *nats.Msg) {
 		// A new run (or the first heard of): start from its snapshot.
 		f = &follow{names: make(map[nameKey]locator.Info)}
 		n.runs[r] = f
+		n.runsN.Add(1)
 		n.syncLocked(r, f)
 	}
 	f.heard = time.Now()
@@ -382,6 +402,7 @@ func (n *names) syncLocked(r run, f *follow) {
 		return
 	}
 	f.syncing, f.synced = true, false
+	n.asked.Add(1)
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -147,8 +147,10 @@ func TestNamesFollow(t *testing.T) {
 	mu.Unlock()
 	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 7, To: 8, Records: []netwire.NameRecord{rec(netwire.NameDisappeared, 8, "Z1", 10)}})
 	next("disappeared z:Z1 10")
-	if g.names.bad.Load() < 1 {
-		t.Error("the garbage message was not counted")
+	// Two runs (this host's and z's), three snapshots (one of this
+	// host's, two of z's), the garbage counted.
+	if st := g.NamesStats(); st.Runs != 2 || st.Snapshots != 3 || st.Bad != 1 || st.Names != 3 {
+		t.Errorf("NamesStats = %+v, want 2 runs, 3 snapshots, 1 bad, 3 names", st)
 	}
 	mu.Lock()
 	if asked != 2 {

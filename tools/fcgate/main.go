@@ -28,7 +28,8 @@
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
-// of unknown outcome or unreachable. SIGINT, SIGTERM and SIGHUP
+// of unknown outcome or unreachable, then a line of names-across-hosts
+// counts (gateway runs followed, snapshots asked, bad messages). SIGINT, SIGTERM and SIGHUP
 // stop it: requests arriving are answered "shutting down", those in
 // flight get 5 s to finish, then the NATS connection drains, the embedded
 // server stops and the name is detached.
@@ -197,6 +198,11 @@ func run(args []string, stdout io.Writer) error {
 		outMu.Lock()
 		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d\n",
 			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable)
+		if err != nil && werr == nil {
+			werr = err
+		}
+		ns := g.NamesStats()
+		_, err = fmt.Fprintf(stdout, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d\n", ns.Runs, ns.Snapshots, ns.Bad)
 		if err != nil && werr == nil {
 			werr = err
 		}

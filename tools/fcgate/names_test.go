@@ -206,6 +206,17 @@ func TestNamesAcrossHosts(t *testing.T) {
 			t.Errorf("%v after SIGTERM: %v", p.Cmd.Args, err)
 		}
 	}
+	// a's counts: its own run and b's three (first, back from the cut,
+	// restarted), at least; nothing unreadable.
+	h.gwA.Signal(15)
+	line := h.gwA.Expect("fcgate: names across hosts: ", lineTimeout)
+	var runs, snaps, bad int
+	if _, err := fmt.Sscanf(line, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d", &runs, &snaps, &bad); err != nil || runs < 4 || snaps < runs || bad != 0 {
+		t.Errorf("a's gateway's names counts: %q (%v); want 4 runs or more, a snapshot each, none bad", line, err)
+	}
+	if err := h.gwA.Wait(runTimeout); err != nil {
+		t.Errorf("a's gateway after SIGTERM: %v", err)
+	}
 }
 
 // Names across hosts through an existing deployment: gateways whose users
