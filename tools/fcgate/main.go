@@ -29,10 +29,10 @@
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
 // of unknown outcome or unreachable, then a line of names-across-hosts
-// counts (gateway runs followed, snapshots asked, bad messages). SIGINT, SIGTERM and SIGHUP
-// stop it: requests arriving are answered "shutting down", those in
-// flight get 5 s to finish, then the NATS connection drains, the embedded
-// server stops and the name is detached.
+// counts (gateway runs followed, snapshots asked, bad messages). SIGINT,
+// SIGTERM and SIGHUP stop it: requests arriving are answered "shutting
+// down", those in flight get 5 s to finish, then the NATS connection
+// drains, the embedded server stops and the name is detached.
 package main
 
 import (
