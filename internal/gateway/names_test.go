@@ -191,3 +191,122 @@ func rec(kind uint8, seq uint64, name string, pid int) netwire.NameRecord {
 	}
 	return netwire.NameRecord{Kind: kind, Transport: netwire.NameFIFO, Name: name, PID: pid, Seq: seq, Since: 1}
 }
+
+// fakeRun plays one gateway run of another host on raw NATS: it answers
+// snapshot requests with its names and says it is present every 300 ms
+// until stopped.
+type fakeRun struct {
+	nc    *nats.Conn
+	host  string
+	gen   uint64
+	names []netwire.NameRecord
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func startFakeRun(t *testing.T, nc *nats.Conn, host string, gen uint64, names ...netwire.NameRecord) *fakeRun {
+	t.Helper()
+	f := &fakeRun{nc: nc, host: host, gen: gen, names: names, stop: make(chan struct{}), done: make(chan struct{})}
+	sub, err := nc.Subscribe(netwire.NamesListSubject(host, gen), func(m *nats.Msg) {
+		b, _ := netwire.AppendNames(nil, &netwire.Names{Type: netwire.NamesSnapshot, Gen: gen, Records: f.names})
+		m.Respond(b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(f.done)
+		defer sub.Unsubscribe()
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			b, _ := netwire.AppendNames(nil, &netwire.Names{Type: netwire.NamesPresence, Gen: gen})
+			nc.Publish(netwire.NamesSubject(host), b)
+			select {
+			case <-f.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(f.end)
+	return f
+}
+
+// bye stops the run as a gateway that closes does.
+func (f *fakeRun) bye() {
+	f.end()
+	b, _ := netwire.AppendNames(nil, &netwire.Names{Type: netwire.NamesBye, Gen: f.gen})
+	f.nc.Publish(netwire.NamesSubject(f.host), b)
+}
+
+func (f *fakeRun) end() {
+	select {
+	case <-f.stop:
+	default:
+		close(f.stop)
+	}
+	<-f.done
+}
+
+// Two gateways of one host (two runs): a name both report is listed
+// once, and stays while one of them reports it; a goodbye takes only its
+// run's names.
+func TestNamesTwoRuns(t *testing.T) {
+	const host, other = "gw-names-host", "y"
+	if h, _ := os.Hostname(); h == host || h == other {
+		t.Skip("this machine is named like the test's hosts")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := (&Network{Listen: "127.0.0.1:0"}).Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(5 * time.Second)
+	gwCh, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwCh.Close()
+	g, err := New(gwCh, conn.Conn, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	peer, err := nats.Connect(conn.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	prog, err := simpl.Attach("PROG", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	c := locator.NewClient(prog, "")
+	w := c.WatchHosts(other + ":*")
+	next := func(want string) {
+		t.Helper()
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("watch: %v, want %s", err, want)
+		}
+		if got := fmt.Sprintf("%v %s %d", ev.Kind, ev.Info.Name, ev.Info.PID); got != want {
+			t.Fatalf("watch: %s (%+v), want %s", got, ev, want)
+		}
+	}
+
+	r6 := startFakeRun(t, peer, other, 6, rec(0, 0, "Y1", 1), rec(0, 0, "Y2", 2))
+	sortedPair(ctx, t, w, "appeared y:Y1 1", "appeared y:Y2 2")
+	r7 := startFakeRun(t, peer, other, 7, rec(0, 0, "Y2", 2), rec(0, 0, "Y3", 3))
+	next("appeared y:Y3 3") // Y2 not again
+	if infos, err := c.ListHosts(ctx, "y:*"); err != nil || len(infos) != 3 {
+		t.Errorf("ListHosts(y:*) = %+v, %v; want Y1, Y2, Y3", infos, err)
+	}
+	r6.bye()
+	next("disappeared y:Y1 1") // Y2 stays: run 7 reports it
+	r7.bye()
+	sortedPair(ctx, t, w, "disappeared y:Y2 2", "disappeared y:Y3 3")
+}
