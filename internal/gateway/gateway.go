@@ -176,6 +176,7 @@ type Gateway struct {
 	recvStop        context.CancelFunc
 	recvDone        chan struct{}
 	closeOnce       sync.Once
+	names           *names // this host's names out, every host's in (names.go)
 
 	stats struct {
 		out, in, badEnv, badReq, badAns, dup, denied, busy, unknown, unreachable, stray, proxies atomic.Int64
@@ -250,6 +251,12 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 		g.hardEnd()
 		return nil, fmt.Errorf("gateway: subscribing: %w", err)
 	}
+	if g.names, err = startNames(g); err != nil {
+		g.inSub.Unsubscribe()
+		g.inboxSub.Unsubscribe()
+		g.hardEnd()
+		return nil, err
+	}
 	rctx, stop := context.WithCancel(context.Background())
 	g.recvStop = stop
 	go g.receive(rctx)
@@ -286,6 +293,9 @@ func (g *Gateway) receive(ctx context.Context) {
 		msg, err := g.ch.Receive(ctx)
 		if err != nil {
 			return
+		}
+		if g.names.take(msg) { // a locator request: names across hosts
+			continue
 		}
 		g.outbound(msg, time.Now())
 	}
@@ -712,6 +722,7 @@ func (g *Gateway) Close() error {
 		g.mu.Lock()
 		g.closing = true
 		g.mu.Unlock()
+		g.names.close()
 		// No more requests from the network: another gateway of the
 		// queue group takes them, or their senders hear "no responders".
 		// Those already here are answered StatusClosed as the drain

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -440,7 +441,7 @@ func (c *CSimpl) newSurrogate() (*surrogate, error) {
 	}
 	c.surs++
 	c.mu.Unlock()
-	name := fmt.Sprintf("_gosimpl_s%d_%d", os.Getpid(), c.seq.Add(1))
+	name := surrogatePrefix(os.Getpid()) + strconv.FormatUint(c.seq.Add(1), 10)
 	ch, err := simpl.Attach(name, simpl.WithDir(c.g.ch.Dir()), simpl.WithPerm(c.o.perm),
 		simpl.WithTransport(simpl.FIFO, simpl.NET), simpl.WithMaxMessage(c.limit))
 	if err != nil {
@@ -575,3 +576,6 @@ func (s *surrogate) serve(conn *simpl.Conn, pid int) {
 		c.stats.sends.Add(1)
 	}
 }
+
+// surrogatePrefix begins the names of the surrogates process pid attaches.
+func surrogatePrefix(pid int) string { return "_gosimpl_s" + strconv.Itoa(pid) + "_" }

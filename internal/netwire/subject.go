@@ -51,9 +51,13 @@ func Inbox(host string) string { return InboxPrefix + Token(host) }
 // host's inbox, and subscribe to requests to its own host's names and to
 // its own host's answers. With them a host can neither answer for
 // another host, nor send as another, nor read another's answers.
+//
+// For names across hosts it may publish its own host's name events and
+// ask any host's gateway for its list, and subscribe to every host's
+// events and to the list requests for its own.
 func Permissions(host string) (publish, subscribe []string) {
-	return []string{FromSubjects(host), InboxPrefix + ">", RawPrefix + ">"},
-		[]string{HostSubjects(host), Inbox(host) + ".>", RawPrefix + ">"}
+	return []string{FromSubjects(host), InboxPrefix + ">", RawPrefix + ">", NamesSubject(host), NamesPrefix + "*.list.*"},
+		[]string{HostSubjects(host), Inbox(host) + ".>", RawPrefix + ">", NamesAllSubjects, NamesPrefix + Token(host) + ".list.*"}
 }
 
 // ParseSubject splits a subject made by Subject back into its hosts and

@@ -26,6 +26,7 @@ type Client struct {
 
 	mu   sync.Mutex
 	conn *simpl.Conn
+	gw   *Client // asks the gateway, for ListHosts and WatchHosts
 }
 
 // DefaultUnresponsiveAfter is WithUnresponsiveAfter's default.

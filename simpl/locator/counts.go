@@ -14,8 +14,8 @@ type Counts struct {
 	Watches int64
 }
 
-// Counts is a snapshot of the Watcher's counters.
-func (w *Watcher) Counts() Counts {
+// Counts is a snapshot of the counters of a Watcher (or a Table).
+func (w *journal) Counts() Counts {
 	w.mu.Lock()
 	c := Counts{Names: len(w.live), Appeared: w.counts[Appeared], Disappeared: w.counts[Disappeared]}
 	w.mu.Unlock()

@@ -6,7 +6,9 @@
 //
 // The directory stays the source of truth, and naming.Registry works with no
 // locator running; the locator adds watching, metadata (pid, uid, transport,
-// since when) and, later, names on other hosts. With no locator running, a
+// since when). Names on every host come from the host's gateway (fcgate)
+// instead: Client.ListHosts and Client.WatchHosts ask it, with the same
+// protocol, served from a Table. With no locator running, a
 // Client's Locate and List read the directory themselves (LocateDir,
 // ScanDir) and give the same answers; LocateFrom and ListFrom say which
 // source answered. A Client's Watch needs the locator: it survives its

@@ -69,6 +69,7 @@ func (watchReply) TypeTag() string    { return "locator.WatchReply" }
 const (
 	codeNotFound   typed.Code = 100 // no live owner (simpl.ErrNotFound)
 	codeBadRequest typed.Code = 101 // a bad name or pattern (simpl.ErrBadName)
+	codeRefused    typed.Code = 102 // a Table that its owner cannot fill (ErrHostsOff)
 )
 
 // Limits of a watch request.
@@ -83,37 +84,44 @@ const (
 // ends or ch closes. Watches are held without holding a worker, as many
 // as clients wait.
 func Serve(ctx context.Context, ch *simpl.Channel, w *Watcher) error {
+	mux := newMux(ctx, &w.journal, func(f func()) { go f() })
+	return mux.Serve(ctx, ch, typed.WithWorkers(workersServe))
+}
+
+// newMux answers locate, list and watch requests from j; spawn runs a
+// held watch, which ends when ctx does.
+func newMux(ctx context.Context, w *journal, spawn func(func())) *typed.Mux {
 	mux := typed.NewMux()
-	typed.Handle(mux, func(ctx context.Context, req locateRequest, _ simpl.Message) (locateReply, error) {
+	typed.Handle(mux, func(_ context.Context, req locateRequest, _ simpl.Message) (locateReply, error) {
 		info, err := w.Lookup(req.Name)
 		if err != nil {
 			return locateReply{}, codeOf(err)
 		}
 		return locateReply{Info: info}, nil
 	})
-	typed.Handle(mux, func(ctx context.Context, req listRequest, _ simpl.Message) (listReply, error) {
+	typed.Handle(mux, func(_ context.Context, req listRequest, _ simpl.Message) (listReply, error) {
 		if err := CheckPattern(req.Pattern); err != nil {
 			return listReply{}, codeOf(err)
 		}
 		infos, seq := w.Snapshot(req.Pattern)
 		return listReply{Infos: infos, Epoch: w.Epoch(), Seq: seq}, nil
 	})
-	typed.Handle(mux, func(ctx context.Context, req watchRequest, m simpl.Message) (watchReply, error) {
+	typed.Handle(mux, func(_ context.Context, req watchRequest, m simpl.Message) (watchReply, error) {
 		if err := CheckPattern(req.Pattern); err != nil {
 			return watchReply{}, codeOf(err)
 		}
 		if req.Epoch != w.Epoch() {
 			return reset(w, req.Pattern), nil
 		}
-		go hold(ctx, w, req, m)
+		spawn(func() { hold(ctx, w, req, m) })
 		return watchReply{}, typed.ErrDeferred
 	})
-	return mux.Serve(ctx, ch, typed.WithWorkers(workersServe))
+	return mux
 }
 
 // hold answers a watch once there are events, Wait has passed, or the
 // server stops.
-func hold(ctx context.Context, w *Watcher, req watchRequest, m simpl.Message) {
+func hold(ctx context.Context, w *journal, req watchRequest, m simpl.Message) {
 	wait := req.Wait
 	if wait <= 0 || wait > maxWait {
 		wait = defaultWait
@@ -139,7 +147,7 @@ func hold(ctx context.Context, w *Watcher, req watchRequest, m simpl.Message) {
 	}
 }
 
-func reset(w *Watcher, pattern string) watchReply {
+func reset(w *journal, pattern string) watchReply {
 	infos, seq := w.Snapshot(pattern)
 	return watchReply{Reset: true, Snapshot: infos, Epoch: w.Epoch(), Next: seq}
 }
@@ -163,6 +171,8 @@ func fromRemote(err error) error {
 			return fmt.Errorf("%w (%s)", simpl.ErrNotFound, e.Message)
 		case codeBadRequest:
 			return fmt.Errorf("%w (%s)", simpl.ErrBadName, e.Message)
+		case codeRefused:
+			return fmt.Errorf("%w: %s", ErrHostsOff, e.Message)
 		}
 	}
 	return err

@@ -54,7 +54,10 @@ func (k Kind) String() string {
 
 // Info describes one attached name as the locator sees it.
 type Info struct {
+	// Name is the SIMPL name; across hosts (Client.ListHosts,
+	// Client.WatchHosts) HOST:NAME, the form that Sends to it.
 	Name      string    `msgpack:"name"`
+	Host      string    `msgpack:"host,omitempty"` // across hosts: the host it is on; otherwise ""
 	PID       int       `msgpack:"pid"`
 	UID       int       `msgpack:"uid"`       // owner of its receive FIFO
 	Transport string    `msgpack:"transport"` // "shm" (and FIFO) or "fifo" only
@@ -93,27 +96,45 @@ const keep = 4096
 // available.
 const pollEvery = 100 * time.Millisecond
 
-// Watcher follows one FIFO directory and numbers every name that appears
-// or disappears, including owners killed without a chance to clean up: the
-// directory is the source of truth, inotify says when it changes and a
-// pidfd per owner when the owner dies. Safe for concurrent use; Close is
-// idempotent and ends every Next.
-type Watcher struct {
-	reg   *naming.Registry
+// journal is the numbered record of live names and of their changes that
+// Serve answers list and watch requests from: a Watcher's, of its
+// directory, and a Table's, of names its owner reports. Its methods are
+// safe for concurrent use.
+type journal struct {
 	epoch uint64
-	inot  *os.File
 
 	mu      sync.Mutex
 	live    map[key]Info // the current live names
-	owners  map[key]*sys.Pidfd
-	events  []Event // the last keep events, oldest first
-	seq     uint64  // the last event's number
+	events  []Event      // the last keep events, oldest first
+	seq     uint64       // the last event's number
 	changed chan struct{}
 	closed  bool
 	err     error     // why the watch ended, once it has
 	counts  [3]uint64 // events by Kind, for metrics
 
 	held atomic.Int64 // watch requests held by Serve, for metrics
+}
+
+// init readies j, with a random odd epoch.
+func (j *journal) init() {
+	var b [8]byte
+	rand.Read(b[:])
+	j.epoch = binary.LittleEndian.Uint64(b[:]) | 1
+	j.live = make(map[key]Info)
+	j.changed = make(chan struct{})
+}
+
+// Watcher follows one FIFO directory and numbers every name that appears
+// or disappears, including owners killed without a chance to clean up: the
+// directory is the source of truth, inotify says when it changes and a
+// pidfd per owner when the owner dies. Safe for concurrent use; Close is
+// idempotent and ends every Next.
+type Watcher struct {
+	journal
+	reg  *naming.Registry
+	inot *os.File
+
+	owners map[key]*sys.Pidfd // under mu
 
 	rescan chan struct{}
 	done   chan struct{}
@@ -135,18 +156,14 @@ func NewWatcher(dir string) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simpl: locator: %w", err)
 	}
-	var b [8]byte
-	rand.Read(b[:])
 	w := &Watcher{
-		reg:     reg,
-		epoch:   binary.LittleEndian.Uint64(b[:]) | 1,
-		inot:    inot,
-		live:    make(map[key]Info),
-		owners:  make(map[key]*sys.Pidfd),
-		changed: make(chan struct{}),
-		rescan:  make(chan struct{}, 1),
-		done:    make(chan struct{}),
+		reg:    reg,
+		inot:   inot,
+		owners: make(map[key]*sys.Pidfd),
+		rescan: make(chan struct{}, 1),
+		done:   make(chan struct{}),
 	}
+	w.init()
 	w.scan()
 	w.wg.Add(2)
 	go w.readDir()
@@ -156,7 +173,7 @@ func NewWatcher(dir string) (*Watcher, error) {
 
 // Epoch identifies this Watcher: a client that sees it change knows the
 // locator restarted and its position means nothing any more.
-func (w *Watcher) Epoch() uint64 { return w.epoch }
+func (w *journal) Epoch() uint64 { return w.epoch }
 
 // Dir is the watched directory.
 func (w *Watcher) Dir() string { return w.reg.Dir() }
@@ -370,7 +387,7 @@ func earliest(live map[key]Info, name string) (Info, bool) {
 	return best, found
 }
 
-func (w *Watcher) addLocked(kind Kind, info Info) {
+func (w *journal) addLocked(kind Kind, info Info) {
 	w.seq++
 	if int(kind) < len(w.counts) {
 		w.counts[kind]++
@@ -383,7 +400,7 @@ func (w *Watcher) addLocked(kind Kind, info Info) {
 	w.changed = make(chan struct{})
 }
 
-func (w *Watcher) fail(err error) {
+func (w *journal) fail(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err == nil {
@@ -396,7 +413,7 @@ func (w *Watcher) fail(err error) {
 // Snapshot returns the live names matching pattern (see Match), sorted,
 // and the number of the last event they reflect: a watch from that
 // position misses nothing.
-func (w *Watcher) Snapshot(pattern string) ([]Info, uint64) {
+func (w *journal) Snapshot(pattern string) ([]Info, uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []Info
@@ -411,7 +428,7 @@ func (w *Watcher) Snapshot(pattern string) ([]Info, uint64) {
 
 // Lookup returns the live owner of name, the earliest attach when two
 // processes claim it (the older FIFO, then the lower pid).
-func (w *Watcher) Lookup(name string) (Info, error) {
+func (w *journal) Lookup(name string) (Info, error) {
 	if err := naming.CheckLocal(name); err != nil {
 		return Info{}, err
 	}
@@ -429,13 +446,17 @@ func (w *Watcher) Lookup(name string) (Info, error) {
 // next time. It returns ErrGap when events after the position are no longer
 // kept, ctx.Err() when ctx ends, and ErrClosed or the reason the watch
 // ended.
-func (w *Watcher) Next(ctx context.Context, pattern string, after uint64, max int) ([]Event, uint64, error) {
+func (w *journal) Next(ctx context.Context, pattern string, after uint64, max int) ([]Event, uint64, error) {
 	for {
 		w.mu.Lock()
 		switch {
 		case w.closed:
+			err := w.err // a Table's says why
 			w.mu.Unlock()
-			return nil, after, fmt.Errorf("simpl: locator: %w", transport.ErrClosed)
+			if err == nil {
+				err = fmt.Errorf("simpl: locator: %w", transport.ErrClosed)
+			}
+			return nil, after, err
 		case w.err != nil:
 			err := w.err
 			w.mu.Unlock()
@@ -498,10 +519,15 @@ func (w *Watcher) Close() error {
 
 // Match reports whether name matches pattern: "" and "*" match every name,
 // otherwise shell-style with * ? and [...] (path.Match; names hold no '/').
-// A malformed pattern matches nothing.
+// A malformed pattern matches nothing. A name across hosts, HOST:NAME, is
+// matched whole by a pattern with a colon ("b:SRV*", "*:SRV"), and by its
+// NAME alone otherwise ("SRV*" matches b:SRV1).
 func Match(pattern, name string) bool {
 	if pattern == "" || pattern == "*" {
 		return true
+	}
+	if i := strings.IndexByte(name, ':'); i >= 0 && !strings.Contains(pattern, ":") {
+		name = name[i+1:]
 	}
 	ok, err := path.Match(pattern, name)
 	return err == nil && ok

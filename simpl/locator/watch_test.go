@@ -169,7 +169,7 @@ func TestWatchPositions(t *testing.T) {
 		_, _, err := w.Next(context.Background(), "", 0, 0)
 		res <- err
 	}()
-	proctest.WaitParked(t, 5*time.Second, "locator.(*Watcher).Next", 1)
+	proctest.WaitParked(t, 5*time.Second, "locator.(*journal).Next", 1)
 	w.Close()
 	w.Close()
 	select {

@@ -77,7 +77,7 @@ import (
 // warmUp is the least time each sender runs before it is measured.
 const warmUp = 50 * time.Millisecond
 
-const usage = "usage: fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]\n       fcbench [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-senders N] [-json] [-progress D]\n       fcbench -serve NAME | -serve-nats URL"
+const usage = "usage: fcbench [-transport fifo|shm] [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D] | -serve NAME | -serve-nats URL"
 
 // columns is what -h says about the table.
 const columns = `columns:

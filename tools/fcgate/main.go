@@ -34,17 +34,24 @@
 // programs"); it prints "fcgate: C SIMPL programs: ROLE" before its ready
 // line.
 //
+// It also publishes this host's names to the other gateways and follows
+// theirs, for fclocator -hosts (docs/network.md, "Names across hosts"); if
+// the deployment's permissions refuse it the names subjects it says so on
+// stderr ("fcgate: names across hosts are off: ...") and carries Sends
+// all the same.
+//
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
-// of unknown outcome or unreachable; for C SIMPL programs, a line
-// "csimpl: ..." per name located or failure, and their counts (requests
-// to the router, registrations handed out, names located and not found,
-// Sends carried and failed, proxies, bad messages, surrogates refused
-// for the limit). SIGINT, SIGTERM and SIGHUP
-// stop it: requests arriving are answered "shutting down", those in
-// flight get 5 s to finish, then the NATS connection drains, the embedded
-// server stops and the name is detached.
+// of unknown outcome or unreachable, then a line of names-across-hosts
+// counts (gateway runs followed, snapshots asked, bad messages); for C
+// SIMPL programs, a line "csimpl: ..." per name located or failure, and
+// their counts (requests to the router, registrations handed out, names
+// located and not found, Sends carried and failed, proxies, bad messages,
+// surrogates refused for the limit). SIGINT, SIGTERM and SIGHUP stop it:
+// requests arriving are answered "shutting down", those in flight get 5 s
+// to finish, then the NATS connection drains, the embedded server stops
+// and the name is detached.
 package main
 
 import (
@@ -68,7 +75,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-csimpl=false] [-v]\n       fcgate -permissions [-host NAME]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-csimpl=false] [-v] | -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -248,6 +255,9 @@ func run(args []string, stdout io.Writer) error {
 		g.Close()
 		return fmt.Errorf("writing output: %w", err)
 	}
+	if err := g.NamesOff(); err != nil {
+		fmt.Fprintf(os.Stderr, "fcgate: %v\n", err)
+	}
 	<-ctx.Done()
 	cs.Close() // before g's: its surrogates carry through g
 	g.Close()
@@ -261,6 +271,11 @@ func run(args []string, stdout io.Writer) error {
 			_, err = fmt.Fprintf(stdout, "fcgate: C SIMPL: requests %d, registrations %d, located %d, not found %d, sends %d, failed %d, triggers %d, bad %d, busy %d\n",
 				c.Requests, c.Registrations, c.Located, c.NotFound, c.Sends, c.Failed, c.Triggers, c.Bad, c.Busy)
 		}
+		if err != nil && werr == nil {
+			werr = err
+		}
+		ns := g.NamesStats()
+		_, err = fmt.Fprintf(stdout, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d\n", ns.Runs, ns.Snapshots, ns.Bad)
 		if err != nil && werr == nil {
 			werr = err
 		}

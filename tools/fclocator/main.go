@@ -5,6 +5,7 @@
 //	fclocator -locate NAME                   a table of NAME's owner
 //	fclocator -list [PATTERN]                a table of the live names (matching PATTERN)
 //	fclocator -watch [PATTERN] [-count N]    names as they appear and disappear
+//	fclocator -hosts (-list | -watch) ...    the same, on every host (HOST:NAME)
 //
 // The daemon watches $FIFO_PATH (or /var/tmp) and answers locate, list and
 // watch requests sent with Send/Reply (see docs/locator.md); it hears a name
@@ -35,6 +36,19 @@
 // and those simpl.Attach("") picks (_PID_N); -all shows them. -json prints
 // one JSON object per name or event instead, for programs.
 //
+// -hosts lists or watches the names on every host whose gateway (fcgate)
+// this host's gateway hears from, this host's own included, each as
+// HOST:NAME (the form a Send to it takes): it asks the local gateway,
+// attached as _gosimpl_gw, and needs no locator daemon and no network
+// settings. A PATTERN without a colon matches the NAME on every host
+// ('SRV*'); with one, the whole HOST:NAME ('b:*'). A change on another host
+// is seen within a second of it; the names of a host whose gateway stops
+// disappear at once, and those of one killed or cut off within 2 s. With
+// -json each object also has "host". The watch says on stderr when the
+// gateway is not running or went away ("fclocator: no gateway _gosimpl_gw
+// is running in DIR; start one with: fcgate &; waiting for it"), and when
+// it is back, as for the daemon.
+//
 // With no daemon running, -locate and -list read the FIFO directory
 // themselves and print the same. A watch needs the daemon and outlives its
 // restarts. While it cannot reach it, it says so once on stderr, in one
@@ -57,6 +71,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -69,7 +84,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fclocator [-n NAME] [-metrics ADDR] | [-n NAME] [-json] (-locate NAME | -list [PATTERN] | -watch [PATTERN] [-count N] [-all])"
+const usage = "usage: fclocator [-n NAME] [-metrics ADDR] | [-n NAME] [-json] (-locate NAME | [-hosts] -list [PATTERN] | [-hosts] -watch [PATTERN] [-count N] [-all])"
 
 func main() {
 	// A closed standard output must fail the write, not kill the process
@@ -109,6 +124,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&watch, "watch", "print the names (matching the pattern argument, if one is given) as they come and go")
 	count := fs.Int("count", 0, "with -watch: exit after this many events (0: until signalled)")
 	all := fs.Bool("all", false, "with -watch: also the names tools attach for themselves (fcsend_PID, fcpub_PID, fcsub_PID, FCLOC_PID, _PID_N)")
+	hosts := fs.Bool("hosts", false, "with -list or -watch: the names on every host (HOST:NAME), from this host's gateway (fcgate)")
 	asJSON := fs.Bool("json", false, "with -locate, -list or -watch: one JSON object per line instead of the table")
 	metricsAddr := fs.String("metrics", "", "when serving: Prometheus metrics at http://ADDR/metrics (host:port, port 0 picks one)")
 	operands, help, err := cli.ParseOperands(fs, args, usage, stdout)
@@ -140,6 +156,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-count %d: must be 0 or more", *count)
 	case !watch.on && (set["count"] || set["all"]):
 		return fmt.Errorf("-count and -all are for -watch; %s", usage)
+	case *hosts && !list.on && !watch.on:
+		return fmt.Errorf("-hosts is for -list and -watch; %s", usage)
 	case m != nil && *metricsAddr != "":
 		return fmt.Errorf("-metrics is for the daemon, not with -locate, -list or -watch; %s", usage)
 	case m == nil && *asJSON:
@@ -178,12 +196,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return out.infos([]locator.Info{info})
 	case list.on:
-		infos, err := c.List(ctx, operand)
+		list := c.List
+		if *hosts {
+			list = c.ListHosts
+		}
+		infos, err := list(ctx, operand)
 		if err != nil {
 			return err
 		}
 		// Not the name this process attached to ask.
-		mine := func(i locator.Info) bool { return i.Name == ch.Name() && i.PID == os.Getpid() }
+		mine := func(i locator.Info) bool { return localName(i.Name) == ch.Name() && i.PID == os.Getpid() }
 		shown := infos[:0]
 		for _, i := range infos {
 			if !mine(i) {
@@ -192,22 +214,42 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return out.infos(shown)
 	}
-	return follow(ctx, c, ch, *name, operand, *count, *all, out, stderr)
+	src := source{what: "locator", name: *name, start: "fclocator &", watch: c.Watch}
+	if *name != locator.DefaultName {
+		src.start = "fclocator -n " + *name + " &"
+	}
+	if *hosts {
+		src = source{what: "gateway", name: locator.GatewayName, start: "fcgate &", watch: c.WatchHosts}
+	}
+	return follow(ctx, src, ch, operand, *count, *all, out, stderr)
+}
+
+// localName is name without the host part a name across hosts has.
+func localName(name string) string {
+	if i := strings.LastIndexByte(name, ':'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// source is what a watch asks: the locator daemon, or the gateway for
+// names across hosts.
+type source struct {
+	what, name string // "locator" or "gateway", and its SIMPL name
+	start      string // the command that starts one
+	watch      func(pattern string) *locator.Watch
 }
 
 // follow runs a watch on pattern until ctx ends or count events (0: no
 // limit) were printed. Unless all, it leaves out the names tools and
 // libraries pick for themselves. News of the watch itself (the daemon
 // gone, back) goes to stderr.
-func follow(ctx context.Context, c *locator.Client, ch *simpl.Channel, name, pattern string, count int, all bool, out *printer, stderr io.Writer) error {
-	start := "fclocator &"
-	if name != locator.DefaultName {
-		start = "fclocator -n " + name + " &"
-	}
+func follow(ctx context.Context, src source, ch *simpl.Channel, pattern string, count int, all bool, out *printer, stderr io.Writer) error {
+	what, name, start := src.what, src.name, src.start
 	if err := out.watchHeader(); err != nil {
 		return err
 	}
-	w := c.Watch(pattern)
+	w := src.watch(pattern)
 	absent := false // the last Lost found no locator attached
 	for n := 0; count == 0 || n < count; {
 		ev, err := w.Next(ctx)
@@ -222,22 +264,22 @@ func follow(ctx context.Context, c *locator.Client, ch *simpl.Channel, name, pat
 			absent = errors.Is(ev.Err, simpl.ErrNotFound)
 			switch {
 			case absent:
-				fmt.Fprintf(stderr, "fclocator: no locator %s is running in %s; start one with: %s; waiting for it\n", name, ch.Dir(), start)
+				fmt.Fprintf(stderr, "fclocator: no %s %s is running in %s; start one with: %s; waiting for it\n", what, name, ch.Dir(), start)
 			case errors.Is(ev.Err, locator.ErrUnresponsive):
-				fmt.Fprintf(stderr, "fclocator: locator %s unreachable (%s); waiting for it to answer\n", name, cli.Message("fclocator", ev.Err))
+				fmt.Fprintf(stderr, "fclocator: %s %s unreachable (%s); waiting for it to answer\n", what, name, cli.Message("fclocator", ev.Err))
 			default:
-				fmt.Fprintf(stderr, "fclocator: locator %s unreachable (%s); waiting for it to return (or start one with: %s)\n", name, cli.Message("fclocator", ev.Err), start)
+				fmt.Fprintf(stderr, "fclocator: %s %s unreachable (%s); waiting for it to return (or start one with: %s)\n", what, name, cli.Message("fclocator", ev.Err), start)
 			}
 			continue
 		case locator.Restored:
 			if absent {
-				fmt.Fprintf(stderr, "fclocator: locator %s is running; resyncing\n", name)
+				fmt.Fprintf(stderr, "fclocator: %s %s is running; resyncing\n", what, name)
 			} else {
-				fmt.Fprintf(stderr, "fclocator: locator %s is back; resyncing\n", name)
+				fmt.Fprintf(stderr, "fclocator: %s %s is back; resyncing\n", what, name)
 			}
 			continue
 		}
-		if !all && cli.IsOwnName(ev.Info.Name, ev.Info.PID) {
+		if !all && cli.IsOwnName(localName(ev.Info.Name), ev.Info.PID) {
 			continue
 		}
 		n++
@@ -259,6 +301,7 @@ func newPrinter(w io.Writer, asJSON bool) *printer { return &printer{w: w, asJSO
 // jsonInfo is a name as -json prints it.
 type jsonInfo struct {
 	Name      string    `json:"name"`
+	Host      string    `json:"host,omitempty"` // with -hosts
 	PID       int       `json:"pid"`
 	UID       int       `json:"uid"`
 	Transport string    `json:"transport"`
@@ -274,7 +317,7 @@ type jsonEvent struct {
 }
 
 func toJSON(i locator.Info) jsonInfo {
-	return jsonInfo{Name: i.Name, PID: i.PID, UID: i.UID, Transport: i.Transport, Since: i.Since}
+	return jsonInfo{Name: i.Name, Host: i.Host, PID: i.PID, UID: i.UID, Transport: i.Transport, Since: i.Since}
 }
 
 func (p *printer) line(v any) error {

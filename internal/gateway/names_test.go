@@ -1,0 +1,336 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/locator"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// The protocol of names across hosts as a gateway follows it, with this
+// test playing another host's gateway on raw NATS: a snapshot, then
+// events; a message that skips some makes the gateway ask a snapshot
+// again, which it reports as the differences, once each; a stale
+// message and garbage change nothing; silence drops the host's names
+// within the 2 s bound. A program watching through the gateway (the
+// locator Client) sees exactly the changes, in order. Real processes
+// across real hosts are tested in tools/fcgate.
+func TestNamesFollow(t *testing.T) {
+	const host, other, gen = "gw-names-host", "z", 5
+	if h, _ := os.Hostname(); h == host || h == other {
+		t.Skip("this machine is named like the test's hosts")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A deployment of the test's own, without permissions: an
+	// embedded server would hold the test's client to its host's
+	// (auth.go), and it plays another host here.
+	netw := &Network{Host: host, NATS: []string{deployment(t)}}
+	conn, err := netw.Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(5 * time.Second)
+	gwCh, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwCh.Close()
+	g, err := New(gwCh, conn.Conn, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+
+	// The other host: answers snapshots with snap, publishes what the
+	// test says, and a presence every 300 ms.
+	peer, err := nats.Connect(conn.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	var mu sync.Mutex
+	snap := netwire.Names{Type: netwire.NamesSnapshot, Gen: gen, To: 3, Records: []netwire.NameRecord{rec(0, 0, "Z1", 10)}}
+	pos := uint64(3)
+	asked := 0
+	if _, err := peer.Subscribe(netwire.NamesListSubject(other, gen), func(m *nats.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		b, err := netwire.AppendNames(nil, &snap)
+		if err != nil {
+			t.Error(err)
+		}
+		m.Respond(b)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(n netwire.Names) {
+		t.Helper()
+		b, err := netwire.AppendNames(nil, &n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := peer.Publish(netwire.NamesSubject(other), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopPresence := make(chan struct{})
+	presenceDone := make(chan struct{})
+	go func() {
+		defer close(presenceDone)
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			mu.Lock()
+			n := netwire.Names{Type: netwire.NamesPresence, Gen: gen, To: pos}
+			mu.Unlock()
+			b, _ := netwire.AppendNames(nil, &n)
+			peer.Publish(netwire.NamesSubject(other), b)
+			select {
+			case <-stopPresence:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() {
+		select {
+		case <-stopPresence:
+		default:
+			close(stopPresence)
+		}
+		<-presenceDone
+	}()
+
+	prog, err := simpl.Attach("PROG", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	w := locator.NewClient(prog, "").WatchHosts(other + ":*")
+	next := func(want string) {
+		t.Helper()
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("watch: %v, want %s", err, want)
+		}
+		if got := fmt.Sprintf("%v %s %d", ev.Kind, ev.Info.Name, ev.Info.PID); got != want {
+			t.Fatalf("watch: %s (%+v), want %s", got, ev, want)
+		}
+	}
+	next("appeared z:Z1 10") // from the first snapshot
+	mu.Lock()
+	pos = 4
+	mu.Unlock()
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 3, To: 4, Records: []netwire.NameRecord{rec(netwire.NameAppeared, 4, "Z2", 11)}})
+	next("appeared z:Z2 11")
+
+	// Events 5 and 6 lost: Z2 went and Z3 came; 7 says so of Z4.
+	mu.Lock()
+	snap = netwire.Names{Type: netwire.NamesSnapshot, Gen: gen, To: 7, Records: []netwire.NameRecord{rec(0, 0, "Z1", 10), rec(0, 0, "Z3", 12), rec(0, 0, "Z4", 13)}}
+	pos = 7
+	mu.Unlock()
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 6, To: 7, Records: []netwire.NameRecord{rec(netwire.NameAppeared, 7, "Z4", 13)}})
+	next("disappeared z:Z2 11")
+	sortedPair(ctx, t, w, "appeared z:Z3 12", "appeared z:Z4 13")
+	// Stale (before the snapshot) and garbage: nothing.
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 5, To: 6, Records: []netwire.NameRecord{rec(netwire.NameAppeared, 6, "Z9", 19)}})
+	peer.Publish(netwire.NamesSubject(other), []byte("GSM1 not really"))
+	mu.Lock()
+	pos = 8
+	mu.Unlock()
+	publish(netwire.Names{Type: netwire.NamesEvents, Gen: gen, From: 7, To: 8, Records: []netwire.NameRecord{rec(netwire.NameDisappeared, 8, "Z1", 10)}})
+	next("disappeared z:Z1 10")
+	// Two runs (this host's and z's), three snapshots (one of this
+	// host's, two of z's), the garbage counted.
+	if st := g.NamesStats(); st.Runs != 2 || st.Snapshots != 3 || st.Bad != 1 || st.Names != 3 {
+		t.Errorf("NamesStats = %+v, want 2 runs, 3 snapshots, 1 bad, 3 names", st)
+	}
+	mu.Lock()
+	if asked != 2 {
+		t.Errorf("%d snapshots asked, want 2 (the first, and after the gap)", asked)
+	}
+	mu.Unlock()
+
+	// Silence: the host's names go within 2 s of its last message.
+	close(stopPresence)
+	<-presenceDone
+	t0 := time.Now()
+	sortedPair(ctx, t, w, "disappeared z:Z3 12", "disappeared z:Z4 13")
+	if el := time.Since(t0); el > 2*time.Second {
+		t.Errorf("a silent host's names went %v after its last message, want within 2s", el)
+	}
+}
+
+// sortedPair reads two events from w, which may come in either order
+// (one snapshot's differences), and checks that they are a and b.
+func sortedPair(ctx context.Context, t *testing.T, w *locator.Watch, a, b string) {
+	t.Helper()
+	var got []string
+	for range 2 {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("watch: %v, want %s and %s", err, a, b)
+		}
+		got = append(got, fmt.Sprintf("%v %s %d", ev.Kind, ev.Info.Name, ev.Info.PID))
+	}
+	if !(got[0] == a && got[1] == b) && !(got[0] == b && got[1] == a) {
+		t.Fatalf("watch: %q, want %q and %q", got, a, b)
+	}
+}
+
+func rec(kind uint8, seq uint64, name string, pid int) netwire.NameRecord {
+	if kind == 0 {
+		kind = netwire.NameAppeared
+	}
+	return netwire.NameRecord{Kind: kind, Transport: netwire.NameFIFO, Name: name, PID: pid, Seq: seq, Since: 1}
+}
+
+// fakeRun plays one gateway run of another host on raw NATS: it answers
+// snapshot requests with its names and says it is present every 300 ms
+// until stopped.
+type fakeRun struct {
+	nc    *nats.Conn
+	host  string
+	gen   uint64
+	names []netwire.NameRecord
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func startFakeRun(t *testing.T, nc *nats.Conn, host string, gen uint64, names ...netwire.NameRecord) *fakeRun {
+	t.Helper()
+	f := &fakeRun{nc: nc, host: host, gen: gen, names: names, stop: make(chan struct{}), done: make(chan struct{})}
+	sub, err := nc.Subscribe(netwire.NamesListSubject(host, gen), func(m *nats.Msg) {
+		b, _ := netwire.AppendNames(nil, &netwire.Names{Type: netwire.NamesSnapshot, Gen: gen, Records: f.names})
+		m.Respond(b)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(f.done)
+		defer sub.Unsubscribe()
+		tick := time.NewTicker(300 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			b, _ := netwire.AppendNames(nil, &netwire.Names{Type: netwire.NamesPresence, Gen: gen})
+			nc.Publish(netwire.NamesSubject(host), b)
+			select {
+			case <-f.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(f.end)
+	return f
+}
+
+// bye stops the run as a gateway that closes does.
+func (f *fakeRun) bye() {
+	f.end()
+	b, _ := netwire.AppendNames(nil, &netwire.Names{Type: netwire.NamesBye, Gen: f.gen})
+	f.nc.Publish(netwire.NamesSubject(f.host), b)
+}
+
+func (f *fakeRun) end() {
+	select {
+	case <-f.stop:
+	default:
+		close(f.stop)
+	}
+	<-f.done
+}
+
+// Two gateways of one host (two runs): a name both report is listed
+// once, and stays while one of them reports it; a goodbye takes only its
+// run's names.
+func TestNamesTwoRuns(t *testing.T) {
+	const host, other = "gw-names-host", "y"
+	if h, _ := os.Hostname(); h == host || h == other {
+		t.Skip("this machine is named like the test's hosts")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := (&Network{Host: host, NATS: []string{deployment(t)}}).Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(5 * time.Second)
+	gwCh, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gwCh.Close()
+	g, err := New(gwCh, conn.Conn, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	peer, err := nats.Connect(conn.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	prog, err := simpl.Attach("PROG", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	c := locator.NewClient(prog, "")
+	w := c.WatchHosts(other + ":*")
+	next := func(want string) {
+		t.Helper()
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("watch: %v, want %s", err, want)
+		}
+		if got := fmt.Sprintf("%v %s %d", ev.Kind, ev.Info.Name, ev.Info.PID); got != want {
+			t.Fatalf("watch: %s (%+v), want %s", got, ev, want)
+		}
+	}
+
+	r6 := startFakeRun(t, peer, other, 6, rec(0, 0, "Y1", 1), rec(0, 0, "Y2", 2))
+	sortedPair(ctx, t, w, "appeared y:Y1 1", "appeared y:Y2 2")
+	r7 := startFakeRun(t, peer, other, 7, rec(0, 0, "Y2", 2), rec(0, 0, "Y3", 3))
+	next("appeared y:Y3 3") // Y2 not again
+	if infos, err := c.ListHosts(ctx, "y:*"); err != nil || len(infos) != 3 {
+		t.Errorf("ListHosts(y:*) = %+v, %v; want Y1, Y2, Y3", infos, err)
+	}
+	r6.bye()
+	next("disappeared y:Y1 1") // Y2 stays: run 7 reports it
+	r7.bye()
+	sortedPair(ctx, t, w, "disappeared y:Y2 2", "disappeared y:Y3 3")
+}
+
+// deployment starts a NATS server of the test's own, on loopback, with no
+// authentication or permissions, stopped when the test ends; it returns
+// its URL.
+func deployment(t testing.TB) string {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the test's NATS server is not ready")
+	}
+	return ns.ClientURL()
+}
