@@ -437,7 +437,7 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 	if err := g.nc.PublishMsg(m); err != nil {
 		// Not sent: no server took it.
 		g.stats.unreachable.Add(1)
-		return netwire.StatusUnreachable, 0
+		return netwire.StatusUnreachable, netwire.UnreachableLocal
 	}
 	silence := time.NewTimer(g.o.silence)
 	defer silence.Stop()

@@ -31,6 +31,11 @@ const (
 	StatusBusy          Status = 12 // a gateway has its limit of requests in flight and took nothing (detail: the limit)
 )
 
+// UnreachableLocal is the detail of a StatusUnreachable that says the
+// sending host's own gateway could not publish the request (it has lost
+// its NATS server and is reconnecting): nothing was sent.
+const UnreachableLocal = 1
+
 var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed", "busy"}
 
 func (s Status) String() string {
@@ -72,6 +77,9 @@ func (s Status) Err(detail int) error {
 	case StatusUnknown:
 		return transport.ErrOutcomeUnknown
 	case StatusUnreachable:
+		if detail == UnreachableLocal {
+			return fmt.Errorf("this host's gateway is not connected to NATS, sent nothing: %w", transport.ErrUnreachable)
+		}
 		return fmt.Errorf("no gateway serves the host: %w", transport.ErrUnreachable)
 	case StatusDenied:
 		return fmt.Errorf("the remote host's policy: %w", transport.ErrPermission)

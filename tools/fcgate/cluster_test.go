@@ -398,7 +398,7 @@ func TestCluster(t *testing.T) {
 					}
 				}
 				r := cl.send(t, "-r", "b:SRV", "-m", "x")
-				if r.code != 1 || !strings.Contains(r.stderr, "no gateway serves the host") || r.elapsed >= silence {
+				if r.code != 1 || !strings.Contains(r.stderr, "this host's gateway is not connected to NATS") || r.elapsed >= silence {
 					t.Errorf("fcsend -r b:SRV on a with every node killed: exit %d after %v, stderr %q; want unreachable within %v", r.code, r.elapsed, r.stderr, silence)
 				}
 				t.Logf("with every node killed, fcsend -r b:SRV on a (a whole process) failed after %v: %s", r.elapsed, strings.TrimSpace(r.stderr))
