@@ -160,14 +160,20 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// setup runs a gateway for host in this process, with a FIFO directory of
-// its own, closed when the test ends.
+// setup runs a gateway for host in this process, on an embedded server,
+// with a FIFO directory of its own, closed when the test ends.
 func setup(t testing.TB, host string, opts ...Option) (*Gateway, string) {
+	g, dir, _ := setupOn(t, &Network{Host: host, Listen: "127.0.0.1:0"}, host, opts...)
+	return g, dir
+}
+
+// setupOn is setup on netw; it also returns the NATS connection.
+func setupOn(t testing.TB, netw *Network, host string, opts ...Option) (*Gateway, string, *Connected) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := (&Network{Host: host, Listen: "127.0.0.1:0"}).Connect(ctx, "test")
+	conn, err := netw.Connect(ctx, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +188,7 @@ func setup(t testing.TB, host string, opts ...Option) (*Gateway, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	return g, dir
+	return g, dir, conn
 }
 
 // At its limits a gateway answers "busy" at once, having sent (or

@@ -28,28 +28,12 @@ func TestNamesFollow(t *testing.T) {
 	if h, _ := os.Hostname(); h == host || h == other {
 		t.Skip("this machine is named like the test's hosts")
 	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	// A deployment of the test's own, without permissions: an
 	// embedded server would hold the test's client to its host's
 	// (auth.go), and it plays another host here.
-	netw := &Network{Host: host, NATS: []string{deployment(t)}}
-	conn, err := netw.Connect(ctx, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(5 * time.Second)
-	gwCh, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gwCh.Close()
-	g, err := New(gwCh, conn.Conn, host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g, dir, conn := setupOn(t, &Network{Host: host, NATS: []string{deployment(t)}}, host)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 
 	// The other host: answers snapshots with snap, publishes what the
 	// test says, and a presence every 300 ms.
@@ -261,24 +245,9 @@ func TestNamesTwoRuns(t *testing.T) {
 	if h, _ := os.Hostname(); h == host || h == other {
 		t.Skip("this machine is named like the test's hosts")
 	}
-	dir := t.TempDir()
+	_, dir, conn := setupOn(t, &Network{Host: host, NATS: []string{deployment(t)}}, host)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := (&Network{Host: host, NATS: []string{deployment(t)}}).Connect(ctx, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(5 * time.Second)
-	gwCh, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gwCh.Close()
-	g, err := New(gwCh, conn.Conn, host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
 	peer, err := nats.Connect(conn.URL)
 	if err != nil {
 		t.Fatal(err)

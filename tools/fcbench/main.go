@@ -443,17 +443,9 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 		return result{}, errors.New("receiver did not start within 10s")
 	}
 
-	cj, _ := json.Marshal(c)
-	send := exec.CommandContext(ctx, self, "-role", "send")
-	send.Env = append(env, "FCBENCH_CONFIG="+string(cj), "FCBENCH_PROGRESS="+progress.String())
-	send.Stderr = os.Stderr
-	b, err := send.Output()
+	rep, err := runSender(ctx, self, env, c, progress)
 	if err != nil {
-		return result{}, fmt.Errorf("sender: %w", err)
-	}
-	var rep senderReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return result{}, fmt.Errorf("sender's report %q: %w", b, err)
+		return result{}, err
 	}
 	r := rep.result
 	// The receiver reports its CPU time per message served as it exits.
@@ -477,6 +469,24 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 		r.CPUPct = 100 * (senderPerMsg + recvPerMsg) * msgs / float64(rep.ElapsedNS)
 	}
 	return r, nil
+}
+
+// runSender runs the sender process of configuration c, with environment
+// env, and returns its report.
+func runSender(ctx context.Context, self string, env []string, c config, progress time.Duration) (senderReport, error) {
+	cj, _ := json.Marshal(c)
+	send := exec.CommandContext(ctx, self, "-role", "send")
+	send.Env = append(env, "FCBENCH_CONFIG="+string(cj), "FCBENCH_PROGRESS="+progress.String())
+	send.Stderr = os.Stderr
+	b, err := send.Output()
+	if err != nil {
+		return senderReport{}, fmt.Errorf("sender: %w", err)
+	}
+	var rep senderReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return senderReport{}, fmt.Errorf("sender's report %q: %w", b, err)
+	}
+	return rep, nil
 }
 
 // cpuTime is the CPU time this process has used so far.

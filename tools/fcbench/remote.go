@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -87,17 +85,9 @@ func serveRaw(url string, stdout io.Writer) error {
 // process only (the receiver runs on the other host), with the host's
 // FIFO_PATH. CPU is the whole machine's over the run.
 func measureRemote(ctx context.Context, self string, c config, progress time.Duration) (result, error) {
-	cj, _ := json.Marshal(c)
-	send := exec.CommandContext(ctx, self, "-role", "send")
-	send.Env = append(os.Environ(), "FCBENCH_CONFIG="+string(cj), "FCBENCH_PROGRESS="+progress.String())
-	send.Stderr = os.Stderr
-	b, err := send.Output()
+	rep, err := runSender(ctx, self, os.Environ(), c, progress)
 	if err != nil {
-		return result{}, fmt.Errorf("sender: %w", err)
-	}
-	var rep senderReport
-	if err := json.Unmarshal(b, &rep); err != nil {
-		return result{}, fmt.Errorf("sender's report %q: %w", b, err)
+		return result{}, err
 	}
 	r := rep.result
 	msgs := float64(c.N * c.Senders)

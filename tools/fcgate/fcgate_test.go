@@ -639,58 +639,12 @@ func TestDeployment(t *testing.T) {
 	keys := t.TempDir()
 	seed1, pub1 := writeSeed(t, keys, "h1")
 	seed2, pub2 := writeSeed(t, keys, "h2")
-	user := func(pub, host string) *server.NkeyUser {
-		pubs, subs := netwire.Permissions(host)
-		return &server.NkeyUser{Nkey: pub, Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: pubs},
-			Subscribe: &server.SubjectPermission{Allow: subs},
-		}}
-	}
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
-		Nkeys: []*server.NkeyUser{user(pub1, "h1"), user(pub2, "h2")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	defer func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	}()
-	if !ns.ReadyForConnections(lineTimeout) {
-		t.Fatal("the NATS server is not ready")
-	}
-	url := ns.ClientURL()
-
-	dir1, dir2, dir3 := proctest.Dir(t), proctest.Dir(t), proctest.Dir(t)
-	gw1, line := startGate(t, local(t, dir1, "h1", "fcgate", "-nats", url, "-nkey", seed1))
-	if !strings.Contains(line, "host h1 serving through "+url) {
-		t.Errorf("ready line %q", line)
-	}
-	gw2, _ := startGate(t, local(t, dir2, "h2", "fcgate", "-nats", url, "-nkey", seed2))
-	srv := proctest.StartCmd(t, local(t, dir2, "h2", "fcrecv", "-n", "SRV", "-count", "1"))
-	srv.Expect("attached SRV", lineTimeout)
-	if r := runCmd(t, local(t, dir1, "h1", "fcsend", "-r", "h2:SRV", "-m", "through the deployment")); r.code != 0 || r.stdout != "through the deployment\n" {
-		t.Errorf("fcsend -r h2:SRV on h1: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
-	}
-	if err := srv.Wait(runTimeout); err != nil {
-		t.Errorf("fcrecv on h2: %v", err)
-	}
-
-	for _, c := range []struct {
-		why  string
-		args []string
-		want string
-	}{
+	url := testServer(t, server.Options{Nkeys: []*server.NkeyUser{hostUser(pub1, "h1"), hostUser(pub2, "h2")}})
+	gw1, gw2 := crossDeployment(t, url, []string{"-nkey", seed1}, []string{"-nkey", seed2})
+	refuse(t, []refusedGate{
 		{"no key", []string{"-host", "h3", "-nats", url}, "Authorization Violation"},
 		{"h1's key serving h3", []string{"-host", "h3", "-nats", url, "-nkey", seed1}, "NATS refuses this gateway's subscriptions"},
-	} {
-		r := runCmd(t, local(t, dir3, "h3", "fcgate", c.args...))
-		if r.code != 1 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
-			t.Errorf("fcgate with %s: exit %d, stdout %q, stderr %q; want exit 1 and one line saying %q", c.why, r.code, r.stdout, r.stderr, c.want)
-		}
-	}
+	})
 	stopGate(t, gw2)
 	stopGate(t, gw1)
 }

@@ -231,32 +231,9 @@ func TestNamesDeployment(t *testing.T) {
 	seed1, pub1 := writeSeed(t, keys, "h1")
 	seed2, pub2 := writeSeed(t, keys, "h2")
 	seed3, pub3 := writeSeed(t, keys, "h3")
-	user := func(pub, host string, names bool) *server.NkeyUser {
-		pubs, subs := netwire.Permissions(host)
-		if !names {
-			subs = slices.DeleteFunc(subs, func(s string) bool { return strings.HasPrefix(s, netwire.NamesPrefix) })
-		}
-		return &server.NkeyUser{Nkey: pub, Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: pubs},
-			Subscribe: &server.SubjectPermission{Allow: subs},
-		}}
-	}
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
-		Nkeys: []*server.NkeyUser{user(pub1, "h1", true), user(pub2, "h2", true), user(pub3, "h3", false)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	defer func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	}()
-	if !ns.ReadyForConnections(lineTimeout) {
-		t.Fatal("the NATS server is not ready")
-	}
-	url := ns.ClientURL()
+	noNames := hostUser(pub3, "h3")
+	noNames.Permissions.Subscribe.Allow = slices.DeleteFunc(noNames.Permissions.Subscribe.Allow, func(s string) bool { return strings.HasPrefix(s, netwire.NamesPrefix) })
+	url := testServer(t, server.Options{Nkeys: []*server.NkeyUser{hostUser(pub1, "h1"), hostUser(pub2, "h2"), noNames}})
 	dir1, dir2, dir3, dir4 := proctest.Dir(t), proctest.Dir(t), proctest.Dir(t), proctest.Dir(t)
 
 	r := runCmd(t, local(t, dir4, "h4", "fclocator", "-hosts", "-list"))
