@@ -66,10 +66,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build builds fcgate, fcsend, fcrecv and fcbench into dir, with the race
+// build builds the tools the tests run into dir, with the race
 // detector when this test binary has it.
 func build(dir string) error {
-	return proctest.Build(dir+string(filepath.Separator), buildTimeout, nil, "./tools/fcgate", "./tools/fcsend", "./tools/fcrecv", "./tools/fcbench")
+	return proctest.Build(dir+string(filepath.Separator), buildTimeout, nil, "./tools/fcgate", "./tools/fcsend", "./tools/fcrecv", "./tools/fcbench",
+		"./tools/fclocator", "./tools/fcslay", "./tools/fcbroker", "./tools/fcpub", "./tools/fcsub")
 }
 
 func bin(tool string) string { return filepath.Join(binDir, tool) }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +13,6 @@ import (
 	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/nats-io/nats-server/v2/server"
 )
-
-// fclocator is built for these tests alone, once, next to the tools
-// TestMain builds.
-var (
-	buildLocator    sync.Once
-	buildLocatorErr error
-)
-
-func needLocator(t *testing.T) string {
-	t.Helper()
-	buildLocator.Do(func() {
-		buildLocatorErr = proctest.Build(binDir+string(filepath.Separator), buildTimeout, nil, "./tools/fclocator")
-	})
-	if buildLocatorErr != nil {
-		t.Fatal(buildLocatorErr)
-	}
-	return bin("fclocator")
-}
 
 // nameEvent is a line of fclocator -watch -json.
 type nameEvent struct {
@@ -81,7 +61,7 @@ func expectEvents(t *testing.T, watch *proctest.Proc, want ...string) {
 // disappear within the 2 s docs/network.md promises, and come back with
 // b.
 func TestNamesAcrossHosts(t *testing.T) {
-	fclocator := needLocator(t)
+	fclocator := bin("fclocator")
 	h := newTwoHosts(t)
 	pre := h.recv(t, "-n", "PRE")
 	watch := proctest.StartCmd(t, h.a.Command(context.Background(), fclocator, "-hosts", "-watch", "-json"))
@@ -226,7 +206,6 @@ func TestNamesAcrossHosts(t *testing.T) {
 // stderr that names across hosts are off, and fclocator -hosts there
 // says why; with no gateway, fclocator -hosts says to start one.
 func TestNamesDeployment(t *testing.T) {
-	needLocator(t) // local runs it from binDir
 	keys := t.TempDir()
 	seed1, pub1 := writeSeed(t, keys, "h1")
 	seed2, pub2 := writeSeed(t, keys, "h2")
@@ -295,7 +274,6 @@ func waitStderr(t *testing.T, p *proctest.Proc, want string) {
 // attached is seen within 1 s; the gateway killed, it says so and, with a
 // new gateway, resyncs without reporting again what it knew.
 func TestNamesWatchGateway(t *testing.T) {
-	needLocator(t)
 	dir := proctest.Dir(t)
 	watch := proctest.StartCmd(t, local(t, dir, "me", "fclocator", "-hosts", "-watch", "-json"))
 	waitStderr(t, watch, "fclocator: no gateway _gosimpl_gw is running in "+dir+"; start one with: fcgate &; waiting for it")

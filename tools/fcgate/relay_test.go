@@ -144,3 +144,58 @@ func TestRemoteCred(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The tools that take a name take a remote one: fclocator -locate b:SRV
+// prints b's owner (and b:NOPE is not found); fcsub and fcpub on a, with
+// -b b:BROKER, subscribe and publish through b's broker; fcslay b:SRV
+// refuses, saying it signals this host's processes only.
+func TestToolsRemoteNames(t *testing.T) {
+	h := newTwoHosts(t)
+	srv := h.recv(t, "-n", "SRV")
+	broker := proctest.StartCmd(t, h.b.Command(context.Background(), bin("fcbroker"), "-n", "BROKER"))
+	broker.Expect("BROKER", lineTimeout)
+	run := func(tool string, args ...string) result {
+		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		defer cancel()
+		return runCmd(t, h.a.Command(ctx, bin(tool), args...))
+	}
+	// fclocator hears of b's names within a heartbeat or two.
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		r := run("fclocator", "-locate", "b:SRV")
+		if r.code == 0 {
+			if !strings.Contains(r.stdout, "b:SRV ") || !strings.Contains(r.stdout, fmt.Sprint(srv.PID())) {
+				t.Errorf("fclocator -locate b:SRV: %q, want b:SRV's row with pid %d", r.stdout, srv.PID())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fclocator -locate b:SRV: exit %d, stderr %q", r.code, r.stderr)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a's view of b's names, bounded above
+	}
+	if r := run("fclocator", "-locate", "b:NOPE"); r.code != 1 || !strings.Contains(r.stderr, "name not found") {
+		t.Errorf("fclocator -locate b:NOPE: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run("fcslay", "b:SRV"); r.code != 1 || !strings.Contains(r.stderr, "b:SRV is on host b: fcslay signals processes of this host only") {
+		t.Errorf("fcslay b:SRV on a: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	sub := proctest.StartCmd(t, h.a.Command(ctx, bin("fcsub"), "-b", "b:BROKER", "-count", "1", "plant/#"))
+	sub.Expect("subscribed", lineTimeout)
+	if r := run("fcpub", "-b", "b:BROKER", "-t", "plant/temp", "-m", "21.5"); r.code != 0 {
+		t.Errorf("fcpub -b b:BROKER: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got := sub.Expect("plant/temp", lineTimeout); !strings.Contains(got, "21.5") {
+		t.Errorf("fcsub -b b:BROKER: %q", got)
+	}
+	if err := sub.Wait(runTimeout); err != nil {
+		t.Error(err)
+	}
+	for _, p := range []*proctest.Proc{srv, broker} {
+		p.Signal(15)
+		p.Wait(runTimeout)
+	}
+}

@@ -76,6 +76,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/locator"
 	"github.com/gosimpl/gosimpl/simpl/locator/locatorprom"
@@ -190,6 +191,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	out := newPrinter(stdout, *asJSON)
 	switch {
 	case locate.on:
+		if n, err := naming.Parse(operand); err == nil && !n.Local() {
+			if local, err := naming.IsLocalHost(ctx, n.Host); err != nil {
+				return err
+			} else if !local {
+				return locateRemote(ctx, c, n, out)
+			}
+			operand = n.Name // this host's name, written with its host
+		}
 		info, err := c.Locate(ctx, operand)
 		if err != nil {
 			return err
@@ -222,6 +231,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 		src = source{what: "gateway", name: locator.GatewayName, start: "fcgate &", watch: c.WatchHosts}
 	}
 	return follow(ctx, src, ch, operand, *count, *all, out, stderr)
+}
+
+// locateRemote prints the owner of n, a name on another host, as the
+// names across hosts (the local gateway's) know it.
+func locateRemote(ctx context.Context, c *locator.Client, n naming.Name, out *printer) error {
+	full := n.Host + ":" + n.Name
+	if strings.ContainsAny(full, "*?[\\") {
+		return fmt.Errorf("-locate %s: a name on another host may not hold a pattern's characters (* ? [ \\)", show.Name(full))
+	}
+	infos, err := c.ListHosts(ctx, full)
+	if err != nil {
+		return err
+	}
+	if len(infos) == 0 {
+		return fmt.Errorf("%s: %w", show.Name(full), simpl.ErrNotFound)
+	}
+	return out.infos(infos)
 }
 
 // localName is name without the host part a name across hosts has.

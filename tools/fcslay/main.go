@@ -12,6 +12,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -62,6 +63,14 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	name := fs.Arg(0)
+	if n, err := naming.Parse(name); err == nil && !n.Local() {
+		if local, err := naming.IsLocalHost(context.Background(), n.Host); err != nil {
+			return err
+		} else if !local {
+			return fmt.Errorf("%s is on host %s: fcslay signals processes of this host only (run it there)", show.Name(name), show.Name(n.Host))
+		}
+		name = n.Name // this host's name, written with its host
+	}
 	e, err := reg.Lookup(name)
 	if errors.Is(err, naming.ErrNotFound) {
 		return deadOwner(reg, name, err)
