@@ -40,7 +40,7 @@ func buildCNet(t *testing.T) string {
 	out := filepath.Join(t.TempDir(), "cnet")
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	if b, err := exec.CommandContext(ctx, cc, "-O1", "-Wall", "-Werror", "-o", out, filepath.Join("testdata", "cnet.c")).CombinedOutput(); err != nil {
+	if b, err := exec.CommandContext(ctx, cc, "-O1", "-Wall", "-Werror", "-I", filepath.Join("..", "..", "internal", "transport", "fifo", "testdata"), "-o", out, filepath.Join("testdata", "cnet.c")).CombinedOutput(); err != nil {
 		t.Fatalf("compile testdata/cnet.c: %v\n%s", err, b)
 	}
 	return out

@@ -33,59 +33,7 @@
  *                         "reply message too large for sender buffer")
  * pattern(n)[i] = (i*7 + n) & 0xFF, so a 1-byte pattern is never "X"/"B".
  */
-#define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ipc.h>
-#include <sys/resource.h>
-#include <sys/shm.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
-
-#define HDR 48 /* data offset */
-#define OFF_PID 32
-#define OFF_SHMSIZE 36
-#define OFF_NBYTES 40
-#define OFF_YBYTES 44
-#define TAIL 16
-
-static char dir[128];
-static char name[32];
-static char rxpath[256], ypath[256];
-static int rxfd = -1, yfd = -1;
-
-static void die(const char *what)
-{
-	fprintf(stderr, "cpeer %s: %s: %s\n", name, what, strerror(errno));
-	if (rxfd >= 0)
-		unlink(rxpath);
-	if (yfd >= 0)
-		unlink(ypath);
-	exit(2);
-}
-
-static int32_t get32(const char *base, int off)
-{
-	int32_t v;
-	memcpy(&v, base + off, 4);
-	return v;
-}
-
-static void put32(char *base, int off, int32_t v)
-{
-	memcpy(base + off, &v, 4);
-}
-
-static unsigned char pat(long i, long n)
-{
-	return (unsigned char)(i * 7 + n);
-}
+#include "simplwire.h"
 
 static uint32_t fnv1a(const unsigned char *p, long n)
 {
@@ -93,123 +41,6 @@ static uint32_t fnv1a(const unsigned char *p, long n)
 	for (long i = 0; i < n; i++)
 		h = (h ^ p[i]) * 16777619u;
 	return h;
-}
-
-/* The spec's liveness test: getpriority fails with ESRCH for no process. */
-static int alive(long pid)
-{
-	errno = 0;
-	return getpriority(PRIO_PROCESS, (id_t)pid) != -1 || errno != ESRCH;
-}
-
-/* Find a live owner of n: an entry "n.<digits>". Returns its pid or 0. */
-static long find(const char *n, int reap)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t len = strlen(n);
-	long found = 0;
-	if (!d)
-		die("opendir");
-	while ((de = readdir(d)) != NULL) {
-		const char *s = de->d_name, *p;
-		if (strncmp(s, n, len) != 0 || s[len] != '.' || s[len + 1] == 0)
-			continue;
-		for (p = s + len + 1; *p >= '0' && *p <= '9'; p++)
-			;
-		if (*p != 0)
-			continue;
-		long pid = atol(s + len + 1);
-		if (alive(pid)) {
-			found = pid;
-		} else if (reap) {
-			char path[300];
-			snprintf(path, sizeof path, "%s/%s.%ld", dir, n, pid);
-			unlink(path);
-			snprintf(path, sizeof path, "%s/Y%s.%ld", dir, n, pid);
-			unlink(path);
-		}
-	}
-	closedir(d);
-	return found;
-}
-
-static int mkfifo_open(const char *path)
-{
-	int fd;
-	if (mkfifo(path, 0666) < 0 || chmod(path, 0666) < 0)
-		die(path);
-	if ((fd = open(path, O_RDWR)) < 0)
-		die(path);
-	return fd;
-}
-
-static void name_attach(const char *n)
-{
-	const char *d = getenv("FIFO_PATH");
-	snprintf(dir, sizeof dir, "%s", d && *d ? d : "/var/tmp");
-	snprintf(name, sizeof name, "%s", n); /* truncates to 31 bytes */
-	if (find(name, 1) != 0) {
-		fprintf(stderr, "cpeer: simpl name is probably in use\n");
-		exit(2);
-	}
-	snprintf(rxpath, sizeof rxpath, "%s/%s.%d", dir, name, (int)getpid());
-	snprintf(ypath, sizeof ypath, "%s/Y%s.%d", dir, name, (int)getpid());
-	rxfd = mkfifo_open(rxpath);
-	yfd = mkfifo_open(ypath);
-}
-
-static void name_detach(void)
-{
-	close(rxfd);
-	close(yfd);
-	unlink(rxpath);
-	unlink(ypath);
-}
-
-static int name_locate(const char *n)
-{
-	char path[300];
-	long pid = find(n, 0);
-	int fd;
-	if (pid == 0) {
-		errno = ENOENT;
-		die(n);
-	}
-	snprintf(path, sizeof path, "%s/%s.%ld", dir, n, pid);
-	if ((fd = open(path, O_WRONLY)) < 0)
-		die(path);
-	return fd;
-}
-
-static void write32(int fd, int32_t v)
-{
-	if (write(fd, &v, 4) != 4)
-		die("doorbell write");
-}
-
-static int32_t read32(int fd)
-{
-	int32_t v;
-	size_t got = 0;
-	while (got < 4) {
-		ssize_t n = read(fd, (char *)&v + got, 4 - got);
-		if (n <= 0)
-			die("doorbell read");
-		got += (size_t)n;
-	}
-	return v;
-}
-
-static void ring_sender(const char *whom, int32_t pid, int32_t v)
-{
-	char path[300];
-	int fd;
-	snprintf(path, sizeof path, "%s/Y%s.%d", dir, whom, (int)pid);
-	if ((fd = open(path, O_WRONLY)) < 0)
-		die(path);
-	write32(fd, v);
-	close(fd);
 }
 
 /* Answer one message in segment id. */
@@ -278,31 +109,6 @@ static int do_recv(int count)
 		}
 	}
 	return 0;
-}
-
-static char *seg; /* this sender's segment */
-static int segid = -1;
-static long segcap; /* its data bytes */
-
-/* Make sure the segment holds need data bytes; a new one replaces it. */
-static void grow(long need)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	long size = (HDR + need + page - 1) / page * page;
-	int id;
-	char *m;
-	if (seg && segcap >= need)
-		return;
-	if ((id = shmget(IPC_PRIVATE, (size_t)size, 0600 | IPC_CREAT)) < 0)
-		die("shmget");
-	if ((m = shmat(id, NULL, 0)) == (void *)-1)
-		die("shmat");
-	shmctl(id, IPC_RMID, NULL); /* freed once the last process detaches */
-	if (seg)
-		shmdt(seg);
-	seg = m;
-	segid = id;
-	segcap = size - HDR;
 }
 
 static int send_one(int to, const char *arg)
