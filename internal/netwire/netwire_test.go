@@ -158,7 +158,7 @@ func TestStatus(t *testing.T) {
 		if s == StatusClosed {
 			want = StatusPeerGone // the sender cannot tell the two apart, nor need to
 		}
-		if s == StatusBusy {
+		if s == StatusBusy || s == StatusFull {
 			want = StatusUnreachable // nothing was sent, either way
 		}
 		if back != want {

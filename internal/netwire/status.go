@@ -29,9 +29,10 @@ const (
 	StatusBadMessage    Status = 10 // a gateway could not read what it was given
 	StatusClosed        Status = 11 // a gateway is shutting down and took nothing
 	StatusBusy          Status = 12 // a gateway has its limit of requests in flight and took nothing (detail: the limit)
+	StatusFull          Status = 13 // a gateway holds its limit of bytes of messages and took nothing (detail: the limit in KiB)
 )
 
-var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed", "busy"}
+var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed", "busy", "full"}
 
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
@@ -72,6 +73,11 @@ func (s Status) Err(detail int) error {
 	case StatusUnknown:
 		return transport.ErrOutcomeUnknown
 	case StatusUnreachable:
+		if detail > 0 {
+			// A request in chunks whose later chunks did not all go
+			// out: the receiving gateway delivers only whole requests.
+			return fmt.Errorf("the receiving gateway took %d bytes of the request in chunks, then no more; nothing was delivered: %w", detail, transport.ErrUnreachable)
+		}
 		return fmt.Errorf("no gateway serves the host: %w", transport.ErrUnreachable)
 	case StatusDenied:
 		return fmt.Errorf("the remote host's policy: %w", transport.ErrPermission)
@@ -80,6 +86,10 @@ func (s Status) Err(detail int) error {
 	case StatusBusy:
 		// Nothing was sent: the sender may try again.
 		return fmt.Errorf("a gateway has %d requests in flight, its limit, and sent nothing: %w", detail, transport.ErrUnreachable)
+	case StatusFull:
+		// As busy, for the bytes the gateway holds rather than the
+		// requests: nothing was sent or delivered.
+		return fmt.Errorf("a gateway holds %d KiB of messages, its limit, and sent nothing: %w", detail, transport.ErrUnreachable)
 	}
 	return fmt.Errorf("%w: %v", transport.ErrBadMessage, s)
 }
@@ -161,4 +171,21 @@ const (
 	HeaderID       = "Gosimpl-Id"        // the request's unique id, for at most once
 	HeaderStatus   = "Gosimpl-Status"    // the answer's Status, as String writes it
 	HeaderDetail   = "Gosimpl-Detail"    // its detail, decimal
+
+	// Chunks: a request or reply larger than one NATS message.
+	HeaderSize     = "Gosimpl-Size"      // on a request's or an ok answer's first chunk: the whole message's size, decimal
+	HeaderAcksTo   = "Gosimpl-Acks-To"   // on an ok answer's first chunk: the subject the requester acknowledges chunks on
+	HeaderChunksTo = "Gosimpl-Chunks-To" // on an acknowledgement: the subject the rest of the chunks go to
+	HeaderAcked    = "Gosimpl-Acked"     // on an acknowledgement: how many bytes of the message have arrived, decimal
+	HeaderOffset   = "Gosimpl-Offset"    // on a later chunk: where in the message its data goes, decimal
 )
+
+// MaxPayload is the largest request or reply that crosses between hosts,
+// as the local transports' largest message: a gateway carries one larger
+// than a NATS message in chunks.
+const MaxPayload = 64 << 20
+
+// MaxEnvelope is the largest envelope a program hands its gateway: one
+// with the longest target and a payload of MaxPayload. The gateway
+// attaches its name taking messages this large.
+const MaxEnvelope = envHeaderSize + MaxTarget + MaxPayload

@@ -4,7 +4,7 @@
 //
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
-//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-v]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
 // otherwise, so every local user's programs can use it). With no flags it
@@ -22,7 +22,9 @@
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
-// of unknown outcome or unreachable. SIGINT, SIGTERM and SIGHUP
+// of unknown outcome or unreachable, how many requests and replies in
+// chunks it dropped before they were whole, and the most bytes it held of
+// -max-bytes. SIGINT, SIGTERM and SIGHUP
 // stop it: requests arriving are answered "shutting down", those in
 // flight get 5 s to finish, then the NATS connection drains, the embedded
 // server stops and the name is detached.
@@ -49,7 +51,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-v]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-v]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -94,6 +96,7 @@ func run(args []string, stdout io.Writer) error {
 	perm := fs.String("perm", "0666", "mode of the gateway's name: which local users' programs may use it (octal)")
 	maxInflight := fs.Int("max-inflight", gateway.DefaultMaxInflight, "most requests from local programs carried at once; more are answered busy, unsent")
 	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
+	maxBytes := fs.Int64("max-bytes", gateway.DefaultMaxBytes, "most bytes held for messages larger than one NATS message (in chunks), both ways; more are answered full, unsent")
 	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
 	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
 		return err
@@ -116,6 +119,10 @@ func run(args []string, stdout io.Writer) error {
 		}
 		opts = append(opts, o.opt(o.n))
 	}
+	if *maxBytes < 1 {
+		return fmt.Errorf("-max-bytes %d: must be 1 or more", *maxBytes)
+	}
+	opts = append(opts, gateway.WithMaxBytes(*maxBytes))
 	if *host == "" {
 		if *host, err = naming.LocalHost(); err != nil {
 			return err
@@ -138,7 +145,8 @@ func run(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
-	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithPerm(os.FileMode(mode)))
+	// Envelopes carry requests of up to netwire.MaxPayload, and a little more.
+	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithPerm(os.FileMode(mode)), simpl.WithMaxMessage(netwire.MaxEnvelope))
 	if err != nil {
 		return err
 	}
@@ -186,8 +194,8 @@ func run(args []string, stdout io.Writer) error {
 	if *verbose {
 		st := g.Stats()
 		outMu.Lock()
-		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d\n",
-			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable)
+		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d, partial %d, partial replies %d, most held %d bytes\n",
+			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable, st.Partial, st.PartialReplies, st.MostHeld)
 		if err != nil && werr == nil {
 			werr = err
 		}

@@ -1,0 +1,260 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/nats-io/nats.go"
+)
+
+// pattern is n bytes that differ from every shift of themselves, so that
+// a chunk lost, repeated or misplaced shows.
+func pattern(seed uint64, n int) []byte {
+	b := make([]byte, n)
+	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(b)
+	return b
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a state, bounded above
+	}
+}
+
+// A request and a reply several times the NATS payload limit go in
+// chunks and arrive whole, every byte in place, through one gateway to
+// itself; the bytes it held for them are given back.
+func TestChunks(t *testing.T) {
+	const host = "gw-chunk-host"
+	g, dir := setup(t, host)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, rep := pattern(1, 3*g.Limit()+17), pattern(2, 5*g.Limit()+3)
+	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	served := make(chan error, 1)
+	go func() {
+		msg, err := srv.Receive(ctx)
+		if err == nil && !bytes.Equal(msg.Data(), req) {
+			err = errors.New("the receiver got other bytes than were sent")
+		}
+		if err == nil {
+			err = msg.Reply(rep)
+		}
+		served <- err
+	}()
+	cli, err := simpl.Attach("", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c, err := cli.Locate(ctx, host+":SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make([]byte, len(rep)+100)
+	n, err := c.Send(ctx, req, got)
+	if err != nil || !bytes.Equal(got[:n], rep) {
+		t.Fatalf("a Send of %d bytes for a reply of %d: %d bytes, equal %v, %v", len(req), len(rep), n, bytes.Equal(got[:n], rep), err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	st := g.Stats()
+	// Out: the request and the reply buffer; in: the same again.
+	if want := 2 * (int64(len(req)) + int64(len(got))); st.MostHeld < int64(len(req))+int64(len(got)) || st.MostHeld > want {
+		t.Errorf("most held %d bytes, want from %d to %d", st.MostHeld, want/2, want)
+	}
+	waitFor(t, 5*time.Second, "the bytes held given back", func() bool { return g.Stats().Held == 0 })
+	if st.Partial != 0 || st.PartialReplies != 0 || st.BadRequests != 0 || st.BadAnswers != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// A request that would hold more than WithMaxBytes is answered full,
+// having sent nothing; the sender's error says so with the limit.
+func TestChunksFull(t *testing.T) {
+	const host = "gw-full-host"
+	g, dir := setup(t, host, WithMaxBytes(2<<20))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli, err := simpl.Attach("", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := cli.Locate(ctx, host+":SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Send(ctx, make([]byte, 3<<20), make([]byte, 16))
+	if !errors.Is(err, simpl.ErrUnreachable) || !strings.Contains(err.Error(), "holds 2048 KiB of messages, its limit, and sent nothing") {
+		t.Errorf("a Send of 3 MiB through a gateway holding at most 2 MiB: %v, want full", err)
+	}
+	if st := g.Stats(); st.Busy != 1 || st.In != 1 || st.Held != 0 { // in: the Locate
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// rawChunked publishes the first chunk of a request of size bytes to
+// host's name SRV, as another gateway would, and returns the reply
+// subject's subscription and where the receiving gateway wants the rest.
+func rawChunked(t *testing.T, nc *nats.Conn, host, id string, size int, first []byte) (*nats.Subscription, string) {
+	t.Helper()
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	r := sample()
+	r.id, r.size = id, size
+	if err := nc.PublishMsg(&nats.Msg{Subject: netwire.Subject(host, "SRV"), Reply: inbox, Header: r.header(), Data: first}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := parseAck(m)
+	if err != nil || a.got != len(first) {
+		t.Fatalf("the acknowledgement of the first chunk: %+v, %v (headers %v)", a, err, m.Header)
+	}
+	return sub, a.chunksTo
+}
+
+// Requests in chunks that do not come whole are never delivered: one
+// whose sender stops is dropped after the silence and counted; one with
+// a chunk out of place is answered bad_message. A chunk after that is
+// not taken. Then a whole one is delivered.
+func TestPartialRequests(t *testing.T) {
+	const host = "gw-partial-host"
+	g, dir := setup(t, host, WithTiming(50*time.Millisecond, 300*time.Millisecond))
+	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const size = 100
+	data := pattern(3, size)
+
+	// The sender stops after a chunk.
+	_, to := rawChunked(t, g.nc, host, "p-1", size, data[:10])
+	if err := g.nc.PublishMsg(&nats.Msg{Subject: to, Header: chunkHeader(10), Data: data[10:20]}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the stalled request dropped", func() bool { return g.Stats().Partial == 1 })
+	// The rest, late: not taken.
+	if err := g.nc.PublishMsg(&nats.Msg{Subject: to, Header: chunkHeader(20), Data: data[20:]}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A chunk out of place.
+	sub, to := rawChunked(t, g.nc, host, "p-2", size, data[:10])
+	if err := g.nc.PublishMsg(&nats.Msg{Subject: to, Header: chunkHeader(50), Data: data[50:]}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil || m.Header.Get(netwire.HeaderStatus) != "bad_message" {
+		t.Fatalf("a chunk out of place: %v, %v; want bad_message", m, err)
+	}
+
+	// A whole one, in two chunks: the only one delivered.
+	sub, to = rawChunked(t, g.nc, host, "p-3", size, data[:60])
+	if err := g.nc.PublishMsg(&nats.Msg{Subject: to, Header: chunkHeader(60), Data: data[60:]}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg, err := srv.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(msg.Data(), data) {
+		t.Errorf("delivered %d bytes, not the request's %d", len(msg.Data()), size)
+	}
+	if err := msg.Reply([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := m.Header.Get(netwire.HeaderStatus); s == "ok" {
+			break
+		} else if s != StatusMore && s != StatusWorking {
+			t.Fatalf("the whole request answered %q", s)
+		}
+	}
+	st := g.Stats()
+	if st.Partial != 2 || st.In != 3 || st.BadRequests != 1 {
+		t.Errorf("stats %+v: want 2 partial (1 bad), 3 in", st)
+	}
+	waitFor(t, 5*time.Second, "the bytes held given back", func() bool { return g.Stats().Held == 0 })
+}
+
+// FuzzParseChunking feeds the decoders of chunking's headers: the
+// acknowledgement, the chunk after the first, and an answer's first
+// chunk. What they take is in range.
+func FuzzParseChunking(f *testing.F) {
+	f.Add("more", "10", "_INBOX.abc.c.7", "20", "ok", "100", 5)
+	f.Add("more", "0", "gosimpl.v1.h.N", "-1", "ok", "x", 0)
+	f.Add("working", "99999999999", "a..b", "5", "too_large", "5", 200)
+	f.Fuzz(func(t *testing.T, status, acked, to, offset, answerStatus, size string, n int) {
+		n = max(0, min(n, 1<<12))
+		h := nats.Header{}
+		for k, v := range map[string]string{netwire.HeaderStatus: status, netwire.HeaderAcked: acked, netwire.HeaderChunksTo: to} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		if a, err := parseAck(&nats.Msg{Header: h}); err == nil {
+			if a.got < 1 || a.got > netwire.MaxPayload || subject("to", a.chunksTo) != nil {
+				t.Fatalf("parseAck took %+v", a)
+			}
+		}
+		data := make([]byte, n)
+		const whole = 1000
+		if off, err := parseChunk(&nats.Msg{Header: nats.Header{netwire.HeaderOffset: {offset}}, Data: data}, whole); err == nil {
+			if off < 1 || n == 0 || off+n > whole || strconv.Itoa(off) != offset {
+				t.Fatalf("parseChunk took offset %d for %d bytes of %d", off, n, whole)
+			}
+		}
+		ah := answerHeader(answerStatus, 0)
+		for k, v := range map[string]string{netwire.HeaderSize: size, netwire.HeaderAcksTo: to} {
+			if v != "" {
+				ah.Set(k, v)
+			}
+		}
+		if a, err := parseAnswer(&nats.Msg{Header: ah, Data: data}); err == nil && a.size != 0 {
+			if a.status != netwire.StatusOK || a.size <= n || a.size > netwire.MaxPayload || subject("to", a.acksTo) != nil {
+				t.Fatalf("parseAnswer took %+v for %d bytes", a, n)
+			}
+		}
+	})
+}
