@@ -452,8 +452,11 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 	if r.size > 0 {
 		sent, err := g.pump(&w.flow, env.Payload, len(first), w.answered)
 		switch {
-		case err == nil || errors.Is(err, errStopped):
-			// All of it arrived, or the answer came: as below.
+		case err == nil:
+			// All of it arrived: its answer, as below.
+		case errors.Is(err, errStopped):
+			// The answer came (pump took its note): as below.
+			w.notify()
 		case sent < len(env.Payload):
 			// The receiving gateway delivers whole requests only.
 			g.stats.unreachable.Add(1)

@@ -100,7 +100,7 @@ func (e *Endpoint) dialGateway(ctx context.Context) (transport.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := shm.Dial(ctx, shm.Address(e.cfg.Registry.Dir(), ent.Name, ent.PID), ent.PID, e.cfg.Name, shm.Options{NoSpin: e.cfg.NoSpin})
+	c, err := shm.Dial(ctx, shm.Address(e.cfg.Registry.Dir(), ent.Name, ent.PID), ent.PID, e.cfg.Name, shm.Options{NoSpin: e.cfg.NoSpin, MaxMessage: netwire.MaxEnvelope})
 	if err != nil {
 		return nil, errs.Errorf("the gateway (pid %d): %w", ent.PID, err)
 	}
