@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,4 +258,89 @@ func FuzzParseChunking(f *testing.F) {
 			}
 		}
 	})
+}
+
+// On the sending side: a request in chunks whose receiving gateway
+// (here a raw NATS peer serving host "peer") stops acknowledging has at
+// most window chunks out beyond what was acknowledged, and fails, once
+// the silence passes, as unreachable with nothing delivered when its
+// last chunk had not gone out; as outcome unknown when it had.
+func TestChunksStopped(t *testing.T) {
+	const host = "gw-stopped-host"
+	g, dir := setup(t, host, WithTiming(50*time.Millisecond, 300*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	peer := g.nc // the peer's own subscriptions, on the gateway's server
+	var (
+		ackAll  atomic.Bool  // acknowledge every chunk, else the first only
+		chunks  atomic.Int64 // chunks after the first that came
+		replyTo atomic.Value // the request's reply subject
+	)
+	chunkInbox := peer.NewInbox()
+	csub, err := peer.Subscribe(chunkInbox, func(m *nats.Msg) {
+		chunks.Add(1)
+		if ackAll.Load() {
+			off, _ := strconv.Atoi(m.Header.Get(netwire.HeaderOffset))
+			peer.PublishMsg(&nats.Msg{Subject: replyTo.Load().(string), Header: ackHeader(off+len(m.Data), chunkInbox)})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer csub.Unsubscribe()
+	sub, err := peer.Subscribe(netwire.HostSubjects("peer"), func(m *nats.Msg) {
+		r, err := parseRequest(m.Header)
+		switch {
+		case err != nil:
+			t.Errorf("the peer got a request it cannot read: %v", err)
+		case r.kind == netwire.KindLocate:
+			peer.PublishMsg(&nats.Msg{Subject: m.Reply, Header: answerHeader("ok", 0)})
+		default:
+			replyTo.Store(m.Reply)
+			peer.PublishMsg(&nats.Msg{Subject: m.Reply, Header: ackHeader(len(m.Data), chunkInbox)})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := peer.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := simpl.Attach("", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c, err := cli.Locate(ctx, "peer:SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	// Only the first chunk acknowledged: window chunks follow it, then
+	// nothing.
+	size := 10 * g.Limit()
+	_, err = c.Send(ctx, make([]byte, size), make([]byte, 16))
+	want := strconv.Itoa((1+window)*g.Limit()) + " bytes of the request went out in chunks, then no more could; nothing was delivered"
+	if !errors.Is(err, simpl.ErrUnreachable) || !strings.Contains(err.Error(), want) {
+		t.Errorf("a Send whose chunks are not acknowledged: %v, want ErrUnreachable saying %q", err, want)
+	}
+	if n := chunks.Load(); n != window {
+		t.Errorf("%d chunks went out beyond the one acknowledged, want %d", n, window)
+	}
+
+	// Every chunk acknowledged, then silence: it may have been delivered.
+	ackAll.Store(true)
+	chunks.Store(0)
+	_, err = c.Send(ctx, make([]byte, size), make([]byte, 16))
+	if !errors.Is(err, simpl.ErrOutcomeUnknown) {
+		t.Errorf("a Send whose chunks all went out, then silence: %v, want ErrOutcomeUnknown", err)
+	}
+	if n := chunks.Load(); n != 9 {
+		t.Errorf("%d chunks after the first, want 9", n)
+	}
+	if st := g.Stats(); st.Unreachable != 1 || st.Unknown != 1 {
+		t.Errorf("stats %+v: want 1 unreachable, 1 unknown", st)
+	}
 }

@@ -599,7 +599,7 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		var s netwire.Status
 		var d int
 		if req, ok := g.whole(m, r); ok {
-			s, d = g.serve(m, r, name, req)
+			s, d = g.serve(m, r, name, req, t0)
 		} else {
 			s = netwire.StatusUnreachable
 		}
@@ -649,10 +649,11 @@ func (g *Gateway) answer(to string, s netwire.Status, detail int, data []byte) {
 
 // serve delivers one request to the local name and answers it,
 // heartbeating while it is at the receiver.
-func (g *Gateway) serve(m *nats.Msg, r request, name string, req []byte) (s netwire.Status, detail int) {
+func (g *Gateway) serve(m *nats.Msg, r request, name string, req []byte, arrived time.Time) (s netwire.Status, detail int) {
 	ctx, cancel := context.WithCancel(g.hard)
 	if r.timeout > 0 {
-		ctx, cancel = context.WithTimeout(g.hard, r.timeout)
+		// From the first chunk's arrival: what was left when it was sent.
+		ctx, cancel = context.WithDeadline(g.hard, arrived.Add(r.timeout))
 	}
 	defer cancel()
 	stop := make(chan struct{})

@@ -24,7 +24,7 @@ const (
 	StatusReplyTooLarge Status = 5  // the reply is larger than the sender takes (detail: its size, or 0)
 	StatusDeadline      Status = 6  // the Send's deadline passed on the way or at the receiver
 	StatusUnknown       Status = 7  // the request may or may not have reached the receiver
-	StatusUnreachable   Status = 8  // no gateway serves that host
+	StatusUnreachable   Status = 8  // no gateway serves that host, or a request in chunks stopped short (detail: the bytes that went out); nothing was delivered
 	StatusDenied        Status = 9  // the receiving host's policy refuses this sender
 	StatusBadMessage    Status = 10 // a gateway could not read what it was given
 	StatusClosed        Status = 11 // a gateway is shutting down and took nothing
@@ -76,7 +76,7 @@ func (s Status) Err(detail int) error {
 		if detail > 0 {
 			// A request in chunks whose later chunks did not all go
 			// out: the receiving gateway delivers only whole requests.
-			return fmt.Errorf("the receiving gateway took %d bytes of the request in chunks, then no more; nothing was delivered: %w", detail, transport.ErrUnreachable)
+			return fmt.Errorf("%d bytes of the request went out in chunks, then no more could; nothing was delivered: %w", detail, transport.ErrUnreachable)
 		}
 		return fmt.Errorf("no gateway serves the host: %w", transport.ErrUnreachable)
 	case StatusDenied:
