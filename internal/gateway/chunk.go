@@ -43,8 +43,9 @@ const window = 4
 // one NATS message (default 256 MiB): the requests and replies in chunks
 // being put together or sent, and reply buffers larger than one NATS
 // message, both ways. A request that would take more is answered
-// StatusFull, having sent or delivered nothing. (Messages that fit in one
-// NATS message are bounded by WithMaxInflight and WithMaxInbound.)
+// StatusFull, having sent or delivered nothing; one that costs more than
+// n alone always is. (Messages that fit in one NATS message are bounded
+// by WithMaxInflight and WithMaxInbound.)
 func WithMaxBytes(n int64) Option {
 	return func(o *Options) error {
 		if n < 1 {

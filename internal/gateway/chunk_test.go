@@ -344,3 +344,114 @@ func TestChunksStopped(t *testing.T) {
 		t.Errorf("stats %+v: want 1 unreachable, 1 unknown", st)
 	}
 }
+
+// Replies in chunks that stop: the requesting gateway, whose chunks stop
+// coming after the first, tells its program the outcome is unknown (the
+// request was delivered, its reply lost); the serving gateway, whose
+// chunks are not acknowledged, gives the reply up after the silence.
+// Both count a partial reply and give back the bytes they held.
+func TestPartialReplies(t *testing.T) {
+	const host = "gw-preply-host"
+	g, dir := setup(t, host, WithTiming(50*time.Millisecond, 300*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	peer := g.nc
+	acks := make(chan *nats.Msg, 16)
+	ackInbox := peer.NewInbox()
+	asub, err := peer.ChanSubscribe(ackInbox, acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asub.Unsubscribe()
+	size := 3 * g.Limit()
+	// A peer serving host "peer" that answers a Send with the first
+	// chunk of a reply and no more.
+	sub, err := peer.Subscribe(netwire.HostSubjects("peer"), func(m *nats.Msg) {
+		h := answerHeader("ok", 0)
+		r, _ := parseRequest(m.Header)
+		if r.kind == netwire.KindSend {
+			h.Set(netwire.HeaderSize, strconv.Itoa(size))
+			h.Set(netwire.HeaderAcksTo, ackInbox)
+			peer.PublishMsg(&nats.Msg{Subject: m.Reply, Header: h, Data: make([]byte, g.Limit())})
+			return
+		}
+		peer.PublishMsg(&nats.Msg{Subject: m.Reply, Header: h})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := peer.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	cli, err := simpl.Attach("", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c, err := cli.Locate(ctx, "peer:SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Send(ctx, []byte("x"), make([]byte, size)); !errors.Is(err, simpl.ErrOutcomeUnknown) {
+		t.Errorf("a Send whose reply in chunks stops after the first: %v, want ErrOutcomeUnknown", err)
+	}
+	select {
+	case m := <-acks:
+		if a, err := parseAck(m); err != nil || a.got != g.Limit() {
+			t.Errorf("the acknowledgement of the reply's first chunk: %+v, %v", a, err)
+		}
+	default:
+		t.Error("the reply's first chunk was not acknowledged")
+	}
+	if st := g.Stats(); st.PartialReplies != 1 || st.Unknown != 1 || st.Held != 0 {
+		t.Errorf("stats %+v: want 1 partial reply, 1 unknown, nothing held", st)
+	}
+
+	// The serving side: a receiver replies in chunks to a requester that
+	// acknowledges none of them.
+	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	served := make(chan error, 1)
+	go func() {
+		msg, err := srv.Receive(ctx)
+		if err == nil {
+			err = msg.Reply(make([]byte, size))
+		}
+		served <- err
+	}()
+	inbox := peer.NewInbox()
+	rsub, err := peer.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rsub.Unsubscribe()
+	r := sample()
+	r.maxReply, r.timeout = size, 0
+	if err := peer.PublishMsg(&nats.Msg{Subject: netwire.Subject(host, "SRV"), Reply: inbox, Header: r.header(), Data: []byte("q")}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := rsub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Header.Get(netwire.HeaderStatus) == StatusWorking {
+			continue
+		}
+		a, err := parseAnswer(m)
+		if err != nil || a.status != netwire.StatusOK || a.size != size || len(m.Data) != g.Limit() {
+			t.Fatalf("the reply's first chunk: %+v, %d bytes, %v", a, len(m.Data), err)
+		}
+		break
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the unacknowledged reply given up", func() bool { return g.Stats().PartialReplies == 2 })
+	waitFor(t, 5*time.Second, "the bytes held given back", func() bool { return g.Stats().Held == 0 })
+}
