@@ -128,7 +128,7 @@ type Stats struct {
 	Duplicates     int64 // requests whose id it had seen: answered, not delivered
 	Busy           int64 // requests refused for its limits
 	Unknown        int64 // outbound requests whose outcome is unknown (silence, shutdown)
-	Unreachable    int64 // outbound requests no gateway took (no responders)
+	Unreachable    int64 // outbound requests no gateway took (no responders), or whose chunks stopped short
 	StrayAnswers   int64 // answers for no request in flight (late, after silence), and chunks or acknowledgements for no message
 	ProxiesToSelf  int64 // proxies sent to the gateway's own name, ignored
 	Partial        int64 // requests in chunks dropped before they were whole (chunks stopped or were bad): never delivered
@@ -389,24 +389,26 @@ func (g *Gateway) onAnswer(m *nats.Msg) {
 func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time) (s netwire.Status, detail int) {
 	var data []byte   // a reply that came whole
 	var framed []byte // a reply that came in chunks, after room for the reply header
+	var cost int64    // what it holds of WithMaxBytes, until the program has its reply
 	defer func() {
 		g.outN.Add(-1)
 		if framed != nil && s == netwire.StatusOK {
 			_ = msg.Reply(netwire.AppendReplyHeader(framed[:0], s, detail)[:len(framed)])
-			return
+		} else {
+			reply(msg, s, detail, data)
 		}
-		reply(msg, s, detail, data)
+		g.release(cost)
 	}()
 	if len(env.Payload) > netwire.MaxPayload {
 		return netwire.StatusTooLarge, netwire.MaxPayload
 	}
 	if env.Kind == netwire.KindSend {
-		cost := g.cost(len(env.Payload), env.MaxReply)
-		if !g.reserve(cost) {
+		c := g.cost(len(env.Payload), env.MaxReply)
+		if !g.reserve(c) {
 			g.stats.busy.Add(1)
 			return netwire.StatusFull, g.fullKiB()
 		}
-		defer g.release(cost)
+		cost = c
 	}
 	r := request{kind: env.Kind, maxReply: env.MaxReply, proxy: env.Proxy, fromHost: g.host}
 	r.fromName, r.fromPID = msg.Sender()
