@@ -455,3 +455,102 @@ func TestPartialReplies(t *testing.T) {
 	waitFor(t, 5*time.Second, "the unacknowledged reply given up", func() bool { return g.Stats().PartialReplies == 2 })
 	waitFor(t, 5*time.Second, "the bytes held given back", func() bool { return g.Stats().Held == 0 })
 }
+
+// Two gateways serving one host share its requests (a queue group): the
+// chunks of each request reach the gateway that took its first chunk, so
+// every request, whichever took it, arrives whole and its reply too.
+func TestChunksQueueGroup(t *testing.T) {
+	const host, from = "gw-queue-host", "gw-queue-from"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := (&Network{Listen: "127.0.0.1:0"}).Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(5 * time.Second) })
+	// start starts a gateway for host on the shared server, with a FIFO
+	// directory of its own; serving, an echoing receiver SRV.
+	start := func(host string, nc *nats.Conn, serving bool) (*Gateway, string) {
+		dir := t.TempDir()
+		ch, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ch.Close() })
+		g, err := New(ch, nc, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		if serving {
+			srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for {
+					msg, err := srv.Receive(ctx)
+					if err != nil {
+						return
+					}
+					_ = msg.Reply(msg.Data()) // the Send checks what came back
+				}
+			}()
+			t.Cleanup(func() { srv.Close(); <-done })
+		}
+		return g, dir
+	}
+	var served []*Gateway
+	for range 2 {
+		nc, err := nats.Connect(conn.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		g, _ := start(host, nc, true)
+		served = append(served, g)
+	}
+	sender, dir := start(from, conn.Conn, false)
+	cli, err := simpl.Attach("", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	c, err := cli.Locate(ctx, host+":SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 8
+	errs := make(chan error, n)
+	for k := range n {
+		go func() {
+			req := pattern(uint64(10+k), 3*sender.Limit()+k)
+			got := make([]byte, len(req))
+			m, err := c.Send(ctx, req, got)
+			if err == nil && !bytes.Equal(got[:m], req) {
+				err = errors.New("the echo differs from the request")
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a Send in chunks to a host of two gateways: %v", err)
+		}
+	}
+	var in int64
+	for i, g := range served {
+		st := g.Stats()
+		in += st.In
+		if st.Partial != 0 || st.BadRequests != 0 || st.StrayAnswers != 0 {
+			t.Errorf("gateway %d: %+v", i, st)
+		}
+		t.Logf("gateway %d took %d requests", i, st.In)
+	}
+	if in != n+1 { // and the Locate
+		t.Errorf("the two gateways took %d requests, want %d", in, n+1)
+	}
+}
