@@ -31,11 +31,12 @@ var (
 )
 
 // bigpeer builds the test program that sends and receives large
-// messages whose every byte it checks (internal/bigpeer), once.
+// messages whose every byte it checks (internal/gateway/internal/bigpeer),
+// once.
 func bigpeer(t *testing.T) string {
 	t.Helper()
 	bigOnce.Do(func() {
-		bigErr = proctest.Build(binDir+string(filepath.Separator), buildTimeout, nil, "./tools/fcgate/internal/bigpeer")
+		bigErr = proctest.Build(binDir+string(filepath.Separator), buildTimeout, nil, "./internal/gateway/internal/bigpeer")
 	})
 	if bigErr != nil {
 		t.Fatal(bigErr)

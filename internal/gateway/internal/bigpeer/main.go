@@ -1,5 +1,6 @@
 // Command bigpeer sends and receives large messages whose every byte can
-// be checked, for fcgate's tests of messages in chunks. Not installed.
+// be checked, for fcgate's tests of messages in chunks (tools/fcgate builds
+// it); outside tools/, so that installing the tools leaves it out.
 //
 //	bigpeer recv -n NAME [-count N] [-delay D] [-reply BYTES]
 //	bigpeer send -r NAME -size BYTES [-max-reply BYTES] [-count N]
