@@ -91,7 +91,7 @@ func TestLargeTwoHosts(t *testing.T) {
 	}
 
 	r = runCmd(t, h.a.Command(ctx, big, "send", "-r", "b:BIG", "-size", strconv.Itoa(size+1)))
-	if want := "67108865 bytes, limit 67108864"; r.code != 1 || !strings.Contains(r.stdout, want) || !strings.Contains(r.stdout, "message too large") {
+	if want := "67108865 bytes, limit 67108864"; r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "message too large") {
 		t.Errorf("bigpeer send of 64 MiB + 1: exit %d, stdout %q, stderr %q; want a size error saying %q", r.code, r.stdout, r.stderr, want)
 	}
 	srv.Kill() // it waits for a second request, which never came
@@ -143,7 +143,7 @@ func TestLargeSlowReceiver(t *testing.T) {
 	defer cancel()
 	r := runCmd(t, h.a.Command(ctx, big, "send", "-r", "b:SLOW", "-size", strconv.Itoa(size), "-count", strconv.Itoa(n)))
 	ok := strings.Count(r.stdout, "reply 16 bytes intact\n")
-	full := strings.Count(r.stdout, "holds 40960 KiB of messages, its limit, and sent nothing")
+	full := strings.Count(r.stderr, "holds 40960 KiB of messages, its limit, and sent nothing")
 	if r.code != 1 || ok != taken || full != n-taken {
 		t.Errorf("%d Sends of 16 MiB at once to a slow receiver behind a gateway holding 40 MiB: exit %d, %d replies, %d full; want %d and %d; stdout %q, stderr %q",
 			n, r.code, ok, full, taken, n-taken, r.stdout, r.stderr)
@@ -234,5 +234,65 @@ func TestLargeSenderGone(t *testing.T) {
 	}
 	if err := recv.Wait(runTimeout); err != nil {
 		t.Errorf("the receiver: %v", err)
+	}
+}
+
+// The sending host's gateway SIGKILLed while it holds a 64 MiB request:
+// its program is told the outcome is unknown at once, and the receiving
+// gateway either never saw the request, or dropped the part it had
+// (counted), or had it whole and delivered it intact: never a part of
+// it. Which depends on when the kill lands (it is made once a's gateway
+// holds the request, most often while its chunks are going out); the
+// test says which it saw.
+func TestLargeSenderGatewayKilled(t *testing.T) {
+	big := bigpeer(t)
+	h := newTwoHosts(t)
+	srv := proctest.StartCmd(t, h.b.Command(context.Background(), big, "recv", "-n", "BIG", "-count", "1"))
+	srv.Expect("attached BIG", lineTimeout)
+	before := rssKiB(t, h.gwA.PID(), "VmRSS")
+	snd := proctest.StartCmd(t, h.a.Command(context.Background(), big, "send", "-r", "b:BIG", "-size", strconv.Itoa(netwire.MaxPayload)))
+	// a's gateway holds the request once its resident memory has grown
+	// by its size (it reads the envelope out of shared memory).
+	end := time.Now().Add(bigTimeout)
+	for rssKiB(t, h.gwA.PID(), "VmRSS")-before < netwire.MaxPayload>>10 {
+		if time.Now().After(end) {
+			t.Fatalf("a's gateway never held the request: resident %d KiB, %d before", rssKiB(t, h.gwA.PID(), "VmRSS"), before)
+		}
+		time.Sleep(time.Millisecond) // polling a state, bounded above
+	}
+	failsWithin(t, snd, h.gwA.Kill, "a's gateway was killed holding a 64 MiB request", outcomeUnknown, time.Second)
+
+	// b's gateway drops a partial request at 1.5 s of silence; its
+	// Close waits for that (up to 5 s).
+	h.gwB.Signal(15)
+	counts := h.gwB.Expect("fcgate: stopped: ", lineTimeout)
+	if err := h.gwB.Wait(runTimeout); err != nil {
+		t.Errorf("b's gateway after SIGTERM: %v", err)
+	}
+	partial := strings.Contains(counts, " partial 1,")
+	if !partial && !strings.Contains(counts, " partial 0,") {
+		t.Fatalf("b's gateway's counts: %q, want partial 0 or 1", counts)
+	}
+	// What the receiver got first: the request whole, or the local
+	// message sent now. (Having had the request, it is gone: it takes
+	// one message.)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	if r := runCmd(t, h.b.Command(ctx, bin("fcsend"), "-r", "BIG", "-m", "after")); r.code != 0 && !strings.Contains(r.stderr, "name not found") {
+		t.Errorf("fcsend -r BIG on b: exit %d, stderr %q", r.code, r.stderr)
+	}
+	got := srv.Expect("got ", lineTimeout)
+	switch {
+	case got == "got 67108864 bytes intact" && !partial:
+		t.Log("the kill came after the last chunk: b delivered the request whole")
+	case got == "got 5 bytes CORRUPT" && partial:
+		t.Log("the kill came while the chunks went out: b dropped the part it had")
+	case got == "got 5 bytes CORRUPT":
+		t.Log("the kill came before the first chunk went out: b saw nothing")
+	default:
+		t.Errorf("the receiver's first message: %q, b's counts %q", got, counts)
+	}
+	if err := srv.Wait(runTimeout); err != nil {
+		t.Errorf("the receiver on b: %v", err)
 	}
 }

@@ -10,7 +10,7 @@
 // prints "attached NAME", then for each request "got N bytes intact" (or
 // "got N bytes CORRUPT"), and replies -reply bytes after -delay. send
 // makes -count Sends at once and prints, for each, "reply N bytes
-// intact" (or CORRUPT) or "error: ..."; it exits 1 if any failed.
+// intact" (or CORRUPT), or on stderr its error; it exits 1 if any failed.
 package main
 
 import (
@@ -29,7 +29,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "bigpeer:", err)
 		os.Exit(1)
 	}
@@ -49,7 +49,7 @@ func intact(b []byte, seed byte) string {
 	return "CORRUPT"
 }
 
-func run(args []string, stdout io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) < 1 {
 		return errors.New("usage: bigpeer recv|send ...")
 	}
@@ -65,10 +65,10 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	var mu sync.Mutex
-	say := func(format string, a ...any) {
+	say := func(w io.Writer, format string, a ...any) {
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(stdout, format+"\n", a...)
+		fmt.Fprintf(w, format+"\n", a...)
 	}
 	ctx := context.Background()
 	switch args[0] {
@@ -78,14 +78,14 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 		defer ch.Close()
-		say("attached %s", *name)
+		say(stdout, "attached %s", *name)
 		rep := pattern(2, *reply)
 		for range *count {
 			msg, err := ch.Receive(ctx)
 			if err != nil {
 				return err
 			}
-			say("got %d bytes %s", len(msg.Data()), intact(msg.Data(), 1))
+			say(stdout, "got %d bytes %s", len(msg.Data()), intact(msg.Data(), 1))
 			time.Sleep(*delay) // the slow receiver the test asks for
 			if err := msg.Reply(rep); err != nil {
 				return err
@@ -110,13 +110,13 @@ func run(args []string, stdout io.Writer) error {
 				buf := make([]byte, *maxReply)
 				n, err := c.Send(ctx, req, buf)
 				if err != nil {
-					say("error: %v", err)
+					say(stderr, "bigpeer: %v", err)
 					mu.Lock()
 					failed = true
 					mu.Unlock()
 					return
 				}
-				say("reply %d bytes %s", n, intact(buf[:n], 2))
+				say(stdout, "reply %d bytes %s", n, intact(buf[:n], 2))
 			})
 		}
 		wg.Wait()
