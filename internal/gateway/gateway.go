@@ -453,6 +453,9 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 	}
 	if r.size > 0 {
 		sent, err := g.pump(&w.flow, env.Payload, len(first), w.answered)
+		if errors.Is(err, errBadHeader) {
+			g.stats.badAns.Add(1) // an acknowledgement it could not read
+		}
 		switch {
 		case err == nil:
 			// All of it arrived: its answer, as below.
