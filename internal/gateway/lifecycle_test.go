@@ -73,7 +73,7 @@ func TestLifecycle(t *testing.T) {
 				return err
 			}
 			if msg.Proxy() != 7 {
-				return errors.New("the second message is not proxy 7")
+				return fmt.Errorf("the second message is not proxy 7: proxy %d, %q", msg.Proxy(), msg.Data())
 			}
 			msg, err = srv.Receive(ctx)
 			if err != nil {
