@@ -41,7 +41,9 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // itself; the bytes it held for them are given back.
 func TestChunks(t *testing.T) {
 	const host = "gw-chunk-host"
-	g, dir := setup(t, host)
+	// A long silence: what this test is about is the bytes, and a loaded
+	// machine with the race detector may take long between messages.
+	g, dir := setup(t, host, WithTiming(100*time.Millisecond, 10*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, rep := pattern(1, 3*g.Limit()+17), pattern(2, 5*g.Limit()+3)
@@ -154,7 +156,7 @@ func rawChunked(t *testing.T, nc *nats.Conn, host, id string, size int, first []
 // not taken. Then a whole one is delivered.
 func TestPartialRequests(t *testing.T) {
 	const host = "gw-partial-host"
-	g, dir := setup(t, host, WithTiming(50*time.Millisecond, 300*time.Millisecond))
+	g, dir := setup(t, host, WithTiming(50*time.Millisecond, time.Second))
 	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +269,7 @@ func FuzzParseChunking(f *testing.F) {
 // last chunk had not gone out; as outcome unknown when it had.
 func TestChunksStopped(t *testing.T) {
 	const host = "gw-stopped-host"
-	g, dir := setup(t, host, WithTiming(50*time.Millisecond, 300*time.Millisecond))
+	g, dir := setup(t, host, WithTiming(50*time.Millisecond, time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	peer := g.nc // the peer's own subscriptions, on the gateway's server
@@ -326,6 +328,9 @@ func TestChunksStopped(t *testing.T) {
 	if !errors.Is(err, simpl.ErrUnreachable) || !strings.Contains(err.Error(), want) {
 		t.Errorf("a Send whose chunks are not acknowledged: %v, want ErrUnreachable saying %q", err, want)
 	}
+	// Those that went out did before the silence; they may still be on
+	// their way to the peer.
+	waitFor(t, 5*time.Second, "the chunks sent arriving", func() bool { return chunks.Load() >= window })
 	if n := chunks.Load(); n != window {
 		t.Errorf("%d chunks went out beyond the one acknowledged, want %d", n, window)
 	}
@@ -337,6 +342,7 @@ func TestChunksStopped(t *testing.T) {
 	if !errors.Is(err, simpl.ErrOutcomeUnknown) {
 		t.Errorf("a Send whose chunks all went out, then silence: %v, want ErrOutcomeUnknown", err)
 	}
+	waitFor(t, 5*time.Second, "the chunks sent arriving", func() bool { return chunks.Load() >= 9 })
 	if n := chunks.Load(); n != 9 {
 		t.Errorf("%d chunks after the first, want 9", n)
 	}
@@ -352,7 +358,7 @@ func TestChunksStopped(t *testing.T) {
 // Both count a partial reply and give back the bytes they held.
 func TestPartialReplies(t *testing.T) {
 	const host = "gw-preply-host"
-	g, dir := setup(t, host, WithTiming(50*time.Millisecond, 300*time.Millisecond))
+	g, dir := setup(t, host, WithTiming(50*time.Millisecond, time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	peer := g.nc
@@ -402,7 +408,7 @@ func TestPartialReplies(t *testing.T) {
 		if a, err := parseAck(m); err != nil || a.got != g.Limit() {
 			t.Errorf("the acknowledgement of the reply's first chunk: %+v, %v", a, err)
 		}
-	default:
+	case <-ctx.Done():
 		t.Error("the reply's first chunk was not acknowledged")
 	}
 	if st := g.Stats(); st.PartialReplies != 1 || st.Unknown != 1 {
@@ -479,7 +485,7 @@ func TestChunksQueueGroup(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { ch.Close() })
-		g, err := New(ch, nc, host)
+		g, err := New(ch, nc, host, WithTiming(100*time.Millisecond, 10*time.Second)) // as TestChunks
 		if err != nil {
 			t.Fatal(err)
 		}
