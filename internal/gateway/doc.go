@@ -47,10 +47,12 @@
 // delivered) with the bytes sent; after the last, StatusUnknown.
 //
 // Memory: every request and reply buffer larger than one NATS message is
-// charged against WithMaxBytes (default 256 MiB) on both gateways when
-// the request's first chunk comes, before any more is sent; beyond it
-// the request is answered StatusFull, undelivered. What fits in one NATS
-// message is bounded by WithMaxInbound and WithMaxInflight times Limit.
+// charged against WithMaxBytes (default 256 MiB) on both gateways: by
+// the requesting one when it takes the envelope, by the receiving one
+// when the first chunk comes, before any more is sent; beyond it the
+// request is answered StatusFull, unsent and undelivered. What fits in
+// one NATS message is bounded by WithMaxInbound and WithMaxInflight
+// times Limit.
 //
 // Close stops taking requests (later ones are answered StatusClosed),
 // gives those in flight the drain time to finish, then answers the
