@@ -21,8 +21,8 @@ import (
 //     gateway connecting as a client, or one of that host's programs.
 //   - Any other client reached a listener that is loopback, or that the
 //     operator opened without TLS (-insecure): it is one of this host's
-//     programs, and may send as this host but serve nothing and read no
-//     gateway's answers: it may subscribe only to answers under its own
+//     programs, and may send as this host (and a request's later chunks)
+//     but serve nothing and read no gateway's answers: it may subscribe only to answers under its own
 //     host's inbox prefix for programs.
 //
 // Routes between servers are not clients: the cluster's TLS admits them
@@ -56,8 +56,10 @@ func (a *auth) Check(c server.ClientAuthentication) bool {
 	c.RegisterUser(&server.User{
 		Username: "program@" + a.host,
 		Permissions: &server.Permissions{
-			// Requests as this host (not answers: it serves nothing).
-			Publish:   &server.SubjectPermission{Allow: []string{pub[0], netwire.RawPrefix + ">"}},
+			// Requests as this host, and their later chunks (to the
+			// receiving gateway's inbox, whose subject only a request's
+			// receiver learns).
+			Publish:   &server.SubjectPermission{Allow: []string{pub[0], netwire.InboxPrefix + ">", netwire.RawPrefix + ">"}},
 			Subscribe: &server.SubjectPermission{Allow: []string{ProgramInbox(a.host) + ".>", netwire.RawPrefix + ">"}},
 		},
 	})

@@ -34,11 +34,25 @@
 //     local Send is in progress the gateway sends a heartbeat every 500 ms;
 //     its outcome, mapped by netwire.StatusOf, is the answer.
 //
-// Requests and replies larger than NATS carries (the server's payload
-// limit less 1 KiB for the headers: Limit) are StatusTooLarge with that
-// limit; chunking them is not built yet. A request's reply buffer is at
-// most that limit, so the memory inbound Sends hold is bounded by
-// WithMaxInbound times Limit.
+// Requests and replies of up to netwire.MaxPayload (64 MiB, as the local
+// transports) cross; those larger than one NATS message (the server's
+// payload limit less 1 KiB for the headers: Limit) go in chunks of Limit
+// bytes (chunk.go): the first is the message with its whole size, the
+// side taking it names a subject of its own for the rest (so a queue
+// group's member that took the first takes them all), and the sender
+// keeps at most 4 chunks unacknowledged. A request in chunks is
+// delivered only once whole; one whose chunks stop is dropped after the
+// silence time and counted (Stats.Partial). A sender whose chunks stop
+// before the last went out answers StatusUnreachable (nothing was
+// delivered) with the bytes sent; after the last, StatusUnknown.
+//
+// Memory: every request and reply buffer larger than one NATS message is
+// charged against WithMaxBytes (default 256 MiB) on both gateways: by
+// the requesting one when it takes the envelope, by the receiving one
+// when the first chunk comes, before any more is sent; beyond it the
+// request is answered StatusFull, unsent and undelivered. What fits in
+// one NATS message is bounded by WithMaxInbound and WithMaxInflight
+// times Limit.
 //
 // CSimpl (router.go) lets unmodified C SIMPL programs use the gateway: it
 // plays C SIMPL's protocol router (_simplProtoRouter), or registers with

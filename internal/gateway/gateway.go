@@ -40,6 +40,7 @@ type Options struct {
 	heartbeat   time.Duration
 	silence     time.Duration
 	drain       time.Duration
+	maxBytes    int64
 	hooks       Hooks
 	policy      *Policy
 }
@@ -62,8 +63,9 @@ func WithMaxInflight(n int) Option {
 
 // WithMaxInbound bounds the local Sends made for other hosts at once
 // (default 256); one more request is answered StatusBusy, undelivered.
-// Each holds a reply buffer of up to the NATS payload limit, so this also
-// bounds the gateway's memory.
+// With WithMaxBytes it bounds the gateway's memory: each holds its
+// request and a reply buffer, and those larger than one NATS message
+// count against WithMaxBytes.
 func WithMaxInbound(n int) Option {
 	return func(o *Options) error {
 		if n < 1 {
@@ -132,17 +134,21 @@ type Event struct {
 
 // Stats count what a gateway saw. Read them with Gateway.Stats.
 type Stats struct {
-	Out, In       int64 // requests handled each way
-	BadEnvelopes  int64 // envelopes from local programs it could not read
-	BadRequests   int64 // requests from the network it could not read (bad headers, subject or size)
-	BadAnswers    int64 // answers from the network it could not read
-	Duplicates    int64 // requests whose id it had seen: answered, not delivered
-	Denied        int64 // requests its policy refused: answered, not delivered
-	Busy          int64 // requests refused for its limits
-	Unknown       int64 // outbound requests whose outcome is unknown (silence, shutdown)
-	Unreachable   int64 // outbound requests no gateway took (no responders)
-	StrayAnswers  int64 // answers for no request in flight (late, after silence)
-	ProxiesToSelf int64 // proxies sent to the gateway's own name, ignored
+	Out, In        int64 // requests handled each way
+	BadEnvelopes   int64 // envelopes from local programs it could not read
+	BadRequests    int64 // requests from the network it could not read (bad headers, subject or size)
+	BadAnswers     int64 // answers from the network it could not read
+	Duplicates     int64 // requests whose id it had seen: answered, not delivered
+	Denied         int64 // requests its policy refused: answered, not delivered
+	Busy           int64 // requests refused for its limits
+	Unknown        int64 // outbound requests whose outcome is unknown (silence, shutdown)
+	Unreachable    int64 // outbound requests no gateway took (no responders), or whose chunks stopped short
+	StrayAnswers   int64 // answers for no request in flight (late, after silence), and chunks or acknowledgements for no message
+	ProxiesToSelf  int64 // proxies sent to the gateway's own name, ignored
+	Partial        int64 // requests in chunks dropped before they were whole (chunks stopped or were bad): never delivered
+	PartialReplies int64 // replies in chunks given up before they were whole, either side
+	Held           int64 // bytes now held of WithMaxBytes
+	MostHeld       int64 // the most bytes ever held of it
 }
 
 // Gateway carries a host's remote Sends out over NATS and serves its
@@ -167,19 +173,21 @@ type Gateway struct {
 	mu      sync.Mutex
 	closing bool
 	waiters map[uint64]*waiter
+	streams map[uint64]func(*nats.Msg) // messages in chunks, by their subject's last token
 	conns   map[string]*cached
 	wg      sync.WaitGroup // every request's goroutine
 
-	outN, inN atomic.Int64 // in flight each way
+	outN, inN      atomic.Int64 // in flight each way
+	held, mostHeld atomic.Int64 // bytes of WithMaxBytes
 
-	inSub, inboxSub *nats.Subscription
-	recvStop        context.CancelFunc
-	recvDone        chan struct{}
-	closeOnce       sync.Once
-	names           *names // this host's names out, every host's in (names.go)
+	inSub, inboxSub, streamSub *nats.Subscription
+	recvStop                   context.CancelFunc
+	recvDone                   chan struct{}
+	closeOnce                  sync.Once
+	names                      *names // this host's names out, every host's in (names.go)
 
 	stats struct {
-		out, in, badEnv, badReq, badAns, dup, denied, busy, unknown, unreachable, stray, proxies atomic.Int64
+		out, in, badEnv, badReq, badAns, dup, denied, busy, unknown, unreachable, stray, proxies, partial, partialReplies atomic.Int64
 	}
 }
 
@@ -190,7 +198,7 @@ type Gateway struct {
 // (flushed to the server). The caller keeps ch and nc: Close them after
 // the Gateway.
 func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gateway, error) {
-	o := Options{maxInflight: DefaultMaxInflight, maxInbound: DefaultMaxInbound, heartbeat: DefaultHeartbeat, silence: DefaultSilence, drain: DefaultDrain}
+	o := Options{maxInflight: DefaultMaxInflight, maxInbound: DefaultMaxInbound, heartbeat: DefaultHeartbeat, silence: DefaultSilence, drain: DefaultDrain, maxBytes: DefaultMaxBytes}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -219,6 +227,7 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 		inbox:    netwire.Inbox(host) + ".gw" + hex.EncodeToString(rnd[:]),
 		dedupe:   newSeen(DedupeWindow, DedupeMax),
 		waiters:  make(map[uint64]*waiter),
+		streams:  make(map[uint64]func(*nats.Msg)),
 		conns:    make(map[string]*cached),
 		recvDone: make(chan struct{}),
 	}
@@ -227,8 +236,14 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 		g.hardEnd()
 		return nil, fmt.Errorf("gateway: subscribing to its inbox: %w", err)
 	}
+	if g.streamSub, err = nc.Subscribe(g.inbox+".c.*", g.onStream); err != nil {
+		g.inboxSub.Unsubscribe()
+		g.hardEnd()
+		return nil, fmt.Errorf("gateway: subscribing to its inbox: %w", err)
+	}
 	if g.inSub, err = nc.QueueSubscribe(netwire.HostSubjects(host), queueGroup, g.onRequest); err != nil {
 		g.inboxSub.Unsubscribe()
+		g.streamSub.Unsubscribe()
 		g.hardEnd()
 		return nil, fmt.Errorf("gateway: subscribing to %s: %w", netwire.HostSubjects(host), err)
 	}
@@ -236,6 +251,7 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 	// the limits on what is in flight.
 	g.inSub.SetPendingLimits(-1, -1)
 	g.inboxSub.SetPendingLimits(-1, -1)
+	g.streamSub.SetPendingLimits(-1, -1)
 	err = nc.Flush()
 	if err == nil {
 		// The server answers a subscription its permissions refuse
@@ -248,6 +264,7 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 	if err != nil {
 		g.inSub.Unsubscribe()
 		g.inboxSub.Unsubscribe()
+		g.streamSub.Unsubscribe()
 		g.hardEnd()
 		return nil, fmt.Errorf("gateway: subscribing: %w", err)
 	}
@@ -271,9 +288,9 @@ func checkHost(host string) error {
 	return nil
 }
 
-// Limit is the largest request or reply the gateway carries: the NATS
-// payload limit less room for the headers. (Chunking larger ones is not
-// built yet.)
+// Limit is the largest request or reply the gateway carries in one NATS
+// message: the NATS payload limit less room for the headers. Larger ones,
+// up to netwire.MaxPayload, go in chunks of this size.
 func (g *Gateway) Limit() int { return g.limit }
 
 // Stats returns the counts so far.
@@ -283,6 +300,7 @@ func (g *Gateway) Stats() Stats {
 		Out: s.out.Load(), In: s.in.Load(), BadEnvelopes: s.badEnv.Load(), BadRequests: s.badReq.Load(),
 		BadAnswers: s.badAns.Load(), Duplicates: s.dup.Load(), Denied: s.denied.Load(), Busy: s.busy.Load(), Unknown: s.unknown.Load(),
 		Unreachable: s.unreachable.Load(), StrayAnswers: s.stray.Load(), ProxiesToSelf: s.proxies.Load(),
+		Partial: s.partial.Load(), PartialReplies: s.partialReplies.Load(), Held: g.held.Load(), MostHeld: g.mostHeld.Load(),
 	}
 }
 
@@ -357,11 +375,18 @@ func (g *Gateway) done(e Event) {
 	}
 }
 
-// waiter is one outbound request waiting for its answer.
+// waiter is one outbound request waiting for its answer: its flow holds
+// the acknowledgements of a request in chunks and the final answer, and
+// is noted of every message (capacity 1).
 type waiter struct {
-	mu    sync.Mutex
-	final *nats.Msg     // the answer, once it came
-	note  chan struct{} // a message came (capacity 1)
+	flow
+}
+
+// answered says whether the final answer came.
+func (w *waiter) answered() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.final != nil
 }
 
 // onAnswer takes a message on the inbox: a heartbeat or an answer, for
@@ -376,17 +401,19 @@ func (g *Gateway) onAnswer(m *nats.Msg) {
 		g.stats.stray.Add(1)
 		return
 	}
-	if v := m.Header.Get(netwire.HeaderStatus); v != StatusWorking {
+	switch m.Header.Get(netwire.HeaderStatus) {
+	case StatusWorking:
+	case StatusMore:
+		w.take(m) // an acknowledgement of the request's chunks
+		return
+	default:
 		w.mu.Lock()
 		if w.final == nil {
 			w.final = m
 		}
 		w.mu.Unlock()
 	}
-	select {
-	case w.note <- struct{}{}:
-	default:
-	}
+	w.notify()
 }
 
 // forward carries env to the gateway of its host and answers msg with
@@ -394,13 +421,28 @@ func (g *Gateway) onAnswer(m *nats.Msg) {
 // program hears the answer, so the program's next request, however soon,
 // finds its place free.
 func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time) (s netwire.Status, detail int) {
-	var data []byte
+	var data []byte   // a reply that came whole
+	var framed []byte // a reply that came in chunks, after room for the reply header
+	var cost int64    // what it holds of WithMaxBytes, until the program has its reply
 	defer func() {
 		g.outN.Add(-1)
-		reply(msg, s, detail, data)
+		if framed != nil && s == netwire.StatusOK {
+			_ = msg.Reply(netwire.AppendReplyHeader(framed[:0], s, detail)[:len(framed)])
+		} else {
+			reply(msg, s, detail, data)
+		}
+		g.release(cost)
 	}()
-	if len(env.Payload) > g.limit {
-		return netwire.StatusTooLarge, g.limit
+	if len(env.Payload) > netwire.MaxPayload {
+		return netwire.StatusTooLarge, netwire.MaxPayload
+	}
+	if env.Kind == netwire.KindSend {
+		c := g.cost(len(env.Payload), env.MaxReply)
+		if !g.reserve(c) {
+			g.stats.busy.Add(1)
+			return netwire.StatusFull, g.fullKiB()
+		}
+		cost = c
 	}
 	r := request{kind: env.Kind, maxReply: env.MaxReply, proxy: env.Proxy, fromHost: g.host}
 	r.fromName, r.fromPID = msg.Sender()
@@ -417,9 +459,13 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 		}
 		r.timeout = left
 	}
+	first := env.Payload
+	if len(first) > g.limit {
+		first, r.size = first[:g.limit], len(first)
+	}
 	n := g.seq.Add(1)
 	r.id = g.idPrefix + "-" + strconv.FormatUint(n, 10)
-	w := &waiter{note: make(chan struct{}, 1)}
+	w := &waiter{flow: newFlow()}
 	g.mu.Lock()
 	g.waiters[n] = w
 	g.mu.Unlock()
@@ -432,12 +478,33 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 		Subject: netwire.Subject(env.Target.Host, env.Target.Name, g.host),
 		Reply:   g.inbox + "." + strconv.FormatUint(n, 10),
 		Header:  r.header(),
-		Data:    env.Payload,
+		Data:    first,
 	}
 	if err := g.nc.PublishMsg(m); err != nil {
 		// Not sent: no server took it.
 		g.stats.unreachable.Add(1)
 		return netwire.StatusUnreachable, netwire.UnreachableLocal
+	}
+	if r.size > 0 {
+		sent, err := g.pump(&w.flow, env.Payload, len(first), w.answered)
+		if errors.Is(err, errBadHeader) {
+			g.stats.badAns.Add(1) // an acknowledgement it could not read
+		}
+		switch {
+		case err == nil:
+			// All of it arrived: its answer, as below.
+		case errors.Is(err, errStopped):
+			// The answer came (pump took its note): as below.
+			w.notify()
+		case sent < len(env.Payload):
+			// The receiving gateway delivers whole requests only.
+			g.stats.unreachable.Add(1)
+			return netwire.StatusUnreachable, sent
+		default:
+			// All sent, not all acknowledged: it may be whole there.
+			g.stats.unknown.Add(1)
+			return netwire.StatusUnknown, 0
+		}
 	}
 	silence := time.NewTimer(g.o.silence)
 	defer silence.Stop()
@@ -448,7 +515,7 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 			final := w.final
 			w.mu.Unlock()
 			if final == nil {
-				silence.Reset(g.o.silence) // a heartbeat
+				silence.Reset(g.o.silence) // a heartbeat or an acknowledgement
 				continue
 			}
 			a, err := parseAnswer(final)
@@ -464,8 +531,10 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 				continue
 			case a.status == netwire.StatusUnreachable:
 				g.stats.unreachable.Add(1)
-			case a.status == netwire.StatusOK && len(final.Data) > env.MaxReply:
-				return netwire.StatusReplyTooLarge, len(final.Data)
+			case a.status == netwire.StatusOK && max(a.size, len(final.Data)) > env.MaxReply:
+				return netwire.StatusReplyTooLarge, max(a.size, len(final.Data))
+			case a.status == netwire.StatusOK && a.size > 0:
+				return g.replyChunks(final, a, &framed)
 			case a.status == netwire.StatusOK:
 				data = final.Data
 			}
@@ -478,6 +547,26 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 			return netwire.StatusUnknown, 0
 		}
 	}
+}
+
+// replyChunks takes a reply in chunks whose first is final, into a
+// buffer with room for the reply header before it (*framed). Its
+// memory was reserved with the request (cost).
+func (g *Gateway) replyChunks(final *nats.Msg, a answer, framed *[]byte) (netwire.Status, int) {
+	buf := make([]byte, netwire.ReplyHeaderSize+a.size)
+	as, stop := g.newAssembly(buf[netwire.ReplyHeaderSize:], final.Data, a.acksTo)
+	defer stop()
+	if err := as.wait(); err != nil {
+		// The request was delivered; its reply is lost.
+		if !errors.Is(err, errSilence) && !errors.Is(err, errGaveUp) {
+			g.stats.badAns.Add(1)
+		}
+		g.stats.partialReplies.Add(1)
+		g.stats.unknown.Add(1)
+		return netwire.StatusUnknown, 0
+	}
+	*framed = buf
+	return netwire.StatusOK, 0
 }
 
 // onRequest takes one request from another host's gateway (or this
@@ -505,6 +594,9 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 	if err == nil && r.kind != netwire.KindSend && len(m.Data) != 0 {
 		err = fmt.Errorf("%w: a %v with %d bytes", errBadHeader, r.kind, len(m.Data))
 	}
+	if err == nil && r.size > 0 && (len(m.Data) == 0 || len(m.Data) >= r.size) {
+		err = fmt.Errorf("%w: a first chunk of %d bytes of a request of %d", errBadHeader, len(m.Data), r.size)
+	}
 	if err != nil {
 		g.stats.badReq.Add(1)
 		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
@@ -521,6 +613,10 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
 		return
 	}
+	var cost int64
+	if r.kind == netwire.KindSend {
+		cost = g.cost(max(r.size, len(m.Data)), r.maxReply)
+	}
 	g.mu.Lock()
 	closing := g.closing
 	if !closing {
@@ -528,6 +624,12 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 			g.mu.Unlock()
 			g.stats.busy.Add(1)
 			g.answer(m.Reply, netwire.StatusBusy, g.o.maxInbound, nil)
+			return
+		}
+		if !g.reserve(cost) {
+			g.mu.Unlock()
+			g.stats.busy.Add(1)
+			g.answer(m.Reply, netwire.StatusFull, g.fullKiB(), nil)
 			return
 		}
 		g.inN.Add(1)
@@ -540,15 +642,55 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 	}
 	go func() {
 		defer g.wg.Done()
+		defer g.release(cost)
 		g.stats.in.Add(1)
 		t0 := time.Now()
-		s, d := g.serve(m, r, name)
+		var s netwire.Status
+		var d int
+		if req, ok := g.whole(m, r); ok {
+			s, d = g.serve(m, r, name, req, t0)
+		} else {
+			s = netwire.StatusUnreachable
+		}
 		g.done(Event{Inbound: true, Kind: r.kind, Target: name, From: fmt.Sprintf("%s:%s (pid %d)", r.fromHost, r.fromName, r.fromPID), Status: s, Detail: d, Elapsed: time.Since(t0)})
 	}()
 }
 
-// answer publishes the answer to a request.
+// whole is the request whose first message is m: m's data, or, for a
+// request in chunks, all of them put together. A request in chunks that
+// does not come whole is dropped and counted, and leaves the count in
+// flight; its sender is answered if it sent a bad chunk or the gateway
+// is closing.
+func (g *Gateway) whole(m *nats.Msg, r request) ([]byte, bool) {
+	if r.size == 0 {
+		return m.Data, true
+	}
+	req := make([]byte, r.size)
+	as, stop := g.newAssembly(req, m.Data, m.Reply)
+	err := as.wait()
+	stop()
+	if err == nil {
+		return req, true
+	}
+	g.stats.partial.Add(1)
+	g.inN.Add(-1)
+	switch {
+	case errors.Is(err, errGaveUp):
+		g.answer(m.Reply, netwire.StatusClosed, 0, nil)
+	case !errors.Is(err, errSilence):
+		g.stats.badReq.Add(1)
+		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
+	}
+	return nil, false
+}
+
+// answer publishes the answer to a request; a reply larger than one NATS
+// message goes in chunks.
 func (g *Gateway) answer(to string, s netwire.Status, detail int, data []byte) {
+	if len(data) > g.limit {
+		g.answerChunks(to, data)
+		return
+	}
 	// A failed publish (the connection lost) leaves the requester in
 	// silence: its outcome is unknown there, which is the truth.
 	_ = g.nc.PublishMsg(&nats.Msg{Subject: to, Header: answerHeader(s.String(), detail), Data: data})
@@ -556,10 +698,11 @@ func (g *Gateway) answer(to string, s netwire.Status, detail int, data []byte) {
 
 // serve delivers one request to the local name and answers it,
 // heartbeating while it is at the receiver.
-func (g *Gateway) serve(m *nats.Msg, r request, name string) (s netwire.Status, detail int) {
+func (g *Gateway) serve(m *nats.Msg, r request, name string, req []byte, arrived time.Time) (s netwire.Status, detail int) {
 	ctx, cancel := context.WithCancel(g.hard)
 	if r.timeout > 0 {
-		ctx, cancel = context.WithTimeout(g.hard, r.timeout)
+		// From the first chunk's arrival: what was left when it was sent.
+		ctx, cancel = context.WithDeadline(g.hard, arrived.Add(r.timeout))
 	}
 	defer cancel()
 	stop := make(chan struct{})
@@ -577,7 +720,7 @@ func (g *Gateway) serve(m *nats.Msg, r request, name string) (s netwire.Status, 
 			}
 		}
 	}()
-	s, detail, data := g.deliver(ctx, r, name, m.Data)
+	s, detail, data := g.deliver(ctx, r, name, req)
 	close(stop)
 	<-beating
 	// Out of the count in flight before the answer leaves, so the next
@@ -611,18 +754,17 @@ func (g *Gateway) deliver(ctx context.Context, r request, name string, req []byt
 		s, d := netwire.StatusOf(err)
 		return s, d, nil
 	}
-	if len(req) > g.limit {
-		return netwire.StatusTooLarge, g.limit, nil
-	}
-	buf := make([]byte, min(r.maxReply, g.limit))
+	// Reserved with the request (cost) where larger than one NATS
+	// message: a reply buffer of the sender's size, up to what crosses.
+	buf := make([]byte, min(r.maxReply, netwire.MaxPayload))
 	// Who sent it, for the receiver's Message.Cred.
 	ctx = transport.WithOrigin(ctx, &transport.Origin{Host: r.fromHost, Name: r.fromName, PID: r.fromPID})
 	n, err := conn.Send(ctx, req, buf)
 	if err != nil {
 		g.check(name, conn, err)
-		if errors.Is(err, simpl.ErrReplyTooLarge) && r.maxReply > g.limit {
+		if errors.Is(err, simpl.ErrReplyTooLarge) && r.maxReply > netwire.MaxPayload {
 			// The sender would take it; the network cannot carry it.
-			return netwire.StatusTooLarge, g.limit, nil
+			return netwire.StatusTooLarge, netwire.MaxPayload, nil
 		}
 		s, d := netwire.StatusOf(err)
 		return s, d, nil
@@ -744,6 +886,7 @@ func (g *Gateway) Close() error {
 		g.recvStop()
 		<-g.recvDone
 		g.inboxSub.Unsubscribe()
+		g.streamSub.Unsubscribe()
 		g.mu.Lock()
 		conns := g.conns
 		g.conns = nil

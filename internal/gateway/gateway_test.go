@@ -96,7 +96,7 @@ func TestAnswer(t *testing.T) {
 	if err != nil || !a.working {
 		t.Errorf("heartbeat: %+v, %v", a, err)
 	}
-	for s := netwire.StatusOK; s <= netwire.StatusBusy; s++ {
+	for s := netwire.StatusOK; s <= netwire.StatusFull; s++ {
 		m := &nats.Msg{Header: answerHeader(s.String(), 77)}
 		if s == netwire.StatusOK {
 			m.Data = []byte("reply")
@@ -135,7 +135,7 @@ func TestAnswer(t *testing.T) {
 // the local Send's errors map to those statuses (netwire.StatusOf): the
 // whole chain a remote Send's outcome takes.
 func TestStatusChain(t *testing.T) {
-	for s := netwire.StatusOK; s <= netwire.StatusBusy; s++ {
+	for s := netwire.StatusOK; s <= netwire.StatusFull; s++ {
 		m := &nats.Msg{Header: answerHeader(s.String(), 5)}
 		a, err := parseAnswer(m)
 		if err != nil {
@@ -248,14 +248,23 @@ func FuzzParseRequest(f *testing.F) {
 				h.Set(k, v)
 			}
 		}
-		got, err := parseRequest(h)
-		if err != nil {
-			return
+		sized := nats.Header{netwire.HeaderSize: {pid}} // a request in chunks: its size
+		for k, v := range h {
+			sized[k] = v
 		}
-		// What it takes, it writes back the same.
-		again, err := parseRequest(got.header())
-		if err != nil || again != got {
-			t.Fatalf("%+v: written back and read again: %+v, %v", got, again, err)
+		for _, h := range []nats.Header{h, sized} {
+			got, err := parseRequest(h)
+			if err != nil {
+				continue
+			}
+			if got.size < 0 || got.size > netwire.MaxPayload || (got.size > 0 && got.kind != netwire.KindSend) {
+				t.Fatalf("%+v: a size out of range, or on a %v", got, got.kind)
+			}
+			// What it takes, it writes back the same.
+			again, err := parseRequest(got.header())
+			if err != nil || again != got {
+				t.Fatalf("%+v: written back and read again: %+v, %v", got, again, err)
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/netwire"
@@ -17,6 +18,16 @@ import (
 // a slow receiver from a lost gateway or host. It is not a
 // netwire.Status: it never reaches a program.
 const StatusWorking = "working"
+
+// StatusMore is the HeaderStatus of an acknowledgement of chunks: the
+// side taking a message in chunks says how much of it has arrived
+// (HeaderAcked) and where the rest goes (HeaderChunksTo). Like
+// StatusWorking it is between gateways only.
+const StatusMore = "more"
+
+// maxSubject bounds a subject a peer names for chunks or their
+// acknowledgements: an inbox and a few tokens.
+const maxSubject = 256
 
 // natsStatus is the header in which the NATS server says, on an answer
 // of its own, why: "503" is "no responders", no subscriber took the
@@ -49,6 +60,7 @@ type request struct {
 	fromName string        // the sending program's name
 	fromPID  int           // its pid on its host
 	id       string        // unique to this request, for at most once
+	size     int           // a Send in chunks: the whole request's size (0: it is all in this message)
 }
 
 // header is r as the NATS headers of a request.
@@ -68,6 +80,9 @@ func (r *request) header() nats.Header {
 	h.Set(netwire.HeaderFromName, r.fromName)
 	h.Set(netwire.HeaderFromPID, strconv.Itoa(r.fromPID))
 	h.Set(netwire.HeaderID, r.id)
+	if r.size > 0 {
+		h.Set(netwire.HeaderSize, strconv.Itoa(r.size))
+	}
 	return h
 }
 
@@ -196,6 +211,18 @@ func parseRequest(h nats.Header) (request, error) {
 	if err := text(netwire.HeaderID, r.id, maxID); err != nil {
 		return r, err
 	}
+	if v, ok, err = get(netwire.HeaderSize, false); err != nil {
+		return r, err
+	} else if ok {
+		if r.kind != netwire.KindSend {
+			return r, fmt.Errorf("%w: %s on a %v", errBadHeader, netwire.HeaderSize, r.kind)
+		}
+		n, err := number(netwire.HeaderSize, v, 1, netwire.MaxPayload)
+		if err != nil {
+			return r, err
+		}
+		r.size = int(n)
+	}
 	return r, nil
 }
 
@@ -216,6 +243,8 @@ type answer struct {
 	working bool // a heartbeat: the request is at the receiver
 	status  netwire.Status
 	detail  int
+	size    int    // an ok answer in chunks: the whole reply's size (0: it is all in this message)
+	acksTo  string // ...and where to acknowledge its chunks
 }
 
 // parseAnswer reads an answer. The NATS server's "no responders" (no
@@ -231,6 +260,9 @@ func parseAnswer(m *nats.Msg) (answer, error) {
 	}
 	if !ok {
 		return answer{}, fmt.Errorf("%w: an answer without %s", errBadHeader, netwire.HeaderStatus)
+	}
+	if v == StatusMore {
+		return answer{}, fmt.Errorf("%w: an acknowledgement of chunks as an answer", errBadHeader)
 	}
 	if v == StatusWorking {
 		if len(m.Data) != 0 {
@@ -255,5 +287,134 @@ func parseAnswer(m *nats.Msg) (answer, error) {
 	if s != netwire.StatusOK && len(m.Data) != 0 {
 		return answer{}, fmt.Errorf("%w: %v with %d bytes of reply", errBadHeader, s, len(m.Data))
 	}
+	v, ok, err = one(m.Header, netwire.HeaderSize)
+	if err != nil {
+		return answer{}, err
+	}
+	if ok {
+		if s != netwire.StatusOK {
+			return answer{}, fmt.Errorf("%w: %s on %v", errBadHeader, netwire.HeaderSize, s)
+		}
+		n, err := number(netwire.HeaderSize, v, int64(len(m.Data))+1, netwire.MaxPayload)
+		if err != nil {
+			return answer{}, err
+		}
+		if len(m.Data) == 0 {
+			return answer{}, fmt.Errorf("%w: a reply in chunks with an empty first chunk", errBadHeader)
+		}
+		a.size = int(n)
+	}
+	v, ok, err = one(m.Header, netwire.HeaderAcksTo)
+	if err != nil {
+		return answer{}, err
+	}
+	if ok != (a.size > 0) {
+		return answer{}, fmt.Errorf("%w: %s wants %s, and only with it", errBadHeader, netwire.HeaderSize, netwire.HeaderAcksTo)
+	}
+	if ok {
+		if err := subject(netwire.HeaderAcksTo, v); err != nil {
+			return answer{}, err
+		}
+		a.acksTo = v
+	}
 	return a, nil
+}
+
+// subject checks a subject a peer names for chunks or acknowledgements:
+// a plain subject (no wildcard, no empty token) that is not one of the
+// subjects names are served on, so that a peer cannot have a gateway
+// publish its chunks as requests to some host.
+func subject(key, s string) error {
+	if err := text(key, s, maxSubject); err != nil {
+		return err
+	}
+	if strings.HasPrefix(s, netwire.SubjectPrefix) {
+		return fmt.Errorf("%w: %s %q: a subject names are served on", errBadHeader, key, s)
+	}
+	for _, tok := range strings.Split(s, ".") {
+		if tok == "" || tok == "*" || tok == ">" {
+			return fmt.Errorf("%w: %s %q: not a plain subject", errBadHeader, key, s)
+		}
+	}
+	return nil
+}
+
+// ackHeader is the header of an acknowledgement: got bytes of the
+// message have arrived; the rest goes to chunksTo.
+func ackHeader(got int, chunksTo string) nats.Header {
+	h := nats.Header{}
+	h.Set(netwire.HeaderStatus, StatusMore)
+	h.Set(netwire.HeaderAcked, strconv.Itoa(got))
+	h.Set(netwire.HeaderChunksTo, chunksTo)
+	return h
+}
+
+// ack is an acknowledgement as parseAck read it.
+type ack struct {
+	got      int    // bytes of the message that have arrived
+	chunksTo string // where the rest goes
+}
+
+// parseAck reads an acknowledgement (HeaderStatus StatusMore, no data).
+func parseAck(m *nats.Msg) (ack, error) {
+	if len(m.Data) != 0 {
+		return ack{}, fmt.Errorf("%w: an acknowledgement with %d bytes", errBadHeader, len(m.Data))
+	}
+	if v, _, err := one(m.Header, netwire.HeaderStatus); err != nil {
+		return ack{}, err
+	} else if v != StatusMore {
+		return ack{}, fmt.Errorf("%w: %s %q on an acknowledgement", errBadHeader, netwire.HeaderStatus, v)
+	}
+	v, ok, err := one(m.Header, netwire.HeaderAcked)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: no %s", errBadHeader, netwire.HeaderAcked)
+	}
+	if err != nil {
+		return ack{}, err
+	}
+	n, err := number(netwire.HeaderAcked, v, 1, netwire.MaxPayload)
+	if err != nil {
+		return ack{}, err
+	}
+	a := ack{got: int(n)}
+	v, ok, err = one(m.Header, netwire.HeaderChunksTo)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: no %s", errBadHeader, netwire.HeaderChunksTo)
+	}
+	if err != nil {
+		return ack{}, err
+	}
+	if err := subject(netwire.HeaderChunksTo, v); err != nil {
+		return ack{}, err
+	}
+	a.chunksTo = v
+	return a, nil
+}
+
+// chunkHeader is the header of a chunk after the first: its data goes
+// at offset in the message.
+func chunkHeader(offset int) nats.Header {
+	h := nats.Header{}
+	h.Set(netwire.HeaderOffset, strconv.Itoa(offset))
+	return h
+}
+
+// parseChunk reads a chunk after the first: where its data goes in a
+// message of size bytes. The data must be there and fit.
+func parseChunk(m *nats.Msg, size int) (int, error) {
+	v, ok, err := one(m.Header, netwire.HeaderOffset)
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: no %s", errBadHeader, netwire.HeaderOffset)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := number(netwire.HeaderOffset, v, 1, int64(size)-1)
+	if err != nil {
+		return 0, err
+	}
+	if len(m.Data) == 0 || len(m.Data) > size-int(n) {
+		return 0, fmt.Errorf("%w: a chunk of %d bytes at %d of %d", errBadHeader, len(m.Data), n, size)
+	}
+	return int(n), nil
 }

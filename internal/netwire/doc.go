@@ -17,6 +17,10 @@
 //   - The answer comes back as a Status and the reply bytes: over NATS in
 //     the HeaderStatus header, to the program in a ReplyHeader before the
 //     reply.
+//
+// Requests and replies are at most MaxPayload bytes; the gateways carry
+// those larger than one NATS message in chunks (HeaderSize, HeaderOffset
+// and the acknowledgements' HeaderAcked, HeaderChunksTo, HeaderAcksTo).
 package netwire
 
 // GatewayName is the SIMPL name a host's gateway (fcgate) attaches: the

@@ -161,7 +161,7 @@ func TestStatus(t *testing.T) {
 		if s == StatusClosed {
 			want = StatusPeerGone // the sender cannot tell the two apart, nor need to
 		}
-		if s == StatusBusy {
+		if s == StatusBusy || s == StatusFull {
 			want = StatusUnreachable // nothing was sent, either way
 		}
 		if back != want {
@@ -224,4 +224,27 @@ func FuzzDecodeReply(f *testing.F) {
 			t.Fatalf("DecodeReply(%x) = %v %d %x, which encodes as %x", b, s, d, r, again)
 		}
 	})
+}
+
+// The statuses of chunking say what the sender needs: how much of a
+// request in chunks went out before it stopped (nothing delivered), and
+// a gateway's byte limit, in KiB; both are ErrUnreachable, nothing sent.
+func TestStatusChunks(t *testing.T) {
+	for _, c := range []struct {
+		s      Status
+		detail int
+		want   string
+	}{
+		{StatusUnreachable, 0, "no gateway serves the host"},
+		{StatusUnreachable, 5242880, "5242880 bytes of the request went out in chunks, then no more could; nothing was delivered"},
+		{StatusFull, 262144, "a gateway holds 262144 KiB of messages, its limit, and sent nothing"},
+	} {
+		err := c.s.Err(c.detail)
+		if !errors.Is(err, transport.ErrUnreachable) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v.Err(%d) = %v, want ErrUnreachable saying %q", c.s, c.detail, err, c.want)
+		}
+	}
+	if s, err := ParseStatus("full"); err != nil || s != StatusFull {
+		t.Errorf(`ParseStatus("full") = %v, %v`, s, err)
+	}
 }

@@ -24,11 +24,12 @@ const (
 	StatusReplyTooLarge Status = 5  // the reply is larger than the sender takes (detail: its size, or 0)
 	StatusDeadline      Status = 6  // the Send's deadline passed on the way or at the receiver
 	StatusUnknown       Status = 7  // the request may or may not have reached the receiver
-	StatusUnreachable   Status = 8  // no gateway serves that host
+	StatusUnreachable   Status = 8  // no gateway serves that host, or a request in chunks stopped short (detail: the bytes that went out); nothing was delivered
 	StatusDenied        Status = 9  // the receiving host's policy refuses this sender
 	StatusBadMessage    Status = 10 // a gateway could not read what it was given
 	StatusClosed        Status = 11 // a gateway is shutting down and took nothing
 	StatusBusy          Status = 12 // a gateway has its limit of requests in flight and took nothing (detail: the limit)
+	StatusFull          Status = 13 // a gateway holds its limit of bytes of messages and took nothing (detail: the limit in KiB)
 )
 
 // UnreachableLocal is the detail of a StatusUnreachable that says the
@@ -36,7 +37,7 @@ const (
 // its NATS server and is reconnecting): nothing was sent.
 const UnreachableLocal = 1
 
-var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed", "busy"}
+var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed", "busy", "full"}
 
 func (s Status) String() string {
 	if int(s) < len(statusNames) {
@@ -80,6 +81,11 @@ func (s Status) Err(detail int) error {
 		if detail == UnreachableLocal {
 			return fmt.Errorf("this host's gateway is not connected to NATS, sent nothing: %w", transport.ErrUnreachable)
 		}
+		if detail > 0 {
+			// A request in chunks whose later chunks did not all go
+			// out: the receiving gateway delivers only whole requests.
+			return fmt.Errorf("%d bytes of the request went out in chunks, then no more could; nothing was delivered: %w", detail, transport.ErrUnreachable)
+		}
 		return fmt.Errorf("no gateway serves the host: %w", transport.ErrUnreachable)
 	case StatusDenied:
 		return fmt.Errorf("the remote host's policy: %w", transport.ErrPermission)
@@ -88,6 +94,10 @@ func (s Status) Err(detail int) error {
 	case StatusBusy:
 		// Nothing was sent: the sender may try again.
 		return fmt.Errorf("a gateway has %d requests in flight, its limit, and sent nothing: %w", detail, transport.ErrUnreachable)
+	case StatusFull:
+		// As busy, for the bytes the gateway holds rather than the
+		// requests: nothing was sent or delivered.
+		return fmt.Errorf("a gateway holds %d KiB of messages, its limit, and sent nothing: %w", detail, transport.ErrUnreachable)
 	}
 	return fmt.Errorf("%w: %v", transport.ErrBadMessage, s)
 }
@@ -169,4 +179,21 @@ const (
 	HeaderID       = "Gosimpl-Id"        // the request's unique id, for at most once
 	HeaderStatus   = "Gosimpl-Status"    // the answer's Status, as String writes it
 	HeaderDetail   = "Gosimpl-Detail"    // its detail, decimal
+
+	// Chunks: a request or reply larger than one NATS message.
+	HeaderSize     = "Gosimpl-Size"      // on a request's or an ok answer's first chunk: the whole message's size, decimal
+	HeaderAcksTo   = "Gosimpl-Acks-To"   // on an ok answer's first chunk: the subject the requester acknowledges chunks on
+	HeaderChunksTo = "Gosimpl-Chunks-To" // on an acknowledgement: the subject the rest of the chunks go to
+	HeaderAcked    = "Gosimpl-Acked"     // on an acknowledgement: how many bytes of the message have arrived, decimal
+	HeaderOffset   = "Gosimpl-Offset"    // on a later chunk: where in the message its data goes, decimal
 )
+
+// MaxPayload is the largest request or reply that crosses between hosts,
+// as the local transports' largest message: a gateway carries one larger
+// than a NATS message in chunks.
+const MaxPayload = 64 << 20
+
+// MaxEnvelope is the largest envelope a program hands its gateway: one
+// with the longest target and a payload of MaxPayload. The gateway
+// attaches its name taking messages this large.
+const MaxEnvelope = envHeaderSize + MaxTarget + MaxPayload

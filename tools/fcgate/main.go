@@ -4,7 +4,7 @@
 //
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
-//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-csimpl=false] [-v]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-v]
 //	fcgate -permissions [-host NAME]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
@@ -43,15 +43,17 @@
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
-// of unknown outcome or unreachable, then a line of names-across-hosts
-// counts (gateway runs followed, snapshots asked, bad messages); for C
-// SIMPL programs, a line "csimpl: ..." per name located or failure, and
-// their counts (requests to the router, registrations handed out, names
-// located and not found, Sends carried and failed, proxies, bad messages,
-// surrogates refused for the limit). SIGINT, SIGTERM and SIGHUP stop it:
-// requests arriving are answered "shutting down", those in flight get 5 s
-// to finish, then the NATS connection drains, the embedded server stops
-// and the name is detached.
+// of unknown outcome or unreachable, how many requests and replies in
+// chunks it dropped before they were whole, the most bytes it held of
+// -max-bytes, and how many its policy denied; then a line of
+// names-across-hosts counts (gateway runs followed, snapshots asked, bad
+// messages); for C SIMPL programs, a line "csimpl: ..." per name located
+// or failure, and their counts (requests to the router, registrations
+// handed out, names located and not found, Sends carried and failed,
+// proxies, bad messages, surrogates refused for the limit). SIGINT,
+// SIGTERM and SIGHUP stop it: requests arriving are answered "shutting
+// down", those in flight get 5 s to finish, then the NATS connection
+// drains, the embedded server stops and the name is detached.
 package main
 
 import (
@@ -75,7 +77,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-policy FILE] [-csimpl=false] [-v] | -permissions [-host NAME]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-v] | -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -129,6 +131,7 @@ func run(args []string, stdout io.Writer) error {
 	perm := fs.String("perm", "0666", "mode of the gateway's name: which local users' programs may use it (octal)")
 	maxInflight := fs.Int("max-inflight", gateway.DefaultMaxInflight, "most requests from local programs carried at once; more are answered busy, unsent")
 	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
+	maxBytes := fs.Int64("max-bytes", gateway.DefaultMaxBytes, "most bytes held for messages larger than one NATS message (in chunks), both ways; more are answered full, unsent")
 	policy := fs.String("policy", "", "a policy file: which senders on other hosts may reach which local names (deny by default once given)")
 	permissions := fs.Bool("permissions", false, "print the NATS permissions a deployment should give this host's gateway user, and exit")
 	csimpl := fs.Bool("csimpl", true, "serve C SIMPL programs' host:NAME: be their protocol router, or register with theirs")
@@ -154,6 +157,10 @@ func run(args []string, stdout io.Writer) error {
 		}
 		opts = append(opts, o.opt(o.n))
 	}
+	if *maxBytes < 1 {
+		return fmt.Errorf("-max-bytes %d: must be 1 or more", *maxBytes)
+	}
+	opts = append(opts, gateway.WithMaxBytes(*maxBytes))
 	if *host == "" {
 		if *host, err = naming.LocalHost(); err != nil {
 			return err
@@ -189,7 +196,8 @@ func run(args []string, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
-	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithPerm(os.FileMode(mode)))
+	// Envelopes carry requests of up to netwire.MaxPayload, and a little more.
+	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithPerm(os.FileMode(mode)), simpl.WithMaxMessage(netwire.MaxEnvelope))
 	if err != nil {
 		return err
 	}
@@ -264,8 +272,8 @@ func run(args []string, stdout io.Writer) error {
 	if *verbose {
 		st := g.Stats()
 		outMu.Lock()
-		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d, denied %d\n",
-			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable, st.Denied)
+		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d, partial %d, partial replies %d, most held %d bytes, denied %d\n",
+			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable, st.Partial, st.PartialReplies, st.MostHeld, st.Denied)
 		if err == nil && cs != nil {
 			c := cs.Stats()
 			_, err = fmt.Fprintf(stdout, "fcgate: C SIMPL: requests %d, registrations %d, located %d, not found %d, sends %d, failed %d, triggers %d, bad %d, busy %d\n",

@@ -100,7 +100,7 @@ func (e *Endpoint) dialGateway(ctx context.Context) (transport.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := shm.Dial(ctx, shm.Address(e.cfg.Registry.Dir(), ent.Name, ent.PID), ent.PID, e.cfg.Name, shm.Options{NoSpin: e.cfg.NoSpin})
+	c, err := shm.Dial(ctx, shm.Address(e.cfg.Registry.Dir(), ent.Name, ent.PID), ent.PID, e.cfg.Name, shm.Options{NoSpin: e.cfg.NoSpin, MaxMessage: netwire.MaxEnvelope})
 	if err != nil {
 		return nil, errs.Errorf("the gateway (pid %d): %w", ent.PID, err)
 	}
@@ -138,6 +138,11 @@ var _ transport.Conn = (*Conn)(nil)
 // request leaves its outcome unknown (ErrOutcomeUnknown, with
 // ErrPeerGone): it was delivered at most once.
 func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
+	if len(req) > netwire.MaxPayload {
+		// Said here, with both sizes, rather than by the gateway,
+		// which takes envelopes only a little larger.
+		return 0, errs.Errorf("send %q: %w", c.target, transport.TooLarge(len(req), netwire.MaxPayload))
+	}
 	return c.exchange(ctx, netwire.Envelope{Kind: netwire.KindSend, MaxReply: len(reply), Payload: req}, reply)
 }
 
