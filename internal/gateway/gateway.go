@@ -705,24 +705,31 @@ func (g *Gateway) serve(m *nats.Msg, r request, name string, req []byte, arrived
 		ctx, cancel = context.WithDeadline(g.hard, arrived.Add(r.timeout))
 	}
 	defer cancel()
-	stop := make(chan struct{})
-	beating := make(chan struct{})
-	go func() {
-		defer close(beating)
-		t := time.NewTicker(g.o.heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_ = g.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: answerHeader(StatusWorking, 0)})
-			}
+	// A heartbeat every interval while the local Send is in progress: a
+	// timer that sets itself again, not a goroutine, since most Sends
+	// end before the first. Once stopped is set (under mu) none goes
+	// out, so none follows the answer.
+	var (
+		mu      sync.Mutex
+		stopped bool
+		beat    *time.Timer
+	)
+	mu.Lock()
+	beat = time.AfterFunc(g.o.heartbeat, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
-	}()
+		_ = g.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: answerHeader(StatusWorking, 0)})
+		beat.Reset(g.o.heartbeat)
+	})
+	mu.Unlock()
 	s, detail, data := g.deliver(ctx, r, name, req)
-	close(stop)
-	<-beating
+	mu.Lock()
+	stopped = true
+	beat.Stop()
+	mu.Unlock()
 	// Out of the count in flight before the answer leaves, so the next
 	// request it makes room for is not told busy.
 	g.inN.Add(-1)
