@@ -43,6 +43,7 @@ type Options struct {
 	maxBytes    int64
 	hooks       Hooks
 	policy      *Policy
+	outOnly     bool
 }
 
 // Option configures New. One that cannot apply fails New.
@@ -97,6 +98,18 @@ func WithDrain(d time.Duration) Option {
 			return fmt.Errorf("gateway: drain %v: must be 0 or more", d)
 		}
 		o.drain = d
+		return nil
+	}
+}
+
+// WithoutServing makes a gateway that only carries its Channel's
+// envelopes out: it serves no names to other hosts and follows no names
+// across hosts, and takes its answers under ProgramInbox, so that NATS
+// permissions of a host's program (send only) suffice. A program that
+// goes straight to NATS (simpl/netdirect) runs one in its own process.
+func WithoutServing() Option {
+	return func(o *Options) error {
+		o.outOnly = true
 		return nil
 	}
 }
@@ -231,6 +244,10 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 		conns:    make(map[string]*cached),
 		recvDone: make(chan struct{}),
 	}
+	if o.outOnly {
+		// A program's inbox (auth.go), apart from its host gateway's.
+		g.inbox = ProgramInbox(host) + "." + hex.EncodeToString(rnd[:])
+	}
 	g.hard, g.hardEnd = context.WithCancel(context.Background())
 	if g.inboxSub, err = nc.Subscribe(g.inbox+".*", g.onAnswer); err != nil {
 		g.hardEnd()
@@ -241,15 +258,17 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 		g.hardEnd()
 		return nil, fmt.Errorf("gateway: subscribing to its inbox: %w", err)
 	}
-	if g.inSub, err = nc.QueueSubscribe(netwire.HostSubjects(host), queueGroup, g.onRequest); err != nil {
-		g.inboxSub.Unsubscribe()
-		g.streamSub.Unsubscribe()
-		g.hardEnd()
-		return nil, fmt.Errorf("gateway: subscribing to %s: %w", netwire.HostSubjects(host), err)
+	if !o.outOnly {
+		if g.inSub, err = nc.QueueSubscribe(netwire.HostSubjects(host), queueGroup, g.onRequest); err != nil {
+			g.inboxSub.Unsubscribe()
+			g.streamSub.Unsubscribe()
+			g.hardEnd()
+			return nil, fmt.Errorf("gateway: subscribing to %s: %w", netwire.HostSubjects(host), err)
+		}
+		// No subscription may drop messages for a slow consumer below
+		// the limits on what is in flight.
+		g.inSub.SetPendingLimits(-1, -1)
 	}
-	// Neither subscription may drop messages for a slow consumer below
-	// the limits on what is in flight.
-	g.inSub.SetPendingLimits(-1, -1)
 	g.inboxSub.SetPendingLimits(-1, -1)
 	g.streamSub.SetPendingLimits(-1, -1)
 	err = nc.Flush()
@@ -262,22 +281,30 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 		}
 	}
 	if err != nil {
-		g.inSub.Unsubscribe()
-		g.inboxSub.Unsubscribe()
-		g.streamSub.Unsubscribe()
+		g.unsubscribe()
 		g.hardEnd()
 		return nil, fmt.Errorf("gateway: subscribing: %w", err)
 	}
-	if g.names, err = startNames(g); err != nil {
-		g.inSub.Unsubscribe()
-		g.inboxSub.Unsubscribe()
-		g.hardEnd()
-		return nil, err
+	if !o.outOnly {
+		if g.names, err = startNames(g); err != nil {
+			g.unsubscribe()
+			g.hardEnd()
+			return nil, err
+		}
 	}
 	rctx, stop := context.WithCancel(context.Background())
 	g.recvStop = stop
 	go g.receive(rctx)
 	return g, nil
+}
+
+// unsubscribe drops the gateway's subscriptions.
+func (g *Gateway) unsubscribe() {
+	for _, s := range []*nats.Subscription{g.inSub, g.inboxSub, g.streamSub} {
+		if s != nil {
+			s.Unsubscribe()
+		}
+	}
 }
 
 // checkHost accepts a host name a gateway can serve.
@@ -312,7 +339,7 @@ func (g *Gateway) receive(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		if g.names.take(msg) { // a locator request: names across hosts
+		if g.names != nil && g.names.take(msg) { // a locator request: names across hosts
 			continue
 		}
 		g.outbound(msg, time.Now())
@@ -871,12 +898,16 @@ func (g *Gateway) Close() error {
 		g.mu.Lock()
 		g.closing = true
 		g.mu.Unlock()
-		g.names.close()
+		if g.names != nil {
+			g.names.close()
+		}
 		// No more requests from the network: another gateway of the
 		// queue group takes them, or their senders hear "no responders".
 		// Those already here are answered StatusClosed as the drain
 		// hands them over.
-		g.inSub.Drain()
+		if g.inSub != nil {
+			g.inSub.Drain()
+		}
 		idle := make(chan struct{})
 		go func() {
 			g.wg.Wait()

@@ -158,7 +158,15 @@ func startNames(g *Gateway) (*names, error) {
 // (NATS refused its subscriptions to them), or nil if it does. A
 // program's ListHosts and WatchHosts are then answered with that reason
 // (locator.ErrHostsOff).
-func (g *Gateway) NamesOff() error { return g.names.off }
+func (g *Gateway) NamesOff() error {
+	if g.names == nil {
+		return errNoServing
+	}
+	return g.names.off
+}
+
+// errNoServing is NamesOff of a gateway made WithoutServing.
+var errNoServing = errors.New("gateway: made without serving (WithoutServing): no names across hosts")
 
 // NamesStats count what a gateway did for names across hosts. Read them
 // with Gateway.NamesStats.
@@ -172,6 +180,9 @@ type NamesStats struct {
 // NamesStats returns the counts so far.
 func (g *Gateway) NamesStats() NamesStats {
 	n := g.names
+	if n == nil {
+		return NamesStats{}
+	}
 	s := NamesStats{Runs: n.runsN.Load(), Snapshots: n.asked.Load(), Bad: n.bad.Load()}
 	s.Names = n.table.Counts().Names
 	return s

@@ -70,6 +70,7 @@ import (
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/netdirect"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/nats-io/nats.go"
 )
@@ -154,7 +155,7 @@ func run(args []string, stdout io.Writer) error {
 	serve := fs.String("serve", "", "echo every request to `NAME` until SIGTERM, for -remote on another host")
 	serveNATS := fs.String("serve-nats", "", "echo every request on "+rawSubject+" at the NATS server `URL` until SIGTERM, for -nats")
 	role := fs.String("role", "", "internal: recv or send")
-	if help, err := cli.ParsePrivate(fs, args, usage, stdout, columns); help || err != nil {
+	if help, err := cli.ParsePrivate(fs, args, usage, stdout, cli.NATSHelp+columns); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -526,6 +527,9 @@ func receive(name string, spin bool, stdout io.Writer) error {
 // and prints the result as JSON; every progress (if not 0) it says on
 // stderr how far they are.
 func sendAll(c config, progress time.Duration, stdout io.Writer) error {
+	// GOSIMPL_NATS: -remote straight to NATS, through a gateway of this
+	// process's own, gone with it.
+	defer netdirect.Close()
 	type sender struct {
 		send sendFunc
 		lat  []time.Duration

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/netdirect"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
@@ -40,6 +41,9 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
+	// GOSIMPL_NATS: remote names straight to NATS, through a gateway of
+	// this process's own, gone with it.
+	defer netdirect.Close()
 	fs := flag.NewFlagSet("fcsend", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	name := fs.String("n", "", "name to attach as the sender (default fcsend_PID)")
@@ -49,7 +53,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	maxReply := fs.Int("max-reply", 1<<20, "largest reply accepted, in bytes")
 	timeout := fs.Duration("timeout", 0, "give up on each send after this long (0: wait while the receiver lives)")
 	wait := fs.Duration("wait", 0, "wait up to this long for the receiver to attach (0: it must exist now)")
-	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
+	if help, err := cli.ParseMore(fs, args, usage, stdout, cli.NATSHelp); help || err != nil {
 		return err
 	}
 	if *recv == "" || fs.NArg() > 0 {

@@ -3,7 +3,9 @@
 // hands each Send, Trigger and Locate to this host's gateway (fcgate, the
 // SIMPL name netwire.GatewayName) over shared memory, as a netwire
 // Envelope, and the gateways carry it over NATS to the receiving host.
-// The program needs no network configuration: the gateway has it.
+// The program needs no network configuration: the gateway has it. (Or a
+// program goes straight to NATS: simpl/netdirect runs a gateway of its
+// own in the process, SetStarter.)
 //
 // It receives nothing itself: requests from other hosts reach a receiver
 // as Sends from its host's gateway. Until a remote name is located it
@@ -15,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/errs"
@@ -91,9 +94,31 @@ func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, 
 	return c, nil
 }
 
-// dialGateway connects to this host's gateway over shared memory.
+// A Starter starts, within ctx, a gateway of this process's own for the
+// FIFO directory dir (once per directory; later calls return the same)
+// and returns the name it attached there. See SetStarter.
+type Starter func(ctx context.Context, dir string) (name string, err error)
+
+var starter atomic.Pointer[Starter]
+
+// SetStarter has every remote name of this process reached through the
+// gateway s starts in the process (simpl/netdirect: straight to NATS)
+// instead of the host's gateway. It is set once, before the first remote
+// name is located.
+func SetStarter(s Starter) { starter.Store(&s) }
+
+// dialGateway connects to this host's gateway over shared memory, or to
+// this process's own (SetStarter).
 func (e *Endpoint) dialGateway(ctx context.Context) (transport.Conn, error) {
-	ent, err := e.cfg.Registry.Lookup(netwire.GatewayName)
+	name := netwire.GatewayName
+	if s := starter.Load(); s != nil {
+		n, err := (*s)(ctx, e.cfg.Registry.Dir())
+		if err != nil {
+			return nil, errs.Errorf("straight to NATS: %w", err)
+		}
+		name = n
+	}
+	ent, err := e.cfg.Registry.Lookup(name)
 	if errors.Is(err, naming.ErrNotFound) {
 		return nil, errs.Errorf("no gateway runs on this host (start fcgate) in %s: %w", e.cfg.Registry.Dir(), transport.ErrUnreachable)
 	}

@@ -33,6 +33,10 @@ func ParseMore(fs *flag.FlagSet, args []string, usage string, stdout io.Writer, 
 	return parse(fs, args, usage, stdout, environment()+more)
 }
 
+// NATSHelp is the -h text of a command that reaches remote names
+// straight over NATS when told (simpl/netdirect).
+const NATSHelp = "  GOSIMPL_NATS\n    \tNATS servers (URLs, comma-separated) to reach other hosts' names through straight, without the host's gateway (also GOSIMPL_NATS_CREDS, _NKEY, _CA, _CERT, _KEY, _INSECURE: docs/network.md)\n"
+
 // ParsePrivate is Parse for a command that runs its processes in a FIFO
 // directory of its own (fcbench, fcsoak): its -h says that FIFO_PATH is
 // not used, and ends with more.
