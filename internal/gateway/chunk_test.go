@@ -63,16 +63,7 @@ func TestChunks(t *testing.T) {
 		}
 		served <- err
 	}()
-	cli, err := simpl.Attach("", simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	c, err := cli.Locate(ctx, host+":SRV")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := locateIn(t, ctx, dir, host+":SRV")
 	got := make([]byte, len(rep)+100)
 	n, err := c.Send(ctx, req, got)
 	if err != nil || !bytes.Equal(got[:n], rep) {
@@ -309,16 +300,7 @@ func TestChunksStopped(t *testing.T) {
 	if err := peer.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	cli, err := simpl.Attach("", simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	c, err := cli.Locate(ctx, "peer:SRV")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := locateIn(t, ctx, dir, "peer:SRV")
 
 	// Only the first chunk acknowledged: window chunks follow it, then
 	// nothing.
@@ -390,16 +372,7 @@ func TestPartialReplies(t *testing.T) {
 	if err := peer.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	cli, err := simpl.Attach("", simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	c, err := cli.Locate(ctx, "peer:SRV")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := locateIn(t, ctx, dir, "peer:SRV")
 	if _, err := c.Send(ctx, []byte("x"), make([]byte, size)); !errors.Is(err, simpl.ErrOutcomeUnknown) {
 		t.Errorf("a Send whose reply in chunks stops after the first: %v, want ErrOutcomeUnknown", err)
 	}
@@ -521,16 +494,7 @@ func TestChunksQueueGroup(t *testing.T) {
 		served = append(served, g)
 	}
 	sender, dir := start(from, conn.Conn, false)
-	cli, err := simpl.Attach("", simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	c, err := cli.Locate(ctx, host+":SRV")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := locateIn(t, ctx, dir, host+":SRV")
 	const n = 8
 	errs := make(chan error, n)
 	for k := range n {

@@ -230,16 +230,7 @@ func TestBusy(t *testing.T) {
 				}
 				served <- err
 			}()
-			cli, err := simpl.Attach("", simpl.WithDir(dir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cli.Close()
-			conn, err := cli.Locate(ctx, host+":SRV")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
+			conn := locateIn(t, ctx, dir, host+":SRV")
 			first := make(chan error, 1)
 			go func() {
 				_, err := conn.Send(ctx, []byte("hold"), make([]byte, 16))
@@ -266,4 +257,21 @@ func TestBusy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// locateIn locates name from an anonymous Channel in the FIFO directory
+// dir; both close when the test ends.
+func locateIn(t testing.TB, ctx context.Context, dir, name string) *simpl.Conn {
+	t.Helper()
+	cli, err := simpl.Attach("", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	c, err := cli.Locate(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
