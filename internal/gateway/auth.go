@@ -52,14 +52,13 @@ func (a *auth) Check(c server.ClientAuthentication) bool {
 		c.RegisterUser(hostUser(host, "certificate"))
 		return true
 	}
-	pub, _ := netwire.Permissions(a.host)
 	c.RegisterUser(&server.User{
 		Username: "program@" + a.host,
 		Permissions: &server.Permissions{
 			// Requests as this host, and their later chunks (to the
 			// receiving gateway's inbox, whose subject only a request's
 			// receiver learns).
-			Publish:   &server.SubjectPermission{Allow: []string{pub[0], netwire.InboxPrefix + ">", netwire.RawPrefix + ">"}},
+			Publish:   &server.SubjectPermission{Allow: []string{netwire.FromSubjects(a.host), netwire.InboxPrefix + ">", netwire.RawPrefix + ">"}},
 			Subscribe: &server.SubjectPermission{Allow: []string{ProgramInbox(a.host) + ".>", netwire.RawPrefix + ">"}},
 		},
 	})
