@@ -152,6 +152,10 @@ type Channel struct {
 	mu     sync.Mutex // guards conns and closed
 	conns  map[*Conn]struct{}
 	closed bool
+
+	gwMu  sync.Mutex // guards the two below: isGateway's memory
+	gwPID int        // the pid holding the gateway's name, as last looked up
+	gwAt  time.Time  // the FIFO directory's modification time then
 }
 
 // Dir is the FIFO directory the Channel attached its name in: WithDir's,
@@ -596,10 +600,27 @@ func (m Message) Cred() (c Cred, ok bool) {
 }
 
 // isGateway reports whether pid holds the host gateway's name in the
-// channel's FIFO directory.
+// channel's FIFO directory. The registry is asked again only when the
+// directory has changed since it last was (a name attached, detached or
+// reaped changes it), not for every remote request's Cred.
 func (c *Channel) isGateway(pid int) bool {
-	ent, err := c.reg.Lookup(netwire.GatewayName)
-	return err == nil && pid > 0 && ent.PID == pid
+	if pid <= 0 {
+		return false
+	}
+	fi, err := os.Stat(c.reg.Dir())
+	c.gwMu.Lock()
+	defer c.gwMu.Unlock()
+	if err == nil && !c.gwAt.IsZero() && fi.ModTime().Equal(c.gwAt) {
+		return c.gwPID == pid
+	}
+	c.gwPID, c.gwAt = 0, time.Time{}
+	if ent, lerr := c.reg.Lookup(netwire.GatewayName); lerr == nil {
+		c.gwPID = ent.PID
+		if err == nil {
+			c.gwAt = fi.ModTime()
+		}
+	}
+	return c.gwPID == pid
 }
 
 // MaxReply is the largest reply the sender accepts.
