@@ -4,7 +4,8 @@
 //
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
-//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-v]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false]
+//	       [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...] [-csimpl-tcp-binary] [-csimpl-tcp-max N]] [-v]
 //	fcgate -permissions [-host NAME]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
@@ -40,6 +41,12 @@
 // stderr ("fcgate: names across hosts are off: ...") and carries Sends
 // all the same.
 //
+// -csimpl-tcp takes C SIMPL hosts' surrogateTcp connections (their
+// senders' "thishost:NAME"), in C SIMPL's char encoding unless
+// -csimpl-tcp-binary; beyond loopback only from -csimpl-tcp-allow's
+// addresses, since that protocol authenticates nobody. It prints
+// "fcgate: C SIMPL surrogates (ENCODING) on ADDR".
+//
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
 // it carried each way and how many were bad, duplicates, refused as busy,
@@ -62,6 +69,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -72,12 +81,14 @@ import (
 
 	"github.com/gosimpl/gosimpl/internal/gateway"
 	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/internal/surrogate"
+	"github.com/gosimpl/gosimpl/internal/surwire"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-v] | -permissions [-host NAME]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...] [-csimpl-tcp-binary] [-csimpl-tcp-max N]] [-v] | -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -104,6 +115,37 @@ func list(s string) []string {
 		}
 	}
 	return out
+}
+
+// surrogateOptions checks the -csimpl-tcp flags: listening beyond
+// loopback needs an allow-list, as the protocol authenticates nobody.
+func surrogateOptions(listen, allow string, binary bool, max int) (surrogate.Options, error) {
+	o := surrogate.Options{MaxMessage: max}
+	if binary {
+		o.Encoding = surwire.Binary
+	}
+	if max < 1 || max > netwire.MaxPayload {
+		return o, fmt.Errorf("-csimpl-tcp-max %d: want 1 to %d", max, netwire.MaxPayload)
+	}
+	for _, a := range list(allow) {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(a)
+			if aerr != nil {
+				return o, fmt.Errorf("-csimpl-tcp-allow %q: want addresses or CIDR prefixes", a)
+			}
+			p = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		o.Allow = append(o.Allow, p)
+	}
+	if listen != "" && len(o.Allow) == 0 {
+		host, _, err := net.SplitHostPort(listen)
+		ip, perr := netip.ParseAddr(host)
+		if err != nil || perr != nil || !ip.IsLoopback() {
+			return o, fmt.Errorf("%w: -csimpl-tcp %s takes connections from the network, whose protocol authenticates nobody: give -csimpl-tcp-allow with the C SIMPL hosts' addresses", gateway.ErrInsecure, listen)
+		}
+	}
+	return o, nil
 }
 
 // quoted lists subjects as a NATS configuration writes them.
@@ -135,6 +177,10 @@ func run(args []string, stdout io.Writer) error {
 	policy := fs.String("policy", "", "a policy file: which senders on other hosts may reach which local names (deny by default once given)")
 	permissions := fs.Bool("permissions", false, "print the NATS permissions a deployment should give this host's gateway user, and exit")
 	csimpl := fs.Bool("csimpl", true, "serve C SIMPL programs' host:NAME: be their protocol router, or register with theirs")
+	surListen := fs.String("csimpl-tcp", "", "take C SIMPL hosts' surrogateTcp connections at HOST:PORT (their port is 8001): their senders reach this host's names; no authentication in that protocol")
+	surAllow := fs.String("csimpl-tcp-allow", "", "addresses (CIDR,...) whose surrogates -csimpl-tcp takes besides loopback ones: required beyond loopback")
+	surBinary := fs.Bool("csimpl-tcp-binary", false, "-csimpl-tcp speaks the binary encoding (default: char, as C SIMPL ships)")
+	surMax := fs.Int("csimpl-tcp-max", surrogate.DefaultMaxMessage, "largest message or reply, bytes, on -csimpl-tcp")
 	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
 	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
 		return err
@@ -168,6 +214,10 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if n, err := naming.Parse(*host + ":X"); err != nil || n.Host != *host {
 		return fmt.Errorf("-host %q: not a host name C SIMPL takes (1 to %d bytes, no colon, no space)", *host, naming.MaxHostLen)
+	}
+	sur, err := surrogateOptions(*surListen, *surAllow, *surBinary, *surMax)
+	if err != nil {
+		return err
 	}
 	if *permissions {
 		pub, sub := netwire.Permissions(*host)
@@ -266,7 +316,32 @@ func run(args []string, stdout io.Writer) error {
 	if err := g.NamesOff(); err != nil {
 		fmt.Fprintf(os.Stderr, "fcgate: %v\n", err)
 	}
+	var ss *surrogate.Server
+	if *surListen != "" {
+		ln, err := net.Listen("tcp", *surListen)
+		if err != nil {
+			cs.Close()
+			g.Close()
+			return fmt.Errorf("-csimpl-tcp %s: %w", *surListen, err)
+		}
+		if *verbose {
+			sur.Log = func(msg string) {
+				outMu.Lock()
+				defer outMu.Unlock()
+				if _, err := fmt.Fprintf(stdout, "csimpl-tcp: %s\n", msg); err != nil && werr == nil {
+					werr = err
+				}
+			}
+		}
+		ss = surrogate.Serve(ch, ln, sur)
+		outMu.Lock()
+		fmt.Fprintf(stdout, "fcgate: C SIMPL surrogates (%v) on %s\n", sur.Encoding, ss.Addr())
+		outMu.Unlock()
+	}
 	<-ctx.Done()
+	if ss != nil {
+		ss.Close()
+	}
 	cs.Close() // before g's: its surrogates carry through g
 	g.Close()
 	if *verbose {
