@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/netlab"
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/internal/surwire"
 	"github.com/gosimpl/gosimpl/simpl"
 )
 
@@ -25,8 +28,14 @@ const helperEnv = "GOSIMPL_FCGATE_HELPER"
 //	        TARGET (a local or a remote name), then wait for SIGTERM
 //	reject: attach NAME, say "ready", answer one request with ReplyError
 //	cred:   attach NAME, say "ready", answer one request with its Cred
+//	surpeer: play a C SIMPL host's surrogate_r (char encoding): connect
+//	        to NAME (an address), locate TARGET, send "hello", print
+//	        "reply R", or "closed" if the connection is closed first
 func helper(mode string, args []string) int {
 	name, target := args[0], args[1]
+	if mode == "surpeer" {
+		return surPeer(name, target)
+	}
 	err := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()
@@ -198,4 +207,69 @@ func TestToolsRemoteNames(t *testing.T) {
 		p.Signal(15)
 		p.Wait(runTimeout)
 	}
+}
+
+// surPeer is the helper's surpeer mode.
+func surPeer(addr, target string) int {
+	c, err := net.DialTimeout("tcp", addr, lineTimeout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(lineTimeout))
+	write := func(f surwire.Frame, reply bool) {
+		b, _ := surwire.AppendFrame(nil, surwire.Char, &f, reply)
+		c.Write(b)
+	}
+	write(surwire.Frame{Token: surwire.TokenNameLocate, RProgram: target, SHost: "chost"}, false)
+	f, err := surwire.ReadFrame(c, surwire.Char, true, 1<<20)
+	if err != nil {
+		fmt.Println("closed")
+		return 0
+	}
+	if f.Result != 0 {
+		fmt.Println("not found")
+		return 0
+	}
+	write(surwire.Frame{Token: surwire.TokenSend, YBytes: 100, Data: []byte("hello")}, false)
+	if f, err = surwire.ReadFrame(c, surwire.Char, false, 1<<20); err != nil {
+		fmt.Println("closed")
+		return 0
+	}
+	fmt.Printf("reply %s\n", f.Data)
+	write(surwire.Frame{Token: surwire.TokenClose}, false)
+	return 0
+}
+
+// A C SIMPL host's surrogate reaches a receiver on b across a network:
+// b's gateway takes connections from a (on its -csimpl-tcp-allow list)
+// and closes those from c at once.
+func TestCSimplTCPHosts(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "c")
+	a, b, c := lab.Host("a"), lab.Host("b"), lab.Host("c")
+	gw := proctest.StartCmd(t, b.Command(context.Background(), bin("fcgate"), "-listen", "127.0.0.1:4222",
+		"-csimpl-tcp", b.Addr()+":8001", "-csimpl-tcp-allow", a.Addr()))
+	gw.Expect("C SIMPL surrogates", lineTimeout)
+	srv := proctest.StartCmd(t, b.Command(context.Background(), bin("fcrecv"), "-n", "SRV", "-count", "1", "-reply", "from b"))
+	srv.Expect("attached", lineTimeout)
+	peer := func(h *netlab.Host) string {
+		cmd := h.Command(context.Background(), os.Args[0], "-test.run=^$", b.Addr()+":8001", "SRV")
+		cmd.Env = append(cmd.Env, helperEnv+"=surpeer")
+		r := runCmd(t, cmd)
+		if r.code != 0 {
+			t.Fatalf("the C SIMPL peer on %s: exit %d, stderr %q", h.Name(), r.code, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	if got := peer(a); got != "reply from b" {
+		t.Errorf("a's surrogate: %q, want the reply", got)
+	}
+	if got := peer(c); got != "closed" {
+		t.Errorf("c's surrogate, not allowed: %q, want the connection closed", got)
+	}
+	if err := srv.Wait(runTimeout); err != nil {
+		t.Error(err)
+	}
+	stopGate(t, gw)
 }
