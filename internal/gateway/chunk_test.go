@@ -43,7 +43,7 @@ func TestChunks(t *testing.T) {
 	const host = "gw-chunk-host"
 	// A long silence: what this test is about is the bytes, and a loaded
 	// machine with the race detector may take long between messages.
-	g, dir := setupFree(t, host, WithTiming(100*time.Millisecond, 10*time.Second))
+	g, dir, _ := setupFree(t, host, WithTiming(100*time.Millisecond, 10*time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, rep := bytesOf(1, 3*g.Limit()+17), bytesOf(2, 5*g.Limit()+3)
@@ -87,7 +87,7 @@ func TestChunks(t *testing.T) {
 // having sent nothing; the sender's error says so with the limit.
 func TestChunksFull(t *testing.T) {
 	const host = "gw-full-host"
-	g, dir := setupFree(t, host, WithMaxBytes(2<<20))
+	g, dir, _ := setupFree(t, host, WithMaxBytes(2<<20))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cli, err := simpl.Attach("", simpl.WithDir(dir))
@@ -147,7 +147,7 @@ func rawChunked(t *testing.T, nc *nats.Conn, host, id string, size int, first []
 // not taken. Then a whole one is delivered.
 func TestPartialRequests(t *testing.T) {
 	const host = "gw-partial-host"
-	g, dir := setupFree(t, host, WithTiming(50*time.Millisecond, time.Second))
+	g, dir, _ := setupFree(t, host, WithTiming(50*time.Millisecond, time.Second))
 	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
 	if err != nil {
 		t.Fatal(err)
@@ -260,7 +260,7 @@ func FuzzParseChunking(f *testing.F) {
 // last chunk had not gone out; as outcome unknown when it had.
 func TestChunksStopped(t *testing.T) {
 	const host = "gw-stopped-host"
-	g, dir := setupFree(t, host, WithTiming(50*time.Millisecond, time.Second))
+	g, dir, _ := setupFree(t, host, WithTiming(50*time.Millisecond, time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	peer := g.nc // the peer's own subscriptions, on the gateway's server
@@ -340,7 +340,7 @@ func TestChunksStopped(t *testing.T) {
 // Both count a partial reply and give back the bytes they held.
 func TestPartialReplies(t *testing.T) {
 	const host = "gw-preply-host"
-	g, dir := setupFree(t, host, WithTiming(50*time.Millisecond, time.Second))
+	g, dir, _ := setupFree(t, host, WithTiming(50*time.Millisecond, time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	peer := g.nc
@@ -485,12 +485,7 @@ func TestChunksQueueGroup(t *testing.T) {
 	}
 	var served []*Gateway
 	for range 2 {
-		nc, err := nats.Connect(conn.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		g, _ := start(host, nc, true)
+		g, _ := start(host, peerOn(t, conn), true)
 		served = append(served, g)
 	}
 	sender, dir := start(from, conn.Conn, false)
@@ -529,7 +524,18 @@ func TestChunksQueueGroup(t *testing.T) {
 
 // setupFree is setup on a NATS server of the test's own without
 // permissions: the chunk tests' raw clients play other hosts' gateways.
-func setupFree(t testing.TB, host string, opts ...Option) (*Gateway, string) {
-	g, dir, _ := setupOn(t, &Network{Host: host, NATS: []string{deployment(t)}}, host, opts...)
-	return g, dir
+func setupFree(t testing.TB, host string, opts ...Option) (*Gateway, string, *Connected) {
+	return setupOn(t, &Network{Host: host, NATS: []string{deployment(t)}}, host, opts...)
+}
+
+// peerOn is a client of conn's server of its own (a raw peer playing
+// another host), closed when the test ends.
+func peerOn(t testing.TB, conn *Connected) *nats.Conn {
+	t.Helper()
+	peer, err := nats.Connect(conn.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(peer.Close)
+	return peer
 }

@@ -31,17 +31,13 @@ func TestNamesFollow(t *testing.T) {
 	// A deployment of the test's own, without permissions: an
 	// embedded server would hold the test's client to its host's
 	// (auth.go), and it plays another host here.
-	g, dir, conn := setupOn(t, &Network{Host: host, NATS: []string{deployment(t)}}, host)
+	g, dir, conn := setupFree(t, host)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
 	// The other host: answers snapshots with snap, publishes what the
 	// test says, and a presence every 300 ms.
-	peer, err := nats.Connect(conn.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := peerOn(t, conn)
 	var mu sync.Mutex
 	snap := netwire.Names{Type: netwire.NamesSnapshot, Gen: gen, To: 3, Records: []netwire.NameRecord{rec(0, 0, "Z1", 10)}}
 	pos := uint64(3)
@@ -245,14 +241,10 @@ func TestNamesTwoRuns(t *testing.T) {
 	if h, _ := os.Hostname(); h == host || h == other {
 		t.Skip("this machine is named like the test's hosts")
 	}
-	_, dir, conn := setupOn(t, &Network{Host: host, NATS: []string{deployment(t)}}, host)
+	_, dir, conn := setupFree(t, host)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	peer, err := nats.Connect(conn.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
+	peer := peerOn(t, conn)
 	prog, err := simpl.Attach("PROG", simpl.WithDir(dir))
 	if err != nil {
 		t.Fatal(err)
