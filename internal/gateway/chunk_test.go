@@ -282,6 +282,9 @@ func TestChunksStopped(t *testing.T) {
 	}
 	defer csub.Unsubscribe()
 	sub, err := peer.Subscribe(netwire.HostSubjects("peer"), func(m *nats.Msg) {
+		if answerBatch(t, peer, m) {
+			return // the Locate, small: in a batch
+		}
 		r, err := parseRequest(m.Header)
 		switch {
 		case err != nil:
@@ -354,16 +357,18 @@ func TestPartialReplies(t *testing.T) {
 	size := 3 * g.Limit()
 	// A peer serving host "peer" that answers a Send with the first
 	// chunk of a reply and no more.
-	sub, err := peer.Subscribe(netwire.HostSubjects("peer"), func(m *nats.Msg) {
+	firstChunk := func(reply string) {
 		h := answerHeader("ok", 0)
-		r, _ := parseRequest(m.Header)
-		if r.kind == netwire.KindSend {
-			h.Set(netwire.HeaderSize, strconv.Itoa(size))
-			h.Set(netwire.HeaderAcksTo, ackInbox)
-			peer.PublishMsg(&nats.Msg{Subject: m.Reply, Header: h, Data: make([]byte, g.Limit())})
-			return
+		h.Set(netwire.HeaderSize, strconv.Itoa(size))
+		h.Set(netwire.HeaderAcksTo, ackInbox)
+		peer.PublishMsg(&nats.Msg{Subject: reply, Header: h, Data: make([]byte, g.Limit())})
+	}
+	sub, err := peer.Subscribe(netwire.HostSubjects("peer"), func(m *nats.Msg) {
+		// The Locate and the Send (a small request) come in batches;
+		// the Send's reply, large, is answered alone.
+		if !answerBatch(t, peer, m, firstChunk) {
+			t.Errorf("the peer got a request alone: %s", m.Subject)
 		}
-		peer.PublishMsg(&nats.Msg{Subject: m.Reply, Header: h})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -538,4 +543,36 @@ func peerOn(t testing.TB, conn *Connected) *nats.Conn {
 	}
 	t.Cleanup(peer.Close)
 	return peer
+}
+
+// answerBatch answers, as a raw peer playing another host's gateway, a
+// batch of requests (small ones come in batches): each entry ok, with no
+// data, but for Sends when send is given: send answers those alone, on
+// the subject it is given. It says whether m was a batch.
+func answerBatch(t testing.TB, peer *nats.Conn, m *nats.Msg, send ...func(reply string)) bool {
+	if _, name, _, err := netwire.ParseSubject(m.Subject); err != nil || name != "" {
+		return false
+	}
+	ans := netwire.AppendAnswers(nil)
+	inbox := ""
+	_, err := netwire.DecodeBatch(m.Data, func(h netwire.Batch, e netwire.BatchEntry, err error) bool {
+		if err != nil {
+			t.Errorf("the peer got a batch entry it cannot read: %v", err)
+		}
+		inbox = h.Inbox
+		if e.Kind == netwire.KindSend && len(send) > 0 {
+			send[0](h.Inbox + "." + strconv.FormatUint(e.Seq, 10))
+			return true
+		}
+		ans, _ = netwire.AppendAnswer(ans, &netwire.Answer{Seq: e.Seq, Status: netwire.StatusOK})
+		return true
+	})
+	if err != nil {
+		t.Errorf("the peer got a batch it cannot read: %v", err)
+		return true
+	}
+	if len(ans) > len(netwire.AppendAnswers(nil)) {
+		peer.Publish(inbox+".a", ans)
+	}
+	return true
 }

@@ -179,6 +179,9 @@ type Gateway struct {
 	seq      atomic.Uint64
 	inbox    string
 	dedupe   *seen
+	batchMax int           // requests and answers of at most this many bytes go in batches (batch.go)
+	batchSeq atomic.Uint64 // numbers the request batches
+	w        *writer
 
 	hard    context.Context // ends when Close gives up on what is in flight
 	hardEnd context.CancelFunc
@@ -249,6 +252,14 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 		g.inbox = ProgramInbox(host) + "." + hex.EncodeToString(rnd[:])
 	}
 	g.hard, g.hardEnd = context.WithCancel(context.Background())
+	g.batchMax = batchMaxFor(limit)
+	g.w = newWriter(g)
+	started := false
+	defer func() {
+		if !started {
+			g.w.close()
+		}
+	}()
 	if g.inboxSub, err = nc.Subscribe(g.inbox+".*", g.onAnswer); err != nil {
 		g.hardEnd()
 		return nil, fmt.Errorf("gateway: subscribing to its inbox: %w", err)
@@ -295,6 +306,7 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 	rctx, stop := context.WithCancel(context.Background())
 	g.recvStop = stop
 	go g.receive(rctx)
+	started = true
 	return g, nil
 }
 
@@ -407,19 +419,45 @@ func (g *Gateway) done(e Event) {
 // is noted of every message (capacity 1).
 type waiter struct {
 	flow
+	batch  atomic.Uint64   // the batch it went out in (0: alone)
+	direct *netwire.Answer // the final answer, when it came in an answer batch (under mu)
 }
 
 // answered says whether the final answer came.
 func (w *waiter) answered() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.final != nil
+	return w.final != nil || w.direct != nil
+}
+
+// settle gives w its final answer a, unless it has one.
+func (w *waiter) settle(a *netwire.Answer) {
+	w.mu.Lock()
+	if w.final == nil && w.direct == nil {
+		w.direct = a
+	}
+	w.mu.Unlock()
+	w.notify()
 }
 
 // onAnswer takes a message on the inbox: a heartbeat or an answer, for
 // the request whose number is the subject's last token.
 func (g *Gateway) onAnswer(m *nats.Msg) {
 	tok := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	switch {
+	case tok == "a":
+		g.onAnswers(m)
+		return
+	case strings.HasPrefix(tok, "x"):
+		// Only NATS's "no responders" to a batch comes here.
+		k, err := strconv.ParseUint(tok[1:], 10, 64)
+		if a, perr := parseAnswer(m); err != nil || perr != nil || a.status != netwire.StatusUnreachable {
+			g.stats.badAns.Add(1)
+			return
+		}
+		g.batchLost(k, netwire.StatusUnreachable, 0)
+		return
+	}
 	n, err := strconv.ParseUint(tok, 10, 64)
 	g.mu.Lock()
 	w := g.waiters[n]
@@ -441,6 +479,47 @@ func (g *Gateway) onAnswer(m *nats.Msg) {
 		w.mu.Unlock()
 	}
 	w.notify()
+}
+
+// onAnswers takes an answer batch: each answer goes to its request's
+// waiter. One it cannot read ends its request's wait with the outcome
+// unknown, as a single answer it cannot read does.
+func (g *Gateway) onAnswers(m *nats.Msg) {
+	err := netwire.DecodeAnswers(m.Data, func(a netwire.Answer, err error) {
+		g.mu.Lock()
+		w := g.waiters[a.Seq]
+		g.mu.Unlock()
+		switch {
+		case w == nil:
+			g.stats.stray.Add(1)
+		case err != nil:
+			g.stats.badAns.Add(1)
+			w.settle(&netwire.Answer{Status: netwire.StatusUnknown})
+		case a.Working:
+			w.notify()
+		default:
+			w.settle(&a)
+		}
+	})
+	if err != nil {
+		g.stats.badAns.Add(1) // the answers after the bad framing stay in silence
+	}
+}
+
+// batchLost ends the wait of every request that went out in batch k: it
+// was not delivered (s, with detail).
+func (g *Gateway) batchLost(k uint64, s netwire.Status, detail int) {
+	g.mu.Lock()
+	var lost []*waiter
+	for _, w := range g.waiters {
+		if w.batch.Load() == k {
+			lost = append(lost, w)
+		}
+	}
+	g.mu.Unlock()
+	for _, w := range lost {
+		w.settle(&netwire.Answer{Status: s, Detail: detail})
+	}
 }
 
 // forward carries env to the gateway of its host and answers msg with
@@ -501,16 +580,31 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 		delete(g.waiters, n)
 		g.mu.Unlock()
 	}()
-	m := &nats.Msg{
-		Subject: netwire.Subject(env.Target.Host, env.Target.Name, g.host),
-		Reply:   g.inbox + "." + strconv.FormatUint(n, 10),
-		Header:  r.header(),
-		Data:    first,
+	queued := false
+	if len(env.Payload) <= g.batchMax {
+		e := netwire.BatchEntry{Kind: r.kind, Name: env.Target.Name, FromName: r.fromName, FromPID: r.fromPID,
+			Timeout: r.timeout, Proxy: r.proxy, Seq: n, Payload: env.Payload}
+		if r.kind == netwire.KindSend {
+			e.MaxReply = r.maxReply
+		}
+		var err error
+		if queued, err = g.w.request(netwire.Subject(env.Target.Host, "", g.host), &e, w); err != nil {
+			g.stats.badEnv.Add(1)
+			return netwire.StatusBadMessage, 0
+		}
 	}
-	if err := g.nc.PublishMsg(m); err != nil {
-		// Not sent: no server took it.
-		g.stats.unreachable.Add(1)
-		return netwire.StatusUnreachable, netwire.UnreachableLocal
+	if !queued {
+		m := &nats.Msg{
+			Subject: netwire.Subject(env.Target.Host, env.Target.Name, g.host),
+			Reply:   g.inbox + "." + strconv.FormatUint(n, 10),
+			Header:  r.header(),
+			Data:    first,
+		}
+		if err := g.nc.PublishMsg(m); err != nil {
+			// Not sent: no server took it.
+			g.stats.unreachable.Add(1)
+			return netwire.StatusUnreachable, netwire.UnreachableLocal
+		}
 	}
 	if r.size > 0 {
 		sent, err := g.pump(&w.flow, env.Payload, len(first), w.answered)
@@ -539,13 +633,21 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 		select {
 		case <-w.note:
 			w.mu.Lock()
-			final := w.final
+			final, direct := w.final, w.direct
 			w.mu.Unlock()
-			if final == nil {
+			if final == nil && direct == nil {
 				silence.Reset(g.o.silence) // a heartbeat or an acknowledgement
 				continue
 			}
-			a, err := parseAnswer(final)
+			var a answer
+			var err error
+			var got []byte
+			if direct != nil {
+				a, got = answer{status: direct.Status, detail: direct.Detail}, direct.Data
+			} else {
+				a, err = parseAnswer(final)
+				got = final.Data
+			}
 			switch {
 			case err != nil:
 				// Whatever the remote gateway did, it may have
@@ -558,12 +660,12 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 				continue
 			case a.status == netwire.StatusUnreachable:
 				g.stats.unreachable.Add(1)
-			case a.status == netwire.StatusOK && max(a.size, len(final.Data)) > env.MaxReply:
-				return netwire.StatusReplyTooLarge, max(a.size, len(final.Data))
+			case a.status == netwire.StatusOK && max(a.size, len(got)) > env.MaxReply:
+				return netwire.StatusReplyTooLarge, max(a.size, len(got))
 			case a.status == netwire.StatusOK && a.size > 0:
 				return g.replyChunks(final, a, &framed)
 			case a.status == netwire.StatusOK:
-				data = final.Data
+				data = got
 			}
 			return a.status, a.detail
 		case <-silence.C:
@@ -597,15 +699,19 @@ func (g *Gateway) replyChunks(final *nats.Msg, a answer, framed *[]byte) (netwir
 }
 
 // onRequest takes one request from another host's gateway (or this
-// host's, for its own host name).
+// host's, for its own host name), or a batch of them.
 func (g *Gateway) onRequest(m *nats.Msg) {
-	if m.Reply == "" {
-		g.stats.badReq.Add(1) // nobody to answer
-		return
-	}
 	host, name, from, err := netwire.ParseSubject(m.Subject)
 	if err == nil && host != g.host {
 		err = fmt.Errorf("subject %q: not this host's", m.Subject)
+	}
+	if err == nil && name == "" {
+		g.onBatch(m, from)
+		return
+	}
+	if m.Reply == "" {
+		g.stats.badReq.Add(1) // nobody to answer
+		return
 	}
 	if err == nil {
 		err = naming.CheckLocal(name)
@@ -629,15 +735,87 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
 		return
 	}
-	if ok, _ := g.o.policy.Allows(from, r.fromName, name); !ok {
+	g.admit(replyTo{subject: m.Reply}, r, name, m)
+}
+
+// onBatch takes a batch of requests from host from's gateway: each is
+// taken as if it had come alone, and answered in a batch. A batch whose
+// framing or inbox it cannot read is counted and dropped: its senders
+// hear silence, their outcome unknown.
+func (g *Gateway) onBatch(m *nats.Msg, from string) {
+	badInbox := false
+	_, err := netwire.DecodeBatch(m.Data, func(h netwire.Batch, e netwire.BatchEntry, err error) bool {
+		if subject("inbox", h.Inbox) != nil {
+			badInbox = true // nowhere to answer
+			return false
+		}
+		rt := replyTo{inbox: h.Inbox, seq: e.Seq}
+		if err == nil {
+			err = naming.CheckLocal(e.Name)
+		}
+		if err != nil {
+			g.stats.badReq.Add(1)
+			g.answerTo(rt, netwire.StatusBadMessage, 0, nil)
+			return true
+		}
+		r := request{kind: e.Kind, timeout: e.Timeout, maxReply: e.MaxReply, proxy: e.Proxy, fromHost: from,
+			fromName: e.FromName, fromPID: e.FromPID, id: h.IDPrefix + "-" + strconv.FormatUint(e.Seq, 10)}
+		g.admit(rt, r, e.Name, &nats.Msg{Data: e.Payload})
+		return true
+	})
+	if err != nil || badInbox {
+		g.stats.badReq.Add(1)
+	}
+}
+
+// replyTo is where a request's answer goes: the reply subject of one
+// that came alone, or, for one that came in a batch, its sending
+// gateway's inbox and its number there.
+type replyTo struct {
+	subject string
+	inbox   string
+	seq     uint64
+}
+
+// answerTo answers a request where rt says: one that came in a batch in
+// an answer batch, unless its reply is too large for one (then alone,
+// on the inbox's subject for its number, in chunks where it must).
+func (g *Gateway) answerTo(rt replyTo, s netwire.Status, detail int, data []byte) {
+	if rt.inbox == "" {
+		g.answer(rt.subject, s, detail, data)
+		return
+	}
+	if len(data) <= g.batchMax {
+		if err := g.w.answer(rt.inbox, &netwire.Answer{Seq: rt.seq, Status: s, Detail: detail, Data: data}); err == nil {
+			return
+		}
+	}
+	g.answer(rt.inbox+"."+strconv.FormatUint(rt.seq, 10), s, detail, data)
+}
+
+// heartbeat tells the requester its request is still at the receiver.
+func (g *Gateway) heartbeat(rt replyTo) {
+	if rt.inbox == "" {
+		_ = g.nc.PublishMsg(&nats.Msg{Subject: rt.subject, Header: answerHeader(StatusWorking, 0)})
+		return
+	}
+	_ = g.w.answer(rt.inbox, &netwire.Answer{Seq: rt.seq, Working: true})
+}
+
+// admit takes a request whose headers (or batch entry) were read: as
+// the policy, at most once and the limits allow, it is delivered to the
+// local name in a goroutine of its own. m holds its data (its first
+// chunk, for one in chunks).
+func (g *Gateway) admit(rt replyTo, r request, name string, m *nats.Msg) {
+	if ok, _ := g.o.policy.Allows(r.fromHost, r.fromName, name); !ok {
 		g.stats.denied.Add(1)
-		g.answer(m.Reply, netwire.StatusDenied, 0, nil)
+		g.answerTo(rt, netwire.StatusDenied, 0, nil)
 		g.done(Event{Inbound: true, Kind: r.kind, Target: name, From: fmt.Sprintf("%s:%s (pid %d)", r.fromHost, r.fromName, r.fromPID), Status: netwire.StatusDenied})
 		return
 	}
 	if !g.dedupe.add(r.fromHost+"/"+r.id, time.Now()) {
 		g.stats.dup.Add(1)
-		g.answer(m.Reply, netwire.StatusBadMessage, 0, nil)
+		g.answerTo(rt, netwire.StatusBadMessage, 0, nil)
 		return
 	}
 	var cost int64
@@ -650,13 +828,13 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		if g.inN.Load() >= int64(g.o.maxInbound) {
 			g.mu.Unlock()
 			g.stats.busy.Add(1)
-			g.answer(m.Reply, netwire.StatusBusy, g.o.maxInbound, nil)
+			g.answerTo(rt, netwire.StatusBusy, g.o.maxInbound, nil)
 			return
 		}
 		if !g.reserve(cost) {
 			g.mu.Unlock()
 			g.stats.busy.Add(1)
-			g.answer(m.Reply, netwire.StatusFull, g.fullKiB(), nil)
+			g.answerTo(rt, netwire.StatusFull, g.fullKiB(), nil)
 			return
 		}
 		g.inN.Add(1)
@@ -664,7 +842,7 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 	}
 	g.mu.Unlock()
 	if closing {
-		g.answer(m.Reply, netwire.StatusClosed, 0, nil)
+		g.answerTo(rt, netwire.StatusClosed, 0, nil)
 		return
 	}
 	go func() {
@@ -675,7 +853,7 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		var s netwire.Status
 		var d int
 		if req, ok := g.whole(m, r); ok {
-			s, d = g.serve(m, r, name, req, t0)
+			s, d = g.serve(rt, r, name, req, t0)
 		} else {
 			s = netwire.StatusUnreachable
 		}
@@ -725,7 +903,7 @@ func (g *Gateway) answer(to string, s netwire.Status, detail int, data []byte) {
 
 // serve delivers one request to the local name and answers it,
 // heartbeating while it is at the receiver.
-func (g *Gateway) serve(m *nats.Msg, r request, name string, req []byte, arrived time.Time) (s netwire.Status, detail int) {
+func (g *Gateway) serve(rt replyTo, r request, name string, req []byte, arrived time.Time) (s netwire.Status, detail int) {
 	ctx, cancel := context.WithCancel(g.hard)
 	if r.timeout > 0 {
 		// From the first chunk's arrival: what was left when it was sent.
@@ -748,7 +926,7 @@ func (g *Gateway) serve(m *nats.Msg, r request, name string, req []byte, arrived
 		if stopped {
 			return
 		}
-		_ = g.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: answerHeader(StatusWorking, 0)})
+		g.heartbeat(rt)
 		beat.Reset(g.o.heartbeat)
 	})
 	mu.Unlock()
@@ -760,7 +938,7 @@ func (g *Gateway) serve(m *nats.Msg, r request, name string, req []byte, arrived
 	// Out of the count in flight before the answer leaves, so the next
 	// request it makes room for is not told busy.
 	g.inN.Add(-1)
-	g.answer(m.Reply, s, detail, data)
+	g.answerTo(rt, s, detail, data)
 	return s, detail
 }
 
@@ -923,6 +1101,7 @@ func (g *Gateway) Close() error {
 		<-idle
 		g.recvStop()
 		<-g.recvDone
+		g.w.close() // after the last request's answer was queued
 		g.inboxSub.Unsubscribe()
 		g.streamSub.Unsubscribe()
 		g.mu.Lock()

@@ -85,7 +85,7 @@ func AppendEnvelope(b []byte, e *Envelope) ([]byte, error) {
 		return b, fmt.Errorf("%w: target %q is %d bytes, at most %d", ErrBadEnvelope, target, len(target), MaxTarget)
 	case !e.Kind.valid():
 		return b, fmt.Errorf("%w: %v", ErrBadEnvelope, e.Kind)
-	case e.MaxReply < 0 || e.MaxReply > math.MaxUint32:
+	case e.MaxReply < 0 || int64(e.MaxReply) > math.MaxUint32:
 		return b, fmt.Errorf("%w: largest reply %d", ErrBadEnvelope, e.MaxReply)
 	case e.Timeout < 0:
 		return b, fmt.Errorf("%w: timeout %v", ErrBadEnvelope, e.Timeout)

@@ -196,7 +196,7 @@ func (n *Names) check() error {
 		switch {
 		case r.Transport != NameFIFO && r.Transport != NameShm:
 			return fmt.Errorf("%w: record %d: transport %d", ErrBadNames, i, r.Transport)
-		case r.PID < 1 || r.PID > math.MaxInt32 || r.UID < 0 || r.UID > math.MaxUint32:
+		case r.PID < 1 || r.PID > math.MaxInt32 || r.UID < 0 || int64(r.UID) > math.MaxUint32:
 			return fmt.Errorf("%w: record %d: pid %d, uid %d", ErrBadNames, i, r.PID, r.UID)
 		case n.Type == NamesSnapshot && (r.Kind != NameAppeared || r.Seq != 0):
 			return fmt.Errorf("%w: snapshot record %d: kind %d, position %d", ErrBadNames, i, r.Kind, r.Seq)

@@ -14,10 +14,10 @@ import (
 
 func TestSubject(t *testing.T) {
 	for _, c := range []struct{ to, name, from, want string }{
-		{"vm", "SRV", "a", "gosimpl.v2.vm.SRV.a"},
-		{"plant-7.example.com", "dots.are.ok", "b.c", "gosimpl.v2.plant-7~2Eexample~2Ecom.dots~2Eare~2Eok.b~2Ec"},
-		{"h", "a*b>c~d", "x>", "gosimpl.v2.h.a~2Ab~3Ec~7Ed.x~3E"},
-		{"", "x", "", "gosimpl.v2.~.x.~"},
+		{"vm", "SRV", "a", "gosimpl.v3.vm.SRV.a"},
+		{"plant-7.example.com", "dots.are.ok", "b.c", "gosimpl.v3.plant-7~2Eexample~2Ecom.dots~2Eare~2Eok.b~2Ec"},
+		{"h", "a*b>c~d", "x>", "gosimpl.v3.h.a~2Ab~3Ec~7Ed.x~3E"},
+		{"", "x", "", "gosimpl.v3.~.x.~"},
 	} {
 		got := Subject(c.to, c.name, c.from)
 		if got != c.want {
@@ -28,13 +28,13 @@ func TestSubject(t *testing.T) {
 			t.Errorf("ParseSubject(%q) = %q, %q, %q, %v", got, to, n, from, err)
 		}
 	}
-	if got := HostSubjects("a.b"); got != "gosimpl.v2.a~2Eb.*.*" {
+	if got := HostSubjects("a.b"); got != "gosimpl.v3.a~2Eb.*.*" {
 		t.Errorf("HostSubjects = %q", got)
 	}
-	if got := FromSubjects("a.b"); got != "gosimpl.v2.*.*.a~2Eb" {
+	if got := FromSubjects("a.b"); got != "gosimpl.v3.*.*.a~2Eb" {
 		t.Errorf("FromSubjects = %q", got)
 	}
-	for _, bad := range []string{"gosimpl.v1.h.n.f", "gosimpl.v3.h.n.f", "gosimpl.v2.h.n", "gosimpl.v2.h.n.f.x", "gosimpl.v2.h.~2e.f", "gosimpl.v2.h.~41.f", "gosimpl.v2.h.a~4.f", "gosimpl.v2..n.f", "gosimpl.v2.h.a b.f", "gosimpl.v2.h.n.", "gosimpl.v2.h.n.*"} {
+	for _, bad := range []string{"gosimpl.v1.h.n.f", "gosimpl.v2.h.n.f", "gosimpl.v3.h.n", "gosimpl.v3.h.n.f.x", "gosimpl.v3.h.~2e.f", "gosimpl.v3.h.~41.f", "gosimpl.v3.h.a~4.f", "gosimpl.v3..n.f", "gosimpl.v3.h.a b.f", "gosimpl.v3.h.n.", "gosimpl.v3.h.n.*"} {
 		if to, n, from, err := ParseSubject(bad); err == nil {
 			t.Errorf("ParseSubject(%q) = %q, %q, %q, want an error", bad, to, n, from)
 		}

@@ -7,7 +7,7 @@ import (
 
 // SubjectPrefix begins every subject gosimpl serves names on. The version
 // changes with any change of what the subjects carry.
-const SubjectPrefix = "gosimpl.v2."
+const SubjectPrefix = "gosimpl.v3."
 
 // InboxPrefix begins every subject answers come back on: a host's
 // gateway and programs take answers under Inbox(host) only, so NATS

@@ -458,7 +458,7 @@ func TestRawRequests(t *testing.T) {
 		{"no pid", srv, noPID, "bad", "bad_message"},
 		{"unknown kind", srv, badKind, "bad", "bad_message"},
 		{"a trigger with data", srv, reqHeader("trigger", "r-1"), "bad", "bad_message"},
-		{"a bad subject", "gosimpl.v2.other.a~ZZ.other", reqHeader("send", "r-2"), "bad", "bad_message"},
+		{"a bad subject", "gosimpl.v3.other.a~ZZ.other", reqHeader("send", "r-2"), "bad", "bad_message"},
 		{"a sending host not the subject's", srv, notFrom, "bad", "bad_message"},
 		{"the gateway's own name", netwire.Subject("other", netwire.GatewayName, "other"), reqHeader("send", "r-3"), "bad", "denied"},
 		{"first", srv, reqHeader("send", "r-4"), "one", "ok"},
