@@ -54,6 +54,7 @@ type writer struct {
 // pendingBatch is a batch being filled.
 type pendingBatch struct {
 	buf   []byte
+	n     int    // entries in it
 	reply string // a request batch's reply subject (no responders)
 	batch uint64 // a request batch's number
 }
@@ -84,7 +85,7 @@ func (w *writer) request(subject string, e *netwire.BatchEntry, wt *waiter) (boo
 	p := w.reqs[subject]
 	size := netwire.BatchEntryOverhead + len(e.Payload)
 	if p != nil && len(p.buf)+size > w.g.limit {
-		w.full = append(w.full, &nats.Msg{Subject: subject, Reply: p.reply, Data: p.buf})
+		w.full = append(w.full, p.msg(subject, w.g))
 		delete(w.reqs, subject)
 		p = nil
 	}
@@ -102,6 +103,7 @@ func (w *writer) request(subject string, e *netwire.BatchEntry, wt *waiter) (boo
 		return false, err
 	}
 	p.buf = b
+	p.n++
 	wt.batch.Store(p.batch)
 	w.kickLocked()
 	return true, nil
@@ -122,7 +124,7 @@ func (w *writer) answer(inbox string, a *netwire.Answer) error {
 	defer w.mu.Unlock()
 	p := w.ans[inbox]
 	if p != nil && len(p.buf)+netwire.AnswerOverhead+len(a.Data) > w.g.limit {
-		w.full = append(w.full, &nats.Msg{Subject: inbox + ".a", Data: p.buf})
+		w.full = append(w.full, p.msg(inbox+".a", w.g))
 		delete(w.ans, inbox)
 		p = nil
 	}
@@ -136,8 +138,21 @@ func (w *writer) answer(inbox string, a *netwire.Answer) error {
 		return err
 	}
 	p.buf = b
+	p.n++
 	w.kickLocked()
 	return nil
+}
+
+// msg is p as the NATS message it goes in, counted.
+func (p *pendingBatch) msg(subject string, g *Gateway) *nats.Msg {
+	if p.reply != "" {
+		g.stats.batches.Add(1)
+		g.stats.batched.Add(int64(p.n))
+	} else {
+		g.stats.answerBatches.Add(1)
+		g.stats.batchedAnswers.Add(int64(p.n))
+	}
+	return &nats.Msg{Subject: subject, Reply: p.reply, Data: p.buf}
 }
 
 func (w *writer) kickLocked() {
@@ -170,11 +185,13 @@ func (w *writer) flush() {
 	msgs := w.full
 	w.full = nil
 	for subject, p := range w.reqs {
-		msgs = append(msgs, &nats.Msg{Subject: subject, Reply: p.reply, Data: p.buf})
+		if p.n > 0 { // none when its one entry could not be written
+			msgs = append(msgs, p.msg(subject, w.g))
+		}
 		delete(w.reqs, subject)
 	}
 	for inbox, p := range w.ans {
-		msgs = append(msgs, &nats.Msg{Subject: inbox + ".a", Data: p.buf})
+		msgs = append(msgs, p.msg(inbox+".a", w.g))
 		delete(w.ans, inbox)
 	}
 	w.mu.Unlock()

@@ -162,6 +162,10 @@ type Stats struct {
 	PartialReplies int64 // replies in chunks given up before they were whole, either side
 	Held           int64 // bytes now held of WithMaxBytes
 	MostHeld       int64 // the most bytes ever held of it
+	Batches        int64 // batches of requests sent (batch.go)...
+	Batched        int64 // ...and the requests in them
+	AnswerBatches  int64 // batches of answers sent...
+	BatchedAnswers int64 // ...and the answers and heartbeats in them
 }
 
 // Gateway carries a host's remote Sends out over NATS and serves its
@@ -204,6 +208,7 @@ type Gateway struct {
 
 	stats struct {
 		out, in, badEnv, badReq, badAns, dup, denied, busy, unknown, unreachable, stray, proxies, partial, partialReplies atomic.Int64
+		batches, batched, answerBatches, batchedAnswers                                                                   atomic.Int64
 	}
 }
 
@@ -340,6 +345,7 @@ func (g *Gateway) Stats() Stats {
 		BadAnswers: s.badAns.Load(), Duplicates: s.dup.Load(), Denied: s.denied.Load(), Busy: s.busy.Load(), Unknown: s.unknown.Load(),
 		Unreachable: s.unreachable.Load(), StrayAnswers: s.stray.Load(), ProxiesToSelf: s.proxies.Load(),
 		Partial: s.partial.Load(), PartialReplies: s.partialReplies.Load(), Held: g.held.Load(), MostHeld: g.mostHeld.Load(),
+		Batches: s.batches.Load(), Batched: s.batched.Load(), AnswerBatches: s.answerBatches.Load(), BatchedAnswers: s.batchedAnswers.Load(),
 	}
 }
 
