@@ -55,6 +55,9 @@ func startPrio(t *testing.T, dir, role string, args ...string) *prioProc {
 	// the helper is waited for, before StartCmd's cleanup would kill it.
 	t.Cleanup(func() {
 		in.Close()
+		if p.Cmd.ProcessState != nil {
+			return // the test waited for it and judged its end
+		}
 		if err := p.Wait(10 * time.Second); err != nil && !p.Killed() {
 			t.Errorf("helper %s: %v", role, err)
 		}
@@ -77,8 +80,12 @@ func (p *prioProc) command(t *testing.T, format string, a ...any) {
 // pinned), and prints "done DATA NANOSECONDS REPLY" (the Send's time) or
 // "error DATA ERR". The thread stays locked: it exits with its goroutine,
 // so its priority never serves another. EOF on stdin ends the helper once
-// its Sends are done.
+// its Sends are done. A further argument "as=CRED" makes the helper that
+// user first (see becomeUser).
 func rolePrioSend(args []string) error {
+	if err := becomeAs(args[1:]); err != nil {
+		return err
+	}
 	ch, err := simpl.Attach("", simpl.WithPriorityInheritance(), simpl.WithTransport(simpl.SHM))
 	if err != nil {
 		return err
@@ -137,15 +144,19 @@ func rolePrioSend(args []string) error {
 	return nil
 }
 
-// rolePrioServe NAME INHERIT CPU: attach NAME (shared memory only), with
-// priority inheritance if INHERIT is 1, and Serve on a thread pinned to
-// CPU. Requests:
+// rolePrioServe NAME INHERIT CPU [as=CRED]: attach NAME (shared memory
+// only), with priority inheritance if INHERIT is 1, and Serve on a thread
+// pinned to CPU (-1: not pinned), as user CRED if given. EOF on stdin
+// detaches and ends it. Requests:
 //
 //	work:MS  print "busy", use MS ms of this thread's CPU time, reply "ok";
 //	         if meanwhile the thread is raised to SCHED_FIFO 30 or more,
 //	         print "boosted MS" with the CPU time left then
 //	prio     reply the thread's policy and level, "P L"
 func rolePrioServe(args []string) error {
+	if err := becomeAs(args[3:]); err != nil {
+		return err
+	}
 	opts := []simpl.Option{simpl.WithTransport(simpl.SHM)}
 	if args[1] == "1" {
 		opts = append(opts, simpl.WithPriorityInheritance())
@@ -158,8 +169,10 @@ func rolePrioServe(args []string) error {
 	cpu, _ := strconv.Atoi(args[2])
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	if err := sys.PinThread(cpu); err != nil {
-		return err
+	if cpu >= 0 {
+		if err := sys.PinThread(cpu); err != nil {
+			return err
+		}
 	}
 	simpltest.Ready()
 	closed := make(chan struct{})
@@ -200,6 +213,16 @@ func rolePrioServe(args []string) error {
 		return nil
 	}
 	return err
+}
+
+// becomeAs applies an optional "as=CRED" argument.
+func becomeAs(args []string) error {
+	for _, a := range args {
+		if cred, ok := strings.CutPrefix(a, "as="); ok {
+			return becomeUser(cred)
+		}
+	}
+	return nil
 }
 
 // roleHog CPU PRIO MS PPID: wait for "go" on stdin, then spin as
@@ -577,4 +600,58 @@ func TestPriorityAllocs(t *testing.T) {
 	}
 	rx.Close()
 	pump.Wait(10 * time.Second)
+}
+
+// TestPriorityOtherUser: a receiver believes the priority a sender
+// carries only of its own user or root. A sender of another user (nobody,
+// admitted by mode 0666) at nice 5 carries none as far as the receiver
+// is concerned; a root sender's nice 5 is believed.
+func TestPriorityOtherUser(t *testing.T) {
+	needRoot(t)
+	dir := simpltest.Dir(t)
+	shareDir(t, dir)
+	ctx := simpltest.Context(t, time.Minute)
+	rx := attach(t, dir, "OTHER", simpl.WithTransport(simpl.SHM), simpl.WithPriorityInheritance(), simpl.WithPerm(0o666))
+	for _, c := range []struct {
+		cred    string
+		uid     int
+		carried bool
+	}{{nobodyCred, 65534, false}, {rootCred, 0, true}} {
+		snd := startPrio(t, dir, "prio-send", "OTHER", "as="+c.cred)
+		snd.command(t, "%d 5 -1 x", simpl.SchedOther)
+		m, err := rx.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, ok := m.Priority()
+		cred, _ := m.Cred()
+		if cred.UID != c.uid || ok != c.carried || ok && p != (simpl.Priority{Policy: simpl.SchedOther, Level: 5}) {
+			t.Errorf("sender uid %d at nice 5: Priority %+v, %v; want carried %v", cred.UID, p, ok, c.carried)
+		}
+		if err := m.Reply([]byte("r")); err != nil {
+			t.Fatal(err)
+		}
+		doneLines(t, snd, 1)
+	}
+}
+
+// TestServeNoPrivilege: a receiver without the privilege to raise its
+// thread (nobody, RLIMIT_NICE 0) inherits a nice-10 sender's priority but
+// cannot return to its own nice 0 on the answer: the request is still
+// answered, and Serve then returns the failure, EPERM.
+func TestServeNoPrivilege(t *testing.T) {
+	needRoot(t)
+	dir := simpltest.Dir(t)
+	shareDir(t, dir)
+	srv := startPrio(t, dir, "prio-serve", "NOPRIV", "1", "-1", "as="+nobodyCred)
+	snd := startPrio(t, dir, "prio-send", "NOPRIV", "as="+nobodyCred)
+	snd.command(t, "%d 10 -1 prio", simpl.SchedOther)
+	got := doneLines(t, snd, 1)["prio"]
+	if want := []string{fmt.Sprint(simpl.SchedOther), "10"}; len(got) != 3 || got[1] != want[0] || got[2] != want[1] {
+		t.Errorf("served at %v, want policy %s nice %s", got, want[0], want[1])
+	}
+	err := srv.Wait(20 * time.Second)
+	if err == nil || !strings.Contains(err.Error(), "set the serving thread") || !strings.Contains(err.Error(), "not permitted") {
+		t.Errorf("Serve without the privilege to return to its own priority: %v, want it to fail with EPERM", err)
+	}
 }
