@@ -204,7 +204,7 @@ func (s *server) settle(base transport.Prio) {
 		rank := target.Rank()
 		pub, bell := s.q.ServerRank()
 		changed := bell && pub != s.published
-		if bell && pub != rank && !s.q.SwapServerRank(pub, rank) {
+		if bell && !s.q.SwapServerRank(s.tid, pub, rank) {
 			continue // raised just now: look again
 		}
 		s.published = rank

@@ -161,12 +161,15 @@ func (q *Queue) ServerRank() (uint32, bool) {
 }
 
 // SwapServerRank publishes rank new in place of old, unless a sender
-// changed it meanwhile (false). Without a ServingBell it reports true.
-func (q *Queue) SwapServerRank(old, new uint32) bool {
+// changed it meanwhile (false), and the serving thread tid again (senders
+// can write the word; see PublishServer). Without a ServingBell it
+// reports true.
+func (q *Queue) SwapServerRank(tid int, old, new uint32) bool {
 	q.postMu.RLock()
 	defer q.postMu.RUnlock()
 	if p := q.polled.Load(); p != nil {
 		if sb, ok := p.bell.(ServingBell); ok {
+			sb.Server().Store(int32(tid))
 			return sb.ServerRank().CompareAndSwap(old, new)
 		}
 	}

@@ -132,6 +132,11 @@ const (
 // privileges (the kernel's checks of sched_setattr), and only if the
 // thread belongs to the receiver's process (tgkill with signal 0), so a
 // receiver that writes another thread's id there raises nothing.
+// Every sender the mode admits maps the bell writable, as it does for the
+// ready bits, so a hostile one can write these words too: the worst it
+// does is to make other senders skip a raise (a high srank), or raise
+// another thread of the receiver's process (a wrong server), until the
+// receiver publishes again at its next request or answer.
 const (
 	bellSize     = 4096
 	offSeq       = 0
