@@ -5,6 +5,8 @@ package shm
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +99,50 @@ func TestBadPrioWord(t *testing.T) {
 	}
 	if m := counts(t, c); m["recv"] != 9+5+1 {
 		t.Fatalf("the receiver got %d requests, want 15 (9 echoes, 5 valid priorities, this count)", m["recv"])
+	}
+}
+
+// In priority order, requests through shared memory (from other
+// processes) and requests posted to the queue (as the FIFO transport's
+// are; proxies here) take their arrival tickets from one counter, the
+// bell's, so of one priority they are received in arrival order across
+// the two: shm, posted, shm, posted.
+func TestMixedPriorityOrder(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	q := transport.NewQueue("MIX", true)
+	q.SetPriorityOrder()
+	e, addr := listen(t, "MIX", Options{Queue: q})
+	t.Cleanup(func() { q.Close() })
+	var want []string
+	var senders []*proc
+	for i := 1; i <= 2; i++ {
+		senders = append(senders, startSend(t, addr, fmt.Sprintf("S%d", i), "one", 0))
+		waitFor(t, 10*time.Second, fmt.Sprintf("sender %d's request waiting", i), func() bool { return e.Waiting() == i })
+		if !q.Post(transport.Request{}, i) {
+			t.Fatal("posting a proxy failed")
+		}
+		want = append(want, fmt.Sprintf("S%d", i), fmt.Sprintf("proxy%d", i))
+	}
+	var got []string
+	for range 4 {
+		r, proxy, err := q.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if proxy > 0 {
+			got = append(got, fmt.Sprintf("proxy%d", proxy))
+			continue
+		}
+		whom, _ := r.Sender()
+		got = append(got, whom)
+		r.Reply([]byte("r"))
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("received %v, want %v", got, want)
+	}
+	for _, p := range senders {
+		if line := p.Expect("sent", 10*time.Second); !strings.Contains(line, `sent nil "r"`) {
+			t.Errorf("sender: %q", line)
+		}
 	}
 }
