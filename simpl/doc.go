@@ -96,6 +96,15 @@
 // Package simplprom is the observer that keeps Prometheus metrics, so that
 // this package links no Prometheus (docs/metrics.md).
 //
+// # Priorities
+//
+// WithPriorityInheritance makes a Channel's Sends carry their thread's
+// scheduling priority through shared memory and lets Channel.Serve run
+// each request at its sender's priority on a locked OS thread, raised
+// while a higher-priority sender waits; WithPriorityOrder receives waiting
+// requests highest priority first, with a bounded window (PriorityWindow).
+// Both are off by default. See docs/realtime.md.
+//
 // # Errors
 //
 // Every error wraps one of the Err* sentinels below; test with errors.Is.

@@ -32,6 +32,8 @@ type options struct {
 	transports []string // nil: every registered transport
 	noSpin     bool
 	metrics    *observing
+	inherit    bool // WithPriorityInheritance
+	prioOrder  bool // WithPriorityOrder
 }
 
 // The names of the built-in transports, for WithTransport and
@@ -153,6 +155,8 @@ type Channel struct {
 	conns  map[*Conn]struct{}
 	closed bool
 
+	serving atomic.Bool // a Serve with priority inheritance runs
+
 	gwMu  sync.Mutex // guards the two below: isGateway's memory
 	gwPID int        // the pid holding the gateway's name, as last looked up
 	gwAt  time.Time  // the FIFO directory's modification time then
@@ -191,9 +195,12 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 	}
 	c := &Channel{name: name, reg: reg, o: o, conns: make(map[*Conn]struct{})}
 	c.q = transport.NewQueue(name, o.noSpin)
+	if o.prioOrder {
+		c.q.SetPriorityOrder()
+	}
 	c.life, c.end = context.WithCancel(context.Background())
 	all := transport.Registered()
-	cfg := transport.Config{Name: name, Registry: reg, Queue: c.q, Perm: o.perm, MaxMessage: o.maxMsg, NoSpin: o.noSpin}
+	cfg := transport.Config{Name: name, Registry: reg, Queue: c.q, Perm: o.perm, MaxMessage: o.maxMsg, NoSpin: o.noSpin, Priority: o.inherit}
 	for i, t := range all {
 		use := o.transports == nil || slices.Contains(o.transports, t.Name())
 		// The last transport publishes the name (see transport.Transport),
@@ -525,6 +532,21 @@ type Message struct {
 	ch    *Channel
 	met   *chanMetrics // set for a request when the Channel has metrics
 	t0    int64        // when it was received, for met
+	srv   *server      // the Serve loop inheriting its priority, if any
+	seq   uint64       // which of srv's requests it is
+}
+
+// Priority is the scheduling priority the sender carried with the
+// request (WithPriorityInheritance, through shared memory); ok is false
+// when it carried none (through FIFOs, from a sender without the option
+// or of another user, and for a proxy).
+func (m Message) Priority() (p Priority, ok bool) { return m.req.Prio() }
+
+// served tells the Serve loop, if any, that the request was answered.
+func (m Message) served() {
+	if m.srv != nil {
+		m.srv.answered(m.seq)
+	}
 }
 
 // Proxy is the proxy value (1 or more) when the message is a Trigger, and
@@ -635,6 +657,7 @@ func (m Message) Reply(data []byte) error {
 		return errProxyAnswer
 	}
 	err := m.req.Reply(data)
+	m.served()
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeReply, err)
 	}
@@ -657,6 +680,7 @@ func (m Message) ReplyInPlace(n int) error {
 		return errProxyAnswer
 	}
 	err := m.req.ReplyInPlace(n)
+	m.served()
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeReply, err)
 	}
@@ -670,6 +694,7 @@ func (m Message) ReplyError() error {
 		return errProxyAnswer
 	}
 	err := m.req.ReplyError()
+	m.served()
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeReplyError, err)
 	}
@@ -689,6 +714,7 @@ func (m Message) Relay(to *Conn) error {
 		return errProxyAnswer
 	}
 	err := m.req.Relay(m.ch.life, relayConn{to})
+	m.served()
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeRelay, err)
 	}

@@ -34,11 +34,18 @@ type Queue struct {
 	postMu sync.RWMutex
 	polled atomic.Pointer[polled]
 
+	// prio makes Receive take requests in priority order (see
+	// SetPriorityOrder); tick numbers posted requests when no Source's
+	// bell does.
+	prio bool
+	tick atomic.Uint32
+
 	// rsem admits one Receive at a time; the fields below are its.
 	rsem    chan struct{}
 	flip    bool
 	watched context.Context
 	unwatch func() bool
+	held    []posted // in priority order: posted requests taken from posted, oldest first
 }
 
 // Source is a transport whose requests Receive polls for.
@@ -73,9 +80,10 @@ type polled struct {
 }
 
 type posted struct {
-	req   Request
-	proxy int
-	cr    *Credit // returned when Receive takes it; nil for Post
+	req    Request
+	proxy  int
+	cr     *Credit // returned when Receive takes it; nil for Post
+	ticket uint32  // its arrival, in priority order
 }
 
 // Credit bounds how far one poster reads ahead of Receive: it holds a
@@ -162,7 +170,7 @@ func (q *Queue) Post(req Request, proxy int) bool {
 		return false
 	}
 	select {
-	case q.posted <- posted{req, proxy, nil}:
+	case q.posted <- posted{req, proxy, nil, q.ticket()}:
 	case <-q.done:
 		return false
 	}
@@ -196,12 +204,13 @@ func (q *Queue) PostCredited(c *Credit, req Request, proxy int) bool {
 		c.Return()
 		return false
 	}
+	item := posted{req, proxy, c, q.ticket()}
 	select {
-	case q.posted <- posted{req, proxy, c}:
+	case q.posted <- item:
 	default:
 		// The queue is full of other posters' items: wait for room.
 		select {
-		case q.posted <- posted{req, proxy, c}:
+		case q.posted <- item:
 		case <-q.done:
 			c.Return()
 			return false
@@ -313,8 +322,12 @@ func (q *Queue) receivePosted(ctx context.Context) (Request, int, bool, error) {
 }
 
 // poll returns one waiting request, alternating between posted ones and
-// the Source so neither starves the other. The caller holds rsem.
+// the Source so neither starves the other (or in priority order, see
+// SetPriorityOrder). The caller holds rsem.
 func (q *Queue) poll(src Source) (Request, int, bool) {
+	if q.prio {
+		return q.pollPrio(src)
+	}
 	q.flip = !q.flip
 	if q.flip || src == nil {
 		if r, p, ok := q.pollPosted(); ok || src == nil {
@@ -388,8 +401,14 @@ func (q *Queue) Close() error {
 		}
 		break
 	}
-	// Receives see done and leave; the last context registration goes.
+	// Receives see done and leave; the last context registration goes,
+	// and so do the requests priority order held.
 	q.rsem <- struct{}{}
+	for _, p := range q.held {
+		p.req.Abort()
+		p.cr.returnSlot()
+	}
+	q.held = nil
 	if q.unwatch != nil {
 		q.unwatch()
 		q.unwatch, q.watched = nil, nil

@@ -64,6 +64,11 @@ type Config struct {
 	MaxMessage int
 	// NoSpin makes waits sleep at once instead of spinning first.
 	NoSpin bool
+	// Priority makes Sends from the endpoint carry the sending thread's
+	// scheduling priority where the transport can (Prio), and raise the
+	// receiver's serving thread to it while they wait (see
+	// Queue.PublishServer).
+	Priority bool
 }
 
 // Endpoint is one attached name on one transport: it delivers what

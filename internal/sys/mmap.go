@@ -40,6 +40,11 @@ func (m *Mapping) Uint32(off int) *atomic.Uint32 {
 	return (*atomic.Uint32)(word(m.mem, off, 4))
 }
 
+// Int32 returns the aligned 32-bit word at off as a signed atomic.
+func (m *Mapping) Int32(off int) *atomic.Int32 {
+	return (*atomic.Int32)(word(m.mem, off, 4))
+}
+
 // Uint64 returns the aligned 64-bit word at off as an atomic.
 func (m *Mapping) Uint64(off int) *atomic.Uint64 {
 	return (*atomic.Uint64)(word(m.mem, off, 8))

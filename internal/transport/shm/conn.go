@@ -628,8 +628,18 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int, crowd int
 	l.w.nbytes.Store(uint32(n))
 	l.w.maxReply.Store(uint32(maxReply))
 	l.w.code.Store(0)
+	p, carry := c.prio()
+	if carry {
+		l.w.prio.Store(encodePrio(p))
+	} else {
+		l.w.prio.Store(0)
+	}
+	l.w.ticket.Store(c.bell.Ticket())
 	l.w.state.Store(lanePosted)
 	c.bell.ring(l.index)
+	if carry {
+		c.boost(p)
+	}
 	if crowd > 1 {
 		// Other goroutines of this process are sending too: let them
 		// post before this one waits, or one that always gets its reply
@@ -678,6 +688,44 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int, crowd int
 	}
 	l.w.state.Store(laneIdle)
 	return size, true, nil
+}
+
+// prio is the priority a Send carries (Options.Priority): the calling
+// thread's. A goroutine runs on whichever thread the runtime gives it, so
+// a sender whose priority matters locks its goroutine to a thread it has
+// set (see docs/realtime.md). A policy the lane cannot carry
+// (SCHED_DEADLINE) is carried as none.
+func (c *Conn) prio() (transport.Prio, bool) {
+	if !c.opts.Priority {
+		return transport.Prio{}, false
+	}
+	s, err := sys.GetSched(0)
+	if err != nil || s.Check() != nil {
+		return transport.Prio{}, false
+	}
+	return transport.Prio(s), true
+}
+
+// boost raises the receiver's serving thread to p while this Send waits,
+// if the receiver published a thread serving at a lower rank (see
+// layout.go): first the rank word, so that the receiver, which settles
+// its thread again after each change of it, cannot miss the raise; then
+// the thread. The change is made with this process's privileges; without
+// them (EPERM) nothing is raised here, and the receiver applies p itself
+// when it takes the request.
+func (c *Conn) boost(p transport.Prio) {
+	b := c.bell
+	mine := p.Rank()
+	for {
+		r := b.srank.Load()
+		if r == 0 || r >= mine {
+			return
+		}
+		if b.srank.CompareAndSwap(r, mine) {
+			break
+		}
+	}
+	sys.SetThreadSched(c.pid, int(b.server.Load()), sys.Sched(p))
 }
 
 // Buffer is a lane held by one sender, for building requests and reading

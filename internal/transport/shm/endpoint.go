@@ -67,6 +67,10 @@ type Options struct {
 	// LanesPerProcess is the most lanes one sender process may hold (one
 	// per concurrent Send); zero means DefaultLanesPerProcess.
 	LanesPerProcess int
+	// Priority makes Sends carry the sending thread's scheduling priority
+	// in the lane header, and raise the receiver's serving thread to it
+	// while they wait (see layout.go).
+	Priority bool
 	// Queue is where the endpoint delivers requests and proxies, shared
 	// with the other transports of the name. Nil means a queue of the
 	// endpoint's own, read by Endpoint.Receive.
@@ -135,6 +139,8 @@ type rlane struct {
 	data     []byte     // the current request, in place
 	origin   []byte     // its origin as the sender wrote it (nil: none), in place
 	maxReply int        // the current request's
+	prio     transport.Prio
+	hasPrio  bool // prio is the current request's sender's, believed
 }
 
 // Listen starts the receiving side of name at the abstract socket addr.
@@ -615,9 +621,10 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 	n := int(l.w.nbytes.Load())
 	maxReply := int(l.w.maxReply.Load())
 	olen := int(l.w.origin.Load())
+	prio, hasPrio, perr := decodePrio(l.w.prio.Load())
 	code := uint32(codeOK)
 	switch {
-	case n > len(l.w.data) || maxReply > len(l.w.data) || olen > transport.MaxOrigin || olen > len(l.w.data)-n:
+	case n > len(l.w.data) || maxReply > len(l.w.data) || olen > transport.MaxOrigin || olen > len(l.w.data)-n || perr != nil:
 		code = codeBadHeader
 	case n > e.maxMsg:
 		code = codeTooLarge
@@ -634,7 +641,121 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 		l.origin = l.w.data[n : n+olen : n+olen]
 	}
 	l.maxReply = maxReply
+	l.prio, l.hasPrio = prio, hasPrio && e.trusts(l)
 	return l, l.gen, true
+}
+
+// trusts reports whether the endpoint believes the priority l's sender
+// carries: only of its own user or root (see layout.go).
+func (e *Endpoint) trusts(l *rlane) bool { return l.cred.UID == e.uid || l.cred.UID == 0 }
+
+// waitingRank is the rank lane l's posted request counts at in priority
+// order, and its ticket; ok is false when l holds no posted request. The
+// caller holds l.mu.
+func (e *Endpoint) waitingRank(l *rlane) (p transport.Prio, ticket uint32, ok bool) {
+	if l.dead || l.gone || l.busy || l.w.state.Load() != lanePosted {
+		return p, 0, false
+	}
+	p = transport.DefaultPrio
+	// A bad word is found out when the request is taken; until then it
+	// counts as none.
+	if q, has, err := decodePrio(l.w.prio.Load()); err == nil && has && e.trusts(l) {
+		p = q
+	}
+	return p, l.w.ticket.Load(), true
+}
+
+// The endpoint is a PrioSource: the queue can receive from it in priority
+// order.
+var _ transport.PrioSource = (*Endpoint)(nil)
+
+// Candidates returns the best and the oldest posted request
+// (transport.PrioSource). Ready bits are taken from the bell into pend as
+// by Poll; a bit whose lane holds no posted request is dropped (a lane
+// posted again rings again).
+func (e *Endpoint) Candidates() (best, oldest transport.Candidate, ok bool) {
+	words := (int(e.top.Load()) + 63) / 64
+	for w := 0; w < words; w++ {
+		if e.bell.ready[w].Load() != 0 {
+			e.pend[w] |= e.bell.ready[w].Swap(0)
+		}
+		for m := e.pend[w]; m != 0; {
+			b := bits.TrailingZeros64(m)
+			m &^= 1 << b
+			idx := w*64 + b
+			l := e.lanes[idx].Load()
+			if l == nil {
+				e.pend[w] &^= 1 << b
+				continue
+			}
+			l.mu.Lock()
+			p, ticket, posted := e.waitingRank(l)
+			l.mu.Unlock()
+			if !posted {
+				e.pend[w] &^= 1 << b
+				continue
+			}
+			c := transport.Candidate{Rank: p.Rank(), Ticket: ticket, ID: idx}
+			if !ok || c.Rank > best.Rank || c.Rank == best.Rank && int32(c.Ticket-best.Ticket) < 0 {
+				best = c
+			}
+			if !ok || int32(c.Ticket-oldest.Ticket) < 0 {
+				oldest = c
+			}
+			ok = true
+		}
+	}
+	return best, oldest, ok
+}
+
+// Take takes the posted request of lane c.ID (transport.PrioSource).
+func (e *Endpoint) Take(c transport.Candidate) (transport.Request, bool) {
+	if c.ID < 0 || c.ID >= MaxLanes {
+		return transport.Request{}, false
+	}
+	e.pend[c.ID/64] &^= 1 << (c.ID % 64)
+	l, gen, ok := e.take(c.ID)
+	if !ok {
+		return transport.Request{}, false
+	}
+	return transport.NewRequest(l, gen), true
+}
+
+// Waiting counts the requests posted and not yet taken, for tests and
+// diagnostics. Safe for concurrent use.
+func (e *Endpoint) Waiting() int {
+	n := 0
+	top := int(e.top.Load())
+	for idx := 0; idx < top; idx++ {
+		if l := e.lanes[idx].Load(); l != nil {
+			l.mu.Lock()
+			if _, _, posted := e.waitingRank(l); posted {
+				n++
+			}
+			l.mu.Unlock()
+		}
+	}
+	return n
+}
+
+// MaxWaiting is the highest priority among the posted requests
+// (transport.PrioSource). It looks at every lane, not at the ready bits
+// (those are Receive's), so it may run alongside a Receive.
+func (e *Endpoint) MaxWaiting() (best transport.Prio, ok bool) {
+	top := int(e.top.Load())
+	for idx := 0; idx < top; idx++ {
+		l := e.lanes[idx].Load()
+		if l == nil {
+			continue
+		}
+		l.mu.Lock()
+		p, _, posted := e.waitingRank(l)
+		l.mu.Unlock()
+		if posted && (!ok || p.Rank() > best.Rank()) {
+			best, ok = p, true
+		}
+	}
+	return best, ok
 }
 
 // answerLocked completes the lane's message with code and an n-byte reply

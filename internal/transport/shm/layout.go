@@ -32,7 +32,11 @@ import (
 //	16      code     receiver            0 or a failure code, set before Answered
 //	20      origin   sender              bytes of the request's origin, written
 //	                                     after the request (0: none; see below)
-//	24..63  reserved
+//	24      prio     sender              the sending thread's scheduling policy
+//	                                     and priority (0: none; see below)
+//	28      ticket   sender              the request's arrival number, from the
+//	                                     bell's ticket word
+//	32..63  reserved
 //	64      data     both                request, then reply
 //
 // A host's gateway, Sending on behalf of a program on another host, says
@@ -42,7 +46,18 @@ import (
 // (Cred), and the layer above believes them only of the gateway's
 // process. Senders that set none leave the word 0.
 //
-// Ordering: the sender writes data, nbytes, maxReply and origin before it
+// A sender that carries its priority (Options.Priority) writes it in prio
+// as encodePrio does: bit 31 set, the policy in bits 8..15, the level
+// plus 128 in bits 0..7. The receiver reads it when it takes the request
+// (and, in priority order, while the request waits): a word with bits
+// outside those, a policy it does not know or a level out of its policy's
+// range is a corrupt header (codeBadHeader). It believes the priority only
+// of a sender of its own user or root (a sender of another user the mode
+// admits counts as carrying none): inheriting a priority raises the
+// receiver's thread, which such a sender could not do itself.
+//
+// Ordering: the sender writes data, nbytes, maxReply, origin, prio and
+// ticket before it
 // stores Posted; the receiver reads them only after its CAS Posted->Taken. The
 // receiver writes the reply, nbytes and code before its CAS Taken->Answered;
 // the sender reads them only after it loads Answered. Go's atomics are
@@ -64,6 +79,8 @@ const (
 	offMaxReply = 12
 	offCode     = 16
 	offOrigin   = 20
+	offPrio     = 24
+	offTicket   = 28
 )
 
 // swait values: how a waiting sender is to be woken.
@@ -98,12 +115,35 @@ const (
 //	offset  word      written by   meaning
 //	0       seq       senders      bumped after each posted message
 //	4       sleepers  receiver     receivers asleep in FUTEX_WAIT on seq
+//	8       ticket    senders,     bumped for each message posted: its
+//	                  receiver     arrival number (lane word ticket)
+//	12      server    receiver     the thread serving the lanes with
+//	                               priority inheritance (0: none)
+//	16      srank     receiver,    that thread's rank (transport.Prio.Rank;
+//	                  senders      0: none); a sender that carries a higher
+//	                               one raises it (compare-and-swap) and then
+//	                               the thread, and the receiver settles it
+//	                               again on each Receive and Reply
+//	20..63  reserved
 //	64      ready     senders set, bit i: lane i was posted
 //	                  receiver clears
+//
+// A sender changes the server thread's priority only with its own
+// privileges (the kernel's checks of sched_setattr), and only if the
+// thread belongs to the receiver's process (tgkill with signal 0), so a
+// receiver that writes another thread's id there raises nothing.
+// Every sender the mode admits maps the bell writable, as it does for the
+// ready bits, so a hostile one can write these words too: the worst it
+// does is to make other senders skip a raise (a high srank), or raise
+// another thread of the receiver's process (a wrong server), until the
+// receiver publishes again at its next request or answer.
 const (
 	bellSize     = 4096
 	offSeq       = 0
 	offSleepers  = 4
+	offTicket8   = 8
+	offServer    = 12
+	offSRank     = 16
 	offReady     = 64
 	MaxLanes     = 4096
 	readyWords   = MaxLanes / 64
@@ -144,6 +184,7 @@ func codeErr(code uint32, n, maxReply, size int) error {
 // laneWords are a lane's header words, taken once from its mapping.
 type laneWords struct {
 	state, swait, nbytes, maxReply, code, origin *atomic.Uint32
+	prio, ticket                                 *atomic.Uint32
 	data                                         []byte // capacity: the whole data area
 }
 
@@ -155,18 +196,22 @@ func wordsOf(m *sys.Mapping) laneWords {
 		maxReply: m.Uint32(offMaxReply),
 		code:     m.Uint32(offCode),
 		origin:   m.Uint32(offOrigin),
+		prio:     m.Uint32(offPrio),
+		ticket:   m.Uint32(offTicket),
 		data:     m.Bytes(HeaderSize, m.Len()-HeaderSize),
 	}
 }
 
 // bellWords are the bell's words, taken once from its mapping.
 type bellWords struct {
-	seq, sleepers *atomic.Uint32
-	ready         [readyWords]*atomic.Uint64
+	seq, sleepers, ticket, srank *atomic.Uint32
+	server                       *atomic.Int32
+	ready                        [readyWords]*atomic.Uint64
 }
 
 func bellOf(m *sys.Mapping) *bellWords {
-	b := &bellWords{seq: m.Uint32(offSeq), sleepers: m.Uint32(offSleepers)}
+	b := &bellWords{seq: m.Uint32(offSeq), sleepers: m.Uint32(offSleepers),
+		ticket: m.Uint32(offTicket8), srank: m.Uint32(offSRank), server: m.Int32(offServer)}
 	for i := range b.ready {
 		b.ready[i] = m.Uint64(offReady + 8*i)
 	}
@@ -205,6 +250,44 @@ func (b *bellWords) Ring() {
 	if b.sleepers.Load() != 0 {
 		sys.FutexWake(b.seq, 1)
 	}
+}
+
+// The bell is also the queue's ServingBell (priority order and
+// inheritance).
+var _ transport.ServingBell = (*bellWords)(nil)
+
+// Ticket numbers one more arrival.
+func (b *bellWords) Ticket() uint32 { return b.ticket.Add(1) }
+
+// Server is the word holding the serving thread's id.
+func (b *bellWords) Server() *atomic.Int32 { return b.server }
+
+// ServerRank is the word holding the serving thread's rank.
+func (b *bellWords) ServerRank() *atomic.Uint32 { return b.srank }
+
+// encodePrio is p as the lane's prio word carries it (see the header
+// drawing); p must be valid.
+func encodePrio(p transport.Prio) uint32 {
+	return 1<<31 | uint32(p.Policy)<<8 | uint32(p.Level+128)
+}
+
+// errBadPrio is a prio word that is not encodePrio's.
+var errBadPrio = errs.Errorf("%w: bad priority word in a lane header", transport.ErrBadMessage)
+
+// decodePrio reads a lane's prio word: ok is false for 0 (none); a word
+// encodePrio cannot have written is errBadPrio.
+func decodePrio(w uint32) (p transport.Prio, ok bool, err error) {
+	if w == 0 {
+		return p, false, nil
+	}
+	if w&^(1<<31|0xffff) != 0 || w&(1<<31) == 0 {
+		return p, false, errBadPrio
+	}
+	p = transport.Prio{Policy: int(w >> 8 & 0xff), Level: int(w&0xff) - 128}
+	if !p.Valid() {
+		return transport.Prio{}, false, errBadPrio
+	}
+	return p, true, nil
 }
 
 // WakeAll bumps the sequence and wakes every sleeper.

@@ -52,6 +52,18 @@ func (l *rlane) Cred(gen uint64) (transport.Cred, bool) {
 	return c, true
 }
 
+var _ transport.Prioritized = (*rlane)(nil)
+
+// Prio is the scheduling priority the sender carried with the request,
+// if it carried one and the endpoint believes it (see layout.go).
+func (l *rlane) Prio(gen uint64) (transport.Prio, bool) {
+	defer l.mu.Unlock()
+	if !l.current(gen) || !l.hasPrio {
+		return transport.Prio{}, false
+	}
+	return l.prio, true
+}
+
 // MaxReply is the largest reply the sender accepts.
 func (l *rlane) MaxReply(gen uint64) int {
 	defer l.mu.Unlock()

@@ -29,6 +29,7 @@ func (Transport) Listen(cfg transport.Config) (transport.Endpoint, error) {
 		Perm:       cfg.Perm,
 		MaxMessage: cfg.MaxMessage,
 		NoSpin:     cfg.NoSpin,
+		Priority:   cfg.Priority,
 		Queue:      cfg.Queue,
 	})
 	if err != nil {

@@ -1,0 +1,154 @@
+package sys
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Scheduling policies, as the kernel numbers them.
+const (
+	SchedOther = unix.SCHED_NORMAL
+	SchedFIFO  = unix.SCHED_FIFO
+	SchedRR    = unix.SCHED_RR
+	SchedBatch = unix.SCHED_BATCH
+	SchedIdle  = unix.SCHED_IDLE
+)
+
+// schedAttrSize is the first version of struct sched_attr (48 bytes),
+// which every kernel since 3.14 takes; the utilisation clamps after it
+// are not used.
+const schedAttrSize = 48
+
+// Sched is a thread's scheduling policy and its priority within it: the
+// real-time priority (1..99) for SchedFIFO and SchedRR, the nice value
+// (-20..19) for SchedOther and SchedBatch, 0 for SchedIdle.
+type Sched struct {
+	Policy int
+	Level  int
+}
+
+// ErrBadSched is a policy or level the kernel was not asked about.
+var ErrBadSched = errors.New("scheduling policy or priority out of range")
+
+// Check reports a policy this package does not set (SCHED_DEADLINE, say)
+// or a level out of its policy's range.
+func (s Sched) Check() error {
+	ok := false
+	switch s.Policy {
+	case SchedFIFO, SchedRR:
+		ok = s.Level >= 1 && s.Level <= 99
+	case SchedOther, SchedBatch:
+		ok = s.Level >= -20 && s.Level <= 19
+	case SchedIdle:
+		ok = s.Level == 0
+	}
+	if !ok {
+		return fmt.Errorf("policy %d level %d: %w", s.Policy, s.Level, ErrBadSched)
+	}
+	return nil
+}
+
+// Gettid is the calling thread's id.
+func Gettid() int { return unix.Gettid() }
+
+// GetSched returns thread tid's policy and priority (tid 0: the calling
+// thread). It allocates nothing: the attribute block stays on the stack.
+func GetSched(tid int) (Sched, error) {
+	var a unix.SchedAttr
+	_, _, e := unix.Syscall6(unix.SYS_SCHED_GETATTR, uintptr(tid), uintptr(unsafe.Pointer(&a)), schedAttrSize, 0, 0, 0)
+	if e != 0 {
+		return Sched{}, e
+	}
+	s := Sched{Policy: int(a.Policy)}
+	switch s.Policy {
+	case SchedFIFO, SchedRR:
+		s.Level = int(a.Priority)
+	case SchedOther, SchedBatch:
+		s.Level = int(a.Nice)
+	}
+	return s, nil
+}
+
+// SetSched sets thread tid's policy and priority (tid 0: the calling
+// thread). Raising either needs CAP_SYS_NICE or room under RLIMIT_RTPRIO
+// and RLIMIT_NICE; the kernel's EPERM is returned otherwise. It allocates
+// nothing on success.
+func SetSched(tid int, s Sched) error {
+	if err := s.Check(); err != nil {
+		return err
+	}
+	a := unix.SchedAttr{Size: schedAttrSize, Policy: uint32(s.Policy)}
+	switch s.Policy {
+	case SchedFIFO, SchedRR:
+		a.Priority = uint32(s.Level)
+	case SchedOther, SchedBatch:
+		a.Nice = int32(s.Level)
+	}
+	_, _, e := unix.Syscall(unix.SYS_SCHED_SETATTR, uintptr(tid), uintptr(unsafe.Pointer(&a)), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// SetThreadSched sets the policy and priority of thread tid, which must
+// belong to process pid: tgkill with signal 0 checks that first, so a tid
+// that names another process's thread is left alone (ESRCH). (A thread
+// that exits between the check and the change and whose id is reused at
+// once is the one case it cannot rule out.)
+func SetThreadSched(pid, tid int, s Sched) error {
+	if pid <= 0 || tid <= 0 {
+		return unix.ESRCH
+	}
+	if err := unix.Tgkill(pid, tid, 0); err != nil {
+		return err
+	}
+	return SetSched(tid, s)
+}
+
+// AllowedCPUs lists the CPUs the calling thread may run on.
+func AllowedCPUs() ([]int, error) {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil, err
+	}
+	var cpus []int
+	for i := 0; i < len(set)*64; i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus, nil
+}
+
+// PinThread binds the calling thread (only it, not its process) to cpu.
+func PinThread(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	return unix.SchedSetaffinity(0, &set)
+}
+
+// SetPdeathsig asks the kernel to send sig to this process when the
+// thread that started it exits (PR_SET_PDEATHSIG). If the parent is
+// already gone (this process was reparented to ppid's replacement), it
+// reports so: the signal would never come.
+func SetPdeathsig(sig unix.Signal, ppid int) error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(sig), 0, 0, 0); err != nil {
+		return err
+	}
+	if unix.Getppid() != ppid {
+		return fmt.Errorf("parent %d exited before PR_SET_PDEATHSIG took effect", ppid)
+	}
+	return nil
+}
+
+// ThreadCPUTime is the CPU time the calling thread has used.
+func ThreadCPUTime() time.Duration {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return time.Duration(ts.Nano())
+}
