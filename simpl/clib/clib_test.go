@@ -57,9 +57,9 @@ func cannotRun(t *testing.T, format string, args ...any) {
 }
 
 // The programs built, in binDir: the samples against libsimpl.so, probe
-// also against libsimpl.a (probe-a), and cpeer, an unported C SIMPL peer
+// and own also against libsimpl.a (probe-a, own-a), and cpeer, an unported C SIMPL peer
 // that speaks C SIMPL's FIFO wire by itself.
-var programs = []string{"sender", "receiver", "relay", "proxy", "probe"}
+var programs = []string{"sender", "receiver", "relay", "proxy", "probe", "misc", "own"}
 
 var (
 	buildOnce sync.Once
@@ -98,8 +98,10 @@ func buildAll() error {
 			return err
 		}
 	}
-	if err := run("cc", "-Wall", "-Werror", "-I", "include", filepath.Join("testdata", "probe.c"), filepath.Join(binDir, "libsimpl.a"), "-lpthread", "-ldl", "-o", filepath.Join(binDir, "probe-a")); err != nil {
-		return err
+	for _, p := range []string{"probe", "own"} {
+		if err := run("cc", "-Wall", "-Werror", "-I", "include", filepath.Join("testdata", p+".c"), filepath.Join(binDir, "libsimpl.a"), "-lpthread", "-ldl", "-o", filepath.Join(binDir, p+"-a")); err != nil {
+			return err
+		}
 	}
 	cpeer := filepath.Join("..", "..", "internal", "transport", "fifo", "testdata", "cpeer.c")
 	return run("cc", "-O1", "-Wall", "-Werror", "-o", filepath.Join(binDir, "cpeer"), cpeer)
@@ -478,5 +480,33 @@ func TestDeadPeer(t *testing.T) {
 			r.exits(t, 0)
 			reap(t, dir, "S")
 		})
+	}
+}
+
+// TestMisc: the libsimplmisc helpers C SIMPL programs call are in
+// libsimpl: cksum agrees with cksum(1) (the POSIX algorithm), the nibble
+// conversions round-trip and lay nibbles out most significant first; and
+// a program with its own function of one of their names (power) links
+// against either form of the library and calls its own.
+func TestMisc(t *testing.T) {
+	built(t)
+	dir := proctest.Dir(t)
+	file := filepath.Join(binDir, "libsimpl.so") // a few MB of anything
+	want, err := exec.Command("cksum", file).Output()
+	if err != nil {
+		cannotRun(t, "cksum(1), the reference for cksum(): %v", err)
+	}
+	f := strings.Fields(string(want))
+	p := start(t, dir, nil, "misc", file)
+	p.expectLine(t, "cksum "+f[0]+" "+f[1], 10*time.Second)
+	out, _ := io.ReadAll(p.Stdout)
+	p.exits(t, 0)
+	if !strings.HasSuffix(string(out), "done\n") || strings.Contains(string(out), "FAIL") || strings.Count(string(out), "ok ") != 12 {
+		t.Errorf("misc, want 12 checks passed:\n%s", out)
+	}
+	for _, bin := range []string{"own", "own-a"} {
+		o := start(t, dir, nil, bin)
+		o.expectLine(t, "power 42 no error", 10*time.Second)
+		o.exits(t, 0)
 	}
 }
