@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +60,7 @@ func cannotRun(t *testing.T, format string, args ...any) {
 // The programs built, in binDir: the samples against libsimpl.so, probe
 // and own also against libsimpl.a (probe-a, own-a), and cpeer, an unported C SIMPL peer
 // that speaks C SIMPL's FIFO wire by itself.
-var programs = []string{"sender", "receiver", "relay", "proxy", "probe", "misc", "own"}
+var programs = []string{"sender", "receiver", "relay", "proxy", "probe", "misc", "own", "logger", "logit"}
 
 var (
 	buildOnce sync.Once
@@ -509,4 +510,27 @@ func TestMisc(t *testing.T) {
 		o.expectLine(t, "power 42 no error", 10*time.Second)
 		o.exits(t, 0)
 	}
+}
+
+// TestLogger: libsimpllog's helpers over the library: logit (which
+// defines the logger globals, as such programs must) logs through fcLogx
+// and logMsgx to an fclogger-style receiver, which reads each 200-byte
+// record in place through its FCMSG_REC handle; a masked-out fcLogx sends
+// nothing and returns 0.
+func TestLogger(t *testing.T) {
+	built(t)
+	dir := proctest.Dir(t)
+	lg := start(t, dir, nil, "logger", "-n", "LOG", "-t", "2")
+	lg.expectLine(t, "ready", 10*time.Second)
+	li := start(t, dir, nil, "logit", "-n", "me", "-l", "LOG", "-m", "hello")
+	for _, want := range []string{"fcLogx 0", "logMsgx 0", "filtered 0"} {
+		li.expectLine(t, want, 10*time.Second)
+	}
+	li.exits(t, 0)
+	header := regexp.MustCompile(`^log 200 \[logit\.c :main        \] \d{6}\.\d{3} say hello$`)
+	if got := lg.ReadLine(10 * time.Second); !header.MatchString(got) {
+		t.Errorf("fcLogx record: %q, want %v", got, header)
+	}
+	lg.expectLine(t, "log 200 (logit.c) me:hello", 10*time.Second)
+	lg.exits(t, 0)
 }

@@ -48,6 +48,7 @@ const locateTimeout = 10 * time.Second
 // held is a received request not yet answered.
 type held struct {
 	msg    simpl.Message
+	at     time.Time      // when it was received
 	mem    unsafe.Pointer // C memory: header, room bytes of data, one spare byte
 	room   int            // max(nbytes, ybytes)
 	ybytes int
@@ -429,7 +430,7 @@ func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
 	if in != nil {
 		copy(cbytes(in, nb), data)
 	}
-	h := &held{msg: msg, mem: mem, room: room, ybytes: yb}
+	h := &held{msg: msg, at: time.Now(), mem: mem, room: room, ybytes: yb}
 	l.mu.Lock()
 	if l.in != box {
 		l.mu.Unlock()
@@ -442,6 +443,19 @@ func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
 	l.mu.Unlock()
 	*sender = (*C.char)(mem)
 	return C.int(nb)
+}
+
+// senderDead reports whether the sending process is known to have died
+// since the request was received. A transport learns of a sender's death
+// a moment after it happens; C SIMPL's Reply fails for a sender gone
+// (FIFO_OPEN_FAILURE), and so does this one, without that moment's doubt.
+// Only a local sender the kernel vouches for (Cred) is checked.
+func (h *held) senderDead() bool {
+	c, ok := h.msg.Cred()
+	if !ok || c.PID <= 0 || c.Host != "" {
+		return false
+	}
+	return !naming.Alive(c.PID, h.at)
 }
 
 // take removes the request behind sender from the table; nil if sender
@@ -476,6 +490,10 @@ func gs_Reply(sender *C.char, out unsafe.Pointer, nbytes C.uint) C.int {
 		return fail(codeFIFOOpenFailure)
 	}
 	defer C.free(h.mem)
+	if h.senderDead() {
+		h.msg.ReplyError() // frees what the request holds; nobody to tell
+		return fail(codeFIFOOpenFailure)
+	}
 	if nbytes > C.uint(h.ybytes) {
 		h.msg.ReplyError() // its sender gets COMMUNICATION_ERROR
 		return fail(codeReplyTooLarge)
@@ -504,6 +522,10 @@ func gs_ReplyError(sender *C.char) C.int {
 		return fail(codeFIFOOpenFailure)
 	}
 	defer C.free(h.mem)
+	if h.senderDead() {
+		h.msg.ReplyError()
+		return fail(codeFIFOOpenFailure)
+	}
 	if err := h.msg.ReplyError(); err != nil {
 		if errors.Is(err, simpl.ErrPeerGone) {
 			return fail(codeFIFOOpenFailure)
