@@ -317,6 +317,59 @@ func TestPortedPair(t *testing.T) {
 	}
 }
 
+// TestPortedErrors: failed exchanges between two ported programs (over
+// shared memory) are reported as C SIMPL reports them, on both sides:
+// ReplyError, a reply larger than the sender accepts, a request larger
+// than the receiver's buffer.
+func TestPortedErrors(t *testing.T) {
+	built(t)
+	const wait = 10 * time.Second
+	dir := proctest.Dir(t)
+	r := start(t, dir, nil, "receiver", "-n", "R")
+	r.expectLine(t, "ready", wait)
+	for _, tc := range []struct {
+		args []string
+		recv string // what the receiver prints last
+	}{
+		{[]string{"-x"}, "replyerror"},
+		{[]string{"-s", "100", "-y", "10"}, "reply err reply message too large for sender buffer"},
+		{[]string{"-s", "70000"}, "receive err received message too large for receiver buffer"},
+	} {
+		s := start(t, dir, nil, "sender", append([]string{"-n", "S", "-r", "R"}, tc.args...)...)
+		s.Expect("err 0 "+commErr, wait)
+		s.exits(t, 1)
+		r.Expect(tc.recv, wait)
+	}
+	r.Signal(syscall.SIGTERM)
+	r.exits(t, 0)
+}
+
+// TestPortedRelay: a relay among three ported programs, all over shared
+// memory: the relayer forwards, the final receiver's reply reaches the
+// original sender, and the relayer, which detaches right after Relay,
+// waits for that first (so the sender is not failed).
+func TestPortedRelay(t *testing.T) {
+	built(t)
+	const wait = 10 * time.Second
+	dir := proctest.Dir(t)
+	r := start(t, dir, nil, "receiver", "-n", "R", "-t", "1", "-h")
+	r.expectLine(t, "ready", wait)
+	rl := start(t, dir, nil, "relay", "-n", "RL", "-r", "R")
+	rl.expectLine(t, "ready", wait)
+	s := start(t, dir, nil, "sender", "-n", "S", "-r", "RL", "-s", "500")
+	rl.expectLine(t, "relay S 500", wait)
+	rl.expectLine(t, "relayed", wait)
+	r.expectLine(t, msgLine("RL", rl.PID(), 500, 516), wait)
+	// R answers only now; RL, done with its one request, has gone on to
+	// name_detach meanwhile (almost always), which must wait for this.
+	io.WriteString(r.stdin, "go\n")
+	r.expectLine(t, "reply 516", wait)
+	s.Expect("sent 1", wait)
+	for _, p := range []*prog{s, r, rl} {
+		p.exits(t, 0)
+	}
+}
+
 // reap removes the FIFOs a SIGKILLed program leaves (as the next attach of
 // its name, or fcshow -clean, would).
 func reap(t *testing.T, dir string, names ...string) {
