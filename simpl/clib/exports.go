@@ -214,7 +214,11 @@ func (l *library) detach() C.int {
 	}
 	hs, in, name := l.held, l.in, l.name
 	l.ch, l.held, l.in, l.name, l.conns, l.last = nil, nil, nil, nil, nil, 0
+	// The program's own handling of SIGHUP, SIGINT and SIGTERM comes back
+	// (the Go runtime reinstalls what was there); SIGPIPE stays swallowed,
+	// as C SIMPL's handler stays.
 	signal.Stop(l.sigs)
+	signal.Ignore(syscall.SIGPIPE)
 	close(l.stop)
 	l.mu.Unlock()
 	for _, h := range hs {

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/wait.h>
 #include "simpl.h"
@@ -43,6 +44,9 @@ static void fails(const char *what, int rc, int code, const char *text)
 	check(what, rc == -1 && _simpl_errno == code && strcmp(whatsMyError(), text) == 0, why);
 }
 
+static volatile sig_atomic_t own_term;
+static void on_term(int sig) { (void)sig; own_term = 1; }
+
 static int readable(int fd)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -53,6 +57,10 @@ static int checks(const char *name)
 {
 	char buf[64];
 	char *sender;
+
+	/* The program's own SIGTERM handler, which name_attach replaces and
+	 * name_detach gives back. */
+	signal(SIGTERM, on_term);
 
 	/* Layouts and macros, as compiled from the headers. */
 	check("fcmsg_rec layout",
@@ -175,6 +183,11 @@ static int checks(const char *name)
 	check("name_detach", name_detach() == 0, "returns 0");
 	fails("name_detach twice", name_detach(), 9, nna);
 	fails("Send after detach", Send(self, buf, buf, 1, 1), 9, nna);
+	raise(SIGTERM);
+	for (int i = 0; i < 500 && !own_term; i++)
+		usleep(10000);
+	raise(SIGPIPE);
+	check("signals after detach", own_term, "the program's SIGTERM handler back, SIGPIPE still ignored");
 	printf(failures ? "failed\n" : "done\n");
 	return failures ? 1 : 0;
 }
