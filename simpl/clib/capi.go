@@ -117,16 +117,25 @@ static volatile int forked;
 static int atexit_done;
 static void (*my_exit)(void);
 
+// handlers_on: the library holds SIGHUP, SIGINT, SIGTERM and SIGPIPE
+// (from name_attach to name_detach).
+static volatile int handlers_on;
+
+void gs_set_handlers(int on) { handlers_on = on; }
+
 static void in_child(void)
 {
 	forked = 1;
-	// The Go runtime's handlers for the signals name_attach takes over
+	// The Go runtime's handlers for the signals name_attach took over
 	// would forward to Go threads the child does not have: the defaults
-	// again (SIGPIPE stays ignored, as C SIMPL's handler swallows it).
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGPIPE, SIG_IGN);
+	// again (SIGPIPE stays ignored, as C SIMPL's handler swallows it). A
+	// program's own handlers, when the library holds none, stay.
+	if (handlers_on) {
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGPIPE, SIG_IGN);
+	}
 }
 
 __attribute__((constructor)) static void gs_init(void)
@@ -231,3 +240,13 @@ func setErr(code int) { C.gs_set_err(C.int(code)) }
 
 // callMyExit runs the program's exit function, on a signal.
 func callMyExit() { C.gs_call_my_exit() }
+
+// handlersOn tells the fork handler whether the library holds the
+// signals name_attach takes.
+func handlersOn(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.gs_set_handlers(v)
+}

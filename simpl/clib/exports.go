@@ -159,6 +159,7 @@ func gs_name_attach(cname *C.char) C.int {
 	l.stop = make(chan struct{})
 	l.sigs = make(chan os.Signal, 1)
 	signal.Notify(l.sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	handlersOn(true)
 	go onSignal(l.sigs, l.stop)
 	return 0
 }
@@ -219,6 +220,7 @@ func (l *library) detach() C.int {
 	// as C SIMPL's handler stays.
 	signal.Stop(l.sigs)
 	signal.Ignore(syscall.SIGPIPE)
+	handlersOn(false)
 	close(l.stop)
 	l.mu.Unlock()
 	for _, h := range hs {

@@ -170,6 +170,12 @@ static int checks(const char *name)
 			bad |= 4;
 		if (name_attach("child", NULL) != -1)
 			bad |= 8;
+		/* No Go handler left where no Go thread can run it. */
+		struct sigaction term, pipe;
+		sigaction(SIGTERM, NULL, &term);
+		sigaction(SIGPIPE, NULL, &pipe);
+		if (term.sa_handler != SIG_DFL || pipe.sa_handler != SIG_IGN)
+			bad |= 16;
 		_exit(bad);
 	}
 	int st = 0;
