@@ -310,6 +310,12 @@ func TestPortedPair(t *testing.T) {
 				}
 				s.stdin.Close()
 				s.exits(t, 0)
+				pr := start(t, dir, env, "proxy", "-n", "P", "-r", "R", "-p", "5", "-p", "2147483647")
+				pr.expectLine(t, "trigger 5", 10*time.Second)
+				pr.expectLine(t, "trigger 2147483647", 10*time.Second)
+				pr.exits(t, 0)
+				r.Expect("proxy 5", 10*time.Second)
+				r.expectLine(t, "proxy 2147483647", 10*time.Second) // PROXY_SHUTDOWN
 				r.Signal(syscall.SIGTERM)
 				r.Expect("exit function", 10*time.Second)
 				r.exits(t, 0)
@@ -411,7 +417,8 @@ func TestUnportedPeer(t *testing.T) {
 	})
 	t.Run("ported receiver", func(t *testing.T) {
 		dir := proctest.Dir(t)
-		r := start(t, dir, nil, "receiver", "-n", "R")
+		// The receiver waits in select() on whatsMyRecvfd().
+		r := start(t, dir, nil, "receiver", "-n", "R", "-S")
 		r.expectLine(t, "ready", wait)
 		cs := start(t, dir, nil, "cpeer", "send", "CS", "R", "100", "1000", "X", "10:5")
 		cs.expectLine(t, "ready", wait)

@@ -3,7 +3,7 @@
  * library tests. It uses only C SIMPL's API and compiles unchanged
  * against it.
  *
- *   receiver -n NAME [-t COUNT] [-z] [-h]
+ *   receiver -n NAME [-t COUNT] [-z] [-h] [-S]
  *
  * Answers COUNT (0: for ever) messages by the rule (common.h). For each
  * it prints "msg WHOM PID NBYTES YBYTES SHMSIZE FNV1A32", read from the
@@ -13,9 +13,11 @@
  * with a NULL buffer and works in place, as fclogger does: it reads the
  * message at &rec->data, NUL-terminates it at data[nbytes], and replies
  * with Reply(sender, NULL, n) over it. -h holds each message until a
- * line (or the end) on stdin before answering. Its exit function prints
- * "exit function".
+ * line (or the end) on stdin before answering. -S waits in select() on
+ * whatsMyRecvfd() before each Receive (printing "select timeout" after
+ * 10 s without). Its exit function prints "exit function".
  */
+#include <sys/select.h>
 #include "simpl.h"
 #include "common.h"
 
@@ -25,17 +27,18 @@ int main(int argc, char **argv)
 {
 	char *me = NULL;
 	long count = 0;
-	int inplace = 0, hold = 0, opt;
+	int inplace = 0, hold = 0, sel = 0, opt;
 	static unsigned char in[65536], out[65536 + TAIL];
 
-	while ((opt = getopt(argc, argv, "n:t:zh")) != -1) {
+	while ((opt = getopt(argc, argv, "n:t:zhS")) != -1) {
 		switch (opt) {
 		case 'n': me = optarg; break;
 		case 't': count = atol(optarg); break;
 		case 'z': inplace = 1; break;
 		case 'h': hold = 1; break;
+		case 'S': sel = 1; break;
 		default:
-			fprintf(stderr, "usage: receiver -n NAME [-t COUNT] [-z] [-h]\n");
+			fprintf(stderr, "usage: receiver -n NAME [-t COUNT] [-z] [-h] [-S]\n");
 			return 2;
 		}
 	}
@@ -51,6 +54,17 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	for (long k = 0; count == 0 || k < count; k++) {
 		char *sender;
+		if (sel) {
+			int fd = whatsMyRecvfd();
+			fd_set rd;
+			struct timeval tv = {10, 0};
+			FD_ZERO(&rd);
+			FD_SET(fd, &rd);
+			if (select(fd + 1, &rd, NULL, NULL, &tv) != 1) {
+				printf("select timeout\n");
+				continue;
+			}
+		}
 		int n = inplace ? Receive(&sender, NULL, 0) : Receive(&sender, in, sizeof in);
 		if (n == -1) {
 			printf("receive err %s\n", whatsMyError());

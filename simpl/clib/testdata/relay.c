@@ -8,7 +8,7 @@
  * then answers the original sender; prints "relay WHOM NBYTES" and
  * "relayed" (or "relay err TEXT") for each, "proxy N" for a proxy.
  */
-#include "simpl.h"
+#include <simpl.h> /* as C SIMPL's own programs include it: through -I */
 #include "common.h"
 
 int main(int argc, char **argv)
