@@ -182,6 +182,15 @@ static int checks(const char *name)
 	waitpid(pid, &st, 0);
 	snprintf(buf, sizeof buf, "child exit status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	check("fork child", pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, buf);
+	SIMPL_REC rec;
+	memset(&rec, 0, sizeof rec);
+	check("simplSetReceiverParms",
+	      simplSetReceiverParms(want, &rec) == 0 && strcmp(rec.whom, want) == 0 && rec.pid == getpid() &&
+		      simplSetReceiverParms("nobody_here", &rec) == -1,
+	      "our own name and pid; -1 for a name nobody has");
+	int alive = simplCheckProcess(&rec);
+	rec.pid = pid; /* the child: exited and reaped */
+	check("simplCheckProcess", alive == 0 && simplCheckProcess(&rec) == -1, "0 for a live process, -1 for a gone one");
 	check("fork parent", whatsMyName() != NULL && Trigger(self, 7) == 0 &&
 				     Receive(&sender, buf, sizeof buf) == -8,
 	      "the parent still has its name and its proxies");
