@@ -113,7 +113,7 @@ extern void gs_at_exit(void);
 
 // forked is set in a child of fork(): from then on no call enters Go.
 static volatile int forked;
-// attached_here: this process (not a forked child) attached a name.
+// atexit_done: the library's exit handler is registered (once).
 static int atexit_done;
 static void (*my_exit)(void);
 

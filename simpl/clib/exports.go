@@ -55,7 +55,8 @@ type held struct {
 }
 
 // library is the process's C SIMPL state: one attached name, as in C
-// SIMPL. mu guards every field but sendMu's.
+// SIMPL. Safe for concurrent use (C threads may call in at once): mu
+// guards every field, sendMu the send area's use by a Send.
 type library struct {
 	mu     sync.Mutex
 	ch     *simpl.Channel
@@ -753,9 +754,9 @@ func gs_simplCheckProcess(rec *C.SIMPL_REC) C.int {
 }
 
 // inbox receives for the C program, one message ahead, so that a
-// descriptor (whatsMyRecvfd) is readable exactly while one is waiting: a
-// byte goes into a pipe for each message before it is offered, and
-// Receive takes the byte out with the message.
+// descriptor (whatsMyRecvfd) becomes readable when one is waiting: a byte
+// goes into a pipe for each message before it is offered, and Receive
+// takes the byte out with the message. Safe for concurrent use.
 type inbox struct {
 	r, w *os.File
 	fd   int
