@@ -149,6 +149,26 @@ func (p *prog) expectLine(t *testing.T, want string, d time.Duration) {
 	}
 }
 
+// output reads the program's whole output, killing it and failing the
+// test if it has not ended within d.
+func (p *prog) output(t *testing.T, d time.Duration) []byte {
+	t.Helper()
+	ch := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(p.Stdout)
+		ch <- b
+	}()
+	select {
+	case b := <-ch:
+		return b
+	case <-time.After(d):
+		p.Cmd.Process.Kill()
+		b := <-ch
+		t.Fatalf("%s did not end within %v; output:\n%s", filepath.Base(p.Cmd.Path), d, b)
+		return nil
+	}
+}
+
 // exits waits for the program's end and fails unless its status is code.
 func (p *prog) exits(t *testing.T, code int) {
 	t.Helper()
@@ -203,7 +223,7 @@ func TestProbe(t *testing.T) {
 		t.Run(bin, func(t *testing.T) {
 			dir := proctest.Dir(t)
 			p := start(t, dir, nil, bin, "checks", long)
-			out, _ := io.ReadAll(p.Stdout)
+			out := p.output(t, 30*time.Second)
 			p.exits(t, 0)
 			out = append([]byte("\n"), out...)
 			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -561,7 +581,7 @@ func TestMisc(t *testing.T) {
 	f := strings.Fields(string(want))
 	p := start(t, dir, nil, "misc", file)
 	p.expectLine(t, "cksum "+f[0]+" "+f[1], 10*time.Second)
-	out, _ := io.ReadAll(p.Stdout)
+	out := p.output(t, 30*time.Second)
 	p.exits(t, 0)
 	if !strings.HasSuffix(string(out), "done\n") || strings.Contains(string(out), "FAIL") || strings.Count(string(out), "ok ") != 12 {
 		t.Errorf("misc, want 12 checks passed:\n%s", out)
