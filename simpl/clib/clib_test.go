@@ -615,3 +615,21 @@ func TestLogger(t *testing.T) {
 	lg.expectLine(t, "log 200 (logit.c) me:hello", 10*time.Second)
 	lg.exits(t, 0)
 }
+
+// TestHeaders: the headers compile, all together, under every C standard
+// a C SIMPL program may be built with, strict ISO modes included
+// (-pedantic, warnings as errors), and are idempotent.
+func TestHeaders(t *testing.T) {
+	if _, err := exec.LookPath("cc"); err != nil {
+		cannotRun(t, "no C compiler (cc) on PATH")
+	}
+	for _, std := range []string{"c89", "gnu89", "c99", "c11", "gnu17"} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := exec.CommandContext(ctx, "cc", "-std="+std, "-pedantic", "-Wall", "-Wextra", "-Werror",
+			"-I", "include", "-fsyntax-only", filepath.Join("testdata", "headers.c")).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("-std=%s: %v\n%s", std, err, out)
+		}
+	}
+}

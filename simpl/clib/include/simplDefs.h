@@ -7,6 +7,7 @@
 #ifndef GOSIMPL_SIMPLDEFS_H
 #define GOSIMPL_SIMPLDEFS_H
 
+#include <sys/types.h> /* pid_t, even in strict ISO C modes */
 #include <unistd.h>
 
 #define MAX_PROTOCOL_NAME_LEN 23
