@@ -60,7 +60,7 @@ func cannotRun(t *testing.T, format string, args ...any) {
 // The programs built, in binDir: the samples against libsimpl.so, probe
 // and own also against libsimpl.a (probe-a, own-a), and cpeer, an unported C SIMPL peer
 // that speaks C SIMPL's FIFO wire by itself.
-var programs = []string{"sender", "receiver", "relay", "proxy", "probe", "misc", "own", "logger", "logit"}
+var programs = []string{"sender", "receiver", "relay", "proxy", "probe", "misc", "own", "logger", "logit", "threads"}
 
 var (
 	buildOnce sync.Once
@@ -632,4 +632,27 @@ func TestHeaders(t *testing.T) {
 			t.Errorf("-std=%s: %v\n%s", std, err, out)
 		}
 	}
+}
+
+// TestThreads: Sends from four threads of one ported program at once, to
+// a ported receiver and to an unported one, each thread getting its own
+// replies.
+func TestThreads(t *testing.T) {
+	built(t)
+	const wait = 20 * time.Second
+	dir := proctest.Dir(t)
+	r := start(t, dir, nil, "receiver", "-n", "R")
+	r.expectLine(t, "ready", wait)
+	th := start(t, dir, nil, "threads", "-n", "T", "-r", "R", "-T", "4", "-t", "200")
+	th.expectLine(t, "threads ok 800", wait)
+	th.exits(t, 0)
+	r.Signal(syscall.SIGTERM)
+	r.exits(t, 0)
+
+	cp := start(t, dir, nil, "cpeer", "recv", "CP", "400")
+	cp.expectLine(t, "ready", wait)
+	th = start(t, dir, nil, "threads", "-n", "T", "-r", "CP", "-T", "4", "-t", "100")
+	th.expectLine(t, "threads ok 400", wait)
+	th.exits(t, 0)
+	cp.exits(t, 0)
 }

@@ -404,6 +404,9 @@ func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
 	l.mu.Lock()
 	box := l.in
 	l.mu.Unlock()
+	if box == nil {
+		return fail(codeNoNameAttached) // detached meanwhile
+	}
 	msg, ok := box.take()
 	if !ok {
 		return fail(codeFIFOReadFailure) // detached meanwhile
