@@ -78,12 +78,27 @@ func TestWaitRelays(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// FINAL answers what it holds.
-			if _, err := fin.Send(ctx, []byte{opFlush}, make([]byte, 4)); err != nil {
-				t.Fatal(err)
+			// FINAL answers what it holds. The forwarded request may reach
+			// it after a flush (Relay returns once forwarding has started),
+			// so flush until the Send has its answer.
+			flush := func() {
+				if _, err := fin.Send(ctx, []byte{opFlush}, make([]byte, 4)); err != nil {
+					t.Fatal(err)
+				}
 			}
+			flush()
 			if wait == "wait" {
-				if err := <-sent; err != nil {
+				var err error
+			answered:
+				for {
+					select {
+					case err = <-sent:
+						break answered
+					case <-time.After(50 * time.Millisecond):
+						flush()
+					}
+				}
+				if err != nil {
 					t.Fatalf("Send through a relayer that waited: %v", err)
 				}
 				if err := rel.Wait(5 * time.Second); err != nil {
