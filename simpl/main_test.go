@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		"quit":     roleQuit,
 		"zerocopy": roleZeroCopy,
 	}
-	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles, metricsRoles, credRoles, floodRoles, memRoles, lanesRoles, originRoles, prioRoles} {
+	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles, metricsRoles, credRoles, floodRoles, memRoles, lanesRoles, originRoles, prioRoles, relayWaitRoles} {
 		for name, role := range more {
 			roles[name] = role
 		}

@@ -157,6 +157,10 @@ type Channel struct {
 
 	serving atomic.Bool // a Serve with priority inheritance runs
 
+	// relays counts the requests this Channel is forwarding (Relay), for
+	// WaitRelays.
+	relays relayCount
+
 	gwMu  sync.Mutex // guards the two below: isGateway's memory
 	gwPID int        // the pid holding the gateway's name, as last looked up
 	gwAt  time.Time  // the FIFO directory's modification time then
@@ -405,6 +409,56 @@ func (c *Channel) Close() error {
 		c.met.close()
 	}
 	return c.closeEndpoints()
+}
+
+// WaitRelays waits until every request this Channel is forwarding (see
+// Message.Relay) has been answered, or ctx ends (ctx.Err()). A process
+// about to Close a Channel calls it so that requests it relayed are not
+// failed: C SIMPL's relayer may exit at once, because its relays are
+// handed over whole, and the C SIMPL library (simpl/clib) waits here on
+// name_detach to keep that promise for the relays it must forward.
+func (c *Channel) WaitRelays(ctx context.Context) error {
+	for {
+		c.relays.mu.Lock()
+		if c.relays.n == 0 {
+			c.relays.mu.Unlock()
+			return nil
+		}
+		if c.relays.zero == nil {
+			c.relays.zero = make(chan struct{})
+		}
+		zero := c.relays.zero
+		c.relays.mu.Unlock()
+		select {
+		case <-zero:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// relayCount counts forwarded relays; unlike a sync.WaitGroup it may be
+// waited on while relays start.
+type relayCount struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to 0; nil until someone waits
+}
+
+func (r *relayCount) add() {
+	r.mu.Lock()
+	r.n++
+	r.mu.Unlock()
+}
+
+func (r *relayCount) done() {
+	r.mu.Lock()
+	r.n--
+	if r.n == 0 && r.zero != nil {
+		close(r.zero)
+		r.zero = nil
+	}
+	r.mu.Unlock()
 }
 
 // Conn is a connection to a located receiver. Safe for concurrent use.
@@ -713,7 +767,8 @@ func (m Message) Relay(to *Conn) error {
 	if !m.req.Valid() {
 		return errProxyAnswer
 	}
-	err := m.req.Relay(m.ch.life, relayConn{to})
+	m.ch.relays.add()
+	err := m.req.RelayNotify(m.ch.life, relayConn{to}, m.ch.relays.done)
 	m.served()
 	if m.met != nil {
 		m.met.answered(m.t0, outcomeRelay, err)

@@ -165,19 +165,32 @@ func (r Request) Abort() {
 // answer back, until ctx ends, which fails it for the sender with
 // ErrPeerGone. Either way this process owes the request nothing more.
 func (r Request) Relay(ctx context.Context, to Conn) error {
+	return r.RelayNotify(ctx, to, func() {})
+}
+
+// RelayNotify is Relay that calls done exactly once, when this process's
+// part in the relay is over: before it returns when the request is handed
+// over whole or the relay fails, once the answer has been passed back when
+// it is forwarded. A process that must not end while it still forwards
+// (simpl.Channel.WaitRelays) counts with it.
+func (r Request) RelayNotify(ctx context.Context, to Conn, done func()) error {
 	if r.h == nil {
+		done()
 		return errNoRequest
 	}
 	err := r.h.Relay(r.id, to)
 	if !errors.Is(err, ErrNotSupported) {
+		done()
 		return err
 	}
 	data := r.Data()
 	if data == nil {
+		done()
 		return ErrReplied
 	}
 	max := r.MaxReply()
 	go func() {
+		defer done()
 		buf := make([]byte, max)
 		n, err := to.Send(ctx, data, buf)
 		switch {

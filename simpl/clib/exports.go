@@ -1,0 +1,833 @@
+//go:build cgo
+
+package main
+
+/*
+#include <stdlib.h>
+#include "simplDefs.h"
+*/
+import "C"
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// The sender handle Receive returns points at C memory laid out as
+// FCMSG_REC: the header, then the data area, then one spare byte.
+const (
+	offPid     = 32
+	offShmsize = 36
+	offNbytes  = 40
+	offYbytes  = 44
+	hdrSize    = 48 // offsetof(FCMSG_REC, data)
+)
+
+// maxSize bounds what a Send sends and accepts back, and the reply room
+// a received message gets: gosimpl's default receiver limit (64 MiB). A
+// larger size (a negative int passed for an unsigned one, say) fails with
+// CANNOT_CREATE_SHMEM, as a shmget of that size does in C SIMPL.
+const maxSize = 64 << 20
+
+// locateTimeout bounds name_locate's connection set-up: C SIMPL's open()
+// of a FIFO does not block, and neither should a locate here.
+const locateTimeout = 10 * time.Second
+
+// held is a received request not yet answered.
+type held struct {
+	msg    simpl.Message
+	at     time.Time      // when it was received
+	mem    unsafe.Pointer // C memory: header, room bytes of data, one spare byte
+	room   int            // max(nbytes, ybytes)
+	ybytes int
+}
+
+// library is the process's C SIMPL state: one attached name, as in C
+// SIMPL. Safe for concurrent use (C threads may call in at once): mu
+// guards every field, sendMu the send area's use by a Send.
+type library struct {
+	mu     sync.Mutex
+	ch     *simpl.Channel
+	name   *C.char // whatsMyName's string
+	conns  map[C.int]*simpl.Conn
+	nextID C.int
+	held   map[uintptr]*held
+	last   uintptr // the most recent request received (Relay's fallback)
+	in     *inbox
+	stop   chan struct{} // ends the signal goroutine
+	sigs   chan os.Signal
+
+	// sendMu is held by a Send that uses the send area (a NULL in or out
+	// buffer), so that no other Send grows it meanwhile.
+	sendMu   sync.Mutex
+	area     unsafe.Pointer // whatsMyShmPtr's area: header, then areaRoom bytes
+	areaRoom int
+}
+
+var lib = library{nextID: 3}
+
+// cbytes is n bytes of C memory at p as a slice (never nil).
+func cbytes(p unsafe.Pointer, n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	return unsafe.Slice((*byte)(p), n)
+}
+
+func fail(code int) C.int {
+	setErr(code)
+	return -1
+}
+
+// attached returns the Channel, or nil after setting NO_NAME_ATTACHED.
+func (l *library) attached() *simpl.Channel {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ch == nil {
+		setErr(codeNoNameAttached)
+	}
+	return l.ch
+}
+
+//export gs_name_attach
+func gs_name_attach(cname *C.char) C.int {
+	if cname == nil {
+		return fail(codeNoName)
+	}
+	full := C.GoString(cname)
+	parts := strings.Split(full, ":")
+	name := parts[len(parts)-1]
+	if len(parts) > 3 || name == "" {
+		return fail(codeNoName)
+	}
+	if len(name) > naming.MaxNameLen {
+		name = name[:naming.MaxNameLen] // C SIMPL truncates
+	}
+	if len(parts) > 1 && parts[len(parts)-2] != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
+		local, err := naming.IsLocalHost(ctx, parts[len(parts)-2])
+		cancel()
+		if err != nil || !local {
+			// Attaching a name on another host needs C SIMPL's protocol
+			// router; gosimpl's gateway publishes names its own way.
+			return fail(codeProtocolNotAvailable)
+		}
+	}
+	dir := naming.Dir()
+	if len(dir) > naming.MaxDirLen {
+		return fail(codeFIFOPathTooLong)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fail(codeNoFIFOPath)
+	}
+	l := &lib
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ch != nil {
+		// C SIMPL would attach a second name over the first and lose it;
+		// one name a process here, as there.
+		return fail(codeNameNotAvailable)
+	}
+	ch, err := simpl.Attach(name, simpl.WithDir(dir))
+	switch {
+	case errors.Is(err, simpl.ErrNameInUse):
+		return fail(codeNameNotAvailable)
+	case err != nil:
+		return fail(codeFIFOCreationFailure)
+	}
+	in, err := startInbox(ch)
+	if err != nil {
+		ch.Close()
+		return fail(codeFIFOCreationFailure)
+	}
+	l.ch, l.in = ch, in
+	l.name = C.CString(name)
+	l.conns = make(map[C.int]*simpl.Conn)
+	l.held = make(map[uintptr]*held)
+	l.last = 0
+	l.stop = make(chan struct{})
+	l.sigs = make(chan os.Signal, 1)
+	signal.Notify(l.sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	handlersOn(true)
+	go onSignal(l.sigs, l.stop)
+	return 0
+}
+
+// onSignal does what C SIMPL's handler does: SIGPIPE is swallowed; on
+// SIGHUP, SIGINT or SIGTERM the program's exit function runs, the name is
+// detached and the process exits with status 0.
+func onSignal(sigs chan os.Signal, stop chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case s := <-sigs:
+			if s == syscall.SIGPIPE {
+				continue
+			}
+			callMyExit()
+			lib.detach()
+			os.Exit(0)
+		}
+	}
+}
+
+//export gs_name_detach
+func gs_name_detach() C.int { return lib.detach() }
+
+//export gs_child_detach
+func gs_child_detach() C.int {
+	// Not in a forked child (capi.go answers those): this process owns
+	// the name, so giving it up is detaching it.
+	return lib.detach()
+}
+
+//export gs_at_exit
+func gs_at_exit() {
+	lib.mu.Lock()
+	on := lib.ch != nil
+	lib.mu.Unlock()
+	if on {
+		lib.detach()
+	}
+}
+
+// detach answers every request held with a failure (C SIMPL error-replies
+// them), closes the Channel (its FIFOs go, and senders waiting on it get
+// ErrPeerGone) and frees what the name held.
+func (l *library) detach() C.int {
+	l.mu.Lock()
+	ch := l.ch
+	if ch == nil {
+		l.mu.Unlock()
+		return fail(codeNoNameAttached)
+	}
+	hs, in, name := l.held, l.in, l.name
+	l.ch, l.held, l.in, l.name, l.conns, l.last = nil, nil, nil, nil, nil, 0
+	// The program's own handling of SIGHUP, SIGINT and SIGTERM comes back
+	// (the Go runtime reinstalls what was there); SIGPIPE stays swallowed,
+	// as C SIMPL's handler stays.
+	signal.Stop(l.sigs)
+	signal.Ignore(syscall.SIGPIPE)
+	handlersOn(false)
+	close(l.stop)
+	l.mu.Unlock()
+	for _, h := range hs {
+		h.msg.ReplyError()
+		C.free(h.mem)
+	}
+	// Relays this process forwards (to a receiver reached through shared
+	// memory, or of a request that came that way) end before the name
+	// goes: a C SIMPL relayer may exit right after Relay, its relays being
+	// handed over whole. Meanwhile new requests are refused.
+	close(in.done)
+	ch.WaitRelays(context.Background())
+	in.close(ch)
+	C.free(unsafe.Pointer(name))
+	l.sendMu.Lock()
+	l.mu.Lock()
+	if l.area != nil {
+		C.free(l.area)
+		l.area, l.areaRoom = nil, 0
+	}
+	l.mu.Unlock()
+	l.sendMu.Unlock()
+	return 0
+}
+
+//export gs_sur_detach
+func gs_sur_detach(id C.int) C.int {
+	if lib.attached() == nil {
+		return -1
+	}
+	return 0 // no surrogates here: nothing to shut down
+}
+
+//export gs_name_locate
+func gs_name_locate(cname *C.char) C.int {
+	ch := lib.attached()
+	if ch == nil {
+		return -1
+	}
+	if cname == nil {
+		return fail(codeNoName)
+	}
+	s := C.GoString(cname)
+	n, err := naming.ParseC(s)
+	if err != nil {
+		if strings.Count(s, ":") > 2 || strings.HasSuffix(s, ":") || s == "" {
+			return fail(codeNoName) // as C SIMPL reports its parser's errors
+		}
+		return fail(codeFIFOGetFailure) // a name no FIFO can have
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
+	conn, err := ch.Locate(ctx, n.String())
+	cancel()
+	switch {
+	case errors.Is(err, simpl.ErrNotFound):
+		return fail(codeFIFOGetFailure)
+	case errors.Is(err, simpl.ErrClosed):
+		return fail(codeNoNameAttached)
+	case errors.Is(err, simpl.ErrNotSupported), errors.Is(err, simpl.ErrUnreachable):
+		return fail(codeNoNamedProcess)
+	case err != nil:
+		return fail(codeFIFOOpenFailure)
+	}
+	l := &lib
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ch != ch {
+		conn.Close()
+		return fail(codeNoNameAttached)
+	}
+	for l.conns[l.nextID] != nil || l.nextID < 3 {
+		if l.nextID == math.MaxInt32 {
+			l.nextID = 3
+		} else {
+			l.nextID++
+		}
+	}
+	id := l.nextID
+	l.conns[id] = conn
+	l.nextID++
+	return id
+}
+
+// conn is the connection behind id, or nil.
+func (l *library) conn(id C.int) *simpl.Conn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conns[id]
+}
+
+// growArea makes the send area hold at least n bytes, keeping its
+// contents. Called with sendMu held.
+func (l *library) growArea(n int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.area != nil && l.areaRoom >= n {
+		return true
+	}
+	// Page-rounded, as C SIMPL's segment.
+	room := (hdrSize+n+4095)&^4095 - hdrSize
+	p := C.realloc(l.area, C.size_t(hdrSize+room))
+	if p == nil {
+		return false
+	}
+	if l.area == nil {
+		clear(cbytes(p, hdrSize+room))
+	}
+	l.area, l.areaRoom = p, room
+	return true
+}
+
+//export gs_Send
+func gs_Send(id C.int, out, in unsafe.Pointer, outBytes, inBytes C.uint) C.int {
+	ch := lib.attached()
+	if ch == nil {
+		return -1
+	}
+	if id < 3 {
+		return fail(codeSimplIDOutOfRange)
+	}
+	conn := lib.conn(id)
+	if conn == nil {
+		return fail(codeFIFOWriteFailure) // as a write to a closed fd
+	}
+	if outBytes > maxSize || inBytes > maxSize {
+		return fail(codeCannotCreateShmem)
+	}
+	no, ni := int(outBytes), int(inBytes)
+	l := &lib
+	if out != nil && in != nil {
+		// As in C SIMPL, whose segment every Send sizes: after a Send of
+		// n bytes, whatsMyShmPtr() holds n. (The reply goes to in only.)
+		l.sendMu.Lock()
+		ok := l.growArea(max(no, ni))
+		l.sendMu.Unlock()
+		if !ok {
+			return fail(codeCannotCreateShmem)
+		}
+	} else {
+		l.sendMu.Lock()
+		defer l.sendMu.Unlock()
+		if out == nil && (l.area == nil || l.areaRoom < no) {
+			// The message was to be in place already, and the area
+			// cannot hold it.
+			return fail(codeCannotAttachShmem)
+		}
+		if !l.growArea(max(no, ni)) {
+			return fail(codeCannotCreateShmem)
+		}
+		data := unsafe.Add(l.area, hdrSize)
+		if out == nil {
+			out = data
+		}
+		if in == nil {
+			in = data
+		}
+	}
+	n, err := conn.Send(context.Background(), cbytes(out, no), cbytes(in, ni))
+	if err != nil {
+		if errors.Is(err, simpl.ErrClosed) {
+			return fail(codeNoNameAttached)
+		}
+		// Rejected, reply too large, receiver gone or dead: C SIMPL's
+		// one code for a failed exchange.
+		return fail(codeCommunicationError)
+	}
+	return C.int(n)
+}
+
+//export gs_Receive
+func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
+	ch := lib.attached()
+	if ch == nil {
+		return -1
+	}
+	if sender == nil {
+		return fail(codeFIFOReadFailure) // nowhere to put the handle: nothing taken
+	}
+	l := &lib
+	l.mu.Lock()
+	box := l.in
+	l.mu.Unlock()
+	if box == nil {
+		return fail(codeNoNameAttached) // detached meanwhile
+	}
+	msg, ok := box.take()
+	if !ok {
+		return fail(codeFIFOReadFailure) // detached meanwhile
+	}
+	if p := msg.Proxy(); p > 0 {
+		return C.int(int32(-(int64(p) + 1))) // PROXY_SHUTDOWN gives INT_MIN
+	}
+	data := msg.Data()
+	nb := len(data)
+	if in != nil && nb > int(maxBytes) {
+		msg.ReplyError() // its sender gets COMMUNICATION_ERROR
+		return fail(codeReceiveTooLarge)
+	}
+	yb := min(msg.MaxReply(), maxSize)
+	room := max(nb, yb)
+	mem := C.malloc(C.size_t(hdrSize + room + 1))
+	if mem == nil {
+		msg.ReplyError()
+		return fail(codeCannotAttachShmem)
+	}
+	b := cbytes(mem, hdrSize+room+1)
+	clear(b[:hdrSize])
+	whom, pid := msg.Sender()
+	copy(b[:naming.MaxNameLen], whom)
+	binary.NativeEndian.PutUint32(b[offPid:], uint32(pid))
+	binary.NativeEndian.PutUint32(b[offShmsize:], uint32(room))
+	binary.NativeEndian.PutUint32(b[offNbytes:], uint32(nb))
+	binary.NativeEndian.PutUint32(b[offYbytes:], uint32(yb))
+	copy(b[hdrSize:], data)
+	b[hdrSize+nb] = 0
+	if in != nil {
+		copy(cbytes(in, nb), data)
+	}
+	h := &held{msg: msg, at: time.Now(), mem: mem, room: room, ybytes: yb}
+	l.mu.Lock()
+	if l.in != box {
+		l.mu.Unlock()
+		msg.ReplyError()
+		C.free(mem)
+		return fail(codeFIFOReadFailure)
+	}
+	l.held[uintptr(mem)] = h
+	l.last = uintptr(mem)
+	l.mu.Unlock()
+	*sender = (*C.char)(mem)
+	return C.int(nb)
+}
+
+// senderDead reports whether the sending process is known to have died
+// since the request was received. A transport learns of a sender's death
+// a moment after it happens; C SIMPL's Reply fails for a sender gone
+// (FIFO_OPEN_FAILURE), and so does this one, without that moment's doubt.
+// Only a local sender the kernel vouches for (Cred) is checked.
+func (h *held) senderDead() bool {
+	c, ok := h.msg.Cred()
+	if !ok || c.PID <= 0 || c.Host != "" {
+		return false
+	}
+	return !naming.Alive(c.PID, h.at)
+}
+
+// take removes the request behind sender from the table; nil if sender
+// is not one.
+func (l *library) take(sender *C.char) *held {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.held[uintptr(unsafe.Pointer(sender))]
+	if h != nil {
+		delete(l.held, uintptr(unsafe.Pointer(sender)))
+	}
+	return h
+}
+
+// lookup is the request behind sender, left in the table; nil if sender
+// is not one.
+func (l *library) lookup(sender *C.char) *held {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held[uintptr(unsafe.Pointer(sender))]
+}
+
+//export gs_Reply
+func gs_Reply(sender *C.char, out unsafe.Pointer, nbytes C.uint) C.int {
+	if lib.attached() == nil {
+		return -1
+	}
+	h := lib.take(sender)
+	if h == nil {
+		// Not a request this process holds: C SIMPL would fail to open
+		// the reply FIFO of whatever the pointer names.
+		return fail(codeFIFOOpenFailure)
+	}
+	defer C.free(h.mem)
+	if h.senderDead() {
+		h.msg.ReplyError() // frees what the request holds; nobody to tell
+		return fail(codeFIFOOpenFailure)
+	}
+	if nbytes > C.uint(h.ybytes) {
+		h.msg.ReplyError() // its sender gets COMMUNICATION_ERROR
+		return fail(codeReplyTooLarge)
+	}
+	n := int(nbytes)
+	data := cbytes(unsafe.Add(h.mem, hdrSize), n) // out NULL: the reply is in place
+	if out != nil {
+		data = cbytes(out, n)
+	}
+	if err := h.msg.Reply(data); err != nil {
+		if errors.Is(err, simpl.ErrPeerGone) {
+			return fail(codeFIFOOpenFailure) // as C SIMPL for a sender gone
+		}
+		return fail(codeFIFOWriteFailure)
+	}
+	return C.int(n)
+}
+
+//export gs_ReplyError
+func gs_ReplyError(sender *C.char) C.int {
+	if lib.attached() == nil {
+		return -1
+	}
+	h := lib.take(sender)
+	if h == nil {
+		return fail(codeFIFOOpenFailure)
+	}
+	defer C.free(h.mem)
+	if h.senderDead() {
+		h.msg.ReplyError()
+		return fail(codeFIFOOpenFailure)
+	}
+	if err := h.msg.ReplyError(); err != nil {
+		if errors.Is(err, simpl.ErrPeerGone) {
+			return fail(codeFIFOOpenFailure)
+		}
+		return fail(codeFIFOWriteFailure)
+	}
+	return 0
+}
+
+//export gs_Relay
+func gs_Relay(sender *C.char, id C.int) C.int {
+	l := &lib
+	l.mu.Lock()
+	key := uintptr(unsafe.Pointer(sender))
+	if l.held[key] == nil {
+		key = l.last // C SIMPL relays the last request received
+	}
+	h := l.held[key]
+	conn := l.conns[id]
+	if h != nil && conn != nil {
+		delete(l.held, key)
+	}
+	l.mu.Unlock()
+	if h == nil || conn == nil {
+		return fail(codeFIFOWriteFailure)
+	}
+	if err := h.msg.Relay(conn); err != nil {
+		// Still the relayer's to answer.
+		l.mu.Lock()
+		if l.held != nil {
+			l.held[key] = h
+			h = nil
+		}
+		l.mu.Unlock()
+		if h != nil {
+			h.msg.ReplyError()
+			C.free(h.mem)
+		}
+		return fail(codeFIFOWriteFailure)
+	}
+	C.free(h.mem)
+	return 0
+}
+
+//export gs_Trigger
+func gs_Trigger(id C.int, proxy C.int) C.int {
+	if lib.attached() == nil {
+		return -1
+	}
+	if proxy < 1 {
+		return fail(codeImproperProxy)
+	}
+	conn := lib.conn(id)
+	if conn == nil {
+		return fail(codeFIFOWriteFailure)
+	}
+	if err := conn.Trigger(int(proxy)); err != nil {
+		return fail(codeFIFOWriteFailure)
+	}
+	return 0
+}
+
+//export gs_whatsMyName
+func gs_whatsMyName() *C.char {
+	l := &lib
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ch == nil {
+		setErr(codeNoNameAttached)
+		return nil
+	}
+	return l.name
+}
+
+//export gs_whatsMyRecvfd
+func gs_whatsMyRecvfd() C.int {
+	l := &lib
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ch == nil {
+		return fail(codeNoNameAttached)
+	}
+	return C.int(l.in.fd)
+}
+
+//export gs_whatsMyReplyfd
+func gs_whatsMyReplyfd() C.int {
+	if lib.attached() == nil {
+		return -1
+	}
+	// Replies are taken by the library, on whichever transport they
+	// come: there is no reply FIFO a program could read.
+	return fail(codeFIFOOpenFailure)
+}
+
+//export gs_whatsMyShmPtr
+func gs_whatsMyShmPtr() *C.char {
+	if lib.attached() == nil {
+		return nil
+	}
+	l := &lib
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	if !l.growArea(1) {
+		setErr(codeCannotCreateShmem)
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return (*C.char)(unsafe.Add(l.area, hdrSize))
+}
+
+//export gs_whatsThisShmPtr
+func gs_whatsThisShmPtr(sender *C.char) *C.char {
+	h := lib.lookup(sender)
+	if h == nil {
+		setErr(codeFIFOOpenFailure)
+		return nil
+	}
+	return (*C.char)(unsafe.Add(h.mem, hdrSize))
+}
+
+//export gs_simplRcopy
+func gs_simplRcopy(sender *C.char, dst unsafe.Pointer, n C.uint) {
+	h := lib.lookup(sender)
+	switch {
+	case h == nil:
+		setErr(codeFIFOOpenFailure)
+	case n > C.uint(h.room):
+		setErr(codeReceiveTooLarge) // more than the message area holds
+	case dst == nil && n > 0:
+		setErr(codeReceiveTooLarge)
+	default:
+		copy(cbytes(dst, int(n)), cbytes(unsafe.Add(h.mem, hdrSize), int(n)))
+	}
+}
+
+//export gs_simplScopy
+func gs_simplScopy(dst unsafe.Pointer, n C.uint) {
+	l := &lib
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.area == nil || n > C.uint(l.areaRoom):
+		setErr(codeCannotAttachShmem) // no area that large
+	case dst == nil && n > 0:
+		setErr(codeReplyTooLarge)
+	default:
+		copy(cbytes(dst, int(n)), cbytes(unsafe.Add(l.area, hdrSize), int(n)))
+	}
+}
+
+//export gs_simplReplySize
+func gs_simplReplySize(sender *C.char) C.int {
+	h := lib.lookup(sender)
+	if h == nil {
+		return fail(codeFIFOOpenFailure)
+	}
+	return C.int(h.ybytes)
+}
+
+// setRec fills a SIMPL_REC.
+func setRec(rec *C.SIMPL_REC, name string, pid int) {
+	b := cbytes(unsafe.Pointer(rec), int(unsafe.Sizeof(*rec)))
+	clear(b[:naming.MaxNameLen+1])
+	copy(b[:naming.MaxNameLen], name)
+	rec.pid = C.pid_t(pid)
+}
+
+//export gs_simplSetSenderParms
+func gs_simplSetSenderParms(sender *C.char, rec *C.SIMPL_REC) {
+	h := lib.lookup(sender)
+	if h == nil || rec == nil {
+		setErr(codeFIFOOpenFailure)
+		return
+	}
+	name, pid := h.msg.Sender()
+	setRec(rec, name, pid)
+}
+
+//export gs_simplSetReceiverParms
+func gs_simplSetReceiverParms(cname *C.char, rec *C.SIMPL_REC) C.int {
+	if cname == nil || rec == nil {
+		return fail(codeNoName)
+	}
+	name := C.GoString(cname)
+	reg, err := naming.Open("")
+	if err != nil {
+		return fail(codeNoFIFOPath)
+	}
+	ent, err := reg.Lookup(name)
+	if err != nil {
+		return fail(codeFIFOGetFailure)
+	}
+	setRec(rec, ent.Name, ent.PID)
+	return 0
+}
+
+//export gs_simplCheckProcess
+func gs_simplCheckProcess(rec *C.SIMPL_REC) C.int {
+	if rec == nil {
+		return fail(codeNoName)
+	}
+	name := C.GoString(&rec.whom[0])
+	reg, err := naming.Open("")
+	if err != nil {
+		return fail(codeNoFIFOPath)
+	}
+	ents, _ := reg.Entries(name)
+	for _, e := range ents {
+		if e.PID == int(rec.pid) && e.Alive {
+			return 0
+		}
+	}
+	reg.Reap(name) // the dead owner's FIFOs, as C SIMPL deletes them
+	return -1
+}
+
+// inbox receives for the C program, one message ahead, so that a
+// descriptor (whatsMyRecvfd) becomes readable when one is waiting: a byte
+// goes into a pipe for each message before it is offered, and Receive
+// takes the byte out with the message. Safe for concurrent use.
+type inbox struct {
+	r, w *os.File
+	fd   int
+	c    chan simpl.Message
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startInbox(ch *simpl.Channel) (*inbox, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	in := &inbox{r: r, w: w, fd: int(r.Fd()), c: make(chan simpl.Message), done: make(chan struct{})}
+	in.wg.Add(1)
+	go in.run(ch)
+	return in, nil
+}
+
+func (in *inbox) run(ch *simpl.Channel) {
+	defer in.wg.Done()
+	for {
+		msg, err := ch.Receive(context.Background())
+		if err != nil {
+			return // the Channel closed
+		}
+		select {
+		case <-in.done:
+			refuse(msg) // detaching
+			continue
+		default:
+		}
+		if _, err := in.w.Write([]byte{1}); err != nil {
+			refuse(msg)
+			continue
+		}
+		select {
+		case in.c <- msg:
+		case <-in.done:
+			refuse(msg)
+		}
+	}
+}
+
+// refuse answers a request nobody will receive with a failure.
+func refuse(msg simpl.Message) {
+	if msg.Proxy() == 0 {
+		msg.ReplyError()
+	}
+}
+
+// take waits for the next message; false once the inbox is closed.
+func (in *inbox) take() (simpl.Message, bool) {
+	select {
+	case msg := <-in.c:
+		var b [1]byte
+		in.r.Read(b[:])
+		return msg, true
+	case <-in.done:
+		return simpl.Message{}, false
+	}
+}
+
+// close closes ch, whose closing ends the goroutine's Receive, once
+// in.done is closed.
+func (in *inbox) close(ch *simpl.Channel) {
+	ch.Close()
+	in.wg.Wait()
+	in.r.Close()
+	in.w.Close()
+}
