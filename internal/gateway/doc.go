@@ -34,6 +34,13 @@
 //     local Send is in progress the gateway sends a heartbeat every 500 ms;
 //     its outcome, mapped by netwire.StatusOf, is the answer.
 //
+// Batches (batch.go): requests of at most 16 KiB bound for one host while
+// the writer goroutine is busy go out in one NATS message, on the subject
+// of the empty name (netwire.Subject(host, "", this host)), and answers of
+// at most 16 KiB bound for one gateway come back in one (its inbox's
+// subject ".a"); each request in a batch is otherwise taken as one that
+// came alone. Nothing waits for a batch to fill.
+//
 // Requests and replies of up to netwire.MaxPayload (64 MiB, as the local
 // transports) cross; those larger than one NATS message (the server's
 // payload limit less 1 KiB for the headers: Limit) go in chunks of Limit
