@@ -49,6 +49,13 @@ func roleRelayOnce(args []string) error {
 func TestWaitRelays(t *testing.T) {
 	for _, wait := range []string{"wait", "nowait"} {
 		t.Run(wait, func(t *testing.T) {
+			if wait == "wait" && wantTransport() == simpl.FIFO {
+				// FIFO to FIFO the relay is handed over whole (C SIMPL's
+				// wire): the final receiver answers the sender itself,
+				// nothing is left to wait for, and the sender, which
+				// watches the relayer, fails if the relayer exits first.
+				t.Skip("over FIFOs a relay is handed over, not forwarded: nothing for WaitRelays to wait for")
+			}
 			dir := simpltest.Dir(t)
 			srv := simpltest.Start(t, "server", env(dir), "FINAL")
 			rel := simpltest.Start(t, "relayonce", env(dir), "MIDDLE", "FINAL", wait)

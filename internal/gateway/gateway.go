@@ -44,6 +44,30 @@ type Options struct {
 	hooks       Hooks
 	policy      *Policy
 	outOnly     bool
+	bridge      Bridge
+}
+
+// A Bridge carries requests to hosts that are not reached over NATS: C
+// SIMPL hosts, through their own TCP surrogates (internal/surrogate's
+// Routes). The gateway asks it first of every outbound request. Its
+// methods are called concurrently.
+type Bridge interface {
+	// Takes says whether n's host is reached through the bridge.
+	Takes(n naming.Name) bool
+	// Send sends req to n; the reply goes in reply, its size returned.
+	Send(ctx context.Context, n naming.Name, req, reply []byte) (int, error)
+	Trigger(ctx context.Context, n naming.Name, proxy int) error
+	// Locate says whether a process holds n on its host.
+	Locate(ctx context.Context, n naming.Name) error
+}
+
+// WithBridge has the gateway carry the requests b takes through b
+// rather than NATS.
+func WithBridge(b Bridge) Option {
+	return func(o *Options) error {
+		o.bridge = b
+		return nil
+	}
 }
 
 // Option configures New. One that cannot apply fails New.
@@ -556,6 +580,10 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 		}
 		cost = c
 	}
+	if b := g.o.bridge; b != nil && b.Takes(env.Target) {
+		s, detail, data = g.bridged(b, env, at)
+		return s, detail
+	}
 	r := request{kind: env.Kind, maxReply: env.MaxReply, proxy: env.Proxy, fromHost: g.host}
 	r.fromName, r.fromPID = msg.Sender()
 	if r.fromPID < 1 {
@@ -682,6 +710,40 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 			return netwire.StatusUnknown, 0
 		}
 	}
+}
+
+// bridged carries env through b, within what was left of its deadline.
+func (g *Gateway) bridged(b Bridge, env netwire.Envelope, at time.Time) (netwire.Status, int, []byte) {
+	ctx, cancel := context.WithCancel(g.hard)
+	if env.Timeout > 0 {
+		ctx, cancel = context.WithDeadline(g.hard, at.Add(env.Timeout))
+	}
+	defer cancel()
+	var err error
+	var reply []byte
+	switch env.Kind {
+	case netwire.KindLocate:
+		err = b.Locate(ctx, env.Target)
+	case netwire.KindTrigger:
+		err = b.Trigger(ctx, env.Target, env.Proxy)
+	default:
+		// Reserved with the request (cost) where large.
+		buf := make([]byte, min(env.MaxReply, netwire.MaxPayload))
+		var n int
+		n, err = b.Send(ctx, env.Target, env.Payload, buf)
+		reply = buf[:n]
+	}
+	if errors.Is(err, context.Canceled) && g.hard.Err() != nil {
+		err = transport.ErrOutcomeUnknown // the gateway gave up on it
+	}
+	if err != nil {
+		if errors.Is(err, transport.ErrOutcomeUnknown) {
+			g.stats.unknown.Add(1)
+		}
+		s, d := netwire.StatusOf(err)
+		return s, d, nil
+	}
+	return netwire.StatusOK, 0, reply
 }
 
 // replyChunks takes a reply in chunks whose first is final, into a

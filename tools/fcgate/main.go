@@ -5,7 +5,7 @@
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
 //	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false]
-//	       [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...] [-csimpl-tcp-binary] [-csimpl-tcp-max N]] [-v]
+//	       [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v]
 //	fcgate -permissions [-host NAME]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
@@ -45,7 +45,11 @@
 // senders' "thishost:NAME"), in C SIMPL's char encoding unless
 // -csimpl-tcp-binary; beyond loopback only from -csimpl-tcp-allow's
 // addresses, since that protocol authenticates nobody. It prints
-// "fcgate: C SIMPL surrogates (ENCODING) on ADDR".
+// "fcgate: C SIMPL surrogates (ENCODING) on ADDR". The other way, this
+// host's senders reach names on C SIMPL hosts through those hosts'
+// surrogateTcp: any name written "_simplTCP:HOST:NAME" (at HOST's
+// -csimpl-tcp-port, 8001 by default), and "HOST:NAME" for the hosts
+// -csimpl-hosts lists, in the same encoding.
 //
 // Once serving it prints "fcgate: host NAME serving through URL". With
 // -v it prints a line per request it handled, and when it stops, how many
@@ -88,7 +92,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...] [-csimpl-tcp-binary] [-csimpl-tcp-max N]] [-v] | -permissions [-host NAME]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v] | -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -148,6 +152,28 @@ func surrogateOptions(listen, allow string, binary bool, max int) (surrogate.Opt
 	return o, nil
 }
 
+// surrogateRoutes reads -csimpl-hosts: HOST (its surrogateTcp at port)
+// or HOST=ADDR:PORT, comma-separated.
+func surrogateRoutes(hosts string, port int, o surrogate.Options) (*surrogate.Routes, error) {
+	if port < 1 || port > 65535 {
+		return nil, fmt.Errorf("-csimpl-tcp-port %d: want 1 to 65535", port)
+	}
+	r := &surrogate.Routes{Hosts: map[string]string{}, Port: port}
+	for _, h := range list(hosts) {
+		name, addr, ok := strings.Cut(h, "=")
+		if !ok {
+			addr = net.JoinHostPort(name, strconv.Itoa(port))
+		}
+		if _, p, err := net.SplitHostPort(addr); err != nil || name == "" || len(name) > naming.MaxHostLen || strings.ContainsAny(name, ": ") {
+			return nil, fmt.Errorf("-csimpl-hosts %q: want HOST or HOST=ADDR:PORT", h)
+		} else if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("-csimpl-hosts %q: port %q", h, p)
+		}
+		r.Hosts[name] = addr
+	}
+	return r, nil
+}
+
 // quoted lists subjects as a NATS configuration writes them.
 func quoted(subjects []string) string {
 	q := make([]string, len(subjects))
@@ -180,7 +206,10 @@ func run(args []string, stdout io.Writer) error {
 	surListen := fs.String("csimpl-tcp", "", "take C SIMPL hosts' surrogateTcp connections at HOST:PORT (their port is 8001): their senders reach this host's names; no authentication in that protocol")
 	surAllow := fs.String("csimpl-tcp-allow", "", "addresses (CIDR,...) whose surrogates -csimpl-tcp takes besides loopback ones: required beyond loopback")
 	surBinary := fs.Bool("csimpl-tcp-binary", false, "-csimpl-tcp speaks the binary encoding (default: char, as C SIMPL ships)")
-	surMax := fs.Int("csimpl-tcp-max", surrogate.DefaultMaxMessage, "largest message or reply, bytes, on -csimpl-tcp")
+	surMax := fs.Int("csimpl-tcp-max", surrogate.DefaultMaxMessage, "largest message or reply, bytes, through C SIMPL hosts' surrogates, both ways")
+	surHosts := fs.String("csimpl-hosts", "", "hosts running C SIMPL (HOST or HOST=ADDR:PORT,...): this host's senders reach their host:NAME through their surrogateTcp, as _simplTCP:HOST:NAME always does")
+	surK := fs.Duration("csimpl-tcp-k", surrogate.DefaultKeepAlive, "keep-alive period with C SIMPL hosts' surrogates (their -k), both ways: a peer silent for four is gone")
+	surPort := fs.Int("csimpl-tcp-port", surrogate.DefaultPort, "the port of C SIMPL hosts' surrogateTcp (their -a), for -csimpl-hosts without one and _simplTCP:HOST:NAME")
 	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
 	if help, err := cli.ParseMore(fs, args, usage, stdout, "exit status:\n  2 when refusing to listen or connect beyond loopback without TLS and authentication (see -insecure)\n"); help || err != nil {
 		return err
@@ -219,6 +248,14 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	bridge, err := surrogateRoutes(*surHosts, *surPort, sur)
+	if err != nil {
+		return err
+	}
+	if *surK <= 0 {
+		return fmt.Errorf("-csimpl-tcp-k %v: want a positive period", *surK)
+	}
+	sur.KeepAlive = *surK
 	if *permissions {
 		pub, sub := netwire.Permissions(*host)
 		_, err := fmt.Fprintf(stdout, "permissions: {\n  publish: { allow: [%s] }\n  subscribe: { allow: [%s] }\n}\n", quoted(pub), quoted(sub))
@@ -279,6 +316,9 @@ func run(args []string, stdout io.Writer) error {
 			}
 		}}))
 	}
+	bridge.Client = surrogate.NewClient(surrogate.ClientOptions{Encoding: sur.Encoding, MaxMessage: sur.MaxMessage, KeepAlive: sur.KeepAlive, Host: *host})
+	defer bridge.Client.Close()
+	opts = append(opts, gateway.WithBridge(bridge))
 	g, err := gateway.New(ch, conn.Conn, *host, opts...)
 	if err != nil {
 		return err

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// cHost plays a C SIMPL host's surrogateTcp (surrogate_S, and a
+// surrogate_s per connection) with a receiver SRV behind it, written
+// from the spec (simpl-network-wire.md §4), not with internal/surwire, so
+// that the gateway's frames are checked against the spec rather than
+// against themselves. What its SRV does with a SEND is its mode.
+type cHost struct {
+	t      *testing.T
+	ln     net.Listener
+	binary bool
+
+	mu      sync.Mutex
+	mode    string   // "echo": REPLY each byte XOR 0x80; "error": ERROR; "drop": close; "mute": nothing, ALIVE unanswered
+	sends   [][]byte // every SEND frame as it came, whole
+	proxies []int32
+	wg      sync.WaitGroup
+}
+
+func startCHost(t *testing.T, binaryEnc bool) *cHost {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &cHost{t: t, ln: ln, binary: binaryEnc, mode: "echo"}
+	conns := make(chan net.Conn, 64)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer close(conns)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns <- c
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				defer c.Close()
+				h.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		for c := range conns {
+			c.Close()
+		}
+		h.wg.Wait()
+	})
+	return h
+}
+
+func (h *cHost) port() string { return strconv.Itoa(h.ln.Addr().(*net.TCPAddr).Port) }
+
+func (h *cHost) setMode(m string) {
+	h.mu.Lock()
+	h.mode = m
+	h.mu.Unlock()
+}
+
+// intSize is one integer's size: 4 bytes, or 8 nibbles in char.
+func (h *cHost) intSize() int {
+	if h.binary {
+		return 4
+	}
+	return 8
+}
+
+func (h *cHost) putInt(v int32) []byte {
+	if h.binary {
+		return binary.LittleEndian.AppendUint32(nil, uint32(v))
+	}
+	b := make([]byte, 8)
+	for i, u := 7, uint32(v); i >= 0; i, u = i-1, u>>4 {
+		b[i] = byte(u & 0xF)
+	}
+	return b
+}
+
+func (h *cHost) getInt(b []byte) int32 {
+	if h.binary {
+		return int32(binary.LittleEndian.Uint32(b))
+	}
+	var u uint32
+	for _, c := range b[:8] {
+		u = u<<4 + uint32(c)
+	}
+	return int32(u)
+}
+
+// frame is a header of token, nbytes, ybytes and a stale surPid byte (as
+// C SIMPL leaves it), then body.
+func (h *cHost) frame(token, nbytes, ybytes int32, body []byte) []byte {
+	b := append(h.putInt(token), h.putInt(nbytes)...)
+	b = append(b, h.putInt(ybytes)...)
+	pid := make([]byte, h.intSize())
+	pid[0] = 0xa8
+	return append(append(b, pid...), body...)
+}
+
+func (h *cHost) serve(c net.Conn) {
+	n := h.intSize()
+	hdr := make([]byte, 4*n)
+	if _, err := io.ReadFull(c, hdr); err != nil || h.getInt(hdr) != 2 {
+		return
+	}
+	body := make([]byte, 136)
+	if _, err := io.ReadFull(c, body); err != nil {
+		return
+	}
+	name := string(body[52:84])
+	name = name[:strings.IndexByte(name, 0)]
+	result := int32(0)
+	if name != "SRV" {
+		result = -1
+	}
+	// The reply echoes the request's header with token 2, then the result.
+	if _, err := c.Write(append(append([]byte(nil), hdr...), h.putInt(result)...)); err != nil || result != 0 {
+		return
+	}
+	for {
+		if _, err := io.ReadFull(c, hdr); err != nil {
+			return
+		}
+		switch token := h.getInt(hdr); token {
+		case 3: // SEND
+			size, ybytes := h.getInt(hdr[n:]), h.getInt(hdr[2*n:])
+			data := make([]byte, size)
+			if _, err := io.ReadFull(c, data); err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.sends = append(h.sends, append(append([]byte(nil), hdr...), data...))
+			mode := h.mode
+			h.mu.Unlock()
+			switch mode {
+			case "echo":
+				for i := range data {
+					data[i] ^= 0x80
+				}
+				c.Write(h.frame(4, int32(len(data)), ybytes, data))
+			case "error":
+				c.Write(h.frame(7, 0, 0, nil))
+				return
+			case "drop":
+				return
+			}
+		case 6: // PROXY
+			v := make([]byte, n)
+			if _, err := io.ReadFull(c, v); err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.proxies = append(h.proxies, h.getInt(v))
+			h.mu.Unlock()
+		case 8: // ALIVE
+			h.mu.Lock()
+			mute := h.mode == "mute"
+			h.mu.Unlock()
+			if !mute {
+				c.Write(h.frame(9, 0, 0, nil))
+			}
+		case 5: // CLOSE
+			return
+		default:
+			h.t.Errorf("C SIMPL host: token %d", token)
+			return
+		}
+	}
+}
+
+func (h *cHost) lastSend() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.sends) == 0 {
+		return nil
+	}
+	return h.sends[len(h.sends)-1]
+}
+
+// This host's senders reach a receiver on a C SIMPL host through its
+// surrogateTcp (issue 14, the other direction): as "chost:SRV" once
+// -csimpl-hosts names chost, and as "_simplTCP:127.0.0.1:SRV" always;
+// Send and Reply (the SEND frame byte for byte as the spec's captured
+// 64-byte exchange, in both encodings), proxies, a name not there, and
+// each failure the spec lists, mapped to our errors within their bounds.
+func TestCSimplTCPOut(t *testing.T) {
+	for _, enc := range []string{"char", "binary"} {
+		t.Run(enc, func(t *testing.T) {
+			peer := startCHost(t, enc == "binary")
+			dir := proctest.Dir(t)
+			const k = 200 * time.Millisecond
+			args := []string{"-v", "-host", "me", "-listen", "127.0.0.1:0", "-csimpl-hosts", "chost=127.0.0.1:" + peer.port(),
+				"-csimpl-tcp-port", peer.port(), "-csimpl-tcp-k", k.String()}
+			if enc == "binary" {
+				args = append(args, "-csimpl-tcp-binary")
+			}
+			gw, _ := startGate(t, local(t, dir, "me", "fcgate", args...))
+			defer stopGate(t, gw)
+			ch, err := simpl.Attach("OUT", simpl.WithDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			defer cancel()
+
+			payload := make([]byte, 64)
+			for i := range payload {
+				payload[i] = byte(i) // as the spec's own runs: 00..3f, replied 80..bf
+			}
+			for _, name := range []string{"chost:SRV", "_simplTCP:127.0.0.1:SRV"} {
+				c, err := ch.Locate(ctx, name)
+				if err != nil {
+					t.Fatalf("Locate(%s): %v", name, err)
+				}
+				reply := make([]byte, 64)
+				n, err := c.Send(ctx, payload, reply)
+				if err != nil {
+					t.Fatalf("Send to %s: %v", name, err)
+				}
+				for i, b := range reply[:n] {
+					if n != 64 || b != byte(i)^0x80 {
+						t.Fatalf("the reply from %s: % x", name, reply[:n])
+					}
+				}
+				// The SEND as the spec's captured one: token 3, nbytes 64,
+				// ybytes 64 (the reply the sender takes), surPid (unused)
+				// zero rather than stale, the payload verbatim.
+				var want []byte
+				if enc == "binary" {
+					want = []byte{3, 0, 0, 0, 0x40, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0}
+				} else {
+					want = []byte{0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+				}
+				want = append(want, payload...)
+				if got := peer.lastSend(); !bytes.Equal(got, want) {
+					t.Errorf("the SEND frame to %s:\n got % x\nwant % x", name, got, want)
+				}
+				c.Close()
+			}
+
+			c, err := ch.Locate(ctx, "chost:SRV")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := c.Trigger(5); err != nil {
+				t.Errorf("Trigger: %v", err)
+			}
+			if _, err := ch.Locate(ctx, "chost:NOBODY"); !errors.Is(err, simpl.ErrNotFound) {
+				t.Errorf("Locate of a name not there: %v, want ErrNotFound", err)
+			}
+			// The proxy went before the locate of NOBODY ended, on its
+			// own connection: it is there by now, or soon.
+			deadline := time.Now().Add(lineTimeout)
+			for {
+				peer.mu.Lock()
+				got := append([]int32(nil), peer.proxies...)
+				peer.mu.Unlock()
+				if len(got) == 1 && got[0] == 5 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("proxies at the C SIMPL host: %v, want [5]", got)
+				}
+				time.Sleep(10 * time.Millisecond) // polling the peer's record, bounded
+			}
+
+			for _, f := range []struct {
+				mode  string
+				want  error
+				bound time.Duration
+			}{
+				{"error", simpl.ErrPeerGone, time.Second},      // the receiver failed: its surrogate says ERROR
+				{"drop", simpl.ErrOutcomeUnknown, time.Second}, // its surrogate exited (a receiver killed, a dropped link)
+				{"mute", simpl.ErrOutcomeUnknown, 4*k + 2*time.Second},
+			} {
+				peer.setMode(f.mode)
+				t0 := time.Now()
+				_, err := c.Send(ctx, payload, make([]byte, 64))
+				if took := time.Since(t0); !errors.Is(err, f.want) || took > f.bound {
+					t.Errorf("Send when the C SIMPL host does %q: %v after %v; want %v within %v", f.mode, err, took, f.want, f.bound)
+				}
+			}
+			peer.setMode("echo")
+			if n, err := c.Send(ctx, payload, make([]byte, 64)); err != nil || n != 64 {
+				t.Errorf("Send after the failures: %d, %v", n, err)
+			}
+
+			// No surrogate listening there (the peer listens on
+			// 127.0.0.1 only): refused, nothing was sent.
+			if _, err := ch.Locate(ctx, "_simplTCP:127.0.0.2:SRV"); !errors.Is(err, simpl.ErrUnreachable) {
+				t.Errorf("Locate with no surrogate listening: %v, want ErrUnreachable", err)
+			}
+		})
+	}
+}
