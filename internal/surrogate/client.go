@@ -10,9 +10,11 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/surwire"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -149,12 +151,12 @@ func (cl *Client) get(ctx context.Context, addr, name string) (*link, error) {
 // connection (its surrogate exits when its receiver goes): a Send on it
 // would go nowhere, with an outcome it could not tell.
 func (l *link) alive() bool {
-	l.c.SetReadDeadline(time.Now())
-	var b [1]byte
-	_, err := l.c.Read(b[:])
-	l.c.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	sc, ok := l.c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	unread, err := sys.Unread(sc)
+	return !unread && err == nil
 }
 
 // dial opens a connection to addr's surrogate and locates name there.

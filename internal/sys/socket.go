@@ -133,3 +133,28 @@ func WriteNonblock(c syscall.Conn, b []byte) error {
 	}
 	return werr
 }
+
+// Unread reports whether c's peer has closed its side or sent something
+// not read yet, without reading it or waiting (recv(2) with MSG_PEEK and
+// MSG_DONTWAIT): what an idle connection should not have.
+func Unread(c syscall.Conn) (bool, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var rerr error
+	var b [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, rerr = unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return true
+	})
+	switch {
+	case err != nil:
+		return false, err
+	case rerr == unix.EAGAIN:
+		return false, nil // nothing there: open and quiet
+	case rerr != nil:
+		return true, rerr // reset, say
+	}
+	return true, nil // n == 0: closed; n > 0: bytes unread
+}

@@ -31,10 +31,15 @@ const helperEnv = "GOSIMPL_FCGATE_HELPER"
 //	surpeer: play a C SIMPL host's surrogate_r (char encoding): connect
 //	        to NAME (an address), locate TARGET, send "hello", print
 //	        "reply R", or "closed" if the connection is closed first
+//	chost:  play a C SIMPL host's surrogateTcp at NAME (an address), its
+//	        SRV doing TARGET (a cHost mode); see cHostHelper
 func helper(mode string, args []string) int {
 	name, target := args[0], args[1]
 	if mode == "surpeer" {
 		return surPeer(name, target)
+	}
+	if mode == "chost" {
+		return cHostHelper(name, target)
 	}
 	err := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)

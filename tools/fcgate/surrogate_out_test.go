@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/netlab"
 	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/simpl"
 )
@@ -23,15 +26,17 @@ import (
 // that the gateway's frames are checked against the spec rather than
 // against themselves. What its SRV does with a SEND is its mode.
 type cHost struct {
-	t      *testing.T
+	bad    func(string) // a frame the spec does not allow here
 	ln     net.Listener
 	binary bool
 
 	mu      sync.Mutex
-	mode    string   // "echo": REPLY each byte XOR 0x80; "error": ERROR; "drop": close; "mute": nothing, ALIVE unanswered
+	mode    string   // "echo": REPLY each byte XOR 0x80; "error": ERROR; "drop": close; "mute": nothing, ALIVE unanswered; "hold": nothing, ALIVE answered
 	sends   [][]byte // every SEND frame as it came, whole
 	proxies []int32
 	wg      sync.WaitGroup
+	conns   chan net.Conn
+	onSend  func() // called at each SEND, if set (before serve reads more)
 }
 
 func startCHost(t *testing.T, binaryEnc bool) *cHost {
@@ -39,18 +44,24 @@ func startCHost(t *testing.T, binaryEnc bool) *cHost {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &cHost{t: t, ln: ln, binary: binaryEnc, mode: "echo"}
-	conns := make(chan net.Conn, 64)
+	h := serveCHost(ln, binaryEnc, "echo", func(s string) { t.Error(s) })
+	t.Cleanup(h.close)
+	return h
+}
+
+// serveCHost serves ln until close.
+func serveCHost(ln net.Listener, binaryEnc bool, mode string, bad func(string)) *cHost {
+	h := &cHost{bad: bad, ln: ln, binary: binaryEnc, mode: mode, conns: make(chan net.Conn, 64)}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		defer close(conns)
+		defer close(h.conns)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			conns <- c
+			h.conns <- c
 			h.wg.Add(1)
 			go func() {
 				defer h.wg.Done()
@@ -59,14 +70,15 @@ func startCHost(t *testing.T, binaryEnc bool) *cHost {
 			}()
 		}
 	}()
-	t.Cleanup(func() {
-		ln.Close()
-		for c := range conns {
-			c.Close()
-		}
-		h.wg.Wait()
-	})
 	return h
+}
+
+func (h *cHost) close() {
+	h.ln.Close()
+	for c := range h.conns {
+		c.Close()
+	}
+	h.wg.Wait()
 }
 
 func (h *cHost) port() string { return strconv.Itoa(h.ln.Addr().(*net.TCPAddr).Port) }
@@ -152,6 +164,9 @@ func (h *cHost) serve(c net.Conn) {
 			h.sends = append(h.sends, append(append([]byte(nil), hdr...), data...))
 			mode := h.mode
 			h.mu.Unlock()
+			if h.onSend != nil {
+				h.onSend()
+			}
 			switch mode {
 			case "echo":
 				for i := range data {
@@ -182,7 +197,7 @@ func (h *cHost) serve(c net.Conn) {
 		case 5: // CLOSE
 			return
 		default:
-			h.t.Errorf("C SIMPL host: token %d", token)
+			h.bad(fmt.Sprintf("C SIMPL host: token %d", token))
 			return
 		}
 	}
@@ -314,4 +329,56 @@ func TestCSimplTCPOut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cHostHelper is the helper's chost mode: a C SIMPL host's surrogateTcp
+// listening at addr (char encoding), its SRV in mode; it prints
+// "listening", then "got SEND" at each SEND, and serves until killed.
+func cHostHelper(addr, mode string) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	h := serveCHost(ln, false, mode, func(s string) { fmt.Fprintln(os.Stderr, s) })
+	h.onSend = func() { fmt.Println("got SEND") }
+	fmt.Println("listening")
+	select {}
+}
+
+// Across a network (namespaces): a sender on a reaches SRV on the C SIMPL
+// host c through c's surrogate, as c:SRV (a's gateway lists c in
+// -csimpl-hosts); and when the C SIMPL host dies holding a request (the
+// process SIGKILLed: its connections closed by the kernel), the sender
+// fails at once, outcome unknown, where C SIMPL's may hang.
+func TestCSimplTCPOutHosts(t *testing.T) {
+	lab := netlab.New(t, "a", "c")
+	a, c := lab.Host("a"), lab.Host("c")
+	chost := func(mode string) *proctest.Proc {
+		cmd := c.Command(context.Background(), os.Args[0], "-test.run=^$", c.Addr()+":8001", mode)
+		cmd.Env = append(cmd.Env, helperEnv+"=chost")
+		p := proctest.StartCmd(t, cmd)
+		p.Expect("listening", lineTimeout)
+		return p
+	}
+	echo := chost("echo")
+	gw := proctest.StartCmd(t, a.Command(context.Background(), bin("fcgate"), "-listen", "127.0.0.1:4222", "-csimpl-hosts", "c="+c.Addr()+":8001"))
+	gw.Expect("serving through", lineTimeout)
+	r := runCmd(t, a.Command(context.Background(), bin("fcsend"), "-r", "c:SRV", "-m", "abc"))
+	if want := "hex:e1e2e3"; r.code != 0 || !strings.Contains(r.stdout, want) { // "abc", each byte XOR 0x80
+		t.Errorf("fcsend -r c:SRV: exit %d, stdout %q, stderr %q; want the reply %q", r.code, r.stdout, r.stderr, want)
+	}
+	echo.Kill()
+	echo.Wait(runTimeout)
+
+	hold := chost("hold")
+	send := proctest.StartCmd(t, a.Command(context.Background(), bin("fcsend"), "-r", "c:SRV", "-m", "abc"))
+	hold.Expect("got SEND", lineTimeout)
+	t0 := time.Now()
+	hold.Kill()
+	err := send.Wait(runTimeout)
+	if took := time.Since(t0); err == nil || took > 2*time.Second || !strings.Contains(send.Stderr(), "may or may not have been delivered") {
+		t.Errorf("fcsend when the C SIMPL host died holding its request: %v after %v, stderr %q; want outcome unknown within 2 s", err, took, send.Stderr())
+	}
+	stopGate(t, gw)
 }
