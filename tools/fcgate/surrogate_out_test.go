@@ -382,3 +382,115 @@ func TestCSimplTCPOutHosts(t *testing.T) {
 	}
 	stopGate(t, gw)
 }
+
+// The listening side, byte for byte: a C SIMPL surrogate_r played from
+// the spec sends the spec's captured frames of the 64-byte exchange
+// (stale bytes and all: rHostName in the char NAME_LOCATE, surPid in the
+// SEND) to fcgate -csimpl-tcp, whose echo receiver answers; the locate's
+// reply and the REPLY must say what the spec's say in the fields that
+// mean something, and zero in the others (never stale bytes of ours).
+func TestCSimplTCPCaptured(t *testing.T) {
+	for _, enc := range []string{"char", "binary"} {
+		t.Run(enc, func(t *testing.T) {
+			dir := proctest.Dir(t)
+			args := []string{"-host", "vm", "-listen", "127.0.0.1:0", "-csimpl-tcp", "127.0.0.1:0"}
+			if enc == "binary" {
+				args = append(args, "-csimpl-tcp-binary")
+			}
+			gw, _ := startGate(t, local(t, dir, "vm", "fcgate", args...))
+			defer stopGate(t, gw)
+			line := gw.Expect("C SIMPL surrogates", lineTimeout)
+			addr := line[strings.LastIndex(line, " ")+1:]
+			echo := proctest.StartCmd(t, local(t, dir, "vm", "fcbench", "-serve", "cRecv"))
+			defer func() { echo.Signal(15); echo.Wait(runTimeout) }()
+			ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+			defer cancel()
+			probe, err := simpl.Attach("PROBE", simpl.WithDir(dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := probe.WaitFor(ctx, "cRecv"); err != nil {
+				t.Fatal(err)
+			}
+			probe.Close()
+
+			h := &cHost{binary: enc == "binary"}
+			n := h.intSize()
+			var locate []byte
+			if h.binary {
+				// As surrogate_r forwards the sender's 152 bytes: "localhost"
+				// at 16, the name at 68, the sender's host at 100.
+				locate = append(h.putInt(2), h.putInt(136)...)
+				locate = append(locate, make([]byte, 8)...)
+				body := make([]byte, 136)
+				copy(body, "localhost")
+				copy(body[52:], "cRecv")
+				copy(body[84:], "vm")
+				locate = append(locate, body...)
+			} else {
+				// Only the token, rProgramName and sHostName set; stale
+				// bytes elsewhere, as captured.
+				locate = []byte{0, 0, 0, 0, 0, 0, 0, 2, 0, 0x80, 0, 0, 0, 0, 0, 0, 0xf0, 0, 0, 0, 0, 0, 0, 0, 0xa8, 0, 0, 0, 0, 0, 0, 0}
+				body := make([]byte, 136)
+				copy(body, "_tcp_Surrogate_R.")
+				for i := 17; i < 52; i++ {
+					body[i] = 0x5a // no NUL: not a string
+				}
+				copy(body[52:], "cRecv")
+				copy(body[84:], "vm")
+				locate = append(locate, body...)
+			}
+			payload := make([]byte, 64)
+			for i := range payload {
+				payload[i] = byte(i)
+			}
+			var send []byte
+			if h.binary {
+				send = []byte{3, 0, 0, 0, 0x40, 0, 0, 0, 0x40, 0, 0, 0, 0, 0, 0, 0}
+			} else {
+				send = []byte{0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0xa8, 0, 0, 0, 0, 0, 0, 0}
+			}
+			send = append(send, payload...)
+
+			c, err := net.DialTimeout("tcp", addr, lineTimeout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(lineTimeout))
+			if _, err := c.Write(locate); err != nil {
+				t.Fatal(err)
+			}
+			reply := make([]byte, 5*n)
+			if _, err := io.ReadFull(c, reply); err != nil {
+				t.Fatalf("the locate's reply: %v", err)
+			}
+			// Token 2, nbytes the result's size (4 in binary, as C
+			// SIMPL's; 8 in char, where C SIMPL echoes the request's
+			// unset field), result 0 (found); the other fields are not
+			// read by surrogate_r: ours are zero.
+			want := append(h.putInt(2), h.putInt(int32(n))...)
+			want = append(want, make([]byte, 2*n)...)
+			want = append(want, h.putInt(0)...)
+			if !bytes.Equal(reply, want) {
+				t.Errorf("the locate's reply:\n got % x\nwant % x", reply, want)
+			}
+			if _, err := c.Write(send); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 4*n+64)
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatalf("the REPLY: %v", err)
+			}
+			// REPLY: token 4, nbytes 64, then fields surrogate_r does not
+			// read (C SIMPL leaves the SEND's there; ours are zero), then
+			// the reply: the echo of the payload.
+			want = append(h.putInt(4), h.putInt(64)...)
+			want = append(want, make([]byte, 2*n)...)
+			want = append(want, payload...)
+			if !bytes.Equal(got, want) {
+				t.Errorf("the REPLY:\n got % x\nwant % x", got, want)
+			}
+		})
+	}
+}
