@@ -43,7 +43,12 @@ type ClientOptions struct {
 	// keep-alive window (four of its periods, 40 s by default), since no
 	// ALIVE is sent on an unused connection.
 	Idle    time.Duration
-	MaxIdle int    // unused connections kept a name; 0: DefaultMaxIdle
+	MaxIdle int // unused connections kept a name; 0: DefaultMaxIdle
+	// PerHost bounds the connections open to one address (so one C SIMPL
+	// host, or a gosimpl one's per-peer limit, is not flooded); a Send
+	// beyond it waits for one, within its deadline, after unused ones to
+	// other names there are closed. 0: DefaultPerPeer.
+	PerHost int
 	Host    string // this host's name, given in NAME_LOCATE
 	Log     func(string)
 }
@@ -72,6 +77,7 @@ type Client struct {
 	mu     sync.Mutex
 	idle   map[string][]*link
 	open   map[*link]struct{}
+	slots  map[string]chan struct{} // by address: a token per connection open (PerHost)
 	closed bool
 
 	stats struct{ dials, located, notFound, sends, failed, unknown, proxies, reused atomic.Int64 }
@@ -80,6 +86,7 @@ type Client struct {
 // link is one connection to a peer's surrogate, located to one name.
 type link struct {
 	c     net.Conn
+	addr  string
 	key   string
 	timer *time.Timer // closes it when unused for Idle
 }
@@ -99,10 +106,13 @@ func NewClient(o ClientOptions) *Client {
 	if o.MaxIdle <= 0 {
 		o.MaxIdle = DefaultMaxIdle
 	}
+	if o.PerHost <= 0 {
+		o.PerHost = DefaultPerPeer
+	}
 	if o.Host == "" {
 		o.Host, _ = os.Hostname()
 	}
-	return &Client{o: o, idle: map[string][]*link{}, open: map[*link]struct{}{}}
+	return &Client{o: o, idle: map[string][]*link{}, open: map[*link]struct{}{}, slots: map[string]chan struct{}{}}
 }
 
 // Stats returns the counts so far.
@@ -159,22 +169,105 @@ func (l *link) alive() bool {
 	return !unread && err == nil
 }
 
-// dial opens a connection to addr's surrogate and locates name there.
+// slot takes one of addr's PerHost connection tokens, closing an unused
+// connection there to another name when none is free, else waiting.
+func (cl *Client) slot(ctx context.Context, addr string) error {
+	cl.mu.Lock()
+	sem := cl.slots[addr]
+	if sem == nil {
+		sem = make(chan struct{}, cl.o.PerHost)
+		cl.slots[addr] = sem
+	}
+	cl.mu.Unlock()
+	for {
+		select {
+		case sem <- struct{}{}:
+			return nil
+		default:
+		}
+		if l := cl.evict(addr); l != nil {
+			cl.drop(l, true) // gives its token back
+			continue
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case sem <- struct{}{}:
+			t.Stop()
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("C SIMPL host at %s: waiting for one of its %d connections: %w", addr, cl.o.PerHost, ctx.Err())
+		case <-t.C:
+			// Look again for an unused connection to close: one may have
+			// been kept since.
+		}
+	}
+}
+
+// evict takes an unused connection to addr out of the idle lists.
+func (cl *Client) evict(addr string) *link {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	for key, list := range cl.idle {
+		if len(list) == 0 || list[0].addr != addr {
+			continue
+		}
+		for i, l := range list {
+			if l.timer.Stop() {
+				cl.idle[key] = append(list[:i:i], list[i+1:]...)
+				return l
+			}
+		}
+	}
+	return nil
+}
+
+// dial opens a connection to addr's surrogate and locates name there. A
+// peer that closes the new connection before answering the locate (a
+// gosimpl host at its per-peer limit, which may still count connections
+// this side has just closed) is tried twice more, soon: nothing was
+// delivered.
 func (cl *Client) dial(ctx context.Context, addr, name string) (*link, error) {
+	var err error
+	for try, wait := 0, 20*time.Millisecond; try < 3; try, wait = try+1, wait*2 {
+		var l *link
+		if l, err = cl.dialOnce(ctx, addr, name); !errors.Is(err, errRefused) {
+			return l, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil, err
+}
+
+// errRefused marks a connection closed before the locate's answer.
+var errRefused = errors.New("closed before answering the locate")
+
+func (cl *Client) dialOnce(ctx context.Context, addr, name string) (*link, error) {
+	if err := cl.slot(ctx, addr); err != nil {
+		return nil, err
+	}
 	cl.stats.dials.Add(1)
 	lctx, cancel := context.WithTimeout(ctx, locateTimeout)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(lctx, "tcp", addr)
 	if err != nil {
+		cl.release(addr)
 		// Nothing was sent: as C SIMPL's "cannot locate remote process".
 		return nil, fmt.Errorf("C SIMPL host at %s: %v: %w", addr, err, transport.ErrUnreachable)
 	}
-	l := &link{c: c, key: addr + "\x00" + name}
+	l := &link{c: c, addr: addr, key: addr + "\x00" + name}
 	cl.mu.Lock()
 	if cl.closed {
 		cl.mu.Unlock()
 		c.Close()
+		cl.release(addr)
 		return nil, errClosed
 	}
 	cl.open[l] = struct{}{}
@@ -193,7 +286,10 @@ func (cl *Client) dial(ctx context.Context, addr, name string) (*link, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("C SIMPL host at %s: locating %s: %v: %w", addr, name, err, transport.ErrUnreachable)
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: %w", errRefused, err)
+		}
+		return nil, fmt.Errorf("C SIMPL host at %s: locating %s: %w: %w", addr, name, err, transport.ErrUnreachable)
 	case f.Token != surwire.TokenNameLocate || f.Result != 0:
 		cl.stats.notFound.Add(1)
 		cl.drop(l, false)
@@ -261,8 +357,23 @@ func (cl *Client) drop(l *link, polite bool) {
 	}
 	l.c.Close()
 	cl.mu.Lock()
+	_, was := cl.open[l]
 	delete(cl.open, l)
 	cl.mu.Unlock()
+	if was {
+		cl.release(l.addr)
+	}
+}
+
+// release gives back one of addr's connection tokens.
+func (cl *Client) release(addr string) {
+	cl.mu.Lock()
+	sem := cl.slots[addr]
+	cl.mu.Unlock()
+	select {
+	case <-sem:
+	default:
+	}
 }
 
 // Locate asks addr's surrogate whether name is there, keeping the

@@ -5,7 +5,7 @@
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
 //	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false]
-//	       [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v]
+//	       [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-conns N] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v]
 //	fcgate -permissions [-host NAME]
 //
 // It attaches the name _gosimpl_gw (mode 0666 unless -perm says
@@ -92,7 +92,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v] | -permissions [-host NAME]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-conns N] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v] | -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -208,6 +208,7 @@ func run(args []string, stdout io.Writer) error {
 	surBinary := fs.Bool("csimpl-tcp-binary", false, "-csimpl-tcp speaks the binary encoding (default: char, as C SIMPL ships)")
 	surMax := fs.Int("csimpl-tcp-max", surrogate.DefaultMaxMessage, "largest message or reply, bytes, through C SIMPL hosts' surrogates, both ways")
 	surHosts := fs.String("csimpl-hosts", "", "hosts running C SIMPL (HOST or HOST=ADDR:PORT,...): this host's senders reach their host:NAME through their surrogateTcp, as _simplTCP:HOST:NAME always does")
+	surConns := fs.Int("csimpl-tcp-conns", surrogate.DefaultPerPeer, "connections at once to one C SIMPL host, and from one (a Send beyond waits for one)")
 	surK := fs.Duration("csimpl-tcp-k", surrogate.DefaultKeepAlive, "keep-alive period with C SIMPL hosts' surrogates (their -k), both ways: a peer silent for four is gone")
 	surPort := fs.Int("csimpl-tcp-port", surrogate.DefaultPort, "the port of C SIMPL hosts' surrogateTcp (their -a), for -csimpl-hosts without one and _simplTCP:HOST:NAME")
 	verbose := fs.Bool("v", false, "print a line per request handled, and counts when stopping")
@@ -256,6 +257,10 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-csimpl-tcp-k %v: want a positive period", *surK)
 	}
 	sur.KeepAlive = *surK
+	if *surConns < 1 {
+		return fmt.Errorf("-csimpl-tcp-conns %d: want 1 or more", *surConns)
+	}
+	sur.PerPeer = *surConns
 	if *permissions {
 		pub, sub := netwire.Permissions(*host)
 		_, err := fmt.Fprintf(stdout, "permissions: {\n  publish: { allow: [%s] }\n  subscribe: { allow: [%s] }\n}\n", quoted(pub), quoted(sub))
@@ -316,7 +321,7 @@ func run(args []string, stdout io.Writer) error {
 			}
 		}}))
 	}
-	bridge.Client = surrogate.NewClient(surrogate.ClientOptions{Encoding: sur.Encoding, MaxMessage: sur.MaxMessage, KeepAlive: sur.KeepAlive, Host: *host})
+	bridge.Client = surrogate.NewClient(surrogate.ClientOptions{Encoding: sur.Encoding, MaxMessage: sur.MaxMessage, KeepAlive: sur.KeepAlive, PerHost: sur.PerPeer, Host: *host})
 	defer bridge.Client.Close()
 	opts = append(opts, gateway.WithBridge(bridge))
 	g, err := gateway.New(ch, conn.Conn, *host, opts...)

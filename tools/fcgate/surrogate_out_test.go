@@ -37,6 +37,9 @@ type cHost struct {
 	wg      sync.WaitGroup
 	conns   chan net.Conn
 	onSend  func() // called at each SEND, if set (before serve reads more)
+	active  int    // connections open now
+	busy    int    // SENDs being answered now...
+	most    int    // ...and the most at once
 }
 
 func startCHost(t *testing.T, binaryEnc bool) *cHost {
@@ -63,10 +66,16 @@ func serveCHost(ln net.Listener, binaryEnc bool, mode string, bad func(string)) 
 			}
 			h.conns <- c
 			h.wg.Add(1)
+			h.mu.Lock()
+			h.active++
+			h.mu.Unlock()
 			go func() {
 				defer h.wg.Done()
 				defer c.Close()
 				h.serve(c)
+				h.mu.Lock()
+				h.active--
+				h.mu.Unlock()
 			}()
 		}
 	}()
@@ -163,11 +172,17 @@ func (h *cHost) serve(c net.Conn) {
 			h.mu.Lock()
 			h.sends = append(h.sends, append(append([]byte(nil), hdr...), data...))
 			mode := h.mode
+			h.busy++
+			h.most = max(h.most, h.busy)
 			h.mu.Unlock()
 			if h.onSend != nil {
 				h.onSend()
 			}
 			switch mode {
+			case "slow":
+				// A receiver that takes its time, so that Sends overlap.
+				time.Sleep(20 * time.Millisecond)
+				fallthrough
 			case "echo":
 				for i := range data {
 					data[i] ^= 0x80
@@ -179,6 +194,9 @@ func (h *cHost) serve(c net.Conn) {
 			case "drop":
 				return
 			}
+			h.mu.Lock()
+			h.busy--
+			h.mu.Unlock()
 		case 6: // PROXY
 			v := make([]byte, n)
 			if _, err := io.ReadFull(c, v); err != nil {
@@ -225,7 +243,7 @@ func TestCSimplTCPOut(t *testing.T) {
 			dir := proctest.Dir(t)
 			const k = 200 * time.Millisecond
 			args := []string{"-v", "-host", "me", "-listen", "127.0.0.1:0", "-csimpl-hosts", "chost=127.0.0.1:" + peer.port(),
-				"-csimpl-tcp-port", peer.port(), "-csimpl-tcp-k", k.String()}
+				"-csimpl-tcp-port", peer.port(), "-csimpl-tcp-k", k.String(), "-csimpl-tcp-conns", "3"}
 			if enc == "binary" {
 				args = append(args, "-csimpl-tcp-binary")
 			}
@@ -279,6 +297,30 @@ func TestCSimplTCPOut(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close()
+
+			// Eight Sends at once to a slow receiver over at most three
+			// connections (-csimpl-tcp-conns): one SEND a connection, the
+			// others wait; the C SIMPL host never holds more than three.
+			peer.setMode("slow")
+			var wg sync.WaitGroup
+			for i := 0; i < 8; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					reply := make([]byte, 64)
+					if n, err := c.Send(ctx, payload, reply); err != nil || n != 64 || reply[1] != 0x81 {
+						t.Errorf("one of eight Sends at once: %d bytes, %v", n, err)
+					}
+				}()
+			}
+			wg.Wait()
+			peer.setMode("echo")
+			peer.mu.Lock()
+			most := peer.most
+			peer.mu.Unlock()
+			if most > 3 || most < 2 {
+				t.Errorf("the C SIMPL host answered %d SENDs at once, want 2 or 3 (at most 3 connections)", most)
+			}
 			if err := c.Trigger(5); err != nil {
 				t.Errorf("Trigger: %v", err)
 			}
