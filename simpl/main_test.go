@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 		"pump":     rolePump,
 		"quit":     roleQuit,
 		"zerocopy": roleZeroCopy,
+		"zerocopybig": roleZeroCopyBig,
 	}
 	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles, metricsRoles, credRoles, floodRoles, memRoles, lanesRoles, originRoles, prioRoles, relayWaitRoles} {
 		for name, role := range more {
