@@ -17,15 +17,16 @@ import (
 
 func TestMain(m *testing.M) {
 	roles := map[string]simpltest.Role{
-		"server":   roleServer,
-		"relay":    roleRelay,
-		"hold":     roleHold,
-		"client":   roleClient,
-		"burst":    roleBurst,
-		"echo":     roleEcho,
-		"pump":     rolePump,
-		"quit":     roleQuit,
-		"zerocopy": roleZeroCopy,
+		"server":      roleServer,
+		"relay":       roleRelay,
+		"hold":        roleHold,
+		"client":      roleClient,
+		"burst":       roleBurst,
+		"echo":        roleEcho,
+		"pump":        rolePump,
+		"quit":        roleQuit,
+		"zerocopy":    roleZeroCopy,
+		"zerocopybig": roleZeroCopyBig,
 	}
 	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles, metricsRoles, credRoles, floodRoles, memRoles, lanesRoles, originRoles, prioRoles, relayWaitRoles} {
 		for name, role := range more {

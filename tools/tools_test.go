@@ -532,6 +532,7 @@ func TestErrors(t *testing.T) {
 		{"bench -progress", "fcbench", []string{"-progress", "-1s"}, []string{"-progress -1s: must be 0 or more"}},
 		{"bench -plot", "fcbench", []string{"-plot", "x.gif"}, []string{"-plot x.gif: want a .png, .svg or .pdf file"}},
 		{"bench -role", "fcbench", []string{"-role", "x"}, []string{`-role "x": internal flag`}},
+		{"bench -zerocopy -remote", "fcbench", []string{"-zerocopy", "-remote", "h:N"}, []string{"-zerocopy: not with -remote or -nats"}},
 		{"soak -senders", "fcsoak", []string{"-senders", "0"}, []string{"-senders 0: want 1 to 256"}},
 		{"soak -duration", "fcsoak", []string{"-duration", "0s"}, []string{"-duration 0s: must be more than 0"}},
 		{"soak -max-size", "fcsoak", []string{"-max-size", "10"}, []string{"-max-size 10: want 28 to 67108864"}},

@@ -19,6 +19,7 @@ package main
 #include <stdlib.h>
 #include <string.h>
 #include "simplProto.h"
+#include "simplBuffer.h"
 
 // C SIMPL keeps the last failure's code here, never reset on success. Not
 // declared by any public header, as in C SIMPL.
@@ -110,6 +111,11 @@ extern void gs_simplSetSenderParms(char *sender, SIMPL_REC *rec);
 extern int gs_simplSetReceiverParms(char *name, SIMPL_REC *rec);
 extern int gs_simplCheckProcess(SIMPL_REC *rec);
 extern void gs_at_exit(void);
+extern char *gs_simplBufferGet(int id, unsigned size);
+extern int gs_simplBufferSend(int id, unsigned outBytes, unsigned inBytes);
+extern int gs_simplBufferFree(int id);
+extern int gs_simplReceiveInPlace(char **sender);
+extern char *gs_simplReplyPtr(char *sender);
 
 // forked is set in a child of fork(): from then on no call enters Go.
 static volatile int forked;
@@ -232,6 +238,11 @@ int simplReplySize(char *sender) { CHILD(-1); return gs_simplReplySize(sender); 
 void simplSetSenderParms(char *sender, SIMPL_REC *rec) { CHILD(); gs_simplSetSenderParms(sender, rec); }
 int simplSetReceiverParms(char *name, SIMPL_REC *rec) { CHILD(-1); return gs_simplSetReceiverParms(name, rec); }
 int simplCheckProcess(SIMPL_REC *rec) { CHILD(-1); return gs_simplCheckProcess(rec); }
+char *simplBufferGet(int id, unsigned size) { CHILD(NULL); return gs_simplBufferGet(id, size); }
+int simplBufferSend(int id, unsigned outBytes, unsigned inBytes) { CHILD(-1); return gs_simplBufferSend(id, outBytes, inBytes); }
+int simplBufferFree(int id) { CHILD(-1); return gs_simplBufferFree(id); }
+int simplReceiveInPlace(char **sender) { CHILD(-1); return gs_simplReceiveInPlace(sender); }
+char *simplReplyPtr(char *sender) { CHILD(NULL); return gs_simplReplyPtr(sender); }
 */
 import "C"
 

@@ -60,7 +60,7 @@ func cannotRun(t *testing.T, format string, args ...any) {
 // The programs built, in binDir: the samples against libsimpl.so, probe
 // and own also against libsimpl.a (probe-a, own-a), and cpeer, an unported C SIMPL peer
 // that speaks C SIMPL's FIFO wire by itself.
-var programs = []string{"sender", "receiver", "relay", "proxy", "probe", "misc", "own", "logger", "logit", "threads"}
+var programs = []string{"sender", "receiver", "relay", "proxy", "probe", "misc", "own", "logger", "logit", "threads", "zerocopy"}
 
 var (
 	buildOnce sync.Once

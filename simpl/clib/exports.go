@@ -50,8 +50,16 @@ type held struct {
 	msg    simpl.Message
 	at     time.Time      // when it was received
 	mem    unsafe.Pointer // C memory: header, room bytes of data, one spare byte
-	room   int            // max(nbytes, ybytes)
+	room   int            // max(nbytes, ybytes); from simplReceiveInPlace: what the data area holds
 	ybytes int
+	// req is where whatsThisShmPtr finds the request, reqLen bytes: the
+	// data area, or (simplReceiveInPlace through shared memory) the
+	// sender's lane itself.
+	req    unsafe.Pointer
+	reqLen int
+	// placed: from simplReceiveInPlace, whose reply Reply(sender, NULL, n)
+	// takes from the transport's reply area (simplReplyPtr) in place.
+	placed bool
 }
 
 // library is the process's C SIMPL state: one attached name, as in C
@@ -68,6 +76,9 @@ type library struct {
 	in     *inbox
 	stop   chan struct{} // ends the signal goroutine
 	sigs   chan os.Signal
+
+	// bufs are simplBufferGet's areas, by id (buffer.go).
+	bufs map[C.int]*sendBuf
 
 	// sendMu is held by a Send that uses the send area (a NULL in or out
 	// buffer), so that no other Send grows it meanwhile.
@@ -156,6 +167,7 @@ func gs_name_attach(cname *C.char) C.int {
 	l.name = C.CString(name)
 	l.conns = make(map[C.int]*simpl.Conn)
 	l.held = make(map[uintptr]*held)
+	l.bufs = make(map[C.int]*sendBuf)
 	l.last = 0
 	l.stop = make(chan struct{})
 	l.sigs = make(chan os.Signal, 1)
@@ -214,8 +226,8 @@ func (l *library) detach() C.int {
 		l.mu.Unlock()
 		return fail(codeNoNameAttached)
 	}
-	hs, in, name := l.held, l.in, l.name
-	l.ch, l.held, l.in, l.name, l.conns, l.last = nil, nil, nil, nil, nil, 0
+	hs, in, name, bufs := l.held, l.in, l.name, l.bufs
+	l.ch, l.held, l.in, l.name, l.conns, l.last, l.bufs = nil, nil, nil, nil, nil, 0, nil
 	// The program's own handling of SIGHUP, SIGINT and SIGTERM comes back
 	// (the Go runtime reinstalls what was there); SIGPIPE stays swallowed,
 	// as C SIMPL's handler stays.
@@ -227,6 +239,12 @@ func (l *library) detach() C.int {
 	for _, h := range hs {
 		h.msg.ReplyError()
 		C.free(h.mem)
+	}
+	for _, b := range bufs {
+		b.mu.Lock()
+		b.release()
+		b.dead = true
+		b.mu.Unlock()
 	}
 	// Relays this process forwards (to a receiver reached through shared
 	// memory, or of a request that came that way) end before the name
@@ -393,6 +411,14 @@ func gs_Send(id C.int, out, in unsafe.Pointer, outBytes, inBytes C.uint) C.int {
 
 //export gs_Receive
 func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
+	return receive(sender, in, maxBytes, false)
+}
+
+// receive is Receive and, placed, simplReceiveInPlace: the request is left
+// where the transport holds it when that is shared memory (the sender's
+// lane, which is also where the reply goes), else copied into the
+// handle's data area, which then holds only the request.
+func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
 	ch := lib.attached()
 	if ch == nil {
 		return -1
@@ -422,6 +448,17 @@ func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
 	}
 	yb := min(msg.MaxReply(), maxSize)
 	room := max(nb, yb)
+	var lane unsafe.Pointer
+	if placed {
+		room = nb
+		// Through shared memory the request and the reply area are the
+		// same memory, the lane (not Go's heap, so C may hold it);
+		// through FIFOs the request is a copy in Go's heap, which C must
+		// not keep, and goes into the handle.
+		if buf := msg.ReplyBuffer(); nb > 0 && len(buf) > 0 && unsafe.SliceData(buf) == unsafe.SliceData(data) {
+			lane, room = unsafe.Pointer(unsafe.SliceData(data)), 0
+		}
+	}
 	mem := C.malloc(C.size_t(hdrSize + room + 1))
 	if mem == nil {
 		msg.ReplyError()
@@ -435,12 +472,18 @@ func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
 	binary.NativeEndian.PutUint32(b[offShmsize:], uint32(room))
 	binary.NativeEndian.PutUint32(b[offNbytes:], uint32(nb))
 	binary.NativeEndian.PutUint32(b[offYbytes:], uint32(yb))
-	copy(b[hdrSize:], data)
-	b[hdrSize+nb] = 0
+	h := &held{msg: msg, at: time.Now(), mem: mem, room: room, ybytes: yb,
+		req: unsafe.Add(mem, hdrSize), reqLen: room, placed: placed}
+	if lane != nil {
+		h.req, h.reqLen = lane, nb
+		b[hdrSize] = 0
+	} else {
+		copy(b[hdrSize:], data)
+		b[hdrSize+nb] = 0
+	}
 	if in != nil {
 		copy(cbytes(in, nb), data)
 	}
-	h := &held{msg: msg, at: time.Now(), mem: mem, room: room, ybytes: yb}
 	l.mu.Lock()
 	if l.in != box {
 		l.mu.Unlock()
@@ -509,11 +552,16 @@ func gs_Reply(sender *C.char, out unsafe.Pointer, nbytes C.uint) C.int {
 		return fail(codeReplyTooLarge)
 	}
 	n := int(nbytes)
-	data := cbytes(unsafe.Add(h.mem, hdrSize), n) // out NULL: the reply is in place
-	if out != nil {
-		data = cbytes(out, n)
+	var err error
+	switch {
+	case out != nil:
+		err = h.msg.Reply(cbytes(out, n))
+	case h.placed:
+		err = h.msg.ReplyInPlace(n) // written at simplReplyPtr
+	default:
+		err = h.msg.Reply(cbytes(unsafe.Add(h.mem, hdrSize), n)) // out NULL: the reply is in place
 	}
-	if err := h.msg.Reply(data); err != nil {
+	if err != nil {
 		if errors.Is(err, simpl.ErrPeerGone) {
 			return fail(codeFIFOOpenFailure) // as C SIMPL for a sender gone
 		}
@@ -655,7 +703,7 @@ func gs_whatsThisShmPtr(sender *C.char) *C.char {
 		setErr(codeFIFOOpenFailure)
 		return nil
 	}
-	return (*C.char)(unsafe.Add(h.mem, hdrSize))
+	return (*C.char)(h.req)
 }
 
 //export gs_simplRcopy
@@ -664,12 +712,12 @@ func gs_simplRcopy(sender *C.char, dst unsafe.Pointer, n C.uint) {
 	switch {
 	case h == nil:
 		setErr(codeFIFOOpenFailure)
-	case n > C.uint(h.room):
+	case n > C.uint(h.reqLen):
 		setErr(codeReceiveTooLarge) // more than the message area holds
 	case dst == nil && n > 0:
 		setErr(codeReceiveTooLarge)
 	default:
-		copy(cbytes(dst, int(n)), cbytes(unsafe.Add(h.mem, hdrSize), int(n)))
+		copy(cbytes(dst, int(n)), cbytes(h.req, int(n)))
 	}
 }
 

@@ -21,6 +21,28 @@
 // (100 is perfectly fair). With no flags it runs both transports, 64 B to
 // 1 MiB.
 //
+// Every round trip is checked: the sender writes a stamp of the round into
+// the request's first and last bytes and the receiver echoes the request,
+// so a reply whose first and last bytes are not that stamp fails the run.
+// What each side does with the message's bytes, which differs between the
+// two APIs only in the copies the API makes:
+//
+//   - the copying API (default): the sender writes its two stamp bytes in
+//     its own request buffer and calls Conn.Send, which copies the request
+//     into the transport and the reply out of it into the sender's reply
+//     buffer; the receiver reads the first and last bytes of Data and
+//     answers with Reply(Data()), which copies the n bytes into the reply.
+//   - -zerocopy: the sender writes its two stamp bytes in a Buffer
+//     (Conn.Buffer, one per sender, set up before the warm-up) and calls
+//     Buffer.Send, which returns the reply in place; the receiver reads the
+//     first and last bytes of Data, writes them as the first and last bytes
+//     of ReplyBuffer and answers with ReplyInPlace(n). Through shared
+//     memory Data and ReplyBuffer are both the sender's lane, so the rest
+//     of the reply is the request where it lies and no byte is copied;
+//     through FIFOs ReplyBuffer is other memory, and the receiver copies
+//     Data into it first (as an echo must). The TRANSPORT column then says
+//     "shm-zc" or "fifo-zc", and the default sizes go up to 4 MiB.
+//
 // Across hosts (docs/network.md), with a gateway (fcgate) on each host:
 // on the receiving host run "fcbench -serve NAME" (an echo receiver) and,
 // for the raw NATS comparison, "fcbench -serve-nats URL" (an echo
@@ -42,7 +64,7 @@
 // stderr as each configuration starts and every D while it runs (by
 // default every 10 s when stderr is a terminal, else never).
 //
-//	fcbench [-transport fifo|shm] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]
+//	fcbench [-transport fifo|shm] [-zerocopy] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]
 //	fcbench [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-senders N] [-json] [-progress D]
 //	fcbench -serve NAME | -serve-nats URL
 package main
@@ -78,7 +100,7 @@ import (
 // warmUp is the least time each sender runs before it is measured.
 const warmUp = 50 * time.Millisecond
 
-const usage = "usage: fcbench [-transport fifo|shm] [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D] | -serve NAME | -serve-nats URL"
+const usage = "usage: fcbench [-transport fifo|shm] [-zerocopy] [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D] | -serve NAME | -serve-nats URL"
 
 // columns is what -h says about the table.
 const columns = `columns:
@@ -103,10 +125,11 @@ func main() {
 
 // config is one measured configuration.
 type config struct {
-	Transport string `json:"transport"`        // fifo, shm, net (-remote) or nats (-nats)
-	Target    string `json:"target,omitempty"` // net: the remote name
-	URL       string `json:"url,omitempty"`    // nats: the server`
-	Spin      *bool  `json:"spin,omitempty"`   // shm only: spinning means nothing to FIFOs
+	Transport string `json:"transport"`          // fifo, shm, net (-remote) or nats (-nats)
+	Target    string `json:"target,omitempty"`   // net: the remote name
+	URL       string `json:"url,omitempty"`      // nats: the server`
+	Spin      *bool  `json:"spin,omitempty"`     // shm only: spinning means nothing to FIFOs
+	ZeroCopy  bool   `json:"zerocopy,omitempty"` // -zerocopy: Buffer, ReplyBuffer and ReplyInPlace
 	Senders   int    `json:"senders"`
 	Size      int    `json:"size"`
 	N         int    `json:"n"`
@@ -143,7 +166,8 @@ func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcbench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	transport := fs.String("transport", "", "`fifo or shm` (default: both)")
-	size := fs.Int("size", -1, "message and reply size in `BYTES` (default: 64, 4096, 65536 and 1048576)")
+	size := fs.Int("size", -1, "message and reply size in `BYTES` (default: 64, 4096, 65536 and 1048576; with -zerocopy 4194304 too)")
+	zeroCopy := fs.Bool("zerocopy", false, "send from a Buffer and answer in place (ReplyBuffer, ReplyInPlace): the zero-copy calls")
 	n := fs.Int("n", 0, "`ROUNDS` per sender (default: 10000, 1000 at 1 MiB and above)")
 	spin := fs.Bool("spin", true, "shm: spin a little before sleeping in each wait")
 	senders := fs.Int("senders", 1, "`N` concurrent senders to the one receiver (2 or more add the SLOWEST % column)")
@@ -163,13 +187,13 @@ func run(args []string, stdout io.Writer) error {
 	}
 	switch {
 	case *serve != "":
-		return receive(*serve, *spin, stdout)
+		return receive(*serve, *spin, *zeroCopy, stdout)
 	case *serveNATS != "":
 		return serveRaw(*serveNATS, stdout)
 	}
 	switch *role {
 	case "recv":
-		return receive(receiverName, *spin, stdout)
+		return receive(receiverName, *spin, *zeroCopy, stdout)
 	case "send":
 		var c config
 		if err := json.Unmarshal([]byte(os.Getenv("FCBENCH_CONFIG")), &c); err != nil {
@@ -194,6 +218,9 @@ func run(args []string, stdout io.Writer) error {
 		if *transport != "" {
 			return errors.New("-transport: not with -remote or -nats")
 		}
+		if *zeroCopy {
+			return errors.New("-zerocopy: not with -remote or -nats")
+		}
 		transports = nil
 		if *remote != "" {
 			n, err := naming.Parse(*remote)
@@ -207,6 +234,9 @@ func run(args []string, stdout io.Writer) error {
 		}
 	}
 	sizes := []int{64, 4 << 10, 64 << 10, 1 << 20}
+	if *zeroCopy {
+		sizes = append(sizes, 4<<20)
+	}
 	if *size >= 0 {
 		if *size > 64<<20 {
 			return fmt.Errorf("-size %d: at most %d", *size, 64<<20)
@@ -232,7 +262,7 @@ func run(args []string, stdout io.Writer) error {
 	var configs []config
 	for _, size := range sizes {
 		for _, t := range transports {
-			c := config{Transport: t, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
+			c := config{Transport: t, ZeroCopy: *zeroCopy, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
 			switch t {
 			case "net":
 				c.Target = *remote
@@ -349,7 +379,11 @@ func newTable(w io.Writer, slowest, vsNATS bool) output {
 		if r.Spin != nil {
 			spin = map[bool]string{true: "on", false: "off"}[*r.Spin]
 		}
-		cells := []string{sizeText(r.Size), r.Transport, spin, strconv.Itoa(r.N),
+		tname := r.Transport
+		if r.ZeroCopy {
+			tname += "-zc"
+		}
+		cells := []string{sizeText(r.Size), tname, spin, strconv.Itoa(r.N),
 			fmt.Sprintf("%.2f", r.MedianUS), fmt.Sprintf("%.2f", r.P99US), fmt.Sprintf("%.2f", r.MeanUS),
 			fmt.Sprintf("%.0f", r.MsgsPerS), fmt.Sprintf("%.2f", r.CPUUSPerMsg), fmt.Sprintf("%.0f", r.CPUPct)}
 		if slowest {
@@ -399,7 +433,7 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 	defer os.RemoveAll(dir)
 	env := append(os.Environ(), "FIFO_PATH="+dir)
 
-	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.recvSpin))
+	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.recvSpin), "-zerocopy="+strconv.FormatBool(c.ZeroCopy))
 	recv.Env = env
 	recv.Stderr = os.Stderr
 	out, err := recv.StdoutPipe()
@@ -496,8 +530,9 @@ func cpuTime() time.Duration { return sys.CPUTime() }
 // receiverName is the local receiver's name.
 const receiverName = "FCBENCH"
 
-// receive echoes every request to name until SIGTERM.
-func receive(name string, spin bool, stdout io.Writer) error {
+// receive echoes every request to name until SIGTERM, with Reply or, with
+// zeroCopy, in place (see the package comment for what each touches).
+func receive(name string, spin, zeroCopy bool, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ch, err := simpl.Attach(name, simpl.WithSpin(spin))
@@ -517,10 +552,65 @@ func receive(name string, spin bool, stdout io.Writer) error {
 			return err
 		}
 		if msg.Proxy() == 0 {
-			msg.Reply(msg.Data())
+			echo(msg, zeroCopy)
 			served++
 		}
 	}
+}
+
+// echo answers msg with its own request. Either way it reads the
+// request's first and last bytes, as a receiver that looks at its data
+// does; with zeroCopy it writes them into ReplyBuffer and answers in
+// place, copying the rest of the request into ReplyBuffer only where that
+// is other memory (FIFOs), else (the copying API) it answers with
+// Reply(Data()). Its errors are the sender's to see.
+func echo(msg simpl.Message, zeroCopy bool) {
+	d := msg.Data()
+	var first, last byte
+	if n := len(d); n > 0 {
+		first, last = d[0], d[n-1]
+	}
+	if !zeroCopy {
+		msg.Reply(d)
+		return
+	}
+	buf := msg.ReplyBuffer()
+	n := len(d)
+	if len(buf) < n {
+		msg.ReplyInPlace(n) // fails the Send: its reply buffer is too small
+		return
+	}
+	if n > 0 {
+		if &buf[0] != &d[0] {
+			copy(buf, d) // FIFOs: the reply goes to other memory
+		}
+		buf[0], buf[n-1] = first, last
+	}
+	msg.ReplyInPlace(n)
+}
+
+// stamp writes round's stamp into req's first and last bytes and returns
+// them as the echo must bring them back.
+func stamp(req []byte, round uint32) (first, last byte) {
+	n := len(req)
+	if n == 0 {
+		return 0, 0
+	}
+	req[0], req[n-1] = byte(round), byte(round>>8)^0x5a
+	return req[0], req[n-1]
+}
+
+// checkEcho checks a reply to a stamped request of n bytes: n bytes, with
+// the stamp's first and last bytes.
+func checkEcho(reply []byte, n int, first, last byte) error {
+	if len(reply) != n {
+		return fmt.Errorf("reply of %d bytes to a %d-byte request", len(reply), n)
+	}
+	if n > 0 && (reply[0] != first || reply[n-1] != last) {
+		return fmt.Errorf("reply of %d bytes is not the request's echo (first and last bytes %d, %d; want %d, %d)",
+			n, reply[0], reply[n-1], first, last)
+	}
+	return nil
 }
 
 // sendAll runs c.Senders senders, each with its own name and connection,
@@ -570,9 +660,31 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 			if err != nil {
 				return err
 			}
+			var round uint32
 			send = func(ctx context.Context, req, reply []byte) error {
-				_, err := conn.Send(ctx, req, reply)
-				return err
+				round++
+				first, last := stamp(req, round)
+				n, err := conn.Send(ctx, req, reply)
+				if err != nil {
+					return err
+				}
+				return checkEcho(reply[:n], len(req), first, last)
+			}
+			if c.ZeroCopy {
+				b, err := conn.Buffer(context.Background(), c.Size)
+				if err != nil {
+					return err
+				}
+				defer b.Close()
+				send = func(ctx context.Context, _, _ []byte) error {
+					round++
+					first, last := stamp(b.Bytes()[:c.Size], round)
+					reply, err := b.Send(ctx, c.Size, c.Size)
+					if err != nil {
+						return err
+					}
+					return checkEcho(reply, c.Size, first, last)
+				}
 			}
 			if c.Transport == "net" {
 				// Across hosts the echo is checked too: a benchmark of

@@ -60,6 +60,9 @@ func plotLatency(file string, results []result) error {
 	series := map[string][]result{}
 	for _, r := range results {
 		name := r.Transport
+		if r.ZeroCopy {
+			name += "-zc"
+		}
 		if r.Spin != nil && !*r.Spin {
 			name += " (no spin)"
 		}

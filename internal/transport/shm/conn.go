@@ -24,6 +24,17 @@ import (
 // from another.
 var inflight atomic.Int32
 
+// copied counts the message bytes this process's transport copied between
+// a lane and the caller's memory: a copying Send's request and reply, and
+// a receiver's Reply. The zero-copy calls (Buffer, Data, ReplyBuffer and
+// ReplyInPlace) copy none, and CopiedBytes lets tests see that they did
+// not.
+var copied atomic.Uint64
+
+// CopiedBytes is how many message bytes this process's shm transport has
+// copied into or out of lanes so far (see copied).
+func CopiedBytes() uint64 { return copied.Load() }
+
 // maxIdleLanes is how many unused lanes a Conn keeps for later Sends, so
 // that as many concurrent Sends reuse their lanes; more are released when
 // they come back.
@@ -594,7 +605,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	copy(l.w.data, req)
+	copied.Add(uint64(copy(l.w.data, req)))
 	olen := 0
 	if o != nil {
 		// Written in place: the lane holds MaxOrigin more bytes.
@@ -608,7 +619,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	l.w.origin.Store(uint32(olen))
 	n, keep, err := c.exchange(ctx, l, len(req), len(reply), crowd)
 	if err == nil {
-		copy(reply, l.w.data[:n])
+		copied.Add(uint64(copy(reply, l.w.data[:n])))
 	}
 	if keep {
 		c.put(l)

@@ -56,6 +56,22 @@ import (
 // admits counts as carrying none): inheriting a priority raises the
 // receiver's thread, which such a sender could not do itself.
 //
+// The data area is where both APIs meet, and the zero-copy one never
+// leaves it: a Buffer's Bytes are data[0:size], the request the receiver
+// reads (Data) is data[0:nbytes] and the reply it writes in place
+// (ReplyBuffer) data[0:maxReply], in its own mapping of the same memfd,
+// and the sender reads the reply as data[0:nbytes] again. The receiver
+// takes those bounds from the header only after checking them against
+// its mapping's length (take: nbytes and maxReply at most the data area,
+// the origin within what follows the request), so a sender's header can
+// never make either side reach past the lane. The copying calls (Send,
+// Reply) copy into and out of the data area; CopiedBytes counts what
+// they copy. A lane's size is laneSize's: the header and the largest
+// message the lane must hold, rounded up to a power of two (a 4 MiB
+// Buffer gets an 8 MiB lane); a memfd's pages are allocated as they are
+// first touched, so the rounding costs address space, not memory, and a
+// Buffer reused for frames of one size touches the same pages each time.
+//
 // Ordering: the sender writes data, nbytes, maxReply, origin, prio and
 // ticket before it
 // stores Posted; the receiver reads them only after its CAS Posted->Taken. The

@@ -117,7 +117,7 @@ func (l *rlane) answer(gen uint64, code uint32, data []byte, n int, copyData boo
 		code = codeReplyLarge // n, the reply tried, tells the sender its size
 	}
 	if copyData && code == codeOK {
-		copy(l.w.data, data)
+		copied.Add(uint64(copy(l.w.data, data)))
 	}
 	gone := l.gone
 	switch {
