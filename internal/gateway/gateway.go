@@ -207,8 +207,9 @@ type Gateway struct {
 	seq      atomic.Uint64
 	inbox    string
 	dedupe   *seen
-	batchMax int           // requests and answers of at most this many bytes go in batches (batch.go)
-	batchSeq atomic.Uint64 // numbers the request batches
+	policy   atomic.Pointer[Policy] // nil: serve every host
+	batchMax int                    // requests and answers of at most this many bytes go in batches (batch.go)
+	batchSeq atomic.Uint64          // numbers the request batches
 	w        *writer
 
 	hard    context.Context // ends when Close gives up on what is in flight
@@ -282,6 +283,7 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 	}
 	g.hard, g.hardEnd = context.WithCancel(context.Background())
 	g.batchMax = batchMaxFor(limit)
+	g.policy.Store(o.policy)
 	g.w = newWriter(g)
 	started := false
 	defer func() {
@@ -355,6 +357,10 @@ func checkHost(host string) error {
 	}
 	return nil
 }
+
+// SetPolicy replaces the policy (WithPolicy) for the requests taken from
+// now on; nil serves every host.
+func (g *Gateway) SetPolicy(p *Policy) { g.policy.Store(p) }
 
 // Limit is the largest request or reply the gateway carries in one NATS
 // message: the NATS payload limit less room for the headers. Larger ones,
@@ -875,7 +881,7 @@ func (g *Gateway) heartbeat(rt replyTo) {
 // local name in a goroutine of its own. m holds its data (its first
 // chunk, for one in chunks).
 func (g *Gateway) admit(rt replyTo, r request, name string, m *nats.Msg) {
-	if ok, _ := g.o.policy.Allows(r.fromHost, r.fromName, name); !ok {
+	if ok, _ := g.policy.Load().Allows(r.fromHost, r.fromName, name); !ok {
 		g.stats.denied.Add(1)
 		g.answerTo(rt, netwire.StatusDenied, 0, nil)
 		g.done(Event{Inbound: true, Kind: r.kind, Target: name, From: fmt.Sprintf("%s:%s (pid %d)", r.fromHost, r.fromName, r.fromPID), Status: netwire.StatusDenied})

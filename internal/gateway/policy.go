@@ -164,6 +164,14 @@ func parseRule(f []string) (rule, error) {
 	return r, nil
 }
 
+// Rules is how many rules p has.
+func (p *Policy) Rules() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.rules)
+}
+
 // Allows reports whether program on host may reach name, and the line of
 // the rule that decided (0: no rule matched, so denied). A nil Policy
 // allows everything.

@@ -26,6 +26,22 @@ func WatchDir(dir string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), "inotify:"+dir), nil
 }
 
+// WatchWrites is WatchDir that also reports entries written and closed
+// (an edit in place, not only a rename over the old file).
+func WatchWrites(dir string) (*os.File, error) {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	mask := uint32(unix.IN_CREATE | unix.IN_DELETE | unix.IN_MOVED_FROM | unix.IN_MOVED_TO |
+		unix.IN_DELETE_SELF | unix.IN_MOVE_SELF | unix.IN_CLOSE_WRITE)
+	if _, err := unix.InotifyAddWatch(fd, dir, mask); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("inotify on %s: %w", dir, err)
+	}
+	return os.NewFile(uintptr(fd), "inotify:"+dir), nil
+}
+
 // DirEvent is one inotify event: the entry's name ("" for the directory
 // itself) and whether the directory went away.
 type DirEvent struct {

@@ -27,7 +27,9 @@
 // host's programs, may only send. -permissions prints the permissions a
 // deployment should give host NAME's gateway user (for -nats) and exits.
 // -policy FILE says which senders on other hosts may reach which local
-// names (deny by default once given; see docs/network.md).
+// names (deny by default once given; see docs/network.md); the file is
+// read again whenever it changes ("fcgate: policy FILE read again: N
+// rules" on stderr), and one it cannot take leaves the policy in force.
 //
 // Unless -csimpl=false, it also serves this host's C SIMPL programs'
 // "host:NAME": as their protocol router _simplProtoRouter when none runs,
@@ -77,6 +79,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +90,7 @@ import (
 	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/gosimpl/gosimpl/internal/surrogate"
 	"github.com/gosimpl/gosimpl/internal/surwire"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
@@ -150,6 +154,53 @@ func surrogateOptions(listen, allow string, binary bool, max int) (surrogate.Opt
 		}
 	}
 	return o, nil
+}
+
+// watchPolicy reads the policy file again whenever it is written or
+// replaced (an edit in place, or a new file renamed over it) and hands
+// it to set; a file it cannot read or parse leaves the policy as it was,
+// and says why through logf, as it says each new one. stop ends the
+// watch.
+func watchPolicy(path string, set func(*gateway.Policy), logf func(string)) (stop func(), err error) {
+	dir, base := filepath.Split(filepath.Clean(path))
+	if dir == "" {
+		dir = "."
+	}
+	f, err := sys.WatchWrites(dir)
+	if err != nil {
+		return nil, fmt.Errorf("-policy %s: watching for changes: %w", path, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := f.Read(buf)
+			if err != nil {
+				return // closed by stop
+			}
+			changed := false
+			for _, e := range sys.ParseDirEvents(buf[:n]) {
+				changed = changed || e.Name == base
+			}
+			if !changed {
+				continue
+			}
+			p, err := gateway.ReadPolicy(path)
+			if err != nil {
+				if !errors.Is(err, os.ErrNotExist) { // gone for a moment: a rename follows
+					logf(fmt.Sprintf("%v; keeping the policy in force", err))
+				}
+				continue
+			}
+			set(p)
+			logf(fmt.Sprintf("policy %s read again: %d rules", path, p.Rules()))
+		}
+	}()
+	return func() {
+		f.Close()
+		<-done
+	}, nil
 }
 
 // surrogateRoutes reads -csimpl-hosts: HOST (its surrogateTcp at port)
@@ -357,6 +408,18 @@ func run(args []string, stdout io.Writer) error {
 		cs.Close()
 		g.Close()
 		return fmt.Errorf("writing output: %w", err)
+	}
+	if *policy != "" {
+		stopWatch, err := watchPolicy(*policy, g.SetPolicy, func(msg string) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			fmt.Fprintf(os.Stderr, "fcgate: %s\n", msg)
+		})
+		if err != nil {
+			g.Close()
+			return err
+		}
+		defer stopWatch()
 	}
 	if err := g.NamesOff(); err != nil {
 		fmt.Fprintf(os.Stderr, "fcgate: %v\n", err)

@@ -64,11 +64,50 @@ func TestPolicyAcrossHosts(t *testing.T) {
 			t.Errorf("receiver: %v", err)
 		}
 	}
+
+	// The policy is read again when its file changes: written in place,
+	// OTHER may reach ACT_1 from then on; replaced (renamed over) by a
+	// file it cannot parse, the policy in force stays.
+	waitStderr := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(lineTimeout)
+		for !strings.Contains(h.gwB.Stderr(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("b's gateway said no %q within %v; stderr %q", want, lineTimeout, h.gwB.Stderr())
+			}
+			time.Sleep(10 * time.Millisecond) // polling its stderr, bounded
+		}
+	}
+	if err := os.WriteFile(policy, []byte("allow a:CTL ACT_*\nallow a:OTHER ACT_1\nallow a LOG\nallow a NOPE\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitStderr("read again: 4 rules")
+	act2 := h.recv(t, "-n", "ACT_1", "-count", "1")
+	if r := h.send(t, "-n", "OTHER", "-r", "b:ACT_1", "-m", "now you"); r.code != 0 || r.stdout != "now you\n" {
+		t.Errorf("OTHER to b:ACT_1 once allowed: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if err := act2.Wait(runTimeout); err != nil {
+		t.Errorf("receiver: %v", err)
+	}
+	bad := policy + ".new"
+	if err := os.WriteFile(bad, []byte("allow\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bad, policy); err != nil {
+		t.Fatal(err)
+	}
+	waitStderr("keeping the policy in force")
+	// Still the last good policy: OTHER may not reach SECRET (no
+	// policy at all would say "not found": nobody holds it).
+	if r := h.send(t, "-n", "OTHER", "-r", "b:SECRET", "-m", "x"); r.code != 1 || !strings.Contains(r.stderr, "the remote host's policy") {
+		t.Errorf("OTHER to b:SECRET under the kept policy: exit %d, stderr %q; want the policy refusing", r.code, r.stderr)
+	}
+
 	h.gwB.Signal(15)
 	got := h.gwB.Expect("fcgate: stopped: ", lineTimeout)
-	// Denied: OTHER's Locate of ACT_1 and CTL's of SECRET.
-	if !strings.Contains(got, ", denied 2,") {
-		t.Errorf("b's counts: %q; want 2 denied", got)
+	// Denied: OTHER's Locate of ACT_1, CTL's of SECRET, OTHER's of SECRET.
+	if !strings.Contains(got, ", denied 3,") {
+		t.Errorf("b's counts: %q; want 3 denied", got)
 	}
 	if err := h.gwB.Wait(runTimeout); err != nil {
 		t.Errorf("b's gateway: %v", err)
