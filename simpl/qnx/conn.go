@@ -250,7 +250,11 @@ func (p *peer) run() {
 			h := it.pulse
 			h.kind = it.kind
 			putHeader(b[:], h)
-			_, err := p.sc.Send(context.Background(), b[:], nil)
+			ctx := context.Background()
+			if it.kind == kindDisconnect {
+				ctx = exiting.ctx()
+			}
+			_, err := p.sc.Send(ctx, b[:], nil)
 			if err != nil && !errors.Is(err, simpl.ErrRejected) {
 				p.markDead()
 			}
@@ -559,15 +563,15 @@ func MsgDeliverEvent(rcvid int, ev *SigEvent) error {
 	if ev == nil {
 		return EFAULT
 	}
-	cl := rcvids.client(rcvid)
-	if cl == nil || cl.gone {
-		return ESRCH
-	}
 	if ev.Notify != SIGEV_PULSE || ev.Coid&(NTO_SIDE_CHANNEL|selfBit) != NTO_SIDE_CHANNEL|selfBit {
 		return EINVAL
 	}
 	if ev.Code < -128 || ev.Code > 127 {
 		return EINVAL
+	}
+	cl := rcvids.client(rcvid)
+	if cl == nil || cl.isGone() {
+		return ESRCH
 	}
 	chid := ev.Coid >> chidShift & chidMask
 	p, err := getPeer(peerName{pid: cl.pid, chid: chid})
@@ -582,4 +586,37 @@ func MsgDeliverEvent(rcvid int, ev *SigEvent) error {
 	}
 	state.mu.Unlock()
 	return nil
+}
+
+// exitSignal ends the disconnects in flight when the process shuts down
+// (Shutdown): the servers learn of the exit from their pidfds instead.
+type exitSignal struct {
+	mu     sync.Mutex
+	c      context.Context
+	cancel context.CancelFunc
+}
+
+var exiting exitSignal
+
+func (e *exitSignal) ctx() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c == nil {
+		e.c, e.cancel = context.WithCancel(context.Background())
+	}
+	return e.c
+}
+
+// fire ends the disconnects in flight and those to come until reset.
+func (e *exitSignal) fire() {
+	e.ctx()
+	e.cancel()
+}
+
+// reset lets later disconnects be sent again.
+func (e *exitSignal) reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cancel()
+	e.c = nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl/qnx"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
@@ -228,4 +229,24 @@ func receivePulse(t *testing.T, chid int) qnx.Pulse {
 	}
 	p, _ := qnx.DecodePulse(buf)
 	return p
+}
+
+// waitExit waits for a helper to finish its steps and exit cleanly.
+func waitExit(t *testing.T, p *simpltest.Proc) {
+	t.Helper()
+	if err := p.Wait(10 * time.Second); err != nil {
+		t.Fatalf("helper: %v\n%s", err, p.Stderr())
+	}
+}
+
+// reap removes the FIFOs a killed helper left.
+func reap(t *testing.T) {
+	t.Helper()
+	reg, err := naming.Open(os.Getenv("FIFO_PATH"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Reap(""); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -106,8 +106,15 @@ type channel struct {
 	clients   map[int]*client // live client processes, by pid
 	bySend    map[sendKey]int // received messages: (pid, send id) -> rcvid
 	withdrawn map[sendKey]bool
-	waitingU  map[sendKey]simpl.Message // unblock requests held for a message still to come
+	waitingU  map[sendKey]heldUnblock // unblock requests held for a message still to come
 	dead      bool
+}
+
+// heldUnblock is an unblock request waiting for its message, and the
+// errno its client leaves with.
+type heldUnblock struct {
+	m   simpl.Message
+	why int32
 }
 
 // sendKey names one message of one client process.
@@ -179,7 +186,7 @@ func openChannel(chid, flags int, name string) (*channel, error) {
 		clients:   make(map[int]*client),
 		bySend:    make(map[sendKey]int),
 		withdrawn: make(map[sendKey]bool),
-		waitingU:  make(map[sendKey]simpl.Message),
+		waitingU:  make(map[sendKey]heldUnblock),
 	}, nil
 }
 
@@ -213,7 +220,7 @@ func (ch *channel) destroy() {
 	}
 	ch.clients = nil
 	for _, u := range ch.waitingU {
-		u.Reply([]byte{unblockLeave})
+		u.m.Reply([]byte{unblockLeave})
 	}
 	ch.waitingU = nil
 	ch.mu.Unlock()
@@ -311,7 +318,7 @@ func (ch *channel) lost(cl *client) {
 	}
 	for k, u := range ch.waitingU {
 		if int(k.pid) == cl.pid {
-			u.Reply([]byte{unblockLeave})
+			u.m.Reply([]byte{unblockLeave})
 			delete(ch.waitingU, k)
 		}
 	}
@@ -349,7 +356,8 @@ func closePfd(p *sys.Pidfd) {
 // every channel and closes the process's sending identity. QNX's kernel
 // does this at exit; a Go program (or the C library's atexit) calls it,
 // or leaves its names' FIFOs for the next Attach to reclaim. Connections
-// still open are dropped (their servers see the process go).
+// still open are dropped, and disconnects not yet taken by their servers
+// are not waited for: the servers see the process exit through its pidfd.
 func Shutdown(ctx context.Context) error {
 	state.mu.Lock()
 	var ps []*peer
@@ -370,6 +378,8 @@ func Shutdown(ctx context.Context) error {
 			p.push(outItem{kind: kindDisconnect}, true)
 		}
 	}
+	exiting.fire()
+	defer exiting.reset()
 	var err error
 	for _, p := range ps {
 		if !p.drainCtx(ctx) {
@@ -388,4 +398,11 @@ func Shutdown(ctx context.Context) error {
 		ChannelDestroy(chid)
 	}
 	return err
+}
+
+// isGone reads gone under its channel's lock.
+func (cl *client) isGone() bool {
+	cl.ch.mu.Lock()
+	defer cl.ch.mu.Unlock()
+	return cl.gone
 }

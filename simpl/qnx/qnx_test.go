@@ -1,11 +1,18 @@
 package qnx_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl/qnx"
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
 // A client process's pulses and messages arrive in the order it sent
@@ -57,7 +64,289 @@ func TestPulsesAndMessagesInOrder(t *testing.T) {
 	if err := qnx.ConnectDetach(scoid); err != nil {
 		t.Fatalf("ConnectDetach(scoid): %v", err)
 	}
-	if err := c.Wait(10 * time.Second); err != nil {
+	waitExit(t, c)
+}
+
+// A 1 MiB message: MsgReceive takes the first KiB, MsgRead fetches the
+// rest at offsets (and 0 past the end); the reply is written in two
+// parts with MsgWrite, out of order, then MsgReply with no data sends it.
+func TestMsgReadWriteMiB(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	c := startClient(t, env, chid, "big")
+	const size = 1 << 20
+	buf := make([]byte, 1024)
+	var info qnx.MessageInfo
+	rcvid := receive(t, chid, buf, &info)
+	if info.Msglen != 1024 || info.Srcmsglen != size || info.Dstmsglen != size {
+		t.Fatalf("info %+v", info)
+	}
+	got := append([]byte(nil), buf...)
+	chunk := make([]byte, 100000) // not a divisor of the size
+	for off := len(got); off < size; {
+		n, err := qnx.MsgRead(rcvid, chunk, off)
+		if err != nil || n == 0 {
+			t.Fatalf("MsgRead at %d: %d, %v", off, n, err)
+		}
+		got = append(got, chunk[:n]...)
+		off += n
+	}
+	if !bytes.Equal(got, pattern(size, 1)) {
+		t.Fatal("message read back differs")
+	}
+	if n, err := qnx.MsgRead(rcvid, chunk, size); n != 0 || err != nil {
+		t.Fatalf("MsgRead past the end: %d, %v", n, err)
+	}
+	want := pattern(size, 2)
+	if n, err := qnx.MsgWrite(rcvid, want[size/2:], size/2); n != size/2 || err != nil {
+		t.Fatalf("MsgWrite second half: %d, %v", n, err)
+	}
+	if n, err := qnx.MsgWrite(rcvid, want[:size/2], 0); n != size/2 || err != nil {
+		t.Fatalf("MsgWrite first half: %d, %v", n, err)
+	}
+	if n, err := qnx.MsgWrite(rcvid, want, size-10); n != 10 || err != nil {
+		t.Fatalf("MsgWrite clipped at the end of the reply buffer: %d, %v", n, err)
+	}
+	copy(want[size-10:], want[:10])
+	// The client checks the reply is pattern(size, 2): restore the tail.
+	if _, err := qnx.MsgWrite(rcvid, pattern(size, 2)[size-10:], size-10); err != nil {
 		t.Fatal(err)
+	}
+	if err := qnx.MsgReply(rcvid, 9, nil); err != nil {
+		t.Fatalf("MsgReply: %v", err)
+	}
+	c.Expect("big ok", 20*time.Second)
+	if n, err := qnx.MsgRead(rcvid, chunk, 0); err != qnx.ESRCH {
+		t.Fatalf("MsgRead after the reply: %d, %v, want ESRCH", n, err)
+	}
+	waitExit(t, c)
+}
+
+// A REPLY-blocked client whose timeout expires on an UNBLOCK channel
+// stays blocked; the server gets an UNBLOCK pulse carrying the rcvid,
+// MsgInfo shows the request, and the client takes the server's reply.
+func TestUnblockPulse(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, qnx.NTO_CHF_UNBLOCK)
+	c := startClient(t, env, chid, "timeout:50:"+strconv.Itoa(qnx.NTO_TIMEOUT_SEND|qnx.NTO_TIMEOUT_REPLY)+":slow", "send:after")
+	buf := make([]byte, 64)
+	rcvid := receive(t, chid, buf, nil)
+	p := receivePulse(t, chid) // arrives once the client's 50 ms are up
+	if p.Code != qnx.PULSE_CODE_UNBLOCK || p.Value != rcvid {
+		t.Fatalf("pulse %+v, want UNBLOCK for rcvid %d", p, rcvid)
+	}
+	var info qnx.MessageInfo
+	if err := qnx.MsgInfo(rcvid, &info); err != nil || info.Flags&qnx.NTO_MI_UNBLOCK_REQ == 0 {
+		t.Fatalf("MsgInfo: %+v, %v", info, err)
+	}
+	// Had the client left, it would print "err 110" and not this reply.
+	if err := qnx.MsgReply(rcvid, 5, []byte("late")); err != nil {
+		t.Fatalf("MsgReply: %v", err)
+	}
+	c.Expect("reply 5 late", 10*time.Second)
+	rcvid = receive(t, chid, buf, nil)
+	if err := qnx.MsgError(rcvid, int(qnx.ETIMEDOUT)); err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("err "+strconv.Itoa(int(qnx.ETIMEDOUT)), 10*time.Second)
+	waitExit(t, c)
+}
+
+// Without NTO_CHF_UNBLOCK a timed out client leaves at once with
+// ETIMEDOUT while the server holds its message, and the server's late
+// MsgReply is ESRCH.
+func TestTimeoutLeaves(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	c := startClient(t, env, chid, "timeout:50:"+strconv.Itoa(qnx.NTO_TIMEOUT_SEND|qnx.NTO_TIMEOUT_REPLY)+":held")
+	buf := make([]byte, 64)
+	rcvid := receive(t, chid, buf, nil)
+	c.Expect("err "+strconv.Itoa(int(qnx.ETIMEDOUT)), 10*time.Second)
+	// Through shared memory (the transport between two gosimpl
+	// processes) the answer finds the client gone.
+	if err := qnx.MsgReply(rcvid, 0, nil); err != qnx.ESRCH {
+		t.Fatalf("late MsgReply: %v, want ESRCH", err)
+	}
+	waitExit(t, c)
+}
+
+// A REPLY-only timeout on a channel without UNBLOCK is decided by the
+// server's next MsgReceive: the client leaves, the rcvid is void.
+func TestReplyTimeoutDecidedByServer(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	c := startClient(t, env, chid, "timeout:30:"+strconv.Itoa(qnx.NTO_TIMEOUT_REPLY)+":held")
+	buf := make([]byte, 64)
+	rcvid := receive(t, chid, buf, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := qnx.MsgReceive(ctx, chid, buf, nil)
+		errc <- err
+	}()
+	c.Expect("err "+strconv.Itoa(int(qnx.ETIMEDOUT)), 10*time.Second)
+	if err := qnx.MsgReply(rcvid, 0, nil); err != qnx.ESRCH {
+		t.Fatalf("MsgReply on the left client's rcvid: %v, want ESRCH", err)
+	}
+	cancel()
+	if err := <-errc; err != qnx.EINTR {
+		t.Fatalf("cancelled MsgReceive: %v, want EINTR", err)
+	}
+	waitExit(t, c)
+}
+
+// SIGKILL of a client brings a DISCONNECT pulse, and the rcvid of the
+// message it left unanswered is ESRCH.
+func TestDisconnectOnKill(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, qnx.NTO_CHF_DISCONNECT)
+	c := startClient(t, env, chid, "send:x")
+	var info qnx.MessageInfo
+	rcvid := receive(t, chid, make([]byte, 8), &info)
+	c.Kill()
+	c.Wait(10 * time.Second)
+	reap(t)
+	p := receivePulse(t, chid)
+	if p.Code != qnx.PULSE_CODE_DISCONNECT || p.Scoid != info.Scoid {
+		t.Fatalf("pulse %+v, want DISCONNECT for scoid %#x", p, info.Scoid)
+	}
+	if err := qnx.MsgReply(rcvid, 0, nil); err != qnx.ESRCH {
+		t.Fatalf("MsgReply to the dead client: %v, want ESRCH", err)
+	}
+	if err := qnx.ConnectDetach(info.Scoid); err != nil {
+		t.Fatalf("ConnectDetach(scoid): %v", err)
+	}
+	if err := qnx.ConnectDetach(info.Scoid); err != qnx.EINVAL {
+		t.Fatalf("second ConnectDetach(scoid): %v, want EINVAL", err)
+	}
+}
+
+// Several goroutines receive on one channel; messages from several
+// client processes are each received once and answered by whichever
+// goroutine got them.
+func TestSeveralReceivers(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	const receivers = 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]int{}
+	for range receivers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64)
+			var info qnx.MessageInfo
+			for {
+				rcvid, err := qnx.MsgReceive(ctx, chid, buf, &info)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				seen[string(buf[:info.Msglen])]++
+				mu.Unlock()
+				qnx.MsgReply(rcvid, 1, bytes.ToUpper(buf[:info.Msglen]))
+			}
+		}()
+	}
+	var procs []*simpltest.Proc
+	for i := range 4 {
+		var steps []string
+		for j := range 5 {
+			steps = append(steps, fmt.Sprintf("send:c%dm%d", i, j))
+		}
+		procs = append(procs, startClient(t, env, chid, steps...))
+	}
+	for i, p := range procs {
+		for j := range 5 {
+			p.Expect(fmt.Sprintf("reply 1 C%dM%d", i, j), 10*time.Second)
+		}
+		waitExit(t, p)
+	}
+	cancel()
+	wg.Wait()
+	if len(seen) != 20 {
+		t.Fatalf("%d distinct messages received, want 20", len(seen))
+	}
+	for m, n := range seen {
+		if n != 1 {
+			t.Fatalf("%q received %d times", m, n)
+		}
+	}
+}
+
+// name_attach / name_open / name_close, as in QNX's example: the server
+// answers the IO_CONNECT message, then the client's messages, then gets
+// the DISCONNECT pulse.
+func TestNames(t *testing.T) {
+	env := setup(t)
+	na, err := qnx.NameAttach("myname", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qnx.NameDetach(na, 0)
+	if _, err := qnx.NameAttach("myname", 0); err != qnx.EBUSY {
+		t.Fatalf("second NameAttach: %v, want EBUSY", err)
+	}
+	for _, bad := range []string{"", "/abs", "a/../b", "a:b", strings.Repeat("x", 40)} {
+		if _, err := qnx.NameAttach(bad, 0); err != qnx.EINVAL {
+			t.Fatalf("NameAttach(%q): %v, want EINVAL", bad, err)
+		}
+	}
+	if _, err := qnx.NameOpen(context.Background(), "nobody", 0); err != qnx.ENOENT {
+		t.Fatalf("NameOpen of a missing name: %v, want ENOENT", err)
+	}
+	c := simpltest.Start(t, "named", env, "myname", "3")
+	buf := make([]byte, 128)
+	var info qnx.MessageInfo
+	rcvid := receive(t, na.Chid, buf, &info)
+	le := binary.NativeEndian
+	if le.Uint16(buf) != qnx.IO_CONNECT || le.Uint16(buf[2:]) != qnx.IO_CONNECT_OPEN || le.Uint32(buf[4:]) != qnx.FTYPE_NAME || string(buf[40:46]) != "myname" {
+		t.Fatalf("IO_CONNECT message %x", buf[:info.Msglen])
+	}
+	if err := qnx.MsgReply(rcvid, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		rcvid := receive(t, na.Chid, buf, &info)
+		if string(buf[:info.Msglen]) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("message %q", buf[:info.Msglen])
+		}
+		qnx.MsgReply(rcvid, 0, nil)
+	}
+	if p := receivePulse(t, na.Chid); p.Code != qnx.PULSE_CODE_DISCONNECT {
+		t.Fatalf("pulse %+v, want DISCONNECT", p)
+	}
+	c.Expect("closed", 10*time.Second)
+	waitExit(t, c)
+}
+
+// MsgDeliverEvent: the server keeps the client's event, answers at once,
+// and delivers the pulse later to the client's own channel.
+func TestDeliverEvent(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	c := startClient(t, env, chid, "event:12:345")
+	buf := make([]byte, 64)
+	var info qnx.MessageInfo
+	rcvid := receive(t, chid, buf, &info)
+	ev, ok := qnx.DecodeEvent(buf[1:info.Msglen])
+	if buf[0] != 'E' || !ok || ev.Notify != qnx.SIGEV_PULSE {
+		t.Fatalf("request %x", buf[:info.Msglen])
+	}
+	if err := qnx.MsgReply(rcvid, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := qnx.MsgDeliverEvent(rcvid, &ev); err != nil {
+		t.Fatalf("MsgDeliverEvent: %v", err)
+	}
+	c.Expect("event 12 345", 10*time.Second)
+	waitExit(t, c)
+	if err := qnx.MsgDeliverEvent(rcvid, &qnx.SigEvent{Notify: qnx.SIGEV_SIGNAL}); err != qnx.EINVAL {
+		t.Fatalf("a signal event: %v, want EINVAL", err)
+	}
+	if err := qnx.MsgDeliverEvent(rcvid, nil); err != qnx.EFAULT {
+		t.Fatalf("nil event: %v, want EFAULT", err)
 	}
 }

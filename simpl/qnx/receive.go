@@ -249,7 +249,7 @@ func (ch *channel) accept(m simpl.Message, msg []byte, info *MessageInfo) (rcvid
 	ch.mu.Unlock()
 	if waiting {
 		// Its client's REPLY-state timeout expired before it got here.
-		ch.replyExpired(rcvid, u)
+		ch.replyExpired(rcvid, u.m, u.why)
 	}
 	return rcvid, Pulse{}, true, nil
 }
@@ -267,7 +267,7 @@ func (ch *channel) unblock(u simpl.Message, pid int, h header) {
 		u.Reply([]byte{unblockStay}) // REPLY state is not timed
 	case received:
 		ch.mu.Unlock()
-		ch.replyExpired(rcvid, u)
+		ch.replyExpired(rcvid, u, h.c)
 	case states&NTO_TIMEOUT_SEND != 0:
 		ch.withdrawn[key] = true
 		ch.mu.Unlock()
@@ -276,17 +276,17 @@ func (ch *channel) unblock(u simpl.Message, pid int, h header) {
 		// SEND-blocked with only REPLY timed: it expires the moment the
 		// message is received.
 		if old, ok := ch.waitingU[key]; ok {
-			old.Reply([]byte{unblockGone})
+			old.m.Reply([]byte{unblockGone})
 		}
-		ch.waitingU[key] = u
+		ch.waitingU[key] = heldUnblock{u, h.c}
 		ch.mu.Unlock()
 	}
 }
 
 // replyExpired handles a REPLY-blocked client's unblock: on an UNBLOCK
 // channel the client stays and the server gets an UNBLOCK pulse; on
-// another the client leaves and its rcvid is void.
-func (ch *channel) replyExpired(rcvid int, u simpl.Message) {
+// another the client leaves with why and its rcvid is void.
+func (ch *channel) replyExpired(rcvid int, u simpl.Message, why int32) {
 	if ch.flags&NTO_CHF_UNBLOCK != 0 {
 		s := rcvids.get(rcvid)
 		var scoid int
@@ -301,7 +301,16 @@ func (ch *channel) replyExpired(rcvid int, u simpl.Message) {
 		}
 		return
 	}
-	rcvids.finish(rcvid, func(s *slot) error { return s.m.ReplyError() })
+	// The message is answered with the client's own reason, so that
+	// whichever answer it reads first, it leaves the same way.
+	if why == 0 {
+		why = int32(ETIMEDOUT)
+	}
+	rcvids.finish(rcvid, func(s *slot) error {
+		var b [replyHeaderSize]byte
+		putReplyHeader(b[:], replyError, why)
+		return s.m.Reply(b[:])
+	})
 	u.Reply([]byte{unblockLeave})
 }
 
