@@ -357,7 +357,7 @@ func MsgSend(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	return decodeAnswer((*rb)[:n], rmsg)
+	return c.p.decodeAnswer((*rb)[:n], rmsg)
 }
 
 // MsgSendnc is MsgSend: Go has no thread cancellation points.
@@ -381,12 +381,15 @@ func MsgSendv(ctx context.Context, coid int, siov, riov [][]byte) (int, error) {
 }
 
 // decodeAnswer reads the server's answer into rmsg.
-func decodeAnswer(a, rmsg []byte) (int, error) {
+func (p *peer) decodeAnswer(a, rmsg []byte) (int, error) {
 	how, v, ok := decodeReplyHeader(a)
-	if !ok {
+	switch {
+	case !ok:
 		return -1, ESRVRFAULT
-	}
-	if how == replyError {
+	case how == replyGone:
+		p.markDead()
+		return -1, ESRCH
+	case how == replyError:
 		return -1, syscall.Errno(v)
 	}
 	copy(rmsg, a[replyHeaderSize:])

@@ -46,6 +46,8 @@ func pattern(n, seed int) []byte {
 //	timeout:MS:FLAGS:TEXT  TimerTimeout(MS, FLAGS) then send:TEXT
 //	event:CODE:VALUE       create a channel, send "E"+event for a pulse to
 //	                       it, then receive: "event CODE VALUE"
+//	sendv:A:B              MsgSendv of parts A and B into a 4- and an
+//	                       8-byte part: "replyv STATUS P1|P2"
 //	detach                 ConnectDetach: "detached"
 //	hang                   print "hanging" and block until killed
 func roleClient(args []string) error {
@@ -94,6 +96,14 @@ func roleClient(args []string) error {
 		case "event":
 			if err := clientEvent(ctx, coid, f[1], f[2]); err != nil {
 				return err
+			}
+		case "sendv":
+			r1, r2 := make([]byte, 4), make([]byte, 8)
+			st, err := qnx.MsgSendv(ctx, coid, [][]byte{[]byte(f[1]), []byte(f[2])}, [][]byte{r1, r2})
+			if err != nil {
+				printSend(st, nil, err)
+			} else {
+				fmt.Printf("replyv %d %s|%s\n", st, bytes.TrimRight(r1, "\x00"), bytes.TrimRight(r2, "\x00"))
 			}
 		case "detach":
 			if err := qnx.ConnectDetach(coid); err != nil {
@@ -189,6 +199,9 @@ func setup(t *testing.T) []string {
 	t.Helper()
 	dir := simpltest.Dir(t)
 	t.Setenv("FIFO_PATH", dir)
+	// After the test's channels are destroyed: let this process's
+	// disconnects finish and its sending name go.
+	t.Cleanup(shutdown)
 	return []string{"FIFO_PATH=" + dir}
 }
 

@@ -84,7 +84,7 @@ func NameOpen(ctx context.Context, name string, flags int) (int, error) {
 	var r [replyHeaderSize]byte
 	n, err := c.p.send(ctx, id, b, r[:])
 	if err == nil {
-		_, err = decodeAnswer(r[:n], nil)
+		_, err = c.p.decodeAnswer(r[:n], nil)
 	}
 	if err != nil {
 		ConnectDetach(coid)

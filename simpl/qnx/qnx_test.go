@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -348,5 +349,204 @@ func TestDeliverEvent(t *testing.T) {
 	}
 	if err := qnx.MsgDeliverEvent(rcvid, nil); err != qnx.EFAULT {
 		t.Fatalf("nil event: %v, want EFAULT", err)
+	}
+}
+
+// The vector forms gather and scatter as one byte stream; MsgError with
+// EOK is a plain success; MsgError with an errno fails the client's
+// MsgSend with it.
+func TestVectorsAndErrors(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	c := startClient(t, env, chid, "sendv:abc:defgh", "send:eok", "send:enosys")
+	h1, h2 := make([]byte, 2), make([]byte, 10)
+	var info qnx.MessageInfo
+	ctx := simpltest.Context(t, 10*time.Second)
+	rcvid, err := qnx.MsgReceivev(ctx, chid, [][]byte{h1, h2}, &info)
+	if err != nil || string(h1) != "ab" || string(h2[:6]) != "cdefgh" || info.Msglen != 8 {
+		t.Fatalf("MsgReceivev: %d %v %q %q %+v", rcvid, err, h1, h2, info)
+	}
+	p1, p2 := make([]byte, 3), make([]byte, 10)
+	if n, err := qnx.MsgReadv(rcvid, [][]byte{p1, p2}, 2); n != 6 || err != nil || string(p1) != "cde" || string(p2[:3]) != "fgh" {
+		t.Fatalf("MsgReadv: %d %v %q %q", n, err, p1, p2)
+	}
+	if n, err := qnx.MsgWritev(rcvid, [][]byte{[]byte("WX"), []byte("YZ")}, 8); n != 4 || err != nil {
+		t.Fatalf("MsgWritev: %d %v", n, err)
+	}
+	if err := qnx.MsgReplyv(rcvid, 3, [][]byte{[]byte("RS"), []byte("TUVW")}); err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("replyv 3 RSTU|VW\x00\x00WXYZ", 10*time.Second)
+	buf := make([]byte, 16)
+	rcvid = receive(t, chid, buf, nil)
+	if err := qnx.MsgError(rcvid, 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("reply 0", 10*time.Second)
+	rcvid = receive(t, chid, buf, nil)
+	if err := qnx.MsgError(rcvid, int(qnx.ENOSYS)); err != nil {
+		t.Fatal(err)
+	}
+	if err := qnx.MsgError(rcvid, int(qnx.ENOSYS)); err != qnx.ESRCH {
+		t.Fatalf("second MsgError: %v, want ESRCH", err)
+	}
+	c.Expect("err "+strconv.Itoa(int(qnx.ENOSYS)), 10*time.Second)
+	waitExit(t, c)
+}
+
+// ChannelDestroy releases a client REPLY-blocked on the channel with
+// ESRCH, a receiver blocked on it with ESRCH; later sends on the dead
+// connection are EBADF.
+func TestChannelDestroy(t *testing.T) {
+	env := setup(t)
+	chid, err := qnx.ChannelCreate(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startClient(t, env, chid, "send:held", "send:again")
+	receive(t, chid, make([]byte, 8), nil)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := qnx.MsgReceive(simpltest.Context(t, 10*time.Second), chid, make([]byte, 64), nil)
+		errc <- err
+	}()
+	if err := qnx.ChannelDestroy(chid); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != qnx.ESRCH {
+		t.Fatalf("receiver on the destroyed channel: %v, want ESRCH", err)
+	}
+	c.Expect("err "+strconv.Itoa(int(qnx.ESRCH)), 10*time.Second)
+	c.Expect("err "+strconv.Itoa(int(qnx.EBADF)), 10*time.Second)
+	if err := qnx.ChannelDestroy(chid); err != qnx.EINVAL {
+		t.Fatalf("second ChannelDestroy: %v, want EINVAL", err)
+	}
+	waitExit(t, c)
+}
+
+// Bad input gets QNX's errno, never a panic.
+func TestBadInput(t *testing.T) {
+	setup(t)
+	chid := channel(t, 0)
+	ctx := simpltest.Context(t, 10*time.Second)
+	checks := []struct {
+		what string
+		err  error
+		want error
+	}{}
+	add := func(what string, err, want error) {
+		checks = append(checks, struct {
+			what      string
+			err, want error
+		}{what, err, want})
+	}
+	_, err := qnx.ChannelCreate(qnx.NTO_CHF_THREAD_DEATH)
+	add("ChannelCreate(THREAD_DEATH)", err, qnx.ENOTSUP)
+	add("ChannelDestroy(unknown)", qnx.ChannelDestroy(9999), qnx.EINVAL)
+	_, err = qnx.ConnectAttach(1, 0, chid, 0, 0)
+	add("ConnectAttach(remote nd)", err, qnx.ENOREMOTE)
+	_, err = qnx.ConnectAttach(0, 0, 0, 0, 0)
+	add("ConnectAttach(chid 0)", err, qnx.EINVAL)
+	_, err = qnx.ConnectAttach(0, -1, chid, 0, 0)
+	add("ConnectAttach(pid -1)", err, qnx.EINVAL)
+	_, err = qnx.ConnectAttach(0, 0, chid, -1, 0)
+	add("ConnectAttach(index -1)", err, qnx.EINVAL)
+	_, err = qnx.ConnectAttach(0, 0, chid, 0, 0x8000)
+	add("ConnectAttach(bad flags)", err, qnx.EINVAL)
+	_, err = qnx.ConnectAttach(0, 0, 9999, 0, 0)
+	add("ConnectAttach(unknown chid)", err, qnx.ESRCH)
+	_, err = qnx.ConnectAttach(0, 0x3FFFFFFF, chid, 0, 0)
+	add("ConnectAttach(unknown pid)", err, qnx.ESRCH)
+	add("ConnectDetach(unknown)", qnx.ConnectDetach(12345), qnx.EINVAL)
+	_, err = qnx.MsgSend(ctx, 12345, []byte("x"), nil)
+	add("MsgSend(unknown coid)", err, qnx.EBADF)
+	_, err = qnx.MsgSend(ctx, -1, nil, nil)
+	add("MsgSend(coid -1, nil buffers)", err, qnx.EBADF)
+	add("MsgSendPulse(unknown coid)", qnx.MsgSendPulse(12345, -1, 1, 1), qnx.EBADF)
+	add("MsgSendPulse(code 200)", qnx.MsgSendPulse(12345, -1, 200, 1), qnx.EINVAL)
+	_, err = qnx.MsgReceive(ctx, 9999, nil, nil)
+	add("MsgReceive(unknown chid)", err, qnx.ESRCH)
+	for _, rcvid := range []int{0, -1, 1, 0x7FFF0001, 12345} {
+		add(fmt.Sprintf("MsgReply(%d)", rcvid), qnx.MsgReply(rcvid, 0, nil), qnx.ESRCH)
+		add(fmt.Sprintf("MsgError(%d)", rcvid), qnx.MsgError(rcvid, 1), qnx.ESRCH)
+		_, err = qnx.MsgRead(rcvid, nil, 0)
+		add(fmt.Sprintf("MsgRead(%d)", rcvid), err, qnx.ESRCH)
+		_, err = qnx.MsgWrite(rcvid, nil, 0)
+		add(fmt.Sprintf("MsgWrite(%d)", rcvid), err, qnx.ESRCH)
+		add(fmt.Sprintf("MsgInfo(%d)", rcvid), qnx.MsgInfo(rcvid, &qnx.MessageInfo{}), qnx.ESRCH)
+		add(fmt.Sprintf("MsgDeliverEvent(%d)", rcvid), qnx.MsgDeliverEvent(rcvid, &qnx.SigEvent{Notify: qnx.SIGEV_PULSE, Coid: qnx.NTO_SIDE_CHANNEL | 0x20010001}), qnx.ESRCH)
+	}
+	_, err = qnx.MsgRead(1, nil, -1)
+	add("MsgRead(offset -1)", err, qnx.EINVAL)
+	_, err = qnx.MsgWrite(1, nil, -5)
+	add("MsgWrite(offset -5)", err, qnx.EINVAL)
+	add("MsgInfo(nil)", qnx.MsgInfo(1, nil), qnx.EFAULT)
+	_, err = qnx.TimerTimeout(77, qnx.NTO_TIMEOUT_SEND, nil, nil, nil)
+	add("TimerTimeout(bad clock)", err, qnx.EINVAL)
+	_, err = qnx.TimerTimeout(qnx.CLOCK_MONOTONIC, qnx.NTO_TIMEOUT_SEND, &qnx.SigEvent{Notify: qnx.SIGEV_PULSE}, nil, nil)
+	add("TimerTimeout(pulse notify)", err, qnx.EINVAL)
+	_, err = qnx.TimerTimeout(qnx.CLOCK_MONOTONIC, 1<<12, nil, nil, nil)
+	add("TimerTimeout(NANOSLEEP)", err, qnx.ENOTSUP)
+	add("NameDetach(nil)", qnx.NameDetach(nil, 0), qnx.EINVAL)
+	_, err = qnx.NameOpen(ctx, "", 0)
+	add("NameOpen(\"\")", err, qnx.EINVAL)
+	for _, c := range checks {
+		if c.err != c.want {
+			t.Errorf("%s: %v, want %v", c.what, c.err, c.want)
+		}
+	}
+}
+
+// TimerTimeout on the RECEIVE state: nil ntime fails at once (QNX's
+// non-blocking MsgReceive), a time fails after it; each arms one call.
+func TestReceiveTimeout(t *testing.T) {
+	setup(t)
+	chid := channel(t, 0)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ctx := simpltest.Context(t, 10*time.Second)
+	if _, err := qnx.TimerTimeout(qnx.CLOCK_MONOTONIC, qnx.NTO_TIMEOUT_RECEIVE, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qnx.MsgReceive(ctx, chid, make([]byte, 64), nil); err != qnx.ETIMEDOUT {
+		t.Fatalf("immediate timeout: %v, want ETIMEDOUT", err)
+	}
+	ns := uint64(20 * time.Millisecond)
+	prev, err := qnx.TimerTimeout(qnx.CLOCK_MONOTONIC, qnx.NTO_TIMEOUT_RECEIVE, nil, &ns, nil)
+	if err != nil || prev != 0 {
+		t.Fatalf("TimerTimeout: %d, %v (the last call disarmed the previous one)", prev, err)
+	}
+	t0 := time.Now()
+	if _, err := qnx.MsgReceive(ctx, chid, make([]byte, 64), nil); err != qnx.ETIMEDOUT {
+		t.Fatalf("20 ms timeout: %v, want ETIMEDOUT", err)
+	}
+	if d := time.Since(t0); d < 20*time.Millisecond {
+		t.Fatalf("timed out after %v, before 20 ms", d)
+	}
+	// A pulse waiting in the channel does not wait: the timeout is not
+	// used (and is disarmed by the call).
+	coid, err := qnx.ConnectAttach(0, 0, chid, qnx.NTO_SIDE_CHANNEL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qnx.ConnectDetach(coid)
+	if err := qnx.MsgSendPulse(coid, -1, 5, 6); err != nil {
+		t.Fatal(err)
+	}
+	if p := receivePulse(t, chid); p.Code != 5 || p.Value != 6 {
+		t.Fatalf("pulse to self %+v", p)
+	}
+	// A buffer too small for a pulse is EFAULT, and the pulse is lost.
+	if err := qnx.MsgSendPulse(coid, -1, 7, 8); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qnx.MsgReceive(ctx, chid, nil, nil); err != qnx.EFAULT {
+		t.Fatalf("pulse into a nil buffer: %v, want EFAULT", err)
+	}
+	if _, err := qnx.TimerTimeout(qnx.CLOCK_MONOTONIC, qnx.NTO_TIMEOUT_RECEIVE, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qnx.MsgReceive(ctx, chid, make([]byte, 64), nil); err != qnx.ETIMEDOUT {
+		t.Fatalf("after the lost pulse: %v, want ETIMEDOUT (nothing queued)", err)
 	}
 }

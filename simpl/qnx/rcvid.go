@@ -90,21 +90,24 @@ func (t *rcvTable) finish(rcvid int, answer func(s *slot) error) error {
 	return err
 }
 
-// drop fails and frees every busy slot for which match holds.
-func (t *rcvTable) drop(match func(s *slot) bool) {
+// drop answers how (replyGone or replyError with ESRCH) and frees every
+// busy slot for which match holds.
+func (t *rcvTable) drop(how byte, match func(s *slot) bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var b [replyHeaderSize]byte
+	putReplyHeader(b[:], how, int32(ESRCH))
 	for i := range t.slots {
 		s := &t.slots[i]
 		if s.busy && match(s) {
-			s.m.ReplyError()
+			s.m.Reply(b[:])
 			t.release(s, i)
 		}
 	}
 }
 
 func (t *rcvTable) dropChannel(ch *channel) {
-	t.drop(func(s *slot) bool { return s.ch == ch })
+	t.drop(replyGone, func(s *slot) bool { return s.ch == ch })
 	t.mu.Lock()
 	for i := range t.slots {
 		if t.slots[i].ch == ch {
@@ -114,7 +117,9 @@ func (t *rcvTable) dropChannel(ch *channel) {
 	t.mu.Unlock()
 }
 
-func (t *rcvTable) dropClient(cl *client) { t.drop(func(s *slot) bool { return s.cl == cl }) }
+func (t *rcvTable) dropClient(cl *client) {
+	t.drop(replyError, func(s *slot) bool { return s.cl == cl })
+}
 
 // client returns the client of rcvid, answered or not, for
 // MsgDeliverEvent: nil once the slot has been reused.

@@ -35,7 +35,8 @@ import (
 //
 // The answer to a kindMsg or kindConnect request starts with an 8-byte
 // header: byte 0 replyOK (then int32 status at offset 4) or replyError
-// (then int32 errno at offset 4), bytes 1..3 zero; the reply data follows.
+// (then int32 errno at offset 4) or replyGone (the channel was destroyed
+// with the message in it), bytes 1..3 zero; the reply data follows.
 // The answer to kindUnblock is one byte: unblockLeave, unblockStay or
 // unblockGone. Pulses and disconnects are answered empty at once.
 const (
@@ -51,6 +52,7 @@ const (
 
 	replyOK    = 0
 	replyError = 1
+	replyGone  = 2 // the channel was destroyed: ESRCH, and the connection is dead
 
 	unblockLeave = 'L' // the client may go: its message was withdrawn or forgotten
 	unblockStay  = 'S' // the server keeps the message: wait for its answer
@@ -121,7 +123,7 @@ func decodeReplyHeader(b []byte) (how byte, v int32, ok bool) {
 	if len(b) < replyHeaderSize || b[1] != 0 || b[2] != 0 || b[3] != 0 {
 		return 0, 0, false
 	}
-	if b[0] != replyOK && b[0] != replyError {
+	if b[0] != replyOK && b[0] != replyError && b[0] != replyGone {
 		return 0, 0, false
 	}
 	return b[0], int32(binary.LittleEndian.Uint32(b[4:])), true
