@@ -22,6 +22,7 @@ func TestMain(m *testing.M) {
 	simpltest.Main(m, map[string]simpltest.Role{
 		"client": roleClient,
 		"named":  roleNamed,
+		"echo":   roleEcho,
 	}, simpltest.WithLifetime(60*time.Second))
 }
 
@@ -49,6 +50,7 @@ func pattern(n, seed int) []byte {
 //	sendv:A:B              MsgSendv of parts A and B into a 4- and an
 //	                       8-byte part: "replyv STATUS P1|P2"
 //	detach                 ConnectDetach: "detached"
+//	pump                   MsgSend 64 bytes until a MsgSend fails
 //	hang                   print "hanging" and block until killed
 func roleClient(args []string) error {
 	pid, _ := strconv.Atoi(args[0])
@@ -110,6 +112,13 @@ func roleClient(args []string) error {
 				return err
 			}
 			fmt.Println("detached")
+		case "pump":
+			req, reply := make([]byte, 64), make([]byte, 64)
+			for {
+				if _, err := qnx.MsgSend(ctx, coid, req, reply); err != nil {
+					return nil
+				}
+			}
 		case "hang":
 			fmt.Println("hanging")
 			select {}
@@ -261,5 +270,27 @@ func reap(t *testing.T) {
 	}
 	if _, err := reg.Reap(""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// roleEcho: create a channel, print "chid N", and answer every message
+// with itself until killed.
+func roleEcho(args []string) error {
+	chid, err := qnx.ChannelCreate(0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("chid %d\n", chid)
+	simpltest.Ready()
+	buf := make([]byte, 1024)
+	var info qnx.MessageInfo
+	for {
+		rcvid, err := qnx.MsgReceive(context.Background(), chid, buf, &info)
+		if err != nil {
+			return err
+		}
+		if rcvid > 0 {
+			qnx.MsgReply(rcvid, info.Msglen, buf[:info.Msglen])
+		}
 	}
 }
