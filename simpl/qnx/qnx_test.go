@@ -550,3 +550,23 @@ func TestReceiveTimeout(t *testing.T) {
 		t.Fatalf("after the lost pulse: %v, want ETIMEDOUT (nothing queued)", err)
 	}
 }
+
+// Without NTO_CHF_UNBLOCK, a client that times out while its message is
+// still queued (the server is not receiving) leaves at once, and the
+// message is withdrawn: the server's next MsgReceive gets the client's
+// next message instead.
+func TestSendTimeoutWithdraws(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	c := startClient(t, env, chid, "timeout:30:"+strconv.Itoa(qnx.NTO_TIMEOUT_SEND|qnx.NTO_TIMEOUT_REPLY)+":withdrawn", "send:next")
+	c.Expect("err "+strconv.Itoa(int(qnx.ETIMEDOUT)), 10*time.Second)
+	buf := make([]byte, 64)
+	var info qnx.MessageInfo
+	rcvid := receive(t, chid, buf, &info)
+	if got := string(buf[:info.Msglen]); got != "next" {
+		t.Fatalf("received %q, want the message after the withdrawn one", got)
+	}
+	qnx.MsgReply(rcvid, 0, nil)
+	c.Expect("reply 0", 10*time.Second)
+	waitExit(t, c)
+}
