@@ -119,12 +119,12 @@ func attach(n peerName, self bool, chid, index int) (int, error) {
 // getPeer returns the shared connection to name, locating it the first
 // time, with a reference taken.
 func getPeer(n peerName) (*peer, error) {
-	name, unblock := n.name, n.name != ""
-	if name == "" {
-		name = chanName(n.pid, n.chid, false)
+	key := n.name
+	if key == "" {
+		key = chanName(n.pid, n.chid, false)
 	}
-	key := name
 	for {
+		unblock := n.name != "" // a name_attach'd channel has NTO_CHF_UNBLOCK
 		state.mu.Lock()
 		p := state.peers[key]
 		if p != nil && p.refs > 0 {
@@ -194,7 +194,7 @@ func ConnectDetach(coid int) error {
 		}
 		delete(state.scoids, coid)
 		state.mu.Unlock()
-		cl.ch.lost(cl) // a live client released by its server
+		cl.ch.end(cl, false) // released by its server: no pulse about it
 		return nil
 	}
 	delete(state.conns, coid)

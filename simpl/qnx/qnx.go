@@ -306,7 +306,11 @@ func (ch *channel) clientFor(pid int) *client {
 // lost ends client cl (its last connection went, or its process died):
 // its messages are void, and the server hears of it through a
 // DISCONNECT pulse if the channel asked for one.
-func (ch *channel) lost(cl *client) {
+func (ch *channel) lost(cl *client) { ch.end(cl, true) }
+
+// end ends client cl, with a DISCONNECT pulse if pulse is set and the
+// channel asked for one.
+func (ch *channel) end(cl *client, pulse bool) {
 	ch.mu.Lock()
 	if cl.gone || ch.dead {
 		ch.mu.Unlock()
@@ -330,7 +334,7 @@ func (ch *channel) lost(cl *client) {
 	ch.mu.Unlock()
 	closePfd(cl.pfd)
 	rcvids.dropClient(cl)
-	if ch.flags&NTO_CHF_DISCONNECT != 0 {
+	if pulse && ch.flags&NTO_CHF_DISCONNECT != 0 {
 		ch.pushLocal(Pulse{Code: PULSE_CODE_DISCONNECT, Scoid: cl.scoid})
 	} else {
 		state.mu.Lock()

@@ -570,3 +570,62 @@ func TestSendTimeoutWithdraws(t *testing.T) {
 	c.Expect("reply 0", 10*time.Second)
 	waitExit(t, c)
 }
+
+// A TimerTimeout belongs to the OS thread that armed it: a call on
+// another thread neither uses nor disarms it.
+func TestTimerTimeoutPerThread(t *testing.T) {
+	setup(t)
+	chid := channel(t, 0)
+	coid, err := qnx.ConnectAttach(0, 0, chid, qnx.NTO_SIDE_CHANNEL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer qnx.ConnectDetach(coid)
+	if err := qnx.MsgSendPulse(coid, -1, 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if _, err := qnx.TimerTimeout(qnx.CLOCK_MONOTONIC, qnx.NTO_TIMEOUT_RECEIVE, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := simpltest.Context(t, 10*time.Second)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // another thread than the test's, locked above
+		defer runtime.UnlockOSThread()
+		rcvid, err := qnx.MsgReceive(ctx, chid, make([]byte, 64), nil)
+		if err == nil && rcvid != 0 {
+			err = fmt.Errorf("rcvid %d, want the pulse", rcvid)
+		}
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		t.Fatalf("the other thread's MsgReceive: %v (it took this thread's timeout?)", err)
+	}
+	if _, err := qnx.MsgReceive(ctx, chid, make([]byte, 64), nil); err != qnx.ETIMEDOUT {
+		t.Fatalf("this thread's MsgReceive: %v, want ETIMEDOUT from its own timeout", err)
+	}
+}
+
+// On an UNBLOCK channel a client whose 1 ms timeout expires while its
+// message is queued or already received (the test does not control
+// which: the transports cannot tell the client) stays blocked either
+// way: the server gets the message, then the UNBLOCK pulse, and its
+// MsgError releases the client.
+func TestUnblockWhileQueued(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, qnx.NTO_CHF_UNBLOCK)
+	c := startClient(t, env, chid, "timeout:1:"+strconv.Itoa(qnx.NTO_TIMEOUT_SEND|qnx.NTO_TIMEOUT_REPLY)+":queued")
+	buf := make([]byte, 64)
+	rcvid := receive(t, chid, buf, nil)
+	p := receivePulse(t, chid)
+	if p.Code != qnx.PULSE_CODE_UNBLOCK || p.Value != rcvid {
+		t.Fatalf("pulse %+v, want UNBLOCK for rcvid %d", p, rcvid)
+	}
+	if err := qnx.MsgError(rcvid, int(qnx.ETIMEDOUT)); err != nil {
+		t.Fatal(err)
+	}
+	c.Expect("err "+strconv.Itoa(int(qnx.ETIMEDOUT)), 10*time.Second)
+	waitExit(t, c)
+}
