@@ -61,7 +61,11 @@ func TestSteadyStateAllocs(t *testing.T) {
 	for range 100 {
 		serve()
 	}
-	if a := testing.AllocsPerRun(1000, serve); a != 0 {
+	switch a := testing.AllocsPerRun(1000, serve); {
+	case overFIFO():
+		// The FIFO transport copies each request into memory of its own.
+		t.Logf("server, through FIFOs: %v allocations per MsgReceive+MsgReply", a)
+	case a != 0:
 		t.Errorf("server: %v allocations per MsgReceive+MsgReply, want 0", a)
 	}
 	pump.Kill()

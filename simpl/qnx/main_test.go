@@ -294,3 +294,7 @@ func roleEcho(args []string) error {
 		}
 	}
 }
+
+// overFIFO is whether the tests run with the FIFO transport forced
+// (GOSIMPL_TRANSPORT=fifo), where a few behaviours differ (doc.go).
+func overFIFO() bool { return os.Getenv("GOSIMPL_TRANSPORT") == "fifo" }
