@@ -24,6 +24,9 @@ type slot struct {
 
 const maxSlots = 0xFFFF
 
+// maxKeptStage is the largest MsgWrite buffer a slot keeps for reuse.
+const maxKeptStage = 64 << 10
+
 type rcvTable struct {
 	mu    sync.Mutex
 	slots []slot
@@ -68,6 +71,9 @@ func (t *rcvTable) get(rcvid int) *slot {
 func (t *rcvTable) release(s *slot, i int) {
 	s.busy = false
 	s.m = simpl.Message{}
+	if cap(s.stage) > maxKeptStage {
+		s.stage = nil // a large MsgWrite's buffer is not kept for later messages
+	}
 	if s.ch != nil {
 		s.ch.mu.Lock()
 		if s.ch.bySend[s.key] != 0 {
