@@ -1,0 +1,625 @@
+package qnx
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// peer is this process's simpl connection to one QNX channel, shared by
+// every coid to it (as QNX shares one server connection per process).
+// Its outbox sends pulses, then the disconnect, one at a time, from a
+// goroutine that runs only while the outbox holds something.
+type peer struct {
+	name string // its key in state.peers
+	sc   *simpl.Conn
+	refs int  // coids using it (state.mu)
+	dead bool // the channel went away: later sends are EBADF (state.mu)
+
+	unblock bool // the channel has NTO_CHF_UNBLOCK
+	closing bool // its last item (disconnect or quiet close) is queued (state.mu)
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when the outbox empties
+	out     []outItem
+	running bool // the outbox goroutine runs
+}
+
+type outItem struct {
+	kind  byte // kindPulse or kindDisconnect; 0: close quietly
+	pulse header
+}
+
+// conn is one coid.
+type conn struct {
+	p    *peer
+	chid int
+}
+
+// ConnectAttach connects to channel chid of process pid (0: this
+// process) on node nd (only ND_LOCAL_NODE) and returns a coid: with
+// NTO_SIDE_CHANNEL in index, one with that bit set; otherwise the lowest
+// free id at least index (ids of their own, not file descriptors).
+// Connections of one process to one channel share its server connection.
+// Errors: ESRCH (no such process or channel), EINVAL (bad flags, index or
+// ids), ENOREMOTE (another node).
+func ConnectAttach(nd, pid, chid, index, flags int) (int, error) {
+	if nd != ND_LOCAL_NODE {
+		return -1, ENOREMOTE
+	}
+	if pid < 0 || chid <= 0 || flags&^(NTO_COF_CLOEXEC|NTO_COF_NOSHARE) != 0 {
+		return -1, EINVAL
+	}
+	if index < 0 || (index&NTO_SIDE_CHANNEL == 0 && index >= firstScoid) {
+		return -1, EINVAL
+	}
+	self := pid == 0 || pid == os.Getpid()
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	return attach(peerName{pid: pid, chid: chid}, self, chid, index)
+}
+
+// peerName is a channel as a client names it: by process and chid, or
+// by the name it attached (name_open), which always has NTO_CHF_UNBLOCK.
+type peerName struct {
+	pid, chid int
+	name      string
+}
+
+// attach makes a coid for the channel.
+func attach(n peerName, self bool, chid, index int) (int, error) {
+	p, err := getPeer(n)
+	if err != nil {
+		return -1, err
+	}
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	coid := -1
+	if index&NTO_SIDE_CHANNEL != 0 {
+		base := NTO_SIDE_CHANNEL
+		if self && chid > 0 && chid <= chidMask {
+			base |= selfBit | chid<<chidShift
+		}
+		for range 0xFFFF {
+			state.nextSide = state.nextSide%0xFFFF + 1
+			if state.conns[base|state.nextSide] == nil {
+				coid = base | state.nextSide
+				break
+			}
+		}
+	} else {
+		for c := index; c < firstScoid; c++ {
+			if state.conns[c] == nil {
+				coid = c
+				break
+			}
+		}
+	}
+	if coid < 0 {
+		p.refs--
+		if p.refs == 0 {
+			delete(state.peers, p.name)
+			p.closeQuietly()
+		}
+		return -1, EAGAIN
+	}
+	state.conns[coid] = &conn{p: p, chid: chid}
+	return coid, nil
+}
+
+// getPeer returns the shared connection to name, locating it the first
+// time, with a reference taken.
+func getPeer(n peerName) (*peer, error) {
+	key := n.name
+	if key == "" {
+		key = chanName(n.pid, n.chid, false)
+	}
+	for {
+		unblock := n.name != "" // a name_attach'd channel has NTO_CHF_UNBLOCK
+		state.mu.Lock()
+		p := state.peers[key]
+		if p != nil && p.refs > 0 {
+			p.refs++
+			state.mu.Unlock()
+			return p, nil
+		}
+		if p != nil {
+			// Detached and still sending its disconnect: a new connection
+			// waits for it, so that the server sees the disconnect first.
+			state.mu.Unlock()
+			p.drain()
+			state.mu.Lock()
+			if state.peers[key] == p {
+				delete(state.peers, key)
+			}
+			state.mu.Unlock()
+			continue
+		}
+		id, err := identity()
+		state.mu.Unlock()
+		if err != nil {
+			return nil, EAGAIN
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+		sc, err := id.Locate(ctx, key)
+		if errors.Is(err, simpl.ErrNotFound) && n.name == "" {
+			unblock = true
+			sc, err = id.Locate(ctx, chanName(n.pid, n.chid, true))
+		}
+		cancel()
+		if err != nil {
+			releaseIdentity()
+			if errors.Is(err, simpl.ErrBadName) {
+				return nil, EINVAL
+			}
+			return nil, ESRCH
+		}
+		np := &peer{name: key, sc: sc, refs: 1, unblock: unblock}
+		np.cond.L = &np.mu
+		state.mu.Lock()
+		if state.peers[key] != nil {
+			// Another goroutine connected meanwhile: use its connection.
+			state.mu.Unlock()
+			sc.Close()
+			releaseIdentity()
+			continue
+		}
+		state.peers[key] = np
+		state.mu.Unlock()
+		return np, nil
+	}
+}
+
+// ConnectDetach drops coid. When it was this process's last connection
+// to its channel, the server is told (a DISCONNECT pulse if its channel
+// asked for one) after the pulses already sent. A server passes the scoid
+// of a disconnected client to release it. EINVAL for an unknown id.
+func ConnectDetach(coid int) error {
+	state.mu.Lock()
+	c := state.conns[coid]
+	if c == nil {
+		cl := state.scoids[coid]
+		if cl == nil {
+			state.mu.Unlock()
+			return EINVAL
+		}
+		delete(state.scoids, coid)
+		state.mu.Unlock()
+		cl.ch.end(cl, false) // released by its server: no pulse about it
+		return nil
+	}
+	delete(state.conns, coid)
+	p := c.p
+	p.refs--
+	last := p.refs == 0
+	p.closing = p.closing || last
+	state.mu.Unlock()
+	if last {
+		p.push(outItem{kind: kindDisconnect}, true)
+	}
+	return nil
+}
+
+// closeQuietly closes a peer nobody uses without telling the server
+// (called with state.mu held).
+func (p *peer) closeQuietly() {
+	p.closing = true
+	p.push(outItem{}, true)
+}
+
+// push queues an item for the outbox goroutine; false when full.
+func (p *peer) push(it outItem, force bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !force && len(p.out) >= outboxLimit {
+		return false
+	}
+	p.out = append(p.out, it)
+	if !p.running {
+		p.running = true
+		go p.run()
+	}
+	return true
+}
+
+// run sends the outbox's items in order until it is empty.
+func (p *peer) run() {
+	for {
+		p.mu.Lock()
+		if len(p.out) == 0 {
+			p.running = false
+			p.cond.Broadcast()
+			p.mu.Unlock()
+			return
+		}
+		it := p.out[0]
+		p.mu.Unlock()
+		var last bool
+		switch it.kind {
+		case kindPulse, kindDisconnect:
+			var b [headerSize]byte
+			h := it.pulse
+			h.kind = it.kind
+			putHeader(b[:], h)
+			ctx := context.Background()
+			if it.kind == kindDisconnect {
+				ctx = exiting.ctx()
+			}
+			_, err := p.sc.Send(ctx, b[:], nil)
+			if err != nil && !errors.Is(err, simpl.ErrRejected) {
+				p.markDead()
+			}
+			last = it.kind == kindDisconnect
+		default:
+			last = true
+		}
+		if last {
+			p.sc.Close()
+			releaseIdentity()
+		}
+		p.mu.Lock()
+		copy(p.out, p.out[1:])
+		p.out = p.out[:len(p.out)-1]
+		p.mu.Unlock()
+	}
+}
+
+// drainCtx is drain within ctx: false when ctx ended first.
+func (p *peer) drainCtx(ctx context.Context) bool {
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.running && ctx.Err() == nil {
+		p.cond.Wait()
+	}
+	return !p.running
+}
+
+// drain waits until the outbox has sent everything queued.
+func (p *peer) drain() {
+	p.mu.Lock()
+	for p.running {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
+}
+
+func (p *peer) markDead() {
+	state.mu.Lock()
+	p.dead = true
+	state.mu.Unlock()
+}
+
+// lookupConn returns coid's connection: EBADF for an unknown coid or one
+// whose channel has gone.
+func lookupConn(coid int) (*conn, error) {
+	state.mu.Lock()
+	defer state.mu.Unlock()
+	c := state.conns[coid]
+	if c == nil || c.p.dead {
+		return nil, EBADF
+	}
+	return c, nil
+}
+
+// bufs holds request and reply buffers between sends, so that a steady
+// stream of MsgSends allocates nothing.
+var bufs sync.Pool
+
+func getBuf(n int) *[]byte {
+	b, _ := bufs.Get().(*[]byte)
+	if b == nil {
+		b = new([]byte)
+	}
+	if cap(*b) < n {
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+// MsgSend sends smsg on coid and blocks until the server answers; the
+// reply (as much as rmsg holds) is in rmsg, and the status MsgReply gave
+// is returned. Errors: the errno the server passed to MsgError; EBADF
+// (unknown coid, or its channel gone before the call); ESRCH (the
+// channel went away while this call waited); EINTR (ctx cancelled) and
+// ETIMEDOUT (ctx's deadline, or a TimerTimeout for SEND or REPLY), which
+// follow QNX's unblock rules: see TimerTimeout. Any number of goroutines
+// may send on one coid at once.
+func MsgSend(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
+	c, err := lookupConn(coid)
+	if err != nil {
+		return -1, err
+	}
+	c.p.drain() // pulses sent earlier arrive first
+	sb := getBuf(headerSize + len(smsg))
+	rb := getBuf(replyHeaderSize + len(rmsg))
+	defer bufs.Put(sb)
+	defer bufs.Put(rb)
+	id := int32(state.sendID.Add(1))
+	putHeader(*sb, header{kind: kindMsg, a: int32(coid), b: id, c: int32(sys.Gettid())})
+	copy((*sb)[headerSize:], smsg)
+	n, err := c.p.send(ctx, id, *sb, *rb)
+	if err != nil {
+		return -1, err
+	}
+	return c.p.decodeAnswer((*rb)[:n], rmsg)
+}
+
+// MsgSendnc is MsgSend: Go has no thread cancellation points.
+func MsgSendnc(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
+	return MsgSend(ctx, coid, smsg, rmsg)
+}
+
+// MsgSendv is MsgSend with the message gathered from siov and the reply
+// scattered over riov.
+func MsgSendv(ctx context.Context, coid int, siov, riov [][]byte) (int, error) {
+	n := 0
+	for _, p := range riov {
+		n += len(p)
+	}
+	r := make([]byte, n)
+	status, err := MsgSend(ctx, coid, gather(siov), r)
+	if err == nil {
+		scatter(riov, r)
+	}
+	return status, err
+}
+
+// decodeAnswer reads the server's answer into rmsg.
+func (p *peer) decodeAnswer(a, rmsg []byte) (int, error) {
+	how, v, ok := decodeReplyHeader(a)
+	switch {
+	case !ok:
+		return -1, ESRVRFAULT
+	case how == replyGone:
+		p.markDead()
+		return -1, ESRCH
+	case how == replyError:
+		return -1, syscall.Errno(v)
+	}
+	copy(rmsg, a[replyHeaderSize:])
+	return int(v), nil
+}
+
+// send runs one simpl Send for MsgSend, with QNX's unblock rules when ctx
+// can end or a timeout is armed for this thread.
+func (p *peer) send(ctx context.Context, id int32, req, reply []byte) (int, error) {
+	to, armed := takeTimeout(NTO_TIMEOUT_SEND | NTO_TIMEOUT_REPLY)
+	if ctx.Done() == nil && !armed {
+		n, err := p.sc.Send(ctx, req, reply)
+		return n, p.sendErr(err)
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := p.sc.Send(sctx, req, reply)
+		done <- result{n, err}
+	}()
+	var timer <-chan time.Time
+	if armed {
+		t := time.NewTimer(time.Until(to.deadline))
+		defer t.Stop()
+		timer = t.C
+	}
+	var why syscall.Errno
+	states := NTO_TIMEOUT_SEND | NTO_TIMEOUT_REPLY
+	select {
+	case r := <-done:
+		return r.n, p.sendErr(r.err)
+	case <-ctx.Done():
+		why = ctxErrno(ctx, ctx.Err(), EINTR).(syscall.Errno)
+	case <-timer:
+		why, states = ETIMEDOUT, to.flags
+	}
+	if !p.unblock && states == NTO_TIMEOUT_SEND|NTO_TIMEOUT_REPLY {
+		// Either state ends the call at once and the server is not
+		// told: withdraw the message, or leave its answer unread.
+		cancel()
+		if r := <-done; r.err == nil {
+			return r.n, nil // answered first
+		}
+		return 0, why
+	}
+	// Ask the server what state the message is in (see channel.unblock).
+	uctx, ucancel := context.WithCancel(context.Background())
+	defer ucancel()
+	answer := make(chan byte, 1)
+	go func() {
+		var b [headerSize]byte
+		putHeader(b[:], header{kind: kindUnblock, a: id, b: int32(states), c: int32(why)})
+		var a [1]byte
+		n, err := p.sc.Send(uctx, b[:], a[:])
+		if err != nil || n != 1 {
+			answer <- 0
+			return
+		}
+		answer <- a[0]
+	}()
+	select {
+	case r := <-done:
+		ucancel()
+		<-answer
+		return r.n, p.sendErr(r.err)
+	case a := <-answer:
+		if a == unblockLeave {
+			cancel()
+			if r := <-done; r.err == nil {
+				return r.n, nil // answered just before it was withdrawn
+			}
+			return 0, why
+		}
+		r := <-done
+		return r.n, p.sendErr(r.err)
+	}
+}
+
+// sendErr maps a simpl Send failure.
+func (p *peer) sendErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, simpl.ErrTooLarge):
+		return EMSGSIZE
+	case errors.Is(err, simpl.ErrRejected):
+		return ESRVRFAULT
+	case errors.Is(err, context.Canceled):
+		return EINTR
+	case errors.Is(err, context.DeadlineExceeded):
+		return ETIMEDOUT
+	}
+	p.markDead()
+	return ESRCH
+}
+
+// MsgSendPulse queues a pulse (code -128..127, applications 0..127; a
+// 32-bit value) to coid's channel and returns at once. Pulses on one coid
+// arrive in order, and before any message sent later on it. priority is
+// carried but not acted on (-1: the caller's). Errors: EBADF (unknown
+// coid), EINVAL (code out of range), EAGAIN (outboxLimit pulses waiting).
+func MsgSendPulse(coid, priority, code, value int) error {
+	if code < -128 || code > 127 || value < math.MinInt32 || value > math.MaxUint32 {
+		return EINVAL
+	}
+	c, err := lookupConn(coid)
+	if err != nil {
+		return err
+	}
+	if !c.p.push(outItem{kind: kindPulse, pulse: header{a: int32(code), b: int32(value), c: int32(priority)}}, false) {
+		return EAGAIN
+	}
+	return nil
+}
+
+// SigEvent is QNX's struct sigevent, as far as this package uses it.
+type SigEvent struct {
+	Notify   int // SIGEV_PULSE, SIGEV_UNBLOCK or SIGEV_NONE
+	Coid     int // SIGEV_PULSE: the connection the pulse goes through
+	Priority int
+	Code     int
+	Value    int
+}
+
+// SigevPulseInit is SIGEV_PULSE_INIT.
+func SigevPulseInit(ev *SigEvent, coid, priority, code, value int) {
+	*ev = SigEvent{Notify: SIGEV_PULSE, Coid: coid, Priority: priority, Code: code, Value: value}
+}
+
+// SigevUnblockInit is SIGEV_UNBLOCK_INIT.
+func SigevUnblockInit(ev *SigEvent) { *ev = SigEvent{Notify: SIGEV_UNBLOCK} }
+
+// EventSize is the size of a SigEvent as EncodeEvent writes it into a
+// message: five little-endian int32s, Notify, Coid, Priority, Code, Value.
+const EventSize = 20
+
+// EncodeEvent writes ev into b (EventSize bytes), for a client to put in
+// its request; DecodeEvent reads it on the server.
+func EncodeEvent(b []byte, ev SigEvent) bool {
+	if len(b) < EventSize {
+		return false
+	}
+	for i, v := range []int{ev.Notify, ev.Coid, ev.Priority, ev.Code, ev.Value} {
+		binary.LittleEndian.PutUint32(b[4*i:], uint32(int32(v)))
+	}
+	return true
+}
+
+// DecodeEvent reads a SigEvent that EncodeEvent wrote.
+func DecodeEvent(b []byte) (SigEvent, bool) {
+	if len(b) < EventSize {
+		return SigEvent{}, false
+	}
+	var v [5]int
+	for i := range v {
+		v[i] = int(int32(binary.LittleEndian.Uint32(b[4*i:])))
+	}
+	return SigEvent{Notify: v[0], Coid: v[1], Priority: v[2], Code: v[3], Value: v[4]}, true
+}
+
+// MsgDeliverEvent delivers ev to the client of rcvid, which may have been
+// answered already (until its slot is reused or its client goes). For
+// SIGEV_PULSE, ev.Coid must be a side-channel connection the client made
+// with ConnectAttach to a channel of its own process (QNX's pattern):
+// the pulse goes to that channel. Errors: ESRCH (rcvid unknown, client
+// gone), EINVAL (another kind of event or coid), EBADF (the client's
+// channel is gone).
+func MsgDeliverEvent(rcvid int, ev *SigEvent) error {
+	if ev == nil {
+		return EFAULT
+	}
+	if ev.Notify != SIGEV_PULSE || ev.Coid&(NTO_SIDE_CHANNEL|selfBit) != NTO_SIDE_CHANNEL|selfBit {
+		return EINVAL
+	}
+	if ev.Code < -128 || ev.Code > 127 {
+		return EINVAL
+	}
+	cl := rcvids.client(rcvid)
+	if cl == nil || cl.isGone() {
+		return ESRCH
+	}
+	chid := ev.Coid >> chidShift & chidMask
+	p, err := getPeer(peerName{pid: cl.pid, chid: chid})
+	if err != nil {
+		return EBADF
+	}
+	p.push(outItem{kind: kindPulse, pulse: header{a: int32(ev.Code), b: int32(ev.Value), c: int32(ev.Priority)}}, true)
+	state.mu.Lock()
+	p.refs--
+	if p.refs == 0 {
+		p.closeQuietly()
+	}
+	state.mu.Unlock()
+	return nil
+}
+
+// exitSignal ends the disconnects in flight when the process shuts down
+// (Shutdown): the servers learn of the exit from their pidfds instead.
+type exitSignal struct {
+	mu     sync.Mutex
+	c      context.Context
+	cancel context.CancelFunc
+}
+
+var exiting exitSignal
+
+func (e *exitSignal) ctx() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.c == nil {
+		e.c, e.cancel = context.WithCancel(context.Background())
+	}
+	return e.c
+}
+
+// fire ends the disconnects in flight and those to come until reset.
+func (e *exitSignal) fire() {
+	e.ctx()
+	e.cancel()
+}
+
+// reset lets later disconnects be sent again.
+func (e *exitSignal) reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cancel()
+	e.c = nil
+}

@@ -1,0 +1,139 @@
+// Package qnx is QNX Neutrino's native message-passing API (channels,
+// connections, MsgSend/MsgReceive/MsgReply, pulses) in Go, built on the
+// public simpl API, for porting QNX programs to Linux. It is also the
+// layer the C library's <sys/neutrino.h> calls: ids are ints, buffers
+// plain byte slices, and failures syscall.Errno values.
+//
+// # The calls
+//
+//	QNX                       here
+//	ChannelCreate(flags)      ChannelCreate(flags) (chid, error)
+//	ChannelDestroy(chid)      ChannelDestroy(chid) error
+//	ConnectAttach(nd, pid,    ConnectAttach(nd, pid, chid, index, flags) (coid, error)
+//	  chid, index, flags)
+//	ConnectDetach(coid)       ConnectDetach(coid) error (also a server's scoid)
+//	name_attach(NULL, p, f)   NameAttach(p, f) (*NameAttachT, error)
+//	name_detach(a, f)         NameDetach(a, f) error
+//	name_open(p, f)           NameOpen(ctx, p, f) (coid, error)
+//	name_close(coid)          NameClose(coid) error
+//	MsgSend/MsgSendnc         MsgSend(ctx, coid, smsg, rmsg) (status, error)
+//	MsgSendv                  MsgSendv(ctx, coid, siov, riov) (status, error)
+//	MsgReceive/MsgReceivev    MsgReceive(ctx, chid, msg, *MessageInfo) (rcvid, error)
+//	MsgReply/MsgReplyv        MsgReply(rcvid, status, msg) error
+//	MsgError(rcvid, errno)    MsgError(rcvid, errno) error
+//	MsgRead/MsgReadv          MsgRead(rcvid, b, offset) (n, error)
+//	MsgWrite/MsgWritev        MsgWrite(rcvid, b, offset) (n, error)
+//	MsgInfo(rcvid, info)      MsgInfo(rcvid, *MessageInfo) error
+//	MsgSendPulse(coid, prio,  MsgSendPulse(coid, prio, code, value) error
+//	  code, value)
+//	struct _pulse             Pulse, PulseSize, DecodePulse
+//	struct _msg_info          MessageInfo
+//	MsgDeliverEvent(rcvid,    MsgDeliverEvent(rcvid, *SigEvent) error
+//	  &ev)                    (SigevPulseInit, EncodeEvent, DecodeEvent)
+//	TimerTimeout(...)         TimerTimeout(clock, flags, notify, ntime, otime) (prev, error)
+//	(process exit)            Shutdown(ctx)
+//
+// The blocking calls take a context first: its cancellation is QNX's
+// signal (EINTR), its deadline a kernel timeout (ETIMEDOUT); C callers
+// pass context.Background. Where QNX returns -1 and sets errno, these
+// return an error that is a syscall.Errno with QNX's meaning, compared
+// by name (EOK, ESRCH, EBADF, EINVAL, EFAULT, EINTR, ETIMEDOUT, EAGAIN,
+// ENOTSUP...; see the constants: the numbers are Linux's). Any goroutine
+// may make any call; several may receive on one channel at once, and any
+// may reply to any rcvid, once.
+//
+// # How it maps onto simpl
+//
+// A channel is a simpl Channel of this process named "qnx.PID.CHID"
+// ("qnx.PID.CHID.u" with NTO_CHF_UNBLOCK), so ConnectAttach(0, pid, chid)
+// finds it by looking that name up; a name_attach'd channel is the simpl
+// name itself, and name_open looks it up. Connections of one process to
+// one channel share one simpl Conn (and one scoid at the server), sent
+// under a simpl name of the process's own ("_PID_N"), attached at the
+// first connection and closed after the last. Every request carries a
+// 16-byte header of this package (kind: message, pulse, connect,
+// disconnect, unblock; see wire.go), which the server decodes and checks
+// before use; what follows is the client's message. Answers carry an
+// 8-byte header (status, or errno for MsgError).
+//
+// Sizes follow QNX: each direction transfers min(sent, buffer) and the
+// rest is not an error. The whole request stays readable with MsgRead
+// until it is answered (through shared memory it is read in place in the
+// client's memory); MsgWrite parts are kept by the server until MsgReply
+// sends them with the reply.
+//
+// An rcvid is a slot number with a generation: a stale rcvid is ESRCH,
+// never another client's message. scoids are one per client process and
+// channel; the server watches each client process through a pidfd, so a
+// client that dies (SIGKILL included) ends its scoid at once: with
+// NTO_CHF_DISCONNECT the server gets a DISCONNECT pulse, and the dead
+// client's rcvids become ESRCH. ConnectDetach of a process's last
+// connection to a channel tells the server the same way.
+//
+// # Pulses
+//
+// A pulse (MsgSendPulse, MsgDeliverEvent) travels as a 16-byte simpl
+// request that the server's MsgReceive answers at once, before returning
+// rcvid 0 and the struct _pulse. So that MsgSendPulse does not block,
+// each connection has an outbox: a goroutine, running only while pulses
+// wait, sends them one at a time, in order (at most 256 waiting: EAGAIN).
+// MsgSend waits for the outbox to empty first. Order per client
+// process and channel is therefore: pulses in the order sent, and every
+// pulse before any message sent after it on that channel by the same
+// process; a message is answered before its sender can send more. Between
+// different processes, or different threads of one process, nothing is
+// ordered beyond the simpl queue's arrival order (priority order is not
+// used: see docs/porting.md). Pulses the server raises for itself (the
+// DISCONNECT and UNBLOCK pulses) go in a local queue that MsgReceive
+// reads before waiting again; a simpl proxy from the channel to itself
+// wakes a waiting MsgReceive.
+//
+// MsgDeliverEvent: the client puts a SigEvent (EncodeEvent) in its
+// request, whose Coid is a side-channel connection to one of its own
+// channels; such coids carry that chid, so the server delivers the pulse
+// to channel chid of the rcvid's client process.
+//
+// # Timeouts and unblocking
+//
+// TimerTimeout arms a timeout for the calling OS thread's next MsgSend or
+// MsgReceive (Go callers lock the thread; a context deadline is the Go
+// way). A MsgReceive timeout is a deadline on the receive. A MsgSend
+// timeout or cancellation, in QNX's terms:
+//
+//   - On a channel without NTO_CHF_UNBLOCK with both SEND and REPLY
+//     armed (and on cancellation), the client leaves at once with
+//     ETIMEDOUT or EINTR: the message is withdrawn if the server has
+//     not received it (through FIFOs it is delivered and its answer
+//     discarded), and the server is not told; its MsgReply then gets
+//     ESRCH (through FIFOs the C SIMPL wire cannot say, and it succeeds).
+//   - Otherwise the client asks the server, in band, which state its
+//     message is in, and the server's next MsgReceive decides: still
+//     queued with SEND armed, the message is withdrawn and the client
+//     leaves; received with REPLY armed, on an UNBLOCK channel the
+//     server gets a PULSE_CODE_UNBLOCK pulse (value the rcvid, MsgInfo
+//     shows NTO_MI_UNBLOCK_REQ) and the client stays blocked until
+//     MsgReply or MsgError, as on QNX; without UNBLOCK the client leaves
+//     and the rcvid is void; received with only SEND armed, the client
+//     waits for its reply.
+//
+// What this cannot tell apart: the transports do not say whether the
+// server has taken a message off its queue, so the client alone cannot
+// know whether it is SEND- or REPLY-blocked. The server knows, but only
+// when it runs MsgReceive, and the client's question queues behind the
+// message itself: a server that is not receiving decides nothing (an
+// UNBLOCK channel's client, or one with only SEND or only REPLY armed,
+// waits for it), and a message queued ahead of its own question is
+// received first, so it is REPLY-blocked when the question is answered.
+// A SEND-only timeout therefore releases a client only when the server
+// answers the question while the message is not yet received (through
+// FIFOs a message sent later can be withdrawn this way).
+//
+// # Not here
+//
+// See docs/porting.md ("From QNX Neutrino"): priority inheritance,
+// remote nodes, THREAD_DEATH and COID_DISCONNECT channels, MsgReceivePulse
+// and asynchronous messaging, signals other than through ctx.
+//
+// The package's state is per process; every function is safe for
+// concurrent use.
+package qnx

@@ -1,0 +1,140 @@
+package qnx
+
+import (
+	"sync"
+
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// An rcvid names one received message until it is answered: gen<<16 |
+// (slot+1). The generation changes each time a slot is reused, so a stale
+// rcvid is ESRCH, never another client's message. After the answer the
+// slot remembers its client for MsgDeliverEvent until it is reused.
+type slot struct {
+	gen    int
+	busy   bool
+	m      simpl.Message
+	ch     *channel
+	cl     *client
+	key    sendKey
+	info   MessageInfo
+	stage  []byte // reply parts written by MsgWrite
+	staged int    // how much of stage holds data
+}
+
+const maxSlots = 0xFFFF
+
+// maxKeptStage is the largest MsgWrite buffer a slot keeps for reuse.
+const maxKeptStage = 64 << 10
+
+type rcvTable struct {
+	mu    sync.Mutex
+	slots []slot
+	free  []int // slot indexes, oldest freed first
+}
+
+var rcvids rcvTable
+
+// add records a received message and returns its rcvid.
+func (t *rcvTable) add(m simpl.Message, ch *channel, cl *client, key sendKey, info *MessageInfo) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var i int
+	switch {
+	case len(t.free) > 0:
+		i = t.free[0]
+		copy(t.free, t.free[1:])
+		t.free = t.free[:len(t.free)-1]
+	case len(t.slots) < maxSlots:
+		t.slots = append(t.slots, slot{})
+		i = len(t.slots) - 1
+	default:
+		return -1, EAGAIN
+	}
+	s := &t.slots[i]
+	s.gen = s.gen%0x7FFF + 1
+	s.busy, s.m, s.ch, s.cl, s.key, s.info, s.staged = true, m, ch, cl, key, *info, 0
+	return s.gen<<16 | (i + 1), nil
+}
+
+// get returns the busy slot of rcvid, with t.mu held; the caller unlocks.
+func (t *rcvTable) get(rcvid int) *slot {
+	t.mu.Lock()
+	i := rcvid&0xFFFF - 1
+	if rcvid <= 0 || i < 0 || i >= len(t.slots) || t.slots[i].gen != rcvid>>16 || !t.slots[i].busy {
+		return nil
+	}
+	return &t.slots[i]
+}
+
+// release frees a busy slot (t.mu held).
+func (t *rcvTable) release(s *slot, i int) {
+	s.busy = false
+	s.m = simpl.Message{}
+	if cap(s.stage) > maxKeptStage {
+		s.stage = nil // a large MsgWrite's buffer is not kept for later messages
+	}
+	if s.ch != nil {
+		s.ch.mu.Lock()
+		if s.ch.bySend[s.key] != 0 {
+			delete(s.ch.bySend, s.key)
+		}
+		s.ch.mu.Unlock()
+	}
+	t.free = append(t.free, i)
+}
+
+// finish answers and frees the slot of rcvid with answer, or is ESRCH.
+func (t *rcvTable) finish(rcvid int, answer func(s *slot) error) error {
+	s := t.get(rcvid)
+	defer t.mu.Unlock()
+	if s == nil {
+		return ESRCH
+	}
+	err := answer(s)
+	t.release(s, rcvid&0xFFFF-1)
+	return err
+}
+
+// drop answers how (replyGone or replyError with ESRCH) and frees every
+// busy slot for which match holds.
+func (t *rcvTable) drop(how byte, match func(s *slot) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var b [replyHeaderSize]byte
+	putReplyHeader(b[:], how, int32(ESRCH))
+	for i := range t.slots {
+		s := &t.slots[i]
+		if s.busy && match(s) {
+			s.m.Reply(b[:])
+			t.release(s, i)
+		}
+	}
+}
+
+func (t *rcvTable) dropChannel(ch *channel) {
+	t.drop(replyGone, func(s *slot) bool { return s.ch == ch })
+	t.mu.Lock()
+	for i := range t.slots {
+		if t.slots[i].ch == ch {
+			t.slots[i].ch = nil
+		}
+	}
+	t.mu.Unlock()
+}
+
+func (t *rcvTable) dropClient(cl *client) {
+	t.drop(replyError, func(s *slot) bool { return s.cl == cl })
+}
+
+// client returns the client of rcvid, answered or not, for
+// MsgDeliverEvent: nil once the slot has been reused.
+func (t *rcvTable) client(rcvid int) *client {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := rcvid&0xFFFF - 1
+	if rcvid <= 0 || i < 0 || i >= len(t.slots) || t.slots[i].gen != rcvid>>16 {
+		return nil
+	}
+	return t.slots[i].cl
+}

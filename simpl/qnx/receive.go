@@ -1,0 +1,468 @@
+package qnx
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/bits"
+
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// MessageInfo is QNX's struct _msg_info: what MsgReceive and MsgInfo
+// report about a received message.
+type MessageInfo struct {
+	Nd, Srcnd int // always 0: the local node
+	Pid       int // the sending process (kernel-reported where the transport can)
+	Tid       int // the sending thread (Linux thread id, as the client reported it)
+	Chid      int // the receiving channel
+	Scoid     int // the server connection: one per client process and channel
+	Coid      int // the client's connection id
+	Msglen    int // bytes copied into the receive buffer
+	Srcmsglen int // bytes the client sent (always filled)
+	Dstmsglen int // the client's reply buffer size (always filled)
+	Priority  int // the sender's priority where it carried one, else 0
+	Flags     int // NTO_MI_UNBLOCK_REQ once the client asked to unblock
+}
+
+// Pulse is QNX's struct _pulse. MsgReceive writes it into the receive
+// buffer in the C layout of this platform (PulseSize bytes: type and
+// subtype uint16, code int8, 3 zero bytes, the value as a union sigval,
+// scoid int32, native byte order); DecodePulse reads it back.
+type Pulse struct {
+	Type, Subtype int // 0 for every pulse
+	Code          int // -128..127; kernel codes are negative
+	Value         int // the 32-bit value (sival_int)
+	Scoid         int // the sending connection
+}
+
+// PulseSize is sizeof(struct _pulse): 24 on 64-bit platforms, 16 on
+// 32-bit ones.
+const PulseSize = 8 + 2*bits.UintSize/8
+
+func putPulse(b []byte, p Pulse) error {
+	if len(b) < PulseSize {
+		return EFAULT
+	}
+	clear(b[:PulseSize])
+	binary.NativeEndian.PutUint16(b[0:], uint16(p.Type))
+	binary.NativeEndian.PutUint16(b[2:], uint16(p.Subtype))
+	b[4] = byte(int8(p.Code))
+	binary.NativeEndian.PutUint32(b[8:], uint32(int32(p.Value)))
+	binary.NativeEndian.PutUint32(b[8+bits.UintSize/8:], uint32(int32(p.Scoid)))
+	return nil
+}
+
+// DecodePulse reads a pulse that MsgReceive wrote into b (when it
+// returned rcvid 0). ok is false when b is too short.
+func DecodePulse(b []byte) (p Pulse, ok bool) {
+	if len(b) < PulseSize {
+		return Pulse{}, false
+	}
+	return Pulse{
+		Type:    int(binary.NativeEndian.Uint16(b[0:])),
+		Subtype: int(binary.NativeEndian.Uint16(b[2:])),
+		Code:    int(int8(b[4])),
+		Value:   int(int32(binary.NativeEndian.Uint32(b[8:]))),
+		Scoid:   int(int32(binary.NativeEndian.Uint32(b[8+bits.UintSize/8:]))),
+	}, true
+}
+
+// MsgReceive waits on channel chid for a message or a pulse. A message
+// returns its rcvid (> 0), copies as much of it as fits into msg (MsgRead
+// fetches the rest) and fills info if it is not nil; a pulse returns 0
+// and is written into msg as a struct _pulse (msg shorter than PulseSize
+// is EFAULT, and the pulse is lost, as on QNX). Errors: ESRCH (no such
+// channel, or destroyed while waiting), EINTR (ctx cancelled),
+// ETIMEDOUT (ctx's deadline, or a TimerTimeout for the RECEIVE state).
+// Any number of goroutines may receive on one channel at once.
+func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (int, error) {
+	ch := lookupChan(chid)
+	if ch == nil {
+		return -1, ESRCH
+	}
+	ctx, cancel, expired := timed(ctx, NTO_TIMEOUT_RECEIVE)
+	if expired {
+		return -1, ETIMEDOUT
+	}
+	if cancel != nil {
+		defer cancel()
+	}
+	for {
+		if p, ok := ch.popLocal(); ok {
+			if err := putPulse(msg, p); err != nil {
+				return -1, err
+			}
+			return 0, nil
+		}
+		m, err := ch.sc.Receive(ctx)
+		if err != nil {
+			return -1, ctxErrno(ctx, err, ESRCH)
+		}
+		if m.Proxy() > 0 {
+			continue // the bell: look at the local queue again
+		}
+		rcvid, p, done, err := ch.accept(m, msg, info)
+		if !done {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		if rcvid == 0 {
+			if err := putPulse(msg, p); err != nil {
+				return -1, err
+			}
+		}
+		return rcvid, nil
+	}
+}
+
+// MsgReceivev is MsgReceive into the parts of riov, filled in order as
+// one byte stream.
+func MsgReceivev(ctx context.Context, chid int, riov [][]byte, info *MessageInfo) (int, error) {
+	if len(riov) == 1 {
+		return MsgReceive(ctx, chid, riov[0], info)
+	}
+	n := 0
+	for _, b := range riov {
+		n += len(b)
+	}
+	buf := make([]byte, max(n, PulseSize))
+	rcvid, err := MsgReceive(ctx, chid, buf, info)
+	if err != nil {
+		return rcvid, err
+	}
+	if rcvid == 0 && n < PulseSize {
+		return -1, EFAULT
+	}
+	scatter(riov, buf)
+	return rcvid, nil
+}
+
+func scatter(iov [][]byte, b []byte) {
+	for _, p := range iov {
+		k := copy(p, b)
+		b = b[k:]
+	}
+}
+
+func gather(iov [][]byte) []byte {
+	n := 0
+	for _, p := range iov {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range iov {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// ctxErrno maps a blocking call's failure: ctx's deadline is ETIMEDOUT,
+// its cancellation EINTR, anything else other.
+func ctxErrno(ctx context.Context, err error, other error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return ETIMEDOUT
+	case errors.Is(err, context.Canceled):
+		return EINTR
+	case ctx.Err() != nil:
+		return ctxErrno(ctx, ctx.Err(), other)
+	}
+	return other
+}
+
+// senderPID is the client process of m: as the kernel reported it where
+// the transport can, else as the sender claimed.
+func senderPID(m simpl.Message) int {
+	if c, ok := m.Cred(); ok && c.PID > 0 {
+		return c.PID
+	}
+	_, pid := m.Sender()
+	return pid
+}
+
+// accept handles one simpl request. done is false when it was traffic
+// for this package alone (a disconnect without the flag, an unblock
+// request, a refused request) and MsgReceive should wait on.
+func (ch *channel) accept(m simpl.Message, msg []byte, info *MessageInfo) (rcvid int, p Pulse, done bool, err error) {
+	d := m.Data()
+	h, herr := decodeHeader(d)
+	if herr != nil {
+		m.ReplyError()
+		return 0, Pulse{}, false, nil
+	}
+	pid := senderPID(m)
+	switch h.kind {
+	case kindPulse:
+		m.Reply(nil)
+		cl := ch.clientFor(pid)
+		return 0, Pulse{Code: int(h.a), Value: int(h.b), Scoid: cl.scoid}, true, nil
+	case kindDisconnect:
+		m.Reply(nil)
+		ch.mu.Lock()
+		cl := ch.clients[pid]
+		ch.mu.Unlock()
+		if cl != nil {
+			ch.lost(cl) // queues the DISCONNECT pulse if asked for
+		}
+		return 0, Pulse{}, false, nil
+	case kindUnblock:
+		ch.unblock(m, pid, h)
+		return 0, Pulse{}, false, nil
+	}
+	key := sendKey{int32(pid), h.b}
+	ch.mu.Lock()
+	if ch.withdrawn[key] {
+		delete(ch.withdrawn, key)
+		ch.mu.Unlock()
+		m.ReplyError() // its client has left already
+		return 0, Pulse{}, false, nil
+	}
+	ch.mu.Unlock()
+	cl := ch.clientFor(pid)
+	var mi MessageInfo
+	if info == nil {
+		info = &mi
+	}
+	body := d[headerSize:]
+	n := copy(msg, body)
+	prio := 0
+	if pr, ok := m.Priority(); ok {
+		prio = pr.Level
+	}
+	*info = MessageInfo{
+		Pid: pid, Tid: int(h.c), Chid: ch.chid, Scoid: cl.scoid, Coid: int(h.a),
+		Msglen: n, Srcmsglen: len(body), Dstmsglen: max(m.MaxReply()-replyHeaderSize, 0),
+		Priority: prio,
+	}
+	rcvid, err = rcvids.add(m, ch, cl, key, info)
+	if err != nil {
+		m.ReplyError()
+		return -1, Pulse{}, true, err
+	}
+	ch.mu.Lock()
+	ch.bySend[key] = rcvid
+	u, waiting := ch.waitingU[key]
+	delete(ch.waitingU, key)
+	ch.mu.Unlock()
+	if waiting {
+		// Its client's REPLY-state timeout expired before it got here.
+		ch.replyExpired(rcvid, u.m, u.why)
+	}
+	return rcvid, Pulse{}, true, nil
+}
+
+// unblock answers a client whose MsgSend timed out or was interrupted
+// (see the wire comment): by the state its message is in.
+func (ch *channel) unblock(u simpl.Message, pid int, h header) {
+	key := sendKey{int32(pid), h.a}
+	states := int(h.b)
+	ch.mu.Lock()
+	rcvid, received := ch.bySend[key]
+	switch {
+	case received && states&NTO_TIMEOUT_REPLY == 0:
+		ch.mu.Unlock()
+		u.Reply([]byte{unblockStay}) // REPLY state is not timed
+	case received:
+		ch.mu.Unlock()
+		ch.replyExpired(rcvid, u, h.c)
+	case states&NTO_TIMEOUT_SEND != 0:
+		ch.withdrawn[key] = true
+		ch.mu.Unlock()
+		u.Reply([]byte{unblockLeave})
+	default:
+		// SEND-blocked with only REPLY timed: it expires the moment the
+		// message is received.
+		if old, ok := ch.waitingU[key]; ok {
+			old.m.Reply([]byte{unblockGone})
+		}
+		ch.waitingU[key] = heldUnblock{u, h.c}
+		ch.mu.Unlock()
+	}
+}
+
+// replyExpired handles a REPLY-blocked client's unblock: on an UNBLOCK
+// channel the client stays and the server gets an UNBLOCK pulse; on
+// another the client leaves with why and its rcvid is void.
+func (ch *channel) replyExpired(rcvid int, u simpl.Message, why int32) {
+	if ch.flags&NTO_CHF_UNBLOCK != 0 {
+		s := rcvids.get(rcvid)
+		var scoid int
+		if s != nil {
+			s.info.Flags |= NTO_MI_UNBLOCK_REQ
+			scoid = s.cl.scoid
+		}
+		rcvids.mu.Unlock()
+		u.Reply([]byte{unblockStay})
+		if s != nil {
+			ch.pushLocal(Pulse{Code: PULSE_CODE_UNBLOCK, Value: rcvid, Scoid: scoid})
+		}
+		return
+	}
+	// The message is answered with the client's own reason, so that
+	// whichever answer it reads first, it leaves the same way.
+	if why == 0 {
+		why = int32(ETIMEDOUT)
+	}
+	rcvids.finish(rcvid, func(s *slot) error {
+		var b [replyHeaderSize]byte
+		putReplyHeader(b[:], replyError, why)
+		return s.m.Reply(b[:])
+	})
+	u.Reply([]byte{unblockLeave})
+}
+
+// MsgRead copies the client's message from offset (0 is the first byte
+// after what this package adds) into b and returns how many bytes it
+// copied: fewer at the end of the message, 0 past it. ESRCH for an rcvid
+// that is not a message waiting for its reply, EINVAL for a negative
+// offset.
+func MsgRead(rcvid int, b []byte, offset int) (int, error) {
+	if offset < 0 {
+		return -1, EINVAL
+	}
+	s := rcvids.get(rcvid)
+	defer rcvids.mu.Unlock()
+	if s == nil {
+		return -1, ESRCH
+	}
+	body := s.m.Data()
+	if len(body) < headerSize {
+		return -1, ESRCH
+	}
+	body = body[headerSize:]
+	if offset >= len(body) {
+		return 0, nil
+	}
+	return copy(b, body[offset:]), nil
+}
+
+// MsgReadv is MsgRead into the parts of iov, in order.
+func MsgReadv(rcvid int, iov [][]byte, offset int) (int, error) {
+	n := 0
+	for _, p := range iov {
+		k, err := MsgRead(rcvid, p, offset+n)
+		if err != nil {
+			return -1, err
+		}
+		n += k
+		if k < len(p) {
+			break
+		}
+	}
+	return n, nil
+}
+
+// MsgWrite writes b into the client's reply buffer at offset without
+// answering, and returns how many bytes it wrote (clipped to the buffer).
+// MsgReply or MsgError finishes the message. ESRCH, EINVAL as MsgRead.
+func MsgWrite(rcvid int, b []byte, offset int) (int, error) {
+	if offset < 0 {
+		return -1, EINVAL
+	}
+	s := rcvids.get(rcvid)
+	defer rcvids.mu.Unlock()
+	if s == nil {
+		return -1, ESRCH
+	}
+	limit := s.info.Dstmsglen
+	if offset >= limit {
+		return 0, nil
+	}
+	n := min(len(b), limit-offset)
+	if end := offset + n; end > len(s.stage) {
+		s.stage = append(s.stage, make([]byte, end-len(s.stage))...)
+	}
+	if offset > s.staged {
+		clear(s.stage[s.staged:offset])
+	}
+	copy(s.stage[offset:], b[:n])
+	s.staged = max(s.staged, offset+n)
+	return n, nil
+}
+
+// MsgWritev is MsgWrite from the parts of iov, in order.
+func MsgWritev(rcvid int, iov [][]byte, offset int) (int, error) {
+	return MsgWrite(rcvid, gather(iov), offset)
+}
+
+// MsgReply answers rcvid: the client's MsgSend returns status, with msg
+// (as much as its reply buffer holds, after anything MsgWrite put there)
+// in its buffer. ESRCH when rcvid is not a message waiting for its reply
+// (answered, its client gone or unblocked).
+func MsgReply(rcvid int, status int, msg []byte) error {
+	return rcvids.finish(rcvid, func(s *slot) error {
+		n := min(len(msg), s.info.Dstmsglen)
+		total := max(n, s.staged)
+		rb, inPlace := s.m.ReplyBuffer(), true
+		if len(rb) < replyHeaderSize+total {
+			rb, inPlace = make([]byte, replyHeaderSize+total), false
+		}
+		// On shared memory rb lies over the request: stage and msg are
+		// this process's own memory, so writing it loses nothing needed.
+		copy(rb[replyHeaderSize:], s.stage[:s.staged])
+		copy(rb[replyHeaderSize:], msg[:n])
+		putReplyHeader(rb, replyOK, int32(status))
+		var err error
+		if inPlace {
+			err = s.m.ReplyInPlace(replyHeaderSize + total)
+		} else {
+			err = s.m.Reply(rb[:replyHeaderSize+total])
+		}
+		s.staged = 0
+		return answerErr(err)
+	})
+}
+
+// MsgReplyv is MsgReply with the reply gathered from the parts of iov.
+func MsgReplyv(rcvid int, status int, iov [][]byte) error {
+	return MsgReply(rcvid, status, gather(iov))
+}
+
+// MsgError answers rcvid with an error: the client's MsgSend fails with
+// errno, or succeeds with status 0 when errno is EOK. ESRCH as MsgReply.
+func MsgError(rcvid int, errno int) error {
+	return rcvids.finish(rcvid, func(s *slot) error {
+		var hdr [replyHeaderSize]byte
+		rb, inPlace := s.m.ReplyBuffer(), true
+		if len(rb) < replyHeaderSize {
+			rb, inPlace = hdr[:], false
+		}
+		if errno == 0 {
+			putReplyHeader(rb, replyOK, 0)
+		} else {
+			putReplyHeader(rb, replyError, int32(errno))
+		}
+		s.staged = 0
+		if !inPlace {
+			return answerErr(s.m.Reply(rb))
+		}
+		return answerErr(s.m.ReplyInPlace(replyHeaderSize))
+	})
+}
+
+// answerErr maps a failed simpl answer: the client is no longer there.
+func answerErr(err error) error {
+	if err != nil {
+		return ESRCH
+	}
+	return nil
+}
+
+// MsgInfo fills info for rcvid, a message still waiting for its reply
+// (Flags shows NTO_MI_UNBLOCK_REQ once its client asked to unblock).
+// ESRCH for another rcvid, EFAULT for a nil info.
+func MsgInfo(rcvid int, info *MessageInfo) error {
+	if info == nil {
+		return EFAULT
+	}
+	s := rcvids.get(rcvid)
+	defer rcvids.mu.Unlock()
+	if s == nil {
+		return ESRCH
+	}
+	*info = s.info
+	return nil
+}
