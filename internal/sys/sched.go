@@ -3,6 +3,8 @@ package sys
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -191,4 +193,32 @@ func hasCapSysNice() bool {
 		return false
 	}
 	return data[unix.CAP_SYS_NICE/32].Effective&(1<<(unix.CAP_SYS_NICE%32)) != 0
+}
+
+// SetProcessAffinity binds every thread of this process to cpus, so that
+// the threads and the processes it starts from now on (which inherit the
+// mask of the thread that creates them) run there too.
+func SetProcessAffinity(cpus []int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	// Threads may start while the list is read: a second pass catches
+	// those, which inherited the mask of an unbound thread.
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return err
+			}
+		}
+	}
+	return nil
 }

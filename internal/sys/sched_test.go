@@ -147,3 +147,17 @@ func TestLockMemory(t *testing.T) {
 	}
 	t.Error("no VmLck line in /proc/self/status")
 }
+
+// SleepUntil does not return before CLOCK_MONOTONIC reaches the time
+// asked, which MonoNow reads; a time already past returns without error.
+func TestSleepUntil(t *testing.T) {
+	for _, ahead := range []int64{2e6, 0, -1e9} {
+		target := MonoNow() + ahead
+		if err := SleepUntil(target); err != nil {
+			t.Fatal(err)
+		}
+		if now := MonoNow(); now < target {
+			t.Errorf("SleepUntil(now%+d ns) returned %d ns early", ahead, target-now)
+		}
+	}
+}
