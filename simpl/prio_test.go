@@ -33,6 +33,8 @@ var prioRoles = map[string]simpltest.Role{
 	"prio-send":  rolePrioSend,
 	"prio-serve": rolePrioServe,
 	"hog":        roleHog,
+	"loopsend":   roleLoopSend, // loop_alloc_test.go
+	"proxycount": roleProxyCount,
 }
 
 // prioProc is a helper started with a stdin to command it, and killed by
