@@ -22,10 +22,11 @@ import (
 
 // fcloopReport is the part of fcloop -json the tests read.
 type fcloopReport struct {
-	PeriodNS int64 `json:"period_ns"`
-	Cycles   int   `json:"cycles"`
-	FIFO     int   `json:"fifo"`
-	CPUs     []int `json:"cpus"`
+	PeriodNS int64  `json:"period_ns"`
+	Cycles   int    `json:"cycles"`
+	FIFO     int    `json:"fifo"`
+	Sensor   string `json:"sensor"`
+	CPUs     []int  `json:"cpus"`
 	Load     []struct {
 		Kind string `json:"kind"`
 		PID  int    `json:"pid"`
@@ -113,21 +114,24 @@ func runFcloop(t *testing.T, e *env, cycles int, args ...string) fcloopReport {
 }
 
 // fcloop runs its three processes for the given duration: 200 ms at the
-// default 1 kHz are 200 cycles, at 2 ms 100; the table prints the same
-// run for people.
+// default 1 kHz are 200 cycles, at 2 ms 100, and with the sensor sending
+// instead of triggering too; the table prints the same run for people.
 func TestFcloop(t *testing.T) {
 	e := newEnv(t)
 	got := runFcloop(t, e, 200, "-d", "200ms", "-cyclictest", "off")
-	if got.PeriodNS != int64(time.Millisecond) || got.FIFO != 0 || len(got.Load) != 0 || got.Cyclictest != nil || got.VsCyclictest != nil {
+	if got.PeriodNS != int64(time.Millisecond) || got.FIFO != 0 || got.Sensor != "trigger" || len(got.Load) != 0 || got.Cyclictest != nil || got.VsCyclictest != nil {
 		t.Errorf("fcloop -d 200ms: %+v", got)
 	}
 	runFcloop(t, e, 100, "-d", "200ms", "-period", "2ms", "-work", "50us", "-cpus", "0", "-cyclictest", "off")
+	if got := runFcloop(t, e, 100, "-d", "100ms", "-sensor", "send", "-cyclictest", "off"); got.Sensor != "send" {
+		t.Errorf("-sensor send: sensor %q", got.Sensor)
+	}
 
 	r := e.run("", "fcloop", "-d", "100ms", "-cyclictest", "off")
 	r.ok(t, "fcloop")
 	lines := strings.Split(r.stdout, "\n")
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`^fcloop: 100 cycles of 1ms \(100ms\) on CPUs [0-9,]+, SCHED_OTHER, load none, gc off, mlock off, work 0s$`),
+		regexp.MustCompile(`^fcloop: 100 cycles of 1ms \(100ms\) on CPUs [0-9,]+, SCHED_OTHER, sensor trigger, load none, gc off, mlock off, work 0s$`),
 		regexp.MustCompile(`^cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command$`),
 		regexp.MustCompile(`^$`),
 		regexp.MustCompile(`^ +CYCLES +MIN +MEDIAN +P99 +P99\.9 +MAX +LATE ≥ 1ms +LOST$`),
@@ -153,7 +157,7 @@ func TestFcloop(t *testing.T) {
 
 	for _, bad := range [][]string{
 		{"-period", "0"}, {"-d", "0s"}, {"-fifo", "100"}, {"-load", "disk"}, {"-cpus", "4096"}, {"-cpus", "x"},
-		{"-work", "1ms"}, {"-plot", "x.gif"}, {"-cyclictest", "/nonexistent"}, {"extra"},
+		{"-work", "1ms"}, {"-sensor", "pipe"}, {"-plot", "x.gif"}, {"-cyclictest", "/nonexistent"}, {"extra"},
 	} {
 		r := e.run("", "fcloop", bad...)
 		r.failed(t, "fcloop", bad[0])

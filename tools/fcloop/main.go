@@ -4,7 +4,11 @@
 //
 // Each cycle k has a scheduled tick, t0 + k·period on CLOCK_MONOTONIC. The
 // sensor sleeps until the tick (clock_nanosleep, absolute, as cyclictest
-// does) and triggers the controller with a proxy naming the cycle; the
+// does) and triggers the controller with a proxy naming the cycle (or,
+// with -sensor send, Sends it the cycle, which the controller answers at
+// once: a Send reaches the serving thread through shared memory, where a
+// proxy passes through a goroutine of the receiver's that reads the
+// lane's socket at the process's default priority); the
 // controller, serving on a locked thread (Channel.Serve), does its work
 // (-work) and Sends the actuator a 16-byte command carrying the cycle and
 // its tick; the actuator reads CLOCK_MONOTONIC when its handler gets the
@@ -34,7 +38,7 @@
 // p99.9 and maximum as multiples of cyclictest's, and cyclictest's
 // wake-ups a period or more late next to fcloop's late cycles.
 //
-//	fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
+//	fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
 package main
 
 import (
@@ -51,7 +55,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
+const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
 
 const more = `output:
   cycle latency: from a cycle's scheduled tick (the sensor's) to the actuator's
@@ -74,7 +78,8 @@ type config struct {
 	GC       bool  `json:"gc"`
 	MLock    bool  `json:"mlock"`
 	WorkNS   int64 `json:"work_ns"`
-	Parent   int   `json:"parent"` // the pid children die with
+	SendHop  bool  `json:"send_hop"` // -sensor send
+	Parent   int   `json:"parent"`   // the pid children die with
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -87,6 +92,7 @@ func run(args []string, stdout io.Writer) error {
 	gc := fs.Bool("gc", false, "run a garbage-producing goroutine in the controller")
 	mlock := fs.Bool("mlock", false, "lock the loop processes' memory (mlockall) and pre-fault their buffers")
 	work := fs.Duration("work", 0, "the controller's work per cycle: spin for `D` before sending")
+	hop := fs.String("sensor", "trigger", "how the sensor reaches the controller: `trigger` (a proxy) or send (a 16-byte Send the controller answers at once)")
 	ct := fs.String("cyclictest", "auto", "`auto`: run cyclictest when installed; off; or its path")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the tables")
 	plotFile := fs.String("plot", "", "also draw the latency histogram into `FILE` (.png or .svg)")
@@ -117,7 +123,10 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-fifo %d: want 0 (SCHED_OTHER) or 1..99", *fifo)
 	case *work < 0 || *work >= *period:
 		return fmt.Errorf("-work %v: want at least 0 and less than the period %v", *work, *period)
+	case *hop != "trigger" && *hop != "send":
+		return fmt.Errorf("-sensor %q: want trigger or send", *hop)
 	}
+	c.SendHop = *hop == "send"
 	c.Cycles = int(*dur / *period)
 	allowed, err := sys.AllowedCPUs()
 	if err != nil {

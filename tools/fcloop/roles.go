@@ -110,7 +110,7 @@ func closeOnEOF(in *bufio.Reader, ch *simpl.Channel) {
 }
 
 // sensor wakes at every tick and triggers the controller with proxy k+1
-// for cycle k, then exits.
+// for cycle k (with -sensor send, Sends it k), then exits.
 func sensor(c config, stdout io.Writer) error {
 	ch, err := simpl.Attach("", loopOptions(c)...)
 	if err != nil {
@@ -129,9 +129,18 @@ func sensor(c config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var req [8]byte
+	var reply [8]byte
 	for k := range c.Cycles {
 		if err := sys.SleepUntil(t0 + int64(k)*c.PeriodNS); err != nil {
 			return fmt.Errorf("cycle %d: sleep: %w", k, err)
+		}
+		if c.SendHop {
+			binary.LittleEndian.PutUint64(req[:], uint64(k))
+			if _, err := ctl.Send(context.Background(), req[:], reply[:]); err != nil {
+				return fmt.Errorf("cycle %d: send: %w", k, err)
+			}
+			continue
 		}
 		if err := ctl.Trigger(k + 1); err != nil {
 			return fmt.Errorf("cycle %d: trigger: %w", k, err)
@@ -140,8 +149,9 @@ func sensor(c config, stdout io.Writer) error {
 	return nil
 }
 
-// controller serves the sensor's triggers: for each, it works -work and
-// sends the actuator the cycle's command. It ends when stdin does.
+// controller serves the sensor's triggers (or Sends, answered at once):
+// for each, it works -work and sends the actuator the cycle's command. It
+// ends when stdin does.
 func controller(c config, stdout io.Writer) error {
 	ch, err := simpl.Attach(controllerName, loopOptions(c)...)
 	if err != nil {
@@ -175,8 +185,15 @@ func controller(c config, stdout io.Writer) error {
 	var sendErr error
 	err = ch.Serve(context.Background(), func(m simpl.Message) {
 		k := m.Proxy() - 1
-		if k < 0 {
-			m.ReplyError()
+		if d := m.Data(); k < 0 && len(d) == 8 {
+			// -sensor send: free the sensor at once, as a trigger would.
+			k = int(binary.LittleEndian.Uint64(d))
+			m.ReplyInPlace(0)
+		}
+		if k < 0 || k >= c.Cycles {
+			if m.Proxy() == 0 {
+				m.ReplyError()
+			}
 			return
 		}
 		tick := t0 + int64(k)*c.PeriodNS
