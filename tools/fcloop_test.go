@@ -356,7 +356,8 @@ func TestFcloopPlot(t *testing.T) {
 }
 
 // With cyclictest installed, fcloop runs it in the same run, one thread
-// per CPU for as many wake-ups as it has cycles, and relates the two.
+// per CPU for as many wake-ups as it has cycles (the first thread done
+// ends them all), and relates the two.
 func TestFcloopCyclictest(t *testing.T) {
 	if _, err := exec.LookPath("cyclictest"); err != nil {
 		why := "cyclictest (Debian rt-tests) is not installed"
@@ -371,8 +372,10 @@ func TestFcloopCyclictest(t *testing.T) {
 	if ct == nil {
 		t.Fatalf("no cyclictest figures: %+v", got)
 	}
-	if ct.Threads != len(got.CPUs) || ct.Cycles != uint64(200*len(got.CPUs)) || ct.MinNS > ct.P999NS || ct.P999NS > ct.MaxNS {
-		t.Errorf("cyclictest %+v on CPUs %v: want 200 wake-ups per CPU, in order", *ct, got.CPUs)
+	// cyclictest ends all its threads when the first has made its 200
+	// wake-ups, so the others may have made fewer.
+	if ct.Threads != len(got.CPUs) || ct.Cycles < 200 || ct.Cycles > uint64(200*len(got.CPUs)) || ct.MinNS > ct.P999NS || ct.P999NS > ct.MaxNS {
+		t.Errorf("cyclictest %+v on CPUs %v: want 200 to 200 per CPU wake-ups, in order", *ct, got.CPUs)
 	}
 	if ct.P999NS > 0 && (got.VsCyclictest == nil ||
 		got.VsCyclictest.P999 != float64(got.Latency.P999NS)/float64(ct.P999NS) ||

@@ -40,7 +40,9 @@ type cyclictestRun struct {
 }
 
 // startCyclictest starts cyclictest for as many wake-ups as the loop has
-// cycles, at its period, one thread on each of its CPUs, at its priority
+// cycles (per thread: cyclictest stops every thread when the first has
+// made its count, so the others may fall a little short), at its period,
+// one thread on each of its CPUs, at its priority
 // (SCHED_OTHER without -fifo), with its memory locked if the loop's is,
 // printing only its histogram and summary at the end (-q -h).
 func startCyclictest(path string, c config) (*cyclictestRun, error) {
