@@ -33,16 +33,24 @@ func roleLoopSend(args []string) error {
 		if err := to.Trigger(int(k%1000 + 1)); err != nil {
 			return nil
 		}
-		if err := sendUntilSeen(to, k, req, reply); err != nil {
-			return nil
+		if err := sendUntilSeen(to, k, req, reply); errors.Is(err, errProxyUnseen) {
+			return err
+		} else if err != nil {
+			return nil // TO is gone: the test is over
 		}
 	}
 }
 
+// errProxyUnseen: a proxy the receiver did not report within a bounded
+// number of Sends.
+var errProxyUnseen = errors.New("proxy not received")
+
 // sendUntilSeen sends req to to until its reply, a little-endian count
-// of the proxies to has received, reaches k.
+// of the proxies to has received, reaches k, for at most 100000 Sends or
+// ten seconds.
 func sendUntilSeen(to *simpl.Conn, k uint64, req, reply []byte) error {
-	for {
+	deadline := time.Now().Add(10 * time.Second)
+	for range 100000 {
 		n, err := to.Send(context.Background(), req, reply)
 		if err != nil {
 			return err
@@ -50,7 +58,11 @@ func sendUntilSeen(to *simpl.Conn, k uint64, req, reply []byte) error {
 		if n == 8 && binary.LittleEndian.Uint64(reply) >= k {
 			return nil
 		}
+		if time.Now().After(deadline) {
+			break
+		}
 	}
+	return fmt.Errorf("proxy %d: %w", k, errProxyUnseen)
 }
 
 // roleProxyCount NAME: count the proxies received and answer every
