@@ -2,8 +2,11 @@ package simpl
 
 import (
 	"context"
+	"errors"
+	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/internal/sys"
@@ -67,10 +70,18 @@ func WithPriorityOrder() Option {
 // thread for the duration (runtime.LockOSThread), so that a thread's
 // scheduling priority is the handler's: with WithPriorityInheritance the
 // thread takes each request's inherited priority (see there), and Serve
-// returns it to its own priority before it returns. A failure to change
-// the thread's priority (EPERM without CAP_SYS_NICE, say) is returned by
-// Serve once handle has answered the message, which it served at the
-// priority the thread had.
+// returns it to its own priority before it returns.
+//
+// Serve follows a sender down to a lower priority only if the thread may
+// set itself back up to its own afterwards: it asks once, when it starts,
+// whether the thread holds CAP_SYS_NICE or its RLIMIT_RTPRIO or
+// RLIMIT_NICE allows its own priority (lowering needs no privilege, rising
+// does). Otherwise it inherits only upwards and never runs below its own
+// priority. A raise the kernel refuses (EPERM: a sender above what the
+// thread may rise to by itself) does not end Serve: the message is served
+// at the priority the thread has, the refusal is counted
+// (PriorityFailures), and Serve goes on. Any other failure to set the
+// thread is returned by Serve once handle has answered the message.
 //
 // handle answers each request before it returns, on the goroutine it was
 // called on: the priority follows the thread, not the work. So it must
@@ -104,7 +115,7 @@ func (c *Channel) Serve(ctx context.Context, handle func(Message)) error {
 		return errs.Errorf("serve on %q: another Serve with priority inheritance runs: %w", c.name, ErrNotSupported)
 	}
 	defer c.serving.Store(false)
-	s, err := newServer(c.q)
+	s, err := newServer(c.q, &c.prioFails)
 	if err != nil {
 		return errs.Errorf("serve on %q: %w", c.name, err)
 	}
@@ -131,21 +142,32 @@ func (c *Channel) Serve(ctx context.Context, handle func(Message)) error {
 // Its methods are called by the loop and by a handler's answer (which may,
 // against the rules, come from another goroutine): mu orders them.
 type server struct {
-	q   *transport.Queue
-	tid int
-	own transport.Prio
+	q        *transport.Queue
+	tid      int
+	own      transport.Prio
+	mayLower bool           // the thread may rise back to own by itself
+	refused  *atomic.Uint64 // counts the raises the kernel refused
 
 	mu        sync.Mutex
 	cur       transport.Prio // what this loop last set the thread to
 	published uint32         // the rank it last published
 	seq       uint64         // numbers the requests served
 	inMsg     bool           // request seq is being served
-	err       error          // the first failure to set the thread
+	err       error          // the first failure, other than EPERM, to set the thread
 }
 
+// PriorityFailures counts the times a Serve with WithPriorityInheritance
+// on this Channel could not set its thread to the priority a request
+// asked for because the kernel refused it (EPERM: raising a thread needs
+// CAP_SYS_NICE or room under RLIMIT_RTPRIO and RLIMIT_NICE). Each such
+// request was served at the priority the thread had. Safe for concurrent
+// use.
+func (c *Channel) PriorityFailures() uint64 { return c.prioFails.Load() }
+
 // newServer publishes the calling thread as the queue's server, at its
-// own priority.
-func newServer(q *transport.Queue) (*server, error) {
+// own priority, and finds out whether the thread may follow a sender
+// below its own priority (whether it could rise back by itself).
+func newServer(q *transport.Queue, refused *atomic.Uint64) (*server, error) {
 	own, err := sys.GetSched(0)
 	if err != nil {
 		return nil, errs.Errorf("read this thread's priority: %w", err)
@@ -153,7 +175,8 @@ func newServer(q *transport.Queue) (*server, error) {
 	if err := own.Check(); err != nil {
 		return nil, errs.Errorf("this thread's priority: %w: %w", ErrNotSupported, err)
 	}
-	s := &server{q: q, tid: sys.Gettid(), own: transport.Prio(own), cur: transport.Prio(own)}
+	s := &server{q: q, tid: sys.Gettid(), own: transport.Prio(own), cur: transport.Prio(own),
+		mayLower: sys.MayReturnTo(own), refused: refused}
 	s.published = s.own.Rank()
 	q.PublishServer(s.tid, s.published)
 	return s, nil
@@ -198,6 +221,9 @@ func (s *server) answered(seq uint64) {
 func (s *server) settle(base transport.Prio) {
 	for range 4 {
 		target := base
+		if !s.mayLower && target.Rank() < s.own.Rank() {
+			target = s.own // it could not come back: inherit upwards only
+		}
 		if w, ok := s.q.MaxWaiting(); ok && w.Rank() > target.Rank() {
 			target = w
 		}
@@ -209,12 +235,20 @@ func (s *server) settle(base transport.Prio) {
 		}
 		s.published = rank
 		if changed || target != s.cur {
-			if err := sys.SetSched(s.tid, sys.Sched(target)); err != nil {
-				if s.err == nil {
-					s.err = errs.Errorf("set the serving thread to policy %d priority %d: %w", target.Policy, target.Level, err)
-				}
-			} else {
+			err := sys.SetSched(s.tid, sys.Sched(target))
+			switch {
+			case err == nil:
 				s.cur = target
+			case errors.Is(err, os.ErrPermission): // EPERM
+				// Refused: serve at the priority the thread has, and
+				// publish that, so that a sender that can raise the
+				// thread does not take it for raised already.
+				s.refused.Add(1)
+				if now := s.cur.Rank(); bell && s.q.SwapServerRank(s.tid, rank, now) {
+					s.published, rank = now, now
+				}
+			case s.err == nil:
+				s.err = errs.Errorf("set the serving thread to policy %d priority %d: %w", target.Policy, target.Level, err)
 			}
 		}
 		if pub, _ := s.q.ServerRank(); !bell || pub == rank {

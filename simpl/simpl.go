@@ -155,7 +155,8 @@ type Channel struct {
 	conns  map[*Conn]struct{}
 	closed bool
 
-	serving atomic.Bool // a Serve with priority inheritance runs
+	serving   atomic.Bool   // a Serve with priority inheritance runs
+	prioFails atomic.Uint64 // raises of the serving thread refused (PriorityFailures)
 
 	// relays counts the requests this Channel is forwarding (Relay), for
 	// WaitRelays.

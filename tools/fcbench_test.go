@@ -149,7 +149,7 @@ func TestFcbenchProgress(t *testing.T) {
 	}
 }
 
-// The plotting library is fcbench's alone: nothing a library user
+// The plotting library is the tools' alone (fcbench, fcloop): nothing a library user
 // imports depends on it.
 func TestPlotOutOfCore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)

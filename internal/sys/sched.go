@@ -3,6 +3,8 @@ package sys
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -151,4 +153,72 @@ func ThreadCPUTime() time.Duration {
 	var ts unix.Timespec
 	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
 	return time.Duration(ts.Nano())
+}
+
+// MayReturnTo reports whether the calling thread, once set to a lower
+// priority, may set itself back to s: it holds CAP_SYS_NICE in its
+// effective set, or its RLIMIT_RTPRIO (for a real-time s) or RLIMIT_NICE
+// (for a nice value; SCHED_IDLE counts as nice 20) lets an unprivileged
+// thread rise to s. Lowering needs no privilege, rising does, so this is
+// what decides whether following a sender down is safe.
+func MayReturnTo(s Sched) bool {
+	if hasCapSysNice() {
+		return true
+	}
+	var lim unix.Rlimit
+	switch s.Policy {
+	case SchedFIFO, SchedRR:
+		if err := unix.Getrlimit(unix.RLIMIT_RTPRIO, &lim); err != nil {
+			return false
+		}
+		return lim.Cur >= uint64(s.Level)
+	case SchedOther, SchedBatch:
+		if err := unix.Getrlimit(unix.RLIMIT_NICE, &lim); err != nil {
+			return false
+		}
+		// RLIMIT_NICE r allows nice values down to 20-r.
+		return lim.Cur >= 40 || 20-int(lim.Cur) <= s.Level
+	case SchedIdle:
+		return true // nothing is lower to come back from
+	}
+	return false
+}
+
+// hasCapSysNice reports CAP_SYS_NICE in the calling thread's effective
+// capabilities.
+func hasCapSysNice() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[unix.CAP_SYS_NICE/32].Effective&(1<<(unix.CAP_SYS_NICE%32)) != 0
+}
+
+// SetProcessAffinity binds every thread of this process to cpus, so that
+// the threads and the processes it starts from now on (which inherit the
+// mask of the thread that creates them) run there too.
+func SetProcessAffinity(cpus []int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	// Threads may start while the list is read: a second pass catches
+	// those, which inherited the mask of an unbound thread.
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return err
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -61,5 +62,102 @@ func TestPinThread(t *testing.T) {
 	}
 	if got, err := AllowedCPUs(); err != nil || len(got) != 1 || got[0] != last {
 		t.Fatalf("pinned to %d, allowed %v (%v)", last, got, err)
+	}
+}
+
+// MayReturnTo tells the truth: on a thread that has (as root) or lacks
+// CAP_SYS_NICE, a thread lowered to nice 19 can set itself back to nice
+// 0 and to SCHED_FIFO 10 exactly when MayReturnTo said so beforehand.
+// Capabilities are per thread in the kernel: the capability is dropped
+// on this test's locked thread only, which exits with the test.
+func TestMayReturnTo(t *testing.T) {
+	runtime.LockOSThread() // never unlocked: the thread dies with the test
+	check := func(what string) {
+		for _, back := range []Sched{{SchedOther, 0}, {SchedFIFO, 10}} {
+			may := MayReturnTo(back)
+			if err := SetSched(0, Sched{SchedOther, 19}); err != nil {
+				t.Fatalf("%s: lower to nice 19: %v", what, err)
+			}
+			err := SetSched(0, back)
+			if may != (err == nil) {
+				t.Errorf("%s: MayReturnTo(%+v) = %v, but setting it back from nice 19: %v", what, back, may, err)
+			}
+			if err != nil && !errors.Is(err, unix.EPERM) {
+				t.Errorf("%s: set back to %+v: %v, want EPERM if anything", what, back, err)
+			}
+		}
+	}
+	if os.Geteuid() == 0 {
+		if !MayReturnTo(Sched{SchedFIFO, 99}) || !hasCapSysNice() {
+			t.Errorf("root: CAP_SYS_NICE %v, MayReturnTo(FIFO 99) %v, want both", hasCapSysNice(), MayReturnTo(Sched{SchedFIFO, 99}))
+		}
+		check("with CAP_SYS_NICE")
+		// Drop CAP_SYS_NICE from this thread's effective set.
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			t.Fatal(err)
+		}
+		data[unix.CAP_SYS_NICE/32].Effective &^= 1 << (unix.CAP_SYS_NICE % 32)
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			t.Fatal(err)
+		}
+		if hasCapSysNice() {
+			t.Fatal("CAP_SYS_NICE still effective after dropping it")
+		}
+	}
+	check("without CAP_SYS_NICE")
+}
+
+// LockMemory locks (as root; elsewhere RLIMIT_MEMLOCK decides) and
+// Prefault touches every page of a buffer, including its last byte.
+func TestLockMemory(t *testing.T) {
+	b := make([]byte, 3*unix.Getpagesize()+5)
+	for i := range b {
+		b[i] = 1
+	}
+	Prefault(b)
+	for i := 0; i < len(b); i += unix.Getpagesize() {
+		if b[i] != 0 {
+			t.Fatalf("byte %d not touched", i)
+		}
+	}
+	if b[len(b)-1] != 0 {
+		t.Error("last byte not touched")
+	}
+	Prefault(nil)
+	if os.Geteuid() != 0 {
+		t.Skip("mlockall needs CAP_IPC_LOCK")
+	}
+	if err := LockMemory(); err != nil {
+		t.Fatal(err)
+	}
+	defer UnlockMemory()
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if strings.HasPrefix(l, "VmLck:") {
+			if f := strings.Fields(l); len(f) < 2 || f[1] == "0" {
+				t.Errorf("after LockMemory: %q, want pages locked", l)
+			}
+			return
+		}
+	}
+	t.Error("no VmLck line in /proc/self/status")
+}
+
+// SleepUntil does not return before CLOCK_MONOTONIC reaches the time
+// asked, which MonoNow reads; a time already past returns without error.
+func TestSleepUntil(t *testing.T) {
+	for _, ahead := range []int64{2e6, 0, -1e9} {
+		target := MonoNow() + ahead
+		if err := SleepUntil(target); err != nil {
+			t.Fatal(err)
+		}
+		if now := MonoNow(); now < target {
+			t.Errorf("SleepUntil(now%+d ns) returned %d ns early", ahead, target-now)
+		}
 	}
 }

@@ -158,3 +158,42 @@ func Unread(c syscall.Conn) (bool, error) {
 	}
 	return true, nil // n == 0: closed; n > 0: bytes unread
 }
+
+// NonblockWriter is WriteNonblock for one connection written to again and
+// again: made once, each Write allocates nothing (WriteNonblock makes a
+// raw connection and a closure per call). It is not safe for concurrent
+// use: its owner writes with it one call at a time.
+type NonblockWriter struct {
+	rc  syscall.RawConn
+	b   []byte
+	err error
+	fn  func(fd uintptr) bool
+}
+
+// NewNonblockWriter makes a NonblockWriter for c.
+func NewNonblockWriter(c syscall.Conn) (*NonblockWriter, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	w := &NonblockWriter{rc: rc}
+	w.fn = w.send
+	return w, nil
+}
+
+func (w *NonblockWriter) send(fd uintptr) bool {
+	w.err = unix.Send(int(fd), w.b, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	return true
+}
+
+// Write writes b in one send(2) with MSG_DONTWAIT, as WriteNonblock
+// does. b is not kept after it returns.
+func (w *NonblockWriter) Write(b []byte) error {
+	w.b = b
+	err := w.rc.Write(w.fn)
+	w.b = nil
+	if err != nil {
+		return err
+	}
+	return w.err
+}

@@ -96,6 +96,12 @@ type lane struct {
 
 	mapMu    sync.Mutex // held by wake and by destroy's unmap
 	unmapped bool
+
+	// Trigger's writer and packet, made on the lane's first Trigger and
+	// used only by the Trigger holding the lane: a steady Trigger
+	// allocates nothing.
+	trig    *sys.NonblockWriter
+	trigBuf [proxySize]byte
 }
 
 // Dial connects to the receiver listening at addr, which must be process
@@ -368,6 +374,19 @@ func (l *lane) watch() {
 	close(l.gone)
 }
 
+// takeFree takes the free lane put back last, or returns nil if there is
+// none or the Conn is closed.
+func (c *Conn) takeFree() *lane {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || len(c.free) == 0 {
+		return nil
+	}
+	l := c.free[len(c.free)-1]
+	c.free = c.free[:len(c.free)-1]
+	return l
+}
+
 // get returns an idle lane that holds need bytes, or a new one.
 //
 // When the receiver refuses a new lane because this process holds as many
@@ -563,16 +582,27 @@ func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
 		return errs.Errorf("proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
 	}
-	// A process at its lane limit waits for a lane of its own (see get),
-	// for busyWait at most.
-	ctx, cancel := context.WithTimeout(context.Background(), busyWait)
-	l, err := c.get(ctx, 0)
-	cancel()
-	if err != nil {
-		return err
+	// A free lane is taken at once; without one, a process at its lane
+	// limit waits for a lane of its own (see get), for busyWait at most.
+	// (The context and its timer are made only then: a steady Trigger
+	// allocates nothing.)
+	var err error
+	l := c.takeFree()
+	if l == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), busyWait)
+		l, err = c.get(ctx, 0)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
-	var b [proxySize]byte
-	err = sys.WriteNonblock(l.conn, encodeProxy(&b, int32(proxy)))
+	if l.trig == nil {
+		if l.trig, err = sys.NewNonblockWriter(l.conn); err != nil {
+			c.put(l)
+			return errs.Errorf("trigger to pid %d: %w (%v)", c.pid, transport.ErrPeerGone, err)
+		}
+	}
+	err = l.trig.Write(encodeProxy(&l.trigBuf, int32(proxy)))
 	c.put(l)
 	switch {
 	case err == nil:

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// lookCyclictest is cyclictest's path, or "" when it is not installed.
+func lookCyclictest() string {
+	p, err := exec.LookPath("cyclictest")
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// histLimitUS is the histogram range cyclictest is asked for (-h), in
+// µs: twenty periods and at least 20 ms. Later wake-ups are counted as
+// overflows; its maximum is exact in any case.
+func histLimitUS(periodNS int64) int {
+	return max(int(20*periodNS/1000), 20000)
+}
+
+// cyclictestRun is cyclictest running next to the loop.
+type cyclictestRun struct {
+	cmd      *exec.Cmd
+	out, err bytes.Buffer
+	done     chan struct{}
+	werr     error
+	periodNS int64
+	limitUS  int
+}
+
+// startCyclictest starts cyclictest for as many wake-ups as the loop has
+// cycles (per thread: cyclictest stops every thread when the first has
+// made its count, so the others may fall a little short), at its period,
+// one thread on each of its CPUs, at its priority
+// (SCHED_OTHER without -fifo), with its memory locked if the loop's is,
+// printing only its histogram and summary at the end (-q -h).
+func startCyclictest(path string, c config) (*cyclictestRun, error) {
+	r := &cyclictestRun{done: make(chan struct{}), periodNS: c.PeriodNS, limitUS: histLimitUS(c.PeriodNS)}
+	args := []string{"-q", "-h", strconv.Itoa(r.limitUS),
+		"-i", strconv.FormatInt(c.PeriodNS/1000, 10), "-l", strconv.Itoa(c.Cycles),
+		"-a", cpuListText(c.CPUs), "-t", strconv.Itoa(len(c.CPUs))}
+	if c.FIFO > 0 {
+		args = append(args, "--policy=fifo", "-p", strconv.Itoa(c.FIFO))
+	} else {
+		args = append(args, "--policy=other", "-p", "0")
+	}
+	if c.MLock {
+		args = append(args, "-m")
+	}
+	r.cmd = exec.Command(path, args...)
+	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.err
+	r.cmd.SysProcAttr = pdeath()
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cyclictest: %w", err)
+	}
+	go func() {
+		r.werr = r.cmd.Wait()
+		close(r.done)
+	}()
+	return r, nil
+}
+
+// wait waits up to d for cyclictest to end and reads what it printed.
+func (r *cyclictestRun) wait(d time.Duration) (*ctStats, error) {
+	select {
+	case <-r.done:
+	case <-time.After(d):
+		return nil, errors.New("cyclictest did not end with the loop")
+	}
+	if r.werr != nil {
+		return nil, fmt.Errorf("cyclictest: %v: %s", r.werr, strings.TrimSpace(r.err.String()))
+	}
+	st, err := parseCyclictest(&r.out, r.limitUS)
+	if err != nil {
+		return nil, fmt.Errorf("cyclictest's output: %w", err)
+	}
+	return st, nil
+}
+
+// stop kills cyclictest if it still runs, and reaps it.
+func (r *cyclictestRun) stop() {
+	r.cmd.Process.Kill()
+	<-r.done
+}
+
+// ctStats is what cyclictest measured, all its threads together.
+type ctStats struct {
+	Cycles    uint64   // wake-ups, in the histogram and beyond it
+	MinUS     int64    // its own minimum
+	MaxUS     int64    // its own maximum, exact beyond the histogram
+	Hist      []uint64 // wake-ups by latency in whole µs
+	Overflows uint64   // wake-ups beyond the histogram
+}
+
+// errCyclictest is output parseCyclictest cannot make sense of.
+var errCyclictest = errors.New("not cyclictest -q -h output")
+
+// parseCyclictest reads the output of cyclictest -q -h LIMIT: a line per
+// µs of latency, "BUCKET COUNT..." with one count per thread, and "#"
+// lines, of which it reads "Total", "Min Latencies", "Max Latencies" and
+// "Histogram Overflows" (a number per thread each) and skips the others.
+// The counts of every thread are added. It checks what it can: a total
+// per thread, counts that add up to it (with or without the overflows,
+// as cyclictest versions differ), buckets in order below limit.
+func parseCyclictest(r io.Reader, limitUS int) (*ctStats, error) {
+	var (
+		st      = &ctStats{MinUS: -1, MaxUS: -1}
+		threads = -1 // count columns, from the first bucket line
+		totals  []uint64
+		perThr  []uint64 // each thread's bucket sum
+		over    []uint64
+		sawMin  bool
+		sawMax  bool
+		lastBkt = -1
+		lineNo  int
+		bad     = func(format string, a ...any) error {
+			return fmt.Errorf("line %d: %s: %w", lineNo, fmt.Sprintf(format, a...), errCyclictest)
+		}
+		numbers  = func(s string) ([]uint64, error) { return parseUints(strings.Fields(s)) }
+		scanner  = bufio.NewScanner(r)
+		sawHists bool
+	)
+	scanner.Buffer(make([]byte, 4096), 1<<20)
+	for scanner.Scan() {
+		lineNo++
+		line := strings.TrimSpace(scanner.Text())
+		if line == "" {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "#"); ok {
+			key, val, ok := strings.Cut(rest, ":")
+			if !ok {
+				continue
+			}
+			key = strings.TrimSpace(key)
+			var dst *[]uint64
+			switch key {
+			case "Total":
+				dst = &totals
+			case "Histogram Overflows":
+				dst = &over
+			case "Min Latencies", "Max Latencies":
+				v, err := numbers(val)
+				if err != nil || len(v) == 0 {
+					return nil, bad("%s: %q", key, val)
+				}
+				lo, hi := v[0], v[0]
+				for _, x := range v {
+					lo, hi = min(lo, x), max(hi, x)
+				}
+				if key == "Min Latencies" {
+					st.MinUS, sawMin = int64(lo), true
+				} else {
+					st.MaxUS, sawMax = int64(hi), true
+				}
+				continue
+			default:
+				continue
+			}
+			v, err := numbers(val)
+			if err != nil || len(v) == 0 {
+				return nil, bad("%s: %q", key, val)
+			}
+			*dst = v
+			continue
+		}
+		v, err := numbers(line)
+		if err != nil || len(v) < 2 {
+			return nil, bad("want a bucket and its counts, got %q", line)
+		}
+		if threads < 0 {
+			threads = len(v) - 1
+			perThr = make([]uint64, threads)
+		}
+		if len(v)-1 != threads {
+			return nil, bad("%d counts, want %d", len(v)-1, threads)
+		}
+		b := v[0]
+		if int(b) != lastBkt+1 || b >= uint64(limitUS) {
+			return nil, bad("bucket %d after %d (histogram of %d µs)", b, lastBkt, limitUS)
+		}
+		lastBkt = int(b)
+		sawHists = true
+		var sum uint64
+		for i, n := range v[1:] {
+			perThr[i] += n
+			sum += n
+		}
+		st.Hist = append(st.Hist, sum)
+	}
+	if err := scanner.Err(); err != nil {
+		return nil, err
+	}
+	switch {
+	case !sawHists:
+		return nil, fmt.Errorf("no histogram: %w", errCyclictest)
+	case totals == nil || !sawMin || !sawMax:
+		return nil, fmt.Errorf("no Total, Min or Max Latencies: %w", errCyclictest)
+	case len(totals) != threads || over != nil && len(over) != threads:
+		return nil, fmt.Errorf("%d totals and %d overflow counts for %d threads: %w", len(totals), len(over), threads, errCyclictest)
+	}
+	if over == nil {
+		over = make([]uint64, threads)
+	}
+	for i := range threads {
+		if perThr[i] != totals[i] && perThr[i]+over[i] != totals[i] {
+			return nil, fmt.Errorf("thread %d: histogram counts %d and %d overflows, total %d: %w", i, perThr[i], over[i], totals[i], errCyclictest)
+		}
+		st.Cycles += perThr[i] + over[i]
+		st.Overflows += over[i]
+	}
+	if st.Cycles == 0 {
+		return nil, fmt.Errorf("no wake-ups: %w", errCyclictest)
+	}
+	if st.MinUS > st.MaxUS {
+		return nil, fmt.Errorf("minimum %d µs above maximum %d µs: %w", st.MinUS, st.MaxUS, errCyclictest)
+	}
+	return st, nil
+}
+
+func parseUints(f []string) ([]uint64, error) {
+	v := make([]uint64, len(f))
+	for i, s := range f {
+		n, err := strconv.ParseUint(s, 10, 63)
+		if err != nil {
+			return nil, err
+		}
+		v[i] = n
+	}
+	return v, nil
+}
+
+// percentileUS is the latency, in µs, at or below which the fraction q
+// of the wake-ups fell (nearest rank); over is true when that rank lies
+// beyond the histogram (the value is then the histogram's limit, a
+// lower bound).
+func (st *ctStats) percentileUS(q float64, limitUS int) (us int64, over bool) {
+	rank := max(uint64(math.Ceil(q*float64(st.Cycles))), 1)
+	var seen uint64
+	for b, n := range st.Hist {
+		seen += n
+		if seen >= rank {
+			return int64(b), false
+		}
+	}
+	return int64(limitUS), true
+}
+
+// lateCount counts the wake-ups a period or more late: the buckets from
+// the period's µs on, and the overflows (the histogram reaches past a
+// period).
+func (st *ctStats) lateCount(periodNS int64) uint64 {
+	n := st.Overflows
+	for b := periodNS / 1000; b < int64(len(st.Hist)); b++ {
+		n += st.Hist[b]
+	}
+	return n
+}

@@ -1,0 +1,233 @@
+// Command fcloop is a control-loop benchmark: a sensor, a controller and
+// an actuator, three processes, run a periodic loop through gosimpl, and
+// fcloop reports how late each cycle reached the actuator.
+//
+// Each cycle k has a scheduled tick, t0 + k·period on CLOCK_MONOTONIC. The
+// sensor sleeps until the tick (clock_nanosleep, absolute, as cyclictest
+// does) and triggers the controller with a proxy naming the cycle (or,
+// with -sensor send, Sends it the cycle, which the controller answers at
+// once: a Send reaches the serving thread through shared memory, where a
+// proxy passes through a goroutine of the receiver's that reads the
+// lane's socket at the process's default priority); the
+// controller, serving on a locked thread (Channel.Serve), does its work
+// (-work) and Sends the actuator a 16-byte command carrying the cycle and
+// its tick; the actuator reads CLOCK_MONOTONIC when its handler gets the
+// command and replies. A cycle's latency is that reading minus the tick:
+// the sensor's wake-up latency, the trigger, the controller's wake-up and
+// work, and the Send, up to the actuator's receipt (not its reply). A
+// cycle is late (a missed deadline) when its latency is a period or more:
+// the next tick was due before the actuator had the command.
+//
+// With -fifo N the three loop threads run at SCHED_FIFO N and the
+// controller and actuator serve with priority inheritance and priority
+// order, so a lower-priority sender to the actuator (-load hammer) is
+// overtaken and the actuator's thread is raised for the controller. -load
+// starts background load before the loop and kills it after: cpu (a
+// spinning process on each CPU of -cpus), mem (a process that maps,
+// touches and returns 64 MiB over and over), hammer (a process Sending to
+// the actuator as fast as it answers). Every child dies with fcloop
+// (PR_SET_PDEATHSIG) and is killed and reaped when it ends. -gc runs a
+// goroutine in the controller that allocates 256 KiB every millisecond,
+// keeping the last 16, so that the garbage collector runs next to the
+// loop; -mlock locks each loop process's memory (simpl.LockMemory) and
+// pre-faults its buffers.
+//
+// When cyclictest (Debian's rt-tests) is installed, fcloop runs it in the
+// same run, as long, at the same period and priority, one thread on each
+// CPU of -cpus, as the floor the machine gives, and reports fcloop's
+// p99.9 and maximum as multiples of cyclictest's, and cyclictest's
+// wake-ups a period or more late next to fcloop's late cycles.
+//
+//	fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
+)
+
+const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
+
+const more = `output:
+  cycle latency: from a cycle's scheduled tick (the sensor's) to the actuator's
+  receipt of the controller's command for it; LATE counts cycles (and cyclictest
+  wake-ups) a period or more late, LOST cycles whose command never arrived.
+  With cyclictest, FCLOOP/CYCLICTEST gives fcloop's p99.9 and max as multiples of
+  cyclictest's measured on the same CPUs in the same run.
+`
+
+func main() {
+	cli.Exit("fcloop", run(os.Args[1:], os.Stdout))
+}
+
+// config is what the parent tells every child process (FCLOOP_CONFIG).
+type config struct {
+	PeriodNS int64 `json:"period_ns"`
+	Cycles   int   `json:"cycles"`
+	FIFO     int   `json:"fifo"`
+	CPUs     []int `json:"cpus"`
+	GC       bool  `json:"gc"`
+	MLock    bool  `json:"mlock"`
+	WorkNS   int64 `json:"work_ns"`
+	SendHop  bool  `json:"send_hop"` // -sensor send
+	Parent   int   `json:"parent"`   // the pid children die with
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("fcloop", flag.ContinueOnError)
+	period := fs.Duration("period", time.Millisecond, "the loop's period `D` (1ms: 1 kHz)")
+	dur := fs.Duration("d", 10*time.Second, "run for `D`: duration/period cycles")
+	fifo := fs.Int("fifo", 0, "run the loop's threads (and cyclictest) at SCHED_FIFO priority `N` (1..99; 0: SCHED_OTHER)")
+	cpuList := fs.String("cpus", "", "run the loop, the load and cyclictest on CPUs `LIST` (e.g. 1 or 0-1,3; default: all this process may use)")
+	loads := fs.String("load", "", "background `LOAD`s, comma-separated: cpu, mem, hammer")
+	gc := fs.Bool("gc", false, "run a garbage-producing goroutine in the controller")
+	mlock := fs.Bool("mlock", false, "lock the loop processes' memory (mlockall) and pre-fault their buffers")
+	work := fs.Duration("work", 0, "the controller's work per cycle: spin for `D` before sending")
+	hop := fs.String("sensor", "trigger", "how the sensor reaches the controller: `trigger` (a proxy) or send (a 16-byte Send the controller answers at once)")
+	ct := fs.String("cyclictest", "auto", "`auto`: run cyclictest when installed; off; or its path")
+	asJSON := fs.Bool("json", false, "print one JSON object instead of the tables")
+	plotFile := fs.String("plot", "", "also draw the latency histogram into `FILE` (.png or .svg)")
+	role := fs.String("role", "", "internal: sensor, controller, actuator, cpu, mem or hammer")
+	if help, err := cli.ParsePrivate(fs, args, usage, stdout, more); help || err != nil {
+		return err
+	}
+	if *role == "" && fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; %s", fs.Arg(0), usage)
+	}
+	if *role != "" {
+		var c config
+		if err := json.Unmarshal([]byte(os.Getenv("FCLOOP_CONFIG")), &c); err != nil {
+			return fmt.Errorf("-role %s: config: %w", *role, err)
+		}
+		return runRole(*role, c, fs.Args(), stdout)
+	}
+
+	c := config{PeriodNS: int64(*period), FIFO: *fifo, GC: *gc, MLock: *mlock, WorkNS: int64(*work), Parent: os.Getpid()}
+	switch {
+	case *period < 10*time.Microsecond || *period > time.Minute:
+		return fmt.Errorf("-period %v: want 10µs to 1m", *period)
+	case *dur < *period:
+		return fmt.Errorf("-d %v: want at least one period (%v)", *dur, *period)
+	case *dur/(*period) > 1<<30:
+		return fmt.Errorf("-d %v: more than %d cycles of %v", *dur, 1<<30, *period)
+	case *fifo < 0 || *fifo > 99:
+		return fmt.Errorf("-fifo %d: want 0 (SCHED_OTHER) or 1..99", *fifo)
+	case *work < 0 || *work >= *period:
+		return fmt.Errorf("-work %v: want at least 0 and less than the period %v", *work, *period)
+	case *hop != "trigger" && *hop != "send":
+		return fmt.Errorf("-sensor %q: want trigger or send", *hop)
+	}
+	c.SendHop = *hop == "send"
+	c.Cycles = int(*dur / *period)
+	allowed, err := sys.AllowedCPUs()
+	if err != nil {
+		return err
+	}
+	c.CPUs = allowed
+	if *cpuList != "" {
+		if c.CPUs, err = parseCPUs(*cpuList, allowed); err != nil {
+			return err
+		}
+	}
+	var kinds []string
+	if *loads != "" {
+		for _, k := range strings.Split(*loads, ",") {
+			switch k {
+			case "cpu", "mem", "hammer":
+				if !contains(kinds, k) {
+					kinds = append(kinds, k)
+				}
+			default:
+				return fmt.Errorf("-load %q: want cpu, mem or hammer, comma-separated", k)
+			}
+		}
+	}
+	ctPath := ""
+	switch *ct {
+	case "off":
+	case "auto":
+		ctPath = lookCyclictest()
+	default:
+		if st, err := os.Stat(*ct); err != nil || st.IsDir() {
+			return fmt.Errorf("-cyclictest %s: no such program", *ct)
+		}
+		ctPath = *ct
+	}
+	if *plotFile != "" {
+		if err := checkPlotFile(*plotFile); err != nil {
+			return err
+		}
+	}
+	rep, err := measure(c, kinds, ctPath)
+	if err != nil {
+		return err
+	}
+	if *plotFile != "" {
+		if err := plotHistogram(*plotFile, rep); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	return printReport(stdout, rep)
+}
+
+// parseCPUs reads a CPU list such as "1" or "0-1,3", each of which must
+// be one this process may run on.
+func parseCPUs(s string, allowed []int) ([]int, error) {
+	var cpus []int
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b := a
+		var err2 error
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || a < 0 || b < a {
+			return nil, fmt.Errorf("-cpus %q: want CPU numbers and ranges, such as 1 or 0-1,3", s)
+		}
+		for cpu := a; cpu <= b; cpu++ {
+			if !contains(allowed, cpu) {
+				return nil, fmt.Errorf("-cpus %q: CPU %d is not one this process may use (%v)", s, cpu, allowed)
+			}
+			if !contains(cpus, cpu) {
+				cpus = append(cpus, cpu)
+			}
+		}
+	}
+	return cpus, nil
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// cpuListText writes cpus as cyclictest's -a takes them: "0,1,3".
+func cpuListText(cpus []int) string {
+	s := make([]string, len(cpus))
+	for i, c := range cpus {
+		s[i] = strconv.Itoa(c)
+	}
+	return strings.Join(s, ",")
+}

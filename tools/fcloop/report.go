@@ -1,0 +1,276 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is one run's result, as -json prints it; times in nanoseconds.
+type report struct {
+	PeriodNS int64      `json:"period_ns"`
+	Cycles   int        `json:"cycles"` // scheduled: duration/period
+	FIFO     int        `json:"fifo"`   // 0: SCHED_OTHER
+	CPUs     []int      `json:"cpus"`
+	GC       bool       `json:"gc"`
+	MLock    bool       `json:"mlock"`
+	WorkNS   int64      `json:"work_ns"`
+	Sensor   string     `json:"sensor"` // trigger or send
+	Load     []loadProc `json:"load"`
+
+	Received int `json:"received"` // cycles whose command reached the actuator
+	Lost     int `json:"lost"`     // cycles whose command never did
+	Late     int `json:"late"`     // received a period or more after their tick
+	Missed   int `json:"missed"`   // missed deadlines: late + lost
+
+	Latency   latency  `json:"latency"` // of the received cycles
+	Histogram []bucket `json:"histogram"`
+
+	Cyclictest *ctReport `json:"cyclictest,omitempty"` // absent when not run
+	// fcloop's p99.9 and max as multiples of cyclictest's (absent when
+	// cyclictest did not run or measured 0 µs)
+	VsCyclictest *ratios `json:"vs_cyclictest,omitempty"`
+}
+
+// loadProc is a background load process (its pid, for checking that it
+// is gone after the run).
+type loadProc struct {
+	Kind string `json:"kind"`
+	PID  int    `json:"pid"`
+}
+
+type latency struct {
+	MinNS    int64 `json:"min_ns"`
+	MedianNS int64 `json:"median_ns"`
+	P99NS    int64 `json:"p99_ns"`
+	P999NS   int64 `json:"p999_ns"`
+	MaxNS    int64 `json:"max_ns"`
+}
+
+// bucket counts cycles (and cyclictest's wake-ups) of latency from
+// FromNS up to, not including, ToNS (-1: no upper bound).
+type bucket struct {
+	FromNS     int64  `json:"from_ns"`
+	ToNS       int64  `json:"to_ns"`
+	Count      int    `json:"count"`
+	Cyclictest uint64 `json:"cyclictest"`
+}
+
+type ctReport struct {
+	Cycles    uint64 `json:"cycles"` // wake-ups, every thread's
+	Threads   int    `json:"threads"`
+	Late      uint64 `json:"late"` // wake-ups a period or more late
+	Overflows uint64 `json:"overflows"`
+	latency
+	// the p99.9 (or p99) lies beyond the histogram: the value given is
+	// the histogram's limit, a lower bound
+	BeyondHistogram bool `json:"beyond_histogram,omitempty"`
+}
+
+type ratios struct {
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// bucketBounds are the histogram's bounds below limit, then limit: the
+// last bucket is from limit up, where cyclictest's overflows fall.
+func bucketBounds(limitNS int64) []int64 {
+	bounds := []int64{0}
+	for _, b := range []time.Duration{10 * time.Microsecond, 20 * time.Microsecond, 50 * time.Microsecond,
+		100 * time.Microsecond, 200 * time.Microsecond, 500 * time.Microsecond,
+		time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond,
+		50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second} {
+		if int64(b) < limitNS {
+			bounds = append(bounds, int64(b))
+		}
+	}
+	return append(bounds, limitNS)
+}
+
+// bucketOf is the index of the bucket of latency ns.
+func bucketOf(bounds []int64, ns int64) int {
+	i, found := slices.BinarySearch(bounds, ns)
+	if found {
+		return i
+	}
+	return i - 1
+}
+
+// addLoop fills in the loop's figures from each cycle's latency (-1:
+// lost).
+func (r *report) addLoop(lat []int64) {
+	var got []int64
+	for _, l := range lat {
+		if l < 0 {
+			r.Lost++
+			continue
+		}
+		got = append(got, l)
+		if l >= r.PeriodNS {
+			r.Late++
+		}
+	}
+	r.Received = len(got)
+	r.Missed = r.Late + r.Lost
+	slices.Sort(got)
+	if len(got) > 0 {
+		r.Latency = latency{MinNS: got[0], MedianNS: rank(got, 0.5), P99NS: rank(got, 0.99), P999NS: rank(got, 0.999), MaxNS: got[len(got)-1]}
+	}
+	bounds := bucketBounds(int64(histLimitUS(r.PeriodNS)) * 1000)
+	r.Histogram = make([]bucket, len(bounds))
+	for i, b := range bounds {
+		r.Histogram[i] = bucket{FromNS: b, ToNS: -1}
+		if i+1 < len(bounds) {
+			r.Histogram[i].ToNS = bounds[i+1]
+		}
+	}
+	for _, l := range got {
+		r.Histogram[bucketOf(bounds, l)].Count++
+	}
+}
+
+// rank is the nearest-rank q quantile of sorted.
+func rank(sorted []int64, q float64) int64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// addCyclictest adds cyclictest's figures and the ratios.
+func (r *report) addCyclictest(st *ctStats) {
+	limit := histLimitUS(r.PeriodNS)
+	med, o1 := st.percentileUS(0.5, limit)
+	p99, o2 := st.percentileUS(0.99, limit)
+	p999, o3 := st.percentileUS(0.999, limit)
+	ct := &ctReport{Cycles: st.Cycles, Threads: len(r.CPUs), Late: st.lateCount(r.PeriodNS), Overflows: st.Overflows,
+		latency:         latency{MinNS: st.MinUS * 1000, MedianNS: med * 1000, P99NS: p99 * 1000, P999NS: p999 * 1000, MaxNS: st.MaxUS * 1000},
+		BeyondHistogram: o1 || o2 || o3}
+	r.Cyclictest = ct
+	bounds := bucketBounds(int64(limit) * 1000)
+	for us, n := range st.Hist {
+		r.Histogram[bucketOf(bounds, int64(us)*1000)].Cyclictest += n
+	}
+	r.Histogram[len(r.Histogram)-1].Cyclictest += st.Overflows
+	if ct.P999NS > 0 && ct.MaxNS > 0 {
+		r.VsCyclictest = &ratios{P999: float64(r.Latency.P999NS) / float64(ct.P999NS), Max: float64(r.Latency.MaxNS) / float64(ct.MaxNS)}
+	}
+}
+
+// durText writes ns as people read latencies: µs below a millisecond.
+func durText(ns int64) string {
+	if ns < int64(time.Millisecond) {
+		return fmt.Sprintf("%.1f µs", float64(ns)/1e3)
+	}
+	return fmt.Sprintf("%.2f ms", float64(ns)/1e6)
+}
+
+// boundText is a bucket bound, short: 10µs, 1ms, 1s.
+func boundText(ns int64) string {
+	switch {
+	case ns == 0:
+		return "0"
+	case ns < int64(time.Millisecond):
+		return fmt.Sprintf("%dµs", ns/1e3)
+	case ns < int64(time.Second):
+		return fmt.Sprintf("%dms", ns/1e6)
+	}
+	return fmt.Sprintf("%ds", ns/1e9)
+}
+
+func (b bucket) label() string {
+	if b.ToNS < 0 {
+		return boundText(b.FromNS) + " or more"
+	}
+	return boundText(b.FromNS) + "–" + boundText(b.ToNS)
+}
+
+// printReport prints the run's settings, the latency table and the
+// histogram.
+func printReport(w io.Writer, r *report) error {
+	prio := "SCHED_OTHER"
+	if r.FIFO > 0 {
+		prio = fmt.Sprintf("SCHED_FIFO %d", r.FIFO)
+	}
+	var kinds []string
+	for _, l := range r.Load {
+		if !slices.Contains(kinds, l.Kind) {
+			kinds = append(kinds, l.Kind)
+		}
+	}
+	load := "none"
+	if len(kinds) > 0 {
+		load = strings.Join(kinds, ",")
+	}
+	onOff := map[bool]string{true: "on", false: "off"}
+	period := time.Duration(r.PeriodNS)
+	fmt.Fprintf(w, "fcloop: %d cycles of %v (%v) on CPUs %s, %s, sensor %s, load %s, gc %s, mlock %s, work %v\n",
+		r.Cycles, period, time.Duration(r.Cycles)*period, cpuListText(r.CPUs), prio, r.Sensor, load, onOff[r.GC], onOff[r.MLock], time.Duration(r.WorkNS))
+	fmt.Fprintf(w, "cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\tCYCLES\tMIN\tMEDIAN\tP99\tP99.9\tMAX\tLATE ≥ %v\tLOST\t\n", period)
+	l := r.Latency
+	fmt.Fprintf(tw, "fcloop\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", r.Received, durText(l.MinNS), durText(l.MedianNS), durText(l.P99NS), durText(l.P999NS), durText(l.MaxNS), r.Late, r.Lost)
+	if ct := r.Cyclictest; ct != nil {
+		ge := ""
+		if ct.BeyondHistogram {
+			ge = "≥ "
+		}
+		fmt.Fprintf(tw, "cyclictest\t%d\t%s\t%s\t%s\t%s%s\t%s\t%d\t-\t\n", ct.Cycles, durText(ct.MinNS), durText(ct.MedianNS), durText(ct.P99NS), ge, durText(ct.P999NS), durText(ct.MaxNS), ct.Late)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case r.VsCyclictest != nil:
+		fmt.Fprintf(w, "fcloop / cyclictest: p99.9 %.2fx, max %.2fx\n", r.VsCyclictest.P999, r.VsCyclictest.Max)
+	case r.Cyclictest == nil:
+		fmt.Fprintf(w, "cyclictest: not run (not installed, or -cyclictest off)\n")
+	}
+	fmt.Fprintln(w)
+
+	// The histogram, from the first bucket anything fell in to the last.
+	first, last := -1, -1
+	for i, b := range r.Histogram {
+		if b.Count > 0 || b.Cyclictest > 0 {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if r.Cyclictest != nil {
+		fmt.Fprintf(tw, "LATENCY\tFCLOOP\t%%\tCYCLICTEST\t%%\t\n")
+	} else {
+		fmt.Fprintf(tw, "LATENCY\tFCLOOP\t%%\t\n")
+	}
+	for _, b := range r.Histogram[first : last+1] {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t", b.label(), b.Count, pct(uint64(b.Count), uint64(r.Received)))
+		if r.Cyclictest != nil {
+			fmt.Fprintf(tw, "%d\t%s\t", b.Cyclictest, pct(b.Cyclictest, r.Cyclictest.Cycles))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// pct is n as a percentage of of, with the precision small tails need.
+func pct(n, of uint64) string {
+	if of == 0 || n == 0 {
+		return "0"
+	}
+	p := 100 * float64(n) / float64(of)
+	switch {
+	case p >= 1:
+		return fmt.Sprintf("%.1f", p)
+	case p >= 0.01:
+		return fmt.Sprintf("%.2f", p)
+	}
+	return fmt.Sprintf("%.4f", p)
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// The loop's names, in the run's own FIFO directory.
+const (
+	controllerName = "FCLOOP_CTL"
+	actuatorName   = "FCLOOP_ACT"
+)
+
+// commandSize is a controller's command: the cycle and its tick, two
+// little-endian 64-bit words. The hammer sends hammerSize bytes, which
+// the actuator answers without recording.
+const (
+	commandSize = 16
+	hammerSize  = 32
+)
+
+// runRole runs one child process. Every child first asks the kernel to
+// kill it when fcloop's thread that started it exits (PR_SET_PDEATHSIG),
+// and checks that fcloop had not exited already.
+func runRole(role string, c config, args []string, stdout io.Writer) error {
+	if err := sys.SetPdeathsig(syscall.SIGKILL, c.Parent); err != nil {
+		return err
+	}
+	switch role {
+	case "sensor":
+		return sensor(c, stdout)
+	case "controller":
+		return controller(c, stdout)
+	case "actuator":
+		return actuator(c, stdout)
+	case "cpu":
+		cpu, err := strconv.Atoi(strings.Join(args, ""))
+		if err != nil {
+			return fmt.Errorf("-role cpu: CPU %q", args)
+		}
+		return hog(cpu, stdout)
+	case "mem":
+		return churn(stdout)
+	case "hammer":
+		return hammer(stdout)
+	}
+	return fmt.Errorf("-role %q: internal flag", role)
+}
+
+// loopThread prepares the calling goroutine's thread for the loop: locked
+// to it (for good: the process ends with it), at SCHED_FIFO c.FIFO if set,
+// and the process's memory locked with -mlock.
+func loopThread(c config) error {
+	runtime.LockOSThread()
+	if c.FIFO > 0 {
+		if err := sys.SetSched(0, sys.Sched{Policy: sys.SchedFIFO, Level: c.FIFO}); err != nil {
+			return fmt.Errorf("SCHED_FIFO %d: %w", c.FIFO, err)
+		}
+	}
+	if c.MLock {
+		if err := simpl.LockMemory(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loopOptions are the Attach options of the loop's processes: shared
+// memory, and with -fifo priority inheritance and priority order.
+func loopOptions(c config) []simpl.Option {
+	opts := []simpl.Option{simpl.WithTransport(simpl.SHM)}
+	if c.FIFO > 0 {
+		opts = append(opts, simpl.WithPriorityInheritance(), simpl.WithPriorityOrder())
+	}
+	return opts
+}
+
+// readStart reads the parent's "go T0" line: T0 is cycle 0's tick.
+func readStart(in *bufio.Reader) (int64, error) {
+	line, err := in.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("waiting for go: %w", err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 2 || f[0] != "go" {
+		return 0, fmt.Errorf("want go T0, got %q", line)
+	}
+	return strconv.ParseInt(f[1], 10, 64)
+}
+
+// closeOnEOF closes ch when stdin ends: the parent's way of stopping a
+// child.
+func closeOnEOF(in *bufio.Reader, ch *simpl.Channel) {
+	io.Copy(io.Discard, in)
+	ch.Close()
+}
+
+// sensor wakes at every tick and triggers the controller with proxy k+1
+// for cycle k (with -sensor send, Sends it k), then exits.
+func sensor(c config, stdout io.Writer) error {
+	ch, err := simpl.Attach("", loopOptions(c)...)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	ctl, err := ch.Locate(context.Background(), controllerName)
+	if err != nil {
+		return err
+	}
+	if err := loopThread(c); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ready")
+	t0, err := readStart(bufio.NewReader(os.Stdin))
+	if err != nil {
+		return err
+	}
+	var req [8]byte
+	var reply [8]byte
+	for k := range c.Cycles {
+		if err := sys.SleepUntil(t0 + int64(k)*c.PeriodNS); err != nil {
+			return fmt.Errorf("cycle %d: sleep: %w", k, err)
+		}
+		if c.SendHop {
+			binary.LittleEndian.PutUint64(req[:], uint64(k))
+			if _, err := ctl.Send(context.Background(), req[:], reply[:]); err != nil {
+				return fmt.Errorf("cycle %d: send: %w", k, err)
+			}
+			continue
+		}
+		if err := ctl.Trigger(k + 1); err != nil {
+			return fmt.Errorf("cycle %d: trigger: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// controller serves the sensor's triggers (or Sends, answered at once):
+// for each, it works -work and sends the actuator the cycle's command. It
+// ends when stdin does.
+func controller(c config, stdout io.Writer) error {
+	ch, err := simpl.Attach(controllerName, loopOptions(c)...)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	act, err := ch.Locate(context.Background(), actuatorName)
+	if err != nil {
+		return err
+	}
+	if err := loopThread(c); err != nil {
+		return err
+	}
+	var req [commandSize]byte
+	var reply [8]byte
+	if c.MLock {
+		simpl.Prefault(req[:])
+	}
+	stopGC := func() {}
+	if c.GC {
+		stopGC = garbage()
+	}
+	defer stopGC()
+	fmt.Fprintln(stdout, "ready")
+	in := bufio.NewReader(os.Stdin)
+	t0, err := readStart(in)
+	if err != nil {
+		return err
+	}
+	go closeOnEOF(in, ch)
+	var sendErr error
+	err = ch.Serve(context.Background(), func(m simpl.Message) {
+		k := m.Proxy() - 1
+		if d := m.Data(); k < 0 && len(d) == 8 {
+			// -sensor send: free the sensor at once, as a trigger would.
+			k = int(binary.LittleEndian.Uint64(d))
+			m.ReplyInPlace(0)
+		}
+		if k < 0 || k >= c.Cycles {
+			if m.Proxy() == 0 {
+				m.ReplyError()
+			}
+			return
+		}
+		tick := t0 + int64(k)*c.PeriodNS
+		if c.WorkNS > 0 {
+			for end := sys.MonoNow() + c.WorkNS; sys.MonoNow() < end; {
+			}
+		}
+		binary.LittleEndian.PutUint64(req[0:], uint64(k))
+		binary.LittleEndian.PutUint64(req[8:], uint64(tick))
+		if _, err := act.Send(context.Background(), req[:], reply[:]); err != nil && sendErr == nil {
+			sendErr = fmt.Errorf("cycle %d: send to the actuator: %w", k, err)
+		}
+	})
+	if sendErr != nil {
+		return sendErr
+	}
+	if errors.Is(err, simpl.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// garbage starts the -gc goroutine: 256 KiB allocated every millisecond,
+// the last 16 kept (4 MiB live), so that the collector runs every few
+// tens of milliseconds. The function it returns stops it.
+func garbage() func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var keep [16][]byte
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			b := make([]byte, 256<<10)
+			b[0], b[len(b)-1] = byte(i), byte(i)
+			keep[i%len(keep)] = b
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// actuator records each command's latency, in its handler, against the
+// tick it carries, and replies. When it has every cycle's, or stdin ends,
+// it writes them to stdout after its "ready" line: c.Cycles
+// little-endian 64-bit nanoseconds, -1 for a cycle that never arrived.
+func actuator(c config, stdout io.Writer) error {
+	lat := make([]int64, c.Cycles)
+	for i := range lat {
+		lat[i] = -1 // writes every page: pre-faulted
+	}
+	ch, err := simpl.Attach(actuatorName, append(loopOptions(c), simpl.WithPerm(0o600))...)
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	if err := loopThread(c); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ready")
+	in := bufio.NewReader(os.Stdin)
+	go closeOnEOF(in, ch)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := 0
+	err = ch.Serve(ctx, func(m simpl.Message) {
+		now := sys.MonoNow()
+		d := m.Data()
+		if len(d) == commandSize {
+			k := binary.LittleEndian.Uint64(d[0:])
+			tick := int64(binary.LittleEndian.Uint64(d[8:]))
+			if k < uint64(len(lat)) && lat[k] < 0 {
+				lat[k] = max(now-tick, 0)
+				got++
+			}
+		}
+		m.ReplyInPlace(0)
+		if got == len(lat) {
+			cancel() // Serve returns at its next Receive
+		}
+	})
+	if err != nil && !errors.Is(err, simpl.ErrClosed) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	ch.Close()
+	w := bufio.NewWriter(stdout)
+	var b [8]byte
+	for _, l := range lat {
+		binary.LittleEndian.PutUint64(b[:], uint64(l))
+		w.Write(b[:])
+	}
+	return w.Flush()
+}
+
+// hog spins on cpu until it is killed.
+func hog(cpu int, stdout io.Writer) error {
+	runtime.LockOSThread()
+	if err := sys.PinThread(cpu); err != nil {
+		return fmt.Errorf("pin to CPU %d: %w", cpu, err)
+	}
+	fmt.Fprintln(stdout, "ready")
+	for {
+	}
+}
+
+// churn maps 64 MiB, writes every page, and hands it back to the kernel,
+// over and over, until it is killed: page faults, zeroing and memory
+// traffic next to the loop.
+func churn(stdout io.Writer) error {
+	fmt.Fprintln(stdout, "ready")
+	page := os.Getpagesize()
+	for {
+		b := make([]byte, 64<<20)
+		for i := 0; i < len(b); i += page {
+			b[i] = 1
+		}
+		b = nil
+		debug.FreeOSMemory() // collect it and return its pages
+	}
+}
+
+// hammer Sends to the actuator as fast as it answers, at its own
+// (SCHED_OTHER) priority, until it is killed or the actuator goes.
+func hammer(stdout io.Writer) error {
+	ch, err := simpl.Attach("", simpl.WithTransport(simpl.SHM))
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	act, err := ch.Locate(context.Background(), actuatorName)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ready")
+	var req [hammerSize]byte
+	var reply [8]byte
+	for {
+		if _, err := act.Send(context.Background(), req[:], reply[:]); err != nil {
+			return nil // the actuator is gone: the run is over
+		}
+	}
+}

@@ -1,0 +1,385 @@
+package tools_test
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
+)
+
+// fcloopReport is the part of fcloop -json the tests read.
+type fcloopReport struct {
+	PeriodNS int64  `json:"period_ns"`
+	Cycles   int    `json:"cycles"`
+	FIFO     int    `json:"fifo"`
+	Sensor   string `json:"sensor"`
+	CPUs     []int  `json:"cpus"`
+	Load     []struct {
+		Kind string `json:"kind"`
+		PID  int    `json:"pid"`
+	} `json:"load"`
+	Received int `json:"received"`
+	Lost     int `json:"lost"`
+	Late     int `json:"late"`
+	Missed   int `json:"missed"`
+	Latency  *struct {
+		MinNS    int64 `json:"min_ns"`
+		MedianNS int64 `json:"median_ns"`
+		P99NS    int64 `json:"p99_ns"`
+		P999NS   int64 `json:"p999_ns"`
+		MaxNS    int64 `json:"max_ns"`
+	} `json:"latency"`
+	Histogram []struct {
+		FromNS     int64  `json:"from_ns"`
+		ToNS       int64  `json:"to_ns"`
+		Count      int    `json:"count"`
+		Cyclictest uint64 `json:"cyclictest"`
+	} `json:"histogram"`
+	Cyclictest *struct {
+		Cycles  uint64 `json:"cycles"`
+		Threads int    `json:"threads"`
+		Late    uint64 `json:"late"`
+		MinNS   int64  `json:"min_ns"`
+		P999NS  int64  `json:"p999_ns"`
+		MaxNS   int64  `json:"max_ns"`
+	} `json:"cyclictest"`
+	VsCyclictest *struct {
+		P999 float64 `json:"p999"`
+		Max  float64 `json:"max"`
+	} `json:"vs_cyclictest"`
+}
+
+// runFcloop runs fcloop -json with args and checks what must hold of
+// any run: as many cycles as the duration holds periods, some received,
+// received and lost adding up to them, late and lost to missed, the
+// latencies in order and the histogram counting every received cycle
+// (and every cyclictest wake-up) once. None of it judges how fast the
+// loop is.
+func runFcloop(t *testing.T, e *env, cycles int, args ...string) fcloopReport {
+	t.Helper()
+	r := e.run("", "fcloop", append(args, "-json")...)
+	r.ok(t, "fcloop "+strings.Join(args, " "))
+	var got fcloopReport
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("fcloop -json: %v: %q", err, r.stdout)
+	}
+	l := got.Latency
+	switch {
+	case got.Cycles != cycles:
+		t.Errorf("cycles %d, want %d", got.Cycles, cycles)
+	case got.Received <= 0 || got.Received+got.Lost != got.Cycles:
+		t.Errorf("received %d + lost %d, want %d cycles, some received", got.Received, got.Lost, got.Cycles)
+	case got.Missed != got.Late+got.Lost || got.Late > got.Received:
+		t.Errorf("missed %d, late %d, lost %d: want missed = late + lost", got.Missed, got.Late, got.Lost)
+	case l == nil:
+		t.Errorf("no latency in %s", r.stdout)
+	case !(0 <= l.MinNS && l.MinNS <= l.MedianNS && l.MedianNS <= l.P99NS && l.P99NS <= l.P999NS && l.P999NS <= l.MaxNS):
+		t.Errorf("latencies out of order: %+v", *l)
+	}
+	var n int
+	var ct uint64
+	for i, b := range got.Histogram {
+		n += b.Count
+		ct += b.Cyclictest
+		if i > 0 && b.FromNS != got.Histogram[i-1].ToNS {
+			t.Errorf("histogram bucket %d starts at %d, the one before ends at %d", i, b.FromNS, got.Histogram[i-1].ToNS)
+		}
+	}
+	if len(got.Histogram) == 0 || got.Histogram[0].FromNS != 0 || got.Histogram[len(got.Histogram)-1].ToNS != -1 {
+		t.Errorf("histogram %+v: want buckets from 0 up, the last open", got.Histogram)
+	}
+	if n != got.Received {
+		t.Errorf("histogram counts %d cycles, %d received", n, got.Received)
+	}
+	if got.Cyclictest != nil && ct != got.Cyclictest.Cycles {
+		t.Errorf("histogram counts %d cyclictest wake-ups, cyclictest made %d", ct, got.Cyclictest.Cycles)
+	}
+	if got.Cyclictest == nil && ct != 0 {
+		t.Errorf("cyclictest counts in the histogram without cyclictest: %d", ct)
+	}
+	return got
+}
+
+// fcloop runs its three processes for the given duration: 200 ms at the
+// default 1 kHz are 200 cycles, at 2 ms 100, and with the sensor sending
+// instead of triggering too; the table prints the same run for people.
+func TestFcloop(t *testing.T) {
+	e := newEnv(t)
+	got := runFcloop(t, e, 200, "-d", "200ms", "-cyclictest", "off")
+	if got.PeriodNS != int64(time.Millisecond) || got.FIFO != 0 || got.Sensor != "trigger" || len(got.Load) != 0 || got.Cyclictest != nil || got.VsCyclictest != nil {
+		t.Errorf("fcloop -d 200ms: %+v", got)
+	}
+	runFcloop(t, e, 100, "-d", "200ms", "-period", "2ms", "-work", "50us", "-cpus", "0", "-cyclictest", "off")
+	if got := runFcloop(t, e, 100, "-d", "100ms", "-sensor", "send", "-cyclictest", "off"); got.Sensor != "send" {
+		t.Errorf("-sensor send: sensor %q", got.Sensor)
+	}
+
+	r := e.run("", "fcloop", "-d", "100ms", "-cyclictest", "off")
+	r.ok(t, "fcloop")
+	lines := strings.Split(r.stdout, "\n")
+	want := []*regexp.Regexp{
+		regexp.MustCompile(`^fcloop: 100 cycles of 1ms \(100ms\) on CPUs [0-9,]+, SCHED_OTHER, sensor trigger, load none, gc off, mlock off, work 0s$`),
+		regexp.MustCompile(`^cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command$`),
+		regexp.MustCompile(`^$`),
+		regexp.MustCompile(`^ +CYCLES +MIN +MEDIAN +P99 +P99\.9 +MAX +LATE ≥ 1ms +LOST$`),
+		regexp.MustCompile(`^ +fcloop +[0-9]+( +[0-9.]+ [µm]s){5} +[0-9]+ +[0-9]+$`),
+		regexp.MustCompile(`^cyclictest: not run`),
+		regexp.MustCompile(`^$`),
+		regexp.MustCompile(`^ +LATENCY +FCLOOP +%$`),
+	}
+	if len(lines) < len(want)+1 {
+		t.Fatalf("fcloop printed\n%s", r.stdout)
+	}
+	for i, re := range want {
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %d: %q, want %v", i+1, lines[i], re)
+		}
+	}
+	row := regexp.MustCompile(`^ +[0-9]+[µm]?s?(–[0-9]+[µm]?s| or more) +[0-9]+ +[0-9.]+$`)
+	for _, l := range lines[len(want) : len(lines)-1] {
+		if !row.MatchString(l) {
+			t.Errorf("histogram row %q, want %v", l, row)
+		}
+	}
+
+	for _, bad := range [][]string{
+		{"-period", "0"}, {"-d", "0s"}, {"-fifo", "100"}, {"-load", "disk"}, {"-cpus", "4096"}, {"-cpus", "x"},
+		{"-work", "1ms"}, {"-sensor", "pipe"}, {"-plot", "x.gif"}, {"-cyclictest", "/nonexistent"}, {"extra"},
+	} {
+		r := e.run("", "fcloop", bad...)
+		r.failed(t, "fcloop", bad[0])
+		if r.stdout != "" {
+			t.Errorf("fcloop %q ran: %q", bad, r.stdout)
+		}
+	}
+}
+
+// fcloopChildren are the processes now running the fcloop binary built
+// for the tests.
+func fcloopChildren(t *testing.T) []int {
+	t.Helper()
+	self := filepath.Join(binDir, "fcloop")
+	des, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, d := range des {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == self {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// isFcloop reports whether pid is (still) a process of the fcloop binary.
+func isFcloop(pid int) bool {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && exe == filepath.Join(binDir, "fcloop")
+}
+
+// -load starts a CPU hog per CPU, a memory churner and a hammer (their
+// pids are in the report), and none of them, nor any other fcloop
+// process, is left once fcloop has exited. With root the loop runs at
+// SCHED_FIFO 10 with its memory locked (not under the race detector,
+// whose shadow memory is too large to lock), and -gc runs the garbage
+// goroutine.
+func TestFcloopLoad(t *testing.T) {
+	e := newEnv(t)
+	args := []string{"-d", "200ms", "-load", "cpu,mem,hammer", "-gc", "-cyclictest", "off"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-fifo", "10")
+		if !proctest.RaceEnabled() {
+			args = append(args, "-mlock")
+		}
+	}
+	got := runFcloop(t, e, 200, args...)
+	kinds := map[string]int{}
+	for _, l := range got.Load {
+		kinds[l.Kind]++
+		if l.PID <= 0 {
+			t.Errorf("load %s: pid %d", l.Kind, l.PID)
+		} else if isFcloop(l.PID) {
+			t.Errorf("load %s (pid %d) still runs after fcloop exited", l.Kind, l.PID)
+		}
+	}
+	if kinds["cpu"] != len(got.CPUs) || kinds["mem"] != 1 || kinds["hammer"] != 1 || len(got.CPUs) == 0 {
+		t.Errorf("load %+v on CPUs %v: want a cpu hog per CPU, one mem, one hammer", got.Load, got.CPUs)
+	}
+	if left := fcloopChildren(t); len(left) > 0 {
+		t.Errorf("fcloop processes left after the run: %v", left)
+	}
+}
+
+// fcloop killed with SIGKILL (no chance to clean up) takes its loop and
+// load processes with it: the kernel kills them (PR_SET_PDEATHSIG).
+func TestFcloopKilled(t *testing.T) {
+	e := newEnv(t)
+	// Its FIFO directory, which it cannot remove when killed, goes in
+	// a temporary directory the test removes.
+	cmd := e.command(context.Background(), "fcloop", "-d", "60s", "-load", "cpu,mem,hammer", "-cyclictest", "off")
+	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
+	p := simpltest.StartCmd(t, cmd)
+	e.addPID(p.PID())
+	ncpu := len(allowedCPUs(t))
+	want := 3 + ncpu + 2 // sensor, controller, actuator; hogs; mem, hammer
+	var kids []int
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		kids = childrenOf(p.PID())
+		if len(kids) >= want || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // polling the children's list
+	}
+	if len(kids) < want {
+		t.Fatalf("fcloop started %d children within %v, want %d", len(kids), lineTimeout, want)
+	}
+	p.Signal(syscall.SIGKILL)
+	p.Wait(exitTimeout)
+	deadline = time.Now().Add(exitTimeout)
+	for {
+		var alive []int
+		for _, k := range kids {
+			if isFcloop(k) {
+				alive = append(alive, k)
+			}
+		}
+		if len(alive) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, k := range alive {
+				syscall.Kill(k, syscall.SIGKILL)
+			}
+			t.Fatalf("children %v of a killed fcloop still run after %v", alive, exitTimeout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for their end
+	}
+}
+
+// childrenOf lists pid's children, from every one of its threads
+// (/proc/PID/task/TID/children).
+func childrenOf(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var kids []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, s := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(s); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
+}
+
+func allowedCPUs(t *testing.T) []string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+			var cpus []string
+			for _, part := range strings.Split(strings.TrimSpace(v), ",") {
+				lo, hi, isRange := strings.Cut(part, "-")
+				a, _ := strconv.Atoi(lo)
+				z := a
+				if isRange {
+					z, _ = strconv.Atoi(hi)
+				}
+				for c := a; c <= z; c++ {
+					cpus = append(cpus, strconv.Itoa(c))
+				}
+			}
+			return cpus
+		}
+	}
+	t.Fatal("no Cpus_allowed_list")
+	return nil
+}
+
+// -plot draws the histogram into a PNG or an SVG that decode as such,
+// and leaves nothing else in the directory.
+func TestFcloopPlot(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	pngFile, svgFile := filepath.Join(dir, "lat.png"), filepath.Join(dir, "lat.svg")
+	r := e.run("", "fcloop", "-d", "100ms", "-cyclictest", "off", "-plot", pngFile)
+	r.ok(t, "fcloop -plot png")
+	f, err := os.Open(pngFile)
+	if err != nil {
+		t.Fatalf("fcloop -plot made no %s: %v", pngFile, err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", pngFile, err)
+	}
+	if b := img.Bounds(); b.Dx() < 100 || b.Dy() < 100 {
+		t.Errorf("%s is %v", pngFile, b)
+	}
+	r = e.run("", "fcloop", "-d", "100ms", "-cyclictest", "off", "-plot", svgFile)
+	r.ok(t, "fcloop -plot svg")
+	b, err := os.ReadFile(svgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct{ XMLName xml.Name }
+	if err := xml.Unmarshal(b, &root); err != nil || root.XMLName.Local != "svg" {
+		t.Errorf("%s: root %v (%v), want an svg document", svgFile, root.XMLName, err)
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 2 {
+		t.Errorf("fcloop -plot left %d files in %s, want the two plots", len(des), dir)
+	}
+}
+
+// With cyclictest installed, fcloop runs it in the same run, one thread
+// per CPU for as many wake-ups as it has cycles (the first thread done
+// ends them all), and relates the two.
+func TestFcloopCyclictest(t *testing.T) {
+	if _, err := exec.LookPath("cyclictest"); err != nil {
+		why := "cyclictest (Debian rt-tests) is not installed"
+		if os.Getenv("GOSIMPL_CI") == "1" {
+			t.Fatalf("%s; GOSIMPL_CI=1 requires this test to run", why)
+		}
+		t.Skip(why)
+	}
+	e := newEnv(t)
+	got := runFcloop(t, e, 200, "-d", "200ms")
+	ct := got.Cyclictest
+	if ct == nil {
+		t.Fatalf("no cyclictest figures: %+v", got)
+	}
+	// cyclictest ends all its threads when the first has made its 200
+	// wake-ups, so the others may have made fewer.
+	if ct.Threads != len(got.CPUs) || ct.Cycles < 200 || ct.Cycles > uint64(200*len(got.CPUs)) || ct.MinNS > ct.P999NS || ct.P999NS > ct.MaxNS {
+		t.Errorf("cyclictest %+v on CPUs %v: want 200 to 200 per CPU wake-ups, in order", *ct, got.CPUs)
+	}
+	if ct.P999NS > 0 && (got.VsCyclictest == nil ||
+		got.VsCyclictest.P999 != float64(got.Latency.P999NS)/float64(ct.P999NS) ||
+		got.VsCyclictest.Max != float64(got.Latency.MaxNS)/float64(ct.MaxNS)) {
+		t.Errorf("vs_cyclictest %+v, want fcloop's p99.9 and max over cyclictest's (%+v, %+v)", got.VsCyclictest, *got.Latency, *ct)
+	}
+}
