@@ -26,7 +26,13 @@ func Alive(pid int, created time.Time) bool {
 	if !sys.ProcessExists(pid) {
 		return false
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	// The thread group leader's stat, which is the process's: the same
+	// as /proc/PID/stat, except under qemu-user, which fakes the latter
+	// for its own process, with the start time of whichever thread reads
+	// it, so that a process checking its own name found itself "started"
+	// after its registry file and not alive.
+	p := strconv.Itoa(pid)
+	stat, err := os.ReadFile("/proc/" + p + "/task/" + p + "/stat")
 	if err != nil {
 		return !errors.Is(err, os.ErrNotExist)
 	}

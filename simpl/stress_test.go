@@ -467,8 +467,11 @@ func TestStress(t *testing.T) {
 }
 
 // stress sends total messages (a multiple of stressSenders) through tr and
-// checks the counts of both sides, all within budget.
+// checks the counts of both sides, all within budget, set on the CI
+// machine and scaled by how much slower this one is (simpltest.Scale).
 func stress(t *testing.T, tr string, total int, budget time.Duration) {
+	budget = simpltest.Scale(budget)
+	t.Logf("budget %v (slowdown %.2f measured)", budget, simpltest.Slowdown())
 	dir := simpltest.Dir(t)
 	ctx := simpltest.Context(t, budget)
 	seed := rand.Uint64()

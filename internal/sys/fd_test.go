@@ -240,6 +240,8 @@ func TestWordBounds(t *testing.T) {
 		{"Uint64 negative", func() { m.Uint64(-8) }},
 		{"Uint64At unaligned", func() { Uint64At(make([]byte, 64), 4) }},
 		{"Uint64At short", func() { Uint64At(make([]byte, 4), 0) }},
+		{"Uint64At at an unaligned address", func() { Uint64At(m.Bytes(4, 64), 0) }},
+		{"Uint32 at an unaligned address", func() { (&Mapping{mem: m.Bytes(2, 64)}).Uint32(0) }},
 	} {
 		func() {
 			defer func() {

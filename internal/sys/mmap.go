@@ -88,13 +88,20 @@ func Uint64At(mem []byte, off int) *uint64 {
 }
 
 // word is the size-byte word at off in mem, which must lie within mem and
-// be aligned to size from mem's start. Every shared word this package
-// hands out comes from here.
+// be aligned to size, both from mem's start and in memory: 32-bit ARM
+// faults (or tears) on a 64-bit atomic that is not 8-byte aligned, and a
+// mapping starts on a page, so a word aligned from its start is aligned in
+// memory; a slice of one that is not is refused here. Every shared word
+// this package hands out comes from here.
 func word(mem []byte, off, size int) unsafe.Pointer {
 	if off < 0 || off%size != 0 || off > len(mem)-size {
 		panic(fmt.Sprintf("sys: %d-byte word at %d outside a %d-byte mapping or unaligned", size, off, len(mem)))
 	}
-	return unsafe.Pointer(&mem[off])
+	p := unsafe.Pointer(&mem[off])
+	if uintptr(p)%uintptr(size) != 0 {
+		panic(fmt.Sprintf("sys: %d-byte word at %d of a mapping at %p: address not aligned", size, off, &mem[0]))
+	}
+	return p
 }
 
 // NewPrivate maps n bytes of private anonymous memory (zeroed), for a

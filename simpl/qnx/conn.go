@@ -497,7 +497,7 @@ func (p *peer) sendErr(err error) error {
 // carried but not acted on (-1: the caller's). Errors: EBADF (unknown
 // coid), EINVAL (code out of range), EAGAIN (outboxLimit pulses waiting).
 func MsgSendPulse(coid, priority, code, value int) error {
-	if code < -128 || code > 127 || value < math.MinInt32 || value > math.MaxUint32 {
+	if code < -128 || code > 127 || int64(value) < math.MinInt32 || int64(value) > math.MaxUint32 {
 		return EINVAL
 	}
 	c, err := lookupConn(coid)

@@ -44,8 +44,11 @@ func TimerTimeout(id int, flags int, notify *SigEvent, ntime *uint64, otime *uin
 	if notify != nil && notify.Notify != SIGEV_UNBLOCK {
 		return -1, EINVAL
 	}
-	abs := flags&TIMER_ABSTIME != 0
-	states := flags &^ TIMER_ABSTIME
+	// As a 32-bit word, as QNX's: TIMER_ABSTIME is its top bit, which
+	// does not fit a positive int on 32-bit machines.
+	u := uint32(flags)
+	abs := u&TIMER_ABSTIME != 0
+	states := int(u &^ TIMER_ABSTIME)
 	if states&^(NTO_TIMEOUT_SEND|NTO_TIMEOUT_RECEIVE|NTO_TIMEOUT_REPLY) != 0 {
 		return -1, ENOTSUP
 	}

@@ -49,6 +49,16 @@ func WithLifetime(d time.Duration) Option { return proctest.WithLifetime(d) }
 // helpers they started) left fails the package, listed on stderr.
 func Main(m *testing.M, roles map[string]Role, opts ...Option) { proctest.Main(m, roles, opts...) }
 
+// Slowdown is how many times longer than the CI machine (linux/amd64,
+// natively) this test binary takes for a fixed piece of work, measured
+// once per binary: at least 1, at most 40. Under qemu-user it is several.
+func Slowdown() float64 { return proctest.Slowdown() }
+
+// Scale is d times Slowdown: for a test whose time budget is set by what
+// its work takes on the CI machine, so that it holds on a slower one (an
+// ARM board, an emulator) without being skipped or guessed from GOARCH.
+func Scale(d time.Duration) time.Duration { return proctest.Scale(d) }
+
 // Env is the environment that makes the test binary run role with args
 // under Main, for tests that build the helper's command themselves.
 func Env(role string, args ...string) []string { return proctest.Env(role, args...) }

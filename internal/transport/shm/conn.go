@@ -719,7 +719,7 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int, crowd int
 		return 0, false, errs.Errorf("send: lane in state %d: %w", st, transport.ErrBadMessage)
 	}
 	code := l.w.code.Load()
-	size := int(l.w.nbytes.Load())
+	size := wordInt(l.w.nbytes.Load())
 	if code != codeOK {
 		l.w.state.Store(laneIdle)
 		return 0, true, codeErr(code, n, maxReply, size)

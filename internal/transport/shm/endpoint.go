@@ -618,9 +618,9 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 	if l.dead || l.gone || l.busy || !l.w.state.CompareAndSwap(lanePosted, laneTaken) {
 		return nil, 0, false
 	}
-	n := int(l.w.nbytes.Load())
-	maxReply := int(l.w.maxReply.Load())
-	olen := int(l.w.origin.Load())
+	n := wordInt(l.w.nbytes.Load())
+	maxReply := wordInt(l.w.maxReply.Load())
+	olen := wordInt(l.w.origin.Load())
 	prio, hasPrio, perr := decodePrio(l.w.prio.Load())
 	code := uint32(codeOK)
 	switch {
@@ -630,7 +630,10 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 		code = codeTooLarge
 	}
 	if code != codeOK {
-		l.answerLocked(code, min(e.maxMsg, math.MaxUint32)) // its limit, for codeTooLarge
+		// Its limit, for codeTooLarge, capped to the uint32 the wire
+		// carries. Compared as uint64 so this compiles where int is 32 bits
+		// (there maxMsg cannot exceed the cap and comes back unchanged).
+		l.answerLocked(code, int(min(uint64(e.maxMsg), math.MaxUint32)))
 		return nil, 0, false
 	}
 	l.busy = true

@@ -6,6 +6,7 @@ import (
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/naming"
 	"hash/fnv"
+	"math"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -195,6 +196,17 @@ func codeErr(code uint32, n, maxReply, size int) error {
 		return errs.Errorf("receiver found a corrupt lane header: %w", transport.ErrBadMessage)
 	}
 	return errs.Errorf("receiver answered with unknown code %d: %w", code, transport.ErrBadMessage)
+}
+
+// wordInt is a header word the other process wrote, as an int. Where int
+// is 32 bits a word over math.MaxInt32 would turn negative and slip past
+// every "larger than" check; it saturates instead, so those checks see it
+// as too large.
+func wordInt(v uint32) int {
+	if uint64(v) > uint64(math.MaxInt) {
+		return math.MaxInt
+	}
+	return int(v)
 }
 
 // laneWords are a lane's header words, taken once from its mapping.
@@ -453,7 +465,7 @@ func decodeAck(b []byte) (status int32, index int, err error) {
 		return 0, 0, errs.Errorf("%w: bad lane answer (%d bytes)", transport.ErrBadMessage, len(b))
 	}
 	status = int32(binary.NativeEndian.Uint32(b[4:]))
-	index = int(binary.NativeEndian.Uint32(b[8:]))
+	index = wordInt(binary.NativeEndian.Uint32(b[8:])) // never negative, even where int is 32 bits
 	if status == ackOK && index >= MaxLanes {
 		return 0, 0, errs.Errorf("%w: lane index %d out of range", transport.ErrBadMessage, index)
 	}
