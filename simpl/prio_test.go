@@ -538,10 +538,17 @@ func TestPriorityInversion(t *testing.T) {
 		cannotRun(t, "needs two CPUs, has %v", cpus)
 	}
 	cpu := cpus[len(cpus)-1]
+	// Slack for the rest of the exchange (the answers, the wake-ups, the
+	// Go runtime's own threads, which are not real-time, on a CPU the hog
+	// holds): up to 200 ms with inheritance (115 ms was seen in CI, with
+	// other test packages running), so that the two cases stay apart by
+	// 100 ms at least: with inheritance at most 400 ms, without at least
+	// 500 ms.
 	const (
-		workMS = 200
-		hogMS  = 600
-		slack  = 100 * time.Millisecond
+		workMS       = 200
+		hogMS        = 600
+		slack        = 100 * time.Millisecond
+		inheritSlack = 200 * time.Millisecond
 	)
 	for _, inherit := range []bool{false, true} {
 		t.Run(fmt.Sprintf("inherit=%v", inherit), func(t *testing.T) {
@@ -571,8 +578,8 @@ func TestPriorityInversion(t *testing.T) {
 			if inherit {
 				line := srv.Expect("boosted", 10*time.Second)
 				t.Logf("server: %s ms of the low request's work left when raised", strings.Fields(line)[1])
-				if max := workMS*time.Millisecond + slack; lat > max {
-					t.Errorf("with inheritance the high sender waited %v, want at most the low request's work (%d ms) plus %v", lat, workMS, slack)
+				if max := workMS*time.Millisecond + inheritSlack; lat > max {
+					t.Errorf("with inheritance the high sender waited %v, want at most the low request's work (%d ms) plus %v", lat, workMS, inheritSlack)
 				}
 			} else if min := hogMS*time.Millisecond - slack; lat < min {
 				t.Errorf("without inheritance the high sender waited %v, want at least the hog's run (%d ms) less %v: was the server's thread not starved?", lat, hogMS, slack)
