@@ -28,9 +28,8 @@ const DefaultPort = 8001
 
 // Defaults of a Client's options.
 const (
-	DefaultIdle    = 5 * time.Second // an unused connection is closed after this
-	DefaultMaxIdle = 4               // unused connections kept a name
-	locateTimeout  = 10 * time.Second
+	DefaultIdle   = 5 * time.Second // an unused connection is closed after this
+	locateTimeout = 10 * time.Second
 )
 
 // ClientOptions configure a Client.
@@ -43,7 +42,7 @@ type ClientOptions struct {
 	// keep-alive window (four of its periods, 40 s by default), since no
 	// ALIVE is sent on an unused connection.
 	Idle    time.Duration
-	MaxIdle int // unused connections kept a name; 0: DefaultMaxIdle
+	MaxIdle int // unused connections kept a name; 0: PerHost
 	// PerHost bounds the connections open to one address (so one C SIMPL
 	// host, or a gosimpl one's per-peer limit, is not flooded); a Send
 	// beyond it waits for one, within its deadline, after unused ones to
@@ -103,11 +102,13 @@ func NewClient(o ClientOptions) *Client {
 		// Well inside the peer's window of four keep-alive periods.
 		o.Idle = min(DefaultIdle, 2*o.KeepAlive)
 	}
-	if o.MaxIdle <= 0 {
-		o.MaxIdle = DefaultMaxIdle
-	}
 	if o.PerHost <= 0 {
 		o.PerHost = DefaultPerPeer
+	}
+	if o.MaxIdle <= 0 {
+		// As many as may be open: a connection closed after each Send
+		// of many at once is a connect and a locate on the next.
+		o.MaxIdle = o.PerHost
 	}
 	if o.Host == "" {
 		o.Host, _ = os.Hostname()
