@@ -194,6 +194,15 @@ func (s *server) begin(r transport.Request) uint64 {
 	defer s.mu.Unlock()
 	s.seq++
 	s.inMsg = true
+	// What the thread runs at, not what this loop last set: a sender's
+	// raise can land after the loop settled (one that raced a third
+	// party's, or one whose process died between the rank word and the
+	// raise), and the rank word then no longer tells. Read once a
+	// request, it bounds such a stale priority to the time until the
+	// next request.
+	if now, err := sys.GetSched(s.tid); err == nil {
+		s.cur = transport.Prio(now)
+	}
 	s.settle(base)
 	return s.seq
 }

@@ -675,12 +675,17 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int, crowd int
 	} else {
 		l.w.prio.Store(0)
 	}
+	if carry {
+		// Before the request is posted, not after: a raise made after
+		// could land once the receiver has answered and set its thread
+		// back, leaving the thread at this Send's priority with no
+		// request of it waiting (seen under qemu, where a thread may
+		// stall between the rank word and the raise).
+		c.boost(p)
+	}
 	l.w.ticket.Store(c.bell.Ticket())
 	l.w.state.Store(lanePosted)
 	c.bell.ring(l.index)
-	if carry {
-		c.boost(p)
-	}
 	if crowd > 1 {
 		// Other goroutines of this process are sending too: let them
 		// post before this one waits, or one that always gets its reply
