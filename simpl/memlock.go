@@ -27,3 +27,30 @@ func LockMemory() error {
 // touched yet faults on its first write. Use it on buffers made before
 // the loop starts, before they are filled: it overwrites those bytes.
 func Prefault(b []byte) { sys.Prefault(b) }
+
+// SetProcessPriority sets every thread of the process to p: the thread
+// that calls it, the Go runtime's threads, and (as a Linux thread starts
+// at the priority of the thread that makes it) the threads the runtime
+// starts later. A control process wants this, not only its loop thread
+// at a real-time priority: a goroutine locked to its thread still needs
+// the runtime's other threads at times (the one that waits for network
+// and socket events and wakes the goroutine reading a proxy, the one that
+// hands a processor back to a goroutine after a long system call, the
+// garbage collector's workers), and at SCHED_OTHER those wait behind
+// every other busy process on the CPU: tens of milliseconds under load.
+// docs/realtime.md measures it. Set the loop thread itself higher
+// afterwards (or let WithPriorityInheritance do it), so that the loop
+// goes before the runtime's background work.
+//
+// Raising needs CAP_SYS_NICE or room under RLIMIT_RTPRIO and RLIMIT_NICE;
+// otherwise the kernel's error is returned, wrapped, and the threads set
+// before the refusal stay set. Everything in the process then runs at p:
+// a goroutine that spins at SCHED_FIFO keeps lower-priority work off its
+// CPU (the kernel's real-time throttling, on by default, still leaves it
+// 5% of each second).
+func SetProcessPriority(p Priority) error {
+	if _, err := sys.SetProcessSched(sys.Sched(p)); err != nil {
+		return errs.Errorf("set the process's threads to policy %d priority %d: %w", p.Policy, p.Level, err)
+	}
+	return nil
+}

@@ -222,3 +222,62 @@ func SetProcessAffinity(cpus []int) error {
 	}
 	return nil
 }
+
+// SetProcessSched sets every thread of the calling process to s and
+// returns how many it set. Linux keeps a policy and priority per thread,
+// and a new thread starts with those of the thread that made it; Go's
+// runtime makes its threads from threads it already has (a locked
+// goroutine's from its template thread), so threads started after the
+// call start at s too. The runtime may start one while the threads are
+// being set, from a thread not set yet: /proc/self/task is read again
+// until a pass finds no thread it has not set (a few passes at most).
+// A thread that exits meanwhile (ESRCH) is skipped; any other failure
+// (EPERM without CAP_SYS_NICE) is returned, with the threads set so far
+// left set.
+func SetProcessSched(s Sched) (int, error) {
+	if err := s.Check(); err != nil {
+		return 0, err
+	}
+	done := map[int]bool{}
+	for pass := 0; ; pass++ {
+		tids, err := processThreads()
+		if err != nil {
+			return len(done), err
+		}
+		found := false
+		for _, tid := range tids {
+			if done[tid] {
+				continue
+			}
+			found = true
+			switch err := SetSched(tid, s); {
+			case err == nil:
+				done[tid] = true
+			case errors.Is(err, unix.ESRCH):
+			default:
+				return len(done), fmt.Errorf("thread %d: %w", tid, err)
+			}
+		}
+		if !found {
+			return len(done), nil
+		}
+		if pass == 100 {
+			return len(done), fmt.Errorf("threads kept appearing over %d passes", pass)
+		}
+	}
+}
+
+// processThreads lists the calling process's thread ids.
+func processThreads() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, err
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}

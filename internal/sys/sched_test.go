@@ -2,11 +2,15 @@ package sys
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"golang.org/x/sys/unix"
 )
 
@@ -159,5 +163,81 @@ func TestSleepUntil(t *testing.T) {
 		if now := MonoNow(); now < target {
 			t.Errorf("SleepUntil(now%+d ns) returned %d ns early", ahead, target-now)
 		}
+	}
+}
+
+// roleProcSched sets its whole process to the policy and level in args,
+// with threads already busy (locked goroutines) before the call and more
+// started after it, and prints each thread that is not at that priority,
+// then "threads N" with the number it read.
+func roleProcSched(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want policy level, got %q", args)
+	}
+	policy, err1 := strconv.Atoi(args[0])
+	level, err2 := strconv.Atoi(args[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	want := Sched{policy, level}
+	// Each locked goroutine holds a thread of its own until stop closes.
+	stop := make(chan struct{})
+	started := make(chan struct{})
+	hold := func(n int) {
+		for range n {
+			go func() {
+				runtime.LockOSThread()
+				started <- struct{}{}
+				<-stop
+			}()
+			<-started
+		}
+	}
+	hold(4)
+	if _, err := SetProcessSched(want); err != nil {
+		return err
+	}
+	hold(4) // new threads: made from threads already set
+	tids, err := processThreads()
+	if err != nil {
+		return err
+	}
+	for _, tid := range tids {
+		if got, err := GetSched(tid); err != nil || got != want {
+			fmt.Printf("thread %d at %+v (%v)\n", tid, got, err)
+		}
+	}
+	fmt.Printf("threads %d\n", len(tids))
+	close(stop)
+	return nil
+}
+
+// SetProcessSched reaches every thread of a process, those the runtime
+// starts after it too.
+func TestSetProcessSched(t *testing.T) {
+	want := []Sched{{SchedBatch, 3}}
+	if os.Geteuid() == 0 {
+		want = append(want, Sched{SchedFIFO, 2})
+	}
+	for _, s := range want {
+		h := simpltest.StartNoWait(t, "procsched", nil, strconv.Itoa(s.Policy), strconv.Itoa(s.Level))
+		var lines []string
+		for {
+			line := h.ReadLine(20 * time.Second)
+			lines = append(lines, line)
+			if strings.HasPrefix(line, "threads ") {
+				break
+			}
+		}
+		if err := h.Wait(20 * time.Second); err != nil {
+			t.Fatalf("%+v: %v: %s", s, err, h.Stderr())
+		}
+		var n int
+		if _, err := fmt.Sscanf(lines[len(lines)-1], "threads %d", &n); err != nil || len(lines) != 1 || n < 9 {
+			t.Errorf("%+v: the helper printed %q, want only a count of at least 9 threads", s, lines)
+		}
+	}
+	if _, err := SetProcessSched(Sched{SchedFIFO, 0}); !errors.Is(err, ErrBadSched) {
+		t.Errorf("SCHED_FIFO 0: %v, want ErrBadSched", err)
 	}
 }

@@ -15,7 +15,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	simpltest.Main(m, map[string]simpltest.Role{"idle": roleIdle}, simpltest.WithLifetime(time.Minute))
+	simpltest.Main(m, map[string]simpltest.Role{"idle": roleIdle, "procsched": roleProcSched}, simpltest.WithLifetime(time.Minute))
 }
 
 // roleIdle: print "ready", then wait to be killed (or for the lifetime).

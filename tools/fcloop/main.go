@@ -18,9 +18,10 @@
 // cycle is late (a missed deadline) when its latency is a period or more:
 // the next tick was due before the actuator had the command.
 //
-// With -fifo N the three loop threads run at SCHED_FIFO N and the
-// controller and actuator serve with priority inheritance and priority
-// order, so a lower-priority sender to the actuator (-load hammer) is
+// With -fifo N the three loop threads run at SCHED_FIFO N, every other
+// thread of the three processes (the Go runtime's) at SCHED_FIFO N-1
+// (-runtime-fifo; simpl.SetProcessPriority), and the controller and
+// actuator serve with priority inheritance and priority order, so a lower-priority sender to the actuator (-load hammer) is
 // overtaken and the actuator's thread is raised for the controller. -load
 // starts background load before the loop and kills it after: cpu (a
 // spinning process on each CPU of -cpus), mem (a process that maps,
@@ -38,7 +39,7 @@
 // p99.9 and maximum as multiples of cyclictest's, and cyclictest's
 // wake-ups a period or more late next to fcloop's late cycles.
 //
-//	fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
+//	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
 package main
 
 import (
@@ -55,7 +56,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
+const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
 
 const more = `output:
   cycle latency: from a cycle's scheduled tick (the sensor's) to the actuator's
@@ -74,6 +75,7 @@ type config struct {
 	PeriodNS int64 `json:"period_ns"`
 	Cycles   int   `json:"cycles"`
 	FIFO     int   `json:"fifo"`
+	Runtime  int   `json:"runtime_fifo"` // the loop processes' other threads (0: SCHED_OTHER)
 	CPUs     []int `json:"cpus"`
 	GC       bool  `json:"gc"`
 	MLock    bool  `json:"mlock"`
@@ -87,6 +89,7 @@ func run(args []string, stdout io.Writer) error {
 	period := fs.Duration("period", time.Millisecond, "the loop's period `D` (1ms: 1 kHz)")
 	dur := fs.Duration("d", 10*time.Second, "run for `D`: duration/period cycles")
 	fifo := fs.Int("fifo", 0, "run the loop's threads (and cyclictest) at SCHED_FIFO priority `N` (1..99; 0: SCHED_OTHER)")
+	rtFIFO := fs.Int("runtime-fifo", -1, "run the loop processes' other threads (the Go runtime's) at SCHED_FIFO `N` (0: SCHED_OTHER; default: -fifo's minus 1, or 0 without -fifo)")
 	cpuList := fs.String("cpus", "", "run the loop, the load and cyclictest on CPUs `LIST` (e.g. 1 or 0-1,3; default: all this process may use)")
 	loads := fs.String("load", "", "background `LOAD`s, comma-separated: cpu, mem, hammer")
 	gc := fs.Bool("gc", false, "run a garbage-producing goroutine in the controller")
@@ -121,12 +124,20 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-d %v: more than %d cycles of %v", *dur, 1<<30, *period)
 	case *fifo < 0 || *fifo > 99:
 		return fmt.Errorf("-fifo %d: want 0 (SCHED_OTHER) or 1..99", *fifo)
+	case *rtFIFO < -1 || *rtFIFO > 99:
+		return fmt.Errorf("-runtime-fifo %d: want 0 (SCHED_OTHER) or 1..99", *rtFIFO)
+	case *rtFIFO > 0 && *fifo == 0:
+		return fmt.Errorf("-runtime-fifo %d: needs -fifo (the loop threads above the runtime's)", *rtFIFO)
 	case *work < 0 || *work >= *period:
 		return fmt.Errorf("-work %v: want at least 0 and less than the period %v", *work, *period)
 	case *hop != "trigger" && *hop != "send":
 		return fmt.Errorf("-sensor %q: want trigger or send", *hop)
 	}
 	c.SendHop = *hop == "send"
+	c.Runtime = *rtFIFO
+	if c.Runtime < 0 {
+		c.Runtime = max(c.FIFO-1, 0)
+	}
 	c.Cycles = int(*dur / *period)
 	allowed, err := sys.AllowedCPUs()
 	if err != nil {

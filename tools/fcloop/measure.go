@@ -181,7 +181,7 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{PeriodNS: c.PeriodNS, Cycles: c.Cycles, FIFO: c.FIFO, CPUs: c.CPUs, GC: c.GC, MLock: c.MLock, WorkNS: c.WorkNS, Sensor: "trigger", Load: []loadProc{}}
+	rep := &report{PeriodNS: c.PeriodNS, Cycles: c.Cycles, FIFO: c.FIFO, Runtime: c.Runtime, CPUs: c.CPUs, GC: c.GC, MLock: c.MLock, WorkNS: c.WorkNS, Sensor: "trigger", Load: []loadProc{}}
 	if c.SendHop {
 		rep.Sensor = "send"
 	}

@@ -13,8 +13,9 @@ import (
 // report is one run's result, as -json prints it; times in nanoseconds.
 type report struct {
 	PeriodNS int64      `json:"period_ns"`
-	Cycles   int        `json:"cycles"` // scheduled: duration/period
-	FIFO     int        `json:"fifo"`   // 0: SCHED_OTHER
+	Cycles   int        `json:"cycles"`       // scheduled: duration/period
+	FIFO     int        `json:"fifo"`         // 0: SCHED_OTHER
+	Runtime  int        `json:"runtime_fifo"` // the other threads' SCHED_FIFO (0: SCHED_OTHER)
 	CPUs     []int      `json:"cpus"`
 	GC       bool       `json:"gc"`
 	MLock    bool       `json:"mlock"`
@@ -193,6 +194,9 @@ func printReport(w io.Writer, r *report) error {
 	prio := "SCHED_OTHER"
 	if r.FIFO > 0 {
 		prio = fmt.Sprintf("SCHED_FIFO %d", r.FIFO)
+		if r.Runtime > 0 {
+			prio += fmt.Sprintf(" (runtime %d)", r.Runtime)
+		}
 	}
 	var kinds []string
 	for _, l := range r.Load {

@@ -40,6 +40,13 @@ func runRole(role string, c config, args []string, stdout io.Writer) error {
 	if err := sys.SetPdeathsig(syscall.SIGKILL, c.Parent); err != nil {
 		return err
 	}
+	if c.Runtime > 0 && (role == "sensor" || role == "controller" || role == "actuator") {
+		// Before anything else starts threads: the runtime's threads at
+		// c.Runtime, below the loop thread (loopThread).
+		if err := simpl.SetProcessPriority(simpl.Priority{Policy: simpl.SchedFIFO, Level: c.Runtime}); err != nil {
+			return err
+		}
+	}
 	switch role {
 	case "sensor":
 		return sensor(c, stdout)
