@@ -33,21 +33,22 @@ func Prefault(b []byte) { sys.Prefault(b) }
 // at the priority of the thread that makes it) the threads the runtime
 // starts later. A control process wants this, not only its loop thread
 // at a real-time priority: a goroutine locked to its thread still needs
-// the runtime's other threads at times (the one that waits for network
-// and socket events and wakes the goroutine reading a proxy, the one that
-// hands a processor back to a goroutine after a long system call, the
-// garbage collector's workers), and at SCHED_OTHER those wait behind
-// every other busy process on the CPU: tens of milliseconds under load.
-// docs/realtime.md measures it. Set the loop thread itself higher
-// afterwards (or let WithPriorityInheritance do it), so that the loop
-// goes before the runtime's background work.
+// the runtime's other threads at times (the one that waits for socket
+// events and wakes the goroutine reading a proxy, the one that hands a
+// processor back to a goroutine after a long system call, the garbage
+// collector's), and in places the runtime has one thread wait for
+// another by spinning and yielding (sched_yield). A yield lets threads
+// of the same or a higher priority run, never a lower one: a loop thread
+// at SCHED_FIFO that spins for a runtime thread of lower priority on its
+// CPU spins until the kernel's real-time throttling stops it (950 ms of
+// every second by default). So run the loop thread at p too, not above
+// it: docs/realtime.md measures both ("The runtime's threads").
 //
 // Raising needs CAP_SYS_NICE or room under RLIMIT_RTPRIO and RLIMIT_NICE;
 // otherwise the kernel's error is returned, wrapped, and the threads set
 // before the refusal stay set. Everything in the process then runs at p:
 // a goroutine that spins at SCHED_FIFO keeps lower-priority work off its
-// CPU (the kernel's real-time throttling, on by default, still leaves it
-// 5% of each second).
+// CPU (real-time throttling still leaves that 5% of each second).
 func SetProcessPriority(p Priority) error {
 	if _, err := sys.SetProcessSched(sys.Sched(p)); err != nil {
 		return errs.Errorf("set the process's threads to policy %d priority %d: %w", p.Policy, p.Level, err)

@@ -159,7 +159,7 @@ func TestFcloop(t *testing.T) {
 	for _, bad := range [][]string{
 		{"-period", "0"}, {"-d", "0s"}, {"-fifo", "100"}, {"-load", "disk"}, {"-cpus", "4096"}, {"-cpus", "x"},
 		{"-work", "1ms"}, {"-sensor", "pipe"}, {"-plot", "x.gif"}, {"-cyclictest", "/nonexistent"}, {"extra"},
-		{"-runtime-fifo", "5"}, {"-fifo", "10", "-runtime-fifo", "100"},
+		{"-runtime-fifo", "5"}, {"-fifo", "10", "-runtime-fifo", "100"}, {"-load-cpus", "4096"},
 	} {
 		r := e.run("", "fcloop", bad...)
 		r.failed(t, "fcloop", bad[0])
@@ -225,7 +225,7 @@ func TestFcloopLoad(t *testing.T) {
 	if kinds["cpu"] != len(got.CPUs) || kinds["mem"] != 1 || kinds["hammer"] != 1 || len(got.CPUs) == 0 {
 		t.Errorf("load %+v on CPUs %v: want a cpu hog per CPU, one mem, one hammer", got.Load, got.CPUs)
 	}
-	if want := 9 * min(got.FIFO, 1); got.Runtime != want {
+	if want := got.FIFO; got.Runtime != want {
 		t.Errorf("runtime_fifo %d with -fifo %d, want %d", got.Runtime, got.FIFO, want)
 	}
 	if left := fcloopChildren(t); len(left) > 0 {

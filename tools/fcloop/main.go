@@ -19,14 +19,15 @@
 // the next tick was due before the actuator had the command.
 //
 // With -fifo N the three loop threads run at SCHED_FIFO N, every other
-// thread of the three processes (the Go runtime's) at SCHED_FIFO N-1
+// thread of the three processes (the Go runtime's) at SCHED_FIFO N too
 // (-runtime-fifo; simpl.SetProcessPriority), and the controller and
 // actuator serve with priority inheritance and priority order, so a lower-priority sender to the actuator (-load hammer) is
 // overtaken and the actuator's thread is raised for the controller. -load
 // starts background load before the loop and kills it after: cpu (a
 // spinning process on each CPU of -cpus), mem (a process that maps,
 // touches and returns 64 MiB over and over), hammer (a process Sending to
-// the actuator as fast as it answers). Every child dies with fcloop
+// the actuator as fast as it answers), on the CPUs of -cpus or, with
+// -load-cpus, on others. Every child dies with fcloop
 // (PR_SET_PDEATHSIG) and is killed and reaped when it ends. -gc runs a
 // goroutine in the controller that allocates 256 KiB every millisecond,
 // keeping the last 16, so that the garbage collector runs next to the
@@ -39,7 +40,7 @@
 // p99.9 and maximum as multiples of cyclictest's, and cyclictest's
 // wake-ups a period or more late next to fcloop's late cycles.
 //
-//	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
+//	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
 package main
 
 import (
@@ -56,7 +57,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
+const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
 
 const more = `output:
   cycle latency: from a cycle's scheduled tick (the sensor's) to the actuator's
@@ -77,6 +78,7 @@ type config struct {
 	FIFO     int   `json:"fifo"`
 	Runtime  int   `json:"runtime_fifo"` // the loop processes' other threads (0: SCHED_OTHER)
 	CPUs     []int `json:"cpus"`
+	LoadCPUs []int `json:"load_cpus"` // -load-cpus, or CPUs
 	GC       bool  `json:"gc"`
 	MLock    bool  `json:"mlock"`
 	WorkNS   int64 `json:"work_ns"`
@@ -89,9 +91,10 @@ func run(args []string, stdout io.Writer) error {
 	period := fs.Duration("period", time.Millisecond, "the loop's period `D` (1ms: 1 kHz)")
 	dur := fs.Duration("d", 10*time.Second, "run for `D`: duration/period cycles")
 	fifo := fs.Int("fifo", 0, "run the loop's threads (and cyclictest) at SCHED_FIFO priority `N` (1..99; 0: SCHED_OTHER)")
-	rtFIFO := fs.Int("runtime-fifo", -1, "run the loop processes' other threads (the Go runtime's) at SCHED_FIFO `N` (0: SCHED_OTHER; default: -fifo's minus 1, or 0 without -fifo)")
+	rtFIFO := fs.Int("runtime-fifo", -1, "run the loop processes' other threads (the Go runtime's) at SCHED_FIFO `N` (0: SCHED_OTHER; default: -fifo's)")
 	cpuList := fs.String("cpus", "", "run the loop, the load and cyclictest on CPUs `LIST` (e.g. 1 or 0-1,3; default: all this process may use)")
 	loads := fs.String("load", "", "background `LOAD`s, comma-separated: cpu, mem, hammer")
+	loadCPUList := fs.String("load-cpus", "", "run the load on CPUs `LIST` instead (e.g. -cpus 1 -load-cpus 0: the loop's CPU kept free of it)")
 	gc := fs.Bool("gc", false, "run a garbage-producing goroutine in the controller")
 	mlock := fs.Bool("mlock", false, "lock the loop processes' memory (mlockall) and pre-fault their buffers")
 	work := fs.Duration("work", 0, "the controller's work per cycle: spin for `D` before sending")
@@ -127,7 +130,7 @@ func run(args []string, stdout io.Writer) error {
 	case *rtFIFO < -1 || *rtFIFO > 99:
 		return fmt.Errorf("-runtime-fifo %d: want 0 (SCHED_OTHER) or 1..99", *rtFIFO)
 	case *rtFIFO > 0 && *fifo == 0:
-		return fmt.Errorf("-runtime-fifo %d: needs -fifo (the loop threads above the runtime's)", *rtFIFO)
+		return fmt.Errorf("-runtime-fifo %d: needs -fifo", *rtFIFO)
 	case *work < 0 || *work >= *period:
 		return fmt.Errorf("-work %v: want at least 0 and less than the period %v", *work, *period)
 	case *hop != "trigger" && *hop != "send":
@@ -136,7 +139,7 @@ func run(args []string, stdout io.Writer) error {
 	c.SendHop = *hop == "send"
 	c.Runtime = *rtFIFO
 	if c.Runtime < 0 {
-		c.Runtime = max(c.FIFO-1, 0)
+		c.Runtime = c.FIFO
 	}
 	c.Cycles = int(*dur / *period)
 	allowed, err := sys.AllowedCPUs()
@@ -147,6 +150,12 @@ func run(args []string, stdout io.Writer) error {
 	if *cpuList != "" {
 		if c.CPUs, err = parseCPUs(*cpuList, allowed); err != nil {
 			return err
+		}
+	}
+	c.LoadCPUs = c.CPUs
+	if *loadCPUList != "" {
+		if c.LoadCPUs, err = parseCPUs(*loadCPUList, allowed); err != nil {
+			return fmt.Errorf("-load-cpus: %w", err)
 		}
 	}
 	var kinds []string

@@ -181,14 +181,14 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{PeriodNS: c.PeriodNS, Cycles: c.Cycles, FIFO: c.FIFO, Runtime: c.Runtime, CPUs: c.CPUs, GC: c.GC, MLock: c.MLock, WorkNS: c.WorkNS, Sensor: "trigger", Load: []loadProc{}}
+	rep := &report{PeriodNS: c.PeriodNS, Cycles: c.Cycles, FIFO: c.FIFO, Runtime: c.Runtime, CPUs: c.CPUs, LoadCPUs: c.LoadCPUs, GC: c.GC, MLock: c.MLock, WorkNS: c.WorkNS, Sensor: "trigger", Load: []loadProc{}}
 	if c.SendHop {
 		rep.Sensor = "send"
 	}
 	for _, k := range kinds {
 		switch k {
 		case "cpu":
-			for _, cpu := range c.CPUs {
+			for _, cpu := range c.LoadCPUs {
 				p, err := g.start("cpu", strconv.Itoa(cpu))
 				if err != nil {
 					return nil, err

@@ -17,6 +17,7 @@ type report struct {
 	FIFO     int        `json:"fifo"`         // 0: SCHED_OTHER
 	Runtime  int        `json:"runtime_fifo"` // the other threads' SCHED_FIFO (0: SCHED_OTHER)
 	CPUs     []int      `json:"cpus"`
+	LoadCPUs []int      `json:"load_cpus"`
 	GC       bool       `json:"gc"`
 	MLock    bool       `json:"mlock"`
 	WorkNS   int64      `json:"work_ns"`
@@ -207,6 +208,9 @@ func printReport(w io.Writer, r *report) error {
 	load := "none"
 	if len(kinds) > 0 {
 		load = strings.Join(kinds, ",")
+		if !slices.Equal(r.LoadCPUs, r.CPUs) {
+			load += " on CPUs " + cpuListText(r.LoadCPUs)
+		}
 	}
 	onOff := map[bool]string{true: "on", false: "off"}
 	period := time.Duration(r.PeriodNS)

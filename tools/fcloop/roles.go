@@ -42,7 +42,7 @@ func runRole(role string, c config, args []string, stdout io.Writer) error {
 	}
 	if c.Runtime > 0 && (role == "sensor" || role == "controller" || role == "actuator") {
 		// Before anything else starts threads: the runtime's threads at
-		// c.Runtime, below the loop thread (loopThread).
+		// c.Runtime (docs/realtime.md, "The runtime's threads").
 		if err := simpl.SetProcessPriority(simpl.Priority{Policy: simpl.SchedFIFO, Level: c.Runtime}); err != nil {
 			return err
 		}
@@ -60,9 +60,14 @@ func runRole(role string, c config, args []string, stdout io.Writer) error {
 			return fmt.Errorf("-role cpu: CPU %q", args)
 		}
 		return hog(cpu, stdout)
-	case "mem":
-		return churn(stdout)
-	case "hammer":
+	case "mem", "hammer":
+		// On -load-cpus (fcloop's children start on -cpus).
+		if err := sys.SetProcessAffinity(c.LoadCPUs); err != nil {
+			return fmt.Errorf("-load-cpus: %w", err)
+		}
+		if role == "mem" {
+			return churn(stdout)
+		}
 		return hammer(stdout)
 	}
 	return fmt.Errorf("-role %q: internal flag", role)
