@@ -78,7 +78,7 @@ func TestCbench(t *testing.T) {
 				if r.Size != size || r.N != 200 {
 					t.Errorf("ran %d round trips of %d bytes, want 200 of %d: %s", r.N, r.Size, size, out)
 				}
-				if r.Label != v.name || r.Median <= 0 || r.P99 < r.Median || r.P999 < r.P99 || r.CPU <= 0 || r.MsgsPerS <= 0 {
+				if r.Label != v.name || r.Median <= 0 || r.P99 < r.Median || r.P999 < r.P99 || r.CPU < 0 || r.MsgsPerS <= 0 {
 					t.Errorf("implausible figures: %s", out)
 				}
 			})

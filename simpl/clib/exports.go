@@ -73,11 +73,11 @@ type held struct {
 // later Receive may return the same pointer for another request: a
 // program must not use a handle after answering it (in C SIMPL the
 // memory is unmapped, or mapped again for the sender's next message).
-// Memory larger than keepBytes, and more than keepFree handles, are freed
-// instead of kept.
+// Handles of more than keepBytes (their memory is page-rounded), and more
+// than keepFree answered handles, are freed instead of kept.
 const (
 	keepFree  = 16
-	keepBytes = 64<<10 + hdrSize + 1
+	keepBytes = 128 << 10
 )
 
 // library is the process's C SIMPL state: one attached name, as in C
