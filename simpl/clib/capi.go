@@ -44,6 +44,7 @@ static int *code_at(void)
 }
 
 void gs_set_err(int code) { *code_at() = code; }
+int gs_get_err(void) { return *code_at(); }
 
 static char *texts[] = {
 	"no error",
@@ -248,6 +249,9 @@ import "C"
 
 // setErr records code as the last failure (C SIMPL's sticky code).
 func setErr(code int) { C.gs_set_err(C.int(code)) }
+
+// codeNow is the last failure's code.
+func codeNow() int { return int(C.gs_get_err()) }
 
 // callMyExit runs the program's exit function, on a signal.
 func callMyExit() { C.gs_call_my_exit() }

@@ -45,11 +45,14 @@ const maxSize = 64 << 20
 // of a FIFO does not block, and neither should a locate here.
 const locateTimeout = 10 * time.Second
 
-// held is a received request not yet answered.
+// held is a received request not yet answered, and the C memory its
+// handle points at. Both are kept for reuse once the request is answered
+// (see the handle lifetime below), so that a Receive in steady state
+// neither mallocs nor allocates in Go.
 type held struct {
 	msg    simpl.Message
-	at     time.Time      // when it was received
 	mem    unsafe.Pointer // C memory: header, room bytes of data, one spare byte
+	memCap int            // bytes at mem
 	room   int            // max(nbytes, ybytes); from simplReceiveInPlace: what the data area holds
 	ybytes int
 	// req is where whatsThisShmPtr finds the request, reqLen bytes: the
@@ -62,6 +65,21 @@ type held struct {
 	placed bool
 }
 
+// The handle Receive returns is valid from that Receive until the request
+// is answered (Reply, ReplyError, Relay) or the name detached, as in C
+// SIMPL, where it points into the sender's segment and Reply detaches
+// that. Several handles may be held unanswered at once, each its own
+// memory. Once answered, a handle's memory goes back to a free list and a
+// later Receive may return the same pointer for another request: a
+// program must not use a handle after answering it (in C SIMPL the
+// memory is unmapped, or mapped again for the sender's next message).
+// Handles of more than keepBytes (their memory is page-rounded), and more
+// than keepFree answered handles, are freed instead of kept.
+const (
+	keepFree  = 16
+	keepBytes = 128 << 10
+)
+
 // library is the process's C SIMPL state: one attached name, as in C
 // SIMPL. Safe for concurrent use (C threads may call in at once): mu
 // guards every field, sendMu the send area's use by a Send.
@@ -71,8 +89,12 @@ type library struct {
 	name   *C.char // whatsMyName's string
 	conns  map[C.int]*simpl.Conn
 	nextID C.int
-	held   map[uintptr]*held
-	last   uintptr // the most recent request received (Relay's fallback)
+	// active are the requests received and not answered, in no order
+	// (a program holds few at once: a scan is cheaper than a map's
+	// upkeep); free are answered ones whose memory waits for reuse.
+	active []*held
+	free   []*held
+	last   *held // the most recent request received (Relay's fallback)
 	in     *inbox
 	stop   chan struct{} // ends the signal goroutine
 	sigs   chan os.Signal
@@ -151,30 +173,40 @@ func gs_name_attach(cname *C.char) C.int {
 		// one name a process here, as there.
 		return fail(codeNameNotAvailable)
 	}
-	ch, err := simpl.Attach(name, simpl.WithDir(dir))
+	ch, err := simpl.Attach(name, simpl.WithDir(dir), simpl.WithSpin(spinWanted()))
 	switch {
 	case errors.Is(err, simpl.ErrNameInUse):
 		return fail(codeNameNotAvailable)
 	case err != nil:
 		return fail(codeFIFOCreationFailure)
 	}
-	in, err := startInbox(ch)
-	if err != nil {
-		ch.Close()
-		return fail(codeFIFOCreationFailure)
-	}
-	l.ch, l.in = ch, in
+	l.ch, l.in = ch, nil
 	l.name = C.CString(name)
 	l.conns = make(map[C.int]*simpl.Conn)
-	l.held = make(map[uintptr]*held)
+	l.active = l.active[:0]
 	l.bufs = make(map[C.int]*sendBuf)
-	l.last = 0
+	l.last = nil
 	l.stop = make(chan struct{})
 	l.sigs = make(chan os.Signal, 1)
 	signal.Notify(l.sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
 	handlersOn(true)
 	go onSignal(l.sigs, l.stop)
 	return 0
+}
+
+// spinEnv turns off the transport's spinning before it sleeps in a wait
+// (gosimpl's default, which trades CPU for latency through shared
+// memory) when set to 0, off or false: C SIMPL programs do not spin, and
+// a program sharing a CPU with others, or a benchmark measuring without
+// spinning, may not want it either.
+const spinEnv = "GOSIMPL_SPIN"
+
+func spinWanted() bool {
+	switch os.Getenv(spinEnv) {
+	case "0", "off", "false":
+		return false
+	}
+	return true
 }
 
 // onSignal does what C SIMPL's handler does: SIGPIPE is swallowed; on
@@ -226,8 +258,8 @@ func (l *library) detach() C.int {
 		l.mu.Unlock()
 		return fail(codeNoNameAttached)
 	}
-	hs, in, name, bufs := l.held, l.in, l.name, l.bufs
-	l.ch, l.held, l.in, l.name, l.conns, l.last, l.bufs = nil, nil, nil, nil, nil, 0, nil
+	hs, free, in, name, bufs := l.active, l.free, l.in, l.name, l.bufs
+	l.ch, l.active, l.free, l.in, l.name, l.conns, l.last, l.bufs = nil, nil, nil, nil, nil, nil, nil, nil
 	// The program's own handling of SIGHUP, SIGINT and SIGTERM comes back
 	// (the Go runtime reinstalls what was there); SIGPIPE stays swallowed,
 	// as C SIMPL's handler stays.
@@ -240,6 +272,9 @@ func (l *library) detach() C.int {
 		h.msg.ReplyError()
 		C.free(h.mem)
 	}
+	for _, h := range free {
+		C.free(h.mem)
+	}
 	for _, b := range bufs {
 		b.mu.Lock()
 		b.release()
@@ -250,9 +285,15 @@ func (l *library) detach() C.int {
 	// memory, or of a request that came that way) end before the name
 	// goes: a C SIMPL relayer may exit right after Relay, its relays being
 	// handed over whole. Meanwhile new requests are refused.
-	close(in.done)
+	if in != nil {
+		close(in.done)
+	}
 	ch.WaitRelays(context.Background())
-	in.close(ch)
+	if in != nil {
+		in.close(ch)
+	} else {
+		ch.Close() // a Receive waiting in it returns
+	}
 	C.free(unsafe.Pointer(name))
 	l.sendMu.Lock()
 	l.mu.Lock()
@@ -430,12 +471,19 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 	l.mu.Lock()
 	box := l.in
 	l.mu.Unlock()
-	if box == nil {
-		return fail(codeNoNameAttached) // detached meanwhile
-	}
-	msg, ok := box.take()
-	if !ok {
-		return fail(codeFIFOReadFailure) // detached meanwhile
+	var msg simpl.Message
+	if box != nil {
+		var ok bool
+		if msg, ok = box.take(); !ok {
+			return fail(codeFIFOReadFailure) // detached meanwhile
+		}
+	} else {
+		// No descriptor was asked for: this thread waits in the
+		// transport itself, and the sender's wake-up is its own.
+		var err error
+		if msg, err = ch.Receive(context.Background()); err != nil {
+			return fail(codeFIFOReadFailure) // detached meanwhile
+		}
 	}
 	if p := msg.Proxy(); p > 0 {
 		return C.int(int32(-(int64(p) + 1))) // PROXY_SHUTDOWN gives INT_MIN
@@ -459,12 +507,21 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 			lane, room = unsafe.Pointer(unsafe.SliceData(data)), 0
 		}
 	}
-	mem := C.malloc(C.size_t(hdrSize + room + 1))
-	if mem == nil {
+	need := hdrSize + room + 1
+	l.mu.Lock()
+	if l.ch != ch {
+		l.mu.Unlock()
+		refuse(msg)
+		return fail(codeFIFOReadFailure) // detached meanwhile
+	}
+	h := l.handle(need)
+	l.mu.Unlock()
+	if h == nil {
 		msg.ReplyError()
 		return fail(codeCannotAttachShmem)
 	}
-	b := cbytes(mem, hdrSize+room+1)
+	mem := h.mem
+	b := cbytes(mem, need)
 	clear(b[:hdrSize])
 	whom, pid := msg.Sender()
 	copy(b[:naming.MaxNameLen], whom)
@@ -472,8 +529,8 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 	binary.NativeEndian.PutUint32(b[offShmsize:], uint32(room))
 	binary.NativeEndian.PutUint32(b[offNbytes:], uint32(nb))
 	binary.NativeEndian.PutUint32(b[offYbytes:], uint32(yb))
-	h := &held{msg: msg, at: time.Now(), mem: mem, room: room, ybytes: yb,
-		req: unsafe.Add(mem, hdrSize), reqLen: room, placed: placed}
+	h.msg, h.room, h.ybytes, h.placed = msg, room, yb, placed
+	h.req, h.reqLen = unsafe.Add(mem, hdrSize), room
 	if lane != nil {
 		h.req, h.reqLen = lane, nb
 		b[hdrSize] = 0
@@ -485,50 +542,122 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 		copy(cbytes(in, nb), data)
 	}
 	l.mu.Lock()
-	if l.in != box {
+	if l.ch != ch {
 		l.mu.Unlock()
 		msg.ReplyError()
 		C.free(mem)
 		return fail(codeFIFOReadFailure)
 	}
-	l.held[uintptr(mem)] = h
-	l.last = uintptr(mem)
+	l.active = append(l.active, h)
+	l.last = h
 	l.mu.Unlock()
 	*sender = (*C.char)(mem)
 	return C.int(nb)
 }
 
-// senderDead reports whether the sending process is known to have died
-// since the request was received. A transport learns of a sender's death
-// a moment after it happens; C SIMPL's Reply fails for a sender gone
-// (FIFO_OPEN_FAILURE), and so does this one, without that moment's doubt.
-// Only a local sender the kernel vouches for (Cred) is checked.
-func (h *held) senderDead() bool {
+// handle is a held with at least need bytes of C memory, from the free
+// list when one there is large enough, else new; nil if malloc fails.
+// Called with l.mu held. The held is not yet in l.active.
+func (l *library) handle(need int) *held {
+	for i := len(l.free) - 1; i >= 0; i-- {
+		if h := l.free[i]; h.memCap >= need {
+			l.free[i] = l.free[len(l.free)-1]
+			l.free[len(l.free)-1] = nil
+			l.free = l.free[:len(l.free)-1]
+			return h
+		}
+	}
+	// Page-rounded, so that a message a little larger than the last
+	// finds the memory already large enough.
+	size := (need + 4095) &^ 4095
+	mem := C.malloc(C.size_t(size))
+	if mem == nil {
+		return nil
+	}
+	return &held{mem: mem, memCap: size}
+}
+
+// recycle keeps h's memory for a later Receive, or frees it. Called with
+// l.mu held, h out of l.active.
+func (l *library) recycle(h *held) {
+	h.msg, h.req, h.reqLen = simpl.Message{}, nil, 0
+	if l.ch == nil || h.memCap > keepBytes || len(l.free) >= keepFree {
+		C.free(h.mem)
+		return
+	}
+	l.free = append(l.free, h)
+}
+
+// senderGone reports whether the sending process has exited, as far as
+// the kernel can say without reading /proc: kill(pid, 0) failing with
+// ESRCH (one system call). Through FIFOs the transport itself fails a
+// Reply to a sender gone (its reply FIFO has no reader); through shared
+// memory it learns of the death when the lane's socket closes, which a
+// Reply made just after the death can beat: this check closes that gap
+// for a sender that has exited and been reaped. A zombie, or a pid
+// reused by another process, passes it; the transport then tells (the
+// reply fails), or the reply goes to a lane nobody reads, which harms
+// nobody. Only a local sender the kernel vouches for (Cred) is checked.
+func (h *held) senderGone() bool {
 	c, ok := h.msg.Cred()
 	if !ok || c.PID <= 0 || c.Host != "" {
 		return false
 	}
-	return !naming.Alive(c.PID, h.at)
+	return errors.Is(syscall.Kill(c.PID, 0), syscall.ESRCH)
 }
 
-// take removes the request behind sender from the table; nil if sender
-// is not one.
-func (l *library) take(sender *C.char) *held {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	h := l.held[uintptr(unsafe.Pointer(sender))]
-	if h != nil {
-		delete(l.held, uintptr(unsafe.Pointer(sender)))
+// find is the index in l.active of the request behind sender, or -1.
+// Called with l.mu held.
+func (l *library) find(sender *C.char) int {
+	p := unsafe.Pointer(sender)
+	for i, h := range l.active {
+		if h.mem == p {
+			return i
+		}
+	}
+	return -1
+}
+
+// remove takes l.active[i] out. Called with l.mu held.
+func (l *library) remove(i int) *held {
+	h := l.active[i]
+	last := len(l.active) - 1
+	l.active[i] = l.active[last]
+	l.active[last] = nil
+	l.active = l.active[:last]
+	if l.last == h {
+		l.last = nil
 	}
 	return h
 }
 
-// lookup is the request behind sender, left in the table; nil if sender
-// is not one.
+// take removes the request behind sender from the active requests; nil
+// if sender is not one. The caller answers it, then gives it to done.
+func (l *library) take(sender *C.char) *held {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := l.find(sender); i >= 0 {
+		return l.remove(i)
+	}
+	return nil
+}
+
+// done recycles an answered request's handle.
+func (l *library) done(h *held) {
+	l.mu.Lock()
+	l.recycle(h)
+	l.mu.Unlock()
+}
+
+// lookup is the request behind sender, left active; nil if sender is not
+// one.
 func (l *library) lookup(sender *C.char) *held {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.held[uintptr(unsafe.Pointer(sender))]
+	if i := l.find(sender); i >= 0 {
+		return l.active[i]
+	}
+	return nil
 }
 
 //export gs_Reply
@@ -542,8 +671,8 @@ func gs_Reply(sender *C.char, out unsafe.Pointer, nbytes C.uint) C.int {
 		// the reply FIFO of whatever the pointer names.
 		return fail(codeFIFOOpenFailure)
 	}
-	defer C.free(h.mem)
-	if h.senderDead() {
+	defer lib.done(h)
+	if h.senderGone() {
 		h.msg.ReplyError() // frees what the request holds; nobody to tell
 		return fail(codeFIFOOpenFailure)
 	}
@@ -579,8 +708,8 @@ func gs_ReplyError(sender *C.char) C.int {
 	if h == nil {
 		return fail(codeFIFOOpenFailure)
 	}
-	defer C.free(h.mem)
-	if h.senderDead() {
+	defer lib.done(h)
+	if h.senderGone() {
 		h.msg.ReplyError()
 		return fail(codeFIFOOpenFailure)
 	}
@@ -597,14 +726,20 @@ func gs_ReplyError(sender *C.char) C.int {
 func gs_Relay(sender *C.char, id C.int) C.int {
 	l := &lib
 	l.mu.Lock()
-	key := uintptr(unsafe.Pointer(sender))
-	if l.held[key] == nil {
-		key = l.last // C SIMPL relays the last request received
+	var h *held
+	if i := l.find(sender); i >= 0 {
+		h = l.active[i]
+	} else {
+		h = l.last // C SIMPL relays the last request received
 	}
-	h := l.held[key]
 	conn := l.conns[id]
 	if h != nil && conn != nil {
-		delete(l.held, key)
+		for i, a := range l.active {
+			if a == h {
+				l.remove(i)
+				break
+			}
+		}
 	}
 	l.mu.Unlock()
 	if h == nil || conn == nil {
@@ -613,8 +748,8 @@ func gs_Relay(sender *C.char, id C.int) C.int {
 	if err := h.msg.Relay(conn); err != nil {
 		// Still the relayer's to answer.
 		l.mu.Lock()
-		if l.held != nil {
-			l.held[key] = h
+		if l.ch != nil {
+			l.active = append(l.active, h)
 			h = nil
 		}
 		l.mu.Unlock()
@@ -624,7 +759,7 @@ func gs_Relay(sender *C.char, id C.int) C.int {
 		}
 		return fail(codeFIFOWriteFailure)
 	}
-	C.free(h.mem)
+	l.done(h)
 	return 0
 }
 
@@ -665,6 +800,16 @@ func gs_whatsMyRecvfd() C.int {
 	defer l.mu.Unlock()
 	if l.ch == nil {
 		return fail(codeNoNameAttached)
+	}
+	if l.in == nil {
+		// From now on a goroutine receives one message ahead, so that
+		// the descriptor is readable while one waits (a Receive already
+		// waiting in the transport still takes the next itself).
+		in, err := startInbox(l.ch)
+		if err != nil {
+			return fail(codeFIFOOpenFailure)
+		}
+		l.in = in
 	}
 	return C.int(l.in.fd)
 }
@@ -807,7 +952,10 @@ func gs_simplCheckProcess(rec *C.SIMPL_REC) C.int {
 // inbox receives for the C program, one message ahead, so that a
 // descriptor (whatsMyRecvfd) becomes readable when one is waiting: a byte
 // goes into a pipe for each message before it is offered, and Receive
-// takes the byte out with the message. Safe for concurrent use.
+// takes the byte out with the message. It costs each message a goroutine
+// hand-off and two system calls, so it starts only when a program first
+// asks for the descriptor; until then Receive waits in the transport
+// itself. Safe for concurrent use.
 type inbox struct {
 	r, w *os.File
 	fd   int
@@ -840,7 +988,7 @@ func (in *inbox) run(ch *simpl.Channel) {
 			continue
 		default:
 		}
-		if _, err := in.w.Write([]byte{1}); err != nil {
+		if _, err := in.w.Write(doorbell[:]); err != nil {
 			refuse(msg)
 			continue
 		}
@@ -851,6 +999,10 @@ func (in *inbox) run(ch *simpl.Channel) {
 		}
 	}
 }
+
+// doorbell is the byte written for each message: one array for all,
+// read only, so that the write allocates nothing.
+var doorbell = [1]byte{1}
 
 // refuse answers a request nobody will receive with a failure.
 func refuse(msg simpl.Message) {

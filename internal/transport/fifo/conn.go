@@ -165,6 +165,16 @@ type Conn struct {
 	// token names the receiver in a segment's claim (see segment.go),
 	// from the FIFO opened: the claim is for that receiver and no other.
 	token uint64
+
+	// The doorbell's write, for raw.Write: bellFn is made once, with the
+	// Conn, and the value and result pass through fields, so that a
+	// doorbell (a Trigger's, say) allocates nothing; bellMu makes the
+	// doorbells rung on one Conn take turns (each is one non-blocking
+	// write).
+	bellMu  sync.Mutex
+	bellV   int32
+	bellErr error
+	bellFn  func(fd uintptr) bool
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -215,6 +225,7 @@ func (e *Endpoint) open(ent naming.Entry) (*Conn, error) {
 		return nil, errs.Errorf("locate %q: %w", name, err)
 	}
 	c := &Conn{ep: e, name: name, pid: ent.PID, f: os.NewFile(uintptr(fd), ent.Path)}
+	c.bellFn = c.bellWrite
 	if c.raw, err = c.f.SyscallConn(); err != nil {
 		c.f.Close()
 		return nil, err
@@ -266,13 +277,20 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// bellWrite is bellFn: it writes bellV and keeps the result in bellErr.
+// Called with bellMu held.
+func (c *Conn) bellWrite(fd uintptr) bool {
+	c.bellErr = sys.WriteInt32(int(fd), c.bellV)
+	return true
+}
+
 // doorbell writes one value to the receiver's FIFO without blocking.
 func (c *Conn) doorbell(v int32) error {
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		werr = sys.WriteInt32(int(fd), v)
-		return true
-	})
+	c.bellMu.Lock()
+	c.bellV, c.bellErr = v, nil
+	err := c.raw.Write(c.bellFn)
+	werr := c.bellErr
+	c.bellMu.Unlock()
 	if err == nil {
 		err = werr
 	} else if c.w.closed.Load() {

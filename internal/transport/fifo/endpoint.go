@@ -112,6 +112,9 @@ type Endpoint struct {
 	bySender map[senderKey]int
 	pending  map[*Request]struct{}
 
+	freeMu   sync.Mutex // guards freeReqs
+	freeReqs []*Request // answered, for reuse (request.go)
+
 	replyMu  sync.Mutex // guards replyFDs and every write to them
 	replyFDs map[senderKey]*sys.FD
 	// reserve is a descriptor held so that a reply can be rung even when
@@ -472,8 +475,8 @@ func (e *Endpoint) dispatchOne(v int32, closing, mustClaim, check bool) (int, bo
 		}
 		return 0, false
 	}
-	n := req.hdr.nbytes
-	if !e.q.PostCredited(e.credit, transport.NewRequest(req, 0), 0) {
+	n, gen := req.hdr.nbytes, req.gen
+	if !e.q.PostCredited(e.credit, transport.NewRequest(req, gen), 0) {
 		req.answerClosed()
 	}
 	return n, false
@@ -569,10 +572,12 @@ func (e *Endpoint) accept(id int, mustClaim, closing bool) (*Request, error) {
 		return nil, err
 	}
 	e.noteSender(seg, h)
-	r := &Request{ep: e, seg: seg, hdr: h}
+	r := e.newRequest(seg, h)
+	r.seg, r.hdr = seg, h
 	if h.nbytes <= eagerCopy {
 		r.copyData()
 	}
+	r.mu.Unlock()
 	e.mu.Lock()
 	closed := e.closed
 	if !closed {

@@ -27,6 +27,11 @@ type Request struct {
 	mu     sync.Mutex
 	done   bool
 	closed bool // answered by Close
+	// gen names the message the Request holds now: the id its
+	// transport.Request carries. An answered Request is reused for a
+	// later message (see Endpoint.newRequest) with gen one higher, so
+	// that a copy naming the earlier message finds it answered.
+	gen uint64
 }
 
 var _ transport.Handle = (*Request)(nil)
@@ -34,15 +39,25 @@ var _ transport.Handle = (*Request)(nil)
 // Data is the request's bytes, valid until the request is answered; nil
 // after. A large request is copied out of the sender's segment by the
 // first call (see copy.go).
-func (r *Request) Data(uint64) []byte {
+func (r *Request) Data(id uint64) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if id != r.gen {
+		return nil
+	}
 	r.copyData()
 	return r.data
 }
 
 // Sender is the sending identity and its pid, as the sender wrote them.
-func (r *Request) Sender(uint64) (string, int) { return r.hdr.whom, r.hdr.pid }
+func (r *Request) Sender(id uint64) (string, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id != r.gen {
+		return "", 0 // another message's now
+	}
+	return r.hdr.whom, r.hdr.pid
+}
 
 // Cred is the sending process as the kernel recorded it when that process
 // created the segment the request came in: its pid (shm_cpid), uid
@@ -53,17 +68,33 @@ func (r *Request) Sender(uint64) (string, int) { return r.hdr.whom, r.hdr.pid }
 // effective group at the segment's creation, not checked since. A relayed
 // request came in the original sender's segment and names the original
 // sender. ok is always true.
-func (r *Request) Cred(uint64) (c transport.Cred, ok bool) {
+func (r *Request) Cred(id uint64) (c transport.Cred, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id != r.gen {
+		return transport.Cred{}, false // another message's now
+	}
 	cr := r.seg.cr
 	return transport.Cred{PID: cr.pid, UID: int(cr.uid), GID: int(cr.gid)}, true
 }
 
 // MaxReply is the largest reply the sender accepts.
-func (r *Request) MaxReply(uint64) int { return r.hdr.ybytes }
+func (r *Request) MaxReply(id uint64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id != r.gen {
+		return 0
+	}
+	return r.hdr.ybytes
+}
 
 // SegmentID is the System V segment the request came in (for tests and
 // tools that show it).
-func (r *Request) SegmentID() int { return r.seg.id }
+func (r *Request) SegmentID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seg.id
+}
 
 func (r *Request) answeredErr() error {
 	if r.closed {
@@ -75,15 +106,15 @@ func (r *Request) answeredErr() error {
 // Reply writes data over the sender's segment and wakes the sender. A reply
 // larger than MaxReply is not truncated: the sender gets ErrReplyTooLarge,
 // the request counts as answered, and Reply says so too.
-func (r *Request) Reply(_ uint64, data []byte) error { return r.reply(data, len(data)) }
+func (r *Request) Reply(id uint64, data []byte) error { return r.reply(id, data, len(data)) }
 
 // ReplyBuffer is where a reply can be written in place: MaxReply bytes of
 // the sender's segment (Data is a copy and does not change). Valid until
 // the request is answered; nil once answered.
-func (r *Request) ReplyBuffer(uint64) []byte {
+func (r *Request) ReplyBuffer(id uint64) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.done {
+	if r.done || id != r.gen {
 		return nil
 	}
 	r.copyData() // before a reply in place can overwrite the request
@@ -92,18 +123,21 @@ func (r *Request) ReplyBuffer(uint64) []byte {
 
 // ReplyInPlace answers with the first n bytes of ReplyBuffer, as Reply
 // does.
-func (r *Request) ReplyInPlace(_ uint64, n int) error {
+func (r *Request) ReplyInPlace(id uint64, n int) error {
 	if n < 0 {
 		return errs.Errorf("%w: reply of %d bytes", transport.ErrBadMessage, n)
 	}
-	return r.reply(nil, n)
+	return r.reply(id, nil, n)
 }
 
 // reply answers with n bytes: data, or what is already in place when data
 // is nil.
-func (r *Request) reply(data []byte, n int) error {
+func (r *Request) reply(id uint64, data []byte, n int) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if id != r.gen {
+		return transport.ErrReplied
+	}
 	if r.done {
 		return r.answeredErr()
 	}
@@ -121,9 +155,12 @@ func (r *Request) reply(data []byte, n int) error {
 }
 
 // ReplyError answers with a failure: the sender's Send returns ErrRejected.
-func (r *Request) ReplyError(uint64) error {
+func (r *Request) ReplyError(id uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if id != r.gen {
+		return transport.ErrReplied
+	}
 	if r.done {
 		return r.answeredErr()
 	}
@@ -136,13 +173,16 @@ func (r *Request) ReplyError(uint64) error {
 // same segment id; that receiver answers the original sender directly.
 // to must be a FIFO-transport Conn, else ErrNotSupported. If the doorbell
 // cannot be written the request stays unanswered here.
-func (r *Request) Relay(_ uint64, to transport.Conn) error {
+func (r *Request) Relay(id uint64, to transport.Conn) error {
 	c, ok := transport.Unwrap(to).(*Conn)
 	if !ok {
 		return errs.Errorf("%w: relay across transports", transport.ErrNotSupported)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if id != r.gen {
+		return transport.ErrReplied
+	}
 	if r.done {
 		return r.answeredErr()
 	}
@@ -164,12 +204,23 @@ func (r *Request) Relay(_ uint64, to transport.Conn) error {
 
 // Abort fails the request for its sender with ErrPeerGone, as when the
 // receiver detaches.
-func (r *Request) Abort(uint64) { r.answerClosed() }
+func (r *Request) Abort(id uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id == r.gen {
+		r.answerClosedLocked()
+	}
+}
 
 // answerClosed fails the request because the endpoint is closing.
 func (r *Request) answerClosed() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.answerClosedLocked()
+}
+
+// answerClosedLocked is answerClosed with r.mu held.
+func (r *Request) answerClosedLocked() {
 	if r.done {
 		return
 	}
@@ -203,4 +254,44 @@ func (r *Request) finish() {
 	e.mu.Unlock()
 	e.releaseSeg(r.seg)
 	r.freeData()
+	e.recycle(r)
+}
+
+// maxFreeRequests bounds the answered Requests an endpoint keeps for
+// reuse: as many as are usually unanswered at once, and a few more.
+const maxFreeRequests = 64
+
+// newRequest is a Request for a message just accepted: an answered one
+// reused (its gen one higher), or a new one. r.mu is held on return, so
+// that a copy naming the earlier message waits until the new one is set
+// up; the caller unlocks it.
+func (e *Endpoint) newRequest(seg *rseg, h header) *Request {
+	e.freeMu.Lock()
+	var r *Request
+	if n := len(e.freeReqs); n > 0 {
+		r = e.freeReqs[n-1]
+		e.freeReqs[n-1] = nil
+		e.freeReqs = e.freeReqs[:n-1]
+	}
+	e.freeMu.Unlock()
+	if r == nil {
+		r = &Request{ep: e}
+		r.mu.Lock()
+		return r
+	}
+	r.mu.Lock()
+	r.seg, r.hdr = seg, h
+	r.done, r.closed = false, false
+	r.gen++
+	return r
+}
+
+// recycle keeps the answered r for newRequest. r.mu is held: the Request
+// is not handed out again before it is unlocked.
+func (e *Endpoint) recycle(r *Request) {
+	e.freeMu.Lock()
+	if len(e.freeReqs) < maxFreeRequests {
+		e.freeReqs = append(e.freeReqs, r)
+	}
+	e.freeMu.Unlock()
 }

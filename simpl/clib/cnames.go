@@ -1,0 +1,13 @@
+//go:build cgo
+
+package main
+
+import "C"
+
+// C's types under Go names, for this package's tests, which call the
+// exported functions from Go and cannot import "C" themselves.
+type (
+	cChar = C.char
+	cInt  = C.int
+	cUint = C.uint
+)
