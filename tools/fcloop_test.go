@@ -388,3 +388,52 @@ func TestFcloopCyclictest(t *testing.T) {
 		t.Errorf("vs_cyclictest %+v, want fcloop's p99.9 and max over cyclictest's (%+v, %+v)", got.VsCyclictest, *got.Latency, *ct)
 	}
 }
+
+// fcloop interrupted (SIGINT) while cyclictest runs kills cyclictest and
+// removes the shared memory object cyclictest leaves behind when killed
+// (/dev/shm/cyclictestPID).
+func TestFcloopInterrupted(t *testing.T) {
+	ct, err := exec.LookPath("cyclictest")
+	if err != nil {
+		if os.Getenv("GOSIMPL_CI") == "1" {
+			t.Fatal("cyclictest (Debian rt-tests) is not installed; GOSIMPL_CI=1 requires this test to run")
+		}
+		t.Skip("cyclictest (Debian rt-tests) is not installed")
+	}
+	e := newEnv(t)
+	cmd := e.command(context.Background(), "fcloop", "-d", "60s")
+	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
+	p := simpltest.StartCmd(t, cmd)
+	e.addPID(p.PID())
+	ctPID := 0
+	deadline := time.Now().Add(lineTimeout)
+	for ctPID == 0 {
+		for _, k := range childrenOf(p.PID()) {
+			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", k))
+			_, err := os.Stat(fmt.Sprintf("/dev/shm/cyclictest%d", k))
+			if exe == ct && err == nil {
+				ctPID = k
+			}
+		}
+		if ctPID == 0 && time.Now().After(deadline) {
+			t.Fatalf("fcloop started no cyclictest with its /dev/shm object within %v", lineTimeout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the children's list
+	}
+	p.Signal(syscall.SIGINT)
+	p.Wait(exitTimeout)
+	shm := fmt.Sprintf("/dev/shm/cyclictest%d", ctPID)
+	if _, err := os.Stat(shm); err == nil {
+		os.Remove(shm)
+		t.Errorf("%s left behind by an interrupted fcloop", shm)
+	}
+	if syscall.Kill(ctPID, 0) == nil && isProcess(ctPID, ct) {
+		t.Errorf("cyclictest (pid %d) still runs after fcloop was interrupted", ctPID)
+	}
+}
+
+// isProcess reports whether pid runs the program exe.
+func isProcess(pid int, exe string) bool {
+	got, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	return err == nil && got == exe
+}

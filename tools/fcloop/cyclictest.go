@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -88,10 +89,14 @@ func (r *cyclictestRun) wait(d time.Duration) (*ctStats, error) {
 	return st, nil
 }
 
-// stop kills cyclictest if it still runs, and reaps it.
+// stop kills cyclictest if it still runs, and reaps it. cyclictest keeps
+// its statistics in a POSIX shared memory object, /dev/shm/cyclictestPID,
+// which it removes only when it exits by itself: killed, it leaves it
+// behind, so stop removes it.
 func (r *cyclictestRun) stop() {
 	r.cmd.Process.Kill()
 	<-r.done
+	os.Remove(fmt.Sprintf("/dev/shm/cyclictest%d", r.cmd.Process.Pid))
 }
 
 // ctStats is what cyclictest measured, all its threads together.
