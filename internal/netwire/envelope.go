@@ -77,7 +77,13 @@ func (e *Envelope) EnvelopeSize() int { return envHeaderSize + len(e.Target.Stri
 
 // AppendEnvelope appends e, encoded, to b. The target must have a host.
 func AppendEnvelope(b []byte, e *Envelope) ([]byte, error) {
-	target := e.Target.String()
+	return AppendEnvelopeTo(b, e, e.Target.String())
+}
+
+// AppendEnvelopeTo is AppendEnvelope with e.Target as text already made
+// (e.Target.String()), for a sender that sends to one target over and
+// over and should not build the text each time.
+func AppendEnvelopeTo(b []byte, e *Envelope, target string) ([]byte, error) {
 	switch {
 	case e.Target.Host == "":
 		return b, fmt.Errorf("%w: target %q has no host", ErrBadEnvelope, target)

@@ -41,6 +41,9 @@ func helper(mode string, args []string) int {
 	if mode == "chost" {
 		return cHostHelper(name, target)
 	}
+	if mode == "allocs" {
+		return allocsHelper(name, target)
+	}
 	err := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 		defer cancel()

@@ -76,7 +76,7 @@ func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, 
 	if err != nil {
 		return nil, errs.Errorf("locate %q: %w", p.Name, err)
 	}
-	c := &Conn{ep: e, gw: gw, target: p.Name}
+	c := &Conn{ep: e, gw: gw, target: p.Name, text: p.Name.String()}
 	if _, err := c.exchange(ctx, netwire.Envelope{Kind: netwire.KindLocate}, nil); err != nil {
 		gw.Close()
 		return nil, err
@@ -152,7 +152,33 @@ type Conn struct {
 	ep     *Endpoint
 	gw     transport.Conn
 	target naming.Name
+	text   string // target.String()
 	once   sync.Once
+}
+
+// buffers holds the byte slices exchange encodes requests into and takes
+// answers in, so that a steady Send allocates nothing; each slice grows
+// to the largest message it has carried. A slice larger than keepLimit
+// is left to the collector rather than kept.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const keepLimit = 64 << 10
+
+// buffer returns a pooled slice of length n.
+func buffer(n int) *[]byte {
+	b := buffers.Get().(*[]byte)
+	if cap(*b) < n {
+		*b = make([]byte, n)
+	}
+	*b = (*b)[:n]
+	return b
+}
+
+// release returns b to the pool, unless it is too large to keep.
+func release(b *[]byte) {
+	if cap(*b) <= keepLimit {
+		buffers.Put(b)
+	}
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -193,11 +219,16 @@ func (c *Conn) exchange(ctx context.Context, env netwire.Envelope, reply []byte)
 	if d, ok := ctx.Deadline(); ok {
 		env.Timeout = max(time.Until(d), 1)
 	}
-	msg, err := netwire.AppendEnvelope(make([]byte, 0, env.EnvelopeSize()), &env)
+	mb := buffer(0)
+	defer release(mb)
+	msg, err := netwire.AppendEnvelopeTo((*mb)[:0], &env, c.text)
+	*mb = msg
 	if err != nil {
 		return 0, errs.Errorf("%s %q: %w", env.Kind, c.target, err)
 	}
-	buf := make([]byte, netwire.ReplyHeaderSize+len(reply))
+	bb := buffer(netwire.ReplyHeaderSize + len(reply))
+	defer release(bb)
+	buf := *bb
 	n, err := c.gw.Send(ctx, msg, buf)
 	if err != nil {
 		if errors.Is(err, transport.ErrPeerGone) && env.Kind != netwire.KindLocate {
