@@ -100,13 +100,17 @@ func TestQNXGettingStarted(t *testing.T) {
 	builtQNX(t)
 	dir := proctest.Dir(t)
 	s, pid, chid := qnxServer(t, dir)
-	for _, client := range []string{"qnx_client", "qnx_client-a"} {
-		c := start(t, dir, nil, client, pid, chid, "hello")
-		c.expectLine(t, "status 0 reply This is the reply", qwait)
-		c.exits(t, 0)
-		s.expectLine(t, "msg 28 Does this work? Let us see.", qwait)
-	}
-	quit(t, dir, s, pid, chid)
+	c := start(t, dir, nil, "qnx_client", pid, chid, "hello")
+	c.expectLine(t, "status 0 reply This is the reply", qwait)
+	c.exits(t, 0)
+	s.expectLine(t, "msg 28 Does this work? Let us see.", qwait)
+	a := start(t, dir, nil, "qnx_client-a", pid, chid, "hello", "quit")
+	a.expectLine(t, "status 0 reply This is the reply", qwait)
+	a.expectLine(t, "quit 0", qwait)
+	a.exits(t, 0)
+	s.expectLine(t, "msg 28 Does this work? Let us see.", qwait)
+	s.expectLine(t, "quit", qwait)
+	s.exits(t, 0)
 }
 
 // TestQNXMessages: statuses, MsgError, pulses interleaved with messages
