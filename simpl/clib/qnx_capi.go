@@ -54,10 +54,42 @@ extern void gsq_shutdown(void);
 // Linux's, which <time.h> defines.
 #define GSQ_ABSTIME 0x80000000u
 
+// qforked is set in a child of fork() (without exec): the Go runtime's
+// threads are not in it, so no call may enter Go there. Every call fails
+// with ENOSYS instead, and the exit handler does nothing.
+static volatile int qforked;
+static void qnx_in_child(void) { qforked = 1; }
+
+// A thread that exits with a TimerTimeout still armed must not leave it
+// for a later thread that gets the same thread id: tt_key's destructor
+// disarms it. tt_armed says whether the thread may have one armed.
+static pthread_key_t tt_key;
+static __thread int tt_armed;
+
+static void tt_clear(void *v)
+{
+	(void)v;
+	if (tt_armed && !qforked) {
+		int e = 0;
+		tt_armed = 0;
+		gsq_TimerTimeout(CLOCK_REALTIME, 0, -1, NULL, &e);
+	}
+}
+
+__attribute__((constructor)) static void gsq_init(void)
+{
+	pthread_atfork(NULL, NULL, qnx_in_child);
+	pthread_key_create(&tt_key, tt_clear);
+}
+
 // The exit handler, registered at the first call that makes a channel or
 // a connection.
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
-static void at_exit(void) { gsq_shutdown(); }
+static void at_exit(void)
+{
+	if (!qforked)
+		gsq_shutdown();
+}
 static void reg_exit(void) { atexit(at_exit); }
 static void need_exit(void) { pthread_once(&exit_once, reg_exit); }
 
@@ -74,8 +106,22 @@ static inline int plain(int r, int e)
 static inline int twin(int r, int e) { return e != 0 ? -e : r; }
 
 #define BOTH(name, params, args)                                        \
-	int name params { int e = 0; int r = do_##name args; return plain(r, e); } \
-	int name##_r params { int e = 0; int r = do_##name args; return twin(r, e); }
+	int name params {                                               \
+		int e = 0, r = -1;                                      \
+		if (qforked)                                            \
+			e = ENOSYS;                                     \
+		else                                                    \
+			r = do_##name args;                             \
+		return plain(r, e);                                     \
+	}                                                               \
+	int name##_r params {                                           \
+		int e = 0, r = -1;                                      \
+		if (qforked)                                            \
+			e = ENOSYS;                                     \
+		else                                                    \
+			r = do_##name args;                             \
+		return twin(r, e);                                      \
+	}
 
 static int do_ChannelCreate(unsigned flags, int *e)
 {
@@ -111,6 +157,7 @@ static int one(struct iovec *v, const void *p, int n)
 
 static int do_MsgSendv(int coid, const iov_t *siov, int sparts, const iov_t *riov, int rparts, int *e)
 {
+	tt_armed = 0;
 	return gsq_MsgSendv(coid, (struct iovec *)siov, sparts, (struct iovec *)riov, rparts, e);
 }
 static int do_MsgSend(int coid, const void *smsg, int sbytes, void *rmsg, int rbytes, int *e)
@@ -120,6 +167,7 @@ static int do_MsgSend(int coid, const void *smsg, int sbytes, void *rmsg, int rb
 		*e = EFAULT;
 		return -1;
 	}
+	tt_armed = 0;
 	return gsq_MsgSendv(coid, &s, 1, &r, 1, e);
 }
 static int do_MsgSendsv(int coid, const void *smsg, int sbytes, const iov_t *riov, int rparts, int *e)
@@ -129,6 +177,7 @@ static int do_MsgSendsv(int coid, const void *smsg, int sbytes, const iov_t *rio
 		*e = EFAULT;
 		return -1;
 	}
+	tt_armed = 0;
 	return gsq_MsgSendv(coid, &s, 1, (struct iovec *)riov, rparts, e);
 }
 static int do_MsgSendvs(int coid, const iov_t *siov, int sparts, void *rmsg, int rbytes, int *e)
@@ -138,6 +187,7 @@ static int do_MsgSendvs(int coid, const iov_t *siov, int sparts, void *rmsg, int
 		*e = EFAULT;
 		return -1;
 	}
+	tt_armed = 0;
 	return gsq_MsgSendv(coid, (struct iovec *)siov, sparts, &r, 1, e);
 }
 // The nc forms are the same calls: nothing here is a cancellation point.
@@ -186,6 +236,7 @@ static void fill_info(struct _msg_info *info, const int32_t *w)
 static int do_MsgReceivev(int chid, const iov_t *riov, int rparts, struct _msg_info *info, int *e)
 {
 	int32_t w[12];
+	tt_armed = 0;
 	int r = gsq_MsgReceivev(chid, (struct iovec *)riov, rparts, w, e);
 	if (r > 0 && info != NULL)
 		fill_info(info, w);
@@ -294,7 +345,12 @@ static int do_TimerTimeout(clockid_t id, int flags, const struct sigevent *notif
 			return -1;
 		}
 	}
-	return gsq_TimerTimeout((int)id, (int)f, kind, (uint64_t *)ntime, e);
+	int r = gsq_TimerTimeout((int)id, (int)f, kind, (uint64_t *)ntime, e);
+	if (*e == 0 && (f & ~GSQ_ABSTIME) != 0 && !tt_armed) {
+		tt_armed = 1;
+		pthread_setspecific(tt_key, &tt_armed);
+	}
+	return r;
 }
 BOTH(TimerTimeout, (clockid_t id, int flags, const struct sigevent *notify, const uint64_t *ntime, uint64_t *otime),
      (id, flags, notify, ntime, otime, &e))
@@ -319,6 +375,10 @@ int timer_timeout(clockid_t id, int flags, const struct sigevent *notify,
 name_attach_t *gsqnx_name_attach(dispatch_t *dpp, const char *path, unsigned flags)
 {
 	int e = 0;
+	if (qforked) {
+		errno = ENOSYS;
+		return NULL;
+	}
 	if (dpp != NULL) {
 		errno = ENOTSUP; // no dispatch layer here: name_attach(NULL, ...) only
 		return NULL;
@@ -342,6 +402,10 @@ name_attach_t *gsqnx_name_attach(dispatch_t *dpp, const char *path, unsigned fla
 int gsqnx_name_detach(name_attach_t *attach, unsigned flags)
 {
 	int e = 0;
+	if (qforked) {
+		errno = ENOSYS;
+		return -1;
+	}
 	if (attach == NULL) {
 		errno = EINVAL;
 		return -1;
@@ -358,6 +422,10 @@ int gsqnx_name_detach(name_attach_t *attach, unsigned flags)
 int name_open(const char *name, int flags)
 {
 	int e = 0;
+	if (qforked) {
+		errno = ENOSYS;
+		return -1;
+	}
 	need_exit();
 	int coid = gsq_name_open((char *)name, flags, &e);
 	return plain(coid, e);

@@ -285,6 +285,22 @@ func TestQNXBadInput(t *testing.T) {
 	quit(t, dir, s, pid, chid)
 }
 
+// TestQNXFork: in a child forked without exec (which has none of the Go
+// runtime's threads) every call fails at once with ENOSYS, and exit()
+// does not hang in the library's exit handler; the parent goes on.
+func TestQNXFork(t *testing.T) {
+	builtQNX(t)
+	dir := proctest.Dir(t)
+	s, pid, chid := qnxServer(t, dir)
+	c := start(t, dir, nil, "qnx_client", pid, chid, "fork", "status:9")
+	for _, want := range []string{"ok child MsgSend", "ok child MsgSendPulse", "ok child ChannelCreate", "ok child name_open",
+		"ok child MsgSend_r", "fork child 0", "status 9"} {
+		c.expectLine(t, want, qwait)
+	}
+	c.exits(t, 0)
+	quit(t, dir, s, pid, chid)
+}
+
 // TestQNXNameAttach: the library reference's name_attach example. The
 // server attaches a name, accepts name_open's _IO_CONNECT, refuses other
 // resource-manager messages with ENOSYS, prints its own messages, and

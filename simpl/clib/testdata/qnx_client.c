@@ -21,10 +21,13 @@
  *   threads      per-thread errno and TimerTimeout: one thread's
  *                armed timeout does not touch another's call
  *   bad          bad input on the client's side
+ *   fork         a child forked without exec: every call fails with
+ *                ENOSYS and exit() returns; "fork child S" (its status)
  *   quit         "quit S"
  */
 #include <pthread.h>
 #include <sys/dispatch.h>
+#include <sys/wait.h>
 #include <sys/neutrino.h>
 #include <sys/netmgr.h>
 #include <unistd.h>
@@ -96,6 +99,7 @@ static void event(void)
 /* threads: thread A arms a 300 ms timeout and sends "slow"; thread B,
  * meanwhile, arms nothing and sends "status 7"; and thread C sets its
  * errno through a failing call while A waits. Each sees only its own. */
+static void *armed_exit(void *x);
 static int res[3], errs[3];
 static pthread_barrier_t bar;
 static void *ta(void *x)
@@ -133,7 +137,39 @@ static void threads(void)
 	pthread_create(&t[2], NULL, tc, NULL);
 	for (int i = 0; i < 3; i++)
 		pthread_join(t[i], NULL);
+	pthread_t x;
+	pthread_create(&x, NULL, armed_exit, NULL);
+	pthread_join(x, NULL);
 	printf("threads %d %s %d %s %d %s\n", res[0], errname(errs[0]), res[1], errname(errs[1]), res[2], errname(errs[2]));
+}
+
+/* A thread that arms a timeout and ends without using it: the library
+ * disarms it as the thread exits. */
+static void *armed_exit(void *x)
+{
+	uint64_t ns = 1000000000u;
+	(void)x;
+	TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_SEND | _NTO_TIMEOUT_REPLY, NULL, &ns, NULL);
+	return NULL;
+}
+
+static void forked(void)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char b[8] = "x";
+		check("child MsgSend", MsgSend(coid, b, sizeof b, b, sizeof b), -1, ENOSYS);
+		check("child MsgSendPulse", MsgSendPulse(coid, -1, 1, 1), -1, ENOSYS);
+		check("child ChannelCreate", ChannelCreate(0), -1, ENOSYS);
+		check("child name_open", name_open("x", 0), -1, ENOSYS);
+		check("child MsgSend_r", MsgSend_r(coid, b, sizeof b, b, sizeof b), -ENOSYS, 0);
+		fflush(stdout);
+		exit(failures); /* the exit handler must not enter Go here */
+	}
+	int st = -1;
+	waitpid(pid, &st, 0);
+	printf("fork child %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
 static void bad(void)
@@ -233,6 +269,8 @@ int main(int argc, char **argv)
 			threads();
 		} else if (strcmp(s, "bad") == 0) {
 			bad();
+		} else if (strcmp(s, "fork") == 0) {
+			forked();
 		} else if (strcmp(s, "quit") == 0) {
 			printf("quit %d\n", sendcmd("quit", NULL, 0, NULL, 0));
 		} else if (strcmp(s, "wait") == 0) {
