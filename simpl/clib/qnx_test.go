@@ -141,7 +141,8 @@ func TestQNXMessages(t *testing.T) {
 // the server gets an UNBLOCK pulse whose value is the rcvid, MsgInfo
 // shows _NTO_MI_UNBLOCK_REQ, and its MsgError(ETIMEDOUT) is what the
 // client gets; without it the client leaves at once with ETIMEDOUT and
-// the server hears nothing.
+// the server hears nothing (also with an absolute CLOCK_REALTIME time
+// through timer_timeout).
 func TestQNXUnblock(t *testing.T) {
 	builtQNX(t)
 	t.Run("unblock channel", func(t *testing.T) {
@@ -159,10 +160,12 @@ func TestQNXUnblock(t *testing.T) {
 	t.Run("plain channel", func(t *testing.T) {
 		dir := proctest.Dir(t)
 		s, pid, chid := qnxServer(t, dir)
-		c := start(t, dir, nil, "qnx_client", pid, chid, "slow:300", "status:4")
+		c := start(t, dir, nil, "qnx_client", pid, chid, "slow:300", "slowabs:300", "status:4")
 		c.expectLine(t, "slow -1 ETIMEDOUT", qwait)
+		c.expectLine(t, "slowabs -1 ETIMEDOUT", qwait)
 		c.expectLine(t, "status 4", qwait)
 		c.exits(t, 0)
+		s.expectLine(t, "held", qwait)
 		s.expectLine(t, "held", qwait)
 		// No unblock pulse came before quit's line.
 		quit(t, dir, s, pid, chid)

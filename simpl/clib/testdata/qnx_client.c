@@ -14,6 +14,8 @@
  *                N-byte reply; "big STATUS HASH-OF-REPLY-CHECK"
  *   slow:MS      TimerTimeout(SEND|REPLY, MS), then send "slow";
  *                "slow R ERRNO"
+ *   slowabs:MS   the same through timer_timeout with TIMER_ABSTIME on
+ *                CLOCK_REALTIME, MS from now; "slowabs R ERRNO"
  *   hang         send "slow" with no timeout (to be killed)
  *   hold         "hold R" (R: the server thread's number)
  *   event        own channel and coid, send a SIGEV_PULSE sigevent,
@@ -55,6 +57,21 @@ static int slow(int ms)
 	uint64_t ns = (uint64_t)ms * 1000000u;
 	SIGEV_UNBLOCK_INIT(&ev);
 	TimerTimeout(CLOCK_MONOTONIC, _NTO_TIMEOUT_SEND | _NTO_TIMEOUT_REPLY, &ev, &ns, NULL);
+	return sendcmd("slow", NULL, 0, NULL, 0);
+}
+
+static int slowabs(int ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	if (timer_timeout(CLOCK_REALTIME, _NTO_TIMEOUT_SEND | _NTO_TIMEOUT_REPLY | TIMER_ABSTIME, NULL, &ts, NULL) == -1)
+		return -1;
 	return sendcmd("slow", NULL, 0, NULL, 0);
 }
 
@@ -256,6 +273,9 @@ int main(int argc, char **argv)
 		} else if (sscanf(s, "slow:%d", &a) == 1) {
 			int r = slow(a);
 			printf("slow %d %s\n", r, errname(r == -1 ? errno : 0));
+		} else if (sscanf(s, "slowabs:%d", &a) == 1) {
+			int r = slowabs(a);
+			printf("slowabs %d %s\n", r, errname(r == -1 ? errno : 0));
 		} else if (strcmp(s, "hang") == 0) {
 			printf("hanging\n");
 			sendcmd("slow", NULL, 0, NULL, 0);
