@@ -113,24 +113,43 @@ func TestQNXGettingStarted(t *testing.T) {
 	s.exits(t, 0)
 }
 
+// TestQNXLayout: QNX's structures as a C program compiles them against
+// the headers: struct _pulse (24 bytes on 64-bit targets, 16 on 32-bit),
+// struct _msg_info (48), struct _io_connect's path at offset 40.
+func TestQNXLayout(t *testing.T) {
+	builtQNX(t)
+	dir := proctest.Dir(t)
+	c := start(t, dir, nil, "qnx_client", "layout")
+	want := "layout pulse 24 4 8 16 info 48 28 40 connect 40"
+	if strconv.IntSize == 32 {
+		want = "layout pulse 16 4 8 12 info 48 28 40 connect 40"
+	}
+	c.expectLine(t, want, qwait)
+	c.exits(t, 0)
+}
+
 // TestQNXMessages: statuses, MsgError, pulses interleaved with messages
 // (each arrives in the order its client sent it), and a 1 MiB message
 // read by the server with MsgRead in pieces and answered with MsgWrite
-// in pieces: both sides see the same bytes.
+// in pieces: both sides see the same bytes; and iov_t gathering and
+// scattering (MsgSendv, MsgReadv, MsgWritev, MsgReplyv).
 func TestQNXMessages(t *testing.T) {
 	builtQNX(t)
 	dir := proctest.Dir(t)
 	s, pid, chid := qnxServer(t, dir)
 	const big = 1 << 20
 	c := start(t, dir, nil, "qnx_client", pid, chid, "status:5", "err:22", "pulse:1:10", "hello", "pulse:2:-20",
-		"pulse:127:2147483647", "status:0", "big:"+strconv.Itoa(big), "pulse:3:30")
+		"pulse:127:2147483647", "status:0", "big:"+strconv.Itoa(big), "pulse:3:30", "iov")
 	for _, want := range []string{"status 5", "err -1 EINVAL", "pulsed", "status 0 reply This is the reply", "pulsed",
-		"pulsed", "status 0", "big " + strconv.Itoa(big) + " " + bigHash(big) + " reply ok", "pulsed"} {
+		"pulsed", "status 0", "big " + strconv.Itoa(big) + " " + bigHash(big) + " reply ok", "pulsed",
+		// 0123456, zeros to offset 10, XYZ; the rest untouched.
+		"iov 77 0123456...XYZ???????????"} {
 		c.expectLine(t, want, qwait)
 	}
 	c.exits(t, 0)
 	for _, want := range []string{"pulse 1 10", "msg 28 Does this work? Let us see.", "pulse 2 -20", "pulse 127 2147483647",
-		fmt.Sprintf("big 512 %d %d %s", big+16, big, bigHash(big)), "pulse 3 30"} {
+		fmt.Sprintf("big 512 %d %d %s", big+16, big, bigHash(big)), "pulse 3 30", "iov read 8 ab cdefgh",
+		"iov wrote 3 replied 0"} {
 		s.expectLine(t, want, qwait)
 	}
 	quit(t, dir, s, pid, chid)

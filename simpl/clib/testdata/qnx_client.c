@@ -25,10 +25,16 @@
  *   bad          bad input on the client's side
  *   fork         a child forked without exec: every call fails with
  *                ENOSYS and exit() returns; "fork child S" (its status)
+ *   iov          MsgSendv of three parts (the header, "abc", "defgh")
+ *                into two reply parts (4 and 20 bytes); "iov S REPLY"
+ *                with NULs shown as '.'
+ *   layout       sizes and offsets of QNX's structures as compiled
  *   quit         "quit S"
  */
 #include <pthread.h>
 #include <sys/dispatch.h>
+#include <stddef.h>
+#include <sys/iomsg.h>
 #include <sys/wait.h>
 #include <sys/neutrino.h>
 #include <sys/netmgr.h>
@@ -189,6 +195,35 @@ static void forked(void)
 	printf("fork child %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 }
 
+static void iov(void)
+{
+	char hdr[CMDLEN] = "iov", r1[4], r2[20];
+	iov_t s[3], r[2];
+	memset(r1, '?', sizeof r1);
+	memset(r2, '?', sizeof r2);
+	SETIOV(&s[0], hdr, sizeof hdr);
+	SETIOV(&s[1], "abc", 3);
+	SETIOV(&s[2], "defgh", 5);
+	SETIOV(&r[0], r1, sizeof r1);
+	SETIOV(&r[1], r2, sizeof r2);
+	int st = MsgSendv(coid, s, 3, r, 2);
+	char out[25];
+	for (int i = 0; i < 24; i++) {
+		char c = i < 4 ? r1[i] : r2[i - 4];
+		out[i] = c == 0 ? '.' : c;
+	}
+	out[24] = 0;
+	printf("iov %d %s\n", st, out);
+}
+
+static void layout(void)
+{
+	printf("layout pulse %zu %zu %zu %zu info %zu %zu %zu connect %zu\n", sizeof(struct _pulse),
+	       offsetof(struct _pulse, code), offsetof(struct _pulse, value), offsetof(struct _pulse, scoid),
+	       sizeof(struct _msg_info), offsetof(struct _msg_info, msglen), offsetof(struct _msg_info, priority),
+	       offsetof(struct _io_connect, path));
+}
+
 static void bad(void)
 {
 	char b[16] = "x";
@@ -289,6 +324,10 @@ int main(int argc, char **argv)
 			threads();
 		} else if (strcmp(s, "bad") == 0) {
 			bad();
+		} else if (strcmp(s, "iov") == 0) {
+			iov();
+		} else if (strcmp(s, "layout") == 0) {
+			layout();
 		} else if (strcmp(s, "fork") == 0) {
 			forked();
 		} else if (strcmp(s, "quit") == 0) {

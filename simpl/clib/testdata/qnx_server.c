@@ -16,6 +16,9 @@
  *   event   reply at once, then MsgDeliverEvent the client's sigevent
  *   bad     bad input on the server's side, then answer with a faulty
  *           reply buffer (the client gets ESRVRFAULT)
+ *   iov     gather and scatter: MsgReadv the payload into two parts,
+ *           MsgWritev two parts at offset 10 of the reply, then
+ *           MsgReplyv two parts at offset 0 with status 77
  *   quit    reply, then exit (the exit handler removes the channel)
  *
  * Any other message is Getting Started's first server's: print its
@@ -204,6 +207,20 @@ static void *serve(void *arg)
 			memcpy(&ev, msg.text + CMDLEN, sizeof ev);
 			MsgReply(rcvid, EOK, NULL, 0);
 			say("delivered %d\n", MsgDeliverEvent(rcvid, &ev));
+		} else if (strcmp(cmd, "iov") == 0) {
+			char a[2], b[10];
+			iov_t in[2], out[2];
+			SETIOV(&in[0], a, sizeof a);
+			SETIOV(&in[1], b, sizeof b);
+			int n = MsgReadv(rcvid, in, 2, CMDLEN);
+			say("iov read %d %.2s %.*s\n", n, a, n > 2 ? n - 2 : 0, b);
+			SETIOV(&out[0], "XY", 2);
+			SETIOV(&out[1], "Z", 1);
+			int w = MsgWritev(rcvid, out, 2, 10);
+			SETIOV(&out[0], "0123", 4);
+			SETIOV(&out[1], "456", 3);
+			int r = MsgReplyv(rcvid, 77, out, 2);
+			say("iov wrote %d replied %d\n", w, r);
 		} else if (strcmp(cmd, "bad") == 0) {
 			bad(rcvid);
 		} else if (strcmp(cmd, "quit") == 0) {
