@@ -13,7 +13,7 @@
  * MT_OK. Each timer pulse counts every waiting client down; one that
  * reaches zero is answered with MT_TIMEDOUT. The server prints what it
  * does; it exits when its clients have been served and it has seen one
- * timeout (for the test).
+ * timeout (for the test). It receives with MsgReceivev into two parts.
  */
 #include <sys/neutrino.h>
 #include <sys/netmgr.h>
@@ -69,7 +69,12 @@ static int serve(void)
 	int timeouts = 0, served = 0, ticks = 0;
 	while (timeouts == 0 || served == 0) {
 		MessageT m;
-		int rcvid = MsgReceive(chid, &m, sizeof m, NULL);
+		/* Received in two parts (MsgReceivev), a pulse included: the
+		 * first word, then the rest. */
+		iov_t riov[2];
+		SETIOV(&riov[0], &m, sizeof(int));
+		SETIOV(&riov[1], (char *)&m + sizeof(int), sizeof m - sizeof(int));
+		int rcvid = MsgReceivev(chid, riov, 2, NULL);
 		if (rcvid == -1) {
 			printf("MsgReceive %s\n", errname(errno));
 			return 1;
