@@ -220,6 +220,43 @@ func TestQNXDisconnect(t *testing.T) {
 	quit(t, dir, s, pid, chid)
 }
 
+// TestQNXServerGone: a client REPLY-blocked on a server that exits
+// (its channels destroyed by the exit handler) or is SIGKILLed is
+// released with ESRCH, and its next MsgSend on the connection fails with
+// EBADF or ESRCH, never hangs.
+func TestQNXServerGone(t *testing.T) {
+	builtQNX(t)
+	for _, kill := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kill=%v", kill), func(t *testing.T) {
+			dir := proctest.Dir(t)
+			s, pid, chid := qnxServer(t, dir)
+			c := start(t, dir, nil, "qnx_client", pid, chid, "hang", "status:1")
+			c.expectLine(t, "hanging", qwait)
+			s.expectLine(t, "held", qwait)
+			if kill {
+				s.Kill()
+				s.Wait(qwait)
+			} else {
+				quit(t, dir, s, pid, chid)
+			}
+			c.expectLine(t, "hang ended -1 ESRCH", qwait)
+			if got := c.ReadLine(qwait); got != "status -1" {
+				t.Errorf("MsgSend after the server went: %q", got)
+			}
+			c.exits(t, 0)
+			if kill {
+				reg, err := naming.Open(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := reg.Reap(""); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
 // TestQNXThreads: three server threads receive on one channel at once
 // (each holds a message until all three hold one), and in one client
 // process errno and TimerTimeout are per thread: one thread's armed

@@ -313,8 +313,8 @@ int main(int argc, char **argv)
 			printf("slowabs %d %s\n", r, errname(r == -1 ? errno : 0));
 		} else if (strcmp(s, "hang") == 0) {
 			printf("hanging\n");
-			sendcmd("slow", NULL, 0, NULL, 0);
-			printf("hang ended %s\n", errname(errno));
+			int r = sendcmd("slow", NULL, 0, NULL, 0);
+			printf("hang ended %d %s\n", r, errname(errno));
 		} else if (strcmp(s, "hold") == 0) {
 			int r = sendcmd("hold", NULL, 0, NULL, 0);
 			printf(r >= 0 ? "hold %d\n" : "hold %d failed\n", r);
