@@ -68,7 +68,7 @@ var (
 	noCC      bool
 )
 
-// The exact commands docs/porting.md gives, with -o and warnings as
+// The exact commands docs/porting-csimpl.md gives, with -o and warnings as
 // errors added.
 func buildAll() error {
 	if _, err := exec.LookPath("cc"); err != nil {

@@ -341,9 +341,16 @@ func getBuf(n int) *[]byte {
 // follow QNX's unblock rules: see TimerTimeout. Any number of goroutines
 // may send on one coid at once.
 func MsgSend(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
+	status, _, err := msgSend(ctx, coid, smsg, rmsg)
+	return status, err
+}
+
+// msgSend is MsgSend, also returning how many reply bytes it wrote into
+// rmsg (QNX leaves the rest of the buffer as it was).
+func msgSend(ctx context.Context, coid int, smsg, rmsg []byte) (status, got int, err error) {
 	c, err := lookupConn(coid)
 	if err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	c.p.drain() // pulses sent earlier arrive first
 	sb := getBuf(headerSize + len(smsg))
@@ -355,9 +362,13 @@ func MsgSend(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
 	copy((*sb)[headerSize:], smsg)
 	n, err := c.p.send(ctx, id, *sb, *rb)
 	if err != nil {
-		return -1, err
+		return -1, 0, err
 	}
-	return c.p.decodeAnswer((*rb)[:n], rmsg)
+	status, err = c.p.decodeAnswer((*rb)[:n], rmsg)
+	if err != nil {
+		return -1, 0, err
+	}
+	return status, min(len(rmsg), max(n-replyHeaderSize, 0)), nil
 }
 
 // MsgSendnc is MsgSend: Go has no thread cancellation points.
@@ -366,16 +377,17 @@ func MsgSendnc(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
 }
 
 // MsgSendv is MsgSend with the message gathered from siov and the reply
-// scattered over riov.
+// scattered over riov: only the bytes the server replied are written,
+// and the parts' other bytes are left as they were, as on QNX.
 func MsgSendv(ctx context.Context, coid int, siov, riov [][]byte) (int, error) {
 	n := 0
 	for _, p := range riov {
 		n += len(p)
 	}
 	r := make([]byte, n)
-	status, err := MsgSend(ctx, coid, gather(siov), r)
+	status, got, err := msgSend(ctx, coid, gather(siov), r)
 	if err == nil {
-		scatter(riov, r)
+		scatter(riov, r[:got])
 	}
 	return status, err
 }

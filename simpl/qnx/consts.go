@@ -16,7 +16,7 @@ const (
 )
 
 // supportedCHF are the channel flags ChannelCreate accepts. The others
-// ask for something this package cannot give (see docs/porting.md).
+// ask for something this package cannot give (see docs/porting-qnx.md).
 const supportedCHF = NTO_CHF_FIXED_PRIORITY | NTO_CHF_UNBLOCK | NTO_CHF_DISCONNECT | NTO_CHF_SENDER_LEN | NTO_CHF_REPLY_LEN
 
 // Connection flags and the side-channel bit of ConnectAttach's index.

@@ -83,7 +83,7 @@
 // process; a message is answered before its sender can send more. Between
 // different processes, or different threads of one process, nothing is
 // ordered beyond the simpl queue's arrival order (priority order is not
-// used: see docs/porting.md). Pulses the server raises for itself (the
+// used: see docs/porting-qnx.md). Pulses the server raises for itself (the
 // DISCONNECT and UNBLOCK pulses) go in a local queue that MsgReceive
 // reads before waiting again; a simpl proxy from the channel to itself
 // wakes a waiting MsgReceive.
@@ -130,7 +130,7 @@
 //
 // # Not here
 //
-// See docs/porting.md ("From QNX Neutrino"): priority inheritance,
+// See docs/porting-qnx.md ("In Go: package simpl/qnx"): priority inheritance,
 // remote nodes, THREAD_DEATH and COID_DISCONNECT channels, MsgReceivePulse
 // and asynchronous messaging, signals other than through ctx.
 //

@@ -132,7 +132,7 @@ type client struct {
 // ChannelCreate creates a channel and returns its chid. The channel is
 // findable by other processes as (this pid, chid), through ConnectAttach.
 // Flags outside FIXED_PRIORITY, UNBLOCK, DISCONNECT, SENDER_LEN and
-// REPLY_LEN are ENOTSUP (see docs/porting.md); FIXED_PRIORITY is accepted
+// REPLY_LEN are ENOTSUP (see docs/porting-qnx.md); FIXED_PRIORITY is accepted
 // and changes nothing, since MsgReceive inherits no priority.
 func ChannelCreate(flags int) (int, error) {
 	if flags&^supportedCHF != 0 {

@@ -129,14 +129,23 @@ func MsgReceivev(ctx context.Context, chid int, riov [][]byte, info *MessageInfo
 		n += len(b)
 	}
 	buf := make([]byte, max(n, PulseSize))
+	var mi MessageInfo
+	if info == nil {
+		info = &mi
+	}
 	rcvid, err := MsgReceive(ctx, chid, buf, info)
 	if err != nil {
 		return rcvid, err
 	}
-	if rcvid == 0 && n < PulseSize {
-		return -1, EFAULT
+	if rcvid == 0 {
+		if n < PulseSize {
+			return -1, EFAULT
+		}
+		scatter(riov, buf[:PulseSize])
+		return 0, nil
 	}
-	scatter(riov, buf)
+	// Only the bytes received: the parts' other bytes stay as they were.
+	scatter(riov, buf[:min(info.Msglen, n)])
 	return rcvid, nil
 }
 
