@@ -1,6 +1,6 @@
 /*
  * simplDefs.h: C SIMPL 3.x's constants and types, with the values and
- * layouts programs compiled against C SIMPL rely on (see docs/porting.md,
+ * layouts programs compiled against C SIMPL rely on (see docs/porting-csimpl.md,
  * "From C SIMPL: the drop-in library"). It includes <unistd.h> because
  * C SIMPL's does, and programs call sleep() and friends through it.
  */

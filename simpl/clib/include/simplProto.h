@@ -1,7 +1,7 @@
 /*
  * simplProto.h: the C SIMPL 3.x functions, as gosimpl's drop-in library
  * provides them. Return values and error codes follow C SIMPL 3.3.8's
- * code (docs/porting.md lists the few places where this library has to
+ * code (docs/porting-csimpl.md lists the few places where this library has to
  * differ, and why).
  */
 #ifndef GOSIMPL_SIMPLPROTO_H
