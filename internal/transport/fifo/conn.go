@@ -34,10 +34,15 @@ type slot struct {
 	// A wait for the reply doorbell is a read of rf through the netpoller.
 	// Whatever must end it early (the Send's context, the receiver's exit,
 	// Conn.Close) sets a read deadline in the past; dlMu orders that
-	// against the wait's own end, so no deadline outlives it.
+	// against the wait's own end, so no deadline outlives it. waits
+	// numbers the waits: a context's end is seen by a goroutine of its
+	// own (context.AfterFunc), which may run after its wait is over and
+	// the slot already waits for another Send's reply; it ends only the
+	// wait it was armed for (see interruptWait).
 	dlMu  sync.Mutex
 	armed bool
 	fired bool
+	waits uint64
 
 	out [4]byte // the doorbell this slot rings with
 	in  [4]byte // the reply doorbell read into
@@ -394,10 +399,13 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 				return 0, c.closedErr()
 			}
 		}
-		e.putSlot(s)
 		if e.isClosed() {
+			e.putSlot(s)
 			return 0, errs.Errorf("send from %q: %w", e.name, transport.ErrClosed)
 		}
+		// The receiver may still hold the request: its answer must not
+		// reach a later Send on this slot.
+		e.retireSlot(s)
 		return 0, errs.Errorf("send to %q: reading reply: %w", c.name, err)
 	}
 	defer e.putSlot(s)
@@ -443,10 +451,14 @@ func (c *Conn) await(ctx context.Context, s *slot) (int32, error) {
 	w.start.Do(func() { go w.run() })
 	s.dlMu.Lock()
 	s.armed = true
+	s.waits++
+	wait := s.waits
 	s.dlMu.Unlock()
 	var stop func() bool
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, s.interrupt)
+		// stop does not wait for an interrupt already under way, so the
+		// interrupt must know which wait it is for.
+		stop = context.AfterFunc(ctx, func() { s.interruptWait(wait) })
 	}
 	w.mu.Lock()
 	w.waiting[s] = struct{}{}
@@ -477,6 +489,19 @@ func (c *Conn) await(ctx context.Context, s *slot) (int32, error) {
 func (s *slot) interrupt() {
 	s.dlMu.Lock()
 	if s.armed && !s.fired {
+		s.fired = true
+		s.rf.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.dlMu.Unlock()
+}
+
+// interruptWait ends the slot's wait for its reply if that wait is still
+// the wait-th: a context that ends just as its Send is answered must not
+// cut short the slot's next wait, for another Send whose request the
+// receiver still holds.
+func (s *slot) interruptWait(wait uint64) {
+	s.dlMu.Lock()
+	if s.armed && !s.fired && s.waits == wait {
 		s.fired = true
 		s.rf.SetReadDeadline(time.Unix(1, 0))
 	}
