@@ -352,7 +352,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, c.closedErr()
 	}
 	if c.w.gone.Load() {
-		return 0, c.goneErr()
+		return 0, c.goneErr(c.pid)
 	}
 	e := c.ep
 	s, err := e.getSlot()
@@ -368,6 +368,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	}
 	s.seg.writeHeader(s.whom, e.pid, need, len(req), len(reply))
 	copy(s.seg.data(len(req)), req)
+	s.seg.setHolder(0)      // the last Send's may have been relayed
 	s.seg.setClaim(c.token) // last: see segment.go
 
 	// A blocking write: a full FIFO (thousands of waiting doorbells) makes
@@ -378,15 +379,45 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, c.writeErr(err)
 	}
 
-	v, err := c.await(ctx, s)
-	if err != nil && !errors.Is(err, os.ErrClosed) && c.w.gone.Load() {
-		// The receiver exited. A reply it rang first is in the FIFO now.
-		var ok bool
-		if v, ok = s.poll(); !ok {
-			e.retireSlot(s)
-			return 0, c.goneErr()
+	// hw watches the process that holds the request: the receiver, or
+	// after a relay the receiver it was handed over to (see holder in
+	// segment.go).
+	hw := c.w
+	defer func() {
+		if hw != c.w {
+			hw.close()
 		}
-		err = nil
+	}()
+	v, err := c.await(ctx, s, hw)
+	for err != nil && !errors.Is(err, os.ErrClosed) && hw.gone.Load() {
+		// The holder exited. A reply it rang first is in the FIFO now.
+		var ok bool
+		if v, ok = s.poll(); ok {
+			err = nil
+			break
+		}
+		// It may have handed the request over to a live process first,
+		// which will answer it: wait for that one.
+		pid := s.seg.holder()
+		if pid == 0 || pid == hw.pid {
+			e.retireSlot(s)
+			return 0, c.goneErr(hw.pid)
+		}
+		nw, werr := watchHolder(pid)
+		if werr != nil {
+			// Exited too, maybe having answered first.
+			if v, ok = s.poll(); ok {
+				err = nil
+				break
+			}
+			e.retireSlot(s)
+			return 0, c.goneErr(pid)
+		}
+		if hw != c.w {
+			hw.close()
+		}
+		hw = nw
+		v, err = c.await(ctx, s, hw)
 	}
 	if err != nil {
 		if !errors.Is(err, os.ErrClosed) {
@@ -443,12 +474,17 @@ func (e *Endpoint) grow(s *slot, need int) error {
 }
 
 // await reads the slot's reply doorbell. It ends early, with the read's
-// error, when ctx ends, the receiver exits or the Conn is closed; the
-// caller tells which from ctx, c.w.gone and c.w.closed. A reply FIFO
-// closed by Endpoint.Close ends it with os.ErrClosed.
-func (c *Conn) await(ctx context.Context, s *slot) (int32, error) {
+// error, when ctx ends, the process holding the request exits (hw: the
+// receiver's watcher c.w, or after a relay the watcher of the receiver
+// the request was handed over to) or the Conn is closed; the caller tells
+// which from ctx, hw.gone and c.w.closed. A reply FIFO closed by
+// Endpoint.Close ends it with os.ErrClosed.
+func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
 	w := c.w
 	w.start.Do(func() { go w.run() })
+	if hw != w {
+		hw.start.Do(func() { go hw.run() })
+	}
 	s.dlMu.Lock()
 	s.armed = true
 	s.waits++
@@ -462,16 +498,31 @@ func (c *Conn) await(ctx context.Context, s *slot) (int32, error) {
 	}
 	w.mu.Lock()
 	w.waiting[s] = struct{}{}
-	if w.gone.Load() || w.closed.Load() {
+	// c.w, once its receiver has handed the request over and gone, ends
+	// the wait only when the Conn is closed.
+	if (hw == w && w.gone.Load()) || w.closed.Load() {
 		s.interrupt()
 	}
 	w.mu.Unlock()
+	if hw != w {
+		hw.mu.Lock()
+		hw.waiting[s] = struct{}{}
+		if hw.gone.Load() || hw.closed.Load() {
+			s.interrupt()
+		}
+		hw.mu.Unlock()
+	}
 
 	v, err := s.read()
 
 	w.mu.Lock()
 	delete(w.waiting, s)
 	w.mu.Unlock()
+	if hw != w {
+		hw.mu.Lock()
+		delete(hw.waiting, s)
+		hw.mu.Unlock()
+	}
 	if stop != nil {
 		stop()
 	}
@@ -540,7 +591,10 @@ func (c *Conn) drain(s *slot) {
 	if c.w.closed.Load() {
 		_, err = s.read() // no watcher any more
 	} else {
-		_, err = c.await(context.Background(), s)
+		// A request handed over by a relay is not followed here: if the
+		// receiver exits first the slot is retired, and the late answer
+		// finds no one.
+		_, err = c.await(context.Background(), s, c.w)
 		switch {
 		case err == nil || errors.Is(err, os.ErrClosed):
 		case c.w.gone.Load():
