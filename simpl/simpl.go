@@ -759,7 +759,11 @@ func (m Message) ReplyError() error {
 // Relay hands the request to the receiver behind to, which answers the
 // original sender; this process owes it nothing more. A request that came
 // through FIFOs and goes on through FIFOs is handed over whole, as C
-// SIMPL does, and the third process replies to the sender directly. Any
+// SIMPL does, and the third process replies to the sender directly; this
+// process may then exit at once. A gosimpl sender follows its request to
+// the third process and fails with ErrPeerGone only if that one exits
+// without answering (a C SIMPL relayer does not say where it handed the
+// request: its sender fails when the relayer exits). Any
 // other is forwarded: a goroutine of this process sends it on (under this
 // Channel's name) and passes the answer back, so this process must stay
 // up until then; closing the Channel fails it for its sender with

@@ -127,13 +127,6 @@ func TestMsgReadWriteMiB(t *testing.T) {
 // stays blocked; the server gets an UNBLOCK pulse carrying the rcvid,
 // MsgInfo shows the request, and the client takes the server's reply.
 func TestUnblockPulse(t *testing.T) {
-	if overFIFO() {
-		// The client's next Send after its unblock request (a
-		// concurrent Send, NAME#1) intermittently has its answer fail
-		// with "open Y_NAME#1.PID: no such file or directory": a FIFO
-		// transport problem of simpl's, reported, not this package's.
-		t.Skip("FIFO transport: concurrent sender's reply FIFO intermittently missing (simpl)")
-	}
 	env := setup(t)
 	chid := channel(t, qnx.NTO_CHF_UNBLOCK)
 	c := startClient(t, env, chid, "timeout:50:"+strconv.Itoa(qnx.NTO_TIMEOUT_SEND|qnx.NTO_TIMEOUT_REPLY)+":slow", "send:after")

@@ -34,10 +34,15 @@ type slot struct {
 	// A wait for the reply doorbell is a read of rf through the netpoller.
 	// Whatever must end it early (the Send's context, the receiver's exit,
 	// Conn.Close) sets a read deadline in the past; dlMu orders that
-	// against the wait's own end, so no deadline outlives it.
+	// against the wait's own end, so no deadline outlives it. waits
+	// numbers the waits: a context's end is seen by a goroutine of its
+	// own (context.AfterFunc), which may run after its wait is over and
+	// the slot already waits for another Send's reply; it ends only the
+	// wait it was armed for (see interruptWait).
 	dlMu  sync.Mutex
 	armed bool
 	fired bool
+	waits uint64
 
 	out [4]byte // the doorbell this slot rings with
 	in  [4]byte // the reply doorbell read into
@@ -347,7 +352,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, c.closedErr()
 	}
 	if c.w.gone.Load() {
-		return 0, c.goneErr()
+		return 0, c.goneErr(c.pid)
 	}
 	e := c.ep
 	s, err := e.getSlot()
@@ -363,6 +368,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	}
 	s.seg.writeHeader(s.whom, e.pid, need, len(req), len(reply))
 	copy(s.seg.data(len(req)), req)
+	s.seg.setHolder(0)      // the last Send's may have been relayed
 	s.seg.setClaim(c.token) // last: see segment.go
 
 	// A blocking write: a full FIFO (thousands of waiting doorbells) makes
@@ -373,15 +379,45 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, c.writeErr(err)
 	}
 
-	v, err := c.await(ctx, s)
-	if err != nil && !errors.Is(err, os.ErrClosed) && c.w.gone.Load() {
-		// The receiver exited. A reply it rang first is in the FIFO now.
-		var ok bool
-		if v, ok = s.poll(); !ok {
-			e.retireSlot(s)
-			return 0, c.goneErr()
+	// hw watches the process that holds the request: the receiver, or
+	// after a relay the receiver it was handed over to (see holder in
+	// segment.go).
+	hw := c.w
+	defer func() {
+		if hw != c.w {
+			hw.close()
 		}
-		err = nil
+	}()
+	v, err := c.await(ctx, s, hw)
+	for err != nil && !errors.Is(err, os.ErrClosed) && hw.gone.Load() {
+		// The holder exited. A reply it rang first is in the FIFO now.
+		var ok bool
+		if v, ok = s.poll(); ok {
+			err = nil
+			break
+		}
+		// It may have handed the request over to a live process first,
+		// which will answer it: wait for that one.
+		pid := s.seg.holder()
+		if pid == 0 || pid == hw.pid {
+			e.retireSlot(s)
+			return 0, c.goneErr(hw.pid)
+		}
+		nw, werr := watchHolder(pid)
+		if werr != nil {
+			// Exited too, maybe having answered first.
+			if v, ok = s.poll(); ok {
+				err = nil
+				break
+			}
+			e.retireSlot(s)
+			return 0, c.goneErr(pid)
+		}
+		if hw != c.w {
+			hw.close()
+		}
+		hw = nw
+		v, err = c.await(ctx, s, hw)
 	}
 	if err != nil {
 		if !errors.Is(err, os.ErrClosed) {
@@ -394,10 +430,13 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 				return 0, c.closedErr()
 			}
 		}
-		e.putSlot(s)
 		if e.isClosed() {
+			e.putSlot(s)
 			return 0, errs.Errorf("send from %q: %w", e.name, transport.ErrClosed)
 		}
+		// The receiver may still hold the request: its answer must not
+		// reach a later Send on this slot.
+		e.retireSlot(s)
 		return 0, errs.Errorf("send to %q: reading reply: %w", c.name, err)
 	}
 	defer e.putSlot(s)
@@ -435,31 +474,55 @@ func (e *Endpoint) grow(s *slot, need int) error {
 }
 
 // await reads the slot's reply doorbell. It ends early, with the read's
-// error, when ctx ends, the receiver exits or the Conn is closed; the
-// caller tells which from ctx, c.w.gone and c.w.closed. A reply FIFO
-// closed by Endpoint.Close ends it with os.ErrClosed.
-func (c *Conn) await(ctx context.Context, s *slot) (int32, error) {
+// error, when ctx ends, the process holding the request exits (hw: the
+// receiver's watcher c.w, or after a relay the watcher of the receiver
+// the request was handed over to) or the Conn is closed; the caller tells
+// which from ctx, hw.gone and c.w.closed. A reply FIFO closed by
+// Endpoint.Close ends it with os.ErrClosed.
+func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
 	w := c.w
 	w.start.Do(func() { go w.run() })
+	if hw != w {
+		hw.start.Do(func() { go hw.run() })
+	}
 	s.dlMu.Lock()
 	s.armed = true
+	s.waits++
+	wait := s.waits
 	s.dlMu.Unlock()
 	var stop func() bool
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, s.interrupt)
+		// stop does not wait for an interrupt already under way, so the
+		// interrupt must know which wait it is for.
+		stop = context.AfterFunc(ctx, func() { s.interruptWait(wait) })
 	}
 	w.mu.Lock()
 	w.waiting[s] = struct{}{}
-	if w.gone.Load() || w.closed.Load() {
+	// c.w, once its receiver has handed the request over and gone, ends
+	// the wait only when the Conn is closed.
+	if (hw == w && w.gone.Load()) || w.closed.Load() {
 		s.interrupt()
 	}
 	w.mu.Unlock()
+	if hw != w {
+		hw.mu.Lock()
+		hw.waiting[s] = struct{}{}
+		if hw.gone.Load() || hw.closed.Load() {
+			s.interrupt()
+		}
+		hw.mu.Unlock()
+	}
 
 	v, err := s.read()
 
 	w.mu.Lock()
 	delete(w.waiting, s)
 	w.mu.Unlock()
+	if hw != w {
+		hw.mu.Lock()
+		delete(hw.waiting, s)
+		hw.mu.Unlock()
+	}
 	if stop != nil {
 		stop()
 	}
@@ -477,6 +540,19 @@ func (c *Conn) await(ctx context.Context, s *slot) (int32, error) {
 func (s *slot) interrupt() {
 	s.dlMu.Lock()
 	if s.armed && !s.fired {
+		s.fired = true
+		s.rf.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.dlMu.Unlock()
+}
+
+// interruptWait ends the slot's wait for its reply if that wait is still
+// the wait-th: a context that ends just as its Send is answered must not
+// cut short the slot's next wait, for another Send whose request the
+// receiver still holds.
+func (s *slot) interruptWait(wait uint64) {
+	s.dlMu.Lock()
+	if s.armed && !s.fired && s.waits == wait {
 		s.fired = true
 		s.rf.SetReadDeadline(time.Unix(1, 0))
 	}
@@ -515,7 +591,10 @@ func (c *Conn) drain(s *slot) {
 	if c.w.closed.Load() {
 		_, err = s.read() // no watcher any more
 	} else {
-		_, err = c.await(context.Background(), s)
+		// A request handed over by a relay is not followed here: if the
+		// receiver exits first the slot is retired, and the late answer
+		// finds no one.
+		_, err = c.await(context.Background(), s, c.w)
 		switch {
 		case err == nil || errors.Is(err, os.ErrClosed):
 		case c.w.gone.Load():

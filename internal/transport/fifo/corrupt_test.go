@@ -203,7 +203,7 @@ var corruptions = map[string]func(s *segment, arg string) error{
 		return nil
 	},
 	"magic": func(s *segment, _ string) error {
-		atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-trailerSize), 0xdeadbeefdeadbeef)
+		atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-offMagic), 0xdeadbeefdeadbeef)
 		return nil
 	},
 }

@@ -187,14 +187,25 @@ func (r *Request) Relay(id uint64, to transport.Conn) error {
 		return r.answeredErr()
 	}
 	// The request is now for the relay target, and no longer for anyone
-	// if the doorbell cannot be written (see segment.go).
+	// if the doorbell cannot be written (see segment.go). A gosimpl
+	// sender learns who holds it (the holder, segment.go) before the
+	// target is rung: once rung, the target may answer, and the sender
+	// reuse its segment for its next Send, at any moment. (Should this
+	// process die between the two, the sender waits for the target, which
+	// never got the request, until the target exits; the other order
+	// would fail the sender though its request was alive, and a relay
+	// hop after this one could be overwritten by this store.)
 	trailer := r.seg.hasTrailer()
+	var was int
 	if trailer {
+		was = r.seg.holder()
+		r.seg.setHolder(c.pid)
 		r.seg.setClaim(c.token)
 	}
 	if err := c.doorbell(int32(r.seg.id)); err != nil {
 		if trailer {
 			r.seg.setClaim(0)
+			r.seg.setHolder(was)
 		}
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"hash/fnv"
+	"math"
 	"sync/atomic"
 	"syscall"
 
@@ -159,9 +160,11 @@ func (s *segment) data(n int) []byte { return s.mem[HeaderSize : HeaderSize+n] }
 // 0660) could be rung with another process's segment id, and would read,
 // answer or rewrite a message that was never sent to it, with its own
 // rights (a root receiver can attach any segment). So a gosimpl sender
-// ends its own segments with a 16-byte trailer, past the data it declares
+// ends its own segments with a 24-byte trailer, past the data it declares
 // in the header (C peers never look there):
 //
+//	len-24  holder: the pid of the process a relay handed the request
+//	        over to, 0 while it is with the receiver the sender rang
 //	len-16  magic (trailerMagic)
 //	len-8   claim: the token of the receiver the request is for, 0 once taken
 //
@@ -174,7 +177,10 @@ func (s *segment) data(n int) []byte { return s.mem[HeaderSize : HeaderSize+n] }
 // required. The token (receiverToken) hashes the receive FIFO's device and
 // inode with the receiver's pid.
 const (
-	trailerSize  = 16
+	trailerSize  = 24
+	offMagic     = 16 // from the end, as are the two below
+	offClaim     = 8
+	offHolder    = 24
 	trailerMagic = uint64(0x316c706d69736f67) // "gosimpl1" in little-endian bytes
 )
 
@@ -183,7 +189,7 @@ const (
 // words are aligned too).
 func (s *segment) hasTrailer() bool {
 	n := len(s.mem)
-	return n%8 == 0 && n >= HeaderSize+trailerSize && atomic.LoadUint64(sys.Uint64At(s.mem, n-trailerSize)) == trailerMagic
+	return n%8 == 0 && n >= HeaderSize+trailerSize && atomic.LoadUint64(sys.Uint64At(s.mem, n-offMagic)) == trailerMagic
 }
 
 // room is how many data bytes a sender's own segment holds (its trailer
@@ -194,14 +200,42 @@ func (s *segment) room() int { return s.capacity() - trailerSize }
 // token (0: for none).
 func (s *segment) setClaim(token uint64) {
 	n := len(s.mem)
-	atomic.StoreUint64(sys.Uint64At(s.mem, n-trailerSize), trailerMagic)
-	atomic.StoreUint64(sys.Uint64At(s.mem, n-8), token)
+	atomic.StoreUint64(sys.Uint64At(s.mem, n-offMagic), trailerMagic)
+	atomic.StoreUint64(sys.Uint64At(s.mem, n-offClaim), token)
+}
+
+// The holder: who has the request now. Over FIFOs a relay hands the
+// request over whole, as C SIMPL does: the relayer rings the next
+// receiver with the same segment and is done with it, and that receiver
+// answers the sender directly. A sender watches the process it rang to
+// notice a dead receiver (watch.go), and that process may well exit
+// before the next one answers. So a gosimpl relayer writes the next
+// receiver's pid here before ringing it, and a sender whose receiver has
+// exited without answering waits on for the holder, if there is one and
+// it is alive (see Conn.Send). A C SIMPL relayer writes nothing here: the
+// sender then fails with ErrPeerGone when the relayer exits, as a C
+// SIMPL sender would wait forever.
+
+// setHolder records that the request is held by process pid (0: by the
+// receiver the sender rang). The segment must have a trailer.
+func (s *segment) setHolder(pid int) {
+	atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder), uint64(pid))
+}
+
+// holder is the pid setHolder recorded last; 0 for none or for a value no
+// pid can be (the word is in memory the receivers may write).
+func (s *segment) holder() int {
+	v := atomic.LoadUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder))
+	if v > math.MaxInt32 {
+		return 0
+	}
+	return int(v)
 }
 
 // takeClaim takes the request for the receiver with token: true if it was
 // meant for it and not yet taken. The segment must have a trailer.
 func (s *segment) takeClaim(token uint64) bool {
-	return atomic.CompareAndSwapUint64(sys.Uint64At(s.mem, len(s.mem)-8), token, 0)
+	return atomic.CompareAndSwapUint64(sys.Uint64At(s.mem, len(s.mem)-offClaim), token, 0)
 }
 
 // fifoToken fstats the receive FIFO behind raw and returns the token of

@@ -3,6 +3,7 @@ package fifo
 import (
 	"errors"
 	"github.com/gosimpl/gosimpl/internal/errs"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,6 +160,20 @@ func (w *watcher) close() {
 	})
 }
 
-func (c *Conn) goneErr() error {
+// watchHolder watches process pid, the receiver a relay handed a request
+// over to (see holder in segment.go). Nothing tells when that process
+// started, so unlike a located receiver it is not checked against a pid
+// reused in the moment between the relay and this call.
+func watchHolder(pid int) (*watcher, error) {
+	return newWatcher(naming.Entry{Name: "relay target pid " + strconv.Itoa(pid), PID: pid})
+}
+
+// goneErr is the error of a Send whose request was last held by process
+// pid (the receiver, or one its request was handed over to), which exited
+// before replying.
+func (c *Conn) goneErr(pid int) error {
+	if pid != c.pid {
+		return errs.Errorf("%w: receiver %q (pid %d) handed the request over to pid %d, which exited before replying", transport.ErrPeerGone, c.name, c.pid, pid)
+	}
 	return errs.Errorf("%w: receiver %q (pid %d) exited before replying", transport.ErrPeerGone, c.name, c.pid)
 }
