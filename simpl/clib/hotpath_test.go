@@ -26,6 +26,12 @@ func cstring(s string) *cChar {
 // handles Receive returns are reused, which the test sees as the same
 // pointer coming back (no malloc per message).
 func TestHotPathAllocs(t *testing.T) {
+	if proctest.RaceEnabled() {
+		// sync.Pool drops what it is given at random under the race
+		// detector: the count would be the detector's. CI runs this
+		// package without it too.
+		t.Skip("allocation counts mean nothing under the race detector")
+	}
 	built(t)
 	const runs = 100
 	for _, tr := range []string{"auto", "fifo"} {

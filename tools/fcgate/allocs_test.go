@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/simpl"
 )
 
@@ -67,6 +68,12 @@ func allocsHelper(name, target string) int {
 // network adds to the ones TestLoopAllocs covers. The program is a real
 // process on host a; the receiver is fcrecv on host b.
 func TestRemoteAllocs(t *testing.T) {
+	if proctest.RaceEnabled() {
+		// sync.Pool drops what it is given at random under the race
+		// detector: the count would be the detector's. CI runs this
+		// test without it too.
+		t.Skip("allocation counts mean nothing under the race detector")
+	}
 	h := newTwoHosts(t)
 	srv := h.recv(t, "-n", "SRV", "-max-print", "1")
 	p := h.startHelper(t, true, "allocs", "CTL", "b:SRV")

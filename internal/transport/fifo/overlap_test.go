@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -68,6 +69,23 @@ func TestOverlappingSendsWithDeadlines(t *testing.T) {
 	defer c.Close()
 	ctx := proctest.Context(t, time.Minute)
 
+	// This machine's round trip, without delays (the median of a few):
+	// delays and deadlines are drawn around it, so that they still meet
+	// the answers on a slow machine (under the race detector, in CI).
+	var rtts []time.Duration
+	for i := range 21 {
+		req, reply := make([]byte, 12), make([]byte, 12)
+		binary.NativeEndian.PutUint64(req[:8], uint64(i))
+		t0 := time.Now()
+		if _, err := c.Send(ctx, req, reply); err != nil {
+			t.Fatal(err)
+		}
+		rtts = append(rtts, time.Since(t0))
+	}
+	slices.Sort(rtts)
+	span := max(int(3*rtts[len(rtts)/2]/time.Microsecond), 300)
+	t.Logf("round trip %v: delays and deadline margins up to %d µs", rtts[len(rtts)/2], span)
+
 	var mu sync.Mutex
 	answered, timedOut := 0, 0
 	var wg sync.WaitGroup
@@ -76,9 +94,9 @@ func TestOverlappingSendsWithDeadlines(t *testing.T) {
 			req, reply := make([]byte, 12), make([]byte, 12)
 			for i := range perG {
 				binary.NativeEndian.PutUint64(req[:8], uint64(g)<<32|uint64(i))
-				delay := rand.IntN(300)
+				delay := rand.IntN(span)
 				binary.NativeEndian.PutUint32(req[8:], uint32(delay))
-				sctx, cancel := context.WithTimeout(ctx, time.Duration(delay+rand.IntN(300))*time.Microsecond)
+				sctx, cancel := context.WithTimeout(ctx, time.Duration(delay+rand.IntN(span))*time.Microsecond)
 				n, err := c.Send(sctx, req, reply)
 				cancel()
 				mu.Lock()
