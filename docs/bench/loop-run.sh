@@ -13,6 +13,9 @@
 #   runtime-other  load, SHORT, the runtime's threads left at SCHED_OTHER
 #                  (-runtime-fifo 0): what SetProcessPriority changes
 #   isolated       load, SHORT, the loop on CPU 1 and the load on CPU 0
+#   no-mlock       load, SHORT, memory not locked
+#   other          load, SHORT, everything at SCHED_OTHER (no -fifo; cyclictest
+#                  too)
 #   idle           no load, SHORT
 #   arm64, arm     idle, ARMDUR, fcloop built for linux/arm64 and linux/arm
 #                  (GOARM=7) and run under qemu-user (binfmt_misc), with the
@@ -46,6 +49,8 @@ one gogc-400      GOGC=400 "$B/fcloop" -d "$SHORT" "${common[@]}" "${load[@]}" -
 one gogc-off      GOGC=off GOMEMLIMIT=256MiB "$B/fcloop" -d "$SHORT" "${common[@]}" "${load[@]}" -gc
 one runtime-other "$B/fcloop" -d "$SHORT" "${common[@]}" "${load[@]}" -runtime-fifo 0
 one isolated      "$B/fcloop" -d "$SHORT" "${common[@]}" "${load[@]}" -cpus 1 -load-cpus 0
+one no-mlock      "$B/fcloop" -d "$SHORT" -period 1ms -fifo 80 "${load[@]}"
+one other         "$B/fcloop" -d "$SHORT" -period 1ms -mlock "${load[@]}"
 one idle          "$B/fcloop" -d "$SHORT" "${common[@]}"
 for arch in arm64 arm; do
   if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || [ ! -e /proc/sys/fs/binfmt_misc/qemu-arm ]; then
