@@ -203,24 +203,8 @@ func SetProcessAffinity(cpus []int) error {
 	for _, c := range cpus {
 		set.Set(c)
 	}
-	// Threads may start while the list is read: a second pass catches
-	// those, which inherited the mask of an unbound thread.
-	for range 2 {
-		tasks, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			return err
-		}
-		for _, t := range tasks {
-			tid, err := strconv.Atoi(t.Name())
-			if err != nil {
-				continue
-			}
-			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err := eachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) })
+	return err
 }
 
 // SetProcessSched sets every thread of the calling process to s and
@@ -238,6 +222,15 @@ func SetProcessSched(s Sched) (int, error) {
 	if err := s.Check(); err != nil {
 		return 0, err
 	}
+	return eachThread(func(tid int) error { return SetSched(tid, s) })
+}
+
+// eachThread calls set once for every thread of the calling process and
+// returns how many it set. Threads may start meanwhile, from a thread not
+// set yet: /proc/self/task is read again until a pass finds no thread it
+// has not set. A thread that exits meanwhile (ESRCH) is skipped; any
+// other failure is returned, with the threads set so far left set.
+func eachThread(set func(tid int) error) (int, error) {
 	done := map[int]bool{}
 	for pass := 0; ; pass++ {
 		tids, err := processThreads()
@@ -250,7 +243,7 @@ func SetProcessSched(s Sched) (int, error) {
 				continue
 			}
 			found = true
-			switch err := SetSched(tid, s); {
+			switch err := set(tid); {
 			case err == nil:
 				done[tid] = true
 			case errors.Is(err, unix.ESRCH):
