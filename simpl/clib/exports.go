@@ -63,6 +63,7 @@ type held struct {
 	// placed: from simplReceiveInPlace, whose reply Reply(sender, NULL, n)
 	// takes from the transport's reply area (simplReplyPtr) in place.
 	placed bool
+	at     time.Time // when Receive returned it (see senderGone)
 }
 
 // The handle Receive returns is valid from that Receive until the request
@@ -529,7 +530,7 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 	binary.NativeEndian.PutUint32(b[offShmsize:], uint32(room))
 	binary.NativeEndian.PutUint32(b[offNbytes:], uint32(nb))
 	binary.NativeEndian.PutUint32(b[offYbytes:], uint32(yb))
-	h.msg, h.room, h.ybytes, h.placed = msg, room, yb, placed
+	h.msg, h.room, h.ybytes, h.placed, h.at = msg, room, yb, placed, time.Now()
 	h.req, h.reqLen = unsafe.Add(mem, hdrSize), room
 	if lane != nil {
 		h.req, h.reqLen = lane, nb
@@ -598,13 +599,29 @@ func (l *library) recycle(h *held) {
 // reused by another process, passes it; the transport then tells (the
 // reply fails), or the reply goes to a lane nobody reads, which harms
 // nobody. Only a local sender the kernel vouches for (Cred) is checked.
+//
+// Only a request held checkAfter or more is checked: the system call
+// (and Cred) cost about 0.9 µs a round trip on the 2-core VM of
+// docs/benchmarks.md, most of the C API's own cost, for the request
+// answered at once, the usual case. A sender that dies less than
+// checkAfter before such a prompt Reply, and before its lane's socket
+// has told the transport, may see the Reply reported done: the same
+// race as a sender that dies just after a Reply, which no check can
+// close.
 func (h *held) senderGone() bool {
+	if time.Since(h.at) < checkAfter {
+		return false
+	}
 	c, ok := h.msg.Cred()
 	if !ok || c.PID <= 0 || c.Host != "" {
 		return false
 	}
 	return errors.Is(syscall.Kill(c.PID, 0), syscall.ESRCH)
 }
+
+// checkAfter is how long a request is held before Reply checks that its
+// sender still lives (senderGone).
+const checkAfter = time.Millisecond
 
 // find is the index in l.active of the request behind sender, or -1.
 // Called with l.mu held.
