@@ -61,6 +61,10 @@ type fcloopReport struct {
 		P999 float64 `json:"p999"`
 		Max  float64 `json:"max"`
 	} `json:"vs_cyclictest"`
+	Hammer *struct {
+		Served uint64 `json:"served"`
+		Below  uint64 `json:"below_loop"`
+	} `json:"hammer"`
 }
 
 // runFcloop runs fcloop -json with args and checks what must hold of
@@ -227,6 +231,15 @@ func TestFcloopLoad(t *testing.T) {
 	}
 	if want := got.FIFO; got.Runtime != want {
 		t.Errorf("runtime_fifo %d with -fifo %d, want %d", got.Runtime, got.FIFO, want)
+	}
+	// The hammer's requests carry its SCHED_OTHER priority, so the
+	// actuator (inheriting) serves them below the loop's SCHED_FIFO, not
+	// at it (a request without a priority is served at the thread's own).
+	switch h := got.Hammer; {
+	case h == nil || h.Served == 0:
+		t.Errorf("hammer %+v: want requests served", h)
+	case got.FIFO > 0 && h.Below == 0:
+		t.Errorf("hammer %+v: none of its requests served below the loop's SCHED_FIFO %d", h, got.FIFO)
 	}
 	if left := fcloopChildren(t); len(left) > 0 {
 		t.Errorf("fcloop processes left after the run: %v", left)

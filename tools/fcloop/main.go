@@ -26,7 +26,8 @@
 // starts background load before the loop and kills it after: cpu (a
 // spinning process on each CPU of -cpus), mem (a process that maps,
 // touches and returns 64 MiB over and over), hammer (a process Sending to
-// the actuator as fast as it answers), on the CPUs of -cpus or, with
+// the actuator as fast as it answers, its requests carrying its
+// SCHED_OTHER priority), on the CPUs of -cpus or, with
 // -load-cpus, on others. Every child dies with fcloop
 // (PR_SET_PDEATHSIG) and is killed and reaped when it ends. -gc runs a
 // goroutine in the controller that allocates 256 KiB every millisecond,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -217,8 +218,15 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	ctl.wait()
 	sen.wait()
 	lat := make([]int64, c.Cycles)
+	var ham hammerStats
 	read := make(chan error, 1)
-	go func() { read <- binary.Read(act.out, binary.LittleEndian, lat) }()
+	go func() {
+		err := binary.Read(act.out, binary.LittleEndian, lat)
+		if err == nil {
+			err = binary.Read(act.out, binary.LittleEndian, &ham)
+		}
+		read <- err
+	}()
 	for _, ch := range []*child{ctl, sen} {
 		if _, err := fmt.Fprintf(ch.in, "go %d\n", t0); err != nil {
 			return nil, ch.failure(err)
@@ -280,6 +288,9 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 		}
 	}
 	rep.addLoop(lat)
+	if slices.ContainsFunc(rep.Load, func(l loadProc) bool { return l.Kind == "hammer" }) {
+		rep.Hammer = &ham
+	}
 	if ct != nil {
 		st, err := ct.wait(runFor + 30*time.Second)
 		if err != nil {

@@ -32,6 +32,9 @@ type report struct {
 	Latency   latency  `json:"latency"` // of the received cycles
 	Histogram []bucket `json:"histogram"`
 
+	// the hammer's requests (-load hammer), as the actuator served them
+	Hammer *hammerStats `json:"hammer,omitempty"`
+
 	Cyclictest *ctReport `json:"cyclictest,omitempty"` // absent when not run
 	// fcloop's p99.9 and max as multiples of cyclictest's (absent when
 	// cyclictest did not run or measured 0 µs)
@@ -236,6 +239,11 @@ func printReport(w io.Writer, r *report) error {
 		fmt.Fprintf(w, "fcloop / cyclictest: p99.9 %.2fx, max %.2fx\n", r.VsCyclictest.P999, r.VsCyclictest.Max)
 	case r.Cyclictest == nil:
 		fmt.Fprintf(w, "cyclictest: not run (not installed, or -cyclictest off)\n")
+	}
+	if h := r.Hammer; h != nil && r.FIFO > 0 {
+		fmt.Fprintf(w, "hammer: %d requests served by the actuator, %d of them below the loop's priority (inherited from the hammer)\n", h.Served, h.Below)
+	} else if h != nil {
+		fmt.Fprintf(w, "hammer: %d requests served by the actuator\n", h.Served)
 	}
 	fmt.Fprintln(w)
 

@@ -276,15 +276,22 @@ func actuator(c config, stdout io.Writer) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := 0
+	var ham hammerStats
 	err = ch.Serve(ctx, func(m simpl.Message) {
 		now := sys.MonoNow()
 		d := m.Data()
-		if len(d) == commandSize {
+		switch len(d) {
+		case commandSize:
 			k := binary.LittleEndian.Uint64(d[0:])
 			tick := int64(binary.LittleEndian.Uint64(d[8:]))
 			if k < uint64(len(lat)) && lat[k] < 0 {
 				lat[k] = max(now-tick, 0)
 				got++
+			}
+		case hammerSize:
+			ham.Served++
+			if s, err := sys.GetSched(0); err == nil && c.FIFO > 0 && !(s.Policy == sys.SchedFIFO && s.Level >= c.FIFO) {
+				ham.Below++
 			}
 		}
 		m.ReplyInPlace(0)
@@ -302,7 +309,17 @@ func actuator(c config, stdout io.Writer) error {
 		binary.LittleEndian.PutUint64(b[:], uint64(l))
 		w.Write(b[:])
 	}
+	binary.Write(w, binary.LittleEndian, ham)
 	return w.Flush()
+}
+
+// hammerStats is what the actuator tells of the hammer's requests, after
+// the latencies: how many it served, and how many of those with its
+// thread below the loop's SCHED_FIFO level (inherited from the hammer;
+// the rest were served while the controller waited, raised for it).
+type hammerStats struct {
+	Served uint64 `json:"served"`
+	Below  uint64 `json:"below_loop"`
 }
 
 // hog spins on cpu until it is killed.
@@ -333,9 +350,15 @@ func churn(stdout io.Writer) error {
 }
 
 // hammer Sends to the actuator as fast as it answers, at its own
-// (SCHED_OTHER) priority, until it is killed or the actuator goes.
+// (SCHED_OTHER) priority, until it is killed or the actuator goes. Its
+// requests carry that priority (WithPriorityInheritance), as every
+// sender's should in a system that uses inheritance: the actuator's
+// thread then serves them at SCHED_OTHER, below the loop and below
+// cyclictest, and is raised only while the controller waits. (A request
+// that carries no priority is served at the serving thread's own, the
+// loop's: the hammer would then hold a CPU at the loop's priority.)
 func hammer(stdout io.Writer) error {
-	ch, err := simpl.Attach("", simpl.WithTransport(simpl.SHM))
+	ch, err := simpl.Attach("", simpl.WithTransport(simpl.SHM), simpl.WithPriorityInheritance())
 	if err != nil {
 		return err
 	}
