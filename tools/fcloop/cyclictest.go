@@ -272,3 +272,26 @@ func (st *ctStats) lateCount(periodNS int64) uint64 {
 	}
 	return n
 }
+
+// missedCount is how many deadlines of periodNS cyclictest's threads
+// missed: a wake-up L late missed L/period of them (rounded down), its
+// own and those of the periods that passed while it overslept. cyclictest
+// skips those periods (it sleeps to the next one still ahead), so a stall
+// of many periods is one late wake-up to it, where a loop that keeps
+// every period, as fcloop's sensor does, misses each; this count is the
+// like-for-like figure. A wake-up beyond the histogram (limitUS) counts
+// limitUS/period, but for one of them, which counts max/period: with more
+// than one overflow the count is a lower bound, and exact is false.
+func (st *ctStats) missedCount(periodNS int64, limitUS int) (n uint64, exact bool) {
+	periodUS := periodNS / 1000
+	if periodUS <= 0 {
+		return 0, false
+	}
+	for b := periodUS; b < int64(len(st.Hist)); b++ {
+		n += st.Hist[b] * uint64(b/periodUS)
+	}
+	if st.Overflows > 0 {
+		n += (st.Overflows-1)*uint64(int64(limitUS)/periodUS) + uint64(max(st.MaxUS, int64(limitUS))/periodUS)
+	}
+	return n, st.Overflows <= 1
+}

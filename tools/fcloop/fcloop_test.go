@@ -91,6 +91,29 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
+// missedCount counts the periods a late wake-up overslept, which
+// cyclictest skips: a wake-up 2.5 periods late missed 2 deadlines, one
+// just under a period none; an overflow counts the maximum's periods,
+// and a second makes the count a lower bound.
+func TestMissedCount(t *testing.T) {
+	st := &ctStats{Cycles: 6, Hist: make([]uint64, 20000), MaxUS: 100000}
+	st.Hist[10] = 1   // on time
+	st.Hist[999] = 1  // just under a period: no deadline missed
+	st.Hist[1000] = 1 // its own
+	st.Hist[2500] = 1 // its own and the next
+	st.Overflows = 1  // the 100 ms maximum: 100
+	if n, exact := st.missedCount(1e6, 20000); n != 0+0+1+2+100 || !exact {
+		t.Errorf("missed %d (exact %v), want 103 (true)", n, exact)
+	}
+	st.Overflows = 2 // the other beyond 20 ms: at least 20
+	if n, exact := st.missedCount(1e6, 20000); n != 123 || exact {
+		t.Errorf("missed %d (exact %v), want at least 123 (false)", n, exact)
+	}
+	if n, _ := st.missedCount(0, 20000); n != 0 {
+		t.Errorf("missed %d with a period of 0, want 0", n)
+	}
+}
+
 // Output that is not what cyclictest -q -h prints is refused, never
 // half-read.
 func TestParseCyclictestBad(t *testing.T) {

@@ -66,10 +66,15 @@ type bucket struct {
 }
 
 type ctReport struct {
-	Cycles    uint64 `json:"cycles"` // wake-ups, every thread's
-	Threads   int    `json:"threads"`
-	Late      uint64 `json:"late"` // wake-ups a period or more late
-	Overflows uint64 `json:"overflows"`
+	Cycles  uint64 `json:"cycles"` // wake-ups, every thread's
+	Threads int    `json:"threads"`
+	Late    uint64 `json:"late"` // wake-ups a period or more late
+	// deadlines missed, counting the periods each late wake-up overslept
+	// (which cyclictest skips: see missedCount); a lower bound unless
+	// missed_exact
+	Missed      uint64 `json:"missed"`
+	MissedExact bool   `json:"missed_exact"`
+	Overflows   uint64 `json:"overflows"`
 	latency
 	// the p99.9 (or p99) lies beyond the histogram: the value given is
 	// the histogram's limit, a lower bound
@@ -150,7 +155,8 @@ func (r *report) addCyclictest(st *ctStats) {
 	med, o1 := st.percentileUS(0.5, limit)
 	p99, o2 := st.percentileUS(0.99, limit)
 	p999, o3 := st.percentileUS(0.999, limit)
-	ct := &ctReport{Cycles: st.Cycles, Threads: len(r.CPUs), Late: st.lateCount(r.PeriodNS), Overflows: st.Overflows,
+	missed, exact := st.missedCount(r.PeriodNS, limit)
+	ct := &ctReport{Cycles: st.Cycles, Threads: len(r.CPUs), Late: st.lateCount(r.PeriodNS), Missed: missed, MissedExact: exact, Overflows: st.Overflows,
 		latency:         latency{MinNS: st.MinUS * 1000, MedianNS: med * 1000, P99NS: p99 * 1000, P999NS: p999 * 1000, MaxNS: st.MaxUS * 1000},
 		BeyondHistogram: o1 || o2 || o3}
 	r.Cyclictest = ct
@@ -234,10 +240,17 @@ func printReport(w io.Writer, r *report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	switch {
-	case r.VsCyclictest != nil:
+	if r.VsCyclictest != nil {
 		fmt.Fprintf(w, "fcloop / cyclictest: p99.9 %.2fx, max %.2fx\n", r.VsCyclictest.P999, r.VsCyclictest.Max)
-	case r.Cyclictest == nil:
+	}
+	if ct := r.Cyclictest; ct != nil {
+		atLeast := ""
+		if !ct.MissedExact {
+			atLeast = "at least "
+		}
+		fmt.Fprintf(w, "missed deadlines: fcloop %d, cyclictest %s%d (its %d late wake-ups with the periods they overslept, which it skips)\n", r.Missed, atLeast, ct.Missed, ct.Late)
+	}
+	if r.Cyclictest == nil {
 		fmt.Fprintf(w, "cyclictest: not run (not installed, or -cyclictest off)\n")
 	}
 	if h := r.Hammer; h != nil && r.FIFO > 0 {
