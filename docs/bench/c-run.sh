@@ -28,8 +28,12 @@
 #   ROUNDS=5 N=20000 SIZE=64 bash docs/bench/c-run.sh
 #
 # B=DIR builds into DIR and keeps it; by default a temporary directory is
-# made and removed at the end. Run it on a quiet machine: timing on a
-# shared one says little.
+# made and removed at the end. CPUS=LIST runs every variant (and the
+# floor) under taskset -c LIST: CPUS=0 puts both processes of each on one
+# CPU, where no wake-up crosses CPUs (on a virtual machine, waking an
+# idle virtual CPU is the largest and most variable part of a round
+# trip), so the C API's own cost stands out. Run it on a quiet machine:
+# timing on a shared one says little.
 set -eu
 ROUNDS=${ROUNDS:-5}
 N=${N:-20000}
@@ -60,16 +64,20 @@ echo "# building in $B"
   gcc -O2 -o "$B/floor" "$FLOOR_SRC" -lpthread
 )
 echo "# commit $(git -C "$REPO" rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# ROUNDS=$ROUNDS N=$N SIZE=$SIZE"
+echo "# ROUNDS=$ROUNDS N=$N SIZE=$SIZE CPUS=${CPUS:-all}"
+pin=()
+if [ -n "${CPUS:-}" ]; then
+  pin=(taskset -c "$CPUS")
+fi
 
 # run VARIANT: one measurement, printed as "VARIANT JSON".
 run() {
   case $1 in
-  csimpl) "$B/cbench-csimpl" -json -label csimpl -size "$SIZE" -n "$N" ;;
-  ported-shm) GOSIMPL_TRANSPORT=auto GOSIMPL_SPIN=off LD_LIBRARY_PATH="$B" "$B/cbench" -json -label ported-shm -size "$SIZE" -n "$N" ;;
-  ported-fifo) GOSIMPL_TRANSPORT=fifo GOSIMPL_SPIN=off LD_LIBRARY_PATH="$B" "$B/cbench" -json -label ported-fifo -size "$SIZE" -n "$N" ;;
-  go-shm) "$B/fcbench" -json -transport shm -spin=false -size "$SIZE" -n "$N" | tail -1 ;;
-  go-fifo) "$B/fcbench" -json -transport fifo -size "$SIZE" -n "$N" | tail -1 ;;
+  csimpl) "${pin[@]}" "$B/cbench-csimpl" -json -label csimpl -size "$SIZE" -n "$N" ;;
+  ported-shm) GOSIMPL_TRANSPORT=auto GOSIMPL_SPIN=off LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-shm -size "$SIZE" -n "$N" ;;
+  ported-fifo) GOSIMPL_TRANSPORT=fifo GOSIMPL_SPIN=off LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-fifo -size "$SIZE" -n "$N" ;;
+  go-shm) "${pin[@]}" "$B/fcbench" -json -transport shm -spin=false -size "$SIZE" -n "$N" | tail -1 ;;
+  go-fifo) "${pin[@]}" "$B/fcbench" -json -transport fifo -size "$SIZE" -n "$N" | tail -1 ;;
   esac | sed "s/^/$1 /"
 }
 
@@ -77,7 +85,7 @@ variants=(csimpl ported-shm ported-fifo go-shm go-fifo)
 out=$(mktemp "$B/raw.XXXXXX")
 for r in $(seq 1 "$ROUNDS"); do
   echo "# round $r" | tee -a "$out"
-  "$B/floor" -n "$N" -s "$SIZE" | grep -E 'futex-block|pipe' | sed 's/^/floor /' | tee -a "$out"
+  "${pin[@]}" "$B/floor" -n "$N" -s "$SIZE" | grep -E 'futex-block|pipe' | sed 's/^/floor /' | tee -a "$out"
   order=("${variants[@]}")
   if [ $((r % 2)) = 0 ]; then
     order=()
