@@ -18,7 +18,7 @@
 #   go-shm       fcbench -transport shm: the same exchange from Go
 #   go-fifo      fcbench -transport fifo
 #
-# Nothing spins: GOSIMPL_SPIN=off for the ported programs, -spin=false for
+# By default nothing spins: GOSIMPL_SPIN=off for the ported programs, -spin=false for
 # fcbench (C SIMPL never spins). Raw lines go to stdout as they come,
 # then a table of each round's medians and the ratios the issue asks
 # for: csimpl / ported-shm (target: at least 10) and csimpl / ported-fifo
@@ -32,8 +32,11 @@
 # floor) under taskset -c LIST: CPUS=0 puts both processes of each on one
 # CPU, where no wake-up crosses CPUs (on a virtual machine, waking an
 # idle virtual CPU is the largest and most variable part of a round
-# trip), so the C API's own cost stands out. Run it on a quiet machine:
-# timing on a shared one says little.
+# trip), so the C API's own cost stands out. SPIN=on lets the ported
+# programs and fcbench spin before they sleep (gosimpl's default on more
+# than one CPU; C SIMPL's stand-in never spins): the figure for the other
+# reading of the target. Run it on a quiet machine: timing on a shared
+# one says little.
 set -eu
 ROUNDS=${ROUNDS:-5}
 N=${N:-20000}
@@ -64,7 +67,13 @@ echo "# building in $B"
   gcc -O2 -o "$B/floor" "$FLOOR_SRC" -lpthread
 )
 echo "# commit $(git -C "$REPO" rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# ROUNDS=$ROUNDS N=$N SIZE=$SIZE CPUS=${CPUS:-all}"
+SPIN=${SPIN:-off}
+case $SPIN in
+on) gospin=true ;;
+off) gospin=false ;;
+*) echo "SPIN=$SPIN: want on or off" >&2; exit 2 ;;
+esac
+echo "# ROUNDS=$ROUNDS N=$N SIZE=$SIZE CPUS=${CPUS:-all} SPIN=$SPIN"
 pin=()
 if [ -n "${CPUS:-}" ]; then
   pin=(taskset -c "$CPUS")
@@ -74,9 +83,9 @@ fi
 run() {
   case $1 in
   csimpl) "${pin[@]}" "$B/cbench-csimpl" -json -label csimpl -size "$SIZE" -n "$N" ;;
-  ported-shm) GOSIMPL_TRANSPORT=auto GOSIMPL_SPIN=off LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-shm -size "$SIZE" -n "$N" ;;
-  ported-fifo) GOSIMPL_TRANSPORT=fifo GOSIMPL_SPIN=off LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-fifo -size "$SIZE" -n "$N" ;;
-  go-shm) "${pin[@]}" "$B/fcbench" -json -transport shm -spin=false -size "$SIZE" -n "$N" | tail -1 ;;
+  ported-shm) GOSIMPL_TRANSPORT=auto GOSIMPL_SPIN=$SPIN LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-shm -size "$SIZE" -n "$N" ;;
+  ported-fifo) GOSIMPL_TRANSPORT=fifo GOSIMPL_SPIN=$SPIN LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-fifo -size "$SIZE" -n "$N" ;;
+  go-shm) "${pin[@]}" "$B/fcbench" -json -transport shm -spin=$gospin -size "$SIZE" -n "$N" | tail -1 ;;
   go-fifo) "${pin[@]}" "$B/fcbench" -json -transport fifo -size "$SIZE" -n "$N" | tail -1 ;;
   esac | sed "s/^/$1 /"
 }
