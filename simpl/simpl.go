@@ -31,6 +31,7 @@ type options struct {
 	maxMsg     int
 	transports []string // nil: every registered transport
 	noSpin     bool
+	threadWait bool
 	metrics    *observing
 	inherit    bool // WithPriorityInheritance
 	prioOrder  bool // WithPriorityOrder
@@ -89,6 +90,19 @@ func transportNames() string {
 // and battery-powered machines, at the cost of a futex wake-up per hand-off.
 // Spinning is on by default where there is more than one CPU.
 func WithSpin(on bool) Option { return func(o *options) error { o.noSpin = !on; return nil } }
+
+// WithThreadWaits(true) makes a Send through FIFOs wait for its reply in
+// a system call on the calling thread, which the reply wakes, instead of
+// parking its goroutine in Go's poller. It is for senders whose goroutine
+// is locked to its thread (runtime.LockOSThread, Serve, every C caller of
+// the C library, which sets it): Go hands a woken locked goroutine to its
+// thread through the poller's thread, two more thread switches a round
+// trip. An ordinary goroutine does as well without it, and with it each
+// waiting Send holds a thread of its own. Through shared memory a Send
+// waits on its calling thread in any case.
+func WithThreadWaits(on bool) Option {
+	return func(o *options) error { o.threadWait = on; return nil }
+}
 
 func defaultTransports() ([]string, error) {
 	switch v := os.Getenv("GOSIMPL_TRANSPORT"); v {
@@ -205,7 +219,7 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 	}
 	c.life, c.end = context.WithCancel(context.Background())
 	all := transport.Registered()
-	cfg := transport.Config{Name: name, Registry: reg, Queue: c.q, Perm: o.perm, MaxMessage: o.maxMsg, NoSpin: o.noSpin, Priority: o.inherit}
+	cfg := transport.Config{Name: name, Registry: reg, Queue: c.q, Perm: o.perm, MaxMessage: o.maxMsg, NoSpin: o.noSpin, Priority: o.inherit, ThreadWait: o.threadWait}
 	for i, t := range all {
 		use := o.transports == nil || slices.Contains(o.transports, t.Name())
 		// The last transport publishes the name (see transport.Transport),

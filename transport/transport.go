@@ -69,6 +69,13 @@ type Config struct {
 	// receiver's serving thread to it while they wait (see
 	// Queue.PublishServer).
 	Priority bool
+	// ThreadWait makes a Send wait for its answer in a system call on the
+	// calling thread, where the transport would otherwise park its
+	// goroutine in Go's poller (the shared-memory transport waits on the
+	// calling thread in any case). For callers locked to their threads:
+	// Go hands a woken locked goroutine to its thread through another
+	// thread.
+	ThreadWait bool
 }
 
 // Endpoint is one attached name on one transport: it delivers what

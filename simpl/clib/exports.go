@@ -174,7 +174,7 @@ func gs_name_attach(cname *C.char) C.int {
 		// one name a process here, as there.
 		return fail(codeNameNotAvailable)
 	}
-	ch, err := simpl.Attach(name, simpl.WithDir(dir), simpl.WithSpin(spinWanted()))
+	ch, err := simpl.Attach(name, simpl.WithDir(dir), simpl.WithSpin(spinWanted()), simpl.WithThreadWaits(true))
 	switch {
 	case errors.Is(err, simpl.ErrNameInUse):
 		return fail(codeNameNotAvailable)

@@ -56,7 +56,22 @@ func Roles(tr transport.Transport) map[string]proctest.Role {
 }
 
 // Run runs every case against tr.
-func Run(t *testing.T, tr transport.Transport) {
+func Run(t *testing.T, tr transport.Transport) { RunWith(t, tr, Options{}) }
+
+// Options vary the endpoints the suite makes, on both sides.
+type Options struct {
+	// ThreadWait is transport.Config.ThreadWait.
+	ThreadWait bool
+}
+
+// threadWaitEnv passes Options.ThreadWait to the helper processes.
+const threadWaitEnv = "GOSIMPL_TRANSPORTTEST_THREADWAIT"
+
+// RunWith runs every case against tr, its endpoints made with o.
+func RunWith(t *testing.T, tr transport.Transport, o Options) {
+	if o.ThreadWait {
+		t.Setenv(threadWaitEnv, "1")
+	}
 	for _, c := range []struct {
 		name string
 		f    func(*testing.T, transport.Transport)
@@ -85,7 +100,8 @@ func listen(tr transport.Transport, dir, name string) (transport.Endpoint, *tran
 		return nil, nil, err
 	}
 	q := transport.NewQueue(name, false)
-	ep, err := tr.Listen(transport.Config{Name: name, Registry: reg, Queue: q, MaxMessage: 1 << 20})
+	ep, err := tr.Listen(transport.Config{Name: name, Registry: reg, Queue: q, MaxMessage: 1 << 20,
+		ThreadWait: os.Getenv(threadWaitEnv) == "1"})
 	if err != nil {
 		q.Close()
 		return nil, nil, err

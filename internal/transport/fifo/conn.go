@@ -38,11 +38,14 @@ type slot struct {
 	// numbers the waits: a context's end is seen by a goroutine of its
 	// own (context.AfterFunc), which may run after its wait is over and
 	// the slot already waits for another Send's reply; it ends only the
-	// wait it was armed for (see interruptWait).
+	// wait it was armed for (see interruptWait). With the endpoint's
+	// threadWait the wait is a ppoll of rf and waker on the Send's own
+	// thread instead, and what ends it early makes waker readable.
 	dlMu  sync.Mutex
 	armed bool
 	fired bool
 	waits uint64
+	waker *sys.FD // nil without threadWait
 
 	out [4]byte // the doorbell this slot rings with
 	in  [4]byte // the reply doorbell read into
@@ -66,12 +69,22 @@ func (e *Endpoint) newSlot(whom string) (*slot, error) {
 		os.Remove(s.path)
 		return nil, err
 	}
+	if e.threadWait {
+		if s.waker, err = sys.NewWaker(); err != nil {
+			f.Close()
+			os.Remove(s.path)
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
 // destroy removes the slot's FIFO and frees its segment.
 func (s *slot) destroy() {
 	s.rf.Close()
+	if s.waker != nil {
+		s.waker.Close()
+	}
 	os.Remove(s.path)
 	if s.seg.mem != nil {
 		sys.ShmDetach(s.seg.mem)
@@ -513,7 +526,13 @@ func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
 		hw.mu.Unlock()
 	}
 
-	v, err := s.read()
+	var v int32
+	var err error
+	if s.waker != nil {
+		v, err = s.readOnThread()
+	} else {
+		v, err = s.read()
+	}
 
 	w.mu.Lock()
 	delete(w.waiting, s)
@@ -530,7 +549,11 @@ func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
 	s.armed = false
 	if s.fired {
 		s.fired = false
-		s.rf.SetReadDeadline(time.Time{})
+		if s.waker != nil {
+			sys.Unwake(s.waker)
+		} else {
+			s.rf.SetReadDeadline(time.Time{})
+		}
 	}
 	s.dlMu.Unlock()
 	return v, err
@@ -540,10 +563,20 @@ func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
 func (s *slot) interrupt() {
 	s.dlMu.Lock()
 	if s.armed && !s.fired {
-		s.fired = true
-		s.rf.SetReadDeadline(time.Unix(1, 0))
+		s.fire()
 	}
 	s.dlMu.Unlock()
+}
+
+// fire ends the wait under way. Called with dlMu held, armed and not
+// fired.
+func (s *slot) fire() {
+	s.fired = true
+	if s.waker != nil {
+		sys.Wake(s.waker)
+	} else {
+		s.rf.SetReadDeadline(time.Unix(1, 0))
+	}
 }
 
 // interruptWait ends the slot's wait for its reply if that wait is still
@@ -553,8 +586,7 @@ func (s *slot) interrupt() {
 func (s *slot) interruptWait(wait uint64) {
 	s.dlMu.Lock()
 	if s.armed && !s.fired && s.waits == wait {
-		s.fired = true
-		s.rf.SetReadDeadline(time.Unix(1, 0))
+		s.fire()
 	}
 	s.dlMu.Unlock()
 }
@@ -565,6 +597,47 @@ func (s *slot) read() (int32, error) {
 		return 0, err
 	}
 	return int32(binary.NativeEndian.Uint32(s.in[:])), nil
+}
+
+// readOnThread waits for the reply doorbell as read does, but in a
+// system call of the calling thread (ppoll of the reply FIFO and the
+// slot's waker), not in Go's poller: a C thread calling through the C
+// library wakes at once, instead of through the poller's thread and the
+// runtime's hand-off to it. What ends the wait early (see fire) gives
+// os.ErrDeadlineExceeded, as read gives after its deadline.
+func (s *slot) readOnThread() (int32, error) {
+	for {
+		var n int
+		var rerr error
+		if err := s.rraw.Read(func(fd uintptr) bool {
+			n, rerr = sys.ReadNonblock(int(fd), s.in[:])
+			return true
+		}); err != nil {
+			return 0, err
+		}
+		switch {
+		case rerr != nil:
+			return 0, rerr
+		case n == len(s.in):
+			return int32(binary.NativeEndian.Uint32(s.in[:])), nil
+		case n != 0:
+			// Doorbells are written whole (4 bytes, under PIPE_BUF).
+			return 0, errs.Errorf("%w: %d-byte reply doorbell", transport.ErrBadMessage, n)
+		}
+		s.dlMu.Lock()
+		fired := s.fired
+		s.dlMu.Unlock()
+		if fired {
+			return 0, os.ErrDeadlineExceeded
+		}
+		var werr error
+		if err := s.rraw.Control(func(fd uintptr) { werr = sys.WaitReadable(int(fd), s.waker) }); err != nil {
+			return 0, err
+		}
+		if werr != nil {
+			return 0, werr
+		}
+	}
 }
 
 // poll reads the reply doorbell if it is there, without waiting. The

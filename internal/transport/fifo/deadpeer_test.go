@@ -67,7 +67,7 @@ func attachCLI(t *testing.T, dir string) (*naming.Registry, *Endpoint) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := Attach("CLI", Options{Registry: reg})
+	ep, err := Attach("CLI", Options{Registry: reg, ThreadWait: threadWait})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,21 +69,27 @@ type Options struct {
 	// the endpoints. Nil means a queue of the endpoint's own, read by
 	// Endpoint.Receive.
 	Queue *transport.Queue
+	// ThreadWait makes a Send wait for its reply in a system call on the
+	// calling thread rather than in Go's poller (transport.Config).
+	ThreadWait bool
 }
 
 // Endpoint is one attached name on the FIFO transport: the receive FIFO
 // NAME.PID and the sender identity NAME with its reply FIFO YNAME.PID.
 // Safe for concurrent use; Close is idempotent and unblocks every waiter.
 type Endpoint struct {
-	reg    *naming.Registry
-	name   string
-	pid    int
-	perm   os.FileMode
-	maxMsg int
-	rxPath string
-	rx     *os.File // the receive FIFO, open read-write so it never sees EOF
-	rxRaw  syscall.RawConn
-	token  uint64 // names this receiver in a segment's claim (see segment.go)
+	reg  *naming.Registry
+	name string
+	pid  int
+	perm os.FileMode
+	// threadWait: Sends wait for replies on their calling threads
+	// (Options.ThreadWait).
+	threadWait bool
+	maxMsg     int
+	rxPath     string
+	rx         *os.File // the receive FIFO, open read-write so it never sees EOF
+	rxRaw      syscall.RawConn
+	token      uint64 // names this receiver in a segment's claim (see segment.go)
 	// fifoMode and fifoGID are the receive FIFO's: who else may ring.
 	fifoMode, fifoGID uint32
 
@@ -169,6 +175,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		name:       name,
 		pid:        os.Getpid(),
 		perm:       opts.Perm,
+		threadWait: opts.ThreadWait,
 		maxMsg:     opts.MaxMessage,
 		q:          opts.Queue,
 		credit:     transport.NewCredit(readAhead - 1),

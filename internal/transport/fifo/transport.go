@@ -26,6 +26,7 @@ func (Transport) Listen(cfg transport.Config) (transport.Endpoint, error) {
 		Perm:       cfg.Perm,
 		MaxMessage: cfg.MaxMessage,
 		Queue:      cfg.Queue,
+		ThreadWait: cfg.ThreadWait,
 	})
 	if err != nil {
 		return nil, err

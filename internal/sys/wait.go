@@ -1,0 +1,57 @@
+package sys
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// NewWaker returns an eventfd (non-blocking, close-on-exec) that Wake
+// makes readable and Unwake makes unreadable again: the way to end a
+// WaitReadable from another goroutine.
+func NewWaker() (*FD, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	return NewFD(fd), nil
+}
+
+// Wake makes the waker readable. It never waits; a closed waker is
+// ignored.
+func Wake(w *FD) {
+	w.Control(func(raw int) {
+		var b [8]byte
+		binary.NativeEndian.PutUint64(b[:], 1)
+		unix.Write(raw, b[:]) // EAGAIN at the counter's limit: readable anyway
+	})
+}
+
+// Unwake reads the waker's count without waiting, so that it is not
+// readable until the next Wake.
+func Unwake(w *FD) {
+	w.Control(func(raw int) {
+		var b [8]byte
+		unix.Read(raw, b[:])
+	})
+}
+
+// WaitReadable blocks the calling thread in a system call (not Go's
+// poller) until fd or the waker is readable, or a signal interrupts it;
+// the caller then looks at both and calls it again if need be. fd must
+// stay open meanwhile (the caller holds it, through Control).
+func WaitReadable(fd int, waker *FD) error {
+	var err error
+	if cerr := waker.Control(func(w int) {
+		fds := [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(w), Events: unix.POLLIN}}
+		_, err = unix.Ppoll(fds[:], nil, nil)
+	}); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, unix.EINTR) {
+		return nil
+	}
+	return err
+}
