@@ -419,7 +419,9 @@ func (c *Conn) get(ctx context.Context, need int) (*lane, error) {
 }
 
 // acquire is get for a lane of kind. A proxy lane is always a new one,
-// not counted in c.all: the caller keeps it as c.plane.
+// not counted in c.all: the caller keeps it as c.plane. Its handshake is
+// not patient (see newLane): a Trigger does not wait for a receiver that
+// is stopped, it fails with ErrUnreachable after handshakeTimeout.
 func (c *Conn) acquire(ctx context.Context, need int, kind uint32) (*lane, error) {
 	backoff := 5 * time.Millisecond
 	for {
@@ -437,7 +439,7 @@ func (c *Conn) acquire(ctx context.Context, need int, kind uint32) (*lane, error
 			}
 		}
 		c.mu.Unlock()
-		l, err := c.newLaneKind(ctx, need, kind, true)
+		l, err := c.newLaneKind(ctx, need, kind, kind == laneMessages)
 		if err == nil {
 			c.mu.Lock()
 			closed := c.closed
@@ -598,10 +600,12 @@ func (l *lane) destroy() {
 
 // Trigger writes proxy (1 or more) into the Conn's proxy lane and rings
 // the receiver's bell, as a Send posts a message, and returns at once
-// (see layout.go). The first Trigger sets the lane up, waiting busyWait at
-// most (a process at its lane limit gives up an idle lane of the Conn for
-// it, see get). A Trigger fails rather than wait when the receiver has
-// not taken the proxyRing proxies written before (ErrTooLarge).
+// (see layout.go). The first Trigger sets the lane up, a handshake that
+// waits handshakeTimeout at most for a receiver that does not answer
+// (stopped: ErrUnreachable) and busyWait at most for a place at the
+// process's lane limit (it gives up an idle lane of the Conn for it, see
+// get). A Trigger fails rather than wait when the receiver has not taken
+// the proxyRing proxies written before (ErrTooLarge).
 func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
 		return errs.Errorf("proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
@@ -648,9 +652,10 @@ func (c *Conn) proxyLane() (*lane, error) {
 	if c.closing.Load() {
 		return nil, errs.Errorf("trigger: %w", transport.ErrClosed)
 	}
-	// (The context and its timer are made only here: a steady Trigger
-	// allocates nothing.)
-	ctx, cancel := context.WithTimeout(context.Background(), busyWait)
+	// The handshake is bounded by handshakeTimeout, and the wait for a
+	// lane's place at the process's limit by busyWait. (The context and
+	// its timer are made only here: a steady Trigger allocates nothing.)
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout+busyWait)
 	l, err := c.acquire(ctx, 0, laneProxies)
 	cancel()
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -517,5 +518,52 @@ func TestProxyPriorityOrder(t *testing.T) {
 		l.w.prio.Store(0)
 		l.w.state.Store(laneIdle)
 		c.put(l)
+	}
+}
+
+// A stopped receiver (SIGSTOP): a Conn whose proxy lane is set up goes on
+// triggering without waiting, and the proxies arrive once the receiver
+// continues; a Conn's first Trigger, which needs a handshake, fails with
+// ErrUnreachable after the handshake's bound instead of waiting for it.
+func TestProxyStoppedReceiver(t *testing.T) {
+	defer func(d time.Duration) { handshakeTimeout = d }(handshakeTimeout)
+	handshakeTimeout = 500 * time.Millisecond
+	p := startRecv(t, "stoppedproxy", 0, holdForever)
+	c1 := dial(t, p, Options{})
+	c2 := dial(t, p, Options{})
+	if err := c1.Trigger(1); err != nil {
+		t.Fatal(err)
+	}
+	if line := p.ReadLine(10 * time.Second); line != "proxy 1" {
+		t.Fatalf("receiver says %q, want \"proxy 1\"", line)
+	}
+	p.Signal(syscall.SIGSTOP)
+	waitFor(t, 10*time.Second, "the receiver to stop", func() bool { return procState(t, p.PID()) == "T" })
+	within(t, time.Second, "Triggers to a stopped receiver on a set-up proxy lane", func() {
+		for i := 2; i <= 3; i++ {
+			if err := c1.Trigger(i); err != nil {
+				t.Errorf("Trigger(%d) to a stopped receiver: %v", i, err)
+			}
+		}
+	})
+	d0 := time.Now()
+	err := c2.Trigger(7)
+	if errors.Is(err, transport.ErrPeerGone) || !errors.Is(err, transport.ErrUnreachable) {
+		t.Fatalf("first Trigger of a Conn to a stopped receiver: %v, want ErrUnreachable", err)
+	}
+	if d := time.Since(d0); d < handshakeTimeout || d > handshakeTimeout+5*time.Second {
+		t.Errorf("first Trigger to a stopped receiver gave up after %v, want about %v", d, handshakeTimeout)
+	}
+	p.Signal(syscall.SIGCONT)
+	for i := 2; i <= 3; i++ {
+		if line, want := p.ReadLine(10*time.Second), fmt.Sprintf("proxy %d", i); line != want {
+			t.Fatalf("receiver says %q after SIGCONT, want %q", line, want)
+		}
+	}
+	if err := c2.Trigger(8); err != nil {
+		t.Fatalf("Trigger once the receiver continued: %v", err)
+	}
+	if line := p.ReadLine(10 * time.Second); line != "proxy 8" {
+		t.Fatalf("receiver says %q, want \"proxy 8\"", line)
 	}
 }
