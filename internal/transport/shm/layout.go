@@ -445,15 +445,16 @@ const (
 // The receiver trusts none of it: it keeps its own count of proxies taken
 // (phead is only for the sender), and a ptail more than proxyRing ahead
 // of that count (one behind it is ahead by nearly 2^32), or an entry with
-// a proxy below 1, is a corrupt ring: the
-// receiver writes codeBadRing in pcode and drops the lane (the sender's
-// next Trigger reports ErrBadMessage). Every index it uses is its count
-// modulo proxyRing, within the mapping it checked at the handshake; the
-// ticket is believed as a lane's ticket word is (it only orders this
-// sender's proxies among the others in priority order). It takes one
-// proxy per visit of the lane in its rotating scan (see pollLanes), so a
-// sender with a full ring delays the others by no more than a sender of
-// Sends does.
+// a proxy below 1, is a corrupt ring: the receiver writes codeBadRing in
+// pcode and drops the lane. The sender loads pcode on every Trigger and
+// the receiver stores it before it closes the lane's socket, so the
+// sender's next Trigger reports ErrBadMessage. Every index the receiver
+// uses is its count modulo proxyRing, within the mapping it checked at
+// the handshake; the ticket is believed as a lane's ticket word is (it
+// only orders this sender's proxies among the others in priority order).
+// It takes one proxy per visit of the lane in its rotating scan (see
+// pollLanes), so a sender with a full ring delays the others by no more
+// than a sender of Sends does.
 //
 // When the lane's socket reports the sender gone (closed or dead), the
 // receiver still delivers the proxies written before: those up to the
