@@ -103,8 +103,8 @@ func roleProxyCount(args []string) error {
 // Serving is counted over 20000 messages by the process's allocation
 // count, which also holds the runtime's rare one-time allocations (see
 // below). Proxies are paced (each received before the next is triggered): a
-// sender that triggers faster than its receiver reads fills the socket
-// and its Trigger fails, and a queue that grows allocates.
+// sender that triggers faster than its receiver reads fills its proxy
+// ring and its Trigger fails, and a queue that grows allocates.
 func TestLoopAllocs(t *testing.T) {
 	if wantTransport() != simpl.SHM {
 		t.Skip("FIFO transport forced")

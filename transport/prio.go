@@ -92,14 +92,18 @@ type PrioSource interface {
 	Source
 	// Candidates returns, among the requests waiting, the best (highest
 	// rank, then earliest ticket) and the oldest (earliest ticket); ok is
-	// false when none waits. Called by one Receive at a time.
+	// false when none waits. A waiting proxy counts as a request carrying
+	// no priority (DefaultPrio). Called by one Receive at a time.
 	Candidates() (best, oldest Candidate, ok bool)
-	// Take takes the waiting request c.ID without blocking; false when it
-	// was withdrawn meanwhile. Called by one Receive at a time.
-	Take(c Candidate) (Request, bool)
+	// Take takes the waiting request (or proxy, as Poll returns one)
+	// c.ID without blocking; false when it was withdrawn meanwhile.
+	// Called by one Receive at a time.
+	Take(c Candidate) (req Request, proxy int, ok bool)
 	// MaxWaiting is the highest priority among the requests waiting
 	// (DefaultPrio for those that carry none); ok is false when none
-	// waits. It is safe to call at any time, concurrently with Receive.
+	// waits. Proxies are not counted, as posted ones are not (see
+	// Queue.MaxWaiting). It is safe to call at any time, concurrently
+	// with Receive.
 	MaxWaiting() (p Prio, ok bool)
 }
 

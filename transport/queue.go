@@ -50,9 +50,10 @@ type Queue struct {
 
 // Source is a transport whose requests Receive polls for.
 type Source interface {
-	// Poll takes one waiting request without blocking. It is called by
-	// one Receive at a time.
-	Poll() (Request, bool)
+	// Poll takes one waiting request, or proxy (the zero Request and the
+	// proxy, 1 or more), without blocking. It is called by one Receive at
+	// a time.
+	Poll() (req Request, proxy int, ok bool)
 	// Active reports whether anything may arrive to Poll: while it is
 	// false Receive waits in Go for posted requests, and the Source must
 	// call Queue.SourceActive when it becomes true.
@@ -334,8 +335,8 @@ func (q *Queue) poll(src Source) (Request, int, bool) {
 			return r, p, ok
 		}
 	}
-	if r, ok := src.Poll(); ok {
-		return r, 0, true
+	if r, p, ok := src.Poll(); ok {
+		return r, p, true
 	}
 	if !q.flip {
 		return q.pollPosted()

@@ -57,8 +57,7 @@ func (q *Queue) pollPrio(src Source) (Request, int, bool) {
 		if len(q.held) > 0 {
 			return q.takeHeld(0)
 		}
-		r, ok := src.Poll()
-		return r, 0, ok
+		return src.Poll()
 	}
 	// Each failed Take drops its candidate, so this ends; the bound only
 	// keeps a Receive from spinning here while senders withdraw.
@@ -96,8 +95,8 @@ func (q *Queue) pollPrio(src Source) (Request, int, bool) {
 		if chosen.held {
 			return q.takeHeld(chosen.c.ID)
 		}
-		if r, ok := ps.Take(chosen.c); ok {
-			return r, 0, true
+		if r, p, ok := ps.Take(chosen.c); ok {
+			return r, p, true
 		}
 	}
 	return Request{}, 0, false

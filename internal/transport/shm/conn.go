@@ -62,6 +62,11 @@ type Conn struct {
 	spin    spin.Budget
 	closing atomic.Bool
 
+	// pmu is held by Trigger, which writes the proxy lane's ring one
+	// proxy at a time, and to change plane (with mu too).
+	pmu   sync.Mutex
+	plane *lane // the proxy lane (see layout.go), set up by the first Trigger
+
 	mu      sync.Mutex // guards the fields below
 	closed  bool
 	free    []*lane
@@ -97,11 +102,10 @@ type lane struct {
 	mapMu    sync.Mutex // held by wake and by destroy's unmap
 	unmapped bool
 
-	// Trigger's writer and packet, made on the lane's first Trigger and
-	// used only by the Trigger holding the lane: a steady Trigger
-	// allocates nothing.
-	trig    *sys.NonblockWriter
-	trigBuf [proxySize]byte
+	// A proxy lane's ring words, and the proxies written to it (ptail as
+	// this side knows it); used under the Conn's pmu.
+	r     ringWords
+	pnext uint32
 }
 
 // Dial connects to the receiver listening at addr, which must be process
@@ -166,10 +170,16 @@ var handshakeTimeout = 2 * time.Second
 //     help, and a Send through it waits until the receiver continues, as
 //     on QNX. (Before, a receiver stopped for 2 s was reported gone.)
 func (c *Conn) newLane(ctx context.Context, need int, patient bool) (*lane, error) {
+	return c.newLaneKind(ctx, need, laneMessages, patient)
+}
+
+// newLaneKind is newLane for a lane of kind (laneMessages or laneProxies:
+// a proxy lane's size is proxyLaneSize, whatever need).
+func (c *Conn) newLaneKind(ctx context.Context, need int, kind uint32, patient bool) (*lane, error) {
 	var until time.Time
 	backoff := 5 * time.Millisecond
 	for {
-		l, retry, err := c.tryLane(ctx, need, patient)
+		l, retry, err := c.tryLane(ctx, need, kind, patient)
 		if !retry {
 			return l, err
 		}
@@ -192,8 +202,11 @@ func (c *Conn) newLane(ctx context.Context, need int, patient bool) (*lane, erro
 
 // tryLane makes one attempt at newLane; retry reports an answer worth
 // trying again after a while (busy, or hung up by a live receiver).
-func (c *Conn) tryLane(ctx context.Context, need int, patient bool) (_ *lane, retry bool, _ error) {
+func (c *Conn) tryLane(ctx context.Context, need int, kind uint32, patient bool) (_ *lane, retry bool, _ error) {
 	size := laneSize(need)
+	if kind == laneProxies {
+		size = proxyLaneSize
+	}
 	fd, err := sys.NewMemfd("gosimpl-lane", size)
 	if err != nil {
 		return nil, false, errs.Errorf("new lane: %w", err)
@@ -240,7 +253,7 @@ func (c *Conn) tryLane(ctx context.Context, need int, patient bool) (_ *lane, re
 	// A receiver that refuses this user answers before it reads the hello
 	// and hangs up, so the hello may fail to go out: its answer is still
 	// there to read, and says why.
-	werr := sys.SendRights(conn, encodeHello(c.whom), fd)
+	werr := sys.SendRights(conn, encodeHello(c.whom, kind), fd)
 	buf := make([]byte, ackSize+1)
 	oob := make([]byte, 64)
 	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
@@ -305,6 +318,9 @@ func (c *Conn) tryLane(ctx context.Context, need int, patient bool) (_ *lane, re
 	}
 	conn.SetDeadline(time.Time{})
 	l := &lane{c: c, conn: conn, m: m, w: wordsOf(m), nudge: nudge, index: idx, gone: make(chan struct{})}
+	if kind == laneProxies {
+		l.r = ringOf(m)
+	}
 	l.wakeFn = l.wake
 	go l.watch()
 	return l, false, nil
@@ -399,6 +415,14 @@ func (c *Conn) takeFree() *lane {
 // with no deadline waits for as long as the lanes are held (a Buffer holds
 // its lane until closed).
 func (c *Conn) get(ctx context.Context, need int) (*lane, error) {
+	return c.acquire(ctx, need, laneMessages)
+}
+
+// acquire is get for a lane of kind. A proxy lane is always a new one,
+// not counted in c.all: the caller keeps it as c.plane. Its handshake is
+// not patient (see newLane): a Trigger does not wait for a receiver that
+// is stopped, it fails with ErrUnreachable after handshakeTimeout.
+func (c *Conn) acquire(ctx context.Context, need int, kind uint32) (*lane, error) {
 	backoff := 5 * time.Millisecond
 	for {
 		c.mu.Lock()
@@ -406,7 +430,7 @@ func (c *Conn) get(ctx context.Context, need int) (*lane, error) {
 			c.mu.Unlock()
 			return nil, errs.Errorf("send: %w", transport.ErrClosed)
 		}
-		for i := len(c.free) - 1; i >= 0; i-- {
+		for i := len(c.free) - 1; i >= 0 && kind == laneMessages; i-- {
 			l := c.free[i]
 			if len(l.w.data) >= need {
 				c.free = append(c.free[:i], c.free[i+1:]...)
@@ -415,11 +439,11 @@ func (c *Conn) get(ctx context.Context, need int) (*lane, error) {
 			}
 		}
 		c.mu.Unlock()
-		l, err := c.newLane(ctx, need, true)
+		l, err := c.newLaneKind(ctx, need, kind, kind == laneMessages)
 		if err == nil {
 			c.mu.Lock()
 			closed := c.closed
-			if !closed {
+			if !closed && kind == laneMessages {
 				c.all[l] = struct{}{}
 			}
 			c.mu.Unlock()
@@ -524,7 +548,7 @@ func (c *Conn) discard(l *lane) {
 // bellToUnmapLocked returns the bell's mapping, once, when the Conn is
 // closed and no lane is left to ring it.
 func (c *Conn) bellToUnmapLocked() *sys.Mapping {
-	if !c.closed || len(c.all) > 0 || c.bellMap == nil {
+	if !c.closed || len(c.all) > 0 || c.plane != nil || c.bellMap == nil {
 		return nil
 	}
 	m := c.bellMap
@@ -574,43 +598,97 @@ func (l *lane) destroy() {
 	l.mapMu.Unlock()
 }
 
-// Trigger sends proxy (1 or more) over a lane's socket and returns at
-// once: the receiver posts it to its queue. It fails rather than block
-// when the receiver has stopped reading its socket (or, for a new lane, is
-// busy or stopped for longer than busyWait).
+// Trigger writes proxy (1 or more) into the Conn's proxy lane and rings
+// the receiver's bell, as a Send posts a message, and returns at once
+// (see layout.go). The first Trigger sets the lane up, a handshake that
+// waits handshakeTimeout at most for a receiver that does not answer
+// (stopped: ErrUnreachable) and busyWait at most for a place at the
+// process's lane limit (it gives up an idle lane of the Conn for it, see
+// get). A Trigger fails rather than wait when the receiver has not taken
+// the proxyRing proxies written before (ErrTooLarge).
 func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
 		return errs.Errorf("proxy %d (must be 1..%d): %w", proxy, math.MaxInt32, transport.ErrBadProxy)
 	}
-	// A free lane is taken at once; without one, a process at its lane
-	// limit waits for a lane of its own (see get), for busyWait at most.
-	// (The context and its timer are made only then: a steady Trigger
-	// allocates nothing.)
-	var err error
-	l := c.takeFree()
-	if l == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), busyWait)
-		l, err = c.get(ctx, 0)
-		cancel()
-		if err != nil {
-			return err
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	l, err := c.proxyLane()
+	if err != nil {
+		return err
+	}
+	// A head the receiver wrote ahead of ptail makes the difference
+	// huge: full, too. The modulo in entry keeps even that in the ring.
+	if l.pnext-l.r.head.Load() >= proxyRing {
+		return errs.Errorf("trigger to pid %d: the receiver is not reading (%d proxies waiting): %w", c.pid, proxyRing, transport.ErrTooLarge)
+	}
+	l.r.entry(l.pnext).Store(encodeEntry(int32(proxy), c.bell.Ticket()))
+	l.pnext++
+	l.r.tail.Store(l.pnext)
+	c.bell.ring(l.index)
+	return nil
+}
+
+// proxyLane returns the Conn's proxy lane, set up now if it has none. A
+// lane the receiver closed is dropped with an error that says why (the
+// next Trigger sets up another). The caller holds c.pmu.
+func (c *Conn) proxyLane() (*lane, error) {
+	if l := c.plane; l != nil {
+		// The receiver writes pcode before it closes the lane's socket,
+		// so a dropped ring is known here even before the watcher sees
+		// the socket close.
+		code := l.r.code.Load()
+		if !l.isGone() && code == 0 {
+			return l, nil
 		}
-	}
-	if l.trig == nil {
-		if l.trig, err = sys.NewNonblockWriter(l.conn); err != nil {
-			c.put(l)
-			return errs.Errorf("trigger to pid %d: %w (%v)", c.pid, transport.ErrPeerGone, err)
+		c.dropProxyLane()
+		if code == codeBadRing {
+			return nil, errs.Errorf("trigger to pid %d: the receiver found this sender's proxy ring corrupt and dropped it: %w", c.pid, transport.ErrBadMessage)
 		}
+		if c.closing.Load() {
+			return nil, errs.Errorf("trigger: %w", transport.ErrClosed)
+		}
+		return nil, errs.Errorf("trigger to pid %d: receiver closed or died: %w", c.pid, transport.ErrPeerGone)
 	}
-	err = l.trig.Write(encodeProxy(&l.trigBuf, int32(proxy)))
-	c.put(l)
-	switch {
-	case err == nil:
-		return nil
-	case sys.IsWouldBlock(err):
-		return errs.Errorf("trigger to pid %d: the receiver is not reading: %w", c.pid, transport.ErrTooLarge)
+	if c.closing.Load() {
+		return nil, errs.Errorf("trigger: %w", transport.ErrClosed)
 	}
-	return errs.Errorf("trigger to pid %d: %w (%v)", c.pid, transport.ErrPeerGone, err)
+	// The handshake is bounded by handshakeTimeout, and the wait for a
+	// lane's place at the process's limit by busyWait. (The context and
+	// its timer are made only here: a steady Trigger allocates nothing.)
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout+busyWait)
+	l, err := c.acquire(ctx, 0, laneProxies)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.plane = l
+	}
+	c.mu.Unlock()
+	if closed {
+		l.destroy()
+		return nil, errs.Errorf("trigger: %w", transport.ErrClosed)
+	}
+	return l, nil
+}
+
+// dropProxyLane releases the proxy lane. Its socket's closing tells the
+// receiver, which still delivers the proxies in the ring (see
+// senderGone). The caller holds c.pmu.
+func (c *Conn) dropProxyLane() {
+	c.mu.Lock()
+	l := c.plane
+	c.plane = nil
+	bell := c.bellToUnmapLocked()
+	c.mu.Unlock()
+	if l != nil {
+		l.destroy()
+	}
+	if bell != nil {
+		bell.Unmap()
+	}
 }
 
 // Send copies req into a lane, wakes the receiver and waits for its
@@ -1000,5 +1078,9 @@ func (c *Conn) Close() error {
 	if bell != nil {
 		bell.Unmap()
 	}
+	// After a Trigger in progress (Triggers after this one see closing).
+	c.pmu.Lock()
+	c.dropProxyLane()
+	c.pmu.Unlock()
 	return nil
 }

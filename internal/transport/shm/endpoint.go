@@ -130,6 +130,11 @@ type rlane struct {
 	nudge *sys.FD // write end of the pipe that wakes a sender parked in Go
 	whom  string
 	cred  sys.Cred
+	// proxies marks the Conn's proxy lane (kind laneProxies in the
+	// hello), set before the lane is published and never changed: r are
+	// its ring words, and it never carries a request.
+	proxies bool
+	r       ringWords
 
 	mu       sync.Mutex // guards the fields below and keeps m mapped while held
 	gone     bool       // the sender closed or died
@@ -141,6 +146,11 @@ type rlane struct {
 	maxReply int        // the current request's
 	prio     transport.Prio
 	hasPrio  bool // prio is the current request's sender's, believed
+	// A proxy lane's: how many proxies were taken (the receiver's own
+	// count; the shared phead is only told it), and, once the sender is
+	// gone, the ptail it left (the last proxy to deliver).
+	ptaken   uint32
+	goneTail uint32
 }
 
 // Listen starts the receiving side of name at the abstract socket addr.
@@ -400,18 +410,11 @@ func (e *Endpoint) handshake(c *net.UnixConn, cred sys.Cred) {
 	if l == nil {
 		return
 	}
-	// The sender writes only proxies from now on; the read fails when it
-	// closes or dies.
-	var b [proxySize + 1]byte
-	for {
-		n, err := c.Read(b[:])
-		if err != nil || n == 0 {
-			break
-		}
-		if proxy, ok := decodeProxy(b[:n]); ok && !e.q.Post(transport.Request{}, proxy) {
-			break
-		}
-	}
+	// The sender writes nothing more (its proxies go through the lane's
+	// ring): the read returns when it closes or dies, or breaks the
+	// protocol by writing, and the lane goes either way.
+	var b [1]byte
+	c.Read(b[:])
 	l.senderGone()
 }
 
@@ -441,7 +444,7 @@ func (e *Endpoint) setUp(c *net.UnixConn, cred sys.Cred) *rlane {
 		c.Close()
 		return nil
 	}
-	whom, err := decodeHello(buf[:n])
+	whom, kind, err := decodeHello(buf[:n])
 	if err != nil || len(fds) != 1 {
 		closeFDs()
 		ack(ackBadHello, 0)
@@ -449,6 +452,9 @@ func (e *Endpoint) setUp(c *net.UnixConn, cred sys.Cred) *rlane {
 		return nil
 	}
 	size, err := sys.CheckMemfd(fds[0].Int(), minLaneSize, MaxLaneBytes)
+	if err == nil && kind == laneProxies && size < proxyLaneSize {
+		err = sys.ErrBadMemfd // too small for the ring
+	}
 	if err != nil {
 		closeFDs()
 		ack(ackBadLane, 0)
@@ -470,6 +476,9 @@ func (e *Endpoint) setUp(c *net.UnixConn, cred sys.Cred) *rlane {
 		return nil
 	}
 	l := &rlane{ep: e, conn: c, m: m, w: wordsOf(m), nudge: pw, whom: whom, cred: cred}
+	if kind == laneProxies {
+		l.proxies, l.r = true, ringOf(m)
+	}
 	idx, status, limit := e.addLane(l)
 	if status != ackOK {
 		m.Unmap()
@@ -516,10 +525,25 @@ func (e *Endpoint) addLane(l *rlane) (int, int32, int) {
 }
 
 // senderGone runs when the lane's socket reports the sender closed or died.
+//
+// A proxy lane with proxies in its ring stays until they are taken: the
+// sender triggered them before it went, as a socket's packets were read
+// after its peer closed. Only those up to the ptail read here are (a
+// ptail more than proxyRing ahead, or written later, is not believed).
+// The bell is rung for them, in case the sender died between its ptail
+// store and its own ring; it is still mapped while the lane is not dead
+// (Close releases every lane before it unmaps the bell).
 func (l *rlane) senderGone() {
 	l.mu.Lock()
 	l.gone = true
 	release := !l.busy
+	if l.proxies && !l.dead {
+		l.goneTail = l.r.tail.Load()
+		if n := l.goneTail - l.ptaken; n != 0 && n <= proxyRing {
+			release = false
+			l.ep.bell.ring(l.index)
+		}
+	}
 	l.mu.Unlock()
 	if release {
 		l.release()
@@ -556,19 +580,25 @@ func (l *rlane) release() {
 // Active reports whether the endpoint has lanes to poll (transport.Source).
 func (e *Endpoint) Active() bool { return e.nlanes.Load() != 0 }
 
-// Poll takes one posted lane's message (transport.Source).
-func (e *Endpoint) Poll() (transport.Request, bool) {
-	l, gen, ok := e.pollLanes()
-	if !ok {
-		return transport.Request{}, false
+// Poll takes one posted lane's message, or one proxy from a proxy lane
+// (transport.Source).
+func (e *Endpoint) Poll() (transport.Request, int, bool) {
+	l, gen, proxy, ok := e.pollLanes()
+	switch {
+	case !ok:
+		return transport.Request{}, 0, false
+	case proxy > 0:
+		return transport.Request{}, proxy, true
 	}
-	return transport.NewRequest(l, gen), true
+	return transport.NewRequest(l, gen), 0, true
 }
 
-// pollLanes takes one posted lane. Ready bits are taken from the bell a
-// word at a time and served in index order from a rotating cursor, so a
-// busy lane cannot starve the others.
-func (e *Endpoint) pollLanes() (*rlane, uint64, bool) {
+// pollLanes takes one posted lane's message (l and gen), or one proxy
+// (proxy > 0). Ready bits are taken from the bell a word at a time and
+// served in index order from a rotating cursor, so a busy lane cannot
+// starve the others: a proxy lane gives one proxy per visit, and keeps
+// its bit pending while more wait.
+func (e *Endpoint) pollLanes() (*rlane, uint64, int, bool) {
 	words := (int(e.top.Load()) + 63) / 64
 	any := false
 	for w := 0; w < words; w++ {
@@ -578,7 +608,7 @@ func (e *Endpoint) pollLanes() (*rlane, uint64, bool) {
 		any = any || e.pend[w] != 0
 	}
 	if !any {
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
 	// Visit every pending bit once, in circular order from the cursor:
 	// the cursor's own word first from the cursor on, the other words,
@@ -597,13 +627,76 @@ func (e *Endpoint) pollLanes() (*rlane, uint64, bool) {
 			m &^= 1 << b
 			e.pend[w] &^= 1 << b
 			idx := w*64 + b
-			if l, gen, ok := e.take(idx); ok {
+			if l, gen, proxy, more, ok := e.takeAny(idx); ok {
+				if more {
+					e.pend[w] |= 1 << b
+				}
 				e.cursor = idx + 1
-				return l, gen, true
+				return l, gen, proxy, true
 			}
 		}
 	}
-	return nil, 0, false
+	return nil, 0, 0, false
+}
+
+// takeAny takes what lane idx holds: its posted message (l and gen), or
+// for a proxy lane its next proxy (proxy > 0, more when others wait).
+func (e *Endpoint) takeAny(idx int) (l *rlane, gen uint64, proxy int, more, ok bool) {
+	l = e.lanes[idx].Load()
+	if l == nil {
+		return nil, 0, 0, false, false
+	}
+	if l.proxies {
+		proxy, more = l.takeProxy()
+		return nil, 0, proxy, more, proxy > 0
+	}
+	l, gen, ok = e.take(idx)
+	return l, gen, 0, false, ok
+}
+
+// takeProxy takes the next proxy of proxy lane l (0 when none waits);
+// more reports that others wait after it. A corrupt ring, or a ring
+// drained after its sender went, releases the lane.
+func (l *rlane) takeProxy() (proxy int, more bool) {
+	l.mu.Lock()
+	proxy, _, n, drop := l.proxyLocked(true)
+	l.mu.Unlock()
+	if drop {
+		l.release()
+	}
+	return proxy, n > 1
+}
+
+// proxyLocked looks at proxy lane l's next proxy, and takes it when take
+// is set: it returns the proxy (0: none), its ticket and how many wait,
+// that one included. drop reports that the lane must be released (by the
+// caller, without l.mu): its sender is gone and nothing is left to take,
+// or its ring is corrupt (see layout.go: codeBadRing is then in pcode).
+// The caller holds l.mu.
+func (l *rlane) proxyLocked(take bool) (proxy int, ticket, n uint32, drop bool) {
+	if l.dead {
+		return 0, 0, 0, false
+	}
+	tail := l.goneTail
+	if !l.gone {
+		tail = l.r.tail.Load()
+	}
+	n = tail - l.ptaken
+	if n == 0 {
+		return 0, 0, 0, l.gone
+	}
+	p, t, ok := decodeEntry(l.r.entry(l.ptaken).Load())
+	if n > proxyRing || !ok {
+		l.r.code.Store(codeBadRing)
+		l.gone = true
+		return 0, 0, 0, true
+	}
+	if take {
+		l.ptaken++
+		l.r.head.Store(l.ptaken)
+		drop = n == 1 && l.gone
+	}
+	return p, t, n, drop
 }
 
 // take claims lane idx's posted message, checking its header. A corrupt
@@ -615,7 +708,7 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.dead || l.gone || l.busy || !l.w.state.CompareAndSwap(lanePosted, laneTaken) {
+	if l.proxies || l.dead || l.gone || l.busy || !l.w.state.CompareAndSwap(lanePosted, laneTaken) {
 		return nil, 0, false
 	}
 	n := wordInt(l.w.nbytes.Load())
@@ -656,7 +749,7 @@ func (e *Endpoint) trusts(l *rlane) bool { return l.cred.UID == e.uid || l.cred.
 // order, and its ticket; ok is false when l holds no posted request. The
 // caller holds l.mu.
 func (e *Endpoint) waitingRank(l *rlane) (p transport.Prio, ticket uint32, ok bool) {
-	if l.dead || l.gone || l.busy || l.w.state.Load() != lanePosted {
+	if l.proxies || l.dead || l.gone || l.busy || l.w.state.Load() != lanePosted {
 		return p, 0, false
 	}
 	p = transport.DefaultPrio
@@ -672,10 +765,12 @@ func (e *Endpoint) waitingRank(l *rlane) (p transport.Prio, ticket uint32, ok bo
 // order.
 var _ transport.PrioSource = (*Endpoint)(nil)
 
-// Candidates returns the best and the oldest posted request
+// Candidates returns the best and the oldest posted request or proxy
 // (transport.PrioSource). Ready bits are taken from the bell into pend as
 // by Poll; a bit whose lane holds no posted request is dropped (a lane
-// posted again rings again).
+// posted again rings again). A proxy lane's candidate is its next proxy,
+// at DefaultPrio's rank (a proxy carries no priority) and the ticket its
+// sender took for it.
 func (e *Endpoint) Candidates() (best, oldest transport.Candidate, ok bool) {
 	words := (int(e.top.Load()) + 63) / 64
 	for w := 0; w < words; w++ {
@@ -692,8 +787,22 @@ func (e *Endpoint) Candidates() (best, oldest transport.Candidate, ok bool) {
 				continue
 			}
 			l.mu.Lock()
-			p, ticket, posted := e.waitingRank(l)
-			l.mu.Unlock()
+			var (
+				p      transport.Prio
+				ticket uint32
+				posted bool
+			)
+			if l.proxies {
+				proxy, t, _, drop := l.proxyLocked(false)
+				p, ticket, posted = transport.DefaultPrio, t, proxy > 0
+				l.mu.Unlock()
+				if drop {
+					l.release()
+				}
+			} else {
+				p, ticket, posted = e.waitingRank(l)
+				l.mu.Unlock()
+			}
 			if !posted {
 				e.pend[w] &^= 1 << b
 				continue
@@ -711,28 +820,47 @@ func (e *Endpoint) Candidates() (best, oldest transport.Candidate, ok bool) {
 	return best, oldest, ok
 }
 
-// Take takes the posted request of lane c.ID (transport.PrioSource).
-func (e *Endpoint) Take(c transport.Candidate) (transport.Request, bool) {
+// Take takes the posted request, or the next proxy, of lane c.ID
+// (transport.PrioSource).
+func (e *Endpoint) Take(c transport.Candidate) (transport.Request, int, bool) {
 	if c.ID < 0 || c.ID >= MaxLanes {
-		return transport.Request{}, false
+		return transport.Request{}, 0, false
 	}
 	e.pend[c.ID/64] &^= 1 << (c.ID % 64)
-	l, gen, ok := e.take(c.ID)
-	if !ok {
-		return transport.Request{}, false
+	l, gen, proxy, more, ok := e.takeAny(c.ID)
+	switch {
+	case !ok:
+		return transport.Request{}, 0, false
+	case proxy > 0:
+		if more {
+			e.pend[c.ID/64] |= 1 << (c.ID % 64)
+		}
+		return transport.Request{}, proxy, true
 	}
-	return transport.NewRequest(l, gen), true
+	return transport.NewRequest(l, gen), 0, true
 }
 
-// Waiting counts the requests posted and not yet taken, for tests and
-// diagnostics. Safe for concurrent use.
+// Waiting counts the requests posted and the proxies triggered and not
+// yet taken, for tests and diagnostics. Safe for concurrent use.
 func (e *Endpoint) Waiting() int {
 	n := 0
 	top := int(e.top.Load())
 	for idx := 0; idx < top; idx++ {
 		if l := e.lanes[idx].Load(); l != nil {
 			l.mu.Lock()
-			if _, _, posted := e.waitingRank(l); posted {
+			if l.proxies {
+				// Looked at, not taken: a corrupt ring counts as empty here
+				// and is dropped by the next Receive.
+				if !l.dead {
+					tail := l.goneTail
+					if !l.gone {
+						tail = l.r.tail.Load()
+					}
+					if k := tail - l.ptaken; k <= proxyRing {
+						n += int(k)
+					}
+				}
+			} else if _, _, posted := e.waitingRank(l); posted {
 				n++
 			}
 			l.mu.Unlock()
@@ -815,7 +943,7 @@ func (e *Endpoint) Close() error {
 				l.gone = true
 				l.m.Privatize(HeaderSize + len(l.data))
 				l.nudge.Close()
-			} else if l.w.state.CompareAndSwap(lanePosted, laneTaken) {
+			} else if !l.proxies && l.w.state.CompareAndSwap(lanePosted, laneTaken) {
 				l.answerLocked(codeClosed, 0)
 			}
 		}

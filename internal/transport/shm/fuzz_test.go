@@ -8,15 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 )
 
 // Seeds live in testdata/fuzz/FuzzDecodeHello, FuzzDecodeAck and
-// FuzzDecodeProxy.
+// FuzzProxyRing.
 
 func FuzzDecodeHello(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		whom, err := decodeHello(b)
+		whom, kind, err := decodeHello(b)
 		if err != nil {
 			if !errors.Is(err, transport.ErrBadMessage) {
 				t.Fatalf("decodeHello error %v does not wrap ErrBadMessage", err)
@@ -29,8 +30,11 @@ func FuzzDecodeHello(f *testing.F) {
 		if len(whom) >= 32 || strings.IndexByte(whom, 0) >= 0 {
 			t.Fatalf("decodeHello returned a bad name %q", whom)
 		}
-		if enc := encodeHello(whom); !bytes.Equal(enc, b) {
-			t.Fatalf("decodeHello accepted %q as %q, which encodes as %q", b, whom, enc)
+		if kind != laneMessages && kind != laneProxies {
+			t.Fatalf("decodeHello accepted lane kind %d", kind)
+		}
+		if enc := encodeHello(whom, kind); !bytes.Equal(enc, b) {
+			t.Fatalf("decodeHello accepted %q as %q (kind %d), which encodes as %q", b, whom, kind, enc)
 		}
 	})
 }
@@ -64,18 +68,42 @@ func FuzzDecodeAck(f *testing.F) {
 	})
 }
 
-func FuzzDecodeProxy(f *testing.F) {
-	f.Fuzz(func(t *testing.T, b []byte) {
-		proxy, ok := decodeProxy(b)
-		if !ok {
-			return
-		}
-		if proxy < 1 {
-			t.Fatalf("decodeProxy accepted proxy %d", proxy)
-		}
-		var enc [proxySize]byte
-		if got := encodeProxy(&enc, int32(proxy)); !bytes.Equal(got, b) {
-			t.Fatalf("decodeProxy accepted %x as %d, which encodes as %x", b, proxy, got)
+// FuzzProxyRing: whatever a sender leaves in its proxy lane's ring words
+// and entries, the receiver takes a good proxy, finds nothing, or drops
+// the lane with codeBadRing; it never reads past the ring or takes more
+// than was written.
+func FuzzProxyRing(f *testing.F) {
+	m, err := sys.NewPrivate(proxyLaneSize)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { m.Unmap() })
+	f.Fuzz(func(t *testing.T, tail, taken uint32, entry uint64, gone bool) {
+		l := &rlane{proxies: true, r: ringOf(m), ptaken: taken, gone: gone, goneTail: tail}
+		l.r.code.Store(0)
+		l.r.tail.Store(tail)
+		l.r.entry(taken).Store(entry)
+		proxy, ticket, n, drop := l.proxyLocked(true)
+		switch {
+		case proxy > 0:
+			wp, wt, ok := decodeEntry(entry)
+			if !ok || proxy != wp || ticket != wt || n != tail-taken || n < 1 || n > proxyRing {
+				t.Fatalf("tail %d, taken %d, entry %#x: took proxy %d (ticket %d, %d waiting)", tail, taken, entry, proxy, ticket, n)
+			}
+			if l.ptaken != taken+1 || l.r.head.Load() != taken+1 {
+				t.Fatalf("after taking proxy %d of %d: taken %d, head %d", taken, tail, l.ptaken, l.r.head.Load())
+			}
+			if drop != (gone && n == 1) {
+				t.Fatalf("gone %v, %d waiting: drop %v", gone, n, drop)
+			}
+		case tail == taken:
+			if drop != gone || l.r.code.Load() != 0 {
+				t.Fatalf("empty ring, gone %v: drop %v, code %d", gone, drop, l.r.code.Load())
+			}
+		default:
+			if !drop || l.r.code.Load() != codeBadRing || !l.gone || l.ptaken != taken {
+				t.Fatalf("tail %d, taken %d, entry %#x: nothing taken, drop %v, code %d", tail, taken, entry, drop, l.r.code.Load())
+			}
 		}
 	})
 }

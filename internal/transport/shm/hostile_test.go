@@ -242,11 +242,11 @@ func TestHostileHandshake(t *testing.T) {
 	waitFor(t, 5*time.Second, "the normal sender's lanes to be released", func() bool { return laneCount(e) == 0 })
 	fdsBefore := openFDs(t)
 	lane := func(size, seals int) []int { return []int{memfd(t, size, seals)} }
-	hello := encodeHello("raw")
+	hello := encodeHello("raw", laneMessages)
 	notTerminated := append([]byte(magic), strings.Repeat("n", 32)...)
-	trailing := encodeHello("a")
+	trailing := encodeHello("a", laneMessages)
 	trailing[20] = 'x'
-	badMagic := encodeHello("raw")
+	badMagic := encodeHello("raw", laneMessages)
 	copy(badMagic, "XXXX")
 
 	cases := []struct {
@@ -263,11 +263,14 @@ func TestHostileHandshake(t *testing.T) {
 		{"hello too long", append(append([]byte{}, hello...), 0), func() []int { return lane(4096, sealed) }, ackBadHello},
 		// The names no transport accepts (issue 16): what Sender returns
 		// is a name C SIMPL could attach, or NAME#k.
-		{"a forged log line for a name", encodeHello("x\nmessage from root pid 1: OK"), func() []int { return lane(4096, sealed) }, ackBadHello},
-		{"an escape sequence for a name", encodeHello("\x1b[2Jroot"), func() []int { return lane(4096, sealed) }, ackBadHello},
-		{"an empty name", encodeHello(""), func() []int { return lane(4096, sealed) }, ackBadHello},
-		{"a path for a name", encodeHello("../../etc/passwd"), func() []int { return lane(4096, sealed) }, ackBadHello},
-		{"a bad NAME#k", encodeHello("CLI#0"), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a forged log line for a name", encodeHello("x\nmessage from root pid 1: OK", laneMessages), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"an escape sequence for a name", encodeHello("\x1b[2Jroot", laneMessages), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"an empty name", encodeHello("", laneMessages), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a path for a name", encodeHello("../../etc/passwd", laneMessages), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a bad NAME#k", encodeHello("CLI#0", laneMessages), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"an unknown lane kind", encodeHello("raw", 2), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a GSL2 hello (proxies on the socket)", append([]byte("GSL2raw"), make([]byte, 29)...), func() []int { return lane(4096, sealed) }, ackBadHello},
+		{"a proxy lane too small for its ring", encodeHello("raw", laneProxies), func() []int { return lane(proxyLaneSize-4096, sealed) }, ackBadLane},
 		{"hello without a descriptor", hello, nil, ackBadHello},
 		{"two lanes", hello, func() []int { return []int{memfd(t, 4096, sealed), memfd(t, 4096, sealed)} }, ackBadHello},
 		{"unsealed memfd", hello, func() []int { return lane(4096, 0) }, ackBadLane},
@@ -590,7 +593,7 @@ func TestPollLanesVisitsAll(t *testing.T) {
 		l.w.maxReply.Store(1)
 		l.w.state.Store(lanePosted)
 		c.bell.ring(posted)
-		r, gen, ok := e.pollLanes()
+		r, gen, _, ok := e.pollLanes()
 		var ferr error
 		if !ok {
 			ferr = fmt.Errorf("cursor %d, stale %v: the posted lane %d was not found", cursor, stale, posted)
@@ -604,7 +607,7 @@ func TestPollLanesVisitsAll(t *testing.T) {
 		}
 		// Drain whatever is left, then nothing may be pending.
 		for {
-			if _, _, ok := e.pollLanes(); !ok {
+			if _, _, _, ok := e.pollLanes(); !ok {
 				break
 			}
 		}
@@ -733,7 +736,7 @@ func TestHandshakeDuringClose(t *testing.T) {
 	fd := memfd(t, 4096, sealed)
 	defer unix.Close(fd)
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, _, err := conn.WriteMsgUnix(encodeHello("late"), unix.UnixRights(fd), nil); err != nil {
+	if _, _, err := conn.WriteMsgUnix(encodeHello("late", laneMessages), unix.UnixRights(fd), nil); err != nil {
 		return // hung up: the sender sees ErrPeerGone
 	}
 	buf := make([]byte, 64)
@@ -765,7 +768,7 @@ func TestMuteSender(t *testing.T) {
 	defer conn.Close()
 	fd := memfd(t, 4096, sealed)
 	defer unix.Close(fd)
-	if _, _, err := conn.WriteMsgUnix(encodeHello("mute"), unix.UnixRights(fd), nil); err != nil {
+	if _, _, err := conn.WriteMsgUnix(encodeHello("mute", laneMessages), unix.UnixRights(fd), nil); err != nil {
 		t.Fatal(err)
 	}
 	buf, oob := make([]byte, 64), make([]byte, 64)

@@ -37,7 +37,7 @@ import (
 //	                                     and priority (0: none; see below)
 //	28      ticket   sender              the request's arrival number, from the
 //	                                     bell's ticket word
-//	32..63  reserved
+//	32..63  reserved (a proxy lane's ring words: see below)
 //	64      data     both                request, then reply
 //
 // A host's gateway, Sending on behalf of a program on another host, says
@@ -366,21 +366,30 @@ const addrPrefix = "@gosimpl/"
 
 // The handshake on a new lane's socket (SOCK_SEQPACKET, native endian):
 //
-//	sender -> receiver: magic "GSL2", whom [32]byte NUL-padded; SCM_RIGHTS lane memfd
-//	receiver -> sender: magic "GSL2", status int32, index uint32; SCM_RIGHTS bell memfd, nudge pipe read end
+//	sender -> receiver: magic "GSL3", whom [32]byte NUL-padded, kind uint32; SCM_RIGHTS lane memfd
+//	receiver -> sender: magic "GSL3", status int32, index uint32; SCM_RIGHTS bell memfd, nudge pipe read end
 //
 // (A refusal carries no descriptors; for the limits, index is the limit.)
+// kind says what the lane carries for its whole life: laneMessages (Sends,
+// one at a time: the header drawn at the top) or laneProxies (the Conn's
+// proxy ring: see below). The receiver takes the kind from the hello,
+// never from the lane's memory. "GSL2" peers, whose proxies went over the
+// socket, are refused (ackBadHello), so a sender never writes proxies into
+// a ring that nobody reads.
 //
-// After it the receiver writes nothing more, and the sender writes only
-// proxies (Trigger), one packet each:
-//
-//	sender -> receiver: magic "GSP1", proxy int32 (1 or more)
-//
-// Each side otherwise reads only to learn that the other closed or died.
+// After the handshake neither side writes on the socket again: each reads
+// it only to learn that the other closed or died (a sender that writes
+// anything there has broken the protocol, and its lane is dropped).
 const (
-	magic     = "GSL2"
-	helloSize = 4 + 32
+	magic     = "GSL3"
+	helloSize = 4 + 32 + 4
 	ackSize   = 12
+)
+
+// Lane kinds, in the hello.
+const (
+	laneMessages = 0
+	laneProxies  = 1
 )
 
 // Handshake statuses.
@@ -396,38 +405,132 @@ const (
 	ackBusyAll  = 8 // handshakes in progress for all users at the limit; index: the limit
 )
 
-// proxySize is the size of a proxy packet.
+// A Conn's proxies (Trigger) travel in a lane of their own, its proxy
+// lane, set up by its first Trigger (a handshake, the only time a
+// Trigger waits) and kept until the Conn closes; it counts against the
+// receiver's lanes per process like any other. It holds a ring of
+// proxyRing entries that the sender fills and the receiver drains, and
+// the bell is rung for each proxy as for a Send, so a proxy reaches a
+// sleeping receiver with one futex wake and no socket. The header's
+// message words are unused (the receiver ignores them: a proxy lane
+// carries no Send).
+//
+//	offset  word     written by   meaning
+//	0..31            nobody       (a message lane's words: unused)
+//	32      ptail    sender       proxies written, counting from 0 and
+//	                              wrapping at 2^32
+//	36      phead    receiver     proxies taken, likewise
+//	40      pcode    receiver     0, or codeBadRing: why it dropped the lane
+//	44..63  reserved
+//	64      ring     sender       proxyRing entries of 8 bytes: entry i%proxyRing
+//	                              is proxy i, its low 32 bits the proxy
+//	                              (1 or more), its high 32 bits its arrival
+//	                              ticket from the bell's ticket word
+//
+// Trigger (one at a time per Conn) fails with ErrTooLarge when ptail -
+// phead is proxyRing (the receiver is not reading), or more (a receiver
+// that wrote a phead ahead of ptail): it never waits. The sender keeps
+// its own count for ptail and never reads it back. Otherwise it stores
+// entry ptail%proxyRing, then ptail+1, then sets the lane's ready bit
+// and bumps the bell's sequence as a Send does (and wakes the receiver
+// if it sleeps). The receiver loads ptail, then the
+// entry at its own count of proxies taken, then stores that count + 1 in
+// phead. All four are atomic and Go's atomics are sequentially
+// consistent, so an entry is written before the receiver can see ptail
+// cover it, and read before the sender can see phead free its slot: no
+// entry is read half written or overwritten unread, and each is taken
+// once, in the order written. A receiver that clears the ready bit
+// before a ptail store sees the bit set again after it.
+//
+// The receiver trusts none of it: it keeps its own count of proxies taken
+// (phead is only for the sender), and a ptail more than proxyRing ahead
+// of that count (one behind it is ahead by nearly 2^32), or an entry with
+// a proxy below 1, is a corrupt ring: the receiver writes codeBadRing in
+// pcode and drops the lane. The sender loads pcode on every Trigger and
+// the receiver stores it before it closes the lane's socket, so the
+// sender's next Trigger reports ErrBadMessage. Every index the receiver
+// uses is its count modulo proxyRing, within the mapping it checked at
+// the handshake; the ticket is believed as a lane's ticket word is (it
+// only orders this sender's proxies among the others in priority order).
+// It takes one proxy per visit of the lane in its rotating scan (see
+// pollLanes), so a sender with a full ring delays the others by no more
+// than a sender of Sends does.
+//
+// When the lane's socket reports the sender gone (closed or dead), the
+// receiver still delivers the proxies written before: those up to the
+// ptail it reads then (a dead process writes nothing more; a ptail
+// written later, through a copy of the memfd, is not believed), and
+// releases the lane once they are taken.
+//
+// proxyRing is at least what a lane absorbed when proxies were socket
+// packets posted by a reader goroutine (QueueDepth of the Queue, one in
+// the reader's hands and a socket buffer's worth, 1303 on this kernel:
+// TestProxyRingAbsorbs measures it).
 const (
-	proxyMagic = "GSP1"
-	proxySize  = 8
+	proxyRing     = 2048
+	offPTail      = 32
+	offPHead      = 36
+	offPCode      = 40
+	offRing       = HeaderSize
+	proxyLaneSize = 5 * 4096 // offRing + 8*proxyRing, in whole pages
 )
 
-func encodeProxy(b *[proxySize]byte, proxy int32) []byte {
-	copy(b[:], proxyMagic)
-	binary.NativeEndian.PutUint32(b[4:], uint32(proxy))
-	return b[:]
+// codeBadRing in a proxy lane's pcode: the receiver found the ring
+// corrupt and dropped the lane.
+const codeBadRing = 6
+
+// ringWords are a proxy lane's ring words, taken once from its mapping.
+type ringWords struct {
+	tail, head, code *atomic.Uint32
+	m                *sys.Mapping
 }
 
-// decodeProxy reads a proxy packet; anything else is not one.
-func decodeProxy(b []byte) (int, bool) {
-	if len(b) != proxySize || string(b[:4]) != proxyMagic {
-		return 0, false
-	}
-	p := int32(binary.NativeEndian.Uint32(b[4:]))
+func ringOf(m *sys.Mapping) ringWords {
+	return ringWords{tail: m.Uint32(offPTail), head: m.Uint32(offPHead), code: m.Uint32(offPCode), m: m}
+}
+
+// entry is the ring entry of proxy number i (any count: taken modulo
+// proxyRing, so always within the ring).
+func (r ringWords) entry(i uint32) *atomic.Uint64 {
+	return r.m.Uint64(offRing + 8*int(i%proxyRing))
+}
+
+func encodeEntry(proxy int32, ticket uint32) uint64 {
+	return uint64(ticket)<<32 | uint64(uint32(proxy))
+}
+
+// decodeEntry reads a ring entry; ok is false for a proxy below 1, which
+// no Trigger writes.
+func decodeEntry(e uint64) (proxy int, ticket uint32, ok bool) {
+	p := int32(uint32(e))
 	if p < 1 {
-		return 0, false
+		return 0, 0, false
 	}
-	return int(p), true
+	return int(p), uint32(e >> 32), true
 }
 
-func encodeHello(whom string) []byte {
+func encodeHello(whom string, kind uint32) []byte {
 	b := make([]byte, helloSize)
 	copy(b, magic)
 	copy(b[4:36], whom)
+	binary.NativeEndian.PutUint32(b[36:], kind)
 	return b
 }
 
-func decodeHello(b []byte) (string, error) {
+func decodeHello(b []byte) (string, uint32, error) {
+	whom, err := decodeWhom(b)
+	if err != nil {
+		return "", 0, err
+	}
+	kind := binary.NativeEndian.Uint32(b[36:])
+	if kind != laneMessages && kind != laneProxies {
+		return "", 0, errs.Errorf("%w: unknown lane kind %d", transport.ErrBadMessage, kind)
+	}
+	return whom, kind, nil
+}
+
+// decodeWhom checks a hello's size and magic and reads its sender name.
+func decodeWhom(b []byte) (string, error) {
 	if len(b) != helloSize || string(b[:4]) != magic {
 		return "", errs.Errorf("%w: bad lane hello (%d bytes)", transport.ErrBadMessage, len(b))
 	}

@@ -43,6 +43,7 @@ func TestMain(m *testing.M) {
 		"recv": roleRecv,
 		"send": roleSend,
 		"grab": roleGrab,
+		"trig": roleTrig,
 	}
 	maps.Copy(roles, transporttest.Roles(Transport{}))
 	proctest.Main(m, roles, proctest.WithLifetime(helperLifetime))
