@@ -99,9 +99,9 @@
 // answers their senders ESRCH, and the end of their client drops them.
 // One exception: a client that leaves without asking (both SEND and
 // REPLY timed, channel without NTO_CHF_UNBLOCK; see below) cannot be
-// seen leaving, so its held message still reaches MsgReceive, and
-// MsgReply to it is ESRCH, as when it leaves after the message was
-// received.
+// seen leaving, so while its process lives its held message still
+// reaches MsgReceive, and MsgReply to it is ESRCH, as when it leaves
+// after the message was received.
 // MsgReceive and MsgReceivePulse calls take turns reading the simpl
 // queue, so that no message is held while a MsgReceive waits in simpl
 // without knowing: MsgReceivePulse reads it only while no MsgReceive is

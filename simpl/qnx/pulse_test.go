@@ -399,3 +399,48 @@ func TestHeldWithdrawn(t *testing.T) {
 	gone.Wait(10 * time.Second)
 	reap(t)
 }
+
+// A held message's client that dies is dropped with it; one that left
+// at once after a timeout (SEND and REPLY armed, no UNBLOCK) cannot be
+// seen leaving, so its message still reaches MsgReceive, and MsgReply to
+// it is ESRCH (through FIFOs it succeeds and is discarded, as when the
+// message had been received).
+func TestHeldClientGone(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	ctx := simpltest.Context(t, 20*time.Second)
+	pctx, pcancel := context.WithCancel(ctx)
+	defer pcancel()
+	perr := make(chan error, 1)
+	pulseLoop(pctx, chid, perr)
+	waitReceivers(t, chid, "MsgReceivePulse waiting", func(_, prx, _ int) bool { return prx == 1 })
+
+	dies := startClient(t, env, chid, "send:dies")
+	waitReceivers(t, chid, "the message held", func(_, _, held int) bool { return held == 1 })
+	dies.Kill()
+	dies.Wait(10 * time.Second)
+	reap(t)
+	waitReceivers(t, chid, "the dead client's message dropped", func(_, _, held int) bool { return held == 0 })
+
+	// It stays alive (hang), or its exit would drop the message.
+	left := startClient(t, env, chid, "timeout:30:"+strconv.Itoa(qnx.NTO_TIMEOUT_SEND|qnx.NTO_TIMEOUT_REPLY)+":left", "hang")
+	left.Expect("err "+strconv.Itoa(int(qnx.ETIMEDOUT)), 10*time.Second)
+	left.Expect("hanging", 10*time.Second)
+	waitReceivers(t, chid, "the left client's message held", func(_, _, held int) bool { return held == 1 })
+	pcancel()
+	if err := <-perr; err != qnx.EINTR {
+		t.Fatalf("cancelled MsgReceivePulse: %v, want EINTR", err)
+	}
+	buf := make([]byte, 64)
+	var info qnx.MessageInfo
+	rcvid := receive(t, chid, buf, &info)
+	if got := string(buf[:info.Msglen]); got != "left" {
+		t.Fatalf("received %q, want the left client's message", got)
+	}
+	if err := qnx.MsgReply(rcvid, 0, nil); err != qnx.ESRCH && !(overFIFO() && err == nil) {
+		t.Fatalf("MsgReply to the left client: %v, want ESRCH", err)
+	}
+	left.Kill()
+	left.Wait(10 * time.Second)
+	reap(t)
+}
