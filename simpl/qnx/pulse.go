@@ -276,13 +276,13 @@ func (ch *channel) prxNext(ctx context.Context) (Pulse, bool, error) {
 // message (see the comment at the top), saying whether it did.
 func (ch *channel) leftSimpl(m simpl.Message, got bool) bool {
 	var key sendKey
-	hold := false
+	var cl *client
 	if got && m.Proxy() == 0 {
 		if h, err := decodeHeader(m.Data()); err == nil && (h.kind == kindMsg || h.kind == kindConnect) {
 			pid := senderPID(m)
 			// Watch its client from now: its end drops the message.
-			ch.clientFor(pid)
-			key, hold = sendKey{int32(pid), h.b}, true
+			cl = ch.clientFor(pid)
+			key = sendKey{int32(pid), h.b}
 		}
 	}
 	ch.mu.Lock()
@@ -291,12 +291,19 @@ func (ch *channel) leftSimpl(m simpl.Message, got bool) bool {
 	if ch.prxIn == 0 {
 		ch.wake() // MsgReceive calls may read simpl
 	}
-	if !hold {
+	if cl == nil {
 		return false
 	}
-	if ch.dead {
+	if ch.dead || cl.gone {
+		// The channel went (answered as ChannelDestroy answers held
+		// messages), or the client process died before its message
+		// could be held (answered as end answers them).
+		how := byte(replyGone)
+		if !ch.dead {
+			how = replyError
+		}
 		var b [replyHeaderSize]byte
-		putReplyHeader(b[:], replyGone, int32(ESRCH))
+		putReplyHeader(b[:], how, int32(ESRCH))
 		m.Reply(b[:])
 		return true
 	}
