@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -443,4 +444,117 @@ func TestHeldClientGone(t *testing.T) {
 	left.Kill()
 	left.Wait(10 * time.Second)
 	reap(t)
+}
+
+// Two goroutines in MsgReceivePulse and two in MsgReceive on one
+// channel, three client processes each alternating pulses and messages:
+// every pulse arrives once (at either kind of receiver: one that comes
+// while both MsgReceivePulse calls are between calls may go to
+// MsgReceive), every message once, at MsgReceive, and is answered.
+func TestReceivePulseMany(t *testing.T) {
+	env := setup(t)
+	chid := channel(t, 0)
+	ctx, cancel := context.WithCancel(simpltest.Context(t, 30*time.Second))
+	defer cancel()
+	var mu sync.Mutex
+	pulses, msgs := map[int]int{}, map[string]int{}
+	var wg sync.WaitGroup
+	fail := make(chan error, 4)
+	for range 2 {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, qnx.PulseSize)
+			for {
+				rcvid, err := qnx.MsgReceivePulse(ctx, chid, buf)
+				if err != nil {
+					if err != qnx.EINTR {
+						fail <- fmt.Errorf("MsgReceivePulse: %v", err)
+					}
+					return
+				}
+				p, _ := qnx.DecodePulse(buf)
+				mu.Lock()
+				pulses[p.Value]++
+				mu.Unlock()
+				if rcvid != 0 {
+					fail <- fmt.Errorf("MsgReceivePulse returned rcvid %d", rcvid)
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 64)
+			var info qnx.MessageInfo
+			for {
+				rcvid, err := qnx.MsgReceive(ctx, chid, buf, &info)
+				if err != nil {
+					if err != qnx.EINTR {
+						fail <- fmt.Errorf("MsgReceive: %v", err)
+					}
+					return
+				}
+				mu.Lock()
+				if rcvid == 0 {
+					p, _ := qnx.DecodePulse(buf)
+					pulses[p.Value]++
+				} else {
+					msgs[string(buf[:info.Msglen])]++
+				}
+				mu.Unlock()
+				if rcvid > 0 {
+					qnx.MsgReply(rcvid, 1, bytes.ToUpper(buf[:info.Msglen]))
+				}
+			}
+		}()
+	}
+	const clients, rounds = 3, 100
+	var procs []*simpltest.Proc
+	for i := range clients {
+		var steps []string
+		for j := range rounds {
+			steps = append(steps, fmt.Sprintf("pulse:1:%d", i*1000+j), fmt.Sprintf("send:c%dm%d", i, j))
+		}
+		procs = append(procs, startClient(t, env, chid, steps...))
+	}
+	for i, p := range procs {
+		for j := range rounds {
+			p.Expect("pulsed", 10*time.Second)
+			p.Expect(fmt.Sprintf("reply 1 C%dM%d", i, j), 10*time.Second)
+		}
+		waitExit(t, p)
+	}
+	// Every message was answered, so every pulse sent before one was
+	// taken; poll for the last pulses to be counted.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(pulses)
+		mu.Unlock()
+		if n == clients*rounds || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-fail:
+		t.Fatal(err)
+	default:
+	}
+	if len(pulses) != clients*rounds || len(msgs) != clients*rounds {
+		t.Fatalf("%d distinct pulses and %d distinct messages, want %d each", len(pulses), len(msgs), clients*rounds)
+	}
+	for v, n := range pulses {
+		if n != 1 {
+			t.Fatalf("pulse %d received %d times", v, n)
+		}
+	}
+	for m, n := range msgs {
+		if n != 1 {
+			t.Fatalf("%q received %d times", m, n)
+		}
+	}
 }
