@@ -38,6 +38,7 @@ extern int gsq_ConnectDetach(int coid, int *err);
 extern int gsq_MsgSendv(int coid, struct iovec *siov, int sparts, struct iovec *riov, int rparts, int *err);
 extern int gsq_MsgSendPulse(int coid, int priority, int code, int value, int *err);
 extern int gsq_MsgReceivev(int chid, struct iovec *riov, int rparts, int32_t *info, int *err);
+extern int gsq_MsgReceivePulsev(int chid, struct iovec *riov, int rparts, int *err);
 extern int gsq_MsgReplyv(int rcvid, int status, struct iovec *iov, int parts, int *err);
 extern int gsq_MsgError(int rcvid, int errno_, int *err);
 extern int gsq_MsgReadv(int rcvid, struct iovec *iov, int parts, int offset, int *err);
@@ -253,6 +254,25 @@ static int do_MsgReceive(int chid, void *msg, int bytes, struct _msg_info *info,
 }
 BOTH(MsgReceive, (int chid, void *msg, int bytes, struct _msg_info *info), (chid, msg, bytes, info, &e))
 BOTH(MsgReceivev, (int chid, const iov_t *riov, int rparts, struct _msg_info *info), (chid, riov, rparts, info, &e))
+
+// MsgReceivePulse returns only pulses, which leave info as it is.
+static int do_MsgReceivePulsev(int chid, const iov_t *riov, int rparts, struct _msg_info *info, int *e)
+{
+	(void)info;
+	tt_armed = 0;
+	return gsq_MsgReceivePulsev(chid, (struct iovec *)riov, rparts, e);
+}
+static int do_MsgReceivePulse(int chid, void *pulse, int bytes, struct _msg_info *info, int *e)
+{
+	struct iovec v;
+	if (!one(&v, pulse, bytes)) {
+		*e = EFAULT;
+		return -1;
+	}
+	return do_MsgReceivePulsev(chid, &v, 1, info, e);
+}
+BOTH(MsgReceivePulse, (int chid, void *pulse, int bytes, struct _msg_info *info), (chid, pulse, bytes, info, &e))
+BOTH(MsgReceivePulsev, (int chid, const iov_t *riov, int rparts, struct _msg_info *info), (chid, riov, rparts, info, &e))
 
 static int do_MsgReplyv(int rcvid, int status, const iov_t *iov, int parts, int *e)
 {

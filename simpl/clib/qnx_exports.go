@@ -194,6 +194,29 @@ func gsq_MsgReceivev(chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int
 	return C.int(rcvid)
 }
 
+//export gsq_MsgReceivePulsev
+func gsq_MsgReceivePulsev(chid C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
+	r, ok := iovSlices(riov, rparts)
+	if !ok {
+		*err = C.int(qnx.EFAULT)
+		return -1
+	}
+	var e error
+	switch len(r) {
+	case 0:
+		_, e = qnx.MsgReceivePulse(context.Background(), int(chid), nil)
+	case 1:
+		_, e = qnx.MsgReceivePulse(context.Background(), int(chid), r[0])
+	default:
+		_, e = qnx.MsgReceivePulsev(context.Background(), int(chid), r)
+	}
+	if e != nil {
+		qfail(err, e)
+		return -1
+	}
+	return 0
+}
+
 // replierFault answers rcvid with ESRVRFAULT, as QNX's kernel does when
 // the replier's own buffer faults, and returns the errno for the replier:
 // ESRVRFAULT, or ESRCH when rcvid names no waiting client.

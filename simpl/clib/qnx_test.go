@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +22,7 @@ import (
 // library's <sys/neutrino.h> and <sys/dispatch.h> with the commands
 // docs/porting-qnx.md gives; qnx_client also against the static archive
 // (qnx_client-a).
-var qnxPrograms = []string{"qnx_server", "qnx_client", "qnx_name", "qnx_timeouts"}
+var qnxPrograms = []string{"qnx_server", "qnx_client", "qnx_name", "qnx_timeouts", "qnx_pulses"}
 
 var (
 	qnxOnce sync.Once
@@ -411,4 +413,90 @@ func TestQNXServerTimeouts(t *testing.T) {
 	for _, p := range []*prog{a, d, b, s} {
 		p.exits(t, 0)
 	}
+}
+
+// TestQNXReceivePulse: a C server whose main thread is a pulse-only
+// event loop (MsgReceivePulse) while a second thread serves messages
+// (MsgReceive) on the same channel, driven by client processes. First,
+// alone on its channel, it checks MsgReceivePulse's errors (unknown
+// chid, NULL and negative buffers and parts), RECEIVE timeouts, the
+// pulse lost to a short buffer, and MsgReceivePulsev. Then: pulses sent
+// while the serving thread holds a message go to the event loop; a
+// message sent meanwhile waits, data intact, for the serving thread; the
+// event loop never gets a message; every pulse, and the DISCONNECT at
+// the client's exit, arrives once and in order (a pulse that comes while
+// the event loop is between two calls may go to the serving thread, as
+// on QNX, which the program marks).
+func TestQNXReceivePulse(t *testing.T) {
+	builtQNX(t)
+	dir := proctest.Dir(t)
+	s := start(t, dir, nil, "qnx_pulses")
+	var pid, chid string
+	checks := 0
+	for pid == "" {
+		line := s.ReadLine(qwait)
+		switch f := strings.Fields(line); {
+		case strings.HasPrefix(line, "ok "):
+			checks++
+		case line == "checks 0":
+		case len(f) == 3 && f[0] == "ready" && f[1] == strconv.Itoa(s.PID()):
+			pid, chid = f[1], f[2]
+		default:
+			t.Fatalf("qnx_pulses: %q; stderr: %s", line, s.Stderr())
+		}
+	}
+	if checks != 22 {
+		t.Fatalf("qnx_pulses: %d checks passed, want 22", checks)
+	}
+	x := start(t, dir, nil, "qnx_client", pid, chid, "hold", "wait")
+	s.expectLine(t, "holding", qwait)
+	sentOrder := map[string]int{"pulse 3 30": 1, "pulse 4 40": 2, "disconnect 0": 3}
+	y := start(t, dir, nil, "qnx_client", pid, chid, "pulse:1:10", "pulse:2:-20", "hello", "pulse:3:30", "status:4", "pulse:4:40")
+	for _, want := range []string{"pulsed", "pulsed", "status 0 reply This is the reply", "pulsed", "status 4", "pulsed"} {
+		y.expectLine(t, want, qwait)
+	}
+	y.exits(t, 0)
+	x.expectLine(t, "hold 0", qwait)
+	s.expectLine(t, "pulse 1 10", qwait)
+	s.expectLine(t, "pulse 2 -20", qwait)
+	s.expectLine(t, "msg 28 Does this work? Let us see.", qwait)
+	either := func(want string) {
+		t.Helper()
+		if got := s.ReadLine(qwait); got != want && got != want+" (MsgReceive)" {
+			t.Fatalf("qnx_pulses: %q, want %q; stderr: %s", got, want, s.Stderr())
+		}
+	}
+	// Pulse 3, pulse 4 and the DISCONNECT at y's exit: either thread
+	// may get each, so the lines of different threads come in either
+	// order; each thread's come in the order they were sent.
+	byThread := map[bool][]string{}
+	for range 3 {
+		line := s.ReadLine(qwait)
+		text, other := strings.CutSuffix(line, " (MsgReceive)")
+		byThread[other] = append(byThread[other], text)
+	}
+	all := append(append([]string{}, byThread[false]...), byThread[true]...)
+	slices.Sort(all)
+	if want := []string{"disconnect 0", "pulse 3 30", "pulse 4 40"}; !slices.Equal(all, want) {
+		t.Fatalf("qnx_pulses: %q, want %q", all, want)
+	}
+	for _, lines := range byThread {
+		if !slices.IsSortedFunc(lines, func(a, b string) int {
+			return cmp.Compare(sentOrder[a], sentOrder[b])
+		}) {
+			t.Fatalf("qnx_pulses: %q out of order", lines)
+		}
+	}
+	x.stdin.Close()
+	x.exits(t, 0)
+	either("disconnect 0")
+	// Messages only, while the event loop waits: each is served.
+	z := start(t, dir, nil, "qnx_client", pid, chid, "status:1", "hello", "status:2")
+	for _, want := range []string{"status 1", "status 0 reply This is the reply", "status 2"} {
+		z.expectLine(t, want, qwait)
+	}
+	z.exits(t, 0)
+	s.expectLine(t, "msg 28 Does this work? Let us see.", qwait)
+	either("disconnect 0")
+	quit(t, dir, s, pid, chid)
 }

@@ -19,6 +19,8 @@
 //	MsgSend/MsgSendnc         MsgSend(ctx, coid, smsg, rmsg) (status, error)
 //	MsgSendv                  MsgSendv(ctx, coid, siov, riov) (status, error)
 //	MsgReceive/MsgReceivev    MsgReceive(ctx, chid, msg, *MessageInfo) (rcvid, error)
+//	MsgReceivePulse/          MsgReceivePulse(ctx, chid, msg) (0, error)
+//	  MsgReceivePulsev        MsgReceivePulsev(ctx, chid, riov) (0, error)
 //	MsgReply/MsgReplyv        MsgReply(rcvid, status, msg) error
 //	MsgError(rcvid, errno)    MsgError(rcvid, errno) error
 //	MsgRead/MsgReadv          MsgRead(rcvid, b, offset) (n, error)
@@ -88,6 +90,26 @@
 // reads before waiting again; a simpl proxy from the channel to itself
 // wakes a waiting MsgReceive.
 //
+// MsgReceivePulse returns pulses only. simpl cannot leave a request in
+// its queue while taking the one behind it, so a message that reaches a
+// MsgReceivePulse is held by the channel, unanswered, its sender still
+// blocked, and the channel's next MsgReceive returns held messages first,
+// in the order they came. Held messages count as queued (SEND-blocked):
+// a SEND-state timeout of their client withdraws them, ChannelDestroy
+// answers their senders ESRCH, and the end of their client drops them.
+// One exception: a client that leaves without asking (both SEND and
+// REPLY timed, channel without NTO_CHF_UNBLOCK; see below) cannot be
+// seen leaving, so while its process lives its held message still
+// reaches MsgReceive, and MsgReply to it is ESRCH, as when it leaves
+// after the message was received.
+// MsgReceive and MsgReceivePulse calls take turns reading the simpl
+// queue, so that no message is held while a MsgReceive waits in simpl
+// without knowing: MsgReceivePulse reads it only while no MsgReceive is
+// on the channel, and the first MsgReceive to come asks it to leave (a
+// bell). While a MsgReceivePulse waits, every pulse goes to it: a
+// MsgReceive that takes one passes it on (QNX gives a pulse to whichever
+// receiving thread is first in line). See pulse.go.
+//
 // MsgDeliverEvent: the client puts a SigEvent (EncodeEvent) in its
 // request, whose Coid is a side-channel connection to one of its own
 // channels; such coids carry that chid, so the server delivers the pulse
@@ -131,8 +153,8 @@
 // # Not here
 //
 // See docs/porting-qnx.md ("In Go: package simpl/qnx"): priority inheritance,
-// remote nodes, THREAD_DEATH and COID_DISCONNECT channels, MsgReceivePulse
-// and asynchronous messaging, signals other than through ctx.
+// remote nodes, THREAD_DEATH and COID_DISCONNECT channels, asynchronous
+// messaging, signals other than through ctx.
 //
 // The package's state is per process; every function is safe for
 // concurrent use.

@@ -108,6 +108,13 @@ type channel struct {
 	withdrawn map[sendKey]bool
 	waitingU  map[sendKey]heldUnblock // unblock requests held for a message still to come
 	dead      bool
+
+	// How MsgReceive and MsgReceivePulse share the channel (pulse.go).
+	held    []heldMsg     // messages a MsgReceivePulse took, oldest first
+	rx      int           // MsgReceive calls on the channel
+	prx     int           // MsgReceivePulse calls on the channel
+	prxIn   int           // MsgReceivePulse calls inside sc.Receive
+	changed chan struct{} // closed (and dropped) when the above change
 }
 
 // heldUnblock is an unblock request waiting for its message, and the
@@ -223,6 +230,8 @@ func (ch *channel) destroy() {
 		u.m.Reply([]byte{unblockLeave})
 	}
 	ch.waitingU = nil
+	ch.dropHeld(replyGone, func(heldMsg) bool { return true })
+	ch.wake()
 	ch.mu.Unlock()
 	rcvids.dropChannel(ch)
 	ch.bell.Close()
@@ -238,13 +247,13 @@ func (ch *channel) pushLocal(p Pulse) {
 		return
 	}
 	ch.local = append(ch.local, p)
+	ch.wake() // a MsgReceivePulse waiting outside simpl
 	ch.mu.Unlock()
 	ch.bell.Trigger(1)
 }
 
+// popLocal takes the oldest local pulse (ch.mu held).
 func (ch *channel) popLocal() (Pulse, bool) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
 	if len(ch.local) == 0 {
 		return Pulse{}, false
 	}
@@ -331,6 +340,8 @@ func (ch *channel) end(cl *client, pulse bool) {
 			delete(ch.withdrawn, k)
 		}
 	}
+	// Its messages held for MsgReceive go as its received ones do.
+	ch.dropHeld(replyError, func(h heldMsg) bool { return int(h.key.pid) == cl.pid })
 	ch.mu.Unlock()
 	closePfd(cl.pfd)
 	rcvids.dropClient(cl)

@@ -75,7 +75,9 @@ func DecodePulse(b []byte) (p Pulse, ok bool) {
 // is EFAULT, and the pulse is lost, as on QNX). Errors: ESRCH (no such
 // channel, or destroyed while waiting), EINTR (ctx cancelled),
 // ETIMEDOUT (ctx's deadline, or a TimerTimeout for the RECEIVE state).
-// Any number of goroutines may receive on one channel at once.
+// Any number of goroutines may receive on one channel at once. While a
+// MsgReceivePulse waits on the channel, pulses go to it, not here (see
+// MsgReceivePulse); messages it passed over are received here first.
 func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (int, error) {
 	ch := lookupChan(chid)
 	if ch == nil {
@@ -88,19 +90,27 @@ func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (i
 	if cancel != nil {
 		defer cancel()
 	}
+	ch.enterRx()
+	defer ch.leaveRx()
 	for {
-		if p, ok := ch.popLocal(); ok {
+		m, p, from, err := ch.rxNext(ctx)
+		if err != nil {
+			return -1, err
+		}
+		switch from {
+		case fromLocal:
 			if err := putPulse(msg, p); err != nil {
 				return -1, err
 			}
 			return 0, nil
-		}
-		m, err := ch.sc.Receive(ctx)
-		if err != nil {
-			return -1, ctxErrno(ctx, err, ESRCH)
-		}
-		if m.Proxy() > 0 {
-			continue // the bell: look at the local queue again
+		case fromSimpl:
+			m, err = ch.sc.Receive(ctx)
+			if err != nil {
+				return -1, ctxErrno(ctx, err, ESRCH)
+			}
+			if m.Proxy() > 0 {
+				continue // the bell: look at the local queue again
+			}
 		}
 		rcvid, p, done, err := ch.accept(m, msg, info)
 		if !done {
@@ -110,6 +120,9 @@ func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (i
 			return -1, err
 		}
 		if rcvid == 0 {
+			if ch.handOver(p) {
+				continue // a MsgReceivePulse waits for it
+			}
 			if err := putPulse(msg, p); err != nil {
 				return -1, err
 			}
@@ -270,6 +283,23 @@ func (ch *channel) unblock(u simpl.Message, pid int, h header) {
 	states := int(h.b)
 	ch.mu.Lock()
 	rcvid, received := ch.bySend[key]
+	if !received && states&NTO_TIMEOUT_SEND != 0 {
+		if hm, ok := ch.unhold(key); ok {
+			// Held for MsgReceive, so still SEND-blocked in QNX's terms:
+			// withdrawn. Its answer carries the client's own reason, so
+			// that whichever answer it reads first, it leaves the same way.
+			ch.mu.Unlock()
+			why := h.c
+			if why == 0 {
+				why = int32(ETIMEDOUT)
+			}
+			var b [replyHeaderSize]byte
+			putReplyHeader(b[:], replyError, why)
+			hm.m.Reply(b[:])
+			u.Reply([]byte{unblockLeave})
+			return
+		}
+	}
 	switch {
 	case received && states&NTO_TIMEOUT_REPLY == 0:
 		ch.mu.Unlock()

@@ -207,6 +207,11 @@ extern int MsgReceive(int __chid, void *__msg, int __bytes, struct _msg_info *__
 extern int MsgReceive_r(int __chid, void *__msg, int __bytes, struct _msg_info *__info);
 extern int MsgReceivev(int __chid, const iov_t *__riov, int __rparts, struct _msg_info *__info);
 extern int MsgReceivev_r(int __chid, const iov_t *__riov, int __rparts, struct _msg_info *__info);
+/* Pulses only (returns 0): messages stay queued for MsgReceive. */
+extern int MsgReceivePulse(int __chid, void *__pulse, int __bytes, struct _msg_info *__info);
+extern int MsgReceivePulse_r(int __chid, void *__pulse, int __bytes, struct _msg_info *__info);
+extern int MsgReceivePulsev(int __chid, const iov_t *__riov, int __rparts, struct _msg_info *__info);
+extern int MsgReceivePulsev_r(int __chid, const iov_t *__riov, int __rparts, struct _msg_info *__info);
 extern int MsgReply(int __rcvid, int __status, const void *__msg, int __bytes);
 extern int MsgReply_r(int __rcvid, int __status, const void *__msg, int __bytes);
 extern int MsgReplyv(int __rcvid, int __status, const iov_t *__iov, int __parts);
