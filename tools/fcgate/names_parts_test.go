@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netlab"
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
+)
+
+// smallPayload is the NATS payload limit of the names-in-parts test: a
+// snapshot part holds at most 34 names of the longest, so hundreds of
+// names take many parts, and a batch of events several messages.
+const smallPayload = 2048
+
+// startSmallNode starts a NATS node on host h, with routes to the
+// others' nodes, whose max_payload is smallPayload.
+func startSmallNode(t *testing.T, h *netlab.Host, others ...*netlab.Host) *proctest.Proc {
+	t.Helper()
+	var routes []string
+	for _, o := range others {
+		routes = append(routes, fmt.Sprintf("%q", fmt.Sprintf("nats://%s:%d", o.Addr(), clusterPort)))
+	}
+	conf := fmt.Sprintf(`server_name: %q
+listen: "%s:%d"
+http: "%s:%d"
+max_payload: %d
+ping_interval: "1s"
+ping_max: 2
+cluster {
+  name: "gosimpl-small"
+  listen: "%s:%d"
+  routes: [%s]
+}
+`, nodeName(h), h.Addr(), clientPort, h.Addr(), monitorPort, smallPayload, h.Addr(), clusterPort, strings.Join(routes, ", "))
+	file := filepath.Join(t.TempDir(), nodeName(h)+".conf")
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return proctest.StartCmd(t, h.Command(context.Background(), natsServer(t), "-c", file))
+}
+
+// longName is the i-th name of a prefix, padded to the longest a name
+// may be.
+func longName(prefix string, i int) string {
+	n := fmt.Sprintf("%s%04d_", prefix, i)
+	return n + strings.Repeat("x", naming.MaxNameLen-len(n))
+}
+
+// runNames (the "names" role, args COUNT CHURN) attaches COUNT names of
+// the longest length, says "attached", then attaches and detaches CHURN
+// more, one after another in turn, every 2 ms, until SIGUSR1; then it
+// prints "final " and the churned names it holds, as JSON, and waits for
+// SIGTERM (or 60 s).
+func runNames(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want COUNT CHURN, got %q", args)
+	}
+	count, err1 := strconv.Atoi(args[0])
+	churn, err2 := strconv.Atoi(args[1])
+	if err1 != nil || err2 != nil || count < 0 || churn < 1 {
+		return fmt.Errorf("want COUNT CHURN, got %q", args)
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	var held []*simpl.Channel
+	defer func() {
+		for _, ch := range held {
+			ch.Close()
+		}
+	}()
+	for i := range count {
+		ch, err := simpl.Attach(longName("P", i))
+		if err != nil {
+			return err
+		}
+		held = append(held, ch)
+	}
+	fmt.Println("attached", count)
+	churned := make([]*simpl.Channel, churn)
+	tick := time.NewTicker(2 * time.Millisecond) // the churn's pace
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-usr1:
+			var names []string
+			for _, ch := range churned {
+				if ch != nil {
+					names = append(names, ch.Name())
+					held = append(held, ch)
+				}
+			}
+			b, err := json.Marshal(names)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("final %s\n", b)
+			select {
+			case <-term:
+			case <-time.After(60 * time.Second):
+			}
+			return nil
+		case <-tick.C:
+		}
+		k := i % churn
+		if churned[k] != nil {
+			if err := churned[k].Close(); err != nil {
+				return err
+			}
+			churned[k] = nil
+			continue
+		}
+		ch, err := simpl.Attach(longName("C", k))
+		if err != nil {
+			return err
+		}
+		churned[k] = ch
+	}
+}
+
+// A host's names snapshot larger than one NATS message, across real
+// hosts: with NATS's payload limit at 2 KiB on both nodes, b holds 400
+// names of the longest (about 12 parts' worth) while it attaches and
+// detaches 8 more every 2 ms; a's gateway, started first, follows b's
+// from b's gateway's first snapshot (taken in parts while the churn goes
+// on) and then its events. A watch on a, running throughout, must see
+// every name of b appear once and the churned ones come and go strictly
+// in turn (an event lost or applied twice would show as a name appearing
+// twice, or going while gone), and end with exactly b's names, as does
+// fclocator -hosts -list on a; a's gateway took its snapshots in parts
+// and counted nothing bad.
+func TestNamesInParts(t *testing.T) {
+	const count, churn = 400, 8
+	lab := netlab.New(t, "a", "b")
+	a, b := lab.Host("a"), lab.Host("b")
+	startSmallNode(t, a, b)
+	startSmallNode(t, b, a)
+	m := role(t, b, "meshed", fmt.Sprintf("%s:%d", a.Addr(), monitorPort), fmt.Sprintf("%s:%d", b.Addr(), monitorPort))
+	m.Expect("meshed", routeTimeout)
+	if err := m.Wait(runTimeout); err != nil {
+		t.Fatalf("the nodes' routes: %v", err)
+	}
+	url := func(h *netlab.Host) string { return fmt.Sprintf("nats://%s:%d", h.Addr(), clientPort) }
+	gwA, _ := startGate(t, a.Command(context.Background(), bin("fcgate"), "-v", "-nats", url(a)+","+url(b), "-insecure", "-csimpl=false"))
+	watch := proctest.StartCmd(t, a.Command(context.Background(), bin("fclocator"), "-hosts", "-watch", "-json"))
+	// The watch is up once it reports a's gateway's own names: wait for
+	// a name of a's.
+	aloc := proctest.StartCmd(t, a.Command(context.Background(), bin("fcrecv"), "-n", "ALOC"))
+	aloc.Expect("attached", lineTimeout)
+	expectEvent(t, watch, "appeared", "a:ALOC")
+
+	names := role(t, b, "names", strconv.Itoa(count), strconv.Itoa(churn))
+	names.Expect(fmt.Sprintf("attached %d", count), lineTimeout)
+	gwB, _ := startGate(t, b.Command(context.Background(), bin("fcgate"), "-nats", url(b)+","+url(a), "-insecure", "-csimpl=false"))
+
+	// Follow the watch: b's names as it reports them, each event checked
+	// against what it said before.
+	have := map[string]bool{}
+	bad := 0
+	read := func(d time.Duration) {
+		t.Helper()
+		line := watch.ReadLine(d)
+		var ev nameEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("fclocator -watch -json: %q: %v", line, err)
+		}
+		if ev.Host != "b" {
+			return
+		}
+		switch {
+		case ev.Event == "appeared" && have[ev.Name], ev.Event == "disappeared" && !have[ev.Name]:
+			if bad++; bad <= 10 {
+				t.Errorf("the watch on a: %s %s (pid %d), which it had %v; line %q", ev.Event, ev.Name, ev.PID, have[ev.Name], line)
+			}
+		}
+		have[ev.Name] = ev.Event == "appeared"
+	}
+	present := func(prefix string) int {
+		n := 0
+		for name, in := range have {
+			if in && strings.HasPrefix(name, "b:"+prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	// Every one of b's fixed names, with churn going on.
+	t0 := time.Now()
+	for present("P") < count {
+		read(lineTimeout)
+	}
+	t.Logf("b's %d names seen on a %v after b's gateway started", count, time.Since(t0).Round(time.Millisecond))
+	// The churn goes on for a while after the snapshot: events applied
+	// after it, across messages split to fit the limit.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); {
+		read(lineTimeout)
+	}
+	names.Signal(syscall.SIGUSR1)
+	var final []string
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(names.Expect("final ", lineTimeout), "final ")), &final); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for i := range count {
+		want["b:"+longName("P", i)] = true
+	}
+	for _, n := range final {
+		want["b:"+n] = true
+	}
+	same := func() bool {
+		n := 0
+		for name, in := range have {
+			if in {
+				if !want[name] {
+					return false
+				}
+				n++
+			}
+		}
+		return n == len(want)
+	}
+	// Within 1 s of the churn's end the watch holds exactly b's names.
+	for deadline := time.Now().Add(time.Second); !same(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("1 s after the churn stopped, the watch on a holds %d of b's names (%d fixed, %d churned), want %d (%d churned: %q)",
+				present(""), present("P"), present("C"), len(want), len(final), final)
+		}
+		read(time.Until(deadline) + 10*time.Millisecond)
+	}
+	if bad > 0 {
+		t.Errorf("%d events of the watch did not follow from the ones before", bad)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	r := runCmd(t, a.Command(ctx, bin("fclocator"), "-hosts", "-list", "-json", "b:*"))
+	if r.code != 0 {
+		t.Fatalf("fclocator -hosts -list on a: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var listed []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var ev nameEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("fclocator -hosts -list -json: %q: %v", line, err)
+		}
+		listed = append(listed, ev.Name)
+	}
+	var wantList []string
+	for n := range want {
+		wantList = append(wantList, n)
+	}
+	slices.Sort(listed)
+	slices.Sort(wantList)
+	if !slices.Equal(listed, wantList) {
+		t.Errorf("fclocator -hosts -list on a: %d names, want b's %d", len(listed), len(wantList))
+	}
+
+	names.Signal(syscall.SIGTERM)
+	if err := names.Wait(runTimeout); err != nil {
+		t.Errorf("the names role: %v", err)
+	}
+	for _, p := range []*proctest.Proc{watch, aloc} {
+		p.Signal(15)
+		if err := p.Wait(runTimeout); err != nil {
+			t.Errorf("%v after SIGTERM: %v", p.Cmd.Args, err)
+		}
+	}
+	stopGate(t, gwB)
+	gwA.Signal(15)
+	line := gwA.Expect("fcgate: names across hosts: ", lineTimeout)
+	var runs, snaps, badN, parts, over int
+	if _, err := fmt.Sscanf(line, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d, in parts %d, over the cap %d", &runs, &snaps, &badN, &parts, &over); err != nil || parts < 1 || badN != 0 || over != 0 {
+		t.Errorf("a's gateway's names counts: %q (%v); want a snapshot in parts or more, none bad or over the cap", line, err)
+	} else {
+		t.Logf("a's gateway: %s", line)
+	}
+	if err := gwA.Wait(runTimeout); err != nil {
+		t.Errorf("a's gateway after SIGTERM: %v", err)
+	}
+}
