@@ -55,7 +55,7 @@ import (
 // messages waiting for a snapshot (more are dropped: the next message's
 // position shows the gap, and a new snapshot is asked). A run not heard from for netwire.NamesSilence
 // (its gateway killed, or cut off) is dropped with its names, checked
-// every NamesHeartbeat/2; a goodbye drops it at once.
+// every namesSweep; a goodbye drops it at once.
 type names struct {
 	g     *Gateway
 	w     *locator.Watcher
@@ -103,6 +103,7 @@ type follow struct {
 	pending []netwire.Names
 	waiting int       // the records in pending
 	over    time.Time // when the run went over maxNames: not asked again before overRetry
+	tried   time.Time // when its snapshot was last asked for
 	heard   time.Time
 	names   map[nameKey]locator.Info // as the Table holds them: HOST:NAME
 }
@@ -577,7 +578,7 @@ func (n *names) syncLocked(r run, f *follow) {
 	if f.syncing {
 		return
 	}
-	f.syncing, f.synced = true, false
+	f.syncing, f.synced, f.tried = true, false, time.Now()
 	// The snapshot may bring the host to maxNames, with what its other
 	// runs hold.
 	room := n.maxNames - (n.hostNames[r.host] - len(f.names))
@@ -748,11 +749,20 @@ func (n *names) resetLocked(r run, f *follow, s netwire.Names) {
 	}
 }
 
-// sweep drops the runs gone silent, and asks again for the snapshots
-// that failed, every half heartbeat.
+// namesSweep is how often silent runs are looked for: a run is dropped
+// within NamesSilence + namesSweep of its last message, 1.6 s. (What
+// waits on that, a broker dropping a remote subscriber whose gateway is
+// killed, has 2 s.)
+const namesSweep = 100 * time.Millisecond
+
+// resyncEvery is how often a snapshot that failed is asked again.
+const resyncEvery = netwire.NamesHeartbeat / 2
+
+// sweep drops the runs gone silent, every namesSweep, and asks again for
+// the snapshots that failed, every resyncEvery.
 func (n *names) sweep() {
 	defer n.wg.Done()
-	t := time.NewTicker(netwire.NamesHeartbeat / 2)
+	t := time.NewTicker(namesSweep)
 	defer t.Stop()
 	for {
 		select {
@@ -764,7 +774,7 @@ func (n *names) sweep() {
 				switch {
 				case now.Sub(f.heard) > netwire.NamesSilence:
 					n.dropLocked(r, f)
-				case !f.synced && !f.syncing && now.Sub(f.over) >= overRetry:
+				case !f.synced && !f.syncing && now.Sub(f.over) >= overRetry && now.Sub(f.tried) >= resyncEvery:
 					n.syncLocked(r, f)
 				}
 			}

@@ -29,10 +29,9 @@ const NamesPrefix = "gosimpl.names.v1."
 
 // The timing of names across hosts: a gateway publishes a NamesPresence
 // at least every NamesHeartbeat; a host none is heard from for
-// NamesSilence is taken as gone, its names as disappeared. A watcher
-// checks every NamesHeartbeat/2, so a host whose gateway is killed loses
-// its names within NamesSilence + NamesHeartbeat/2 of the last message it
-// sent, under 2 s.
+// NamesSilence is taken as gone, its names as disappeared. A gateway
+// checks every 100 ms, so a host whose gateway is killed loses its names
+// within NamesSilence + 100 ms of the last message it sent, under 2 s.
 const (
 	NamesHeartbeat = 500 * time.Millisecond
 	NamesSilence   = 1500 * time.Millisecond
