@@ -95,6 +95,7 @@ func (b *Broker) unwatchFromLocked(s *sub) {
 func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) {
 	w := c.WatchHosts(host + ":*")
 	names := make(map[int]int) // names held, by pid on host
+	failing := false           // said so, and not followed since
 	for {
 		ev, err := w.Next(ctx)
 		switch {
@@ -103,8 +104,11 @@ func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) 
 		case err != nil:
 			// Names across hosts are off, or this Channel is closing:
 			// lease only, until they are on (a new watch, from its
-			// snapshot).
-			b.watchLog(host, err)
+			// snapshot). Said once, not at every try.
+			if !failing {
+				b.watchLog(host, err)
+				failing = true
+			}
 			t := time.NewTimer(watchRetry)
 			select {
 			case <-ctx.Done():
@@ -115,6 +119,7 @@ func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) 
 			w, names = c.WatchHosts(host+":*"), make(map[int]int)
 			continue
 		}
+		failing = false
 		switch ev.Kind {
 		case locator.Appeared:
 			names[ev.Info.PID]++
