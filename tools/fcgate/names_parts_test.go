@@ -59,22 +59,26 @@ func longName(prefix string, i int) string {
 	return n + strings.Repeat("x", naming.MaxNameLen-len(n))
 }
 
-// runNames (the "names" role, args COUNT CHURN) attaches COUNT names of
-// the longest length, says "attached", then attaches and detaches CHURN
-// more, one after another in turn, every 2 ms, until SIGUSR1; then it
-// prints "final " and the churned names it holds, as JSON, and waits for
-// SIGTERM (or 60 s).
+// runNames (the "names" role, args COUNT CHURN MORE) attaches COUNT names
+// of the longest length, says "attached", then attaches and detaches
+// CHURN more, one after another in turn, every 2 ms, until SIGUSR1; then
+// it prints "final " and the churned names it holds, as JSON; on SIGUSR2
+// it attaches MORE names at once (Q0000_xxx...) and says "more"; then it
+// waits for SIGTERM (or 60 s).
 func runNames(args []string) error {
-	if len(args) != 2 {
-		return fmt.Errorf("want COUNT CHURN, got %q", args)
+	if len(args) != 3 {
+		return fmt.Errorf("want COUNT CHURN MORE, got %q", args)
 	}
 	count, err1 := strconv.Atoi(args[0])
 	churn, err2 := strconv.Atoi(args[1])
-	if err1 != nil || err2 != nil || count < 0 || churn < 1 {
-		return fmt.Errorf("want COUNT CHURN, got %q", args)
+	more, err3 := strconv.Atoi(args[2])
+	if err1 != nil || err2 != nil || err3 != nil || count < 0 || churn < 1 || more < 0 {
+		return fmt.Errorf("want COUNT CHURN MORE, got %q", args)
 	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	var held []*simpl.Channel
@@ -111,6 +115,21 @@ func runNames(args []string) error {
 			fmt.Printf("final %s\n", b)
 			select {
 			case <-term:
+				return nil
+			case <-usr2:
+			case <-time.After(60 * time.Second):
+				return nil
+			}
+			for i := range more {
+				ch, err := simpl.Attach(longName("Q", i))
+				if err != nil {
+					return err
+				}
+				held = append(held, ch)
+			}
+			fmt.Println("more")
+			select {
+			case <-term:
 			case <-time.After(60 * time.Second):
 			}
 			return nil
@@ -141,10 +160,13 @@ func runNames(args []string) error {
 // every name of b appear once and the churned ones come and go strictly
 // in turn (an event lost or applied twice would show as a name appearing
 // twice, or going while gone), and end with exactly b's names, as does
-// fclocator -hosts -list on a; a's gateway took its snapshots in parts
-// and counted nothing bad.
+// fclocator -hosts -list on a. Then b attaches 150 more at once: their
+// events, batched by b's Watcher, go in as many messages as 2 KiB needs,
+// and the watch sees each once. a's gateway took b's snapshot in parts,
+// asked no snapshot but one per run (no event was missed: a gap would
+// have made it ask again), and counted nothing bad.
 func TestNamesInParts(t *testing.T) {
-	const count, churn = 400, 8
+	const count, churn, more = 400, 8, 150
 	lab := netlab.New(t, "a", "b")
 	a, b := lab.Host("a"), lab.Host("b")
 	startSmallNode(t, a, b)
@@ -163,7 +185,7 @@ func TestNamesInParts(t *testing.T) {
 	aloc.Expect("attached", lineTimeout)
 	expectEvent(t, watch, "appeared", "a:ALOC")
 
-	names := role(t, b, "names", strconv.Itoa(count), strconv.Itoa(churn))
+	names := role(t, b, "names", strconv.Itoa(count), strconv.Itoa(churn), strconv.Itoa(more))
 	names.Expect(fmt.Sprintf("attached %d", count), lineTimeout)
 	gwB, _ := startGate(t, b.Command(context.Background(), bin("fcgate"), "-nats", url(b)+","+url(a), "-insecure", "-csimpl=false"))
 
@@ -269,6 +291,24 @@ func TestNamesInParts(t *testing.T) {
 		t.Errorf("fclocator -hosts -list on a: %d names, want b's %d", len(listed), len(wantList))
 	}
 
+	// 150 attached at once on b: their events in messages of 2 KiB.
+	t0 = time.Now()
+	names.Signal(syscall.SIGUSR2)
+	names.Expect("more", lineTimeout)
+	t.Logf("b attached %d more in %v", more, time.Since(t0).Round(time.Millisecond))
+	for i := range more {
+		want["b:"+longName("Q", i)] = true
+	}
+	for deadline := time.Now().Add(lineTimeout); !same(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the watch on a holds %d of b's %d names (%d of the %d attached at once), want all", present(""), len(want), present("Q"), more)
+		}
+		read(time.Until(deadline) + 10*time.Millisecond)
+	}
+	if bad > 0 {
+		t.Errorf("%d events of the watch did not follow from the ones before", bad)
+	}
+
 	names.Signal(syscall.SIGTERM)
 	if err := names.Wait(runTimeout); err != nil {
 		t.Errorf("the names role: %v", err)
@@ -283,8 +323,8 @@ func TestNamesInParts(t *testing.T) {
 	gwA.Signal(15)
 	line := gwA.Expect("fcgate: names across hosts: ", lineTimeout)
 	var runs, snaps, badN, parts, over int
-	if _, err := fmt.Sscanf(line, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d, in parts %d, over the cap %d", &runs, &snaps, &badN, &parts, &over); err != nil || parts < 1 || badN != 0 || over != 0 {
-		t.Errorf("a's gateway's names counts: %q (%v); want a snapshot in parts or more, none bad or over the cap", line, err)
+	if _, err := fmt.Sscanf(line, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d, in parts %d, over the cap %d", &runs, &snaps, &badN, &parts, &over); err != nil || parts < 1 || snaps != runs || badN != 0 || over != 0 {
+		t.Errorf("a's gateway's names counts: %q (%v); want a snapshot in parts or more, one snapshot per run, none bad or over the cap", line, err)
 	} else {
 		t.Logf("a's gateway: %s", line)
 	}
