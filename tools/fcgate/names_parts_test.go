@@ -164,7 +164,9 @@ func runNames(args []string) error {
 // events, batched by b's Watcher, go in as many messages as 2 KiB needs,
 // and the watch sees each once. a's gateway took b's snapshot in parts,
 // asked no snapshot but one per run (no event was missed: a gap would
-// have made it ask again), and counted nothing bad.
+// have made it ask again), and counted nothing bad. A gateway on a that
+// follows at most 100 names of a host (-max-host-names) then says b has
+// more, lists none of b's, and counts it.
 func TestNamesInParts(t *testing.T) {
 	const count, churn, more = 400, 8, 150
 	lab := netlab.New(t, "a", "b")
@@ -309,17 +311,12 @@ func TestNamesInParts(t *testing.T) {
 		t.Errorf("%d events of the watch did not follow from the ones before", bad)
 	}
 
-	names.Signal(syscall.SIGTERM)
-	if err := names.Wait(runTimeout); err != nil {
-		t.Errorf("the names role: %v", err)
-	}
 	for _, p := range []*proctest.Proc{watch, aloc} {
 		p.Signal(15)
 		if err := p.Wait(runTimeout); err != nil {
 			t.Errorf("%v after SIGTERM: %v", p.Cmd.Args, err)
 		}
 	}
-	stopGate(t, gwB)
 	gwA.Signal(15)
 	line := gwA.Expect("fcgate: names across hosts: ", lineTimeout)
 	var runs, snaps, badN, parts, over int
@@ -331,4 +328,29 @@ func TestNamesInParts(t *testing.T) {
 	if err := gwA.Wait(runTimeout); err != nil {
 		t.Errorf("a's gateway after SIGTERM: %v", err)
 	}
+
+	// A gateway on a that follows at most 100 names of a host: it says
+	// that b has more, lists none of b's, and counts it.
+	gwA, _ = startGate(t, a.Command(context.Background(), bin("fcgate"), "-v", "-max-host-names", "100", "-nats", url(a)+","+url(b), "-insecure", "-csimpl=false"))
+	waitStderr(t, gwA, fmt.Sprintf("fcgate: names across hosts: host b has %d names or more", len(want)))
+	waitStderr(t, gwA, "over the 100 followed of one host: its names are not listed; asking again in 10s")
+	ctx2, cancel2 := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel2()
+	r = runCmd(t, a.Command(ctx2, bin("fclocator"), "-hosts", "-list", "b:*"))
+	if r.code != 0 || strings.Contains(r.stdout, "b:") {
+		t.Errorf("fclocator -hosts -list b:* on a, over the cap: exit %d, stdout %q, stderr %q; want no names", r.code, r.stdout, r.stderr)
+	}
+	gwA.Signal(15)
+	line = gwA.Expect("fcgate: names across hosts: ", lineTimeout)
+	if _, err := fmt.Sscanf(line, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d, in parts %d, over the cap %d", &runs, &snaps, &badN, &parts, &over); err != nil || over != 1 || badN != 0 {
+		t.Errorf("the capped gateway's names counts: %q (%v); want 1 over the cap, none bad", line, err)
+	}
+	if err := gwA.Wait(runTimeout); err != nil {
+		t.Errorf("a's capped gateway after SIGTERM: %v", err)
+	}
+	names.Signal(syscall.SIGTERM)
+	if err := names.Wait(runTimeout); err != nil {
+		t.Errorf("the names role: %v", err)
+	}
+	stopGate(t, gwB)
 }
