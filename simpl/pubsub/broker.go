@@ -136,7 +136,6 @@ type Broker struct {
 	rctx     context.Context // ends when Serve does
 	watchers sync.WaitGroup  // the watches' goroutines
 	hosts    map[string]*hostWatch
-	watchLog func(host string, err error) // a watch that cannot follow its host (tests replace it)
 }
 
 // topic is what the broker keeps of a topic.
@@ -238,7 +237,6 @@ func NewBroker(opts ...Option) *Broker {
 		subs:   make(map[uint64]*sub),
 		hosts:  make(map[string]*hostWatch),
 	}
-	b.watchLog = b.logWatch
 	return b
 }
 

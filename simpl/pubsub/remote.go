@@ -106,7 +106,7 @@ func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) 
 			// lease only, until they are on (a new watch, from its
 			// snapshot). Said once, not at every try.
 			if !failing {
-				b.watchLog(host, err)
+				b.logWatch(host, err)
 				failing = true
 			}
 			t := time.NewTimer(watchRetry)
@@ -135,7 +135,7 @@ func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) 
 			// No gateway here to ask: no remote subscriber reaches the
 			// broker meanwhile either. What changed is told on
 			// Restored.
-			b.watchLog(host, ev.Err)
+			b.logWatch(host, ev.Err)
 		}
 	}
 }
