@@ -45,6 +45,7 @@ type Options struct {
 	policy      *Policy
 	outOnly     bool
 	bridge      Bridge
+	maxNames    int // names across hosts: the most names followed of one host (names.go)
 }
 
 // A Bridge carries requests to hosts that are not reached over NATS: C
@@ -148,11 +149,34 @@ func WithPolicy(p *Policy) Option {
 	}
 }
 
+// DefaultMaxHostNames is the most names a gateway follows of one host
+// (names across hosts; WithMaxHostNames).
+const DefaultMaxHostNames = 100000
+
+// WithMaxHostNames sets the most names a gateway follows of one host, in
+// all its gateways' runs together (default DefaultMaxHostNames). It
+// bounds the memory another host can make this one spend on its names:
+// a host that reports more is followed without its names (they are not
+// listed), counted in NamesStats.OverCap and told to Hooks.Note, and
+// asked again every 10 s.
+func WithMaxHostNames(n int) Option {
+	return func(o *Options) error {
+		if n < 1 {
+			return fmt.Errorf("gateway: at most %d names of a host: want 1 or more", n)
+		}
+		o.maxNames = n
+		return nil
+	}
+}
+
 // Hooks observe a gateway; each is optional and called from the
 // goroutine that handled the request, so it must not block for long.
 type Hooks struct {
 	// Done is called once per request when its answer is given.
 	Done func(Event)
+	// Note is called with a line for the operator about something the
+	// gateway did not do (a host's names over WithMaxHostNames).
+	Note func(msg string)
 }
 
 // WithHooks installs hooks.
@@ -244,7 +268,7 @@ type Gateway struct {
 // (flushed to the server). The caller keeps ch and nc: Close them after
 // the Gateway.
 func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gateway, error) {
-	o := Options{maxInflight: DefaultMaxInflight, maxInbound: DefaultMaxInbound, heartbeat: DefaultHeartbeat, silence: DefaultSilence, drain: DefaultDrain, maxBytes: DefaultMaxBytes}
+	o := Options{maxInflight: DefaultMaxInflight, maxInbound: DefaultMaxInbound, heartbeat: DefaultHeartbeat, silence: DefaultSilence, drain: DefaultDrain, maxBytes: DefaultMaxBytes, maxNames: DefaultMaxHostNames}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err

@@ -29,10 +29,9 @@ const NamesPrefix = "gosimpl.names.v1."
 
 // The timing of names across hosts: a gateway publishes a NamesPresence
 // at least every NamesHeartbeat; a host none is heard from for
-// NamesSilence is taken as gone, its names as disappeared. A watcher
-// checks every NamesHeartbeat/2, so a host whose gateway is killed loses
-// its names within NamesSilence + NamesHeartbeat/2 of the last message it
-// sent, under 2 s.
+// NamesSilence is taken as gone, its names as disappeared. A gateway
+// checks every 100 ms, so a host whose gateway is killed loses its names
+// within NamesSilence + 100 ms of the last message it sent, under 2 s.
 const (
 	NamesHeartbeat = 500 * time.Millisecond
 	NamesSilence   = 1500 * time.Millisecond
@@ -145,7 +144,7 @@ const (
 func (n *Names) NamesSize() int {
 	s := namesHeaderSize
 	for i := range n.Records {
-		s += recordSize + len(n.Records[i].Name)
+		s += n.Records[i].Size()
 	}
 	return s
 }
@@ -265,5 +264,158 @@ func DecodeNames(b []byte) (Names, error) {
 	return n, nil
 }
 
+// Size is the bytes r takes in a Names message.
+func (r NameRecord) Size() int { return recordSize + len(r.Name) }
+
 // SinceTime is r.Since as a time.
 func (r NameRecord) SinceTime() time.Time { return time.Unix(0, r.Since) }
+
+// Snapshots in parts. A host's names may not fit one NATS message (the
+// server's max_payload: 1 MiB by default, as little as a few KiB in some
+// deployments). A gateway that can take a snapshot in parts says so in its
+// list request's body (a NamesList); the answering gateway then takes one
+// snapshot, at one position, and publishes it to the request's reply
+// subject as NamesParts numbered 0 to Parts-1, each fitting MaxPart, in
+// order. A request with no body (a gateway that predates parts) is
+// answered with one Names message, or with nothing when that would not
+// fit.
+
+// NamesList is the body of a list request from a gateway that takes a
+// snapshot in parts.
+type NamesList struct {
+	// MaxPart is the size, in bytes, the asker takes each part at most:
+	// the answerer's parts fit both its own and this.
+	MaxPart int
+}
+
+// ErrBadNamesPart is what DecodeNamesList and DecodeNamesPart return for
+// bytes they cannot take.
+var ErrBadNamesPart = errors.New("simpl: bad names snapshot part")
+
+// The wire forms, little-endian:
+//
+//	list request:  | GSL1 | max part (4) |
+//	part:          | GSP1 | part (4) | parts (4) | total (4) | Names (a NamesSnapshot, as AppendNames) |
+const (
+	listMagic      = "GSL1"
+	listSize       = 8
+	partMagic      = "GSP1"
+	partHeaderSize = 16
+)
+
+// MinPart is the smallest MaxPart a part can be made in: the part's
+// headers and one record of the longest name.
+const MinPart = partHeaderSize + namesHeaderSize + recordSize + naming.MaxNameLen
+
+// AppendNamesList appends l, encoded, to b.
+func AppendNamesList(b []byte, l NamesList) ([]byte, error) {
+	if l.MaxPart < MinPart || int64(l.MaxPart) > math.MaxUint32 {
+		return b, fmt.Errorf("%w: parts of at most %d bytes, want %d to %d", ErrBadNamesPart, l.MaxPart, MinPart, uint32(math.MaxUint32))
+	}
+	b = append(b, listMagic...)
+	return binary.LittleEndian.AppendUint32(b, uint32(l.MaxPart)), nil
+}
+
+// DecodeNamesList reads a NamesList from b.
+func DecodeNamesList(b []byte) (NamesList, error) {
+	if len(b) != listSize || string(b[:4]) != listMagic {
+		return NamesList{}, fmt.Errorf("%w: a list request of %d bytes, want %d starting %q", ErrBadNamesPart, len(b), listSize, listMagic)
+	}
+	l := NamesList{MaxPart: int(binary.LittleEndian.Uint32(b[4:]))}
+	if l.MaxPart < MinPart {
+		return NamesList{}, fmt.Errorf("%w: parts of at most %d bytes, want %d or more", ErrBadNamesPart, l.MaxPart, MinPart)
+	}
+	return l, nil
+}
+
+// NamesPart is one part of a snapshot. Every part of one snapshot has the
+// same Parts, Total, Names.Gen and Names.To; their Records, in part
+// order, are the snapshot's names.
+type NamesPart struct {
+	Part, Parts int   // this part's number, from 0, of Parts
+	Total       int   // the names in the whole snapshot
+	Names       Names // a NamesSnapshot: this part's names
+}
+
+// NamesPartSize is the size of p encoded.
+func (p *NamesPart) NamesPartSize() int { return partHeaderSize + p.Names.NamesSize() }
+
+// AppendNamesPart appends p, encoded, to b, having checked it as
+// DecodeNamesPart does.
+func AppendNamesPart(b []byte, p *NamesPart) ([]byte, error) {
+	if err := p.check(); err != nil {
+		return b, err
+	}
+	b = append(b, partMagic...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(p.Part))
+	b = binary.LittleEndian.AppendUint32(b, uint32(p.Parts))
+	b = binary.LittleEndian.AppendUint32(b, uint32(p.Total))
+	return AppendNames(b, &p.Names)
+}
+
+// check reports what makes p unfit to send. A part holds at least one
+// name (but the one part of an empty snapshot), and no more than the
+// snapshot; there are no more parts than names.
+func (p *NamesPart) check() error {
+	n := len(p.Names.Records)
+	switch {
+	case p.Names.Type != NamesSnapshot:
+		return fmt.Errorf("%w: a part of type %d, want a snapshot", ErrBadNamesPart, p.Names.Type)
+	case p.Parts < 1 || p.Part < 0 || p.Part >= p.Parts || int64(p.Parts) > math.MaxUint32:
+		return fmt.Errorf("%w: part %d of %d", ErrBadNamesPart, p.Part, p.Parts)
+	case p.Total < 0 || int64(p.Total) > math.MaxUint32 || p.Parts > max(p.Total, 1):
+		return fmt.Errorf("%w: %d parts for %d names", ErrBadNamesPart, p.Parts, p.Total)
+	case n > p.Total || (n == 0 && p.Total > 0):
+		return fmt.Errorf("%w: part %d of %d holds %d of %d names", ErrBadNamesPart, p.Part, p.Parts, n, p.Total)
+	}
+	return p.Names.check()
+}
+
+// DecodeNamesPart reads a NamesPart from b. It allocates no more than b's
+// size warrants, whatever its counts say.
+func DecodeNamesPart(b []byte) (NamesPart, error) {
+	if len(b) < partHeaderSize || string(b[:4]) != partMagic {
+		return NamesPart{}, fmt.Errorf("%w: %d bytes, want %d or more starting %q", ErrBadNamesPart, len(b), partHeaderSize, partMagic)
+	}
+	p := NamesPart{
+		Part:  int(binary.LittleEndian.Uint32(b[4:])),
+		Parts: int(binary.LittleEndian.Uint32(b[8:])),
+		Total: int(binary.LittleEndian.Uint32(b[12:])),
+	}
+	var err error
+	if p.Names, err = DecodeNames(b[partHeaderSize:]); err != nil {
+		return NamesPart{}, fmt.Errorf("%w: %w", ErrBadNamesPart, err)
+	}
+	if err := p.check(); err != nil {
+		return NamesPart{}, err
+	}
+	return p, nil
+}
+
+// SplitSnapshot splits snapshot s into parts of at most maxPart bytes
+// each (MinPart or more), in order.
+func SplitSnapshot(s *Names, maxPart int) ([]NamesPart, error) {
+	if s.Type != NamesSnapshot {
+		return nil, fmt.Errorf("%w: splitting a type %d message", ErrBadNamesPart, s.Type)
+	}
+	if maxPart < MinPart {
+		return nil, fmt.Errorf("%w: parts of at most %d bytes, want %d or more", ErrBadNamesPart, maxPart, MinPart)
+	}
+	var parts []NamesPart
+	cur := NamesPart{Total: len(s.Records), Names: Names{Type: NamesSnapshot, Gen: s.Gen, To: s.To}}
+	size := partHeaderSize + namesHeaderSize
+	for _, r := range s.Records {
+		rs := r.Size()
+		if size+rs > maxPart && len(cur.Names.Records) > 0 {
+			parts = append(parts, cur)
+			cur.Names.Records, size = nil, partHeaderSize+namesHeaderSize
+		}
+		cur.Names.Records = append(cur.Names.Records, r)
+		size += rs
+	}
+	parts = append(parts, cur)
+	for i := range parts {
+		parts[i].Part, parts[i].Parts = i, len(parts)
+	}
+	return parts, nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
@@ -27,6 +28,8 @@ type Client struct {
 	mu   sync.Mutex
 	conn *simpl.Conn
 	gw   *Client // asks the gateway, for ListHosts and WatchHosts
+
+	replyMax atomic.Int64 // the reply buffer calls start with: grown by a reply too large for it
 }
 
 // DefaultUnresponsiveAfter is WithUnresponsiveAfter's default.
@@ -134,12 +137,26 @@ func ownClosed(err error) bool {
 	return errors.Is(err, simpl.ErrClosed) && !errors.Is(err, simpl.ErrPeerGone)
 }
 
+// MaxReply is the largest reply a Client takes: a list, or a watch's
+// first answer, of some 500,000 names. Replies start in a buffer of
+// typed.DefaultMaxReply (64 KiB, some 600 names); one larger is asked
+// again, once, in a buffer of its size (the request is idempotent: a list,
+// or a watch from a position), and the Client starts its next calls
+// there.
+const MaxReply = 64 << 20
+
 // callWithin calls the daemon through conn, giving it d to answer: past
 // that, with ctx still alive, the error wraps ErrUnresponsive.
 func callWithin[Req, Rep typed.Tagged](ctx context.Context, c *Client, conn *simpl.Conn, req Req, d time.Duration) (Rep, error) {
 	cctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	rep, err := typed.Call[Req, Rep](cctx, conn, req)
+	size := max(int(c.replyMax.Load()), typed.DefaultMaxReply)
+	rep, err := typed.Call[Req, Rep](cctx, conn, req, typed.WithReplyLimits(typed.Limits{MaxSize: size}))
+	var se *simpl.SizeError
+	if errors.Is(err, simpl.ErrReplyTooLarge) && errors.As(err, &se) && se.Size > size && se.Size <= MaxReply {
+		c.replyMax.Store(int64(se.Size))
+		rep, err = typed.Call[Req, Rep](cctx, conn, req, typed.WithReplyLimits(typed.Limits{MaxSize: se.Size}))
+	}
 	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
 		err = fmt.Errorf("%w: locator %q, within %v", ErrUnresponsive, c.name, d)
 	}

@@ -22,6 +22,7 @@ func TestMain(m *testing.M) {
 	simpltest.Main(m, map[string]simpltest.Role{
 		"hold":    roleHold,
 		"locator": roleLocator,
+		"table":   roleTable,
 	}, simpltest.WithLifetime(2*time.Minute))
 }
 

@@ -98,7 +98,9 @@ func WithMetricTopics(n int) Option { return func(c *config) { c.metricTopics = 
 func WithWorkers(n int) Option { return func(c *config) { c.workers = n } }
 
 // WithLogger sets where failures no client hears of are reported, at
-// level Error (the default is slog.Default(); nil discards).
+// level Error, and, at level Warn, a host with remote subscribers whose
+// names cannot be followed (remote.go) (the default is slog.Default();
+// nil discards).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger, c.loggerSet = l, true }
 }
@@ -127,6 +129,13 @@ type Broker struct {
 	ended    [numEndReasons]uint64
 	stopping bool
 	scratch  []*sub
+
+	// Remote subscribers (remote.go): a watch of each host that has
+	// some, while it does.
+	remote   *simpl.Channel  // what the watches send through; nil until Serve
+	rctx     context.Context // ends when Serve does
+	watchers sync.WaitGroup  // the watches' goroutines
+	hosts    map[string]*hostWatch
 }
 
 // topic is what the broker keeps of a topic.
@@ -166,6 +175,7 @@ type sub struct {
 	pattern  string
 	mode     Mode
 	pid      int
+	from     origin    // a remote subscriber's host and pid there (pid is then 0)
 	since    time.Time // when it subscribed, for naming.Alive
 	lease    time.Duration
 	lastSeen time.Time
@@ -225,6 +235,7 @@ func NewBroker(opts ...Option) *Broker {
 		alive:  naming.Alive,
 		topics: make(map[string]*topic),
 		subs:   make(map[uint64]*sub),
+		hosts:  make(map[string]*hostWatch),
 	}
 	return b
 }
@@ -257,6 +268,9 @@ func (b *Broker) Serve(ctx context.Context, ch *simpl.Channel) error {
 	})
 
 	sctx, stopSweep := context.WithCancel(ctx)
+	b.mu.Lock()
+	b.remote, b.rctx = ch, sctx
+	b.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Go(func() { b.sweeper(sctx) })
 	var sopts []typed.ServeOption
@@ -267,6 +281,7 @@ func (b *Broker) Serve(ctx context.Context, ch *simpl.Channel) error {
 	stopSweep()
 	wg.Wait()
 	b.stop()
+	b.watchers.Wait()
 	return err
 }
 
@@ -454,10 +469,20 @@ func (b *Broker) handleSubscribe(ctx context.Context, req subscribeRequest, m si
 	if err := CheckPattern(req.Pattern); err != nil {
 		return subscribeReply{}, codeErr(codeBadTopic, err)
 	}
-	return b.subscribe(senderPID(m), req)
+	var from origin
+	if c, ok := m.Cred(); ok && c.Remote() {
+		from = origin{host: c.Host, pid: c.HostPID}
+	}
+	return b.subscribeFrom(senderPID(m), from, req)
 }
 
 func (b *Broker) subscribe(pid int, req subscribeRequest) (subscribeReply, error) {
+	return b.subscribeFrom(pid, origin{}, req)
+}
+
+// subscribeFrom opens a subscription for local process pid, or for the
+// remote subscriber from.
+func (b *Broker) subscribeFrom(pid int, from origin, req subscribeRequest) (subscribeReply, error) {
 	switch req.Mode {
 	case "":
 		req.Mode = Queue
@@ -487,7 +512,7 @@ func (b *Broker) subscribe(pid int, req subscribeRequest) (subscribeReply, error
 	}
 	b.lastID++
 	s := &sub{
-		id: b.lastID, pattern: req.Pattern, mode: req.Mode, pid: pid, since: now,
+		id: b.lastID, pattern: req.Pattern, mode: req.Mode, pid: pid, from: from, since: now,
 		lease: lease, lastSeen: now, q: newQueue(size, req.Mode == Latest),
 	}
 	if req.Current {
@@ -506,6 +531,7 @@ func (b *Broker) subscribe(pid int, req subscribeRequest) (subscribeReply, error
 	}
 	b.subs[s.id] = s
 	b.trie.add(s)
+	b.watchFromLocked(s)
 	return subscribeReply{ID: s.id, Epoch: b.epoch, Queue: size, Lease: lease}, nil
 }
 
@@ -602,6 +628,7 @@ func (b *Broker) unsubscribe(pid int, req unsubscribeRequest) (unsubscribeReply,
 func (b *Broker) end(s *sub, why int, wakes []wake) []wake {
 	delete(b.subs, s.id)
 	b.trie.remove(s)
+	b.unwatchFromLocked(s)
 	b.ended[why]++
 	for _, e := range s.flight {
 		e.t.dropped[dropClosed]++
@@ -689,7 +716,7 @@ func (b *Broker) Stats() Stats {
 	st := Stats{Epoch: b.epoch, Topics: len(b.topics), RetainedBytes: b.retBytes}
 	for _, s := range b.subs {
 		st.Subscriptions = append(st.Subscriptions, SubscriptionInfo{
-			ID: s.id, Pattern: s.pattern, Mode: s.mode, PID: s.pid, Size: s.q.size,
+			ID: s.id, Pattern: s.pattern, Mode: s.mode, PID: s.pid, Host: s.from.host, HostPID: s.from.pid, Size: s.q.size,
 			Queued: s.q.n + len(s.flight), Delivered: s.deliv, Dropped: s.dropped, Waiting: s.held != nil,
 		})
 	}

@@ -64,7 +64,10 @@
 // when that process dies (checked every WithSweep, and at once when a
 // reply to it fails) or when no Next comes within its lease (WithLease;
 // one minute unless the broker says otherwise with WithDefaultLease); its
-// queue goes with it. Topics and
+// queue goes with it. A subscriber on another host, whose requests come
+// through this host's gateway, is followed by its host's names instead
+// (names across hosts): its subscription ends within 2 s of its process,
+// or its host's gateway, going (see remote.go and docs/pubsub.md). Topics and
 // subscriptions are bounded (WithMaxTopics, WithMaxSubscriptions), as is
 // each queue, so nothing grows without bound.
 //

@@ -157,12 +157,14 @@ type SubscriptionInfo struct {
 	ID        uint64 `msgpack:"id"`
 	Pattern   string `msgpack:"pattern"`
 	Mode      Mode   `msgpack:"mode"`
-	PID       int    `msgpack:"pid"`
-	Size      int    `msgpack:"size"`      // the queue's size
-	Queued    int    `msgpack:"queued"`    // messages waiting, in flight included
-	Delivered uint64 `msgpack:"delivered"` // messages acknowledged
-	Dropped   uint64 `msgpack:"dropped"`   // messages lost
-	Waiting   bool   `msgpack:"waiting"`   // a Next is held
+	PID       int    `msgpack:"pid"`                // the local subscriber's; 0 for a remote one
+	Host      string `msgpack:"host,omitempty"`     // a remote subscriber's host; "" for a local one
+	HostPID   int    `msgpack:"host_pid,omitempty"` // a remote subscriber's pid on its host
+	Size      int    `msgpack:"size"`               // the queue's size
+	Queued    int    `msgpack:"queued"`             // messages waiting, in flight included
+	Delivered uint64 `msgpack:"delivered"`          // messages acknowledged
+	Dropped   uint64 `msgpack:"dropped"`            // messages lost
+	Waiting   bool   `msgpack:"waiting"`            // a Next is held
 }
 
 func codeErr(code typed.Code, err error) error {

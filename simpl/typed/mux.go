@@ -276,10 +276,13 @@ func (mux *Mux) fail(c *codec, m simpl.Message, err error) {
 	mux.answer(m, c.out.b)
 }
 
-// answer sends a reply, logging a failure nobody else will hear of.
+// answer sends a reply, logging a failure nobody else will hear of (a
+// reply too large for the sender's buffer is not one: the sender's Call
+// fails with it, and may ask again with a larger one, as the locator's
+// Client does).
 func (mux *Mux) answer(m simpl.Message, b []byte) {
 	err := m.Reply(b)
-	if err == nil || errors.Is(err, simpl.ErrPeerGone) || errors.Is(err, simpl.ErrClosed) {
+	if err == nil || errors.Is(err, simpl.ErrPeerGone) || errors.Is(err, simpl.ErrClosed) || errors.Is(err, simpl.ErrReplyTooLarge) {
 		return
 	}
 	name, pid := m.Sender()

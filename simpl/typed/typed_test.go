@@ -325,6 +325,9 @@ func TestErrors(t *testing.T) {
 			t.Errorf("reply over the default limit: %v, want ErrReplyTooLarge", err)
 		}
 		alive("reply too large")
+		if s := srv.Stderr(); strings.Contains(s, "too large for the sender") {
+			t.Errorf("a reply too large, which its sender hears of, was logged too: %s", s)
+		}
 		blob, err := typed.Call[Big, Blob](ctx, conn, Big{N: typed.DefaultMaxReply}, typed.WithReplyLimits(typed.Limits{MaxSize: 1 << 20}))
 		if err != nil || len(blob.B) != typed.DefaultMaxReply {
 			t.Errorf("reply under a raised limit: %d bytes, %v", len(blob.B), err)

@@ -43,6 +43,7 @@ var clusterRoles = map[string]func(args []string) error{
 	"echo":    runEcho,
 	"meshed":  runMeshed,
 	"clients": runClients,
+	"names":   runNames,
 }
 
 func init() {

@@ -4,7 +4,7 @@
 //
 //	fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...]
 //	       [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure]
-//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false]
+//	       [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-max-host-names N] [-policy FILE] [-csimpl=false]
 //	       [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-conns N] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v]
 //	fcgate -permissions [-host NAME]
 //
@@ -41,7 +41,9 @@
 // theirs, for fclocator -hosts (docs/network.md, "Names across hosts"); if
 // the deployment's permissions refuse it the names subjects it says so on
 // stderr ("fcgate: names across hosts are off: ...") and carries Sends
-// all the same.
+// all the same. It follows at most -max-host-names names of one other
+// host (100000); a host with more is followed without its names, and a
+// line on stderr says so.
 //
 // -csimpl-tcp takes C SIMPL hosts' surrogateTcp connections (their
 // senders' "thishost:NAME"), in C SIMPL's char encoding unless
@@ -60,7 +62,7 @@
 // chunks it dropped before they were whole, the most bytes it held of
 // -max-bytes, and how many its policy denied; then a line of
 // names-across-hosts counts (gateway runs followed, snapshots asked, bad
-// messages); for C SIMPL programs, a line "csimpl: ..." per name located
+// messages, snapshots that came in parts, refused over the cap); for C SIMPL programs, a line "csimpl: ..." per name located
 // or failure, and their counts (requests to the router, registrations
 // handed out, names located and not found, Sends carried and failed,
 // proxies, bad messages, surrogates refused for the limit). SIGINT,
@@ -96,7 +98,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-policy FILE] [-csimpl=false] [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-conns N] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v] | -permissions [-host NAME]"
+const usage = "usage: fcgate [-host NAME] [-listen HOST:PORT] [-cluster HOST:PORT] [-routes URL,...] [-nats URL,...] [-tls-cert FILE] [-tls-key FILE] [-tls-ca FILE] [-creds FILE] [-nkey FILE] [-insecure] [-perm MODE] [-max-inflight N] [-max-inbound N] [-max-bytes N] [-max-host-names N] [-policy FILE] [-csimpl=false] [-csimpl-tcp HOST:PORT [-csimpl-tcp-allow CIDR,...]] [-csimpl-hosts HOST[=ADDR:PORT],...] [-csimpl-tcp-port N] [-csimpl-tcp-k DURATION] [-csimpl-tcp-conns N] [-csimpl-tcp-binary] [-csimpl-tcp-max N] [-v] | -permissions [-host NAME]"
 
 // exitRefused is the exit status of a refusal to run insecurely.
 const exitRefused = 2
@@ -251,6 +253,7 @@ func run(args []string, stdout io.Writer) error {
 	maxInflight := fs.Int("max-inflight", gateway.DefaultMaxInflight, "most requests from local programs carried at once; more are answered busy, unsent")
 	maxInbound := fs.Int("max-inbound", gateway.DefaultMaxInbound, "most requests from other hosts delivered at once; more are answered busy, undelivered")
 	maxBytes := fs.Int64("max-bytes", gateway.DefaultMaxBytes, "most bytes held for messages larger than one NATS message (in chunks), both ways; more are answered full, unsent")
+	maxHostNames := fs.Int("max-host-names", gateway.DefaultMaxHostNames, "most names followed of one other host (names across hosts); a host with more is listed without names, and said so")
 	policy := fs.String("policy", "", "a policy file: which senders on other hosts may reach which local names (deny by default once given)")
 	permissions := fs.Bool("permissions", false, "print the NATS permissions a deployment should give this host's gateway user, and exit")
 	csimpl := fs.Bool("csimpl", true, "serve C SIMPL programs' host:NAME: be their protocol router, or register with theirs")
@@ -288,6 +291,10 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-max-bytes %d: must be 1 or more", *maxBytes)
 	}
 	opts = append(opts, gateway.WithMaxBytes(*maxBytes))
+	if *maxHostNames < 1 {
+		return fmt.Errorf("-max-host-names %d: must be 1 or more", *maxHostNames)
+	}
+	opts = append(opts, gateway.WithMaxHostNames(*maxHostNames))
 	if *host == "" {
 		if *host, err = naming.LocalHost(); err != nil {
 			return err
@@ -355,8 +362,9 @@ func run(args []string, stdout io.Writer) error {
 
 	var outMu sync.Mutex
 	var werr error
+	hooks := gateway.Hooks{Note: func(msg string) { fmt.Fprintf(os.Stderr, "fcgate: %s\n", msg) }}
 	if *verbose {
-		opts = append(opts, gateway.WithHooks(gateway.Hooks{Done: func(e gateway.Event) {
+		hooks.Done = func(e gateway.Event) {
 			dir := "out"
 			if e.Inbound {
 				dir = "in"
@@ -370,8 +378,9 @@ func run(args []string, stdout io.Writer) error {
 			if _, err := fmt.Fprintf(stdout, "%s %v from %s to %s: %v%s in %v\n", dir, e.Kind, e.From, e.Target, e.Status, detail, e.Elapsed.Round(time.Microsecond)); err != nil && werr == nil {
 				werr = err
 			}
-		}}))
+		}
 	}
+	opts = append(opts, gateway.WithHooks(hooks))
 	bridge.Client = surrogate.NewClient(surrogate.ClientOptions{Encoding: sur.Encoding, MaxMessage: sur.MaxMessage, KeepAlive: sur.KeepAlive, PerHost: sur.PerPeer, Host: *host})
 	defer bridge.Client.Close()
 	opts = append(opts, gateway.WithBridge(bridge))
@@ -467,7 +476,7 @@ func run(args []string, stdout io.Writer) error {
 			werr = err
 		}
 		ns := g.NamesStats()
-		_, err = fmt.Fprintf(stdout, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d\n", ns.Runs, ns.Snapshots, ns.Bad)
+		_, err = fmt.Fprintf(stdout, "fcgate: names across hosts: runs followed %d, snapshots asked %d, bad %d, in parts %d, over the cap %d\n", ns.Runs, ns.Snapshots, ns.Bad, ns.InParts, ns.OverCap)
 		if err != nil && werr == nil {
 			werr = err
 		}

@@ -27,7 +27,9 @@
 // unsubscribes, detaches and exits 1.
 //
 // -list prints the broker's subscriptions, one row each, instead of
-// subscribing: ID, PATTERN, MODE (queue or latest), the subscriber's PID,
+// subscribing: ID, PATTERN, MODE (queue or latest), the subscriber's PID
+// (HOST:PID for one on another host, which the broker drops when its
+// process or its host's gateway goes: docs/pubsub.md),
 // QUEUE (its size), QUEUED (messages waiting), DELIVERED, DROPPED, and
 // WAITING (whether a Next is held at the broker).
 package main
@@ -40,6 +42,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -199,8 +202,12 @@ func listSubs(ctx context.Context, ch *simpl.Channel, broker string, wait time.D
 		if s.Waiting {
 			waiting = "yes"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n",
-			s.ID, show.Name(s.Pattern), s.Mode, s.PID, s.Size, s.Queued, s.Delivered, s.Dropped, waiting)
+		pid := strconv.Itoa(s.PID)
+		if s.Host != "" {
+			pid = show.Name(s.Host) + ":" + strconv.Itoa(s.HostPID) // a remote subscriber: its host and pid there
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n",
+			s.ID, show.Name(s.Pattern), s.Mode, pid, s.Size, s.Queued, s.Delivered, s.Dropped, waiting)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing output: %w", err)
