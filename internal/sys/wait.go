@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,35 +23,40 @@ func NewWaker() (*FD, error) {
 // Wake makes the waker readable. It never waits; a closed waker is
 // ignored.
 func Wake(w *FD) {
-	w.Control(func(raw int) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.raw >= 0 {
 		var b [8]byte
 		binary.NativeEndian.PutUint64(b[:], 1)
-		unix.Write(raw, b[:]) // EAGAIN at the counter's limit: readable anyway
-	})
+		unix.Write(w.raw, b[:]) // EAGAIN at the counter's limit: readable anyway
+	}
 }
 
 // Unwake reads the waker's count without waiting, so that it is not
 // readable until the next Wake.
 func Unwake(w *FD) {
-	w.Control(func(raw int) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.raw >= 0 {
 		var b [8]byte
-		unix.Read(raw, b[:])
-	})
+		unix.Read(w.raw, b[:])
+	}
 }
 
 // WaitReadable blocks the calling thread in a system call (not Go's
 // poller) until fd or the waker is readable, or a signal interrupts it;
 // the caller then looks at both and calls it again if need be. fd must
-// stay open meanwhile (the caller holds it, through Control).
+// stay open meanwhile; the waker may not be closed meanwhile either
+// (Close would wait for the wait). It allocates nothing.
 func WaitReadable(fd int, waker *FD) error {
-	var err error
-	if cerr := waker.Control(func(w int) {
-		fds := [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(w), Events: unix.POLLIN}}
-		_, err = unix.Ppoll(fds[:], nil, nil)
-	}); cerr != nil {
-		return cerr
+	waker.mu.RLock()
+	defer waker.mu.RUnlock()
+	if waker.raw < 0 {
+		return fmt.Errorf("waker: %w", os.ErrClosed)
 	}
-	if errors.Is(err, unix.EINTR) {
+	fds := [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(waker.raw), Events: unix.POLLIN}}
+	_, err := unix.Ppoll(fds[:], nil, nil)
+	if err == nil || errors.Is(err, unix.EINTR) {
 		return nil
 	}
 	return err

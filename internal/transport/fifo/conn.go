@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +47,12 @@ type slot struct {
 	fired bool
 	waits uint64
 	waker *sys.FD // nil without threadWait
+	// With threadWait: rf's descriptor number, read and polled directly
+	// (no closure through RawConn: nothing allocated), which stays open
+	// until destroy; the endpoint's Close sets closing and wakes the
+	// waker instead of closing rf under a wait.
+	rfd     int
+	closing atomic.Bool
 
 	out [4]byte // the doorbell this slot rings with
 	in  [4]byte // the reply doorbell read into
@@ -75,8 +82,30 @@ func (e *Endpoint) newSlot(whom string) (*slot, error) {
 			os.Remove(s.path)
 			return nil, err
 		}
+		s.rraw.Control(func(fd uintptr) { s.rfd = int(fd) })
 	}
 	return s, nil
+}
+
+// readDoorbell is read or, with the thread wait, readOnThread.
+func (s *slot) readDoorbell() (int32, error) {
+	if s.waker != nil {
+		return s.readOnThread()
+	}
+	return s.read()
+}
+
+// endWait is what the endpoint's Close does to a busy slot's wait: with
+// the thread wait it sets closing and wakes the waker (rf stays open
+// until the wait is over and the slot destroyed), else it closes rf,
+// which ends the poller's read.
+func (s *slot) endWait() {
+	if s.waker != nil {
+		s.closing.Store(true)
+		sys.Wake(s.waker)
+		return
+	}
+	s.rf.Close()
 }
 
 // destroy removes the slot's FIFO and frees its segment.
@@ -526,13 +555,7 @@ func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
 		hw.mu.Unlock()
 	}
 
-	var v int32
-	var err error
-	if s.waker != nil {
-		v, err = s.readOnThread()
-	} else {
-		v, err = s.read()
-	}
+	v, err := s.readDoorbell()
 
 	w.mu.Lock()
 	delete(w.waiting, s)
@@ -607,17 +630,13 @@ func (s *slot) read() (int32, error) {
 // os.ErrDeadlineExceeded, as read gives after its deadline.
 func (s *slot) readOnThread() (int32, error) {
 	for {
-		var n int
-		var rerr error
-		if err := s.rraw.Read(func(fd uintptr) bool {
-			n, rerr = sys.ReadNonblock(int(fd), s.in[:])
-			return true
-		}); err != nil {
-			return 0, err
+		if s.closing.Load() {
+			return 0, os.ErrClosed
 		}
+		n, err := sys.ReadNonblock(s.rfd, s.in[:])
 		switch {
-		case rerr != nil:
-			return 0, rerr
+		case err != nil:
+			return 0, err
 		case n == len(s.in):
 			return int32(binary.NativeEndian.Uint32(s.in[:])), nil
 		case n != 0:
@@ -630,12 +649,8 @@ func (s *slot) readOnThread() (int32, error) {
 		if fired {
 			return 0, os.ErrDeadlineExceeded
 		}
-		var werr error
-		if err := s.rraw.Control(func(fd uintptr) { werr = sys.WaitReadable(int(fd), s.waker) }); err != nil {
+		if err := sys.WaitReadable(s.rfd, s.waker); err != nil {
 			return 0, err
-		}
-		if werr != nil {
-			return 0, werr
 		}
 	}
 }
@@ -662,7 +677,7 @@ func (c *Conn) drain(s *slot) {
 	e := c.ep
 	var err error
 	if c.w.closed.Load() {
-		_, err = s.read() // no watcher any more
+		_, err = s.readDoorbell() // no watcher any more
 	} else {
 		// A request handed over by a relay is not followed here: if the
 		// receiver exits first the slot is retired, and the late answer
@@ -677,7 +692,7 @@ func (c *Conn) drain(s *slot) {
 			}
 			err = nil
 		default: // the Conn was closed meanwhile
-			_, err = s.read()
+			_, err = s.readDoorbell()
 		}
 	}
 	if err != nil {

@@ -867,7 +867,7 @@ func (e *Endpoint) close() {
 	// exits right after Close leaves nothing behind.
 	for _, s := range busy {
 		os.Remove(s.path)
-		s.rf.Close()
+		s.endWait()
 	}
 
 	e.mu.Lock()
