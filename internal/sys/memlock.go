@@ -2,14 +2,19 @@ package sys
 
 import "golang.org/x/sys/unix"
 
-// LockMemory locks every page the process has mapped, and every page it
-// maps from now on, into RAM (mlockall with MCL_CURRENT and MCL_FUTURE),
-// so that no page fault on a swapped-out or not yet present page stalls
-// a real-time thread. It needs CAP_IPC_LOCK or a RLIMIT_MEMLOCK as large
-// as the process; the kernel's error (ENOMEM, EPERM) is returned
-// otherwise.
+// LockMemory locks the process's pages into RAM as they are faulted in,
+// those mapped now and those mapped from now on (mlockall with
+// MCL_CURRENT, MCL_FUTURE and MCL_ONFAULT), so that no page a real-time
+// thread has touched is ever paged out; Prefault touches a buffer's pages
+// ahead of the loop. Without MCL_ONFAULT every new mapping would be
+// faulted in whole when it is made: the Go runtime maps its heap 64 MiB
+// at a time, under its heap lock, and a garbage collection that stops
+// the world waits for that; a controller growing its heap to 1 GiB so
+// stalled for over 2 s (fcloop, docs/realtime.md). It needs CAP_IPC_LOCK
+// or a RLIMIT_MEMLOCK as large as the process; the kernel's error
+// (ENOMEM, EPERM, EINVAL before Linux 4.4) is returned otherwise.
 func LockMemory() error {
-	return unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+	return unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
 }
 
 // UnlockMemory undoes LockMemory (munlockall).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 	"golang.org/x/sys/unix"
@@ -137,19 +138,67 @@ func TestLockMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer UnlockMemory()
+	if vmLck(t) == 0 {
+		t.Error("after LockMemory: VmLck 0 kB, want pages locked")
+	}
+	// A mapping made later is locked (its pages stay once touched), but
+	// not faulted in whole when it is made (MCL_ONFAULT): the Go runtime
+	// maps its heap 64 MiB at a time.
+	const size = 64 << 20
+	before := vmLck(t)
+	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	if got := vmLck(t) - before; got < size>>10 {
+		t.Errorf("VmLck grew by %d kB for a %d kB mapping, want it locked", got, size>>10)
+	}
+	if n := resident(t, m); n > len(m)/unix.Getpagesize()/2 {
+		t.Errorf("%d of %d pages resident before any was touched: faulted in at map time", n, len(m)/unix.Getpagesize())
+	}
+	Prefault(m)
+	if n := resident(t, m); n != len(m)/unix.Getpagesize() {
+		t.Errorf("%d of %d pages resident after Prefault", n, len(m)/unix.Getpagesize())
+	}
+}
+
+// resident counts the pages of m in RAM (mincore).
+func resident(t *testing.T, m []byte) int {
+	t.Helper()
+	vec := make([]byte, (len(m)+unix.Getpagesize()-1)/unix.Getpagesize())
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// vmLck is the process's locked memory, kB, from /proc/self/status.
+func vmLck(t *testing.T) int {
+	t.Helper()
 	st, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range strings.Split(string(st), "\n") {
-		if strings.HasPrefix(l, "VmLck:") {
-			if f := strings.Fields(l); len(f) < 2 || f[1] == "0" {
-				t.Errorf("after LockMemory: %q, want pages locked", l)
+		if v, ok := strings.CutPrefix(l, "VmLck:"); ok {
+			f := strings.Fields(v)
+			if len(f) < 1 {
+				break
 			}
-			return
+			n, err := strconv.Atoi(f[0])
+			if err != nil {
+				t.Fatalf("VmLck: %q", l)
+			}
+			return n
 		}
 	}
-	t.Error("no VmLck line in /proc/self/status")
+	t.Fatal("no VmLck line in /proc/self/status")
+	return 0
 }
 
 // SleepUntil does not return before CLOCK_MONOTONIC reaches the time
