@@ -4,7 +4,10 @@
 # -fifo), memory locked, with cyclictest on the same CPUs in the same run,
 # one after the other:
 #
-#   load           -load cpu,mem,hammer, DUR (10 minutes): the targets' run
+#   load           -load cpu,mem,hammer, DUR (10 minutes): the targets' run,
+#                  the loop's processes free to run on either CPU
+#   load-onecpu    the same, DUR, the loop's processes and cyclictest on CPU
+#                  1 (-cpus 1), the load on both CPUs (-load-cpus 0,1)
 #   load-send      the same, SHORT, the sensor Sending instead of triggering
 #   load-gc        the same as load, SHORT, with -gc (a garbage-producing
 #                  goroutine in the controller)
@@ -43,6 +46,7 @@ one() {
   cat "$OUT/$name.json"
 }
 one load          "$B/fcloop" -d "$DUR" "${common[@]}" "${load[@]}"
+one load-onecpu   "$B/fcloop" -d "$DUR" "${common[@]}" "${load[@]}" -cpus 1 -load-cpus 0,1
 one load-send     "$B/fcloop" -d "$SHORT" "${common[@]}" "${load[@]}" -sensor send
 one load-gc       "$B/fcloop" -d "$SHORT" "${common[@]}" "${load[@]}" -gc
 one gogc-400      GOGC=400 "$B/fcloop" -d "$SHORT" "${common[@]}" "${load[@]}" -gc
