@@ -44,19 +44,7 @@ func postPrio(t *testing.T, c *Conn, word uint32) uint32 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req := []byte{opEcho, 'p'}
-	l, err := c.get(ctx, len(req))
-	if err != nil {
-		t.Fatal(err)
-	}
-	copy(l.w.data, req)
-	l.w.nbytes.Store(uint32(len(req)))
-	l.w.maxReply.Store(uint32(len(req)))
-	l.w.origin.Store(0)
-	l.w.code.Store(0)
-	l.w.prio.Store(word)
-	l.w.state.Store(lanePosted)
-	c.bell.ring(l.index)
+	l := postWaiting(t, c, []byte{opEcho, 'p'}, word)
 	if st := l.wait(ctx, true, false); st != laneAnswered {
 		c.discard(l)
 		t.Fatalf("prio word %#x: no answer within 10s (state %d)", word, st)
