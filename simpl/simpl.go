@@ -91,15 +91,22 @@ func transportNames() string {
 // Spinning is on by default where there is more than one CPU.
 func WithSpin(on bool) Option { return func(o *options) error { o.noSpin = !on; return nil } }
 
-// WithThreadWaits(true) makes a Send through FIFOs wait for its reply in
-// a system call on the calling thread, which the reply wakes, instead of
-// parking its goroutine in Go's poller. It is for senders whose goroutine
-// is locked to its thread (runtime.LockOSThread, Serve, every C caller of
-// the C library, which sets it): Go hands a woken locked goroutine to its
-// thread through the poller's thread, two more thread switches a round
-// trip. An ordinary goroutine does as well without it, and with it each
-// waiting Send holds a thread of its own. Through shared memory a Send
-// waits on its calling thread in any case.
+// WithThreadWaits(true) makes the FIFO transport wait on the calling
+// thread instead of parking goroutines in Go's poller: a Send waits for
+// its reply in a system call that the reply wakes, and a Receive reads
+// the receive FIFO itself and waits for it in a system call that the
+// sender's doorbell wakes (no reader goroutine: doorbells stay in the
+// FIFO until a Receive asks, as with C SIMPL). It is for callers whose
+// goroutine is locked to its thread (runtime.LockOSThread, Serve, every
+// C caller of the C library, which sets it): Go hands a woken locked
+// goroutine to its thread through another thread, and the reader
+// goroutine was one more, so a C round trip through FIFOs took 8 thread
+// switches instead of C SIMPL's 2 (docs/benchmarks.md, issue 11). An
+// ordinary goroutine does about as well without it, and with it each
+// waiting Send or Receive holds a thread of its own. Through shared
+// memory the waits are on the calling thread in any case; while
+// shared-memory senders are connected, FIFO requests wake a sleeping
+// Receive through a watch goroutine.
 func WithThreadWaits(on bool) Option {
 	return func(o *options) error { o.threadWait = on; return nil }
 }

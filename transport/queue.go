@@ -34,6 +34,10 @@ type Queue struct {
 	postMu sync.RWMutex
 	polled atomic.Pointer[polled]
 
+	// feeder changes only under rsem (SetFeeder, RemoveFeeder); Post
+	// reads it to wake a Feed that waits.
+	feeder atomic.Pointer[feederBox]
+
 	// prio makes Receive take requests in priority order (see
 	// SetPriorityOrder); tick numbers posted requests when no Source's
 	// bell does.
@@ -46,6 +50,11 @@ type Queue struct {
 	watched context.Context
 	unwatch func() bool
 	held    []posted // in priority order: posted requests taken from posted, oldest first
+	// receiveFed's context and Source, for fedPending through pending
+	// (made once, so a Wait allocates nothing).
+	fedCtx  context.Context
+	fedSrc  Source
+	pending func() bool
 }
 
 // Source is a transport whose requests Receive polls for.
@@ -72,6 +81,77 @@ type Bell interface {
 	Ring()
 	// WakeAll bumps the sequence and wakes every sleeper.
 	WakeAll()
+}
+
+// Feeder is a poster whose input a Receive can read on its own thread:
+// the FIFO transport when its Sends and Receives wait on their calling
+// threads (Config.ThreadWait). Where Receive would wait in Go for the
+// poster's goroutine, which a C thread calling through the C library
+// pays for with the runtime's hand-off between threads, it asks the
+// Feeder to read and post on the calling thread, and to wait there. All
+// methods but Wake are called by one Receive at a time.
+type Feeder interface {
+	// Feed reads one item from the input, if it holds one now, without
+	// waiting, and returns it, a request or a proxy as Receive returns
+	// them (ok false: nothing). While watching (see Watch) it may skip
+	// reading when the watch saw nothing arrive since.
+	Feed() (req Request, proxy int, ok bool)
+	// Wait blocks the calling thread until the input may hold something
+	// or Wake is called. It returns at once if pending, which it calls
+	// after it is ready to be woken, reports true. It may return early.
+	Wait(pending func() bool)
+	// Wake ends a Wait in progress; it never waits. Any goroutine.
+	Wake()
+	// Watch(true) starts calling Queue.Notify whenever the input gains
+	// something, for a Receive sleeping on the Source's Bell; Watch(false)
+	// stops it. Both are cheap when nothing changes.
+	Watch(on bool)
+}
+
+// feederBox holds a Feeder for an atomic pointer.
+type feederBox struct{ f Feeder }
+
+// SetFeeder makes f the Feeder Receive reads on its own thread. It
+// fails if the queue has one already or is closed.
+func (q *Queue) SetFeeder(f Feeder) error {
+	q.rsem <- struct{}{}
+	defer func() { <-q.rsem }()
+	switch {
+	case q.closed.Load():
+		return q.closedErr()
+	case q.feeder.Load() != nil:
+		return errs.Errorf("queue of %q has a feeder already: %w", q.name, ErrNotSupported)
+	}
+	q.pending = q.fedPending
+	q.feeder.Store(&feederBox{f})
+	return nil
+}
+
+// RemoveFeeder makes Receive stop using f and wakes its Wait. It does
+// not wait for a Receive inside f: f must itself make its methods return
+// at once from then on (a Receive then looks again and waits in Go).
+func (q *Queue) RemoveFeeder(f Feeder) {
+	if b := q.feeder.Load(); b != nil && b.f == f {
+		q.feeder.Store(nil)
+	}
+	f.Wake()
+}
+
+// Notify wakes a Receive sleeping on the Source's Bell: a Feeder's watch
+// calls it when the Feeder's input gains something.
+func (q *Queue) Notify() {
+	q.postMu.RLock()
+	if p := q.polled.Load(); p != nil {
+		p.bell.Ring()
+	}
+	q.postMu.RUnlock()
+}
+
+// wakeFeeder ends a Feeder's Wait, if it has one.
+func (q *Queue) wakeFeeder() {
+	if b := q.feeder.Load(); b != nil {
+		b.f.Wake()
+	}
 }
 
 // polled is the Source and the Bell its senders ring.
@@ -159,6 +239,7 @@ func (q *Queue) SourceActive() {
 	case q.srcUp <- struct{}{}:
 	default:
 	}
+	q.wakeFeeder()
 }
 
 // Post queues a request (or a proxy, with req the zero Request) for
@@ -178,6 +259,7 @@ func (q *Queue) Post(req Request, proxy int) bool {
 	if p := q.polled.Load(); p != nil {
 		p.bell.Ring()
 	}
+	q.wakeFeeder()
 	return true
 }
 
@@ -220,6 +302,7 @@ func (q *Queue) PostCredited(c *Credit, req Request, proxy int) bool {
 	if p := q.polled.Load(); p != nil {
 		p.bell.Ring()
 	}
+	q.wakeFeeder()
 	return true
 }
 
@@ -238,40 +321,67 @@ func (q *Queue) Receive(ctx context.Context) (Request, int, error) {
 		}
 	}
 	defer func() { <-q.rsem }()
+	for {
+		r, p, err, done := q.receive(ctx)
+		if done {
+			return r, p, err
+		}
+	}
+}
+
+// receive is one pass of Receive: it waits in Go for posted requests, or
+// on the Feeder, while the Source has nothing to poll; else it spins on
+// the Source, then sleeps on its Bell. done is false when the Receive is
+// to wait another way (the Source went idle or active while there is a
+// Feeder, or the Feeder went): the caller calls again. The caller holds
+// rsem.
+func (q *Queue) receive(ctx context.Context) (r Request, proxy int, err error, done bool) {
 	// src and bell change only under rsem (see RemoveSource) or from nil
-	// (SetSource, after which the Source signals SourceActive).
+	// (SetSource, after which the Source signals SourceActive); so does
+	// the Feeder.
 	var (
 		src  Source
 		bell Bell
+		f    Feeder
 	)
+	if b := q.feeder.Load(); b != nil {
+		f = b.f
+	}
 	for {
 		if q.closed.Load() {
-			return Request{}, 0, q.closedErr()
+			return Request{}, 0, q.closedErr(), true
 		}
 		if p := q.polled.Load(); p != nil {
 			src, bell = p.src, p.bell
 		}
 		if r, p, ok := q.poll(src); ok {
-			return r, p, nil
+			return r, p, nil, true
 		}
 		if src != nil && src.Active() {
 			break
 		}
-		if r, p, ok, err := q.receivePosted(ctx); ok {
-			return r, p, err
+		if f != nil {
+			r, p, ok, err := q.receiveFed(ctx, f, src)
+			return r, p, err, ok // not ok: the caller looks again
 		}
+		if r, p, ok, err := q.receivePosted(ctx); ok {
+			return r, p, err, true
+		}
+	}
+	if f != nil {
+		f.Watch(true)
 	}
 	deadline := q.spin.Start()
 	for spins := 0; ; spins++ {
 		if q.closed.Load() {
-			return Request{}, 0, q.closedErr()
+			return Request{}, 0, q.closedErr(), true
 		}
 		if err := ctx.Err(); err != nil {
-			return Request{}, 0, err
+			return Request{}, 0, err, true
 		}
-		if r, p, ok := q.poll(src); ok {
+		if r, p, ok := q.pollFed(src, f); ok {
 			q.spin.Done(true)
-			return r, p, nil
+			return r, p, nil, true
 		}
 		if spins&63 == 0 && !q.spin.More(deadline) {
 			break
@@ -281,27 +391,80 @@ func (q *Queue) Receive(ctx context.Context) (Request, int, error) {
 	q.watchCtx(ctx)
 	for {
 		if !src.Active() {
+			if f != nil {
+				return Request{}, 0, nil, false
+			}
 			if r, p, ok, err := q.receivePosted(ctx); ok {
-				return r, p, err
+				return r, p, err, true
 			}
 		}
 		seq := bell.Arm()
-		r, p, ok := q.poll(src)
+		r, p, ok := q.pollFed(src, f)
 		if !ok && !q.closed.Load() && ctx.Err() == nil {
 			bell.Sleep(seq)
-			r, p, ok = q.poll(src)
+			r, p, ok = q.pollFed(src, f)
 		}
 		bell.Disarm()
 		if ok {
-			return r, p, nil
+			return r, p, nil, true
 		}
 		if q.closed.Load() {
-			return Request{}, 0, q.closedErr()
+			return Request{}, 0, q.closedErr(), true
 		}
 		if err := ctx.Err(); err != nil {
-			return Request{}, 0, err
+			return Request{}, 0, err, true
 		}
 	}
+}
+
+// pollFed is poll, then, if that found nothing, the Feeder's input read
+// on this thread. The caller holds rsem.
+func (q *Queue) pollFed(src Source, f Feeder) (Request, int, bool) {
+	if r, p, ok := q.poll(src); ok || f == nil {
+		return r, p, ok
+	}
+	r, p, ok := f.Feed()
+	if ok && q.prio && len(q.held) < cap(q.held) {
+		// In priority order it waits its turn with the others.
+		q.postMu.RLock()
+		q.held = append(q.held, posted{r, p, nil, q.ticket()})
+		q.postMu.RUnlock()
+		return q.poll(src)
+	}
+	return r, p, ok
+}
+
+// receiveFed waits on the Feeder while the Source has nothing to poll:
+// its input is read, and waited for, on this thread. ok is false when the
+// Source became active meanwhile. The caller holds rsem.
+func (q *Queue) receiveFed(ctx context.Context, f Feeder, src Source) (Request, int, bool, error) {
+	f.Watch(false)
+	q.watchCtx(ctx)
+	q.fedCtx, q.fedSrc = ctx, src
+	defer func() { q.fedCtx, q.fedSrc = nil, nil }()
+	for {
+		if r, p, ok := q.pollFed(nil, f); ok {
+			return r, p, true, nil
+		}
+		switch {
+		case q.feeder.Load() == nil:
+			return Request{}, 0, false, nil // removed: the caller looks again
+		case q.closed.Load():
+			return Request{}, 0, true, q.closedErr()
+		case ctx.Err() != nil:
+			return Request{}, 0, true, ctx.Err()
+		case src != nil && src.Active():
+			return Request{}, 0, false, nil
+		}
+		f.Wait(q.pending)
+	}
+}
+
+// fedPending is the pending of a Feeder's Wait (receiveFed): whether
+// Receive has something else to do than wait on the Feeder's input. It
+// reads what receiveFed set, under rsem.
+func (q *Queue) fedPending() bool {
+	return len(q.posted) > 0 || q.closed.Load() || q.feeder.Load() == nil || q.fedCtx.Err() != nil || (q.fedSrc != nil && q.fedSrc.Active())
 }
 
 // receivePosted waits in Go for a posted request while the Source has
@@ -374,6 +537,7 @@ func (q *Queue) wakeAll() {
 		p.bell.WakeAll()
 	}
 	q.postMu.RUnlock()
+	q.wakeFeeder()
 }
 
 func (q *Queue) closedErr() error {

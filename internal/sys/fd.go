@@ -90,3 +90,18 @@ func IsWouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }
 // IsBrokenPipe tells whether err means that the readers of a pipe, FIFO
 // or socket are gone.
 func IsBrokenPipe(err error) bool { return errors.Is(err, unix.EPIPE) }
+
+// Dup returns a second descriptor of the same open file (close-on-exec),
+// owned by the caller. It fails with os.ErrClosed if f is closed.
+func (f *FD) Dup() (*FD, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.raw < 0 {
+		return nil, fmt.Errorf("descriptor: %w", os.ErrClosed)
+	}
+	fd, err := unix.FcntlInt(uintptr(f.raw), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dup: %w", err)
+	}
+	return NewFD(fd), nil
+}

@@ -70,3 +70,20 @@ func ReadNonblock(fd int, p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// OpenReader opens the FIFO at path read-write (so that it never reads
+// end-of-file while no writer has it open) and non-blocking, outside Go's
+// poller: for a reader that waits in its own system calls (WaitReadable).
+// It refuses anything that is not a FIFO, and a symbolic link.
+func OpenReader(path string) (*FD, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open %s: not a FIFO", path)
+	}
+	return NewFD(fd), nil
+}

@@ -86,6 +86,7 @@ func RunWith(t *testing.T, tr transport.Transport, o Options) {
 		{"DeadSender", testDeadSender},
 		{"DeadReceiver", testDeadReceiver},
 		{"CloseUnderLoad", testCloseUnderLoad},
+		{"ReceiveEnds", testReceiveEnds},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, tr) })
 	}
@@ -729,5 +730,47 @@ func testCloseUnderLoad(t *testing.T, tr transport.Transport) {
 	}
 	if _, _, err := r.q.Receive(context.Background()); !errors.Is(err, transport.ErrClosed) {
 		t.Errorf("Receive after Close: %v, want ErrClosed", err)
+	}
+}
+
+// testReceiveEnds: a Receive with nothing to take returns its context's
+// error when the context ends, each time (the wait is set up afresh), and
+// an error wrapping ErrClosed once the queue closes, whether it was
+// waiting by then or came after; and a request that comes meanwhile is
+// still received between those waits.
+func testReceiveEnds(t *testing.T, tr transport.Transport) {
+	r := newReceiver(t, tr)
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		start := time.Now()
+		_, _, err := r.q.Receive(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Receive %d with nothing to take: %v, want DeadlineExceeded", i, err)
+		}
+		if d := time.Since(start); d > bound {
+			t.Fatalf("Receive %d ended %v after its 20ms deadline", i, d)
+		}
+	}
+	s := r.startSender("CLI")
+	s.do(t, "send hello 10s")
+	req := r.receive()
+	if err := req.Reply(reply(req.Data())); err != nil {
+		t.Fatalf("Reply: %v", err)
+	}
+	s.expectLine(t, "reply re:hello")
+	got := make(chan error, 1)
+	go func() {
+		_, _, err := r.q.Receive(context.Background())
+		got <- err
+	}()
+	r.q.Close()
+	select {
+	case err := <-got:
+		if !errors.Is(err, transport.ErrClosed) {
+			t.Fatalf("Receive as the queue closes: %v, want ErrClosed", err)
+		}
+	case <-time.After(bound):
+		t.Fatalf("Receive still waiting %v after the queue closed", bound)
 	}
 }

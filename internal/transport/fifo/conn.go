@@ -278,7 +278,10 @@ func (e *Endpoint) open(ent naming.Entry) (*Conn, error) {
 		return nil, err
 	}
 	var ferr error
-	if c.token, _, _, ferr = fifoToken(c.raw, c.pid); ferr != nil {
+	if cerr := c.raw.Control(func(fd uintptr) { c.token, _, _, ferr = fifoToken(int(fd), c.pid) }); cerr != nil {
+		ferr = cerr
+	}
+	if ferr != nil {
 		c.f.Close()
 		return nil, errs.Errorf("locate %q: %w", name, ferr)
 	}

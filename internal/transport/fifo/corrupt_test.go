@@ -379,9 +379,7 @@ func queued(t *testing.T, ep *Endpoint) int {
 	t.Helper()
 	var n int
 	var err error
-	if cerr := ep.rxRaw.Control(func(fd uintptr) { n, err = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); cerr != nil {
-		t.Fatal(cerr)
-	}
+	ep.rxControl(func(fd int) { n, err = unix.IoctlGetInt(fd, unix.TIOCINQ) })
 	if err != nil {
 		t.Fatalf("FIONREAD (TIOCINQ): %v", err)
 	}
@@ -562,7 +560,7 @@ func testCorruptHeader(t *testing.T, perm os.FileMode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := Attach("SRV", Options{Registry: reg, Perm: perm, MaxMessage: corruptMaxMessage})
+	ep, err := Attach("SRV", Options{Registry: reg, Perm: perm, MaxMessage: corruptMaxMessage, ThreadWait: threadRx()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,15 +614,22 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 
 	// Plug the reader: it takes a proxy and waits for a Receive (after a
 	// proxy it waits for its credit before it reads on: see readAhead).
+	// Read on Receive's thread (threadWait), the FIFO is read only when
+	// a Receive asks: the plug stays in it, before the doorbell.
 	ringWith(t, ep, -corruptPlug)
-	waitFor(t, "the receiver's reader taking the plug", func() bool { return queued(t, ep) == 0 })
+	plug := 0
+	if ep.threadWait {
+		plug = 4
+	} else {
+		waitFor(t, "the receiver's reader taking the plug", func() bool { return queued(t, ep) == 0 })
+	}
 
 	// The sender rings; its doorbell stays in the FIFO.
 	msg := fmt.Sprintf("bad-%d", i)
 	a.do(t, "send "+msg)
-	waitFor(t, "the sender's doorbell in the FIFO", func() bool { return queued(t, ep) >= 4 })
-	if n := queued(t, ep); n != 4 {
-		t.Fatalf("%d bytes in the receive FIFO, want the one doorbell", n)
+	waitFor(t, "the sender's doorbell in the FIFO", func() bool { return queued(t, ep) >= plug+4 })
+	if n := queued(t, ep); n != plug+4 {
+		t.Fatalf("%d bytes in the receive FIFO, want the one doorbell", n-plug)
 	}
 
 	// The third process corrupts the segment.
@@ -637,7 +642,7 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	if _, err := fmt.Sscanf(line, "corrupted %d %d", &id, &size); err != nil {
 		t.Fatalf("corrupter: %q: %v", line, err)
 	}
-	if queued(t, ep) != 4 {
+	if queued(t, ep) != plug+4 {
 		t.Fatal("the doorbell was read before the corruption was done")
 	}
 
@@ -679,11 +684,11 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 			t.Errorf("%d doorbells dropped, want none", n-dropped0)
 		}
 	case refused:
+		waitRead(t, ep, "the refusal counted", func() bool { return ep.Dropped() == dropped0+1 })
 		l := a.line(t, helperTimeout)
 		if !strings.HasPrefix(l, "err "+tc.class+" ") || !strings.Contains(l, tc.says) {
 			t.Errorf("sender: %q, want err %s (%q)", l, tc.class, tc.says)
 		}
-		waitFor(t, "the refusal counted", func() bool { return ep.Dropped() == dropped0+1 })
 		receiveNothing(t, ep)
 	case dropped, unanswerable:
 		if want == dropped {

@@ -70,7 +70,9 @@ type Options struct {
 	// Endpoint.Receive.
 	Queue *transport.Queue
 	// ThreadWait makes a Send wait for its reply in a system call on the
-	// calling thread rather than in Go's poller (transport.Config).
+	// calling thread rather than in Go's poller (transport.Config), and
+	// Receive read the receive FIFO on its own thread: no reader
+	// goroutine, the endpoint is its queue's Feeder (feed.go).
 	ThreadWait bool
 }
 
@@ -87,9 +89,12 @@ type Endpoint struct {
 	threadWait bool
 	maxMsg     int
 	rxPath     string
-	rx         *os.File // the receive FIFO, open read-write so it never sees EOF
+	rx         *os.File // the receive FIFO, open read-write so it never sees EOF; nil with threadWait
 	rxRaw      syscall.RawConn
-	token      uint64 // names this receiver in a segment's claim (see segment.go)
+	// With threadWait the receive FIFO is rxFD instead, outside Go's
+	// poller, read by Receive's thread (feed.go); rxWaker ends its wait.
+	rxFD, rxWaker *sys.FD
+	token         uint64 // names this receiver in a segment's claim (see segment.go)
 	// fifoMode and fifoGID are the receive FIFO's: who else may ring.
 	fifoMode, fifoGID uint32
 
@@ -110,6 +115,24 @@ type Endpoint struct {
 	isAligned    bool
 	checkAligned func(fd uintptr)
 	rbuf         []byte
+
+	// Receive's thread reading (feed.go). feedMu guards the fields up to
+	// watchDone (watchFirst is the watch goroutine's).
+	feedMu     sync.Mutex
+	feedClosed bool
+	feeding    bool   // in Feed: post hands over to it
+	fedWords   []word // doorbells a resync found, served one a Feed
+	fedClaim   bool   // they are taken only by their claims
+	fedReq     transport.Request
+	fedProxy   int
+	hasFed     bool
+	watchFile  *os.File
+	watchDone  chan struct{}
+	watchFirst bool
+	sleeping   atomic.Bool // a Wait may be in ppoll
+	kicked     atomic.Bool // Wake rang the waker
+	maybe      atomic.Bool // watching: the FIFO may hold something
+	watchOn    atomic.Bool
 
 	mu       sync.Mutex // guards the receiver state below
 	closed   bool
@@ -228,30 +251,82 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		os.Remove(e.rxPath)
 		return nil, err
 	}
-	if e.rx, err = os.OpenFile(e.rxPath, os.O_RDWR, 0); err != nil {
+	if err := e.openRx(); err != nil {
 		return fail(errs.Errorf("attach %q: %w", name, err))
 	}
-	if e.rxRaw, err = e.rx.SyscallConn(); err != nil {
-		e.rx.Close()
-		return fail(err)
-	}
 	var ferr error
-	if e.token, e.fifoMode, e.fifoGID, ferr = fifoToken(e.rxRaw, e.pid); ferr != nil {
-		e.rx.Close()
+	e.rxControl(func(fd int) { e.token, e.fifoMode, e.fifoGID, ferr = fifoToken(fd, e.pid) })
+	if ferr != nil {
+		e.closeRx()
 		return fail(errs.Errorf("attach %q: %w", name, ferr))
 	}
 	// Two processes may have attached at the same moment; the earlier FIFO
 	// wins and the later one backs out.
 	if err := e.checkRace(); err != nil {
-		e.rx.Close()
+		e.closeRx()
 		return fail(err)
+	}
+	if e.threadWait {
+		if err := e.q.SetFeeder(e); err != nil {
+			e.closeRx()
+			return fail(errs.Errorf("attach %q: %w", name, err))
+		}
 	}
 	e.free = append(e.free, primary)
 	e.reserve, _ = sys.Reserve() // none is no reason not to attach
 	e.checkAligned = func(fd uintptr) { e.isAligned = aligned(int(fd), e.readN) }
-	go e.readLoop()
+	if e.threadWait {
+		close(e.readerDone) // Receive's thread reads (feed.go)
+	} else {
+		go e.readLoop()
+	}
 	go e.janitor()
 	return e, nil
+}
+
+// openRx opens the receive FIFO: in Go's poller for the reader goroutine,
+// or outside it, with a waker, for Receive's thread (threadWait).
+func (e *Endpoint) openRx() error {
+	if !e.threadWait {
+		var err error
+		if e.rx, err = os.OpenFile(e.rxPath, os.O_RDWR, 0); err != nil {
+			return err
+		}
+		if e.rxRaw, err = e.rx.SyscallConn(); err != nil {
+			e.rx.Close()
+			return err
+		}
+		return nil
+	}
+	fd, err := sys.OpenReader(e.rxPath)
+	if err != nil {
+		return err
+	}
+	if e.rxWaker, err = sys.NewWaker(); err != nil {
+		fd.Close()
+		return err
+	}
+	e.rxFD = fd
+	return nil
+}
+
+// rxControl calls fn with the receive FIFO's descriptor.
+func (e *Endpoint) rxControl(fn func(fd int)) {
+	if e.rxFD != nil {
+		e.rxFD.Control(fn)
+		return
+	}
+	e.rxRaw.Control(func(fd uintptr) { fn(int(fd)) })
+}
+
+// closeRx closes the receive FIFO (and the waker).
+func (e *Endpoint) closeRx() {
+	if e.rxFD != nil {
+		e.rxFD.Close()
+		e.rxWaker.Close()
+		return
+	}
+	e.rx.Close()
 }
 
 // mkfifoOwn makes the FIFO at path, a path with this process's pid in its
@@ -453,7 +528,7 @@ func (e *Endpoint) dispatchOne(v int32, closing, mustClaim, check bool) (int, bo
 			}
 			return 0, false
 		}
-		e.q.PostCredited(e.credit, transport.Request{}, int(-v))
+		e.post(transport.Request{}, int(-v))
 		return 0, false
 	}
 	held := !closing // the credit
@@ -483,7 +558,7 @@ func (e *Endpoint) dispatchOne(v int32, closing, mustClaim, check bool) (int, bo
 		return 0, false
 	}
 	n, gen := req.hdr.nbytes, req.gen
-	if !e.q.PostCredited(e.credit, transport.NewRequest(req, gen), 0) {
+	if !e.post(transport.NewRequest(req, gen), 0) {
 		req.answerClosed()
 	}
 	return n, false
@@ -809,11 +884,20 @@ func (e *Endpoint) close() {
 	}
 	e.slotMu.Unlock()
 	os.Remove(e.rxPath)
-	e.rx.SetReadDeadline(time.Unix(1, 0))
+	if e.threadWait {
+		e.closeFeed()
+		// Doorbells a resync found and no Feed served yet.
+		for _, w := range e.fedWords {
+			e.dispatch(w.v, true, e.fedClaim)
+		}
+		e.fedWords = nil
+	} else {
+		e.rx.SetReadDeadline(time.Unix(1, 0))
+	}
 	<-e.readerDone
 	// Answer the doorbells still in the FIFO, resynchronising as the
 	// reader does (resync.go). The reader has stopped: its state is ours.
-	e.rxRaw.Control(func(fd uintptr) {
+	e.rxControl(func(fd int) {
 		var b [4]byte
 		for {
 			n, err := sys.ReadNonblock(int(fd), b[:])
@@ -837,7 +921,7 @@ func (e *Endpoint) close() {
 			}
 		}
 	})
-	e.rx.Close()
+	e.closeRx()
 
 	e.mu.Lock()
 	e.closed = true

@@ -2,13 +2,11 @@ package fifo
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"hash/fnv"
 	"math"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
@@ -238,16 +236,13 @@ func (s *segment) takeClaim(token uint64) bool {
 	return atomic.CompareAndSwapUint64(sys.Uint64At(s.mem, len(s.mem)-offClaim), token, 0)
 }
 
-// fifoToken fstats the receive FIFO behind raw and returns the token of
+// fifoToken fstats the receive FIFO fd and returns the token of
 // the receiver pid that owns it (see receiverToken), and the FIFO's mode
 // and group.
-func fifoToken(raw syscall.RawConn, pid int) (token uint64, mode, gid uint32, err error) {
-	cerr := raw.Control(func(fd uintptr) {
-		var dev, ino uint64
-		dev, ino, mode, gid, err = sys.FileID(int(fd))
-		token = receiverToken(dev, ino, pid)
-	})
-	return token, mode, gid, cmp.Or(cerr, err)
+func fifoToken(fd, pid int) (token uint64, mode, gid uint32, err error) {
+	var dev, ino uint64
+	dev, ino, mode, gid, err = sys.FileID(fd)
+	return receiverToken(dev, ino, pid), mode, gid, err
 }
 
 // receiverToken names one receiver in a claim: its receive FIFO, by device

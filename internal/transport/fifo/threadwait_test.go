@@ -1,8 +1,10 @@
 package fifo
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -94,4 +96,116 @@ func TestEndpointCloseEndsSends(t *testing.T) {
 			bury(t, h, reg)
 		})
 	}
+}
+
+// ThreadRxEnv makes the receivers of the tests that read it (helper
+// processes and in-process ones, here and in package fifo_test) read
+// their FIFO on Receive's thread (Options.ThreadWait): TestThreadReceive
+// sets it.
+const ThreadRxEnv = "GOSIMPL_FIFO_THREADRX"
+
+func threadRx() bool { return os.Getenv(ThreadRxEnv) == "1" }
+
+// TestThreadReceive runs the receiving side's tests again with the FIFO
+// read on Receive's thread (feed.go) instead of by the reader goroutine:
+// hostile and stray writes, resynchronisation, forged senders and claims,
+// dead senders and receivers, relays, the C peer, and descriptor
+// shortage must come out the same.
+func TestThreadReceive(t *testing.T) {
+	t.Setenv(ThreadRxEnv, "1")
+	for _, c := range []struct {
+		name string
+		f    func(*testing.T)
+	}{
+		{"CorruptHeader", TestCorruptHeader},
+		{"SenderKilled", TestSenderKilled},
+		{"TwoStraysAroundDoorbell", TestTwoStraysAroundDoorbell},
+		{"ForgedSender", TestForgedSender},
+		{"Claim", TestClaim},
+		{"Trailer", TestTrailer},
+		{"StrayWrite", TestStrayWrite},
+		{"StrayWhileSending", TestStrayWhileSending},
+		{"DescriptorShortage", TestDescriptorShortage},
+		{"ReceiverKilled", TestReceiverKilled},
+		{"ReplyThenKilled", TestReplyThenKilled},
+		{"RelayHandOver", TestRelayHandOver},
+	} {
+		t.Run(c.name, c.f)
+	}
+}
+
+// TestFeedWaitEnds: a Receive waiting on its thread for the FIFO (in
+// ppoll, outside Go's poller) ends when its context is cancelled and
+// when the endpoint closes, and is woken by a request from another
+// process.
+func TestFeedWaitEnds(t *testing.T) {
+	dir := proctest.Dir(t)
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := Attach("SRV", Options{Registry: reg, ThreadWait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	receive := func(ctx context.Context) chan error {
+		got := make(chan error, 1)
+		go func() {
+			req, _, err := ep.Receive(ctx)
+			if err == nil && req.Valid() {
+				err = req.Reply([]byte("ok"))
+			}
+			got <- err
+		}()
+		waitFor(t, "Receive waiting in ppoll", ep.sleeping.Load)
+		return got
+	}
+	ended := func(got chan error, what string) error {
+		t.Helper()
+		select {
+		case err := <-got:
+			return err
+		case <-time.After(helperTimeout):
+			t.Fatalf("Receive still waiting %v after %s", helperTimeout, what)
+			return nil
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	got := receive(ctx)
+	cancel()
+	if err := ended(got, "its context's cancel"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Receive after cancel: %v, want context.Canceled", err)
+	}
+
+	got = receive(context.Background())
+	h := proctest.Start(t, "sendseq", nil, dir, "CLI", "SRV", "hello")
+	if err := ended(got, "a request came"); err != nil {
+		t.Errorf("Receive of a request: %v", err)
+	}
+	h.Expect("reply ok", helperTimeout)
+	h.Expect("done", helperTimeout)
+
+	got = receive(context.Background())
+	ep.Close()
+	if err := ended(got, "Close"); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("Receive during Close: %v, want ErrClosed", err)
+	}
+}
+
+// waitRead waits for cond, a state the FIFO's reader brings about. Read
+// on Receive's thread (threadWait), the FIFO is read only when a Receive
+// asks: each poll then reads one doorbell as a Receive would (Feed), and
+// anything it delivers fails the test.
+func waitRead(t *testing.T, ep *Endpoint, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, func() bool {
+		if ep.threadWait && !cond() {
+			if r, p, ok := ep.Feed(); ok {
+				t.Fatalf("%s: delivered a request (%v) or proxy %d instead", what, r.Valid(), p)
+			}
+		}
+		return cond()
+	})
 }

@@ -108,7 +108,7 @@ func forge(t *testing.T, dir, receiver, whom, pid string, nbytes int, mode strin
 // waitDropped waits until ep has dropped n doorbells in all.
 func waitDropped(t *testing.T, ep *Endpoint, n int64) {
 	t.Helper()
-	waitFor(t, "the doorbell dropped", func() bool { return ep.Dropped() >= n })
+	waitRead(t, ep, "the doorbell dropped", func() bool { return ep.Dropped() >= n })
 	if got := ep.Dropped(); got != n {
 		t.Errorf("dropped %d doorbells, want %d", got, n)
 	}
@@ -171,7 +171,7 @@ func nothingRung(t *testing.T, ep *Endpoint) {
 
 func attachT(t *testing.T, reg *naming.Registry, name string, perm os.FileMode) *Endpoint {
 	t.Helper()
-	ep, err := Attach(name, Options{Registry: reg, Perm: perm})
+	ep, err := Attach(name, Options{Registry: reg, Perm: perm, ThreadWait: threadRx()})
 	if err != nil {
 		t.Fatal(err)
 	}

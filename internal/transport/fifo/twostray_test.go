@@ -7,6 +7,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/transport"
 )
 
 // pipeHolds reports how many bytes wait in ep's receive FIFO.
@@ -35,8 +36,14 @@ func TestTwoStraysAroundDoorbell(t *testing.T) {
 			// A's request is read and posted, and not received: the
 			// reader waits for Receive before it reads on, so what comes
 			// next waits in the FIFO, all of it at once.
+			// Read on Receive's thread (threadWait), the request is taken
+			// here, as a Receive would, and answered after.
 			a := proctest.Start(t, "legit", nil, dir, "CA", "SRV", "a")
+			var heldA transport.Request
 			waitFor(t, "A's request posted", func() bool {
+				if ep.threadWait && !heldA.Valid() {
+					heldA, _, _ = ep.Feed()
+				}
 				ep.mu.Lock()
 				defer ep.mu.Unlock()
 				return len(ep.pending) == 1
@@ -50,6 +57,11 @@ func TestTwoStraysAroundDoorbell(t *testing.T) {
 			waitFor(t, "the second stray in the FIFO", pipeHolds(t, ep, n+4+len(strays[1])/2))
 
 			var served atomic.Int64
+			if heldA.Valid() {
+				if err := heldA.Reply(append(heldA.Data(), '!')); err != nil {
+					t.Fatal(err)
+				}
+			}
 			echoServer(t, ep, &served)
 			expectLines(t, a, "reply a!", "done")
 			start := time.Now()
