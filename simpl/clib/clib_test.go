@@ -554,7 +554,9 @@ func TestDeadPeer(t *testing.T) {
 				s = start(t, dir, nil, "sender", "-n", "S", "-r", "R", "-s", "100")
 			}
 			r.expectLine(t, msgLine("S", s.PID(), 100, 116), wait)
+			held := time.Now()
 			s.Kill()
+			heldFor(held)
 			t0 := time.Now()
 			io.WriteString(r.stdin, "go\n")
 			r.expectLine(t, "reply err error in opening trigger fifo", deadBound)
@@ -655,4 +657,15 @@ func TestThreads(t *testing.T) {
 	th.expectLine(t, "threads ok 400", wait)
 	th.exits(t, 0)
 	cp.exits(t, 0)
+}
+
+// heldFor returns once the request the receiver took before since has
+// been held 2*checkAfter. Reply checks that the sender lives (its pid)
+// only for a request held checkAfter or more (senderGone); a prompter
+// Reply to a sender just killed may beat the transport's own news of the
+// death and succeed, which the tests of a Reply to a dead sender are not
+// about. The hold is the behaviour's own threshold, not a wait for a
+// state: nothing else tells when it has passed.
+func heldFor(since time.Time) {
+	time.Sleep(time.Until(since.Add(2 * checkAfter)))
 }

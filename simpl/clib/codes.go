@@ -1,5 +1,7 @@
 package main
 
+import "time"
+
 // C SIMPL 3.3.8's error codes (its SIMPL_ERROR enum), as _simpl_errno
 // holds them; their texts are in capi.go, in C.
 const (
@@ -24,3 +26,8 @@ const (
 	codeSimplIDOutOfRange    = 32
 	codeFIFOPathTooLong      = 36
 )
+
+// checkAfter is how long a request is held before Reply checks that its
+// sender still lives (senderGone). Here, in a file built without cgo,
+// for the tests.
+const checkAfter = time.Millisecond

@@ -619,10 +619,6 @@ func (h *held) senderGone() bool {
 	return errors.Is(syscall.Kill(c.PID, 0), syscall.ESRCH)
 }
 
-// checkAfter is how long a request is held before Reply checks that its
-// sender still lives (senderGone).
-const checkAfter = time.Millisecond
-
 // find is the index in l.active of the request behind sender, or -1.
 // Called with l.mu held.
 func (l *library) find(sender *C.char) int {

@@ -142,6 +142,7 @@ func TestReplyToGoneSender(t *testing.T) {
 				r.expectLine(t, "ready", wait)
 				s := start(t, dir, env, "sender", "-n", "S", "-r", "R", "-s", "100")
 				r.expectLine(t, msgLine("S", s.PID(), 100, 116), wait)
+				held := time.Now()
 				if how == "kill" {
 					s.Kill()
 				} else {
@@ -152,6 +153,7 @@ func TestReplyToGoneSender(t *testing.T) {
 						t.Logf("sender: %v", err)
 					}
 				}
+				heldFor(held)
 				io.WriteString(r.stdin, "go\n")
 				r.expectLine(t, "reply err error in opening trigger fifo", deadBound)
 				r.exits(t, 0)
