@@ -31,7 +31,8 @@ type options struct {
 	maxMsg     int
 	transports []string // nil: every registered transport
 	noSpin     bool
-	threadWait bool
+	threadWait bool // WithThreadWaits(true)
+	goWait     bool // WithThreadWaits(false)
 	metrics    *observing
 	inherit    bool // WithPriorityInheritance
 	prioOrder  bool // WithPriorityOrder
@@ -91,24 +92,27 @@ func transportNames() string {
 // Spinning is on by default where there is more than one CPU.
 func WithSpin(on bool) Option { return func(o *options) error { o.noSpin = !on; return nil } }
 
-// WithThreadWaits(true) makes the FIFO transport wait on the calling
-// thread instead of parking goroutines in Go's poller: a Send waits for
-// its reply in a system call that the reply wakes, and a Receive reads
-// the receive FIFO itself and waits for it in a system call that the
-// sender's doorbell wakes (no reader goroutine: doorbells stay in the
-// FIFO until a Receive asks, as with C SIMPL). It is for callers whose
-// goroutine is locked to its thread (runtime.LockOSThread, Serve, every
-// C caller of the C library, which sets it): Go hands a woken locked
-// goroutine to its thread through another thread, and the reader
-// goroutine was one more, so a C round trip through FIFOs took 8 thread
-// switches instead of C SIMPL's 2 (docs/benchmarks.md, issue 11). An
-// ordinary goroutine does about as well without it, and with it each
-// waiting Send or Receive holds a thread of its own. Through shared
-// memory the waits are on the calling thread in any case; while
-// shared-memory senders are connected, FIFO requests wake a sleeping
-// Receive through a watch goroutine.
+// WithThreadWaits says where FIFO waits happen. By default a Receive
+// reads the receive FIFO itself and waits for it in a system call on the
+// calling thread, which the sender's doorbell wakes (no reader
+// goroutine: doorbells stay in the FIFO until a Receive asks, as with C
+// SIMPL), and a Send waits for its reply in Go's poller.
+// WithThreadWaits(true) makes a Send wait on its calling thread too, in a
+// system call that the reply wakes: for callers whose goroutine is
+// locked to its thread (runtime.LockOSThread, Serve, every C caller of
+// the C library, which sets it), whom Go hands a woken goroutine through
+// another thread. It holds a thread for each waiting Send.
+// WithThreadWaits(false) makes both wait in Go: a reader goroutine reads
+// the FIFO up to two doorbells ahead of Receive and posts them to it, the
+// way before the default changed. Measured (docs/benchmarks.md, issue
+// 11): a Go round trip of 64 bytes through FIFOs took 42 µs with
+// WithThreadWaits(false), about 23 µs by default, about 20 µs with
+// WithThreadWaits(true); a C one, 8 thread switches before, 3.6 after.
+// Through shared memory the waits are on the calling thread in any case;
+// while shared-memory senders are connected, a FIFO request wakes a
+// sleeping Receive through a goroutine watching the FIFO.
 func WithThreadWaits(on bool) Option {
-	return func(o *options) error { o.threadWait = on; return nil }
+	return func(o *options) error { o.threadWait, o.goWait = on, !on; return nil }
 }
 
 func defaultTransports() ([]string, error) {
@@ -226,7 +230,7 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 	}
 	c.life, c.end = context.WithCancel(context.Background())
 	all := transport.Registered()
-	cfg := transport.Config{Name: name, Registry: reg, Queue: c.q, Perm: o.perm, MaxMessage: o.maxMsg, NoSpin: o.noSpin, Priority: o.inherit, ThreadWait: o.threadWait}
+	cfg := transport.Config{Name: name, Registry: reg, Queue: c.q, Perm: o.perm, MaxMessage: o.maxMsg, NoSpin: o.noSpin, Priority: o.inherit, ThreadWait: o.threadWait, ThreadReceive: !o.goWait}
 	for i, t := range all {
 		use := o.transports == nil || slices.Contains(o.transports, t.Name())
 		// The last transport publishes the name (see transport.Transport),

@@ -69,14 +69,18 @@ type Config struct {
 	// receiver's serving thread to it while they wait (see
 	// Queue.PublishServer).
 	Priority bool
-	// ThreadWait makes a Send wait for its answer, and a Receive for the
-	// transport's input, in system calls on the calling thread, where the
-	// transport would otherwise park goroutines in Go's poller (the
-	// shared-memory transport waits on the calling thread in any case; a
-	// transport whose Receive reads its input on the calling thread is
-	// the Queue's Feeder). For callers locked to their threads: Go hands
-	// a woken locked goroutine to its thread through another thread.
+	// ThreadWait makes a Send wait for its answer in a system call on the
+	// calling thread, where the transport would otherwise park its
+	// goroutine in Go's poller (the shared-memory transport waits on the
+	// calling thread in any case). For callers locked to their threads:
+	// Go hands a woken locked goroutine to its thread through another
+	// thread.
 	ThreadWait bool
+	// ThreadReceive makes a Receive read the transport's input, and wait
+	// for it, on the calling thread, where a goroutine would otherwise
+	// read it and post to the Queue (the transport is then the Queue's
+	// Feeder): a request wakes the receiving thread and nothing else.
+	ThreadReceive bool
 }
 
 // Endpoint is one attached name on one transport: it delivers what

@@ -56,6 +56,10 @@
 // time (every process of both hosts, on one machine), not only
 // fcbench's.
 //
+// -thread-waits attaches both sides with simpl.WithThreadWaits(true), as
+// the C library does: a Send waits for its reply on its calling thread
+// (by default, a Receive reads the FIFO on its own thread either way).
+//
 // -json prints one JSON object per configuration instead, with the same
 // figures (median_us, p99_us, mean_us, msgs_per_s, cpu_us_per_msg,
 // cpu_pct, slowest_pct; spin only for shm), for machines. -plot FILE
@@ -64,7 +68,7 @@
 // stderr as each configuration starts and every D while it runs (by
 // default every 10 s when stderr is a terminal, else never).
 //
-//	fcbench [-transport fifo|shm] [-zerocopy] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]
+//	fcbench [-transport fifo|shm] [-zerocopy] [-thread-waits] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D]
 //	fcbench [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-senders N] [-json] [-progress D]
 //	fcbench -serve NAME | -serve-nats URL
 package main
@@ -100,7 +104,7 @@ import (
 // warmUp is the least time each sender runs before it is measured.
 const warmUp = 50 * time.Millisecond
 
-const usage = "usage: fcbench [-transport fifo|shm] [-zerocopy] [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D] | -serve NAME | -serve-nats URL"
+const usage = "usage: fcbench [-transport fifo|shm] [-zerocopy] [-thread-waits] [-remote HOST:NAME] [-nats URL] [-size BYTES] [-n ROUNDS] [-spin=true|false] [-senders N] [-json] [-plot FILE] [-progress D] | -serve NAME | -serve-nats URL"
 
 // columns is what -h says about the table.
 const columns = `columns:
@@ -130,9 +134,12 @@ type config struct {
 	URL       string `json:"url,omitempty"`      // nats: the server`
 	Spin      *bool  `json:"spin,omitempty"`     // shm only: spinning means nothing to FIFOs
 	ZeroCopy  bool   `json:"zerocopy,omitempty"` // -zerocopy: Buffer, ReplyBuffer and ReplyInPlace
-	Senders   int    `json:"senders"`
-	Size      int    `json:"size"`
-	N         int    `json:"n"`
+	// -thread-waits: both sides attach with simpl.WithThreadWaits (as
+	// the C library does).
+	ThreadWaits bool `json:"thread_waits,omitempty"`
+	Senders     int  `json:"senders"`
+	Size        int  `json:"size"`
+	N           int  `json:"n"`
 
 	recvSpin bool // -spin, for the receiver (not sent to the sender process)
 }
@@ -170,6 +177,7 @@ func run(args []string, stdout io.Writer) error {
 	zeroCopy := fs.Bool("zerocopy", false, "send from a Buffer and answer in place (ReplyBuffer, ReplyInPlace): the zero-copy calls")
 	n := fs.Int("n", 0, "`ROUNDS` per sender (default: 10000, 1000 at 1 MiB and above)")
 	spin := fs.Bool("spin", true, "shm: spin a little before sleeping in each wait")
+	threadWaits := fs.Bool("thread-waits", false, "both sides wait on their calling threads (simpl.WithThreadWaits, as the C library does): through FIFOs the Receive reads the FIFO itself")
 	senders := fs.Int("senders", 1, "`N` concurrent senders to the one receiver (2 or more add the SLOWEST % column)")
 	asJSON := fs.Bool("json", false, "print one JSON object per configuration instead of the table")
 	plotFile := fs.String("plot", "", "also draw the latency against the size into `FILE` (.png, .svg or .pdf)")
@@ -187,13 +195,13 @@ func run(args []string, stdout io.Writer) error {
 	}
 	switch {
 	case *serve != "":
-		return receive(*serve, *spin, *zeroCopy, stdout)
+		return receive(*serve, *spin, *zeroCopy, *threadWaits, stdout)
 	case *serveNATS != "":
 		return serveRaw(*serveNATS, stdout)
 	}
 	switch *role {
 	case "recv":
-		return receive(receiverName, *spin, *zeroCopy, stdout)
+		return receive(receiverName, *spin, *zeroCopy, *threadWaits, stdout)
 	case "send":
 		var c config
 		if err := json.Unmarshal([]byte(os.Getenv("FCBENCH_CONFIG")), &c); err != nil {
@@ -262,7 +270,7 @@ func run(args []string, stdout io.Writer) error {
 	var configs []config
 	for _, size := range sizes {
 		for _, t := range transports {
-			c := config{Transport: t, ZeroCopy: *zeroCopy, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
+			c := config{Transport: t, ZeroCopy: *zeroCopy, ThreadWaits: *threadWaits, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
 			switch t {
 			case "net":
 				c.Target = *remote
@@ -433,7 +441,8 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 	defer os.RemoveAll(dir)
 	env := append(os.Environ(), "FIFO_PATH="+dir)
 
-	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.recvSpin), "-zerocopy="+strconv.FormatBool(c.ZeroCopy))
+	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.recvSpin), "-zerocopy="+strconv.FormatBool(c.ZeroCopy),
+		"-thread-waits="+strconv.FormatBool(c.ThreadWaits))
 	recv.Env = env
 	recv.Stderr = os.Stderr
 	out, err := recv.StdoutPipe()
@@ -532,10 +541,10 @@ const receiverName = "FCBENCH"
 
 // receive echoes every request to name until SIGTERM, with Reply or, with
 // zeroCopy, in place (see the package comment for what each touches).
-func receive(name string, spin, zeroCopy bool, stdout io.Writer) error {
+func receive(name string, spin, zeroCopy, threadWaits bool, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ch, err := simpl.Attach(name, simpl.WithSpin(spin))
+	ch, err := simpl.Attach(name, simpl.WithSpin(spin), simpl.WithThreadWaits(threadWaits))
 	if err != nil {
 		return err
 	}
@@ -651,7 +660,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 			case "net":
 				target = c.Target
 			}
-			ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d_%d", i, os.Getpid()), append(opts, simpl.WithSpin(c.spin()))...)
+			ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d_%d", i, os.Getpid()), append(opts, simpl.WithSpin(c.spin()), simpl.WithThreadWaits(c.ThreadWaits))...)
 			if err != nil {
 				return err
 			}

@@ -60,7 +60,7 @@ func Run(t *testing.T, tr transport.Transport) { RunWith(t, tr, Options{}) }
 
 // Options vary the endpoints the suite makes, on both sides.
 type Options struct {
-	// ThreadWait is transport.Config.ThreadWait.
+	// ThreadWait is transport.Config.ThreadWait and ThreadReceive.
 	ThreadWait bool
 }
 
@@ -102,7 +102,7 @@ func listen(tr transport.Transport, dir, name string) (transport.Endpoint, *tran
 	}
 	q := transport.NewQueue(name, false)
 	ep, err := tr.Listen(transport.Config{Name: name, Registry: reg, Queue: q, MaxMessage: 1 << 20,
-		ThreadWait: os.Getenv(threadWaitEnv) == "1"})
+		ThreadWait: os.Getenv(threadWaitEnv) == "1", ThreadReceive: os.Getenv(threadWaitEnv) == "1"})
 	if err != nil {
 		q.Close()
 		return nil, nil, err

@@ -560,7 +560,7 @@ func testCorruptHeader(t *testing.T, perm os.FileMode) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := Attach("SRV", Options{Registry: reg, Perm: perm, MaxMessage: corruptMaxMessage, ThreadWait: threadRx()})
+	ep, err := Attach("SRV", Options{Registry: reg, Perm: perm, MaxMessage: corruptMaxMessage, ThreadReceive: threadRx()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +618,7 @@ func corruptOne(t *testing.T, ep *Endpoint, env corruptEnv, tc corruptCase, want
 	// a Receive asks: the plug stays in it, before the doorbell.
 	ringWith(t, ep, -corruptPlug)
 	plug := 0
-	if ep.threadWait {
+	if ep.threadRx {
 		plug = 4
 	} else {
 		waitFor(t, "the receiver's reader taking the plug", func() bool { return queued(t, ep) == 0 })

@@ -57,7 +57,7 @@ func helperEndpoint(dir, name string) (*Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Attach(name, Options{Registry: reg, ThreadWait: threadRx()})
+	return Attach(name, Options{Registry: reg, ThreadReceive: threadRx()})
 }
 
 // attachCLI attaches CLI in dir for a test, closed when the test ends.

@@ -74,7 +74,7 @@ func testSenderKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := Attach("SRV", Options{Registry: reg, ThreadWait: threadRx()})
+	ep, err := Attach("SRV", Options{Registry: reg, ThreadReceive: threadRx()})
 	if err != nil {
 		t.Fatal(err)
 	}

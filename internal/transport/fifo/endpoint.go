@@ -70,10 +70,12 @@ type Options struct {
 	// Endpoint.Receive.
 	Queue *transport.Queue
 	// ThreadWait makes a Send wait for its reply in a system call on the
-	// calling thread rather than in Go's poller (transport.Config), and
-	// Receive read the receive FIFO on its own thread: no reader
-	// goroutine, the endpoint is its queue's Feeder (feed.go).
+	// calling thread rather than in Go's poller (transport.Config).
 	ThreadWait bool
+	// ThreadReceive makes a Receive read the receive FIFO and wait for
+	// it on its own thread (transport.Config): no reader goroutine, the
+	// endpoint is its queue's Feeder (feed.go).
+	ThreadReceive bool
 }
 
 // Endpoint is one attached name on the FIFO transport: the receive FIFO
@@ -85,13 +87,14 @@ type Endpoint struct {
 	pid  int
 	perm os.FileMode
 	// threadWait: Sends wait for replies on their calling threads
-	// (Options.ThreadWait).
-	threadWait bool
-	maxMsg     int
-	rxPath     string
-	rx         *os.File // the receive FIFO, open read-write so it never sees EOF; nil with threadWait
-	rxRaw      syscall.RawConn
-	// With threadWait the receive FIFO is rxFD instead, outside Go's
+	// (Options.ThreadWait); threadRx: Receive reads the FIFO on its
+	// own (Options.ThreadReceive, feed.go).
+	threadWait, threadRx bool
+	maxMsg               int
+	rxPath               string
+	rx                   *os.File // the receive FIFO, open read-write so it never sees EOF; nil with threadRx
+	rxRaw                syscall.RawConn
+	// With threadRx the receive FIFO is rxFD instead, outside Go's
 	// poller, read by Receive's thread (feed.go); rxWaker ends its wait.
 	rxFD, rxWaker *sys.FD
 	token         uint64 // names this receiver in a segment's claim (see segment.go)
@@ -199,6 +202,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		pid:        os.Getpid(),
 		perm:       opts.Perm,
 		threadWait: opts.ThreadWait,
+		threadRx:   opts.ThreadReceive,
 		maxMsg:     opts.MaxMessage,
 		q:          opts.Queue,
 		credit:     transport.NewCredit(readAhead - 1),
@@ -266,7 +270,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 		e.closeRx()
 		return fail(err)
 	}
-	if e.threadWait {
+	if e.threadRx {
 		if err := e.q.SetFeeder(e); err != nil {
 			e.closeRx()
 			return fail(errs.Errorf("attach %q: %w", name, err))
@@ -275,7 +279,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	e.free = append(e.free, primary)
 	e.reserve, _ = sys.Reserve() // none is no reason not to attach
 	e.checkAligned = func(fd uintptr) { e.isAligned = aligned(int(fd), e.readN) }
-	if e.threadWait {
+	if e.threadRx {
 		close(e.readerDone) // Receive's thread reads (feed.go)
 	} else {
 		go e.readLoop()
@@ -285,9 +289,9 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 }
 
 // openRx opens the receive FIFO: in Go's poller for the reader goroutine,
-// or outside it, with a waker, for Receive's thread (threadWait).
+// or outside it, with a waker, for Receive's thread (threadRx).
 func (e *Endpoint) openRx() error {
-	if !e.threadWait {
+	if !e.threadRx {
 		var err error
 		if e.rx, err = os.OpenFile(e.rxPath, os.O_RDWR, 0); err != nil {
 			return err
@@ -884,7 +888,7 @@ func (e *Endpoint) close() {
 	}
 	e.slotMu.Unlock()
 	os.Remove(e.rxPath)
-	if e.threadWait {
+	if e.threadRx {
 		e.closeFeed()
 		// Doorbells a resync found and no Feed served yet.
 		for _, w := range e.fedWords {

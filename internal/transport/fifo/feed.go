@@ -8,14 +8,14 @@ import (
 	"github.com/gosimpl/gosimpl/transport"
 )
 
-// Reading the receive FIFO on Receive's thread (Options.ThreadWait).
+// Reading the receive FIFO on Receive's thread (Options.ThreadReceive).
 //
-// Without ThreadWait a goroutine reads the receive FIFO (readLoop) and
+// Without ThreadReceive a goroutine reads the receive FIFO (readLoop) and
 // posts each request to the queue, where Receive takes it. A Receive
 // called from a C thread (through the C library) then wakes through
 // three threads: the one Go's poller wakes for the FIFO, which runs the
 // reader, and the C thread the runtime hands the request to; C SIMPL's
-// own receiver wakes once. With ThreadWait the endpoint has no reader
+// own receiver wakes once. With ThreadReceive the endpoint has no reader
 // goroutine and is its queue's Feeder (transport.Feeder): a Receive with
 // nothing to take reads the next doorbell itself (Feed) and, when the
 // FIFO is empty, waits for it in a ppoll of the FIFO on its own thread

@@ -99,7 +99,7 @@ func attachIn(t *testing.T, dir, name string) *fifo.Endpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := fifo.Attach(name, fifo.Options{Registry: reg, ThreadWait: os.Getenv(fifo.ThreadRxEnv) == "1"})
+	ep, err := fifo.Attach(name, fifo.Options{Registry: reg, ThreadReceive: os.Getenv(fifo.ThreadRxEnv) == "1"})
 	if err != nil {
 		t.Fatalf("attach %q: %v", name, err)
 	}

@@ -100,7 +100,7 @@ func TestEndpointCloseEndsSends(t *testing.T) {
 
 // ThreadRxEnv makes the receivers of the tests that read it (helper
 // processes and in-process ones, here and in package fifo_test) read
-// their FIFO on Receive's thread (Options.ThreadWait): TestThreadReceive
+// their FIFO on Receive's thread (Options.ThreadReceive): TestThreadReceive
 // sets it.
 const ThreadRxEnv = "GOSIMPL_FIFO_THREADRX"
 
@@ -144,7 +144,7 @@ func TestFeedWaitEnds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep, err := Attach("SRV", Options{Registry: reg, ThreadWait: true})
+	ep, err := Attach("SRV", Options{Registry: reg, ThreadReceive: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestFeedWaitEnds(t *testing.T) {
 func waitRead(t *testing.T, ep *Endpoint, what string, cond func() bool) {
 	t.Helper()
 	waitFor(t, what, func() bool {
-		if ep.threadWait && !cond() {
+		if ep.threadRx && !cond() {
 			if r, p, ok := ep.Feed(); ok {
 				t.Fatalf("%s: delivered a request (%v) or proxy %d instead", what, r.Valid(), p)
 			}

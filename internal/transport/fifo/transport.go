@@ -22,11 +22,12 @@ func (Transport) Rank() int { return 100 }
 // Listen attaches cfg.Name: its receive FIFO appears in cfg.Registry.
 func (Transport) Listen(cfg transport.Config) (transport.Endpoint, error) {
 	e, err := Attach(cfg.Name, Options{
-		Registry:   cfg.Registry,
-		Perm:       cfg.Perm,
-		MaxMessage: cfg.MaxMessage,
-		Queue:      cfg.Queue,
-		ThreadWait: cfg.ThreadWait,
+		Registry:      cfg.Registry,
+		Perm:          cfg.Perm,
+		MaxMessage:    cfg.MaxMessage,
+		Queue:         cfg.Queue,
+		ThreadWait:    cfg.ThreadWait,
+		ThreadReceive: cfg.ThreadReceive,
 	})
 	if err != nil {
 		return nil, err

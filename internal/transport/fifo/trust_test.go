@@ -171,7 +171,7 @@ func nothingRung(t *testing.T, ep *Endpoint) {
 
 func attachT(t *testing.T, reg *naming.Registry, name string, perm os.FileMode) *Endpoint {
 	t.Helper()
-	ep, err := Attach(name, Options{Registry: reg, Perm: perm, ThreadWait: threadRx()})
+	ep, err := Attach(name, Options{Registry: reg, Perm: perm, ThreadReceive: threadRx()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestTwoStraysAroundDoorbell(t *testing.T) {
 			a := proctest.Start(t, "legit", nil, dir, "CA", "SRV", "a")
 			var heldA transport.Request
 			waitFor(t, "A's request posted", func() bool {
-				if ep.threadWait && !heldA.Valid() {
+				if ep.threadRx && !heldA.Valid() {
 					heldA, _, _ = ep.Feed()
 				}
 				ep.mu.Lock()
