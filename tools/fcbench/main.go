@@ -57,8 +57,10 @@
 // fcbench's.
 //
 // -thread-waits attaches both sides with simpl.WithThreadWaits(true), as
-// the C library does: a Send waits for its reply on its calling thread
-// (by default, a Receive reads the FIFO on its own thread either way).
+// the C library does: a Send waits for its reply on its calling thread,
+// as the Receive does by default; -thread-waits=false attaches them with
+// WithThreadWaits(false): a reader goroutine reads the receive FIFO, as
+// before that default.
 //
 // -json prints one JSON object per configuration instead, with the same
 // figures (median_us, p99_us, mean_us, msgs_per_s, cpu_us_per_msg,
@@ -134,12 +136,12 @@ type config struct {
 	URL       string `json:"url,omitempty"`      // nats: the server`
 	Spin      *bool  `json:"spin,omitempty"`     // shm only: spinning means nothing to FIFOs
 	ZeroCopy  bool   `json:"zerocopy,omitempty"` // -zerocopy: Buffer, ReplyBuffer and ReplyInPlace
-	// -thread-waits: both sides attach with simpl.WithThreadWaits (as
-	// the C library does).
-	ThreadWaits bool `json:"thread_waits,omitempty"`
-	Senders     int  `json:"senders"`
-	Size        int  `json:"size"`
-	N           int  `json:"n"`
+	// -thread-waits=BOOL: both sides attach with
+	// simpl.WithThreadWaits(BOOL); nil: neither says (the default).
+	ThreadWaits *bool `json:"thread_waits,omitempty"`
+	Senders     int   `json:"senders"`
+	Size        int   `json:"size"`
+	N           int   `json:"n"`
 
 	recvSpin bool // -spin, for the receiver (not sent to the sender process)
 }
@@ -177,7 +179,7 @@ func run(args []string, stdout io.Writer) error {
 	zeroCopy := fs.Bool("zerocopy", false, "send from a Buffer and answer in place (ReplyBuffer, ReplyInPlace): the zero-copy calls")
 	n := fs.Int("n", 0, "`ROUNDS` per sender (default: 10000, 1000 at 1 MiB and above)")
 	spin := fs.Bool("spin", true, "shm: spin a little before sleeping in each wait")
-	threadWaits := fs.Bool("thread-waits", false, "both sides wait on their calling threads (simpl.WithThreadWaits, as the C library does): through FIFOs the Receive reads the FIFO itself")
+	threadWaits := fs.Bool("thread-waits", false, "true: both sides attach with simpl.WithThreadWaits(true), as the C library does (Sends wait on their threads too); false: WithThreadWaits(false) (a reader goroutine reads the FIFO); unset: the default")
 	senders := fs.Int("senders", 1, "`N` concurrent senders to the one receiver (2 or more add the SLOWEST % column)")
 	asJSON := fs.Bool("json", false, "print one JSON object per configuration instead of the table")
 	plotFile := fs.String("plot", "", "also draw the latency against the size into `FILE` (.png, .svg or .pdf)")
@@ -195,13 +197,13 @@ func run(args []string, stdout io.Writer) error {
 	}
 	switch {
 	case *serve != "":
-		return receive(*serve, *spin, *zeroCopy, *threadWaits, stdout)
+		return receive(*serve, *spin, *zeroCopy, waitOpts(fs, *threadWaits), stdout)
 	case *serveNATS != "":
 		return serveRaw(*serveNATS, stdout)
 	}
 	switch *role {
 	case "recv":
-		return receive(receiverName, *spin, *zeroCopy, *threadWaits, stdout)
+		return receive(receiverName, *spin, *zeroCopy, waitOpts(fs, *threadWaits), stdout)
 	case "send":
 		var c config
 		if err := json.Unmarshal([]byte(os.Getenv("FCBENCH_CONFIG")), &c); err != nil {
@@ -270,7 +272,10 @@ func run(args []string, stdout io.Writer) error {
 	var configs []config
 	for _, size := range sizes {
 		for _, t := range transports {
-			c := config{Transport: t, ZeroCopy: *zeroCopy, ThreadWaits: *threadWaits, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
+			c := config{Transport: t, ZeroCopy: *zeroCopy, Senders: *senders, Size: size, N: *n, recvSpin: *spin}
+			if isSet(fs, "thread-waits") {
+				c.ThreadWaits = threadWaits
+			}
 			switch t {
 			case "net":
 				c.Target = *remote
@@ -314,6 +319,15 @@ func run(args []string, stdout io.Writer) error {
 		return plotLatency(*plotFile, results)
 	}
 	return nil
+}
+
+// waitOpts is simpl.WithThreadWaits(on) when -thread-waits was given,
+// else nothing (the default).
+func waitOpts(fs *flag.FlagSet, on bool) []simpl.Option {
+	if !isSet(fs, "thread-waits") {
+		return nil
+	}
+	return []simpl.Option{simpl.WithThreadWaits(on)}
 }
 
 func isSet(fs *flag.FlagSet, name string) bool {
@@ -441,8 +455,10 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 	defer os.RemoveAll(dir)
 	env := append(os.Environ(), "FIFO_PATH="+dir)
 
-	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.recvSpin), "-zerocopy="+strconv.FormatBool(c.ZeroCopy),
-		"-thread-waits="+strconv.FormatBool(c.ThreadWaits))
+	recv := exec.Command(self, "-role", "recv", "-spin="+strconv.FormatBool(c.recvSpin), "-zerocopy="+strconv.FormatBool(c.ZeroCopy))
+	if c.ThreadWaits != nil {
+		recv.Args = append(recv.Args, "-thread-waits="+strconv.FormatBool(*c.ThreadWaits))
+	}
 	recv.Env = env
 	recv.Stderr = os.Stderr
 	out, err := recv.StdoutPipe()
@@ -541,10 +557,10 @@ const receiverName = "FCBENCH"
 
 // receive echoes every request to name until SIGTERM, with Reply or, with
 // zeroCopy, in place (see the package comment for what each touches).
-func receive(name string, spin, zeroCopy, threadWaits bool, stdout io.Writer) error {
+func receive(name string, spin, zeroCopy bool, waits []simpl.Option, stdout io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ch, err := simpl.Attach(name, simpl.WithSpin(spin), simpl.WithThreadWaits(threadWaits))
+	ch, err := simpl.Attach(name, append(waits, simpl.WithSpin(spin))...)
 	if err != nil {
 		return err
 	}
@@ -652,6 +668,9 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 		default:
 			var opts []simpl.Option
 			target := receiverName
+			if c.ThreadWaits != nil {
+				opts = append(opts, simpl.WithThreadWaits(*c.ThreadWaits))
+			}
 			switch c.Transport {
 			case "fifo":
 				opts = append(opts, simpl.WithTransport(simpl.FIFO))
@@ -660,7 +679,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 			case "net":
 				target = c.Target
 			}
-			ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d_%d", i, os.Getpid()), append(opts, simpl.WithSpin(c.spin()), simpl.WithThreadWaits(c.ThreadWaits))...)
+			ch, err := simpl.Attach(fmt.Sprintf("FCBENCH_S%d_%d", i, os.Getpid()), append(opts, simpl.WithSpin(c.spin()))...)
 			if err != nil {
 				return err
 			}
