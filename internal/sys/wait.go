@@ -45,19 +45,21 @@ func Unwake(w *FD) {
 
 // WaitReadable blocks the calling thread in a system call (not Go's
 // poller) until fd or the waker is readable, or a signal interrupts it;
-// the caller then looks at both and calls it again if need be. fd must
-// stay open meanwhile; the waker may not be closed meanwhile either
-// (Close would wait for the wait). It allocates nothing.
-func WaitReadable(fd int, waker *FD) error {
+// the caller then looks at both and calls it again if need be. woken
+// tells that the waker was readable: a caller that Unwakes only then
+// never leaves it readable to end every later wait at once. fd must stay
+// open meanwhile; the waker may not be closed meanwhile either (Close
+// would wait for the wait). It allocates nothing.
+func WaitReadable(fd int, waker *FD) (woken bool, err error) {
 	waker.mu.RLock()
 	defer waker.mu.RUnlock()
 	if waker.raw < 0 {
-		return fmt.Errorf("waker: %w", os.ErrClosed)
+		return false, fmt.Errorf("waker: %w", os.ErrClosed)
 	}
 	fds := [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(waker.raw), Events: unix.POLLIN}}
-	_, err := unix.Ppoll(fds[:], nil, nil)
+	_, err = unix.Ppoll(fds[:], nil, nil)
 	if err == nil || errors.Is(err, unix.EINTR) {
-		return nil
+		return fds[1].Revents != 0, nil
 	}
-	return err
+	return false, err
 }

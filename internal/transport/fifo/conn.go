@@ -652,7 +652,7 @@ func (s *slot) readOnThread() (int32, error) {
 		if fired {
 			return 0, os.ErrDeadlineExceeded
 		}
-		if err := sys.WaitReadable(s.rfd, s.waker); err != nil {
+		if _, err := sys.WaitReadable(s.rfd, s.waker); err != nil {
 			return 0, err
 		}
 	}

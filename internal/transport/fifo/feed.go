@@ -138,16 +138,22 @@ func (e *Endpoint) Wait(pending func() bool) {
 	// looks at sleeping after whatever made pending true (Close closes
 	// done before it wakes).
 	e.sleeping.Store(true)
-	if !pending() && !e.isDone() {
-		e.rxFD.Control(func(fd int) { sys.WaitReadable(fd, e.rxWaker) })
+	woken := false
+	if !pending() && !e.isClosed() {
+		e.rxFD.Control(func(fd int) { woken, _ = sys.WaitReadable(fd, e.rxWaker) })
 	}
 	e.sleeping.Store(false)
-	if e.kicked.Swap(false) {
+	if woken {
+		// Drained whenever ppoll saw it readable, whatever kicked says: a
+		// Wake's write can land after the Wait it meant to end, and left
+		// readable the waker would end every later Wait at once.
+		e.kicked.Store(false)
 		sys.Unwake(e.rxWaker)
 	}
 }
 
-// Wake ends a Wait in progress (transport.Feeder).
+// Wake ends a Wait in progress (transport.Feeder). kicked spares the
+// write while one is pending; Wait clears it when it drains the waker.
 func (e *Endpoint) Wake() {
 	if e.sleeping.Load() && !e.kicked.Swap(true) {
 		sys.Wake(e.rxWaker)
@@ -247,14 +253,4 @@ func (e *Endpoint) closeFeed() {
 	defer e.feedMu.Unlock()
 	e.feedClosed = true
 	e.stopWatch()
-}
-
-// isDone tells whether Close has begun.
-func (e *Endpoint) isDone() bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
-	}
 }

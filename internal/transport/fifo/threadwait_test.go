@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
 	"github.com/gosimpl/gosimpl/transport/transporttest"
@@ -208,4 +209,29 @@ func waitRead(t *testing.T, ep *Endpoint, what string, cond func() bool) {
 		}
 		return cond()
 	})
+}
+
+// TestFeedWaitDrainsWaker: a Wake whose write lands after the Wait it was
+// meant for has left the waker readable with nothing pending; the next
+// Wait, which it ends at once, must drain it, or every Wait after would
+// end at once too and the receiving thread would spin.
+func TestFeedWaitDrainsWaker(t *testing.T) {
+	dir := proctest.Dir(t)
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := Attach("SRV", Options{Registry: reg, ThreadReceive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	sys.Wake(ep.rxWaker) // the late write: kicked is clear
+	ep.Wait(func() bool { return false })
+	var b [8]byte
+	var n int
+	ep.rxWaker.Control(func(fd int) { n, err = sys.ReadNonblock(fd, b[:]) })
+	if n != 0 || err != nil {
+		t.Fatalf("waker after the Wait it ended: read %d bytes (%v), want it drained", n, err)
+	}
 }
