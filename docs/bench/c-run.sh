@@ -16,7 +16,8 @@
 #   ported-fifo  cbench, ported C <-> ported C, C SIMPL's FIFO wire forced
 #                (GOSIMPL_TRANSPORT=fifo)
 #   go-shm       fcbench -transport shm: the same exchange from Go
-#   go-fifo      fcbench -transport fifo
+#   go-fifo      fcbench -transport fifo -thread-waits=true: waits on the
+#                calling threads, as the C library's (simpl.WithThreadWaits)
 #
 # By default nothing spins: GOSIMPL_SPIN=off for the ported programs, -spin=false for
 # fcbench (C SIMPL never spins). Raw lines go to stdout as they come,
@@ -86,7 +87,7 @@ run() {
   ported-shm) GOSIMPL_TRANSPORT=auto GOSIMPL_SPIN=$SPIN LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-shm -size "$SIZE" -n "$N" ;;
   ported-fifo) GOSIMPL_TRANSPORT=fifo GOSIMPL_SPIN=$SPIN LD_LIBRARY_PATH="$B" "${pin[@]}" "$B/cbench" -json -label ported-fifo -size "$SIZE" -n "$N" ;;
   go-shm) "${pin[@]}" "$B/fcbench" -json -transport shm -spin=$gospin -size "$SIZE" -n "$N" | tail -1 ;;
-  go-fifo) "${pin[@]}" "$B/fcbench" -json -transport fifo -size "$SIZE" -n "$N" | tail -1 ;;
+  go-fifo) "${pin[@]}" "$B/fcbench" -json -transport fifo -thread-waits=true -size "$SIZE" -n "$N" | tail -1 ;;
   esac | sed "s/^/$1 /"
 }
 
