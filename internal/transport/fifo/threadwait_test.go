@@ -187,6 +187,9 @@ func TestFeedWaitEnds(t *testing.T) {
 	}
 	h.Expect("reply ok", helperTimeout)
 	h.Expect("done", helperTimeout)
+	if err := h.Wait(helperTimeout); err != nil { // its FIFOs gone with it
+		t.Errorf("sender: %v", err)
+	}
 
 	got = receive(context.Background())
 	ep.Close()
