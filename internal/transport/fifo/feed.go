@@ -102,7 +102,7 @@ func (e *Endpoint) Feed() (transport.Request, int, bool) {
 		if e.hasFed {
 			return e.takeFed()
 		}
-		// Read and dropped (see dispatch): the caller polls again.
+		// Read and dropped (see dispatch): read on.
 	}
 }
 
