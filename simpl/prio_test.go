@@ -407,11 +407,14 @@ func TestServeInheritance(t *testing.T) {
 			s.during, _ = sys.GetSched(0)
 			if s.data == "hold" {
 				// Wait, busy, for a sender of SCHED_FIFO 9 to raise
-				// this thread.
+				// this thread, and for its request to be waiting: a
+				// sender raises the thread before it posts (so that a
+				// late raise cannot outlive its request), and the
+				// answer below must find the request there.
 				holding <- struct{}{}
 				deadline := time.Now().Add(10 * time.Second)
 				for time.Now().Before(deadline) {
-					if p, _ := sys.GetSched(0); p.Policy == sys.SchedFIFO && p.Level == 9 {
+					if p, _ := sys.GetSched(0); p.Policy == sys.SchedFIFO && p.Level == 9 && simpl.Waiting(rx) > 0 {
 						s.boostedRaw = "raised"
 						break
 					}
