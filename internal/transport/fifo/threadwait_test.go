@@ -140,16 +140,7 @@ func TestThreadReceive(t *testing.T) {
 // when the endpoint closes, and is woken by a request from another
 // process.
 func TestFeedWaitEnds(t *testing.T) {
-	dir := proctest.Dir(t)
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := Attach("SRV", Options{Registry: reg, ThreadReceive: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	dir, ep := attachFeeder(t)
 	receive := func(ctx context.Context) chan error {
 		got := make(chan error, 1)
 		go func() {
@@ -219,6 +210,22 @@ func waitRead(t *testing.T, ep *Endpoint, what string, cond func() bool) {
 // Wait, which it ends at once, must drain it, or every Wait after would
 // end at once too and the receiving thread would spin.
 func TestFeedWaitDrainsWaker(t *testing.T) {
+	_, ep := attachFeeder(t)
+	var err error
+	sys.Wake(ep.rxWaker) // the late write: kicked is clear
+	ep.Wait(func() bool { return false })
+	var b [8]byte
+	var n int
+	ep.rxWaker.Control(func(fd int) { n, err = sys.ReadNonblock(fd, b[:]) })
+	if n != 0 || err != nil {
+		t.Fatalf("waker after the Wait it ended: read %d bytes (%v), want it drained", n, err)
+	}
+}
+
+// attachFeeder attaches SRV in a directory of the test's own, its FIFO
+// read on Receive's thread (ThreadReceive); the test's end closes it.
+func attachFeeder(t *testing.T) (string, *Endpoint) {
+	t.Helper()
 	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
 	if err != nil {
@@ -228,13 +235,6 @@ func TestFeedWaitDrainsWaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ep.Close()
-	sys.Wake(ep.rxWaker) // the late write: kicked is clear
-	ep.Wait(func() bool { return false })
-	var b [8]byte
-	var n int
-	ep.rxWaker.Control(func(fd int) { n, err = sys.ReadNonblock(fd, b[:]) })
-	if n != 0 || err != nil {
-		t.Fatalf("waker after the Wait it ended: read %d bytes (%v), want it drained", n, err)
-	}
+	t.Cleanup(func() { ep.Close() })
+	return dir, ep
 }
