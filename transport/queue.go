@@ -83,13 +83,13 @@ type Bell interface {
 	WakeAll()
 }
 
-// Feeder is a poster whose input a Receive can read on its own thread:
-// the FIFO transport when its Sends and Receives wait on their calling
-// threads (Config.ThreadWait). Where Receive would wait in Go for the
-// poster's goroutine, which a C thread calling through the C library
-// pays for with the runtime's hand-off between threads, it asks the
-// Feeder to read and post on the calling thread, and to wait there. All
-// methods but Wake are called by one Receive at a time.
+// Feeder is a transport whose input a Receive can read on its own
+// thread: the FIFO transport with Config.ThreadReceive (simpl's default).
+// Where Receive would wait in Go for a reader goroutine to post, which
+// costs a thread hand-off or two per request (more for a C thread
+// calling through the C library), it asks the Feeder to read on the
+// calling thread and hand it the item, and to wait there. All methods
+// but Wake are called by one Receive at a time.
 type Feeder interface {
 	// Feed reads one item from the input, if it holds one now, without
 	// waiting, and returns it, a request or a proxy as Receive returns

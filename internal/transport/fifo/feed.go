@@ -42,6 +42,12 @@ import (
 // (transport.Feeder). A request or proxy it read is handed straight to
 // the Receive that called it (see post) rather than through the queue.
 func (e *Endpoint) Feed() (transport.Request, int, bool) {
+	if e.watchOn.Load() && !e.maybe.Load() {
+		// Watching, and nothing came: what a Receive sleeping on the
+		// shared-memory futex pays for the FIFO at each poll, without the
+		// lock. (maybe stays true while resynchronised words wait.)
+		return transport.Request{}, 0, false
+	}
 	e.feedMu.Lock()
 	defer e.feedMu.Unlock()
 	if e.feedClosed {
@@ -84,11 +90,13 @@ func (e *Endpoint) Feed() (transport.Request, int, bool) {
 			// what it finds, one a Feed.
 			e.rxFD.Control(func(fd int) { e.fedWords = e.resync(fd, b[:n], n < 4) })
 			e.fedClaim = true
+			e.maybe.Store(true) // words to serve: not skipped while watching
 			continue
 		}
 		v := int32(binary.NativeEndian.Uint32(b[:]))
 		if !e.q.TakeCredit(e.credit, e.done) {
 			e.fedWords, e.fedClaim = append(e.fedWords[:0], word{0, v}), false
+			e.maybe.Store(true)
 			return transport.Request{}, 0, false
 		}
 		if _, nothing := e.dispatchRead(v); nothing {
@@ -97,6 +105,7 @@ func (e *Endpoint) Feed() (transport.Request, int, bool) {
 			mustClaim := false
 			e.rxFD.Control(func(fd int) { words, mustClaim = e.recheck(fd, b[:]) })
 			e.fedWords, e.fedClaim = words, mustClaim
+			e.maybe.Store(true)
 			continue
 		}
 		if e.hasFed {
