@@ -19,6 +19,14 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// VoluntarySwitches is the number of times this process's threads,
+// together, have given up their CPU to wait (getrusage's ru_nvcsw).
+func VoluntarySwitches() int64 {
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return int64(ru.Nvcsw) // int32 on 32-bit ARM
+}
+
 // ProcessExists tells whether a process has pid (a zombie included): only
 // "no such process" is no. It sends no signal.
 func ProcessExists(pid int) bool {

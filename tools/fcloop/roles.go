@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/pace"
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/simpl"
 )
@@ -77,6 +78,9 @@ func runRole(role string, c config, args []string, stdout io.Writer) error {
 // to it (for good: the process ends with it), at SCHED_FIFO c.FIFO if set,
 // and the process's memory locked with -mlock.
 func loopThread(c config) error {
+	if c.MaxProcs > runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(c.MaxProcs)
+	}
 	runtime.LockOSThread()
 	if c.FIFO > 0 {
 		if err := sys.SetSched(0, sys.Sched{Policy: sys.SchedFIFO, Level: c.FIFO}); err != nil {
@@ -143,7 +147,9 @@ func sensor(c config, stdout io.Writer) error {
 	}
 	var req [8]byte
 	var reply [8]byte
+	var p pace.Pacer // as Serve's loop: see package pace
 	for k := range c.Cycles {
+		p.KeepP()
 		if err := sys.SleepUntil(t0 + int64(k)*c.PeriodNS); err != nil {
 			return fmt.Errorf("cycle %d: sleep: %w", k, err)
 		}

@@ -1,0 +1,57 @@
+// Package pace keeps a goroutine locked to its thread, which sleeps in
+// system calls and never otherwise passes through Go's scheduler (a
+// Serve loop, a control loop's periodic sensor), from losing its
+// processor at every sleep.
+//
+// Go's sysmon takes the processor (P) of a goroutine that has run 10 ms
+// without being scheduled anew (the runtime's forcePreemptNS) whenever it
+// finds it in a system call, and asks that goroutine to yield. A locked
+// goroutine that sleeps and wakes in system calls is such a goroutine: it
+// never passes through the scheduler. So after its first 10 ms every
+// sleep longer than a sysmon tick (20 µs to 10 ms) lost its P: waking,
+// the thread took an idle one, which wakes sysmon from its deep sleep,
+// and the yield asked for handed the locked goroutine from its thread to
+// another and back. Counted with getrusage on the 2-core VM of
+// docs/benchmarks.md, a locked goroutine sleeping 1 ms at a time made 4.0
+// voluntary context switches a sleep (its process's threads together),
+// against 1.46 when it yielded every 8 ms (GOMAXPROCS=2); a control loop
+// has such a thread in each of its processes. A yield of a locked
+// goroutine costs about three thread switches itself, hence the
+// interval: under the runtime's 10 ms, with a margin for the time from
+// the yield to the sleep.
+//
+// With GOMAXPROCS=1 yielding only adds its own cost (5.4 switches a
+// sleep): the runtime then takes the one P from every system call longer
+// than a sysmon tick, since no other goroutine could run otherwise. So a
+// Pacer yields only with more than one P; docs/realtime.md advises
+// GOMAXPROCS=2 for a loop process confined to one CPU.
+package pace
+
+import (
+	"runtime"
+	"time"
+)
+
+// Every is how often a Pacer yields.
+const Every = 8 * time.Millisecond
+
+// Pacer makes its goroutine yield (runtime.Gosched) once every Every,
+// checked where KeepP is called: between a loop's sleeps, never during
+// one. The zero Pacer is ready, and its first KeepP yields; Off makes
+// KeepP do nothing. Not safe for concurrent use: one goroutine owns it.
+type Pacer struct {
+	Off  bool
+	next time.Time
+}
+
+// KeepP yields if Every has passed since the last yield and the process
+// has more than one P. It costs a clock reading otherwise.
+func (p *Pacer) KeepP() {
+	if p.Off || time.Now().Before(p.next) {
+		return
+	}
+	if runtime.GOMAXPROCS(0) > 1 {
+		runtime.Gosched()
+	}
+	p.next = time.Now().Add(Every)
+}

@@ -1,0 +1,112 @@
+package simpl_test
+
+import (
+	"context"
+	"encoding/binary"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
+)
+
+func init() { threadRxRoles["paced"] = rolePaced }
+
+// Requests to rolePaced: opCount gets the server process's voluntary
+// context switches so far (8 bytes); opQuit ends its Serve.
+const (
+	opCount = 'C'
+	opQuit  = 'Q'
+)
+
+// rolePaced NAME on|off: with two Ps (as on this 2-CPU machine, and
+// whatever the machine), Serve NAME through shared memory, never
+// spinning, with Serve's pacer on or off, until an opQuit.
+func rolePaced(args []string) error {
+	runtime.GOMAXPROCS(2)
+	simpl.SetServeKeepP(args[1] == "on")
+	ch, err := simpl.Attach(args[0], simpl.WithTransport(simpl.SHM), simpl.WithSpin(false))
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	simpltest.Ready()
+	err = ch.Serve(ctx, func(m simpl.Message) {
+		var out [8]byte
+		if d := m.Data(); len(d) > 0 {
+			switch d[0] {
+			case opCount:
+				binary.LittleEndian.PutUint64(out[:], uint64(sys.VoluntarySwitches()))
+				m.Reply(out[:])
+				return
+			case opQuit:
+				cancel()
+			}
+		}
+		m.Reply(nil)
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// TestServeKeepsP: a Serve loop whose requests come a few milliseconds
+// apart (a control loop's) sleeps between them without Go's runtime
+// taking its processor at every sleep, which costs its process about
+// three more thread wake-ups a request (package pace). The test counts
+// the serving process's voluntary context switches a request, with the
+// pacer and without it, in one run, and wants the pacer's at most 70% of
+// the other's: about 1.5 against 3.4 on the 2-core VM of
+// docs/benchmarks.md. Counts, not times, decide it.
+func TestServeKeepsP(t *testing.T) {
+	const (
+		warm = 30  // past the runtime's first 10 ms, after which it takes Ps
+		n    = 200 // requests counted
+		gap  = time.Millisecond
+	)
+	dir := simpltest.Dir(t)
+	cli := attach(t, dir, "PACECLI", simpl.WithTransport(simpl.SHM), simpl.WithSpin(false))
+	perRequest := map[string]float64{}
+	for _, mode := range []string{"on", "off"} {
+		name := "PACED" + mode
+		srv := simpltest.Start(t, "paced", env(dir), name, mode)
+		to := locate(t, cli, name)
+		ctx := simpltest.Context(t, simpltest.Scale(time.Minute))
+		var reply [8]byte
+		count := func() int64 {
+			t.Helper()
+			if n, err := to.Send(ctx, []byte{opCount}, reply[:]); err != nil || n != 8 {
+				t.Fatalf("%s: count: %d bytes, %v", mode, n, err)
+			}
+			return int64(binary.LittleEndian.Uint64(reply[:]))
+		}
+		var c0 int64
+		for i := range warm + n {
+			if i == warm {
+				c0 = count()
+			}
+			// The pacing is the workload: the server sleeps between
+			// requests, as a control loop's does between cycles.
+			time.Sleep(gap)
+			if _, err := to.Send(ctx, []byte{opEcho}, reply[:]); err != nil {
+				t.Fatalf("%s: request %d: %v", mode, i, err)
+			}
+		}
+		perRequest[mode] = float64(count()-c0) / n
+		if _, err := to.Send(ctx, []byte{opQuit}, reply[:]); err != nil {
+			t.Fatalf("%s: quit: %v", mode, err)
+		}
+		if err := srv.Wait(simpltest.Scale(10 * time.Second)); err != nil {
+			t.Fatalf("%s: server: %v", mode, err)
+		}
+	}
+	t.Logf("voluntary context switches a request: %.2f with the pacer, %.2f without", perRequest["on"], perRequest["off"])
+	if on, off := perRequest["on"], perRequest["off"]; on > 0.7*off {
+		t.Errorf("with the pacer %.2f context switches a request, without %.2f: want at most 70%% of it", on, off)
+	}
+}
