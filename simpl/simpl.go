@@ -105,8 +105,8 @@ func WithSpin(on bool) Option { return func(o *options) error { o.noSpin = !on; 
 // WithThreadWaits(false) makes both wait in Go: a reader goroutine reads
 // the FIFO up to two doorbells ahead of Receive and posts them to it, the
 // way before the default changed. Measured (docs/benchmarks.md, issue
-// 11): a Go round trip of 64 bytes through FIFOs took 42 µs with
-// WithThreadWaits(false), about 23 µs by default, about 20 µs with
+// 11): a Go round trip of 64 bytes through FIFOs took 38.6 µs with
+// WithThreadWaits(false), 22.8 µs by default, 19.0 µs with
 // WithThreadWaits(true); a C one, 8 thread switches before, 3.6 after.
 // Through shared memory the waits are on the calling thread in any case;
 // while shared-memory senders are connected, a FIFO request wakes a

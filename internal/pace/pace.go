@@ -23,8 +23,10 @@
 // With GOMAXPROCS=1 yielding only adds its own cost (5.4 switches a
 // sleep): the runtime then takes the one P from every system call longer
 // than a sysmon tick, since no other goroutine could run otherwise. So a
-// Pacer yields only with more than one P; docs/realtime.md advises
-// GOMAXPROCS=2 for a loop process confined to one CPU.
+// Pacer yields only with more than one P. Raising GOMAXPROCS above the
+// CPUs a SCHED_FIFO process runs on to get this is not safe: the
+// runtime's own spin loops then livelock it (docs/realtime.md, "The
+// runtime's threads").
 package pace
 
 import (

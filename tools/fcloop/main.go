@@ -33,10 +33,7 @@
 // goroutine in the controller that allocates 256 KiB every millisecond,
 // keeping the last 16, so that the garbage collector runs next to the
 // loop; -mlock locks each loop process's memory (simpl.LockMemory) and
-// pre-faults its buffers. The loop processes run with GOMAXPROCS at least
-// 2 (-gomaxprocs), also on one CPU: with one P, Go's runtime takes it from
-// every sleep of a loop thread and wakes two threads of its own to give it
-// back (docs/realtime.md).
+// pre-faults its buffers.
 //
 // When cyclictest (Debian's rt-tests) is installed, fcloop runs it in the
 // same run, as long, at the same period and priority, one thread on each
@@ -44,7 +41,7 @@
 // p99.9 and maximum as multiples of cyclictest's, and cyclictest's
 // wake-ups a period or more late next to fcloop's late cycles.
 //
-//	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-gomaxprocs N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
+//	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
 package main
 
 import (
@@ -61,7 +58,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-gomaxprocs N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
+const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
 
 const more = `output:
   cycle latency: from a cycle's scheduled tick (the sensor's) to the actuator's
@@ -86,9 +83,8 @@ type config struct {
 	GC       bool  `json:"gc"`
 	MLock    bool  `json:"mlock"`
 	WorkNS   int64 `json:"work_ns"`
-	SendHop  bool  `json:"send_hop"`   // -sensor send
-	MaxProcs int   `json:"gomaxprocs"` // -gomaxprocs: the loop processes' least GOMAXPROCS (0: the runtime's)
-	Parent   int   `json:"parent"`     // the pid children die with
+	SendHop  bool  `json:"send_hop"` // -sensor send
+	Parent   int   `json:"parent"`   // the pid children die with
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -103,7 +99,6 @@ func run(args []string, stdout io.Writer) error {
 	gc := fs.Bool("gc", false, "run a garbage-producing goroutine in the controller")
 	mlock := fs.Bool("mlock", false, "lock the loop processes' memory (mlockall) and pre-fault their buffers")
 	work := fs.Duration("work", 0, "the controller's work per cycle: spin for `D` before sending")
-	maxProcs := fs.Int("gomaxprocs", 2, "run the loop processes with GOMAXPROCS at least `N` (0: the runtime's default, the number of their CPUs; see docs/realtime.md)")
 	hop := fs.String("sensor", "trigger", "how the sensor reaches the controller: `trigger` (a proxy) or send (a 16-byte Send the controller answers at once)")
 	ct := fs.String("cyclictest", "auto", "`auto`: run cyclictest when installed; off; or its path")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the tables")
@@ -139,13 +134,10 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-runtime-fifo %d: needs -fifo", *rtFIFO)
 	case *work < 0 || *work >= *period:
 		return fmt.Errorf("-work %v: want at least 0 and less than the period %v", *work, *period)
-	case *maxProcs < 0 || *maxProcs > 1024:
-		return fmt.Errorf("-gomaxprocs %d: want 0 (the runtime's default) to 1024", *maxProcs)
 	case *hop != "trigger" && *hop != "send":
 		return fmt.Errorf("-sensor %q: want trigger or send", *hop)
 	}
 	c.SendHop = *hop == "send"
-	c.MaxProcs = *maxProcs
 	c.Runtime = *rtFIFO
 	if c.Runtime < 0 {
 		c.Runtime = c.FIFO

@@ -182,7 +182,7 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{PeriodNS: c.PeriodNS, Cycles: c.Cycles, FIFO: c.FIFO, Runtime: c.Runtime, CPUs: c.CPUs, LoadCPUs: c.LoadCPUs, GC: c.GC, MLock: c.MLock, WorkNS: c.WorkNS, MaxProcs: c.MaxProcs, Sensor: "trigger", Load: []loadProc{}}
+	rep := &report{PeriodNS: c.PeriodNS, Cycles: c.Cycles, FIFO: c.FIFO, Runtime: c.Runtime, CPUs: c.CPUs, LoadCPUs: c.LoadCPUs, GC: c.GC, MLock: c.MLock, WorkNS: c.WorkNS, Sensor: "trigger", Load: []loadProc{}}
 	if c.SendHop {
 		rep.Sensor = "send"
 	}

@@ -21,8 +21,7 @@ type report struct {
 	GC       bool       `json:"gc"`
 	MLock    bool       `json:"mlock"`
 	WorkNS   int64      `json:"work_ns"`
-	Sensor   string     `json:"sensor"`     // trigger or send
-	MaxProcs int        `json:"gomaxprocs"` // the loop processes' least GOMAXPROCS (0: the runtime's default)
+	Sensor   string     `json:"sensor"` // trigger or send
 	Load     []loadProc `json:"load"`
 
 	Received int `json:"received"` // cycles whose command reached the actuator
@@ -224,12 +223,8 @@ func printReport(w io.Writer, r *report) error {
 	}
 	onOff := map[bool]string{true: "on", false: "off"}
 	period := time.Duration(r.PeriodNS)
-	procs := "default"
-	if r.MaxProcs > 0 {
-		procs = fmt.Sprintf("at least %d", r.MaxProcs)
-	}
-	fmt.Fprintf(w, "fcloop: %d cycles of %v (%v) on CPUs %s, %s, GOMAXPROCS %s, sensor %s, load %s, gc %s, mlock %s, work %v\n",
-		r.Cycles, period, time.Duration(r.Cycles)*period, cpuListText(r.CPUs), prio, procs, r.Sensor, load, onOff[r.GC], onOff[r.MLock], time.Duration(r.WorkNS))
+	fmt.Fprintf(w, "fcloop: %d cycles of %v (%v) on CPUs %s, %s, sensor %s, load %s, gc %s, mlock %s, work %v\n",
+		r.Cycles, period, time.Duration(r.Cycles)*period, cpuListText(r.CPUs), prio, r.Sensor, load, onOff[r.GC], onOff[r.MLock], time.Duration(r.WorkNS))
 	fmt.Fprintf(w, "cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\tCYCLES\tMIN\tMEDIAN\tP99\tP99.9\tMAX\tLATE ≥ %v\tLOST\t\n", period)

@@ -78,9 +78,6 @@ func runRole(role string, c config, args []string, stdout io.Writer) error {
 // to it (for good: the process ends with it), at SCHED_FIFO c.FIFO if set,
 // and the process's memory locked with -mlock.
 func loopThread(c config) error {
-	if c.MaxProcs > runtime.GOMAXPROCS(0) {
-		runtime.GOMAXPROCS(c.MaxProcs)
-	}
 	runtime.LockOSThread()
 	if c.FIFO > 0 {
 		if err := sys.SetSched(0, sys.Sched{Policy: sys.SchedFIFO, Level: c.FIFO}); err != nil {
