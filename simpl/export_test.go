@@ -11,7 +11,3 @@ func Waiting(c *Channel) int {
 	}
 	return n
 }
-
-// SetServeKeepP turns Serve's pacer (package pace) on or off for the
-// Serve loops started after it.
-func SetServeKeepP(on bool) { serveKeepP = on }

@@ -3,10 +3,12 @@ package simpl_test
 import (
 	"context"
 	"encoding/binary"
+	"os"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/pace"
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
@@ -21,12 +23,11 @@ const (
 	opQuit  = 'Q'
 )
 
-// rolePaced NAME on|off: with two Ps (as on this 2-CPU machine, and
-// whatever the machine), Serve NAME through shared memory, never
-// spinning, with Serve's pacer on or off, until an opQuit.
+// rolePaced NAME: with two Ps (as on this 2-CPU machine, and whatever
+// the machine), Serve NAME through shared memory, never spinning, until
+// an opQuit. Its environment turns pacing off (pace.Env).
 func rolePaced(args []string) error {
 	runtime.GOMAXPROCS(2)
-	simpl.SetServeKeepP(args[1] == "on")
 	ch, err := simpl.Attach(args[0], simpl.WithTransport(simpl.SHM), simpl.WithSpin(false))
 	if err != nil {
 		return err
@@ -40,7 +41,12 @@ func rolePaced(args []string) error {
 		if d := m.Data(); len(d) > 0 {
 			switch d[0] {
 			case opCount:
-				binary.LittleEndian.PutUint64(out[:], uint64(sys.VoluntarySwitches()))
+				n, err := sys.VoluntarySwitches(os.Getpid())
+				if err != nil {
+					m.ReplyError()
+					return
+				}
+				binary.LittleEndian.PutUint64(out[:], uint64(n))
 				m.Reply(out[:])
 				return
 			case opQuit:
@@ -74,7 +80,7 @@ func TestServeKeepsP(t *testing.T) {
 	perRequest := map[string]float64{}
 	for _, mode := range []string{"on", "off"} {
 		name := "PACED" + mode
-		srv := simpltest.Start(t, "paced", env(dir), name, mode)
+		srv := simpltest.Start(t, "paced", append(env(dir), pace.Env+"="+mode), name)
 		to := locate(t, cli, name)
 		ctx := simpltest.Context(t, simpltest.Scale(time.Minute))
 		var reply [8]byte

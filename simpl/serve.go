@@ -103,7 +103,7 @@ func WithPriorityOrder() Option {
 func (c *Channel) Serve(ctx context.Context, handle func(Message)) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	p := pace.Pacer{Off: !serveKeepP}
+	var p pace.Pacer // see package pace
 	if !c.o.inherit {
 		for {
 			p.KeepP()
@@ -141,11 +141,6 @@ func (c *Channel) Serve(ctx context.Context, handle func(Message)) error {
 		}
 	}
 }
-
-// serveKeepP turns the Serve loop's pacer on (pace.Pacer: the loop
-// yields every few milliseconds so that its waits keep their processor);
-// tests turn it off to measure what it saves.
-var serveKeepP = true
 
 // server is a Serve loop's thread, as priority inheritance sets it.
 // Its methods are called by the loop and by a handler's answer (which may,

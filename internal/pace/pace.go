@@ -30,30 +30,53 @@
 package pace
 
 import (
+	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
 // Every is how often a Pacer yields.
 const Every = 8 * time.Millisecond
 
+// Env is the environment variable that turns every Pacer of the process
+// off when it is 0, off or false, read once, at start: for measuring
+// what pacing saves (docs/realtime.md) without building twice.
+const Env = "GOSIMPL_PACE"
+
+var off = func() bool {
+	switch os.Getenv(Env) {
+	case "0", "off", "false":
+		return true
+	}
+	return false
+}()
+
+// base is the origin of a Pacer's clock.
+var base = time.Now()
+
 // Pacer makes its goroutine yield (runtime.Gosched) once every Every,
 // checked where KeepP is called: between a loop's sleeps, never during
-// one. The zero Pacer is ready, and its first KeepP yields; Off makes
-// KeepP do nothing. Not safe for concurrent use: one goroutine owns it.
+// one. The zero Pacer is ready, and its first KeepP yields. Safe for
+// concurrent use: of goroutines calling KeepP at once, one yields
+// (several C threads may call the C library's Receive, which shares
+// one).
 type Pacer struct {
-	Off  bool
-	next time.Time
+	next atomic.Int64 // when the next yield is due, in ns since base
 }
 
 // KeepP yields if Every has passed since the last yield and the process
 // has more than one P. It costs a clock reading otherwise.
 func (p *Pacer) KeepP() {
-	if p.Off || time.Now().Before(p.next) {
+	if off {
+		return
+	}
+	now := int64(time.Since(base))
+	n := p.next.Load()
+	if now < n || !p.next.CompareAndSwap(n, now+int64(Every)) {
 		return
 	}
 	if runtime.GOMAXPROCS(0) > 1 {
 		runtime.Gosched()
 	}
-	p.next = time.Now().Add(Every)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -267,6 +268,32 @@ func TestProcessExists(t *testing.T) {
 	// PID_MAX_LIMIT is 2^22: no process has a larger pid.
 	if ProcessExists(1<<22 + 1) {
 		t.Fatal("a pid past the limit exists")
+	}
+}
+
+// VoluntarySwitches counts a thread of this process that sleeps: each of
+// 20 short sleeps on a locked thread is one more, at least; a pid with no
+// process is an error.
+func TestVoluntarySwitches(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	before, err := VoluntarySwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := unix.Timespec{Nsec: 100_000}
+	for range 20 {
+		unix.Nanosleep(&ts, nil)
+	}
+	after, err := VoluntarySwitches(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 20 {
+		t.Fatalf("%d voluntary switches across 20 sleeps (from %d to %d)", after-before, before, after)
+	}
+	if _, err := VoluntarySwitches(1<<22 + 1); err == nil {
+		t.Fatal("switches of a pid past the limit")
 	}
 }
 

@@ -19,12 +19,36 @@ func CPUTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// VoluntarySwitches is the number of times this process's threads,
-// together, have given up their CPU to wait (getrusage's ru_nvcsw).
-func VoluntarySwitches() int64 {
-	var ru unix.Rusage
-	unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	return int64(ru.Nvcsw) // int32 on 32-bit ARM
+// VoluntarySwitches is the number of times the threads of process pid
+// now alive have given up their CPU to wait, together
+// (voluntary_ctxt_switches in /proc/PID/task/*/status).
+func VoluntarySwitches(pid int) (int64, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	var total int64
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/status")
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			continue // the thread exited meanwhile
+		}
+		if err != nil {
+			return 0, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		_, rest, ok := strings.Cut(string(b), "\nvoluntary_ctxt_switches:")
+		if !ok {
+			return 0, fmt.Errorf("pid %d, thread %s: no voluntary_ctxt_switches in its status", pid, task.Name())
+		}
+		line, _, _ := strings.Cut(rest, "\n")
+		n, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("pid %d, thread %s: voluntary_ctxt_switches: %w", pid, task.Name(), err)
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // ProcessExists tells whether a process has pid (a zombie included): only

@@ -21,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/gosimpl/gosimpl/internal/pace"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 )
@@ -111,6 +112,9 @@ type library struct {
 }
 
 var lib = library{nextID: 3}
+
+// recvPacer paces the threads that wait in Receive (receive).
+var recvPacer pace.Pacer
 
 // cbytes is n bytes of C memory at p as a slice (never nil).
 func cbytes(p unsafe.Pointer, n int) []byte {
@@ -480,7 +484,12 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 		}
 	} else {
 		// No descriptor was asked for: this thread waits in the
-		// transport itself, and the sender's wake-up is its own.
+		// transport itself, and the sender's wake-up is its own. A C
+		// thread in Go never passes through Go's scheduler, as a Serve
+		// loop's goroutine does not: it paces itself the same way, so
+		// that the runtime leaves it its processor while it sleeps
+		// (package pace).
+		recvPacer.KeepP()
 		var err error
 		if msg, err = ch.Receive(context.Background()); err != nil {
 			return fail(codeFIFOReadFailure) // detached meanwhile
