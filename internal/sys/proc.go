@@ -23,14 +23,13 @@ func CPUTime() time.Duration {
 // now alive have given up their CPU to wait, together
 // (voluntary_ctxt_switches in /proc/PID/task/*/status).
 func VoluntarySwitches(pid int) (int64, error) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
+	tids, err := threadsOf(strconv.Itoa(pid))
 	if err != nil {
 		return 0, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	var total int64
-	for _, task := range tasks {
-		b, err := os.ReadFile(dir + "/" + task.Name() + "/status")
+	for _, tid := range tids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 			continue // the thread exited meanwhile
 		}
@@ -39,12 +38,12 @@ func VoluntarySwitches(pid int) (int64, error) {
 		}
 		_, rest, ok := strings.Cut(string(b), "\nvoluntary_ctxt_switches:")
 		if !ok {
-			return 0, fmt.Errorf("pid %d, thread %s: no voluntary_ctxt_switches in its status", pid, task.Name())
+			return 0, fmt.Errorf("pid %d, thread %d: no voluntary_ctxt_switches in its status", pid, tid)
 		}
 		line, _, _ := strings.Cut(rest, "\n")
 		n, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("pid %d, thread %s: voluntary_ctxt_switches: %w", pid, task.Name(), err)
+			return 0, fmt.Errorf("pid %d, thread %d: voluntary_ctxt_switches: %w", pid, tid, err)
 		}
 		total += n
 	}

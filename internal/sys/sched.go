@@ -261,8 +261,11 @@ func eachThread(set func(tid int) error) (int, error) {
 }
 
 // processThreads lists the calling process's thread ids.
-func processThreads() ([]int, error) {
-	ents, err := os.ReadDir("/proc/self/task")
+func processThreads() ([]int, error) { return threadsOf("self") }
+
+// threadsOf lists the thread ids of process proc ("self", or a pid).
+func threadsOf(proc string) ([]int, error) {
+	ents, err := os.ReadDir("/proc/" + proc + "/task")
 	if err != nil {
 		return nil, err
 	}
