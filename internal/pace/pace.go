@@ -58,9 +58,10 @@ var base = time.Now()
 // Pacer makes its goroutine yield (runtime.Gosched) once every Every,
 // checked where KeepP is called: between a loop's sleeps, never during
 // one. The zero Pacer is ready, and its first KeepP yields. Safe for
-// concurrent use: of goroutines calling KeepP at once, one yields
-// (several C threads may call the C library's Receive, which shares
-// one).
+// concurrent use, but of goroutines calling KeepP at once only one
+// yields, and the runtime takes the P of each thread that has not: a
+// Pacer is for one goroutine's loop (Serve's, fcloop's sensor). Threads
+// that share code paced per thread use KeepPAt.
 type Pacer struct {
 	next atomic.Int64 // when the next yield is due, in ns since base
 }
@@ -76,6 +77,28 @@ func (p *Pacer) KeepP() {
 	if now < n || !p.next.CompareAndSwap(n, now+int64(Every)) {
 		return
 	}
+	yield()
+}
+
+// KeepPAt is KeepP for a pacer that one thread keeps outside Go: *next
+// is when that thread's next yield is due (0 at first: due at once), and
+// only the calling thread reads or writes it. The C library keeps one in
+// C thread-local storage for each C thread that calls into it, so that
+// each yields on its own schedule.
+func KeepPAt(next *int64) {
+	if off {
+		return
+	}
+	now := int64(time.Since(base))
+	if now < *next {
+		return
+	}
+	*next = now + int64(Every)
+	yield()
+}
+
+// yield is where a pacer yields, a variable for the package's tests.
+var yield = func() {
 	if runtime.GOMAXPROCS(0) > 1 {
 		runtime.Gosched()
 	}

@@ -116,7 +116,7 @@ func gs_simplBufferGet(id C.int, size C.uint) *C.char {
 }
 
 //export gs_simplBufferSend
-func gs_simplBufferSend(id C.int, outBytes, inBytes C.uint) C.int {
+func gs_simplBufferSend(pc *C.longlong, id C.int, outBytes, inBytes C.uint) C.int {
 	b := lib.buf(id, false)
 	if b == nil {
 		return -1
@@ -130,6 +130,7 @@ func gs_simplBufferSend(id C.int, outBytes, inBytes C.uint) C.int {
 		return fail(codeCannotAttachShmem) // the area cannot hold it
 	}
 	no, ni := int(outBytes), int(inBytes)
+	keepP(pc)
 	var n int
 	var err error
 	if b.zb != nil {
@@ -167,8 +168,8 @@ func gs_simplBufferFree(id C.int) C.int {
 }
 
 //export gs_simplReceiveInPlace
-func gs_simplReceiveInPlace(sender **C.char) C.int {
-	return receive(sender, nil, 0, true)
+func gs_simplReceiveInPlace(pc *C.longlong, sender **C.char) C.int {
+	return receive(pc, sender, nil, 0, true)
 }
 
 //export gs_simplReplyPtr

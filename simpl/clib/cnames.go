@@ -10,4 +10,8 @@ type (
 	cChar = C.char
 	cInt  = C.int
 	cUint = C.uint
+
+	// A C thread's pacer (gs_pace in capi.go); a test's calls from Go
+	// pass one of their own.
+	cLonglong = C.longlong
 )

@@ -113,8 +113,10 @@ type library struct {
 
 var lib = library{nextID: 3}
 
-// recvPacer paces the threads that wait in Receive (receive).
-var recvPacer pace.Pacer
+// keepP paces the calling C thread (package pace): pc is its pacer, in
+// C thread-local storage (gs_pace in capi.go). Called by each call that
+// starts or waits for an exchange, before it does.
+func keepP(pc *C.longlong) { pace.KeepPAt((*int64)(unsafe.Pointer(pc))) }
 
 // cbytes is n bytes of C memory at p as a slice (never nil).
 func cbytes(p unsafe.Pointer, n int) []byte {
@@ -398,7 +400,7 @@ func (l *library) growArea(n int) bool {
 }
 
 //export gs_Send
-func gs_Send(id C.int, out, in unsafe.Pointer, outBytes, inBytes C.uint) C.int {
+func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes C.uint) C.int {
 	ch := lib.attached()
 	if ch == nil {
 		return -1
@@ -443,6 +445,7 @@ func gs_Send(id C.int, out, in unsafe.Pointer, outBytes, inBytes C.uint) C.int {
 			in = data
 		}
 	}
+	keepP(pc)
 	n, err := conn.Send(context.Background(), cbytes(out, no), cbytes(in, ni))
 	if err != nil {
 		if errors.Is(err, simpl.ErrClosed) {
@@ -456,15 +459,15 @@ func gs_Send(id C.int, out, in unsafe.Pointer, outBytes, inBytes C.uint) C.int {
 }
 
 //export gs_Receive
-func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
-	return receive(sender, in, maxBytes, false)
+func gs_Receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
+	return receive(pc, sender, in, maxBytes, false)
 }
 
 // receive is Receive and, placed, simplReceiveInPlace: the request is left
 // where the transport holds it when that is shared memory (the sender's
 // lane, which is also where the reply goes), else copied into the
 // handle's data area, which then holds only the request.
-func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
+func receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
 	ch := lib.attached()
 	if ch == nil {
 		return -1
@@ -489,7 +492,7 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 		// loop's goroutine does not: it paces itself the same way, so
 		// that the runtime leaves it its processor while it sleeps
 		// (package pace).
-		recvPacer.KeepP()
+		keepP(pc)
 		var err error
 		if msg, err = ch.Receive(context.Background()); err != nil {
 			return fail(codeFIFOReadFailure) // detached meanwhile
@@ -786,7 +789,7 @@ func gs_Relay(sender *C.char, id C.int) C.int {
 }
 
 //export gs_Trigger
-func gs_Trigger(id C.int, proxy C.int) C.int {
+func gs_Trigger(pc *C.longlong, id C.int, proxy C.int) C.int {
 	if lib.attached() == nil {
 		return -1
 	}
@@ -797,6 +800,7 @@ func gs_Trigger(id C.int, proxy C.int) C.int {
 	if conn == nil {
 		return fail(codeFIFOWriteFailure)
 	}
+	keepP(pc)
 	if err := conn.Trigger(int(proxy)); err != nil {
 		return fail(codeFIFOWriteFailure)
 	}

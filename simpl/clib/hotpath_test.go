@@ -34,6 +34,7 @@ func TestHotPathAllocs(t *testing.T) {
 	}
 	built(t)
 	const runs = 100
+	var pace cLonglong // this goroutine's thread's pacer, as a C thread's
 	for _, tr := range []string{"auto", "fifo"} {
 		t.Run(tr, func(t *testing.T) {
 			dir := proctest.Dir(t)
@@ -64,7 +65,7 @@ func TestHotPathAllocs(t *testing.T) {
 			const size = 64
 			out, in := pattern(size), make([]byte, size+16)
 			send := func() {
-				if n := gs_Send(id, unsafe.Pointer(&out[0]), unsafe.Pointer(&in[0]), size, size+16); n != size+16 {
+				if n := gs_Send(&pace, id, unsafe.Pointer(&out[0]), unsafe.Pointer(&in[0]), size, size+16); n != size+16 {
 					t.Fatalf("Send: %d, code %d", n, lastCode())
 				}
 			}
@@ -77,7 +78,7 @@ func TestHotPathAllocs(t *testing.T) {
 				}
 			}
 			trigger := func() {
-				if gs_Trigger(id, 5) != 0 {
+				if gs_Trigger(&pace, id, 5) != 0 {
 					t.Fatalf("Trigger: code %d", lastCode())
 				}
 			}
@@ -101,7 +102,7 @@ func TestHotPathAllocs(t *testing.T) {
 			handles := map[*cChar]bool{}
 			serve := func() {
 				var h *cChar
-				n := gs_Receive(&h, unsafe.Pointer(&req[0]), cUint(len(req)))
+				n := gs_Receive(&pace, &h, unsafe.Pointer(&req[0]), cUint(len(req)))
 				if n != size {
 					t.Fatalf("Receive: %d, code %d", n, lastCode())
 				}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -72,5 +74,99 @@ func TestReceivePaced(t *testing.T) {
 	t.Logf("voluntary context switches a request: %.2f with pacing, %.2f without", perRequest["on"], perRequest["off"])
 	if on, off := perRequest["on"], perRequest["off"]; on > 0.7*off {
 		t.Errorf("with pacing %.2f context switches a request, without %.2f: want at most 70%% of it", on, off)
+	}
+}
+
+// TestSendPaced: a ported C sender that sleeps a millisecond between its
+// Sends (a control loop's sensor) is paced as a receiver is: the runtime
+// takes the processor of a C thread whenever it sleeps, in C as in Go,
+// unless the thread passes through Go's scheduler now and then. cbench
+// -gap, ported C to ported C through shared memory with two Ps, reports
+// each process's voluntary context switches a round trip; with pacing
+// the sender's must be at most 70% of those without it (about 2.4
+// against 5.0, ideally 2: its sleep and its wait for the reply), the
+// receiver's likewise (TestReceivePaced's case, here both sides C).
+// Counts, not times, decide it.
+func TestSendPaced(t *testing.T) {
+	buildCbench(t)
+	type figures struct {
+		N    int     `json:"n"`
+		Send float64 `json:"send_switches"`
+		Recv float64 `json:"recv_switches"`
+	}
+	got := map[string]figures{}
+	for _, mode := range []string{"on", "off"} {
+		dir := proctest.Dir(t)
+		env := []string{"GOSIMPL_TRANSPORT=auto", "GOSIMPL_SPIN=off", "GOMAXPROCS=2", pace.Env + "=" + mode}
+		p := start(t, dir, env, "cbench", "-gap", "1000", "-n", "200", "-warm", "30", "-json", "-label", "paced-"+mode)
+		out := p.output(t, proctest.Scale(time.Minute))
+		p.exits(t, 0)
+		var f figures
+		if err := json.Unmarshal(out, &f); err != nil || f.N != 200 || f.Send <= 0 || f.Recv <= 0 {
+			t.Fatalf("%s: output %q (%v); stderr: %s", mode, out, err, p.Stderr())
+		}
+		got[mode] = f
+	}
+	on, off := got["on"], got["off"]
+	t.Logf("voluntary context switches a round trip: sender %.2f with pacing, %.2f without; receiver %.2f, %.2f", on.Send, off.Send, on.Recv, off.Recv)
+	if on.Send > 0.7*off.Send {
+		t.Errorf("sender: with pacing %.2f context switches a round trip, without %.2f: want at most 70%% of it", on.Send, off.Send)
+	}
+	if on.Recv > 0.7*off.Recv {
+		t.Errorf("receiver: with pacing %.2f context switches a round trip, without %.2f: want at most 70%% of it", on.Recv, off.Recv)
+	}
+}
+
+// TestQNXPaced: the QNX calls are paced as C SIMPL's are: a client whose
+// MsgSends come a millisecond apart, and the server sleeping in
+// MsgReceive between them, each make at most 70% of the voluntary context
+// switches a message with pacing that they make without it (two Ps; the
+// client counts its own, the test the server's over the same sends).
+func TestQNXPaced(t *testing.T) {
+	builtQNX(t)
+	const (
+		warm = "paced:30:1000" // past the runtime's first 10 ms
+		n    = 200
+	)
+	type figures struct{ client, server float64 }
+	got := map[string]figures{}
+	for _, mode := range []string{"on", "off"} {
+		dir := proctest.Dir(t)
+		env := []string{"GOSIMPL_SPIN=off", "GOMAXPROCS=2", pace.Env + "=" + mode}
+		s, pid, chid := qnxServerEnv(t, dir, env)
+		c := start(t, dir, env, "qnx_client", pid, chid, warm, "wait", fmt.Sprintf("paced:%d:1000", n))
+		paced := func() float64 {
+			t.Helper()
+			line := c.ReadLine(proctest.Scale(time.Minute))
+			var per float64
+			var failed int
+			if k, err := fmt.Sscanf(line, "paced %g %d", &per, &failed); k != 2 || err != nil || failed != 0 {
+				t.Fatalf("%s: client: %q; stderr: %s", mode, line, c.Stderr())
+			}
+			return per
+		}
+		count := func() int64 {
+			t.Helper()
+			v, err := sys.VoluntarySwitches(s.PID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		paced() // warm: the server has answered all 30
+		c0 := count()
+		c.stdin.Close() // the client goes on
+		client := paced()
+		got[mode] = figures{client, float64(count()-c0) / n}
+		c.exits(t, 0)
+		quit(t, dir, s, pid, chid)
+	}
+	on, off := got["on"], got["off"]
+	t.Logf("voluntary context switches a message: client %.2f with pacing, %.2f without; server %.2f, %.2f", on.client, off.client, on.server, off.server)
+	if on.client > 0.7*off.client {
+		t.Errorf("client: with pacing %.2f context switches a message, without %.2f: want at most 70%% of it", on.client, off.client)
+	}
+	if on.server > 0.7*off.server {
+		t.Errorf("server: with pacing %.2f context switches a message, without %.2f: want at most 70%% of it", on.server, off.server)
 	}
 }

@@ -30,15 +30,18 @@ package main
 #undef name_attach
 #undef name_detach
 
+// The calling thread's pacer (capi.go).
+extern __thread long long gs_pace;
+
 // The Go half (qnx_exports.go).
 extern int gsq_ChannelCreate(unsigned flags, int *err);
 extern int gsq_ChannelDestroy(int chid, int *err);
 extern int gsq_ConnectAttach(uint32_t nd, int pid, int chid, unsigned index, int flags, int *err);
 extern int gsq_ConnectDetach(int coid, int *err);
-extern int gsq_MsgSendv(int coid, struct iovec *siov, int sparts, struct iovec *riov, int rparts, int *err);
-extern int gsq_MsgSendPulse(int coid, int priority, int code, int value, int *err);
-extern int gsq_MsgReceivev(int chid, struct iovec *riov, int rparts, int32_t *info, int *err);
-extern int gsq_MsgReceivePulsev(int chid, struct iovec *riov, int rparts, int *err);
+extern int gsq_MsgSendv(long long *pace, int coid, struct iovec *siov, int sparts, struct iovec *riov, int rparts, int *err);
+extern int gsq_MsgSendPulse(long long *pace, int coid, int priority, int code, int value, int *err);
+extern int gsq_MsgReceivev(long long *pace, int chid, struct iovec *riov, int rparts, int32_t *info, int *err);
+extern int gsq_MsgReceivePulsev(long long *pace, int chid, struct iovec *riov, int rparts, int *err);
 extern int gsq_MsgReplyv(int rcvid, int status, struct iovec *iov, int parts, int *err);
 extern int gsq_MsgError(int rcvid, int errno_, int *err);
 extern int gsq_MsgReadv(int rcvid, struct iovec *iov, int parts, int offset, int *err);
@@ -159,7 +162,7 @@ static int one(struct iovec *v, const void *p, int n)
 static int do_MsgSendv(int coid, const iov_t *siov, int sparts, const iov_t *riov, int rparts, int *e)
 {
 	tt_armed = 0;
-	return gsq_MsgSendv(coid, (struct iovec *)siov, sparts, (struct iovec *)riov, rparts, e);
+	return gsq_MsgSendv(&gs_pace, coid, (struct iovec *)siov, sparts, (struct iovec *)riov, rparts, e);
 }
 static int do_MsgSend(int coid, const void *smsg, int sbytes, void *rmsg, int rbytes, int *e)
 {
@@ -169,7 +172,7 @@ static int do_MsgSend(int coid, const void *smsg, int sbytes, void *rmsg, int rb
 		return -1;
 	}
 	tt_armed = 0;
-	return gsq_MsgSendv(coid, &s, 1, &r, 1, e);
+	return gsq_MsgSendv(&gs_pace, coid, &s, 1, &r, 1, e);
 }
 static int do_MsgSendsv(int coid, const void *smsg, int sbytes, const iov_t *riov, int rparts, int *e)
 {
@@ -179,7 +182,7 @@ static int do_MsgSendsv(int coid, const void *smsg, int sbytes, const iov_t *rio
 		return -1;
 	}
 	tt_armed = 0;
-	return gsq_MsgSendv(coid, &s, 1, (struct iovec *)riov, rparts, e);
+	return gsq_MsgSendv(&gs_pace, coid, &s, 1, (struct iovec *)riov, rparts, e);
 }
 static int do_MsgSendvs(int coid, const iov_t *siov, int sparts, void *rmsg, int rbytes, int *e)
 {
@@ -189,7 +192,7 @@ static int do_MsgSendvs(int coid, const iov_t *siov, int sparts, void *rmsg, int
 		return -1;
 	}
 	tt_armed = 0;
-	return gsq_MsgSendv(coid, (struct iovec *)siov, sparts, &r, 1, e);
+	return gsq_MsgSendv(&gs_pace, coid, (struct iovec *)siov, sparts, &r, 1, e);
 }
 // The nc forms are the same calls: nothing here is a cancellation point.
 #define do_MsgSendnc do_MsgSend
@@ -213,7 +216,7 @@ EXPAND(BOTH, (MsgSendvsnc, SENDVS))
 
 static int do_MsgSendPulse(int coid, int priority, int code, int value, int *e)
 {
-	return gsq_MsgSendPulse(coid, priority, code, value, e);
+	return gsq_MsgSendPulse(&gs_pace, coid, priority, code, value, e);
 }
 BOTH(MsgSendPulse, (int coid, int priority, int code, int value), (coid, priority, code, value, &e))
 
@@ -238,7 +241,7 @@ static int do_MsgReceivev(int chid, const iov_t *riov, int rparts, struct _msg_i
 {
 	int32_t w[12];
 	tt_armed = 0;
-	int r = gsq_MsgReceivev(chid, (struct iovec *)riov, rparts, w, e);
+	int r = gsq_MsgReceivev(&gs_pace, chid, (struct iovec *)riov, rparts, w, e);
 	if (r > 0 && info != NULL)
 		fill_info(info, w);
 	return r;
@@ -260,7 +263,7 @@ static int do_MsgReceivePulsev(int chid, const iov_t *riov, int rparts, struct _
 {
 	(void)info;
 	tt_armed = 0;
-	return gsq_MsgReceivePulsev(chid, (struct iovec *)riov, rparts, e);
+	return gsq_MsgReceivePulsev(&gs_pace, chid, (struct iovec *)riov, rparts, e);
 }
 static int do_MsgReceivePulse(int chid, void *pulse, int bytes, struct _msg_info *info, int *e)
 {

@@ -129,13 +129,14 @@ func gsq_ConnectDetach(coid C.int, err *C.int) C.int {
 }
 
 //export gsq_MsgSendv
-func gsq_MsgSendv(coid C.int, siov *C.struct_iovec, sparts C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
+func gsq_MsgSendv(pc *C.longlong, coid C.int, siov *C.struct_iovec, sparts C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
 	s, ok1 := iovSlices(siov, sparts)
 	r, ok2 := iovSlices(riov, rparts)
 	if !ok1 || !ok2 {
 		*err = C.int(qnx.EFAULT)
 		return -1
 	}
+	keepP(pc)
 	var status int
 	var e error
 	if len(s) <= 1 && len(r) <= 1 {
@@ -159,7 +160,8 @@ func gsq_MsgSendv(coid C.int, siov *C.struct_iovec, sparts C.int, riov *C.struct
 }
 
 //export gsq_MsgSendPulse
-func gsq_MsgSendPulse(coid, priority, code, value C.int, err *C.int) C.int {
+func gsq_MsgSendPulse(pc *C.longlong, coid, priority, code, value C.int, err *C.int) C.int {
+	keepP(pc)
 	if e := qnx.MsgSendPulse(int(coid), int(priority), int(code), int(value)); e != nil {
 		qfail(err, e)
 	}
@@ -167,7 +169,7 @@ func gsq_MsgSendPulse(coid, priority, code, value C.int, err *C.int) C.int {
 }
 
 //export gsq_MsgReceivev
-func gsq_MsgReceivev(chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int32_t, err *C.int) C.int {
+func gsq_MsgReceivev(pc *C.longlong, chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int32_t, err *C.int) C.int {
 	r, ok := iovSlices(riov, rparts)
 	if !ok {
 		*err = C.int(qnx.EFAULT)
@@ -176,6 +178,7 @@ func gsq_MsgReceivev(chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int
 	var mi qnx.MessageInfo
 	var rcvid int
 	var e error
+	keepP(pc)
 	switch len(r) {
 	case 0:
 		rcvid, e = qnx.MsgReceive(context.Background(), int(chid), nil, &mi)
@@ -195,13 +198,14 @@ func gsq_MsgReceivev(chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int
 }
 
 //export gsq_MsgReceivePulsev
-func gsq_MsgReceivePulsev(chid C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
+func gsq_MsgReceivePulsev(pc *C.longlong, chid C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
 	r, ok := iovSlices(riov, rparts)
 	if !ok {
 		*err = C.int(qnx.EFAULT)
 		return -1
 	}
 	var e error
+	keepP(pc)
 	switch len(r) {
 	case 0:
 		_, e = qnx.MsgReceivePulse(context.Background(), int(chid), nil)

@@ -61,7 +61,13 @@ const qwait = 10 * time.Second
 // chid, as it prints them.
 func qnxServer(t *testing.T, dir string, args ...string) (*prog, string, string) {
 	t.Helper()
-	s := start(t, dir, nil, "qnx_server", args...)
+	return qnxServerEnv(t, dir, nil, args...)
+}
+
+// qnxServerEnv is qnxServer with env added to the server's environment.
+func qnxServerEnv(t *testing.T, dir string, env []string, args ...string) (*prog, string, string) {
+	t.Helper()
+	s := start(t, dir, env, "qnx_server", args...)
 	f := strings.Fields(s.ReadLine(qwait))
 	if len(f) != 3 || f[0] != "ready" || f[1] != strconv.Itoa(s.PID()) {
 		t.Fatalf("qnx_server: ready line %q; stderr: %s", f, s.Stderr())

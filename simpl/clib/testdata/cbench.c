@@ -5,7 +5,7 @@
  * against C SIMPL's library (or testdata/csimpl.c, a stand-in for it),
  * measures ported C against ported C, or C SIMPL against C SIMPL.
  *
- *   cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-label TEXT] [-json] [-check]
+ *   cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-gap MICROS] [-label TEXT] [-json] [-check]
  *
  * It starts a receiver, itself again (cbench -role recv NAME BYTES), which
  * attaches NAME and echoes each request with Reply(sender, buf, n); then,
@@ -15,14 +15,19 @@
  * from the Send to its reply, and ends the receiver with a Trigger. Every
  * reply is checked: the sender writes the round's stamp into the
  * request's first and last bytes, and a reply of another size or without
- * the stamp fails the run (-check compares every byte as well).
+ * the stamp fails the run (-check compares every byte as well). With -gap
+ * the sender sleeps MICROS µs before each round trip, as a control loop's
+ * does between cycles (the round trip is timed from its Send, after the
+ * sleep).
  *
  * It prints one table row as fcbench does (MEDIAN, P99 and P99.9 of the
  * round trips in µs, their MEAN, MSGS/S, and CPU µs/MSG, the CPU time of
  * both processes per round trip; CPU % how many CPUs' worth they kept
  * busy, 100 per CPU), or with -json one object: label, size, n,
  * median_us, p99_us, p999_us, mean_us, msgs_per_s, cpu_us_per_msg,
- * cpu_pct. The receiver's CPU is counted per message it served, from its
+ * cpu_pct, and send_switches and recv_switches, each process's voluntary
+ * context switches (all its threads) per round trip, counted as its CPU
+ * time is. The receiver's CPU is counted per message it served, from its
  * start (as fcbench's receiver reports it), the sender's over the
  * measured round trips. Exits 0, or 1 on any failure (said on stderr).
  *
@@ -63,6 +68,24 @@ static int64_t cpu_ns(void)
 	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
+/* switches is the process's voluntary context switches so far. */
+static long switches(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_nvcsw;
+}
+
+/* pause sleeps us µs (0: not at all). */
+static void pause_us(long us)
+{
+	if (us <= 0)
+		return;
+	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
+	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+		;
+}
+
 static int cmp64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -82,6 +105,7 @@ static int receiver(const char *name, long size)
 	printf("ready\n");
 	fflush(stdout);
 	int64_t cpu0 = cpu_ns();
+	long sw0 = switches();
 	long served = 0;
 	for (;;) {
 		char *sender;
@@ -100,7 +124,8 @@ static int receiver(const char *name, long size)
 		}
 		served++;
 	}
-	printf("cpu_ns_per_msg %.1f\n", (double)(cpu_ns() - cpu0) / (double)(served > 0 ? served : 1));
+	double per = served > 0 ? (double)served : 1;
+	printf("cpu_ns_per_msg %.1f switches_per_msg %.3f\n", (double)(cpu_ns() - cpu0) / per, (double)(switches() - sw0) / per);
 	fflush(stdout);
 	name_detach();
 	return 0;
@@ -144,7 +169,7 @@ static int die(const char *what)
 
 int main(int argc, char **argv)
 {
-	long size = 64, n = 10000, warm = 100;
+	long size = 64, n = 10000, warm = 100, gap = 0;
 	const char *label = "cbench";
 	int json = 0, check = 0;
 
@@ -162,15 +187,17 @@ int main(int argc, char **argv)
 			n = atol(argv[++i]);
 		else if (i + 1 < argc && strcmp(a, "-warm") == 0)
 			warm = atol(argv[++i]);
+		else if (i + 1 < argc && strcmp(a, "-gap") == 0)
+			gap = atol(argv[++i]);
 		else if (i + 1 < argc && strcmp(a, "-label") == 0)
 			label = argv[++i];
 		else {
-			fprintf(stderr, "usage: cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-label TEXT] [-json] [-check]\n");
+			fprintf(stderr, "usage: cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-gap MICROS] [-label TEXT] [-json] [-check]\n");
 			return 2;
 		}
 	}
-	if (size < 2 || size > (64 << 20) || n < 1 || warm < 0) {
-		fprintf(stderr, "cbench: -size must be 2 to 64 MiB, -n at least 1, -warm at least 0\n");
+	if (size < 2 || size > (64 << 20) || n < 1 || warm < 0 || gap < 0 || gap > 10000000) {
+		fprintf(stderr, "cbench: -size must be 2 to 64 MiB, -n at least 1, -warm at least 0, -gap 0 to 10 s\n");
 		return 2;
 	}
 
@@ -223,14 +250,17 @@ int main(int argc, char **argv)
 	/* Warm-up, uncounted: warm round trips and at least 50 ms. */
 	int64_t warmEnd = now_ns(CLOCK_MONOTONIC) + 50000000;
 	for (long r = 0; r < warm || now_ns(CLOCK_MONOTONIC) < warmEnd; r++) {
+		pause_us(gap);
 		if (Send(id, out, in, (unsigned)size, (unsigned)size) != size)
 			return die("Send (warm-up)");
 	}
 
 	int64_t t0 = now_ns(CLOCK_MONOTONIC), cpu0 = cpu_ns();
+	long sw0 = switches();
 	for (long r = 0; r < n; r++) {
 		unsigned char stamp = (unsigned char)(r & 0xFF);
 		out[0] = out[size - 1] = stamp;
+		pause_us(gap);
 		int64_t a = now_ns(CLOCK_MONOTONIC);
 		int got = Send(id, out, in, (unsigned)size, (unsigned)size);
 		lat[r] = now_ns(CLOCK_MONOTONIC) - a;
@@ -244,11 +274,13 @@ int main(int argc, char **argv)
 		}
 	}
 	int64_t elapsed = now_ns(CLOCK_MONOTONIC) - t0, cpu = cpu_ns() - cpu0;
+	double sendSwitches = (double)(switches() - sw0) / n;
 
 	if (Trigger(id, 1) == -1)
 		return die("Trigger");
-	double recvPerMsg = -1;
-	if (readline(pfd[0], line, sizeof line, 30000) < 0 || sscanf(line, "cpu_ns_per_msg %lf", &recvPerMsg) != 1) {
+	double recvPerMsg = -1, recvSwitches = -1;
+	if (readline(pfd[0], line, sizeof line, 30000) < 0 ||
+	    sscanf(line, "cpu_ns_per_msg %lf switches_per_msg %lf", &recvPerMsg, &recvSwitches) != 2) {
 		fprintf(stderr, "cbench: no CPU figure from the receiver\n");
 		return die("receiver");
 	}
@@ -272,8 +304,9 @@ int main(int argc, char **argv)
 	double cpuPct = 100 * ((double)cpu + recvPerMsg * n) / (double)elapsed;
 	if (json) {
 		printf("{\"label\":\"%s\",\"size\":%ld,\"n\":%ld,\"median_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,"
-		       "\"mean_us\":%.3f,\"msgs_per_s\":%.0f,\"cpu_us_per_msg\":%.3f,\"cpu_pct\":%.0f}\n",
-		       label, size, n, med, p99, p999, mean, rate, cpuPerMsg, cpuPct);
+		       "\"mean_us\":%.3f,\"msgs_per_s\":%.0f,\"cpu_us_per_msg\":%.3f,\"cpu_pct\":%.0f,"
+		       "\"send_switches\":%.3f,\"recv_switches\":%.3f}\n",
+		       label, size, n, med, p99, p999, mean, rate, cpuPerMsg, cpuPct, sendSwitches, recvSwitches);
 	} else {
 		printf("%-8s%-14s%8s%11s%9s%10s%9s%9s%12s%7s\n", "SIZE", "VARIANT", "N", "MEDIAN µs", "P99 µs",
 		       "P99.9 µs", "MEAN µs", "MSGS/S", "CPU µs/MSG", "CPU %");

@@ -29,12 +29,16 @@
  *                into two reply parts (4 and 20 bytes); "iov S REPLY"
  *                with NULs shown as '.'
  *   layout       sizes and offsets of QNX's structures as compiled
+ *   paced:N:US   N sends of "status 0", each after a US µs sleep (a
+ *                control loop's); "paced S F": S the process's voluntary
+ *                context switches per send, F the sends that failed
  *   quit         "quit S"
  */
 #include <pthread.h>
 #include <sys/dispatch.h>
 #include <stddef.h>
 #include <sys/iomsg.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/neutrino.h>
 #include <sys/netmgr.h>
@@ -55,6 +59,21 @@ static int sendcmd(const char *cmd, const void *payload, int n, void *reply, int
 	free(b);
 	errno = e;
 	return r;
+}
+
+static void paced(int n, int us)
+{
+	struct rusage r0, r1;
+	int zero = 0, failed = 0;
+	getrusage(RUSAGE_SELF, &r0);
+	for (int k = 0; k < n; k++) {
+		struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+		nanosleep(&ts, NULL);
+		if (sendcmd("status", &zero, sizeof zero, NULL, 0) != 0)
+			failed++;
+	}
+	getrusage(RUSAGE_SELF, &r1);
+	printf("paced %.3f %d\n", n > 0 ? (double)(r1.ru_nvcsw - r0.ru_nvcsw) / n : 0.0, failed);
 }
 
 static int slow(int ms)
@@ -303,6 +322,8 @@ int main(int argc, char **argv)
 		} else if (sscanf(s, "pulse:%d:%d", &a, &b) == 2) {
 			int r = MsgSendPulse(coid, -1, a, b);
 			printf(r == 0 ? "pulsed\n" : "pulse %s\n", errname(errno));
+		} else if (sscanf(s, "paced:%d:%d", &a, &b) == 2) {
+			paced(a, b);
 		} else if (sscanf(s, "big:%d", &a) == 1) {
 			big(a);
 		} else if (sscanf(s, "slow:%d", &a) == 1) {
