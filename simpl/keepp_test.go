@@ -3,6 +3,7 @@ package simpl_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -23,9 +24,11 @@ const (
 	opQuit  = 'Q'
 )
 
-// rolePaced NAME: with two Ps (as on this 2-CPU machine, and whatever
-// the machine), Serve NAME through shared memory, never spinning, until
-// an opQuit. Its environment turns pacing off (pace.Env).
+// rolePaced NAME HOW: with two Ps (as on this 2-CPU machine, and
+// whatever the machine), receive on NAME through shared memory, never
+// spinning, until an opQuit: HOW is serve (Serve), locked (a Receive
+// loop on a goroutine locked to its thread) or loop (a Receive loop).
+// Its environment may turn pacing off (pace.Env).
 func rolePaced(args []string) error {
 	runtime.GOMAXPROCS(2)
 	ch, err := simpl.Attach(args[0], simpl.WithTransport(simpl.SHM), simpl.WithSpin(false))
@@ -36,7 +39,7 @@ func rolePaced(args []string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	simpltest.Ready()
-	err = ch.Serve(ctx, func(m simpl.Message) {
+	handle := func(m simpl.Message) {
 		var out [8]byte
 		if d := m.Data(); len(d) > 0 {
 			switch d[0] {
@@ -54,22 +57,47 @@ func rolePaced(args []string) error {
 			}
 		}
 		m.Reply(nil)
-	})
+	}
+	switch args[1] {
+	case "serve":
+		err = ch.Serve(ctx, handle)
+	case "locked", "loop":
+		if args[1] == "locked" {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+		}
+		for err == nil {
+			var m simpl.Message
+			if m, err = ch.Receive(ctx); err == nil {
+				handle(m)
+			}
+		}
+	default:
+		return fmt.Errorf("paced: %q is not serve, locked or loop", args[1])
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
-// TestServeKeepsP: a Serve loop whose requests come a few milliseconds
-// apart (a control loop's) sleeps between them without Go's runtime
-// taking its processor at every sleep, which costs its process about
-// three more thread wake-ups a request (package pace). The test counts
-// the serving process's voluntary context switches a request, with the
-// pacer and without it, in one run, and wants the pacer's at most 70% of
-// the other's: about 1.5 against 3.4 on the 2-core VM of
-// docs/benchmarks.md. Counts, not times, decide it.
-func TestServeKeepsP(t *testing.T) {
+// TestReceiveKeepsP: a receiver whose requests come a millisecond apart
+// (a control loop's) sleeps between them without Go's runtime taking its
+// processor at every sleep, which costs its process about two more
+// thread wake-ups a request (package pace; the receive queue paces the
+// sleeping Receive). The test counts the receiving process's voluntary
+// context switches a request, with the pacer and without it, in one run,
+// and wants the pacer's at most 70% of the other's: about 1.5 against
+// 3.2–3.5 on the 2-core VM of docs/benchmarks.md. Serve, and Receive
+// loops on a locked goroutine and on any goroutine, alike. Counts, not
+// times, decide it.
+func TestReceiveKeepsP(t *testing.T) {
+	for _, how := range []string{"serve", "locked", "loop"} {
+		t.Run(how, func(t *testing.T) { testKeepsP(t, how) })
+	}
+}
+
+func testKeepsP(t *testing.T, how string) {
 	const (
 		warm = 30  // past the runtime's first 10 ms, after which it takes Ps
 		n    = 200 // requests counted
@@ -80,7 +108,7 @@ func TestServeKeepsP(t *testing.T) {
 	perRequest := map[string]float64{}
 	for _, mode := range []string{"on", "off"} {
 		name := "PACED" + mode
-		srv := simpltest.Start(t, "paced", append(env(dir), pace.Env+"="+mode), name)
+		srv := simpltest.Start(t, "paced", append(env(dir), pace.Env+"="+mode), name, how)
 		to := locate(t, cli, name)
 		ctx := simpltest.Context(t, simpltest.Scale(time.Minute))
 		var reply [8]byte

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/gosimpl/gosimpl/internal/errs"
-	"github.com/gosimpl/gosimpl/internal/pace"
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -103,10 +102,8 @@ func WithPriorityOrder() Option {
 func (c *Channel) Serve(ctx context.Context, handle func(Message)) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var p pace.Pacer // see package pace
 	if !c.o.inherit {
 		for {
-			p.KeepP()
 			msg, err := c.Receive(ctx)
 			if err != nil {
 				return err
@@ -124,7 +121,6 @@ func (c *Channel) Serve(ctx context.Context, handle func(Message)) error {
 	}
 	defer s.stop()
 	for {
-		p.KeepP()
 		msg, err := c.Receive(ctx)
 		if err != nil {
 			return err

@@ -2,10 +2,11 @@ package transport
 
 import (
 	"context"
-	"github.com/gosimpl/gosimpl/internal/errs"
 	"sync"
 	"sync/atomic"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
+	"github.com/gosimpl/gosimpl/internal/pace"
 	"github.com/gosimpl/gosimpl/internal/spin"
 )
 
@@ -55,6 +56,10 @@ type Queue struct {
 	fedCtx  context.Context
 	fedSrc  Source
 	pending func() bool
+	// pacer keeps the Receive that sleeps in a system call (on the
+	// Bell, or in the Feeder's Wait) from losing its P at every sleep:
+	// see package pace. One Receive at a time sleeps, so one a Queue.
+	pacer pace.Pacer
 }
 
 // Source is a transport whose requests Receive polls for.
@@ -398,6 +403,7 @@ func (q *Queue) receive(ctx context.Context) (r Request, proxy int, err error, d
 				return r, p, err, true
 			}
 		}
+		q.pacer.KeepP()
 		seq := bell.Arm()
 		r, p, ok := q.pollFed(src, f)
 		if !ok && !q.closed.Load() && ctx.Err() == nil {
@@ -456,6 +462,7 @@ func (q *Queue) receiveFed(ctx context.Context, f Feeder, src Source) (Request, 
 		case src != nil && src.Active():
 			return Request{}, 0, false, nil
 		}
+		q.pacer.KeepP()
 		f.Wait(q.pending)
 	}
 }

@@ -1,14 +1,16 @@
-// Package pace keeps a goroutine locked to its thread, which sleeps in
-// system calls and never otherwise passes through Go's scheduler (a
-// Serve loop, a control loop's periodic sensor), from losing its
-// processor at every sleep.
+// Package pace keeps a goroutine that sleeps in system calls and never
+// otherwise passes through Go's scheduler from losing its processor at
+// every sleep: a Receive sleeping on its queue (transport.Queue paces
+// it), a C thread calling into the C library (which paces each thread
+// where it starts an exchange), a control loop's periodic sensor.
 //
 // Go's sysmon takes the processor (P) of a goroutine that has run 10 ms
 // without being scheduled anew (the runtime's forcePreemptNS) whenever it
-// finds it in a system call, and asks that goroutine to yield. A locked
-// goroutine that sleeps and wakes in system calls is such a goroutine: it
-// never passes through the scheduler. So after its first 10 ms every
-// sleep longer than a sysmon tick (20 µs to 10 ms) lost its P: waking,
+// finds it in a system call, and asks that goroutine to yield. A
+// goroutine that only sleeps and wakes in system calls, its thread
+// getting a P back as it wakes, is such a goroutine: it never passes
+// through the scheduler (measured on a goroutine locked to its thread
+// and on one that is not alike). So after its first 10 ms every sleep longer than a sysmon tick (20 µs to 10 ms) lost its P: waking,
 // the thread took an idle one, which wakes sysmon from its deep sleep,
 // and the yield asked for handed the locked goroutine from its thread to
 // another and back. Counted with getrusage on the 2-core VM of

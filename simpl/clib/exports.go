@@ -115,7 +115,9 @@ var lib = library{nextID: 3}
 
 // keepP paces the calling C thread (package pace): pc is its pacer, in
 // C thread-local storage (gs_pace in capi.go). Called by each call that
-// starts or waits for an exchange, before it does.
+// starts an exchange, before it does: the thread may have slept in C
+// since its last call. (A Receive is paced where it sleeps, by the
+// receive queue: transport.Queue.)
 func keepP(pc *C.longlong) { pace.KeepPAt((*int64)(unsafe.Pointer(pc))) }
 
 // cbytes is n bytes of C memory at p as a slice (never nil).
@@ -459,15 +461,15 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 }
 
 //export gs_Receive
-func gs_Receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
-	return receive(pc, sender, in, maxBytes, false)
+func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
+	return receive(sender, in, maxBytes, false)
 }
 
 // receive is Receive and, placed, simplReceiveInPlace: the request is left
 // where the transport holds it when that is shared memory (the sender's
 // lane, which is also where the reply goes), else copied into the
 // handle's data area, which then holds only the request.
-func receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
+func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
 	ch := lib.attached()
 	if ch == nil {
 		return -1
@@ -487,12 +489,8 @@ func receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint
 		}
 	} else {
 		// No descriptor was asked for: this thread waits in the
-		// transport itself, and the sender's wake-up is its own. A C
-		// thread in Go never passes through Go's scheduler, as a Serve
-		// loop's goroutine does not: it paces itself the same way, so
-		// that the runtime leaves it its processor while it sleeps
-		// (package pace).
-		keepP(pc)
+		// transport itself, and the sender's wake-up is its own (the
+		// receive queue paces the thread's sleeps: package pace).
 		var err error
 		if msg, err = ch.Receive(context.Background()); err != nil {
 			return fail(codeFIFOReadFailure) // detached meanwhile

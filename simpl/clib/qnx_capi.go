@@ -40,8 +40,8 @@ extern int gsq_ConnectAttach(uint32_t nd, int pid, int chid, unsigned index, int
 extern int gsq_ConnectDetach(int coid, int *err);
 extern int gsq_MsgSendv(long long *pace, int coid, struct iovec *siov, int sparts, struct iovec *riov, int rparts, int *err);
 extern int gsq_MsgSendPulse(long long *pace, int coid, int priority, int code, int value, int *err);
-extern int gsq_MsgReceivev(long long *pace, int chid, struct iovec *riov, int rparts, int32_t *info, int *err);
-extern int gsq_MsgReceivePulsev(long long *pace, int chid, struct iovec *riov, int rparts, int *err);
+extern int gsq_MsgReceivev(int chid, struct iovec *riov, int rparts, int32_t *info, int *err);
+extern int gsq_MsgReceivePulsev(int chid, struct iovec *riov, int rparts, int *err);
 extern int gsq_MsgReplyv(int rcvid, int status, struct iovec *iov, int parts, int *err);
 extern int gsq_MsgError(int rcvid, int errno_, int *err);
 extern int gsq_MsgReadv(int rcvid, struct iovec *iov, int parts, int offset, int *err);
@@ -241,7 +241,7 @@ static int do_MsgReceivev(int chid, const iov_t *riov, int rparts, struct _msg_i
 {
 	int32_t w[12];
 	tt_armed = 0;
-	int r = gsq_MsgReceivev(&gs_pace, chid, (struct iovec *)riov, rparts, w, e);
+	int r = gsq_MsgReceivev(chid, (struct iovec *)riov, rparts, w, e);
 	if (r > 0 && info != NULL)
 		fill_info(info, w);
 	return r;
@@ -263,7 +263,7 @@ static int do_MsgReceivePulsev(int chid, const iov_t *riov, int rparts, struct _
 {
 	(void)info;
 	tt_armed = 0;
-	return gsq_MsgReceivePulsev(&gs_pace, chid, (struct iovec *)riov, rparts, e);
+	return gsq_MsgReceivePulsev(chid, (struct iovec *)riov, rparts, e);
 }
 static int do_MsgReceivePulse(int chid, void *pulse, int bytes, struct _msg_info *info, int *e)
 {

@@ -169,7 +169,7 @@ func gsq_MsgSendPulse(pc *C.longlong, coid, priority, code, value C.int, err *C.
 }
 
 //export gsq_MsgReceivev
-func gsq_MsgReceivev(pc *C.longlong, chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int32_t, err *C.int) C.int {
+func gsq_MsgReceivev(chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int32_t, err *C.int) C.int {
 	r, ok := iovSlices(riov, rparts)
 	if !ok {
 		*err = C.int(qnx.EFAULT)
@@ -178,7 +178,6 @@ func gsq_MsgReceivev(pc *C.longlong, chid C.int, riov *C.struct_iovec, rparts C.
 	var mi qnx.MessageInfo
 	var rcvid int
 	var e error
-	keepP(pc)
 	switch len(r) {
 	case 0:
 		rcvid, e = qnx.MsgReceive(context.Background(), int(chid), nil, &mi)
@@ -198,14 +197,13 @@ func gsq_MsgReceivev(pc *C.longlong, chid C.int, riov *C.struct_iovec, rparts C.
 }
 
 //export gsq_MsgReceivePulsev
-func gsq_MsgReceivePulsev(pc *C.longlong, chid C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
+func gsq_MsgReceivePulsev(chid C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
 	r, ok := iovSlices(riov, rparts)
 	if !ok {
 		*err = C.int(qnx.EFAULT)
 		return -1
 	}
 	var e error
-	keepP(pc)
 	switch len(r) {
 	case 0:
 		_, e = qnx.MsgReceivePulse(context.Background(), int(chid), nil)
