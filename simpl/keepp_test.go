@@ -88,7 +88,7 @@ func rolePaced(args []string) error {
 // sleeping Receive). The test counts the receiving process's voluntary
 // context switches a request, with the pacer and without it, in one run,
 // and wants the pacer's at most 70% of the other's: about 1.5 against
-// 3.2–3.5 on the 2-core VM of docs/benchmarks.md. Serve, and Receive
+// 3.3–3.5 on the 2-core VM of docs/benchmarks.md. Serve, and Receive
 // loops on a locked goroutine and on any goroutine, alike. Counts, not
 // times, decide it.
 func TestReceiveKeepsP(t *testing.T) {

@@ -10,10 +10,11 @@
 // goroutine that only sleeps and wakes in system calls, its thread
 // getting a P back as it wakes, is such a goroutine: it never passes
 // through the scheduler (measured on a goroutine locked to its thread
-// and on one that is not alike). So after its first 10 ms every sleep longer than a sysmon tick (20 µs to 10 ms) lost its P: waking,
-// the thread took an idle one, which wakes sysmon from its deep sleep,
-// and the yield asked for handed the locked goroutine from its thread to
-// another and back. Counted with getrusage on the 2-core VM of
+// and on one that is not alike). So after its first 10 ms every sleep
+// longer than a sysmon tick (20 µs to 10 ms) lost its P: waking, the
+// thread took an idle one, which wakes sysmon from its deep sleep, and
+// the yield asked for handed the goroutine from its thread to another
+// and back. Counted with getrusage on the 2-core VM of
 // docs/benchmarks.md, a locked goroutine sleeping 1 ms at a time made 4.0
 // voluntary context switches a sleep (its process's threads together),
 // against 1.46 when it yielded every 8 ms (GOMAXPROCS=2); a control loop
@@ -62,8 +63,9 @@ var base = time.Now()
 // one. The zero Pacer is ready, and its first KeepP yields. Safe for
 // concurrent use, but of goroutines calling KeepP at once only one
 // yields, and the runtime takes the P of each thread that has not: a
-// Pacer is for one goroutine's loop (Serve's, fcloop's sensor). Threads
-// that share code paced per thread use KeepPAt.
+// Pacer is for one goroutine's loop (a receive queue's sleeping Receive,
+// fcloop's sensor). Threads that share code paced per thread use
+// KeepPAt.
 type Pacer struct {
 	next atomic.Int64 // when the next yield is due, in ns since base
 }
@@ -99,9 +101,12 @@ func KeepPAt(next *int64) {
 	yield()
 }
 
-// yield is where a pacer yields, a variable for the package's tests.
-var yield = func() {
+// yield is where a pacer yields: with one P, not at all.
+func yield() {
 	if runtime.GOMAXPROCS(0) > 1 {
-		runtime.Gosched()
+		gosched()
 	}
 }
+
+// gosched is runtime.Gosched, a variable for the package's tests.
+var gosched = runtime.Gosched

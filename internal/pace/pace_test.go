@@ -1,20 +1,23 @@
 package pace
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
 
-// countYields replaces yield for the test and returns the count.
-func countYields(t *testing.T) *int {
+// countYields makes the test's process have procs Ps, counts the
+// pacers' calls of runtime.Gosched instead of making them, and returns
+// the count.
+func countYields(t *testing.T, procs int) *int {
 	t.Helper()
 	if off {
 		t.Skipf("%s turns pacing off in this environment", Env)
 	}
 	n := new(int)
-	old := yield
-	yield = func() { *n++ }
-	t.Cleanup(func() { yield = old })
+	old, oldProcs := gosched, runtime.GOMAXPROCS(procs)
+	gosched = func() { *n++ }
+	t.Cleanup(func() { gosched = old; runtime.GOMAXPROCS(oldProcs) })
 	return n
 }
 
@@ -23,7 +26,7 @@ func countYields(t *testing.T) *int {
 // that it does not yield. A Pacer and a KeepPAt pacer alike. The pacers'
 // due times are set, so no timing decides it.
 func TestSchedule(t *testing.T) {
-	n := countYields(t)
+	n := countYields(t, 2)
 	var p Pacer
 	var next int64
 	kinds := []struct {
@@ -62,11 +65,28 @@ func TestSchedule(t *testing.T) {
 // TestKeepPAtOwnsItsSchedule: two threads' pacers (two *next) yield each
 // on its own schedule, as the C library's threads do.
 func TestKeepPAtOwnsItsSchedule(t *testing.T) {
-	n := countYields(t)
+	n := countYields(t, 2)
 	var a, b int64
 	KeepPAt(&a)
 	KeepPAt(&b)
 	if *n != 2 || a == 0 || b == 0 {
 		t.Fatalf("%d yields for two threads' first calls (next %d, %d), want 2", *n, a, b)
+	}
+}
+
+// TestOneP: with one P a due pacer moves its schedule on but does not
+// yield, which would only add the yield's own thread switches (the
+// runtime takes the one P at every sleep whatever the goroutine does).
+func TestOneP(t *testing.T) {
+	n := countYields(t, 1)
+	var p Pacer
+	var next int64
+	p.KeepP()
+	KeepPAt(&next)
+	if *n != 0 {
+		t.Fatalf("%d yields with one P, want 0", *n)
+	}
+	if p.next.Load() == 0 || next == 0 {
+		t.Fatalf("schedules not moved on: %d, %d", p.next.Load(), next)
 	}
 }

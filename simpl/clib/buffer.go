@@ -121,6 +121,7 @@ func gs_simplBufferSend(pc *C.longlong, id C.int, outBytes, inBytes C.uint) C.in
 	if b == nil {
 		return -1
 	}
+	keepP(pc) // before the lock: a yield holds nobody up
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
@@ -130,7 +131,6 @@ func gs_simplBufferSend(pc *C.longlong, id C.int, outBytes, inBytes C.uint) C.in
 		return fail(codeCannotAttachShmem) // the area cannot hold it
 	}
 	no, ni := int(outBytes), int(inBytes)
-	keepP(pc)
 	var n int
 	var err error
 	if b.zb != nil {
@@ -168,8 +168,8 @@ func gs_simplBufferFree(id C.int) C.int {
 }
 
 //export gs_simplReceiveInPlace
-func gs_simplReceiveInPlace(sender **C.char) C.int {
-	return receive(sender, nil, 0, true)
+func gs_simplReceiveInPlace(pc *C.longlong, sender **C.char) C.int {
+	return receive(pc, sender, nil, 0, true)
 }
 
 //export gs_simplReplyPtr

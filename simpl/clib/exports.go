@@ -115,9 +115,11 @@ var lib = library{nextID: 3}
 
 // keepP paces the calling C thread (package pace): pc is its pacer, in
 // C thread-local storage (gs_pace in capi.go). Called by each call that
-// starts an exchange, before it does: the thread may have slept in C
-// since its last call. (A Receive is paced where it sleeps, by the
-// receive queue: transport.Queue.)
+// starts an exchange, before it does and before it takes any lock: the
+// thread may have slept in C since its last call. (A Receive is paced
+// where it sleeps, by the receive queue, transport.Queue; one that
+// takes a message from the inbox, after the program waited on
+// whatsMyRecvfd() in C, here.)
 func keepP(pc *C.longlong) { pace.KeepPAt((*int64)(unsafe.Pointer(pc))) }
 
 // cbytes is n bytes of C memory at p as a slice (never nil).
@@ -418,6 +420,7 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 		return fail(codeCannotCreateShmem)
 	}
 	no, ni := int(outBytes), int(inBytes)
+	keepP(pc) // before any lock: a yield holds nobody up
 	l := &lib
 	if out != nil && in != nil {
 		// As in C SIMPL, whose segment every Send sizes: after a Send of
@@ -447,7 +450,6 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 			in = data
 		}
 	}
-	keepP(pc)
 	n, err := conn.Send(context.Background(), cbytes(out, no), cbytes(in, ni))
 	if err != nil {
 		if errors.Is(err, simpl.ErrClosed) {
@@ -461,15 +463,15 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 }
 
 //export gs_Receive
-func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
-	return receive(sender, in, maxBytes, false)
+func gs_Receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
+	return receive(pc, sender, in, maxBytes, false)
 }
 
 // receive is Receive and, placed, simplReceiveInPlace: the request is left
 // where the transport holds it when that is shared memory (the sender's
 // lane, which is also where the reply goes), else copied into the
 // handle's data area, which then holds only the request.
-func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
+func receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
 	ch := lib.attached()
 	if ch == nil {
 		return -1
@@ -483,6 +485,9 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 	l.mu.Unlock()
 	var msg simpl.Message
 	if box != nil {
+		// The program may have waited on whatsMyRecvfd() in C, as a
+		// sender does between its Sends.
+		keepP(pc)
 		var ok bool
 		if msg, ok = box.take(); !ok {
 			return fail(codeFIFOReadFailure) // detached meanwhile

@@ -31,7 +31,7 @@ package main
 #undef name_detach
 
 // The calling thread's pacer (capi.go).
-extern __thread long long gs_pace;
+extern __attribute__((visibility("hidden"))) __thread long long gs_pace;
 
 // The Go half (qnx_exports.go).
 extern int gsq_ChannelCreate(unsigned flags, int *err);

@@ -144,7 +144,7 @@ func sensor(c config, stdout io.Writer) error {
 	}
 	var req [8]byte
 	var reply [8]byte
-	var p pace.Pacer // as Serve's loop: see package pace
+	var p pace.Pacer // as the receive queue paces a sleeping Receive: see package pace
 	for k := range c.Cycles {
 		p.KeepP()
 		if err := sys.SleepUntil(t0 + int64(k)*c.PeriodNS); err != nil {

@@ -76,7 +76,7 @@ static long switches(void)
 	return ru.ru_nvcsw;
 }
 
-/* pause sleeps us µs (0: not at all). */
+/* pause_us sleeps us µs (0: not at all). */
 static void pause_us(long us)
 {
 	if (us <= 0)
