@@ -168,8 +168,8 @@ func gs_simplBufferFree(id C.int) C.int {
 }
 
 //export gs_simplReceiveInPlace
-func gs_simplReceiveInPlace(pc *C.longlong, sender **C.char) C.int {
-	return receive(pc, sender, nil, 0, true)
+func gs_simplReceiveInPlace(sender **C.char) C.int {
+	return receive(sender, nil, 0, true)
 }
 
 //export gs_simplReplyPtr

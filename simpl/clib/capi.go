@@ -95,7 +95,7 @@ extern int gs_child_detach(void);
 extern int gs_sur_detach(int id);
 extern int gs_name_locate(char *name);
 extern int gs_Send(long long *pace, int id, void *out, void *in, unsigned outBytes, unsigned inBytes);
-extern int gs_Receive(long long *pace, char **sender, void *in, unsigned maxBytes);
+extern int gs_Receive(char **sender, void *in, unsigned maxBytes);
 extern int gs_Reply(char *sender, void *out, unsigned nbytes);
 extern int gs_ReplyError(char *sender);
 extern int gs_Relay(char *sender, int id);
@@ -115,17 +115,17 @@ extern void gs_at_exit(void);
 extern char *gs_simplBufferGet(int id, unsigned size);
 extern int gs_simplBufferSend(long long *pace, int id, unsigned outBytes, unsigned inBytes);
 extern int gs_simplBufferFree(int id);
-extern int gs_simplReceiveInPlace(long long *pace, char **sender);
+extern int gs_simplReceiveInPlace(char **sender);
 extern char *gs_simplReplyPtr(char *sender);
 
 // gs_pace is the calling thread's pacer (Go's pace.KeepPAt: when it next
 // yields to Go's scheduler, in ns on the pacer's clock), passed to each
-// call that starts an exchange, and to Receive. A C thread that calls
-// into Go never passes through Go's scheduler otherwise, and the runtime
-// then takes its processor whenever it sleeps, in C or in Go, after its
-// first 10 ms: one pacer a thread, as each thread holds its own
-// processor. Hidden: no symbol of the library's interface. (Declared in
-// qnx_capi.go too.)
+// call that starts an exchange. A C thread that calls into Go never
+// passes through Go's scheduler otherwise, and the runtime then takes
+// its processor whenever it sleeps, in C or in Go, after its first 10 ms:
+// one pacer a thread, as each thread holds its own processor. (A Receive
+// is paced where it sleeps, by the receive queue.) Hidden: no symbol of
+// the library's interface. Declared in qnx_capi.go too.
 __attribute__((visibility("hidden"))) __thread long long gs_pace;
 
 // forked is set in a child of fork(): from then on no call enters Go.
@@ -215,7 +215,7 @@ int Send(int id, void *out, void *in, unsigned outBytes, unsigned inBytes)
 	CHILD(-1);
 	return gs_Send(&gs_pace, id, out, in, outBytes, inBytes);
 }
-int Receive(char **sender, void *in, unsigned maxBytes) { CHILD(-1); return gs_Receive(&gs_pace, sender, in, maxBytes); }
+int Receive(char **sender, void *in, unsigned maxBytes) { CHILD(-1); return gs_Receive(sender, in, maxBytes); }
 int Reply(char *sender, void *out, unsigned nbytes) { CHILD(-1); return gs_Reply(sender, out, nbytes); }
 int ReplyError(char *sender) { CHILD(-1); return gs_ReplyError(sender); }
 int Relay(char *sender, int id) { CHILD(-1); return gs_Relay(sender, id); }
@@ -252,7 +252,7 @@ int simplCheckProcess(SIMPL_REC *rec) { CHILD(-1); return gs_simplCheckProcess(r
 char *simplBufferGet(int id, unsigned size) { CHILD(NULL); return gs_simplBufferGet(id, size); }
 int simplBufferSend(int id, unsigned outBytes, unsigned inBytes) { CHILD(-1); return gs_simplBufferSend(&gs_pace, id, outBytes, inBytes); }
 int simplBufferFree(int id) { CHILD(-1); return gs_simplBufferFree(id); }
-int simplReceiveInPlace(char **sender) { CHILD(-1); return gs_simplReceiveInPlace(&gs_pace, sender); }
+int simplReceiveInPlace(char **sender) { CHILD(-1); return gs_simplReceiveInPlace(sender); }
 char *simplReplyPtr(char *sender) { CHILD(NULL); return gs_simplReplyPtr(sender); }
 */
 import "C"

@@ -42,24 +42,34 @@ func buildCbench(t *testing.T) {
 // TestCbench runs the benchmark program with tiny counts, for correctness
 // only (timing decides nothing here): built against the drop-in library,
 // ported C to ported C through shared memory and through the FIFO wire,
-// and built against the C SIMPL stand-in. Each run checks every byte of
+// and built against the C SIMPL stand-in; each also with a receiver that
+// waits in select() on whatsMyRecvfd() before each Receive (-select). Each run checks every byte of
 // every reply (-check), must exit 0 and report the round trips it was
 // asked for, and leave nothing behind (proctest.Dir: no FIFO left; the
 // stand-in's segments are removed as C SIMPL's are).
 func TestCbench(t *testing.T) {
 	buildCbench(t)
-	for _, v := range []struct {
+	type variant struct {
 		name, bin string
 		env       []string
-	}{
-		{"ported-shm", "cbench", []string{"GOSIMPL_TRANSPORT=auto", "GOSIMPL_SPIN=off"}},
-		{"ported-fifo", "cbench", []string{"GOSIMPL_TRANSPORT=fifo", "GOSIMPL_SPIN=off"}},
-		{"csimpl-standin", "cbench-csimpl", nil},
+		args      []string
+	}
+	var variants []variant
+	for _, v := range []variant{
+		{"ported-shm", "cbench", []string{"GOSIMPL_TRANSPORT=auto", "GOSIMPL_SPIN=off"}, nil},
+		{"ported-fifo", "cbench", []string{"GOSIMPL_TRANSPORT=fifo", "GOSIMPL_SPIN=off"}, nil},
+		{"csimpl-standin", "cbench-csimpl", nil, nil},
 	} {
+		sel := v
+		sel.name, sel.args = v.name+"-select", []string{"-select"}
+		variants = append(variants, v, sel)
+	}
+	for _, v := range variants {
 		for _, size := range []int{64, 5000} {
 			t.Run(fmt.Sprintf("%s/%dB", v.name, size), func(t *testing.T) {
 				dir := proctest.Dir(t)
-				p := start(t, dir, v.env, v.bin, "-size", fmt.Sprint(size), "-n", "200", "-warm", "10", "-check", "-json", "-label", v.name)
+				args := append([]string{"-size", fmt.Sprint(size), "-n", "200", "-warm", "10", "-check", "-json", "-label", v.name}, v.args...)
+				p := start(t, dir, v.env, v.bin, args...)
 				out := p.output(t, 60*time.Second)
 				p.exits(t, 0)
 				var r struct {

@@ -117,9 +117,7 @@ var lib = library{nextID: 3}
 // C thread-local storage (gs_pace in capi.go). Called by each call that
 // starts an exchange, before it does and before it takes any lock: the
 // thread may have slept in C since its last call. (A Receive is paced
-// where it sleeps, by the receive queue, transport.Queue; one that
-// takes a message from the inbox, after the program waited on
-// whatsMyRecvfd() in C, here.)
+// where it sleeps, by the receive queue, transport.Queue.)
 func keepP(pc *C.longlong) { pace.KeepPAt((*int64)(unsafe.Pointer(pc))) }
 
 // cbytes is n bytes of C memory at p as a slice (never nil).
@@ -463,15 +461,15 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 }
 
 //export gs_Receive
-func gs_Receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
-	return receive(pc, sender, in, maxBytes, false)
+func gs_Receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint) C.int {
+	return receive(sender, in, maxBytes, false)
 }
 
 // receive is Receive and, placed, simplReceiveInPlace: the request is left
 // where the transport holds it when that is shared memory (the sender's
 // lane, which is also where the reply goes), else copied into the
 // handle's data area, which then holds only the request.
-func receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
+func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C.int {
 	ch := lib.attached()
 	if ch == nil {
 		return -1
@@ -485,9 +483,6 @@ func receive(pc *C.longlong, sender **C.char, in unsafe.Pointer, maxBytes C.uint
 	l.mu.Unlock()
 	var msg simpl.Message
 	if box != nil {
-		// The program may have waited on whatsMyRecvfd() in C, as a
-		// sender does between its Sends.
-		keepP(pc)
 		var ok bool
 		if msg, ok = box.take(); !ok {
 			return fail(codeFIFOReadFailure) // detached meanwhile
@@ -979,18 +974,19 @@ func gs_simplCheckProcess(rec *C.SIMPL_REC) C.int {
 }
 
 // inbox receives for the C program, one message ahead, so that a
-// descriptor (whatsMyRecvfd) becomes readable when one is waiting: a byte
-// goes into a pipe for each message before it is offered, and Receive
-// takes the byte out with the message. It costs each message a goroutine
+// descriptor (whatsMyRecvfd) becomes readable when one is waiting: the
+// message is offered, then a byte goes into a pipe for it, and Receive
+// takes the message and the byte out. It costs each message a goroutine
 // hand-off and two system calls, so it starts only when a program first
 // asks for the descriptor; until then Receive waits in the transport
 // itself. Safe for concurrent use.
 type inbox struct {
-	r, w *os.File
-	fd   int
-	c    chan simpl.Message
-	done chan struct{}
-	wg   sync.WaitGroup
+	r, w  *os.File
+	fd    int
+	c     chan simpl.Message // the message offered: one at most
+	taken chan struct{}      // a token when take took the one offered
+	done  chan struct{}
+	wg    sync.WaitGroup
 }
 
 func startInbox(ch *simpl.Channel) (*inbox, error) {
@@ -998,7 +994,7 @@ func startInbox(ch *simpl.Channel) (*inbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &inbox{r: r, w: w, fd: int(r.Fd()), c: make(chan simpl.Message), done: make(chan struct{})}
+	in := &inbox{r: r, w: w, fd: int(r.Fd()), c: make(chan simpl.Message, 1), taken: make(chan struct{}, 1), done: make(chan struct{})}
 	in.wg.Add(1)
 	go in.run(ch)
 	return in, nil
@@ -1017,15 +1013,29 @@ func (in *inbox) run(ch *simpl.Channel) {
 			continue
 		default:
 		}
+		// The message is there before its byte: a thread the byte wakes
+		// (select on the descriptor, then Receive) finds it at once and
+		// never waits on this goroutine, which would cost its thread a
+		// hand-off to another and back (it is locked: a C thread).
+		in.c <- msg // room: the last one offered was taken
 		if _, err := in.w.Write(doorbell[:]); err != nil {
-			refuse(msg)
+			in.withdraw()
 			continue
 		}
 		select {
-		case in.c <- msg:
+		case <-in.taken:
 		case <-in.done:
-			refuse(msg)
+			in.withdraw()
 		}
+	}
+}
+
+// withdraw refuses the message offered, unless take took it meanwhile.
+func (in *inbox) withdraw() {
+	select {
+	case msg := <-in.c:
+		refuse(msg)
+	default:
 	}
 }
 
@@ -1044,8 +1054,10 @@ func refuse(msg simpl.Message) {
 func (in *inbox) take() (simpl.Message, bool) {
 	select {
 	case msg := <-in.c:
+		// The byte is written after the offer: it may be on its way.
 		var b [1]byte
 		in.r.Read(b[:])
+		in.taken <- struct{}{} // room: one token for each offer
 		return msg, true
 	case <-in.done:
 		return simpl.Message{}, false

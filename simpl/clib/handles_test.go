@@ -36,13 +36,12 @@ func TestHandles(t *testing.T) {
 			gs_name_detach()
 		}
 	}()
-	var pace cLonglong // this goroutine's thread's pacer, as a C thread's
 	req := make([]byte, 4096)
 	rep := make([]byte, 4096+16)
 	receive := func() (*cChar, int) {
 		t.Helper()
 		var h *cChar
-		n := gs_Receive(&pace, &h, unsafe.Pointer(&req[0]), cUint(len(req)))
+		n := gs_Receive(&h, unsafe.Pointer(&req[0]), cUint(len(req)))
 		if n < 0 {
 			t.Fatalf("Receive: %d, code %d", n, lastCode())
 		}

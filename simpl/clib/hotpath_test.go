@@ -102,7 +102,7 @@ func TestHotPathAllocs(t *testing.T) {
 			handles := map[*cChar]bool{}
 			serve := func() {
 				var h *cChar
-				n := gs_Receive(&pace, &h, unsafe.Pointer(&req[0]), cUint(len(req)))
+				n := gs_Receive(&h, unsafe.Pointer(&req[0]), cUint(len(req)))
 				if n != size {
 					t.Fatalf("Receive: %d, code %d", n, lastCode())
 				}

@@ -5,10 +5,13 @@
  * against C SIMPL's library (or testdata/csimpl.c, a stand-in for it),
  * measures ported C against ported C, or C SIMPL against C SIMPL.
  *
- *   cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-gap MICROS] [-label TEXT] [-json] [-check]
+ *   cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-gap MICROS] [-select] [-label TEXT] [-json] [-check]
  *
- * It starts a receiver, itself again (cbench -role recv NAME BYTES), which
- * attaches NAME and echoes each request with Reply(sender, buf, n); then,
+ * It starts a receiver, itself again (cbench -role recv NAME BYTES
+ * [select]), which attaches NAME and echoes each request with
+ * Reply(sender, buf, n), with -select after waiting in select() on
+ * whatsMyRecvfd() before each Receive (as a program that waits on other
+ * descriptors too); then,
  * as the sender, it attaches a name of its own, locates the receiver,
  * makes ROUNDS (default 100) uncounted round trips and then, after at
  * least 50 ms of them, ROUNDS round trips of BYTES (64) bytes, each timed
@@ -47,6 +50,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/wait.h>
 #include <time.h>
 #include "simpl.h"
@@ -93,7 +97,7 @@ static int cmp64(const void *a, const void *b)
 }
 
 /* The receiver: echo every request; a proxy ends it. */
-static int receiver(const char *name, long size)
+static int receiver(const char *name, long size, int sel)
 {
 	/* Gone with its sender, whatever ends that. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -107,8 +111,26 @@ static int receiver(const char *name, long size)
 	int64_t cpu0 = cpu_ns();
 	long sw0 = switches();
 	long served = 0;
+	int fd = sel ? whatsMyRecvfd() : -1;
+	if (sel && fd < 0) {
+		fprintf(stderr, "cbench receiver: whatsMyRecvfd: %s\n", whatsMyError());
+		name_detach();
+		return 1;
+	}
 	for (;;) {
 		char *sender;
+		while (sel) {
+			fd_set r;
+			FD_ZERO(&r);
+			FD_SET(fd, &r);
+			if (select(fd + 1, &r, NULL, NULL, NULL) > 0)
+				break;
+			if (errno != EINTR) {
+				perror("cbench receiver: select");
+				name_detach();
+				return 1;
+			}
+		}
 		int n = Receive(&sender, buf, (unsigned)size);
 		if (n == -1) {
 			fprintf(stderr, "cbench receiver: Receive: %s\n", whatsMyError());
@@ -171,16 +193,18 @@ int main(int argc, char **argv)
 {
 	long size = 64, n = 10000, warm = 100, gap = 0;
 	const char *label = "cbench";
-	int json = 0, check = 0;
+	int json = 0, check = 0, sel = 0;
 
-	if (argc == 5 && strcmp(argv[1], "-role") == 0 && strcmp(argv[2], "recv") == 0)
-		return receiver(argv[3], atol(argv[4]));
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "-role") == 0 && strcmp(argv[2], "recv") == 0)
+		return receiver(argv[3], atol(argv[4]), argc == 6 && strcmp(argv[5], "select") == 0);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "-json") == 0)
 			json = 1;
 		else if (strcmp(a, "-check") == 0)
 			check = 1;
+		else if (strcmp(a, "-select") == 0)
+			sel = 1;
 		else if (i + 1 < argc && strcmp(a, "-size") == 0)
 			size = atol(argv[++i]);
 		else if (i + 1 < argc && strcmp(a, "-n") == 0)
@@ -192,7 +216,7 @@ int main(int argc, char **argv)
 		else if (i + 1 < argc && strcmp(a, "-label") == 0)
 			label = argv[++i];
 		else {
-			fprintf(stderr, "usage: cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-gap MICROS] [-label TEXT] [-json] [-check]\n");
+			fprintf(stderr, "usage: cbench [-size BYTES] [-n ROUNDS] [-warm ROUNDS] [-gap MICROS] [-select] [-label TEXT] [-json] [-check]\n");
 			return 2;
 		}
 	}
@@ -216,7 +240,7 @@ int main(int argc, char **argv)
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
 	posix_spawn_file_actions_addclose(&fa, pfd[0]);
-	char *rargv[] = {argv[0], "-role", "recv", rname, sizearg, NULL};
+	char *rargv[] = {argv[0], "-role", "recv", rname, sizearg, sel ? "select" : NULL, NULL};
 	int err = posix_spawn(&child, "/proc/self/exe", &fa, NULL, rargv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(pfd[1]);

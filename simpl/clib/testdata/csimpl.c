@@ -6,7 +6,8 @@
  * shared/spec/simpl-c-api.md; it is not C SIMPL and shares no code with
  * it. It implements the part of the API a sender and a receiver use
  * (name_attach, name_detach, name_locate, Send, Receive, Reply,
- * ReplyError, Trigger, returnProxy, whatsMyName, whatsMyError) and does,
+ * ReplyError, Trigger, returnProxy, whatsMyName, whatsMyError,
+ * whatsMyRecvfd) and does,
  * per message, the work C SIMPL does, no less and no more:
  *
  *   Send     fill the header and the data in the sender's own System V
@@ -389,6 +390,14 @@ char *whatsMyName(void)
 		return NULL;
 	}
 	return me;
+}
+
+/* The receive FIFO, readable while a message or proxy waits. */
+int whatsMyRecvfd(void)
+{
+	if (rxfd < 0)
+		return fail(E_NOT_ATTACHED);
+	return rxfd;
 }
 
 char *whatsMyError(void)
