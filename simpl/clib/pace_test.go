@@ -44,14 +44,7 @@ func TestReceivePaced(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		count := func() int64 {
-			t.Helper()
-			c, err := sys.VoluntarySwitches(r.PID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
+		count := func() int64 { return switches(t, r.PID()) }
 		req := []byte("paced") // answered +1 with a 16-byte tail (common.h)
 		reply := make([]byte, 64)
 		var c0 int64
@@ -72,9 +65,7 @@ func TestReceivePaced(t *testing.T) {
 		r.exits(t, 0)
 	}
 	t.Logf("voluntary context switches a request: %.2f with pacing, %.2f without", perRequest["on"], perRequest["off"])
-	if on, off := perRequest["on"], perRequest["off"]; on > 0.7*off {
-		t.Errorf("with pacing %.2f context switches a request, without %.2f: want at most 70%% of it", on, off)
-	}
+	wantPaced(t, "receiver", "a request", perRequest["on"], perRequest["off"])
 }
 
 // TestSendPaced: a ported C sender that sleeps a millisecond between its
@@ -109,12 +100,8 @@ func TestSendPaced(t *testing.T) {
 	}
 	on, off := got["on"], got["off"]
 	t.Logf("voluntary context switches a round trip: sender %.2f with pacing, %.2f without; receiver %.2f, %.2f", on.Send, off.Send, on.Recv, off.Recv)
-	if on.Send > 0.7*off.Send {
-		t.Errorf("sender: with pacing %.2f context switches a round trip, without %.2f: want at most 70%% of it", on.Send, off.Send)
-	}
-	if on.Recv > 0.7*off.Recv {
-		t.Errorf("receiver: with pacing %.2f context switches a round trip, without %.2f: want at most 70%% of it", on.Recv, off.Recv)
-	}
+	wantPaced(t, "sender", "a round trip", on.Send, off.Send)
+	wantPaced(t, "receiver", "a round trip", on.Recv, off.Recv)
 }
 
 // TestQNXPaced: the QNX calls are paced as C SIMPL's are: a client whose
@@ -145,14 +132,7 @@ func TestQNXPaced(t *testing.T) {
 			}
 			return per
 		}
-		count := func() int64 {
-			t.Helper()
-			v, err := sys.VoluntarySwitches(s.PID())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return v
-		}
+		count := func() int64 { return switches(t, s.PID()) }
 		paced() // warm: the server has answered all 30
 		c0 := count()
 		c.stdin.Close() // the client goes on
@@ -163,10 +143,25 @@ func TestQNXPaced(t *testing.T) {
 	}
 	on, off := got["on"], got["off"]
 	t.Logf("voluntary context switches a message: client %.2f with pacing, %.2f without; server %.2f, %.2f", on.client, off.client, on.server, off.server)
-	if on.client > 0.7*off.client {
-		t.Errorf("client: with pacing %.2f context switches a message, without %.2f: want at most 70%% of it", on.client, off.client)
+	wantPaced(t, "client", "a message", on.client, off.client)
+	wantPaced(t, "server", "a message", on.server, off.server)
+}
+
+// switches is process pid's voluntary context switches so far.
+func switches(t *testing.T, pid int) int64 {
+	t.Helper()
+	n, err := sys.VoluntarySwitches(pid)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if on.server > 0.7*off.server {
-		t.Errorf("server: with pacing %.2f context switches a message, without %.2f: want at most 70%% of it", on.server, off.server)
+	return n
+}
+
+// wantPaced fails the test unless who's voluntary context switches per
+// unit with pacing (on) are at most 70% of those without it (off).
+func wantPaced(t *testing.T, who, unit string, on, off float64) {
+	t.Helper()
+	if on > 0.7*off {
+		t.Errorf("%s: with pacing %.2f context switches %s, without %.2f: want at most 70%% of it", who, on, unit, off)
 	}
 }
