@@ -18,6 +18,7 @@ package main
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "simplProto.h"
 #include "simplBuffer.h"
 
@@ -166,18 +167,52 @@ static void run_at_exit(void)
 		gs_at_exit();
 }
 
-// gs_call_my_exit runs the exit function name_attach was given, if any.
-void gs_call_my_exit(void)
+// exiting is set once the library handles SIGHUP, SIGINT or SIGTERM (the
+// exit function runs, the name is detached, the process exits: see
+// onSignal). From then on a call of the library's holds its thread until
+// the process is gone, unless that thread runs the exit function
+// (in_exit_fn): C SIMPL's handler runs on the interrupted thread and
+// never returns, so no thread of the program sees its calls fail in the
+// meantime, as it would here (a Receive loop would go round, failing,
+// until the process ended).
+static int exiting;
+static __thread int in_exit_fn;
+
+static void hold_if_exiting(void)
 {
-	if (my_exit != NULL)
-		my_exit();
+	if (__atomic_load_n(&exiting, __ATOMIC_SEQ_CST) && !in_exit_fn)
+		for (;;)
+			pause();
 }
 
+// gs_call_my_exit begins the exit on a terminating signal: it sets
+// exiting and runs the exit function name_attach was given, if any.
+void gs_call_my_exit(void)
+{
+	__atomic_store_n(&exiting, 1, __ATOMIC_SEQ_CST);
+	in_exit_fn = 1;
+	if (my_exit != NULL)
+		my_exit();
+	in_exit_fn = 0;
+}
+
+// CHILD begins each call: in a forked child it fails at once, during the
+// exit it holds the thread.
 #define CHILD(fail)                                   \
 	if (forked) {                                 \
 		*code_at() = NO_NAME_ATTACHED_CODE; \
 		return fail;                          \
-	}
+	}                                             \
+	hold_if_exiting();
+
+// RET ends a call that entered Go: a thread coming back during the exit
+// (a Receive that its detach ended) is held there.
+#define RET(call)                       \
+	do {                            \
+		__typeof__(call) r_ = call; \
+		hold_if_exiting();      \
+		return r_;              \
+	} while (0)
 
 int name_attach(const char *name, void (*myExit)())
 {
@@ -197,7 +232,7 @@ int name_attach(const char *name, void (*myExit)())
 	return r;
 }
 
-int name_detach(void) { CHILD(-1); return gs_name_detach(); }
+int name_detach(void) { CHILD(-1); RET(gs_name_detach()); }
 
 int child_detach(void)
 {
@@ -205,21 +240,21 @@ int child_detach(void)
 	// parent's. The child cannot attach one of its own (no Go runtime).
 	if (forked)
 		return 0;
-	return gs_child_detach();
+	RET(gs_child_detach());
 }
 
-int sur_detach(int id) { CHILD(-1); return gs_sur_detach(id); }
-int name_locate(const char *name) { CHILD(-1); return gs_name_locate((char *)name); }
+int sur_detach(int id) { CHILD(-1); RET(gs_sur_detach(id)); }
+int name_locate(const char *name) { CHILD(-1); RET(gs_name_locate((char *)name)); }
 int Send(int id, void *out, void *in, unsigned outBytes, unsigned inBytes)
 {
 	CHILD(-1);
-	return gs_Send(&gs_pace, id, out, in, outBytes, inBytes);
+	RET(gs_Send(&gs_pace, id, out, in, outBytes, inBytes));
 }
-int Receive(char **sender, void *in, unsigned maxBytes) { CHILD(-1); return gs_Receive(sender, in, maxBytes); }
-int Reply(char *sender, void *out, unsigned nbytes) { CHILD(-1); return gs_Reply(sender, out, nbytes); }
-int ReplyError(char *sender) { CHILD(-1); return gs_ReplyError(sender); }
-int Relay(char *sender, int id) { CHILD(-1); return gs_Relay(sender, id); }
-int Trigger(int id, int proxy) { CHILD(-1); return gs_Trigger(&gs_pace, id, proxy); }
+int Receive(char **sender, void *in, unsigned maxBytes) { CHILD(-1); RET(gs_Receive(sender, in, maxBytes)); }
+int Reply(char *sender, void *out, unsigned nbytes) { CHILD(-1); RET(gs_Reply(sender, out, nbytes)); }
+int ReplyError(char *sender) { CHILD(-1); RET(gs_ReplyError(sender)); }
+int Relay(char *sender, int id) { CHILD(-1); RET(gs_Relay(sender, id)); }
+int Trigger(int id, int proxy) { CHILD(-1); RET(gs_Trigger(&gs_pace, id, proxy)); }
 
 int returnProxy(int value)
 {
@@ -229,7 +264,7 @@ int returnProxy(int value)
 	return (int)(v < 0 ? -v : v);
 }
 
-char *whatsMyName(void) { CHILD(NULL); return gs_whatsMyName(); }
+char *whatsMyName(void) { CHILD(NULL); RET(gs_whatsMyName()); }
 
 char *whatsMyError(void)
 {
@@ -239,21 +274,21 @@ char *whatsMyError(void)
 	return texts[e];
 }
 
-int whatsMyRecvfd(void) { CHILD(-1); return gs_whatsMyRecvfd(); }
-int whatsMyReplyfd(void) { CHILD(-1); return gs_whatsMyReplyfd(); }
-char *whatsMyShmPtr(void) { CHILD(NULL); return gs_whatsMyShmPtr(); }
-char *whatsThisShmPtr(char *sender) { CHILD(NULL); return gs_whatsThisShmPtr(sender); }
-void simplRcopy(char *sender, void *dst, unsigned n) { CHILD(); gs_simplRcopy(sender, dst, n); }
-void simplScopy(void *dst, unsigned n) { CHILD(); gs_simplScopy(dst, n); }
-int simplReplySize(char *sender) { CHILD(-1); return gs_simplReplySize(sender); }
-void simplSetSenderParms(char *sender, SIMPL_REC *rec) { CHILD(); gs_simplSetSenderParms(sender, rec); }
-int simplSetReceiverParms(char *name, SIMPL_REC *rec) { CHILD(-1); return gs_simplSetReceiverParms(name, rec); }
-int simplCheckProcess(SIMPL_REC *rec) { CHILD(-1); return gs_simplCheckProcess(rec); }
-char *simplBufferGet(int id, unsigned size) { CHILD(NULL); return gs_simplBufferGet(id, size); }
-int simplBufferSend(int id, unsigned outBytes, unsigned inBytes) { CHILD(-1); return gs_simplBufferSend(&gs_pace, id, outBytes, inBytes); }
-int simplBufferFree(int id) { CHILD(-1); return gs_simplBufferFree(id); }
-int simplReceiveInPlace(char **sender) { CHILD(-1); return gs_simplReceiveInPlace(sender); }
-char *simplReplyPtr(char *sender) { CHILD(NULL); return gs_simplReplyPtr(sender); }
+int whatsMyRecvfd(void) { CHILD(-1); RET(gs_whatsMyRecvfd()); }
+int whatsMyReplyfd(void) { CHILD(-1); RET(gs_whatsMyReplyfd()); }
+char *whatsMyShmPtr(void) { CHILD(NULL); RET(gs_whatsMyShmPtr()); }
+char *whatsThisShmPtr(char *sender) { CHILD(NULL); RET(gs_whatsThisShmPtr(sender)); }
+void simplRcopy(char *sender, void *dst, unsigned n) { CHILD(); gs_simplRcopy(sender, dst, n); hold_if_exiting(); }
+void simplScopy(void *dst, unsigned n) { CHILD(); gs_simplScopy(dst, n); hold_if_exiting(); }
+int simplReplySize(char *sender) { CHILD(-1); RET(gs_simplReplySize(sender)); }
+void simplSetSenderParms(char *sender, SIMPL_REC *rec) { CHILD(); gs_simplSetSenderParms(sender, rec); hold_if_exiting(); }
+int simplSetReceiverParms(char *name, SIMPL_REC *rec) { CHILD(-1); RET(gs_simplSetReceiverParms(name, rec)); }
+int simplCheckProcess(SIMPL_REC *rec) { CHILD(-1); RET(gs_simplCheckProcess(rec)); }
+char *simplBufferGet(int id, unsigned size) { CHILD(NULL); RET(gs_simplBufferGet(id, size)); }
+int simplBufferSend(int id, unsigned outBytes, unsigned inBytes) { CHILD(-1); RET(gs_simplBufferSend(&gs_pace, id, outBytes, inBytes)); }
+int simplBufferFree(int id) { CHILD(-1); RET(gs_simplBufferFree(id)); }
+int simplReceiveInPlace(char **sender) { CHILD(-1); RET(gs_simplReceiveInPlace(sender)); }
+char *simplReplyPtr(char *sender) { CHILD(NULL); RET(gs_simplReplyPtr(sender)); }
 */
 import "C"
 

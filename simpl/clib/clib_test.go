@@ -336,8 +336,15 @@ func TestPortedPair(t *testing.T) {
 				pr.exits(t, 0)
 				r.Expect("proxy 5", 10*time.Second)
 				r.expectLine(t, "proxy 2147483647", 10*time.Second) // PROXY_SHUTDOWN
+				// As C SIMPL's: the exit function runs, the process
+				// exits, and the program's thread, waiting in Receive,
+				// never sees the name go (it printed a failed Receive
+				// for every time round its loop until the exit).
 				r.Signal(syscall.SIGTERM)
-				r.Expect("exit function", 10*time.Second)
+				r.expectLine(t, "exit function", 10*time.Second)
+				if rest := r.output(t, 10*time.Second); len(rest) > 0 {
+					t.Errorf("after its exit function the receiver printed %q", rest)
+				}
 				r.exits(t, 0)
 			}
 		})
