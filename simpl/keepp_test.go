@@ -24,14 +24,15 @@ const (
 	opQuit  = 'Q'
 )
 
-// rolePaced NAME HOW: with two Ps (as on this 2-CPU machine, and
-// whatever the machine), receive on NAME through shared memory, never
-// spinning, until an opQuit: HOW is serve (Serve), locked (a Receive
-// loop on a goroutine locked to its thread) or loop (a Receive loop).
+// rolePaced NAME HOW TRANSPORT: with two Ps (as on this 2-CPU machine,
+// and whatever the machine), receive on NAME through TRANSPORT (shm or
+// fifo), never spinning, until an opQuit: HOW is serve (Serve), locked (a
+// Receive loop on a goroutine locked to its thread) or loop (a Receive
+// loop).
 // Its environment may turn pacing off (pace.Env).
 func rolePaced(args []string) error {
 	runtime.GOMAXPROCS(2)
-	ch, err := simpl.Attach(args[0], simpl.WithTransport(simpl.SHM), simpl.WithSpin(false))
+	ch, err := simpl.Attach(args[0], simpl.WithTransport(args[2]), simpl.WithSpin(false))
 	if err != nil {
 		return err
 	}
@@ -88,27 +89,29 @@ func rolePaced(args []string) error {
 // sleeping Receive). The test counts the receiving process's voluntary
 // context switches a request, with the pacer and without it, in one run,
 // and wants the pacer's at most 70% of the other's: about 1.5 against
-// 3.3–3.5 on the 2-core VM of docs/benchmarks.md. Serve, and Receive
-// loops on a locked goroutine and on any goroutine, alike. Counts, not
-// times, decide it.
+// 3.2–3.6 on the 2-core VM of docs/benchmarks.md. Serve, and Receive
+// loops on a locked goroutine and on any goroutine, through shared
+// memory and through FIFOs alike. Counts, not times, decide it.
 func TestReceiveKeepsP(t *testing.T) {
 	for _, how := range []string{"serve", "locked", "loop"} {
-		t.Run(how, func(t *testing.T) { testKeepsP(t, how) })
+		for _, tr := range []string{simpl.SHM, simpl.FIFO} {
+			t.Run(how+"/"+tr, func(t *testing.T) { testKeepsP(t, how, tr) })
+		}
 	}
 }
 
-func testKeepsP(t *testing.T, how string) {
+func testKeepsP(t *testing.T, how, tr string) {
 	const (
 		warm = 30  // past the runtime's first 10 ms, after which it takes Ps
 		n    = 200 // requests counted
 		gap  = time.Millisecond
 	)
 	dir := simpltest.Dir(t)
-	cli := attach(t, dir, "PACECLI", simpl.WithTransport(simpl.SHM), simpl.WithSpin(false))
+	cli := attach(t, dir, "PACECLI", simpl.WithTransport(tr), simpl.WithSpin(false))
 	perRequest := map[string]float64{}
 	for _, mode := range []string{"on", "off"} {
 		name := "PACED" + mode
-		srv := simpltest.Start(t, "paced", append(env(dir), pace.Env+"="+mode), name, how)
+		srv := simpltest.Start(t, "paced", append(env(dir), pace.Env+"="+mode), name, how, tr)
 		to := locate(t, cli, name)
 		ctx := simpltest.Context(t, simpltest.Scale(time.Minute))
 		var reply [8]byte

@@ -19,8 +19,16 @@ import (
 // in Go never passes through Go's scheduler either). The test counts the
 // receiver process's voluntary context switches a request, with pacing
 // and without it (pace.Env), in one run, with two Ps, and wants pacing's
-// at most 70% of the other's. Counts, not times, decide it.
+// at most 70% of the other's. Counts, not times, decide it. Through
+// shared memory, where the receiver sleeps on the bell's futex, and
+// through its FIFO, where it waits in a ppoll of the FIFO.
 func TestReceivePaced(t *testing.T) {
+	for _, tr := range []string{simpl.SHM, simpl.FIFO} {
+		t.Run(tr, func(t *testing.T) { testReceivePaced(t, tr) })
+	}
+}
+
+func testReceivePaced(t *testing.T, tr string) {
 	built(t)
 	const (
 		wait = 10 * time.Second
@@ -29,7 +37,7 @@ func TestReceivePaced(t *testing.T) {
 		gap  = time.Millisecond
 	)
 	dir := proctest.Dir(t)
-	ch, err := simpl.Attach("PACECLI", simpl.WithDir(dir), simpl.WithTransport(simpl.SHM), simpl.WithSpin(false))
+	ch, err := simpl.Attach("PACECLI", simpl.WithDir(dir), simpl.WithTransport(tr), simpl.WithSpin(false))
 	if err != nil {
 		t.Fatal(err)
 	}
