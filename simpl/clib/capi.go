@@ -167,33 +167,30 @@ static void run_at_exit(void)
 		gs_at_exit();
 }
 
-// exiting is set once the library handles SIGHUP, SIGINT or SIGTERM (the
-// exit function runs, the name is detached, the process exits: see
-// onSignal). From then on a call of the library's holds its thread until
-// the process is gone, unless that thread runs the exit function
-// (in_exit_fn): C SIMPL's handler runs on the interrupted thread and
-// never returns, so no thread of the program sees its calls fail in the
-// meantime, as it would here (a Receive loop would go round, failing,
-// until the process ended).
+// exiting is set once the library, handling SIGHUP, SIGINT or SIGTERM,
+// has run the exit function and goes on to detach the name and end the
+// process (onSignal). From then on a call of the library's holds its
+// thread until the process is gone: C SIMPL's handler ends the process
+// there and then, so no thread of the program sees its calls fail on the
+// way out, as one would here (a Receive loop would go round, failing,
+// until the process ended). While the exit function runs, other threads'
+// calls go on as usual (it may wait for them).
 static int exiting;
-static __thread int in_exit_fn;
 
 static void hold_if_exiting(void)
 {
-	if (__atomic_load_n(&exiting, __ATOMIC_SEQ_CST) && !in_exit_fn)
+	if (__atomic_load_n(&exiting, __ATOMIC_SEQ_CST))
 		for (;;)
 			pause();
 }
 
-// gs_call_my_exit begins the exit on a terminating signal: it sets
-// exiting and runs the exit function name_attach was given, if any.
+// gs_call_my_exit runs the exit function name_attach was given, if any,
+// on a terminating signal, and then sets exiting.
 void gs_call_my_exit(void)
 {
-	__atomic_store_n(&exiting, 1, __ATOMIC_SEQ_CST);
-	in_exit_fn = 1;
 	if (my_exit != NULL)
 		my_exit();
-	in_exit_fn = 0;
+	__atomic_store_n(&exiting, 1, __ATOMIC_SEQ_CST);
 }
 
 // CHILD begins each call: in a forked child it fails at once, during the
@@ -298,7 +295,8 @@ func setErr(code int) { C.gs_set_err(C.int(code)) }
 // codeNow is the last failure's code.
 func codeNow() int { return int(C.gs_get_err()) }
 
-// callMyExit runs the program's exit function, on a signal.
+// callMyExit runs the program's exit function, on a signal; from its
+// return on, every call of the library's holds its thread (capi.go).
 func callMyExit() { C.gs_call_my_exit() }
 
 // handlersOn tells the fork handler whether the library holds the
