@@ -666,6 +666,34 @@ func TestThreads(t *testing.T) {
 	cp.exits(t, 0)
 }
 
+// TestExitFunctionWaits: on SIGTERM the exit function runs while the
+// program's other threads go on: one that waits for threads still
+// sending (threads -x) gets them back and returns, and the process then
+// exits with status 0. (The library holds every thread that calls it
+// only once the exit function has returned: held sooner, the threads
+// here would never be joined.)
+func TestExitFunctionWaits(t *testing.T) {
+	built(t)
+	const wait = 20 * time.Second
+	dir := proctest.Dir(t)
+	r := start(t, dir, nil, "receiver", "-n", "R")
+	r.expectLine(t, "ready", wait)
+	th := start(t, dir, nil, "threads", "-n", "T", "-r", "R", "-T", "4", "-x")
+	th.expectLine(t, "running", wait)
+	th.Signal(syscall.SIGTERM)
+	line := th.ReadLine(wait)
+	var n int
+	if k, _ := fmt.Sscanf(line, "joined %d", &n); k != 1 || n < 4 {
+		t.Fatalf("threads: %q after SIGTERM, want joined and at least 4 exchanges; stderr: %s", line, th.Stderr())
+	}
+	if rest := th.output(t, wait); len(rest) > 0 {
+		t.Errorf("after its exit function the program printed %q", rest)
+	}
+	th.exits(t, 0)
+	r.Signal(syscall.SIGTERM)
+	r.exits(t, 0)
+}
+
 // heldFor returns once the request the receiver took before since has
 // been held 2*checkAfter. Reply checks that the sender lives (its pid)
 // only for a request held checkAfter or more (senderGone); a prompter
