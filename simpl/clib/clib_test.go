@@ -185,6 +185,28 @@ func (p *prog) exits(t *testing.T, code int) {
 	}
 }
 
+// exitsQuietly waits for the program's end, after its exit function has
+// printed its line, and fails unless it prints nothing more and exits
+// with status 0.
+func (p *prog) exitsQuietly(t *testing.T, d time.Duration) {
+	t.Helper()
+	if rest := p.output(t, d); len(rest) > 0 {
+		t.Errorf("after its exit function %s printed %q", filepath.Base(p.Cmd.Path), rest)
+	}
+	p.exits(t, 0)
+}
+
+// receiverR builds the programs and starts the sample receiver as R in a
+// FIFO directory of its own, ready (within wait).
+func receiverR(t *testing.T, wait time.Duration) (string, *prog) {
+	t.Helper()
+	built(t)
+	dir := proctest.Dir(t)
+	r := start(t, dir, nil, "receiver", "-n", "R")
+	r.expectLine(t, "ready", wait)
+	return dir, r
+}
+
 // pattern and fnv32a are the sample programs' (testdata/common.h) and
 // cpeer's.
 func pattern(n int) []byte {
@@ -342,10 +364,7 @@ func TestPortedPair(t *testing.T) {
 				// for every time round its loop until the exit).
 				r.Signal(syscall.SIGTERM)
 				r.expectLine(t, "exit function", 10*time.Second)
-				if rest := r.output(t, 10*time.Second); len(rest) > 0 {
-					t.Errorf("after its exit function the receiver printed %q", rest)
-				}
-				r.exits(t, 0)
+				r.exitsQuietly(t, 10*time.Second)
 			}
 		})
 	}
@@ -356,11 +375,8 @@ func TestPortedPair(t *testing.T) {
 // ReplyError, a reply larger than the sender accepts, a request larger
 // than the receiver's buffer.
 func TestPortedErrors(t *testing.T) {
-	built(t)
 	const wait = 10 * time.Second
-	dir := proctest.Dir(t)
-	r := start(t, dir, nil, "receiver", "-n", "R")
-	r.expectLine(t, "ready", wait)
+	dir, r := receiverR(t, wait)
 	for _, tc := range []struct {
 		args []string
 		recv string // what the receiver prints last
@@ -647,11 +663,8 @@ func TestHeaders(t *testing.T) {
 // a ported receiver and to an unported one, each thread getting its own
 // replies.
 func TestThreads(t *testing.T) {
-	built(t)
 	const wait = 20 * time.Second
-	dir := proctest.Dir(t)
-	r := start(t, dir, nil, "receiver", "-n", "R")
-	r.expectLine(t, "ready", wait)
+	dir, r := receiverR(t, wait)
 	th := start(t, dir, nil, "threads", "-n", "T", "-r", "R", "-T", "4", "-t", "200")
 	th.expectLine(t, "threads ok 800", wait)
 	th.exits(t, 0)
@@ -673,11 +686,8 @@ func TestThreads(t *testing.T) {
 // only once the exit function has returned: held sooner, the threads
 // here would never be joined.)
 func TestExitFunctionWaits(t *testing.T) {
-	built(t)
 	const wait = 20 * time.Second
-	dir := proctest.Dir(t)
-	r := start(t, dir, nil, "receiver", "-n", "R")
-	r.expectLine(t, "ready", wait)
+	dir, r := receiverR(t, wait)
 	th := start(t, dir, nil, "threads", "-n", "T", "-r", "R", "-T", "4", "-x")
 	th.expectLine(t, "running", wait)
 	th.Signal(syscall.SIGTERM)
@@ -686,10 +696,7 @@ func TestExitFunctionWaits(t *testing.T) {
 	if k, _ := fmt.Sscanf(line, "joined %d", &n); k != 1 || n < 4 {
 		t.Fatalf("threads: %q after SIGTERM, want joined and at least 4 exchanges; stderr: %s", line, th.Stderr())
 	}
-	if rest := th.output(t, wait); len(rest) > 0 {
-		t.Errorf("after its exit function the program printed %q", rest)
-	}
-	th.exits(t, 0)
+	th.exitsQuietly(t, wait)
 	r.Signal(syscall.SIGTERM)
 	r.exits(t, 0)
 }
