@@ -27,22 +27,26 @@ type fcloopReport struct {
 	FIFO     int    `json:"fifo"`
 	Runtime  int    `json:"runtime_fifo"`
 	Sensor   string `json:"sensor"`
+	Overrun  string `json:"overrun"`
 	CPUs     []int  `json:"cpus"`
 	Load     []struct {
 		Kind string `json:"kind"`
 		PID  int    `json:"pid"`
 	} `json:"load"`
-	Received int `json:"received"`
-	Lost     int `json:"lost"`
-	Late     int `json:"late"`
-	Missed   int `json:"missed"`
-	Latency  *struct {
-		MinNS    int64 `json:"min_ns"`
-		MedianNS int64 `json:"median_ns"`
-		P99NS    int64 `json:"p99_ns"`
-		P999NS   int64 `json:"p999_ns"`
-		MaxNS    int64 `json:"max_ns"`
-	} `json:"latency"`
+	Received int            `json:"received"`
+	Skipped  int            `json:"skipped"`
+	Lost     int            `json:"lost"`
+	Late     int            `json:"late"`
+	Missed   int            `json:"missed"`
+	Latency  *fcloopLatency `json:"latency"`
+	Stages   *struct {
+		Wake    fcloopLatency `json:"wake"`
+		Trigger fcloopLatency `json:"trigger"`
+		Command fcloopLatency `json:"command"`
+		Tail    struct {
+			Cycles, Wake, Trigger, Command int
+		} `json:"tail"`
+	} `json:"stages"`
 	Histogram []struct {
 		FromNS     int64  `json:"from_ns"`
 		ToNS       int64  `json:"to_ns"`
@@ -67,32 +71,62 @@ type fcloopReport struct {
 	} `json:"hammer"`
 }
 
+type fcloopLatency struct {
+	MinNS    int64 `json:"min_ns"`
+	MedianNS int64 `json:"median_ns"`
+	P99NS    int64 `json:"p99_ns"`
+	P999NS   int64 `json:"p999_ns"`
+	MaxNS    int64 `json:"max_ns"`
+}
+
+func (l fcloopLatency) ordered() bool {
+	return 0 <= l.MinNS && l.MinNS <= l.MedianNS && l.MedianNS <= l.P99NS && l.P99NS <= l.P999NS && l.P999NS <= l.MaxNS
+}
+
 // runFcloop runs fcloop -json with args and checks what must hold of
 // any run: as many cycles as the duration holds periods, some received,
-// received and lost adding up to them, late and lost to missed, the
-// latencies in order and the histogram counting every received cycle
-// (and every cyclictest wake-up) once. None of it judges how fast the
-// loop is.
+// received, skipped and lost adding up to them, late, skipped and lost to
+// missed, the latencies in order, each stage's within the whole's, the
+// tail's stages adding up, and the histogram counting every received
+// cycle (and every cyclictest wake-up) once. None of it judges how fast
+// the loop is.
 func runFcloop(t *testing.T, e *env, cycles int, args ...string) fcloopReport {
 	t.Helper()
 	r := e.run("", "fcloop", append(args, "-json")...)
 	r.ok(t, "fcloop "+strings.Join(args, " "))
+	return checkFcloop(t, r.stdout, cycles)
+}
+
+// checkFcloop reads fcloop -json's output and checks it as runFcloop
+// says.
+func checkFcloop(t *testing.T, stdout string, cycles int) fcloopReport {
+	t.Helper()
 	var got fcloopReport
-	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
-		t.Fatalf("fcloop -json: %v: %q", err, r.stdout)
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("fcloop -json: %v: %q", err, stdout)
 	}
 	l := got.Latency
 	switch {
 	case got.Cycles != cycles:
 		t.Errorf("cycles %d, want %d", got.Cycles, cycles)
-	case got.Received <= 0 || got.Received+got.Lost != got.Cycles:
-		t.Errorf("received %d + lost %d, want %d cycles, some received", got.Received, got.Lost, got.Cycles)
-	case got.Missed != got.Late+got.Lost || got.Late > got.Received:
-		t.Errorf("missed %d, late %d, lost %d: want missed = late + lost", got.Missed, got.Late, got.Lost)
-	case l == nil:
-		t.Errorf("no latency in %s", r.stdout)
-	case !(0 <= l.MinNS && l.MinNS <= l.MedianNS && l.MedianNS <= l.P99NS && l.P99NS <= l.P999NS && l.P999NS <= l.MaxNS):
+	case got.Received <= 0 || got.Received+got.Skipped+got.Lost != got.Cycles:
+		t.Errorf("received %d + skipped %d + lost %d, want %d cycles, some received", got.Received, got.Skipped, got.Lost, got.Cycles)
+	case got.Missed != got.Late+got.Skipped+got.Lost || got.Late > got.Received:
+		t.Errorf("missed %d, late %d, skipped %d, lost %d: want missed = late + skipped + lost", got.Missed, got.Late, got.Skipped, got.Lost)
+	case l == nil || got.Stages == nil:
+		t.Errorf("no latency or stages in %s", stdout)
+	case !l.ordered():
 		t.Errorf("latencies out of order: %+v", *l)
+	}
+	if st := got.Stages; st != nil && l != nil {
+		for name, s := range map[string]fcloopLatency{"wake": st.Wake, "trigger": st.Trigger, "command": st.Command} {
+			if !s.ordered() || s.MaxNS > l.MaxNS {
+				t.Errorf("stage %s %+v: out of order, or beyond the whole's maximum %d", name, s, l.MaxNS)
+			}
+		}
+		if tl := st.Tail; tl.Cycles < 1 || tl.Wake+tl.Trigger+tl.Command != tl.Cycles {
+			t.Errorf("tail %+v: want at least one cycle, each in one stage", tl)
+		}
 	}
 	var n int
 	var ct uint64
@@ -136,11 +170,17 @@ func TestFcloop(t *testing.T) {
 	r.ok(t, "fcloop")
 	lines := strings.Split(r.stdout, "\n")
 	want := []*regexp.Regexp{
-		regexp.MustCompile(`^fcloop: 100 cycles of 1ms \(100ms\) on CPUs [0-9,]+, SCHED_OTHER, sensor trigger, load none, gc off, mlock off, work 0s$`),
+		regexp.MustCompile(`^fcloop: 100 cycles of 1ms \(100ms\) on CPUs [0-9,]+, SCHED_OTHER, sensor trigger, overrun skip, load none, gc off, mlock off, work 0s$`),
 		regexp.MustCompile(`^cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command$`),
 		regexp.MustCompile(`^$`),
-		regexp.MustCompile(`^ +CYCLES +MIN +MEDIAN +P99 +P99\.9 +MAX +LATE ≥ 1ms +LOST$`),
-		regexp.MustCompile(`^ +fcloop +[0-9]+( +[0-9.]+ [µm]s){5} +[0-9]+ +[0-9]+$`),
+		regexp.MustCompile(`^ +CYCLES +MIN +MEDIAN +P99 +P99\.9 +MAX +LATE ≥ 1ms +SKIPPED +LOST$`),
+		regexp.MustCompile(`^ +fcloop +[0-9]+( +[0-9.]+ [µm]s){5} +[0-9]+ +[0-9]+ +[0-9]+$`),
+		regexp.MustCompile(`^$`),
+		regexp.MustCompile(`^ +STAGE +MEDIAN +P99 +P99\.9 +MAX +LARGEST IN TAIL$`),
+		regexp.MustCompile(`^ +sensor wake-up( +[0-9.]+ [µm]s){4} +[0-9]+$`),
+		regexp.MustCompile(`^ +to controller( +[0-9.]+ [µm]s){4} +[0-9]+$`),
+		regexp.MustCompile(`^ +to actuator( +[0-9.]+ [µm]s){4} +[0-9]+$`),
+		regexp.MustCompile(`^LARGEST IN TAIL: of the [0-9]+ cycles at or above fcloop's p99\.9, those whose largest part the stage was$`),
 		regexp.MustCompile(`^cyclictest: not run`),
 		regexp.MustCompile(`^$`),
 		regexp.MustCompile(`^ +LATENCY +FCLOOP +%$`),
@@ -163,7 +203,7 @@ func TestFcloop(t *testing.T) {
 	for _, bad := range [][]string{
 		{"-period", "0"}, {"-d", "0s"}, {"-fifo", "100"}, {"-load", "disk"}, {"-cpus", "4096"}, {"-cpus", "x"},
 		{"-work", "1ms"}, {"-sensor", "pipe"}, {"-plot", "x.gif"}, {"-cyclictest", "/nonexistent"}, {"extra"},
-		{"-runtime-fifo", "5"}, {"-fifo", "10", "-runtime-fifo", "100"}, {"-load-cpus", "4096"},
+		{"-runtime-fifo", "5"}, {"-fifo", "10", "-runtime-fifo", "100"}, {"-load-cpus", "4096"}, {"-overrun", "drop"},
 	} {
 		r := e.run("", "fcloop", bad...)
 		r.failed(t, "fcloop", bad[0])
@@ -171,6 +211,93 @@ func TestFcloop(t *testing.T) {
 			t.Errorf("fcloop %q ran: %q", bad, r.stdout)
 		}
 	}
+}
+
+// A sensor that wakes late skips the ticks it overslept, as cyclictest
+// does, instead of running a burst of stale cycles: the sensor stopped
+// (SIGSTOP) for 200 ms in the middle of a run skips about 200 ticks,
+// each a missed deadline, and the cycle it wakes for is late by about as
+// much; nothing is lost. With -overrun catchup it skips none: about 200
+// cycles are late instead.
+func TestFcloopSkips(t *testing.T) {
+	for _, overrun := range []string{"skip", "catchup"} {
+		t.Run(overrun, func(t *testing.T) {
+			got := stallSensor(t, 200*time.Millisecond, 2000, "-d", "2s", "-cyclictest", "off", "-overrun", overrun)
+			skip := overrun == "skip"
+			if (skip && (got.Skipped < 150 || got.Skipped > 1000 || got.Late < 1)) || (!skip && (got.Skipped != 0 || got.Late < 150)) ||
+				got.Lost != 0 || got.Latency.MaxNS < 150e6 || got.Overrun != overrun {
+				t.Errorf("sensor stopped for 200 ms, -overrun %s (reported %q): skipped %d, late %d, lost %d, max latency %v",
+					overrun, got.Overrun, got.Skipped, got.Late, got.Lost, time.Duration(got.Latency.MaxNS))
+			}
+		})
+	}
+}
+
+// stallSensor runs fcloop -json with args, a run of the given cycles,
+// stops its sensor for d (SIGSTOP, then SIGCONT) once the loop runs, and
+// returns the report, checked as runFcloop checks it.
+func stallSensor(t *testing.T, d time.Duration, cycles int, args ...string) fcloopReport {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "fcloop", append(args, "-json")...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.addPID(cmd.Process.Pid)
+	defer cmd.Process.Kill()
+	// The sensor, once its loop runs: its threads switch a thousand
+	// times a second then, against a few while it waits for "go".
+	deadline := time.Now().Add(lineTimeout)
+	sensor, before := 0, 0
+	for {
+		if time.Now().After(deadline) {
+			t.Fatalf("no sensor running its loop within %v (sensor pid %d)", lineTimeout, sensor)
+		}
+		if sensor == 0 {
+			for _, k := range childrenOf(cmd.Process.Pid) {
+				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); strings.Contains(string(b), "-role\x00sensor\x00") {
+					sensor, before = k, switchesOf(k)
+				}
+			}
+		} else if switchesOf(sensor) >= before+50 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polling the sensor's state
+	}
+	if err := syscall.Kill(sensor, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d) // the stall itself, not a wait for a state
+	if err := syscall.Kill(sensor, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("fcloop: %v: %s", err, stderr.String())
+	}
+	return checkFcloop(t, stdout.String(), cycles)
+}
+
+// switchesOf is how many times pid's threads have given up their CPU
+// (voluntary_ctxt_switches, every thread's), 0 once it is gone.
+func switchesOf(pid int) int {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "voluntary_ctxt_switches:"); ok {
+				k, _ := strconv.Atoi(strings.TrimSpace(v))
+				n += k
+			}
+		}
+	}
+	return n
 }
 
 // fcloopChildren are the processes now running the fcloop binary built

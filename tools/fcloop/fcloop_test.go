@@ -175,32 +175,68 @@ func FuzzParseCyclictest(f *testing.F) {
 	})
 }
 
-// addLoop: percentiles by nearest rank, late and lost cycles, and the
-// histogram, on latencies made by hand.
+// addLoop: percentiles by nearest rank, late, skipped and lost cycles,
+// the stages and the histogram, on times made by hand.
 func TestAddLoop(t *testing.T) {
 	r := &report{PeriodNS: 1e6, CPUs: []int{0}}
-	lat := make([]int64, 1000)
-	for i := range lat {
-		lat[i] = int64(i+1) * 1000 // 1 µs .. 1000 µs
+	wake, ctl, act := make([]int64, 1000), make([]int64, 1000), make([]int64, 1000)
+	for i := range act {
+		act[i] = int64(i+1) * 1000 // 1 µs .. 1000 µs
+		wake[i] = act[i] / 4       // a quarter waking, a quarter to the controller
+		ctl[i] = act[i] / 2
 	}
-	lat[0] = -1   // lost
-	lat[1] = 30e6 // 30 ms: late, beyond 20 ms
-	r.addLoop(lat)
-	// 999 received, nearest rank: the 500th, 990th and 999th.
-	want := latency{MinNS: 3000, MedianNS: 502000, P99NS: 992000, P999NS: 30e6, MaxNS: 30e6}
-	if r.Received != 999 || r.Lost != 1 || r.Late != 2 || r.Missed != 3 || r.Latency != want {
-		t.Errorf("received %d lost %d late %d missed %d latency %+v; want 999, 1, 2, 3, %+v", r.Received, r.Lost, r.Late, r.Missed, r.Latency, want)
+	act[0], ctl[0] = -1, -1                     // lost
+	act[2], ctl[2], wake[2] = -1, -1, skippedNS // skipped
+	act[1], ctl[1], wake[1] = 30e6, 1e6, 500e3  // 30 ms: late, beyond 20 ms; the command the most of it
+	r.addLoop(wake, ctl, act)
+	// 998 received, nearest rank: the 499th, 989th and 998th.
+	want := latency{MinNS: 4000, MedianNS: 502000, P99NS: 992000, P999NS: 30e6, MaxNS: 30e6}
+	if r.Received != 998 || r.Lost != 1 || r.Skipped != 1 || r.Late != 2 || r.Missed != 4 || r.Latency != want {
+		t.Errorf("received %d lost %d skipped %d late %d missed %d latency %+v; want 998, 1, 1, 2, 4, %+v", r.Received, r.Lost, r.Skipped, r.Late, r.Missed, r.Latency, want)
+	}
+	// Stages: wake-ups 1..250 µs by 0.25 µs and 500 µs; the tail (at or above the
+	// p99.9, 30 ms) is cycle 1 alone, its command the largest part.
+	if w := r.Stages.Wake; w.MinNS != 1000 || w.MaxNS != 500e3 || w.MedianNS != 125500 {
+		t.Errorf("wake stage %+v", w)
+	}
+	if c := r.Stages.Command; c.MaxNS != 29e6 || c.MinNS != 2000 {
+		t.Errorf("command stage %+v", c)
+	}
+	if tail := r.Stages.Tail; tail != (tailStage{Cycles: 1, Command: 1}) {
+		t.Errorf("tail %+v, want 1 cycle, its command the largest", tail)
 	}
 	counts := map[int64]int{}
 	for _, b := range r.Histogram {
 		counts[b.FromNS] = b.Count
 	}
-	// 3..9 µs: 7; 10..19: 10; 1000 µs falls in 1 ms–2 ms; 30 ms in the last.
-	if counts[0] != 7 || counts[10e3] != 10 || counts[1e6] != 1 || counts[20e6] != 1 || r.Histogram[len(r.Histogram)-1].ToNS != -1 {
+	// 4..9 µs: 6; 10..19: 10; 1000 µs falls in 1 ms–2 ms; 30 ms in the last.
+	if counts[0] != 6 || counts[10e3] != 10 || counts[1e6] != 1 || counts[20e6] != 1 || r.Histogram[len(r.Histogram)-1].ToNS != -1 {
 		t.Errorf("histogram %+v", r.Histogram)
 	}
 	var b strings.Builder
-	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "20ms or more") {
+	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "20ms or more") || !strings.Contains(b.String(), "of the 1 cycles at or above") {
 		t.Errorf("printReport: %v\n%s", err, b.String())
+	}
+}
+
+// nextTick skips the ticks a sensor overslept, as cyclictest does: those
+// earlier than its wake-up, not one equal to it.
+func TestNextTick(t *testing.T) {
+	const t0, period = 1000, 100
+	for _, c := range []struct {
+		k    int
+		woke int64
+		want int
+	}{
+		{0, 1000, 1},           // on time
+		{0, 1099, 1},           // late, before the next tick
+		{0, 1100, 1},           // at the next tick: not skipped
+		{0, 1101, 2},           // after it: skipped
+		{3, 1300 + 250, 6},     // 2.5 periods late: 4 and 5 skipped
+		{3, 1300 + 10001, 104}, // 100 ms late
+	} {
+		if got := nextTick(t0, period, c.k, c.woke); got != c.want {
+			t.Errorf("cycle %d woke at %d: next %d, want %d", c.k, c.woke, got, c.want)
+		}
 	}
 }

@@ -10,13 +10,21 @@
 // proxy passes through a goroutine of the receiver's that reads the
 // lane's socket at the process's default priority); the
 // controller, serving on a locked thread (Channel.Serve), does its work
-// (-work) and Sends the actuator a 16-byte command carrying the cycle and
-// its tick; the actuator reads CLOCK_MONOTONIC when its handler gets the
-// command and replies. A cycle's latency is that reading minus the tick:
-// the sensor's wake-up latency, the trigger, the controller's wake-up and
-// work, and the Send, up to the actuator's receipt (not its reply). A
-// cycle is late (a missed deadline) when its latency is a period or more:
-// the next tick was due before the actuator had the command.
+// (-work) and Sends the actuator a 24-byte command carrying the cycle, its
+// tick and when the controller's handler had it; the actuator reads
+// CLOCK_MONOTONIC when its handler gets the command and replies. A
+// cycle's latency is that reading minus the tick: the sensor's wake-up
+// latency, the trigger, the controller's wake-up and work, and the Send,
+// up to the actuator's receipt (not its reply). fcloop reports it whole
+// and in three stages (the sensor's wake-up, to the controller, to the
+// actuator), and, of the cycles at or above the p99.9, which stage was
+// the largest part of each. A cycle is late (a missed deadline) when its
+// latency is a period or more: the next tick was due before the actuator
+// had the command. A sensor that wakes after the next tick was due skips
+// the ticks it overslept, as cyclictest does and as most control loops
+// do rather than run a burst of stale cycles (-overrun skip): each
+// skipped tick is a missed deadline too. With -overrun catchup it runs
+// every cycle, late, as a loop that must act on every tick does.
 //
 // With -fifo N the three loop threads run at SCHED_FIFO N, every other
 // thread of the three processes (the Go runtime's) at SCHED_FIFO N too
@@ -41,7 +49,7 @@
 // p99.9 and maximum as multiples of cyclictest's, and cyclictest's
 // wake-ups a period or more late next to fcloop's late cycles.
 //
-//	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
+//	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-overrun skip|catchup] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
 package main
 
 import (
@@ -58,12 +66,15 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
-const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
+const usage = "usage: fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-overrun skip|catchup] [-cyclictest auto|off|PATH] [-json] [-plot FILE]"
 
 const more = `output:
   cycle latency: from a cycle's scheduled tick (the sensor's) to the actuator's
   receipt of the controller's command for it; LATE counts cycles (and cyclictest
-  wake-ups) a period or more late, LOST cycles whose command never arrived.
+  wake-ups) a period or more late, SKIPPED the ticks the sensor (and cyclictest)
+  overslept and skipped, LOST cycles whose command never arrived. STAGE splits
+  the latency: the sensor's wake-up after the tick, on to the controller's
+  handler, on to the actuator's.
   With cyclictest, FCLOOP/CYCLICTEST gives fcloop's p99.9 and max as multiples of
   cyclictest's measured on the same CPUs in the same run.
 `
@@ -84,6 +95,7 @@ type config struct {
 	MLock    bool  `json:"mlock"`
 	WorkNS   int64 `json:"work_ns"`
 	SendHop  bool  `json:"send_hop"` // -sensor send
+	CatchUp  bool  `json:"catch_up"` // -overrun catchup
 	Parent   int   `json:"parent"`   // the pid children die with
 }
 
@@ -99,7 +111,8 @@ func run(args []string, stdout io.Writer) error {
 	gc := fs.Bool("gc", false, "run a garbage-producing goroutine in the controller")
 	mlock := fs.Bool("mlock", false, "lock the loop processes' memory (mlockall) and pre-fault their buffers")
 	work := fs.Duration("work", 0, "the controller's work per cycle: spin for `D` before sending")
-	hop := fs.String("sensor", "trigger", "how the sensor reaches the controller: `trigger` (a proxy) or send (a 16-byte Send the controller answers at once)")
+	overrun := fs.String("overrun", "skip", "what a sensor that wakes after the next tick does: `skip` the ticks it overslept (as cyclictest), or catchup (run every cycle, late)")
+	hop := fs.String("sensor", "trigger", "how the sensor reaches the controller: `trigger` (a proxy) or send (an 8-byte Send the controller answers at once)")
 	ct := fs.String("cyclictest", "auto", "`auto`: run cyclictest when installed; off; or its path")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the tables")
 	plotFile := fs.String("plot", "", "also draw the latency histogram into `FILE` (.png or .svg)")
@@ -136,8 +149,11 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-work %v: want at least 0 and less than the period %v", *work, *period)
 	case *hop != "trigger" && *hop != "send":
 		return fmt.Errorf("-sensor %q: want trigger or send", *hop)
+	case *overrun != "skip" && *overrun != "catchup":
+		return fmt.Errorf("-overrun %q: want skip or catchup", *overrun)
 	}
 	c.SendHop = *hop == "send"
+	c.CatchUp = *overrun == "catchup"
 	c.Runtime = *rtFIFO
 	if c.Runtime < 0 {
 		c.Runtime = c.FIFO

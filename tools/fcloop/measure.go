@@ -186,6 +186,10 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	if c.SendHop {
 		rep.Sensor = "send"
 	}
+	rep.Overrun = "skip"
+	if c.CatchUp {
+		rep.Overrun = "catchup"
+	}
 	for _, k := range kinds {
 		switch k {
 		case "cpu":
@@ -213,15 +217,21 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	}
 
 	t0 := sys.MonoNow() + int64(startDelay)
-	// The actuator is waited for only once its latencies are read:
-	// Wait closes its stdout.
+	// The sensor and the actuator are waited for only once what they
+	// write is read: Wait closes their stdout.
 	ctl.wait()
-	sen.wait()
+	wake := make([]int64, c.Cycles)
+	senRead := make(chan error, 1)
+	go func() { senRead <- binary.Read(sen.out, binary.LittleEndian, wake) }()
 	lat := make([]int64, c.Cycles)
+	ctlAt := make([]int64, c.Cycles)
 	var ham hammerStats
 	read := make(chan error, 1)
 	go func() {
 		err := binary.Read(act.out, binary.LittleEndian, lat)
+		if err == nil {
+			err = binary.Read(act.out, binary.LittleEndian, ctlAt)
+		}
 		if err == nil {
 			err = binary.Read(act.out, binary.LittleEndian, &ham)
 		}
@@ -232,13 +242,13 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 			return nil, ch.failure(err)
 		}
 	}
-	// The sensor ends after the last tick; then the actuator has every
+	// The sensor ends after the last tick; then the actuator has the last
 	// cycle or, a second later, is told to give what it has.
 	runFor := time.Duration(c.Cycles)*time.Duration(c.PeriodNS) + startDelay
-	var readErr error
+	var readErr, senErr error
 	readDone := false
 	select {
-	case <-sen.done:
+	case senErr = <-senRead:
 	case <-ctl.done:
 		return nil, ctl.failure(fmt.Errorf("exited during the run: %v", ctl.err))
 	case readErr = <-read:
@@ -247,7 +257,7 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 			return nil, act.failure(fmt.Errorf("during the run: %w", readErr))
 		}
 		select {
-		case <-sen.done:
+		case senErr = <-senRead:
 		case <-time.After(10 * time.Second):
 			return nil, sen.failure(errors.New("still running 10s after the last cycle arrived"))
 		}
@@ -256,8 +266,17 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	case <-time.After(runFor + 30*time.Second):
 		return nil, sen.failure(fmt.Errorf("still running %v after the last tick", 30*time.Second))
 	}
+	sen.wait()
+	select {
+	case <-sen.done:
+	case <-time.After(10 * time.Second):
+		return nil, sen.failure(errors.New("did not exit within 10s of its last tick"))
+	}
 	if sen.err != nil {
 		return nil, sen.failure(sen.err)
+	}
+	if senErr != nil {
+		return nil, sen.failure(fmt.Errorf("reading its wake-ups: %w", senErr))
 	}
 	if !readDone {
 		select {
@@ -287,7 +306,7 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 			return nil, ch.failure(errors.New("did not exit within 10s of the end"))
 		}
 	}
-	rep.addLoop(lat)
+	rep.addLoop(wake, ctlAt, lat)
 	if slices.ContainsFunc(rep.Load, func(l loadProc) bool { return l.Kind == "hammer" }) {
 		rep.Hammer = &ham
 	}

@@ -21,15 +21,18 @@ type report struct {
 	GC       bool       `json:"gc"`
 	MLock    bool       `json:"mlock"`
 	WorkNS   int64      `json:"work_ns"`
-	Sensor   string     `json:"sensor"` // trigger or send
+	Sensor   string     `json:"sensor"`  // trigger or send
+	Overrun  string     `json:"overrun"` // skip or catchup
 	Load     []loadProc `json:"load"`
 
 	Received int `json:"received"` // cycles whose command reached the actuator
-	Lost     int `json:"lost"`     // cycles whose command never did
+	Skipped  int `json:"skipped"`  // ticks the sensor skipped, having overslept them
+	Lost     int `json:"lost"`     // cycles neither received nor skipped
 	Late     int `json:"late"`     // received a period or more after their tick
-	Missed   int `json:"missed"`   // missed deadlines: late + lost
+	Missed   int `json:"missed"`   // missed deadlines: late + skipped + lost
 
 	Latency   latency  `json:"latency"` // of the received cycles
+	Stages    stages   `json:"stages"`  // the same, stage by stage
 	Histogram []bucket `json:"histogram"`
 
 	// the hammer's requests (-load hammer), as the actuator served them
@@ -54,6 +57,26 @@ type latency struct {
 	P99NS    int64 `json:"p99_ns"`
 	P999NS   int64 `json:"p999_ns"`
 	MaxNS    int64 `json:"max_ns"`
+}
+
+// stages are the parts of the received cycles' latency: the sensor's
+// wake-up after the tick (what cyclictest measures of its own), the
+// trigger (or Send) from the sensor awake to the controller's handler,
+// and the command from there, the controller's work included, to the
+// actuator's handler. Tail counts, of the cycles at or above the loop's
+// p99.9, those whose largest part each stage was.
+type stages struct {
+	Wake    latency   `json:"wake"`
+	Trigger latency   `json:"trigger"`
+	Command latency   `json:"command"`
+	Tail    tailStage `json:"tail"`
+}
+
+type tailStage struct {
+	Cycles  int `json:"cycles"`
+	Wake    int `json:"wake"`
+	Trigger int `json:"trigger"`
+	Command int `json:"command"`
 }
 
 // bucket counts cycles (and cyclictest's wake-ups) of latency from
@@ -110,12 +133,18 @@ func bucketOf(bounds []int64, ns int64) int {
 	return i - 1
 }
 
-// addLoop fills in the loop's figures from each cycle's latency (-1:
-// lost).
-func (r *report) addLoop(lat []int64) {
-	var got []int64
-	for _, l := range lat {
-		if l < 0 {
+// addLoop fills in the loop's figures from each cycle's times, in
+// nanoseconds after its tick: wake, when the sensor woke (skippedNS: it
+// skipped the tick); ctl, when the controller's handler had it; act,
+// when the actuator's did (-1 for both: never).
+func (r *report) addLoop(wake, ctl, act []int64) {
+	var got, wakes, triggers, commands []int64
+	for k, l := range act {
+		switch {
+		case l < 0 && wake[k] == skippedNS:
+			r.Skipped++
+			continue
+		case l < 0:
 			r.Lost++
 			continue
 		}
@@ -123,13 +152,33 @@ func (r *report) addLoop(lat []int64) {
 		if l >= r.PeriodNS {
 			r.Late++
 		}
+		if w, c := wake[k], ctl[k]; 0 <= w && w <= c && c <= l {
+			wakes = append(wakes, w)
+			triggers = append(triggers, c-w)
+			commands = append(commands, l-c)
+		}
 	}
 	r.Received = len(got)
-	r.Missed = r.Late + r.Lost
-	slices.Sort(got)
-	if len(got) > 0 {
-		r.Latency = latency{MinNS: got[0], MedianNS: rank(got, 0.5), P99NS: rank(got, 0.99), P999NS: rank(got, 0.999), MaxNS: got[len(got)-1]}
+	r.Missed = r.Late + r.Skipped + r.Lost
+	r.Latency = latencyOf(got)
+	if p999 := r.Latency.P999NS; len(got) > 0 {
+		for k, l := range act {
+			w, c := wake[k], ctl[k]
+			if l < p999 || !(0 <= w && w <= c && c <= l) {
+				continue
+			}
+			r.Stages.Tail.Cycles++
+			switch parts := [3]int64{w, c - w, l - c}; {
+			case parts[0] >= parts[1] && parts[0] >= parts[2]:
+				r.Stages.Tail.Wake++
+			case parts[1] >= parts[2]:
+				r.Stages.Tail.Trigger++
+			default:
+				r.Stages.Tail.Command++
+			}
+		}
 	}
+	r.Stages.Wake, r.Stages.Trigger, r.Stages.Command = latencyOf(wakes), latencyOf(triggers), latencyOf(commands)
 	bounds := bucketBounds(int64(histLimitUS(r.PeriodNS)) * 1000)
 	r.Histogram = make([]bucket, len(bounds))
 	for i, b := range bounds {
@@ -141,6 +190,15 @@ func (r *report) addLoop(lat []int64) {
 	for _, l := range got {
 		r.Histogram[bucketOf(bounds, l)].Count++
 	}
+}
+
+// latencyOf is the figures of ns, which it sorts (zero when empty).
+func latencyOf(ns []int64) latency {
+	if len(ns) == 0 {
+		return latency{}
+	}
+	slices.Sort(ns)
+	return latency{MinNS: ns[0], MedianNS: rank(ns, 0.5), P99NS: rank(ns, 0.99), P999NS: rank(ns, 0.999), MaxNS: ns[len(ns)-1]}
 }
 
 // rank is the nearest-rank q quantile of sorted.
@@ -223,23 +281,38 @@ func printReport(w io.Writer, r *report) error {
 	}
 	onOff := map[bool]string{true: "on", false: "off"}
 	period := time.Duration(r.PeriodNS)
-	fmt.Fprintf(w, "fcloop: %d cycles of %v (%v) on CPUs %s, %s, sensor %s, load %s, gc %s, mlock %s, work %v\n",
-		r.Cycles, period, time.Duration(r.Cycles)*period, cpuListText(r.CPUs), prio, r.Sensor, load, onOff[r.GC], onOff[r.MLock], time.Duration(r.WorkNS))
+	fmt.Fprintf(w, "fcloop: %d cycles of %v (%v) on CPUs %s, %s, sensor %s, overrun %s, load %s, gc %s, mlock %s, work %v\n",
+		r.Cycles, period, time.Duration(r.Cycles)*period, cpuListText(r.CPUs), prio, r.Sensor, r.Overrun, load, onOff[r.GC], onOff[r.MLock], time.Duration(r.WorkNS))
 	fmt.Fprintf(w, "cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\tCYCLES\tMIN\tMEDIAN\tP99\tP99.9\tMAX\tLATE ≥ %v\tLOST\t\n", period)
+	fmt.Fprintf(tw, "\tCYCLES\tMIN\tMEDIAN\tP99\tP99.9\tMAX\tLATE ≥ %v\tSKIPPED\tLOST\t\n", period)
 	l := r.Latency
-	fmt.Fprintf(tw, "fcloop\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", r.Received, durText(l.MinNS), durText(l.MedianNS), durText(l.P99NS), durText(l.P999NS), durText(l.MaxNS), r.Late, r.Lost)
+	fmt.Fprintf(tw, "fcloop\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", r.Received, durText(l.MinNS), durText(l.MedianNS), durText(l.P99NS), durText(l.P999NS), durText(l.MaxNS), r.Late, r.Skipped, r.Lost)
 	if ct := r.Cyclictest; ct != nil {
 		ge := ""
 		if ct.BeyondHistogram {
 			ge = "≥ "
 		}
-		fmt.Fprintf(tw, "cyclictest\t%d\t%s\t%s\t%s\t%s%s\t%s\t%d\t-\t\n", ct.Cycles, durText(ct.MinNS), durText(ct.MedianNS), durText(ct.P99NS), ge, durText(ct.P999NS), durText(ct.MaxNS), ct.Late)
+		fmt.Fprintf(tw, "cyclictest\t%d\t%s\t%s\t%s\t%s%s\t%s\t%d\t%d\t-\t\n", ct.Cycles, durText(ct.MinNS), durText(ct.MedianNS), durText(ct.P99NS), ge, durText(ct.P999NS), durText(ct.MaxNS), ct.Late, ct.Missed-ct.Late)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	st := r.Stages
+	fmt.Fprintf(tw, "STAGE\tMEDIAN\tP99\tP99.9\tMAX\tLARGEST IN TAIL\t\n")
+	for _, row := range []struct {
+		name string
+		l    latency
+		tail int
+	}{{"sensor wake-up", st.Wake, st.Tail.Wake}, {"to controller", st.Trigger, st.Tail.Trigger}, {"to actuator", st.Command, st.Tail.Command}} {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t\n", row.name, durText(row.l.MedianNS), durText(row.l.P99NS), durText(row.l.P999NS), durText(row.l.MaxNS), row.tail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "LARGEST IN TAIL: of the %d cycles at or above fcloop's p99.9, those whose largest part the stage was\n", st.Tail.Cycles)
 	if r.VsCyclictest != nil {
 		fmt.Fprintf(w, "fcloop / cyclictest: p99.9 %.2fx, max %.2fx\n", r.VsCyclictest.P999, r.VsCyclictest.Max)
 	}
@@ -248,7 +321,7 @@ func printReport(w io.Writer, r *report) error {
 		if !ct.MissedExact {
 			atLeast = "at least "
 		}
-		fmt.Fprintf(w, "missed deadlines: fcloop %d, cyclictest %s%d (its %d late wake-ups with the periods they overslept, which it skips)\n", r.Missed, atLeast, ct.Missed, ct.Late)
+		fmt.Fprintf(w, "missed deadlines: fcloop %d (late, skipped and lost), cyclictest %s%d (its %d late wake-ups with the periods they overslept, which it skips)\n", r.Missed, atLeast, ct.Missed, ct.Late)
 	}
 	if r.Cyclictest == nil {
 		fmt.Fprintf(w, "cyclictest: not run (not installed, or -cyclictest off)\n")

@@ -26,13 +26,18 @@ const (
 	actuatorName   = "FCLOOP_ACT"
 )
 
-// commandSize is a controller's command: the cycle and its tick, two
-// little-endian 64-bit words. The hammer sends hammerSize bytes, which
-// the actuator answers without recording.
+// commandSize is a controller's command: the cycle, its tick and when the
+// controller's handler had it (CLOCK_MONOTONIC), three little-endian
+// 64-bit words. The hammer sends hammerSize bytes, which the actuator
+// answers without recording.
 const (
-	commandSize = 16
+	commandSize = 24
 	hammerSize  = 32
 )
+
+// skippedNS marks, in the sensor's wake-ups, a tick it skipped: it woke
+// for an earlier one after this one was due.
+const skippedNS = -2
 
 // runRole runs one child process. Every child first asks the kernel to
 // kill it when fcloop's thread that started it exits (PR_SET_PDEATHSIG),
@@ -123,8 +128,18 @@ func closeOnEOF(in *bufio.Reader, ch *simpl.Channel) {
 }
 
 // sensor wakes at every tick and triggers the controller with proxy k+1
-// for cycle k (with -sensor send, Sends it k), then exits.
+// for cycle k (with -sensor send, Sends it k). A sensor that wakes after
+// the next tick was due skips the ticks it overslept, as cyclictest does:
+// it sleeps to the first tick still ahead (with -overrun catchup it runs
+// every cycle, late). When the last tick is done it
+// writes, after its "ready" line, each cycle's wake-up, c.Cycles
+// little-endian 64-bit nanoseconds after the tick (skippedNS: skipped),
+// and exits.
 func sensor(c config, stdout io.Writer) error {
+	wake := make([]int64, c.Cycles)
+	for i := range wake {
+		wake[i] = skippedNS // writes every page: pre-faulted
+	}
 	ch, err := simpl.Attach("", loopOptions(c)...)
 	if err != nil {
 		return err
@@ -145,23 +160,45 @@ func sensor(c config, stdout io.Writer) error {
 	var req [8]byte
 	var reply [8]byte
 	var p pace.Pacer // as the receive queue paces a sleeping Receive: see package pace
-	for k := range c.Cycles {
+	for k := 0; k < c.Cycles; {
 		p.KeepP()
-		if err := sys.SleepUntil(t0 + int64(k)*c.PeriodNS); err != nil {
+		tick := t0 + int64(k)*c.PeriodNS
+		if err := sys.SleepUntil(tick); err != nil {
 			return fmt.Errorf("cycle %d: sleep: %w", k, err)
 		}
+		woke := sys.MonoNow()
+		wake[k] = max(woke-tick, 0)
 		if c.SendHop {
 			binary.LittleEndian.PutUint64(req[:], uint64(k))
 			if _, err := ctl.Send(context.Background(), req[:], reply[:]); err != nil {
 				return fmt.Errorf("cycle %d: send: %w", k, err)
 			}
-			continue
-		}
-		if err := ctl.Trigger(k + 1); err != nil {
+		} else if err := ctl.Trigger(k + 1); err != nil {
 			return fmt.Errorf("cycle %d: trigger: %w", k, err)
 		}
+		if c.CatchUp {
+			k++
+		} else {
+			k = nextTick(t0, c.PeriodNS, k, woke)
+		}
 	}
-	return nil
+	w := bufio.NewWriter(stdout)
+	if err := binary.Write(w, binary.LittleEndian, wake); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// nextTick is the cycle after cycle k whose sensor woke at woke: k+1, or,
+// if the sensor woke after that cycle's tick, the first whose tick is
+// still ahead of the wake-up (cyclictest's rule: it skips a tick earlier
+// than the wake-up, not one equal to it).
+func nextTick(t0, period int64, k int, woke int64) int {
+	next := k + 1
+	if woke-t0 > int64(next)*period {
+		next = int((woke-t0-1)/period) + 1
+	}
+	return next
 }
 
 // controller serves the sensor's triggers (or Sends, answered at once):
@@ -199,6 +236,7 @@ func controller(c config, stdout io.Writer) error {
 	go closeOnEOF(in, ch)
 	var sendErr error
 	err = ch.Serve(context.Background(), func(m simpl.Message) {
+		now := sys.MonoNow()
 		k := m.Proxy() - 1
 		if d := m.Data(); k < 0 && len(d) == 8 {
 			// -sensor send: free the sensor at once, as a trigger would.
@@ -212,6 +250,7 @@ func controller(c config, stdout io.Writer) error {
 			return
 		}
 		tick := t0 + int64(k)*c.PeriodNS
+		binary.LittleEndian.PutUint64(req[16:], uint64(now))
 		if c.WorkNS > 0 {
 			for end := sys.MonoNow() + c.WorkNS; sys.MonoNow() < end; {
 			}
@@ -257,13 +296,17 @@ func garbage() func() {
 }
 
 // actuator records each command's latency, in its handler, against the
-// tick it carries, and replies. When it has every cycle's, or stdin ends,
-// it writes them to stdout after its "ready" line: c.Cycles
-// little-endian 64-bit nanoseconds, -1 for a cycle that never arrived.
+// tick it carries, and when the controller's handler had it, and replies.
+// When it has the last cycle's (commands arrive in order; the sensor may
+// have skipped some before it), or stdin ends, it writes them to stdout
+// after its "ready" line: c.Cycles little-endian 64-bit nanoseconds after
+// the tick for its own receipt, then c.Cycles for the controller's, -1
+// for a cycle that never arrived, then the hammer's figures.
 func actuator(c config, stdout io.Writer) error {
 	lat := make([]int64, c.Cycles)
+	ctlAt := make([]int64, c.Cycles)
 	for i := range lat {
-		lat[i] = -1 // writes every page: pre-faulted
+		lat[i], ctlAt[i] = -1, -1 // writes every page: pre-faulted
 	}
 	ch, err := simpl.Attach(actuatorName, append(loopOptions(c), simpl.WithPerm(0o600))...)
 	if err != nil {
@@ -278,7 +321,7 @@ func actuator(c config, stdout io.Writer) error {
 	go closeOnEOF(in, ch)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	got := 0
+	got, last := 0, false
 	var ham hammerStats
 	err = ch.Serve(ctx, func(m simpl.Message) {
 		now := sys.MonoNow()
@@ -287,9 +330,12 @@ func actuator(c config, stdout io.Writer) error {
 		case commandSize:
 			k := binary.LittleEndian.Uint64(d[0:])
 			tick := int64(binary.LittleEndian.Uint64(d[8:]))
+			at := int64(binary.LittleEndian.Uint64(d[16:]))
 			if k < uint64(len(lat)) && lat[k] < 0 {
 				lat[k] = max(now-tick, 0)
+				ctlAt[k] = max(at-tick, 0)
 				got++
+				last = k == uint64(len(lat)-1)
 			}
 		case hammerSize:
 			ham.Served++
@@ -298,7 +344,7 @@ func actuator(c config, stdout io.Writer) error {
 			}
 		}
 		m.ReplyInPlace(0)
-		if got == len(lat) {
+		if got == len(lat) || last {
 			cancel() // Serve returns at its next Receive
 		}
 	})
@@ -308,9 +354,11 @@ func actuator(c config, stdout io.Writer) error {
 	ch.Close()
 	w := bufio.NewWriter(stdout)
 	var b [8]byte
-	for _, l := range lat {
-		binary.LittleEndian.PutUint64(b[:], uint64(l))
-		w.Write(b[:])
+	for _, s := range [][]int64{lat, ctlAt} {
+		for _, l := range s {
+			binary.LittleEndian.PutUint64(b[:], uint64(l))
+			w.Write(b[:])
+		}
 	}
 	binary.Write(w, binary.LittleEndian, ham)
 	return w.Flush()
