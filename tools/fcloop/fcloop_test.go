@@ -187,19 +187,19 @@ func TestAddLoop(t *testing.T) {
 	}
 	act[0], ctl[0] = -1, -1                     // lost
 	act[2], ctl[2], wake[2] = -1, -1, skippedNS // skipped
-	act[1], ctl[1], wake[1] = 30e6, 1e6, 500e3  // 30 ms: late, beyond 20 ms; the command the most of it
+	act[1], ctl[1], wake[1] = 300e6, 1e6, 500e3 // 300 ms: late, beyond 200 ms; the command the most of it
 	r.addLoop(wake, ctl, act)
 	// 998 received, nearest rank: the 499th, 989th and 998th.
-	want := latency{MinNS: 4000, MedianNS: 502000, P99NS: 992000, P999NS: 30e6, MaxNS: 30e6}
+	want := latency{MinNS: 4000, MedianNS: 502000, P99NS: 992000, P999NS: 300e6, MaxNS: 300e6}
 	if r.Received != 998 || r.Lost != 1 || r.Skipped != 1 || r.Late != 2 || r.Missed != 4 || r.Latency != want {
 		t.Errorf("received %d lost %d skipped %d late %d missed %d latency %+v; want 998, 1, 1, 2, 4, %+v", r.Received, r.Lost, r.Skipped, r.Late, r.Missed, r.Latency, want)
 	}
 	// Stages: wake-ups 1..250 µs by 0.25 µs and 500 µs; the tail (at or above the
-	// p99.9, 30 ms) is cycle 1 alone, its command the largest part.
+	// p99.9, 300 ms) is cycle 1 alone, its command the largest part.
 	if w := r.Stages.Wake; w.MinNS != 1000 || w.MaxNS != 500e3 || w.MedianNS != 125500 {
 		t.Errorf("wake stage %+v", w)
 	}
-	if c := r.Stages.Command; c.MaxNS != 29e6 || c.MinNS != 2000 {
+	if c := r.Stages.Command; c.MaxNS != 299e6 || c.MinNS != 2000 {
 		t.Errorf("command stage %+v", c)
 	}
 	if tail := r.Stages.Tail; tail != (tailStage{Cycles: 1, Command: 1}) {
@@ -209,12 +209,12 @@ func TestAddLoop(t *testing.T) {
 	for _, b := range r.Histogram {
 		counts[b.FromNS] = b.Count
 	}
-	// 4..9 µs: 6; 10..19: 10; 1000 µs falls in 1 ms–2 ms; 30 ms in the last.
-	if counts[0] != 6 || counts[10e3] != 10 || counts[1e6] != 1 || counts[20e6] != 1 || r.Histogram[len(r.Histogram)-1].ToNS != -1 {
+	// 4..9 µs: 6; 10..19: 10; 1000 µs falls in 1 ms–2 ms; 300 ms in the last.
+	if counts[0] != 6 || counts[10e3] != 10 || counts[1e6] != 1 || counts[200e6] != 1 || r.Histogram[len(r.Histogram)-1].ToNS != -1 {
 		t.Errorf("histogram %+v", r.Histogram)
 	}
 	var b strings.Builder
-	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "20ms or more") || !strings.Contains(b.String(), "of the 1 cycles at or above") {
+	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "200ms or more") || !strings.Contains(b.String(), "of the 1 cycles at or above") {
 		t.Errorf("printReport: %v\n%s", err, b.String())
 	}
 }
@@ -238,5 +238,30 @@ func TestNextTick(t *testing.T) {
 		if got := nextTick(t0, period, c.k, c.woke); got != c.want {
 			t.Errorf("cycle %d woke at %d: next %d, want %d", c.k, c.woke, got, c.want)
 		}
+	}
+}
+
+// addCyclictest: cyclictest's p99.9, and the latency one wake-up in
+// 3,000 reaches (the p99.9 of three wake-ups in a row), from its
+// histogram, and fcloop's p99.9 against each.
+func TestAddCyclictest(t *testing.T) {
+	r := &report{PeriodNS: 1e6, CPUs: []int{0, 1}}
+	r.addLoop([]int64{1000}, []int64{2000}, []int64{1.2e6}) // one cycle, 1.2 ms
+	st := &ctStats{Cycles: 10000, Hist: make([]uint64, 20000), MinUS: 10, MaxUS: 900}
+	st.Hist[10] = 9989 // ranks 1..9989
+	st.Hist[300] = 7   // 9990..9996: the p99.9
+	st.Hist[600] = 3   // 9997..9999: one in 3,000 (rank 9997)
+	st.Hist[900] = 1
+	r.addCyclictest(st)
+	ct := r.Cyclictest
+	if ct.P999NS != 300e3 || ct.P999Of3NS != 600e3 || ct.P999Of3Beyond || ct.BeyondHistogram {
+		t.Errorf("cyclictest p99.9 %d, one in 3,000 %d (beyond %v, %v); want 300 µs, 600 µs", ct.P999NS, ct.P999Of3NS, ct.P999Of3Beyond, ct.BeyondHistogram)
+	}
+	if v := r.VsCyclictest; v == nil || v.P999 != 4 || v.P999Of3 != 2 {
+		t.Errorf("ratios %+v, want p99.9 4x, against one in 3,000 2x", v)
+	}
+	var b strings.Builder
+	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "p99.97 (600.0 µs, one wake-up in 3,000: three wake-ups' p99.9): 2.00x") {
+		t.Errorf("printReport: %v\n%s", err, b.String())
 	}
 }
