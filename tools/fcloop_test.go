@@ -57,6 +57,8 @@ type fcloopReport struct {
 		Cycles    uint64 `json:"cycles"`
 		Threads   int    `json:"threads"`
 		Late      uint64 `json:"late"`
+		Skipped   uint64 `json:"skipped"`
+		Missed    uint64 `json:"missed"`
 		MinNS     int64  `json:"min_ns"`
 		P999NS    int64  `json:"p999_ns"`
 		P999Of3NS int64  `json:"p999_of3_ns"`
@@ -224,10 +226,10 @@ func TestFcloop(t *testing.T) {
 func TestFcloopSkips(t *testing.T) {
 	for _, overrun := range []string{"skip", "catchup"} {
 		t.Run(overrun, func(t *testing.T) {
-			got := stallSensor(t, 200*time.Millisecond, 2000, "-d", "2s", "-cyclictest", "off", "-overrun", overrun)
+			got := stall(t, "sensor", 200*time.Millisecond, 2000, "-d", "2s", "-cyclictest", "off", "-overrun", overrun)
 			skip := overrun == "skip"
-			if (skip && (got.Skipped < 150 || got.Skipped > 1000 || got.Late < 1)) || (!skip && (got.Skipped != 0 || got.Late < 150)) ||
-				got.Lost != 0 || got.Latency.MaxNS < 150e6 || got.Overrun != overrun {
+			if (skip && (got.Skipped < 100 || got.Skipped > 1000 || got.Late < 1)) || (!skip && (got.Skipped != 0 || got.Late < 100)) ||
+				got.Lost != 0 || got.Latency.MaxNS < 100e6 || got.Overrun != overrun {
 				t.Errorf("sensor stopped for 200 ms, -overrun %s (reported %q): skipped %d, late %d, lost %d, max latency %v",
 					overrun, got.Overrun, got.Skipped, got.Late, got.Lost, time.Duration(got.Latency.MaxNS))
 			}
@@ -235,10 +237,22 @@ func TestFcloopSkips(t *testing.T) {
 	}
 }
 
-// stallSensor runs fcloop -json with args, a run of the given cycles,
-// stops its sensor for d (SIGSTOP, then SIGCONT) once the loop runs, and
-// returns the report, checked as runFcloop checks it.
-func stallSensor(t *testing.T, d time.Duration, cycles int, args ...string) fcloopReport {
+// A controller that stops reading for longer than its proxy queue holds
+// (2,048 triggers: 205 ms at a 100 µs period; stopped for 500 ms) loses
+// the cycles the sensor could not trigger, and fcloop counts them and
+// finishes the run.
+func TestFcloopControllerStalls(t *testing.T) {
+	got := stall(t, "controller", 500*time.Millisecond, 10000, "-d", "1s", "-period", "100us", "-cyclictest", "off")
+	if got.Lost < 1000 || got.Missed < got.Lost {
+		t.Errorf("controller stopped for 500 ms at 100 µs: lost %d, missed %d; want about 2,900 lost", got.Lost, got.Missed)
+	}
+}
+
+// stall runs fcloop -json with args, a run of the given cycles, stops
+// its child of role (sensor or controller) for d (SIGSTOP, then SIGCONT)
+// once the sensor's loop runs, and returns the report, checked as
+// runFcloop checks it.
+func stall(t *testing.T, role string, d time.Duration, cycles int, args ...string) fcloopReport {
 	e := newEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
@@ -251,7 +265,8 @@ func stallSensor(t *testing.T, d time.Duration, cycles int, args ...string) fclo
 	e.addPID(cmd.Process.Pid)
 	defer cmd.Process.Kill()
 	// The sensor, once its loop runs: its threads switch a thousand
-	// times a second then, against a few while it waits for "go".
+	// times a second then; 200 switches are past the start-up's and
+	// about 100 ms into the run.
 	deadline := time.Now().Add(lineTimeout)
 	sensor, before := 0, 0
 	for {
@@ -264,16 +279,28 @@ func stallSensor(t *testing.T, d time.Duration, cycles int, args ...string) fclo
 					sensor, before = k, switchesOf(k)
 				}
 			}
-		} else if switchesOf(sensor) >= before+50 {
+		} else if switchesOf(sensor) >= before+200 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond) // polling the sensor's state
 	}
-	if err := syscall.Kill(sensor, syscall.SIGSTOP); err != nil {
+	target := sensor
+	if role != "sensor" {
+		target = 0
+		for _, k := range childrenOf(cmd.Process.Pid) {
+			if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); strings.Contains(string(b), "-role\x00"+role+"\x00") {
+				target = k
+			}
+		}
+		if target == 0 {
+			t.Fatalf("no %s among fcloop's children", role)
+		}
+	}
+	if err := syscall.Kill(target, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(d) // the stall itself, not a wait for a state
-	if err := syscall.Kill(sensor, syscall.SIGCONT); err != nil {
+	if err := syscall.Kill(target, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -523,6 +550,9 @@ func TestFcloopCyclictest(t *testing.T) {
 	// wake-ups, so the others may have made fewer.
 	if ct.Threads != len(got.CPUs) || ct.Cycles < 200 || ct.Cycles > uint64(200*len(got.CPUs)) || ct.MinNS > ct.P999NS || ct.P999NS > ct.P999Of3NS || ct.P999Of3NS > ct.MaxNS {
 		t.Errorf("cyclictest %+v on CPUs %v: want 200 to 200 per CPU wake-ups, in order", *ct, got.CPUs)
+	}
+	if ct.Missed != ct.Late+ct.Skipped {
+		t.Errorf("cyclictest missed %d, late %d, skipped %d: want missed = late + skipped (fcloop skips as it does)", ct.Missed, ct.Late, ct.Skipped)
 	}
 	if ct.P999NS > 0 && (got.VsCyclictest == nil ||
 		got.VsCyclictest.P999 != float64(got.Latency.P999NS)/float64(ct.P999NS) ||

@@ -25,12 +25,13 @@ func lookCyclictest() string {
 
 // histLimitUS is the histogram range cyclictest is asked for (-h), in
 // µs: 200 periods and at least 200 ms, past the 100 ms stalls this
-// project's machines have shown, so that the deadlines its threads miss
-// are counted exactly (missedCount) unless two wake-ups overflow it.
-// Later wake-ups are counted as overflows; its maximum is exact in any
-// case. cyclictest prints every bucket, a line each: 200,000 lines.
+// project's machines have shown, so that the ticks its threads skip are
+// counted exactly (skippedCount) unless two wake-ups overflow it; at
+// most 1 s, cyclictest's own cap (HIST_MAX in rt-tests). Later wake-ups
+// are counted as overflows; its maximum is exact in any case. cyclictest
+// prints every bucket, a line each: 200,000 lines at 1 kHz.
 func histLimitUS(periodNS int64) int {
-	return max(int(200*periodNS/1000), 200000)
+	return min(max(int(200*periodNS/1000), 200000), 1000000)
 }
 
 // cyclictestRun is cyclictest running next to the loop.
@@ -276,17 +277,20 @@ func (st *ctStats) lateCount(periodNS int64) uint64 {
 	return n
 }
 
-// missedCount is how many deadlines of periodNS cyclictest's threads
-// missed: a wake-up L late missed L/period of them (rounded down), its
-// own and those of the periods that passed while it overslept. cyclictest
-// skips those periods (it sleeps to the next one still ahead), so a stall
-// of many periods is one late wake-up to it, and misses each; this count
-// is the like-for-like figure for fcloop's late, skipped and lost cycles
-// (its sensor skips as cyclictest does, or with -overrun catchup runs
-// each period late). A wake-up beyond the histogram (limitUS) counts
-// limitUS/period, but for one of them, which counts max/period: with more
-// than one overflow the count is a lower bound, and exact is false.
-func (st *ctStats) missedCount(periodNS int64, limitUS int) (n uint64, exact bool) {
+// skippedCount is how many ticks cyclictest's threads skipped: after a
+// wake-up L late it sleeps to the first tick not earlier than the
+// wake-up, skipping L/period of them (rounded down; a wake-up is never
+// exactly on a later tick at the histogram's 1 µs grain), as fcloop's
+// sensor does with -overrun skip. So a stall of many periods is one late
+// wake-up to it and many skipped ticks. The like-for-like figure for
+// fcloop's missed deadlines is late wake-ups plus skipped ticks with
+// -overrun skip, and the skipped ticks alone with -overrun catchup (a
+// loop that runs every period late has L/period late cycles, rounded
+// down, after a wake-up L late). A wake-up beyond the histogram
+// (limitUS) counts limitUS/period, but for one of them, which counts
+// max/period: with more than one overflow the count is a lower bound,
+// and exact is false.
+func (st *ctStats) skippedCount(periodNS int64, limitUS int) (n uint64, exact bool) {
 	periodUS := periodNS / 1000
 	if periodUS <= 0 {
 		return 0, false

@@ -91,26 +91,43 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-// missedCount counts the periods a late wake-up overslept, which
-// cyclictest skips: a wake-up 2.5 periods late missed 2 deadlines, one
-// just under a period none; an overflow counts the maximum's periods,
-// and a second makes the count a lower bound.
-func TestMissedCount(t *testing.T) {
+// skippedCount counts the ticks cyclictest skipped after late wake-ups:
+// a wake-up 2.5 periods late skipped 2, one just under a period none; an
+// overflow counts the maximum's periods, and a second makes the count a
+// lower bound.
+func TestSkippedCount(t *testing.T) {
 	st := &ctStats{Cycles: 6, Hist: make([]uint64, 20000), MaxUS: 100000}
 	st.Hist[10] = 1   // on time
-	st.Hist[999] = 1  // just under a period: no deadline missed
-	st.Hist[1000] = 1 // its own
-	st.Hist[2500] = 1 // its own and the next
+	st.Hist[999] = 1  // just under a period: none skipped
+	st.Hist[1000] = 1 // the next tick passed: skipped
+	st.Hist[2500] = 1 // the next two
 	st.Overflows = 1  // the 100 ms maximum: 100
-	if n, exact := st.missedCount(1e6, 20000); n != 0+0+1+2+100 || !exact {
-		t.Errorf("missed %d (exact %v), want 103 (true)", n, exact)
+	if n, exact := st.skippedCount(1e6, 20000); n != 0+0+1+2+100 || !exact {
+		t.Errorf("skipped %d (exact %v), want 103 (true)", n, exact)
 	}
 	st.Overflows = 2 // the other beyond 20 ms: at least 20
-	if n, exact := st.missedCount(1e6, 20000); n != 123 || exact {
-		t.Errorf("missed %d (exact %v), want at least 123 (false)", n, exact)
+	if n, exact := st.skippedCount(1e6, 20000); n != 123 || exact {
+		t.Errorf("skipped %d (exact %v), want at least 123 (false)", n, exact)
 	}
-	if n, _ := st.missedCount(0, 20000); n != 0 {
-		t.Errorf("missed %d with a period of 0, want 0", n)
+	if n, _ := st.skippedCount(0, 20000); n != 0 {
+		t.Errorf("skipped %d with a period of 0, want 0", n)
+	}
+}
+
+// cyclictest's missed deadlines, as fcloop's compare: a wake-up 1.5
+// periods late is a late wake-up and a skipped tick, two deadlines, to a
+// loop that skips as cyclictest does; one late cycle (the next on time)
+// to a loop that catches up.
+func TestCyclictestMissed(t *testing.T) {
+	for overrun, want := range map[string]uint64{"skip": 2, "catchup": 1} {
+		r := &report{PeriodNS: 1e6, CPUs: []int{0}, Overrun: overrun}
+		r.addLoop([]int64{1000}, []int64{2000}, []int64{3000})
+		st := &ctStats{Cycles: 2, Hist: make([]uint64, 20000), MinUS: 10, MaxUS: 1500}
+		st.Hist[10], st.Hist[1500] = 1, 1
+		r.addCyclictest(st)
+		if ct := r.Cyclictest; ct.Late != 1 || ct.Skipped != 1 || ct.Missed != want || !ct.MissedExact {
+			t.Errorf("-overrun %s: late %d, skipped %d, missed %d (exact %v); want 1, 1, %d, exact", overrun, ct.Late, ct.Skipped, ct.Missed, ct.MissedExact, want)
+		}
 	}
 }
 
@@ -261,7 +278,28 @@ func TestAddCyclictest(t *testing.T) {
 		t.Errorf("ratios %+v, want p99.9 4x, against one in 3,000 2x", v)
 	}
 	var b strings.Builder
-	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "p99.97 (600.0 µs, one wake-up in 3,000: three wake-ups' p99.9): 2.00x") {
+	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "p99.967 (600.0 µs, one wake-up in 3,000: three independent wake-ups' p99.9): 2.00x") {
 		t.Errorf("printReport: %v\n%s", err, b.String())
+	}
+}
+
+// The tail's stages: of three cycles at the p99.9, each made late by a
+// different stage, each stage counts one; the stages' figures are their
+// own parts (the trigger's maximum is its one late hop).
+func TestTailStages(t *testing.T) {
+	r := &report{PeriodNS: 1e6, CPUs: []int{0}}
+	wake, ctl, act := make([]int64, 1000), make([]int64, 1000), make([]int64, 1000)
+	for i := range act {
+		wake[i], ctl[i], act[i] = 10e3, 20e3, 30e3
+	}
+	wake[10], ctl[10], act[10] = 4.9e6, 4.95e6, 5e6 // the sensor woke late
+	ctl[20], act[20] = 4.95e6, 5e6                  // the trigger took long
+	act[30] = 5e6                                   // the command did
+	r.addLoop(wake, ctl, act)
+	if tail := r.Stages.Tail; tail != (tailStage{Cycles: 3, Wake: 1, Trigger: 1, Command: 1}) || r.Latency.P999NS != 5e6 {
+		t.Errorf("tail %+v at p99.9 %d, want 3 cycles, one each", tail, r.Latency.P999NS)
+	}
+	if w, tr, c := r.Stages.Wake, r.Stages.Trigger, r.Stages.Command; w.MaxNS != 4.9e6 || tr.MaxNS != 4.94e6 || tr.MedianNS != 10e3 || c.MaxNS != 4.98e6 || c.MinNS != 10e3 {
+		t.Errorf("stages: wake %+v, trigger %+v, command %+v", w, tr, c)
 	}
 }

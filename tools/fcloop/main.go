@@ -24,7 +24,10 @@
 // the ticks it overslept, as cyclictest does and as most control loops
 // do rather than run a burst of stale cycles (-overrun skip): each
 // skipped tick is a missed deadline too. With -overrun catchup it runs
-// every cycle, late, as a loop that must act on every tick does.
+// every cycle, late, as a loop that must act on every tick does. A
+// cycle whose command never reaches the actuator is lost, a missed
+// deadline too: among them a trigger the controller could not take,
+// having read none of the last 2,048 (a stall of seconds).
 //
 // With -fifo N the three loop threads run at SCHED_FIFO N, every other
 // thread of the three processes (the Go runtime's) at SCHED_FIFO N too
@@ -46,8 +49,11 @@
 // When cyclictest (Debian's rt-tests) is installed, fcloop runs it in the
 // same run, as long, at the same period and priority, one thread on each
 // CPU of -cpus, as the floor the machine gives, and reports fcloop's
-// p99.9 and maximum as multiples of cyclictest's, and cyclictest's
-// wake-ups a period or more late next to fcloop's late cycles.
+// p99.9 and maximum as multiples of cyclictest's, fcloop's p99.9 against
+// cyclictest's p99.967 (one wake-up in 3,000: what three wake-ups late
+// independently reach once in 1,000; a cycle has three), and
+// cyclictest's late wake-ups, skipped ticks and missed deadlines next to
+// fcloop's.
 //
 //	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-overrun skip|catchup] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
 package main
@@ -74,9 +80,11 @@ const more = `output:
   wake-ups) a period or more late, SKIPPED the ticks the sensor (and cyclictest)
   overslept and skipped, LOST cycles whose command never arrived. STAGE splits
   the latency: the sensor's wake-up after the tick, on to the controller's
-  handler, on to the actuator's.
+  handler, on to the actuator's; LARGEST IN TAIL counts, of the cycles at or
+  above the p99.9, those whose largest part each stage was.
   With cyclictest, FCLOOP/CYCLICTEST gives fcloop's p99.9 and max as multiples of
-  cyclictest's measured on the same CPUs in the same run.
+  cyclictest's measured on the same CPUs in the same run, then fcloop's p99.9
+  against cyclictest's p99.967 (three independent wake-ups' p99.9).
 `
 
 func main() {
