@@ -131,10 +131,9 @@ func closeOnEOF(in *bufio.Reader, ch *simpl.Channel) {
 // for cycle k (with -sensor send, Sends it k). A sensor that wakes after
 // the next tick was due skips the ticks it overslept, as cyclictest does:
 // it sleeps to the first tick still ahead (with -overrun catchup it runs
-// every cycle, late). When the last tick is done it
-// writes, after its "ready" line, each cycle's wake-up, c.Cycles
-// little-endian 64-bit nanoseconds after the tick (skippedNS: skipped),
-// and exits.
+// every cycle, late). When the last tick is done it writes, after its
+// "ready" line, each cycle's wake-up, c.Cycles little-endian 64-bit
+// nanoseconds after the tick (skippedNS: skipped), and exits.
 func sensor(c config, stdout io.Writer) error {
 	wake := make([]int64, c.Cycles)
 	for i := range wake {
