@@ -163,10 +163,10 @@ func (r *report) addLoop(wake, ctl, act []int64) {
 		if l >= r.PeriodNS {
 			r.Late++
 		}
-		if w, c := wake[k], ctl[k]; 0 <= w && w <= c && c <= l {
-			wakes = append(wakes, w)
-			triggers = append(triggers, c-w)
-			commands = append(commands, l-c)
+		if parts, ok := stagesOf(wake[k], ctl[k], l); ok {
+			wakes = append(wakes, parts[0])
+			triggers = append(triggers, parts[1])
+			commands = append(commands, parts[2])
 		}
 	}
 	r.Received = len(got)
@@ -174,12 +174,12 @@ func (r *report) addLoop(wake, ctl, act []int64) {
 	r.Latency = latencyOf(got)
 	if p999 := r.Latency.P999NS; len(got) > 0 {
 		for k, l := range act {
-			w, c := wake[k], ctl[k]
-			if l < p999 || !(0 <= w && w <= c && c <= l) {
+			parts, ok := stagesOf(wake[k], ctl[k], l)
+			if l < p999 || !ok {
 				continue
 			}
 			r.Stages.Tail.Cycles++
-			switch parts := [3]int64{w, c - w, l - c}; {
+			switch {
 			case parts[0] >= parts[1] && parts[0] >= parts[2]:
 				r.Stages.Tail.Wake++
 			case parts[1] >= parts[2]:
@@ -201,6 +201,17 @@ func (r *report) addLoop(wake, ctl, act []int64) {
 	for _, l := range got {
 		r.Histogram[bucketOf(bounds, l)].Count++
 	}
+}
+
+// stagesOf splits a cycle's latency act into its stages, from the
+// sensor's wake-up wake and the controller's receipt ctl (all after the
+// tick): false if the three are not in that order (a cycle not received,
+// or skipped).
+func stagesOf(wake, ctl, act int64) ([3]int64, bool) {
+	if !(0 <= wake && wake <= ctl && ctl <= act) {
+		return [3]int64{}, false
+	}
+	return [3]int64{wake, ctl - wake, act - ctl}, true
 }
 
 // latencyOf is the figures of ns, which it sorts (zero when empty).
