@@ -35,6 +35,7 @@ type fcloopReport struct {
 	} `json:"load"`
 	Received int            `json:"received"`
 	Skipped  int            `json:"skipped"`
+	Dropped  int            `json:"dropped"`
 	Lost     int            `json:"lost"`
 	Late     int            `json:"late"`
 	Missed   int            `json:"missed"`
@@ -89,8 +90,8 @@ func (l fcloopLatency) ordered() bool {
 
 // runFcloop runs fcloop -json with args and checks what must hold of
 // any run: as many cycles as the duration holds periods, some received,
-// received, skipped and lost adding up to them, late, skipped and lost to
-// missed, the latencies in order, each stage's within the whole's, the
+// received, skipped, dropped and lost adding up to them, late, skipped,
+// dropped and lost to missed, the latencies in order, each stage's within the whole's, the
 // tail's stages adding up, and the histogram counting every received
 // cycle (and every cyclictest wake-up) once. None of it judges how fast
 // the loop is.
@@ -113,10 +114,10 @@ func checkFcloop(t *testing.T, stdout string, cycles int) fcloopReport {
 	switch {
 	case got.Cycles != cycles:
 		t.Errorf("cycles %d, want %d", got.Cycles, cycles)
-	case got.Received <= 0 || got.Received+got.Skipped+got.Lost != got.Cycles:
-		t.Errorf("received %d + skipped %d + lost %d, want %d cycles, some received", got.Received, got.Skipped, got.Lost, got.Cycles)
-	case got.Missed != got.Late+got.Skipped+got.Lost || got.Late > got.Received:
-		t.Errorf("missed %d, late %d, skipped %d, lost %d: want missed = late + skipped + lost", got.Missed, got.Late, got.Skipped, got.Lost)
+	case got.Received <= 0 || got.Received+got.Skipped+got.Dropped+got.Lost != got.Cycles:
+		t.Errorf("received %d + skipped %d + dropped %d + lost %d, want %d cycles, some received", got.Received, got.Skipped, got.Dropped, got.Lost, got.Cycles)
+	case got.Missed != got.Late+got.Skipped+got.Dropped+got.Lost || got.Late > got.Received:
+		t.Errorf("missed %d, late %d, skipped %d, dropped %d, lost %d: want missed = late + skipped + dropped + lost", got.Missed, got.Late, got.Skipped, got.Dropped, got.Lost)
 	case l == nil || got.Stages == nil:
 		t.Errorf("no latency or stages in %s", stdout)
 	case !l.ordered():
@@ -177,8 +178,8 @@ func TestFcloop(t *testing.T) {
 		regexp.MustCompile(`^fcloop: 100 cycles of 1ms \(100ms\) on CPUs [0-9,]+, SCHED_OTHER, sensor trigger, overrun skip, load none, gc off, mlock off, work 0s$`),
 		regexp.MustCompile(`^cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command$`),
 		regexp.MustCompile(`^$`),
-		regexp.MustCompile(`^ +CYCLES +MIN +MEDIAN +P99 +P99\.9 +MAX +LATE ≥ 1ms +SKIPPED +LOST$`),
-		regexp.MustCompile(`^ +fcloop +[0-9]+( +[0-9.]+ [µm]s){5} +[0-9]+ +[0-9]+ +[0-9]+$`),
+		regexp.MustCompile(`^ +CYCLES +MIN +MEDIAN +P99 +P99\.9 +MAX +LATE ≥ 1ms +SKIPPED +DROPPED +LOST$`),
+		regexp.MustCompile(`^ +fcloop +[0-9]+( +[0-9.]+ [µm]s){5}( +[0-9]+){4}$`),
 		regexp.MustCompile(`^$`),
 		regexp.MustCompile(`^ +STAGE +MEDIAN +P99 +P99\.9 +MAX +LARGEST IN TAIL$`),
 		regexp.MustCompile(`^ +sensor wake-up( +[0-9.]+ [µm]s){4} +[0-9]+$`),
@@ -237,14 +238,31 @@ func TestFcloopSkips(t *testing.T) {
 	}
 }
 
+// A controller stopped (SIGSTOP) for 200 ms while the sensor keeps
+// time finds about 200 triggers waiting: with -overrun skip it acts on
+// the newest and drops the rest, each a missed deadline, so the stall is
+// a late cycle or two, not 200; with -overrun catchup it runs them all,
+// late. Nothing is lost either way.
+func TestFcloopControllerSkips(t *testing.T) {
+	for _, overrun := range []string{"skip", "catchup"} {
+		t.Run(overrun, func(t *testing.T) {
+			got := stall(t, "controller", 200*time.Millisecond, 2000, "-d", "2s", "-cyclictest", "off", "-overrun", overrun)
+			skip := overrun == "skip"
+			if (skip && (got.Dropped < 100 || got.Late > got.Dropped/4)) || (!skip && (got.Dropped != 0 || got.Late < 100)) || got.Lost != 0 {
+				t.Errorf("controller stopped for 200 ms, -overrun %s: dropped %d, late %d, skipped %d, lost %d", overrun, got.Dropped, got.Late, got.Skipped, got.Lost)
+			}
+		})
+	}
+}
+
 // A controller that stops reading for longer than its proxy queue holds
 // (2,048 triggers: 205 ms at a 100 µs period; stopped for 500 ms) loses
 // the cycles the sensor could not trigger, and fcloop counts them and
-// finishes the run.
+// finishes the run; the triggers that waited are dropped for the newest.
 func TestFcloopControllerStalls(t *testing.T) {
 	got := stall(t, "controller", 500*time.Millisecond, 10000, "-d", "1s", "-period", "100us", "-cyclictest", "off")
-	if got.Lost < 1000 || got.Missed < got.Lost {
-		t.Errorf("controller stopped for 500 ms at 100 µs: lost %d, missed %d; want about 2,900 lost", got.Lost, got.Missed)
+	if got.Lost < 1000 || got.Dropped < 1000 || got.Missed < got.Lost+got.Dropped {
+		t.Errorf("controller stopped for 500 ms at 100 µs: lost %d, dropped %d, missed %d; want about 2,900 lost and 2,000 dropped", got.Lost, got.Dropped, got.Missed)
 	}
 }
 

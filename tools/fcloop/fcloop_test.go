@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -121,7 +122,7 @@ func TestSkippedCount(t *testing.T) {
 func TestCyclictestMissed(t *testing.T) {
 	for overrun, want := range map[string]uint64{"skip": 2, "catchup": 1} {
 		r := &report{PeriodNS: 1e6, CPUs: []int{0}, Overrun: overrun}
-		r.addLoop([]int64{1000}, []int64{2000}, []int64{3000})
+		r.addLoop([]int64{1000}, []int64{2000}, []int64{3000}, []int64{0})
 		st := &ctStats{Cycles: 2, Hist: make([]uint64, 20000), MinUS: 10, MaxUS: 1500}
 		st.Hist[10], st.Hist[1500] = 1, 1
 		r.addCyclictest(st)
@@ -205,7 +206,7 @@ func TestAddLoop(t *testing.T) {
 	act[0], ctl[0] = -1, -1                     // lost
 	act[2], ctl[2], wake[2] = -1, -1, skippedNS // skipped
 	act[1], ctl[1], wake[1] = 300e6, 1e6, 500e3 // 300 ms: late, beyond 200 ms; the command the most of it
-	r.addLoop(wake, ctl, act)
+	r.addLoop(wake, ctl, act, make([]int64, len(act)))
 	// 998 received, nearest rank: the 499th, 989th and 998th.
 	want := latency{MinNS: 4000, MedianNS: 502000, P99NS: 992000, P999NS: 300e6, MaxNS: 300e6}
 	if r.Received != 998 || r.Lost != 1 || r.Skipped != 1 || r.Late != 2 || r.Missed != 4 || r.Latency != want {
@@ -232,6 +233,37 @@ func TestAddLoop(t *testing.T) {
 	}
 	var b strings.Builder
 	if err := printReport(&b, r); err != nil || !strings.Contains(b.String(), "200ms or more") || !strings.Contains(b.String(), "of the 1 cycles at or above") {
+		t.Errorf("printReport: %v\n%s", err, b.String())
+	}
+}
+
+// The triggers a controller dropped are the cycles triggered and not
+// received just before the cycle it dropped them for: as many as the
+// command says, any more are lost; a skipped tick among them stays
+// skipped, and cycles never received after the last command are lost.
+func TestAddLoopDropped(t *testing.T) {
+	const n = 12
+	wake, ctl, act, drops := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	for i := range act {
+		wake[i], ctl[i], act[i] = 10e3, 20e3, 30e3
+	}
+	for _, k := range []int{1, 2, 3, 5, 6, 9, 11} {
+		act[k], ctl[k] = -1, -1
+	}
+	wake[2] = skippedNS
+	drops[4] = 2   // cycles 1 and 3 (2 was skipped)
+	drops[7] = 1   // one of 5 and 6: the other lost
+	drops[10] = 5  // more than cycle 9: one dropped, never more
+	act[4] = 1.5e6 // cycle 4, acted on late
+	r := &report{PeriodNS: 1e6, CPUs: []int{0}}
+	r.addLoop(wake, ctl, act, drops)
+	// Received 0, 4, 7, 8, 10; skipped 2; dropped 1, 3, one of 5 and 6, 9;
+	// lost the other of 5 and 6, and 11.
+	if r.Received != 5 || r.Skipped != 1 || r.Dropped != 4 || r.Lost != 2 || r.Late != 1 || r.Missed != 8 {
+		t.Errorf("received %d skipped %d dropped %d lost %d late %d missed %d; want 5, 1, 4, 2, 1, 8", r.Received, r.Skipped, r.Dropped, r.Lost, r.Late, r.Missed)
+	}
+	var b strings.Builder
+	if err := printReport(&b, r); err != nil || !regexp.MustCompile(`(?m)^ +fcloop +5( +[0-9.]+ [µm]s){5} +1 +1 +4 +2$`).MatchString(b.String()) {
 		t.Errorf("printReport: %v\n%s", err, b.String())
 	}
 }
@@ -263,7 +295,7 @@ func TestNextTick(t *testing.T) {
 // histogram, and fcloop's p99.9 against each.
 func TestAddCyclictest(t *testing.T) {
 	r := &report{PeriodNS: 1e6, CPUs: []int{0, 1}}
-	r.addLoop([]int64{1000}, []int64{2000}, []int64{1.2e6}) // one cycle, 1.2 ms
+	r.addLoop([]int64{1000}, []int64{2000}, []int64{1.2e6}, []int64{0}) // one cycle, 1.2 ms
 	st := &ctStats{Cycles: 10000, Hist: make([]uint64, 20000), MinUS: 10, MaxUS: 900}
 	st.Hist[10] = 9989 // ranks 1..9989
 	st.Hist[300] = 7   // 9990..9996: the p99.9
@@ -295,7 +327,7 @@ func TestTailStages(t *testing.T) {
 	wake[10], ctl[10], act[10] = 4.9e6, 4.95e6, 5e6 // the sensor woke late
 	ctl[20], act[20] = 4.95e6, 5e6                  // the trigger took long
 	act[30] = 5e6                                   // the command did
-	r.addLoop(wake, ctl, act)
+	r.addLoop(wake, ctl, act, make([]int64, len(act)))
 	if tail := r.Stages.Tail; tail != (tailStage{Cycles: 3, Wake: 1, Trigger: 1, Command: 1}) || r.Latency.P999NS != 5e6 {
 		t.Errorf("tail %+v at p99.9 %d, want 3 cycles, one each", tail, r.Latency.P999NS)
 	}

@@ -10,8 +10,9 @@
 // proxy passes through a goroutine of the receiver's that reads the
 // lane's socket at the process's default priority); the
 // controller, serving on a locked thread (Channel.Serve), does its work
-// (-work) and Sends the actuator a 24-byte command carrying the cycle, its
-// tick and when the controller's handler had it; the actuator reads
+// (-work) and Sends the actuator a 32-byte command carrying the cycle, its
+// tick, when the controller's handler had it and how many triggers it
+// dropped for it (below); the actuator reads
 // CLOCK_MONOTONIC when its handler gets the command and replies. A
 // cycle's latency is that reading minus the tick: the sensor's wake-up
 // latency, the trigger, the controller's wake-up and work, and the Send,
@@ -23,8 +24,14 @@
 // had the command. A sensor that wakes after the next tick was due skips
 // the ticks it overslept, as cyclictest does and as most control loops
 // do rather than run a burst of stale cycles (-overrun skip): each
-// skipped tick is a missed deadline too. With -overrun catchup it runs
-// every cycle, late, as a loop that must act on every tick does. A
+// skipped tick is a missed deadline too. Likewise a controller that has
+// fallen behind (it has a trigger after the next cycle's tick, and newer
+// ones wait behind it) acts on the newest and drops the older ones, each
+// a missed deadline, as a loop acts on its freshest reading: a stall of
+// the controller, with the sensor keeping time on another CPU, is then
+// one late cycle and dropped ones, where otherwise every trigger queued
+// during it would run late. With -overrun catchup every cycle runs, late,
+// as in a loop that must act on every tick. A
 // cycle whose command never reaches the actuator is lost, a missed
 // deadline too: among them a trigger the controller could not take,
 // having read none of the last 2,048 (a stall of seconds).
@@ -78,7 +85,8 @@ const more = `output:
   cycle latency: from a cycle's scheduled tick (the sensor's) to the actuator's
   receipt of the controller's command for it; LATE counts cycles (and cyclictest
   wake-ups) a period or more late, SKIPPED the ticks the sensor (and cyclictest)
-  overslept and skipped, LOST cycles whose command never arrived. STAGE splits
+  overslept and skipped, DROPPED the triggers the controller dropped for a newer
+  one waiting, LOST cycles whose command never arrived. STAGE splits
   the latency: the sensor's wake-up after the tick, on to the controller's
   handler, on to the actuator's; LARGEST IN TAIL counts, of the cycles at or
   above the p99.9, those whose largest part each stage was.
@@ -119,7 +127,7 @@ func run(args []string, stdout io.Writer) error {
 	gc := fs.Bool("gc", false, "run a garbage-producing goroutine in the controller")
 	mlock := fs.Bool("mlock", false, "lock the loop processes' memory (mlockall) and pre-fault their buffers")
 	work := fs.Duration("work", 0, "the controller's work per cycle: spin for `D` before sending")
-	overrun := fs.String("overrun", "skip", "what a sensor that wakes after the next tick does: `skip` the ticks it overslept (as cyclictest), or catchup (run every cycle, late)")
+	overrun := fs.String("overrun", "skip", "what a loop that falls behind does: `skip` (the sensor skips the ticks it overslept, as cyclictest; the controller acts on the newest trigger waiting, dropping older ones), or catchup (every cycle runs, late)")
 	hop := fs.String("sensor", "trigger", "how the sensor reaches the controller: `trigger` (a proxy) or send (an 8-byte Send the controller answers at once)")
 	ct := fs.String("cyclictest", "auto", "`auto`: run cyclictest when installed; off; or its path")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the tables")

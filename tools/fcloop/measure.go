@@ -225,12 +225,16 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	go func() { senRead <- binary.Read(sen.out, binary.LittleEndian, wake) }()
 	lat := make([]int64, c.Cycles)
 	ctlAt := make([]int64, c.Cycles)
+	drops := make([]int64, c.Cycles)
 	var ham hammerStats
 	read := make(chan error, 1)
 	go func() {
 		err := binary.Read(act.out, binary.LittleEndian, lat)
 		if err == nil {
 			err = binary.Read(act.out, binary.LittleEndian, ctlAt)
+		}
+		if err == nil {
+			err = binary.Read(act.out, binary.LittleEndian, drops)
 		}
 		if err == nil {
 			err = binary.Read(act.out, binary.LittleEndian, &ham)
@@ -306,7 +310,7 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 			return nil, ch.failure(errors.New("did not exit within 10s of the end"))
 		}
 	}
-	rep.addLoop(wake, ctlAt, lat)
+	rep.addLoop(wake, ctlAt, lat, drops)
 	if slices.ContainsFunc(rep.Load, func(l loadProc) bool { return l.Kind == "hammer" }) {
 		rep.Hammer = &ham
 	}

@@ -27,9 +27,10 @@ type report struct {
 
 	Received int `json:"received"` // cycles whose command reached the actuator
 	Skipped  int `json:"skipped"`  // ticks the sensor skipped, having overslept them
-	Lost     int `json:"lost"`     // cycles neither received nor skipped
+	Dropped  int `json:"dropped"`  // triggers the controller dropped for a newer one (-overrun skip)
+	Lost     int `json:"lost"`     // cycles neither received, skipped nor dropped
 	Late     int `json:"late"`     // received a period or more after their tick
-	Missed   int `json:"missed"`   // missed deadlines: late + skipped + lost
+	Missed   int `json:"missed"`   // missed deadlines: late + skipped + dropped + lost
 
 	Latency   latency  `json:"latency"` // of the received cycles
 	Stages    stages   `json:"stages"`  // the same, stage by stage
@@ -147,18 +148,27 @@ func bucketOf(bounds []int64, ns int64) int {
 // addLoop fills in the loop's figures from each cycle's times, in
 // nanoseconds after its tick: wake, when the sensor woke (skippedNS: it
 // skipped the tick); ctl, when the controller's handler had it; act,
-// when the actuator's did (-1 for both: never).
-func (r *report) addLoop(wake, ctl, act []int64) {
+// when the actuator's did (-1 for both: never); and drops, for a cycle
+// received, how many older triggers the controller dropped for it. Those
+// are the cycles the sensor triggered since the one received before
+// (commands arrive in order): as many of them as drops says are
+// dropped, any others lost.
+func (r *report) addLoop(wake, ctl, act, drops []int64) {
 	var got, wakes, triggers, commands []int64
+	pending := 0 // triggered, not received, since the last received
 	for k, l := range act {
 		switch {
 		case l < 0 && wake[k] == skippedNS:
 			r.Skipped++
 			continue
 		case l < 0:
-			r.Lost++
+			pending++
 			continue
 		}
+		d := int(min(max(drops[k], 0), int64(pending)))
+		r.Dropped += d
+		r.Lost += pending - d
+		pending = 0
 		got = append(got, l)
 		if l >= r.PeriodNS {
 			r.Late++
@@ -169,8 +179,9 @@ func (r *report) addLoop(wake, ctl, act []int64) {
 			commands = append(commands, parts[2])
 		}
 	}
+	r.Lost += pending
 	r.Received = len(got)
-	r.Missed = r.Late + r.Skipped + r.Lost
+	r.Missed = r.Late + r.Skipped + r.Dropped + r.Lost
 	r.Latency = latencyOf(got)
 	if p999 := r.Latency.P999NS; len(got) > 0 {
 		for k, l := range act {
@@ -318,9 +329,9 @@ func printReport(w io.Writer, r *report) error {
 		r.Cycles, period, time.Duration(r.Cycles)*period, cpuListText(r.CPUs), prio, r.Sensor, r.Overrun, load, onOff[r.GC], onOff[r.MLock], time.Duration(r.WorkNS))
 	fmt.Fprintf(w, "cycle latency: from a cycle's scheduled tick to the actuator's receipt of its command\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\tCYCLES\tMIN\tMEDIAN\tP99\tP99.9\tMAX\tLATE ≥ %v\tSKIPPED\tLOST\t\n", period)
+	fmt.Fprintf(tw, "\tCYCLES\tMIN\tMEDIAN\tP99\tP99.9\tMAX\tLATE ≥ %v\tSKIPPED\tDROPPED\tLOST\t\n", period)
 	l := r.Latency
-	fmt.Fprintf(tw, "fcloop\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t\n", r.Received, durText(l.MinNS), durText(l.MedianNS), durText(l.P99NS), durText(l.P999NS), durText(l.MaxNS), r.Late, r.Skipped, r.Lost)
+	fmt.Fprintf(tw, "fcloop\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t\n", r.Received, durText(l.MinNS), durText(l.MedianNS), durText(l.P99NS), durText(l.P999NS), durText(l.MaxNS), r.Late, r.Skipped, r.Dropped, r.Lost)
 	if ct := r.Cyclictest; ct != nil {
 		ge := ""
 		if ct.BeyondHistogram {
@@ -330,7 +341,9 @@ func printReport(w io.Writer, r *report) error {
 		if !ct.MissedExact {
 			atLeast = "≥ "
 		}
-		fmt.Fprintf(tw, "cyclictest\t%d\t%s\t%s\t%s\t%s%s\t%s\t%d\t%s%d\t-\t\n", ct.Cycles, durText(ct.MinNS), durText(ct.MedianNS), durText(ct.P99NS), ge, durText(ct.P999NS), durText(ct.MaxNS), ct.Late, atLeast, ct.Skipped)
+		// cyclictest has no controller to drop triggers, nor messages to
+		// lose: DROPPED and LOST are "-".
+		fmt.Fprintf(tw, "cyclictest\t%d\t%s\t%s\t%s\t%s%s\t%s\t%d\t%s%d\t-\t-\t\n", ct.Cycles, durText(ct.MinNS), durText(ct.MedianNS), durText(ct.P99NS), ge, durText(ct.P999NS), durText(ct.MaxNS), ct.Late, atLeast, ct.Skipped)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -369,7 +382,7 @@ func printReport(w io.Writer, r *report) error {
 		if r.Overrun == "catchup" {
 			how = "the ticks it skipped, each a late cycle to a loop that catches up"
 		}
-		fmt.Fprintf(w, "missed deadlines: fcloop %d (late, skipped and lost), cyclictest %s%d (%s)\n", r.Missed, atLeast, ct.Missed, how)
+		fmt.Fprintf(w, "missed deadlines: fcloop %d (late, skipped, dropped and lost), cyclictest %s%d (%s)\n", r.Missed, atLeast, ct.Missed, how)
 	}
 	if r.Cyclictest == nil {
 		fmt.Fprintf(w, "cyclictest: not run (not installed, or -cyclictest off)\n")

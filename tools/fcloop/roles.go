@@ -26,13 +26,14 @@ const (
 	actuatorName   = "FCLOOP_ACT"
 )
 
-// commandSize is a controller's command: the cycle, its tick and when the
-// controller's handler had it (CLOCK_MONOTONIC), three little-endian
-// 64-bit words. The hammer sends hammerSize bytes, which the actuator
-// answers without recording.
+// commandSize is a controller's command: the cycle, its tick, when the
+// controller's handler had it (CLOCK_MONOTONIC) and how many older
+// triggers the controller dropped for it (-overrun skip), four
+// little-endian 64-bit words. The hammer sends hammerSize bytes, which
+// the actuator answers without recording.
 const (
-	commandSize = 24
-	hammerSize  = 32
+	commandSize = 32
+	hammerSize  = 40
 )
 
 // skippedNS marks, in the sensor's wake-ups, a tick it skipped: it woke
@@ -204,8 +205,13 @@ func nextTick(t0, period int64, k int, woke int64) int {
 }
 
 // controller serves the sensor's triggers (or Sends, answered at once):
-// for each, it works -work and sends the actuator the cycle's command. It
-// ends when stdin does.
+// for each, it works -work and sends the actuator the cycle's command. A
+// trigger it has after the next cycle's tick (it fell behind, or the
+// sensor woke late) may have newer ones queued behind it: with -overrun
+// skip it takes those at once (a Receive whose context has ended takes
+// only what waits) and acts on the newest, dropping the older ones, as a
+// loop that has fallen behind acts on its freshest reading; the command
+// says how many it dropped. It ends when stdin does.
 func controller(c config, stdout io.Writer) error {
 	ch, err := simpl.Attach(controllerName, loopOptions(c)...)
 	if err != nil {
@@ -236,6 +242,11 @@ func controller(c config, stdout io.Writer) error {
 		return err
 	}
 	go closeOnEOF(in, ch)
+	// ended is a context that has ended: a Receive with it takes a
+	// message already waiting and never waits for one.
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	dropTriggers := !c.CatchUp && !c.SendHop
 	var sendErr error
 	err = ch.Serve(context.Background(), func(m simpl.Message) {
 		now := sys.MonoNow()
@@ -251,6 +262,11 @@ func controller(c config, stdout io.Writer) error {
 			}
 			return
 		}
+		dropped := 0
+		if dropTriggers && now-t0 >= int64(k+1)*c.PeriodNS {
+			k, dropped = newestTrigger(ch, ended, k, c.Cycles)
+			now = sys.MonoNow()
+		}
 		tick := t0 + int64(k)*c.PeriodNS
 		binary.LittleEndian.PutUint64(req[16:], uint64(now))
 		if c.WorkNS > 0 {
@@ -259,6 +275,7 @@ func controller(c config, stdout io.Writer) error {
 		}
 		binary.LittleEndian.PutUint64(req[0:], uint64(k))
 		binary.LittleEndian.PutUint64(req[8:], uint64(tick))
+		binary.LittleEndian.PutUint64(req[24:], uint64(dropped))
 		if _, err := act.Send(context.Background(), req[:], reply[:]); err != nil && sendErr == nil {
 			sendErr = fmt.Errorf("cycle %d: send to the actuator: %w", k, err)
 		}
@@ -270,6 +287,28 @@ func controller(c config, stdout io.Writer) error {
 		return nil
 	}
 	return err
+}
+
+// newestTrigger takes the triggers waiting behind cycle k's, without
+// waiting for any (ended has ended), and returns the newest cycle among
+// them and how many older ones it dropped. Anything else waiting is
+// refused, as the controller refuses it.
+func newestTrigger(ch *simpl.Channel, ended context.Context, k, cycles int) (newest, dropped int) {
+	for {
+		m, err := ch.Receive(ended)
+		if err != nil {
+			return k, dropped
+		}
+		j := m.Proxy() - 1
+		if j < 0 || j >= cycles {
+			if m.Proxy() == 0 {
+				m.ReplyError()
+			}
+			continue
+		}
+		dropped++
+		k = max(k, j)
+	}
 }
 
 // garbage starts the -gc goroutine: 256 KiB allocated every millisecond,
@@ -298,17 +337,20 @@ func garbage() func() {
 }
 
 // actuator records each command's latency, in its handler, against the
-// tick it carries, and when the controller's handler had it, and replies.
-// When it has the last cycle's (commands arrive in order; the sensor may
-// have skipped some before it), or stdin ends, it writes them to stdout
-// after its "ready" line: c.Cycles little-endian 64-bit nanoseconds after
-// the tick for its own receipt, then c.Cycles for the controller's, -1
-// for a cycle that never arrived, then the hammer's figures.
+// tick it carries, when the controller's handler had it, and how many
+// older triggers the controller dropped for it, and replies. When it has
+// the last cycle's (commands arrive in order; the sensor may have skipped
+// some before it, the controller dropped some), or stdin ends, it writes
+// them to stdout after its "ready" line: c.Cycles little-endian 64-bit
+// nanoseconds after the tick for its own receipt, then c.Cycles for the
+// controller's, -1 for a cycle that never arrived, then c.Cycles counts
+// of dropped triggers, then the hammer's figures.
 func actuator(c config, stdout io.Writer) error {
 	lat := make([]int64, c.Cycles)
 	ctlAt := make([]int64, c.Cycles)
+	drops := make([]int64, c.Cycles)
 	for i := range lat {
-		lat[i], ctlAt[i] = -1, -1 // writes every page: pre-faulted
+		lat[i], ctlAt[i], drops[i] = -1, -1, 0 // writes every page: pre-faulted
 	}
 	ch, err := simpl.Attach(actuatorName, append(loopOptions(c), simpl.WithPerm(0o600))...)
 	if err != nil {
@@ -336,6 +378,7 @@ func actuator(c config, stdout io.Writer) error {
 			if k < uint64(len(lat)) && lat[k] < 0 {
 				lat[k] = max(now-tick, 0)
 				ctlAt[k] = max(at-tick, 0)
+				drops[k] = int64(binary.LittleEndian.Uint64(d[24:]))
 				got++
 				last = k == uint64(len(lat)-1)
 			}
@@ -356,7 +399,7 @@ func actuator(c config, stdout io.Writer) error {
 	ch.Close()
 	w := bufio.NewWriter(stdout)
 	var b [8]byte
-	for _, s := range [][]int64{lat, ctlAt} {
+	for _, s := range [][]int64{lat, ctlAt, drops} {
 		for _, l := range s {
 			binary.LittleEndian.PutUint64(b[:], uint64(l))
 			w.Write(b[:])
