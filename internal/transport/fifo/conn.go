@@ -222,6 +222,8 @@ type Conn struct {
 	bellV   int32
 	bellErr error
 	bellFn  func(fd uintptr) bool
+
+	drains atomic.Int32 // drains under way (see drain), for tests
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -525,7 +527,13 @@ func (e *Endpoint) grow(s *slot, need int) error {
 // which from ctx, hw.gone and c.w.closed. A reply FIFO closed by
 // Endpoint.Close ends it with os.ErrClosed.
 func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
-	w := c.w
+	return awaitWatched(ctx, s, c.w, hw)
+}
+
+// awaitWatched is await with w in the Conn's watcher's place: the wait
+// ends when w is closed, or when hw's process exits (w's too, when hw is
+// w).
+func awaitWatched(ctx context.Context, s *slot, w, hw *watcher) (int32, error) {
 	w.start.Do(func() { go w.run() })
 	if hw != w {
 		hw.start.Do(func() { go hw.run() })
@@ -674,35 +682,53 @@ func (s *slot) poll() (int32, bool) {
 }
 
 // drain waits for the answer to a Send that gave up, then returns the slot
-// to the pool. If the receiver exits first the slot is retired; if the
-// endpoint closes first it is destroyed.
+// to the pool. If the process holding the request (the receiver, or one
+// it handed the request over to) exits first, the slot is retired; if the
+// endpoint closes first it is destroyed. It watches that process itself,
+// not through the Conn, which the caller may close meanwhile.
 func (c *Conn) drain(s *slot) {
 	e := c.ep
-	var err error
-	if c.w.closed.Load() {
-		_, err = s.readDoorbell() // no watcher any more
-	} else {
-		// A request handed over by a relay is not followed here: if the
-		// receiver exits first the slot is retired, and the late answer
-		// finds no one.
-		_, err = c.await(context.Background(), s, c.w)
-		switch {
-		case err == nil || errors.Is(err, os.ErrClosed):
-		case c.w.gone.Load():
-			if _, ok := s.poll(); !ok {
-				e.retireSlot(s)
+	c.drains.Add(1)
+	defer c.drains.Add(-1)
+	pid := c.pid
+	if h := s.seg.holder(); h != 0 {
+		pid = h
+	}
+	for {
+		var hw *watcher
+		var err error
+		if pid == c.pid {
+			hw, err = newWatcher(naming.Entry{Name: c.name, PID: c.pid, Created: c.w.created})
+		} else {
+			hw, err = watchHolder(pid)
+		}
+		if err == nil {
+			_, err = awaitWatched(context.Background(), s, hw, hw)
+			hw.close()
+			if err == nil {
+				e.putSlot(s)
 				return
 			}
-			err = nil
-		default: // the Conn was closed meanwhile
-			_, err = s.readDoorbell()
+			if errors.Is(err, os.ErrClosed) {
+				e.retireSlot(s) // the endpoint closed
+				return
+			}
 		}
+		// The holder exited (before or while it was watched). A reply it
+		// rang first is in the FIFO now.
+		if _, ok := s.poll(); ok {
+			e.putSlot(s)
+			return
+		}
+		// It may have handed the request over to a live process first,
+		// which will answer it: wait for that one.
+		next := s.seg.holder()
+		if next == 0 || next == pid {
+			e.retireSlot(s)
+			return
+		}
+		pid = next
 	}
-	if err != nil {
-		e.retireSlot(s)
-		return
-	}
-	e.putSlot(s)
 }
 
 // retireSlot destroys a busy slot whose Send is over but whose request may

@@ -433,42 +433,52 @@ func TestConnCloseEndsSends(t *testing.T) {
 
 // TestGaveUpThenKilled: a Send that gave up (its context ended) leaves its
 // slot waiting for the late answer; when the receiver dies instead, the
-// slot goes at once rather than when the endpoint closes.
+// slot goes at once rather than when the endpoint closes, whether or not
+// the Conn was closed in between (a deferred Close, say).
 func TestGaveUpThenKilled(t *testing.T) {
-	dir := proctest.Dir(t)
-	reg, ep := attachCLI(t, dir)
-	h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
-	c, err := ep.Locate("SRV")
-	if err != nil {
-		t.Fatal(err)
+	for _, closeConn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("close=%v", closeConn), func(t *testing.T) {
+			dir := proctest.Dir(t)
+			reg, ep := attachCLI(t, dir)
+			h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
+			c, err := ep.Locate("SRV")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Send(ctx, []byte("x"), nil)
+				errc <- err
+			}()
+			h.Expect("held 1", helperTimeout)
+			cancel()
+			if err := <-errc; !errors.Is(err, context.Canceled) {
+				t.Fatalf("cancelled Send: %v", err)
+			}
+			want := []string{"YCLI." + strconv.Itoa(os.Getpid())}
+			if got := replyFIFOs(t, dir, "CLI"); !slices.Equal(got, want) {
+				t.Fatalf("reply FIFOs %v, want %v (set aside for the late answer)", got, want)
+			}
+			waitFor(t, "the slot draining", func() bool { return c.drains.Load() == 1 })
+			if closeConn {
+				if err := c.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			died := transporttest.WatchDeath(t, h.PID())
+			killed(t, h)
+			death := died()
+			waitFor(t, "the drained slot gone", func() bool {
+				return len(replyFIFOs(t, dir, "CLI")) == 0 && proctest.AttachedHere(t) == 0 && c.drains.Load() == 0
+			})
+			if d := time.Since(death); d > deathBound {
+				t.Errorf("the drained slot went %v after the receiver died, want within %v", d, deathBound)
+			}
+			bury(t, h, reg)
+		})
 	}
-	defer c.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Send(ctx, []byte("x"), nil)
-		errc <- err
-	}()
-	h.Expect("held 1", helperTimeout)
-	cancel()
-	if err := <-errc; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled Send: %v", err)
-	}
-	want := []string{"YCLI." + strconv.Itoa(os.Getpid())}
-	if got := replyFIFOs(t, dir, "CLI"); !slices.Equal(got, want) {
-		t.Fatalf("reply FIFOs %v, want %v (set aside for the late answer)", got, want)
-	}
-	waitFor(t, "the slot draining", func() bool { return c.w.waitingCount() == 1 })
-	died := transporttest.WatchDeath(t, h.PID())
-	killed(t, h)
-	death := died()
-	waitFor(t, "the drained slot gone", func() bool {
-		return len(replyFIFOs(t, dir, "CLI")) == 0 && proctest.AttachedHere(t) == 0
-	})
-	if d := time.Since(death); d > deathBound {
-		t.Errorf("the drained slot went %v after the receiver died, want within %v", d, deathBound)
-	}
-	bury(t, h, reg)
 }
 
 // TestLocateDeadReceiver: a killed receiver, reaped or not yet (a
