@@ -54,8 +54,7 @@ type slot struct {
 	rfd     int
 	closing atomic.Bool
 
-	out [4]byte // the doorbell this slot rings with
-	in  [4]byte // the reply doorbell read into
+	in [4]byte // the reply doorbell read into
 
 	idle time.Time // when a big segment was last put back (see shrinkIdle)
 }
@@ -223,7 +222,8 @@ type Conn struct {
 	bellErr error
 	bellFn  func(fd uintptr) bool
 
-	drains atomic.Int32 // drains under way (see drain), for tests
+	drains  atomic.Int32 // drains under way (see drain), for tests
+	ringing atomic.Int32 // Sends waiting for room in the FIFO (see ring), for tests
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -352,6 +352,33 @@ func (c *Conn) doorbell(v int32) error {
 	return c.writeErr(err)
 }
 
+// ring writes a Send's doorbell. A full FIFO (thousands of waiting
+// doorbells) makes the Send wait its turn rather than fail, looking again
+// after a pause that doubles up to 10 ms, until ctx ends or the Conn is
+// closed: nothing tells a writer when a reader has made room but Go's
+// poller, which knows no context.
+func (c *Conn) ring(ctx context.Context, v int32) error {
+	err := c.doorbell(v)
+	if errors.Is(err, errFIFOFull) {
+		c.ringing.Add(1)
+		defer c.ringing.Add(-1)
+	}
+	for pause := 50 * time.Microsecond; errors.Is(err, errFIFOFull); pause = min(2*pause, 10*time.Millisecond) {
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-c.w.done:
+			t.Stop()
+			return c.closedErr()
+		case <-t.C:
+		}
+		err = c.doorbell(v)
+	}
+	return err
+}
+
 func (c *Conn) writeErr(err error) error {
 	switch {
 	case err == nil:
@@ -418,12 +445,9 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	s.seg.setHolder(0)      // the last Send's may have been relayed
 	s.seg.setClaim(c.token) // last: see segment.go
 
-	// A blocking write: a full FIFO (thousands of waiting doorbells) makes
-	// the Send wait its turn rather than fail.
-	binary.NativeEndian.PutUint32(s.out[:], uint32(s.seg.id))
-	if _, err := c.f.Write(s.out[:]); err != nil {
+	if err := c.ring(ctx, int32(s.seg.id)); err != nil {
 		e.putSlot(s)
-		return 0, c.writeErr(err)
+		return 0, err
 	}
 
 	// hw watches the process that holds the request: the receiver, or

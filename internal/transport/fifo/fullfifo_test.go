@@ -1,0 +1,97 @@
+package fifo
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+// TestSendFullFIFO: a Send to a receiver whose FIFO is full (stopped,
+// with thousands of proxies unread) waits its turn, but no longer than
+// its context: it returns ctx.Err() when that ends and ErrClosed when the
+// Conn is closed, and it goes through once the receiver reads again.
+func TestSendFullFIFO(t *testing.T) {
+	dir := proctest.Dir(t)
+	reg, ep := attachCLI(t, dir)
+	h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
+	c, err := ep.Locate("SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := syscall.Kill(h.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(h.PID(), syscall.SIGCONT)
+	// A pipe holds 16,384 doorbells by default; 1 MiB at most.
+	n := 0
+	for ; n < 1<<18; n++ {
+		if err := c.Trigger(1); err != nil {
+			if !errors.Is(err, errFIFOFull) {
+				t.Fatalf("trigger %d: %v", n+1, err)
+			}
+			break
+		}
+	}
+	if n == 1<<18 {
+		t.Fatalf("%d triggers and the FIFO is not full", n)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Send(ctx, []byte("x"), nil)
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Send to a full FIFO: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(time.Second):
+		c.Close() // ends it, so that the test ends
+		t.Fatalf("Send with a 100 ms deadline to a full FIFO still waiting after 1s (%v)", <-errc)
+	}
+
+	c2, err := ep.Locate("SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, err := c2.Send(context.Background(), []byte("x"), nil)
+		errc <- err
+	}()
+	waitFor(t, "the Send waiting its turn", func() bool { return c2.ringing.Load() == 1 })
+	c2.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, transport.ErrClosed) {
+			t.Errorf("Send to a full FIFO, Conn closed: %v, want ErrClosed", err)
+		}
+	case <-time.After(helperTimeout):
+		t.Fatalf("Send to a full FIFO still waiting %v after its Conn closed", helperTimeout)
+	}
+
+	// The receiver reads again: a Send waiting its turn goes through (the
+	// holder takes the proxies, then holds the request).
+	go func() {
+		_, err := c.Send(context.Background(), []byte("x"), nil)
+		errc <- err
+	}()
+	waitFor(t, "the Send waiting its turn", func() bool { return c.ringing.Load() == 1 })
+	if err := syscall.Kill(h.PID(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	h.Expect("held 1", helperTimeout)
+	killed(t, h)
+	if err := <-errc; !errors.Is(err, transport.ErrPeerGone) {
+		t.Errorf("Send held, then the receiver killed: %v, want ErrPeerGone", err)
+	}
+	bury(t, h, reg)
+}
