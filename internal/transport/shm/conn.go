@@ -75,6 +75,10 @@ type Conn struct {
 	bellMap *sys.Mapping
 	janitor *time.Timer
 	freed   chan struct{} // closed (and forgotten) when a lane is put back or dropped
+	// the sockets of lane handshakes under way, which Close ends, and
+	// done, closed by Close, which ends a wait between two attempts
+	shakes map[*net.UnixConn]struct{}
+	done   chan struct{}
 }
 
 // lane is one sender lane as the sender holds it.
@@ -121,6 +125,8 @@ func Dial(ctx context.Context, addr string, pid int, whom string, opts Options) 
 		maxMsg: opts.MaxMessage,
 		opts:   opts,
 		all:    make(map[*lane]struct{}),
+		shakes: make(map[*net.UnixConn]struct{}),
+		done:   make(chan struct{}),
 	}
 	c.spin.Init(opts.NoSpin)
 	if c.maxMsg <= 0 {
@@ -195,6 +201,9 @@ func (c *Conn) newLaneKind(ctx context.Context, need int, kind uint32, patient b
 		case <-ctx.Done():
 			t.Stop()
 			return nil, ctx.Err()
+		case <-c.done:
+			t.Stop()
+			return nil, errs.Errorf("send: %w", transport.ErrClosed)
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
 	}
@@ -248,6 +257,20 @@ func (c *Conn) tryLane(ctx context.Context, need int, kind uint32, patient bool)
 		}
 	}
 	conn.SetDeadline(deadline)
+	// Close ends the handshake too (see Close).
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		conn.Close()
+		return fail(errs.Errorf("send: %w", transport.ErrClosed))
+	}
+	c.shakes[conn] = struct{}{}
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.shakes, conn)
+		c.mu.Unlock()
+	}()
 	// The end of ctx ends the handshake; stop reports whether it did.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	// A receiver that refuses this user answers before it reads the hello
@@ -272,6 +295,9 @@ func (c *Conn) tryLane(ctx context.Context, need int, kind uint32, patient bool)
 		stop()
 		if cerr := ctxEnded(ctx, deadline); cerr != nil {
 			return fail(cerr)
+		}
+		if c.closing.Load() {
+			return fail(errs.Errorf("send: %w", transport.ErrClosed))
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && sys.ProcessExists(c.pid) {
 			return fail(errs.Errorf("lane handshake with %s: no answer within %v (the receiver is stopped or swamped): %w",
@@ -1047,9 +1073,11 @@ func (l *lane) withdraw() uint32 {
 	return laneAbandoned
 }
 
-// Close releases every lane. Sends in progress return ErrClosed (their
-// messages withdrawn, or abandoned if the receiver took them) and drop
-// their lanes.
+// Close releases every lane but those Buffers hold: Sends in progress
+// return ErrClosed (their messages withdrawn, or abandoned if the
+// receiver took them) and drop their lanes. A Buffer's lane stays mapped,
+// and counts against the receiver's lane limit, until Buffer.Close: a
+// Buffer must be closed whether or not its Conn is.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -1059,6 +1087,10 @@ func (c *Conn) Close() error {
 	c.closed = true
 	c.closing.Store(true)
 	c.signalLocked()
+	close(c.done)
+	for conn := range c.shakes {
+		conn.SetDeadline(time.Unix(1, 0))
+	}
 	for l := range c.all {
 		l.wake()
 	}

@@ -225,3 +225,38 @@ func TestStoppedReceiver(t *testing.T) {
 		t.Fatalf("Dial to a receiver killed while stopped did not return within 2s")
 	}
 }
+
+// Close ends a Send waiting for a new lane's handshake with a stopped
+// receiver (ErrClosed, at once), as it ends Sends waiting on a lane:
+// before, such a Send without a deadline waited until the receiver
+// continued or died.
+func TestConnCloseEndsHandshake(t *testing.T) {
+	p := startRecv(t, "stoppedclose", 0, holdForever)
+	c := dial(t, p, Options{}) // one lane, before the stop
+	p.Signal(syscall.SIGSTOP)
+	defer p.Signal(syscall.SIGCONT)
+	waitFor(t, 10*time.Second, "the receiver to stop", func() bool { return procState(t, p.PID()) == "T" })
+	res := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := c.Send(context.Background(), []byte{opEcho, byte('a' + i)}, make([]byte, 8))
+			res <- err
+		}()
+	}
+	waitFor(t, 10*time.Second, "a Send in a new lane's handshake", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.shakes) == 1
+	})
+	within(t, 5*time.Second, "Conn.Close", func() { c.Close() })
+	for range 2 {
+		select {
+		case err := <-res:
+			if !errors.Is(err, transport.ErrClosed) {
+				t.Errorf("a Send to a stopped receiver across Conn.Close: %v, want ErrClosed", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("a Send to a stopped receiver did not return within 2s of Conn.Close")
+		}
+	}
+}
