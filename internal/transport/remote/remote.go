@@ -77,13 +77,10 @@ func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, 
 		return nil, errs.Errorf("locate %q: %w", p.Name, err)
 	}
 	c := &Conn{ep: e, gw: gw, target: p.Name, text: p.Name.String()}
-	if _, err := c.exchange(ctx, netwire.Envelope{Kind: netwire.KindLocate}, nil); err != nil {
-		gw.Close()
-		return nil, err
-	}
+	// Known to the endpoint before the exchange, so that Close ends it.
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
+		e.mu.Unlock()
 		gw.Close()
 		return nil, errs.Errorf("locate from %q: %w", e.cfg.Name, transport.ErrClosed)
 	}
@@ -91,6 +88,14 @@ func (e *Endpoint) Dial(ctx context.Context, p transport.Peer) (transport.Conn, 
 		e.conns = make(map[*Conn]struct{})
 	}
 	e.conns[c] = struct{}{}
+	e.mu.Unlock()
+	if _, err := c.exchange(ctx, netwire.Envelope{Kind: netwire.KindLocate}, nil); err != nil {
+		c.Close()
+		if e.isClosed() {
+			return nil, errs.Errorf("locate from %q: %w", e.cfg.Name, transport.ErrClosed)
+		}
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -132,7 +137,14 @@ func (e *Endpoint) dialGateway(ctx context.Context) (transport.Conn, error) {
 	return c, nil
 }
 
-// Close ends the endpoint's Conns.
+// isClosed reports whether Close was called.
+func (e *Endpoint) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
+}
+
+// Close ends the Conns dialled, and dials under way, with ErrClosed.
 func (e *Endpoint) Close() error {
 	e.mu.Lock()
 	e.closed = true

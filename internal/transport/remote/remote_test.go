@@ -1,0 +1,81 @@
+package remote_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/internal/transport/remote"
+	"github.com/gosimpl/gosimpl/naming"
+	"github.com/gosimpl/gosimpl/simpl"
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+func TestMain(m *testing.M) {
+	proctest.Main(m, map[string]proctest.Role{"holdgw": runHoldGateway}, proctest.WithLifetime(time.Minute))
+}
+
+// runHoldGateway (DIR) attaches the gateway's name in DIR, receives one
+// request, prints "held" and answers nothing: a gateway that has stopped
+// answering.
+func runHoldGateway(args []string) error {
+	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(args[0]), simpl.WithTransport(simpl.SHM))
+	if err != nil {
+		return err
+	}
+	proctest.Ready()
+	if _, err := ch.Receive(context.Background()); err != nil {
+		return err
+	}
+	fmt.Println("held")
+	select {}
+}
+
+// Close ends a Dial (a remote Locate) waiting for a gateway that does not
+// answer, with ErrClosed; before, the Dial went on until its context
+// ended, which with none was never.
+func TestCloseEndsDial(t *testing.T) {
+	dir := proctest.Dir(t)
+	gw := proctest.Start(t, "holdgw", nil, dir)
+	defer func() {
+		gw.Kill()
+		gw.Wait(10 * time.Second)
+		if reg, err := naming.Open(dir); err == nil {
+			reg.Reap("")
+		}
+	}()
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := remote.Transport{}.Listen(transport.Config{Name: "CLI", Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := naming.Parse("otherhost:SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ep.Dial(context.Background(), transport.Peer{Name: n})
+		if err == nil {
+			c.Close()
+		}
+		errc <- err
+	}()
+	gw.Expect("held", 10*time.Second)
+	ep.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, transport.ErrClosed) {
+			t.Errorf("Dial across Close: %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Dial to a gateway that does not answer still waiting 5s after Close")
+	}
+}
