@@ -15,9 +15,11 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/surwire"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/simpl"
 )
 
@@ -167,6 +169,41 @@ func (s *Server) accept() {
 	}
 }
 
+// peerPoll is how often watchPeer looks at the connection.
+const peerPoll = 100 * time.Millisecond
+
+// watchPeer calls gone once c's peer has hung up (closed its side, or the
+// connection failed), looking every peerPoll, until stop is called. A
+// connection that cannot be looked at is not watched.
+func watchPeer(c net.Conn, gone func()) (stop func()) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(peerPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if closed, err := sys.PeerClosed(sc); closed || err != nil {
+				gone()
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}
+
 // serve is one connection: a NAME_LOCATE, then SENDs, PROXYs and ALIVEs
 // until CLOSE, a failure, or the peer's silence.
 func (s *Server) serve(c net.Conn) {
@@ -223,11 +260,16 @@ func (s *Server) serve(c net.Conn) {
 			s.stats.sends.Add(1)
 			reply := make([]byte, min(int(f.YBytes), s.o.MaxMessage))
 			// No deadline of the sender's travels in this protocol: the
-			// Send lasts while the receiver and the peer live (the peer's
-			// silence ends the connection, and so the Send).
-			// (The peer's ALIVEs wait meanwhile, as C SIMPL's
-			// surrogate_s reads none while it is in Send.)
-			n, err := conn.Send(ctx, f.Data, reply)
+			// Send lasts while the receiver and the peer live. The peer's
+			// ALIVEs wait meanwhile, unread, as C SIMPL's surrogate_s
+			// reads none while it is in Send; but a peer that hangs up
+			// ends the Send (watchPeer), so that a receiver that holds
+			// the request does not hold this connection for ever.
+			sctx, cancel := context.WithCancel(ctx)
+			stop := watchPeer(c, cancel)
+			n, err := conn.Send(sctx, f.Data, reply)
+			stop()
+			cancel()
 			if err != nil {
 				s.stats.failed.Add(1)
 				s.log("%s: send to %s: %v", c.RemoteAddr(), f.RProgram, err)

@@ -1,6 +1,7 @@
 package surrogate
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -109,5 +110,48 @@ func TestKeepAlive(t *testing.T) {
 	}
 	if closedWithin(alive, 10*time.Millisecond) {
 		t.Error("a peer sending ALIVE was dropped")
+	}
+}
+
+// A peer that hangs up while its SEND is held by the local receiver ends
+// that Send: the receiver's answer then finds the sender gone, and the
+// connection's goroutine and slot go with it, rather than lasting while
+// the receiver holds the request.
+func TestPeerGoneDuringSend(t *testing.T) {
+	s, ch := serve(t, Options{KeepAlive: time.Minute})
+	srv, err := simpl.Attach("SRV", simpl.WithDir(ch.Dir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b, _ := surwire.AppendFrame(nil, surwire.Char, &surwire.Frame{Token: surwire.TokenNameLocate, RProgram: "SRV", SHost: "c"}, false)
+	c.Write(b)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if f, err := surwire.ReadFrame(c, surwire.Char, true, 1<<10); err != nil || f.Result != 0 {
+		t.Fatalf("locate: %+v, %v", f, err)
+	}
+	b, _ = surwire.AppendFrame(nil, surwire.Char, &surwire.Frame{Token: surwire.TokenSend, Data: []byte("held"), YBytes: 16}, false)
+	c.Write(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := srv.Receive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // the peer hangs up while its SEND is held
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Failed == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the Send of a peer that hung up still held after 5s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling the server's counters
+	}
+	if err := m.Reply([]byte("late")); !errors.Is(err, simpl.ErrPeerGone) {
+		t.Errorf("Reply to a request whose peer hung up: %v, want ErrPeerGone", err)
 	}
 }

@@ -158,3 +158,31 @@ func Unread(c syscall.Conn) (bool, error) {
 	}
 	return true, nil // n == 0: closed; n > 0: bytes unread
 }
+
+// PeerClosed reports whether c's peer has closed its side, or the
+// connection has failed, without reading or waiting (poll(2) for
+// POLLRDHUP): unlike Unread, bytes the peer sent and nobody has read yet
+// do not count.
+func PeerClosed(c syscall.Conn) (bool, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false, err
+	}
+	var closed bool
+	var perr error
+	err = rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		for {
+			var n int
+			n, perr = unix.Poll(fds, 0)
+			if perr != unix.EINTR {
+				closed = perr == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0
+				return
+			}
+		}
+	})
+	if err == nil {
+		err = perr
+	}
+	return closed, err
+}
