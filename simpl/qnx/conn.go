@@ -134,9 +134,16 @@ func getPeer(n peerName) (*peer, error) {
 		}
 		if p != nil {
 			// Detached and still sending its disconnect: a new connection
-			// waits for it, so that the server sees the disconnect first.
+			// waits for it, so that the server sees the disconnect first;
+			// a server that takes none within setupTimeout is as one that
+			// cannot be located.
 			state.mu.Unlock()
-			p.drain()
+			ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+			sent := p.drainCtx(ctx)
+			cancel()
+			if !sent {
+				return nil, ESRCH
+			}
 			state.mu.Lock()
 			if state.peers[key] == p {
 				delete(state.peers, key)
@@ -273,8 +280,15 @@ func (p *peer) run() {
 	}
 }
 
-// drainCtx is drain within ctx: false when ctx ended first.
+// drainCtx is drain within ctx: false when ctx ended first. With nothing
+// queued it returns at once and allocates nothing.
 func (p *peer) drainCtx(ctx context.Context) bool {
+	p.mu.Lock()
+	running := p.running
+	p.mu.Unlock()
+	if !running {
+		return true
+	}
 	stop := context.AfterFunc(ctx, func() {
 		p.mu.Lock()
 		p.cond.Broadcast()
@@ -289,13 +303,30 @@ func (p *peer) drainCtx(ctx context.Context) bool {
 	return !p.running
 }
 
-// drain waits until the outbox has sent everything queued.
-func (p *peer) drain() {
+// drainSend waits, for a MsgSend, until the outbox has sent everything
+// queued: within ctx (EINTR or ETIMEDOUT) and the calling thread's
+// TimerTimeout for the SEND state (ETIMEDOUT, the timeout spent).
+func (p *peer) drainSend(ctx context.Context) error {
 	p.mu.Lock()
-	for p.running {
-		p.cond.Wait()
-	}
+	running := p.running
 	p.mu.Unlock()
+	if !running {
+		return nil
+	}
+	dctx := ctx
+	if d, ok := peekTimeout(NTO_TIMEOUT_SEND); ok {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, d)
+		defer cancel()
+	}
+	if p.drainCtx(dctx) {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctxErrno(ctx, ctx.Err(), EINTR)
+	}
+	takeTimeout(NTO_TIMEOUT_SEND | NTO_TIMEOUT_REPLY)
+	return ETIMEDOUT
 }
 
 func (p *peer) markDead() {
@@ -352,7 +383,11 @@ func msgSend(ctx context.Context, coid int, smsg, rmsg []byte) (status, got int,
 	if err != nil {
 		return -1, 0, err
 	}
-	c.p.drain() // pulses sent earlier arrive first
+	// Pulses sent earlier arrive first; the wait for them is the message's
+	// SEND state (a TimerTimeout for it bounds it too).
+	if err := c.p.drainSend(ctx); err != nil {
+		return -1, 0, err
+	}
 	sb := getBuf(headerSize + len(smsg))
 	rb := getBuf(replyHeaderSize + len(rmsg))
 	defer bufs.Put(sb)

@@ -292,6 +292,9 @@ func (ch *channel) clientFor(pid int) *client {
 			return old
 		}
 		ch.mu.Unlock()
+		state.mu.Lock()
+		delete(state.scoids, cl.scoid) // the channel is gone: nobody releases it
+		state.mu.Unlock()
 		if pfd != nil {
 			pfd.Close()
 		}

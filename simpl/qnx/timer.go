@@ -100,6 +100,22 @@ func takeTimeout(states int) (timeout, bool) {
 	return t, t.flags != 0
 }
 
+// peekTimeout is the deadline of the calling thread's timeout when it
+// covers one of states, which it leaves armed.
+func peekTimeout(states int) (time.Time, bool) {
+	if timeouts.armed.Load() == 0 {
+		return time.Time{}, false
+	}
+	tid := sys.Gettid()
+	timeouts.mu.Lock()
+	defer timeouts.mu.Unlock()
+	t, ok := timeouts.byTid[tid]
+	if !ok || t.flags&states == 0 {
+		return time.Time{}, false
+	}
+	return t.deadline, true
+}
+
 // timed applies the calling thread's timeout for state to ctx. expired
 // is true when it has passed already.
 func timed(ctx context.Context, state int) (context.Context, context.CancelFunc, bool) {
