@@ -9,6 +9,7 @@ package main
 import "C"
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -126,6 +127,16 @@ func cbytes(p unsafe.Pointer, n int) []byte {
 		return []byte{}
 	}
 	return unsafe.Slice((*byte)(p), n)
+}
+
+// cString is the string in the n-byte C array at p, up to its first NUL
+// (all n bytes if it has none).
+func cString(p unsafe.Pointer, n int) string {
+	b := cbytes(p, n)
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
 }
 
 func fail(code int) C.int {
@@ -369,7 +380,11 @@ func gs_name_locate(cname *C.char) C.int {
 	}
 	id := l.nextID
 	l.conns[id] = conn
-	l.nextID++
+	if id == math.MaxInt32 {
+		l.nextID = 3 // not past it into negatives, which the loop would climb one by one
+	} else {
+		l.nextID++
+	}
 	return id
 }
 
@@ -958,7 +973,9 @@ func gs_simplCheckProcess(rec *C.SIMPL_REC) C.int {
 	if rec == nil {
 		return fail(codeNoName)
 	}
-	name := C.GoString(&rec.whom[0])
+	// whom is a fixed array the program filled: read no further than it,
+	// NUL-terminated or not.
+	name := cString(unsafe.Pointer(&rec.whom[0]), len(rec.whom))
 	reg, err := naming.Open("")
 	if err != nil {
 		return fail(codeNoFIFOPath)

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include "simpl.h"
 #include "common.h"
@@ -191,6 +192,15 @@ static int checks(const char *name)
 	int alive = simplCheckProcess(&rec);
 	rec.pid = pid; /* the child: exited and reaped */
 	check("simplCheckProcess", alive == 0 && simplCheckProcess(&rec) == -1, "0 for a live process, -1 for a gone one");
+	/* A whom with no NUL, the record the last bytes before an unmapped
+	 * page: the library reads no further than the array. */
+	long pg = sysconf(_SC_PAGESIZE);
+	char *two = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	check("guard page", two != MAP_FAILED && mprotect(two + pg, pg, PROT_NONE) == 0, "mmap, mprotect");
+	SIMPL_REC *edge = (SIMPL_REC *)(two + pg - sizeof(SIMPL_REC));
+	memset(edge, 'A', sizeof *edge);
+	check("simplCheckProcess unterminated", simplCheckProcess(edge) == -1, "-1, reading whom no further than its 32 bytes");
+	munmap(two, 2 * pg);
 	check("fork parent", whatsMyName() != NULL && Trigger(self, 7) == 0 &&
 				     Receive(&sender, buf, sizeof buf) == -8,
 	      "the parent still has its name and its proxies");
