@@ -146,6 +146,10 @@ type config struct {
 	recvSpin bool // -spin, for the receiver (not sent to the sender process)
 }
 
+// maxRounds bounds -n: each round trip's time is kept, 8 bytes a round
+// per sender.
+const maxRounds = 10_000_000
+
 func (c config) spin() bool { return c.Spin == nil || *c.Spin }
 
 // result is what the sender process reports.
@@ -209,6 +213,9 @@ func run(args []string, stdout io.Writer) error {
 		if err := json.Unmarshal([]byte(os.Getenv("FCBENCH_CONFIG")), &c); err != nil {
 			return fmt.Errorf("sender config: %w", err)
 		}
+		if c.Senders < 1 || c.Senders > 256 || c.Size < 0 || c.Size > 64<<20 || c.N < 1 || c.N > maxRounds {
+			return fmt.Errorf("sender config: %d senders, %d bytes, %d rounds: want 1 to 256, 0 to %d, 1 to %d", c.Senders, c.Size, c.N, 64<<20, maxRounds)
+		}
 		every, _ := time.ParseDuration(os.Getenv("FCBENCH_PROGRESS"))
 		return sendAll(c, every, stdout)
 	case "":
@@ -254,8 +261,8 @@ func run(args []string, stdout io.Writer) error {
 		sizes = []int{*size}
 	}
 	switch {
-	case *n < 0:
-		return fmt.Errorf("-n %d: must be 0 or more", *n)
+	case *n < 0 || *n > maxRounds:
+		return fmt.Errorf("-n %d: must be 0 to %d (each round trip's time is kept)", *n, maxRounds)
 	case *senders < 1 || *senders > 256:
 		return fmt.Errorf("-senders %d: want 1 to 256", *senders)
 	case *progress < 0:

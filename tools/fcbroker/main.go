@@ -56,8 +56,8 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q; %s", fs.Args(), usage)
 	case *maxTopics < 1:
 		return fmt.Errorf("-max-topics %d: must be 1 or more", *maxTopics)
-	case *maxData < 0:
-		return fmt.Errorf("-max-data %d: must be 0 or more", *maxData)
+	case *maxData < 0 || *maxData > 1<<30:
+		return fmt.Errorf("-max-data %d: must be 0 to %d (1 GiB)", *maxData, 1<<30)
 	case *lease <= 0:
 		return fmt.Errorf("-lease %v: must be more than 0", *lease)
 	}

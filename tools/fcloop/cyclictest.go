@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"os/exec"
 	"strconv"
@@ -206,8 +207,12 @@ func parseCyclictest(r io.Reader, limitUS int) (*ctStats, error) {
 		sawHists = true
 		var sum uint64
 		for i, n := range v[1:] {
-			perThr[i] += n
-			sum += n
+			var c1, c2 uint64
+			perThr[i], c1 = bits.Add64(perThr[i], n, 0)
+			sum, c2 = bits.Add64(sum, n, 0)
+			if c1|c2 != 0 {
+				return nil, bad("counts beyond 2^64")
+			}
 		}
 		st.Hist = append(st.Hist, sum)
 	}
@@ -226,20 +231,32 @@ func parseCyclictest(r io.Reader, limitUS int) (*ctStats, error) {
 		over = make([]uint64, threads)
 	}
 	for i := range threads {
-		if perThr[i] != totals[i] && perThr[i]+over[i] != totals[i] {
+		all, c1 := bits.Add64(perThr[i], over[i], 0)
+		if perThr[i] != totals[i] && (all != totals[i] || c1 != 0) {
 			return nil, fmt.Errorf("thread %d: histogram counts %d and %d overflows, total %d: %w", i, perThr[i], over[i], totals[i], errCyclictest)
 		}
-		st.Cycles += perThr[i] + over[i]
-		st.Overflows += over[i]
+		var c2, c3 uint64
+		st.Cycles, c2 = bits.Add64(st.Cycles, all, 0)
+		st.Overflows, c3 = bits.Add64(st.Overflows, over[i], 0)
+		if c1|c2|c3 != 0 {
+			return nil, fmt.Errorf("counts beyond 2^64: %w", errCyclictest)
+		}
 	}
 	if st.Cycles == 0 {
 		return nil, fmt.Errorf("no wake-ups: %w", errCyclictest)
+	}
+	if st.Cycles > maxWakeUps {
+		return nil, fmt.Errorf("%d wake-ups, more than %d (35 years at 1 kHz): %w", st.Cycles, uint64(maxWakeUps), errCyclictest)
 	}
 	if st.MinUS > st.MaxUS {
 		return nil, fmt.Errorf("minimum %d µs above maximum %d µs: %w", st.MinUS, st.MaxUS, errCyclictest)
 	}
 	return st, nil
 }
+
+// maxWakeUps bounds the wake-ups a histogram may count, so that the
+// figures made from it (skippedCount's products) cannot overflow.
+const maxWakeUps = 1 << 40
 
 func parseUints(f []string) ([]uint64, error) {
 	v := make([]uint64, len(f))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math/bits"
 	"os"
 	"regexp"
 	"strings"
@@ -152,6 +153,9 @@ func TestParseCyclictestBad(t *testing.T) {
 		"columns change":  strings.Replace(string(good), "000009 000000\t000000", "000009 000000", 1),
 		"no wake-ups":     "000000 000000\n# Total: 000000000\n# Min Latencies: 00000\n# Max Latencies: 00000\n",
 		"negative":        "000000 -1\n# Total: 000000000\n# Min Latencies: 00000\n# Max Latencies: 00000\n",
+		// Counts whose sum wraps around 2^64 to the total.
+		"wrapping": "0 9223372036854775807\n1 9223372036854775807\n2 3\n# Total: 1\n# Min Latencies: 0\n# Max Latencies: 2\n",
+		"too many": "000000 1099511627777\n# Total: 1099511627777\n# Min Latencies: 00000\n# Max Latencies: 00000\n",
 	} {
 		limit := 2000
 		if name == "beyond limit" {
@@ -178,11 +182,13 @@ func FuzzParseCyclictest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var sum uint64
+		sum, carry := st.Overflows, uint64(0)
 		for _, n := range st.Hist {
-			sum += n
+			var c uint64
+			sum, c = bits.Add64(sum, n, 0)
+			carry |= c
 		}
-		if st.Cycles == 0 || sum+st.Overflows != st.Cycles || st.MinUS > st.MaxUS || len(st.Hist) > 2000 {
+		if st.Cycles == 0 || carry != 0 || sum != st.Cycles || st.MinUS > st.MaxUS || len(st.Hist) > 2000 || st.lateCount(1e6) > st.Cycles {
 			t.Fatalf("accepted %+v", st)
 		}
 		p50, _ := st.percentileUS(0.5, 2000)

@@ -115,6 +115,22 @@ type config struct {
 	Parent   int   `json:"parent"`   // the pid children die with
 }
 
+// check refuses a config run would not have made (FCLOOP_CONFIG comes
+// from the environment).
+func (c config) check() error {
+	switch {
+	case c.PeriodNS < int64(10*time.Microsecond) || c.PeriodNS > int64(time.Minute):
+		return fmt.Errorf("period %d ns: want 10µs to 1m", c.PeriodNS)
+	case c.Cycles < 1 || c.Cycles > 1<<30:
+		return fmt.Errorf("%d cycles: want 1 to %d", c.Cycles, 1<<30)
+	case c.FIFO < 0 || c.FIFO > 99 || c.Runtime < 0 || c.Runtime > 99:
+		return fmt.Errorf("SCHED_FIFO %d, runtime %d: want 0 to 99", c.FIFO, c.Runtime)
+	case c.WorkNS < 0 || c.WorkNS >= c.PeriodNS:
+		return fmt.Errorf("work %d ns: want at least 0 and less than the period", c.WorkNS)
+	}
+	return nil
+}
+
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcloop", flag.ContinueOnError)
 	period := fs.Duration("period", time.Millisecond, "the loop's period `D` (1ms: 1 kHz)")
@@ -142,6 +158,9 @@ func run(args []string, stdout io.Writer) error {
 	if *role != "" {
 		var c config
 		if err := json.Unmarshal([]byte(os.Getenv("FCLOOP_CONFIG")), &c); err != nil {
+			return fmt.Errorf("-role %s: config: %w", *role, err)
+		}
+		if err := c.check(); err != nil {
 			return fmt.Errorf("-role %s: config: %w", *role, err)
 		}
 		return runRole(*role, c, fs.Args(), stdout)

@@ -40,6 +40,9 @@ func main() {
 	cli.Exit("fcsend", run(os.Args[1:], os.Stdin, os.Stdout))
 }
 
+// maxReplyLimit is the largest -max-reply: 1 GiB.
+const maxReplyLimit = 1 << 30
+
 func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	// GOSIMPL_NATS: remote names straight to NATS, through a gateway of
 	// this process's own, gone with it.
@@ -66,8 +69,8 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return errors.New("-m and -p exclude each other")
 	case set["p"] && *proxy < 1:
 		return fmt.Errorf("-p %d: a proxy is 1 or more", *proxy)
-	case *maxReply < 0:
-		return fmt.Errorf("-max-reply %d: must be 0 or more", *maxReply)
+	case *maxReply < 0 || *maxReply > maxReplyLimit:
+		return fmt.Errorf("-max-reply %d: must be 0 to %d (1 GiB: the reply buffer is allocated before the Send)", *maxReply, maxReplyLimit)
 	case *timeout < 0:
 		return fmt.Errorf("-timeout %v: must be 0 or more", *timeout)
 	case *wait < 0:
