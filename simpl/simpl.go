@@ -597,7 +597,9 @@ func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
 	return reply, err
 }
 
-// Close releases the area.
+// Close releases the area. A Buffer holds its shared memory, and its
+// place among the receiver's lanes, until it is closed, even after its
+// Conn or Channel is: close every Buffer.
 func (b *Buffer) Close() error { return b.tb.Close() }
 
 // Message is what Receive returns: either a request, which is owed exactly

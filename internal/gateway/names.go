@@ -575,8 +575,8 @@ func (n *names) dropLocked(r run, f *follow) {
 // syncLocked asks run r's gateway for a snapshot, unless one is asked
 // for already; messages wait for it in f.pending.
 func (n *names) syncLocked(r run, f *follow) {
-	if f.syncing {
-		return
+	if f.syncing || n.ctx.Err() != nil {
+		return // asked already, or closing: close waits for the asks under way
 	}
 	f.syncing, f.synced, f.tried = true, false, time.Now()
 	// The snapshot may bring the host to maxNames, with what its other
@@ -793,7 +793,11 @@ func (n *names) close() {
 	n.listSub.Unsubscribe()
 	n.evSub.Unsubscribe()
 	n.send(&netwire.Names{Type: netwire.NamesBye, Gen: n.w.Epoch()})
+	// Under mu: syncLocked starts no ask once ctx has ended, so none
+	// starts after Wait.
+	n.mu.Lock()
 	n.cancel()
+	n.mu.Unlock()
 	n.wg.Wait()
 	n.table.Close()
 	n.w.Close()

@@ -105,6 +105,7 @@ type Endpoint struct {
 	ownQueue   bool
 	credit     *transport.Credit // one posted and not yet received (see readAhead)
 	done       chan struct{}     // closed by Close
+	janDone    chan struct{}     // closed when the janitor has returned
 	readerDone chan struct{}
 	closeOnce  sync.Once
 	dropped    atomic.Int64 // doorbells that named no usable segment
@@ -284,6 +285,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 	} else {
 		go e.readLoop()
 	}
+	e.janDone = make(chan struct{})
 	go e.janitor()
 	return e, nil
 }
@@ -356,6 +358,7 @@ func mkfifoOwn(path string, perm os.FileMode) error {
 // janitor periodically detaches idle segments whose senders are gone, and
 // the big segments of this endpoint's idle sender slots.
 func (e *Endpoint) janitor() {
+	defer close(e.janDone)
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
 	for {
@@ -873,6 +876,7 @@ func (e *Endpoint) Close() error {
 
 func (e *Endpoint) close() {
 	close(e.done)
+	<-e.janDone // a sweep under way ends before the slots go
 	if e.ownQueue {
 		e.q.Close()
 	}
