@@ -223,10 +223,15 @@ func (s *server) answered(seq uint64) {
 // that is higher, and publishes its rank. A sender raises the published
 // rank before it raises the thread, so a rank other than the one last
 // published means the thread may have been changed under us: it is set
-// again, and a rank raised while it is being set is looked at again
-// (the raising sender's request is then waiting, and counts). A few
-// rounds bound it; senders only raise, so it settles. The caller holds
-// s.mu.
+// again, and a rank raised while it is being set is looked at again. A
+// raised rank is kept even when no request of that rank waits yet: a
+// sender raises before it posts its request (see the shared-memory
+// transport's boost), and lowering the thread then would leave that
+// sender's request behind the one being served at the lower priority.
+// (A sender that dies between its raise and its post leaves the thread
+// raised until the next request, whose begin reads the thread's real
+// priority.) A few rounds bound it; senders only raise, so it settles.
+// The caller holds s.mu.
 func (s *server) settle(base transport.Prio) {
 	for range 4 {
 		target := base
@@ -236,11 +241,21 @@ func (s *server) settle(base transport.Prio) {
 		if w, ok := s.q.MaxWaiting(); ok && w.Rank() > target.Rank() {
 			target = w
 		}
-		rank := target.Rank()
 		pub, bell := s.q.ServerRank()
 		changed := bell && pub != s.published
+		if p, ok := transport.RankPrio(pub); changed && ok && pub > target.Rank() {
+			// A sender raised the thread: it does so before it posts its
+			// request, which may not be waiting yet. Keep the raise: set
+			// lower now, the thread would serve on below that sender
+			// until the next request, the sender having raised it once.
+			target = p
+		}
+		rank := target.Rank()
 		if bell && !s.q.SwapServerRank(s.tid, pub, rank) {
 			continue // raised just now: look again
+		}
+		if testHookPublished != nil {
+			testHookPublished()
 		}
 		s.published = rank
 		if changed || target != s.cur {
@@ -265,6 +280,11 @@ func (s *server) settle(base transport.Prio) {
 		}
 	}
 }
+
+// testHookPublished, when set (by tests), runs in settle between the
+// publication of a rank and the setting of the thread: where a sender's
+// raise can land.
+var testHookPublished func()
 
 // failed returns the first failure to set the thread, once.
 func (s *server) failed() error {

@@ -52,6 +52,24 @@ func (p Prio) Rank() uint32 {
 	return 1 // SchedIdle
 }
 
+// RankPrio is a priority of rank r (Rank's inverse, up to what Rank does
+// not tell apart: SchedFIFO for SchedRR, SchedOther for SchedBatch);
+// false for a rank no priority has.
+func RankPrio(r uint32) (Prio, bool) {
+	var p Prio
+	switch {
+	case r >= 101 && r <= 199:
+		p = Prio{Policy: SchedFIFO, Level: int(r) - 100}
+	case r >= 2 && r <= 41:
+		p = Prio{Policy: SchedOther, Level: 21 - int(r)}
+	case r == 1:
+		p = Prio{Policy: SchedIdle}
+	default:
+		return Prio{}, false
+	}
+	return p, p.Rank() == r
+}
+
 // Prioritized is implemented by a Handle whose requests may carry their
 // sender's priority (the shared-memory transport's).
 type Prioritized interface {

@@ -1,0 +1,79 @@
+//go:build !race
+
+package simpl
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/transport"
+)
+
+// A sender's raise that lands while the serving thread is being set
+// (between the publication of its rank and the setting of the thread) is
+// kept, though the sender's request is not waiting yet: a sender raises
+// before it posts. Before, the thread was set back below that sender and
+// served on there until its next request, while the sender waited: with
+// CPU hogs beside it, milliseconds.
+func TestSettleKeepsRaise(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raising a thread to SCHED_FIFO needs root")
+	}
+	dir := t.TempDir()
+	rx, err := Attach("SETTLE", WithDir(dir), WithTransport(SHM), WithPriorityInheritance())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := Attach("SETTLETX", WithDir(dir), WithTransport(SHM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := tx.Locate(ctx, "SETTLE") // a lane, and with it the bell the rank lives in
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	own, err := sys.GetSched(0)
+	if err != nil || own.Policy != sys.SchedOther {
+		t.Skipf("this thread runs at %+v (%v), want SCHED_OTHER", own, err)
+	}
+	s, err := newServer(rx.q, &rx.prioFails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop()
+	high := transport.Prio{Policy: sys.SchedFIFO, Level: 9}
+	raised := false
+	testHookPublished = func() {
+		testHookPublished = nil
+		// What a sender's boost does: the rank word, then the thread.
+		r, _ := rx.q.ServerRank()
+		if raised = rx.q.SwapServerRank(s.tid, r, high.Rank()); raised {
+			raised = sys.SetSched(s.tid, sys.Sched(high)) == nil
+		}
+	}
+	defer func() { testHookPublished = nil }()
+	s.mu.Lock()
+	s.settle(transport.Prio{Policy: sys.SchedOther})
+	s.mu.Unlock()
+	if !raised {
+		t.Fatal("the raise was not made")
+	}
+	if now, err := sys.GetSched(0); err != nil || now != sys.Sched(high) {
+		t.Errorf("after a raise to %+v during settle, the thread is at %+v (%v): the raise was undone", high, now, err)
+	}
+	if r, _ := rx.q.ServerRank(); r != high.Rank() {
+		t.Errorf("published rank %d, want the raised %d", r, high.Rank())
+	}
+}
