@@ -108,9 +108,14 @@ type Endpoint struct {
 	closing  atomic.Bool
 	refusing chan struct{} // a token per refused or busy connection being answered
 
-	hsMu   sync.Mutex  // guards hsUser and hsAll
+	hsMu   sync.Mutex  // guards hsUser, hsAll and hsConns
 	hsUser map[int]int // handshakes in progress by user
 	hsAll  int         // handshakes in progress
+	// the connections of handshakes and answers under way, which Close
+	// cuts short, and their goroutines (lanes' watchers too), which it
+	// waits for
+	hsConns map[*net.UnixConn]struct{}
+	hsWG    sync.WaitGroup
 
 	mu       sync.Mutex // guards freeIdx, all and byPID
 	freeIdx  []int
@@ -174,6 +179,7 @@ func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 		all:      make(map[*rlane]struct{}),
 		byPID:    make(map[int]int),
 		hsUser:   make(map[int]int),
+		hsConns:  make(map[*net.UnixConn]struct{}),
 		refusing: make(chan struct{}, maxRefusing),
 	}
 	if e.maxMsg <= 0 {
@@ -268,8 +274,29 @@ func (e *Endpoint) acceptLoop() {
 			e.busy(c, status, limit)
 			continue
 		}
-		go e.handshake(c, cred)
+		e.goTalk(c, func() { e.handshake(c, cred) })
 	}
+}
+
+// goTalk runs talk, a handshake or an answer on c, on a goroutine of its
+// own, which Close waits for once it has cut c's wait short.
+func (e *Endpoint) goTalk(c *net.UnixConn, talk func()) {
+	e.hsMu.Lock()
+	e.hsConns[c] = struct{}{}
+	e.hsMu.Unlock()
+	e.hsWG.Add(1)
+	go func() {
+		defer e.hsWG.Done()
+		talk()
+	}()
+}
+
+// talked is the end of c's handshake or answer (its lane, if it got one,
+// lives on: Close closes it).
+func (e *Endpoint) talked(c *net.UnixConn) {
+	e.hsMu.Lock()
+	delete(e.hsConns, c)
+	e.hsMu.Unlock()
 }
 
 // startHandshake counts a handshake in progress for uid, or returns the
@@ -318,7 +345,7 @@ func (e *Endpoint) busy(c *net.UnixConn, status int32, limit int) {
 	}
 	select {
 	case e.refusing <- struct{}{}:
-		go e.answer(c, status, limit)
+		e.goTalk(c, func() { e.answer(c, status, limit) })
 	default:
 		c.Close()
 	}
@@ -365,7 +392,7 @@ func (e *Endpoint) admit(c *net.UnixConn) (sys.Cred, bool) {
 	}
 	select {
 	case e.refusing <- struct{}{}:
-		go e.answer(c, ackDenied, 0)
+		e.goTalk(c, func() { e.answer(c, ackDenied, 0) })
 	default:
 		c.Close()
 	}
@@ -378,6 +405,7 @@ func (e *Endpoint) admit(c *net.UnixConn) (sys.Cred, bool) {
 // e.refusing, which it gives back.
 func (e *Endpoint) answer(c *net.UnixConn, status int32, index int) {
 	defer func() { <-e.refusing }()
+	defer e.talked(c)
 	c.SetDeadline(time.Now().Add(refuseTimeout))
 	buf := make([]byte, helloSize+1)
 	oob := make([]byte, 64)
@@ -406,6 +434,7 @@ func (e *Endpoint) allowed(c sys.Cred) bool {
 // socket until the sender closes it or dies.
 func (e *Endpoint) handshake(c *net.UnixConn, cred sys.Cred) {
 	l := e.setUp(c, cred)
+	e.talked(c)
 	e.endHandshake(cred.UID)
 	if l == nil {
 		return
@@ -921,6 +950,12 @@ func (e *Endpoint) Close() error {
 	}
 	e.ln.Close()
 	e.acceptWG.Wait()
+	// Handshakes and answers under way stop waiting for their hellos.
+	e.hsMu.Lock()
+	for c := range e.hsConns {
+		c.SetDeadline(time.Unix(1, 0))
+	}
+	e.hsMu.Unlock()
 	// No Receive polls the lanes or sleeps on the bell after this.
 	e.q.RemoveSource(e)
 	e.mu.Lock()
@@ -954,6 +989,9 @@ func (e *Endpoint) Close() error {
 			l.conn.Close()
 		}
 	}
+	// Every lane's connection is closed: their watchers return, and the
+	// handshakes cut short find the endpoint closed.
+	e.hsWG.Wait()
 	e.bellMap.Unmap()
 	e.bellFD.Close()
 	return nil

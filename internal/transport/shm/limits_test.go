@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
 )
 
@@ -258,5 +260,27 @@ func TestConnCloseEndsHandshake(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("a Send to a stopped receiver did not return within 2s of Conn.Close")
 		}
+	}
+}
+
+// Close cuts short a handshake waiting for a sender's hello, and returns
+// only once that connection is closed (its goroutine done): before, the
+// goroutine waited on for up to helloTimeout after Close, holding the
+// connection.
+func TestEndpointCloseEndsHandshake(t *testing.T) {
+	e, addr := listen(t, "hsclose", Options{})
+	c, err := net.DialUnix("unixpacket", nil, &net.UnixAddr{Name: addr, Net: "unixpacket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, 10*time.Second, "the handshake to start", func() bool {
+		e.hsMu.Lock()
+		defer e.hsMu.Unlock()
+		return e.hsAll == 1
+	})
+	within(t, 10*time.Second, "Endpoint.Close", func() { e.Close() })
+	if closed, err := sys.PeerClosed(c); !closed || err != nil {
+		t.Errorf("a handshake's connection after Close returned: closed %v (%v), want closed", closed, err)
 	}
 }
