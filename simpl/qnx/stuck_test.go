@@ -2,6 +2,7 @@ package qnx_test
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -30,6 +31,14 @@ func TestSendBehindStuckPulse(t *testing.T) {
 	}
 	srv.Signal(syscall.SIGSTOP)
 	defer syscall.Kill(srv.PID(), syscall.SIGCONT) // whatever happens: not left stopped
+	// Stopped before the pulse goes, or it may be taken first.
+	deadline := time.Now().Add(10 * time.Second)
+	for !stopped(srv.PID()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not stop within 10s")
+		}
+		time.Sleep(time.Millisecond) // polling its state
+	}
 	if err := qnx.MsgSendPulse(coid, -1, 1, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -71,4 +80,16 @@ func TestSendBehindStuckPulse(t *testing.T) {
 	srv.Kill()
 	srv.Wait(10 * time.Second)
 	reap(t)
+}
+
+// stopped reports whether process pid is stopped (state T in
+// /proc/PID/stat).
+func stopped(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(f) > 0 && f[0] == "T"
 }
