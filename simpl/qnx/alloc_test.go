@@ -4,8 +4,6 @@ package qnx_test
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,14 +15,7 @@ import (
 // MsgReceive plus MsgReply allocate nothing in the server.
 func TestSteadyStateAllocs(t *testing.T) {
 	env := setup(t)
-	srv := simpltest.StartNoWait(t, "echo", env)
-	line := srv.Expect("chid ", 10*time.Second)
-	srv.Expect("ready", 10*time.Second)
-	chid, _ := strconv.Atoi(strings.TrimPrefix(line, "chid "))
-	coid, err := qnx.ConnectAttach(0, srv.PID(), chid, qnx.NTO_SIDE_CHANNEL, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, coid := echoServer(t, env)
 	ctx := context.Background()
 	req, reply := make([]byte, 64), make([]byte, 64)
 	send := func() {

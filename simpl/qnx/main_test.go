@@ -295,6 +295,20 @@ func roleEcho(args []string) error {
 	}
 }
 
+// echoServer starts roleEcho and connects to its channel.
+func echoServer(t *testing.T, env []string) (*simpltest.Proc, int) {
+	t.Helper()
+	srv := simpltest.StartNoWait(t, "echo", env)
+	line := srv.Expect("chid ", 10*time.Second)
+	srv.Expect("ready", 10*time.Second)
+	chid, _ := strconv.Atoi(strings.TrimPrefix(line, "chid "))
+	coid, err := qnx.ConnectAttach(0, srv.PID(), chid, qnx.NTO_SIDE_CHANNEL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, coid
+}
+
 // overFIFO is whether the tests run with the FIFO transport forced
 // (GOSIMPL_TRANSPORT=fifo), where a few behaviours differ (doc.go).
 func overFIFO() bool { return os.Getenv("GOSIMPL_TRANSPORT") == "fifo" }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl/qnx"
-	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
 // A MsgSend waits for the pulses sent before it on its coid, but no
@@ -21,14 +20,7 @@ import (
 // server does. Before, it waited for the pulse regardless.
 func TestSendBehindStuckPulse(t *testing.T) {
 	env := setup(t)
-	srv := simpltest.StartNoWait(t, "echo", env)
-	line := srv.Expect("chid ", 10*time.Second)
-	srv.Expect("ready", 10*time.Second)
-	chid, _ := strconv.Atoi(strings.TrimPrefix(line, "chid "))
-	coid, err := qnx.ConnectAttach(0, srv.PID(), chid, qnx.NTO_SIDE_CHANNEL, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, coid := echoServer(t, env)
 	srv.Signal(syscall.SIGSTOP)
 	defer syscall.Kill(srv.PID(), syscall.SIGCONT) // whatever happens: not left stopped
 	// Stopped before the pulse goes, or it may be taken first.

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/gosimpl/gosimpl/transport/transporttest"
 	"os"
 	"runtime"
 	"slices"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gosimpl/gosimpl/transport/transporttest"
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/internal/sys"
@@ -73,6 +74,19 @@ func attachCLI(t *testing.T, dir string) (*naming.Registry, *Endpoint) {
 	}
 	t.Cleanup(func() { ep.Close() })
 	return reg, ep
+}
+
+// holding attaches CLI in dir for a test (attachCLI), starts a holder of
+// n requests as SRV and locates it.
+func holding(t *testing.T, dir string, n int) (*naming.Registry, *Endpoint, *proctest.Proc, *Conn) {
+	t.Helper()
+	reg, ep := attachCLI(t, dir)
+	h := proctest.Start(t, "holder", nil, dir, "SRV", strconv.Itoa(n))
+	c, err := ep.Locate("SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg, ep, h, c
 }
 
 // runHolder (DIR NAME N) receives N requests, printing "held K" after the
@@ -389,12 +403,7 @@ func TestReplyThenKilled(t *testing.T) {
 // ErrClosed, later Sends fail the same way, and a second Close is a no-op.
 func TestConnCloseEndsSends(t *testing.T) {
 	dir := proctest.Dir(t)
-	reg, ep := attachCLI(t, dir)
-	h := proctest.Start(t, "holder", nil, dir, "SRV", "2")
-	c, err := ep.Locate("SRV")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, ep, h, c := holding(t, dir, 2)
 	ctx := proctest.Context(t, time.Minute)
 	errs := make(chan error, 2)
 	for range 2 {
@@ -444,12 +453,7 @@ func TestGaveUpThenKilled(t *testing.T) {
 	for _, closeConn := range []bool{false, true} {
 		t.Run(fmt.Sprintf("close=%v", closeConn), func(t *testing.T) {
 			dir := proctest.Dir(t)
-			reg, ep := attachCLI(t, dir)
-			h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
-			c, err := ep.Locate("SRV")
-			if err != nil {
-				t.Fatal(err)
-			}
+			reg, _, h, c := holding(t, dir, 1)
 			defer c.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)

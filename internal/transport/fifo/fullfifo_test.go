@@ -17,12 +17,7 @@ import (
 // Conn is closed, and it goes through once the receiver reads again.
 func TestSendFullFIFO(t *testing.T) {
 	dir := proctest.Dir(t)
-	reg, ep := attachCLI(t, dir)
-	h := proctest.Start(t, "holder", nil, dir, "SRV", "1")
-	c, err := ep.Locate("SRV")
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, ep, h, c := holding(t, dir, 1)
 	defer c.Close()
 	if err := syscall.Kill(h.PID(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
