@@ -168,15 +168,12 @@ func TestParseCyclictestBad(t *testing.T) {
 }
 
 // FuzzParseCyclictest: whatever it is given, the parser returns an error
-// or figures that hold together, and does not panic.
+// or figures that hold together, and does not panic. Its seeds are the
+// corpus in testdata/fuzz, small ones: with the real outputs of testdata
+// (28 and 42 KB, 2,000 histogram lines) as seeds, Go's fuzzer made a
+// handful of executions in 20 s. real_2threads_100us is the two-thread
+// output cut to its first 100 buckets, the rest counted as overflows.
 func FuzzParseCyclictest(f *testing.F) {
-	for _, file := range []string{"cyclictest-1thread.txt", "cyclictest-2threads.txt"} {
-		b, err := os.ReadFile("testdata/" + file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(string(b))
-	}
 	f.Fuzz(func(t *testing.T, text string) {
 		st, err := parseCyclictest(strings.NewReader(text), 2000)
 		if err != nil {
