@@ -522,6 +522,23 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	return n, err
 }
 
+// UntilTaken is ctx for a Send that may also give up while, and only
+// while, its request waits for the receiver to take it: when queued
+// ends, a Conn whose WithdrawsQueued is true takes the request back if
+// the receiver has not yet received it, and Send returns queued.Err();
+// if the receiver has, taken is called (once, on the sending goroutine;
+// it may be nil) and Send goes on until the reply, the receiver's end,
+// Close or the end of ctx. This is QNX's timeout of the SEND-blocked
+// state. A Conn that cannot tell (FIFOs, the network) ignores queued.
+func UntilTaken(ctx, queued context.Context, taken func()) context.Context {
+	return transport.UntilTaken(ctx, queued, taken)
+}
+
+// WithdrawsQueued tells whether Sends on c honour UntilTaken: true
+// through shared memory, which knows whether the receiver has taken a
+// request; false through FIFOs and the network.
+func (c *Conn) WithdrawsQueued() bool { return transport.WithdrawsQueued(c.tc) }
+
 // Trigger sends proxy (1 or more) and returns without waiting; the
 // receiver's Receive returns a Message whose Proxy is proxy.
 func (c *Conn) Trigger(proxy int) error {

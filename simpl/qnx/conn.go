@@ -453,6 +453,22 @@ func (p *peer) send(ctx context.Context, id int32, req, reply []byte) (int, erro
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// Where the transport knows whether the server has received the
+	// message (shared memory), the end of the SEND state is its to tell:
+	// ending qctx takes back a message still queued, and closes taken if
+	// it was received (see simpl.UntilTaken).
+	var (
+		qcancel   context.CancelFunc
+		taken     chan struct{}
+		withdraws = p.sc.WithdrawsQueued()
+	)
+	if withdraws {
+		var qctx context.Context
+		qctx, qcancel = context.WithCancel(context.Background())
+		defer qcancel()
+		taken = make(chan struct{})
+		sctx = simpl.UntilTaken(sctx, qctx, func() { close(taken) })
+	}
 	type result struct {
 		n   int
 		err error
@@ -486,6 +502,25 @@ func (p *peer) send(ctx context.Context, id int32, req, reply []byte) (int, erro
 			return r.n, nil // answered first
 		}
 		return 0, why
+	}
+	if withdraws && states&NTO_TIMEOUT_SEND != 0 {
+		// SEND-blocked: the message is taken back at once, as the QNX
+		// kernel does, with no word to the server.
+		qcancel()
+		select {
+		case r := <-done:
+			if r.err == nil {
+				return r.n, nil // answered first
+			}
+			if errors.Is(r.err, context.Canceled) {
+				return 0, why // taken back
+			}
+			return r.n, p.sendErr(r.err)
+		case <-taken:
+		}
+		// Off simpl's queue: the server is asked below, as it alone
+		// knows whether its application has received the message (a
+		// MsgReceivePulse holds what it takes, still SEND-blocked).
 	}
 	// Ask the server what state the message is in (see channel.unblock).
 	uctx, ucancel := context.WithCancel(context.Background())

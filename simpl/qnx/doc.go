@@ -128,27 +128,34 @@
 //     not received it (through FIFOs it is delivered and its answer
 //     discarded), and the server is not told; its MsgReply then gets
 //     ESRCH (through FIFOs the C SIMPL wire cannot say, and it succeeds).
+//   - Otherwise, with SEND armed (or on cancellation), a message the
+//     server has not taken off simpl's queue is withdrawn at once and
+//     the client leaves, the server untold, as the QNX kernel does for
+//     a SEND-blocked client: through shared memory, which knows whether
+//     the message was taken (simpl.UntilTaken).
 //   - Otherwise the client asks the server, in band, which state its
 //     message is in, and the server's next MsgReceive decides: still
-//     queued with SEND armed, the message is withdrawn and the client
-//     leaves; received with REPLY armed, on an UNBLOCK channel the
-//     server gets a PULSE_CODE_UNBLOCK pulse (value the rcvid, MsgInfo
-//     shows NTO_MI_UNBLOCK_REQ) and the client stays blocked until
-//     MsgReply or MsgError, as on QNX; without UNBLOCK the client leaves
-//     and the rcvid is void; received with only SEND armed, the client
-//     waits for its reply.
+//     queued (or held by a MsgReceivePulse) with SEND armed, the message
+//     is withdrawn and the client leaves; received with REPLY armed, on
+//     an UNBLOCK channel the server gets a PULSE_CODE_UNBLOCK pulse
+//     (value the rcvid, MsgInfo shows NTO_MI_UNBLOCK_REQ) and the client
+//     stays blocked until MsgReply or MsgError, as on QNX; without
+//     UNBLOCK the client leaves and the rcvid is void; received with
+//     only SEND armed, the client waits for its reply.
 //
-// What this cannot tell apart: the transports do not say whether the
-// server has taken a message off its queue, so the client alone cannot
-// know whether it is SEND- or REPLY-blocked. The server knows, but only
-// when it runs MsgReceive, and the client's question queues behind the
-// message itself: a server that is not receiving decides nothing (an
-// UNBLOCK channel's client, or one with only SEND or only REPLY armed,
-// waits for it), and a message queued ahead of its own question is
-// received first, so it is REPLY-blocked when the question is answered.
-// A SEND-only timeout therefore releases a client only when the server
-// answers the question while the message is not yet received (through
-// FIFOs a message sent later can be withdrawn this way).
+// What this cannot tell apart: through FIFOs the transport does not say
+// whether the server has taken a message off its queue, so the client
+// alone cannot know whether it is SEND- or REPLY-blocked. The server
+// knows, but only when it runs MsgReceive, and the client's question
+// queues behind the message itself: a server that is not receiving
+// decides nothing (an UNBLOCK channel's client, or one with only SEND or
+// only REPLY armed, waits for it), and a message queued ahead of its own
+// question is received first, so it is REPLY-blocked when the question
+// is answered. Through FIFOs a SEND-only timeout therefore releases a
+// client only when the server answers the question while the message is
+// not yet received (a message sent later can be withdrawn this way).
+// Through shared memory the same holds only for a message taken off the
+// queue and held by a MsgReceivePulse.
 //
 // # Not here
 //

@@ -276,7 +276,11 @@ func reap(t *testing.T) {
 // roleEcho: create a channel, print "chid N", and answer every message
 // with itself until killed.
 func roleEcho(args []string) error {
-	chid, err := qnx.ChannelCreate(0)
+	flags := 0
+	if len(args) > 0 {
+		flags, _ = strconv.Atoi(args[0])
+	}
+	chid, err := qnx.ChannelCreate(flags)
 	if err != nil {
 		return err
 	}
@@ -295,10 +299,15 @@ func roleEcho(args []string) error {
 	}
 }
 
-// echoServer starts roleEcho and connects to its channel.
-func echoServer(t *testing.T, env []string) (*simpltest.Proc, int) {
+// echoServer starts roleEcho and connects to its channel, created with
+// flags (none if not given).
+func echoServer(t *testing.T, env []string, flags ...int) (*simpltest.Proc, int) {
 	t.Helper()
-	srv := simpltest.StartNoWait(t, "echo", env)
+	var args []string
+	if len(flags) > 0 {
+		args = append(args, strconv.Itoa(flags[0]))
+	}
+	srv := simpltest.StartNoWait(t, "echo", env, args...)
 	line := srv.Expect("chid ", 10*time.Second)
 	srv.Expect("ready", 10*time.Second)
 	chid, _ := strconv.Atoi(strings.TrimPrefix(line, "chid "))

@@ -87,6 +87,7 @@ func RunWith(t *testing.T, tr transport.Transport, o Options) {
 		{"DeadReceiver", testDeadReceiver},
 		{"CloseUnderLoad", testCloseUnderLoad},
 		{"ReceiveEnds", testReceiveEnds},
+		{"UntilTaken", testUntilTaken},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, tr) })
 	}
@@ -251,6 +252,11 @@ func roleSend(tr transport.Transport, args []string) error {
 	proctest.Ready()
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(nil, 4<<20)
+	var (
+		queued            sync.WaitGroup
+		endQueue, endSend context.CancelFunc = func() {}, func() {}
+	)
+	defer queued.Wait()
 	for in.Scan() {
 		f := strings.Fields(in.Text())
 		if len(f) == 0 {
@@ -291,6 +297,33 @@ func roleSend(tr transport.Transport, args []string) error {
 					break
 				}
 			}
+		case "withdraws":
+			fmt.Printf("withdraws %t\n", transport.WithdrawsQueued(c))
+		case "sendq":
+			// A Send under transport.UntilTaken in the background:
+			// "unqueue" ends its wait in the queue ("taken" if the
+			// receiver has the request), "stop" the Send.
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			qctx, qcancel := context.WithCancel(context.Background())
+			endSend, endQueue = cancel, qcancel
+			ctx = transport.UntilTaken(ctx, qctx, func() { fmt.Println("taken") })
+			queued.Add(1)
+			go func(msg string) {
+				defer queued.Done()
+				defer cancel()
+				defer qcancel()
+				buf := make([]byte, 64)
+				n, err := c.Send(ctx, []byte(msg), buf)
+				if err != nil {
+					fmt.Printf("err %s\n", kind(err))
+				} else {
+					fmt.Printf("reply %s\n", buf[:n])
+				}
+			}(f[1])
+		case "unqueue":
+			endQueue()
+		case "stop":
+			endSend()
 		case "trigger":
 			p, _ := strconv.Atoi(f[1])
 			if err := c.Trigger(p); err != nil {
@@ -773,4 +806,71 @@ func testReceiveEnds(t *testing.T, tr transport.Transport) {
 	case <-time.After(bound):
 		t.Fatalf("Receive still waiting %v after the queue closed", bound)
 	}
+}
+
+// testUntilTaken checks transport.UntilTaken: where the transport says
+// it can (WithdrawsQueued), the end of the queued context takes back a
+// request still queued, so that the receiver never sees it, and leaves a
+// taken one with the receiver: the Send waits on for its answer, the
+// receiver's end or its own context's. Where it cannot, the queued
+// context is ignored.
+func testUntilTaken(t *testing.T, tr transport.Transport) {
+	r := newReceiver(t, tr)
+	s := r.startSender("CLI")
+	s.do(t, "withdraws")
+	switch got := s.ReadLine(bound); got {
+	case "withdraws false":
+		s.do(t, "sendq held")
+		held := r.receive()
+		s.do(t, "unqueue")
+		if err := held.Reply(reply(held.Data())); err != nil {
+			t.Fatalf("Reply: %v", err)
+		}
+		s.expectLine(t, "reply re:held")
+		return
+	case "withdraws true":
+	default:
+		t.Fatalf("sender says %q", got)
+	}
+
+	// Queued, never received: taken back. Whether the end comes before
+	// or after the request is posted, the receiver must not see it.
+	s.do(t, "sendq queued")
+	s.do(t, "unqueue")
+	s.expectLine(t, "err canceled")
+	s.do(t, "send after 10s")
+	if next := r.receive(); string(next.Data()) != "after" {
+		t.Fatalf("received %q, want the message sent after the withdrawn one", next.Data())
+	} else if err := next.Reply(reply(next.Data())); err != nil {
+		t.Fatalf("Reply: %v", err)
+	}
+	s.expectLine(t, "reply re:after")
+
+	// Received: the end of the queue's wait finds it taken, and the Send
+	// gets the answer.
+	s.do(t, "sendq held")
+	held := r.receive()
+	s.do(t, "unqueue")
+	s.expectLine(t, "taken")
+	if err := held.Reply(reply(held.Data())); err != nil {
+		t.Fatalf("Reply after the wait in the queue ended: %v", err)
+	}
+	s.expectLine(t, "reply re:held")
+
+	// Received, then the Send's own context ends: it ends the Send.
+	s.do(t, "sendq abandoned")
+	abandoned := r.receive()
+	s.do(t, "unqueue")
+	s.expectLine(t, "taken")
+	s.do(t, "stop")
+	s.expectLine(t, "err canceled")
+	abandoned.Abort()
+
+	// Received, then the receiver goes: the Send ends with that.
+	s.do(t, "sendq dropped")
+	r.receive()
+	s.do(t, "unqueue")
+	s.expectLine(t, "taken")
+	closeAll(r.ep, r.q)
+	s.expectLine(t, "err peer_gone")
 }

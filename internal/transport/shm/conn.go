@@ -151,6 +151,11 @@ func (c *Conn) PID() int { return c.pid }
 // Transport is "shm".
 func (c *Conn) Transport() string { return Name }
 
+// WithdrawsQueued is true: a Send knows whether the receiver has taken
+// its request (the lane's state word), and takes back one still posted
+// (transport.UntilTaken).
+func (c *Conn) WithdrawsQueued() bool { return true }
+
 // busyWait bounds how long a lane handshake is tried again while the
 // receiver answers that it is busy (too many handshakes in progress) or
 // hangs up without an answer though its process lives (it dropped a
@@ -810,13 +815,16 @@ func (c *Conn) exchange(ctx context.Context, l *lane, n, maxReply int, crowd int
 	if crowd > 1 {
 		spin, park = int(crowd) < runtime.GOMAXPROCS(0), true
 	}
-	st := l.wait(ctx, spin, park)
+	st, qerr := l.wait(ctx, spin, park)
 	switch st {
 	case laneAnswered:
 	case laneIdle, laneAbandoned:
 		// Withdrawn before the receiver took it, or given up while it
 		// worked: the receiver's late answer goes nowhere.
 		keep := st == laneIdle && !l.isGone()
+		if qerr != nil {
+			return 0, keep, qerr
+		}
 		if err := ctx.Err(); err != nil {
 			return 0, keep, err
 		}
@@ -973,13 +981,18 @@ func (b *Buffer) Close() error {
 // answers, ctx ends or the receiver goes. On the way out it returns
 // laneAnswered, or the state it left a withdrawn lane in: laneIdle (not
 // taken: reusable) or laneAbandoned (taken: must be dropped).
-func (l *lane) wait(ctx context.Context, spin, park bool) uint32 {
+//
+// For a ctx made by transport.UntilTaken, the end of its queued context
+// takes the request back if it is still posted, and wait returns laneIdle
+// and queued's error (qerr); once the receiver has taken the request, it
+// calls the context's taken function and waits on.
+func (l *lane) wait(ctx context.Context, spin, park bool) (state uint32, qerr error) {
 	c := l.c
 	deadline := c.spin.Start()
 	for spins := 0; spin; spins++ {
 		if l.w.state.Load() == laneAnswered {
 			c.spin.Done(true)
-			return laneAnswered
+			return laneAnswered, nil
 		}
 		if spins&63 == 0 && !c.spin.More(deadline) {
 			break
@@ -989,13 +1002,29 @@ func (l *lane) wait(ctx context.Context, spin, park bool) uint32 {
 		c.spin.Done(false)
 	}
 	l.watchCtx(ctx)
+	queued, taken, untilTaken := transport.UntilTakenFrom(ctx)
+	if untilTaken {
+		defer context.AfterFunc(queued, l.wakeFn)()
+	}
 	for {
 		s := l.w.state.Load()
 		if s == laneAnswered {
-			return s
+			return s, nil
+		}
+		if untilTaken && queued.Err() != nil {
+			if l.w.state.CompareAndSwap(lanePosted, laneIdle) {
+				return laneIdle, queued.Err() // still queued: taken back
+			}
+			// Taken (or answered meanwhile, which the loop sees): the
+			// wait in the queue is over.
+			untilTaken = false
+			if taken != nil {
+				taken()
+			}
+			continue
 		}
 		if ctx.Err() != nil || l.isGone() || c.closing.Load() {
-			return l.withdraw()
+			return l.withdraw(), nil
 		}
 		// Announce the sleep, then look again: whoever changes what we
 		// wait for clears swait after doing so and wakes us if it was set.
@@ -1010,7 +1039,7 @@ func (l *lane) wait(ctx context.Context, spin, park bool) uint32 {
 			}
 		}
 		l.w.swait.Swap(how)
-		if l.w.state.Load() == s && ctx.Err() == nil && !l.isGone() && !c.closing.Load() {
+		if l.w.state.Load() == s && ctx.Err() == nil && !(untilTaken && queued.Err() != nil) && !l.isGone() && !c.closing.Load() {
 			if park {
 				// Nudges may be left from earlier wake-ups; the loop
 				// looks again either way.

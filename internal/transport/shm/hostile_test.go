@@ -42,7 +42,7 @@ func postRaw(t *testing.T, c *Conn, req []byte, nbytes, maxReply uint32) uint32 
 	l.w.code.Store(0)
 	l.w.state.Store(lanePosted)
 	c.bell.ring(l.index)
-	if st := l.wait(ctx, true, false); st != laneAnswered {
+	if st, _ := l.wait(ctx, true, false); st != laneAnswered {
 		c.discard(l)
 		t.Fatalf("forged header nbytes=%d maxReply=%d: no answer within 10s (state %d)", nbytes, maxReply, st)
 	}

@@ -45,7 +45,7 @@ func postPrio(t *testing.T, c *Conn, word uint32) uint32 {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l := postWaiting(t, c, []byte{opEcho, 'p'}, word)
-	if st := l.wait(ctx, true, false); st != laneAnswered {
+	if st, _ := l.wait(ctx, true, false); st != laneAnswered {
 		c.discard(l)
 		t.Fatalf("prio word %#x: no answer within 10s (state %d)", word, st)
 	}

@@ -512,7 +512,7 @@ func TestProxyPriorityOrder(t *testing.T) {
 		t.Errorf("received %q, want %q", g, want)
 	}
 	for _, l := range lanes {
-		if st := l.wait(ctx, true, false); st != laneAnswered {
+		if st, _ := l.wait(ctx, true, false); st != laneAnswered {
 			t.Fatalf("a posted request's lane in state %d, want answered", st)
 		}
 		l.w.prio.Store(0)
