@@ -90,7 +90,7 @@ func (w *writer) request(subject string, e *netwire.BatchEntry, wt *waiter) (boo
 		p = nil
 	}
 	if p == nil {
-		n := w.g.batchSeq.Add(1)
+		n := unguessable()
 		b, err := netwire.AppendBatch(make([]byte, 0, 4096), netwire.Batch{IDPrefix: w.g.idPrefix, Inbox: w.g.inbox})
 		if err != nil {
 			return false, err

@@ -111,11 +111,32 @@ func (g *Gateway) streamSubject(k uint64) string {
 	return g.inbox + ".c." + strconv.FormatUint(k, 10)
 }
 
-// addStream routes what comes to streamSubject(k) to h until dropStream.
-func (g *Gateway) addStream(k uint64, h func(*nats.Msg)) {
+// addStream routes what comes to streamSubject(k) to h until
+// dropStream(k), and returns k (unguessable).
+func (g *Gateway) addStream(h func(*nats.Msg)) uint64 {
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := unguessable()
+	for g.streams[k] != nil {
+		k = unguessable()
+	}
 	g.streams[k] = h
-	g.mu.Unlock()
+	return k
+}
+
+// inboxOf is the inbox prefix (netwire.Inbox and ".") of the host whose
+// answer subject to is: to's first two tokens. Only subjects under the
+// sending host's inbox are answered (onRequest).
+func inboxOf(to string) string {
+	i := strings.IndexByte(to, '.')
+	if i < 0 {
+		return to + "."
+	}
+	j := strings.IndexByte(to[i+1:], '.')
+	if j < 0 {
+		return to + "."
+	}
+	return to[:i+1+j+1]
 }
 
 func (g *Gateway) dropStream(k uint64) {
@@ -145,13 +166,17 @@ func (g *Gateway) onStream(m *nats.Msg) {
 type flow struct {
 	mu    sync.Mutex
 	got   int       // bytes the other side has
+	peer  string    // the other side's inbox prefix: to must begin with it
 	to    string    // where the chunks go; "" until the first acknowledgement
 	bad   error     // an acknowledgement it could not read
 	final *nats.Msg // the answer to a request, once it came
 	note  chan struct{}
 }
 
-func newFlow() flow { return flow{note: make(chan struct{}, 1)} }
+// newFlow is the flow of a message in chunks to the host whose inbox
+// prefix (netwire.Inbox and ".") is peer: its acknowledgements may send
+// the chunks nowhere else.
+func newFlow(peer string) flow { return flow{peer: peer, note: make(chan struct{}, 1)} }
 
 func (f *flow) notify() {
 	select {
@@ -163,6 +188,9 @@ func (f *flow) notify() {
 // take reads an acknowledgement.
 func (f *flow) take(m *nats.Msg) {
 	a, err := parseAck(m)
+	if err == nil && !strings.HasPrefix(a.chunksTo, f.peer) {
+		err = fmt.Errorf("%w: %s %q: not the other side's inbox", errBadHeader, netwire.HeaderChunksTo, a.chunksTo)
+	}
 	f.mu.Lock()
 	switch {
 	case err != nil:
@@ -239,9 +267,9 @@ type assembly struct {
 // a stream of the gateway's own, and says so in its acknowledgement of
 // the first. Call stop when done with it.
 func (g *Gateway) newAssembly(buf, first []byte, acksTo string) (a *assembly, stop func()) {
-	k := g.seq.Add(1)
-	a = &assembly{g: g, self: g.streamSubject(k), acksTo: acksTo, buf: buf, got: copy(buf, first), note: make(chan struct{}, 1)}
-	g.addStream(k, a.take)
+	a = &assembly{g: g, acksTo: acksTo, buf: buf, got: copy(buf, first), note: make(chan struct{}, 1)}
+	k := g.addStream(a.take)
+	a.self = g.streamSubject(k) // before the acknowledgement that tells it
 	a.ack(a.got)
 	return a, func() { g.dropStream(k) }
 }
@@ -312,9 +340,8 @@ func (a *assembly) wait() error {
 // message, in chunks to the requesting gateway's inbox as it
 // acknowledges them.
 func (g *Gateway) answerChunks(to string, data []byte) {
-	f := newFlow()
-	k := g.seq.Add(1)
-	g.addStream(k, f.take)
+	f := newFlow(inboxOf(to))
+	k := g.addStream(f.take)
 	defer g.dropStream(k)
 	h := answerHeader(netwire.StatusOK.String(), 0)
 	h.Set(netwire.HeaderSize, strconv.Itoa(len(data)))

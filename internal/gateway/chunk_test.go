@@ -119,7 +119,7 @@ func TestChunksFull(t *testing.T) {
 // subject's subscription and where the receiving gateway wants the rest.
 func rawChunked(t *testing.T, nc *nats.Conn, host, id string, size int, first []byte) (*nats.Subscription, string) {
 	t.Helper()
-	inbox := nc.NewInbox()
+	inbox := peerInbox("a")
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestChunksStopped(t *testing.T) {
 		chunks  atomic.Int64 // chunks after the first that came
 		replyTo atomic.Value // the request's reply subject
 	)
-	chunkInbox := peer.NewInbox()
+	chunkInbox := peerInbox("peer")
 	csub, err := peer.Subscribe(chunkInbox, func(m *nats.Msg) {
 		chunks.Add(1)
 		if ackAll.Load() {
@@ -348,7 +348,7 @@ func TestPartialReplies(t *testing.T) {
 	defer cancel()
 	peer := g.nc
 	acks := make(chan *nats.Msg, 16)
-	ackInbox := peer.NewInbox()
+	ackInbox := peerInbox("peer")
 	asub, err := peer.ChanSubscribe(ackInbox, acks)
 	if err != nil {
 		t.Fatal(err)
@@ -410,7 +410,7 @@ func TestPartialReplies(t *testing.T) {
 		}
 		served <- err
 	}()
-	inbox := peer.NewInbox()
+	inbox := peerInbox("a")
 	rsub, err := peer.SubscribeSync(inbox)
 	if err != nil {
 		t.Fatal(err)
@@ -531,6 +531,13 @@ func TestChunksQueueGroup(t *testing.T) {
 // permissions: the chunk tests' raw clients play other hosts' gateways.
 func setupFree(t testing.TB, host string, opts ...Option) (*Gateway, string, *Connected) {
 	return setupOn(t, &Network{Host: host, NATS: []string{deployment(t)}}, host, opts...)
+}
+
+// peerInbox is a new subject under host's inbox, for a raw peer playing
+// host: a gateway answers, acknowledges and sends chunks to another host
+// only under that host's inbox.
+func peerInbox(host string) string {
+	return netwire.Inbox(host) + strings.TrimPrefix(nats.NewInbox(), "_INBOX")
 }
 
 // peerOn is a client of conn's server of its own (a raw peer playing

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -228,12 +229,10 @@ type Gateway struct {
 	limit int // the largest request or reply carried
 
 	idPrefix string
-	seq      atomic.Uint64
 	inbox    string
 	dedupe   *seen
 	policy   atomic.Pointer[Policy] // nil: serve every host
 	batchMax int                    // requests and answers of at most this many bytes go in batches (batch.go)
-	batchSeq atomic.Uint64          // numbers the request batches
 	w        *writer
 
 	hard    context.Context // ends when Close gives up on what is in flight
@@ -633,12 +632,15 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 	if len(first) > g.limit {
 		first, r.size = first[:g.limit], len(first)
 	}
-	n := g.seq.Add(1)
-	r.id = g.idPrefix + "-" + strconv.FormatUint(n, 10)
-	w := &waiter{flow: newFlow()}
+	w := &waiter{flow: newFlow(netwire.Inbox(env.Target.Host) + ".")}
 	g.mu.Lock()
+	n := unguessable()
+	for g.waiters[n] != nil {
+		n = unguessable()
+	}
 	g.waiters[n] = w
 	g.mu.Unlock()
+	r.id = g.idPrefix + "-" + strconv.FormatUint(n, 10)
 	defer func() {
 		g.mu.Lock()
 		delete(g.waiters, n)
@@ -727,6 +729,14 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 			case a.status == netwire.StatusOK && max(a.size, len(got)) > env.MaxReply:
 				return netwire.StatusReplyTooLarge, max(a.size, len(got))
 			case a.status == netwire.StatusOK && a.size > 0:
+				if !strings.HasPrefix(a.acksTo, netwire.Inbox(env.Target.Host)+".") {
+					// Acknowledgements go to the answering host's
+					// inbox only, never where some host would have
+					// this gateway publish.
+					g.stats.badAns.Add(1)
+					g.stats.unknown.Add(1)
+					return netwire.StatusUnknown, 0
+				}
 				return g.replyChunks(final, a, &framed)
 			case a.status == netwire.StatusOK:
 				data = got
@@ -807,8 +817,12 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		g.onBatch(m, from)
 		return
 	}
-	if m.Reply == "" {
-		g.stats.badReq.Add(1) // nobody to answer
+	if m.Reply == "" || err == nil && !strings.HasPrefix(m.Reply, netwire.Inbox(from)+".") {
+		// Nobody to answer, or an answer subject not the sending
+		// host's: answers go to its inbox only, never where it would
+		// have this gateway publish (another host's inbox, a subject
+		// names are followed on).
+		g.stats.badReq.Add(1)
 		return
 	}
 	if err == nil {
@@ -843,8 +857,8 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 func (g *Gateway) onBatch(m *nats.Msg, from string) {
 	badInbox := false
 	_, err := netwire.DecodeBatch(m.Data, func(h netwire.Batch, e netwire.BatchEntry, err error) bool {
-		if subject("inbox", h.Inbox) != nil {
-			badInbox = true // nowhere to answer
+		if subject("inbox", h.Inbox) != nil || !strings.HasPrefix(h.Inbox, netwire.Inbox(from)+".") {
+			badInbox = true // nowhere to answer (see onRequest)
 			return false
 		}
 		rt := replyTo{inbox: h.Inbox, seq: e.Seq}
@@ -1211,4 +1225,20 @@ func (g *Gateway) Close() error {
 		}
 	})
 	return nil
+}
+
+// unguessable is a number for a request, batch, stream or names list
+// that no other host can guess. Those numbers are the last token of the
+// subjects their answers, acknowledgements and chunks come to under the
+// gateway's inbox, and every host that hears from the gateway learns its
+// inbox: numbered in order, they would let any host answer another's
+// requests (docs/network.md, Security). Never 0.
+func unguessable() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:]) // never fails (crypto/rand)
+		if n := binary.LittleEndian.Uint64(b[:]); n != 0 {
+			return n
+		}
+	}
 }

@@ -75,7 +75,6 @@ type names struct {
 	hostRuns  map[string]int // runs followed of each host
 	maxNames  int            // Options.maxNames
 	partMax   int            // the largest names message: NATS's payload limit
-	fetchSeq  atomic.Uint64  // numbers the inboxes snapshots in parts come to
 
 	own     run           // this gateway's run
 	ownSeen chan struct{} // closed when the Table has this host's names
@@ -632,7 +631,7 @@ func (n *names) fetch(r run, room int) (netwire.Names, error) {
 	if err != nil {
 		return s, err // partMax was checked at the start: cannot happen
 	}
-	inbox := n.g.inbox + ".n." + strconv.FormatUint(n.fetchSeq.Add(1), 10)
+	inbox := n.g.inbox + ".n." + strconv.FormatUint(unguessable(), 10)
 	sub, err := n.g.nc.SubscribeSync(inbox)
 	if err != nil {
 		return s, err
