@@ -385,6 +385,9 @@ func checkHost(host string) error {
 // now on; nil serves every host.
 func (g *Gateway) SetPolicy(p *Policy) { g.policy.Store(p) }
 
+// Policy is the policy in force (SetPolicy): nil, every host served.
+func (g *Gateway) Policy() *Policy { return g.policy.Load() }
+
 // Limit is the largest request or reply the gateway carries in one NATS
 // message: the NATS payload limit less room for the headers. Larger ones,
 // up to netwire.MaxPayload, go in chunks of this size.

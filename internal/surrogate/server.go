@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/internal/surwire"
 	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 )
 
@@ -42,11 +44,32 @@ type Options struct {
 	Total      int            // 0: DefaultTotal
 	Allow      []netip.Prefix // peers allowed besides loopback ones
 	Log        func(string)   // a line per refusal or failure; nil: none
+	// Admit, if set, decides whether the peer at addr may reach the
+	// local name (a name Serve takes at all: see checkName); an error
+	// refuses the NAME_LOCATE, as a name not found. fcgate checks its
+	// policy file here.
+	Admit func(addr netip.Addr, name string) error
+}
+
+// checkName refuses a NAME_LOCATE of a name that is not a plain local
+// one: a peer reaches this host's receivers, never through the Channel's
+// own transports to other hosts (host:NAME, _simplTCP:...) nor to the
+// names gosimpl and C SIMPL keep for themselves (the gateway's, the
+// protocol router's), which would carry its requests on as theirs.
+func checkName(name string) error {
+	if err := naming.CheckLocal(name); err != nil {
+		return err
+	}
+	if strings.HasPrefix(name, "_gosimpl") || strings.HasPrefix(name, "_simpl") {
+		return fmt.Errorf("%q: a name gosimpl or C SIMPL keeps for itself", name)
+	}
+	return nil
 }
 
 // Stats count what a Server saw.
 type Stats struct {
 	Accepted, Refused, Located, NotFound, Sends, Failed, Proxies, Bad int64
+	Denied                                                            int64 // NAME_LOCATEs of names refused (checkName, Options.Admit)
 }
 
 // Server serves C SIMPL surrogates' connections. Safe for concurrent
@@ -64,7 +87,7 @@ type Server struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	stats struct{ accepted, refused, located, notFound, sends, failed, proxies, bad atomic.Int64 }
+	stats struct{ accepted, refused, located, notFound, sends, failed, proxies, bad, denied atomic.Int64 }
 }
 
 // Serve takes connections on ln for the receivers ch can locate, until
@@ -95,13 +118,19 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Stats returns the counts so far.
 func (s *Server) Stats() Stats {
 	t := &s.stats
-	return Stats{t.accepted.Load(), t.refused.Load(), t.located.Load(), t.notFound.Load(), t.sends.Load(), t.failed.Load(), t.proxies.Load(), t.bad.Load()}
+	return Stats{t.accepted.Load(), t.refused.Load(), t.located.Load(), t.notFound.Load(), t.sends.Load(), t.failed.Load(), t.proxies.Load(), t.bad.Load(), t.denied.Load()}
 }
 
 func (s *Server) log(format string, args ...any) {
 	if s.o.Log != nil {
 		s.o.Log(fmt.Sprintf(format, args...))
 	}
+}
+
+// peerAddr is the address c's peer connects from.
+func peerAddr(c net.Conn) netip.Addr {
+	ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	return ap.Addr().Unmap()
 }
 
 // allowed reports whether a peer at addr may connect.
@@ -129,8 +158,7 @@ func (s *Server) accept() {
 			time.Sleep(10 * time.Millisecond) // a descriptor shortage: try again soon, not in a hot loop
 			continue
 		}
-		ap, _ := netip.ParseAddrPort(c.RemoteAddr().String())
-		peer := ap.Addr().Unmap()
+		peer := peerAddr(c)
 		s.mu.Lock()
 		why := ""
 		switch {
@@ -221,6 +249,19 @@ func (s *Server) serve(c net.Conn) {
 	if err != nil || f.Token != surwire.TokenNameLocate {
 		s.stats.bad.Add(1)
 		s.log("%s: want NAME_LOCATE first: %v", c.RemoteAddr(), frameErr(f, err))
+		return
+	}
+	err = checkName(f.RProgram)
+	if err == nil && f.RProgram == s.ch.Name() {
+		err = fmt.Errorf("%q: the server's own name", f.RProgram)
+	}
+	if err == nil && s.o.Admit != nil {
+		err = s.o.Admit(peerAddr(c), f.RProgram)
+	}
+	if err != nil {
+		s.stats.denied.Add(1)
+		s.log("%s (host %s): locate %q refused: %v", c.RemoteAddr(), f.SHost, f.RProgram, err)
+		write(&surwire.Frame{Token: surwire.TokenNameLocate, Result: -1}, true)
 		return
 	}
 	ctx := s.ctx

@@ -450,6 +450,14 @@ func run(args []string, stdout io.Writer) error {
 				}
 			}
 		}
+		// A C SIMPL host is its address to the policy file: nothing
+		// vouches for a name it gives itself.
+		sur.Admit = func(addr netip.Addr, name string) error {
+			if ok, _ := g.Policy().Allows(addr.String(), "", name); !ok {
+				return fmt.Errorf("the policy file does not let %s reach it", addr)
+			}
+			return nil
+		}
 		ss = surrogate.Serve(ch, ln, sur)
 		outMu.Lock()
 		fmt.Fprintf(stdout, "fcgate: C SIMPL surrogates (%v) on %s\n", sur.Encoding, ss.Addr())

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -252,17 +253,28 @@ func surPeer(addr, target string) int {
 
 // A C SIMPL host's surrogate reaches a receiver on b across a network:
 // b's gateway takes connections from a (on its -csimpl-tcp-allow list)
-// and closes those from c at once.
+// and closes those from c at once. b's policy file, which names a C SIMPL
+// host by its address, lets a reach SRV and no other name.
 func TestCSimplTCPHosts(t *testing.T) {
 	lab := netlab.New(t, "a", "b", "c")
 	a, b, c := lab.Host("a"), lab.Host("b"), lab.Host("c")
+	policy := filepath.Join(t.TempDir(), "policy")
+	if err := os.WriteFile(policy, []byte("allow "+a.Addr()+" SRV\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	gw := proctest.StartCmd(t, b.Command(context.Background(), bin("fcgate"), "-listen", "127.0.0.1:4222",
-		"-csimpl-tcp", b.Addr()+":8001", "-csimpl-tcp-allow", a.Addr()))
+		"-csimpl-tcp", b.Addr()+":8001", "-csimpl-tcp-allow", a.Addr(), "-policy", policy))
 	gw.Expect("C SIMPL surrogates", lineTimeout)
 	srv := proctest.StartCmd(t, b.Command(context.Background(), bin("fcrecv"), "-n", "SRV", "-count", "1", "-reply", "from b"))
 	srv.Expect("attached", lineTimeout)
-	peer := func(h *netlab.Host) string {
-		cmd := h.Command(context.Background(), os.Args[0], "-test.run=^$", b.Addr()+":8001", "SRV")
+	other := proctest.StartCmd(t, b.Command(context.Background(), bin("fcrecv"), "-n", "OTHER", "-count", "1"))
+	other.Expect("attached", lineTimeout)
+	peer := func(h *netlab.Host, name ...string) string {
+		to := "SRV"
+		if len(name) > 0 {
+			to = name[0]
+		}
+		cmd := h.Command(context.Background(), os.Args[0], "-test.run=^$", b.Addr()+":8001", to)
 		cmd.Env = append(cmd.Env, helperEnv+"=surpeer")
 		r := runCmd(t, cmd)
 		if r.code != 0 {
@@ -276,7 +288,14 @@ func TestCSimplTCPHosts(t *testing.T) {
 	if got := peer(c); got != "closed" {
 		t.Errorf("c's surrogate, not allowed: %q, want the connection closed", got)
 	}
+	if got := peer(a, "OTHER"); got != "not found" {
+		t.Errorf("a's surrogate to a name the policy keeps from it: %q, want not found", got)
+	}
 	if err := srv.Wait(runTimeout); err != nil {
+		t.Error(err)
+	}
+	other.Signal(syscall.SIGTERM) // never sent to: it detaches and exits
+	if err := other.Wait(runTimeout); err != nil {
 		t.Error(err)
 	}
 	stopGate(t, gw)
