@@ -41,9 +41,22 @@ func Segments() ([]Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseSegments(b)
+}
+
+// ParseSegments reads a table as /proc/sysvipc/shm holds it: a header
+// naming the columns, then a segment a line, each with a field for every
+// column. A table it cannot read whole (a column missing or named twice,
+// a line short of fields, a number it cannot parse) is an error saying
+// where, never a partial list.
+func ParseSegments(b []byte) ([]Segment, error) {
 	lines := strings.Split(string(b), "\n")
 	col := map[string]int{}
-	for i, name := range strings.Fields(lines[0]) {
+	header := strings.Fields(lines[0])
+	for i, name := range header {
+		if _, ok := col[name]; ok {
+			return nil, fmt.Errorf("/proc/sysvipc/shm: column %q named twice", name)
+		}
 		col[name] = i
 	}
 	for _, name := range []string{"key", "shmid", "perms", "size", "cpid", "lpid", "nattch", "uid", "gid", "cuid", "cgid", "ctime"} {
@@ -52,23 +65,40 @@ func Segments() ([]Segment, error) {
 		}
 	}
 	var out []Segment
-	for _, line := range lines[1:] {
+	for n, line := range lines[1:] {
 		f := strings.Fields(line)
-		if len(f) < len(col) {
-			continue
+		if len(f) == 0 {
+			continue // the newline after the last line
 		}
-		num := func(name string, base int) int64 {
-			n, _ := strconv.ParseInt(f[col[name]], base, 64)
-			return n
+		if len(f) < len(header) {
+			return nil, fmt.Errorf("/proc/sysvipc/shm: line %d: %d fields for %d columns", n+2, len(f), len(header))
 		}
-		out = append(out, Segment{
-			ID: int(num("shmid", 10)), Key: int(int32(num("key", 10))), Size: int(num("size", 10)),
-			Mode: uint32(num("perms", 8)), CPID: int(num("cpid", 10)), LPID: int(num("lpid", 10)),
-			Attached: int(num("nattch", 10)),
-			UID:      uint32(num("uid", 10)), GID: uint32(num("gid", 10)),
-			CUID: uint32(num("cuid", 10)), CGID: uint32(num("cgid", 10)),
-			Ctime: time.Unix(num("ctime", 10), 0),
-		})
+		var bad error
+		num := func(name string, base, bits int) int64 {
+			v, err := strconv.ParseInt(f[col[name]], base, bits)
+			if err != nil && bad == nil {
+				bad = fmt.Errorf("/proc/sysvipc/shm: line %d: %s: %w", n+2, name, err)
+			}
+			return v
+		}
+		unum := func(name string) uint32 {
+			v, err := strconv.ParseUint(f[col[name]], 10, 32)
+			if err != nil && bad == nil {
+				bad = fmt.Errorf("/proc/sysvipc/shm: line %d: %s: %w", n+2, name, err)
+			}
+			return uint32(v)
+		}
+		s := Segment{
+			ID: int(num("shmid", 10, 32)), Key: int(int32(num("key", 10, 64))), Size: int(num("size", 10, 64)),
+			Mode: uint32(num("perms", 8, 32)), CPID: int(num("cpid", 10, 32)), LPID: int(num("lpid", 10, 32)),
+			Attached: int(num("nattch", 10, 64)),
+			UID:      unum("uid"), GID: unum("gid"), CUID: unum("cuid"), CGID: unum("cgid"),
+			Ctime: time.Unix(num("ctime", 10, 64), 0),
+		}
+		if bad != nil {
+			return nil, bad
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }
@@ -92,18 +122,29 @@ func Children(ppid int) []Child {
 		if err != nil {
 			continue
 		}
-		// After the command name, in parentheses: state, then ppid.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(stat[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		if p, _ := strconv.Atoi(string(f[1])); p == ppid {
-			out = append(out, Child{pid, string(f[0])})
+		if state, p, ok := ParseStat(stat); ok && p == ppid {
+			out = append(out, Child{pid, state})
 		}
 	}
 	return out
+}
+
+// ParseStat reads a process's state letter and its parent's pid from its
+// /proc/PID/stat: after the command name, in parentheses (which may hold
+// any byte, parentheses and spaces included), the state, then the ppid.
+// ok is false for bytes it cannot read so.
+func ParseStat(stat []byte) (state string, ppid int, ok bool) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := bytes.Fields(stat[i+1:])
+	if len(f) < 2 {
+		return "", 0, false
+	}
+	p, err := strconv.Atoi(string(f[1]))
+	if err != nil {
+		return "", 0, false
+	}
+	return string(f[0]), p, true
 }
