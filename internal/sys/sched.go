@@ -129,9 +129,25 @@ func AllowedCPUs() ([]int, error) {
 
 // PinThread binds the calling thread (only it, not its process) to cpu.
 func PinThread(cpu int) error {
+	if err := checkCPU(cpu); err != nil {
+		return err
+	}
 	var set unix.CPUSet
 	set.Set(cpu)
 	return unix.SchedSetaffinity(0, &set)
+}
+
+// MaxCPU is one more than the highest CPU number an affinity mask
+// (unix.CPUSet) holds: CPU_SETSIZE.
+const MaxCPU = 1024
+
+// checkCPU refuses a CPU number no affinity mask holds: unix.CPUSet.Set
+// would panic on some (less than -63) and take others for CPU 63 or none.
+func checkCPU(cpu int) error {
+	if cpu < 0 || cpu >= MaxCPU {
+		return fmt.Errorf("CPU %d: want 0 to %d: %w", cpu, MaxCPU-1, unix.EINVAL)
+	}
+	return nil
 }
 
 // SetPdeathsig asks the kernel to send sig to this process when the
@@ -201,6 +217,9 @@ func hasCapSysNice() bool {
 func SetProcessAffinity(cpus []int) error {
 	var set unix.CPUSet
 	for _, c := range cpus {
+		if err := checkCPU(c); err != nil {
+			return err
+		}
 		set.Set(c)
 	}
 	_, err := eachThread(func(tid int) error { return unix.SchedSetaffinity(tid, &set) })

@@ -96,6 +96,12 @@ func ParseRights(oob []byte) ([]int, error) {
 	}
 	var fds []int
 	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_RIGHTS && len(m.Data)%4 != 0 {
+			// Not whole descriptors, which the kernel never writes:
+			// unix.ParseUnixRights would read past the data (and
+			// panic), so it is skipped as a message it cannot parse.
+			continue
+		}
 		f, err := unix.ParseUnixRights(&m)
 		if err != nil {
 			continue

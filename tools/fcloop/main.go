@@ -71,6 +71,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -127,6 +128,11 @@ func (c config) check() error {
 		return fmt.Errorf("SCHED_FIFO %d, runtime %d: want 0 to 99", c.FIFO, c.Runtime)
 	case c.WorkNS < 0 || c.WorkNS >= c.PeriodNS:
 		return fmt.Errorf("work %d ns: want at least 0 and less than the period", c.WorkNS)
+	}
+	for _, cpu := range slices.Concat(c.CPUs, c.LoadCPUs) {
+		if cpu < 0 || cpu >= sys.MaxCPU {
+			return fmt.Errorf("CPU %d: want 0 to %d", cpu, sys.MaxCPU-1)
+		}
 	}
 	return nil
 }
