@@ -112,6 +112,25 @@ func (c *Client) get(ctx context.Context) (*simpl.Conn, error) {
 	return conn, nil
 }
 
+// Close releases the Client's connections, to the daemon and to the
+// gateway (ListHosts, WatchHosts), which it otherwise keeps for its next
+// calls as long as its Channel is open. A call after Close locates them
+// again. Idempotent; a call in progress on a connection it closes fails
+// as if the daemon had gone.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	conn, gw := c.conn, c.gw
+	c.conn = nil
+	c.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	if gw != nil {
+		gw.Close()
+	}
+	return nil
+}
+
 // drop forgets conn after a failure that says the daemon went away.
 func (c *Client) drop(conn *simpl.Conn, err error) {
 	if !daemonGone(err) {

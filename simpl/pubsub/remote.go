@@ -93,6 +93,7 @@ func (b *Broker) unwatchFromLocked(s *sub) {
 // each pid there, and ends the subscriptions of a pid whose last name
 // goes.
 func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) {
+	defer c.Close() // its connection to the gateway: one a watch, else one leaked at each
 	w := c.WatchHosts(host + ":*")
 	names := make(map[int]int) // names held, by pid on host
 	failing := false           // said so, and not followed since
