@@ -119,6 +119,15 @@ func (r *Registry) scan() (map[fifo]bool, error) {
 	return set, nil
 }
 
+// ParseFIFO reads a FIFO's file name in the directory, "STEM.PID", as
+// the registry does: the stem is a name for a receive FIFO (Y and a
+// name for a reply FIFO), the pid its owner's. ok is false for a file
+// name that is not a FIFO's.
+func ParseFIFO(base string) (stem string, pid int, ok bool) {
+	f, ok := splitFIFO(base)
+	return f.stem, f.pid, ok
+}
+
 // splitFIFO parses "STEM.PID"; the pid is the digits after the last dot.
 func splitFIFO(base string) (fifo, bool) {
 	i := strings.LastIndexByte(base, '.')

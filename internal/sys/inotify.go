@@ -45,8 +45,9 @@ func WatchWrites(dir string) (*os.File, error) {
 // DirEvent is one inotify event: the entry's name ("" for the directory
 // itself) and whether the directory went away.
 type DirEvent struct {
-	Name string
-	Gone bool // the directory itself was removed or moved, or the watch ended
+	Name    string
+	Gone    bool // the directory itself was removed or moved, or the watch ended
+	Removed bool // the entry Name was removed, or moved away
 }
 
 // ParseDirEvents decodes the events in b, as read from a WatchDir file:
@@ -67,8 +68,9 @@ func ParseDirEvents(b []byte) []DirEvent {
 			name = name[:len(name)-1]
 		}
 		out = append(out, DirEvent{
-			Name: string(name),
-			Gone: mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0,
+			Name:    string(name),
+			Gone:    mask&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0,
+			Removed: mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0,
 		})
 		b = b[end:]
 	}

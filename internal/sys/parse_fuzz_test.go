@@ -45,7 +45,8 @@ func FuzzParseDirEvents(f *testing.F) {
 			}
 			lastStart = len(buf)
 			buf = append(buf, inotifyRecord(m, string(name), pad)...)
-			want = append(want, DirEvent{Name: string(name), Gone: m&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0})
+			want = append(want, DirEvent{Name: string(name), Gone: m&(unix.IN_DELETE_SELF|unix.IN_MOVE_SELF|unix.IN_IGNORED) != 0,
+				Removed: m&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0})
 		}
 		whole := len(buf)
 		buf = append(buf, raw...)

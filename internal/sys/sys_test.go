@@ -167,7 +167,7 @@ func TestParseDirEvents(t *testing.T) {
 	buf = append(buf, inotifyRecord(unix.IN_DELETE, "", 0)...)
 	buf = append(buf, inotifyRecord(unix.IN_MOVED_TO, "B", 32)...)
 	buf = append(buf, inotifyRecord(unix.IN_DELETE_SELF, "", 0)...)
-	want := []DirEvent{{Name: "ALPHA.12"}, {Name: ""}, {Name: "B"}, {Gone: true}}
+	want := []DirEvent{{Name: "ALPHA.12"}, {Name: "", Removed: true}, {Name: "B"}, {Gone: true}}
 	ends := []int{32, 48, 96, 112} // where each record ends
 	for n := 0; n <= len(buf); n++ {
 		got := ParseDirEvents(buf[:n])

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/internal/transport/shm"
 	"github.com/gosimpl/gosimpl/naming"
@@ -135,6 +137,11 @@ type Watcher struct {
 	inot *os.File
 
 	owners map[key]*sys.Pidfd // under mu
+	retry  bool               // under mu: the last scan could not read the directory
+	// removed are the names whose FIFOs were removed since the scan
+	// began (under mu): one there again at the next scan was detached
+	// and attached again by the same process in between.
+	removed map[key]bool
 
 	rescan chan struct{}
 	done   chan struct{}
@@ -192,6 +199,14 @@ func (w *Watcher) readDir() {
 				w.fail(fmt.Errorf("simpl: locator: the directory %s went away", w.reg.Dir()))
 				return
 			}
+			if stem, pid, ok := naming.ParseFIFO(ev.Name); ok && ev.Removed {
+				w.mu.Lock()
+				if w.removed == nil {
+					w.removed = make(map[key]bool)
+				}
+				w.removed[key{stem, pid}] = true
+				w.mu.Unlock()
+			}
 		}
 		w.poke()
 	}
@@ -218,7 +233,7 @@ func (w *Watcher) loop() {
 			w.scan()
 		case <-tick.C:
 			w.mu.Lock()
-			polling := len(w.live) > len(w.owners)
+			polling := len(w.live) > len(w.owners) || w.retry
 			w.mu.Unlock()
 			if polling {
 				w.scan()
@@ -230,14 +245,40 @@ func (w *Watcher) loop() {
 // scan reads the directory and records the difference from what it knew
 // as events.
 func (w *Watcher) scan() {
+	if h := testHookScan.Load(); h != nil {
+		(*h)()
+	}
+	w.mu.Lock()
+	gone := w.removed // removed before the directory is read: seen by this scan
+	w.removed = nil
+	w.mu.Unlock()
 	entries, err := w.reg.List()
+	if errors.Is(err, fs.ErrNotExist) {
+		w.fail(errs.Errorf("locator: %w", err)) // the directory is gone: nothing more to watch
+		return
+	}
 	if err != nil {
-		w.fail(fmt.Errorf("simpl: locator: %w", err))
+		// Out of descriptors or memory, say: for now. What the last
+		// scan found stands, and the loop tries again within
+		// pollEvery, as if polling an owner.
+		if h := testHookScanFailed.Load(); h != nil {
+			(*h)(err)
+		}
+		w.mu.Lock()
+		w.retry = true
+		for k := range gone { // for the next scan
+			if w.removed == nil {
+				w.removed = make(map[key]bool)
+			}
+			w.removed[k] = true
+		}
+		w.mu.Unlock()
 		return
 	}
 	now := liveInfos(w.reg, entries)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.retry = false
 	if w.closed {
 		return
 	}
@@ -254,6 +295,14 @@ func (w *Watcher) scan() {
 	}
 	for k, info := range now {
 		if old, ok := w.live[k]; ok {
+			if gone[k] {
+				// Detached (its FIFO removed) and attached again by
+				// the same process between two scans: both are told.
+				w.addLocked(Disappeared, old)
+				w.live[k] = info
+				w.addLocked(Appeared, info)
+				continue
+			}
 			if old.Transport != info.Transport { // its shm listener came up after its FIFO
 				w.live[k] = info
 			}
@@ -288,6 +337,14 @@ func (w *Watcher) scan() {
 		}()
 	}
 }
+
+// Tests' hooks: testHookScan, if set, is called as each scan begins;
+// testHookScanFailed is told each time a scan cannot read the directory
+// for now.
+var (
+	testHookScan       atomic.Pointer[func()]
+	testHookScanFailed atomic.Pointer[func(error)]
+)
 
 // liveInfos is the metadata of the entries (read from reg) whose owners
 // live: a dead owner's name, its FIFOs left behind, is not among them. The

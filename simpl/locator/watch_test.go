@@ -20,9 +20,11 @@ import (
 
 func TestMain(m *testing.M) {
 	simpltest.Main(m, map[string]simpltest.Role{
-		"hold":    roleHold,
-		"locator": roleLocator,
-		"table":   roleTable,
+		"hold":     roleHold,
+		"locator":  roleLocator,
+		"table":    roleTable,
+		"reattach": roleReattach,
+		"emfile":   roleEMFILE,
 	}, simpltest.WithLifetime(2*time.Minute))
 }
 
