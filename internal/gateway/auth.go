@@ -21,9 +21,12 @@ import (
 //     gateway connecting as a client, or one of that host's programs.
 //   - Any other client reached a listener that is loopback, or that the
 //     operator opened without TLS (-insecure): it is one of this host's
-//     programs, and may send as this host (and a request's later chunks)
-//     but serve nothing and read no gateway's answers: it may subscribe only to answers under its own
-//     host's inbox prefix for programs.
+//     programs, and may send as this host to other hosts' names (and a
+//     request's later chunks) but serve nothing and read no gateway's
+//     answers: it may subscribe only to answers under its own host's
+//     inbox prefix for programs. It may not send to this host's own
+//     names: the gateway would deliver those as itself, whatever their
+//     FIFOs' modes or its own -perm allow the program's user.
 //
 // Routes between servers are not clients: the cluster's TLS admits them
 // (a server is trusted with every host's traffic that crosses it).
@@ -58,7 +61,13 @@ func (a *auth) Check(c server.ClientAuthentication) bool {
 			// Requests as this host, and their later chunks (to the
 			// receiving gateway's inbox, whose subject only a request's
 			// receiver learns).
-			Publish:   &server.SubjectPermission{Allow: []string{netwire.FromSubjects(a.host), netwire.InboxPrefix + ">", netwire.RawPrefix + ">"}},
+			// Never to this host's own names: those a program reaches
+			// through the local transports, as their FIFOs' modes
+			// allow, not as the gateway (whose user it may not be).
+			Publish: &server.SubjectPermission{
+				Allow: []string{netwire.FromSubjects(a.host), netwire.InboxPrefix + ">", netwire.RawPrefix + ">"},
+				Deny:  []string{netwire.HostSubjects(a.host)},
+			},
 			Subscribe: &server.SubjectPermission{Allow: []string{ProgramInbox(a.host) + ".>", netwire.RawPrefix + ">"}},
 		},
 	})

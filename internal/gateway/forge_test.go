@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -162,5 +164,46 @@ func TestAnswersOnlyToSender(t *testing.T) {
 	}
 	if st := g.Stats(); st.BadRequests != int64(len(elsewhere)) {
 		t.Errorf("%d bad requests counted, want %d", st.BadRequests, len(elsewhere))
+	}
+}
+
+// A program that connects to the embedded server's loopback listener
+// (any local user can) may send to other hosts' names, never to this
+// host's own: the gateway would deliver those as itself, past the FIFO
+// modes of the names and of its own (-perm). Before, a bare NATS client
+// reached a receiver attached with mode 0600.
+func TestProgramsNotToOwnHost(t *testing.T) {
+	const host = "gw-loop-host"
+	_, dir, conn := setupOn(t, &Network{Host: host, Listen: "127.0.0.1:0"}, host)
+	srv, err := simpl.Attach("SRV", simpl.WithDir(dir), simpl.WithPerm(0o600))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	violations := make(chan error, 4)
+	nc, err := nats.Connect(conn.URL, nats.CustomInboxPrefix(ProgramInbox(host)),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { violations <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r := request{kind: netwire.KindSend, maxReply: 64, fromHost: host, fromName: "ANYUSER", fromPID: 4242, id: "loop-1"}
+	if err := nc.PublishMsg(&nats.Msg{Subject: netwire.Subject(host, "SRV", host), Reply: ProgramInbox(host) + ".x", Header: r.header(), Data: []byte("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-violations:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Fatalf("publishing to this host's SRV: %v, want a permissions violation", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishing to this host's SRV: no permissions violation within 10s")
+	}
+	// Nothing reached SRV: had the request been taken, it would be
+	// there before the violation came back.
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	if msg, err := srv.Receive(ctx); err == nil {
+		t.Fatalf("SRV (mode 0600) received %q from a bare NATS client", msg.Data())
 	}
 }
