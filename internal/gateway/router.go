@@ -427,6 +427,7 @@ type surrogate struct {
 	ch     *simpl.Channel
 	name   string
 	handed chan struct{} // closed when the router gives the name to a program
+	ended  chan struct{} // closed by drop
 	once   sync.Once
 }
 
@@ -450,7 +451,7 @@ func (c *CSimpl) newSurrogate() (*surrogate, error) {
 		c.mu.Unlock()
 		return nil, err
 	}
-	s := &surrogate{c: c, ch: ch, name: name, handed: make(chan struct{})}
+	s := &surrogate{c: c, ch: ch, name: name, handed: make(chan struct{}), ended: make(chan struct{})}
 	c.wg.Add(1)
 	go s.run()
 	return s, nil
@@ -458,8 +459,14 @@ func (c *CSimpl) newSurrogate() (*surrogate, error) {
 
 func (s *surrogate) handOut() { close(s.handed) }
 
-// drop ends a surrogate never handed out.
-func (s *surrogate) drop() { s.once.Do(func() { s.ch.Close() }) }
+// drop ends a surrogate never handed out: its run returns, giving back
+// its place among the surrogates.
+func (s *surrogate) drop() {
+	s.once.Do(func() {
+		s.ch.Close()
+		close(s.ended)
+	})
+}
 
 // run serves the surrogate's one program, then detaches it.
 func (s *surrogate) run() {
@@ -473,6 +480,8 @@ func (s *surrogate) run() {
 	}()
 	select {
 	case <-s.handed:
+	case <-s.ended: // its registration failed
+		return
 	case <-c.ctx.Done():
 		return
 	}
