@@ -31,6 +31,8 @@ const (
 	DefaultBatch            = 256
 	MaxBatch                = 4096
 	MaxLease                = 24 * time.Hour
+	DefaultMaxQueueBytes    = 16 << 20
+	DefaultMaxQueuedBytes   = 256 << 20
 )
 
 // Reply sizes, for batches cut to fit the subscriber's reply buffer: an
@@ -47,6 +49,7 @@ type Option func(*config)
 type config struct {
 	maxTopics, maxData, maxQueue, maxSubs int
 	maxRetained                           int64
+	maxQueueBytes, maxQueuedBytes         int64
 	lease, sweep                          time.Duration
 	metricTopics                          int
 	workers                               int
@@ -66,6 +69,20 @@ func WithMaxData(n int) Option { return func(c *config) { c.maxData = n } }
 // WithMaxQueue bounds the queue a subscription may ask for
 // (DefaultMaxQueue); larger requests get this size.
 func WithMaxQueue(n int) Option { return func(c *config) { c.maxQueue = n } }
+
+// WithMaxQueueBytes bounds the data one subscription's queue holds
+// (DefaultMaxQueueBytes), whatever its size in messages: past it, the
+// queue lets go of its oldest messages (counted as overflow), keeping
+// the newest at least.
+func WithMaxQueueBytes(n int64) Option { return func(c *config) { c.maxQueueBytes = n } }
+
+// WithMaxQueuedBytes bounds the data every subscription's queue holds
+// together (DefaultMaxQueuedBytes; a message in several queues counts in
+// each): past it, the queue a message goes into lets go of its oldest
+// messages (overflow) to make room, keeping the newest at least. So
+// subscribers that do not keep up cannot make the broker's memory grow
+// beyond it and the retained messages' budget (WithMaxRetained).
+func WithMaxQueuedBytes(n int64) Option { return func(c *config) { c.maxQueuedBytes = n } }
 
 // WithMaxSubscriptions bounds the open subscriptions
 // (DefaultMaxSubscriptions); one more fails with ErrLimit.
@@ -126,6 +143,7 @@ type Broker struct {
 	lastID   uint64
 	retained list.List // of *topic holding a retained message, most recent first
 	retBytes int64
+	queued   int64 // the data every queue holds (queue.bytes summed), under mu
 	ended    [numEndReasons]uint64
 	stopping bool
 	scratch  []*sub
@@ -210,6 +228,7 @@ func NewBroker(opts ...Option) *Broker {
 	o := config{
 		maxTopics: DefaultMaxTopics, maxData: DefaultMaxData, maxQueue: DefaultMaxQueue,
 		maxSubs: DefaultMaxSubscriptions, maxRetained: DefaultMaxRetained,
+		maxQueueBytes: DefaultMaxQueueBytes, maxQueuedBytes: DefaultMaxQueuedBytes,
 		lease: DefaultLease, sweep: DefaultSweep, metricTopics: DefaultMetricTopics,
 	}
 	for _, opt := range opts {
@@ -220,6 +239,12 @@ func NewBroker(opts ...Option) *Broker {
 	o.maxQueue = max(o.maxQueue, 1)
 	o.maxSubs = max(o.maxSubs, 1)
 	o.maxRetained = max(o.maxRetained, 0)
+	if o.maxQueueBytes <= 0 {
+		o.maxQueueBytes = DefaultMaxQueueBytes
+	}
+	if o.maxQueuedBytes <= 0 {
+		o.maxQueuedBytes = DefaultMaxQueuedBytes
+	}
 	if o.lease <= 0 {
 		o.lease = DefaultLease
 	}
@@ -354,6 +379,20 @@ func (b *Broker) enqueue(s *sub, e entry) {
 	case dropped:
 		lost.t.dropped[dropOverflow]++
 		s.dropped++
+	}
+	b.trim(s, true)
+}
+
+// trim lets go of s's oldest queued messages while its queue, or every
+// queue together, holds more data than allowed (WithMaxQueueBytes,
+// WithMaxQueuedBytes), keeping the newest; counted as overflow if count.
+func (b *Broker) trim(s *sub, count bool) {
+	for s.q.n > 1 && (s.q.bytes > b.o.maxQueueBytes || b.queued > b.o.maxQueuedBytes) {
+		lost := s.q.pop()
+		if count {
+			lost.t.dropped[dropOverflow]++
+			s.dropped++
+		}
 	}
 }
 
@@ -513,7 +552,7 @@ func (b *Broker) subscribeFrom(pid int, from origin, req subscribeRequest) (subs
 	b.lastID++
 	s := &sub{
 		id: b.lastID, pattern: req.Pattern, mode: req.Mode, pid: pid, from: from, since: now,
-		lease: lease, lastSeen: now, q: newQueue(size, req.Mode == Latest),
+		lease: lease, lastSeen: now, q: newQueue(size, req.Mode == Latest, &b.queued),
 	}
 	if req.Current {
 		// The newest retained messages that match, oldest first, as many
@@ -528,6 +567,7 @@ func (b *Broker) subscribeFrom(pid int, from origin, req subscribeRequest) (subs
 		for i := len(cur) - 1; i >= 0; i-- {
 			s.q.push(cur[i].last)
 		}
+		b.trim(s, false)
 	}
 	b.subs[s.id] = s
 	b.trie.add(s)

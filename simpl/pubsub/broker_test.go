@@ -41,7 +41,8 @@ type client struct {
 
 func newModel(t testing.TB) *model {
 	m := &model{t: t, clock: time.Unix(1e9, 0), dead: make(map[int]bool)}
-	m.b = NewBroker(WithMaxTopics(6), WithMaxSubscriptions(8), WithMaxQueue(5), WithMaxRetained(100), WithDefaultLease(5*time.Second), WithMaxData(64))
+	m.b = NewBroker(WithMaxTopics(6), WithMaxSubscriptions(8), WithMaxQueue(5), WithMaxRetained(100), WithDefaultLease(5*time.Second), WithMaxData(64),
+		WithMaxQueueBytes(80), WithMaxQueuedBytes(200))
 	m.b.now = func() time.Time { return m.clock }
 	m.b.alive = func(pid int, _ time.Time) bool { return !m.dead[pid] }
 	return m
@@ -187,6 +188,7 @@ func (m *model) check() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var queued, delivered, dropped uint64
+	var queuedBytes int64
 	for _, t := range b.topics {
 		delivered += t.delivered
 		for _, d := range t.dropped {
@@ -208,6 +210,17 @@ func (m *model) check() {
 		if s.q.n > s.q.size {
 			m.t.Fatalf("sub %d holds %d, its size is %d", c.id, s.q.n, s.q.size)
 		}
+		var bytes int64
+		for i := range s.q.n {
+			bytes += int64(len(s.q.at(s.q.head + uint64(i)).data))
+		}
+		if bytes != s.q.bytes {
+			m.t.Fatalf("sub %d holds %d bytes, counts %d", c.id, bytes, s.q.bytes)
+		}
+		if s.q.n > 1 && bytes > b.o.maxQueueBytes {
+			m.t.Fatalf("sub %d holds %d messages of %d bytes, the limit is %d", c.id, s.q.n, bytes, b.o.maxQueueBytes)
+		}
+		queuedBytes += bytes
 		if s.mode == Latest {
 			seen := map[*topic]bool{}
 			for i := range s.q.n {
@@ -236,6 +249,13 @@ func (m *model) check() {
 	}
 	if b.retBytes > b.o.maxRetained {
 		m.t.Fatalf("retained %d bytes, the limit is %d", b.retBytes, b.o.maxRetained)
+	}
+	if queuedBytes != b.queued {
+		m.t.Fatalf("the queues hold %d bytes, the broker counts %d", queuedBytes, b.queued)
+	}
+	// Past the limit only by the newest message of each queue, kept.
+	if limit := b.o.maxQueuedBytes + int64(len(b.subs))*int64(b.o.maxData); b.queued > limit {
+		m.t.Fatalf("the queues hold %d bytes, more than %d", b.queued, limit)
 	}
 }
 

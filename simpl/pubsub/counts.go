@@ -29,6 +29,10 @@ type Counts struct {
 	// of each topic.
 	RetainedBytes int64
 
+	// QueuedBytes is the size of the data in subscribers' queues, a
+	// message counted in each queue it is in (WithMaxQueuedBytes).
+	QueuedBytes int64
+
 	// Ended counts the subscriptions ended, by reason.
 	Ended Ended
 }
@@ -49,7 +53,7 @@ type TopicCounts struct {
 
 // Drops counts messages a subscriber will never get, by reason.
 type Drops struct {
-	Overflow  uint64 // a full queue let go of its oldest
+	Overflow  uint64 // a full queue let go of its oldest (full of messages or of bytes)
 	Conflated uint64 // replaced by a newer one of its topic (latest mode)
 	TooLarge  uint64 // larger than the subscriber's reply buffer
 	Closed    uint64 // still queued or unacknowledged when the subscription ended
@@ -93,7 +97,7 @@ func (b *Broker) Counts() Counts {
 			s.QueueSubscribers++
 		}
 	}
-	s.KnownTopics, s.RetainedBytes = len(b.topics), b.retBytes
+	s.KnownTopics, s.RetainedBytes, s.QueuedBytes = len(b.topics), b.retBytes, b.queued
 	s.Ended = Ended{Unsubscribed: b.ended[endUnsubscribed], Dead: b.ended[endDead], Lease: b.ended[endLease]}
 	return s
 }

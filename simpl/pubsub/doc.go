@@ -68,8 +68,10 @@
 // through this host's gateway, is followed by its host's names instead
 // (names across hosts): its subscription ends within 2 s of its process,
 // or its host's gateway, going (see remote.go and docs/pubsub.md). Topics and
-// subscriptions are bounded (WithMaxTopics, WithMaxSubscriptions), as is
-// each queue, so nothing grows without bound.
+// subscriptions are bounded (WithMaxTopics, WithMaxSubscriptions), as are
+// each queue, in messages and in bytes (WithMaxQueue, WithMaxQueueBytes),
+// and the bytes every queue holds together (WithMaxQueuedBytes), so
+// nothing grows without bound.
 //
 // # A broker that goes away
 //

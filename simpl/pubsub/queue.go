@@ -19,10 +19,15 @@ type queue struct {
 	n    int
 	size int               // the most entries it holds
 	idx  map[*topic]uint64 // latest mode: the absolute position of each topic's entry
+	// bytes is the data its entries hold, counted in *total too: the
+	// broker's count over every queue (a message in several queues
+	// counts in each).
+	bytes int64
+	total *int64
 }
 
-func newQueue(size int, latest bool) queue {
-	q := queue{size: size}
+func newQueue(size int, latest bool, total *int64) queue {
+	q := queue{size: size, total: total}
 	if latest {
 		q.idx = make(map[*topic]uint64)
 	}
@@ -39,6 +44,7 @@ func (q *queue) push(e entry) (lost entry, replaced, dropped bool) {
 		if pos, ok := q.idx[e.t]; ok {
 			p := q.at(pos)
 			lost, *p = *p, e
+			q.count(int64(len(e.data)) - int64(len(lost.data)))
 			return lost, true, false
 		}
 	}
@@ -51,6 +57,7 @@ func (q *queue) push(e entry) (lost entry, replaced, dropped bool) {
 	pos := q.head + uint64(q.n)
 	*q.at(pos) = e
 	q.n++
+	q.count(int64(len(e.data)))
 	if q.idx != nil {
 		q.idx[e.t] = pos
 	}
@@ -62,6 +69,7 @@ func (q *queue) pop() entry {
 	p := q.at(q.head)
 	e := *p
 	*p = entry{} // let go of the data
+	q.count(-int64(len(e.data)))
 	if q.idx != nil && q.idx[e.t] == q.head {
 		delete(q.idx, e.t)
 	}
@@ -71,6 +79,14 @@ func (q *queue) pop() entry {
 		q.buf = nil // a burst is over: give its memory back
 	}
 	return e
+}
+
+// count adds d bytes to the queue's and the broker's counts.
+func (q *queue) count(d int64) {
+	q.bytes += d
+	if q.total != nil {
+		*q.total += d
+	}
 }
 
 // peek is the first entry; the queue must not be empty.

@@ -1,6 +1,6 @@
 // Command fcbroker is gosimpl's publish/subscribe broker.
 //
-//	fcbroker [-n NAME] [-metrics ADDR] [-max-topics N] [-max-data B] [-lease D]
+//	fcbroker [-n NAME] [-metrics ADDR] [-max-topics N] [-max-data B] [-max-queue-bytes B] [-max-queued-bytes B] [-lease D]
 //
 // It attaches NAME (FCBROKER) and serves publishers (fcpub,
 // pubsub.Publisher) and subscribers (fcsub, pubsub.Subscribe): see
@@ -34,7 +34,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/climetrics"
 )
 
-const usage = "usage: fcbroker [-n NAME] [-metrics ADDR] [-max-topics N] [-max-data B] [-lease D]"
+const usage = "usage: fcbroker [-n NAME] [-metrics ADDR] [-max-topics N] [-max-data B] [-max-queue-bytes B] [-max-queued-bytes B] [-lease D]"
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
@@ -47,6 +47,8 @@ func run(args []string, stdout io.Writer) error {
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (host:port, port 0 picks one)")
 	maxTopics := fs.Int("max-topics", pubsub.DefaultMaxTopics, "most topics kept; a publish to one more fails")
 	maxData := fs.Int("max-data", pubsub.DefaultMaxData, "largest message data, in bytes")
+	queueBytes := fs.Int64("max-queue-bytes", pubsub.DefaultMaxQueueBytes, "most bytes of data one subscription's queue holds (its oldest go first)")
+	queuedBytes := fs.Int64("max-queued-bytes", pubsub.DefaultMaxQueuedBytes, "most bytes of data every queue holds together (a message counted in each queue)")
 	lease := fs.Duration("lease", pubsub.DefaultLease, "a subscription without a waiting Next for this long ends (unless it asked for its own lease)")
 	if help, err := cli.Parse(fs, args, usage, stdout); help || err != nil {
 		return err
@@ -60,13 +62,16 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-max-data %d: must be 0 to %d (1 GiB)", *maxData, 1<<30)
 	case *lease <= 0:
 		return fmt.Errorf("-lease %v: must be more than 0", *lease)
+	case *queueBytes < 1 || *queuedBytes < 1:
+		return fmt.Errorf("-max-queue-bytes %d, -max-queued-bytes %d: must be 1 or more", *queueBytes, *queuedBytes)
 	}
 	if err := cli.CheckFIFODir(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	b := pubsub.NewBroker(pubsub.WithMaxTopics(*maxTopics), pubsub.WithMaxData(*maxData), pubsub.WithDefaultLease(*lease))
+	b := pubsub.NewBroker(pubsub.WithMaxTopics(*maxTopics), pubsub.WithMaxData(*maxData), pubsub.WithDefaultLease(*lease),
+		pubsub.WithMaxQueueBytes(*queueBytes), pubsub.WithMaxQueuedBytes(*queuedBytes))
 	opts := []simpl.Option{simpl.WithMaxMessage(*maxData + pubsub.MaxTopicLen + 1024)}
 	mopts, metricsURL, stopMetrics, err := climetrics.ChannelMetrics(*metricsAddr, pubsubprom.NewCollector(b))
 	if err != nil {

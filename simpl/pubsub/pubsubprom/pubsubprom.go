@@ -35,6 +35,8 @@ var (
 		"Topics the broker knows (published to at least once).", nil, nil)
 	descRetained = prometheus.NewDesc("simpl_pubsub_retained_bytes",
 		"Bytes of data kept as the newest message of each topic.", nil, nil)
+	descQueuedBytes = prometheus.NewDesc("simpl_pubsub_queued_bytes",
+		"Bytes of data in subscribers' queues, a message counted in each queue it is in.", nil, nil)
 	descEnded = prometheus.NewDesc("simpl_pubsub_subscriptions_ended_total",
 		"Subscriptions ended, by reason: unsubscribed, dead (the subscriber's process is gone) or lease (no Next within the lease).",
 		[]string{"reason"}, nil)
@@ -53,7 +55,7 @@ func NewCollector(b *pubsub.Broker) *Collector { return &Collector{b} }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPublished, descDelivered, descDropped, descSubscribers, descQueued, descTopics, descRetained, descEnded} {
+	for _, d := range []*prometheus.Desc{descPublished, descDelivered, descDropped, descSubscribers, descQueued, descTopics, descRetained, descQueuedBytes, descEnded} {
 		ch <- d
 	}
 }
@@ -80,6 +82,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descQueued, float64(s.Queued))
 	gauge(descTopics, float64(s.KnownTopics))
 	gauge(descRetained, float64(s.RetainedBytes))
+	gauge(descQueuedBytes, float64(s.QueuedBytes))
 	counter(descEnded, s.Ended.Unsubscribed, "unsubscribed")
 	counter(descEnded, s.Ended.Dead, "dead")
 	counter(descEnded, s.Ended.Lease, "lease")
