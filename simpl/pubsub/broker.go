@@ -743,6 +743,15 @@ func (b *Broker) sweep() {
 			wakes = b.end(s, endDead, wakes)
 		case s.held == nil && now.Sub(s.lastSeen) > s.lease:
 			wakes = b.end(s, endLease, wakes)
+		case s.held != nil && now.Sub(s.lastSeen) > s.lease:
+			// Held a whole lease: answered with nothing, so that a
+			// subscriber that gave up on it (a Next with a deadline, then
+			// the subscription forgotten) is not kept for good; one that
+			// still waits asks again at once, and the lease runs from
+			// this answer.
+			wakes = append(wakes, wake{s: s, h: s.held, rep: nextReply{Dropped: s.dropped}})
+			s.held = nil
+			s.lastSeen = now
 		}
 	}
 	b.mu.Unlock()

@@ -245,14 +245,18 @@ func (s *Subscription) TryNext(ctx context.Context) (m Message, ok bool, err err
 }
 
 func (s *Subscription) next(ctx context.Context, noWait bool) (Message, bool, error) {
-	for len(s.pending) == 0 {
+	for {
 		s.mu.Lock()
 		ack, closed, ended := s.ack, s.closed, s.err
 		s.mu.Unlock()
-		switch {
-		case closed:
+		if closed {
+			// What was not returned is discarded, as Close says.
 			return Message{}, false, fmt.Errorf("pubsub: subscription %d: %w", s.id, simpl.ErrClosed)
-		case ended != nil:
+		}
+		if len(s.pending) > 0 {
+			break
+		}
+		if ended != nil {
 			return Message{}, false, ended
 		}
 		rep, err := typed.Call[nextRequest, nextReply](ctx, s.conn,
@@ -262,6 +266,13 @@ func (s *Subscription) next(ctx context.Context, noWait bool) (Message, bool, er
 			return Message{}, false, s.fail(ctx, err)
 		}
 		s.mu.Lock()
+		if s.closed {
+			// Close came meanwhile, acknowledging only what came
+			// before: the broker counts this batch as dropped when the
+			// subscription closed, so none of it is returned.
+			s.mu.Unlock()
+			return Message{}, false, fmt.Errorf("pubsub: subscription %d: %w", s.id, simpl.ErrClosed)
+		}
 		if rep.Batch != 0 {
 			s.ack = rep.Batch
 		}
