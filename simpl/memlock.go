@@ -5,10 +5,14 @@ import (
 	"github.com/gosimpl/gosimpl/internal/sys"
 )
 
-// LockMemory locks every page of the process into RAM, those mapped now
-// and those mapped later (mlockall with MCL_CURRENT|MCL_FUTURE), so that
-// a real-time thread never waits for a page to be read back from swap or
-// faulted in for the first time (docs/realtime.md). Call it once, early,
+// LockMemory keeps every page of the process in RAM once it has been
+// touched, those mapped now and those mapped later (mlockall with
+// MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT), so that a real-time thread never
+// waits for a page to be read back from swap. A page is locked as it is
+// first touched, not when it is mapped (locking the Go heap's 64 MiB
+// arenas whole at map time stalled a growing heap for seconds;
+// docs/realtime.md): its first touch still faults, so touch what the loop
+// will use before it starts (Prefault, and the buffers it reuses). Call it once, early,
 // in a control process. It needs CAP_IPC_LOCK, or an RLIMIT_MEMLOCK as
 // large as the process will grow; otherwise the kernel's error (EPERM or
 // ENOMEM) is returned and nothing is locked. Go's heap grows by mapping

@@ -40,6 +40,8 @@ type Metrics struct {
 	roundTripDesc, sentProxiesDesc                       *prometheus.Desc // channel, to, transport
 	errors                                               *prometheus.CounterVec
 
+	maxSeries int
+
 	mu    sync.Mutex
 	recvs map[string]*recvSeries  // by channel name
 	open  map[*channel]struct{}   // open Channels, for blocked senders
@@ -59,6 +61,29 @@ type Options struct {
 	// buckets of both histograms (simpl_receive_to_reply_seconds and
 	// simpl_send_round_trip_seconds).
 	Buckets []float64
+	// MaxSeries bounds the channel names, and apart the (channel, to,
+	// transport) triples of Sends, that get series of their own; the
+	// rest add up under OtherChannels (DefaultMaxSeries).
+	MaxSeries int
+}
+
+// DefaultMaxSeries is Options.MaxSeries's default.
+const DefaultMaxSeries = 1000
+
+// OtherChannels is the channel (and to) label of what adds up past
+// Options.MaxSeries: a process that attaches a new anonymous Channel for
+// every job, say, makes a new name each time. No SIMPL name contains '#'.
+const OtherChannels = "#other"
+
+// WithMaxSeries sets Options.MaxSeries (n >= 1).
+func WithMaxSeries(n int) Option {
+	return func(o *Options) error {
+		if n < 1 {
+			return fmt.Errorf("simplprom: %d series at most: want 1 or more", n)
+		}
+		o.MaxSeries = n
+		return nil
+	}
 }
 
 // An Option configures New.
@@ -92,14 +117,15 @@ func DefaultLatencyBuckets() []float64 { return prometheus.ExponentialBuckets(0.
 // register it through prometheus.WrapRegistererWith. It fails only when
 // an option does.
 func New(opts ...Option) (*Metrics, error) {
-	o := Options{Buckets: DefaultLatencyBuckets()}
+	o := Options{Buckets: DefaultLatencyBuckets(), MaxSeries: DefaultMaxSeries}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
 	m := &Metrics{
-		bounds: o.Buckets,
+		bounds:    o.Buckets,
+		maxSeries: o.MaxSeries,
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "simpl_errors_total",
 			Help: "Failed operations, by operation (receive, reply, send, trigger) and kind (the sentinel error: peer_gone, too_large, reply_too_large, rejected, closed, canceled, deadline, ...). A Receive ended by its context is not counted.",
@@ -263,6 +289,10 @@ func (m *Metrics) ObserveChannel(name string) simpl.ChannelObserver {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.recvs[name]
+	if s == nil && len(m.recvs) >= m.maxSeries {
+		name = OtherChannels
+		s = m.recvs[name]
+	}
 	if s == nil {
 		s = &recvSeries{replyTime: m.newHistogram(), index: len(m.order)}
 		m.recvs[name] = s
@@ -340,6 +370,10 @@ func (c *channel) ObserveConn(to, transport string) simpl.ConnObserver {
 	k := sendKey{c.name, to, transport}
 	m.mu.Lock()
 	s := m.sends[k]
+	if s == nil && len(m.sends) >= m.maxSeries {
+		k = sendKey{OtherChannels, OtherChannels, transport}
+		s = m.sends[k]
+	}
 	if s == nil {
 		s = &sendSeries{roundTrip: m.newHistogram()}
 		m.sends[k] = s
