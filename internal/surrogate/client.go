@@ -76,7 +76,7 @@ type Client struct {
 	mu     sync.Mutex
 	idle   map[string][]*link
 	open   map[*link]struct{}
-	slots  map[string]chan struct{} // by address: a token per connection open (PerHost)
+	slots  map[string]*slots // by address, while a connection there is open or awaited
 	closed bool
 
 	stats struct{ dials, located, notFound, sends, failed, unknown, proxies, reused atomic.Int64 }
@@ -113,7 +113,7 @@ func NewClient(o ClientOptions) *Client {
 	if o.Host == "" {
 		o.Host, _ = os.Hostname()
 	}
-	return &Client{o: o, idle: map[string][]*link{}, open: map[*link]struct{}{}, slots: map[string]chan struct{}{}}
+	return &Client{o: o, idle: map[string][]*link{}, open: map[*link]struct{}{}, slots: map[string]*slots{}}
 }
 
 // Stats returns the counts so far.
@@ -170,16 +170,27 @@ func (l *link) alive() bool {
 	return !unread && err == nil
 }
 
+// slots are one address's connection tokens: one per connection open
+// there (PerHost at most). users counts the connections holding one and
+// the dials waiting for one; at 0 the address is forgotten, so that a
+// program sending to ever new addresses does not grow the map.
+type slots struct {
+	sem   chan struct{}
+	users int
+}
+
 // slot takes one of addr's PerHost connection tokens, closing an unused
 // connection there to another name when none is free, else waiting.
 func (cl *Client) slot(ctx context.Context, addr string) error {
 	cl.mu.Lock()
-	sem := cl.slots[addr]
-	if sem == nil {
-		sem = make(chan struct{}, cl.o.PerHost)
-		cl.slots[addr] = sem
+	e := cl.slots[addr]
+	if e == nil {
+		e = &slots{sem: make(chan struct{}, cl.o.PerHost)}
+		cl.slots[addr] = e
 	}
+	e.users++
 	cl.mu.Unlock()
+	sem := e.sem
 	for {
 		select {
 		case sem <- struct{}{}:
@@ -197,6 +208,7 @@ func (cl *Client) slot(ctx context.Context, addr string) error {
 			return nil
 		case <-ctx.Done():
 			t.Stop()
+			cl.unuse(addr)
 			return fmt.Errorf("C SIMPL host at %s: waiting for one of its %d connections: %w", addr, cl.o.PerHost, ctx.Err())
 		case <-t.C:
 			// Look again for an unused connection to close: one may have
@@ -369,11 +381,25 @@ func (cl *Client) drop(l *link, polite bool) {
 // release gives back one of addr's connection tokens.
 func (cl *Client) release(addr string) {
 	cl.mu.Lock()
-	sem := cl.slots[addr]
+	if e := cl.slots[addr]; e != nil {
+		select {
+		case <-e.sem:
+		default:
+		}
+	}
 	cl.mu.Unlock()
-	select {
-	case <-sem:
-	default:
+	cl.unuse(addr)
+}
+
+// unuse counts one user of addr's tokens gone, forgetting the address
+// with its last.
+func (cl *Client) unuse(addr string) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if e := cl.slots[addr]; e != nil {
+		if e.users--; e.users <= 0 {
+			delete(cl.slots, addr)
+		}
 	}
 }
 
