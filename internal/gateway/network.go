@@ -389,15 +389,37 @@ func (n *Network) Connect(ctx context.Context, name string) (*Connected, error) 
 	return c, nil
 }
 
+// connect connects to urls within ctx: nats.Connect takes no context,
+// and tries each URL for up to its own timeout (2 s), so it runs on a
+// goroutine of its own, which closes what it connected if ctx ended
+// first.
 func connect(ctx context.Context, urls string, opts []nats.Option) (*nats.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	nc, err := nats.Connect(urls, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", urls, err)
+	type result struct {
+		nc  *nats.Conn
+		err error
 	}
-	return nc, nil
+	done := make(chan result, 1)
+	go func() {
+		nc, err := nats.Connect(urls, opts...)
+		done <- result{nc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("connecting to NATS at %s: %w", urls, r.err)
+		}
+		return r.nc, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.nc != nil {
+				r.nc.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", urls, ctx.Err())
+	}
 }
 
 // Routes is how many routes the embedded server has to other servers

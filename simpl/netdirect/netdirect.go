@@ -28,11 +28,13 @@ var (
 	gateways = map[string]*direct{}
 )
 
-// direct is one started gateway, or why it could not start.
+// direct is one gateway, starting or started, or why it could not
+// start. Its fields are set before ready is closed.
 type direct struct {
-	name string
-	err  error
-	stop func() // closes the gateway, its Channel and its connection
+	ready chan struct{}
+	name  string
+	err   error
+	stop  func() // closes the gateway, its Channel and its connection
 }
 
 // Close stops the gateways this process started (a program calls it as
@@ -47,6 +49,7 @@ func Close() {
 	gateways = map[string]*direct{}
 	mu.Unlock()
 	for _, d := range ds {
+		<-d.ready // one starting: bounded by its Locate's context
 		if d.stop != nil {
 			d.stop()
 		}
@@ -55,19 +58,45 @@ func Close() {
 
 // start runs (once per dir) a gateway of this process's own in dir,
 // connected to the NATS servers of the environment, and returns its name.
+// The first Locate starts it, within its context; others wait for that,
+// within theirs (no lock is held meanwhile: Locates of other
+// directories go on).
 func start(ctx context.Context, dir string) (string, error) {
-	mu.Lock()
-	defer mu.Unlock()
-	if d := gateways[dir]; d != nil {
+	for {
+		mu.Lock()
+		d := gateways[dir]
+		if d == nil {
+			d = &direct{ready: make(chan struct{})}
+			gateways[dir] = d
+			mu.Unlock()
+			d.name, d.stop, d.err = startIn(ctx, dir)
+			if d.err != nil && ctx.Err() != nil {
+				// A failure for want of time is tried again by the
+				// next Locate; any other is the environment's and
+				// stays.
+				mu.Lock()
+				if gateways[dir] == d {
+					delete(gateways, dir)
+				}
+				mu.Unlock()
+			}
+			close(d.ready)
+			return d.name, d.err
+		}
+		mu.Unlock()
+		select {
+		case <-d.ready:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		mu.Lock()
+		dropped := gateways[dir] != d
+		mu.Unlock()
+		if d.err != nil && dropped {
+			continue // the Locate that started it ran out of time: this one tries
+		}
 		return d.name, d.err
 	}
-	name, stop, err := startIn(ctx, dir)
-	if err == nil || ctx.Err() == nil {
-		// A failure for want of time is tried again by the next Locate;
-		// any other is the environment's and stays.
-		gateways[dir] = &direct{name: name, err: err, stop: stop}
-	}
-	return name, err
 }
 
 func startIn(ctx context.Context, dir string) (string, func(), error) {
