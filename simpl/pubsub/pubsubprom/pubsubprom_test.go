@@ -96,6 +96,9 @@ simpl_pubsub_dropped_total{reason="too_large",topic="b"} 0
 	compare(head + `simpl_pubsub_dropped_total{reason="closed",topic="#other"} 0
 simpl_pubsub_dropped_total{reason="closed",topic="a"} 0
 simpl_pubsub_dropped_total{reason="closed",topic="b"} 0
+# HELP simpl_pubsub_queued_bytes Bytes of data in subscribers' queues, a message counted in each queue it is in.
+# TYPE simpl_pubsub_queued_bytes gauge
+simpl_pubsub_queued_bytes 2
 # HELP simpl_pubsub_queued_messages Messages waiting in subscribers' queues or sent and not yet acknowledged.
 # TYPE simpl_pubsub_queued_messages gauge
 simpl_pubsub_queued_messages 2
@@ -116,6 +119,9 @@ simpl_pubsub_subscriptions_ended_total{reason="unsubscribed"} 0
 	compare(head + `simpl_pubsub_dropped_total{reason="closed",topic="#other"} 2
 simpl_pubsub_dropped_total{reason="closed",topic="a"} 0
 simpl_pubsub_dropped_total{reason="closed",topic="b"} 0
+# HELP simpl_pubsub_queued_bytes Bytes of data in subscribers' queues, a message counted in each queue it is in.
+# TYPE simpl_pubsub_queued_bytes gauge
+simpl_pubsub_queued_bytes 0
 # HELP simpl_pubsub_queued_messages Messages waiting in subscribers' queues or sent and not yet acknowledged.
 # TYPE simpl_pubsub_queued_messages gauge
 simpl_pubsub_queued_messages 0
