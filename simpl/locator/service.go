@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/typed"
+	"github.com/gosimpl/gosimpl/transport"
 )
 
 // DefaultName is the name the locator daemon (fclocator) attaches.
@@ -82,10 +84,16 @@ const (
 
 // Serve answers locate, list and watch requests on ch from w until ctx
 // ends or ch closes. Watches are held without holding a worker, as many
-// as clients wait.
+// as clients wait; when Serve returns, every held watch has been
+// answered (as a daemon that stops, which its clients take as gone) and
+// nothing of Serve's runs any more.
 func Serve(ctx context.Context, ch *simpl.Channel, w *Watcher) error {
-	mux := newMux(ctx, &w.journal, func(f func()) { go f() })
-	return mux.Serve(ctx, ch, typed.WithWorkers(workersServe))
+	sctx, cancel := context.WithCancel(ctx)
+	var held sync.WaitGroup
+	defer held.Wait()
+	defer cancel()
+	mux := newMux(sctx, &w.journal, held.Go)
+	return mux.Serve(sctx, ch, typed.WithWorkers(workersServe))
 }
 
 // newMux answers locate, list and watch requests from j; spawn runs a
@@ -142,8 +150,12 @@ func hold(ctx context.Context, w *journal, req watchRequest, m simpl.Message) {
 		typed.Reply(m, reset(w, req.Pattern))
 	case wctx.Err() != nil && ctx.Err() == nil:
 		typed.Reply(m, watchReply{Epoch: w.Epoch(), Next: next}) // nothing yet: ask again
+	case ctx.Err() != nil:
+		// The server is stopping: to the Client, as a daemon gone (it
+		// asks again, another daemon or later).
+		typed.ReplyError(m, fmt.Errorf("simpl: locator: the server is stopping: %w", transport.ErrClosed))
 	default:
-		typed.ReplyError(m, err) // the server is stopping: the client re-asks elsewhere
+		typed.ReplyError(m, err) // the watcher failed (its directory went away)
 	}
 }
 

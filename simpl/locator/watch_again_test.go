@@ -179,3 +179,63 @@ func TestWatchTransientFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// roleWatcher: watch NOSUCH* through the locator (nothing matches, so
+// its watch waits there), printing each event's kind, until SIGTERM.
+func roleWatcher(args []string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	ch, err := simpl.Attach("")
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	w := locator.NewClient(ch, "").Watch("NOSUCH*")
+	simpltest.Ready()
+	for {
+		ev, err := w.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Println(ev.Kind)
+	}
+}
+
+// When Serve returns (its Channel closed), the watches it held have
+// been answered and their goroutines are gone. Before, each lived on
+// until its wait (10 s) ran out.
+func TestServeLeavesNothing(t *testing.T) {
+	dir := simpltest.Dir(t)
+	w, err := locator.NewWatcher(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ch, err := simpl.Attach(locator.DefaultName, simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- locator.Serve(context.Background(), ch, w) }()
+	p := simpltest.Start(t, "watcher", []string{"FIFO_PATH=" + dir})
+	for deadline := time.Now().Add(10 * time.Second); w.Counts().Watches != 1; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the locator holds %d watches, want the watcher's", w.Counts().Watches)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the count
+	}
+	ch.Close()
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return within 10s of its Channel's Close")
+	}
+	if n := w.Counts().Watches; n != 0 {
+		t.Errorf("%d watches still held after Serve returned", n)
+	}
+	p.Signal(syscall.SIGTERM)
+	p.Wait(10 * time.Second)
+}

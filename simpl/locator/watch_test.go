@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 		"table":    roleTable,
 		"reattach": roleReattach,
 		"emfile":   roleEMFILE,
+		"watcher":  roleWatcher,
 	}, simpltest.WithLifetime(2*time.Minute))
 }
 
