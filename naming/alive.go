@@ -3,6 +3,7 @@ package naming
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -60,8 +61,20 @@ func Alive(pid int, created time.Time) bool {
 	if bt.IsZero() {
 		return true
 	}
-	started := bt.Add(time.Duration(ticks) * time.Second / clockTicks)
+	started := bt.Add(sinceBoot(ticks))
 	return !started.After(created.Add(reuseSlack))
+}
+
+// sinceBoot is a start time of ticks clock ticks after boot as a
+// duration: whole seconds first, so that it does not overflow before 292
+// years (ticks * time.Second did after 2.9 years of uptime, and then
+// judged a live owner dead, or a reused pid alive).
+func sinceBoot(ticks uint64) time.Duration {
+	secs := ticks / clockTicks
+	if secs > math.MaxInt64/uint64(time.Second) {
+		return math.MaxInt64
+	}
+	return time.Duration(secs)*time.Second + time.Duration(ticks%clockTicks)*(time.Second/clockTicks)
 }
 
 // clockTicks is USER_HZ, which Linux fixes at 100 for user space.
