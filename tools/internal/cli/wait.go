@@ -43,6 +43,8 @@ func Find[T any](ctx context.Context, name string, wait time.Duration, locate, w
 func EachLine(ctx context.Context, r io.Reader, fn func([]byte) error) error {
 	lines := make(chan []byte)
 	readErr := make(chan error, 1)
+	done := make(chan struct{}) // EachLine returned: the reader stops at its next line
+	defer close(done)
 	go func() {
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 64<<20)
@@ -50,6 +52,8 @@ func EachLine(ctx context.Context, r io.Reader, fn func([]byte) error) error {
 			select {
 			case lines <- bytes.Clone(sc.Bytes()): // Scan reuses its buffer
 			case <-ctx.Done():
+				return
+			case <-done:
 				return
 			}
 		}
