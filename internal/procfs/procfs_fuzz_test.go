@@ -44,7 +44,7 @@ func FuzzSegments(f *testing.F) {
 		}
 
 		// A table as Linux writes it.
-		want := Segment{ID: max(id%(1<<31), 0), Key: int(key), Size: int(max(size, 0)), Mode: uint32(mode) & 0o1777,
+		want := Segment{ID: max(int(int32(id)), 0), Key: int(key), Size: int(max(size, 0)), Mode: uint32(mode) & 0o1777,
 			CPID: 42, LPID: 43, Attached: max(nattch, 0), UID: 1, GID: 2, CUID: 3, CGID: 4, Ctime: time.Unix(1700000001, 0)}
 		table = []byte(shmHeader + shmLine(want) + shmLine(seg))
 		segs, err = ParseSegments(table)
@@ -76,7 +76,7 @@ func FuzzParseStat(f *testing.F) {
 	f.Add([]byte("1234 (a) b) Z 77\n"), "a) b", byte('Z'), 77)
 	f.Add([]byte("1234 (x)\n"), ") (", byte('R'), 0)
 	f.Add([]byte("1234 (x) S\n"), "", byte('D'), -1)
-	f.Add([]byte("("), "\n", byte(' '), 1<<40)
+	f.Add([]byte("("), "\n", byte(' '), 1<<30)
 	f.Add([]byte(")"), "(", byte(0), 2)
 	f.Fuzz(func(t *testing.T, stat []byte, comm string, state byte, ppid int) {
 		if st, _, ok := ParseStat(stat); ok && (st == "" || strings.ContainsAny(st, " \t\n\v\f\r")) {
