@@ -16,7 +16,8 @@ type untilTaken struct {
 // queued ends, a transport that can tell (WithdrawsQueued) takes the
 // request back if the receiver has not taken it, and the Send returns
 // queued.Err(); if the receiver has taken it, the transport calls taken
-// (once, on the sending goroutine, which taken must not hold up) and the
+// (once for the Send, on the sending goroutine, which taken must not hold
+// up; a context used for several Sends calls it for each) and the
 // Send goes on: until the answer, the receiver's end, the Conn's Close or
 // the end of ctx, as any Send. taken may be nil.
 //
@@ -26,11 +27,22 @@ func UntilTaken(ctx, queued context.Context, taken func()) context.Context {
 	return context.WithValue(ctx, untilTakenKey{}, &untilTaken{queued: queued, taken: taken})
 }
 
+// WithoutUntilTaken is ctx with what UntilTaken put in it (if anything)
+// hidden: for a transport that cannot tell, and passes ctx on to a Send
+// of its own on another transport (the network's to its gateway), which
+// would otherwise act on it for a request that is not the caller's.
+func WithoutUntilTaken(ctx context.Context) context.Context {
+	if _, _, ok := UntilTakenFrom(ctx); !ok {
+		return ctx
+	}
+	return context.WithValue(ctx, untilTakenKey{}, (*untilTaken)(nil))
+}
+
 // UntilTakenFrom is what UntilTaken put in ctx: ok is false for a
 // context it did not make, or whose queued context cannot end.
 func UntilTakenFrom(ctx context.Context) (queued context.Context, taken func(), ok bool) {
 	u, ok := ctx.Value(untilTakenKey{}).(*untilTaken)
-	if !ok || u.queued.Done() == nil {
+	if !ok || u == nil || u.queued.Done() == nil {
 		return nil, nil, false
 	}
 	return u.queued, u.taken, true

@@ -45,3 +45,15 @@ func TestWithdrawsQueued(t *testing.T) {
 		t.Error("a Withdrawing Conn inside wrappers does not withdraw")
 	}
 }
+
+func TestWithoutUntilTaken(t *testing.T) {
+	q, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx := WithoutUntilTaken(UntilTaken(context.Background(), q, nil))
+	if _, _, ok := UntilTakenFrom(ctx); ok {
+		t.Error("a context made WithoutUntilTaken reads as UntilTaken's")
+	}
+	if bg := context.Background(); WithoutUntilTaken(bg) != bg {
+		t.Error("WithoutUntilTaken of a plain context is a new context")
+	}
+}

@@ -152,6 +152,10 @@ func TestAnswersOnlyToSender(t *testing.T) {
 		r.id = "bad-" + strconv.Itoa(i)
 		peer.PublishMsg(&nats.Msg{Subject: netwire.Subject(host, "NOSUCH", "a"), Reply: s, Header: r.header(), Data: []byte("q")})
 	}
+	// A subject whose name does not parse is answered bad_message, but
+	// to the sending host's inbox too, never elsewhere.
+	r.id = "bad-subject"
+	peer.PublishMsg(&nats.Msg{Subject: netwire.SubjectPrefix + host + ".a~ZZ.a", Reply: elsewhere[0], Header: r.header(), Data: []byte("q")})
 	r.id = "good"
 	peer.PublishMsg(&nats.Msg{Subject: netwire.Subject(host, "NOSUCH", "a"), Reply: good, Header: r.header(), Data: []byte("q")})
 	if _, err := answered.NextMsg(10 * time.Second); err != nil {
@@ -162,8 +166,8 @@ func TestAnswersOnlyToSender(t *testing.T) {
 		t.Errorf("an answer went to %s", m.Subject)
 	default:
 	}
-	if st := g.Stats(); st.BadRequests != int64(len(elsewhere)) {
-		t.Errorf("%d bad requests counted, want %d", st.BadRequests, len(elsewhere))
+	if st := g.Stats(); st.BadRequests != int64(len(elsewhere)+1) {
+		t.Errorf("%d bad requests counted, want %d", st.BadRequests, len(elsewhere)+1)
 	}
 }
 
@@ -198,12 +202,5 @@ func TestProgramsNotToOwnHost(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("publishing to this host's SRV: no permissions violation within 10s")
-	}
-	// Nothing reached SRV: had the request been taken, it would be
-	// there before the violation came back.
-	ctx, cancel := context.WithTimeout(context.Background(), 0)
-	defer cancel()
-	if msg, err := srv.Receive(ctx); err == nil {
-		t.Fatalf("SRV (mode 0600) received %q from a bare NATS client", msg.Data())
 	}
 }

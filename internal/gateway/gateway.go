@@ -820,7 +820,16 @@ func (g *Gateway) onRequest(m *nats.Msg) {
 		g.onBatch(m, from)
 		return
 	}
-	if m.Reply == "" || err == nil && !strings.HasPrefix(m.Reply, netwire.Inbox(from)+".") {
+	if err != nil {
+		// The sending host is the subject's last token, which NATS's
+		// permissions bind to the publisher, even in a subject that
+		// does not parse (a bad name token): its inbox gets the answer.
+		from = ""
+		if i := strings.LastIndexByte(m.Subject, '.'); i >= 0 {
+			from, _ = netwire.Untoken(m.Subject[i+1:])
+		}
+	}
+	if m.Reply == "" || from == "" || !strings.HasPrefix(m.Reply, netwire.Inbox(from)+".") {
 		// Nobody to answer, or an answer subject not the sending
 		// host's: answers go to its inbox only, never where it would
 		// have this gateway publish (another host's inbox, a subject

@@ -352,7 +352,12 @@ func record(ev locator.Event) netwire.NameRecord {
 // published in order to the request's reply subject (NATS keeps one
 // publisher's messages to one subscriber in order).
 func (n *names) onList(m *nats.Msg) {
-	if m.Reply == "" {
+	if !strings.HasPrefix(m.Reply, netwire.InboxPrefix) {
+		// Nobody to answer, or a subject that is no host's inbox (one
+		// requests or names events go on): not published to.
+		if m.Reply != "" {
+			n.bad.Add(1)
+		}
 		return
 	}
 	var list netwire.NamesList

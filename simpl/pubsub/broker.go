@@ -78,8 +78,9 @@ func WithMaxQueueBytes(n int64) Option { return func(c *config) { c.maxQueueByte
 
 // WithMaxQueuedBytes bounds the data every subscription's queue holds
 // together (DefaultMaxQueuedBytes; a message in several queues counts in
-// each): past it, the queue a message goes into lets go of its oldest
-// messages (overflow) to make room, keeping the newest at least. So
+// each): past it, the queue holding the most lets go of its oldest
+// messages (overflow), keeping its newest at least, so that subscribers
+// that stopped taking give way first. So
 // subscribers that do not keep up cannot make the broker's memory grow
 // beyond it and the retained messages' budget (WithMaxRetained).
 func WithMaxQueuedBytes(n int64) Option { return func(c *config) { c.maxQueuedBytes = n } }
@@ -380,19 +381,50 @@ func (b *Broker) enqueue(s *sub, e entry) {
 		lost.t.dropped[dropOverflow]++
 		s.dropped++
 	}
-	b.trim(s, true)
+	for s.q.n > 1 && s.q.bytes > b.o.maxQueueBytes {
+		b.overflow(s)
+	}
+	// Past the budget of every queue together, the largest queue gives
+	// way, not the one this message went to: a subscriber that stopped
+	// taking with a full queue must not leave every other one a single
+	// message.
+	for b.queued > b.o.maxQueuedBytes {
+		big := b.largest()
+		if big == nil {
+			break // each holds only its newest
+		}
+		b.overflow(big)
+	}
 }
 
-// trim lets go of s's oldest queued messages while its queue, or every
-// queue together, holds more data than allowed (WithMaxQueueBytes,
-// WithMaxQueuedBytes), keeping the newest; counted as overflow if count.
-func (b *Broker) trim(s *sub, count bool) {
-	for s.q.n > 1 && (s.q.bytes > b.o.maxQueueBytes || b.queued > b.o.maxQueuedBytes) {
-		lost := s.q.pop()
-		if count {
-			lost.t.dropped[dropOverflow]++
-			s.dropped++
+// overflow lets go of s's oldest queued message, counted as overflow.
+func (b *Broker) overflow(s *sub) {
+	lost := s.q.pop()
+	lost.t.dropped[dropOverflow]++
+	s.dropped++
+}
+
+// largest is the subscription whose queue holds the most data, of those
+// holding more than one message; nil if none does. A scan: it runs only
+// while the queues are past their shared budget.
+func (b *Broker) largest() *sub {
+	var big *sub
+	for _, s := range b.subs {
+		if s.q.n > 1 && (big == nil || s.q.bytes > big.q.bytes) {
+			big = s
 		}
+	}
+	return big
+}
+
+// trim lets go, uncounted, of s's oldest queued messages while its
+// queue, or every queue together, holds more data than allowed
+// (WithMaxQueueBytes, WithMaxQueuedBytes), keeping the newest: for a new
+// subscription's current values, which were published before it and are
+// not counted as offered to it.
+func (b *Broker) trim(s *sub) {
+	for s.q.n > 1 && (s.q.bytes > b.o.maxQueueBytes || b.queued > b.o.maxQueuedBytes) {
+		s.q.pop()
 	}
 }
 
@@ -567,7 +599,7 @@ func (b *Broker) subscribeFrom(pid int, from origin, req subscribeRequest) (subs
 		for i := len(cur) - 1; i >= 0; i-- {
 			s.q.push(cur[i].last)
 		}
-		b.trim(s, false)
+		b.trim(s)
 	}
 	b.subs[s.id] = s
 	b.trie.add(s)

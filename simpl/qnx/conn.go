@@ -467,7 +467,8 @@ func (p *peer) send(ctx context.Context, id int32, req, reply []byte) (int, erro
 		qctx, qcancel = context.WithCancel(context.Background())
 		defer qcancel()
 		taken = make(chan struct{})
-		sctx = simpl.UntilTaken(sctx, qctx, func() { close(taken) })
+		var once sync.Once
+		sctx = simpl.UntilTaken(sctx, qctx, func() { once.Do(func() { close(taken) }) })
 	}
 	type result struct {
 		n   int

@@ -62,6 +62,10 @@ func TestSendTimeoutQueued(t *testing.T) {
 		{"unblock-send", qnx.NTO_CHF_UNBLOCK, qnx.NTO_TIMEOUT_SEND, qnx.ETIMEDOUT},
 		{"unblock-send-reply", qnx.NTO_CHF_UNBLOCK, qnx.NTO_TIMEOUT_SEND | qnx.NTO_TIMEOUT_REPLY, qnx.ETIMEDOUT},
 		{"unblock-cancelled", qnx.NTO_CHF_UNBLOCK, 0, qnx.EINTR},
+		// A reply buffer larger than the connection's first lane: the
+		// Send waits for a new lane, which a stopped server cannot set
+		// up; the SEND state's end ends that wait too.
+		{"send-new-lane", 0, qnx.NTO_TIMEOUT_SEND, qnx.ETIMEDOUT},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			env := setup(t)
@@ -74,7 +78,11 @@ func TestSendTimeoutQueued(t *testing.T) {
 				time.AfterFunc(100*time.Millisecond, cancel)
 				ctx = cctx
 			}
-			sendWithin(t, srv, coid, c.name, c.want, ctx, c.armed)
+			replySize := 8
+			if c.name == "send-new-lane" {
+				replySize = 64 << 10
+			}
+			sendWithin(t, srv, coid, c.name, c.want, ctx, c.armed, replySize)
 			// Withdrawn, not delivered: the server, let go, answers the
 			// next message, and nothing else comes back.
 			srv.Signal(syscall.SIGCONT)
@@ -107,9 +115,14 @@ func stop(t *testing.T, srv *simpltest.Proc) {
 }
 
 // sendWithin makes a MsgSend of "x" on coid, with a 100 ms TimerTimeout
-// for the states armed (none if 0), on a thread of its own, and checks
-// that it fails with want within 5 s.
-func sendWithin(t *testing.T, srv *simpltest.Proc, coid int, what string, want error, ctx context.Context, armed int) {
+// for the states armed (none if 0) and a reply buffer of replySize bytes
+// (8 if not given), on a thread of its own, and checks that it fails
+// with want within 5 s.
+func sendWithin(t *testing.T, srv *simpltest.Proc, coid int, what string, want error, ctx context.Context, armed int, replySize ...int) {
+	size := 8
+	if len(replySize) > 0 {
+		size = replySize[0]
+	}
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
@@ -122,7 +135,7 @@ func sendWithin(t *testing.T, srv *simpltest.Proc, coid int, what string, want e
 				return
 			}
 		}
-		_, err := qnx.MsgSend(ctx, coid, []byte("x"), make([]byte, 8))
+		_, err := qnx.MsgSend(ctx, coid, []byte("x"), make([]byte, size))
 		errc <- err
 	}()
 	select {

@@ -266,7 +266,10 @@ func (c *Conn) exchange(ctx context.Context, env netwire.Envelope, reply []byte)
 	bb := buffer(netwire.ReplyHeaderSize + len(reply))
 	defer release(bb)
 	buf := *bb
-	n, err := c.gw.Send(ctx, msg, buf)
+	// Across the network a queued request cannot be told from a taken
+	// one: an UntilTaken context is not ours to act on for the envelope
+	// (transport.WithoutUntilTaken).
+	n, err := c.gw.Send(transport.WithoutUntilTaken(ctx), msg, buf)
 	if err != nil {
 		if errors.Is(err, transport.ErrPeerGone) && env.Kind != netwire.KindLocate {
 			err = errs.Errorf("%w: the host's gateway: %w", transport.ErrOutcomeUnknown, err)

@@ -740,8 +740,21 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if o != nil {
 		need += transport.MaxOrigin
 	}
-	l, err := c.get(ctx, max(need, len(reply)))
+	gctx := ctx
+	if queued, _, ok := transport.UntilTakenFrom(ctx); ok {
+		// Not posted yet, so still the sender's: the end of the wait
+		// in the queue ends the wait for a lane too (a new lane's
+		// handshake with a stopped receiver, the lane limit).
+		var stop context.CancelFunc
+		gctx, stop = context.WithCancel(ctx)
+		defer stop()
+		defer context.AfterFunc(queued, stop)()
+	}
+	l, err := c.get(gctx, max(need, len(reply)))
 	if err != nil {
+		if queued, _, ok := transport.UntilTakenFrom(ctx); ok && queued.Err() != nil && ctx.Err() == nil {
+			return 0, queued.Err()
+		}
 		return 0, err
 	}
 	copied.Add(uint64(copy(l.w.data, req)))
