@@ -248,7 +248,11 @@ func TestFcloopControllerSkips(t *testing.T) {
 		t.Run(overrun, func(t *testing.T) {
 			got := stall(t, "controller", 200*time.Millisecond, 2000, "-d", "2s", "-cyclictest", "off", "-overrun", overrun)
 			skip := overrun == "skip"
-			if (skip && (got.Dropped < 100 || got.Late > got.Dropped/4)) || (!skip && (got.Dropped != 0 || got.Late < 100)) || got.Lost != 0 {
+			// Late cycles with skip: the one the stall ends on, and any
+			// the machine makes late anyway (under CI's parallel tests,
+			// up to 90 of 20,000 were): fewer than the triggers dropped,
+			// which catchup would have run late.
+			if (skip && (got.Dropped < 100 || got.Late >= got.Dropped)) || (!skip && (got.Dropped != 0 || got.Late < 100)) || got.Lost != 0 {
 				t.Errorf("controller stopped for 200 ms, -overrun %s: dropped %d, late %d, skipped %d, lost %d", overrun, got.Dropped, got.Late, got.Skipped, got.Lost)
 			}
 		})
