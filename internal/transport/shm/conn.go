@@ -397,6 +397,11 @@ func ackErr(status int32, index int) error {
 func (c *Conn) mapBell(fd int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		// Close may have unmapped the bell already, with its last
+		// lane: one mapped now would never be unmapped.
+		return errs.Errorf("send: %w", transport.ErrClosed)
+	}
 	if c.bell != nil {
 		return nil
 	}
@@ -1090,8 +1095,12 @@ func (l *lane) wake() {
 	switch l.w.swait.Swap(swaitNone) {
 	case swaitNone:
 	case swaitPipe:
-		l.woken.Store(true)
+		// The deadline first, then the flag that tells the Send to
+		// clear it: the other way round, a Send could clear it between
+		// the two and the deadline stay past, its later reads returning
+		// at once (a spin) with no flag left to clear it.
 		l.nudge.SetReadDeadline(time.Unix(1, 0))
+		l.woken.Store(true)
 	default:
 		sys.FutexWake(l.w.swait, 1)
 	}

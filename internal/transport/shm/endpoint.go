@@ -636,6 +636,13 @@ func (e *Endpoint) pollLanes() (*rlane, uint64, int, bool) {
 		}
 		any = any || e.pend[w] != 0
 	}
+	if e.bell.slept.Load() {
+		if any {
+			e.bell.slept.Store(false) // the sleep brought ready bits
+		} else {
+			any = e.scanAll(words)
+		}
+	}
 	if !any {
 		return nil, 0, 0, false
 	}
@@ -666,6 +673,24 @@ func (e *Endpoint) pollLanes() (*rlane, uint64, int, bool) {
 		}
 	}
 	return nil, 0, 0, false
+}
+
+// scanAll marks every live lane pending, as if its ready bit were set,
+// after a sleep on the bell that brought no ready bit (a timeout, or a
+// wake whose bits a hostile sender cleared: see maxSleep); the visit
+// then takes what is posted. It reports whether any lane is live.
+func (e *Endpoint) scanAll(words int) bool {
+	e.bell.slept.Store(false)
+	any := false
+	for w := 0; w < words; w++ {
+		for b := 0; b < 64; b++ {
+			if e.lanes[w*64+b].Load() != nil {
+				e.pend[w] |= 1 << b
+				any = true
+			}
+		}
+	}
+	return any
 }
 
 // takeAny takes what lane idx holds: its posted message (l and gen), or
@@ -802,6 +827,9 @@ var _ transport.PrioSource = (*Endpoint)(nil)
 // sender took for it.
 func (e *Endpoint) Candidates() (best, oldest transport.Candidate, ok bool) {
 	words := (int(e.top.Load()) + 63) / 64
+	if e.bell.slept.Load() {
+		e.scanAll(words) // see pollLanes
+	}
 	for w := 0; w < words; w++ {
 		if e.bell.ready[w].Load() != 0 {
 			e.pend[w] |= e.bell.ready[w].Swap(0)

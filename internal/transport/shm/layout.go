@@ -3,8 +3,6 @@ package shm
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/gosimpl/gosimpl/internal/errs"
-	"github.com/gosimpl/gosimpl/naming"
 	"hash/fnv"
 	"math"
 	"math/bits"
@@ -12,6 +10,10 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/gosimpl/gosimpl/internal/errs"
+	"github.com/gosimpl/gosimpl/naming"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/transport"
@@ -235,7 +237,21 @@ type bellWords struct {
 	seq, sleepers, ticket, srank *atomic.Uint32
 	server                       *atomic.Int32
 	ready                        [readyWords]*atomic.Uint64
+	// slept is the receiver's own (not in the mapping): set when Sleep
+	// returns, so that a poll after a sleep that finds no ready bit
+	// looks at every lane (see Endpoint.scanAll).
+	slept atomic.Bool
 }
+
+// maxSleep bounds a receiver's sleep on the bell. Every sender the mode
+// admits maps the bell writable, so a hostile one can clear other
+// senders' ready bits, or the sleepers count that tells them to wake
+// the receiver: a receiver that slept until woken, and looked only at
+// lanes whose bits are set, would then never see their requests. So it
+// wakes at least this often, and after any sleep that brings no ready
+// bit it looks at every lane: such a sender can delay the others by up
+// to this much, and never hang them.
+const maxSleep = 100 * time.Millisecond
 
 func bellOf(m *sys.Mapping) *bellWords {
 	b := &bellWords{seq: m.Uint32(offSeq), sleepers: m.Uint32(offSleepers),
@@ -266,8 +282,11 @@ func (b *bellWords) Arm() uint32 {
 	return seq
 }
 
-// Sleep waits on the futex while seq is unchanged.
-func (b *bellWords) Sleep(seq uint32) { sys.FutexWait(b.seq, seq, 0) }
+// Sleep waits on the futex while seq is unchanged, at most maxSleep.
+func (b *bellWords) Sleep(seq uint32) {
+	sys.FutexWait(b.seq, seq, maxSleep)
+	b.slept.Store(true)
+}
 
 // Disarm uncounts the sleeper.
 func (b *bellWords) Disarm() { b.sleepers.Add(^uint32(0)) }

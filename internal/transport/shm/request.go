@@ -120,11 +120,15 @@ func (l *rlane) answer(gen uint64, code uint32, data []byte, n int, copyData boo
 		copied.Add(uint64(copy(l.w.data, data)))
 	}
 	gone := l.gone
-	switch {
-	case l.ep.closing.Load() && (gone || !l.answerLocked(code, n)):
-		err = errs.Errorf("reply: the receiving endpoint was closed: %w", transport.ErrClosed)
-	case !l.answerLocked(code, n) || gone:
-		err = errs.Errorf("reply to %s (pid %d): sender gave up or died: %w", l.whom, l.cred.PID, transport.ErrPeerGone)
+	// Answered once: a second answerLocked would write the header again,
+	// over the sender's next message if it has read this answer and
+	// posted one.
+	if answered := l.answerLocked(code, n) && !gone; !answered {
+		if l.ep.closing.Load() {
+			err = errs.Errorf("reply: the receiving endpoint was closed: %w", transport.ErrClosed)
+		} else {
+			err = errs.Errorf("reply to %s (pid %d): sender gave up or died: %w", l.whom, l.cred.PID, transport.ErrPeerGone)
+		}
 	}
 	l.busy = false
 	l.data = nil
