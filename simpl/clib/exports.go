@@ -562,6 +562,12 @@ func receive(sender **C.char, in unsafe.Pointer, maxBytes C.uint, placed bool) C
 		b[hdrSize] = 0
 	} else {
 		copy(b[hdrSize:], data)
+		// The rest of the room, up to the largest reply, holds what the
+		// memory held before (a recycled handle: another sender's
+		// request or reply): a Reply(sender, NULL, n) of more than the
+		// receiver wrote in place would send it on. In C SIMPL those
+		// bytes are the sender's own segment.
+		clear(b[hdrSize+nb : hdrSize+room])
 		b[hdrSize+nb] = 0
 	}
 	if in != nil {

@@ -80,6 +80,15 @@ static void tt_clear(void *v)
 	}
 }
 
+// efault ends a MsgSend* or MsgReceive* that fails here, before Go
+// (EFAULT): QNX clears the thread's timeout as the call returns.
+static int efault(int *e)
+{
+	tt_clear(NULL);
+	*e = EFAULT;
+	return -1;
+}
+
 __attribute__((constructor)) static void gsq_init(void)
 {
 	pthread_atfork(NULL, NULL, qnx_in_child);
@@ -168,8 +177,7 @@ static int do_MsgSend(int coid, const void *smsg, int sbytes, void *rmsg, int rb
 {
 	struct iovec s, r;
 	if (!one(&s, smsg, sbytes) || !one(&r, rmsg, rbytes)) {
-		*e = EFAULT;
-		return -1;
+		return efault(e);
 	}
 	tt_armed = 0;
 	return gsq_MsgSendv(&gs_pace, coid, &s, 1, &r, 1, e);
@@ -178,8 +186,7 @@ static int do_MsgSendsv(int coid, const void *smsg, int sbytes, const iov_t *rio
 {
 	struct iovec s;
 	if (!one(&s, smsg, sbytes)) {
-		*e = EFAULT;
-		return -1;
+		return efault(e);
 	}
 	tt_armed = 0;
 	return gsq_MsgSendv(&gs_pace, coid, &s, 1, (struct iovec *)riov, rparts, e);
@@ -188,8 +195,7 @@ static int do_MsgSendvs(int coid, const iov_t *siov, int sparts, void *rmsg, int
 {
 	struct iovec r;
 	if (!one(&r, rmsg, rbytes)) {
-		*e = EFAULT;
-		return -1;
+		return efault(e);
 	}
 	tt_armed = 0;
 	return gsq_MsgSendv(&gs_pace, coid, (struct iovec *)siov, sparts, &r, 1, e);
@@ -250,8 +256,7 @@ static int do_MsgReceive(int chid, void *msg, int bytes, struct _msg_info *info,
 {
 	struct iovec v;
 	if (!one(&v, msg, bytes)) {
-		*e = EFAULT;
-		return -1;
+		return efault(e);
 	}
 	return do_MsgReceivev(chid, &v, 1, info, e);
 }
@@ -269,8 +274,7 @@ static int do_MsgReceivePulse(int chid, void *pulse, int bytes, struct _msg_info
 {
 	struct iovec v;
 	if (!one(&v, pulse, bytes)) {
-		*e = EFAULT;
-		return -1;
+		return efault(e);
 	}
 	return do_MsgReceivePulsev(chid, &v, 1, info, e);
 }

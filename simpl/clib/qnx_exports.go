@@ -128,11 +128,17 @@ func gsq_ConnectDetach(coid C.int, err *C.int) C.int {
 	return 0
 }
 
+// disarmTimeout disarms the calling thread's TimerTimeout, for a
+// MsgSend* or MsgReceive* that fails before reaching package qnx
+// (EFAULT): the call ends, and QNX clears the timeout with it.
+func disarmTimeout() { qnx.TimerTimeout(qnx.CLOCK_REALTIME, 0, nil, nil, nil) }
+
 //export gsq_MsgSendv
 func gsq_MsgSendv(pc *C.longlong, coid C.int, siov *C.struct_iovec, sparts C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
 	s, ok1 := iovSlices(siov, sparts)
 	r, ok2 := iovSlices(riov, rparts)
 	if !ok1 || !ok2 {
+		disarmTimeout()
 		*err = C.int(qnx.EFAULT)
 		return -1
 	}
@@ -172,6 +178,7 @@ func gsq_MsgSendPulse(pc *C.longlong, coid, priority, code, value C.int, err *C.
 func gsq_MsgReceivev(chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int32_t, err *C.int) C.int {
 	r, ok := iovSlices(riov, rparts)
 	if !ok {
+		disarmTimeout()
 		*err = C.int(qnx.EFAULT)
 		return -1
 	}
@@ -200,6 +207,7 @@ func gsq_MsgReceivev(chid C.int, riov *C.struct_iovec, rparts C.int, info *C.int
 func gsq_MsgReceivePulsev(chid C.int, riov *C.struct_iovec, rparts C.int, err *C.int) C.int {
 	r, ok := iovSlices(riov, rparts)
 	if !ok {
+		disarmTimeout()
 		*err = C.int(qnx.EFAULT)
 		return -1
 	}

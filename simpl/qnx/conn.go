@@ -127,6 +127,13 @@ func getPeer(n peerName) (*peer, error) {
 		unblock := n.name != "" // a name_attach'd channel has NTO_CHF_UNBLOCK
 		state.mu.Lock()
 		p := state.peers[key]
+		if p != nil && p.dead {
+			// Its server went: a new connection gets a new one, to the
+			// server that may hold the name now, while the coids
+			// still open on the old one keep it (and fail).
+			delete(state.peers, key)
+			p = nil
+		}
 		if p != nil && p.refs > 0 {
 			p.refs++
 			state.mu.Unlock()
@@ -379,6 +386,7 @@ func MsgSend(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
 // msgSend is MsgSend, also returning how many reply bytes it wrote into
 // rmsg (QNX leaves the rest of the buffer as it was).
 func msgSend(ctx context.Context, coid int, smsg, rmsg []byte) (status, got int, err error) {
+	defer disarm() // whatever the way out (EBADF here, EINTR behind a pulse)
 	c, err := lookupConn(coid)
 	if err != nil {
 		return -1, 0, err

@@ -20,9 +20,10 @@ import (
 
 func TestMain(m *testing.M) {
 	simpltest.Main(m, map[string]simpltest.Role{
-		"client": roleClient,
-		"named":  roleNamed,
-		"echo":   roleEcho,
+		"client":     roleClient,
+		"named":      roleNamed,
+		"echo":       roleEcho,
+		"nameserver": roleNameServer,
 	}, simpltest.WithLifetime(60*time.Second))
 }
 

@@ -195,6 +195,7 @@ func (ch *channel) dropHeld(how byte, match func(heldMsg) bool) {
 func MsgReceivePulse(ctx context.Context, chid int, msg []byte) (int, error) {
 	ch := lookupChan(chid)
 	if ch == nil {
+		disarm()
 		return -1, ESRCH
 	}
 	ctx, cancel, expired := timed(ctx, NTO_TIMEOUT_RECEIVE)

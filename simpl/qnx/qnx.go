@@ -151,7 +151,12 @@ func ChannelCreate(flags int) (int, error) {
 func channelCreate(flags int, name string) (int, error) {
 	state.mu.Lock()
 	chid := 1
-	for state.chans[chid] != nil {
+	for {
+		// A nil entry is a chid reserved by a create in progress: in
+		// use too (it was taken for free, and two creates got one chid).
+		if _, used := state.chans[chid]; !used {
+			break
+		}
 		chid++
 	}
 	state.chans[chid] = nil // reserved

@@ -81,6 +81,7 @@ func DecodePulse(b []byte) (p Pulse, ok bool) {
 func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (int, error) {
 	ch := lookupChan(chid)
 	if ch == nil {
+		disarm()
 		return -1, ESRCH
 	}
 	ctx, cancel, expired := timed(ctx, NTO_TIMEOUT_RECEIVE)

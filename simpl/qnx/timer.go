@@ -2,6 +2,7 @@ package qnx
 
 import (
 	"context"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,9 +61,11 @@ func TimerTimeout(id int, flags int, notify *SigEvent, ntime *uint64, otime *uin
 				// Go does not show CLOCK_MONOTONIC's origin.
 				return -1, ENOTSUP
 			}
-			deadline = time.Unix(0, int64(*ntime))
+			deadline = time.Unix(0, int64(min(*ntime, math.MaxInt64)))
 		} else {
-			deadline = now.Add(time.Duration(*ntime))
+			// ~0 is "practically forever" to a C caller: not a
+			// negative duration, which would expire at once.
+			deadline = now.Add(time.Duration(min(*ntime, math.MaxInt64)))
 		}
 	}
 	tid := sys.Gettid()
@@ -80,6 +83,12 @@ func TimerTimeout(id int, flags int, notify *SigEvent, ntime *uint64, otime *uin
 	timeouts.armed.Store(int32(len(timeouts.byTid)))
 	return prev, nil
 }
+
+// disarm disarms the calling thread's timeout: every MsgSend* and
+// MsgReceive* does, as it returns, even with an error found before it
+// blocked (EBADF, ESRCH, EFAULT), as QNX's kernel calls do, so that the
+// timeout does not fire on a later, untimed, call.
+func disarm() { takeTimeout(0) }
 
 // takeTimeout disarms the calling thread's timeout and returns it when
 // it covers one of states.
