@@ -139,6 +139,16 @@ func getPeer(n peerName) (*peer, error) {
 			state.mu.Unlock()
 			return p, nil
 		}
+		if p != nil && p.revive() {
+			// Closing quietly (a MsgDeliverEvent's connection, its
+			// pulse still on its way): used again, not waited for, so
+			// that a second MsgDeliverEvent does not wait for the
+			// client to take the first.
+			p.closing = false
+			p.refs++
+			state.mu.Unlock()
+			return p, nil
+		}
 		if p != nil {
 			// Detached and still sending its disconnect: a new connection
 			// waits for it, so that the server sees the disconnect first;
@@ -221,6 +231,23 @@ func ConnectDetach(coid int) error {
 		p.push(outItem{kind: kindDisconnect}, true)
 	}
 	return nil
+}
+
+// revive takes back the quiet close of a peer nobody uses, if it is
+// still queued behind other items (called with state.mu held): the peer
+// then stays open. False when the outbox has a disconnect to send, or is
+// at the close already.
+func (p *peer) revive() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Item 0 is the one run is sending, when it runs: the close is not
+	// taken back from under it.
+	n := len(p.out)
+	if !p.running || n < 2 || p.out[n-1].kind != 0 {
+		return false
+	}
+	p.out = p.out[:n-1]
+	return true
 }
 
 // closeQuietly closes a peer nobody uses without telling the server

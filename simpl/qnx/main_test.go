@@ -48,6 +48,8 @@ func pattern(n, seed int) []byte {
 //	timeout:MS:FLAGS:TEXT  TimerTimeout(MS, FLAGS) then send:TEXT
 //	event:CODE:VALUE       create a channel, send "E"+event for a pulse to
 //	                       it, then receive: "event CODE VALUE"
+//	events:CODE:VALUE:N    the same, then send "after", then receive N
+//	                       pulses: "event CODE VALUE" each
 //	sendv:A:B              MsgSendv of parts A and B into a 4- and an
 //	                       8-byte part: "replyv STATUS P1|P2"
 //	detach                 ConnectDetach: "detached"
@@ -97,7 +99,12 @@ func roleClient(args []string) error {
 			}
 			fmt.Println("big ok")
 		case "event":
-			if err := clientEvent(ctx, coid, f[1], f[2]); err != nil {
+			if err := clientEvent(ctx, coid, f[1], f[2], 0); err != nil {
+				return err
+			}
+		case "events":
+			n, _ := strconv.Atoi(f[3])
+			if err := clientEvent(ctx, coid, f[1], f[2], n); err != nil {
 				return err
 			}
 		case "sendv":
@@ -149,7 +156,7 @@ func printSend(status int, reply []byte, err error) {
 // clientEvent is the MsgDeliverEvent pattern: the client's own channel
 // and a side-channel connection to it, an event in the request, and the
 // pulse the server delivers later.
-func clientEvent(ctx context.Context, coid int, code, value string) error {
+func clientEvent(ctx context.Context, coid int, code, value string, after int) error {
 	chid, err := qnx.ChannelCreate(0)
 	if err != nil {
 		return err
@@ -170,13 +177,24 @@ func clientEvent(ctx context.Context, coid int, code, value string) error {
 	if _, err := qnx.MsgSend(ctx, coid, req, nil); err != nil {
 		return err
 	}
-	buf := make([]byte, qnx.PulseSize)
-	rcvid, err := qnx.MsgReceive(ctx, chid, buf, nil)
-	if err != nil || rcvid != 0 {
-		return fmt.Errorf("event receive: rcvid %d, %v", rcvid, err)
+	pulses := 1
+	if after > 0 {
+		// Another message, answered after the server delivered the
+		// event that many times.
+		if _, err := qnx.MsgSend(ctx, coid, []byte("after"), nil); err != nil {
+			return err
+		}
+		pulses = after
 	}
-	p, _ := qnx.DecodePulse(buf)
-	fmt.Printf("event %d %d\n", p.Code, p.Value)
+	buf := make([]byte, qnx.PulseSize)
+	for range pulses {
+		rcvid, err := qnx.MsgReceive(ctx, chid, buf, nil)
+		if err != nil || rcvid != 0 {
+			return fmt.Errorf("event receive: rcvid %d, %v", rcvid, err)
+		}
+		p, _ := qnx.DecodePulse(buf)
+		fmt.Printf("event %d %d\n", p.Code, p.Value)
+	}
 	return nil
 }
 

@@ -7,9 +7,12 @@ import (
 )
 
 // An rcvid names one received message until it is answered: gen<<16 |
-// (slot+1). The generation changes each time a slot is reused, so a stale
-// rcvid is ESRCH, never another client's message. After the answer the
-// slot remembers its client for MsgDeliverEvent until it is reused.
+// (slot+1). A client thread's messages get its own slot again while it
+// is free, with the same rcvid (as on QNX, where the rcvid names the
+// client thread); the generation changes when a slot goes to another
+// thread, so a stale rcvid is ESRCH, never another client's message.
+// After the answer the slot remembers its client for MsgDeliverEvent
+// until it goes to another thread.
 type slot struct {
 	gen    int
 	busy   bool
@@ -31,6 +34,18 @@ type rcvTable struct {
 	mu    sync.Mutex
 	slots []slot
 	free  []int // slot indexes, oldest freed first
+	// byThread is the slot each client thread's messages get, and keep
+	// while it is free: as on QNX, where an rcvid names the client
+	// thread, the rcvid of a message answered stays good for
+	// MsgDeliverEvent while that thread sends again, and until its
+	// client goes (dropClient) or the table runs out of new slots.
+	byThread map[thread]int
+}
+
+// thread is one client thread: its client and its tid.
+type thread struct {
+	cl  *client
+	tid int
 }
 
 var rcvids rcvTable
@@ -39,22 +54,64 @@ var rcvids rcvTable
 func (t *rcvTable) add(m simpl.Message, ch *channel, cl *client, key sendKey, info *MessageInfo) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var i int
+	th := thread{cl, info.Tid}
+	if i, ok := t.byThread[th]; ok && !t.slots[i].busy && t.slots[i].cl == cl {
+		// The thread's own slot, free: the same rcvid again.
+		t.unfree(i)
+		s := &t.slots[i]
+		s.busy, s.m, s.ch, s.key, s.info, s.staged = true, m, ch, key, *info, 0
+		return s.gen<<16 | (i + 1), nil
+	}
+	i, ok := t.goneSlot()
 	switch {
-	case len(t.free) > 0:
-		i = t.free[0]
-		copy(t.free, t.free[1:])
-		t.free = t.free[:len(t.free)-1]
+	case ok:
 	case len(t.slots) < maxSlots:
 		t.slots = append(t.slots, slot{})
 		i = len(t.slots) - 1
+	case len(t.free) > 0:
+		i = t.free[0] // the oldest freed: another thread's rcvid ends
+		t.unfree(i)
 	default:
 		return -1, EAGAIN
 	}
 	s := &t.slots[i]
+	if old := s.cl; old != nil {
+		if j, ok := t.byThread[thread{old, s.info.Tid}]; ok && j == i {
+			delete(t.byThread, thread{old, s.info.Tid})
+		}
+	}
+	if t.byThread == nil {
+		t.byThread = make(map[thread]int)
+	}
+	t.byThread[th] = i
 	s.gen = s.gen%0x7FFF + 1
 	s.busy, s.m, s.ch, s.cl, s.key, s.info, s.staged = true, m, ch, cl, key, *info, 0
 	return s.gen<<16 | (i + 1), nil
+}
+
+// goneSlot takes from the free list the oldest slot no live client
+// thread holds (t.mu held): its client went, so no rcvid of it is good
+// any more. Such slots are used before the table grows.
+func (t *rcvTable) goneSlot() (int, bool) {
+	for k, i := range t.free {
+		if cl := t.slots[i].cl; cl == nil || cl.isGone() {
+			copy(t.free[k:], t.free[k+1:])
+			t.free = t.free[:len(t.free)-1]
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// unfree takes slot i out of the free list (t.mu held).
+func (t *rcvTable) unfree(i int) {
+	for k, j := range t.free {
+		if j == i {
+			copy(t.free[k:], t.free[k+1:])
+			t.free = t.free[:len(t.free)-1]
+			return
+		}
+	}
 }
 
 // get returns the busy slot of rcvid, with t.mu held; the caller unlocks.
@@ -125,10 +182,17 @@ func (t *rcvTable) dropChannel(ch *channel) {
 
 func (t *rcvTable) dropClient(cl *client) {
 	t.drop(replyError, func(s *slot) bool { return s.cl == cl })
+	t.mu.Lock()
+	for th := range t.byThread {
+		if th.cl == cl {
+			delete(t.byThread, th)
+		}
+	}
+	t.mu.Unlock()
 }
 
 // client returns the client of rcvid, answered or not, for
-// MsgDeliverEvent: nil once the slot has been reused.
+// MsgDeliverEvent: nil once the slot has gone to another client thread.
 func (t *rcvTable) client(rcvid int) *client {
 	t.mu.Lock()
 	defer t.mu.Unlock()
