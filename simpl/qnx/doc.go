@@ -65,7 +65,12 @@
 // sends them with the reply.
 //
 // An rcvid is a slot number with a generation: a stale rcvid is ESRCH,
-// never another client's message. scoids are one per client process and
+// never another client's message. As on QNX, where an rcvid names the
+// client thread, a client thread's next message gets the same rcvid
+// when its previous one was answered, so that an rcvid kept for
+// MsgDeliverEvent stays good while the client sends on (until its slot
+// goes to another thread: when its client goes, or the table is full).
+// scoids are one per client process and
 // channel; the server watches each client process through a pidfd, so a
 // client that dies (SIGKILL included) ends its scoid at once: with
 // NTO_CHF_DISCONNECT the server gets a DISCONNECT pulse, and the dead
