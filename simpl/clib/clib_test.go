@@ -711,3 +711,34 @@ func TestExitFunctionWaits(t *testing.T) {
 func heldFor(since time.Time) {
 	time.Sleep(time.Until(since.Add(2 * checkAfter)))
 }
+
+// TestRelocate: a program that locates its receiver again before every
+// Send, as C SIMPL programs that locate per request do, gets a new id
+// each time (as C SIMPL a new descriptor) on the same connection while
+// the receiver lives, not a new connection (a socket, a lane, a
+// goroutine) each time: its descriptors stay as they were. Before, every
+// name_locate made a connection that lived until name_detach (about 3
+// descriptors each through shared memory), and a program that located
+// per request ran out of descriptors (helper-40).
+func TestRelocate(t *testing.T) {
+	const wait = 10 * time.Second
+	dir, r := receiverR(t, wait)
+	s := start(t, dir, nil, "sender", "-n", "S", "-r", "R", "-t", "50", "-s", "64", "-l")
+	s.expectLine(t, "ready", wait)
+	for i := range 50 {
+		if line := s.ReadLine(wait); !strings.HasPrefix(line, fmt.Sprintf("ok %d ", i)) {
+			t.Fatalf("sender locating before each Send, Send %d: %q", i, line)
+		}
+	}
+	var first, last int
+	if line := s.ReadLine(wait); func() bool { _, err := fmt.Sscanf(line, "fds %d %d", &first, &last); return err != nil }() {
+		t.Fatalf("sender: %q, want its descriptor counts", line)
+	}
+	if first < 0 || last > first+2 {
+		t.Errorf("sender's descriptors: %d after the first Send, %d after 49 more locates and Sends", first, last)
+	}
+	s.expectLine(t, "sent 50", wait)
+	s.exits(t, 0)
+	r.Signal(syscall.SIGTERM)
+	r.exits(t, 0)
+}

@@ -91,6 +91,14 @@ type library struct {
 	ch     *simpl.Channel
 	name   *C.char // whatsMyName's string
 	conns  map[C.int]*simpl.Conn
+	// located is the name each id was located by, and gone the
+	// connections whose receiver a Send found gone. A name_locate of a
+	// name already located gets a new id (as C SIMPL a new descriptor)
+	// on the same connection while its receiver is not known gone, and
+	// drops a gone one's ids, so that a program that locates again (per
+	// request, or after a failure) does not make a connection each time.
+	located map[C.int]string
+	gone    map[*simpl.Conn]bool
 	nextID C.int
 	// active are the requests received and not answered, in no order
 	// (a program holds few at once: a scan is cheaper than a map's
@@ -203,6 +211,7 @@ func gs_name_attach(cname *C.char) C.int {
 	l.ch, l.in = ch, nil
 	l.name = C.CString(name)
 	l.conns = make(map[C.int]*simpl.Conn)
+	l.located, l.gone = make(map[C.int]string), make(map[*simpl.Conn]bool)
 	l.active = l.active[:0]
 	l.bufs = make(map[C.int]*sendBuf)
 	l.last = nil
@@ -280,6 +289,7 @@ func (l *library) detach() C.int {
 	}
 	hs, free, in, name, bufs := l.active, l.free, l.in, l.name, l.bufs
 	l.ch, l.active, l.free, l.in, l.name, l.conns, l.last, l.bufs = nil, nil, nil, nil, nil, nil, nil, nil
+	l.located, l.gone = nil, nil
 	// The program's own handling of SIGHUP, SIGINT and SIGTERM comes back
 	// (the Go runtime reinstalls what was there); SIGPIPE stays swallowed,
 	// as C SIMPL's handler stays.
@@ -351,9 +361,13 @@ func gs_name_locate(cname *C.char) C.int {
 		}
 		return fail(codeFIFOGetFailure) // a name no FIFO can have
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
-	conn, err := ch.Locate(ctx, n.String())
-	cancel()
+	key := n.String()
+	conn := lib.relocate(ch, key)
+	if conn == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
+		conn, err = ch.Locate(ctx, key)
+		cancel()
+	}
 	switch {
 	case errors.Is(err, simpl.ErrNotFound):
 		return fail(codeFIFOGetFailure)
@@ -368,7 +382,9 @@ func gs_name_locate(cname *C.char) C.int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.ch != ch {
-		conn.Close()
+		if !l.shared(conn) {
+			conn.Close()
+		}
 		return fail(codeNoNameAttached)
 	}
 	for l.conns[l.nextID] != nil || l.nextID < 3 {
@@ -380,12 +396,67 @@ func gs_name_locate(cname *C.char) C.int {
 	}
 	id := l.nextID
 	l.conns[id] = conn
+	l.located[id] = key
 	if id == math.MaxInt32 {
 		l.nextID = 3 // not past it into negatives, which the loop would climb one by one
 	} else {
 		l.nextID++
 	}
 	return id
+}
+
+// relocate is the live connection of a name already located, for a new
+// id on it; nil when there is none. The connection of a receiver a Send
+// found gone is closed and its ids dropped (a Send on one then fails as
+// on a closed descriptor), and the name is then located anew.
+func (l *library) relocate(ch *simpl.Channel, key string) *simpl.Conn {
+	l.mu.Lock()
+	if l.ch != ch {
+		l.mu.Unlock()
+		return nil
+	}
+	var live *simpl.Conn
+	dead := map[*simpl.Conn]bool{}
+	for id, name := range l.located {
+		if name != key {
+			continue
+		}
+		c := l.conns[id]
+		if !l.gone[c] {
+			live = c
+			continue
+		}
+		dead[c] = true
+		delete(l.conns, id)
+		delete(l.located, id)
+	}
+	for c := range dead {
+		delete(l.gone, c)
+	}
+	l.mu.Unlock()
+	for c := range dead {
+		c.Close()
+	}
+	return live
+}
+
+// shared reports whether an id holds conn (called with l.mu held).
+func (l *library) shared(conn *simpl.Conn) bool {
+	for _, c := range l.conns {
+		if c == conn {
+			return true
+		}
+	}
+	return false
+}
+
+// markGone records that id's receiver is gone (a Send found it so).
+func (l *library) markGone(id C.int) {
+	l.mu.Lock()
+	if c := l.conns[id]; c != nil && l.gone != nil {
+		l.gone[c] = true
+	}
+	l.mu.Unlock()
 }
 
 // conn is the connection behind id, or nil.
@@ -466,7 +537,13 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 	n, err := conn.Send(context.Background(), cbytes(out, no), cbytes(in, ni))
 	if err != nil {
 		if errors.Is(err, simpl.ErrClosed) {
-			return fail(codeNoNameAttached)
+			if lib.attached() != ch {
+				return fail(codeNoNameAttached)
+			}
+			return fail(codeFIFOWriteFailure) // the id closed meanwhile, by a name_locate
+		}
+		if errors.Is(err, simpl.ErrPeerGone) {
+			lib.markGone(id)
 		}
 		// Rejected, reply too large, receiver gone or dead: C SIMPL's
 		// one code for a failed exchange.

@@ -2,27 +2,44 @@
  * sender: a C SIMPL-style sender, written for gosimpl's drop-in library
  * tests. It uses only C SIMPL's API and compiles unchanged against it.
  *
- *   sender -n NAME -r RECEIVER [-t TIMES] [-s SIZE] [-y YBYTES] [-x] [-z] [-w]
+ *   sender -n NAME -r RECEIVER [-t TIMES] [-s SIZE] [-y YBYTES] [-x] [-z] [-w] [-l]
  *
  * Sends TIMES (1) requests of SIZE (1024) bytes of the pattern to
  * RECEIVER, accepting replies of YBYTES (SIZE+16) bytes, and checks each
  * reply against the rule (common.h). -x sends the 1-byte request "X"
  * instead (which the rule error-replies). -z builds each request in place
  * at whatsMyShmPtr() and reads the reply there (Send with NULL buffers).
- * -w waits for stdin to end before detaching. Prints "ok I N" for each
+ * -w waits for stdin to end before detaching. -l locates RECEIVER again
+ * before each Send, as programs that locate per request do (each a new
+ * id), and at the end prints "fds FIRST LAST", the process's open
+ * descriptors after the first Send and after the last. Prints "ok I N" for each
  * reply of N bytes, "sent TIMES" at the end, "err I TEXT" for a failed
  * Send (and exits 1).
  */
+#include <dirent.h>
 #include "simpl.h"
 #include "common.h"
+
+/* open_fds counts the descriptors this process has open. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	if (d == NULL)
+		return -1;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n - 3; /* ".", ".." and the directory's own */
+}
 
 int main(int argc, char **argv)
 {
 	char *me = NULL, *to = NULL;
 	long times = 1, size = 1024, ybytes = -1;
-	int x = 0, inplace = 0, wait = 0, opt;
+	int x = 0, inplace = 0, wait = 0, relocate = 0, opt;
 
-	while ((opt = getopt(argc, argv, "n:r:t:s:y:xzw")) != -1) {
+	while ((opt = getopt(argc, argv, "n:r:t:s:y:xzwl")) != -1) {
 		switch (opt) {
 		case 'n': me = optarg; break;
 		case 'r': to = optarg; break;
@@ -32,8 +49,9 @@ int main(int argc, char **argv)
 		case 'x': x = 1; break;
 		case 'z': inplace = 1; break;
 		case 'w': wait = 1; break;
+		case 'l': relocate = 1; break;
 		default:
-			fprintf(stderr, "usage: sender -n NAME -r RECEIVER [-t TIMES] [-s SIZE] [-y YBYTES] [-x] [-z] [-w]\n");
+			fprintf(stderr, "usage: sender -n NAME -r RECEIVER [-t TIMES] [-s SIZE] [-y YBYTES] [-x] [-z] [-w] [-l]\n");
 			return 2;
 		}
 	}
@@ -64,10 +82,20 @@ int main(int argc, char **argv)
 	for (long i = 0; i < size; i++)
 		out[i] = x ? 'X' : pat(i, size);
 	long wantN = rule(out, size, want);
-	int rc = 0;
+	int rc = 0, first_fds = -1;
 	for (long t = 0; t < times; t++) {
 		int n;
 		unsigned char *reply = in;
+		if (relocate && t > 0) {
+			if (t == 1)
+				first_fds = open_fds();
+			id = name_locate(to);
+			if (id == -1) {
+				printf("err %ld %s\n", t, whatsMyError());
+				rc = 1;
+				break;
+			}
+		}
 		if (inplace) {
 			/* A first Send makes the area large enough for both. */
 			if (t == 0 && Send(id, out, in, size, ybytes) == -1) {
@@ -94,6 +122,8 @@ int main(int argc, char **argv)
 		}
 		printf("ok %ld %d\n", t, n);
 	}
+	if (rc == 0 && relocate)
+		printf("fds %d %d\n", first_fds, open_fds());
 	if (rc == 0)
 		printf("sent %ld\n", times);
 	if (wait)
