@@ -87,10 +87,10 @@ const (
 // SIMPL. Safe for concurrent use (C threads may call in at once): mu
 // guards every field, sendMu the send area's use by a Send.
 type library struct {
-	mu     sync.Mutex
-	ch     *simpl.Channel
-	name   *C.char // whatsMyName's string
-	conns  map[C.int]*simpl.Conn
+	mu    sync.Mutex
+	ch    *simpl.Channel
+	name  *C.char // whatsMyName's string
+	conns map[C.int]*simpl.Conn
 	// located is the name each id was located by, and gone the
 	// connections whose receiver a Send found gone. A name_locate of a
 	// name already located gets a new id (as C SIMPL a new descriptor)
@@ -99,7 +99,7 @@ type library struct {
 	// request, or after a failure) does not make a connection each time.
 	located map[C.int]string
 	gone    map[*simpl.Conn]bool
-	nextID C.int
+	nextID  C.int
 	// active are the requests received and not answered, in no order
 	// (a program holds few at once: a scan is cheaper than a map's
 	// upkeep); free are answered ones whose memory waits for reuse.
