@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/locator"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
@@ -114,25 +115,9 @@ func roleEMFILE(args []string) error {
 		default:
 		}
 	})
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	free, err := proctest.FillDescriptors()
+	if err != nil {
 		return err
-	}
-	low := lim
-	low.Cur = 256
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		return err
-	}
-	var held []int
-	for {
-		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-		if err != nil {
-			if !errors.Is(err, syscall.EMFILE) {
-				return err
-			}
-			break
-		}
-		held = append(held, fd)
 	}
 	// A FIFO's arrival makes the watcher scan: it cannot read the
 	// directory now.
@@ -147,10 +132,9 @@ func roleEMFILE(args []string) error {
 	case <-time.After(10 * time.Second):
 		return errors.New("no scan failed within 10s")
 	}
-	for _, fd := range held {
-		syscall.Close(fd)
+	if err := free(); err != nil {
+		return err
 	}
-	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	os.Remove(filepath.Join(dir, "STRAY.999999"))
 	ch, err := simpl.Attach("LATER", simpl.WithDir(dir))
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -313,29 +312,14 @@ func runStarved(args []string) error {
 		}
 	}()
 	proctest.Ready()
-	var filled []int
-	var lim syscall.Rlimit
+	free := func() error { return nil }
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		switch in.Text() {
 		case "fill":
-			if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			var err error
+			if free, err = proctest.FillDescriptors(); err != nil {
 				return err
-			}
-			low := lim
-			low.Cur = 256
-			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-				return err
-			}
-			for {
-				fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-				if errors.Is(err, unix.EMFILE) {
-					break
-				}
-				if err != nil {
-					return err
-				}
-				filled = append(filled, fd)
 			}
 			fmt.Println("full")
 			deadline := time.Now().Add(helperTimeout)
@@ -344,11 +328,7 @@ func runStarved(args []string) error {
 			}
 			fmt.Printf("short %d dropped %d\n", min(ep.Shortages(), 1), ep.Dropped())
 		case "free":
-			for _, fd := range filled {
-				unix.Close(fd)
-			}
-			filled = nil
-			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+			if err := free(); err != nil {
 				return err
 			}
 			fmt.Println("freed")
