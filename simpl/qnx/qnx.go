@@ -384,12 +384,18 @@ func closePfd(p *sys.Pidfd) {
 func Shutdown(ctx context.Context) error {
 	state.mu.Lock()
 	var ps []*peer
+	seen := map[*peer]bool{}
 	for _, p := range state.peers {
-		ps = append(ps, p)
+		ps, seen[p] = append(ps, p), true
 	}
 	for coid, c := range state.conns {
 		delete(state.conns, coid)
 		c.p.refs--
+		if !seen[c.p] {
+			// A dead peer taken out of state.peers for a new
+			// connection (getPeer), still held by old coids.
+			ps, seen[c.p] = append(ps, c.p), true
+		}
 	}
 	state.mu.Unlock()
 	for _, p := range ps {

@@ -27,6 +27,11 @@ type slot struct {
 
 const maxSlots = 0xFFFF
 
+// maxFreeKept is how many answered slots are kept for their client
+// threads (and their rcvids good for MsgDeliverEvent) before the oldest
+// goes to a new thread.
+const maxFreeKept = 1024
+
 // maxKeptStage is the largest MsgWrite buffer a slot keeps for reuse.
 const maxKeptStage = 64 << 10
 
@@ -65,6 +70,12 @@ func (t *rcvTable) add(m simpl.Message, ch *channel, cl *client, key sendKey, in
 	i, ok := t.goneSlot()
 	switch {
 	case ok:
+	case len(t.free) > maxFreeKept:
+		// Enough slots kept for client threads that may send again:
+		// the oldest freed goes to this one, so that a client starting
+		// a thread a request does not grow the table to its limit.
+		i = t.free[0]
+		t.unfree(i)
 	case len(t.slots) < maxSlots:
 		t.slots = append(t.slots, slot{})
 		i = len(t.slots) - 1
@@ -146,6 +157,19 @@ func (t *rcvTable) finish(rcvid int, answer func(s *slot) error) error {
 	s := t.get(rcvid)
 	defer t.mu.Unlock()
 	if s == nil {
+		return ESRCH
+	}
+	err := answer(s)
+	t.release(s, rcvid&0xFFFF-1)
+	return err
+}
+
+// finishKey is finish for rcvid only while it holds the message key (a
+// client thread's next message gets the same rcvid): else ESRCH.
+func (t *rcvTable) finishKey(rcvid int, key sendKey, answer func(s *slot) error) error {
+	s := t.get(rcvid)
+	defer t.mu.Unlock()
+	if s == nil || s.key != key {
 		return ESRCH
 	}
 	err := answer(s)

@@ -272,7 +272,7 @@ func (ch *channel) accept(m simpl.Message, msg []byte, info *MessageInfo) (rcvid
 	ch.mu.Unlock()
 	if waiting {
 		// Its client's REPLY-state timeout expired before it got here.
-		ch.replyExpired(rcvid, u.m, u.why)
+		ch.replyExpired(rcvid, key, u.m, u.why)
 	}
 	return rcvid, Pulse{}, true, nil
 }
@@ -307,7 +307,7 @@ func (ch *channel) unblock(u simpl.Message, pid int, h header) {
 		u.Reply([]byte{unblockStay}) // REPLY state is not timed
 	case received:
 		ch.mu.Unlock()
-		ch.replyExpired(rcvid, u, h.c)
+		ch.replyExpired(rcvid, key, u, h.c)
 	case states&NTO_TIMEOUT_SEND != 0:
 		ch.withdrawn[key] = true
 		ch.mu.Unlock()
@@ -326,9 +326,16 @@ func (ch *channel) unblock(u simpl.Message, pid int, h header) {
 // replyExpired handles a REPLY-blocked client's unblock: on an UNBLOCK
 // channel the client stays and the server gets an UNBLOCK pulse; on
 // another the client leaves with why and its rcvid is void.
-func (ch *channel) replyExpired(rcvid int, u simpl.Message, why int32) {
+//
+// The rcvid is checked to hold the client's message still (key): a
+// client thread's next message gets the same rcvid, and this may run
+// after the message was answered and the next one received.
+func (ch *channel) replyExpired(rcvid int, key sendKey, u simpl.Message, why int32) {
 	if ch.flags&NTO_CHF_UNBLOCK != 0 {
 		s := rcvids.get(rcvid)
+		if s != nil && s.key != key {
+			s = nil // answered meanwhile: nothing to unblock
+		}
 		var scoid int
 		if s != nil {
 			s.info.Flags |= NTO_MI_UNBLOCK_REQ
@@ -346,7 +353,7 @@ func (ch *channel) replyExpired(rcvid int, u simpl.Message, why int32) {
 	if why == 0 {
 		why = int32(ETIMEDOUT)
 	}
-	rcvids.finish(rcvid, func(s *slot) error {
+	rcvids.finishKey(rcvid, key, func(s *slot) error {
 		var b [replyHeaderSize]byte
 		putReplyHeader(b[:], replyError, why)
 		return s.m.Reply(b[:])

@@ -101,6 +101,7 @@ type Endpoint struct {
 	lanes  [MaxLanes]atomic.Pointer[rlane]
 	top    atomic.Int32       // lane indices in use are below top
 	nlanes atomic.Int32       // lanes set up and not released
+	polls  uint32             // Poll's count of polls (see scanEvery); Poll's
 	pend   [readyWords]uint64 // ready bits taken from the bell; Poll's
 	cursor int                // next lane index to look at; Poll's
 
@@ -636,12 +637,11 @@ func (e *Endpoint) pollLanes() (*rlane, uint64, int, bool) {
 		}
 		any = any || e.pend[w] != 0
 	}
-	if e.bell.slept.Load() {
-		if any {
-			e.bell.slept.Store(false) // the sleep brought ready bits
-		} else {
-			any = e.scanAll(words)
-		}
+	// After a sleep, and every scanEvery polls, every lane is looked at,
+	// whatever bits are set: a hostile sender may keep a bit of its own
+	// set (or keep posting) while it clears the others'.
+	if e.polls++; e.bell.slept.Load() || e.polls%scanEvery == 0 {
+		any = e.scanAll(words) || any
 	}
 	if !any {
 		return nil, 0, 0, false
@@ -675,9 +675,14 @@ func (e *Endpoint) pollLanes() (*rlane, uint64, int, bool) {
 	return nil, 0, 0, false
 }
 
+// scanEvery is how often (in polls) Poll looks at every lane while it
+// does not sleep: a receiver kept busy by one sender's requests, that
+// sender clearing the others' ready bits, still sees theirs.
+const scanEvery = 1024
+
 // scanAll marks every live lane pending, as if its ready bit were set,
-// after a sleep on the bell that brought no ready bit (a timeout, or a
-// wake whose bits a hostile sender cleared: see maxSleep); the visit
+// after a sleep on the bell (a timeout, or a wake whose bits a hostile
+// sender cleared: see maxSleep) and every scanEvery polls; the visit
 // then takes what is posted. It reports whether any lane is live.
 func (e *Endpoint) scanAll(words int) bool {
 	e.bell.slept.Store(false)
