@@ -91,14 +91,14 @@ type library struct {
 	ch    *simpl.Channel
 	name  *C.char // whatsMyName's string
 	conns map[C.int]*simpl.Conn
-	// located is the name each id was located by, and gone the
-	// connections whose receiver a Send found gone. A name_locate of a
-	// name already located gets a new id (as C SIMPL a new descriptor)
-	// on the same connection while its receiver is not known gone, and
-	// drops a gone one's ids, so that a program that locates again (per
-	// request, or after a failure) does not make a connection each time.
-	located map[C.int]string
-	gone    map[*simpl.Conn]bool
+	// byName is each located name's connection and ids, and located
+	// each id's entry there. A name_locate of a name already located
+	// gets a new id (as C SIMPL a new descriptor) on the name's
+	// connection while its receiver lives, so that a program that
+	// locates again (per request, or after a failure) does not make a
+	// connection each time.
+	byName  map[string]*located
+	located map[C.int]*located
 	nextID  C.int
 	// active are the requests received and not answered, in no order
 	// (a program holds few at once: a scan is cheaper than a map's
@@ -211,7 +211,7 @@ func gs_name_attach(cname *C.char) C.int {
 	l.ch, l.in = ch, nil
 	l.name = C.CString(name)
 	l.conns = make(map[C.int]*simpl.Conn)
-	l.located, l.gone = make(map[C.int]string), make(map[*simpl.Conn]bool)
+	l.byName, l.located = make(map[string]*located), make(map[C.int]*located)
 	l.active = l.active[:0]
 	l.bufs = make(map[C.int]*sendBuf)
 	l.last = nil
@@ -289,7 +289,7 @@ func (l *library) detach() C.int {
 	}
 	hs, free, in, name, bufs := l.active, l.free, l.in, l.name, l.bufs
 	l.ch, l.active, l.free, l.in, l.name, l.conns, l.last, l.bufs = nil, nil, nil, nil, nil, nil, nil, nil
-	l.located, l.gone = nil, nil
+	l.byName, l.located = nil, nil
 	// The program's own handling of SIGHUP, SIGINT and SIGTERM comes back
 	// (the Go runtime reinstalls what was there); SIGPIPE stays swallowed,
 	// as C SIMPL's handler stays.
@@ -362,12 +362,13 @@ func gs_name_locate(cname *C.char) C.int {
 		return fail(codeFIFOGetFailure) // a name no FIFO can have
 	}
 	key := n.String()
-	conn := lib.relocate(ch, key)
-	if conn == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
-		conn, err = ch.Locate(ctx, key)
-		cancel()
+	l := &lib
+	if id, ok := l.relocate(ch, key); ok {
+		return id
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
+	conn, err := ch.Locate(ctx, key)
+	cancel()
 	switch {
 	case errors.Is(err, simpl.ErrNotFound):
 		return fail(codeFIFOGetFailure)
@@ -378,15 +379,40 @@ func gs_name_locate(cname *C.char) C.int {
 	case err != nil:
 		return fail(codeFIFOOpenFailure)
 	}
-	l := &lib
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.ch != ch {
-		if !l.shared(conn) {
-			conn.Close()
-		}
+		l.mu.Unlock()
+		conn.Close()
 		return fail(codeNoNameAttached)
 	}
+	free := func() {}
+	e := l.byName[key]
+	switch {
+	case e != nil && !e.gone:
+		free = func() { conn.Close() } // another thread located it meanwhile: its connection
+	case e != nil:
+		free = l.dropLocked(e) // found gone meanwhile
+		fallthrough
+	default:
+		e = &located{name: key, conn: conn}
+		l.byName[key] = e
+	}
+	id := l.newID(e)
+	l.mu.Unlock()
+	free()
+	return id
+}
+
+// located is a name located, its connection and the ids on it.
+type located struct {
+	name string
+	conn *simpl.Conn
+	ids  []C.int
+	gone bool // a Send found the receiver gone (see markGone)
+}
+
+// newID is a new id on e's connection (called with l.mu held).
+func (l *library) newID(e *located) C.int {
 	for l.conns[l.nextID] != nil || l.nextID < 3 {
 		if l.nextID == math.MaxInt32 {
 			l.nextID = 3
@@ -395,8 +421,9 @@ func gs_name_locate(cname *C.char) C.int {
 		}
 	}
 	id := l.nextID
-	l.conns[id] = conn
-	l.located[id] = key
+	l.conns[id] = e.conn
+	l.located[id] = e
+	e.ids = append(e.ids, id)
 	if id == math.MaxInt32 {
 		l.nextID = 3 // not past it into negatives, which the loop would climb one by one
 	} else {
@@ -405,56 +432,71 @@ func gs_name_locate(cname *C.char) C.int {
 	return id
 }
 
-// relocate is the live connection of a name already located, for a new
-// id on it; nil when there is none. The connection of a receiver a Send
-// found gone is closed and its ids dropped (a Send on one then fails as
-// on a closed descriptor), and the name is then located anew.
-func (l *library) relocate(ch *simpl.Channel, key string) *simpl.Conn {
+// relocate is name_locate of a name already located: a new id on its
+// connection (ok) while its receiver lives. A connection whose receiver
+// a Send found gone, and whose process is gone, is dropped with its ids
+// and their send areas (a Send on one then fails as on a closed
+// descriptor), and the name is to be located anew (not ok). One found
+// gone whose process lives (a relayer whose relay failed says so too)
+// is kept.
+func (l *library) relocate(ch *simpl.Channel, key string) (C.int, bool) {
 	l.mu.Lock()
 	if l.ch != ch {
 		l.mu.Unlock()
-		return nil
+		return 0, false
 	}
-	var live *simpl.Conn
-	dead := map[*simpl.Conn]bool{}
-	for id, name := range l.located {
-		if name != key {
-			continue
+	e := l.byName[key]
+	if e == nil {
+		l.mu.Unlock()
+		return 0, false
+	}
+	if e.gone {
+		if pid := e.conn.PID(); pid > 0 && !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			e.gone = false
 		}
-		c := l.conns[id]
-		if !l.gone[c] {
-			live = c
-			continue
-		}
-		dead[c] = true
-		delete(l.conns, id)
-		delete(l.located, id)
 	}
-	for c := range dead {
-		delete(l.gone, c)
+	if !e.gone {
+		id := l.newID(e)
+		l.mu.Unlock()
+		return id, true
 	}
+	free := l.dropLocked(e)
 	l.mu.Unlock()
-	for c := range dead {
-		c.Close()
-	}
-	return live
+	free()
+	return 0, false
 }
 
-// shared reports whether an id holds conn (called with l.mu held).
-func (l *library) shared(conn *simpl.Conn) bool {
-	for _, c := range l.conns {
-		if c == conn {
-			return true
+// dropLocked forgets e, its ids and their send areas (called with l.mu
+// held); free, called without it, releases them.
+func (l *library) dropLocked(e *located) (free func()) {
+	if l.byName[e.name] == e {
+		delete(l.byName, e.name)
+	}
+	var bufs []*sendBuf
+	for _, id := range e.ids {
+		delete(l.conns, id)
+		delete(l.located, id)
+		if b := l.bufs[id]; b != nil {
+			bufs = append(bufs, b)
+			delete(l.bufs, id)
 		}
 	}
-	return false
+	return func() {
+		for _, b := range bufs {
+			b.mu.Lock()
+			b.release()
+			b.dead = true
+			b.mu.Unlock()
+		}
+		e.conn.Close()
+	}
 }
 
 // markGone records that id's receiver is gone (a Send found it so).
 func (l *library) markGone(id C.int) {
 	l.mu.Lock()
-	if c := l.conns[id]; c != nil && l.gone != nil {
-		l.gone[c] = true
+	if e := l.located[id]; e != nil {
+		e.gone = true
 	}
 	l.mu.Unlock()
 }
@@ -540,7 +582,7 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 			if lib.attached() != ch {
 				return fail(codeNoNameAttached)
 			}
-			return fail(codeFIFOWriteFailure) // the id closed meanwhile, by a name_locate
+			return fail(codeFIFOWriteFailure) // the id dropped meanwhile, by a name_locate
 		}
 		if errors.Is(err, simpl.ErrPeerGone) {
 			lib.markGone(id)
