@@ -222,17 +222,22 @@ func TestFcloop(t *testing.T) {
 // does, instead of running a burst of stale cycles: the sensor stopped
 // (SIGSTOP) for 200 ms in the middle of a run skips about 200 ticks,
 // each a missed deadline, and the cycle it wakes for is late by about as
-// much; nothing is lost. With -overrun catchup it skips none: about 200
+// much (or dropped by the controller for a newer one); nothing is lost. With -overrun catchup it skips none: about 200
 // cycles are late instead.
 func TestFcloopSkips(t *testing.T) {
 	for _, overrun := range []string{"skip", "catchup"} {
 		t.Run(overrun, func(t *testing.T) {
 			got := stall(t, "sensor", 200*time.Millisecond, 2000, "-d", "2s", "-cyclictest", "off", "-overrun", overrun)
 			skip := overrun == "skip"
-			if (skip && (got.Skipped < 100 || got.Skipped > 1000 || got.Late < 1)) || (!skip && (got.Skipped != 0 || got.Late < 100)) ||
-				got.Lost != 0 || got.Latency.MaxNS < 100e6 || got.Overrun != overrun {
-				t.Errorf("sensor stopped for 200 ms, -overrun %s (reported %q): skipped %d, late %d, lost %d, max latency %v",
-					overrun, got.Overrun, got.Skipped, got.Late, got.Lost, time.Duration(got.Latency.MaxNS))
+			// The cycle the sensor wakes for reaches the actuator about
+			// 200 ms late, unless (skip, a loaded machine) the controller
+			// has the next cycle's trigger by the time it takes that one:
+			// it then acts on the newer and drops the late one.
+			stalled := got.Latency.MaxNS >= 100e6 || (skip && got.Dropped >= 1)
+			if (skip && (got.Skipped < 100 || got.Skipped > 1000 || got.Late+got.Dropped < 1)) || (!skip && (got.Skipped != 0 || got.Late < 100)) ||
+				got.Lost != 0 || !stalled || got.Overrun != overrun {
+				t.Errorf("sensor stopped for 200 ms, -overrun %s (reported %q): skipped %d, late %d, dropped %d, lost %d, max latency %v",
+					overrun, got.Overrun, got.Skipped, got.Late, got.Dropped, got.Lost, time.Duration(got.Latency.MaxNS))
 			}
 		})
 	}
