@@ -42,6 +42,19 @@ type outItem struct {
 type conn struct {
 	p    *peer
 	chid int
+
+	// detached ends when ConnectDetach drops the coid: MsgSends on it
+	// under way are released with EBADF. Every Send on the coid runs
+	// under it, so a transport registers for its end once (see the
+	// transports' watchCtx), not per Send.
+	detached context.Context
+	detach   context.CancelFunc
+}
+
+func newConn(p *peer, chid int) *conn {
+	c := &conn{p: p, chid: chid}
+	c.detached, c.detach = context.WithCancel(context.Background())
+	return c
 }
 
 // ConnectAttach connects to channel chid of process pid (0: this
@@ -112,7 +125,7 @@ func attach(n peerName, self bool, chid, index int) (int, error) {
 		}
 		return -1, EAGAIN
 	}
-	state.conns[coid] = &conn{p: p, chid: chid}
+	state.conns[coid] = newConn(p, chid)
 	return coid, nil
 }
 
@@ -203,10 +216,13 @@ func getPeer(n peerName) (*peer, error) {
 	}
 }
 
-// ConnectDetach drops coid. When it was this process's last connection
-// to its channel, the server is told (a DISCONNECT pulse if its channel
-// asked for one) after the pulses already sent. A server passes the scoid
-// of a disconnected client to release it. EINVAL for an unknown id.
+// ConnectDetach drops coid. Other goroutines' MsgSends on it under way
+// are released with EBADF, as QNX releases other threads' (the server is
+// not told; a message it has received is answered to nobody). When it
+// was this process's last connection to its channel, the server is told
+// (a DISCONNECT pulse if its channel asked for one) after the pulses
+// already sent. A server passes the scoid of a disconnected client to
+// release it. EINVAL for an unknown id.
 func ConnectDetach(coid int) error {
 	state.mu.Lock()
 	c := state.conns[coid]
@@ -227,6 +243,7 @@ func ConnectDetach(coid int) error {
 	last := p.refs == 0
 	p.closing = p.closing || last
 	state.mu.Unlock()
+	c.detach() // other threads' MsgSends on coid: EBADF
 	if last {
 		p.push(outItem{kind: kindDisconnect}, true)
 	}
@@ -340,21 +357,26 @@ func (p *peer) drainCtx(ctx context.Context) bool {
 // drainSend waits, for a MsgSend, until the outbox has sent everything
 // queued: within ctx (EINTR or ETIMEDOUT) and the calling thread's
 // TimerTimeout for the SEND state (ETIMEDOUT, the timeout spent).
-func (p *peer) drainSend(ctx context.Context) error {
+func (p *peer) drainSend(ctx context.Context, c *conn) error {
 	p.mu.Lock()
 	running := p.running
 	p.mu.Unlock()
 	if !running {
 		return nil
 	}
-	dctx := ctx
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.detached, cancel)()
 	if d, ok := peekTimeout(NTO_TIMEOUT_SEND); ok {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithDeadline(ctx, d)
-		defer cancel()
+		var dcancel context.CancelFunc
+		dctx, dcancel = context.WithDeadline(dctx, d)
+		defer dcancel()
 	}
 	if p.drainCtx(dctx) {
 		return nil
+	}
+	if c.detached.Err() != nil {
+		return EBADF
 	}
 	if ctx.Err() != nil {
 		return ctxErrno(ctx, ctx.Err(), EINTR)
@@ -420,7 +442,7 @@ func msgSend(ctx context.Context, coid int, smsg, rmsg []byte) (status, got int,
 	}
 	// Pulses sent earlier arrive first; the wait for them is the message's
 	// SEND state (a TimerTimeout for it bounds it too).
-	if err := c.p.drainSend(ctx); err != nil {
+	if err := c.p.drainSend(ctx, c); err != nil {
 		return -1, 0, err
 	}
 	sb := getBuf(headerSize + len(smsg))
@@ -430,8 +452,11 @@ func msgSend(ctx context.Context, coid int, smsg, rmsg []byte) (status, got int,
 	id := int32(state.sendID.Add(1))
 	putHeader(*sb, header{kind: kindMsg, a: int32(coid), b: id, c: int32(sys.Gettid())})
 	copy((*sb)[headerSize:], smsg)
-	n, err := c.p.send(ctx, id, *sb, *rb)
+	n, err := c.p.send(ctx, c.detached, id, *sb, *rb)
 	if err != nil {
+		if c.detached.Err() != nil {
+			return -1, 0, EBADF // ConnectDetach released it
+		}
 		return -1, 0, err
 	}
 	status, err = c.p.decodeAnswer((*rb)[:n], rmsg)
@@ -479,14 +504,16 @@ func (p *peer) decodeAnswer(a, rmsg []byte) (int, error) {
 }
 
 // send runs one simpl Send for MsgSend, with QNX's unblock rules when ctx
-// can end or a timeout is armed for this thread.
-func (p *peer) send(ctx context.Context, id int32, req, reply []byte) (int, error) {
+// can end or a timeout is armed for this thread. The simpl Send runs
+// under detached, the coid's: its end (ConnectDetach) ends the Send at
+// once, whatever the state, and the server is not told.
+func (p *peer) send(ctx, detached context.Context, id int32, req, reply []byte) (int, error) {
 	to, armed := takeTimeout(NTO_TIMEOUT_SEND | NTO_TIMEOUT_REPLY)
 	if ctx.Done() == nil && !armed {
-		n, err := p.sc.Send(ctx, req, reply)
+		n, err := p.sc.Send(detached, req, reply)
 		return n, p.sendErr(err)
 	}
-	sctx, cancel := context.WithCancel(context.Background())
+	sctx, cancel := context.WithCancel(detached)
 	defer cancel()
 	// Where the transport knows whether the server has received the
 	// message (shared memory), the end of the SEND state is its to tell:

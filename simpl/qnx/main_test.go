@@ -322,6 +322,17 @@ func roleEcho(args []string) error {
 // flags (none if not given).
 func echoServer(t *testing.T, env []string, flags ...int) (*simpltest.Proc, int) {
 	t.Helper()
+	srv, chid := startEcho(t, env, flags...)
+	coid, err := qnx.ConnectAttach(0, srv.PID(), chid, qnx.NTO_SIDE_CHANNEL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, coid
+}
+
+// startEcho starts roleEcho and returns its channel's chid.
+func startEcho(t *testing.T, env []string, flags ...int) (*simpltest.Proc, int) {
+	t.Helper()
 	var args []string
 	if len(flags) > 0 {
 		args = append(args, strconv.Itoa(flags[0]))
@@ -330,11 +341,7 @@ func echoServer(t *testing.T, env []string, flags ...int) (*simpltest.Proc, int)
 	line := srv.Expect("chid ", 10*time.Second)
 	srv.Expect("ready", 10*time.Second)
 	chid, _ := strconv.Atoi(strings.TrimPrefix(line, "chid "))
-	coid, err := qnx.ConnectAttach(0, srv.PID(), chid, qnx.NTO_SIDE_CHANNEL, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return srv, coid
+	return srv, chid
 }
 
 // overFIFO is whether the tests run with the FIFO transport forced

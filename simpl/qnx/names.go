@@ -82,7 +82,7 @@ func NameOpen(ctx context.Context, name string, flags int) (int, error) {
 	putHeader(b, header{kind: kindConnect, a: int32(coid), b: id, c: int32(sys.Gettid())})
 	copy(b[headerSize:], msg)
 	var r [replyHeaderSize]byte
-	n, err := c.p.send(ctx, id, b, r[:])
+	n, err := c.p.send(ctx, c.detached, id, b, r[:])
 	if err == nil {
 		_, err = c.p.decodeAnswer(r[:n], nil)
 	}

@@ -390,6 +390,7 @@ func Shutdown(ctx context.Context) error {
 	}
 	for coid, c := range state.conns {
 		delete(state.conns, coid)
+		c.detach()
 		c.p.refs--
 		if !seen[c.p] {
 			// A dead peer taken out of state.peers for a new

@@ -35,18 +35,28 @@ type slot struct {
 	// A wait for the reply doorbell is a read of rf through the netpoller.
 	// Whatever must end it early (the Send's context, the receiver's exit,
 	// Conn.Close) sets a read deadline in the past; dlMu orders that
-	// against the wait's own end, so no deadline outlives it. waits
-	// numbers the waits: a context's end is seen by a goroutine of its
-	// own (context.AfterFunc), which may run after its wait is over and
-	// the slot already waits for another Send's reply; it ends only the
-	// wait it was armed for (see interruptWait). With the endpoint's
-	// threadWait the wait is a ppoll of rf and waker on the Send's own
-	// thread instead, and what ends it early makes waker readable.
-	dlMu  sync.Mutex
-	armed bool
-	fired bool
-	waits uint64
-	waker *sys.FD // nil without threadWait
+	// against the wait's own end, so no deadline outlives it. With the
+	// endpoint's threadWait the wait is a ppoll of rf and waker on the
+	// Send's own thread instead, and what ends it early makes waker
+	// readable.
+	//
+	// A context's end is seen by a goroutine of its own
+	// (context.AfterFunc), registered once for as long as the slot's
+	// Sends use that context (watched, unwatch; see watchCtx), so a
+	// sender that keeps its context allocates nothing. That goroutine
+	// may run when the wait it was meant for is over and the slot waits
+	// for another Send, under another context: it ends only a wait whose
+	// own context (waitCtx) has ended (see interruptCtx).
+	dlMu    sync.Mutex
+	armed   bool
+	fired   bool
+	waitCtx context.Context // the wait under way's, under dlMu
+	waker   *sys.FD         // nil without threadWait
+
+	// Used only by the Send (or drain) holding the slot, and by destroy.
+	watched       context.Context
+	unwatch       func() bool
+	interruptFunc func() // interruptCtx, made once
 	// With threadWait: rf's descriptor number, read and polled directly
 	// (no closure through RawConn: nothing allocated), which stays open
 	// until destroy; the endpoint's Close sets closing and wakes the
@@ -61,6 +71,7 @@ type slot struct {
 
 func (e *Endpoint) newSlot(whom string) (*slot, error) {
 	s := &slot{whom: whom, path: e.reg.ReplyPath(whom, e.pid)}
+	s.interruptFunc = s.interruptCtx
 	if err := mkfifoOwn(s.path, e.perm); err != nil {
 		return nil, err
 	}
@@ -109,6 +120,10 @@ func (s *slot) endWait() {
 
 // destroy removes the slot's FIFO and frees its segment.
 func (s *slot) destroy() {
+	if s.unwatch != nil {
+		s.unwatch()
+		s.watched, s.unwatch = nil, nil
+	}
 	s.rf.Close()
 	if s.waker != nil {
 		s.waker.Close()
@@ -564,14 +579,15 @@ func awaitWatched(ctx context.Context, s *slot, w, hw *watcher) (int32, error) {
 	}
 	s.dlMu.Lock()
 	s.armed = true
-	s.waits++
-	wait := s.waits
+	s.waitCtx = ctx
 	s.dlMu.Unlock()
-	var stop func() bool
 	if ctx.Done() != nil {
-		// stop does not wait for an interrupt already under way, so the
-		// interrupt must know which wait it is for.
-		stop = context.AfterFunc(ctx, func() { s.interruptWait(wait) })
+		s.watchCtx(ctx)
+		if ctx.Err() != nil {
+			// Ended before the wait was armed: its AfterFunc may have
+			// run already (for an earlier wait, under the same context).
+			s.interrupt()
+		}
 	}
 	w.mu.Lock()
 	w.waiting[s] = struct{}{}
@@ -600,11 +616,9 @@ func awaitWatched(ctx context.Context, s *slot, w, hw *watcher) (int32, error) {
 		delete(hw.waiting, s)
 		hw.mu.Unlock()
 	}
-	if stop != nil {
-		stop()
-	}
 	s.dlMu.Lock()
 	s.armed = false
+	s.waitCtx = nil
 	if s.fired {
 		s.fired = false
 		if s.waker != nil {
@@ -637,13 +651,26 @@ func (s *slot) fire() {
 	}
 }
 
-// interruptWait ends the slot's wait for its reply if that wait is still
-// the wait-th: a context that ends just as its Send is answered must not
-// cut short the slot's next wait, for another Send whose request the
-// receiver still holds.
-func (s *slot) interruptWait(wait uint64) {
+// watchCtx makes sure the end of ctx ends the slot's wait under ctx. The
+// registration stays for later waits under the same context; one for
+// another context replaces it.
+func (s *slot) watchCtx(ctx context.Context) {
+	if ctx == s.watched {
+		return
+	}
+	if s.unwatch != nil {
+		s.unwatch()
+	}
+	s.watched, s.unwatch = ctx, context.AfterFunc(ctx, s.interruptFunc)
+}
+
+// interruptCtx ends the slot's wait for its reply if that wait's own
+// context has ended: a context that ends just as its Send is answered
+// must not cut short the slot's next wait, for another Send (under
+// another context) whose request the receiver still holds.
+func (s *slot) interruptCtx() {
 	s.dlMu.Lock()
-	if s.armed && !s.fired && s.waits == wait {
+	if s.armed && !s.fired && s.waitCtx != nil && s.waitCtx.Err() != nil {
 		s.fire()
 	}
 	s.dlMu.Unlock()
