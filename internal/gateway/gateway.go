@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/transport"
@@ -457,10 +458,18 @@ func (g *Gateway) outbound(msg simpl.Message, at time.Time) {
 		reply(msg, netwire.StatusClosed, 0, nil)
 		return
 	}
+	// The deadline counts from when the program made the envelope: the
+	// time it waited for this gateway is gone from it too.
+	start := at
+	if env.Sent > 0 {
+		if waited := time.Duration(sys.MonoNow() - env.Sent); waited > 0 {
+			start = at.Add(-waited)
+		}
+	}
 	go func() {
 		defer g.wg.Done()
 		g.stats.out.Add(1)
-		s, d := g.forward(msg, env, at)
+		s, d := g.forward(msg, env, start)
 		g.done(Event{Kind: env.Kind, Target: env.Target.Host + ":" + env.Target.Name, From: g.from(msg), Status: s, Detail: d, Elapsed: time.Since(at)})
 	}()
 }
@@ -587,7 +596,8 @@ func (g *Gateway) batchLost(k uint64, s netwire.Status, detail int) {
 // forward carries env to the gateway of its host and answers msg with
 // what comes back. The request leaves the count in flight before the
 // program hears the answer, so the program's next request, however soon,
-// finds its place free.
+// finds its place free. at is when the program made the envelope (its
+// deadline's start).
 func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time) (s netwire.Status, detail int) {
 	var data []byte   // a reply that came whole
 	var framed []byte // a reply that came in chunks, after room for the reply header

@@ -14,25 +14,33 @@ import (
 // host's gateway, as the request of a local Send to the gateway's name.
 // Little-endian, fixed fields first:
 //
-//	0        4     5      6        8            16         20      24
-//	+--------+-----+------+--------+------------+----------+-------+--------+---------+
-//	| "GSN1" | kind| tlen | 0 0    | timeout ns | maxReply | proxy | target | payload |
-//	+--------+-----+------+--------+------------+----------+-------+--------+---------+
+//	0        4     5      6        8            16         20      24        32
+//	+--------+-----+------+--------+------------+----------+-------+---------+--------+---------+
+//	| "GSN2" | kind| tlen | 0 0    | timeout ns | maxReply | proxy | sent ns | target | payload |
+//	+--------+-----+------+--------+------------+----------+-------+---------+--------+---------+
 //
 // target is the name as naming.Parse accepts it, with a host (tlen bytes);
 // timeout is what was left of the Send's deadline when it was made (0: no
 // deadline), so the gateways and the receiving host give up when the
 // sender does, whatever their clocks say; maxReply is the largest reply
 // the sender takes; proxy is the value of a Trigger (kind KindTrigger,
-// with no payload). A KindLocate envelope (no payload) asks whether a live
+// with no payload); sent is when the envelope was made, on the host's
+// CLOCK_MONOTONIC (which the program and its gateway share), so the
+// gateway counts the time the envelope waited for it against the
+// deadline. A KindLocate envelope (no payload) asks whether a live
 // process holds the name on its host: Locate's check, as C SIMPL's
 // name_locate asks the remote surrogate.
+//
+// "GSN1" envelopes, of programs built before sent was added, have no
+// sent field (the target follows proxy at offset 24); DecodeEnvelope
+// takes them with Sent 0.
 type Envelope struct {
 	Kind     Kind
 	Target   naming.Name
 	Timeout  time.Duration
 	MaxReply int
 	Proxy    int
+	Sent     int64 // CLOCK_MONOTONIC ns when made; 0: not known
 	Payload  []byte
 }
 
@@ -61,8 +69,10 @@ func (k Kind) String() string {
 }
 
 const (
-	envMagic      = "GSN1"
-	envHeaderSize = 24
+	envMagic      = "GSN2"
+	envMagicV1    = "GSN1"
+	envHeaderSize = 32
+	envHeaderV1   = 24
 	// MaxTarget is the longest target: protocol, host and name at their
 	// longest, and two colons.
 	MaxTarget = naming.MaxProtocolLen + 1 + naming.MaxHostLen + 1 + naming.MaxNameLen
@@ -97,22 +107,29 @@ func AppendEnvelopeTo(b []byte, e *Envelope, target string) ([]byte, error) {
 		return b, fmt.Errorf("%w: timeout %v", ErrBadEnvelope, e.Timeout)
 	case e.Proxy < 0 || e.Proxy > math.MaxInt32:
 		return b, fmt.Errorf("%w: proxy %d", ErrBadEnvelope, e.Proxy)
+	case e.Sent < 0:
+		return b, fmt.Errorf("%w: sent at %d ns", ErrBadEnvelope, e.Sent)
 	}
 	b = append(b, envMagic...)
 	b = append(b, byte(e.Kind), byte(len(target)), 0, 0)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.Timeout))
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.MaxReply))
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.Proxy))
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.Sent))
 	b = append(b, target...)
 	return append(b, e.Payload...), nil
 }
 
 // DecodeEnvelope reads an envelope from b. Payload aliases b.
 func DecodeEnvelope(b []byte) (Envelope, error) {
-	if len(b) < envHeaderSize {
-		return Envelope{}, fmt.Errorf("%w: %d bytes, the header alone is %d", ErrBadEnvelope, len(b), envHeaderSize)
+	hsize := envHeaderSize
+	if len(b) >= 4 && string(b[:4]) == envMagicV1 {
+		hsize = envHeaderV1
 	}
-	if string(b[:4]) != envMagic {
+	if len(b) < hsize {
+		return Envelope{}, fmt.Errorf("%w: %d bytes, the header alone is %d", ErrBadEnvelope, len(b), hsize)
+	}
+	if m := string(b[:4]); m != envMagic && m != envMagicV1 {
 		return Envelope{}, fmt.Errorf("%w: magic %q", ErrBadEnvelope, b[:4])
 	}
 	e := Envelope{Kind: Kind(b[4])}
@@ -134,10 +151,17 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: proxy %d", ErrBadEnvelope, proxy)
 	}
 	e.Proxy = int(proxy)
-	if tlen > MaxTarget || len(b) < envHeaderSize+tlen {
-		return Envelope{}, fmt.Errorf("%w: target of %d bytes in %d", ErrBadEnvelope, tlen, len(b)-envHeaderSize)
+	if hsize == envHeaderSize {
+		sent := binary.LittleEndian.Uint64(b[24:])
+		if sent > math.MaxInt64 {
+			return Envelope{}, fmt.Errorf("%w: sent at %d ns", ErrBadEnvelope, sent)
+		}
+		e.Sent = int64(sent)
 	}
-	target := string(b[envHeaderSize : envHeaderSize+tlen])
+	if tlen > MaxTarget || len(b) < hsize+tlen {
+		return Envelope{}, fmt.Errorf("%w: target of %d bytes in %d", ErrBadEnvelope, tlen, len(b)-hsize)
+	}
+	target := string(b[hsize : hsize+tlen])
 	n, err := naming.Parse(target)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("%w: target: %w", ErrBadEnvelope, err)
@@ -146,7 +170,7 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 		return Envelope{}, fmt.Errorf("%w: target %q is not a remote name in its usual form", ErrBadEnvelope, target)
 	}
 	e.Target = n
-	e.Payload = b[envHeaderSize+tlen:]
+	e.Payload = b[hsize+tlen:]
 	if e.Kind == KindTrigger && (len(e.Payload) != 0 || e.Proxy < 1) {
 		return Envelope{}, fmt.Errorf("%w: trigger of proxy %d with %d bytes", ErrBadEnvelope, e.Proxy, len(e.Payload))
 	}

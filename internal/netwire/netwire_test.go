@@ -71,7 +71,7 @@ func mustName(t testing.TB, s string) naming.Name {
 
 func TestEnvelope(t *testing.T) {
 	for _, e := range []Envelope{
-		{Kind: KindSend, Target: mustName(t, "vm:SRV"), Timeout: 1500 * time.Millisecond, MaxReply: 1 << 20, Payload: []byte("hello")},
+		{Kind: KindSend, Target: mustName(t, "vm:SRV"), Timeout: 1500 * time.Millisecond, MaxReply: 1 << 20, Sent: 123456789012, Payload: []byte("hello")},
 		{Kind: KindSend, Target: mustName(t, "_simplTCP:h.example:S"), Payload: nil},
 		{Kind: KindTrigger, Target: mustName(t, "h:S"), Proxy: 7},
 		{Kind: KindLocate, Target: mustName(t, "h:S"), Timeout: time.Second},
@@ -87,15 +87,26 @@ func TestEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatalf("DecodeEnvelope(AppendEnvelope(%+v)): %v", e, err)
 		}
-		if got.Kind != e.Kind || got.Target != e.Target || got.Timeout != e.Timeout || got.MaxReply != e.MaxReply || got.Proxy != e.Proxy || !bytes.Equal(got.Payload, e.Payload) {
+		if got.Kind != e.Kind || got.Target != e.Target || got.Timeout != e.Timeout || got.MaxReply != e.MaxReply || got.Proxy != e.Proxy || got.Sent != e.Sent || !bytes.Equal(got.Payload, e.Payload) {
 			t.Errorf("round trip: %+v, want %+v", got, e)
 		}
+	}
+	// A program built before the sent field hands its gateway "GSN1"
+	// envelopes: the target follows proxy at 24, and Sent is 0.
+	v1 := []byte("GSN1\x01\x06\x00\x00")
+	v1 = append(v1, 0x00, 0xe1, 0xf5, 0x05, 0, 0, 0, 0) // 100 ms
+	v1 = append(v1, 64, 0, 0, 0, 0, 0, 0, 0)
+	v1 = append(v1, "vm:SRVhello"...)
+	if got, err := DecodeEnvelope(v1); err != nil || got.Kind != KindSend || got.Target != mustName(t, "vm:SRV") || got.Timeout != 100*time.Millisecond ||
+		got.MaxReply != 64 || got.Sent != 0 || string(got.Payload) != "hello" {
+		t.Errorf("DecodeEnvelope(GSN1) = %+v, %v", got, err)
 	}
 	for _, e := range []Envelope{
 		{Kind: KindSend, Target: mustName(t, "SRV")},
 		{Kind: 9, Target: mustName(t, "h:S")},
 		{Kind: KindSend, Target: mustName(t, "h:S"), MaxReply: -1},
 		{Kind: KindSend, Target: mustName(t, "h:S"), Timeout: -1},
+		{Kind: KindSend, Target: mustName(t, "h:S"), Sent: -1},
 	} {
 		if _, err := AppendEnvelope(nil, &e); !errors.Is(err, ErrBadEnvelope) {
 			t.Errorf("AppendEnvelope(%+v) = %v, want ErrBadEnvelope", e, err)
@@ -113,6 +124,8 @@ func TestEnvelope(t *testing.T) {
 		"proxy 0":      func(b []byte) []byte { b[20] = 0; return b },
 		"proxy huge":   func(b []byte) []byte { b[23] = 0x80; return b },
 		"timeout":      func(b []byte) []byte { b[15] = 0x80; return b },
+		"sent":         func(b []byte) []byte { b[31] = 0x80; return b },
+		"short v1":     func(b []byte) []byte { copy(b, "GSN1"); return b[:23] },
 		"trigger data": func(b []byte) []byte { return append(b, 'x') },
 	} {
 		b := mutate(bytes.Clone(good))
@@ -131,6 +144,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("GSN1"))
+	f.Add([]byte("GSN1\x02\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00h:S"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := DecodeEnvelope(b)
 		if err != nil {
@@ -140,8 +154,20 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			return
 		}
 		again, err := AppendEnvelope(nil, &e)
-		if err != nil || !bytes.Equal(again, b) {
-			t.Fatalf("DecodeEnvelope(%x) = %+v, which encodes as %x, %v", b, e, again, err)
+		if err != nil {
+			t.Fatalf("DecodeEnvelope(%x) = %+v, which does not encode: %v", b, e, err)
+		}
+		if string(b[:4]) == envMagicV1 {
+			// Encoded as GSN2 now: the same envelope, Sent 0.
+			back, err := DecodeEnvelope(again)
+			if err != nil || back.Kind != e.Kind || back.Target != e.Target || back.Timeout != e.Timeout || back.MaxReply != e.MaxReply ||
+				back.Proxy != e.Proxy || back.Sent != 0 || !bytes.Equal(back.Payload, e.Payload) {
+				t.Fatalf("GSN1 %x = %+v, as GSN2 %+v, %v", b, e, back, err)
+			}
+			return
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("DecodeEnvelope(%x) = %+v, which encodes as %x", b, e, again)
 		}
 	})
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/internal/transport/shm"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/transport"
@@ -255,6 +256,7 @@ func (c *Conn) exchange(ctx context.Context, env netwire.Envelope, reply []byte)
 	env.Target = c.target
 	if d, ok := ctx.Deadline(); ok {
 		env.Timeout = max(time.Until(d), 1)
+		env.Sent = sys.MonoNow() // the gateway counts its queue's wait against the deadline
 	}
 	mb := buffer(0)
 	defer release(mb)
