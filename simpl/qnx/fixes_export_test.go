@@ -53,3 +53,29 @@ func LocalPulses(chid int) int {
 	defer ch.mu.Unlock()
 	return len(ch.local)
 }
+
+// Unblock runs, for tests, the unblock request a client sends for its
+// message (pid, id) on channel chid when its MsgSend times out in the
+// states given (NTO_TIMEOUT_SEND, _REPLY), leaving with why; the request
+// itself has no simpl message. False when chid is not a channel of
+// this process.
+func Unblock(chid, pid, id, states, why int) bool {
+	ch := lookupChan(chid)
+	if ch == nil {
+		return false
+	}
+	ch.unblock(simpl.Message{}, pid, header{kind: kindUnblock, a: int32(id), b: int32(states), c: int32(why)})
+	return true
+}
+
+// UnblockState reports, for tests, what channel chid keeps for messages
+// still to come: unblock requests held, and messages withdrawn.
+func UnblockState(chid int) (waiting, withdrawn int) {
+	ch := lookupChan(chid)
+	if ch == nil {
+		return 0, 0
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return len(ch.waitingU), len(ch.withdrawn)
+}

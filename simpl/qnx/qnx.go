@@ -133,7 +133,34 @@ type client struct {
 	pid   int
 	scoid int
 	pfd   *sys.Pidfd
-	gone  bool // disconnected or dead: its rcvids are void
+	gone  bool // disconnected or dead, or the channel destroyed: its rcvids are void
+
+	// The send ids of its messages answered last (under ch.mu), so that
+	// an unblock request that comes after its message's answer (the
+	// client's timeout and the answer crossed) is told so at once
+	// instead of being kept for a message that will not come.
+	answered  [answeredKept]int32
+	answeredN int
+}
+
+// answeredKept is how many answered messages a client remembers.
+const answeredKept = 64
+
+// noteAnswered remembers that message id was answered (ch.mu held).
+func (cl *client) noteAnswered(id int32) {
+	cl.answered[cl.answeredN%answeredKept] = id
+	cl.answeredN++
+}
+
+// wasAnswered is whether message id is among those answered last
+// (ch.mu held).
+func (cl *client) wasAnswered(id int32) bool {
+	for i := range min(cl.answeredN, answeredKept) {
+		if cl.answered[i] == id {
+			return true
+		}
+	}
+	return false
 }
 
 // ChannelCreate creates a channel and returns its chid. The channel is
@@ -228,6 +255,7 @@ func (ch *channel) destroy() {
 	ch.mu.Lock()
 	ch.dead = true
 	for _, cl := range ch.clients {
+		cl.gone = true // its rcvids, answered ones too, are void (MsgDeliverEvent: ESRCH)
 		closePfd(cl.pfd)
 	}
 	ch.clients = nil

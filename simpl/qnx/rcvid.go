@@ -146,6 +146,9 @@ func (t *rcvTable) release(s *slot, i int) {
 		s.ch.mu.Lock()
 		if s.ch.bySend[s.key] != 0 {
 			delete(s.ch.bySend, s.key)
+			if s.cl != nil {
+				s.cl.noteAnswered(s.key.id)
+			}
 		}
 		s.ch.mu.Unlock()
 	}
@@ -199,6 +202,11 @@ func (t *rcvTable) dropChannel(ch *channel) {
 	for i := range t.slots {
 		if t.slots[i].ch == ch {
 			t.slots[i].ch = nil
+		}
+	}
+	for th := range t.byThread {
+		if th.cl.ch == ch {
+			delete(t.byThread, th)
 		}
 	}
 	t.mu.Unlock()

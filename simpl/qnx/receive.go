@@ -301,6 +301,15 @@ func (ch *channel) unblock(u simpl.Message, pid int, h header) {
 			return
 		}
 	}
+	if !received {
+		if cl := ch.clients[pid]; cl != nil && cl.wasAnswered(key.id) {
+			// Answered already: the answer is on its way to the client,
+			// which stays for it.
+			ch.mu.Unlock()
+			u.Reply([]byte{unblockStay})
+			return
+		}
+	}
 	switch {
 	case received && states&NTO_TIMEOUT_REPLY == 0:
 		ch.mu.Unlock()
