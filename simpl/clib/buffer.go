@@ -144,6 +144,9 @@ func gs_simplBufferSend(pc *C.longlong, id C.int, outBytes, inBytes C.uint) C.in
 		if errors.Is(err, simpl.ErrClosed) {
 			return fail(codeNoNameAttached)
 		}
+		if errors.Is(err, simpl.ErrPeerGone) {
+			lib.markGone(id)
+		}
 		return fail(codeCommunicationError) // as Send
 	}
 	return C.int(n)

@@ -408,7 +408,7 @@ type located struct {
 	name string
 	conn *simpl.Conn
 	ids  []C.int
-	gone bool // a Send found the receiver gone (see markGone)
+	gone bool // a call found the receiver gone (see markGone, relocate)
 }
 
 // newID is a new id on e's connection (called with l.mu held).
@@ -433,12 +433,13 @@ func (l *library) newID(e *located) C.int {
 }
 
 // relocate is name_locate of a name already located: a new id on its
-// connection (ok) while its receiver lives. A connection whose receiver
-// a Send found gone, and whose process is gone, is dropped with its ids
-// and their send areas (a Send on one then fails as on a closed
-// descriptor), and the name is to be located anew (not ok). One found
-// gone whose process lives (a relayer whose relay failed says so too)
-// is kept.
+// connection (ok) while its receiver lives. A connection whose process
+// is gone (whatever call, if any, found it so: a Send, a Trigger, a
+// relay) is dropped with its ids and their send areas (a Send on one
+// then fails as on a closed descriptor), and the name is to be located
+// anew (not ok). One a call found gone whose process lives (a relayer
+// whose relay failed says so too) is kept. Where the receiver's pid is
+// not known, a call's finding decides.
 func (l *library) relocate(ch *simpl.Channel, key string) (C.int, bool) {
 	l.mu.Lock()
 	if l.ch != ch {
@@ -450,10 +451,8 @@ func (l *library) relocate(ch *simpl.Channel, key string) (C.int, bool) {
 		l.mu.Unlock()
 		return 0, false
 	}
-	if e.gone {
-		if pid := e.conn.PID(); pid > 0 && !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-			e.gone = false
-		}
+	if pid := e.conn.PID(); pid > 0 {
+		e.gone = errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 	}
 	if !e.gone {
 		id := l.newID(e)
@@ -909,6 +908,9 @@ func gs_Relay(sender *C.char, id C.int) C.int {
 		return fail(codeFIFOWriteFailure)
 	}
 	if err := h.msg.Relay(conn); err != nil {
+		if errors.Is(err, simpl.ErrPeerGone) {
+			lib.markGone(id)
+		}
 		// Still the relayer's to answer.
 		l.mu.Lock()
 		if l.ch != nil {
@@ -940,6 +942,9 @@ func gs_Trigger(pc *C.longlong, id C.int, proxy C.int) C.int {
 	}
 	keepP(pc)
 	if err := conn.Trigger(int(proxy)); err != nil {
+		if errors.Is(err, simpl.ErrPeerGone) {
+			lib.markGone(id)
+		}
 		return fail(codeFIFOWriteFailure)
 	}
 	return 0
