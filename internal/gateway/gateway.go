@@ -622,6 +622,9 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 		}
 		cost = c
 	}
+	if env.Timeout > 0 && time.Since(at) >= env.Timeout {
+		return netwire.StatusDeadline, 0 // by either path: never carried
+	}
 	if b := g.o.bridge; b != nil && b.Takes(env.Target) {
 		s, detail, data = g.bridged(b, env, at)
 		return s, detail
@@ -767,9 +770,12 @@ func (g *Gateway) forward(msg simpl.Message, env netwire.Envelope, at time.Time)
 
 // bridged carries env through b, within what was left of its deadline.
 func (g *Gateway) bridged(b Bridge, env netwire.Envelope, at time.Time) (netwire.Status, int, []byte) {
-	ctx, cancel := context.WithCancel(g.hard)
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if env.Timeout > 0 {
 		ctx, cancel = context.WithDeadline(g.hard, at.Add(env.Timeout))
+	} else {
+		ctx, cancel = context.WithCancel(g.hard)
 	}
 	defer cancel()
 	var err error

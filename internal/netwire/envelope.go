@@ -31,9 +31,11 @@ import (
 // process holds the name on its host: Locate's check, as C SIMPL's
 // name_locate asks the remote surrogate.
 //
-// "GSN1" envelopes, of programs built before sent was added, have no
-// sent field (the target follows proxy at offset 24); DecodeEnvelope
-// takes them with Sent 0.
+// An envelope without a sent time (Sent 0: no deadline, or a gateway
+// built before sent was added, which refuses "GSN2") is a "GSN1"
+// envelope: the same without the sent field, the target following proxy
+// at offset 24. A "GSN2" envelope's sent time is never 0, so each
+// envelope has one encoding.
 type Envelope struct {
 	Kind     Kind
 	Target   naming.Name
@@ -83,7 +85,16 @@ const (
 var ErrBadEnvelope = errors.New("simpl: bad network envelope")
 
 // EnvelopeSize is the size of e encoded.
-func (e *Envelope) EnvelopeSize() int { return envHeaderSize + len(e.Target.String()) + len(e.Payload) }
+func (e *Envelope) EnvelopeSize() int {
+	return e.headerSize() + len(e.Target.String()) + len(e.Payload)
+}
+
+func (e *Envelope) headerSize() int {
+	if e.Sent == 0 {
+		return envHeaderV1
+	}
+	return envHeaderSize
+}
 
 // AppendEnvelope appends e, encoded, to b. The target must have a host.
 func AppendEnvelope(b []byte, e *Envelope) ([]byte, error) {
@@ -110,12 +121,18 @@ func AppendEnvelopeTo(b []byte, e *Envelope, target string) ([]byte, error) {
 	case e.Sent < 0:
 		return b, fmt.Errorf("%w: sent at %d ns", ErrBadEnvelope, e.Sent)
 	}
-	b = append(b, envMagic...)
+	if e.Sent == 0 {
+		b = append(b, envMagicV1...)
+	} else {
+		b = append(b, envMagic...)
+	}
 	b = append(b, byte(e.Kind), byte(len(target)), 0, 0)
 	b = binary.LittleEndian.AppendUint64(b, uint64(e.Timeout))
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.MaxReply))
 	b = binary.LittleEndian.AppendUint32(b, uint32(e.Proxy))
-	b = binary.LittleEndian.AppendUint64(b, uint64(e.Sent))
+	if e.Sent != 0 {
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Sent))
+	}
 	b = append(b, target...)
 	return append(b, e.Payload...), nil
 }
@@ -153,7 +170,7 @@ func DecodeEnvelope(b []byte) (Envelope, error) {
 	e.Proxy = int(proxy)
 	if hsize == envHeaderSize {
 		sent := binary.LittleEndian.Uint64(b[24:])
-		if sent > math.MaxInt64 {
+		if sent == 0 || sent > math.MaxInt64 {
 			return Envelope{}, fmt.Errorf("%w: sent at %d ns", ErrBadEnvelope, sent)
 		}
 		e.Sent = int64(sent)

@@ -15,7 +15,11 @@ import (
 // MsgReceive plus MsgReply allocate nothing in the server.
 func TestSteadyStateAllocs(t *testing.T) {
 	env := setup(t)
-	srv, coid := echoServer(t, env)
+	srv, chid := startEcho(t, env)
+	coid, err := qnx.ConnectAttach(0, srv.PID(), chid, qnx.NTO_SIDE_CHANNEL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	req, reply := make([]byte, 64), make([]byte, 64)
 	send := func() {
@@ -29,6 +33,25 @@ func TestSteadyStateAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(1000, send); a != 0 {
 		t.Errorf("client: %v allocations per MsgSend, want 0", a)
 	}
+	// Taking turns between two coids to the server (each Send runs under
+	// its coid's context: the transport keeps a registration for both).
+	coid2, err := qnx.ConnectAttach(0, srv.PID(), chid, qnx.NTO_SIDE_CHANNEL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := func() {
+		send()
+		if st, err := qnx.MsgSend(ctx, coid2, req, reply); err != nil || st != 64 {
+			t.Fatalf("MsgSend on the second coid: %d, %v", st, err)
+		}
+	}
+	for range 100 {
+		both()
+	}
+	if a := testing.AllocsPerRun(1000, both); a != 0 {
+		t.Errorf("client, taking turns between two coids: %v allocations per two MsgSends, want 0", a)
+	}
+	qnx.ConnectDetach(coid2)
 	qnx.ConnectDetach(coid)
 	srv.Kill()
 	srv.Wait(10 * time.Second)

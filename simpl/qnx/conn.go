@@ -45,8 +45,8 @@ type conn struct {
 
 	// detached ends when ConnectDetach drops the coid: MsgSends on it
 	// under way are released with EBADF. Every Send on the coid runs
-	// under it, so a transport registers for its end once (see the
-	// transports' watchCtx), not per Send.
+	// under it, so a transport registers for its end once, not per Send
+	// (a thread may take turns between a few coids: package ctxwatch).
 	detached context.Context
 	detach   context.CancelFunc
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/gosimpl/gosimpl/internal/ctxwatch"
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"io"
 	"io/fs"
@@ -41,12 +42,13 @@ type slot struct {
 	// readable.
 	//
 	// A context's end is seen by a goroutine of its own
-	// (context.AfterFunc), registered once for as long as the slot's
-	// Sends use that context (watched, unwatch; see watchCtx), so a
-	// sender that keeps its context allocates nothing. That goroutine
-	// may run when the wait it was meant for is over and the slot waits
-	// for another Send, under another context: it ends only a wait whose
-	// own context (waitCtx) has ended (see interruptCtx).
+	// (context.AfterFunc), registered once while the slot's Sends keep
+	// using that context, among the last few (watched; see package
+	// ctxwatch), so a sender that keeps its context, or takes turns
+	// between a few, allocates nothing. That goroutine may run when the
+	// wait it was meant for is over and the slot waits for another Send,
+	// under another context: it ends only a wait whose own context
+	// (waitCtx) has ended (see interruptCtx).
 	dlMu    sync.Mutex
 	armed   bool
 	fired   bool
@@ -54,8 +56,7 @@ type slot struct {
 	waker   *sys.FD         // nil without threadWait
 
 	// Used only by the Send (or drain) holding the slot, and by destroy.
-	watched       context.Context
-	unwatch       func() bool
+	watched       ctxwatch.Set
 	interruptFunc func() // interruptCtx, made once
 	// With threadWait: rf's descriptor number, read and polled directly
 	// (no closure through RawConn: nothing allocated), which stays open
@@ -120,10 +121,7 @@ func (s *slot) endWait() {
 
 // destroy removes the slot's FIFO and frees its segment.
 func (s *slot) destroy() {
-	if s.unwatch != nil {
-		s.unwatch()
-		s.watched, s.unwatch = nil, nil
-	}
+	s.watched.Stop()
 	s.rf.Close()
 	if s.waker != nil {
 		s.waker.Close()
@@ -582,7 +580,7 @@ func awaitWatched(ctx context.Context, s *slot, w, hw *watcher) (int32, error) {
 	s.waitCtx = ctx
 	s.dlMu.Unlock()
 	if ctx.Done() != nil {
-		s.watchCtx(ctx)
+		s.watched.Watch(ctx, s.interruptFunc)
 		if ctx.Err() != nil {
 			// Ended before the wait was armed: its AfterFunc may have
 			// run already (for an earlier wait, under the same context).
@@ -649,19 +647,6 @@ func (s *slot) fire() {
 	} else {
 		s.rf.SetReadDeadline(time.Unix(1, 0))
 	}
-}
-
-// watchCtx makes sure the end of ctx ends the slot's wait under ctx. The
-// registration stays for later waits under the same context; one for
-// another context replaces it.
-func (s *slot) watchCtx(ctx context.Context) {
-	if ctx == s.watched {
-		return
-	}
-	if s.unwatch != nil {
-		s.unwatch()
-	}
-	s.watched, s.unwatch = ctx, context.AfterFunc(ctx, s.interruptFunc)
 }
 
 // interruptCtx ends the slot's wait for its reply if that wait's own

@@ -168,6 +168,9 @@ type Conn struct {
 	text   string // target.String()
 	trig   atomic.Pointer[triggerCtx]
 	once   sync.Once
+	// oldGateway: the gateway refused an envelope with a sent time (one
+	// built before it), so none has one any more.
+	oldGateway atomic.Bool
 }
 
 // buffers holds the byte slices exchange encodes requests into and takes
@@ -256,8 +259,30 @@ func (c *Conn) exchange(ctx context.Context, env netwire.Envelope, reply []byte)
 	env.Target = c.target
 	if d, ok := ctx.Deadline(); ok {
 		env.Timeout = max(time.Until(d), 1)
-		env.Sent = sys.MonoNow() // the gateway counts its queue's wait against the deadline
+		if !c.oldGateway.Load() {
+			env.Sent = sys.MonoNow() // the gateway counts its queue's wait against the deadline
+		}
 	}
+	n, err := c.exchangeOnce(ctx, env, reply)
+	if errors.Is(err, errOldGateway) {
+		// Refused unread, so never carried: again, as the gateway
+		// reads envelopes, with the time left now.
+		c.oldGateway.Store(true)
+		env.Sent = 0
+		if d, ok := ctx.Deadline(); ok {
+			env.Timeout = max(time.Until(d), 1)
+		}
+		return c.exchangeOnce(ctx, env, reply)
+	}
+	return n, err
+}
+
+// errOldGateway is exchangeOnce's error for an envelope with a sent time
+// that the gateway refused as bad: a gateway built before the sent field.
+var errOldGateway = errors.New("simpl: the gateway takes no sent time")
+
+// exchangeOnce is one exchange of env, ready to send, with the gateway.
+func (c *Conn) exchangeOnce(ctx context.Context, env netwire.Envelope, reply []byte) (int, error) {
 	mb := buffer(0)
 	defer release(mb)
 	msg, err := netwire.AppendEnvelopeTo((*mb)[:0], &env, c.text)
@@ -284,6 +309,9 @@ func (c *Conn) exchange(ctx context.Context, env netwire.Envelope, reply []byte)
 	}
 	if err != nil {
 		return 0, errs.Errorf("%s %q: the gateway's answer: %w", env.Kind, c.target, err)
+	}
+	if status == netwire.StatusBadMessage && env.Sent != 0 {
+		return 0, errOldGateway
 	}
 	if err := status.Err(detail); err != nil {
 		return 0, errs.Errorf("%s %q: %w", env.Kind, c.target, err)

@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[string]proctest.Role{"holdgw": runHoldGateway}, proctest.WithLifetime(time.Minute))
+	proctest.Main(m, map[string]proctest.Role{"holdgw": runHoldGateway, "oldgw": runOldGateway}, proctest.WithLifetime(time.Minute))
 }
 
 // runHoldGateway (DIR) attaches the gateway's name in DIR, receives one
@@ -77,5 +77,86 @@ func TestCloseEndsDial(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Dial to a gateway that does not answer still waiting 5s after Close")
+	}
+}
+
+// runOldGateway (DIR) is a gateway built before envelopes had a sent
+// time: it refuses "GSN2" envelopes as bad ("refused"), and answers the
+// others, each named by its kind, a Locate with OK and a Send with its
+// payload.
+func runOldGateway(args []string) error {
+	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(args[0]))
+	if err != nil {
+		return err
+	}
+	proctest.Ready()
+	for {
+		msg, err := ch.Receive(context.Background())
+		if err != nil {
+			return err
+		}
+		d := msg.Data()
+		if len(d) >= 4 && string(d[:4]) == "GSN2" {
+			fmt.Println("refused")
+			msg.Reply(netwire.AppendReplyHeader(nil, netwire.StatusBadMessage, 0))
+			continue
+		}
+		env, err := netwire.DecodeEnvelope(d)
+		if err != nil {
+			return err
+		}
+		fmt.Println(env.Kind)
+		msg.Reply(append(netwire.AppendReplyHeader(nil, netwire.StatusOK, 0), env.Payload...))
+	}
+}
+
+// A program's envelopes reach a gateway built before they had a sent
+// time: the first Send with a deadline, refused as bad (so never
+// carried), goes again without it, and later ones go without it at
+// once.
+func TestOldGateway(t *testing.T) {
+	dir := proctest.Dir(t)
+	gw := proctest.Start(t, "oldgw", nil, dir)
+	defer func() {
+		gw.Kill()
+		gw.Wait(10 * time.Second)
+		if reg, err := naming.Open(dir); err == nil {
+			reg.Reap("")
+		}
+	}()
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := remote.Transport{}.Listen(transport.Config{Name: "CLI", Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	n, err := naming.Parse("otherhost:SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := ep.Dial(context.Background(), transport.Peer{Name: n}) // no deadline: no sent time
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := gw.Expect("", 10*time.Second); got != "locate" {
+		t.Errorf("Dial: the gateway said %q, want locate", got)
+	}
+	for i, want := range [][]string{{"refused", "send"}, {"send"}} {
+		reply := make([]byte, 16)
+		k, err := c.Send(ctx, []byte("hello"), reply)
+		if err != nil || string(reply[:k]) != "hello" {
+			t.Fatalf("Send %d with a deadline to an old gateway: %q, %v", i, reply[:k], err)
+		}
+		for _, line := range want {
+			if got := gw.Expect("", 10*time.Second); got != line {
+				t.Errorf("Send %d: the gateway said %q, want %q", i, got, line)
+			}
+		}
 	}
 }

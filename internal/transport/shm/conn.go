@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gosimpl/gosimpl/internal/ctxwatch"
 	"github.com/gosimpl/gosimpl/internal/errs"
 	"math"
 	"net"
@@ -98,10 +99,11 @@ type lane struct {
 	wakeFn func()
 	idle   time.Time // when it was last put back
 
-	// The context whose end wakes the lane's Send (see watchCtx); used
-	// only by the Send holding the lane.
-	watched context.Context
-	unwatch func() bool
+	// The contexts whose end wakes the lane's Send, the last few it was
+	// given (see package ctxwatch): a sender that keeps its context, or
+	// takes turns between a few, allocates nothing. Used only by the
+	// Send holding the lane, and by destroy.
+	watched ctxwatch.Set
 
 	mapMu    sync.Mutex // held by wake and by destroy's unmap
 	unmapped bool
@@ -622,9 +624,7 @@ func (c *Conn) sweep() {
 }
 
 func (l *lane) destroy() {
-	if l.unwatch != nil {
-		l.unwatch()
-	}
+	l.watched.Stop()
 	l.conn.Close()
 	<-l.gone // the watcher has woken the lane for the last time
 	l.mapMu.Lock()
@@ -1019,7 +1019,7 @@ func (l *lane) wait(ctx context.Context, spin, park bool) (state uint32, qerr er
 	if spin {
 		c.spin.Done(false)
 	}
-	l.watchCtx(ctx)
+	l.watched.Watch(ctx, l.wakeFn) // a late wake-up of a later Send is harmless: it looks again and sleeps on
 	queued, taken, untilTaken := transport.UntilTakenFrom(ctx)
 	if untilTaken {
 		defer context.AfterFunc(queued, l.wakeFn)()
@@ -1068,20 +1068,6 @@ func (l *lane) wait(ctx context.Context, spin, park bool) (state uint32, qerr er
 		}
 		l.w.swait.Store(swaitNone)
 	}
-}
-
-// watchCtx makes sure the end of ctx wakes the Send sleeping on the lane.
-// The registration stays for later Sends with the same context, so a
-// sender that reuses its context allocates nothing; a late wake-up of a
-// later Send is harmless, it looks again and sleeps on.
-func (l *lane) watchCtx(ctx context.Context) {
-	if ctx.Done() == nil || ctx == l.watched {
-		return
-	}
-	if l.unwatch != nil {
-		l.unwatch()
-	}
-	l.watched, l.unwatch = ctx, context.AfterFunc(ctx, l.wakeFn)
 }
 
 // wake interrupts the Send waiting on the lane, if one sleeps; its reason
