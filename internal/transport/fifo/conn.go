@@ -455,7 +455,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	}
 	s.seg.writeHeader(s.whom, e.pid, need, len(req), len(reply))
 	copy(s.seg.data(len(req)), req)
-	s.seg.setHolder(0)      // the last Send's may have been relayed
+	s.seg.resetHolder()     // the last Send's may have been relayed
 	s.seg.setClaim(c.token) // last: see segment.go
 
 	if err := c.ring(ctx, int32(s.seg.id)); err != nil {
@@ -473,26 +473,50 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		}
 	}()
 	v, err := c.await(ctx, s, hw)
-	for err != nil && !errors.Is(err, os.ErrClosed) && hw.gone.Load() {
-		// The holder exited. A reply it rang first is in the FIFO now.
-		var ok bool
-		if v, ok = s.poll(); ok {
-			err = nil
+	hops := 0 // holders found exited, having handed the request on
+	for err != nil && !errors.Is(err, os.ErrClosed) {
+		// A relayer that handed the request over says so (a notice), or
+		// the holder exited: a reply it rang first is in the FIFO now.
+		handed := errors.Is(err, errHandedOver)
+		if !handed && !hw.gone.Load() {
+			if hw != c.w && c.w.gone.Load() && !c.w.closed.Load() && ctx.Err() == nil {
+				// The relayer, which handed the request over and lived
+				// on, has exited since: nothing to this Send.
+				v, err = c.await(ctx, s, hw)
+				continue
+			}
 			break
 		}
-		// It may have handed the request over to a live process first,
-		// which will answer it: wait for that one.
+		var ok bool
+		if !handed {
+			if v, ok = s.pollAnswer(); ok {
+				err = nil
+				break
+			}
+		}
+		// It may have handed the request over to a live process, which
+		// will answer it: wait for that one.
 		pid := s.seg.holder()
 		if pid == 0 || pid == hw.pid {
+			if handed {
+				v, err = c.await(ctx, s, hw) // a late notice, of an earlier Send's relay
+				continue
+			}
 			e.retireSlot(s)
 			return 0, c.goneErr(hw.pid)
 		}
 		nw, werr := watchHolder(pid)
 		if werr != nil {
-			// Exited too, maybe having answered first.
-			if v, ok = s.poll(); ok {
+			// Exited too, maybe having answered, or handed it over,
+			// first.
+			if v, ok = s.pollAnswer(); ok {
 				err = nil
 				break
+			}
+			if next := s.seg.holder(); next != 0 && next != pid && next != hw.pid && hops < maxDeadHops {
+				hops++              // a bound: the word is in memory receivers write
+				err = errHandedOver // follow it
+				continue
 			}
 			e.retireSlot(s)
 			return 0, c.goneErr(pid)
@@ -567,9 +591,17 @@ func (c *Conn) await(ctx context.Context, s *slot, hw *watcher) (int32, error) {
 	return awaitWatched(ctx, s, c.w, hw)
 }
 
+// maxDeadHops bounds how many holders a Send follows that had exited
+// already when it looked, each having handed the request on.
+const maxDeadHops = 64
+
+// errHandedOver is await's error for a relayer's notice that it handed
+// the request over (relayedNotice): look at the holder again.
+var errHandedOver = errors.New("simpl: the request was handed over")
+
 // awaitWatched is await with w in the Conn's watcher's place: the wait
 // ends when w is closed, or when hw's process exits (w's too, when hw is
-// w).
+// w), or with errHandedOver for a relayer's notice.
 func awaitWatched(ctx context.Context, s *slot, w, hw *watcher) (int32, error) {
 	w.start.Do(func() { go w.run() })
 	if hw != w {
@@ -605,6 +637,9 @@ func awaitWatched(ctx context.Context, s *slot, w, hw *watcher) (int32, error) {
 	}
 
 	v, err := s.readDoorbell()
+	if err == nil && v == relayedNotice {
+		err = errHandedOver
+	}
 
 	w.mu.Lock()
 	delete(w.waiting, s)
@@ -702,6 +737,17 @@ func (s *slot) readOnThread() (int32, error) {
 	}
 }
 
+// pollAnswer is poll for an answer: relayers' notices before it are
+// passed over.
+func (s *slot) pollAnswer() (int32, bool) {
+	for {
+		v, ok := s.poll()
+		if !ok || v != relayedNotice {
+			return v, ok
+		}
+	}
+}
+
 // poll reads the reply doorbell if it is there, without waiting. The
 // slot's read deadline must be clear.
 func (s *slot) poll() (int32, bool) {
@@ -740,6 +786,9 @@ func (c *Conn) drain(s *slot) {
 		}
 		if err == nil {
 			_, err = awaitWatched(context.Background(), s, hw, hw)
+			for errors.Is(err, errHandedOver) && (s.seg.holder() == 0 || s.seg.holder() == pid) {
+				_, err = awaitWatched(context.Background(), s, hw, hw) // a late notice
+			}
 			hw.close()
 			if err == nil {
 				e.putSlot(s)
@@ -749,10 +798,14 @@ func (c *Conn) drain(s *slot) {
 				e.retireSlot(s) // the endpoint closed
 				return
 			}
+			if errors.Is(err, errHandedOver) {
+				pid = s.seg.holder() // handed over by a relayer that lives on
+				continue
+			}
 		}
 		// The holder exited (before or while it was watched). A reply it
 		// rang first is in the FIFO now.
-		if _, ok := s.poll(); ok {
+		if _, ok := s.pollAnswer(); ok {
 			e.putSlot(s)
 			return
 		}

@@ -9,8 +9,10 @@ package fifo
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -22,12 +24,17 @@ import (
 
 func init() {
 	roles["relayexit"] = runRelayExit
+	roles["relaystay"] = func(args []string) error { return relayOnce(args, true) }
 	roles["holdflush"] = runHoldFlush
 }
 
 // runRelayExit (DIR NAME TO) relays one request to TO, prints "relayed"
 // and exits at once.
-func runRelayExit(args []string) error {
+func runRelayExit(args []string) error { return relayOnce(args, false) }
+
+// relayOnce is runRelayExit; with stay (the relaystay role) the relayer
+// then lives on, receiving nothing, until killed.
+func relayOnce(args []string, stay bool) error {
 	ep, err := helperEndpoint(args[0], args[1])
 	if err != nil {
 		return err
@@ -47,6 +54,9 @@ func runRelayExit(args []string) error {
 		return err
 	}
 	fmt.Println("relayed")
+	if stay {
+		select {}
+	}
 	return nil
 }
 
@@ -92,24 +102,29 @@ func runHoldFlush(args []string) error {
 // after the relayers have exited, the Send fails with ErrPeerGone within
 // deathBound of FINAL's death. Either way the Send's slot is left as it
 // should be: back in the free list after the answer, retired (its reply
-// FIFO gone) after the failure.
+// FIFO gone) after the failure. Relayers that live on ("stay") change
+// nothing: each tells the sender it handed the request over, and the
+// sender watches FINAL (before, it watched the first relayer and waited
+// as long as that lived).
 // Both with pidfds and, as on kernels without them, polling.
 func TestRelayHandOver(t *testing.T) {
 	for _, watch := range []string{"pidfd", "polling"} {
 		for _, hops := range []int{1, 2} {
-			for _, end := range []string{"answered", "killed"} {
-				t.Run(fmt.Sprintf("%s-%d-%s", watch, hops, end), func(t *testing.T) {
-					if watch == "polling" {
-						noPidfd(t)
-					}
-					testRelayHandOver(t, hops, end)
-				})
+			for _, relayers := range []string{"exit", "stay"} {
+				for _, end := range []string{"answered", "killed"} {
+					t.Run(fmt.Sprintf("%s-%d-%s-%s", watch, hops, relayers, end), func(t *testing.T) {
+						if watch == "polling" {
+							noPidfd(t)
+						}
+						testRelayHandOver(t, hops, relayers == "stay", end)
+					})
+				}
 			}
 		}
 	}
 }
 
-func testRelayHandOver(t *testing.T, hops int, end string) {
+func testRelayHandOver(t *testing.T, hops int, stay bool, end string) {
 	dir := proctest.Dir(t)
 	reg, ep := attachCLI(t, dir)
 	ctx := proctest.Context(t, time.Minute)
@@ -119,9 +134,18 @@ func testRelayHandOver(t *testing.T, hops int, end string) {
 	// The relayers, last hop first: each locates the next when it starts.
 	next := "FINAL"
 	var rels []*proctest.Proc
+	role := "relayexit"
+	if stay {
+		role = "relaystay"
+	}
 	for k := hops; k >= 1; k-- {
 		name := "MID" + strconv.Itoa(k)
-		rels = append(rels, proctest.Start(t, "relayexit", nil, dir, name, next))
+		r := proctest.Start(t, role, nil, dir, name, next)
+		if stay {
+			defer bury(t, r, reg)
+			defer r.Kill()
+		}
+		rels = append(rels, r)
 		next = name
 	}
 	c, err := ep.Locate(next)
@@ -142,14 +166,19 @@ func testRelayHandOver(t *testing.T, hops int, end string) {
 	}()
 	for _, r := range rels {
 		r.Expect("relayed", helperTimeout)
+		if stay {
+			continue
+		}
 		if err := r.Wait(helperTimeout); err != nil {
 			t.Fatalf("relayer: %v", err)
 		}
 	}
 	fin.Expect("held", helperTimeout)
-	// The Send's own receiver has gone, and its watcher knows it: a
-	// sender that did not follow the hand-over fails now.
-	waitFor(t, "the relayer's exit noticed", c.w.gone.Load)
+	if !stay {
+		// The Send's own receiver has gone, and its watcher knows it: a
+		// sender that did not follow the hand-over fails now.
+		waitFor(t, "the relayer's exit noticed", c.w.gone.Load)
+	}
 
 	// Such a sender returns at once; this one waits on.
 	select {
@@ -198,6 +227,50 @@ func testRelayHandOver(t *testing.T, hops int, end string) {
 		}
 		if left := replyFIFOs(t, dir, "CLI"); len(left) > 0 {
 			t.Errorf("reply FIFOs left after the Send failed: %v", left)
+		}
+	}
+}
+
+// A relayer's notice that comes after the answer it was about (the
+// next receiver answered first) waits in the sender's reply FIFO for the
+// slot's next Send: that Send looks at the holder again, finds the
+// request with its receiver, and gets its own answer. The notice is
+// written here by hand, as a slow relayer would, with nothing relayed.
+func TestLateRelayNotice(t *testing.T) {
+	dir := proctest.Dir(t)
+	reg, ep := attachCLI(t, dir)
+	h := proctest.Start(t, "echo", nil, dir, "SRV")
+	defer bury(t, h, reg)
+	defer h.Kill()
+	c, err := ep.Locate("SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := proctest.Context(t, time.Minute)
+	for i := range 3 {
+		if i > 0 {
+			// The slot the next Send takes: the one free.
+			ep.slotMu.Lock()
+			s := ep.free[len(ep.free)-1]
+			ep.slotMu.Unlock()
+			f, err := os.OpenFile(s.path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b [4]byte
+			notice := relayedNotice
+			binary.NativeEndian.PutUint32(b[:], uint32(notice))
+			_, err = f.Write(b[:])
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		msg := fmt.Sprintf("ping %d", i)
+		reply := make([]byte, 16)
+		if n, err := c.Send(ctx, []byte(msg), reply); err != nil || string(reply[:n]) != msg {
+			t.Fatalf("Send %d after a late notice: %q, %v; want its echo", i, reply[:n], err)
 		}
 	}
 }

@@ -196,18 +196,23 @@ func (r *Request) Relay(id uint64, to transport.Conn) error {
 	// would fail the sender though its request was alive, and a relay
 	// hop after this one could be overwritten by this store.)
 	trailer := r.seg.hasTrailer()
-	var was int
+	var was uint64
 	if trailer {
-		was = r.seg.holder()
-		r.seg.setHolder(c.pid)
+		was = r.seg.holderWord()
+		r.seg.storeHolderWord(was&holderNotices | uint64(c.pid)) // the sender's bit kept
 		r.seg.setClaim(c.token)
 	}
 	if err := c.doorbell(int32(r.seg.id)); err != nil {
 		if trailer {
 			r.seg.setClaim(0)
-			r.seg.setHolder(was)
+			r.seg.storeHolderWord(was)
 		}
 		return err
+	}
+	if trailer && was&holderNotices != 0 {
+		// The sender watches this process: tell it to watch the holder.
+		// (A sender gone meanwhile has nothing to be told.)
+		_ = r.ep.ring(r.hdr, relayedNotice)
 	}
 	r.finish()
 	return nil

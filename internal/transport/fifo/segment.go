@@ -213,17 +213,44 @@ func (s *segment) setClaim(token uint64) {
 // it is alive (see Conn.Send). A C SIMPL relayer writes nothing here: the
 // sender then fails with ErrPeerGone when the relayer exits, as a C
 // SIMPL sender would wait forever.
+//
+// A relayer that lives on would leave its sender watching it, not the
+// process now holding the request, whose death the sender would then not
+// notice. So a sender that understands it sets holderNotices in the
+// word (above any pid), and a gosimpl relayer that finds it set keeps it
+// and, once the next receiver is rung, rings the sender's reply FIFO
+// with relayedNotice, never an answer: the sender looks at the holder
+// again and watches it. A notice may come late, after the answer: the
+// holder then names the sender's next request's holder (or 0, the
+// receiver it rang), and looking again is harmless. A sender without the
+// bit (of a build before it) gets no notices.
 
-// setHolder records that the request is held by process pid (0: by the
-// receiver the sender rang). The segment must have a trailer.
-func (s *segment) setHolder(pid int) {
-	atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder), uint64(pid))
+const (
+	holderNotices = uint64(1) << 62 // the sender takes relayedNotice
+	relayedNotice = int32(-2)       // a reply doorbell meaning "look at the holder again"
+)
+
+// resetHolder records that the request is with the receiver the sender
+// rang, and that the sender takes relayedNotice. The segment must have a
+// trailer.
+func (s *segment) resetHolder() {
+	atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder), holderNotices)
 }
 
-// holder is the pid setHolder recorded last; 0 for none or for a value no
-// pid can be (the word is in memory the receivers may write).
+// holderWord is the holder word as it is: a pid, and holderNotices.
+func (s *segment) holderWord() uint64 {
+	return atomic.LoadUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder))
+}
+
+// storeHolderWord writes the holder word.
+func (s *segment) storeHolderWord(w uint64) {
+	atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder), w)
+}
+
+// holder is the pid recorded last; 0 for none or for a value no pid can
+// be (the word is in memory the receivers may write).
 func (s *segment) holder() int {
-	v := atomic.LoadUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder))
+	v := s.holderWord() &^ holderNotices
 	if v > math.MaxInt32 {
 		return 0
 	}
