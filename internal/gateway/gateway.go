@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/internal/procfs"
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
@@ -462,7 +463,16 @@ func (g *Gateway) outbound(msg simpl.Message, at time.Time) {
 	// time it waited for this gateway is gone from it too.
 	start := at
 	if env.Sent > 0 {
-		if waited := time.Duration(sys.MonoNow() - env.Sent); waited > 0 {
+		waited := time.Duration(sys.MonoNow() - env.Sent)
+		if waited > 0 && env.Timeout > 0 && waited >= env.Timeout {
+			// Past its deadline already, by this clock: unless the
+			// program reads another (a time namespace of its own, whose
+			// offset would fail every Send it makes).
+			if _, pid := msg.Sender(); !procfs.SameClocks(pid) {
+				waited = 0
+			}
+		}
+		if waited > 0 {
 			start = at.Add(-waited)
 		}
 	}

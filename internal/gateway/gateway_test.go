@@ -10,12 +10,16 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/netwire"
-	"github.com/gosimpl/gosimpl/internal/testmain"
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/nats-io/nats.go"
 )
 
-// TestMain checks, once the tests are done, that they left nothing behind.
-func TestMain(m *testing.M) { os.Exit(testmain.Run(m)) }
+// TestMain runs the helper roles, and checks, once the tests are done,
+// that they left nothing behind.
+func TestMain(m *testing.M) { proctest.Main(m, roles) }
+
+// roles are the helper processes the tests start.
+var roles = map[string]proctest.Role{"skewsend": runSkewSend}
 
 func sample() request {
 	return request{kind: netwire.KindSend, timeout: 1500 * time.Millisecond, maxReply: 4096, fromHost: "a", fromName: "fcsend_12#3", fromPID: 12, id: "0123abcd-7"}

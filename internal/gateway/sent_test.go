@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/netwire"
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
@@ -94,3 +98,74 @@ func (b *countingBridge) Send(ctx context.Context, n naming.Name, req, reply []b
 }
 func (b *countingBridge) Trigger(ctx context.Context, n naming.Name, proxy int) error { return nil }
 func (b *countingBridge) Locate(ctx context.Context, n naming.Name) error             { return nil }
+
+// runSkewSend (DIR HOST) sends its gateway in DIR one envelope for
+// HOST:SRV, with a deadline of 1 s and its own clock's time as sent,
+// and prints the answer's status and data.
+func runSkewSend(args []string) error {
+	ch, err := simpl.Attach("", simpl.WithDir(args[0]))
+	if err != nil {
+		return err
+	}
+	defer ch.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gw, err := ch.Locate(ctx, netwire.GatewayName)
+	if err != nil {
+		return err
+	}
+	env := netwire.Envelope{Kind: netwire.KindSend, Target: naming.Name{Host: args[1], Name: "SRV"}, Timeout: time.Second,
+		MaxReply: 16, Sent: sys.MonoNow(), Payload: []byte("skewed")}
+	b, err := netwire.AppendEnvelope(nil, &env)
+	if err != nil {
+		return err
+	}
+	reply := make([]byte, netwire.ReplyHeaderSize+16)
+	n, err := gw.Send(ctx, b, reply)
+	if err != nil {
+		return err
+	}
+	s, _, data, err := netwire.DecodeReply(reply[:n])
+	if err != nil {
+		return err
+	}
+	fmt.Println(s, string(data))
+	return nil
+}
+
+// A program in a time namespace of its own reads CLOCK_MONOTONIC with
+// an offset: an hour behind the gateway's, every envelope it stamps
+// looks an hour old. The gateway does not count such a stamp (the
+// processes' clocks differ), and carries the Send. Before, every Send
+// with a deadline from such a program was answered "deadline" at once.
+func TestSentFromAnotherClock(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("unshare -T needs root")
+	}
+	if out, err := exec.Command("unshare", "-T", "--monotonic", "-3600", "--fork", "true").CombinedOutput(); err != nil {
+		t.Skipf("no time namespace with an offset an hour back here: %v %s", err, out)
+	}
+	const host = "gw-skew-host"
+	_, dir := setup(t, host)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := simpl.Attach("SRV", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	go func() {
+		if msg, err := srv.Receive(ctx); err == nil {
+			msg.Reply([]byte("ok"))
+		}
+	}()
+	cmd := exec.Command("unshare", "-T", "--monotonic", "-3600", "--fork", os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), proctest.Env("skewsend", dir, host)...)
+	p := proctest.StartCmd(t, cmd)
+	if got := p.ReadLine(20 * time.Second); got != "ok ok" {
+		t.Errorf("a Send stamped by a clock an hour behind the gateway's: %q, want ok ok (stderr %q)", got, p.Stderr())
+	}
+	if err := p.Wait(10 * time.Second); err != nil {
+		t.Error(err)
+	}
+}

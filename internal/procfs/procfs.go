@@ -1,6 +1,6 @@
 // Package procfs reads what the tests, the soak tool and the syscall layer
-// learn from /proc: the System V segments of the IPC namespace and the
-// children of a process. It imports nothing of gosimpl, so every one of
+// learn from /proc: the System V segments of the IPC namespace, the
+// children of a process, and whether a process shares this one's clocks. It imports nothing of gosimpl, so every one of
 // them may use it (internal/testmain included, below internal/sys's own
 // tests).
 package procfs
@@ -147,4 +147,17 @@ func ParseStat(stat []byte) (state string, ppid int, ok bool) {
 		return "", 0, false
 	}
 	return string(f[0]), p, true
+}
+
+// SameClocks tells whether process pid reads CLOCK_MONOTONIC as this
+// process does: whether the two are in one time namespace (a namespace
+// may offset the clock). True when it cannot tell (a kernel without time
+// namespaces, a process gone or not visible).
+func SameClocks(pid int) bool {
+	theirs, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/time")
+	if err != nil {
+		return true
+	}
+	ours, err := os.Readlink("/proc/self/ns/time")
+	return err != nil || theirs == ours
 }
