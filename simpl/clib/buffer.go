@@ -121,6 +121,11 @@ func gs_simplBufferSend(pc *C.longlong, id C.int, outBytes, inBytes C.uint) C.in
 	if b == nil {
 		return -1
 	}
+	_, e := lib.hold(id)
+	if e == nil {
+		return fail(codeFIFOWriteFailure) // dropped meanwhile
+	}
+	defer e.unhold()
 	keepP(pc) // before the lock: a yield holds nobody up
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -145,7 +150,7 @@ func gs_simplBufferSend(pc *C.longlong, id C.int, outBytes, inBytes C.uint) C.in
 			return fail(codeNoNameAttached)
 		}
 		if errors.Is(err, simpl.ErrPeerGone) {
-			lib.markGone(id)
+			lib.markGone(e)
 		}
 		return fail(codeCommunicationError) // as Send
 	}

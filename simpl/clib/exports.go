@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -369,6 +370,7 @@ func gs_name_locate(cname *C.char) C.int {
 	ctx, cancel := context.WithTimeout(context.Background(), locateTimeout)
 	conn, err := ch.Locate(ctx, key)
 	cancel()
+	located0 := time.Now() // the receiver was alive, so started, by then
 	switch {
 	case errors.Is(err, simpl.ErrNotFound):
 		return fail(codeFIFOGetFailure)
@@ -394,7 +396,7 @@ func gs_name_locate(cname *C.char) C.int {
 		free = l.dropLocked(e) // found gone meanwhile
 		fallthrough
 	default:
-		e = &located{name: key, conn: conn}
+		e = &located{name: key, conn: conn, at: located0}
 		l.byName[key] = e
 	}
 	id := l.newID(e)
@@ -407,9 +409,41 @@ func gs_name_locate(cname *C.char) C.int {
 type located struct {
 	name string
 	conn *simpl.Conn
+	at   time.Time // when located, its receiver alive (naming.Alive)
 	ids  []C.int
 	gone bool // a call found the receiver gone (see markGone, relocate)
+
+	// calls counts the calls under way on conn (hold, unhold). A dropped
+	// entry's conn is closed once the last has ended, not under them: a
+	// Send whose request a relayer handed over (through FIFOs) waits on
+	// for the process holding it, though the receiver it located is gone.
+	calls     atomic.Int32
+	dropped   atomic.Bool
+	closeOnce sync.Once
 }
+
+// hold is id's connection and entry, the entry's calls counted until
+// unhold; nil if id is not located.
+func (l *library) hold(id C.int) (*simpl.Conn, *located) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.located[id]
+	if e == nil {
+		return nil, nil
+	}
+	e.calls.Add(1)
+	return e.conn, e
+}
+
+// unhold ends a call hold counted, closing the connection of an entry
+// dropped meanwhile when it was the last.
+func (e *located) unhold() {
+	if e.calls.Add(-1) == 0 && e.dropped.Load() {
+		e.close()
+	}
+}
+
+func (e *located) close() { e.closeOnce.Do(func() { e.conn.Close() }) }
 
 // newID is a new id on e's connection (called with l.mu held).
 func (l *library) newID(e *located) C.int {
@@ -434,9 +468,10 @@ func (l *library) newID(e *located) C.int {
 
 // relocate is name_locate of a name already located: a new id on its
 // connection (ok) while its receiver lives. A connection whose process
-// is gone (whatever call, if any, found it so: a Send, a Trigger, a
-// relay) is dropped with its ids and their send areas (a Send on one
-// then fails as on a closed descriptor), and the name is to be located
+// is gone (exited, a zombie, or its pid reused: naming.Alive; whatever
+// call, if any, found it so: a Send, a Trigger, a relay) is dropped with
+// its ids and their send areas (a Send on one then fails as on a closed
+// descriptor; calls under way end first), and the name is to be located
 // anew (not ok). One a call found gone whose process lives (a relayer
 // whose relay failed says so too) is kept. Where the receiver's pid is
 // not known, a call's finding decides.
@@ -452,7 +487,7 @@ func (l *library) relocate(ch *simpl.Channel, key string) (C.int, bool) {
 		return 0, false
 	}
 	if pid := e.conn.PID(); pid > 0 {
-		e.gone = errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+		e.gone = !naming.Alive(pid, e.at)
 	}
 	if !e.gone {
 		id := l.newID(e)
@@ -468,6 +503,7 @@ func (l *library) relocate(ch *simpl.Channel, key string) (C.int, bool) {
 // dropLocked forgets e, its ids and their send areas (called with l.mu
 // held); free, called without it, releases them.
 func (l *library) dropLocked(e *located) (free func()) {
+	e.dropped.Store(true)
 	if l.byName[e.name] == e {
 		delete(l.byName, e.name)
 	}
@@ -482,22 +518,23 @@ func (l *library) dropLocked(e *located) (free func()) {
 	}
 	return func() {
 		for _, b := range bufs {
-			b.mu.Lock()
-			b.release()
-			b.dead = true
-			b.mu.Unlock()
+			if b.mu.TryLock() {
+				b.release()
+				b.dead = true
+				b.mu.Unlock()
+				continue
+			}
+			go func() { // once the buffer's Send under way has ended
+				b.mu.Lock()
+				b.release()
+				b.dead = true
+				b.mu.Unlock()
+			}()
 		}
-		e.conn.Close()
+		if e.calls.Load() == 0 {
+			e.close() // else the last call's unhold does
+		}
 	}
-}
-
-// markGone records that id's receiver is gone (a Send found it so).
-func (l *library) markGone(id C.int) {
-	l.mu.Lock()
-	if e := l.located[id]; e != nil {
-		e.gone = true
-	}
-	l.mu.Unlock()
 }
 
 // conn is the connection behind id, or nil.
@@ -505,6 +542,13 @@ func (l *library) conn(id C.int) *simpl.Conn {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.conns[id]
+}
+
+// markGone records that e's receiver is gone (a call found it so).
+func (l *library) markGone(e *located) {
+	l.mu.Lock()
+	e.gone = true
+	l.mu.Unlock()
 }
 
 // growArea makes the send area hold at least n bytes, keeping its
@@ -537,10 +581,11 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 	if id < 3 {
 		return fail(codeSimplIDOutOfRange)
 	}
-	conn := lib.conn(id)
+	conn, e := lib.hold(id)
 	if conn == nil {
 		return fail(codeFIFOWriteFailure) // as a write to a closed fd
 	}
+	defer e.unhold()
 	if outBytes > maxSize || inBytes > maxSize {
 		return fail(codeCannotCreateShmem)
 	}
@@ -584,7 +629,7 @@ func gs_Send(pc *C.longlong, id C.int, out, in unsafe.Pointer, outBytes, inBytes
 			return fail(codeFIFOWriteFailure) // the id dropped meanwhile, by a name_locate
 		}
 		if errors.Is(err, simpl.ErrPeerGone) {
-			lib.markGone(id)
+			lib.markGone(e)
 		}
 		// Rejected, reply too large, receiver gone or dead: C SIMPL's
 		// one code for a failed exchange.
@@ -894,22 +939,24 @@ func gs_Relay(sender *C.char, id C.int) C.int {
 	} else {
 		h = l.last // C SIMPL relays the last request received
 	}
-	conn := l.conns[id]
-	if h != nil && conn != nil {
+	e := l.located[id]
+	if h != nil && e != nil {
 		for i, a := range l.active {
 			if a == h {
 				l.remove(i)
 				break
 			}
 		}
+		e.calls.Add(1)
 	}
 	l.mu.Unlock()
-	if h == nil || conn == nil {
+	if h == nil || e == nil {
 		return fail(codeFIFOWriteFailure)
 	}
-	if err := h.msg.Relay(conn); err != nil {
+	defer e.unhold()
+	if err := h.msg.Relay(e.conn); err != nil {
 		if errors.Is(err, simpl.ErrPeerGone) {
-			lib.markGone(id)
+			lib.markGone(e)
 		}
 		// Still the relayer's to answer.
 		l.mu.Lock()
@@ -936,14 +983,15 @@ func gs_Trigger(pc *C.longlong, id C.int, proxy C.int) C.int {
 	if proxy < 1 {
 		return fail(codeImproperProxy)
 	}
-	conn := lib.conn(id)
+	conn, e := lib.hold(id)
 	if conn == nil {
 		return fail(codeFIFOWriteFailure)
 	}
+	defer e.unhold()
 	keepP(pc)
 	if err := conn.Trigger(int(proxy)); err != nil {
 		if errors.Is(err, simpl.ErrPeerGone) {
-			lib.markGone(id)
+			lib.markGone(e)
 		}
 		return fail(codeFIFOWriteFailure)
 	}

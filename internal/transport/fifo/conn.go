@@ -497,6 +497,10 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		// It may have handed the request over to a live process, which
 		// will answer it: wait for that one.
 		pid := s.seg.holder()
+		if handed && s.seg.holderIsPending() {
+			v, err = c.await(ctx, s, hw) // a late notice: the relay under way will send its own
+			continue
+		}
 		if pid == 0 || pid == hw.pid {
 			if handed {
 				v, err = c.await(ctx, s, hw) // a late notice, of an earlier Send's relay
@@ -786,7 +790,7 @@ func (c *Conn) drain(s *slot) {
 		}
 		if err == nil {
 			_, err = awaitWatched(context.Background(), s, hw, hw)
-			for errors.Is(err, errHandedOver) && (s.seg.holder() == 0 || s.seg.holder() == pid) {
+			for errors.Is(err, errHandedOver) && (s.seg.holderIsPending() || s.seg.holder() == 0 || s.seg.holder() == pid) {
 				_, err = awaitWatched(context.Background(), s, hw, hw) // a late notice
 			}
 			hw.close()

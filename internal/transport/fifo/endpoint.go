@@ -794,11 +794,15 @@ func (e *Endpoint) sweepLocked() {
 // for the next reply; a cached descriptor whose reader has gone (EPIPE) is
 // reopened once, which is how a new process that reused the pid and name
 // is reached.
-func (e *Endpoint) ring(h header, v int32) error {
+func (e *Endpoint) ring(h header, v int32) error { return e.ringOpt(h, v, true) }
+
+// ringOpt is ring; without wait it does not wait for descriptors when
+// this process is out of them, and fails instead.
+func (e *Endpoint) ringOpt(h header, v int32, wait bool) error {
 	k := senderKey{h.whom, h.pid}
 	e.replyMu.Lock()
 	defer e.replyMu.Unlock()
-	var wait time.Duration
+	var pause time.Duration
 	for reopened := false; ; {
 		fd, ok := e.replyFDs[k]
 		if !ok {
@@ -824,8 +828,8 @@ func (e *Endpoint) ring(h header, v int32) error {
 				// And then it waits for descriptors while it is open,
 				// as the reader does (dispatch): the sender is waiting
 				// for this answer, and its loss would hang it.
-				wait = min(max(2*wait, time.Millisecond), 100*time.Millisecond)
-				if e.pause(wait) {
+				pause = min(max(2*pause, time.Millisecond), 100*time.Millisecond)
+				if wait && e.pause(pause) {
 					e.shortages.Add(1)
 					continue
 				}

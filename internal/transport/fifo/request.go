@@ -196,10 +196,15 @@ func (r *Request) Relay(id uint64, to transport.Conn) error {
 	// would fail the sender though its request was alive, and a relay
 	// hop after this one could be overwritten by this store.)
 	trailer := r.seg.hasTrailer()
-	var was uint64
+	var was, now uint64
+	notify := false
 	if trailer {
 		was = r.seg.holderWord()
-		r.seg.storeHolderWord(was&holderNotices | uint64(c.pid)) // the sender's bit kept
+		now = uint64(c.pid)
+		if notify = tagged(was); notify {
+			now |= holderTag | holderPending // the sender's tag kept; see segment.go
+		}
+		r.seg.storeHolderWord(now)
 		r.seg.setClaim(c.token)
 	}
 	if err := c.doorbell(int32(r.seg.id)); err != nil {
@@ -209,10 +214,14 @@ func (r *Request) Relay(id uint64, to transport.Conn) error {
 		}
 		return err
 	}
-	if trailer && was&holderNotices != 0 {
+	if notify {
 		// The sender watches this process: tell it to watch the holder.
-		// (A sender gone meanwhile has nothing to be told.)
-		_ = r.ep.ring(r.hdr, relayedNotice)
+		// (A sender gone meanwhile has nothing to be told, and one this
+		// receiver cannot reach at once is not waited for: the notice
+		// can be spared, the sender learning of the holder when this
+		// process exits.)
+		r.seg.settleHolder(now)
+		_ = r.ep.ringOpt(r.hdr, relayedNotice, false)
 	}
 	r.finish()
 	return nil

@@ -216,28 +216,38 @@ func (s *segment) setClaim(token uint64) {
 //
 // A relayer that lives on would leave its sender watching it, not the
 // process now holding the request, whose death the sender would then not
-// notice. So a sender that understands it sets holderNotices in the
-// word (above any pid), and a gosimpl relayer that finds it set keeps it
-// and, once the next receiver is rung, rings the sender's reply FIFO
-// with relayedNotice, never an answer: the sender looks at the holder
-// again and watches it. A notice may come late, after the answer: the
-// holder then names the sender's next request's holder (or 0, the
-// receiver it rang), and looking again is harmless. A sender without the
-// bit (of a build before it) gets no notices.
+// notice. So a sender that understands it tags the word (holderTag, in
+// its upper 32 bits, which no pid reaches and random data matches once
+// in 2^32), and a gosimpl relayer that finds the tag keeps it and, once
+// the next receiver is rung, rings the sender's reply FIFO with
+// relayedNotice, never an answer: the sender looks at the holder again
+// and watches it. While the relayer rings, the word carries
+// holderPending too, cleared once the ring has succeeded (a failed ring
+// puts the word back): a notice that comes late, from an earlier relay,
+// and finds the word pending is passed over, so a sender never follows a
+// holder that may not get the request. A late notice that finds the
+// word settled names the sender's current request's holder (or 0, the
+// receiver it rang), and looking again is harmless. A sender without
+// the tag (of a build before it) gets no notices.
+//
+//	63            32 31        30             0
+//	+---------------+---------+---------------+
+//	|   holderTag   | pending |      pid      |  (a tagged word)
+//	+---------------+---------+---------------+
 
 const (
-	holderNotices = uint64(1) << 62 // the sender takes relayedNotice
-	relayedNotice = int32(-2)       // a reply doorbell meaning "look at the holder again"
+	holderTag     = uint64(0x676f736e) << 32 // "gosn": the sender takes relayedNotice
+	holderPending = uint64(1) << 31          // a relayer is ringing the pid
+	holderPIDMask = holderPending - 1
+	relayedNotice = int32(-2) // a reply doorbell meaning "look at the holder again"
 )
 
 // resetHolder records that the request is with the receiver the sender
 // rang, and that the sender takes relayedNotice. The segment must have a
 // trailer.
-func (s *segment) resetHolder() {
-	atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder), holderNotices)
-}
+func (s *segment) resetHolder() { s.storeHolderWord(holderTag) }
 
-// holderWord is the holder word as it is: a pid, and holderNotices.
+// holderWord is the holder word as it is: a pid, or a tagged word.
 func (s *segment) holderWord() uint64 {
 	return atomic.LoadUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder))
 }
@@ -247,14 +257,31 @@ func (s *segment) storeHolderWord(w uint64) {
 	atomic.StoreUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder), w)
 }
 
-// holder is the pid recorded last; 0 for none or for a value no pid can
-// be (the word is in memory the receivers may write).
+// settleHolder clears holderPending from w, if the word is still w.
+func (s *segment) settleHolder(w uint64) {
+	atomic.CompareAndSwapUint64(sys.Uint64At(s.mem, len(s.mem)-offHolder), w, w&^holderPending)
+}
+
+// tagged tells whether holder word w is a tagged one.
+func tagged(w uint64) bool { return w&^(holderPending|holderPIDMask) == holderTag }
+
+// holder is the pid recorded last, pending or not; 0 for none or for a
+// value no pid can be (the word is in memory the receivers may write).
 func (s *segment) holder() int {
-	v := s.holderWord() &^ holderNotices
+	v := s.holderWord()
+	if tagged(v) {
+		return int(v & holderPIDMask)
+	}
 	if v > math.MaxInt32 {
 		return 0
 	}
 	return int(v)
+}
+
+// holderIsPending tells whether a relayer is ringing the holder.
+func (s *segment) holderIsPending() bool {
+	v := s.holderWord()
+	return tagged(v) && v&holderPending != 0
 }
 
 // takeClaim takes the request for the receiver with token: true if it was

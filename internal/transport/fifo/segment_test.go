@@ -3,6 +3,7 @@ package fifo
 import (
 	"errors"
 	"testing"
+	"unsafe"
 
 	"github.com/gosimpl/gosimpl/transport"
 )
@@ -78,4 +79,51 @@ func FuzzReadHeader(f *testing.F) {
 func segmentOf(r transport.Request) int {
 	h, _ := r.Handle()
 	return h.(*Request).SegmentID()
+}
+
+// The holder word: a tagged word gives its pid, pending or not, and
+// says whether it is pending; an untagged one (a pid from a relayer of a
+// build before the tag, or data of a sender before the trailer had a
+// holder) gives its pid if it can be one, and is never pending; a
+// settled word loses only the pending bit, and only if unchanged.
+func TestHolderWord(t *testing.T) {
+	mem := make([]uint64, (HeaderSize+64+trailerSize)/8+1)
+	s := &segment{mem: unsafe.Slice((*byte)(unsafe.Pointer(&mem[0])), len(mem)*8)}
+	for _, c := range []struct {
+		word    uint64
+		pid     int
+		pending bool
+		tagged  bool
+	}{
+		{holderTag, 0, false, true},
+		{holderTag | 1234, 1234, false, true},
+		{holderTag | holderPending | 1234, 1234, true, true},
+		{1234, 1234, false, false},
+		{0, 0, false, false},
+		{holderTag ^ 1<<40 | holderPending | 1234, 0, false, false}, // one bit off the tag
+		{1<<62 | 1234, 0, false, false},                             // data, not a pid
+		{0x6f7a6f7a6f7a6f7a, 0, false, false},
+	} {
+		s.storeHolderWord(c.word)
+		if got := s.holder(); got != c.pid {
+			t.Errorf("word %#x: holder %d, want %d", c.word, got, c.pid)
+		}
+		if got := s.holderIsPending(); got != c.pending {
+			t.Errorf("word %#x: pending %v, want %v", c.word, got, c.pending)
+		}
+		if got := tagged(c.word); got != c.tagged {
+			t.Errorf("word %#x: tagged %v, want %v", c.word, got, c.tagged)
+		}
+	}
+	w := holderTag | holderPending | 77
+	s.storeHolderWord(w)
+	s.settleHolder(w)
+	if got := s.holderWord(); got != holderTag|77 {
+		t.Errorf("settled: %#x, want %#x", got, holderTag|77)
+	}
+	s.storeHolderWord(holderTag | holderPending | 88) // relayed on meanwhile
+	s.settleHolder(w)
+	if got := s.holderWord(); got != holderTag|holderPending|88 {
+		t.Errorf("settling a word that changed: %#x, want it left %#x", got, holderTag|holderPending|88)
+	}
 }
