@@ -2,7 +2,6 @@ package naming
 
 import (
 	"bytes"
-	"errors"
 	"math"
 	"os"
 	"strconv"
@@ -18,14 +17,28 @@ const reuseSlack = 2 * time.Second
 
 // Alive reports whether process pid is running and is the process that
 // made a registry file at created. It is false when the pid does not exist,
-// is a zombie, or started after created (the pid was reused). A zero created
-// skips the last check.
+// is a zombie (a process whose main thread has exited while others run
+// is not one), or started after created (the pid was reused). A zero
+// created skips the last check. Where /proc does not show the process
+// (not mounted, or hidepid), a pid that exists counts as alive.
 func Alive(pid int, created time.Time) bool {
 	if pid <= 0 {
 		return false
 	}
+	alive, _ := readProc(pid).aliveAt(created)
+	return alive
+}
+
+// procInfo is what Alive reads of a process.
+type procInfo struct {
+	exists  bool      // a process has the pid, and it is not a zombie
+	started time.Time // when it started; zero when not known
+}
+
+// readProc reads what Alive needs of process pid.
+func readProc(pid int) procInfo {
 	if !sys.ProcessExists(pid) {
-		return false
+		return procInfo{}
 	}
 	// The thread group leader's stat, which is the process's: the same
 	// as /proc/PID/stat, except under qemu-user, which fakes the latter
@@ -35,34 +48,83 @@ func Alive(pid int, created time.Time) bool {
 	p := strconv.Itoa(pid)
 	stat, err := os.ReadFile("/proc/" + p + "/task/" + p + "/stat")
 	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
+		// Hidden (hidepid), /proc not mounted, or exited meanwhile:
+		// only the last is gone.
+		return procInfo{exists: sys.ProcessExists(pid)}
 	}
 	// Fields after the command name, which is in parentheses and may hold
-	// anything: state is the first, starttime the 20th.
+	// anything: state is the first, num_threads the 18th, starttime the
+	// 20th.
 	i := bytes.LastIndexByte(stat, ')')
 	if i < 0 {
-		return true
+		return procInfo{exists: true}
 	}
 	fields := bytes.Fields(stat[i+1:])
 	if len(fields) < 20 {
-		return true
+		return procInfo{exists: true}
 	}
 	if fields[0][0] == 'Z' || fields[0][0] == 'X' {
-		return false
-	}
-	if created.IsZero() {
-		return true
+		// The leader is; the process is only when no thread runs on.
+		if n, err := strconv.Atoi(string(fields[17])); err != nil || n <= 1 {
+			return procInfo{}
+		}
 	}
 	ticks, err := strconv.ParseUint(string(fields[19]), 10, 64)
 	if err != nil {
-		return true
+		return procInfo{exists: true}
 	}
 	bt := bootTime()
 	if bt.IsZero() {
-		return true
+		return procInfo{exists: true}
 	}
-	started := bt.Add(sinceBoot(ticks))
-	return !started.After(created.Add(reuseSlack))
+	return procInfo{exists: true, started: bt.Add(sinceBoot(ticks))}
+}
+
+// aliveAt is Alive for a process read: reused says the verdict "not
+// alive" rests on the start time alone (it started after created), which
+// a step of the wall clock can throw off (see holds).
+func (pi procInfo) aliveAt(created time.Time) (alive, reused bool) {
+	switch {
+	case !pi.exists:
+		return false, false
+	case pi.started.IsZero() || created.IsZero():
+		return true, false
+	case pi.started.After(created.Add(reuseSlack)):
+		return false, true
+	}
+	return true, false
+}
+
+// holds tells whether process pid has the file at path open. A process
+// keeps its receive FIFO open for as long as it holds the name, so this
+// settles an owner the start-time check takes for a reused pid: the
+// check compares the file's birth time, on the wall clock, with a start
+// time reckoned from the boot time, and a step of the clock since (NTP's
+// first on a board without a real-time clock, say) moves one and not the
+// other. False when it cannot tell (another user's process, /proc not
+// shown).
+func holds(pid int, path string) bool {
+	want, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for {
+		names, err := f.Readdirnames(256)
+		for _, n := range names {
+			if fi, err := os.Stat(dir + n); err == nil && os.SameFile(fi, want) {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
 }
 
 // sinceBoot is a start time of ticks clock ticks after boot as a
@@ -80,7 +142,24 @@ func sinceBoot(ticks uint64) time.Duration {
 // clockTicks is USER_HZ, which Linux fixes at 100 for user space.
 const clockTicks = 100
 
-var bootTime = sync.OnceValue(func() time.Time {
+// bootTime is the boot time as the wall clock now places it (/proc/stat's
+// btime), read again after a second: a step of the clock moves it.
+func bootTime() time.Time {
+	boot.mu.Lock()
+	defer boot.mu.Unlock()
+	if now := time.Now(); boot.read.IsZero() || now.Sub(boot.read) > time.Second || now.Before(boot.read) {
+		boot.t, boot.read = readBootTime(), now
+	}
+	return boot.t
+}
+
+var boot struct {
+	mu   sync.Mutex
+	t    time.Time
+	read time.Time // when t was read
+}
+
+func readBootTime() time.Time {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return time.Time{}
@@ -94,7 +173,7 @@ var bootTime = sync.OnceValue(func() time.Time {
 		}
 	}
 	return time.Time{}
-})
+}
 
 // Created is when the file at path was created: its birth time where the
 // file system records one (ext4, tmpfs, xfs, btrfs), else its modification

@@ -84,16 +84,31 @@ type Entry struct {
 	Path    string    // the receive FIFO
 }
 
-// owned tells whether process pid runs as uid: its real, effective or
-// file-system uid (the last is the one files are made with). A process
-// whose uids cannot be read is not uid's; one that has exited is
-// sys.ErrExited.
+// owned tells whether process pid may have made a file owned by uid: it
+// runs as uid (its real, effective, saved or file-system uid, the last
+// being the one files are made with), or uid is root's (only root makes
+// root's files, and a daemon that attached as root and then dropped its
+// privileges keeps its name). A process /proc does not show (hidepid, or
+// /proc not mounted) is given the benefit of the doubt, as C SIMPL, which
+// never checks, gives everyone. One that has exited is sys.ErrExited.
 func owned(pid, uid int) (bool, error) {
 	uids, err := sys.ProcessUIDs(pid)
-	if err != nil {
+	switch {
+	case errors.Is(err, sys.ErrExited) && sys.ProcessExists(pid) && !procShows(pid):
+		return true, nil // hidden, not exited
+	case errors.Is(err, sys.ErrExited):
 		return false, err
+	case err != nil:
+		return true, nil // unreadable (hidepid=1): cannot tell
 	}
-	return uint32(uid) == uids[0] || uint32(uid) == uids[1] || uint32(uid) == uids[3], nil
+	u := uint32(uid)
+	return uid == 0 || u == uids[0] || u == uids[1] || u == uids[2] || u == uids[3], nil
+}
+
+// procShows tells whether /proc has an entry for pid.
+func procShows(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
 }
 
 // fifo is one FIFO in the directory named STEM.PID.
@@ -103,7 +118,12 @@ type fifo struct {
 }
 
 func (r *Registry) scan() (map[fifo]bool, error) {
-	des, err := os.ReadDir(r.dir)
+	d, err := os.Open(r.dir)
+	if err != nil {
+		return nil, fmt.Errorf("simpl: reading FIFO directory: %w", err)
+	}
+	des, err := d.ReadDir(-1) // unsorted: a map is made of it anyway
+	d.Close()
 	if err != nil {
 		return nil, fmt.Errorf("simpl: reading FIFO directory: %w", err)
 	}
@@ -141,11 +161,15 @@ func splitFIFO(base string) (fifo, bool) {
 		}
 	}
 	pid, err := strconv.Atoi(digits)
-	if err != nil || pid <= 0 {
+	if err != nil || pid <= 0 || pid > maxPID {
 		return fifo{}, false
 	}
 	return fifo{stem: base[:i], pid: pid}, true
 }
+
+// maxPID is the largest pid Linux gives (PID_MAX_LIMIT on 64-bit
+// systems): "backup.20240101" is no process's FIFO.
+const maxPID = 1 << 22
 
 // isName tells whether the FIFO f is a receive FIFO (a name) rather than a
 // reply FIFO: reply FIFOs are "Y"+whom and whom's receive FIFO or a "#"
@@ -187,7 +211,7 @@ func (r *Registry) list(name string) ([]Entry, error) {
 			continue // removed while we looked
 		}
 		e.UID = uid
-		if Alive(f.pid, e.Created) {
+		if aliveFile(readProc(f.pid), f.pid, e.Path, e.Created) {
 			// A name belongs to its owner: anyone may make NAME.PID in a
 			// shared directory, only PID's user can make it as that user.
 			switch ok, err := owned(f.pid, uid); {
@@ -253,27 +277,105 @@ func Earlier(a, b Entry) bool {
 	return a.PID < b.PID
 }
 
+// aliveFile tells whether process pid (read as pi) is the live owner of
+// the registry file at path, made at created: Alive's verdict, or, where
+// that rests on the start time alone, whether the process holds the file
+// open (see holds).
+func aliveFile(pi procInfo, pid int, path string, created time.Time) bool {
+	alive, reused := pi.aliveAt(created)
+	return alive || (reused && holds(pid, path))
+}
+
+// owners judges the owners of the FIFOs of one scan, reading each process
+// once: a receive FIFO by its own age, a reply FIFO by its name's receive
+// FIFO's where there is one (the process holds both, and a reply FIFO
+// need not be open when the clocks disagree).
+type owners struct {
+	r       *Registry
+	set     map[fifo]bool
+	procs   map[int]procInfo
+	verdict map[fifo]bool
+}
+
+func newOwners(r *Registry, set map[fifo]bool) *owners {
+	return &owners{r: r, set: set, procs: make(map[int]procInfo), verdict: make(map[fifo]bool)}
+}
+
+func (o *owners) path(f fifo) string {
+	return filepath.Join(o.r.dir, f.stem+"."+strconv.Itoa(f.pid))
+}
+
+// alive tells whether f's owner is alive and made it.
+func (o *owners) alive(f fifo) bool {
+	if a, ok := o.verdict[f]; ok {
+		return a
+	}
+	if !isName(o.set, f) {
+		if name, ok := o.nameOf(f); ok {
+			a := o.alive(name)
+			o.verdict[f] = a
+			return a
+		}
+	}
+	pi, ok := o.procs[f.pid]
+	if !ok {
+		pi = readProc(f.pid)
+		o.procs[f.pid] = pi
+	}
+	path := o.path(f)
+	created, err := Created(path)
+	a := err == nil && aliveFile(pi, f.pid, path, created)
+	o.verdict[f] = a
+	return a
+}
+
+// nameOf is the receive FIFO in the scan that reply FIFO f goes with:
+// "Y"+NAME's NAME, and an auxiliary "Y"+NAME#k's NAME.
+func (o *owners) nameOf(f fifo) (fifo, bool) {
+	if len(f.stem) < 2 || f.stem[0] != 'Y' {
+		return fifo{}, false
+	}
+	whom := f.stem[1:]
+	if i := strings.LastIndexByte(whom, '#'); i > 0 && IsAuxOf(whom, whom[:i]) {
+		whom = whom[:i]
+	}
+	name := fifo{whom, f.pid}
+	return name, o.set[name] && isName(o.set, name)
+}
+
+// simplLike tells whether f is one of the FIFOs SIMPL makes, as a sweep
+// of the whole directory (which may be shared with other software, such
+// as /var/tmp) may remove: a receive FIFO NAME.PID with its reply FIFO
+// YNAME.PID beside it (C SIMPL and gosimpl make both at attach), that
+// reply FIFO, or a gosimpl auxiliary reply FIFO YNAME#k.PID.
+func (o *owners) simplLike(f fifo) bool {
+	if isName(o.set, f) {
+		return o.set[fifo{"Y" + f.stem, f.pid}]
+	}
+	if len(f.stem) < 2 || f.stem[0] != 'Y' {
+		return false
+	}
+	whom := f.stem[1:]
+	if i := strings.LastIndexByte(whom, '#'); i > 0 && IsAuxOf(whom, whom[:i]) {
+		return true
+	}
+	return o.set[fifo{whom, f.pid}]
+}
+
 // Reap removes the FIFOs of every dead owner of name, or of every dead
 // owner when name is "": receive FIFOs, their reply FIFOs and gosimpl's
 // auxiliary reply FIFOs. It returns how many files it removed. FIFOs of live
 // processes are never touched, nor are files this process may not remove
 // (another user's, in a sticky directory such as /var/tmp): those are left
-// and not counted.
+// and not counted. With name "" only FIFOs SIMPL makes go (see
+// simplLike): other software's FIFOs that happen to be named X.DIGITS
+// stay.
 func (r *Registry) Reap(name string) (int, error) {
 	set, err := r.scan()
 	if err != nil {
 		return 0, err
 	}
-	alive := make(map[int]bool)
-	isAlive := func(f fifo, path string) bool {
-		if a, ok := alive[f.pid]; ok {
-			return a
-		}
-		created, err := Created(path)
-		a := err == nil && Alive(f.pid, created)
-		alive[f.pid] = a
-		return a
-	}
+	o := newOwners(r, set)
 	n := 0
 	var errs []error
 	remove := func(p string) {
@@ -284,11 +386,12 @@ func (r *Registry) Reap(name string) (int, error) {
 		}
 	}
 	for f := range set {
-		path := filepath.Join(r.dir, f.stem+"."+strconv.Itoa(f.pid))
+		path := o.path(f)
 		if isName(set, f) {
 			// "Y"+name alone is a reply FIFO whose name's FIFO was
 			// removed before its process died.
-			if (name == "" || f.stem == name || f.stem == "Y"+name) && !isAlive(f, path) {
+			mine := name == "" && o.simplLike(f) || f.stem == name || f.stem == "Y"+name
+			if mine && !o.alive(f) {
 				// The reply FIFO first: if this process dies between the
 				// two, the name's FIFO still marks what to reap.
 				remove(r.ReplyPath(f.stem, f.pid))
@@ -299,7 +402,8 @@ func (r *Registry) Reap(name string) (int, error) {
 		// A reply FIFO: reap it when reaping everything, or when it
 		// belongs to the name being reaped (left alone by a process that
 		// died while reaping, or an auxiliary one, NAME#k).
-		if f.stem[0] == 'Y' && (name == "" || f.stem[1:] == name || IsAuxOf(f.stem[1:], name)) && !isAlive(f, path) {
+		mine := name == "" && o.simplLike(f) || f.stem[1:] == name || IsAuxOf(f.stem[1:], name)
+		if f.stem[0] == 'Y' && mine && !o.alive(f) {
 			remove(path)
 		}
 	}
@@ -310,25 +414,33 @@ func (r *Registry) Reap(name string) (int, error) {
 // bound on the work one attach spends on other names' stale FIFOs.
 const SweepLimit = 32
 
+// sweepFiles bounds the FIFOs one ReapSome looks at, however many one
+// process seems to have (anyone may make files named X.PID).
+const sweepFiles = 8 * SweepLimit
+
 // ReapSome removes the FIFOs that dead processes left in the directory,
 // whatever their names, checking at most max processes (picked in no fixed
-// order, so that repeated calls cover the directory) other than this one.
-// Like Reap it never touches a live process's FIFOs and leaves files it may
-// not remove. It returns how many files it removed. Attach calls it so
-// that the FIFOs of killed processes do not pile up.
+// order, so that repeated calls cover the directory) other than this one,
+// and at most sweepFiles FIFOs. Like Reap("") it removes only FIFOs SIMPL
+// makes, never touches a live process's and leaves files it may not
+// remove. It returns how many files it removed. Attach calls it so that
+// the FIFOs of killed processes do not pile up.
 func (r *Registry) ReapSome(max int) (int, error) {
 	set, err := r.scan()
 	if err != nil {
 		return 0, err
 	}
+	o := newOwners(r, set)
 	byPID := make(map[int][]fifo)
 	for f := range set {
-		byPID[f.pid] = append(byPID[f.pid], f)
+		if o.simplLike(f) {
+			byPID[f.pid] = append(byPID[f.pid], f)
+		}
 	}
 	self := os.Getpid()
-	n, checked := 0, 0
+	n, checked, files := 0, 0, 0
 	for pid, fifos := range byPID {
-		if checked >= max {
+		if checked >= max || files >= sweepFiles {
 			break
 		}
 		if pid == self {
@@ -339,12 +451,13 @@ func (r *Registry) ReapSome(max int) (int, error) {
 		// FIFO still marks what to reap.
 		sort.Slice(fifos, func(i, j int) bool { return !isName(set, fifos[i]) && isName(set, fifos[j]) })
 		for _, f := range fifos {
-			path := filepath.Join(r.dir, f.stem+"."+strconv.Itoa(f.pid))
-			created, err := Created(path)
-			if err != nil || Alive(pid, created) {
+			if files++; files > sweepFiles {
+				break
+			}
+			if o.alive(f) {
 				continue
 			}
-			if os.Remove(path) == nil {
+			if os.Remove(o.path(f)) == nil {
 				n++
 			}
 		}

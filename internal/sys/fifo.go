@@ -10,14 +10,30 @@ import (
 )
 
 // Mkfifo makes a FIFO at path and sets its mode exactly (mkfifo alone is
-// subject to the umask). It fails with fs.ErrExist when path exists.
+// subject to the umask). It fails with fs.ErrExist when path exists. The
+// mode is set through a descriptor of the FIFO made, opened without
+// following a symbolic link and checked to be a FIFO of this process's
+// user: in a directory others may write, one could put a link to a file
+// of theirs choosing in the FIFO's place between the two steps, which a
+// chmod by name would follow.
 func Mkfifo(path string, perm os.FileMode) error {
 	if err := unix.Mkfifo(path, uint32(perm.Perm())); err != nil {
 		return &os.PathError{Op: "mkfifo", Path: path, Err: err}
 	}
-	if err := os.Chmod(path, perm.Perm()); err != nil {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
 		os.Remove(path)
-		return err
+		return &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO || int(st.Uid) != unix.Geteuid() {
+		os.Remove(path)
+		return fmt.Errorf("mkfifo %s: replaced by something else while it was made", path)
+	}
+	if err := unix.Fchmod(fd, uint32(perm.Perm())); err != nil {
+		os.Remove(path)
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
 	}
 	return nil
 }

@@ -71,14 +71,18 @@ func ProcessUIDs(pid int) ([4]uint32, error) {
 	if err != nil {
 		return uids, err
 	}
-	found := false
+	found, zombie, threads := false, false, 0
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		f := strings.Fields(v)
 		switch k {
 		case "State":
-			if len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
-				return uids, fmt.Errorf("pid %d: %w", pid, ErrExited)
+			// The main thread's state: a process whose main thread has
+			// exited while others run on is not exited (Threads).
+			zombie = len(f) > 0 && (f[0] == "Z" || f[0] == "X")
+		case "Threads":
+			if len(f) == 1 {
+				threads, _ = strconv.Atoi(f[0])
 			}
 		case "Uid":
 			if len(f) != 4 {
@@ -93,6 +97,9 @@ func ProcessUIDs(pid int) ([4]uint32, error) {
 			}
 			found = true
 		}
+	}
+	if zombie && threads <= 1 {
+		return uids, fmt.Errorf("pid %d: %w", pid, ErrExited)
 	}
 	if !found {
 		return uids, fmt.Errorf("/proc/%d/status: no Uid line", pid)

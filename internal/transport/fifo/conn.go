@@ -76,7 +76,7 @@ func (e *Endpoint) newSlot(whom string) (*slot, error) {
 	if err := mkfifoOwn(s.path, e.perm); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(s.path, os.O_RDWR, 0)
+	f, err := openOwnFIFO(s.path)
 	if err != nil {
 		os.Remove(s.path)
 		return nil, err

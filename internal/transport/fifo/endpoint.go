@@ -295,7 +295,7 @@ func Attach(name string, opts Options) (*Endpoint, error) {
 func (e *Endpoint) openRx() error {
 	if !e.threadRx {
 		var err error
-		if e.rx, err = os.OpenFile(e.rxPath, os.O_RDWR, 0); err != nil {
+		if e.rx, err = openOwnFIFO(e.rxPath); err != nil {
 			return err
 		}
 		if e.rxRaw, err = e.rx.SyscallConn(); err != nil {
@@ -333,6 +333,21 @@ func (e *Endpoint) closeRx() {
 		return
 	}
 	e.rx.Close()
+}
+
+// openOwnFIFO opens a FIFO this process made, read-write, in Go's poller:
+// not through a symbolic link, and only a FIFO (something else put in its
+// place in a directory others may write is refused).
+func openOwnFIFO(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		f.Close()
+		return nil, fmt.Errorf("open %s: not a FIFO", path)
+	}
+	return f, nil
 }
 
 // mkfifoOwn makes the FIFO at path, a path with this process's pid in its
