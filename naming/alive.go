@@ -29,6 +29,20 @@ func Alive(pid int, created time.Time) bool {
 	return alive
 }
 
+// AliveOwner is Alive for the owner of the registry file at path, made
+// at created: a process the start-time check takes for a reused pid is
+// alive after all if it holds the file open (see holds). With path ""
+// it is Alive.
+func AliveOwner(pid int, path string, created time.Time) bool {
+	if pid <= 0 {
+		return false
+	}
+	if path == "" {
+		return Alive(pid, created)
+	}
+	return aliveFile(readProc(pid), pid, path, created)
+}
+
 // procInfo is what Alive reads of a process.
 type procInfo struct {
 	exists  bool      // a process has the pid, and it is not a zombie

@@ -784,7 +784,7 @@ func (c *Conn) drain(s *slot) {
 		var hw *watcher
 		var err error
 		if pid == c.pid {
-			hw, err = newWatcher(naming.Entry{Name: c.name, PID: c.pid, Created: c.w.created})
+			hw, err = newWatcher(naming.Entry{Name: c.name, PID: c.pid, Created: c.w.created, Path: c.w.path})
 		} else {
 			hw, err = watchHolder(pid)
 		}

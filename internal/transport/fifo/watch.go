@@ -47,6 +47,7 @@ var openProcess = sys.OpenPidfd
 type watcher struct {
 	pid     int
 	created time.Time  // when the receiver made its FIFO
+	path    string     // that FIFO ("" for a relay's holder)
 	proc    *sys.Pidfd // the receiver's; nil without pidfd support
 	start   sync.Once  // starts run, on the first Send
 	stop    sync.Once
@@ -61,7 +62,7 @@ type watcher struct {
 // newWatcher opens the pidfd of the receiver ent names and checks that it
 // is that receiver.
 func newWatcher(ent naming.Entry) (*watcher, error) {
-	w := &watcher{pid: ent.PID, created: ent.Created, done: make(chan struct{}), waiting: make(map[*slot]struct{})}
+	w := &watcher{pid: ent.PID, created: ent.Created, path: ent.Path, done: make(chan struct{}), waiting: make(map[*slot]struct{})}
 	gone := func() error {
 		return errs.Errorf("%w: %q (pid %d) exited while being located", transport.ErrNotFound, ent.Name, ent.PID)
 	}
@@ -80,7 +81,7 @@ func newWatcher(ent naming.Entry) (*watcher, error) {
 	// was before the pidfd was opened: the pid may have been reused in
 	// between. If the process at the pid is old enough now and the pidfd's
 	// process has not exited since, they are one process, the FIFO's owner.
-	if !naming.Alive(w.pid, w.created) || w.exited() {
+	if !naming.AliveOwner(w.pid, w.path, w.created) || w.exited() {
 		w.close()
 		return nil, gone()
 	}
@@ -90,7 +91,7 @@ func newWatcher(ent naming.Entry) (*watcher, error) {
 // exited tells, without waiting, whether the receiver has exited.
 func (w *watcher) exited() bool {
 	if w.proc == nil {
-		return !naming.Alive(w.pid, w.created)
+		return !naming.AliveOwner(w.pid, w.path, w.created)
 	}
 	return w.proc.Exited() // false once closed: the watch is over
 }
