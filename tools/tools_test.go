@@ -8,6 +8,7 @@ package tools_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -547,6 +548,10 @@ func TestErrors(t *testing.T) {
 		{"pub bad topic", "fcpub", []string{"-t", "a b", "-m", "x"}, []string{"bad topic", `"a b"`}},
 		{"sub -queue", "fcsub", []string{"-t", "a", "-queue", "-1"}, []string{"-queue -1: must be 0 or more"}},
 		{"sub -list with a pattern", "fcsub", []string{"-list", "-t", "a"}, []string{"-list takes no pattern"}},
+		{"sub -list with -count", "fcsub", []string{"-list", "-count", "5"}, []string{"-count, -latest, -queue and -seq are for a subscription, not -list"}},
+		{"sub -list with -latest", "fcsub", []string{"-list", "-latest"}, []string{"are for a subscription, not -list"}},
+		{"send -p with -timeout", "fcsend", []string{"-r", "SRV", "-p", "2", "-timeout", "1s"}, []string{"-timeout and -max-reply are for a send"}},
+		{"send -p with -max-reply", "fcsend", []string{"-r", "SRV", "-p", "2", "-max-reply", "1"}, []string{"-timeout and -max-reply are for a send"}},
 		{"locator no name", "fclocator", []string{"-locate"}, []string{"-locate: which name?", "usage: fclocator"}},
 		{"locator two names", "fclocator", []string{"-locate", "A", "B"}, []string{`unexpected arguments ["A" "B"]`, "usage: fclocator"}},
 		{"locator two patterns", "fclocator", []string{"-list", "A*", "B*"}, []string{`unexpected arguments ["A*" "B*"]`}},
@@ -797,11 +802,34 @@ func TestShow(t *testing.T) {
 		fmt.Sprintf("ANOTHER_NAME %d alive %s shm", other.PID(), uid),
 		fmt.Sprintf("SRV %d alive %s shm", srv.PID(), uid))
 
+	// -json: the same, one object a line.
+	r = e.run("", "fcshow", "-json")
+	r.ok(t, "fcshow -json")
+	var rows []string
+	for _, l := range strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n") {
+		var o struct {
+			Name, State, Transport string
+			PID, UID               int
+			Since                  time.Time
+		}
+		if err := json.Unmarshal([]byte(l), &o); err != nil || o.Since.Before(before) || o.Since.After(after) {
+			t.Errorf("fcshow -json: %q: %v, since %v", l, err, o.Since)
+		}
+		rows = append(rows, fmt.Sprintf("%s %d %s %d %s", o.Name, o.PID, o.State, o.UID, o.Transport))
+	}
+	if want := []string{fmt.Sprintf("ANOTHER_NAME %d alive %s shm", other.PID(), uid), fmt.Sprintf("SRV %d alive %s shm", srv.PID(), uid)}; !slices.Equal(rows, want) {
+		t.Errorf("fcshow -json printed\n%s\nwant %q", r.stdout, want)
+	}
+
 	kill(t, srv)
 	show("SRV killed",
 		fmt.Sprintf("ANOTHER_NAME %d alive %s shm", other.PID(), uid),
 		fmt.Sprintf("SRV %d dead %s -", srv.PID(), uid))
 
+	if r = e.run("", "fcshow", "-clean", "-json"); !strings.HasPrefix(r.stdout, `{"removed_fifos":2,"removed_segments":0}`+"\n") {
+		t.Errorf("fcshow -clean -json printed %q first", r.stdout)
+	}
+	kill(t, e.startRecv("SRV")) // again, for -clean's table
 	r = e.run("", "fcshow", "-clean")
 	r.ok(t, "fcshow -clean")
 	cleaned, rest, _ := strings.Cut(r.stdout, "\n")

@@ -178,6 +178,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	stdout = cli.Writer(ctx, stdout) // a signal ends a write to a pipe nobody reads
 	if m == nil {
 		return serve(ctx, *name, *metricsAddr, stdout)
 	}

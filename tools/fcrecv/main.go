@@ -76,6 +76,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	stdout = cli.Writer(ctx, stdout) // a signal ends a write to a pipe nobody reads
 	opts, metricsURL, stopMetrics, err := channelMetrics(*metricsAddr)
 	if err != nil {
 		return err
@@ -104,6 +105,9 @@ func run(args []string, stdout io.Writer) error {
 		}
 		if msg.Proxy() > 0 {
 			if _, err := fmt.Fprintf(stdout, "proxy %d\n", msg.Proxy()); err != nil {
+				if ctx.Err() != nil {
+					return nil // signalled while writing
+				}
 				return fmt.Errorf("writing output: %w", err)
 			}
 			continue
@@ -125,6 +129,9 @@ func run(args []string, stdout io.Writer) error {
 		}
 		if err := msg.Reply(reply); err != nil && werr == nil {
 			_, werr = fmt.Fprintf(stdout, "reply to %s failed: %s\n", show.Name(who), cli.Message("fcrecv", err))
+		}
+		if werr != nil && ctx.Err() != nil {
+			return nil // signalled while writing: detach and exit cleanly
 		}
 		if werr != nil {
 			return fmt.Errorf("writing output: %w", werr)

@@ -69,6 +69,8 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return errors.New("-m and -p exclude each other")
 	case set["p"] && *proxy < 1:
 		return fmt.Errorf("-p %d: a proxy is 1 or more", *proxy)
+	case set["p"] && (set["timeout"] || set["max-reply"]):
+		return errors.New("-timeout and -max-reply are for a send: a proxy (-p) waits for nothing and has no reply")
 	case *maxReply < 0 || *maxReply > maxReplyLimit:
 		return fmt.Errorf("-max-reply %d: must be 0 to %d (1 GiB: the reply buffer is allocated before the Send)", *maxReply, maxReplyLimit)
 	case *timeout < 0:
@@ -84,6 +86,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	stdout = cli.Writer(ctx, stdout) // a signal ends a write to a pipe nobody reads
 
 	ch, err := simpl.Attach(*name)
 	if err != nil {

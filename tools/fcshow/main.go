@@ -6,15 +6,19 @@
 // process runs, but as another user than the FIFO's owner, so the entry
 // does not hold the name (someone else made the FIFO to squat it).
 //
-//	fcshow [-clean]
+//	fcshow [-clean] [-json]
 //
 // -clean first removes the FIFOs of owners that are dead, and the System V
 // segments of this user that FIFO-transport senders left when they were
 // killed while making one (see fifo.ReclaimSegments); it prints how many
-// FIFOs it removed, and how many segments when there were any.
+// FIFOs it removed, and how many segments when there were any. -json
+// prints one JSON object per line instead: {"removed_fifos":N,
+// "removed_segments":N} for -clean, then one per name with the table's
+// columns ("name", "pid", "state", "uid", "transport", "since").
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,7 +34,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fcshow [-clean]"
+const usage = "usage: fcshow [-clean] [-json]"
 
 const columns = `columns:
   NAME PID     the name and the pid in its FIFO's file name
@@ -49,6 +53,7 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("fcshow", flag.ContinueOnError)
 	clean := fs.Bool("clean", false, "remove the FIFOs of dead owners, and segments leaked by killed senders, first")
+	asJSON := fs.Bool("json", false, "one JSON object per line instead of the table")
 	fs.SetOutput(io.Discard) // errors are reported in one line by main
 	if help, err := cli.ParseMore(fs, args, usage, stdout, columns); help || err != nil {
 		return err
@@ -63,18 +68,25 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	enc := json.NewEncoder(stdout)
 	if *clean {
 		n, err := reg.Reap("")
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "removed %d stale FIFOs\n", n)
-		segs, err := fifo.ReclaimSegments()
-		if segs > 0 {
-			fmt.Fprintf(stdout, "removed %d stale System V segments\n", segs)
+		segs, serr := fifo.ReclaimSegments()
+		if *asJSON {
+			if err := enc.Encode(cleaned{n, segs}); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(stdout, "removed %d stale FIFOs\n", n)
+			if segs > 0 {
+				fmt.Fprintf(stdout, "removed %d stale System V segments\n", segs)
+			}
 		}
-		if err != nil {
-			return err
+		if serr != nil {
+			return serr
 		}
 	}
 	names, err := reg.List()
@@ -84,7 +96,9 @@ func run(args []string, stdout io.Writer) error {
 	// Unreadable, the socket table only costs the TRANSPORT column.
 	lis, lerr := shm.ReadListeners()
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPID\tSTATE\tUID\tTRANSPORT\tSINCE")
+	if !*asJSON {
+		fmt.Fprintln(tw, "NAME\tPID\tSTATE\tUID\tTRANSPORT\tSINCE")
+	}
 	for _, e := range names {
 		state, transport := "alive", "fifo"
 		switch {
@@ -97,7 +111,29 @@ func run(args []string, stdout io.Writer) error {
 		case lis.Has(reg.Dir(), e.Name, e.PID):
 			transport = "shm"
 		}
+		if *asJSON {
+			if err := enc.Encode(entry{e.Name, e.PID, state, e.UID, transport, e.Created}); err != nil {
+				return err
+			}
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\n", show.Name(e.Name), e.PID, state, e.UID, transport, e.Created.Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// cleaned is what -clean -json prints.
+type cleaned struct {
+	FIFOs    int `json:"removed_fifos"`
+	Segments int `json:"removed_segments"`
+}
+
+// entry is a name as -json prints it.
+type entry struct {
+	Name      string    `json:"name"`
+	PID       int       `json:"pid"`
+	State     string    `json:"state"`
+	UID       int       `json:"uid"`
+	Transport string    `json:"transport"`
+	Since     time.Time `json:"since"`
 }

@@ -78,9 +78,10 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Lookup counts only an owner whose uid matches the FIFO's. Hold the
-	// process (a pidfd signals it, never a later one with its pid) and
-	// check its uid again, in case the pid changed hands meanwhile.
+	// Lookup counts only an owner whose uid matches the FIFO's (root's
+	// FIFO: a process that dropped root). Hold the process (a pidfd
+	// signals it, never a later one with its pid) and check its age and
+	// uid again, in case the pid changed hands meanwhile.
 	// Without pidfds (an old kernel, a sandbox) the pid is signalled.
 	signal := func(sig syscall.Signal) error {
 		p, err := os.FindProcess(e.PID)
@@ -97,7 +98,16 @@ func run(args []string, stdout io.Writer) error {
 	case !errors.Is(err, sys.ErrNoPidfd):
 		return fmt.Errorf("%s (pid %d): %w", show.Name(e.Name), e.PID, err)
 	}
-	if uids, err := sys.ProcessUIDs(e.PID); err != nil || !slices.Contains([]uint32{uids[0], uids[1], uids[3]}, uint32(e.UID)) {
+	// The process held is the one Lookup judged (no younger than the
+	// FIFO), not a later one that took its pid in between.
+	if !naming.AliveOwner(e.PID, e.Path, e.Created) {
+		return fmt.Errorf("%s (pid %d) exited", show.Name(e.Name), e.PID)
+	}
+	uids, err := sys.ProcessUIDs(e.PID)
+	if errors.Is(err, sys.ErrExited) {
+		return fmt.Errorf("%s (pid %d) exited", show.Name(e.Name), e.PID)
+	}
+	if err == nil && e.UID != 0 && !slices.Contains(uids[:], uint32(e.UID)) {
 		return fmt.Errorf("%s: refusing to signal pid %d: its uid is not %d, the owner of %s", show.Name(e.Name), e.PID, e.UID, e.Path)
 	}
 	if err := signal(sig); err != nil {

@@ -442,7 +442,7 @@ func run(args []string, stdout io.Writer) error {
 	if *seed == 0 {
 		*seed = rand.Uint64()>>1 | 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	s := &soak{
 		senders:   *senders,

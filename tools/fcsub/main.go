@@ -81,9 +81,13 @@ func run(args []string, stdout io.Writer) error {
 	case len(operands) > 0:
 		return fmt.Errorf("one pattern, as the argument or with -t; %s", usage)
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
 	case *list && *pattern != "":
 		return fmt.Errorf("-list takes no pattern; %s", usage)
+	case *list && (set["count"] || set["latest"] || set["queue"] || set["seq"]):
+		return fmt.Errorf("-count, -latest, -queue and -seq are for a subscription, not -list; %s", usage)
 	case *pattern == "" && !*list:
 		return errors.New(usage)
 	case *count < 0:
@@ -106,6 +110,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	stdout = cli.Writer(ctx, stdout) // a signal ends a write to a pipe nobody reads
 	ch, err := simpl.Attach(*name)
 	if err != nil {
 		return err
@@ -127,10 +132,10 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer sub.Close()
 	out := func(format string, a ...any) error {
-		if _, err := fmt.Fprintf(stdout, format, a...); err != nil {
+		if _, err := fmt.Fprintf(stdout, format, a...); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("writing output: %w", err)
 		}
-		return nil
+		return nil // written, or signalled: the next Next says so
 	}
 	if *latest {
 		err = out("# subscribed %s, latest value of up to %d topics\n", show.Name(*pattern), sub.QueueSize())

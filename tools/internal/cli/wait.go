@@ -36,6 +36,9 @@ func Find[T any](ctx context.Context, name string, wait time.Duration, locate, w
 	return v, err
 }
 
+// maxLine is the longest line EachLine takes: the largest message.
+const maxLine = 64 << 20
+
 // EachLine calls fn with each line of r (without its newline, at most 64
 // MiB) until r ends, fn fails or ctx ends. Lines are read in a goroutine
 // of their own, so that ctx (a signal) ends the loop even while it waits
@@ -47,7 +50,7 @@ func EachLine(ctx context.Context, r io.Reader, fn func([]byte) error) error {
 	defer close(done)
 	go func() {
 		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 64<<20)
+		sc.Buffer(make([]byte, 64<<10), maxLine+2) // a 64 MiB line and its "\r\n"
 		for sc.Scan() {
 			select {
 			case lines <- bytes.Clone(sc.Bytes()): // Scan reuses its buffer
@@ -66,7 +69,9 @@ func EachLine(ctx context.Context, r io.Reader, fn func([]byte) error) error {
 			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 		case line, ok := <-lines:
 			if !ok {
-				if err := <-readErr; err != nil {
+				if err := <-readErr; errors.Is(err, bufio.ErrTooLong) {
+					return fmt.Errorf("reading standard input: a line longer than %d bytes (64 MiB, the largest message)", maxLine)
+				} else if err != nil {
 					return fmt.Errorf("reading standard input: %w", err)
 				}
 				return nil
