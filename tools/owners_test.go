@@ -138,8 +138,8 @@ func squash(s string) string {
 }
 
 // TestAttachSweeps: attaching any name removes the FIFOs that dead
-// processes left under other names, root's and nobody's alike, and no
-// live process's.
+// processes left under other names (a name's two FIFOs), root's and
+// nobody's alike, and no live process's.
 func TestAttachSweeps(t *testing.T) {
 	e := sharedEnv(t)
 	dead := exec.Command("true")
@@ -153,7 +153,9 @@ func TestAttachSweeps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := asNobody("mkfifo", filepath.Join(e.dir, "SQUAT."+dpid)).CombinedOutput(); err != nil {
+	// A C SIMPL name of nobody's: its two FIFOs (a lone X.PID could be
+	// any software's, and a sweep leaves it).
+	if out, err := asNobody("mkfifo", filepath.Join(e.dir, "SQUAT."+dpid), filepath.Join(e.dir, "YSQUAT."+dpid)).CombinedOutput(); err != nil {
 		t.Fatalf("nobody: mkfifo: %v %s", err, out)
 	}
 	other := e.startRecv("OTHER")
