@@ -46,22 +46,11 @@ func TestDeadlineFromSent(t *testing.T) {
 	gw := locateIn(t, ctx, dir, netwire.GatewayName)
 	send := func(to, what string, sent int64) (netwire.Status, string) {
 		t.Helper()
-		env := netwire.Envelope{Kind: netwire.KindSend, Target: naming.Name{Host: to, Name: "SRV"}, Timeout: time.Second,
-			MaxReply: 16, Sent: sent, Payload: []byte(what)}
-		b, err := netwire.AppendEnvelope(nil, &env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reply := make([]byte, netwire.ReplyHeaderSize+16)
-		n, err := gw.Send(ctx, b, reply)
+		s, data, err := sendEnvelope(ctx, gw, to, what, sent)
 		if err != nil {
 			t.Fatalf("Send of %q to the gateway: %v", what, err)
 		}
-		s, _, data, err := netwire.DecodeReply(reply[:n])
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s, string(data)
+		return s, data
 	}
 	if s, _ := send(host, "late", sys.MonoNow()-int64(2*time.Second)); s != netwire.StatusDeadline {
 		t.Errorf("an envelope made 2 s ago with a deadline of 1 s: %v, want deadline", s)
@@ -114,23 +103,30 @@ func runSkewSend(args []string) error {
 	if err != nil {
 		return err
 	}
-	env := netwire.Envelope{Kind: netwire.KindSend, Target: naming.Name{Host: args[1], Name: "SRV"}, Timeout: time.Second,
-		MaxReply: 16, Sent: sys.MonoNow(), Payload: []byte("skewed")}
-	b, err := netwire.AppendEnvelope(nil, &env)
+	s, data, err := sendEnvelope(ctx, gw, args[1], "skewed", sys.MonoNow())
 	if err != nil {
 		return err
+	}
+	fmt.Println(s, data)
+	return nil
+}
+
+// sendEnvelope hands the gateway gw a Send of what to HOST:SRV, with a
+// deadline of 1 s stamped sent, and returns the answer's status and data.
+func sendEnvelope(ctx context.Context, gw *simpl.Conn, host, what string, sent int64) (netwire.Status, string, error) {
+	env := netwire.Envelope{Kind: netwire.KindSend, Target: naming.Name{Host: host, Name: "SRV"}, Timeout: time.Second,
+		MaxReply: 16, Sent: sent, Payload: []byte(what)}
+	b, err := netwire.AppendEnvelope(nil, &env)
+	if err != nil {
+		return 0, "", err
 	}
 	reply := make([]byte, netwire.ReplyHeaderSize+16)
 	n, err := gw.Send(ctx, b, reply)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	s, _, data, err := netwire.DecodeReply(reply[:n])
-	if err != nil {
-		return err
-	}
-	fmt.Println(s, string(data))
-	return nil
+	return s, string(data), err
 }
 
 // A program in a time namespace of its own reads CLOCK_MONOTONIC with

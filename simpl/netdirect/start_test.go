@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/internal/transport/remote"
 	"github.com/gosimpl/gosimpl/simpl"
 )
@@ -70,27 +71,6 @@ func silentServers(t *testing.T, n int) (urls []string, accepted <-chan struct{}
 	return urls, acc, stop
 }
 
-// goroutinesWith counts the goroutines of this process with fn on their
-// stack.
-func goroutinesWith(fn string) int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	count := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, fn) {
-			count++
-		}
-	}
-	return count
-}
-
 // natsConnect is nats.go's Connect as stack traces print it (the dot in
 // the module's path escaped).
 const natsConnect = "github.com/nats-io/nats%2ego.Connect("
@@ -135,7 +115,7 @@ func TestLocateNotBehindStart(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first Locate did not connect to the silent NATS server within 10s")
 	}
-	if goroutinesWith(natsConnect) == 0 {
+	if len(proctest.GoroutinesWith(natsConnect)) == 0 {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("no goroutine in %s while the first Locate connects:\n%s", natsConnect, buf[:runtime.Stack(buf, true)])
 	}
@@ -195,7 +175,7 @@ func TestLocateNotBehindStart(t *testing.T) {
 	}
 	stopServers()
 	deadline := time.Now().Add(10 * time.Second)
-	for goroutinesWith(natsConnect) > 0 {
+	for len(proctest.GoroutinesWith(natsConnect)) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("nats.go still connecting 10s after the servers closed")
 		}

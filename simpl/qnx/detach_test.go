@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/simpl/qnx"
 )
 
@@ -130,15 +130,8 @@ func sendOnThread(ctx context.Context, coid int, msg string, armed int) chan sen
 func waitInMsgSend(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	buf := make([]byte, 1<<20)
 	for {
-		st := string(buf[:runtime.Stack(buf, true)])
-		got := 0
-		for _, g := range strings.Split(st, "\n\n") {
-			if strings.Contains(g, "qnx.(*peer).send(") || strings.Contains(g, "qnx.(*peer).drainSend(") {
-				got++
-			}
-		}
+		got := len(proctest.GoroutinesWith("qnx.(*peer).send(")) + len(proctest.GoroutinesWith("qnx.(*peer).drainSend("))
 		if got >= n {
 			return
 		}

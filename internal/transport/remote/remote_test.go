@@ -39,23 +39,7 @@ func runHoldGateway(args []string) error {
 // answer, with ErrClosed; before, the Dial went on until its context
 // ended, which with none was never.
 func TestCloseEndsDial(t *testing.T) {
-	dir := proctest.Dir(t)
-	gw := proctest.Start(t, "holdgw", nil, dir)
-	defer func() {
-		gw.Kill()
-		gw.Wait(10 * time.Second)
-		if reg, err := naming.Open(dir); err == nil {
-			reg.Reap("")
-		}
-	}()
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := remote.Transport{}.Listen(transport.Config{Name: "CLI", Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gw, ep := withGateway(t, "holdgw")
 	n, err := naming.Parse("otherhost:SRV")
 	if err != nil {
 		t.Fatal(err)
@@ -115,24 +99,7 @@ func runOldGateway(args []string) error {
 // carried), goes again without it, and later ones go without it at
 // once.
 func TestOldGateway(t *testing.T) {
-	dir := proctest.Dir(t)
-	gw := proctest.Start(t, "oldgw", nil, dir)
-	defer func() {
-		gw.Kill()
-		gw.Wait(10 * time.Second)
-		if reg, err := naming.Open(dir); err == nil {
-			reg.Reap("")
-		}
-	}()
-	reg, err := naming.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := remote.Transport{}.Listen(transport.Config{Name: "CLI", Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ep.Close()
+	gw, ep := withGateway(t, "oldgw")
 	n, err := naming.Parse("otherhost:SRV")
 	if err != nil {
 		t.Fatal(err)
@@ -159,4 +126,30 @@ func TestOldGateway(t *testing.T) {
 			}
 		}
 	}
+}
+
+// withGateway starts the helper role as the gateway of a FIFO directory
+// of the test's own, and a remote transport endpoint there, both ended
+// when the test ends.
+func withGateway(t *testing.T, role string) (*proctest.Proc, transport.Endpoint) {
+	t.Helper()
+	dir := proctest.Dir(t)
+	gw := proctest.Start(t, role, nil, dir)
+	t.Cleanup(func() {
+		gw.Kill()
+		gw.Wait(10 * time.Second)
+		if reg, err := naming.Open(dir); err == nil {
+			reg.Reap("")
+		}
+	})
+	reg, err := naming.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := remote.Transport{}.Listen(transport.Config{Name: "CLI", Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ep.Close() })
+	return gw, ep
 }

@@ -5,38 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/gosimpl/gosimpl/internal/proctest"
 )
 
 // eachLineReader is EachLine's reading goroutine as stack traces print
 // the function it runs.
 const eachLineReader = "github.com/gosimpl/gosimpl/tools/internal/cli.EachLine.func1("
-
-// readerGoroutines are the ids of the goroutines of this process running
-// EachLine's reader.
-func readerGoroutines() map[string]bool {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	ids := map[string]bool{}
-	header := regexp.MustCompile(`^goroutine (\d+) `)
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if m := header.FindStringSubmatch(g); m != nil && strings.Contains(g, eachLineReader) {
-			ids[m[1]] = true
-		}
-	}
-	return ids
-}
 
 // TestEachLineStopsReader: when fn's error ends EachLine, its reading
 // goroutine goes too, at once, while ctx lives on; before, it waited
@@ -71,7 +48,7 @@ func TestEachLineStopsReader(t *testing.T) {
 		ended <- EachLine(ctx, pr, func(line []byte) error {
 			calls++
 			if calls == 1 {
-				reader = readerGoroutines()
+				reader = proctest.GoroutinesWith(eachLineReader)
 			}
 			return stop
 		})
@@ -94,7 +71,7 @@ func TestEachLineStopsReader(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		left := false
-		for id := range readerGoroutines() {
+		for id := range proctest.GoroutinesWith(eachLineReader) {
 			left = left || reader[id]
 		}
 		if !left {
