@@ -91,3 +91,13 @@ func inPipeWrite(pid int) bool {
 	}
 	return false
 }
+
+// fcsub signalled while it waits for its broker (-wait) detaches and
+// exits 0, as its documentation says of a signal; before, it exited 1,
+// "interrupted while waiting" (helper-46).
+func TestSubSignalledWaiting(t *testing.T) {
+	e := newEnv(t)
+	p := e.start("fcsub", "-wait", "1m", "a")
+	e.waitFile(fmt.Sprintf("fcsub_%d.%d", p.PID(), p.PID())) // attached, now waiting
+	stop(t, p, syscall.SIGTERM)
+}

@@ -124,10 +124,16 @@ func run(args []string, stdout io.Writer) error {
 		opts = append(opts, pubsub.WithLatest())
 	}
 	if err := waitBroker(ctx, ch, *broker, *wait); err != nil {
+		if ctx.Err() != nil {
+			return nil // signalled while waiting: detach, exit 0
+		}
 		return err
 	}
 	sub, err := pubsub.Subscribe(ctx, ch, *broker, *pattern, opts...)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // signalled while subscribing
+		}
 		return cli.BrokerError(*broker, pubsub.DefaultBroker, *wait, err)
 	}
 	defer sub.Close()
