@@ -11,6 +11,10 @@ import (
 	"github.com/gosimpl/gosimpl/internal/sys"
 )
 
+// procDir is where /proc is; the tests move it to see what a process
+// /proc does not show is judged.
+var procDir = "/proc"
+
 // reuseSlack allows for the coarse clocks behind a process's start time
 // (clock ticks, and whole seconds for the boot time).
 const reuseSlack = 2 * time.Second
@@ -60,7 +64,7 @@ func readProc(pid int) procInfo {
 	// it, so that a process checking its own name found itself "started"
 	// after its registry file and not alive.
 	p := strconv.Itoa(pid)
-	stat, err := os.ReadFile("/proc/" + p + "/task/" + p + "/stat")
+	stat, err := os.ReadFile(procDir + "/" + p + "/task/" + p + "/stat")
 	if err != nil {
 		// Hidden (hidepid), /proc not mounted, or exited meanwhile:
 		// only the last is gone.
@@ -122,7 +126,7 @@ func holds(pid int, path string) bool {
 	if err != nil {
 		return false
 	}
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	dir := procDir + "/" + strconv.Itoa(pid) + "/fd/"
 	f, err := os.Open(dir)
 	if err != nil {
 		return false
@@ -174,7 +178,7 @@ var boot struct {
 }
 
 func readBootTime() time.Time {
-	b, err := os.ReadFile("/proc/stat")
+	b, err := os.ReadFile(procDir + "/stat")
 	if err != nil {
 		return time.Time{}
 	}

@@ -164,3 +164,36 @@ func TestClockStepped(t *testing.T) {
 		t.Error("an owner placed an hour after its FIFO, holding it open: not alive")
 	}
 }
+
+// Where /proc does not show a process (not mounted, or hidepid), a pid
+// that exists is alive and owns its FIFOs: its name is found and not
+// reaped. Before, it was judged dead (stat unreadable) or not the
+// FIFO's maker, and a second process could attach its name (helper-47).
+func TestProcHidden(t *testing.T) {
+	was := procDir
+	procDir = t.TempDir() // nothing shows there
+	defer func() { procDir = was; boot.mu.Lock(); boot.read = time.Time{}; boot.mu.Unlock() }()
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	pid := cmd.Process.Pid
+	if !Alive(pid, time.Now()) {
+		t.Error("a live process /proc does not show: not alive")
+	}
+	reg, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkfifo(t, reg.ReceivePath("HID", pid))
+	mkfifo(t, reg.ReplyPath("HID", pid))
+	if n, err := reg.Reap(""); n != 0 || err != nil {
+		t.Errorf("Reap: %d, %v; want nothing removed", n, err)
+	}
+	if e, err := reg.Lookup("HID"); err != nil || e.PID != pid {
+		t.Errorf("Lookup(HID) of a live process /proc does not show: %+v, %v", e, err)
+	}
+	os.Remove(reg.ReceivePath("HID", pid))
+	os.Remove(reg.ReplyPath("HID", pid))
+}

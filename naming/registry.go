@@ -107,7 +107,7 @@ func owned(pid, uid int) (bool, error) {
 
 // procShows tells whether /proc has an entry for pid.
 func procShows(pid int) bool {
-	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	_, err := os.Stat(procDir + "/" + strconv.Itoa(pid))
 	return err == nil
 }
 
