@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		"zerocopy":    roleZeroCopy,
 		"zerocopybig": roleZeroCopyBig,
 	}
-	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles, metricsRoles, credRoles, floodRoles, memRoles, lanesRoles, originRoles, prioRoles, relayWaitRoles, threadRxRoles} {
+	for _, more := range []map[string]simpltest.Role{stressRoles, permRoles, metricsRoles, credRoles, floodRoles, memRoles, lanesRoles, originRoles, prioRoles, relayWaitRoles, threadRxRoles, relayClaimRoles} {
 		for name, role := range more {
 			roles[name] = role
 		}

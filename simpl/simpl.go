@@ -307,8 +307,20 @@ func (c *Channel) Locate(ctx context.Context, name string) (*Conn, error) {
 }
 
 // WaitFor is Locate for a name that may not be attached yet: it waits
-// until a live process attaches it, or ctx ends (ctx.Err()).
+// until a live process attaches it, or ctx ends (ctx.Err()), or the
+// Channel is closed (ErrClosed).
 func (c *Channel) WaitFor(ctx context.Context, name string) (*Conn, error) {
+	conn, err := c.waitFor(ctx, name)
+	if err != nil && c.isClosed() && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+		err = errs.Errorf("wait for %q from %q: %w", name, c.name, ErrClosed)
+	}
+	return conn, err
+}
+
+func (c *Channel) waitFor(ctx context.Context, name string) (*Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.life, cancel)() // Close ends the wait
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		_, n, err := c.lookup(ctx, name)
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -385,6 +397,11 @@ func (c *Channel) dial(ctx context.Context, name string, n naming.Name, ent nami
 		if err == nil || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			break // a transport that ran out of time does not fall back
 		}
+	}
+	if err == nil && tc == nil {
+		// No transport of this Channel's dials such a name (WithTransport
+		// allowing only one that reaches other hosts, for a local name).
+		err = errs.Errorf("locate %q: no transport of this Channel reaches a name on this host: %w", name, ErrUnreachable)
 	}
 	if err != nil {
 		if len(dialers) > 1 && !errors.Is(err, ErrNotFound) {

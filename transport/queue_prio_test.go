@@ -28,6 +28,7 @@ func (h *prioHandle) Reply(uint64, []byte) error     { return nil }
 func (h *prioHandle) ReplyInPlace(uint64, int) error { return nil }
 func (h *prioHandle) ReplyError(uint64) error        { return nil }
 func (h *prioHandle) Relay(uint64, Conn) error       { return ErrNotSupported }
+func (h *prioHandle) Claim(id uint64) (uint64, bool) { return id, true }
 func (h *prioHandle) Prio(id uint64) (Prio, bool)    { p, ok := h.prio[id]; return p, ok }
 func (h *prioHandle) Abort(id uint64) {
 	h.mu.Lock()

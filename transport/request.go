@@ -53,6 +53,13 @@ type Handle interface {
 	// Abort fails the sender's Send with ErrPeerGone, as when the
 	// receiver detaches; a no-op once answered.
 	Abort(id uint64)
+	// Claim takes the unanswered request id for whoever calls it: it
+	// returns the id the request goes by from now on, and id is answered
+	// as far as its other holders are concerned (their answers are
+	// ErrReplied, their Data nil). ok is false when id is answered
+	// already. A forwarded relay claims its request, so that the
+	// relaying process cannot answer it a second time.
+	Claim(id uint64) (uint64, bool)
 }
 
 // Cred identifies a sending process as the kernel recorded it, and, for
@@ -158,6 +165,20 @@ func (r Request) Abort() {
 	}
 }
 
+// Claim takes the unanswered request for the caller: the Request
+// returned names it from now on, and r (and every copy of it) is answered
+// as far as its holders are concerned. ok is false once answered.
+func (r Request) Claim() (claimed Request, ok bool) {
+	if r.h == nil {
+		return Request{}, false
+	}
+	id, ok := r.h.Claim(r.id)
+	if !ok {
+		return Request{}, false
+	}
+	return Request{h: r.h, id: id}, true
+}
+
 // Relay hands the request to the receiver behind to. When the transport
 // can hand it over whole (a FIFO request relayed to a FIFO receiver, as
 // C SIMPL does), the third process answers the sender directly. Otherwise
@@ -183,23 +204,29 @@ func (r Request) RelayNotify(ctx context.Context, to Conn, done func()) error {
 		done()
 		return err
 	}
-	data := r.Data()
-	if data == nil {
+	// Forwarded: the request is the forwarder's from here on.
+	fwd, ok := r.Claim()
+	if !ok {
 		done()
 		return ErrReplied
 	}
-	max := r.MaxReply()
+	data := fwd.Data()
+	max := fwd.MaxReply()
 	go func() {
 		defer done()
 		buf := make([]byte, max)
 		n, err := to.Send(ctx, data, buf)
+		var size *SizeError
 		switch {
 		case err == nil:
-			r.Reply(buf[:n])
+			fwd.Reply(buf[:n])
 		case errors.Is(err, ErrRejected):
-			r.ReplyError()
+			fwd.ReplyError()
+		case errors.Is(err, ErrReplyTooLarge) && errors.As(err, &size) && size.Size > max:
+			// Larger than the sender takes: it is told so, with the size.
+			fwd.ReplyInPlace(size.Size)
 		default:
-			r.Abort()
+			fwd.Abort()
 		}
 	}()
 	return nil

@@ -78,6 +78,7 @@ func RunWith(t *testing.T, tr transport.Transport, o Options) {
 	}{
 		{"RoundTrip", testRoundTrip},
 		{"AnswerOnce", testAnswerOnce},
+		{"Claim", testClaim},
 		{"ReplyTooLarge", testReplyTooLarge},
 		{"LateAnswer", testLateAnswer},
 		{"ConcurrentDataReply", testConcurrentDataReply},
@@ -493,6 +494,40 @@ func testAnswerOnce(t *testing.T, tr transport.Transport) {
 		}
 		next.Reply(reply(next.Data()))
 		s.expectLine(t, "reply re:next")
+	}
+}
+
+// testClaim: a claimed request is answered only through the Request
+// Claim returned; the one claimed from, and its copies, have no data and
+// get ErrReplied; a request answered can be claimed no more.
+func testClaim(t *testing.T, tr transport.Transport) {
+	r := newReceiver(t, tr)
+	s := r.startSender("CLI")
+	s.do(t, "send mine 10s")
+	req := r.receive()
+	cp := req
+	claimed, ok := req.Claim()
+	if !ok {
+		t.Fatal("Claim of an unanswered request: not ok")
+	}
+	if d := cp.Data(); d != nil {
+		t.Errorf("Data of the request claimed from: %q, want nil", d)
+	}
+	if err := cp.Reply([]byte("stale")); !errors.Is(err, transport.ErrReplied) {
+		t.Errorf("Reply to the request claimed from: %v, want ErrReplied", err)
+	}
+	if _, ok := cp.Claim(); ok {
+		t.Error("a second Claim through the request claimed from: ok")
+	}
+	if string(claimed.Data()) != "mine" {
+		t.Errorf("the claimed request's Data: %q, want \"mine\"", claimed.Data())
+	}
+	if err := claimed.Reply(reply(claimed.Data())); err != nil {
+		t.Fatalf("Reply through the claimed request: %v", err)
+	}
+	s.expectLine(t, "reply re:mine")
+	if _, ok := claimed.Claim(); ok {
+		t.Error("Claim of an answered request: ok")
 	}
 }
 

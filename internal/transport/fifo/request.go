@@ -227,6 +227,18 @@ func (r *Request) Relay(id uint64, to transport.Conn) error {
 	return nil
 }
 
+// Claim renumbers the unanswered request id: answers under id are then
+// ErrReplied.
+func (r *Request) Claim(id uint64) (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if id != r.gen || r.done {
+		return 0, false
+	}
+	r.gen++
+	return r.gen, true
+}
+
 // Abort fails the request for its sender with ErrPeerGone, as when the
 // receiver detaches.
 func (r *Request) Abort(id uint64) {

@@ -106,6 +106,17 @@ func (l *rlane) Relay(uint64, transport.Conn) error {
 // Abort fails the sender's Send with ErrPeerGone; a no-op once answered.
 func (l *rlane) Abort(gen uint64) { l.answer(gen, codeClosed, nil, 0, false) }
 
+// Claim renumbers the unanswered message gen: answers under gen are then
+// ErrReplied. The lane's next message is numbered past it.
+func (l *rlane) Claim(gen uint64) (uint64, bool) {
+	defer l.mu.Unlock()
+	if !l.current(gen) {
+		return 0, false
+	}
+	l.gen++
+	return l.gen, true
+}
+
 func (l *rlane) answer(gen uint64, code uint32, data []byte, n int, copyData bool) error {
 	if !l.current(gen) {
 		l.mu.Unlock()

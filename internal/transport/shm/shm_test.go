@@ -792,6 +792,7 @@ func (f *fakeReq) Reply(_ uint64, b []byte) error     { return f.answer(b, false
 func (f *fakeReq) ReplyInPlace(uint64, int) error     { return transport.ErrNotSupported }
 func (f *fakeReq) ReplyError(uint64) error            { return f.answer(nil, false) }
 func (f *fakeReq) Abort(uint64)                       { f.answer(nil, true) }
+func (f *fakeReq) Claim(id uint64) (uint64, bool)     { return id, true }
 func (f *fakeReq) req() transport.Request             { return transport.NewRequest(f, 0) }
 
 func (f *fakeReq) answer(b []byte, abort bool) error {
