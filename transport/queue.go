@@ -48,6 +48,7 @@ type Queue struct {
 	// rsem admits one Receive at a time; the fields below are its.
 	rsem    chan struct{}
 	flip    bool
+	turns   uint32 // Receives that found the Source busy; see feedEvery
 	watched context.Context
 	unwatch func() bool
 	held    []posted // in priority order: posted requests taken from posted, oldest first
@@ -359,6 +360,17 @@ func (q *Queue) receive(ctx context.Context) (r Request, proxy int, err error, d
 		if p := q.polled.Load(); p != nil {
 			src, bell = p.src, p.bell
 		}
+		if f != nil {
+			// While the Source keeps this loop busy, the Feeder's input
+			// is read every feedEvery Receives too, not only once the
+			// Source has nothing: FIFO senders are not left waiting
+			// behind shared-memory ones.
+			if q.turns++; q.turns%feedEvery == 0 {
+				if r, p, ok := q.feed(f, src); ok {
+					return r, p, nil, true
+				}
+			}
+		}
 		if r, p, ok := q.poll(src); ok {
 			return r, p, nil, true
 		}
@@ -429,6 +441,18 @@ func (q *Queue) pollFed(src Source, f Feeder) (Request, int, bool) {
 	if r, p, ok := q.poll(src); ok || f == nil {
 		return r, p, ok
 	}
+	return q.feed(f, src)
+}
+
+// feedEvery: a Receive reads the Feeder's input at least once in this
+// many while the Source keeps it busy (see receive), so no FIFO request
+// waits behind more than about this many others: within PriorityWindow.
+const feedEvery = 8
+
+// feed reads one item of the Feeder's input, if there is one now. In
+// priority order it joins the requests held, with its arrival ticket,
+// and the first of those in order is taken. The caller holds rsem.
+func (q *Queue) feed(f Feeder, src Source) (Request, int, bool) {
 	r, p, ok := f.Feed()
 	if ok && q.prio && len(q.held) < cap(q.held) {
 		// In priority order it waits its turn with the others.
