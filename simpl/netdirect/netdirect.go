@@ -2,6 +2,7 @@ package netdirect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -118,6 +119,10 @@ func startIn(ctx context.Context, dir string) (string, func(), error) {
 		Insecure: env("GOSIMPL_NATS_INSECURE") == "1",
 	}
 	if err := netw.Check(); err != nil {
+		if errors.Is(err, gateway.ErrInsecure) {
+			// Check speaks of fcgate's flags; a program has these.
+			return "", nil, fmt.Errorf("GOSIMPL_NATS: %w: the connection has no TLS or no authentication: set GOSIMPL_NATS_CA (or a tls:// URL) and GOSIMPL_NATS_CREDS, GOSIMPL_NATS_NKEY or GOSIMPL_NATS_CERT with GOSIMPL_NATS_KEY, or GOSIMPL_NATS_INSECURE=1 (%v)", gateway.ErrInsecure, err)
+		}
 		return "", nil, fmt.Errorf("GOSIMPL_NATS: %w", err)
 	}
 	conn, err := netw.Connect(ctx, "gosimpl program "+strconv.Itoa(os.Getpid())+" on "+host)

@@ -57,7 +57,7 @@ func TestDirect(t *testing.T) {
 		{"no gateway and no GOSIMPL_NATS", nil, "no gateway runs on this host (start fcgate)"},
 		{"no key", []string{"GOSIMPL_NATS=" + url}, "Authorization Violation"},
 		{"nothing listening", []string{"GOSIMPL_NATS=nats://127.0.0.1:1"}, "GOSIMPL_NATS: connecting to NATS at nats://127.0.0.1:1"},
-		{"beyond loopback without TLS", []string{"GOSIMPL_NATS=nats://192.0.2.1:4222"}, "refusing to run insecurely"},
+		{"beyond loopback without TLS", []string{"GOSIMPL_NATS=nats://192.0.2.1:4222"}, "refusing to run insecurely: the connection has no TLS or no authentication: set GOSIMPL_NATS_CA"},
 	} {
 		r := send(c.env, "-r", "h2:SRV", "-m", "x")
 		if r.code != 1 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
