@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -122,9 +123,12 @@ func (pi procInfo) aliveAt(created time.Time) (alive, reused bool) {
 // other. False when it cannot tell (another user's process, /proc not
 // shown).
 func holds(pid int, path string) bool {
-	want, err := os.Stat(path)
-	if err != nil {
-		return false
+	// The links are read, not followed: a stat through them would touch
+	// whatever the process has open (a file on a hung network file
+	// system would hang this).
+	want := path
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		want = p
 	}
 	dir := procDir + "/" + strconv.Itoa(pid) + "/fd/"
 	f, err := os.Open(dir)
@@ -135,7 +139,7 @@ func holds(pid int, path string) bool {
 	for {
 		names, err := f.Readdirnames(256)
 		for _, n := range names {
-			if fi, err := os.Stat(dir + n); err == nil && os.SameFile(fi, want) {
+			if target, err := os.Readlink(dir + n); err == nil && target == want {
 				return true
 			}
 		}
@@ -160,22 +164,14 @@ func sinceBoot(ticks uint64) time.Duration {
 // clockTicks is USER_HZ, which Linux fixes at 100 for user space.
 const clockTicks = 100
 
-// bootTime is the boot time as the wall clock now places it (/proc/stat's
-// btime), read again after a second: a step of the clock moves it.
-func bootTime() time.Time {
-	boot.mu.Lock()
-	defer boot.mu.Unlock()
-	if now := time.Now(); boot.read.IsZero() || now.Sub(boot.read) > time.Second || now.Before(boot.read) {
-		boot.t, boot.read = readBootTime(), now
-	}
-	return boot.t
-}
-
-var boot struct {
-	mu   sync.Mutex
-	t    time.Time
-	read time.Time // when t was read
-}
+// bootTime is the boot time as the wall clock placed it when this
+// process first asked (/proc/stat's btime), kept for the process's life:
+// a step of the clock since moves btime, and read again it would place
+// every process started before the step after the files it made, so that
+// a long-running process would judge its peers dead. (A process started
+// after a step is left with the same skew for files made before it:
+// aliveFile's holds settles those.)
+var bootTime = sync.OnceValue(readBootTime)
 
 func readBootTime() time.Time {
 	b, err := os.ReadFile(procDir + "/stat")

@@ -101,3 +101,63 @@ func TestSubSignalledWaiting(t *testing.T) {
 	e.waitFile(fmt.Sprintf("fcsub_%d.%d", p.PID(), p.PID())) // attached, now waiting
 	stop(t, p, syscall.SIGTERM)
 }
+
+// fcsend whose stdout and stderr are one pipe nobody reads (2>&1 | a
+// stopped reader) ends on SIGTERM: neither the reply it was printing
+// nor the report of the signal holds it. Before, its report of the
+// interrupted write waited on the same full pipe (helper-50).
+func TestSignalWhileOutputAndErrorsBlocked(t *testing.T) {
+	e := newEnv(t)
+	srv := e.startRecv("ECHO", "-max-print", "1") // short lines: a few hundred fit its pipe
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	in, feed, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := e.command(ctx, "fcsend", "-r", "ECHO")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in, pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in.Close()
+	pw.Close()
+	pid := cmd.Process.Pid
+	e.addPID(pid)
+	defer cmd.Process.Kill()
+	go func() { // lines, until fcsend stops reading them
+		line := []byte(strings.Repeat("y", 5000) + "\n") // over PIPE_BUF: written in parts, it fills the pipe to the last byte
+		for {
+			if _, err := feed.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(lineTimeout)
+	for !inPipeWrite(pid) {
+		if time.Now().After(deadline) {
+			t.Fatal("fcsend not blocked writing its output within 10 s")
+		}
+		time.Sleep(time.Millisecond) // polling its state
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case <-errc: // exit 1, the interrupted write reported if the pipe took it
+	case <-time.After(lineTimeout):
+		t.Fatal("fcsend still running 10 s after SIGTERM, its output and errors stuck")
+	}
+	if left, _ := filepath.Glob(filepath.Join(e.dir, "*fcsend_*")); len(left) > 0 {
+		t.Errorf("fcsend left %v", left)
+	}
+	stop(t, srv, syscall.SIGTERM)
+}

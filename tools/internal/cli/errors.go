@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/gosimpl/gosimpl/naming"
 )
@@ -18,7 +19,17 @@ func Exit(tool string, err error) {
 	if err == nil {
 		return
 	}
-	Report(os.Stderr, tool, err)
+	// A stderr nobody reads (a pipe to a stopped reader, the one stdout
+	// was stuck on) does not hold the exit up for more than a second.
+	done := make(chan struct{})
+	go func() {
+		Report(os.Stderr, tool, err)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
 	os.Exit(1)
 }
 

@@ -27,9 +27,6 @@ type written struct {
 }
 
 func (c *ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
 	b := bytes.Clone(p) // p is the caller's again once Write returns
 	done := make(chan written, 1)
 	go func() {
