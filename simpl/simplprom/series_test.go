@@ -1,9 +1,14 @@
 package simplprom
 
 import (
+	"math"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/gosimpl/gosimpl/simpl"
 )
 
 // Past MaxSeries, new channel names and new Send triples add up under
@@ -35,4 +40,41 @@ func TestMaxSeries(t *testing.T) {
 	if _, err := New(WithMaxSeries(0)); err == nil {
 		t.Error("WithMaxSeries(0) accepted")
 	}
+}
+
+// A histogram's sum does not wrap: 10,000 requests each held 11 days
+// (a server holding a thousand requests adds that up in about three
+// years) sum to 9.5e9 seconds. Before, the nanoseconds wrapped past
+// 292 years and the sum went negative, a counter going backwards
+// (helper-51).
+func TestHistogramSumHolds(t *testing.T) {
+	m, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.ObserveChannel("HOLD")
+	for range 10000 {
+		c.Answered(simpl.OutcomeReply, 11*24*time.Hour, nil)
+	}
+	mfs, err := prometheus.NewPedanticRegistry(), error(nil)
+	if err = mfs.Register(m); err != nil {
+		t.Fatal(err)
+	}
+	fams, err := mfs.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 10000 * (11 * 24 * time.Hour).Seconds()
+	for _, f := range fams {
+		if f.GetName() != "simpl_receive_to_reply_seconds" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			if got := mt.GetHistogram().GetSampleSum(); math.Abs(got-want) > want*1e-9 {
+				t.Errorf("sum %v, want %v", got, want)
+			}
+			return
+		}
+	}
+	t.Fatal("no simpl_receive_to_reply_seconds")
 }

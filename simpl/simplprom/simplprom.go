@@ -242,7 +242,7 @@ func (m *Metrics) histogram(d *prometheus.Desc, h *histogram, labels ...string) 
 		buckets[b] = n
 	}
 	n += h.counts[len(m.bounds)].Load()
-	return prometheus.MustNewConstHistogram(d, n, float64(h.sum.Load())/1e9, buckets, labels...)
+	return prometheus.MustNewConstHistogram(d, n, h.seconds(), buckets, labels...)
 }
 
 // recvSeries is the receiving side's series of one channel name.
@@ -266,7 +266,15 @@ type sendKey struct{ channel, to, transport string }
 type histogram struct {
 	bounds []int64
 	counts []atomic.Uint64 // len(bounds)+1: the last is +Inf
-	sum    atomic.Int64    // nanoseconds
+	// The sum in nanoseconds, 128 bits: sumHi counts the wraps of sumLo.
+	// (An int64 of nanoseconds wrapped past 292 years of time summed,
+	// which a server holding a thousand requests reaches in 107 days.)
+	sumLo, sumHi atomic.Uint64
+}
+
+// seconds is the sum in seconds.
+func (h *histogram) seconds() float64 {
+	return float64(h.sumHi.Load())*(1<<64/1e9) + float64(h.sumLo.Load())/1e9
 }
 
 func (m *Metrics) newHistogram() histogram {
@@ -280,7 +288,10 @@ func (h *histogram) observe(d time.Duration) {
 		i++
 	}
 	h.counts[i].Add(1)
-	h.sum.Add(ns)
+	add := uint64(max(ns, 0))
+	if h.sumLo.Add(add) < add {
+		h.sumHi.Add(1) // this add wrapped the low word
+	}
 }
 
 // ObserveChannel implements simpl.Observer: it finds (or makes) the

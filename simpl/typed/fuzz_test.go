@@ -44,7 +44,7 @@ func FuzzParseHeader(f *testing.F) {
 // msgpack itself reads it.
 func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if err := validate(b, DefaultMaxDepth); err != nil {
+		if err := validate(b, DefaultMaxDepth, true); err != nil {
 			if !errors.Is(err, simpl.ErrBadMessage) {
 				t.Fatalf("validate(%x): error %v does not wrap ErrBadMessage", b, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"unicode/utf8"
 
@@ -89,7 +90,7 @@ func (c *codec) encode(k kind, tag string, v any) (err error) {
 // pointer). Errors wrap simpl.ErrBadMessage; a panic in msgpack becomes
 // one too.
 func (c *codec) decode(payload []byte, maxDepth int, v any) (err error) {
-	if err := validate(payload, maxDepth); err != nil {
+	if err := validate(payload, maxDepth, holdsMap(reflect.TypeOf(v))); err != nil {
 		return err
 	}
 	defer func() {
@@ -104,6 +105,40 @@ func (c *codec) decode(payload []byte, maxDepth int, v any) (err error) {
 		return fmt.Errorf("simpl: typed: %w: %w", err, simpl.ErrBadMessage)
 	}
 	return nil
+}
+
+// holdsMap tells whether a value of type t can hold a map, where
+// msgpack reads past an extension's header (see walk); remembered by
+// type.
+func holdsMap(t reflect.Type) bool {
+	if v, ok := mapHolders.Load(t); ok {
+		return v.(bool)
+	}
+	h := reachesMap(t, map[reflect.Type]bool{})
+	mapHolders.Store(t, h)
+	return h
+}
+
+var mapHolders sync.Map // reflect.Type -> bool
+
+func reachesMap(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if t == nil || seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Map:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return reachesMap(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if reachesMap(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // CallOption configures one Call.
@@ -253,6 +288,8 @@ func (c *codec) encodeError(err error, maxReply int) error {
 func toError(err error) *Error {
 	var e *Error
 	switch {
+	case err == nil:
+		e = &Error{Code: CodeFailed, Message: "ReplyError with a nil error"}
 	case !errors.As(err, &e):
 		e = &Error{Code: CodeFailed, Message: err.Error()}
 	case e == nil:

@@ -2,6 +2,7 @@ package typed
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -145,13 +146,72 @@ func (l Limits) withDefaults(size int) Limits {
 // that passes is handed to msgpack, which trusts declared lengths and
 // recurses without bound. It never reads outside b and allocates nothing
 // for depths up to 64.
-func validate(b []byte, maxDepth int) error {
+//
+// With extMaps (the Go type decoded into holds a map somewhere), an
+// extension whose payload starts as a map is also walked leniently: see
+// walk.
+func validate(b []byte, maxDepth int, extMaps bool) error {
+	end, err := walk(b, 0, maxDepth, 0, false, extMaps)
+	if err != nil {
+		return err
+	}
+	if end != len(b) {
+		return fmt.Errorf("simpl: typed: payload byte %d: %d bytes after the value: %w", end, len(b)-end, simpl.ErrBadMessage)
+	}
+	return nil
+}
+
+// errQuietStop ends a lenient walk where msgpack would fail harmlessly.
+var errQuietStop = errors.New("simpl: typed: quiet stop")
+
+// maxQuietEntries: in a lenient walk (see walk), a container of up to
+// this many entries (any with a 16-bit length) that the bytes left cannot
+// hold is not an error: what msgpack allocates for it is bounded (a few
+// MiB), and it fails on it soon after.
+const maxQuietEntries = 1<<16 - 1
+
+// walk parses the one value at b[from:], depth containers deep already,
+// and returns where it ends.
+//
+// Lenient is for an extension's payload whose first byte opens a map,
+// where the Go type holds a map (extMaps): msgpack, decoding into a map,
+// skips an extension's header and reads the map that follows
+// (DecodeMapLen), from the payload on and past it, outside the value
+// structure checked here, and a peer could hide there what the strict
+// walk refuses. Only what could make msgpack then allocate or recurse
+// without bound is an error (a container with a 32-bit length the bytes
+// left cannot hold, nesting past maxDepth); anything else ends the walk
+// quietly, as msgpack fails on it. A timestamp (the one extension Go's
+// time.Time is) whose payload happens to start with a map code passes
+// unless a 32-bit length follows where the walk reads one: a payload
+// starting 0xdf, a timestamp of 935,329,792 to 939,524,095 ns past its
+// second, is refused where the type holds a map too (docs/typed.md).
+func walk(b []byte, from, maxDepth, depth int, lenient, extMaps bool) (int, error) {
 	var stackArr [64]int
 	stack := stackArr[:0] // the items still owed by each open container
 	left := 1             // items still owed at this level: one value in all
-	pos := 0
+	pos := from
+	stop := errQuietStop
 	bad := func(what string) error {
+		if lenient {
+			return stop
+		}
 		return fmt.Errorf("simpl: typed: payload byte %d: %s: %w", pos, what, simpl.ErrBadMessage)
+	}
+	fatal := func(what string) error {
+		return fmt.Errorf("simpl: typed: payload byte %d: %s: %w", pos, what, simpl.ErrBadMessage)
+	}
+	// ext looks, for an extension whose payload starts at p and is n
+	// bytes, at what msgpack would read there as a map.
+	ext := func(p int, n int64) error {
+		if !extMaps || n < 1 || p >= len(b) {
+			return nil
+		}
+		if c := b[p]; (c < 0x80 || c > 0x8f) && c != 0xde && c != 0xdf {
+			return nil
+		}
+		_, err := walk(b, p, maxDepth, depth+len(stack)+1, true, true)
+		return err
 	}
 	for {
 		if left == 0 {
@@ -164,13 +224,19 @@ func validate(b []byte, maxDepth int) error {
 		}
 		left--
 		if pos >= len(b) {
-			return bad("ends inside a value")
+			if err := bad("ends inside a value"); err == stop {
+				return pos, nil
+			} else {
+				return pos, err
+			}
 		}
 		c := b[pos]
 		rest := int64(len(b) - pos - 1)
 		var (
 			skip  int64      // bytes after the code byte to step over
 			items int64 = -1 // entries of a container, -1 for none
+			count int64      // a container's declared length (a map's pairs)
+			err   error
 		)
 		switch {
 		case c <= 0x7f || c >= 0xe0: // positive and negative fixint
@@ -184,19 +250,25 @@ func validate(b []byte, maxDepth int) error {
 			switch c {
 			case 0xc0, 0xc2, 0xc3: // nil, false, true
 			case 0xc1:
-				return bad("code 0xc1 is never used")
+				err = bad("code 0xc1 is never used")
 			case 0xc4, 0xc5, 0xc6, 0xd9, 0xda, 0xdb: // bin 8/16/32, str 8/16/32
 				w := lenWidth(c)
 				if rest < int64(w) {
-					return bad("ends inside a length")
+					err = bad("ends inside a length")
+					break
 				}
 				skip = int64(w) + int64(readLen(b[pos+1:], w))
 			case 0xc7, 0xc8, 0xc9: // ext 8/16/32: length, type, data
 				w := 1 << (c - 0xc7)
 				if rest < int64(w) {
-					return bad("ends inside a length")
+					err = bad("ends inside a length")
+					break
 				}
-				skip = int64(w) + 1 + int64(readLen(b[pos+1:], w))
+				n := int64(readLen(b[pos+1:], w))
+				skip = int64(w) + 1 + n
+				if skip <= rest {
+					err = ext(pos+1+w+1, n)
+				}
 			case 0xca, 0xce, 0xd2: // float32, uint32, int32
 				skip = 4
 			case 0xcb, 0xcf, 0xd3: // float64, uint64, int64
@@ -206,13 +278,19 @@ func validate(b []byte, maxDepth int) error {
 			case 0xcd, 0xd1: // uint16, int16
 				skip = 2
 			case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1/2/4/8/16: type, data
-				skip = 1 + 1<<(c-0xd4)
+				n := int64(1) << (c - 0xd4)
+				skip = 1 + n
+				if skip <= rest {
+					err = ext(pos+2, n)
+				}
 			case 0xdc, 0xdd, 0xde, 0xdf: // array 16/32, map 16/32
 				w := 2 << ((c - 0xdc) & 1)
 				if rest < int64(w) {
-					return bad("ends inside a length")
+					err = bad("ends inside a length")
+					break
 				}
 				items = int64(readLen(b[pos+1:], w))
+				count = items
 				if c >= 0xde {
 					items *= 2
 				}
@@ -220,26 +298,32 @@ func validate(b []byte, maxDepth int) error {
 				rest -= int64(w)
 			}
 		}
-		if skip > rest {
-			return bad(fmt.Sprintf("a value of %d bytes in the %d left", skip, rest))
+		if err == nil && skip > rest {
+			err = bad(fmt.Sprintf("a value of %d bytes in the %d left", skip, rest))
+		}
+		if err == stop {
+			return pos, nil
+		}
+		if err != nil {
+			return pos, err
 		}
 		pos += 1 + int(skip)
 		if items < 0 {
 			continue
 		}
-		if len(stack) >= maxDepth {
-			return bad(fmt.Sprintf("nested deeper than %d", maxDepth))
+		if depth+len(stack) >= maxDepth {
+			return pos, fatal(fmt.Sprintf("nested deeper than %d", maxDepth))
 		}
 		if items > int64(len(b)-pos) {
-			return bad(fmt.Sprintf("%d entries in the %d bytes left", items, len(b)-pos))
+			if lenient && count <= maxQuietEntries {
+				return pos, nil
+			}
+			return pos, fatal(fmt.Sprintf("%d entries in the %d bytes left", items, len(b)-pos))
 		}
 		stack = append(stack, left)
 		left = int(items)
 	}
-	if pos != len(b) {
-		return bad(fmt.Sprintf("%d bytes after the value", len(b)-pos))
-	}
-	return nil
+	return pos, nil
 }
 
 // lenWidth is the width of the length field of bin and str codes.

@@ -108,15 +108,15 @@ func TestValidate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := validate(b, DefaultMaxDepth); err != nil {
+		if err := validate(b, DefaultMaxDepth, true); err != nil {
 			t.Errorf("validate(%x) of %T: %v", b, v, err)
 		}
 	}
 	deep := func(n int) []byte { return append(bytes.Repeat([]byte{0x91}, n), 0) }
-	if err := validate(deep(32), 32); err != nil {
+	if err := validate(deep(32), 32, true); err != nil {
 		t.Errorf("32 deep: %v", err)
 	}
-	if err := validate(deep(200), 256); err != nil {
+	if err := validate(deep(200), 256, true); err != nil {
 		t.Errorf("200 deep with a 256 limit: %v", err)
 	}
 	for _, b := range [][]byte{
@@ -127,7 +127,7 @@ func TestValidate(t *testing.T) {
 		{0xde, 0x00, 0x02, 0x00, 0x00, 0x00}, {0xdf, 0xff, 0xff, 0xff, 0xff}, {0x9f},
 		{0x90, 0x00}, // trailing
 	} {
-		if err := validate(b, DefaultMaxDepth); !errors.Is(err, simpl.ErrBadMessage) {
+		if err := validate(b, DefaultMaxDepth, true); !errors.Is(err, simpl.ErrBadMessage) {
 			t.Errorf("validate(%x) (%d bytes) = %v, want ErrBadMessage", b[:min(len(b), 40)], len(b), err)
 		}
 	}
@@ -135,7 +135,7 @@ func TestValidate(t *testing.T) {
 
 func TestValidateAllocs(t *testing.T) {
 	b, _ := msgpack.Marshal(sampleRich())
-	if n := testing.AllocsPerRun(100, func() { validate(b, DefaultMaxDepth) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { validate(b, DefaultMaxDepth, true) }); n != 0 {
 		t.Errorf("validate allocates %v times", n)
 	}
 }
