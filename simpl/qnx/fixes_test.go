@@ -190,37 +190,12 @@ func TestShutdownClosesDeadPeers(t *testing.T) {
 	dir := os.Getenv("FIFO_PATH")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	send := func(coid int) error {
-		reply := make([]byte, 8)
-		_, err := qnx.MsgSend(ctx, coid, []byte("hi"), reply)
-		return err
-	}
-	srv := simpltest.Start(t, "nameserver", env, "svc")
-	old, err := qnx.NameOpen(ctx, "svc", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := send(old); err != nil {
-		t.Fatalf("MsgSend to the first server: %v", err)
-	}
-	srv.Kill()
-	srv.Wait(10 * time.Second)
-	if err := send(old); err == nil {
-		t.Fatal("MsgSend to a killed server succeeded")
-	}
-	again := simpltest.Start(t, "nameserver", env, "svc")
-	coid, err := qnx.NameOpen(ctx, "svc", 0)
-	if err != nil {
-		t.Fatalf("name_open after the server's restart: %v", err)
-	}
-	if err := send(coid); err != nil {
-		t.Fatalf("MsgSend to the new server: %v", err)
-	}
+	old, _, again := restarted(t, ctx, env)
 	// Both coids left open, for Shutdown to close.
 	if err := qnx.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := send(old); err != qnx.EBADF {
+	if err := sendHi(ctx, old); err != qnx.EBADF {
 		t.Errorf("MsgSend on the old coid after Shutdown: %v, want EBADF", err)
 	}
 	again.Kill()

@@ -38,36 +38,46 @@ func TestNameOpenAfterRestart(t *testing.T) {
 	env := setup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	send := func(coid int) error {
-		reply := make([]byte, 8)
-		_, err := qnx.MsgSend(ctx, coid, []byte("hi"), reply)
-		return err
-	}
-	srv := simpltest.Start(t, "nameserver", env, "svc")
-	old, err := qnx.NameOpen(ctx, "svc", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := send(old); err != nil {
-		t.Fatalf("MsgSend to the first server: %v", err)
-	}
-	srv.Kill()
-	srv.Wait(10 * time.Second)
-	if err := send(old); err == nil {
-		t.Fatal("MsgSend to a killed server succeeded")
-	}
-	again := simpltest.Start(t, "nameserver", env, "svc")
-	coid, err := qnx.NameOpen(ctx, "svc", 0)
-	if err != nil {
-		t.Fatalf("name_open after the server's restart, an old coid still open: %v", err)
-	}
-	if err := send(coid); err != nil {
-		t.Fatalf("MsgSend to the new server: %v", err)
-	}
+	old, coid, again := restarted(t, ctx, env)
 	qnx.NameClose(old)
 	qnx.NameClose(coid)
 	shutdown() // this process's connections and its sending name go
 	again.Kill()
 	again.Wait(10 * time.Second)
 	reap(t)
+}
+
+// restarted name_opens "svc" of a nameserver, sends on it, kills the
+// server, starts another and name_opens "svc" again, an old coid still
+// open: it returns the old coid (dead), the new one and the new server.
+func restarted(t *testing.T, ctx context.Context, env []string) (old, coid int, again *simpltest.Proc) {
+	t.Helper()
+	srv := simpltest.Start(t, "nameserver", env, "svc")
+	old, err := qnx.NameOpen(ctx, "svc", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sendHi(ctx, old); err != nil {
+		t.Fatalf("MsgSend to the first server: %v", err)
+	}
+	srv.Kill()
+	srv.Wait(10 * time.Second)
+	if err := sendHi(ctx, old); err == nil {
+		t.Fatal("MsgSend to a killed server succeeded")
+	}
+	again = simpltest.Start(t, "nameserver", env, "svc")
+	if coid, err = qnx.NameOpen(ctx, "svc", 0); err != nil {
+		t.Fatalf("name_open after the server's restart, an old coid still open: %v", err)
+	}
+	if err := sendHi(ctx, coid); err != nil {
+		t.Fatalf("MsgSend to the new server: %v", err)
+	}
+	return old, coid, again
+}
+
+// sendHi sends "hi" on coid.
+func sendHi(ctx context.Context, coid int) error {
+	reply := make([]byte, 8)
+	_, err := qnx.MsgSend(ctx, coid, []byte("hi"), reply)
+	return err
 }
