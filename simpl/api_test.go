@@ -108,6 +108,8 @@ func TestOptionErrors(t *testing.T) {
 		"unknown transport":  simpl.WithTransport("carrier-pigeon"),
 		"zero max message":   simpl.WithMaxMessage(0),
 		"not a permission":   simpl.WithPerm(0o4600),
+		"no permission":      simpl.WithPerm(0),
+		"owner cannot write": simpl.WithPerm(0o466),
 		"transport and more": simpl.WithTransport(simpl.SHM, "nope"),
 	} {
 		if ch, err := simpl.Attach("OPT", simpl.WithDir(dir), opt); err == nil {

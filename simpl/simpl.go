@@ -135,11 +135,15 @@ func WithDir(dir string) Option { return func(o *options) error { o.dir = dir; r
 // creates. The default, 0600, admits only the same user. 0660 admits the
 // group. 0666 is C SIMPL's own mode, in which every local user can send to
 // the name and read or alter the messages this process sends. Bits other
-// than the permission bits fail Attach.
+// than the permission bits fail Attach, and so does a mode without the
+// owner's read and write (0600), which this process needs itself.
 func WithPerm(mode os.FileMode) Option {
 	return func(o *options) error {
 		if mode&^os.ModePerm != 0 {
 			return errs.Errorf("WithPerm(%v): only permission bits: %w", mode, ErrNotSupported)
+		}
+		if mode&0o600 != 0o600 {
+			return errs.Errorf("WithPerm(%v): the owner needs read and write (0600): %w", mode, ErrNotSupported)
 		}
 		o.perm = mode
 		return nil
@@ -179,6 +183,9 @@ type Channel struct {
 	mu     sync.Mutex // guards conns and closed
 	conns  map[*Conn]struct{}
 	closed bool
+	// shut is closed when the first Close has finished, so that every
+	// Close returns only once the Channel's resources are released.
+	shut chan struct{}
 
 	serving   atomic.Bool   // a Serve with priority inheritance runs
 	prioFails atomic.Uint64 // raises of the serving thread refused (PriorityFailures)
@@ -223,7 +230,7 @@ func Attach(name string, opts ...Option) (*Channel, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Channel{name: name, reg: reg, o: o, conns: make(map[*Conn]struct{})}
+	c := &Channel{name: name, reg: reg, o: o, conns: make(map[*Conn]struct{}), shut: make(chan struct{})}
 	c.q = transport.NewQueue(name, o.noSpin)
 	if o.prioOrder {
 		c.q.SetPriorityOrder()
@@ -439,12 +446,14 @@ func (c *Channel) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		<-c.shut // the first Close's work done
 		return nil
 	}
 	c.closed = true
 	conns := c.conns
 	c.conns = nil
 	c.mu.Unlock()
+	defer close(c.shut)
 	for conn := range conns {
 		conn.tc.Close()
 	}
@@ -620,7 +629,9 @@ func (b *Buffer) Bytes() []byte { return b.tb.Bytes() }
 
 // Send sends the first n bytes of Bytes and blocks until the receiver
 // answers with a reply of at most maxReply bytes (both at most the
-// Buffer's size), which it returns in place. Its errors are Conn.Send's.
+// Buffer's size), which it returns in place. Its errors are Conn.Send's;
+// n or maxReply beyond the Buffer's size is a SizeError of ErrTooLarge
+// with the size asked for and the Buffer's.
 func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
 	if b.met == nil {
 		return b.tb.Send(ctx, n, maxReply)
@@ -828,7 +839,11 @@ func (m Message) ReplyError() error {
 // other is forwarded: a goroutine of this process sends it on (under this
 // Channel's name) and passes the answer back, so this process must stay
 // up until then; closing the Channel fails it for its sender with
-// ErrPeerGone.
+// ErrPeerGone. A forwarded request's sender gets the third process's
+// answer: its reply, ErrRejected for its ReplyError, ErrReplyTooLarge
+// with the reply's size; any other failure of the forwarded Send (the
+// third process gone, the request too large for it) is ErrPeerGone for
+// the sender, and this Channel's WithObserver hooks see the cause.
 func (m Message) Relay(to *Conn) error {
 	if !m.req.Valid() {
 		return errProxyAnswer

@@ -400,6 +400,34 @@ func TestClosedChannel(t *testing.T) {
 	}
 }
 
+// Every Close, not only the first, returns once the name is detached: a
+// program that closes from two goroutines (a signal handler and its main
+// loop, say) and then exits or re-attaches finds no FIFO of the Channel's
+// left, whichever Close returned first.
+func TestConcurrentCloses(t *testing.T) {
+	dir := simpltest.Dir(t)
+	for i := range 50 {
+		ch := attach(t, dir, "TWICE")
+		var wg sync.WaitGroup
+		left := make(chan string, 2)
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ch.Close()
+				if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+					left <- ents[0].Name()
+				}
+			}()
+		}
+		wg.Wait()
+		close(left)
+		for name := range left {
+			t.Fatalf("round %d: a Close returned with %s still in the directory", i, name)
+		}
+	}
+}
+
 // reap removes the FIFOs of helpers that were killed, as the next Attach
 // would, so the directory check sees only real leaks.
 func reap(t *testing.T, dir string) {

@@ -1,6 +1,7 @@
 package tools_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"syscall"
@@ -89,6 +90,35 @@ func TestPubSubTools(t *testing.T) {
 		}
 	}
 	e.run("", "fcsub", "-list", "-t", "x").failed(t, "fcsub", "-list takes no pattern")
+
+	// fcsub -list -json: the same rows as JSON lines.
+	r = e.run("", "fcsub", "-list", "-json")
+	r.ok(t, "fcsub -list -json")
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	for i, want := range []struct {
+		pattern   string
+		pid       int
+		delivered uint64
+	}{{"plant/#", all.PID(), 5}, {"plant/+/temp", temps.PID(), 3}} {
+		var got map[string]any
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("fcsub -list -json line %d: %v in\n%s", i, err, r.stdout)
+		}
+		if got["id"] != float64(i+1) || got["pattern"] != want.pattern || got["mode"] != "queue" ||
+			got["pid"] != float64(want.pid) || got["queue"] != float64(1024) || got["queued"] != float64(0) ||
+			got["delivered"] != float64(want.delivered) || got["dropped"] != float64(0) {
+			t.Errorf("fcsub -list -json line %d: %v", i, got)
+		}
+		if _, ok := got["waiting"].(bool); !ok {
+			t.Errorf("fcsub -list -json line %d: waiting %v, want a bool", i, got["waiting"])
+		}
+		if _, ok := got["host"]; ok {
+			t.Errorf("fcsub -list -json line %d: a local subscriber with a host: %v", i, got)
+		}
+	}
+	if dec.More() {
+		t.Errorf("fcsub -list -json printed more than two subscriptions:\n%s", r.stdout)
+	}
 
 	// A latest-mode subscriber starts with the current values.
 	latest := e.startSub("-t", "plant/+/temp", "-latest", "-count", "2")

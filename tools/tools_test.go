@@ -550,6 +550,7 @@ func TestErrors(t *testing.T) {
 		{"sub -list with a pattern", "fcsub", []string{"-list", "-t", "a"}, []string{"-list takes no pattern"}},
 		{"sub -list with -count", "fcsub", []string{"-list", "-count", "5"}, []string{"-count, -latest, -queue and -seq are for a subscription, not -list"}},
 		{"sub -list with -latest", "fcsub", []string{"-list", "-latest"}, []string{"are for a subscription, not -list"}},
+		{"sub -json without -list", "fcsub", []string{"-json", "a/b"}, []string{"-json is for -list"}},
 		{"send -p with -timeout", "fcsend", []string{"-r", "SRV", "-p", "2", "-timeout", "1s"}, []string{"-timeout and -max-reply are for a send"}},
 		{"send -p with -max-reply", "fcsend", []string{"-r", "SRV", "-p", "2", "-max-reply", "1"}, []string{"-timeout and -max-reply are for a send"}},
 		{"locator no name", "fclocator", []string{"-locate"}, []string{"-locate: which name?", "usage: fclocator"}},

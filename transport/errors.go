@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/naming"
 )
 
@@ -110,3 +111,17 @@ func TooLarge(size, limit int) error { return &SizeError{ErrTooLarge, size, limi
 // ReplyTooLarge is a SizeError for a reply of size bytes where limit are
 // accepted.
 func ReplyTooLarge(size, limit int) error { return &SizeError{ErrReplyTooLarge, size, limit} }
+
+// CheckBuffer is the bound a Buffer's Send keeps: a request of n bytes
+// and a reply of up to maxReply bytes, each within the Buffer's size
+// bytes. Either one out of it is a SizeError of ErrTooLarge whose Size is
+// the one asked for (n, or maxReply) and whose Limit is size.
+func CheckBuffer(n, maxReply, size int) error {
+	switch {
+	case n < 0 || n > size:
+		return errs.Errorf("request from a Buffer: %w", TooLarge(n, size))
+	case maxReply < 0 || maxReply > size:
+		return errs.Errorf("reply into a Buffer: %w", TooLarge(maxReply, size))
+	}
+	return nil
+}

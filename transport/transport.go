@@ -217,8 +217,9 @@ func (b *copyBuffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) 
 	switch {
 	case b.mem == nil:
 		return nil, errs.Errorf("send from a closed buffer: %w", ErrClosed)
-	case n < 0 || n > len(b.mem) || maxReply < 0 || maxReply > len(b.mem):
-		return nil, errs.Errorf("send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, len(b.mem), ErrTooLarge)
+	}
+	if err := CheckBuffer(n, maxReply, len(b.mem)); err != nil {
+		return nil, err
 	}
 	// The request reaches the receiver before the reply comes back, so
 	// the two may share the area.

@@ -81,6 +81,9 @@ func WithCPerm(mode os.FileMode) CSimplOption {
 		if mode&^os.ModePerm != 0 {
 			return fmt.Errorf("gateway: C SIMPL mode %v: only permission bits", mode)
 		}
+		if mode&0o600 != 0o600 {
+			return fmt.Errorf("gateway: C SIMPL mode %v: the owner needs read and write (0600)", mode)
+		}
 		o.perm = mode
 		return nil
 	}

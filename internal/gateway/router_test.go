@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -142,4 +143,19 @@ func FuzzParseCMsg(f *testing.F) {
 			}
 		}
 	})
+}
+
+// WithCPerm takes permission bits the router itself can use: the owner's
+// read and write at least.
+func TestCPermRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{0, 0o466, 0o4666} {
+		var o cOptions
+		if err := WithCPerm(mode)(&o); err == nil {
+			t.Errorf("WithCPerm(%v) accepted", mode)
+		}
+	}
+	var o cOptions
+	if err := WithCPerm(0o600)(&o); err != nil || o.perm != 0o600 {
+		t.Errorf("WithCPerm(0600): %v, mode %v", err, o.perm)
+	}
 }

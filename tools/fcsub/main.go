@@ -2,7 +2,7 @@
 // (fcbroker) and prints their messages as they come.
 //
 //	fcsub [-b BROKER] [-n NAME] [-count N] [-latest] [-queue N] [-seq] [-wait D] PATTERN
-//	fcsub [-b BROKER] -list
+//	fcsub [-b BROKER] [-wait D] -list [-json]
 //
 // PATTERN is a topic in which a level may be "+" (any one level) or, last,
 // "#" (any levels): plant/+/temp, plant/# (docs/pubsub.md). Each message
@@ -31,11 +31,16 @@
 // (HOST:PID for one on another host, which the broker drops when its
 // process or its host's gateway goes: docs/pubsub.md),
 // QUEUE (its size), QUEUED (messages waiting), DELIVERED, DROPPED, and
-// WAITING (whether a Next is held at the broker).
+// WAITING (whether a Next is held at the broker). With -json it prints
+// one JSON object a subscription instead, a line each: id, pattern, mode,
+// pid (0 for a remote subscriber), host and host_pid (a remote
+// subscriber's; absent for a local one), queue, queued, delivered,
+// dropped, waiting.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,7 +58,7 @@ import (
 	"github.com/gosimpl/gosimpl/tools/internal/show"
 )
 
-const usage = "usage: fcsub [-b BROKER] [-n NAME] [-count N] [-latest] [-queue N] [-seq] [-wait D] (PATTERN | -t PATTERN) | -list [-b BROKER]"
+const usage = "usage: fcsub [-b BROKER] [-n NAME] [-count N] [-latest] [-queue N] [-seq] [-wait D] (PATTERN | -t PATTERN) | -list [-b BROKER] [-wait D] [-json]"
 
 func main() {
 	signal.Ignore(syscall.SIGPIPE)
@@ -71,6 +76,7 @@ func run(args []string, stdout io.Writer) error {
 	seq := fs.Bool("seq", false, "print each message's sequence number after its topic")
 	wait := fs.Duration("wait", 0, "wait up to this long for the broker to attach (0: it must exist now)")
 	list := fs.Bool("list", false, "print the broker's subscriptions instead of subscribing")
+	asJSON := fs.Bool("json", false, "with -list: one JSON object per subscription, a line each, instead of the table")
 	operands, help, err := cli.ParseOperands(fs, args, usage, stdout)
 	if help || err != nil {
 		return err
@@ -88,6 +94,8 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-list takes no pattern; %s", usage)
 	case *list && (set["count"] || set["latest"] || set["queue"] || set["seq"]):
 		return fmt.Errorf("-count, -latest, -queue and -seq are for a subscription, not -list; %s", usage)
+	case *asJSON && !*list:
+		return fmt.Errorf("-json is for -list; %s", usage)
 	case *pattern == "" && !*list:
 		return errors.New(usage)
 	case *count < 0:
@@ -117,7 +125,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	defer ch.Close()
 	if *list {
-		return listSubs(ctx, ch, *broker, *wait, stdout)
+		return listSubs(ctx, ch, *broker, *wait, *asJSON, stdout)
 	}
 	opts := []pubsub.SubscribeOption{pubsub.WithQueue(*queue)}
 	if *latest {
@@ -197,14 +205,39 @@ func waitBroker(ctx context.Context, ch *simpl.Channel, broker string, wait time
 	return conn.Close()
 }
 
-// listSubs prints broker's subscriptions as a table.
-func listSubs(ctx context.Context, ch *simpl.Channel, broker string, wait time.Duration, stdout io.Writer) error {
+// subJSON is a subscription as -list -json prints it.
+type subJSON struct {
+	ID        uint64 `json:"id"`
+	Pattern   string `json:"pattern"`
+	Mode      string `json:"mode"`
+	PID       int    `json:"pid"`
+	Host      string `json:"host,omitempty"`
+	HostPID   int    `json:"host_pid,omitempty"`
+	Queue     int    `json:"queue"`
+	Queued    int    `json:"queued"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
+	Waiting   bool   `json:"waiting"`
+}
+
+// listSubs prints broker's subscriptions as a table, or as JSON lines.
+func listSubs(ctx context.Context, ch *simpl.Channel, broker string, wait time.Duration, asJSON bool, stdout io.Writer) error {
 	if err := waitBroker(ctx, ch, broker, wait); err != nil {
 		return err
 	}
 	st, err := pubsub.BrokerStats(ctx, ch, broker)
 	if err != nil {
 		return cli.BrokerError(broker, pubsub.DefaultBroker, wait, err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		for _, s := range st.Subscriptions {
+			if err := enc.Encode(subJSON{s.ID, s.Pattern, string(s.Mode), s.PID, s.Host, s.HostPID,
+				s.Size, s.Queued, s.Delivered, s.Dropped, s.Waiting}); err != nil {
+				return fmt.Errorf("writing output: %w", err)
+			}
+		}
+		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPATTERN\tMODE\tPID\tQUEUE\tQUEUED\tDELIVERED\tDROPPED\tWAITING")

@@ -80,6 +80,7 @@ func RunWith(t *testing.T, tr transport.Transport, o Options) {
 		{"AnswerOnce", testAnswerOnce},
 		{"Claim", testClaim},
 		{"ReplyTooLarge", testReplyTooLarge},
+		{"Buffer", testBuffer},
 		{"LateAnswer", testLateAnswer},
 		{"ConcurrentDataReply", testConcurrentDataReply},
 		{"Proxy", testProxy},
@@ -297,6 +298,32 @@ func roleSend(tr transport.Transport, args []string) error {
 					fmt.Printf("err crossed %q\n", buf[:n])
 					break
 				}
+			}
+		case "buffer":
+			// buffer SIZE N MAX MSG: MSG (or "-", none) into a Buffer of
+			// SIZE bytes, its first N bytes sent with room for MAX.
+			size, _ := strconv.Atoi(f[1])
+			n, _ := strconv.Atoi(f[2])
+			maxReply, _ := strconv.Atoi(f[3])
+			ctx, cancel := context.WithTimeout(context.Background(), bound)
+			b, err := c.Buffer(ctx, size)
+			if err == nil {
+				if f[4] != "-" {
+					copy(b.Bytes(), f[4])
+				}
+				var got []byte
+				if got, err = b.Send(ctx, n, maxReply); err == nil {
+					fmt.Printf("reply %s\n", got)
+				}
+				b.Close()
+			}
+			cancel()
+			var se *transport.SizeError
+			switch {
+			case errors.As(err, &se):
+				fmt.Printf("err %s %d %d\n", kind(err), se.Size, se.Limit)
+			case err != nil:
+				fmt.Printf("err %s\n", kind(err))
 			}
 		case "withdraws":
 			fmt.Printf("withdraws %t\n", transport.WithdrawsQueued(c))
@@ -546,6 +573,29 @@ func testReplyTooLarge(t *testing.T, tr transport.Transport) {
 	if err := req.Reply([]byte("1234")); !errors.Is(err, transport.ErrReplied) {
 		t.Fatalf("Reply after a too-large one: %v, want ErrReplied", err)
 	}
+}
+
+// A Buffer sends from its own area and refuses, before anything reaches
+// the receiver, a request or reply room larger than the area, with the
+// sizes.
+func testBuffer(t *testing.T, tr transport.Transport) {
+	r := newReceiver(t, tr)
+	s := r.startSender("CLI")
+	s.do(t, "buffer 8 9 8 -")
+	s.expectLine(t, "err too_large 9 8")
+	s.do(t, "buffer 8 4 9 -")
+	s.expectLine(t, "err too_large 9 8")
+	s.do(t, "buffer 8 -1 8 -")
+	s.expectLine(t, "err too_large -1 8")
+	s.do(t, "buffer 64 5 32 hello")
+	req := r.receive()
+	if string(req.Data()) != "hello" || req.MaxReply() != 32 {
+		t.Fatalf("from a Buffer: %q with room for %d, want \"hello\" and 32", req.Data(), req.MaxReply())
+	}
+	if err := req.Reply(reply(req.Data())); err != nil {
+		t.Fatal(err)
+	}
+	s.expectLine(t, "reply re:hello")
 }
 
 func testLateAnswer(t *testing.T, tr transport.Transport) {

@@ -962,8 +962,9 @@ func (b *Buffer) Send(ctx context.Context, n, maxReply int) ([]byte, error) {
 		return nil, errs.Errorf("send from a closed buffer: %w", transport.ErrClosed)
 	case b.spent:
 		return nil, errs.Errorf("send from a buffer whose earlier message was abandoned: %w", transport.ErrClosed)
-	case n < 0 || n > b.size || maxReply < 0 || maxReply > b.size:
-		return nil, errs.Errorf("send of %d bytes with a %d-byte reply from a %d-byte buffer: %w", n, maxReply, b.size, transport.ErrTooLarge)
+	}
+	if err := transport.CheckBuffer(n, maxReply, b.size); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
