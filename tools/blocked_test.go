@@ -161,3 +161,33 @@ func TestSignalWhileOutputAndErrorsBlocked(t *testing.T) {
 	}
 	stop(t, srv, syscall.SIGTERM)
 }
+
+// fcsub whose broker is stopped (SIGSTOP: alive, answering nothing) ends
+// on SIGTERM within a second or two, exit 0, instead of waiting 5 s for
+// its unsubscription; the broker, once it runs again, drops the
+// subscription of the process that went.
+func TestSubBrokerStopped(t *testing.T) {
+	e := newEnv(t)
+	broker, _ := e.startBroker()
+	sub := e.startSub("a/#")
+	broker.Signal(syscall.SIGSTOP)
+	t0 := time.Now()
+	stop(t, sub, syscall.SIGTERM)
+	if d := time.Since(t0); d >= 4*time.Second {
+		t.Errorf("fcsub took %v to exit with its broker stopped, want about a second", d)
+	}
+	broker.Signal(syscall.SIGCONT)
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		r := e.run("", "fcsub", "-list", "-json")
+		r.ok(t, "fcsub -list -json")
+		if r.stdout == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the broker still lists the gone subscriber's subscription:\n%s", r.stdout)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the broker's state, which has no event to wait on
+	}
+	stop(t, broker, syscall.SIGTERM)
+}

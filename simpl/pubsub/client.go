@@ -316,8 +316,20 @@ func (s *Subscription) fail(ctx context.Context, err error) error {
 // received; what was not returned by Next yet is discarded) and releases
 // the connection. A Next waiting in another goroutine returns an error
 // wrapping simpl.ErrClosed. Closing a subscription that already ended
-// returns nil; Close waits at most 5 s for the broker.
+// returns nil; Close waits at most 5 s for the broker (Unsubscribe takes
+// a bound of the caller's).
 func (s *Subscription) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Unsubscribe(ctx)
+}
+
+// Unsubscribe is Close waiting for the broker only until ctx ends. A
+// subscription whose broker did not answer in time is closed all the
+// same; the broker drops it when it finds this process gone or its lease
+// run out (WithLease). Safe to call with Close or Unsubscribe in other
+// goroutines: one of them asks the broker, the others return nil.
+func (s *Subscription) Unsubscribe(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -330,8 +342,6 @@ func (s *Subscription) Close() error {
 	if ended != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	_, err := typed.Call[unsubscribeRequest, unsubscribeReply](ctx, s.conn, unsubscribeRequest{ID: s.id, Epoch: s.epoch, Ack: ack})
 	var e *typed.Error
 	if err == nil || errors.Is(err, simpl.ErrPeerGone) ||

@@ -22,7 +22,9 @@
 // messages before it read them (or, with more than N topics waiting, the
 // broker dropped some: it counts both alike). -count exits 0
 // after N messages. SIGINT, SIGTERM and SIGHUP unsubscribe, detach and
-// exit 0. If the broker goes away the subscription ends: fcsub says so
+// exit 0 (waiting at most a second for the broker to take the
+// unsubscription; one that does not answer drops the subscription when
+// it finds fcsub gone). If the broker goes away the subscription ends: fcsub says so
 // and exits 1. When standard output goes away (fcsub | head) it
 // unsubscribes, detaches and exits 1.
 //
@@ -144,7 +146,14 @@ func run(args []string, stdout io.Writer) error {
 		}
 		return cli.BrokerError(*broker, pubsub.DefaultBroker, *wait, err)
 	}
-	defer sub.Close()
+	defer func() {
+		// A broker that does not answer in a second (stopped, or swamped)
+		// does not hold up the exit: it drops the subscription when it
+		// finds this process gone.
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		sub.Unsubscribe(uctx)
+	}()
 	out := func(format string, a ...any) error {
 		if _, err := fmt.Fprintf(stdout, format, a...); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("writing output: %w", err)
