@@ -423,7 +423,21 @@ func (g *Gateway) receive(ctx context.Context) {
 }
 
 // reply answers a program with status, detail and (for StatusOK) data.
+// A StatusBadMessage is BadMessageCarried here whatever its detail: only
+// unreadable answers the program's unreadable envelope with detail 0,
+// the one answer a program may take for "never carried" and send again.
 func reply(msg simpl.Message, s netwire.Status, detail int, data []byte) {
+	if s == netwire.StatusBadMessage {
+		detail = netwire.BadMessageCarried
+	}
+	answerProgram(msg, s, detail, data)
+}
+
+// unreadable answers a program whose envelope this gateway could not
+// read: StatusBadMessage with detail 0, nothing carried.
+func unreadable(msg simpl.Message) { answerProgram(msg, netwire.StatusBadMessage, 0, nil) }
+
+func answerProgram(msg simpl.Message, s netwire.Status, detail int, data []byte) {
 	b := make([]byte, 0, netwire.ReplyHeaderSize+len(data))
 	b = netwire.AppendReplyHeader(b, s, detail)
 	// The sender may have given up (its deadline): nobody to tell.
@@ -439,7 +453,7 @@ func (g *Gateway) outbound(msg simpl.Message, at time.Time) {
 	env, err := netwire.DecodeEnvelope(msg.Data())
 	if err != nil {
 		g.stats.badEnv.Add(1)
-		reply(msg, netwire.StatusBadMessage, 0, nil)
+		unreadable(msg)
 		return
 	}
 	g.mu.Lock()

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gosimpl/gosimpl/internal/netwire"
 	"github.com/gosimpl/gosimpl/internal/proctest"
+	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/nats-io/nats.go"
 )
 
@@ -271,4 +273,52 @@ func FuzzParseRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A gateway answers a program "bad message" with detail 0 only for the
+// program's own unreadable envelope; an answer from the other host, which
+// may follow a delivery, reaches the program as BadMessageCarried, so the
+// program never takes it for a gateway that cannot read its sent time and
+// sends the request again (helper-52).
+func TestBadMessageToProgram(t *testing.T) {
+	dir := proctest.Dir(t)
+	srv, err := simpl.Attach("GW", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cli, err := simpl.Attach("PROG", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := cli.Locate(ctx, "GW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		answer func(simpl.Message)
+		want   int
+	}{
+		{func(m simpl.Message) { reply(m, netwire.StatusBadMessage, 0, nil) }, netwire.BadMessageCarried},
+		{unreadable, 0},
+	} {
+		got := make(chan []byte, 1)
+		go func() {
+			buf := make([]byte, 64)
+			n, _ := c.Send(ctx, []byte("envelope"), buf)
+			got <- buf[:n]
+		}()
+		m, err := srv.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.answer(m)
+		s, detail, _, err := netwire.DecodeReply(<-got)
+		if err != nil || s != netwire.StatusBadMessage || detail != tc.want {
+			t.Errorf("answer read %v detail %d (%v), want bad_message detail %d", s, detail, err, tc.want)
+		}
+	}
 }

@@ -35,7 +35,10 @@ import (
 // built before sent was added, which refuses "GSN2") is a "GSN1"
 // envelope: the same without the sent field, the target following proxy
 // at offset 24. A "GSN2" envelope's sent time is never 0, so each
-// envelope has one encoding.
+// envelope has one encoding. A program sends a "GSN2" envelope again as
+// "GSN1" only when its gateway answered it StatusBadMessage with detail 0
+// (the gateway could not read it, so carried nothing); a "bad message"
+// that came from the other host has detail BadMessageCarried.
 type Envelope struct {
 	Kind     Kind
 	Target   naming.Name

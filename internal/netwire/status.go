@@ -26,7 +26,7 @@ const (
 	StatusUnknown       Status = 7  // the request may or may not have reached the receiver
 	StatusUnreachable   Status = 8  // no gateway serves that host, or a request in chunks stopped short (detail: the bytes that went out); nothing was delivered
 	StatusDenied        Status = 9  // the receiving host's policy refuses this sender
-	StatusBadMessage    Status = 10 // a gateway could not read what it was given
+	StatusBadMessage    Status = 10 // a gateway could not read what it was given (detail to a program: 0 its envelope, BadMessageCarried anything later)
 	StatusClosed        Status = 11 // a gateway is shutting down and took nothing
 	StatusBusy          Status = 12 // a gateway has its limit of requests in flight and took nothing (detail: the limit)
 	StatusFull          Status = 13 // a gateway holds its limit of bytes of messages and took nothing (detail: the limit in KiB)
@@ -36,6 +36,16 @@ const (
 // sending host's own gateway could not publish the request (it has lost
 // its NATS server and is reconnecting): nothing was sent.
 const UnreachableLocal = 1
+
+// BadMessageCarried is the detail of a StatusBadMessage that a gateway
+// gives a program for anything but the program's own envelope: an answer
+// from the other host (a receiver's reply its gateway could not pass on,
+// a request it had seen before), which may come after the request was
+// delivered. Detail 0 is kept for "this gateway could not read your
+// envelope", as gateways before the sent time (GSN2) answered one with
+// it: only then may a program send the request again, without the sent
+// time, knowing it was never carried.
+const BadMessageCarried = 1
 
 var statusNames = [...]string{"ok", "rejected", "not_found", "peer_gone", "too_large", "reply_too_large", "deadline", "unknown", "unreachable", "denied", "bad_message", "closed", "busy", "full"}
 

@@ -310,7 +310,9 @@ func (c *Conn) exchangeOnce(ctx context.Context, env netwire.Envelope, reply []b
 	if err != nil {
 		return 0, errs.Errorf("%s %q: the gateway's answer: %w", env.Kind, c.target, err)
 	}
-	if status == netwire.StatusBadMessage && env.Sent != 0 {
+	if status == netwire.StatusBadMessage && detail == 0 && env.Sent != 0 {
+		// The gateway could not read the envelope (BadMessageCarried
+		// would be anything later, which may follow a delivery).
 		return 0, errOldGateway
 	}
 	if err := status.Err(detail); err != nil {

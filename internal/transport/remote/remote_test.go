@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	proctest.Main(m, map[string]proctest.Role{"holdgw": runHoldGateway, "oldgw": runOldGateway}, proctest.WithLifetime(time.Minute))
+	proctest.Main(m, map[string]proctest.Role{"holdgw": runHoldGateway, "oldgw": runOldGateway, "badgw": runBadGateway}, proctest.WithLifetime(time.Minute))
 }
 
 // runHoldGateway (DIR) attaches the gateway's name in DIR, receives one
@@ -124,6 +124,64 @@ func TestOldGateway(t *testing.T) {
 			if got := gw.Expect("", 10*time.Second); got != line {
 				t.Errorf("Send %d: the gateway said %q, want %q", i, got, line)
 			}
+		}
+	}
+}
+
+// runBadGateway (DIR) is a gateway that reads GSN2 and answers every
+// Send as a gateway does whose request reached the other host and came
+// back "bad message" (a reply the receiving gateway could not pass on):
+// StatusBadMessage with detail BadMessageCarried. It prints "delivered
+// PAYLOAD" for each Send.
+func runBadGateway(args []string) error {
+	ch, err := simpl.Attach(netwire.GatewayName, simpl.WithDir(args[0]))
+	if err != nil {
+		return err
+	}
+	proctest.Ready()
+	for {
+		msg, err := ch.Receive(context.Background())
+		if err != nil {
+			return err
+		}
+		env, err := netwire.DecodeEnvelope(msg.Data())
+		if err != nil {
+			return err
+		}
+		if env.Kind == netwire.KindLocate {
+			msg.Reply(netwire.AppendReplyHeader(nil, netwire.StatusOK, 0))
+			continue
+		}
+		fmt.Printf("delivered %s\n", env.Payload)
+		msg.Reply(netwire.AppendReplyHeader(nil, netwire.StatusBadMessage, netwire.BadMessageCarried))
+	}
+}
+
+// A "bad message" that came from the other host, after the request may
+// have been delivered, fails the Send; the request is not sent again as
+// to a gateway that could not read its sent time (helper-52: every
+// deadline Send answered "bad message" was delivered twice).
+func TestBadMessageNotResent(t *testing.T) {
+	gw, ep := withGateway(t, "badgw")
+	n, err := naming.Parse("otherhost:SRV")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ep.Dial(context.Background(), transport.Peer{Name: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a deadline: a sent time
+	defer cancel()
+	for _, payload := range []string{"first", "second"} {
+		if _, err := c.Send(ctx, []byte(payload), make([]byte, 16)); !errors.Is(err, transport.ErrBadMessage) {
+			t.Errorf("Send %s answered bad message: %v, want ErrBadMessage", payload, err)
+		}
+		// The first Send returned before the second went: a resend of
+		// it would come before "delivered second".
+		if got := gw.Expect("delivered", 10*time.Second); got != "delivered "+payload {
+			t.Fatalf("the gateway got %q, want %q", got, "delivered "+payload)
 		}
 	}
 }
