@@ -204,3 +204,73 @@ func TestProgramsNotToOwnHost(t *testing.T) {
 		t.Fatal("publishing to this host's SRV: no permissions violation within 10s")
 	}
 }
+
+// A "no responders" on <inbox>.x0, in the server's form or as a
+// gateway's unreachable answer, is counted bad and settles nothing:
+// batch 0 is "went out alone", so before, any host that knew the inbox
+// failed every lone request in flight "unreachable, nothing delivered",
+// delivered ones too (helper-52).
+func TestForgedNoRespondersX0(t *testing.T) {
+	const host = "gw-x0-host"
+	g, dir, conn := setupFree(t, host)
+	b := peerOn(t, conn)
+	held := make(chan string, 4)
+	if _, err := b.Subscribe(netwire.HostSubjects("hb"), func(m *nats.Msg) {
+		if answerBatch(t, b, m) {
+			return
+		}
+		held <- m.Reply // delivered; b answers once the forgeries are in
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Flush()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := locateIn(t, ctx, dir, "hb:SRV")
+	done := make(chan string, 1)
+	go func() {
+		reply := make([]byte, 64)
+		n, err := c.Send(ctx, make([]byte, 20<<10), reply) // over a batch's limit: goes alone
+		if err != nil {
+			done <- "error: " + err.Error()
+			return
+		}
+		done <- string(reply[:n])
+	}()
+	var reply string
+	select {
+	case reply = <-held:
+	case <-ctx.Done():
+		t.Fatal("b never got the Send")
+	}
+	inbox := reply[:strings.LastIndexByte(reply, '.')]
+	before := g.Stats().BadAnswers
+	forger := peerOn(t, conn)
+	h := nats.Header{}
+	h.Set(netwire.HeaderStatus, "unreachable")
+	forger.PublishMsg(&nats.Msg{Subject: inbox + ".x0", Header: h})
+	h = nats.Header{}
+	h.Set(natsStatus, noResponders)
+	forger.PublishMsg(&nats.Msg{Subject: inbox + ".x0", Header: h})
+	forger.Flush()
+	for g.Stats().BadAnswers < before+2 {
+		select {
+		case r := <-done:
+			t.Fatalf("the Send b holds ended before b answered: %q", r)
+		case <-ctx.Done():
+			t.Fatalf("the forged answers not both counted bad: %+v", g.Stats())
+		case <-time.After(5 * time.Millisecond): // polling the count
+		}
+	}
+	if err := b.PublishMsg(&nats.Msg{Subject: reply, Header: answerHeader("ok", 0), Data: []byte("from b")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r != "from b" {
+			t.Errorf("the Send got %q, want b's answer", r)
+		}
+	case <-ctx.Done():
+		t.Fatal("the Send got no answer")
+	}
+}

@@ -544,9 +544,11 @@ func (g *Gateway) onAnswer(m *nats.Msg) {
 		g.onAnswers(m)
 		return
 	case strings.HasPrefix(tok, "x"):
-		// Only NATS's "no responders" to a batch comes here.
+		// Only NATS's "no responders" to a batch comes here, in the
+		// server's own form. A batch's number is never 0 (0 is "went out
+		// alone"): a forged x0 would settle every lone request.
 		k, err := strconv.ParseUint(tok[1:], 10, 64)
-		if a, perr := parseAnswer(m); err != nil || perr != nil || a.status != netwire.StatusUnreachable {
+		if err != nil || k == 0 || len(m.Data) != 0 || m.Header.Get(natsStatus) != noResponders {
 			g.stats.badAns.Add(1)
 			return
 		}
