@@ -213,6 +213,7 @@ type Stats struct {
 	PartialReplies int64 // replies in chunks given up before they were whole, either side
 	Held           int64 // bytes now held of WithMaxBytes
 	MostHeld       int64 // the most bytes ever held of it
+	Dropped        int64 // messages from the network NATS dropped, more than the gateway had yet read (a flood)
 	Batches        int64 // batches of requests sent (batch.go)...
 	Batched        int64 // ...and the requests in them
 	AnswerBatches  int64 // batches of answers sent...
@@ -258,6 +259,7 @@ type Gateway struct {
 
 	stats struct {
 		out, in, badEnv, badReq, badAns, dup, denied, busy, unknown, unreachable, stray, proxies, partial, partialReplies atomic.Int64
+		dropped                                                                                                           atomic.Int64 // by NATS, of ended subscriptions
 		batches, batched, answerBatches, batchedAnswers                                                                   atomic.Int64
 	}
 }
@@ -332,12 +334,10 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 			g.hardEnd()
 			return nil, fmt.Errorf("gateway: subscribing to %s: %w", netwire.HostSubjects(host), err)
 		}
-		// No subscription may drop messages for a slow consumer below
-		// the limits on what is in flight.
-		g.inSub.SetPendingLimits(-1, -1)
+		bound(g.inSub)
 	}
-	g.inboxSub.SetPendingLimits(-1, -1)
-	g.streamSub.SetPendingLimits(-1, -1)
+	bound(g.inboxSub)
+	bound(g.streamSub)
 	err = nc.Flush()
 	if err == nil {
 		// The server answers a subscription its permissions refuse
@@ -369,10 +369,44 @@ func New(ch *simpl.Channel, nc *nats.Conn, host string, opts ...Option) (*Gatewa
 // unsubscribe drops the gateway's subscriptions.
 func (g *Gateway) unsubscribe() {
 	for _, s := range []*nats.Subscription{g.inSub, g.inboxSub, g.streamSub} {
-		if s != nil {
-			s.Unsubscribe()
-		}
+		g.unsub(s)
 	}
+}
+
+// The most a subscription holds that its handler has not taken yet: what
+// a peer publishing faster than the gateway reads can make it hold. Past
+// either, NATS drops what comes (counted: Stats.Dropped), and a request
+// or answer dropped so ends its sender's Send as silence does: outcome
+// unknown. Each handler takes a message in microseconds (a request's
+// delivery runs in a goroutine of its own), so only a flood reaches them.
+// Variables for the tests.
+var (
+	pendingMsgs  = 1 << 16
+	pendingBytes = 64 << 20
+)
+
+// bound puts the pending limits on s.
+func bound(s *nats.Subscription) { s.SetPendingLimits(pendingMsgs, pendingBytes) }
+
+// unsub ends s (nil: none), keeping the count of what it dropped.
+func (g *Gateway) unsub(s *nats.Subscription) {
+	if s == nil {
+		return
+	}
+	if n, err := s.Dropped(); err == nil {
+		g.stats.dropped.Add(int64(n))
+	}
+	s.Unsubscribe()
+}
+
+// subs are the gateway's subscriptions that take messages from the
+// network.
+func (g *Gateway) subs() []*nats.Subscription {
+	subs := []*nats.Subscription{g.inSub, g.inboxSub, g.streamSub}
+	if n := g.names; n != nil {
+		subs = append(subs, n.evSub, n.listSub)
+	}
+	return subs
 }
 
 // checkHost accepts a host name a gateway can serve.
@@ -404,7 +438,23 @@ func (g *Gateway) Stats() Stats {
 		Unreachable: s.unreachable.Load(), StrayAnswers: s.stray.Load(), ProxiesToSelf: s.proxies.Load(),
 		Partial: s.partial.Load(), PartialReplies: s.partialReplies.Load(), Held: g.held.Load(), MostHeld: g.mostHeld.Load(),
 		Batches: s.batches.Load(), Batched: s.batched.Load(), AnswerBatches: s.answerBatches.Load(), BatchedAnswers: s.batchedAnswers.Load(),
+		Dropped: g.dropped(),
 	}
+}
+
+// dropped counts what NATS dropped for the gateway's subscriptions, ended
+// ones included.
+func (g *Gateway) dropped() int64 {
+	n := g.stats.dropped.Load()
+	for _, s := range g.subs() {
+		if s == nil || !s.IsValid() {
+			continue
+		}
+		if d, err := s.Dropped(); err == nil {
+			n += int64(d)
+		}
+	}
+	return n
 }
 
 // receive takes the envelopes local programs send until ctx ends.

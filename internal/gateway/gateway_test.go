@@ -322,3 +322,41 @@ func TestBadMessageToProgram(t *testing.T) {
 		}
 	}
 }
+
+// seen's ring grows as ids come, keeping them oldest first across its
+// wrap, and takes no memory for ids that never came.
+func TestSeenGrows(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := newSeen(time.Minute, 300)
+	if len(s.order) != 0 {
+		t.Fatalf("a new seen holds a ring of %d", len(s.order))
+	}
+	add := func(from, to int, at time.Time) {
+		for i := from; i < to; i++ {
+			if !s.add(strconv.Itoa(i), at) {
+				t.Fatalf("new id %d taken for a repeat", i)
+			}
+		}
+	}
+	add(0, 100, t0)
+	add(100, 150, t0.Add(61*time.Second)) // the first 100 forgotten: the ring's head moves on
+	add(150, 400, t0.Add(62*time.Second)) // grows with its head past 0, then fills to 300
+	if s.n != 300 || len(s.ids) != 300 || len(s.order) != 300 {
+		t.Fatalf("holding %d ids (map %d, ring %d), want 300", s.n, len(s.ids), len(s.order))
+	}
+	for i := 100; i < 400; i++ {
+		if _, ok := s.ids[strconv.Itoa(i)]; !ok {
+			t.Fatalf("id %d forgotten", i)
+		}
+		if got := s.order[(s.head+i-100)%len(s.order)].id; got != strconv.Itoa(i) {
+			t.Fatalf("ring place %d holds id %s, want %d", i-100, got, i)
+		}
+	}
+	add(400, 401, t0.Add(62*time.Second)) // at the bound: the oldest, 100, goes
+	if _, ok := s.ids["100"]; ok || s.n != 300 {
+		t.Errorf("at the bound, id 100 kept (%d held)", s.n)
+	}
+	if _, ok := s.ids["101"]; !ok {
+		t.Error("at the bound, not the oldest id was forgotten")
+	}
+}

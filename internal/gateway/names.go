@@ -159,11 +159,12 @@ func startNames(g *Gateway) (*names, error) {
 	if n.evSub, err = g.nc.Subscribe(netwire.NamesAllSubjects, n.onNames); err != nil {
 		return fail(fmt.Errorf("gateway: subscribing to %s: %w", netwire.NamesAllSubjects, err))
 	}
-	n.evSub.SetPendingLimits(-1, -1)
+	bound(n.evSub)
 	list := netwire.NamesListSubject(g.host, w.Epoch())
 	if n.listSub, err = g.nc.Subscribe(list, n.onList); err != nil {
 		return fail(fmt.Errorf("gateway: subscribing to %s: %w", list, err))
 	}
+	bound(n.listSub)
 	if err := g.nc.Flush(); err != nil {
 		return fail(fmt.Errorf("gateway: subscribing to names: %w", err))
 	}
@@ -794,8 +795,8 @@ func (n *names) close() {
 		n.table.Close()
 		return
 	}
-	n.listSub.Unsubscribe()
-	n.evSub.Unsubscribe()
+	n.g.unsub(n.listSub)
+	n.g.unsub(n.evSub)
 	n.send(&netwire.Names{Type: netwire.NamesBye, Gen: n.w.Epoch()})
 	// Under mu: syncLocked starts no ask once ctx has ended, so none
 	// starts after Wait.

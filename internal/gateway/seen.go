@@ -9,13 +9,15 @@ import (
 // window, at most max of them, so that a request that arrives twice is
 // delivered once. When more than max arrive within a window the oldest
 // are forgotten early: memory stays bounded (about 150 bytes an id) and
-// the window shrinks. Safe for concurrent use.
+// the window shrinks. It takes memory as ids come, not max's worth at
+// once (a gateway that serves nothing, in every program that goes
+// straight to NATS, takes none). Safe for concurrent use.
 type seen struct {
 	mu     sync.Mutex
 	window time.Duration
 	max    int
 	ids    map[string]struct{}
-	order  []seenID // oldest first, a ring of max entries
+	order  []seenID // oldest first, a ring grown as needed up to max entries
 	head   int      // index of the oldest in order
 	n      int      // how many order holds
 }
@@ -26,7 +28,16 @@ type seenID struct {
 }
 
 func newSeen(window time.Duration, max int) *seen {
-	return &seen{window: window, max: max, ids: make(map[string]struct{}), order: make([]seenID, max)}
+	return &seen{window: window, max: max, ids: make(map[string]struct{})}
+}
+
+// grow doubles the ring (from 64, up to max), oldest first again.
+func (s *seen) grow() {
+	bigger := make([]seenID, min(max(2*len(s.order), 64), s.max))
+	for i := range s.n {
+		bigger[i] = s.order[(s.head+i)%len(s.order)]
+	}
+	s.order, s.head = bigger, 0
 }
 
 // add records id at now and reports whether it is new.
@@ -41,14 +52,17 @@ func (s *seen) add(id string, now time.Time) bool {
 		}
 		delete(s.ids, old.id)
 		s.order[s.head] = seenID{}
-		s.head = (s.head + 1) % s.max
+		s.head = (s.head + 1) % len(s.order)
 		s.n--
 	}
 	if _, dup := s.ids[id]; dup {
 		return false
 	}
+	if s.n == len(s.order) {
+		s.grow()
+	}
 	s.ids[id] = struct{}{}
-	s.order[(s.head+s.n)%s.max] = seenID{id: id, at: now}
+	s.order[(s.head+s.n)%len(s.order)] = seenID{id: id, at: now}
 	s.n++
 	return true
 }

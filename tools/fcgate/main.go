@@ -472,9 +472,9 @@ func run(args []string, stdout io.Writer) error {
 	if *verbose {
 		st := g.Stats()
 		outMu.Lock()
-		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d, partial %d, partial replies %d, most held %d bytes, denied %d, batches out %d of %d requests, answer batches %d of %d\n",
+		_, err := fmt.Fprintf(stdout, "fcgate: stopped: out %d, in %d, bad envelopes %d, bad requests %d, bad answers %d, duplicates %d, busy %d, outcome unknown %d, unreachable %d, partial %d, partial replies %d, most held %d bytes, denied %d, batches out %d of %d requests, answer batches %d of %d, dropped unread %d\n",
 			st.Out, st.In, st.BadEnvelopes, st.BadRequests, st.BadAnswers, st.Duplicates, st.Busy, st.Unknown, st.Unreachable, st.Partial, st.PartialReplies, st.MostHeld, st.Denied,
-			st.Batches, st.Batched, st.AnswerBatches, st.BatchedAnswers)
+			st.Batches, st.Batched, st.AnswerBatches, st.BatchedAnswers, st.Dropped)
 		if err == nil && cs != nil {
 			c := cs.Stats()
 			_, err = fmt.Fprintf(stdout, "fcgate: C SIMPL: requests %d, registrations %d, located %d, not found %d, sends %d, failed %d, triggers %d, bad %d, busy %d\n",
