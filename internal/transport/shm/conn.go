@@ -1073,24 +1073,28 @@ func (l *lane) wait(ctx context.Context, spin, park bool) (state uint32, qerr er
 
 // wake interrupts the Send waiting on the lane, if one sleeps; its reason
 // (context, receiver gone, Close) must be visible before the call.
+//
+// It wakes both ways whatever swait says: swait is shared, and a
+// receiver that cleared it to answer and died (or a hostile one that
+// cleared it and never answered) would otherwise leave the Send asleep
+// for good, unwoken by its context, the receiver's death or Close. A
+// wake-up with nobody asleep costs a system call and, for a parked Send,
+// one more look at the lane. Not on the answer's path: the receiver
+// wakes the Send itself.
 func (l *lane) wake() {
 	l.mapMu.Lock()
 	defer l.mapMu.Unlock()
 	if l.unmapped {
 		return // a late context wake-up of a dropped lane
 	}
-	switch l.w.swait.Swap(swaitNone) {
-	case swaitNone:
-	case swaitPipe:
-		// The deadline first, then the flag that tells the Send to
-		// clear it: the other way round, a Send could clear it between
-		// the two and the deadline stay past, its later reads returning
-		// at once (a spin) with no flag left to clear it.
-		l.nudge.SetReadDeadline(time.Unix(1, 0))
-		l.woken.Store(true)
-	default:
-		sys.FutexWake(l.w.swait, 1)
-	}
+	l.w.swait.Swap(swaitNone)
+	// The deadline first, then the flag that tells the Send to clear
+	// it: the other way round, a Send could clear it between the two and
+	// the deadline stay past, its later reads returning at once (a spin)
+	// with no flag left to clear it.
+	l.nudge.SetReadDeadline(time.Unix(1, 0))
+	l.woken.Store(true)
+	sys.FutexWake(l.w.swait, 1)
 }
 
 func (l *lane) isGone() bool { return l.dead.Load() }

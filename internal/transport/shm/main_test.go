@@ -40,10 +40,11 @@ const helperLifetime = 3 * time.Minute
 
 func TestMain(m *testing.M) {
 	roles := map[string]proctest.Role{
-		"recv": roleRecv,
-		"send": roleSend,
-		"grab": roleGrab,
-		"trig": roleTrig,
+		"recv":      roleRecv,
+		"send":      roleSend,
+		"grab":      roleGrab,
+		"trig":      roleTrig,
+		"answerdie": roleAnswerDie,
 	}
 	maps.Copy(roles, transporttest.Roles(Transport{}))
 	proctest.Main(m, roles, proctest.WithLifetime(helperLifetime))
