@@ -152,7 +152,10 @@ func WithPerm(mode os.FileMode) Option {
 
 // WithMaxMessage sets the largest request Receive accepts; larger ones fail
 // for their sender with ErrTooLarge. The default is 64 MiB; zero or less
-// fails Attach.
+// fails Attach. Through shared memory a request or reply is at most
+// 256 MiB less a lane's header and the origin a gateway adds: a larger
+// request is a SizeError of ErrTooLarge there whatever this says, a
+// larger reply ErrReplyTooLarge; C SIMPL's FIFO wire carries larger ones.
 func WithMaxMessage(n int) Option {
 	return func(o *options) error {
 		if n <= 0 {

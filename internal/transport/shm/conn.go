@@ -134,6 +134,9 @@ func Dial(ctx context.Context, addr string, pid int, whom string, opts Options) 
 	if c.maxMsg <= 0 {
 		c.maxMsg = DefaultMaxMessage
 	}
+	// A lane holds at most MaxLaneData: a larger request is TooLarge
+	// here, with the size, not a lane the receiver refuses.
+	c.maxMsg = min(c.maxMsg, MaxLaneData-transport.MaxOrigin)
 	l, err := c.newLane(ctx, 0, false)
 	if err != nil {
 		// The handshake may have failed after the receiver's bell was
@@ -755,7 +758,10 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		defer stop()
 		defer context.AfterFunc(queued, stop)()
 	}
-	l, err := c.get(gctx, max(need, len(reply)))
+	// A reply buffer larger than a lane holds takes what a lane holds: a
+	// larger reply is ErrReplyTooLarge, with its size.
+	room := min(len(reply), MaxLaneData)
+	l, err := c.get(gctx, max(need, room))
 	if err != nil {
 		if queued, _, ok := transport.UntilTakenFrom(ctx); ok && queued.Err() != nil && ctx.Err() == nil {
 			return 0, queued.Err()
@@ -774,7 +780,7 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		olen = len(b)
 	}
 	l.w.origin.Store(uint32(olen))
-	n, keep, err := c.exchange(ctx, l, len(req), len(reply), crowd)
+	n, keep, err := c.exchange(ctx, l, len(req), room, crowd)
 	if err == nil {
 		copied.Add(uint64(copy(reply, l.w.data[:n])))
 	}

@@ -167,7 +167,11 @@ const (
 	MaxLanes     = 4096
 	readyWords   = MaxLanes / 64
 	minLaneSize  = 4096
-	MaxLaneBytes = HeaderSize + 256<<20
+	MaxLaneBytes = HeaderSize + 256<<20 // the largest memfd a receiver maps as a lane
+	// MaxLaneData is the most a lane carries, a request (with its
+	// origin) or a reply: lanes come in powers of two (laneSize), the
+	// largest 256 MiB with its header.
+	MaxLaneData = 256<<20 - HeaderSize
 )
 
 // Failure codes a receiver leaves in a lane's code word.

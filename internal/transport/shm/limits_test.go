@@ -284,3 +284,34 @@ func TestEndpointCloseEndsHandshake(t *testing.T) {
 		t.Errorf("a handshake's connection after Close returned: closed %v (%v), want closed", closed, err)
 	}
 }
+
+// A lane carries at most MaxLaneData. A reply buffer larger than that
+// takes what a lane holds and the Send works; a request larger than that
+// (a MaxMessage that allows it), or a Buffer, is a SizeError with the
+// sizes. Before, the sender made a lane larger than any receiver takes
+// and the Send failed as a corrupt message (helper-55).
+func TestLaneCeiling(t *testing.T) {
+	e, addr := listen(t, "CEILING", Options{})
+	stop := serveLocal(t, e, 0)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, addr, os.Getpid(), "tester", Options{MaxMessage: 1 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	reply := make([]byte, MaxLaneData+1<<20) // untouched: no memory until written
+	if n, err := c.Send(ctx, []byte("Ehi"), reply); err != nil || n != 3 {
+		t.Errorf("a 3-byte Send with a reply buffer of %d MiB: %d bytes, %v", len(reply)>>20, n, err)
+	}
+	limit := MaxLaneData - transport.MaxOrigin
+	var se *transport.SizeError
+	_, err = c.Send(ctx, make([]byte, limit+1), make([]byte, 8))
+	if !errors.Is(err, transport.ErrTooLarge) || !errors.As(err, &se) || se.Size != limit+1 || se.Limit != limit {
+		t.Errorf("a Send of %d bytes: %v, want a SizeError of ErrTooLarge, limit %d", limit+1, err, limit)
+	}
+	if _, err := c.Buffer(ctx, limit+1); !errors.Is(err, transport.ErrTooLarge) || !errors.As(err, &se) || se.Limit != limit {
+		t.Errorf("a Buffer of %d bytes: %v, want a SizeError of ErrTooLarge, limit %d", limit+1, err, limit)
+	}
+}
