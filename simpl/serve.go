@@ -224,8 +224,9 @@ func (s *server) answered(seq uint64) {
 // rank before it raises the thread, so a rank other than the one last
 // published means the thread may have been changed under us: it is set
 // again, and a rank raised while it is being set is looked at again. A
-// raised rank is kept even when no request of that rank waits yet: a
-// sender raises before it posts its request (see the shared-memory
+// raise (the thread's priority as a sender set it, not the rank word,
+// which any admitted sender can write) is kept even when no request of
+// that rank waits yet: a sender raises before it posts its request (see the shared-memory
 // transport's boost), and lowering the thread then would leave that
 // sender's request behind the one being served at the lower priority.
 // (A sender that dies between its raise and its post leaves the thread
@@ -243,12 +244,19 @@ func (s *server) settle(base transport.Prio) {
 		}
 		pub, bell := s.q.ServerRank()
 		changed := bell && pub != s.published
-		if p, ok := transport.RankPrio(pub); changed && ok && pub > target.Rank() {
+		if changed && pub > target.Rank() {
 			// A sender raised the thread: it does so before it posts its
 			// request, which may not be waiting yet. Keep the raise: set
 			// lower now, the thread would serve on below that sender
 			// until the next request, the sender having raised it once.
-			target = p
+			// What is kept is what the thread runs at, never the rank
+			// word itself: any sender the mode admits can write that
+			// word, and adopting it would have this process raise its
+			// own thread to whatever a sender of another user wrote. A
+			// raise whose thread change has not landed yet lands after.
+			if now, err := sys.GetSched(s.tid); err == nil && transport.Prio(now).Rank() > target.Rank() {
+				target = transport.Prio(now)
+			}
 		}
 		rank := target.Rank()
 		if bell && !s.q.SwapServerRank(s.tid, pub, rank) {

@@ -77,3 +77,62 @@ func TestSettleKeepsRaise(t *testing.T) {
 		t.Errorf("published rank %d, want the raised %d", r, high.Rank())
 	}
 }
+
+// A sender that writes the bell's rank word and raises nothing (any
+// sender the mode admits can write that word; one of another user cannot
+// raise the receiver's thread itself) does not get the receiver to raise
+// its own thread: settle keeps what the thread runs at, never the word.
+// Before, one store of SCHED_FIFO 99 into the word had the receiver set
+// its serving thread to FIFO 99 with its own privileges (helper-55).
+func TestSettleIgnoresForgedRank(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a receiver that could raise its thread needs root")
+	}
+	dir := t.TempDir()
+	rx, err := Attach("FORGED", WithDir(dir), WithTransport(SHM), WithPriorityInheritance(), WithPerm(0o666))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	tx, err := Attach("FORGEDTX", WithDir(dir), WithTransport(SHM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := tx.Locate(ctx, "FORGED") // a lane, and with it the bell the rank lives in
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	own, err := sys.GetSched(0)
+	if err != nil || own.Policy != sys.SchedOther {
+		t.Skipf("this thread runs at %+v (%v), want SCHED_OTHER", own, err)
+	}
+	defer sys.SetSched(0, own)
+	s, err := newServer(rx.q, &rx.prioFails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop()
+	s.mu.Lock()
+	s.settle(transport.Prio{Policy: sys.SchedOther})
+	s.mu.Unlock()
+	forged := transport.Prio{Policy: sys.SchedFIFO, Level: 99}
+	if r, _ := rx.q.ServerRank(); !rx.q.SwapServerRank(s.tid, r, forged.Rank()) {
+		t.Fatal("the rank word could not be written")
+	}
+	s.mu.Lock()
+	s.settle(transport.Prio{Policy: sys.SchedOther})
+	s.mu.Unlock()
+	if now, err := sys.GetSched(0); err != nil || now != own {
+		t.Errorf("after a forged rank word, the serving thread runs at %+v (%v), want its own %+v", now, err, own)
+	}
+	if r, _ := rx.q.ServerRank(); r == forged.Rank() {
+		t.Errorf("the forged rank %d is still published", r)
+	}
+}

@@ -155,7 +155,9 @@ const (
 // ready bits, so a hostile one can write these words too: the worst it
 // does is to make other senders skip a raise (a high srank), or raise
 // another thread of the receiver's process (a wrong server), until the
-// receiver publishes again at its next request or answer.
+// receiver publishes again at its next request or answer. The receiver
+// keeps a raise only as the priority its thread really runs at, never
+// as the word says: a written srank raises nothing by itself.
 const (
 	bellSize     = 4096
 	offSeq       = 0
