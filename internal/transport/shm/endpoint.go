@@ -97,6 +97,12 @@ type Endpoint struct {
 	bellMap *sys.Mapping
 	bellFD  *sys.FD
 	bell    *bellWords
+	// arrivals numbers arrivals in priority order: the FIFO requests
+	// its Queue holds and the lanes' requests and proxies as this
+	// receiver first sees them posted (stampLocked). Never the tickets
+	// senders write: a hostile one would write one far in the past and be
+	// received first forever.
+	arrivals atomic.Uint32
 
 	lanes  [MaxLanes]atomic.Pointer[rlane]
 	top    atomic.Int32       // lane indices in use are below top
@@ -157,7 +163,21 @@ type rlane struct {
 	// gone, the ptail it left (the last proxy to deliver).
 	ptaken   uint32
 	goneTail uint32
+	// The arrival number the receiver gave the posted request when it
+	// first saw it (stamped: given); see Endpoint.arrivals.
+	stamp   uint32
+	stamped bool
+	// A proxy lane's arrival numbers, oldest first, a ring of nruns
+	// from runs[run0]: the proxies below each run's end (and at or past
+	// the run before's) were first seen together and share its number.
+	// With the ring full, proxies seen later join the newest run.
+	runs        [8]stampRun
+	run0, nruns int
 }
+
+// stampRun numbers the proxies of a ring up to end (exclusive, in the
+// receiver's count) that it first saw at once.
+type stampRun struct{ end, stamp uint32 }
 
 // Listen starts the receiving side of name at the abstract socket addr.
 // dir is the FIFO directory, where the endpoint's Dial finds its peers.
@@ -215,7 +235,7 @@ func listenAt(addr, dir, name string, opts Options) (*Endpoint, error) {
 		}
 		return nil, errs.Errorf("listen on %s: %w", addr, err)
 	}
-	if err := e.q.SetSource(e, e.bell); err != nil {
+	if err := e.q.SetSource(e, servingBell{e.bell, &e.arrivals}); err != nil {
 		ln.Close()
 		m.Unmap()
 		fd.Close()
@@ -753,6 +773,7 @@ func (l *rlane) proxyLocked(take bool) (proxy int, ticket, n uint32, drop bool) 
 	if take {
 		l.ptaken++
 		l.r.head.Store(l.ptaken)
+		l.dropRunsLocked()
 		drop = n == 1 && l.gone
 	}
 	return p, t, n, drop
@@ -790,6 +811,7 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 	}
 	l.busy = true
 	l.gen++
+	l.stamped = false // the next request is stamped when seen
 	l.data = l.w.data[:n:n]
 	l.origin = nil
 	if olen > 0 {
@@ -805,10 +827,11 @@ func (e *Endpoint) take(idx int) (*rlane, uint64, bool) {
 func (e *Endpoint) trusts(l *rlane) bool { return l.cred.UID == e.uid || l.cred.UID == 0 }
 
 // waitingRank is the rank lane l's posted request counts at in priority
-// order, and its ticket; ok is false when l holds no posted request. The
-// caller holds l.mu.
+// order, and its arrival number (stampLocked); ok is false when l holds
+// no posted request. The caller holds l.mu.
 func (e *Endpoint) waitingRank(l *rlane) (p transport.Prio, ticket uint32, ok bool) {
 	if l.proxies || l.dead || l.gone || l.busy || l.w.state.Load() != lanePosted {
+		l.stamped = false // withdrawn, say: posted again, it is stamped again
 		return p, 0, false
 	}
 	p = transport.DefaultPrio
@@ -817,8 +840,56 @@ func (e *Endpoint) waitingRank(l *rlane) (p transport.Prio, ticket uint32, ok bo
 	if q, has, err := decodePrio(l.w.prio.Load()); err == nil && has && e.trusts(l) {
 		p = q
 	}
-	return p, l.w.ticket.Load(), true
+	return p, e.stampLocked(l), true
 }
+
+// stampLocked is the arrival number of l's posted request or next proxy:
+// the next of the receiver's count the first time the receiver sees it,
+// the same after. Two posted while the receiver was busy are numbered in
+// the order it looks at them, not that of their posting, which only
+// their senders' words tell and a hostile sender could forge. The caller
+// holds l.mu.
+func (e *Endpoint) stampLocked(l *rlane) uint32 {
+	if !l.stamped {
+		l.stamp, l.stamped = e.arrivals.Add(1), true
+	}
+	return l.stamp
+}
+
+// proxyStampLocked is the arrival number of proxy lane l's next proxy,
+// n proxies waiting (proxyLocked's n): those the receiver sees for the
+// first time are numbered now, together. The caller holds l.mu.
+func (e *Endpoint) proxyStampLocked(l *rlane, n uint32) uint32 {
+	end := l.ptaken + n
+	last := &l.runs[(l.run0+l.nruns-1+len(l.runs))%len(l.runs)]
+	switch {
+	case l.nruns > 0 && int32(end-last.end) <= 0: // none new
+	case l.nruns == len(l.runs):
+		last.end = end
+	default:
+		l.runs[(l.run0+l.nruns)%len(l.runs)] = stampRun{end: end, stamp: e.arrivals.Add(1)}
+		l.nruns++
+	}
+	return l.runs[l.run0].stamp
+}
+
+// dropRunsLocked drops the runs whose proxies were all taken. The caller
+// holds l.mu.
+func (l *rlane) dropRunsLocked() {
+	for l.nruns > 0 && int32(l.runs[l.run0].end-l.ptaken) <= 0 {
+		l.run0 = (l.run0 + 1) % len(l.runs)
+		l.nruns--
+	}
+}
+
+// servingBell is the bell as the receiver's Queue uses it: its arrivals
+// are numbered by the receiver's own count, which the lanes' share.
+type servingBell struct {
+	*bellWords
+	arrivals *atomic.Uint32
+}
+
+func (b servingBell) Ticket() uint32 { return b.arrivals.Add(1) }
 
 // The endpoint is a PrioSource: the queue can receive from it in priority
 // order.
@@ -855,8 +926,11 @@ func (e *Endpoint) Candidates() (best, oldest transport.Candidate, ok bool) {
 				posted bool
 			)
 			if l.proxies {
-				proxy, t, _, drop := l.proxyLocked(false)
-				p, ticket, posted = transport.DefaultPrio, t, proxy > 0
+				proxy, _, n, drop := l.proxyLocked(false)
+				p, posted = transport.DefaultPrio, proxy > 0
+				if posted {
+					ticket = e.proxyStampLocked(l, n)
+				}
 				l.mu.Unlock()
 				if drop {
 					l.release()

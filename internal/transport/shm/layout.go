@@ -38,7 +38,8 @@ import (
 //	24      prio     sender              the sending thread's scheduling policy
 //	                                     and priority (0: none; see below)
 //	28      ticket   sender              the request's arrival number, from the
-//	                                     bell's ticket word
+//	                                     bell's ticket word; not believed: the
+//	                                     receiver numbers arrivals itself
 //	32..63  reserved (a proxy lane's ring words: see below)
 //	64      data     both                request, then reply
 //
@@ -134,8 +135,10 @@ const (
 //	offset  word      written by   meaning
 //	0       seq       senders      bumped after each posted message
 //	4       sleepers  receiver     receivers asleep in FUTEX_WAIT on seq
-//	8       ticket    senders,     bumped for each message posted: its
-//	                  receiver     arrival number (lane word ticket)
+//	8       ticket    senders      bumped for each message posted: its
+//	                               arrival number (lane word ticket), kept
+//	                               for older receivers; a receiver numbers
+//	                               arrivals with a count of its own
 //	12      server    receiver     the thread serving the lanes with
 //	                               priority inheritance (0: none)
 //	16      srank     receiver,    that thread's rank (transport.Prio.Rank;
@@ -475,8 +478,9 @@ const (
 // the receiver stores it before it closes the lane's socket, so the
 // sender's next Trigger reports ErrBadMessage. Every index the receiver
 // uses is its count modulo proxyRing, within the mapping it checked at
-// the handshake; the ticket is believed as a lane's ticket word is (it
-// only orders this sender's proxies among the others in priority order).
+// the handshake; the entry's ticket is not believed, as a lane's ticket
+// word is not: in priority order the receiver numbers a proxy's arrival
+// itself when it first sees it at the head of the ring.
 // It takes one proxy per visit of the lane in its rotating scan (see
 // pollLanes), so a sender with a full ring delays the others by no more
 // than a sender of Sends does.

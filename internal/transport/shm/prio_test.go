@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +133,108 @@ func TestMixedPriorityOrder(t *testing.T) {
 		if line := p.Expect("sent", 10*time.Second); !strings.Contains(line, `sent nil "r"`) {
 			t.Errorf("sender: %q", line)
 		}
+	}
+}
+
+// In priority order the receiver numbers arrivals itself: a sender that
+// writes a ticket far in the past into each of its lanes does not
+// overtake, without bound, a request the receiver saw before them. Here
+// a nice-5 request waits (seen by the receiver, which took a nice -5
+// decoy beside it); then 20 nice -5 requests come with tickets forged
+// 1000 before it: it is received after at most PriorityWindow of them.
+// Before, the forged tickets made each of them "the oldest", and the
+// nice-5 request came last (helper-55).
+func TestForgedTicketsBounded(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	q := transport.NewQueue("FORGE", true)
+	q.SetPriorityOrder()
+	t.Cleanup(func() { q.Close() })
+	_, addr := listen(t, "FORGE", Options{Queue: q})
+	dial := func(whom string) *Conn {
+		c, err := Dial(context.Background(), addr, os.Getpid(), whom, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	victim, hostile := dial("victim"), dial("hostile")
+	nice := func(n int) uint32 { return encodePrio(transport.Prio{Policy: transport.SchedOther, Level: n}) }
+	receive := func() string {
+		r, _, err := q.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(r.Data())
+		if err := r.Reply(nil); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	lanes := []*lane{postWaiting(t, victim, []byte("victim"), nice(5)), postWaiting(t, victim, []byte("decoy"), nice(-5))}
+	if got := receive(); got != "decoy" {
+		t.Fatalf("received %q first, want the decoy", got)
+	}
+	for range 20 {
+		l := postWaiting(t, hostile, []byte("hostile"), nice(-5))
+		l.w.ticket.Store(lanes[0].w.ticket.Load() - 1000)
+		lanes = append(lanes, l)
+	}
+	pos := -1
+	for i := range 21 {
+		if receive() == "victim" {
+			pos = i
+		}
+	}
+	if pos < transport.PriorityWindow-2 || pos > transport.PriorityWindow {
+		t.Errorf("the nice-5 request was received after %d of the 20 later ones, want at most %d (PriorityWindow) and not far fewer", pos, transport.PriorityWindow)
+	}
+	for _, l := range lanes {
+		if st, _ := l.wait(ctx, true, false); st != laneAnswered {
+			t.Fatalf("a posted request's lane in state %d, want answered", st)
+		}
+		l.w.prio.Store(0)
+		l.w.state.Store(laneIdle)
+		l.c.put(l)
+	}
+}
+
+// A proxy lane's arrival numbers: proxies first seen together share one,
+// later ones get later ones, taken ones are forgotten, and with the ring
+// of runs full, proxies seen later join the newest run.
+func TestProxyStamps(t *testing.T) {
+	e := &Endpoint{}
+	l := &rlane{}
+	stamp := func(n uint32) uint32 { return e.proxyStampLocked(l, n) }
+	take := func(k uint32) {
+		l.ptaken += k
+		l.dropRunsLocked()
+	}
+	if s := stamp(3); s != 1 {
+		t.Fatalf("3 proxies seen first: %d, want 1", s)
+	}
+	if s := stamp(5); s != 1 || l.nruns != 2 {
+		t.Fatalf("2 more seen: head %d (want 1), %d runs (want 2)", s, l.nruns)
+	}
+	take(3) // the first run's
+	if s := stamp(2); s != 2 || l.nruns != 1 {
+		t.Fatalf("first run taken: head %d (want 2), %d runs (want 1)", s, l.nruns)
+	}
+	for i := range uint32(12) { // 12 more sightings of one more proxy: the ring of 8 runs fills
+		stamp(3 + i)
+	}
+	if l.nruns != len(l.runs) || e.arrivals.Load() != 9 {
+		t.Fatalf("%d runs, %d numbers given, want %d and 9", l.nruns, e.arrivals.Load(), len(l.runs))
+	}
+	take(2)
+	if s := stamp(13); s != 3 || e.arrivals.Load() != 10 {
+		t.Fatalf("second run taken, one more proxy seen: head %d (want 3), %d numbers given (want 10)", s, e.arrivals.Load())
+	}
+	take(13) // all of them
+	if l.nruns != 0 {
+		t.Fatalf("every proxy taken, %d runs left", l.nruns)
+	}
+	if s := stamp(1); s != 11 {
+		t.Fatalf("a new proxy: %d, want 11", s)
 	}
 }
