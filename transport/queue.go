@@ -451,10 +451,16 @@ const feedEvery = 8
 
 // feed reads one item of the Feeder's input, if there is one now. In
 // priority order it joins the requests held, with its arrival ticket,
-// and the first of those in order is taken. The caller holds rsem.
+// and the first of those in order is taken; with QueueDepth requests
+// held already it is left unread, to be read once they are fewer (read
+// then and returned at once, it would skip priority order). The caller
+// holds rsem.
 func (q *Queue) feed(f Feeder, src Source) (Request, int, bool) {
+	if q.prio && len(q.held) >= cap(q.held) {
+		return q.poll(src)
+	}
 	r, p, ok := f.Feed()
-	if ok && q.prio && len(q.held) < cap(q.held) {
+	if ok && q.prio {
 		// In priority order it waits its turn with the others.
 		q.postMu.RLock()
 		q.held = append(q.held, posted{r, p, nil, q.ticket()})
