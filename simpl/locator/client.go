@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/typed"
 )
@@ -177,7 +178,7 @@ func callWithin[Req, Rep typed.Tagged](ctx context.Context, c *Client, conn *sim
 		rep, err = typed.Call[Req, Rep](cctx, conn, req, typed.WithReplyLimits(typed.Limits{MaxSize: se.Size}))
 	}
 	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
-		err = fmt.Errorf("%w: locator %q, within %v", ErrUnresponsive, c.name, d)
+		err = errs.Errorf("%w: locator %q, within %v", ErrUnresponsive, c.name, d)
 	}
 	return rep, err
 }
@@ -191,7 +192,7 @@ func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Re
 			if daemonGone(err) && !ownClosed(err) {
 				return rep, false, nil
 			}
-			return rep, false, fmt.Errorf("simpl: locator %q: %w", c.name, err)
+			return rep, false, errs.Errorf("locator %q: %w", c.name, err)
 		}
 		rep, err = callWithin[Req, Rep](ctx, c, conn, req, c.unresponsiveAfter)
 		if err == nil {
@@ -200,7 +201,7 @@ func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Re
 		c.drop(conn, err)
 		switch {
 		case ctx.Err() != nil || !daemonGone(err):
-			return rep, false, fromRemote(err)
+			return rep, false, c.callErr(err)
 		case attempt > 0 || errors.Is(err, ErrUnresponsive):
 			// It went away again, or does not answer: the directory does.
 			return rep, false, nil
@@ -208,6 +209,16 @@ func ask[Req, Rep typed.Tagged](ctx context.Context, c *Client, req Req) (rep Re
 		// The daemon restarted or went since the last call: once more,
 		// afresh.
 	}
+}
+
+// callErr is the error of a call to the daemon that failed with err: the
+// daemon's answer about the request, as the sentinel it stands for, or
+// else err, saying which daemon, with one "simpl: " (internal/errs).
+func (c *Client) callErr(err error) error {
+	if r := fromRemote(err); r != err {
+		return r
+	}
+	return errs.Errorf("locator %q: %w", c.name, err)
 }
 
 // Locate returns the live owner of name, with its metadata: from the
@@ -252,9 +263,11 @@ func (c *Client) ListFrom(ctx context.Context, pattern string) ([]Info, Source, 
 // instance, compares its snapshot with what it knew, and reports the
 // differences as Resync events. While it cannot reach the locator it says
 // so, once per outage: a Lost event, then Restored when it reaches it
-// again. Not safe for concurrent use.
+// again. Next is not safe for concurrent use; Close may be called from
+// any goroutine.
 func (c *Client) Watch(pattern string) *Watch {
-	return &Watch{c: c, pattern: pattern, known: make(map[key]Info)}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Watch{c: c, pattern: pattern, known: make(map[key]Info), ctx: ctx, cancel: cancel}
 }
 
 // Watch is a watch on a pattern of names; see Client.Watch.
@@ -266,6 +279,29 @@ type Watch struct {
 	known   map[key]Info
 	pending []Event
 	lost    bool // Lost was reported, Restored not yet
+
+	// The request in flight, if any. The locator holds a watch request
+	// until it has events (up to 10 s), and a request given up on by its
+	// caller would keep its lane to the locator busy until then: a Next
+	// that returns on its ctx leaves the request running, and the next
+	// Next takes its answer rather than sending another. So a watch has
+	// at most one request out, however short the deadlines its Next is
+	// called with.
+	call   *watchCall
+	ctx    context.Context // the requests'; ends with Close
+	cancel context.CancelFunc
+	mu     sync.Mutex // guards closed, and calls' start against Close's wait
+	closed bool
+	calls  sync.WaitGroup // the requests' goroutines
+}
+
+// watchCall is a watch request in flight: done closes when rep and err
+// are its answer.
+type watchCall struct {
+	conn *simpl.Conn
+	done chan struct{}
+	rep  watchReply
+	err  error
 }
 
 // retry bounds how often a watch looks for a restarted locator.
@@ -278,55 +314,147 @@ const retry = 100 * time.Millisecond
 // and keeps looking for it every 100 ms on the following calls; when it
 // answers again, Next returns a Restored event and then, as Resync events,
 // whatever changed meanwhile. Between Lost and Restored the watch hears
-// nothing. Errors other than ctx's are a bad pattern (simpl.ErrBadName) or
-// this process's Channel closing; after one, Next fails again.
+// nothing.
+//
+// Errors:
+//   - ctx's, when it ends first. Nothing is lost: the request to the
+//     locator stays out, and the next call takes its answer, so Next may
+//     be called with deadlines as short as wanted (the watch sends no
+//     more requests for it).
+//   - simpl.ErrBadName: a bad pattern.
+//   - ErrHostsOff (a watch of WatchHosts): the gateway does not follow
+//     names across hosts.
+//   - simpl.ErrClosed: this process's Channel was closed, or the Watch
+//     (Close).
+//   - simpl.ErrReplyTooLarge: a snapshot of more than MaxReply bytes.
+//
+// After any but ctx's, Next fails again (for ErrHostsOff, until the
+// gateway follows other hosts again).
 func (w *Watch) Next(ctx context.Context) (Event, error) {
 	relocated := false
 	for len(w.pending) == 0 {
-		conn, err := w.c.get(ctx)
-		if err == nil {
-			var rep watchReply
-			rep, err = callWithin[watchRequest, watchReply](ctx, w.c, conn, watchRequest{
-				Pattern: w.pattern, Epoch: w.epoch, After: w.next, Wait: defaultWait,
-			}, defaultWait+w.c.unresponsiveAfter)
-			if err == nil {
-				relocated = false
-				if w.lost {
-					w.lost = false
-					w.pending = append(w.pending, Event{Kind: Restored})
+		if err := w.ctx.Err(); err != nil {
+			return Event{}, errs.Errorf("locator %q: watch: %w", w.c.name, simpl.ErrClosed)
+		}
+		if w.call == nil {
+			if err := ctx.Err(); err != nil {
+				return Event{}, err // no request sent for a call given up already
+			}
+			conn, err := w.c.get(ctx)
+			if err != nil {
+				if ev, err, ok := w.failed(ctx, err); ok {
+					return ev, err
 				}
-				w.take(rep)
 				continue
 			}
-			w.c.drop(conn, err)
-			if ownClosed(err) && !relocated && ctx.Err() == nil {
-				// The connection was closed here: by another call of the
-				// Client that saw the daemon go, or with the Channel,
-				// which locating again tells.
-				relocated = true
-				continue
+			w.start(conn)
+		}
+		// Its answer if there is one already, even if ctx has ended.
+		select {
+		case <-w.call.done:
+		default:
+			select {
+			case <-w.call.done:
+			case <-ctx.Done():
+				return Event{}, ctx.Err()
+			case <-w.ctx.Done():
+				<-w.call.done
+				w.call = nil
+				return Event{}, errs.Errorf("locator %q: watch: %w", w.c.name, simpl.ErrClosed)
 			}
 		}
-		switch {
-		case ctx.Err() != nil:
-			return Event{}, ctx.Err()
-		case ownClosed(err):
-			return Event{}, fmt.Errorf("simpl: locator %q: %w", w.c.name, err)
-		case !daemonGone(err):
-			return Event{}, fromRemote(err)
-		case !w.lost:
-			w.lost = true // say so, then look again on the next call
-			return Event{Kind: Lost, Err: err}, nil
+		call := w.call
+		w.call = nil
+		if call.err == nil {
+			relocated = false
+			if w.lost {
+				w.lost = false
+				w.pending = append(w.pending, Event{Kind: Restored})
+			}
+			w.take(call.rep)
+			continue
 		}
-		select { // the locator is down or restarting: look again shortly
-		case <-time.After(retry):
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
+		err := call.err
+		w.c.drop(call.conn, err)
+		if ownClosed(err) && !relocated && ctx.Err() == nil && w.ctx.Err() == nil {
+			// The connection was closed here: by another call of the
+			// Client that saw the daemon go, or with the Channel,
+			// which locating again tells.
+			relocated = true
+			continue
+		}
+		if ev, err, ok := w.failed(ctx, err); ok {
+			return ev, err
 		}
 	}
 	ev := w.pending[0]
 	w.pending = w.pending[1:]
 	return ev, nil
+}
+
+// start sends the watch's request through conn, in a goroutine of its
+// own that records its answer in w.call. It runs until the locator
+// answers, or gives it up (ErrUnresponsive, past its wait), or Close.
+func (w *Watch) start(conn *simpl.Conn) {
+	call := &watchCall{conn: conn, done: make(chan struct{})}
+	req := watchRequest{Pattern: w.pattern, Epoch: w.epoch, After: w.next, Wait: defaultWait}
+	w.call = call
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		call.err = fmt.Errorf("watch: %w", simpl.ErrClosed)
+		close(call.done)
+		return
+	}
+	w.calls.Go(func() {
+		defer close(call.done)
+		call.rep, call.err = callWithin[watchRequest, watchReply](w.ctx, w.c, conn, req, defaultWait+w.c.unresponsiveAfter)
+	})
+}
+
+// failed is what Next makes of err, which stopped it reaching the
+// locator: an event or an error to return (ok), or nothing when the
+// locator is down or restarting, after waiting to look again.
+func (w *Watch) failed(ctx context.Context, err error) (ev Event, _ error, ok bool) {
+	switch {
+	case ctx.Err() != nil:
+		return Event{}, ctx.Err(), true
+	case w.ctx.Err() != nil:
+		return Event{}, errs.Errorf("locator %q: watch: %w", w.c.name, simpl.ErrClosed), true
+	case ownClosed(err):
+		return Event{}, errs.Errorf("locator %q: %w", w.c.name, err), true
+	case !daemonGone(err):
+		return Event{}, w.c.callErr(err), true
+	case !w.lost:
+		w.lost = true // say so, then look again on the next call
+		return Event{Kind: Lost, Err: err}, nil, true
+	}
+	t := time.NewTimer(retry)
+	defer t.Stop()
+	select { // the locator is down or restarting: look again shortly
+	case <-t.C:
+		return Event{}, nil, false
+	case <-ctx.Done():
+		return Event{}, ctx.Err(), true
+	case <-w.ctx.Done():
+		return Event{}, errs.Errorf("locator %q: watch: %w", w.c.name, simpl.ErrClosed), true
+	}
+}
+
+// Close ends the watch: the request in flight, if any, is given up (a
+// Next waiting on it returns an error wrapping simpl.ErrClosed), and
+// every Next after fails so. It returns once the request's goroutine has.
+// Idempotent; safe to call while Next runs in another goroutine. A watch
+// not closed lets go of its request by itself within the locator's wait
+// (10 s) and WithUnresponsiveAfter, or when its Client or Channel is
+// closed.
+func (w *Watch) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.cancel()
+	w.mu.Unlock()
+	w.calls.Wait()
+	return nil
 }
 
 // take records a reply: events as they are, a reset as the differences

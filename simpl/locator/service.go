@@ -3,10 +3,10 @@ package locator
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/typed"
 	"github.com/gosimpl/gosimpl/transport"
@@ -153,7 +153,7 @@ func hold(ctx context.Context, w *journal, req watchRequest, m simpl.Message) {
 	case ctx.Err() != nil:
 		// The server is stopping: to the Client, as a daemon gone (it
 		// asks again, another daemon or later).
-		typed.ReplyError(m, fmt.Errorf("simpl: locator: the server is stopping: %w", transport.ErrClosed))
+		typed.ReplyError(m, errs.Errorf("locator: the server is stopping: %w", transport.ErrClosed))
 	default:
 		typed.ReplyError(m, err) // the watcher failed (its directory went away)
 	}
@@ -180,11 +180,11 @@ func fromRemote(err error) error {
 	if errors.As(err, &e) {
 		switch e.Code {
 		case codeNotFound:
-			return fmt.Errorf("%w (%s)", simpl.ErrNotFound, e.Message)
+			return errs.Errorf("%w (%s)", simpl.ErrNotFound, e.Message)
 		case codeBadRequest:
-			return fmt.Errorf("%w (%s)", simpl.ErrBadName, e.Message)
+			return errs.Errorf("%w (%s)", simpl.ErrBadName, e.Message)
 		case codeRefused:
-			return fmt.Errorf("%w: %s", ErrHostsOff, e.Message)
+			return errs.Errorf("%w: %s", ErrHostsOff, e.Message)
 		}
 	}
 	return err

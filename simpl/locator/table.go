@@ -2,10 +2,10 @@ package locator
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/typed"
 	"github.com/gosimpl/gosimpl/transport"
@@ -84,7 +84,7 @@ func (t *Table) Serve(m simpl.Message) {
 	t.mu.Unlock()
 	if closed {
 		// Its owner is stopping: to the Client, as a daemon gone.
-		typed.ReplyError(m, fmt.Errorf("simpl: locator: its server is stopping: %w", transport.ErrClosed))
+		typed.ReplyError(m, errs.Errorf("locator: its server is stopping: %w", transport.ErrClosed))
 		return
 	}
 	if r := t.refused.Load(); r != nil {
@@ -105,7 +105,7 @@ func (t *Table) Close() error {
 	t.mu.Lock()
 	if !t.closed {
 		t.closed = true
-		t.err = fmt.Errorf("simpl: locator: its server is stopping: %w", transport.ErrClosed)
+		t.err = errs.Errorf("locator: its server is stopping: %w", transport.ErrClosed)
 		close(t.changed)
 		t.changed = make(chan struct{})
 	}

@@ -161,7 +161,7 @@ func NewWatcher(dir string) (*Watcher, error) {
 	}
 	inot, err := sys.WatchDir(reg.Dir())
 	if err != nil {
-		return nil, fmt.Errorf("simpl: locator: %w", err)
+		return nil, errs.Errorf("locator: %w", err)
 	}
 	w := &Watcher{
 		reg:    reg,
@@ -196,7 +196,7 @@ func (w *Watcher) readDir() {
 		}
 		for _, ev := range sys.ParseDirEvents(buf[:n]) {
 			if ev.Gone {
-				w.fail(fmt.Errorf("simpl: locator: the directory %s went away", w.reg.Dir()))
+				w.fail(errs.Errorf("locator: the directory %s went away", w.reg.Dir()))
 				return
 			}
 			if stem, pid, ok := naming.ParseFIFO(ev.Name); ok && ev.Removed {
@@ -392,7 +392,7 @@ func ScanDir(dir, pattern string) ([]Info, error) {
 	}
 	entries, err := reg.List()
 	if err != nil {
-		return nil, fmt.Errorf("simpl: locator: %w", err)
+		return nil, errs.Errorf("locator: %w", err)
 	}
 	var out []Info
 	for _, info := range liveInfos(reg, entries) {
@@ -418,7 +418,7 @@ func LocateDir(dir, name string) (Info, error) {
 	}
 	entries, err := reg.Entries(name)
 	if err != nil {
-		return Info{}, fmt.Errorf("simpl: locator: %w", err)
+		return Info{}, errs.Errorf("locator: %w", err)
 	}
 	info, ok := earliest(liveInfos(reg, entries), name)
 	if !ok {
@@ -511,7 +511,7 @@ func (w *journal) Next(ctx context.Context, pattern string, after uint64, max in
 			err := w.err // a Table's says why
 			w.mu.Unlock()
 			if err == nil {
-				err = fmt.Errorf("simpl: locator: %w", transport.ErrClosed)
+				err = errs.Errorf("locator: %w", transport.ErrClosed)
 			}
 			return nil, after, err
 		case w.err != nil:

@@ -70,19 +70,26 @@ func WithMaxData(n int) Option { return func(c *config) { c.maxData = n } }
 // (DefaultMaxQueue); larger requests get this size.
 func WithMaxQueue(n int) Option { return func(c *config) { c.maxQueue = n } }
 
-// WithMaxQueueBytes bounds the data one subscription's queue holds
-// (DefaultMaxQueueBytes), whatever its size in messages: past it, the
-// queue lets go of its oldest messages (counted as overflow), keeping
-// the newest at least.
+// WithMaxQueueBytes bounds the data the broker holds for one
+// subscription (DefaultMaxQueueBytes), whatever its queue's size in
+// messages: its queue and the batch it was sent and has not acknowledged
+// yet. Past it, the queue lets go of its oldest messages (counted as
+// overflow), keeping the newest at least.
 func WithMaxQueueBytes(n int64) Option { return func(c *config) { c.maxQueueBytes = n } }
 
-// WithMaxQueuedBytes bounds the data every subscription's queue holds
-// together (DefaultMaxQueuedBytes; a message in several queues counts in
-// each): past it, the queue holding the most lets go of its oldest
-// messages (overflow), keeping its newest at least, so that subscribers
-// that stopped taking give way first. So
-// subscribers that do not keep up cannot make the broker's memory grow
-// beyond it and the retained messages' budget (WithMaxRetained).
+// WithMaxQueuedBytes bounds the data the broker holds for every
+// subscription together (DefaultMaxQueuedBytes; a message in several
+// queues counts in each): their queues, and the batches sent and not yet
+// acknowledged. Past it, the queue of the subscription holding the most
+// lets go of its oldest messages (overflow), keeping its newest at
+// least, so that subscribers that stopped taking give way first. A batch
+// in flight cannot give way (it was sent), but counts until it is
+// acknowledged, so a batch sent while past the budget holds one message.
+// So subscribers that do not keep up, or stop, or ask again and again for
+// a batch without acknowledging it, cannot make the broker's memory grow
+// beyond it and the retained messages' budget (WithMaxRetained), but for
+// up to two messages a subscription: the newest of its queue and a batch
+// of one.
 func WithMaxQueuedBytes(n int64) Option { return func(c *config) { c.maxQueuedBytes = n } }
 
 // WithMaxSubscriptions bounds the open subscriptions
@@ -144,7 +151,7 @@ type Broker struct {
 	lastID   uint64
 	retained list.List // of *topic holding a retained message, most recent first
 	retBytes int64
-	queued   int64 // the data every queue holds (queue.bytes summed), under mu
+	queued   int64 // the data held for subscribers: every queue's and unacknowledged batch's, under mu
 	ended    [numEndReasons]uint64
 	stopping bool
 	scratch  []*sub
@@ -200,11 +207,12 @@ type sub struct {
 	lastSeen time.Time
 	q        queue
 
-	held    *held   // the waiting Next, if any
-	batch   uint64  // the number of the last batch sent
-	flight  []entry // that batch, until acknowledged
-	dropped uint64  // lost, as the subscriber sees it
-	deliv   uint64
+	held     *held   // the waiting Next, if any
+	batch    uint64  // the number of the last batch sent
+	flight   []entry // that batch, until acknowledged
+	inflight int64   // its data, counted in Broker.queued until acknowledged
+	dropped  uint64  // lost, as the subscriber sees it
+	deliv    uint64
 }
 
 // held is a Next the broker holds until there is a message for it.
@@ -277,7 +285,7 @@ func Serve(ctx context.Context, ch *simpl.Channel, opts ...Option) error {
 // Serve runs b on ch; see the function Serve.
 func (b *Broker) Serve(ctx context.Context, ch *simpl.Channel) error {
 	if !b.serving.CompareAndSwap(false, true) {
-		return errors.New("pubsub: a Broker serves once")
+		return errors.New(prefix + "a Broker serves once")
 	}
 	var mopts []typed.MuxOption
 	mopts = append(mopts, typed.WithLimits(typed.Limits{MaxSize: b.o.maxData + MaxTopicLen + 1024}))
@@ -311,13 +319,18 @@ func (b *Broker) Serve(ctx context.Context, ch *simpl.Channel) error {
 	return err
 }
 
-// senderPID is the pid of m's sender, as the kernel says when it can.
-func senderPID(m simpl.Message) int {
+// sender is who sent m: a local process's pid, as the kernel says when it
+// can, or a remote sender's origin (its host and pid there; pid is then
+// 0), as this host's gateway vouches for it (Cred.Remote).
+func sender(m simpl.Message) (pid int, from origin) {
 	if c, ok := m.Cred(); ok {
-		return c.PID
+		if c.Remote() {
+			return 0, origin{host: c.Host, pid: c.HostPID}
+		}
+		return c.PID, origin{}
 	}
-	_, pid := m.Sender()
-	return pid
+	_, pid = m.Sender()
+	return pid, origin{}
 }
 
 func (b *Broker) handlePublish(ctx context.Context, req publishRequest, m simpl.Message) (publishReply, error) {
@@ -381,13 +394,14 @@ func (b *Broker) enqueue(s *sub, e entry) {
 		lost.t.dropped[dropOverflow]++
 		s.dropped++
 	}
-	for s.q.n > 1 && s.q.bytes > b.o.maxQueueBytes {
+	for s.q.n > 1 && s.holds() > b.o.maxQueueBytes {
 		b.overflow(s)
 	}
 	// Past the budget of every queue together, the largest queue gives
 	// way, not the one this message went to: a subscriber that stopped
 	// taking with a full queue must not leave every other one a single
-	// message.
+	// message. Unacknowledged batches count, but cannot give way: they
+	// were sent.
 	for b.queued > b.o.maxQueuedBytes {
 		big := b.largest()
 		if big == nil {
@@ -404,18 +418,23 @@ func (b *Broker) overflow(s *sub) {
 	s.dropped++
 }
 
-// largest is the subscription whose queue holds the most data, of those
-// holding more than one message; nil if none does. A scan: it runs only
-// while the queues are past their shared budget.
+// largest is the subscription that holds the most data (its queue and
+// its unacknowledged batch), of those whose queue holds more than one
+// message; nil if none does. A scan: it runs only while the queues are
+// past their shared budget.
 func (b *Broker) largest() *sub {
 	var big *sub
 	for _, s := range b.subs {
-		if s.q.n > 1 && (big == nil || s.q.bytes > big.q.bytes) {
+		if s.q.n > 1 && (big == nil || s.holds() > big.holds()) {
 			big = s
 		}
 	}
 	return big
 }
+
+// holds is the data the broker holds for s: its queue's and its
+// unacknowledged batch's.
+func (s *sub) holds() int64 { return s.q.bytes + s.inflight }
 
 // trim lets go, uncounted, of s's oldest queued messages while its
 // queue, or every queue together, holds more data than allowed
@@ -485,6 +504,15 @@ func (b *Broker) batch(s *sub, maxMsgs, budget int) nextReply {
 	}
 	s.batch++
 	s.flight = flight
+	// Its data stays counted against the budgets until it is
+	// acknowledged: a subscriber that stops, or asks again and again with
+	// an old Ack, must not pin a reply buffer's worth beyond them.
+	var size int64
+	for _, e := range flight {
+		size += int64(len(e.data))
+	}
+	s.inflight = size // the batch before was acknowledged: none is in flight
+	b.queued += size
 	return nextReply{Batch: s.batch, Messages: msgs, Dropped: s.dropped}
 }
 
@@ -498,12 +526,19 @@ func (s *sub) resend() nextReply {
 }
 
 // ack records that the subscriber has the in-flight batch.
-func (s *sub) ack() {
+func (b *Broker) ack(s *sub) {
 	for _, e := range s.flight {
 		e.t.delivered++
 	}
 	s.deliv += uint64(len(s.flight))
+	b.land(s)
+}
+
+// land lets go of s's in-flight batch, and uncounts its data.
+func (b *Broker) land(s *sub) {
 	s.flight = nil
+	b.queued -= s.inflight
+	s.inflight = 0
 }
 
 // wakeAll sends the replies; a subscriber that is not there to take its
@@ -540,11 +575,8 @@ func (b *Broker) handleSubscribe(ctx context.Context, req subscribeRequest, m si
 	if err := CheckPattern(req.Pattern); err != nil {
 		return subscribeReply{}, codeErr(codeBadTopic, err)
 	}
-	var from origin
-	if c, ok := m.Cred(); ok && c.Remote() {
-		from = origin{host: c.Host, pid: c.HostPID}
-	}
-	return b.subscribeFrom(senderPID(m), from, req)
+	pid, from := sender(m)
+	return b.subscribeFrom(pid, from, req)
 }
 
 func (b *Broker) subscribe(pid int, req subscribeRequest) (subscribeReply, error) {
@@ -607,8 +639,9 @@ func (b *Broker) subscribeFrom(pid int, from origin, req subscribeRequest) (subs
 	return subscribeReply{ID: s.id, Epoch: b.epoch, Queue: size, Lease: lease}, nil
 }
 
-// lookup finds subscription id of epoch for pid.
-func (b *Broker) lookup(id, epoch uint64, pid int) (*sub, error) {
+// lookup finds subscription id of epoch for its owner: local process pid,
+// or the remote sender from.
+func (b *Broker) lookup(id, epoch uint64, pid int, from origin) (*sub, error) {
 	if b.stopping {
 		return nil, &typed.Error{Code: codeStopping, Message: "the broker is stopping"}
 	}
@@ -618,15 +651,29 @@ func (b *Broker) lookup(id, epoch uint64, pid int) (*sub, error) {
 		return nil, codeErr(codeNoSubscription, fmt.Errorf("subscription %d is another broker's", id))
 	case s == nil:
 		return nil, codeErr(codeNoSubscription, fmt.Errorf("no subscription %d (ended, or its lease ran out)", id))
-	case s.pid > 0 && pid > 0 && s.pid != pid:
-		return nil, codeErr(codeNoSubscription, fmt.Errorf("subscription %d belongs to pid %d", id, s.pid))
+	case !s.ownedBy(pid, from):
+		return nil, codeErr(codeNoSubscription, fmt.Errorf("subscription %d belongs to another process", id))
 	}
 	return s, nil
 }
 
+// ownedBy reports whether a request from local process pid, or from the
+// remote sender from, may take s's messages or end it: the same process
+// as the one that subscribed. When either side is remote that is the
+// same host and pid there; between local ones the same pid. Only when
+// neither side's credentials are known (pid 0 on both, neither remote)
+// is there nothing to compare.
+func (s *sub) ownedBy(pid int, from origin) bool {
+	if s.from.host != "" || from.host != "" {
+		return s.from == from
+	}
+	return s.pid == pid
+}
+
 func (b *Broker) handleNext(ctx context.Context, req nextRequest, m simpl.Message) (nextReply, error) {
 	h := &held{m: m, max: req.Max, budget: m.MaxReply() - replyOverhead}
-	rep, old, err := b.next(senderPID(m), req, h)
+	pid, from := sender(m)
+	rep, old, err := b.next(pid, from, req, h)
 	if old != nil {
 		// Its sender gave up on it and asked again: it gets nothing.
 		b.wakeAll([]wake{{h: old, rep: nextReply{}}})
@@ -640,16 +687,17 @@ func (b *Broker) handleNext(ctx context.Context, req nextRequest, m simpl.Messag
 	return *rep, nil
 }
 
-// next answers a Next: with a batch at once (rep), or by holding h (rep
-// nil). old is a Next of the same subscription that h replaces.
-func (b *Broker) next(pid int, req nextRequest, h *held) (rep *nextReply, old *held, err error) {
+// next answers a Next from local process pid or remote sender from: with
+// a batch at once (rep), or by holding h (rep nil). old is a Next of the
+// same subscription that h replaces.
+func (b *Broker) next(pid int, from origin, req nextRequest, h *held) (rep *nextReply, old *held, err error) {
 	if h.max <= 0 {
 		h.max = DefaultBatch
 	}
 	h.max = min(h.max, MaxBatch)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s, err := b.lookup(req.ID, req.Epoch, pid)
+	s, err := b.lookup(req.ID, req.Epoch, pid, from)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -660,7 +708,7 @@ func (b *Broker) next(pid int, req nextRequest, h *held) (rep *nextReply, old *h
 			r := s.resend() // the subscriber did not get it
 			return &r, old, nil
 		}
-		s.ack()
+		b.ack(s)
 	}
 	if s.q.n > 0 {
 		r := b.batch(s, h.max, h.budget)
@@ -677,20 +725,23 @@ func (b *Broker) next(pid int, req nextRequest, h *held) (rep *nextReply, old *h
 }
 
 func (b *Broker) handleUnsubscribe(ctx context.Context, req unsubscribeRequest, m simpl.Message) (unsubscribeReply, error) {
-	rep, wakes, err := b.unsubscribe(senderPID(m), req)
+	pid, from := sender(m)
+	rep, wakes, err := b.unsubscribe(pid, from, req)
 	b.wakeAll(wakes)
 	return rep, err
 }
 
-func (b *Broker) unsubscribe(pid int, req unsubscribeRequest) (unsubscribeReply, []wake, error) {
+// unsubscribe ends a subscription at the request of local process pid or
+// remote sender from.
+func (b *Broker) unsubscribe(pid int, from origin, req unsubscribeRequest) (unsubscribeReply, []wake, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s, err := b.lookup(req.ID, req.Epoch, pid)
+	s, err := b.lookup(req.ID, req.Epoch, pid, from)
 	if err != nil {
 		return unsubscribeReply{}, nil, err
 	}
 	if s.flight != nil && req.Ack == s.batch {
-		s.ack()
+		b.ack(s)
 	}
 	return unsubscribeReply{Dropped: s.dropped}, b.end(s, endUnsubscribed, nil), nil
 }
@@ -705,7 +756,7 @@ func (b *Broker) end(s *sub, why int, wakes []wake) []wake {
 	for _, e := range s.flight {
 		e.t.dropped[dropClosed]++
 	}
-	s.flight = nil
+	b.land(s)
 	s.q.drain(func(e entry) { e.t.dropped[dropClosed]++ })
 	if s.held != nil {
 		wakes = append(wakes, wake{s: s, h: s.held, err: codeErr(codeNoSubscription, fmt.Errorf("subscription %d ended: %s", s.id, endNames[why]))})
@@ -744,34 +795,31 @@ func (b *Broker) sweeper(ctx context.Context) {
 	}
 }
 
-// owner is a subscribing process, as the sweep checks it.
-type owner struct {
-	pid   int
-	since time.Time
-}
-
-// sweep checks every subscription once. The liveness checks (a signal 0
-// and a read of /proc per distinct process) run outside the lock.
+// sweep checks every subscription once. The liveness checks run outside
+// the lock, once per process however many subscriptions it holds (see
+// deadSubs).
 func (b *Broker) sweep() {
 	b.mu.Lock()
-	owners := make(map[owner]bool)
+	byPID := make(map[int][]*sub)
 	for _, s := range b.subs {
 		if s.pid > 0 {
-			owners[owner{s.pid, s.since}] = true
+			byPID[s.pid] = append(byPID[s.pid], s)
 		}
 	}
 	b.mu.Unlock()
-	for o := range owners {
-		owners[o] = b.alive(o.pid, o.since)
+	dead := make(map[*sub]bool)
+	for pid, subs := range byPID {
+		for _, s := range b.deadSubs(pid, subs) {
+			dead[s] = true
+		}
 	}
 	now := b.now()
 	var wakes []wake
 	b.mu.Lock()
 	for _, s := range b.subs {
 		// A subscription made after the check is not judged by it.
-		alive, checked := owners[owner{s.pid, s.since}]
 		switch {
-		case checked && !alive:
+		case dead[s]:
 			wakes = b.end(s, endDead, wakes)
 		case s.held == nil && now.Sub(s.lastSeen) > s.lease:
 			wakes = b.end(s, endLease, wakes)
@@ -788,6 +836,30 @@ func (b *Broker) sweep() {
 	}
 	b.mu.Unlock()
 	b.wakeAll(wakes)
+}
+
+// deadSubs returns those of subs, the subscriptions of process pid, whose
+// process is gone: all of them when pid has exited, those made before it
+// started when it is another process's now (a reused pid). b.alive(pid,
+// since) is false for a time since before the process started, and true
+// for every later one while it runs, so the check with the oldest
+// subscription's time settles a running process's, the usual case, with
+// one look at it (a signal 0 and a read of /proc): all alive. Only when
+// that one is not alive, a second look with the newest subscription's
+// time tells a process gone (no subscription alive) from a reused pid,
+// whose first live subscription is then found by bisection.
+func (b *Broker) deadSubs(pid int, subs []*sub) []*sub {
+	sort.Slice(subs, func(i, j int) bool { return subs[i].since.Before(subs[j].since) })
+	k := len(subs)
+	switch {
+	case b.alive(pid, subs[0].since):
+		return nil
+	case k == 1 || !b.alive(pid, subs[k-1].since):
+		return subs
+	}
+	// subs[0] is dead, subs[k-1] alive: the first alive is in 1..k-1.
+	first := 1 + sort.Search(k-2, func(i int) bool { return b.alive(pid, subs[1+i].since) })
+	return subs[:first]
 }
 
 // Stats is a snapshot of the broker.

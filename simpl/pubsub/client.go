@@ -3,7 +3,6 @@ package pubsub
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,13 +38,13 @@ func (p *Publisher) get(ctx context.Context) (*simpl.Conn, error) {
 	defer p.mu.Unlock()
 	switch {
 	case p.closed:
-		return nil, fmt.Errorf("pubsub: publisher: %w", simpl.ErrClosed)
+		return nil, errorf("publisher: %w", simpl.ErrClosed)
 	case p.conn != nil:
 		return p.conn, nil
 	}
 	conn, err := p.ch.Locate(ctx, p.broker)
 	if err != nil {
-		return nil, fmt.Errorf("pubsub: broker %q: %w", p.broker, err)
+		return nil, errorf("broker %q: %w", p.broker, err)
 	}
 	p.conn = conn
 	return conn, nil
@@ -82,7 +81,7 @@ func (p *Publisher) Publish(ctx context.Context, topic string, data []byte) (uin
 	rep, err := typed.Call[publishRequest, publishReply](ctx, conn, publishRequest{Topic: topic, Data: data})
 	if err != nil {
 		p.drop(conn, err)
-		return 0, fmt.Errorf("pubsub: publish to %q: %w", topic, fromRemote(err))
+		return 0, errorf("publish to %q: %w", topic, fromRemote(err))
 	}
 	return rep.Seq, nil
 }
@@ -186,19 +185,19 @@ func Subscribe(ctx context.Context, ch *simpl.Channel, broker, pattern string, o
 		cfg.req.Current = *cfg.current
 	}
 	if cfg.req.Mode != Queue && cfg.req.Mode != Latest {
-		return nil, fmt.Errorf("pubsub: mode %q: want %q or %q", cfg.req.Mode, Queue, Latest)
+		return nil, errorf("mode %q: want %q or %q", cfg.req.Mode, Queue, Latest)
 	}
 	if err := CheckPattern(pattern); err != nil {
 		return nil, err
 	}
 	conn, err := ch.Locate(ctx, broker)
 	if err != nil {
-		return nil, fmt.Errorf("pubsub: broker %q: %w", broker, err)
+		return nil, errorf("broker %q: %w", broker, err)
 	}
 	rep, err := typed.Call[subscribeRequest, subscribeReply](ctx, conn, cfg.req)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("pubsub: subscribe to %q: %w", pattern, fromRemote(err))
+		return nil, errorf("subscribe to %q: %w", pattern, fromRemote(err))
 	}
 	return &Subscription{
 		conn: conn, broker: broker, pattern: pattern, id: rep.ID, epoch: rep.Epoch,
@@ -251,7 +250,7 @@ func (s *Subscription) next(ctx context.Context, noWait bool) (Message, bool, er
 		s.mu.Unlock()
 		if closed {
 			// What was not returned is discarded, as Close says.
-			return Message{}, false, fmt.Errorf("pubsub: subscription %d: %w", s.id, simpl.ErrClosed)
+			return Message{}, false, errorf("subscription %d: %w", s.id, simpl.ErrClosed)
 		}
 		if len(s.pending) > 0 {
 			break
@@ -271,7 +270,7 @@ func (s *Subscription) next(ctx context.Context, noWait bool) (Message, bool, er
 			// before: the broker counts this batch as dropped when the
 			// subscription closed, so none of it is returned.
 			s.mu.Unlock()
-			return Message{}, false, fmt.Errorf("pubsub: subscription %d: %w", s.id, simpl.ErrClosed)
+			return Message{}, false, errorf("subscription %d: %w", s.id, simpl.ErrClosed)
 		}
 		if rep.Batch != 0 {
 			s.ack = rep.Batch
@@ -297,17 +296,17 @@ func (s *Subscription) fail(ctx context.Context, err error) error {
 	var e *typed.Error
 	switch {
 	case s.closed:
-		return fmt.Errorf("pubsub: subscription %d: %w", s.id, simpl.ErrClosed)
+		return errorf("subscription %d: %w", s.id, simpl.ErrClosed)
 	case ctx.Err() != nil && !errors.Is(err, simpl.ErrPeerGone):
 		return err
 	case errors.Is(err, simpl.ErrPeerGone):
-		s.err = fmt.Errorf("pubsub: subscription %d: %w: broker %q gone: %w", s.id, ErrEnded, s.broker, simpl.ErrPeerGone)
+		s.err = errorf("subscription %d: %w: broker %q gone: %w", s.id, ErrEnded, s.broker, simpl.ErrPeerGone)
 	case errors.As(err, &e) && (e.Code == codeNoSubscription || e.Code == codeStopping):
-		s.err = fmt.Errorf("pubsub: subscription %d: %w", s.id, fromRemote(err))
+		s.err = errorf("subscription %d: %w", s.id, fromRemote(err))
 	case errors.Is(err, simpl.ErrClosed):
-		s.err = fmt.Errorf("pubsub: subscription %d: %w", s.id, err)
+		s.err = errorf("subscription %d: %w", s.id, err)
 	default:
-		return fmt.Errorf("pubsub: subscription %d: %w", s.id, err)
+		return errorf("subscription %d: %w", s.id, err)
 	}
 	return s.err
 }
@@ -348,7 +347,7 @@ func (s *Subscription) Unsubscribe(ctx context.Context) error {
 		(errors.As(err, &e) && (e.Code == codeNoSubscription || e.Code == codeStopping)) {
 		return nil
 	}
-	return fmt.Errorf("pubsub: unsubscribe %d: %w", s.id, err)
+	return errorf("unsubscribe %d: %w", s.id, err)
 }
 
 // BrokerStats asks the broker attached as broker ("" means DefaultBroker)
@@ -359,12 +358,12 @@ func BrokerStats(ctx context.Context, ch *simpl.Channel, broker string) (Stats, 
 	}
 	conn, err := ch.Locate(ctx, broker)
 	if err != nil {
-		return Stats{}, fmt.Errorf("pubsub: broker %q: %w", broker, err)
+		return Stats{}, errorf("broker %q: %w", broker, err)
 	}
 	defer conn.Close()
 	st, err := typed.Call[statsRequest, Stats](ctx, conn, statsRequest{}, typed.WithReplyLimits(typed.Limits{MaxSize: 16 << 20}))
 	if err != nil {
-		return Stats{}, fmt.Errorf("pubsub: stats: %w", fromRemote(err))
+		return Stats{}, errorf("stats: %w", fromRemote(err))
 	}
 	return st, nil
 }

@@ -29,8 +29,9 @@ type Counts struct {
 	// of each topic.
 	RetainedBytes int64
 
-	// QueuedBytes is the size of the data in subscribers' queues, a
-	// message counted in each queue it is in (WithMaxQueuedBytes).
+	// QueuedBytes is the size of the data in subscribers' queues or
+	// sent and not yet acknowledged, a message counted in each queue it
+	// is in (what WithMaxQueuedBytes bounds).
 	QueuedBytes int64
 
 	// Ended counts the subscriptions ended, by reason.

@@ -60,7 +60,9 @@
 //
 // # Subscribers that go away
 //
-// A subscription belongs to the process that made it. The broker ends it
+// A subscription belongs to the process that made it: a Next or an
+// Unsubscribe from any other process, on this host or another, is refused
+// (ErrEnded). The broker ends it
 // when that process dies (checked every WithSweep, and at once when a
 // reply to it fails) or when no Next comes within its lease (WithLease;
 // one minute unless the broker says otherwise with WithDefaultLease); its

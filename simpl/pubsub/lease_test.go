@@ -20,7 +20,7 @@ func TestHeldNextLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _, err := b.next(pid, nextRequest{ID: rep.ID, Epoch: b.epoch}, &held{max: 1, budget: 1 << 20}); r != nil || err != nil {
+	if r, _, err := b.next(pid, origin{}, nextRequest{ID: rep.ID, Epoch: b.epoch}, &held{max: 1, budget: 1 << 20}); r != nil || err != nil {
 		t.Fatalf("Next with nothing queued: %+v, %v; want it held", r, err)
 	}
 	clock = clock.Add(2 * time.Second)

@@ -557,6 +557,7 @@ func TestBrokerGone(t *testing.T) {
 		if !errors.Is(err, pubsub.ErrEnded) || !errors.Is(err, simpl.ErrPeerGone) {
 			t.Fatalf("Next when the broker died: %v, want ErrEnded and ErrPeerGone", err)
 		}
+		onePrefix(t, "Next when the broker died", err, "subscription ended", "gone")
 	case <-time.After(lineWait):
 		t.Fatal("Next did not return when the broker died")
 	}
@@ -568,6 +569,8 @@ func TestBrokerGone(t *testing.T) {
 	}
 	if _, err := pub.Publish(ctx, "t", nil); err == nil {
 		t.Fatal("Publish with no broker succeeded")
+	} else {
+		onePrefix(t, "Publish with no broker", err)
 	}
 	broker, _ = startBroker(t, env) // reaps the dead one's FIFOs
 	seq, err := pub.Publish(ctx, "t", nil)
@@ -588,8 +591,26 @@ func TestBrokerGone(t *testing.T) {
 	stopProc(t, broker)
 	if err := <-done; !errors.Is(err, pubsub.ErrEnded) || !errors.Is(err, simpl.ErrPeerGone) {
 		t.Fatalf("Next when the broker stopped: %v", err)
+	} else {
+		onePrefix(t, "Next when the broker stopped", err, "subscription ended", "stopping")
 	}
 	sub.Close()
+}
+
+// onePrefix fails the test unless err's text starts with the package's
+// "simpl: pubsub: " and tells neither prefix again (the project's rule,
+// internal/errs), and mentions every one of want.
+func onePrefix(t *testing.T, what string, err error, want ...string) {
+	t.Helper()
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "simpl: pubsub: ") || strings.Count(msg, "simpl: ") != 1 || strings.Count(msg, "pubsub: ") != 1 {
+		t.Errorf("%s: %q; want one \"simpl: pubsub: \" at the front, and no other", what, msg)
+	}
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%s: %q does not say %q", what, msg, w)
+		}
+	}
 }
 
 // TestErrors: what bad requests get.

@@ -95,8 +95,9 @@ func (b *Broker) unwatchFromLocked(s *sub) {
 func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) {
 	defer c.Close() // its connection to the gateway: one a watch, else one leaked at each
 	w := c.WatchHosts(host + ":*")
-	names := make(map[int]int) // names held, by pid on host
-	failing := false           // said so, and not followed since
+	defer func() { w.Close() }() // its request in flight: the current watch's
+	names := make(map[int]int)   // names held, by pid on host
+	failing := false             // said so, and not followed since
 	for {
 		ev, err := w.Next(ctx)
 		switch {
@@ -117,6 +118,7 @@ func (b *Broker) watchHost(ctx context.Context, host string, c *locator.Client) 
 				return
 			case <-t.C:
 			}
+			w.Close()
 			w, names = c.WatchHosts(host+":*"), make(map[int]int)
 			continue
 		}

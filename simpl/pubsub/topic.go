@@ -1,7 +1,6 @@
 package pubsub
 
 import (
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -19,7 +18,7 @@ func CheckTopic(topic string) error {
 		return err
 	}
 	if i := strings.IndexAny(topic, "+#"); i >= 0 {
-		return fmt.Errorf("%w: topic %q: %q is a wildcard, for patterns only", ErrBadTopic, topic, topic[i])
+		return errorf("%w: topic %q: %q is a wildcard, for patterns only", ErrBadTopic, topic, topic[i])
 	}
 	return nil
 }
@@ -38,9 +37,9 @@ func CheckPattern(pattern string) error {
 		level, tail, more := strings.Cut(rest, "/")
 		switch {
 		case level == "#" && more:
-			return fmt.Errorf("%w: pattern %q: '#' must be the last level", ErrBadTopic, pattern)
+			return errorf("%w: pattern %q: '#' must be the last level", ErrBadTopic, pattern)
 		case level != "+" && level != "#" && strings.ContainsAny(level, "+#"):
-			return fmt.Errorf("%w: pattern %q: a wildcard must be a whole level", ErrBadTopic, pattern)
+			return errorf("%w: pattern %q: a wildcard must be a whole level", ErrBadTopic, pattern)
 		}
 		if !more {
 			return nil
@@ -52,15 +51,15 @@ func CheckPattern(pattern string) error {
 func checkChars(s, what string) error {
 	switch {
 	case s == "":
-		return fmt.Errorf("%w: empty %s", ErrBadTopic, what)
+		return errorf("%w: empty %s", ErrBadTopic, what)
 	case len(s) > MaxTopicLen:
-		return fmt.Errorf("%w: %s of %d bytes, the limit is %d", ErrBadTopic, what, len(s), MaxTopicLen)
+		return errorf("%w: %s of %d bytes, the limit is %d", ErrBadTopic, what, len(s), MaxTopicLen)
 	case !utf8.ValidString(s):
-		return fmt.Errorf("%w: %s %q is not UTF-8", ErrBadTopic, what, s)
+		return errorf("%w: %s %q is not UTF-8", ErrBadTopic, what, s)
 	}
 	for _, r := range s {
 		if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
-			return fmt.Errorf("%w: %s %q holds %q (no whitespace or control characters)", ErrBadTopic, what, s, r)
+			return errorf("%w: %s %q holds %q (no whitespace or control characters)", ErrBadTopic, what, s, r)
 		}
 	}
 	return nil

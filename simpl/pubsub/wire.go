@@ -2,7 +2,6 @@ package pubsub
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
@@ -19,15 +18,15 @@ const DefaultBroker = "FCBROKER"
 var (
 	// ErrBadTopic: a topic or pattern that CheckTopic or CheckPattern
 	// refuses (error code 110 on the wire).
-	ErrBadTopic = errors.New("pubsub: bad topic")
+	ErrBadTopic = errors.New("simpl: pubsub: bad topic")
 	// ErrEnded: the subscription is over. The broker went away (the
 	// error matches simpl.ErrPeerGone too), is stopping, or no longer
 	// knows it: its lease ran out, or this is another broker instance
 	// (error code 111). Subscribe again to go on.
-	ErrEnded = errors.New("pubsub: subscription ended")
+	ErrEnded = errors.New("simpl: pubsub: subscription ended")
 	// ErrLimit: the broker holds as many topics or subscriptions as it
 	// is allowed (error code 112).
-	ErrLimit = errors.New("pubsub: broker limit reached")
+	ErrLimit = errors.New("simpl: pubsub: broker limit reached")
 )
 
 // Error codes of the broker's error replies (typed.Error), besides
@@ -179,13 +178,13 @@ func fromRemote(err error) error {
 	}
 	switch e.Code {
 	case codeBadTopic:
-		return fmt.Errorf("%w (%s)", ErrBadTopic, e.Message)
+		return errorf("%w (%s)", ErrBadTopic, e.Message)
 	case codeNoSubscription:
-		return fmt.Errorf("%w (%s)", ErrEnded, e.Message)
+		return errorf("%w (%s)", ErrEnded, e.Message)
 	case codeLimit:
-		return fmt.Errorf("%w (%s)", ErrLimit, e.Message)
+		return errorf("%w (%s)", ErrLimit, e.Message)
 	case codeStopping:
-		return fmt.Errorf("%w: %w (the broker is stopping)", ErrEnded, simpl.ErrPeerGone)
+		return errorf("%w: %w (the broker is stopping)", ErrEnded, simpl.ErrPeerGone)
 	}
 	return err
 }

@@ -277,6 +277,7 @@ func follow(ctx context.Context, src source, ch *simpl.Channel, pattern string, 
 		return err
 	}
 	w := src.watch(pattern)
+	defer w.Close() // its request in flight, if any
 	absent := false // the last Lost found no locator attached
 	for n := 0; count == 0 || n < count; {
 		ev, err := w.Next(ctx)

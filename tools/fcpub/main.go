@@ -10,8 +10,11 @@
 // fcsub -seq shows); -q prints nothing. -wait
 // lets it start before the broker has attached. Topics are levels
 // separated by '/', such as plant/boiler/temp (docs/pubsub.md). Any
-// failure exits 1 with a one-line cause; SIGINT, SIGTERM and SIGHUP stop
-// it between messages.
+// failure exits 1 with a one-line cause. SIGINT, SIGTERM and SIGHUP stop
+// it, detach and exit 0 with nothing on stderr: between messages, while
+// it waits for input or for the broker (-wait), or during a publish,
+// which is then abandoned (its message may or may not have been
+// published; the messages before it were).
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
 	"github.com/gosimpl/gosimpl/simpl/pubsub"
@@ -65,33 +69,41 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	ch, err := simpl.Attach(*name)
+	err := publishAll(ctx, *broker, *name, *topic, *msg, isSet(fs, "m"), *wait, *quiet, stdin, stdout)
+	if ctx.Err() != nil {
+		return nil // signalled: detached, exit 0
+	}
+	return err
+}
+
+// publishAll attaches name and publishes to topic at broker: msg when
+// once, else each line of stdin. A signal (ctx) ends it, abandoning the
+// publish in progress, with an error that run does not report.
+func publishAll(ctx context.Context, broker, name, topic, msg string, once bool, wait time.Duration, quiet bool, stdin io.Reader, stdout io.Writer) error {
+	ch, err := simpl.Attach(name)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	conn, err := cli.Find(ctx, *broker, *wait, ch.Locate, ch.WaitFor)
+	conn, err := cli.Find(ctx, broker, wait, ch.Locate, ch.WaitFor)
 	if err != nil {
-		return cli.BrokerError(*broker, pubsub.DefaultBroker, *wait, err)
+		return cli.BrokerError(broker, pubsub.DefaultBroker, wait, err)
 	}
 	conn.Close() // the Publisher locates it again, and again after a restart
-	pub := pubsub.NewPublisher(ch, *broker)
+	pub := pubsub.NewPublisher(ch, broker)
 	defer pub.Close()
 	publish := func(data []byte) error {
-		seq, err := pub.Publish(ctx, *topic, data)
-		if err != nil && ctx.Err() != nil {
-			return fmt.Errorf("interrupted: %w", context.Cause(ctx))
-		}
-		if err != nil || *quiet {
+		seq, err := pub.Publish(ctx, topic, data)
+		if err != nil || quiet {
 			return err
 		}
-		if _, err := fmt.Fprintf(stdout, "published %s seq %d\n", show.Name(*topic), seq); err != nil {
+		if _, err := fmt.Fprintf(stdout, "published %s seq %d\n", show.Name(topic), seq); err != nil {
 			return fmt.Errorf("writing output: %w", err)
 		}
 		return nil
 	}
-	if isSet(fs, "m") {
-		return publish([]byte(*msg))
+	if once {
+		return publish([]byte(msg))
 	}
 	return cli.EachLine(ctx, stdin, publish)
 }
