@@ -468,6 +468,9 @@ func (r *Registry) ReapSome(max int) (int, error) {
 // AuxWhom is the sender identity gosimpl uses for the k-th (k >= 1)
 // concurrent Send from one attached name: the name, cut to leave room, then
 // "#" and k. '#' cannot appear in a name, so these never clash with one.
+// Two long names that share their first bytes are cut alike: a process
+// numbers the identities of all its names from one count (the FIFO
+// transport does), so that none of them share one.
 func AuxWhom(name string, k int) string {
 	suffix := "#" + strconv.Itoa(k)
 	if len(name)+len(suffix) > MaxNameLen {

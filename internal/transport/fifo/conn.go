@@ -142,6 +142,19 @@ func (e *Endpoint) isClosed() bool {
 	}
 }
 
+// auxSeq numbers the auxiliary identities (NAME#k, naming.AuxWhom) of
+// every endpoint of this process from one count: AuxWhom shortens a long
+// name to make room for "#k", so two names of one process that share
+// their first 29 bytes, numbered each from 1, would have the same
+// identity, and with it the same reply FIFO (YNAME#k.PID): a reply to
+// one's Send would reach the other's.
+var auxSeq atomic.Int64
+
+// maxAuxTries bounds the reply FIFOs found in the way of a new identity
+// (left by dead processes that had this pid) that getSlot removes and
+// passes over.
+const maxAuxTries = 64
+
 func (e *Endpoint) getSlot() (*slot, error) {
 	e.slotMu.Lock()
 	defer e.slotMu.Unlock()
@@ -153,20 +166,22 @@ func (e *Endpoint) getSlot() (*slot, error) {
 		s = e.free[n-1]
 		e.free = e.free[:n-1]
 	} else {
-		for {
-			e.nextAux++
-			var err error
-			s, err = e.newSlot(naming.AuxWhom(e.name, e.nextAux))
-			if err == nil {
+		var err error
+		for range maxAuxTries {
+			whom := naming.AuxWhom(e.name, int(auxSeq.Add(1)))
+			if s, err = e.newSlot(whom); err == nil {
 				break
 			}
 			if !errors.Is(err, fs.ErrExist) {
 				return nil, errs.Errorf("send from %q: %w", e.name, err)
 			}
 			// Left by a dead process that had our pid: this process
-			// never reuses an auxiliary identity, so it is not ours.
-			os.Remove(e.reg.ReplyPath(naming.AuxWhom(e.name, e.nextAux), e.pid))
-			e.nextAux--
+			// never issues an auxiliary identity twice, so it is not
+			// ours. The next try takes another number.
+			os.Remove(e.reg.ReplyPath(whom, e.pid))
+		}
+		if err != nil {
+			return nil, errs.Errorf("send from %q: %d reply FIFOs for new identities in the way: %w", e.name, maxAuxTries, err)
 		}
 	}
 	e.busy[s] = struct{}{}

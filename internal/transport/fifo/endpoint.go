@@ -159,10 +159,9 @@ type Endpoint struct {
 	spareUsed bool         // taken or put back since the janitor last looked
 	spareGone bool         // closed: nothing is kept any more
 
-	slotMu  sync.Mutex // guards the sender slots below
-	free    []*slot
-	busy    map[*slot]struct{}
-	nextAux int
+	slotMu sync.Mutex // guards the sender slots below
+	free   []*slot
+	busy   map[*slot]struct{}
 }
 
 type senderKey struct {
