@@ -33,12 +33,15 @@ import (
 //     surrogate to a program's name_locate and answers the registration,
 //     and CSimpl registers the next.
 //
-// A surrogate answers one SUR_NAME_LOCATE by locating host:NAME through
-// the gateway (the network Locate every gosimpl program makes), then
-// carries the program's Sends, with the program's reply size, and its
-// Triggers; a failure anywhere is a ReplyError, which the C program's Send
-// sees as -1. It ends on PROXY_SHUTDOWN (sur_detach, name_detach), when its
-// program exits, or when CSimpl closes.
+// A surrogate answers one SUR_NAME_LOCATE by locating protocol:host:NAME,
+// with the protocol the program asked the router for (host:NAME for
+// _simplDefault), through the gateway (the network Locate every gosimpl
+// program makes: a _simplTCP name goes to the gateway's bridge to C SIMPL
+// hosts, if it has one), then carries the program's Sends, with the
+// program's reply size, and its Triggers; a failure anywhere is a
+// ReplyError, which the C program's Send sees as -1. It ends on
+// PROXY_SHUTDOWN (sur_detach, name_detach), when its program exits, or
+// when CSimpl closes.
 
 // Names and protocols.
 const (
@@ -297,7 +300,7 @@ func (c *CSimpl) route(msg simpl.Message) {
 		c.stats.requests.Add(1)
 		name := c.handOut(m.protocol)
 		if name == "" && claims(m.protocol) {
-			s, err := c.newSurrogate()
+			s, err := c.newSurrogate(m.protocol)
 			if err != nil {
 				c.logf("%s asked for %s: %v", sender(msg), m.protocol, err)
 				msg.ReplyError()
@@ -343,8 +346,10 @@ func (c *CSimpl) route(msg simpl.Message) {
 
 // claims tells whether the gateway serves protocol when no registrant
 // does: the default ("host:NAME"), its own, and surrogateTcp's, so that
-// programs written for "_simplTCP:host:NAME" reach the host through NATS
-// when no surrogateTcp runs.
+// programs written for "_simplTCP:host:NAME" work when no surrogateTcp
+// runs here: the name goes through the gateway as a gosimpl program's
+// would, to the host's surrogateTcp if the gateway has a bridge to C
+// SIMPL hosts (fcgate's always has), else over NATS.
 func claims(protocol string) bool {
 	return protocol == naming.DefaultProtocol || protocol == Protocol || protocol == tcpProtocol
 }
@@ -406,7 +411,7 @@ func sender(msg simpl.Message) string {
 func (c *CSimpl) register() error {
 	c.logf("serving C SIMPL programs registered as %s with the router %s", Protocol, RouterName)
 	for {
-		s, err := c.newSurrogate()
+		s, err := c.newSurrogate(Protocol)
 		if err != nil {
 			return err
 		}
@@ -426,17 +431,18 @@ func (c *CSimpl) register() error {
 
 // surrogate is one name attached for one program's name_locate.
 type surrogate struct {
-	c      *CSimpl
-	ch     *simpl.Channel
-	name   string
-	handed chan struct{} // closed when the router gives the name to a program
-	ended  chan struct{} // closed by drop
-	once   sync.Once
+	c        *CSimpl
+	ch       *simpl.Channel
+	name     string
+	protocol string        // what the program asked the router for; its locate keeps it
+	handed   chan struct{} // closed when the router gives the name to a program
+	ended    chan struct{} // closed by drop
+	once     sync.Once
 }
 
-// newSurrogate attaches a surrogate and starts it: it waits to be handed
-// out (handOut), then for its SUR_NAME_LOCATE.
-func (c *CSimpl) newSurrogate() (*surrogate, error) {
+// newSurrogate attaches a surrogate for protocol and starts it: it waits
+// to be handed out (handOut), then for its SUR_NAME_LOCATE.
+func (c *CSimpl) newSurrogate(protocol string) (*surrogate, error) {
 	c.mu.Lock()
 	if c.surs >= c.o.maxSurrogates {
 		c.mu.Unlock()
@@ -454,7 +460,7 @@ func (c *CSimpl) newSurrogate() (*surrogate, error) {
 		c.mu.Unlock()
 		return nil, err
 	}
-	s := &surrogate{c: c, ch: ch, name: name, handed: make(chan struct{}), ended: make(chan struct{})}
+	s := &surrogate{c: c, ch: ch, name: name, protocol: protocol, handed: make(chan struct{}), ended: make(chan struct{})}
 	c.wg.Add(1)
 	go s.run()
 	return s, nil
@@ -511,9 +517,15 @@ func (s *surrogate) run() {
 		c.bad(msg, err)
 		return
 	}
-	target := m.host + ":" + m.name
+	// The protocol the program asked for goes with the name, as a
+	// gosimpl program's "protocol:host:NAME" does: _simplTCP goes to the
+	// gateway's bridge to C SIMPL hosts, if it has one.
+	target := naming.Name{Protocol: s.protocol, Host: m.host, Name: m.name}
+	if target.Protocol == naming.DefaultProtocol {
+		target.Protocol = ""
+	}
 	lctx, lcancel := context.WithTimeout(c.ctx, locateTimeout)
-	conn, err := s.ch.Locate(lctx, target)
+	conn, err := s.ch.Locate(lctx, target.String())
 	lcancel()
 	if err != nil {
 		c.stats.notFound.Add(1)

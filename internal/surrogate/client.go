@@ -35,12 +35,14 @@ const (
 // ClientOptions configure a Client.
 type ClientOptions struct {
 	Encoding   surwire.Encoding
-	MaxMessage int           // largest request or reply; 0: DefaultMaxMessage
-	KeepAlive  time.Duration // ALIVE period while a Send waits (C SIMPL's -k); 0: DefaultKeepAlive
+	MaxMessage int // largest request or reply; 0: DefaultMaxMessage
+	// KeepAlive is the ALIVE period on every connection, from its
+	// connect, whether a Send waits on it or not (C SIMPL's -k); 0:
+	// DefaultKeepAlive. It must not be over the peer's own: the peer
+	// drops a connection that sends no ALIVE for four of its periods.
+	KeepAlive time.Duration
 	// Idle is how long an unused connection is kept for the next Send to
-	// the same name; 0: DefaultIdle. It must stay below the peer's
-	// keep-alive window (four of its periods, 40 s by default), since no
-	// ALIVE is sent on an unused connection.
+	// the same name; 0: DefaultIdle, or two keep-alive periods if less.
 	Idle    time.Duration
 	MaxIdle int // unused connections kept a name; 0: PerHost
 	// PerHost bounds the connections open to one address (so one C SIMPL
@@ -83,12 +85,46 @@ type Client struct {
 }
 
 // link is one connection to a peer's surrogate, located to one name.
+// Once located, two goroutines serve it until it closes: read, which
+// reads every frame (an ALIVE_REPLY, the answer to a SEND, the end), and
+// keep, which sends ALIVE every keep-alive period from the connect, as
+// C SIMPL's surrogate_r does (spec 4.4), Send in progress or not.
 type link struct {
 	c     net.Conn
 	addr  string
 	key   string
 	timer *time.Timer // closes it when unused for Idle
+
+	wmu    sync.Mutex // a frame at a time: a SEND, an ALIVE, a CLOSE
+	broken bool       // under wmu: a write failed part way, no frame may follow
+
+	waiting atomic.Bool         // a SEND waits for its answer
+	answer  chan *surwire.Frame // the answer, handed over by read; 1 buffered
+	misses  atomic.Int32        // ALIVEs sent since the last ALIVE_REPLY
+	done    chan struct{}       // closed when read ends: the link is dead
+
+	errMu sync.Mutex
+	err   error // why it ended
 }
+
+// fail records why l ended, if nothing did before, and closes it.
+func (l *link) fail(err error) {
+	l.errMu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.errMu.Unlock()
+	l.c.Close()
+}
+
+func (l *link) cause() error {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.err
+}
+
+// errSilent ends a link whose peer answered none of missesAllowed ALIVEs.
+var errSilent = fmt.Errorf("no answer to %d keep-alives", missesAllowed)
 
 // NewClient makes a Client.
 func NewClient(o ClientOptions) *Client {
@@ -151,23 +187,29 @@ func (cl *Client) get(ctx context.Context, addr, name string) (*link, error) {
 			cl.stats.reused.Add(1)
 			return l, nil
 		}
-		cl.drop(l, false)
+		cl.drop(context.Background(), l, false)
 		cl.mu.Lock()
 	}
 	cl.mu.Unlock()
 	return cl.dial(ctx, addr, name)
 }
 
-// alive checks, without waiting, that the peer has not closed an unused
-// connection (its surrogate exits when its receiver goes): a Send on it
-// would go nowhere, with an outcome it could not tell.
+// alive checks, without waiting, that an unused connection has not
+// ended and that the peer has not closed it (its surrogate exits when its
+// receiver goes), even if read has not seen it yet: a Send on it would go
+// nowhere, with an outcome it could not tell.
 func (l *link) alive() bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
 	sc, ok := l.c.(syscall.Conn)
 	if !ok {
 		return true
 	}
-	unread, err := sys.Unread(sc)
-	return !unread && err == nil
+	closed, err := sys.PeerClosed(sc)
+	return !closed && err == nil
 }
 
 // slots are one address's connection tokens: one per connection open
@@ -198,7 +240,7 @@ func (cl *Client) slot(ctx context.Context, addr string) error {
 		default:
 		}
 		if l := cl.evict(addr); l != nil {
-			cl.drop(l, true) // gives its token back
+			cl.drop(ctx, l, true) // gives its token back
 			continue
 		}
 		t := time.NewTimer(10 * time.Millisecond)
@@ -275,27 +317,42 @@ func (cl *Client) dialOnce(ctx context.Context, addr, name string) (*link, error
 		// Nothing was sent: as C SIMPL's "cannot locate remote process".
 		return nil, fmt.Errorf("C SIMPL host at %s: %v: %w", addr, err, transport.ErrUnreachable)
 	}
-	l := &link{c: c, addr: addr, key: addr + "\x00" + name}
+	// The keep-alive period runs from the connect (spec 4.4): a tick
+	// while the locate waits makes the first ALIVE go at once after it.
+	tick := time.NewTicker(cl.o.KeepAlive)
+	l := &link{c: c, addr: addr, key: addr + "\x00" + name, answer: make(chan *surwire.Frame, 1), done: make(chan struct{})}
 	cl.mu.Lock()
 	if cl.closed {
 		cl.mu.Unlock()
+		tick.Stop()
 		c.Close()
 		cl.release(addr)
 		return nil, errClosed
 	}
 	cl.open[l] = struct{}{}
 	cl.mu.Unlock()
+	// lctx bounds the locate: its deadline, and its end if ctx is
+	// cancelled before.
 	dl, _ := lctx.Deadline()
 	c.SetDeadline(dl)
-	err = cl.write(l, &surwire.Frame{Token: surwire.TokenNameLocate, RHost: hostOf(addr), RProgram: name, SHost: cl.o.Host}, false)
+	stop := context.AfterFunc(lctx, func() { c.SetDeadline(aLongTimeAgo) })
 	var f *surwire.Frame
+	b, err := surwire.AppendFrame(nil, cl.o.Encoding, &surwire.Frame{Token: surwire.TokenNameLocate, RHost: hostOf(addr), RProgram: name, SHost: cl.o.Host}, false)
+	if err == nil {
+		_, err = c.Write(b)
+	}
 	if err == nil {
 		f, err = surwire.ReadFrame(c, cl.o.Encoding, true, 0)
+	}
+	if !stop() && err == nil {
+		err = lctx.Err() // the deadline may be past already: the link is not usable
 	}
 	c.SetDeadline(time.Time{})
 	switch {
 	case err != nil:
-		cl.drop(l, false)
+		tick.Stop()
+		close(l.done)
+		cl.drop(ctx, l, false)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -304,12 +361,64 @@ func (cl *Client) dialOnce(ctx context.Context, addr, name string) (*link, error
 		}
 		return nil, fmt.Errorf("C SIMPL host at %s: locating %s: %w: %w", addr, name, err, transport.ErrUnreachable)
 	case f.Token != surwire.TokenNameLocate || f.Result != 0:
+		tick.Stop()
+		close(l.done)
 		cl.stats.notFound.Add(1)
-		cl.drop(l, false)
+		cl.drop(ctx, l, false)
 		return nil, fmt.Errorf("%s at the C SIMPL host at %s: %w", name, addr, transport.ErrNotFound)
 	}
 	cl.stats.located.Add(1)
+	go cl.read(l)
+	go cl.keep(l, tick)
 	return l, nil
+}
+
+// aLongTimeAgo is a deadline in the past: set, it ends a read or write
+// in progress at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// read reads l's frames until it ends: it takes each ALIVE_REPLY and
+// hands the answer to a SEND waiting to exchange; anything else, and a
+// frame when no SEND waits, ends the link. Replies are read up to
+// MaxMessage; exchange checks them against what its sender takes.
+func (cl *Client) read(l *link) {
+	defer close(l.done)
+	for {
+		f, err := surwire.ReadFrame(l.c, cl.o.Encoding, false, cl.o.MaxMessage)
+		switch {
+		case err != nil:
+			l.fail(err)
+			return
+		case f.Token == surwire.TokenAliveReply:
+			l.misses.Store(0)
+		case l.waiting.CompareAndSwap(true, false):
+			l.answer <- f
+		default:
+			l.fail(fmt.Errorf("token %d with no SEND waiting: %w", f.Token, transport.ErrBadMessage))
+			return
+		}
+	}
+}
+
+// keep sends ALIVE on l every keep-alive period until it ends; four
+// periods without an answer to one end it, as C SIMPL's surrogate_r.
+func (cl *Client) keep(l *link, tick *time.Ticker) {
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-tick.C:
+		}
+		if l.misses.Add(1) > missesAllowed {
+			l.fail(errSilent)
+			return
+		}
+		if err := cl.write(context.Background(), l, &surwire.Frame{Token: surwire.TokenAlive}); err != nil {
+			l.fail(fmt.Errorf("keep-alive: %w", err))
+			return
+		}
+	}
 }
 
 func hostOf(addr string) string {
@@ -320,10 +429,31 @@ func hostOf(addr string) string {
 	return h
 }
 
-func (cl *Client) write(l *link, f *surwire.Frame, reply bool) error {
-	b, err := surwire.AppendFrame(nil, cl.o.Encoding, f, reply)
-	if err == nil {
-		_, err = l.c.Write(b)
+// errBroken is write's error on a link where a frame was written part way.
+var errBroken = errors.New("a frame before was written part way")
+
+// write writes f on l, within a keep-alive period and ctx (its deadline,
+// and its end if it is cancelled before).
+func (cl *Client) write(ctx context.Context, l *link, f *surwire.Frame) error {
+	b, err := surwire.AppendFrame(nil, cl.o.Encoding, f, false)
+	if err != nil {
+		return err
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.broken {
+		return errBroken
+	}
+	dl := time.Now().Add(cl.o.KeepAlive)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	l.c.SetWriteDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { l.c.SetWriteDeadline(aLongTimeAgo) })
+	n, err := l.c.Write(b)
+	stop()
+	if err != nil && n > 0 {
+		l.broken = true
 	}
 	return err
 }
@@ -333,7 +463,7 @@ func (cl *Client) put(l *link) {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
 	if cl.closed || len(cl.idle[l.key]) >= cl.o.MaxIdle {
-		go cl.drop(l, true)
+		go cl.drop(context.Background(), l, true)
 		return
 	}
 	cl.idle[l.key] = append(cl.idle[l.key], l)
@@ -358,15 +488,20 @@ func (cl *Client) expire(l *link) {
 		}
 	}
 	cl.mu.Unlock()
-	cl.drop(l, true)
+	cl.drop(context.Background(), l, true)
 }
 
+// closeWait bounds drop's CLOSE.
+const closeWait = time.Second
+
 // drop closes l; politely says CLOSE first when asked (its peer's
-// surrogate then exits at once rather than at its next keep-alive).
-func (cl *Client) drop(l *link, polite bool) {
-	if polite {
-		l.c.SetWriteDeadline(time.Now().Add(time.Second))
-		cl.write(l, &surwire.Frame{Token: surwire.TokenClose}, false)
+// surrogate then exits at once rather than at its next keep-alive),
+// within closeWait and ctx: a ctx already ended says none.
+func (cl *Client) drop(ctx context.Context, l *link, polite bool) {
+	if polite && ctx.Err() == nil {
+		cctx, cancel := context.WithTimeout(ctx, closeWait)
+		cl.write(cctx, l, &surwire.Frame{Token: surwire.TokenClose})
+		cancel()
 	}
 	l.c.Close()
 	cl.mu.Lock()
@@ -426,10 +561,12 @@ func (cl *Client) Trigger(ctx context.Context, addr, name string, proxy int) err
 		return err
 	}
 	cl.stats.proxies.Add(1)
-	l.c.SetWriteDeadline(time.Now().Add(cl.o.KeepAlive))
-	err = cl.write(l, &surwire.Frame{Token: surwire.TokenProxy, Proxy: int32(proxy)}, false)
-	cl.drop(l, err == nil)
+	err = cl.write(ctx, l, &surwire.Frame{Token: surwire.TokenProxy, Proxy: int32(proxy)})
+	cl.drop(ctx, l, err == nil)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("C SIMPL host: proxy: %v: %w", err, transport.ErrOutcomeUnknown)
 	}
 	return nil
@@ -453,98 +590,77 @@ func (cl *Client) Send(ctx context.Context, addr, name string, req, reply []byte
 		cl.put(l)
 	case errors.Is(err, transport.ErrOutcomeUnknown) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		cl.stats.unknown.Add(1)
-		cl.drop(l, true)
+		cl.drop(ctx, l, true)
 	default:
 		cl.stats.failed.Add(1)
-		cl.drop(l, false)
+		cl.drop(ctx, l, false)
 	}
 	return n, err
 }
 
-// exchange is one SEND and its answer on l. While it waits it sends
-// ALIVE every keep-alive period; four periods without an answer to one
-// end it, outcome unknown, as C SIMPL's surrogate_r does. A goroutine
-// reads the frames, so that a keep-alive never interrupts one half read;
-// it is gone when exchange returns.
+// exchange is one SEND and its answer on l, within ctx: l's read hands
+// it the answer, and l's keep sends the ALIVEs meanwhile (four periods
+// without an answer to one end l, outcome unknown, as C SIMPL's
+// surrogate_r does).
 func (cl *Client) exchange(ctx context.Context, l *link, req, reply []byte) (int, error) {
-	l.c.SetWriteDeadline(time.Now().Add(cl.o.KeepAlive))
-	if err := cl.write(l, &surwire.Frame{Token: surwire.TokenSend, Data: req, YBytes: int32(len(reply))}, false); err != nil {
+	l.waiting.Store(true)
+	if err := cl.write(ctx, l, &surwire.Frame{Token: surwire.TokenSend, Data: req, YBytes: int32(len(reply))}); err != nil {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
+		}
+		if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+			// The socket's deadline, which is ctx's, came before ctx's
+			// own timer went off.
+			return 0, context.DeadlineExceeded
 		}
 		// Part of it may have gone: the peer may act on it.
 		return 0, fmt.Errorf("C SIMPL host: writing the request: %v: %w", err, transport.ErrOutcomeUnknown)
 	}
-	type got struct {
-		f   *surwire.Frame
-		err error
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case f := <-l.answer:
+		return cl.answer(f, reply)
+	case <-l.done:
 	}
-	frames := make(chan got, 1)
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		for {
-			f, err := surwire.ReadFrame(l.c, cl.o.Encoding, false, len(reply))
-			frames <- got{f, err}
-			if err != nil || f.Token != surwire.TokenAliveReply {
-				return
-			}
-		}
-	}()
-	// Whatever ends the wait, the reader is stopped (the connection is
-	// then dropped, unless the reply came) before exchange returns.
-	defer func() {
-		l.c.SetReadDeadline(time.Now())
-		for {
-			select {
-			case <-frames:
-			case <-readerDone:
-				l.c.SetReadDeadline(time.Time{})
-				return
-			}
-		}
-	}()
-	tick := time.NewTicker(cl.o.KeepAlive)
-	defer tick.Stop()
-	misses := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-tick.C:
-			if misses++; misses > missesAllowed {
-				return 0, fmt.Errorf("C SIMPL host: no answer to %d keep-alives: %w", missesAllowed, transport.ErrOutcomeUnknown)
-			}
-			l.c.SetWriteDeadline(time.Now().Add(cl.o.KeepAlive))
-			if err := cl.write(l, &surwire.Frame{Token: surwire.TokenAlive}, false); err != nil {
-				return 0, fmt.Errorf("C SIMPL host: keep-alive: %v: %w", err, transport.ErrOutcomeUnknown)
-			}
-		case g := <-frames:
-			switch {
-			case errors.Is(g.err, surwire.ErrTooLarge):
-				// Larger than the sender takes; C SIMPL's own
-				// surrogate_s would have sent ERROR instead.
-				return 0, transport.ReplyTooLarge(-1, len(reply))
-			case errors.Is(g.err, io.EOF) || errors.Is(g.err, io.ErrUnexpectedEOF):
-				// Its surrogate exited: a dropped connection, or a
-				// receiver that died holding the request.
-				return 0, fmt.Errorf("C SIMPL host: the connection closed before the reply: %w", transport.ErrOutcomeUnknown)
-			case g.err != nil:
-				return 0, fmt.Errorf("C SIMPL host: %v: %w", g.err, transport.ErrOutcomeUnknown)
-			}
-			switch g.f.Token {
-			case surwire.TokenReply:
-				return copy(reply, g.f.Data), nil
-			case surwire.TokenAliveReply:
-				misses = 0
-			case surwire.TokenError:
-				// "receive/reply problem ... could be a failed receiver".
-				return 0, fmt.Errorf("C SIMPL host: the receiver failed with the request: %w", transport.ErrPeerGone)
-			default:
-				return 0, fmt.Errorf("C SIMPL host: token %d while waiting for a reply: %w", g.f.Token, transport.ErrBadMessage)
-			}
-		}
+	// read hands the answer over before it ends: it may have, then
+	// ended (C SIMPL's surrogate_s exits after ERROR).
+	select {
+	case f := <-l.answer:
+		return cl.answer(f, reply)
+	default:
 	}
+	switch err := l.cause(); {
+	case errors.Is(err, errSilent):
+		return 0, fmt.Errorf("C SIMPL host: %v: %w", err, transport.ErrOutcomeUnknown)
+	case errors.Is(err, surwire.ErrTooLarge):
+		// Larger than this side takes at all; C SIMPL's own
+		// surrogate_s would have sent ERROR instead.
+		return 0, transport.ReplyTooLarge(-1, len(reply))
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		// Its surrogate exited: a dropped connection, or a receiver
+		// that died holding the request.
+		return 0, fmt.Errorf("C SIMPL host: the connection closed before the reply: %w", transport.ErrOutcomeUnknown)
+	default:
+		return 0, fmt.Errorf("C SIMPL host: %v: %w", err, transport.ErrOutcomeUnknown)
+	}
+}
+
+// answer is what exchange returns for f, the answer to its SEND.
+func (cl *Client) answer(f *surwire.Frame, reply []byte) (int, error) {
+	switch f.Token {
+	case surwire.TokenReply:
+		if len(f.Data) > len(reply) {
+			// Larger than the sender takes; C SIMPL's own surrogate_s
+			// would have sent ERROR instead.
+			return 0, transport.ReplyTooLarge(len(f.Data), len(reply))
+		}
+		return copy(reply, f.Data), nil
+	case surwire.TokenError:
+		// "receive/reply problem ... could be a failed receiver".
+		return 0, fmt.Errorf("C SIMPL host: the receiver failed with the request: %w", transport.ErrPeerGone)
+	}
+	return 0, fmt.Errorf("C SIMPL host: token %d while waiting for a reply: %w", f.Token, transport.ErrBadMessage)
 }
 
 // Close ends every connection: Sends in progress fail.

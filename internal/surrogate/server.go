@@ -16,11 +16,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/surwire"
-	"github.com/gosimpl/gosimpl/internal/sys"
 	"github.com/gosimpl/gosimpl/naming"
 	"github.com/gosimpl/gosimpl/simpl"
 )
@@ -54,16 +52,25 @@ type Options struct {
 // checkName refuses a NAME_LOCATE of a name that is not a plain local
 // one: a peer reaches this host's receivers, never through the Channel's
 // own transports to other hosts (host:NAME, _simplTCP:...) nor to the
-// names gosimpl and C SIMPL keep for themselves (the gateway's, the
-// protocol router's), which would carry its requests on as theirs.
+// names gosimpl and C SIMPL keep for themselves (the gateway's and its
+// surrogates', _gosimpl*; the protocol router's, _simpl*; and C SIMPL's
+// surrogates', spec 2.2: _tcp_Surrogate_R, _tcp_Surrogate_r_<pid>,
+// _tcp_Surrogate_s_<pid>; any _*_Surrogate* name),
+// which would carry its requests on as theirs, to other hosts.
 func checkName(name string) error {
 	if err := naming.CheckLocal(name); err != nil {
 		return err
 	}
-	if strings.HasPrefix(name, "_gosimpl") || strings.HasPrefix(name, "_simpl") {
+	if strings.HasPrefix(name, "_gosimpl") || strings.HasPrefix(name, "_simpl") || isCSurrogate(name) {
 		return fmt.Errorf("%q: a name gosimpl or C SIMPL keeps for itself", name)
 	}
 	return nil
+}
+
+// isCSurrogate tells whether name is one of C SIMPL's surrogates' (its
+// surrogateTcp's are _tcp_Surrogate_*: "_" + protocol + "_Surrogate").
+func isCSurrogate(name string) bool {
+	return strings.HasPrefix(name, "_") && strings.Contains(name, "_Surrogate")
 }
 
 // Stats count what a Server saw.
@@ -197,38 +204,98 @@ func (s *Server) accept() {
 	}
 }
 
-// peerPoll is how often watchPeer looks at the connection.
-const peerPoll = 100 * time.Millisecond
+// errLinkEnded is the cause of a Send cancelled because its link ended
+// while the Send was held: the peer hung up, fell silent, said CLOSE, or
+// broke the protocol.
+var errLinkEnded = errors.New("the link ended while the SEND was held")
 
-// watchPeer calls gone once c's peer has hung up (closed its side, or the
-// connection failed), looking every peerPoll, until stop is called. A
-// connection that cannot be looked at is not watched.
-func watchPeer(c net.Conn, gone func()) (stop func()) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return func() {}
-	}
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(peerPoll)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			if closed, err := sys.PeerClosed(sc); closed || err != nil {
-				gone()
-				return
+// event is what a link's reader hands serve: a frame other than ALIVE
+// (which it answers itself), or the error that ended the link. A SEND
+// comes with the context its Send must use: the reader cancels it if
+// the link ends while the Send is held.
+type event struct {
+	f      *surwire.Frame
+	err    error
+	sctx   context.Context
+	cancel context.CancelCauseFunc
+}
+
+// held is the Send a link's reader may have to cancel.
+type held struct {
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc // of the Send in progress; nil between
+}
+
+// take returns the Send in progress, if any, and forgets it.
+func (h *held) take() context.CancelCauseFunc {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.cancel
+	h.cancel = nil
+	return c
+}
+
+func (h *held) set(c context.CancelCauseFunc) {
+	h.mu.Lock()
+	h.cancel = c
+	h.mu.Unlock()
+}
+
+// read reads c's frames after the locate until the link ends, also while
+// a Send is held (spec 4.3: ALIVE and ALIVE_REPLY interleave with a
+// pending SEND): it answers each ALIVE itself, and hands serve the other
+// frames, or the error that ended the link, as events. The peer sends
+// ALIVE every keep-alive period; after missesAllowed periods more
+// without one, it is gone (as C SIMPL's surrogate_s; a SEND does not
+// count, as there), Send held or not. A link that ends while a Send is
+// held (EOF, that silence, CLOSE, or a SEND or PROXY before the reply,
+// which the protocol does not allow) cancels the Send and ends there.
+func (s *Server) read(c net.Conn, write func(*surwire.Frame, bool) error, h *held, events chan<- event, quit <-chan struct{}) {
+	lastAlive := time.Now()
+	window := time.Duration(missesAllowed+1) * s.o.KeepAlive
+	for {
+		c.SetReadDeadline(lastAlive.Add(window))
+		f, err := surwire.ReadFrame(c, s.o.Encoding, false, s.o.MaxMessage)
+		if err == nil && f.Token == surwire.TokenAlive {
+			lastAlive = time.Now()
+			if err = write(&surwire.Frame{Token: surwire.TokenAliveReply}, false); err == nil {
+				continue
 			}
 		}
-	}()
-	return func() {
-		close(done)
-		<-finished
+		if cancel := h.take(); cancel != nil {
+			switch {
+			case err != nil:
+				if !errors.Is(err, net.ErrClosed) {
+					s.log("%s: %v", c.RemoteAddr(), err)
+				}
+				if errors.Is(err, surwire.ErrBadFrame) || errors.Is(err, surwire.ErrTooLarge) {
+					s.stats.bad.Add(1)
+				}
+			case f.Token != surwire.TokenClose:
+				s.stats.bad.Add(1)
+				s.log("%s: token %d while its SEND is held", c.RemoteAddr(), f.Token)
+			}
+			cancel(errLinkEnded)
+			return
+		}
+		ev := event{f: f, err: err}
+		if err == nil && f.Token == surwire.TokenSend {
+			// Set before serve has it, so that the link ending at once
+			// cancels it too.
+			ev.sctx, ev.cancel = context.WithCancelCause(s.ctx)
+			h.set(ev.cancel)
+		}
+		select {
+		case events <- ev:
+		case <-quit:
+			if ev.cancel != nil {
+				ev.cancel(nil)
+			}
+			return
+		}
+		if err != nil {
+			return
+		}
 	}
 }
 
@@ -236,11 +303,14 @@ func watchPeer(c net.Conn, gone func()) (stop func()) {
 // until CLOSE, a failure, or the peer's silence.
 func (s *Server) serve(c net.Conn) {
 	enc := s.o.Encoding
+	var wmu sync.Mutex // the reader answers ALIVEs while serve writes
 	write := func(f *surwire.Frame, reply bool) error {
 		b, err := surwire.AppendFrame(nil, enc, f, reply)
 		if err == nil {
+			wmu.Lock()
 			c.SetWriteDeadline(time.Now().Add(s.o.KeepAlive))
 			_, err = c.Write(b)
+			wmu.Unlock()
 		}
 		return err
 	}
@@ -264,8 +334,7 @@ func (s *Server) serve(c net.Conn) {
 		write(&surwire.Frame{Token: surwire.TokenNameLocate, Result: -1}, true)
 		return
 	}
-	ctx := s.ctx
-	lctx, lcancel := context.WithTimeout(ctx, locateWait)
+	lctx, lcancel := context.WithTimeout(s.ctx, locateWait)
 	conn, err := s.ch.Locate(lctx, f.RProgram)
 	lcancel()
 	if err != nil {
@@ -279,45 +348,54 @@ func (s *Server) serve(c net.Conn) {
 	if write(&surwire.Frame{Token: surwire.TokenNameLocate, Result: 0}, true) != nil {
 		return
 	}
-	// The peer sends ALIVE every keep-alive period; after missesAllowed
-	// periods more without one, it is gone (as C SIMPL's surrogate_s).
-	// A SEND does not count: C SIMPL's does not either.
-	lastAlive := time.Now()
-	window := time.Duration(missesAllowed+1) * s.o.KeepAlive
+	var h held
+	events := make(chan event)
+	quit := make(chan struct{})
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		s.read(c, write, &h, events, quit)
+	}()
+	defer func() {
+		close(quit)
+		c.Close() // the reader's read returns
+		<-readerDone
+	}()
+	name := f.RProgram
 	for {
-		c.SetReadDeadline(lastAlive.Add(window))
-		f, err := surwire.ReadFrame(c, enc, false, s.o.MaxMessage)
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log("%s: %v", c.RemoteAddr(), err)
+		ev := <-events
+		if ev.err != nil {
+			if !errors.Is(ev.err, net.ErrClosed) {
+				s.log("%s: %v", c.RemoteAddr(), ev.err)
 			}
-			if errors.Is(err, surwire.ErrBadFrame) || errors.Is(err, surwire.ErrTooLarge) {
+			if errors.Is(ev.err, surwire.ErrBadFrame) || errors.Is(ev.err, surwire.ErrTooLarge) {
 				s.stats.bad.Add(1)
 			}
 			return
 		}
-		switch f.Token {
+		switch f := ev.f; f.Token {
 		case surwire.TokenSend:
 			s.stats.sends.Add(1)
 			reply := make([]byte, min(int(f.YBytes), s.o.MaxMessage))
 			// No deadline of the sender's travels in this protocol: the
-			// Send lasts while the receiver and the peer live. The peer's
-			// ALIVEs wait meanwhile, unread, as C SIMPL's surrogate_s
-			// reads none while it is in Send; but a peer that hangs up
-			// ends the Send (watchPeer), so that a receiver that holds
-			// the request does not hold this connection for ever.
-			sctx, cancel := context.WithCancel(ctx)
-			stop := watchPeer(c, cancel)
-			n, err := conn.Send(sctx, f.Data, reply)
-			stop()
-			cancel()
+			// Send lasts while the receiver and the link live. The
+			// reader answers the peer's ALIVEs meanwhile, and cancels
+			// the Send if the link ends (the peer hangs up or falls
+			// silent), so that a receiver that holds the request does
+			// not hold this connection for ever.
+			n, err := conn.Send(ev.sctx, f.Data, reply)
+			h.take()
+			ended := errors.Is(context.Cause(ev.sctx), errLinkEnded)
+			ev.cancel(nil)
 			if err != nil {
 				s.stats.failed.Add(1)
-				s.log("%s: send to %s: %v", c.RemoteAddr(), f.RProgram, err)
-				write(&surwire.Frame{Token: surwire.TokenError}, false)
+				s.log("%s: send to %s: %v", c.RemoteAddr(), name, err)
+				if !ended {
+					write(&surwire.Frame{Token: surwire.TokenError}, false)
+				}
 				return // as C SIMPL's surrogate_s: it exits
 			}
-			if write(&surwire.Frame{Token: surwire.TokenReply, Data: reply[:n]}, false) != nil {
+			if ended || write(&surwire.Frame{Token: surwire.TokenReply, Data: reply[:n]}, false) != nil {
 				return
 			}
 		case surwire.TokenProxy:
@@ -326,11 +404,6 @@ func (s *Server) serve(c net.Conn) {
 				s.stats.failed.Add(1)
 				s.log("%s: proxy %d: %v", c.RemoteAddr(), f.Proxy, err)
 				write(&surwire.Frame{Token: surwire.TokenError}, false)
-				return
-			}
-		case surwire.TokenAlive:
-			lastAlive = time.Now()
-			if write(&surwire.Frame{Token: surwire.TokenAliveReply}, false) != nil {
 				return
 			}
 		case surwire.TokenClose:

@@ -232,7 +232,7 @@ func msgLine(whom string, pid, size, ybytes int) string {
 const commErr = "receive/reply problem ... could be a failed receiver"
 
 // probeChecks is how many checks testdata/probe.c makes.
-const probeChecks = 63
+const probeChecks = 64
 
 // TestProbe runs probe's checks, from C, against the shared library and
 // the static archive: layouts and macros as compiled, error texts and

@@ -357,8 +357,14 @@ func gs_name_locate(cname *C.char) C.int {
 	s := C.GoString(cname)
 	n, err := naming.ParseC(s)
 	if err != nil {
-		if strings.Count(s, ":") > 2 || strings.HasSuffix(s, ":") || s == "" {
+		switch {
+		case strings.Count(s, ":") > 2 || s == "":
 			return fail(codeNoName) // as C SIMPL reports its parser's errors
+		case strings.HasSuffix(s, ":"):
+			// An empty name after a host ("localhost:"): C SIMPL's
+			// parser takes it, and name_locate fails "no simpl name has
+			// been attached to this process" (network wire spec, 1).
+			return fail(codeNoNameAttached)
 		}
 		return fail(codeFIFOGetFailure) // a name no FIFO can have
 	}

@@ -425,6 +425,7 @@ func run(args []string, stdout io.Writer) error {
 			fmt.Fprintf(os.Stderr, "fcgate: %s\n", msg)
 		})
 		if err != nil {
+			cs.Close() // before g's, as below: its router and surrogates go too
 			g.Close()
 			return err
 		}

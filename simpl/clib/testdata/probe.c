@@ -146,6 +146,7 @@ static int checks(const char *name)
 	fails("Receive NULL handle", Receive(NULL, buf, sizeof buf), 13, "error in reading from trigger fifo");
 	fails("name_locate NULL", name_locate(NULL), 1, "no simpl name supplied");
 	fails("name_locate colons", name_locate("a:b:c:d"), 1, "no simpl name supplied");
+	fails("name_locate empty name", name_locate("localhost:"), 9, "no simpl name has been attached to this process");
 	fails("name_locate nobody", name_locate("nobody_here"), 11, "error in getting trigger fifo");
 	fails("simplReplySize unknown", simplReplySize(buf), 12, "error in opening trigger fifo");
 	check("whatsThisShmPtr unknown", whatsThisShmPtr(buf) == NULL, "NULL");
