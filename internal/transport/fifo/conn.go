@@ -382,9 +382,9 @@ func (c *Conn) doorbell(v int32) error {
 
 // ring writes a Send's doorbell. A full FIFO (thousands of waiting
 // doorbells) makes the Send wait its turn rather than fail, looking again
-// after a pause that doubles up to 10 ms, until ctx ends or the Conn is
-// closed: nothing tells a writer when a reader has made room but Go's
-// poller, which knows no context.
+// after a pause that doubles up to 10 ms, until ctx ends or the Conn or
+// its endpoint is closed: nothing tells a writer when a reader has made
+// room but Go's poller, which knows no context.
 func (c *Conn) ring(ctx context.Context, v int32) error {
 	err := c.doorbell(v)
 	if errors.Is(err, errFIFOFull) {
@@ -400,6 +400,9 @@ func (c *Conn) ring(ctx context.Context, v int32) error {
 		case <-c.w.done:
 			t.Stop()
 			return c.closedErr()
+		case <-c.ep.done:
+			t.Stop()
+			return errs.Errorf("send from %q: %w", c.ep.name, transport.ErrClosed)
 		case <-t.C:
 		}
 		err = c.doorbell(v)

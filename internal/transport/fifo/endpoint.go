@@ -892,6 +892,10 @@ func (e *Endpoint) Close() error {
 	return nil
 }
 
+// maxCloseDrain bounds the bytes Close reads from its FIFO (a pipe holds
+// at most 1 MiB, unless root raised the limit).
+const maxCloseDrain = 1 << 20
+
 func (e *Endpoint) close() {
 	close(e.done)
 	<-e.janDone // a sweep under way ends before the slots go
@@ -923,13 +927,24 @@ func (e *Endpoint) close() {
 	<-e.readerDone
 	// Answer the doorbells still in the FIFO, resynchronising as the
 	// reader does (resync.go). The reader has stopped: its state is ours.
+	// Only what the FIFO holds now (and what a resync reads past it):
+	// Conns keep their descriptors after the FIFO loses its name, and
+	// writers that keep ringing would otherwise keep Close from ever
+	// returning. What they write later is lost with the FIFO, and they
+	// see its read side close (ErrPeerGone).
 	e.rxControl(func(fd int) {
 		var b [4]byte
-		for {
+		left, err := sys.PipeBuffered(int(fd))
+		if err != nil {
+			left = maxCloseDrain
+		}
+		left = min(left, maxCloseDrain)
+		for left > 0 {
 			n, err := sys.ReadNonblock(int(fd), b[:])
 			if err != nil || n == 0 {
 				return
 			}
+			left -= n
 			if aligned(int(fd), n) {
 				v := int32(binary.NativeEndian.Uint32(b[:]))
 				if e.plausible(v) {

@@ -90,3 +90,47 @@ func TestSendFullFIFO(t *testing.T) {
 	}
 	bury(t, h, reg)
 }
+
+// A Send waiting its turn at a full FIFO ends with ErrClosed when its
+// endpoint closes, as its other waits do; before, it went on waiting, and
+// rang the receiver once it read again, after Close had returned
+// (helper-58).
+func TestEndpointCloseEndsFullFIFOSend(t *testing.T) {
+	dir := proctest.Dir(t)
+	reg, ep, h, c := holding(t, dir, 1)
+	defer c.Close()
+	if err := syscall.Kill(h.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(h.PID(), syscall.SIGCONT)
+	for n := 0; ; n++ {
+		if n == 1<<18 {
+			t.Fatalf("%d triggers and the FIFO is not full", n)
+		}
+		if err := c.Trigger(1); err != nil {
+			if !errors.Is(err, errFIFOFull) {
+				t.Fatalf("trigger %d: %v", n+1, err)
+			}
+			break
+		}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Send(context.Background(), []byte("x"), nil)
+		errc <- err
+	}()
+	waitFor(t, "the Send waiting its turn", func() bool { return c.ringing.Load() == 1 })
+	ep.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, transport.ErrClosed) {
+			t.Errorf("Send to a full FIFO, its endpoint closed: %v, want ErrClosed", err)
+		}
+	case <-time.After(helperTimeout):
+		c.Close() // ends it, so that the test ends
+		t.Fatalf("Send to a full FIFO still waiting %v after its endpoint closed (%v)", helperTimeout, <-errc)
+	}
+	syscall.Kill(h.PID(), syscall.SIGCONT)
+	killed(t, h)
+	bury(t, h, reg)
+}
