@@ -142,6 +142,36 @@ func (e *Endpoint) isClosed() bool {
 	}
 }
 
+// maxAbandoned bounds the requests a sender gave up on (its context
+// ended) that a receiver still holds: each keeps a slot (its reply FIFO,
+// its segment, two descriptors and the goroutine waiting for the late
+// answer, drain) until the receiver answers or exits. A client that keeps
+// retrying with short deadlines against a receiver that is stuck but
+// alive would otherwise take a System V segment a try, and the system's
+// are few (kernel.shmmni). Past it, Sends to that receiver fail at once
+// with ErrTooManyLanes (LaneLimitError) until it answers some, as the
+// shared-memory transport's lanes are bounded.
+const maxAbandoned = 64
+
+// abandonedTo is how many requests given up on receiver pid holds.
+func (e *Endpoint) abandonedTo(pid int) int {
+	e.slotMu.Lock()
+	defer e.slotMu.Unlock()
+	return e.abandoned[pid]
+}
+
+// abandon counts d more requests given up on that receiver pid holds.
+func (e *Endpoint) abandon(pid, d int) {
+	e.slotMu.Lock()
+	defer e.slotMu.Unlock()
+	if e.abandoned == nil {
+		e.abandoned = make(map[int]int)
+	}
+	if e.abandoned[pid] += d; e.abandoned[pid] <= 0 {
+		delete(e.abandoned, pid)
+	}
+}
+
 // auxSeq numbers the auxiliary identities (NAME#k, naming.AuxWhom) of
 // every endpoint of this process from one count: AuxWhom shortens a long
 // name to make room for "#k", so two names of one process that share
@@ -460,6 +490,10 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, c.goneErr(c.pid)
 	}
 	e := c.ep
+	if n := e.abandonedTo(c.pid); n >= maxAbandoned {
+		return 0, errs.Errorf("send to %q (pid %d): %d requests given up on are still held there: %w", c.name, c.pid, n,
+			&transport.LaneLimitError{Per: "receiver's abandoned requests", Limit: maxAbandoned})
+	}
 	s, err := e.getSlot()
 	if err != nil {
 		return 0, err
@@ -552,11 +586,11 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 	if err != nil {
 		if !errors.Is(err, os.ErrClosed) {
 			if ctxErr := ctx.Err(); ctxErr != nil {
-				go c.drain(s)
+				c.giveUp(s)
 				return 0, ctxErr
 			}
 			if c.w.closed.Load() {
-				go c.drain(s)
+				c.giveUp(s)
 				return 0, c.closedErr()
 			}
 		}
@@ -785,6 +819,13 @@ func (s *slot) poll() (int32, bool) {
 	return int32(binary.NativeEndian.Uint32(s.in[:])), true
 }
 
+// giveUp leaves s, whose request the receiver may still hold, to drain,
+// counting it against maxAbandoned at once.
+func (c *Conn) giveUp(s *slot) {
+	c.ep.abandon(c.pid, 1)
+	go c.drain(s)
+}
+
 // drain waits for the answer to a Send that gave up, then returns the slot
 // to the pool. If the process holding the request (the receiver, or one
 // it handed the request over to) exits first, the slot is retired; if the
@@ -794,6 +835,7 @@ func (c *Conn) drain(s *slot) {
 	e := c.ep
 	c.drains.Add(1)
 	defer c.drains.Add(-1)
+	defer e.abandon(c.pid, -1) // counted by giveUp
 	pid := c.pid
 	if h := s.seg.holder(); h != 0 {
 		pid = h

@@ -159,9 +159,12 @@ type Endpoint struct {
 	spareUsed bool         // taken or put back since the janitor last looked
 	spareGone bool         // closed: nothing is kept any more
 
-	slotMu sync.Mutex // guards the sender slots below
+	slotMu sync.Mutex // guards the sender slots below, and abandoned
 	free   []*slot
 	busy   map[*slot]struct{}
+	// abandoned counts, by receiver pid, the requests given up on that
+	// the receiver still holds (drain), for maxAbandoned.
+	abandoned map[int]int
 }
 
 type senderKey struct {
