@@ -454,11 +454,15 @@ func (c *Conn) writeErr(err error) error {
 	return errs.Errorf("doorbell to %q: %w", c.name, err)
 }
 
-var errFIFOFull = errors.New("simpl: receiver's FIFO is full")
+// errFIFOFull is a doorbell refused by a full FIFO: the receiver is not
+// reading (a pipe holds 16,384 doorbells by default). It wraps
+// ErrTooLarge, as the shared-memory transport's full proxy ring does, so
+// that a Trigger's caller can tell it (Sends wait their turn instead).
+var errFIFOFull = errs.Errorf("the receiver is not reading: its FIFO is full: %w", transport.ErrTooLarge)
 
 // Trigger sends proxy (>= 1) to the receiver and returns at once. If the
 // receiver's FIFO is full (about 16,000 unread doorbells) it fails rather
-// than block.
+// than block, with ErrTooLarge.
 func (c *Conn) Trigger(proxy int) error {
 	if proxy < 1 || proxy > math.MaxInt32 {
 		return errs.Errorf("%w: %d (must be 1..%d)", transport.ErrBadProxy, proxy, math.MaxInt32)

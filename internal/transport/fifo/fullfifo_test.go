@@ -108,8 +108,8 @@ func TestEndpointCloseEndsFullFIFOSend(t *testing.T) {
 			t.Fatalf("%d triggers and the FIFO is not full", n)
 		}
 		if err := c.Trigger(1); err != nil {
-			if !errors.Is(err, errFIFOFull) {
-				t.Fatalf("trigger %d: %v", n+1, err)
+			if !errors.Is(err, errFIFOFull) || !errors.Is(err, transport.ErrTooLarge) {
+				t.Fatalf("trigger %d: %v, want the FIFO full (ErrTooLarge)", n+1, err)
 			}
 			break
 		}

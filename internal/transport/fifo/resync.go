@@ -162,7 +162,7 @@ const (
 // probeSegment tells what segment id is to this receiver, attaching it
 // for a moment without keeping it (the claim is read, not taken).
 func (e *Endpoint) probeSegment(id int32) int {
-	if id <= 0 {
+	if id < 0 { // 0 is a segment id, the first of an IPC namespace
 		return probeNone
 	}
 	mem, err := sys.ShmAttach(int(id))
@@ -216,7 +216,7 @@ func (e *Endpoint) recheck(fd int, hand []byte) ([]word, bool) {
 		misaligned := false
 		for off := 1; off+4 <= len(buf) && !misaligned; off++ {
 			v := int32(binary.NativeEndian.Uint32(buf[off:]))
-			misaligned = off%4 != 0 && v > 0 && probe(v) == probeClaimed
+			misaligned = off%4 != 0 && v >= 0 && probe(v) == probeClaimed
 		}
 		if !misaligned {
 			words := make([]word, 0, len(buf)/4)
@@ -295,7 +295,7 @@ func (e *Endpoint) findWords(stretch []byte, probe func(int32) int) []word {
 	claimedAt := make(map[int]bool)
 	for off := 0; off+4 <= len(stretch); off++ {
 		v := int32(binary.NativeEndian.Uint32(stretch[off:]))
-		if v > 0 && probe(v) == probeClaimed {
+		if v >= 0 && probe(v) == probeClaimed {
 			claimedAt[off] = true
 		}
 	}
