@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/simpl"
 )
 
@@ -99,7 +100,7 @@ func Handle[Req, Rep Tagged](mux *Mux, h func(ctx context.Context, req Req, m si
 		rep, p, err := run(ctx, h, req, m)
 		switch {
 		case p != nil:
-			mux.log(fmt.Errorf("simpl: typed: handler for %q panicked: %v\n%s", reqTag, p.val, p.stack))
+			mux.log(errs.Errorf("typed: handler for %q panicked: %v\n%s", reqTag, p.val, p.stack))
 			mux.fail(c, m, &Error{Code: CodeInternal, Message: fmt.Sprintf("handler for %q panicked", reqTag)})
 		case errors.Is(err, ErrDeferred):
 		case err != nil:
@@ -260,7 +261,7 @@ func (mux *Mux) serve(ctx context.Context, c *codec, m simpl.Message) {
 func (mux *Mux) runProxy(ctx context.Context, h func(context.Context, int), proxy int) {
 	defer func() {
 		if r := recover(); r != nil {
-			mux.log(fmt.Errorf("simpl: typed: proxy handler panicked on proxy %d: %v\n%s", proxy, r, debug.Stack()))
+			mux.log(errs.Errorf("typed: proxy handler panicked on proxy %d: %v\n%s", proxy, r, debug.Stack()))
 		}
 	}()
 	h(ctx, proxy)
@@ -286,5 +287,5 @@ func (mux *Mux) answer(m simpl.Message, b []byte) {
 		return
 	}
 	name, pid := m.Sender()
-	mux.log(fmt.Errorf("simpl: typed: reply to %s (pid %d): %w", name, pid, err))
+	mux.log(errs.Errorf("typed: reply to %s (pid %d): %w", name, pid, err))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/simpl"
 )
 
@@ -76,12 +77,12 @@ func putCodec(c *codec) {
 func (c *codec) encode(k kind, tag string, v any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("simpl: typed: encoding %s %q panicked: %v", k, tag, r)
+			err = errs.Errorf("typed: encoding %s %q panicked: %v", k, tag, r)
 		}
 	}()
 	c.out.b = appendHeader(c.out.b[:0], k, tag)
 	if err := c.enc.Encode(v); err != nil {
-		return fmt.Errorf("simpl: typed: encoding %s %q: %w", k, tag, err)
+		return errs.Errorf("typed: encoding %s %q: %w", k, tag, err)
 	}
 	return nil
 }
@@ -95,14 +96,14 @@ func (c *codec) decode(payload []byte, maxDepth int, v any) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("simpl: typed: decoding panicked: %v: %w", r, simpl.ErrBadMessage)
+			err = errs.Errorf("typed: decoding panicked: %v: %w", r, simpl.ErrBadMessage)
 		}
 		c.rd.Reset(nil)
 	}()
 	c.rd.Reset(payload)
 	c.dec.ResetReader(&c.rd)
 	if err := c.dec.Decode(v); err != nil {
-		return fmt.Errorf("simpl: typed: %w: %w", err, simpl.ErrBadMessage)
+		return errs.Errorf("typed: %w: %w", err, simpl.ErrBadMessage)
 	}
 	return nil
 }
@@ -195,7 +196,7 @@ func Call[Req, Rep Tagged](ctx context.Context, conn *simpl.Conn, req Req, opts 
 	if err != nil {
 		// Not returned to the pool: a reply buffer is never reused after
 		// a Send that did not end normally.
-		return rep, fmt.Errorf("simpl: typed: call %q: %w", reqTag, err)
+		return rep, errs.Errorf("typed: call %q: %w", reqTag, err)
 	}
 	err = decodeReply(c, c.in[:n], repTag, lim.MaxDepth, &rep)
 	putCodec(c)
@@ -211,25 +212,25 @@ func Call[Req, Rep Tagged](ctx context.Context, conn *simpl.Conn, req Req, opts 
 func decodeReply(c *codec, msg []byte, repTag string, maxDepth int, rep any) error {
 	h, payload, err := parseHeader(msg)
 	if err != nil {
-		return fmt.Errorf("simpl: typed: reply: %w", err)
+		return errs.Errorf("typed: reply: %w", err)
 	}
 	switch h.kind {
 	case kindReply:
 		if string(h.tag) != repTag {
-			return fmt.Errorf("simpl: typed: reply of type %q, want %q: %w", h.tag, repTag, simpl.ErrBadMessage)
+			return errs.Errorf("typed: reply of type %q, want %q: %w", h.tag, repTag, simpl.ErrBadMessage)
 		}
 		if err := c.decode(payload, maxDepth, rep); err != nil {
-			return fmt.Errorf("simpl: typed: reply %q: %w", repTag, err)
+			return errs.Errorf("typed: reply %q: %w", repTag, err)
 		}
 		return nil
 	case kindError:
 		e := new(Error)
 		if err := c.decode(payload, maxDepth, e); err != nil {
-			return fmt.Errorf("simpl: typed: error reply: %w", err)
+			return errs.Errorf("typed: error reply: %w", err)
 		}
 		return e
 	}
-	return fmt.Errorf("simpl: typed: answered with a %s: %w", h.kind, simpl.ErrBadMessage)
+	return errs.Errorf("typed: answered with a %s: %w", h.kind, simpl.ErrBadMessage)
 }
 
 // Reply answers m, a typed request, with rep: how a handler that returned

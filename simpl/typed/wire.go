@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/gosimpl/gosimpl/internal/errs"
 	"github.com/gosimpl/gosimpl/simpl"
 )
 
@@ -70,32 +71,32 @@ func appendHeader(dst []byte, k kind, tag string) []byte {
 // differently. Every other failure wraps simpl.ErrBadMessage.
 func parseHeader(b []byte) (header, []byte, error) {
 	if len(b) < 3 || b[0] != magic0 || b[1] != magic1 {
-		return header{}, nil, fmt.Errorf("simpl: typed: not a typed message (no %q magic): %w", "GT", simpl.ErrBadMessage)
+		return header{}, nil, errs.Errorf("typed: not a typed message (no %q magic): %w", "GT", simpl.ErrBadMessage)
 	}
 	h := header{version: b[2]}
 	if h.version != WireVersion {
-		return h, nil, fmt.Errorf("simpl: typed: wire version %d, this side speaks %d: %w", h.version, WireVersion, ErrVersion)
+		return h, nil, errs.Errorf("typed: wire version %d, this side speaks %d: %w", h.version, WireVersion, ErrVersion)
 	}
 	if len(b) < headerLen {
-		return h, nil, fmt.Errorf("simpl: typed: header of %d bytes, want %d at least: %w", len(b), headerLen, simpl.ErrBadMessage)
+		return h, nil, errs.Errorf("typed: header of %d bytes, want %d at least: %w", len(b), headerLen, simpl.ErrBadMessage)
 	}
 	h.kind = kind(b[3])
 	n := int(b[4])
 	switch {
 	case h.kind != kindRequest && h.kind != kindReply && h.kind != kindError:
-		return header{}, nil, fmt.Errorf("simpl: typed: unknown message kind %d: %w", b[3], simpl.ErrBadMessage)
+		return header{}, nil, errs.Errorf("typed: unknown message kind %d: %w", b[3], simpl.ErrBadMessage)
 	case n > MaxTagLen:
-		return header{}, nil, fmt.Errorf("simpl: typed: type tag of %d bytes, the limit is %d: %w", n, MaxTagLen, simpl.ErrBadMessage)
+		return header{}, nil, errs.Errorf("typed: type tag of %d bytes, the limit is %d: %w", n, MaxTagLen, simpl.ErrBadMessage)
 	case len(b) < headerLen+n:
-		return header{}, nil, fmt.Errorf("simpl: typed: type tag of %d bytes runs past the message's end: %w", n, simpl.ErrBadMessage)
+		return header{}, nil, errs.Errorf("typed: type tag of %d bytes runs past the message's end: %w", n, simpl.ErrBadMessage)
 	}
 	h.tag = b[headerLen : headerLen+n]
 	if h.kind == kindError {
 		if n != 0 {
-			return header{}, nil, fmt.Errorf("simpl: typed: error reply with a type tag: %w", simpl.ErrBadMessage)
+			return header{}, nil, errs.Errorf("typed: error reply with a type tag: %w", simpl.ErrBadMessage)
 		}
 	} else if n == 0 || !utf8.Valid(h.tag) {
-		return header{}, nil, fmt.Errorf("simpl: typed: bad type tag %q: %w", h.tag, simpl.ErrBadMessage)
+		return header{}, nil, errs.Errorf("typed: bad type tag %q: %w", h.tag, simpl.ErrBadMessage)
 	}
 	return h, b[headerLen+n:], nil
 }
@@ -156,7 +157,7 @@ func validate(b []byte, maxDepth int, extMaps bool) error {
 		return err
 	}
 	if end != len(b) {
-		return fmt.Errorf("simpl: typed: payload byte %d: %d bytes after the value: %w", end, len(b)-end, simpl.ErrBadMessage)
+		return errs.Errorf("typed: payload byte %d: %d bytes after the value: %w", end, len(b)-end, simpl.ErrBadMessage)
 	}
 	return nil
 }
@@ -196,10 +197,10 @@ func walk(b []byte, from, maxDepth, depth int, lenient, extMaps bool) (int, erro
 		if lenient {
 			return stop
 		}
-		return fmt.Errorf("simpl: typed: payload byte %d: %s: %w", pos, what, simpl.ErrBadMessage)
+		return errs.Errorf("typed: payload byte %d: %s: %w", pos, what, simpl.ErrBadMessage)
 	}
 	fatal := func(what string) error {
-		return fmt.Errorf("simpl: typed: payload byte %d: %s: %w", pos, what, simpl.ErrBadMessage)
+		return errs.Errorf("typed: payload byte %d: %s: %w", pos, what, simpl.ErrBadMessage)
 	}
 	// ext looks, for an extension whose payload starts at p and is n
 	// bytes, at what msgpack would read there as a map.
