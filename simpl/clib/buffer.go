@@ -81,6 +81,14 @@ func gs_simplBufferGet(id C.int, size C.uint) *C.char {
 	if b == nil {
 		return nil
 	}
+	// Counted as a call on the connection, as a Send is: a name_locate
+	// that drops it meanwhile leaves it open until this ends.
+	_, e := lib.hold(id)
+	if e == nil {
+		setErr(codeFIFOWriteFailure) // dropped meanwhile, as a Send to a closed fd
+		return nil
+	}
+	defer e.unhold()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.dead {

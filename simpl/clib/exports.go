@@ -483,17 +483,22 @@ func (l *library) newID(e *located) C.int {
 // not known, a call's finding decides.
 func (l *library) relocate(ch *simpl.Channel, key string) (C.int, bool) {
 	l.mu.Lock()
-	if l.ch != ch {
-		l.mu.Unlock()
-		return 0, false
-	}
 	e := l.byName[key]
-	if e == nil {
+	if l.ch != ch || e == nil {
 		l.mu.Unlock()
 		return 0, false
 	}
-	if pid := e.conn.PID(); pid > 0 {
-		e.gone = !naming.Alive(pid, e.at)
+	l.mu.Unlock()
+	// /proc is read without the lock, which every call's id lookup takes.
+	pid := e.conn.PID()
+	alive := pid <= 0 || naming.Alive(pid, e.at)
+	l.mu.Lock()
+	if l.ch != ch || l.byName[key] != e {
+		l.mu.Unlock()
+		return 0, false // detached, or dropped and located anew meanwhile: look again
+	}
+	if pid > 0 {
+		e.gone = !alive
 	}
 	if !e.gone {
 		id := l.newID(e)
