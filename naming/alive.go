@@ -150,15 +150,16 @@ func holds(pid int, path string) bool {
 }
 
 // sinceBoot is a start time of ticks clock ticks after boot as a
-// duration: whole seconds first, so that it does not overflow before 292
-// years (ticks * time.Second did after 2.9 years of uptime, and then
-// judged a live owner dead, or a reused pid alive).
+// duration, the longest one past 292 years (ticks * time.Second overflowed
+// after 2.9 years of uptime, and then judged a live owner dead, or a
+// reused pid alive; whole seconds plus the rest overflowed within a
+// second of 292 years, found by FuzzSinceBoot).
 func sinceBoot(ticks uint64) time.Duration {
-	secs := ticks / clockTicks
-	if secs > math.MaxInt64/uint64(time.Second) {
+	const tick = time.Second / clockTicks
+	if ticks > math.MaxInt64/uint64(tick) {
 		return math.MaxInt64
 	}
-	return time.Duration(secs)*time.Second + time.Duration(ticks%clockTicks)*(time.Second/clockTicks)
+	return time.Duration(ticks) * tick
 }
 
 // clockTicks is USER_HZ, which Linux fixes at 100 for user space.
