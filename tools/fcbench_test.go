@@ -10,7 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/gosimpl/gosimpl/simpl/simpltest"
+	"golang.org/x/sys/unix"
 )
 
 // fcbench starts its own receiver and senders and prints a table, a row
@@ -163,6 +168,146 @@ func TestPlotOutOfCore(t *testing.T) {
 	for _, pkg := range strings.Fields(string(out)) {
 		if strings.HasPrefix(pkg, "gonum.org/") || strings.HasPrefix(pkg, "github.com/gosimpl/gosimpl/tools") {
 			t.Errorf("the library depends on %s", pkg)
+		}
+	}
+}
+
+// fcbenchRun starts fcbench with args and TMPDIR tmp (where it makes its
+// FIFO directory) and waits until it has both its children, the
+// receiver and the sender, whose pids it returns.
+func fcbenchRun(t *testing.T, e *env, tmp string, args ...string) (*simpltest.Proc, []int) {
+	t.Helper()
+	cmd := e.command(context.Background(), "fcbench", args...)
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
+	p := simpltest.StartCmd(t, cmd)
+	e.addPID(p.PID())
+	deadline := time.Now().Add(lineTimeout)
+	for {
+		kids := fixChildren(t, p.PID())
+		if len(kids) == 2 {
+			return p, kids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fcbench has children %v after %v, want its receiver and sender", kids, lineTimeout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling its children
+	}
+}
+
+// waitGone waits, up to exitTimeout, until the processes of pidfds have
+// exited; those still running then are killed and reported.
+func waitGone(t *testing.T, what string, pids, pidfds []int) {
+	t.Helper()
+	deadline := time.Now().Add(exitTimeout)
+	for i, fd := range pidfds {
+		for !fixExited(fd) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // polling for its end
+		}
+		if !fixExited(fd) {
+			t.Errorf("%s: process %d still runs after %v", what, pids[i], exitTimeout)
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		}
+	}
+}
+
+func pidfdsOf(t *testing.T, pids []int) []int {
+	t.Helper()
+	var fds []int
+	for _, pid := range pids {
+		fd, err := unix.PidfdOpen(pid, 0)
+		if err != nil {
+			t.Fatalf("pidfd_open %d: %v", pid, err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		fds = append(fds, fd)
+	}
+	return fds
+}
+
+// fcbench killed with SIGKILL takes its receiver and sender with it
+// (PR_SET_PDEATHSIG): neither runs on. The FIFO directory it could not
+// remove, the next fcbench removes.
+func TestFcbenchKilled(t *testing.T) {
+	e := newEnv(t)
+	tmp := t.TempDir()
+	p, kids := fcbenchRun(t, e, tmp, "-transport", "shm", "-size", "64", "-n", "3000000")
+	fds := pidfdsOf(t, kids)
+	p.Signal(syscall.SIGKILL)
+	// The children first: running on, they would hold the test's end of
+	// fcbench's stderr open, and p.Wait with it.
+	waitGone(t, "the children of a killed fcbench", kids, fds)
+	p.Wait(exitTimeout)
+	if left, _ := filepath.Glob(filepath.Join(tmp, "fcbench-*")); len(left) != 1 {
+		t.Fatalf("a killed fcbench left %v in its TMPDIR, want its FIFO directory", left)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "fcbench", "-transport", "shm", "-size", "64", "-n", "10")
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
+	e.runCmd(ctx, cmd, "").ok(t, "fcbench after a killed one")
+	if des, _ := os.ReadDir(tmp); len(des) != 0 {
+		t.Errorf("the next fcbench left %d entries in TMPDIR, want the killed one's directory removed: %v", len(des), des)
+	}
+}
+
+// A failed run is one line: a receiver killed during the run is named
+// with what the sender saw (not two lines, the child's and fcbench's);
+// a run interrupted (SIGINT, SIGTERM) says so. Either way the children
+// are gone when fcbench has exited.
+func TestFcbenchFailures(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		sig  syscall.Signal
+		want string
+	}{{"receiver killed", 0, "receiver"}, {"SIGINT", syscall.SIGINT, "interrupted"}, {"SIGTERM", syscall.SIGTERM, "interrupted"}} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t)
+			p, kids := fcbenchRun(t, e, t.TempDir(), "-transport", "fifo", "-size", "64", "-n", "3000000")
+			fds := pidfdsOf(t, kids)
+			if c.sig == 0 {
+				recv := 0
+				for _, k := range kids {
+					if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", k)); strings.Contains(string(b), "-role\x00recv\x00") {
+						recv = k
+					}
+				}
+				if recv == 0 {
+					t.Fatalf("no receiver among fcbench's children %v", kids)
+				}
+				syscall.Kill(recv, syscall.SIGKILL)
+			} else {
+				p.Signal(c.sig)
+			}
+			p.Wait(exitTimeout)
+			if code := p.Cmd.ProcessState.ExitCode(); code != 1 {
+				t.Errorf("fcbench: %v, want exit 1; stderr %q", p.Cmd.ProcessState, p.Stderr())
+			}
+			checkOneLine(t, "fcbench", p.Stderr(), c.want)
+			waitGone(t, "fcbench's children", kids, fds)
+		})
+	}
+}
+
+// The CPU figures add the two processes' CPU time over the same window,
+// the measured round trips: two processes cannot keep more CPUs busy
+// than the machine has (before, the receiver's was counted from its start
+// to its end, warm-up and idle time included, and the sum reached 300%
+// of 2 CPUs in short runs).
+func TestFcbenchCPU(t *testing.T) {
+	e := newEnv(t)
+	limit := 100 * float64(len(allowedCPUs(t)))
+	for range 6 {
+		r := e.run("", "fcbench", "-transport", "shm", "-size", "64", "-n", "300", "-senders", "2", "-json")
+		r.ok(t, "fcbench -json")
+		var got struct {
+			CPUPct float64 `json:"cpu_pct"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+			t.Fatalf("fcbench -json: %v: %q", err, r.stdout)
+		}
+		if got.CPUPct <= 0 || got.CPUPct > 1.1*limit {
+			t.Errorf("cpu_pct %.0f: want more than 0 and at most %.0f (100 per CPU, 10%% over for the reads' own spacing)", got.CPUPct, limit)
 		}
 	}
 }

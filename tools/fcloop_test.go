@@ -209,9 +209,16 @@ func TestFcloop(t *testing.T) {
 		{"-period", "0"}, {"-d", "0s"}, {"-fifo", "100"}, {"-load", "disk"}, {"-cpus", "4096"}, {"-cpus", "x"},
 		{"-work", "1ms"}, {"-sensor", "pipe"}, {"-plot", "x.gif"}, {"-cyclictest", "/nonexistent"}, {"extra"},
 		{"-runtime-fifo", "5"}, {"-fifo", "10", "-runtime-fifo", "100"}, {"-load-cpus", "4096"}, {"-overrun", "drop"},
+		// 360 million cycles, 46 GB of samples: more than the machine has.
+		{"-d", "1h", "-period", "10us"},
+		// cyclictest's -i is in whole µs: 10.5 µs would run it at 10.
+		{"-period", "10500ns", "-cyclictest", "/bin/true"},
 	} {
 		r := e.run("", "fcloop", bad...)
 		r.failed(t, "fcloop", bad[0])
+		if bad[0] == "-d" && len(bad) > 2 && !regexp.MustCompile(`need [0-9]+ MiB .*limit of [0-9]+ MiB`).MatchString(r.stderr) {
+			t.Errorf("fcloop %q: %q, want the memory needed and the limit", bad, r.stderr)
+		}
 		if r.stdout != "" {
 			t.Errorf("fcloop %q ran: %q", bad, r.stdout)
 		}
@@ -430,13 +437,15 @@ func TestFcloopLoad(t *testing.T) {
 }
 
 // fcloop killed with SIGKILL (no chance to clean up) takes its loop and
-// load processes with it: the kernel kills them (PR_SET_PDEATHSIG).
+// load processes with it: the kernel kills them (PR_SET_PDEATHSIG). The
+// next fcloop removes the FIFO directory it left.
 func TestFcloopKilled(t *testing.T) {
 	e := newEnv(t)
 	// Its FIFO directory, which it cannot remove when killed, goes in
 	// a temporary directory the test removes.
+	tmp := t.TempDir()
 	cmd := e.command(context.Background(), "fcloop", "-d", "60s", "-load", "cpu,mem,hammer", "-cyclictest", "off")
-	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
+	cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
 	p := simpltest.StartCmd(t, cmd)
 	e.addPID(p.PID())
 	ncpu := len(allowedCPUs(t))
@@ -473,6 +482,20 @@ func TestFcloopKilled(t *testing.T) {
 			t.Fatalf("children %v of a killed fcloop still run after %v", alive, exitTimeout)
 		}
 		time.Sleep(10 * time.Millisecond) // polling for their end
+	}
+	// The FIFO directory it could not remove, the next fcloop removes.
+	if left, _ := filepath.Glob(filepath.Join(tmp, "fcloop-*")); len(left) != 1 {
+		t.Fatalf("a killed fcloop left %v in its TMPDIR, want its FIFO directory", left)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	again := e.command(ctx, "fcloop", "-d", "20ms", "-cyclictest", "off", "-json")
+	again.Env = append(again.Env, "TMPDIR="+tmp)
+	if r := e.runCmd(ctx, again, ""); r.code != 0 || r.stderr != "" {
+		t.Fatalf("fcloop after a killed one: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if des, _ := os.ReadDir(tmp); len(des) != 0 {
+		t.Errorf("the next fcloop left %d entries in TMPDIR, want the killed one's directory removed: %v", len(des), des)
 	}
 }
 

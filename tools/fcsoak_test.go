@@ -63,10 +63,14 @@ func TestFcsoak(t *testing.T) {
 	}
 	for _, k := range []string{"sent", "verified", "corrupt", "crossed", "failed", "send_errors", "locate_errors",
 		"received", "corrupt_requests", "crossed_requests", "replied", "reply_errors", "receiver_restarts", "sender_restarts",
-		"leaked_fifos", "leaked_shm", "leaked_sysv", "leaked_procs", "crashes", "hangs", "duration", "transport", "senders", "seed"} {
+		"leaked_fifos", "leaked_shm", "leaked_sysv", "leaked_procs", "crashes", "hangs", "duration", "transport", "senders", "seed",
+		"interrupted", "duration_asked", "seconds_asked"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("fcsoak -json has no %q: %s", k, r.stdout)
 		}
+	}
+	if got["interrupted"] != false || got["duration_asked"] != "1s" || got["seconds_asked"] != 1.0 {
+		t.Errorf("fcsoak -json: interrupted %v, duration_asked %v, seconds_asked %v; want false, 1s, 1", got["interrupted"], got["duration_asked"], got["seconds_asked"])
 	}
 	n := func(k string) float64 { v, _ := got[k].(float64); return v }
 	var failed float64

@@ -13,13 +13,24 @@
 // round trips per second of all senders together; CPU µs/MSG the CPU time
 // both processes spent per round trip, and CPU % how many CPUs' worth they
 // kept busy (100 per CPU: when it nears 100 times the CPU count, the
-// machine, not the transport, limits the rate); VS FIFO shm's median as a
+// machine, not the transport, limits the rate), both over the measured
+// round trips alone (the sender reads its own CPU time and the
+// receiver's, through the receiver process's CPU-time clock, when they
+// start and end); P99 is the nearest rank, the ceil(0.99·n)-th of the n
+// round trips; VS FIFO shm's median as a
 // speed-up over fifo's at the same size. SPIN (shared memory only) is
 // whether waits spin before they sleep. With several senders a SLOWEST %
 // column is added: the slowest sender's completed round trips as a
 // percentage of the fastest one's, taken when the first sender finishes
 // (100 is perfectly fair). With no flags it runs both transports, 64 B to
 // 1 MiB.
+//
+// The receiver and sender of each configuration run in a FIFO directory
+// of their own, $TMPDIR/fcbench-PID-*, and die with fcbench however it
+// ends (SIGTERM, PR_SET_PDEATHSIG; each checks that fcbench still lives);
+// the directory a killed fcbench leaves, the next one removes. SIGINT or
+// SIGTERM ends a run, the one line "interrupted"; a child's failure is
+// reported in fcbench's one line, with what the child said.
 //
 // Every round trip is checked: the sender writes a stamp of the round into
 // the request's first and last bytes and the receiver echoes the request,
@@ -114,7 +125,7 @@ const columns = `columns:
   MEDIAN, P99, MEAN
               round-trip latency, from Send to its reply, in µs
   MSGS/S      round trips per second, all senders together
-  CPU µs/MSG  CPU time of both processes per round trip
+  CPU µs/MSG  CPU time of both processes per round trip, over the measured round trips
   CPU %       CPUs kept busy, 100 per CPU: near 100 times the CPU count, the machine sets the rate
   SLOWEST %   (-senders 2 or more) the slowest sender's round trips as a percentage of the
               fastest one's when the first finished: 100 is fair
@@ -171,6 +182,7 @@ type result struct {
 type senderReport struct {
 	result
 	SenderCPUNS  int64 `json:"sender_cpu_ns"`
+	RecvCPUNS    int64 `json:"recv_cpu_ns"`    // the local receiver's, over the same window
 	MachineCPUNS int64 `json:"machine_cpu_ns"` // every process's, for -remote and -nats
 	ElapsedNS    int64 `json:"elapsed_ns"`
 }
@@ -206,6 +218,18 @@ func run(args []string, stdout io.Writer) error {
 		return serveRaw(*serveNATS, stdout)
 	}
 	switch *role {
+	case "recv", "send":
+		// Gone with the fcbench that started it (SIGTERM when the thread
+		// that started it exits), which must still be the parent.
+		parent, err := strconv.Atoi(os.Getenv("FCBENCH_PARENT"))
+		if err != nil {
+			return fmt.Errorf("-role %s: FCBENCH_PARENT %q: internal", *role, os.Getenv("FCBENCH_PARENT"))
+		}
+		if err := sys.SetPdeathsig(syscall.SIGTERM, parent); err != nil {
+			return fmt.Errorf("-role %s: %w", *role, err)
+		}
+	}
+	switch *role {
 	case "recv":
 		return receive(receiverName, *spin, *zeroCopy, waitOpts(fs, *threadWaits), stdout)
 	case "send":
@@ -217,7 +241,16 @@ func run(args []string, stdout io.Writer) error {
 			return fmt.Errorf("sender config: %d senders, %d bytes, %d rounds: want 1 to 256, 0 to %d, 1 to %d", c.Senders, c.Size, c.N, 64<<20, maxRounds)
 		}
 		every, _ := time.ParseDuration(os.Getenv("FCBENCH_PROGRESS"))
-		return sendAll(c, every, stdout)
+		// Progress goes to fcbench's stderr as it is (fd 3); this
+		// process's stderr is fcbench's to fold into its one line.
+		progressOut := io.Writer(os.Stderr)
+		if os.Getenv("FCBENCH_PROGRESS_FD") == "3" {
+			progressOut = os.NewFile(3, "progress")
+		}
+		recvPID, _ := strconv.Atoi(os.Getenv("FCBENCH_RECV_PID"))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return sendAll(ctx, c, recvPID, every, stdout, progressOut)
 	case "":
 	default:
 		return fmt.Errorf("-role %q: internal flag", *role)
@@ -446,7 +479,9 @@ func sizeText(n int) string {
 }
 
 // measure runs one configuration: a receiver process and a sender process
-// in a FIFO directory of their own.
+// in a FIFO directory of their own. Both die with fcbench (SIGTERM when it
+// exits, however it exits: PR_SET_PDEATHSIG), and a directory a killed
+// fcbench left is removed by the next one (cli.PrivateDir).
 func measure(ctx context.Context, c config, progress time.Duration) (result, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -455,7 +490,7 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 	if c.Transport == "net" || c.Transport == "nats" {
 		return measureRemote(ctx, self, c, progress)
 	}
-	dir, err := os.MkdirTemp("", "fcbench-")
+	dir, err := cli.PrivateDir("fcbench")
 	if err != nil {
 		return result{}, err
 	}
@@ -466,94 +501,175 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 	if c.ThreadWaits != nil {
 		recv.Args = append(recv.Args, "-thread-waits="+strconv.FormatBool(*c.ThreadWaits))
 	}
-	recv.Env = env
-	recv.Stderr = os.Stderr
-	out, err := recv.StdoutPipe()
+	recv.Env = append(env, "FCBENCH_PARENT="+strconv.Itoa(os.Getpid()))
+	recv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	recvErr := &tail{}
+	recv.Stderr = recvErr
+	// A pipe of our own rather than StdoutPipe, so that the receiver may
+	// be waited for while its output is read.
+	out, w, err := os.Pipe()
 	if err != nil {
 		return result{}, err
 	}
-	if err := recv.Start(); err != nil {
+	defer out.Close()
+	recv.Stdout = w
+	err = recv.Start()
+	w.Close()
+	if err != nil {
 		return result{}, err
 	}
-	lines := bufio.NewReader(out)
+	recvDone := make(chan struct{})
+	var recvWait error
+	go func() { recvWait = recv.Wait(); close(recvDone) }()
 	stopped := false
-	stopRecv := func() {
-		if stopped {
-			return
+	stopRecv := func() error {
+		if !stopped {
+			stopped = true
+			recv.Process.Signal(syscall.SIGTERM)
 		}
-		stopped = true
-		recv.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { recv.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-recvDone:
 		case <-time.After(5 * time.Second):
 			recv.Process.Kill()
-			<-done
+			<-recvDone
+			return errors.New("receiver: did not exit within 5s of SIGTERM")
 		}
+		if recvWait != nil {
+			return childError("receiver", recvWait, recvErr)
+		}
+		recvErr.forward(os.Stderr)
+		return nil
 	}
 	defer stopRecv()
 	ready := make(chan error, 1)
 	go func() {
-		line, err := lines.ReadString('\n')
+		line, err := bufio.NewReader(out).ReadString('\n')
 		if err == nil && line != "ready\n" {
-			err = fmt.Errorf("receiver said %q", line)
+			err = fmt.Errorf("said %q", line)
 		}
 		ready <- err
 	}()
 	select {
 	case err := <-ready:
 		if err != nil {
+			if e := stopRecv(); e != nil {
+				return result{}, e
+			}
 			return result{}, fmt.Errorf("receiver: %w", err)
 		}
+	case <-ctx.Done():
+		return result{}, interrupted(ctx)
 	case <-time.After(10 * time.Second):
 		return result{}, errors.New("receiver did not start within 10s")
 	}
 
-	rep, err := runSender(ctx, self, env, c, progress)
+	rep, err := runSender(ctx, self, append(env, "FCBENCH_RECV_PID="+strconv.Itoa(recv.Process.Pid)), c, progress)
 	if err != nil {
+		if ctx.Err() != nil {
+			return result{}, interrupted(ctx)
+		}
+		// The sender failed: because the receiver died, if it has.
+		select {
+		case <-recvDone:
+			return result{}, fmt.Errorf("%w; %v", childError("receiver", fmt.Errorf("exited during the run: %v", recvWait), recvErr), err)
+		case <-time.After(time.Second):
+		}
+		return result{}, err
+	}
+	if err := stopRecv(); err != nil {
 		return result{}, err
 	}
 	r := rep.result
-	// The receiver reports its CPU time per message served as it exits.
-	recvCPU := make(chan float64, 1)
-	go func() {
-		var perMsg float64
-		line, _ := lines.ReadString('\n')
-		fmt.Sscanf(line, "cpu_ns_per_msg %g", &perMsg)
-		recvCPU <- perMsg
-	}()
-	stopRecv()
-	var recvPerMsg float64
-	select {
-	case recvPerMsg = <-recvCPU:
-	case <-time.After(5 * time.Second):
-	}
+	// Both processes' CPU time over the same window, the measured rounds.
 	msgs := float64(c.N * c.Senders)
-	senderPerMsg := float64(rep.SenderCPUNS) / msgs
-	r.CPUUSPerMsg = (senderPerMsg + recvPerMsg) / 1e3
+	cpu := float64(rep.SenderCPUNS + rep.RecvCPUNS)
+	r.CPUUSPerMsg = cpu / msgs / 1e3
 	if rep.ElapsedNS > 0 {
-		r.CPUPct = 100 * (senderPerMsg + recvPerMsg) * msgs / float64(rep.ElapsedNS)
+		r.CPUPct = 100 * cpu / float64(rep.ElapsedNS)
 	}
 	return r, nil
 }
 
+// interrupted is the error of a run ended by a signal (ctx's end).
+func interrupted(ctx context.Context) error {
+	return fmt.Errorf("interrupted (%v)", context.Cause(ctx))
+}
+
+// childError is a child's failure as one line: who, how it ended, and
+// what it said last on stderr (without its "fcbench: ").
+func childError(who string, err error, stderr *tail) error {
+	if s := strings.TrimPrefix(stderr.lastLine(), "fcbench: "); s != "" {
+		return fmt.Errorf("%s: %s (%v)", who, s, err)
+	}
+	return fmt.Errorf("%s: %v", who, err)
+}
+
 // runSender runs the sender process of configuration c, with environment
-// env, and returns its report.
+// env, and returns its report. When ctx ends the sender is asked to stop
+// (SIGTERM), and killed 5 seconds later.
 func runSender(ctx context.Context, self string, env []string, c config, progress time.Duration) (senderReport, error) {
 	cj, _ := json.Marshal(c)
 	send := exec.CommandContext(ctx, self, "-role", "send")
-	send.Env = append(env, "FCBENCH_CONFIG="+string(cj), "FCBENCH_PROGRESS="+progress.String())
-	send.Stderr = os.Stderr
+	send.Env = append(env, "FCBENCH_CONFIG="+string(cj), "FCBENCH_PROGRESS="+progress.String(),
+		"FCBENCH_PARENT="+strconv.Itoa(os.Getpid()), "FCBENCH_PROGRESS_FD=3")
+	send.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	send.Cancel = func() error { return send.Process.Signal(syscall.SIGTERM) }
+	send.WaitDelay = 5 * time.Second
+	send.ExtraFiles = []*os.File{os.Stderr} // its progress lines, as they come
+	errb := &tail{}
+	send.Stderr = errb
 	b, err := send.Output()
 	if err != nil {
-		return senderReport{}, fmt.Errorf("sender: %w", err)
+		return senderReport{}, childError("sender", err, errb)
 	}
+	errb.forward(os.Stderr)
 	var rep senderReport
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return senderReport{}, fmt.Errorf("sender's report %q: %w", b, err)
 	}
 	return rep, nil
+}
+
+// tail keeps the end of what a child writes on stderr.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailMax = 4096
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > tailMax {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
+	}
+	return len(b), nil
+}
+
+// lastLine is the last non-empty line written, or for a Go panic or race
+// report (many lines) its first line in the kept tail.
+func (t *tail) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "WARNING: DATA RACE") || strings.HasPrefix(l, "fatal error:") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// forward writes what a child that succeeded wrote on stderr, if anything,
+// to w: nothing it says is hidden.
+func (t *tail) forward(w io.Writer) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buf) > 0 {
+		w.Write(t.buf)
+	}
 }
 
 // cpuTime is the CPU time this process has used so far.
@@ -573,19 +689,16 @@ func receive(name string, spin, zeroCopy bool, waits []simpl.Option, stdout io.W
 	}
 	defer ch.Close()
 	fmt.Fprintln(stdout, "ready")
-	cpu0, served := cpuTime(), 0
 	for {
 		msg, err := ch.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				fmt.Fprintf(stdout, "cpu_ns_per_msg %g\n", float64(cpuTime()-cpu0)/float64(max(served, 1)))
 				return nil
 			}
 			return err
 		}
 		if msg.Proxy() == 0 {
 			echo(msg, zeroCopy)
-			served++
 		}
 	}
 }
@@ -646,9 +759,10 @@ func checkEcho(reply []byte, n int, first, last byte) error {
 }
 
 // sendAll runs c.Senders senders, each with its own name and connection,
-// and prints the result as JSON; every progress (if not 0) it says on
-// stderr how far they are.
-func sendAll(c config, progress time.Duration, stdout io.Writer) error {
+// until ctx ends, and prints the result as JSON; every progress (if not 0)
+// it says on progressOut how far they are. With recvPID (not 0) it reads
+// that receiver's CPU time too, over the same window as its own.
+func sendAll(ctx context.Context, c config, recvPID int, progress time.Duration, stdout, progressOut io.Writer) error {
 	// GOSIMPL_NATS: -remote straight to NATS, through a gateway of this
 	// process's own, gone with it.
 	defer netdirect.Close()
@@ -691,7 +805,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 				return err
 			}
 			defer ch.Close()
-			conn, err := ch.Locate(context.Background(), target)
+			conn, err := ch.Locate(ctx, target)
 			if err != nil {
 				return err
 			}
@@ -706,7 +820,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 				return checkEcho(reply[:n], len(req), first, last)
 			}
 			if c.ZeroCopy {
-				b, err := conn.Buffer(context.Background(), c.Size)
+				b, err := conn.Buffer(ctx, c.Size)
 				if err != nil {
 					return err
 				}
@@ -750,7 +864,6 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx := context.Background()
 			req, reply := make([]byte, c.Size), make([]byte, c.Size)
 			// Warm up, uncounted: 100 round trips and at least warmUp, so
 			// that both processes' Go runtimes have settled (the runtime's
@@ -792,6 +905,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 	}
 	warm.Wait()
 	m0, merr := machineCPU()
+	r0, rerr := processCPU(recvPID)
 	t0, cpu0 := time.Now(), cpuTime()
 	close(start)
 	if progress > 0 {
@@ -811,7 +925,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 				for _, s := range ss {
 					done += s.done.Load()
 				}
-				fmt.Fprintf(os.Stderr, "fcbench: %s, %s: %d of %d round trips in %v\n",
+				fmt.Fprintf(progressOut, "fcbench: %s, %s: %d of %d round trips in %v\n",
 					c.Transport, sizeText(c.Size), done, c.N*c.Senders, time.Since(t0).Round(time.Second))
 			}
 		}()
@@ -819,12 +933,19 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 	}
 	wg.Wait()
 	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	r1, rerr1 := processCPU(recvPID)
 	m1, merr1 := machineCPU()
 	if merr == nil {
 		merr = merr1
 	}
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
 	if firstErr != nil {
 		return firstErr
+	}
+	if rerr = cmp(rerr, rerr1); rerr != nil {
+		return fmt.Errorf("the receiver's CPU time: %w", rerr)
 	}
 	var all []time.Duration
 	var sum time.Duration
@@ -837,7 +958,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 	slices.Sort(all)
 	r := result{config: c}
 	r.MedianUS = us(all[len(all)/2])
-	r.P99US = us(all[len(all)*99/100])
+	r.P99US = us(all[rankIndex(len(all), 99, 100)])
 	r.MeanUS = us(sum) / float64(len(all))
 	var total int64
 	for _, n := range counts {
@@ -848,7 +969,7 @@ func sendAll(c config, progress time.Duration, stdout io.Writer) error {
 		pct := 100 * float64(slices.Min(counts)) / float64(max(slices.Max(counts), 1))
 		r.SlowestPct = &pct
 	}
-	rep := senderReport{result: r, SenderCPUNS: int64(cpu), ElapsedNS: int64(elapsed)}
+	rep := senderReport{result: r, SenderCPUNS: int64(cpu), RecvCPUNS: int64(r1 - r0), ElapsedNS: int64(elapsed)}
 	if merr == nil {
 		rep.MachineCPUNS = int64(m1 - m0)
 	}
@@ -862,6 +983,22 @@ func cmp(have, err error) error {
 		return have
 	}
 	return err
+}
+
+// rankIndex is the index, in n sorted values, of the fraction num/den's
+// percentile by nearest rank: the ceil(n·num/den)-th value (at least the
+// first), so that num/den of the values are at or below it.
+func rankIndex(n, num, den int) int {
+	return min(max((n*num+den-1)/den-1, 0), n-1)
+}
+
+// processCPU is process pid's CPU time so far, user and system, all its
+// threads; 0 for pid 0 (no receiver process to read).
+func processCPU(pid int) (time.Duration, error) {
+	if pid == 0 {
+		return 0, nil
+	}
+	return sys.ProcessCPU(pid)
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +10,10 @@ import (
 	"math/bits"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -38,7 +40,7 @@ func histLimitUS(periodNS int64) int {
 // cyclictestRun is cyclictest running next to the loop.
 type cyclictestRun struct {
 	cmd      *exec.Cmd
-	out, err bytes.Buffer
+	out, err *os.File // its stdout and stderr, files in the run's directory
 	done     chan struct{}
 	werr     error
 	periodNS int64
@@ -50,9 +52,18 @@ type cyclictestRun struct {
 // made its count, so the others may fall a little short), at its period,
 // one thread on each of its CPUs, at its priority
 // (SCHED_OTHER without -fifo), with its memory locked if the loop's is,
-// printing only its histogram and summary at the end (-q -h).
-func startCyclictest(path string, c config) (*cyclictestRun, error) {
+// printing only its histogram and summary at the end (-q -h) into files
+// in dir (not pipes: a cyclictest that outlives fcloop would die of
+// SIGPIPE writing them, before removing its shared memory object).
+func startCyclictest(path, dir string, c config) (_ *cyclictestRun, err error) {
 	r := &cyclictestRun{done: make(chan struct{}), periodNS: c.PeriodNS, limitUS: histLimitUS(c.PeriodNS)}
+	if r.out, err = os.Create(filepath.Join(dir, "cyclictest.out")); err != nil {
+		return nil, fmt.Errorf("cyclictest: %w", err)
+	}
+	if r.err, err = os.Create(filepath.Join(dir, "cyclictest.err")); err != nil {
+		r.out.Close()
+		return nil, fmt.Errorf("cyclictest: %w", err)
+	}
 	args := []string{"-q", "-h", strconv.Itoa(r.limitUS),
 		"-i", strconv.FormatInt(c.PeriodNS/1000, 10), "-l", strconv.Itoa(c.Cycles),
 		"-a", cpuListText(c.CPUs), "-t", strconv.Itoa(len(c.CPUs))}
@@ -68,9 +79,14 @@ func startCyclictest(path string, c config) (*cyclictestRun, error) {
 		args = append(args, "-m")
 	}
 	r.cmd = exec.Command(path, args...)
-	r.cmd.Stdout, r.cmd.Stderr = &r.out, &r.err
-	r.cmd.SysProcAttr = pdeath()
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.err
+	// SIGINT, on which cyclictest exits by itself, removing its shared
+	// memory object (killed, it leaves /dev/shm/cyclictestPID behind),
+	// when fcloop exits, however it exits.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGINT}
 	if err := r.cmd.Start(); err != nil {
+		r.out.Close()
+		r.err.Close()
 		return nil, fmt.Errorf("cyclictest: %w", err)
 	}
 	go func() {
@@ -80,28 +96,45 @@ func startCyclictest(path string, c config) (*cyclictestRun, error) {
 	return r, nil
 }
 
-// wait waits up to d for cyclictest to end and reads what it printed.
-func (r *cyclictestRun) wait(d time.Duration) (*ctStats, error) {
+// wait waits up to d for cyclictest to end, or until ctx ends, and reads
+// what it printed.
+func (r *cyclictestRun) wait(ctx context.Context, d time.Duration) (*ctStats, error) {
 	select {
 	case <-r.done:
+	case <-ctx.Done():
+		return nil, interrupted(ctx)
 	case <-time.After(d):
 		return nil, errors.New("cyclictest did not end with the loop")
 	}
 	if r.werr != nil {
-		return nil, fmt.Errorf("cyclictest: %v: %s", r.werr, strings.TrimSpace(r.err.String()))
+		msg, _ := os.ReadFile(r.err.Name())
+		return nil, fmt.Errorf("cyclictest: %v: %s", r.werr, strings.TrimSpace(string(msg[:min(len(msg), 4096)])))
 	}
-	st, err := parseCyclictest(&r.out, r.limitUS)
+	if _, err := r.out.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("cyclictest's output: %w", err)
+	}
+	st, err := parseCyclictest(bufio.NewReader(r.out), r.limitUS)
 	if err != nil {
 		return nil, fmt.Errorf("cyclictest's output: %w", err)
 	}
 	return st, nil
 }
 
-// stop kills cyclictest if it still runs, and reaps it. cyclictest keeps
-// its statistics in a POSIX shared memory object, /dev/shm/cyclictestPID,
-// which it removes only when it exits by itself: killed, it leaves it
-// behind, so stop removes it.
+// stop stops cyclictest if it still runs, and reaps it: SIGINT, on which
+// it exits by itself, then SIGKILL if it has not within 2 s (a stopped or
+// starved cyclictest). cyclictest keeps its statistics in a POSIX shared
+// memory object, /dev/shm/cyclictestPID, which it removes only when it
+// exits by itself: killed, it leaves it behind, so stop removes it then.
 func (r *cyclictestRun) stop() {
+	defer r.out.Close()
+	defer r.err.Close()
+	r.cmd.Process.Signal(syscall.SIGINT)
+	r.cmd.Process.Signal(syscall.SIGCONT) // if stopped, to take the SIGINT
+	select {
+	case <-r.done:
+		return
+	case <-time.After(2 * time.Second):
+	}
 	r.cmd.Process.Kill()
 	<-r.done
 	os.Remove(fmt.Sprintf("/dev/shm/cyclictest%d", r.cmd.Process.Pid))
@@ -287,10 +320,18 @@ func (st *ctStats) percentileUS(q float64, limitUS int) (us int64, over bool) {
 }
 
 // lateCount counts the wake-ups a period or more late: the buckets from
-// the period's µs on, and the overflows (the histogram reaches past a
-// period).
-func (st *ctStats) lateCount(periodNS int64) uint64 {
-	n := st.Overflows
+// the period's µs on, and the overflows when the period is within the
+// histogram (limitUS): then every overflow is later than a period. With a
+// period beyond the histogram (over 1 s: -h is at most 1 s), an overflow
+// may be late or not, and only the maximum tells: the count is then one
+// if the maximum is a period or more late, a lower bound.
+func (st *ctStats) lateCount(periodNS int64, limitUS int) uint64 {
+	var n uint64
+	if periodNS <= int64(limitUS)*1000 {
+		n = st.Overflows
+	} else if st.Overflows > 0 && st.MaxUS*1000 >= periodNS {
+		n = 1
+	}
 	for b := periodNS / 1000; b < int64(len(st.Hist)); b++ {
 		n += st.Hist[b]
 	}

@@ -118,7 +118,7 @@ func FuzzConfigEnv(f *testing.F) {
 		switch {
 		case c.PeriodNS < 10_000 || c.PeriodNS > 60e9:
 			t.Fatalf("FCLOOP_CONFIG %s: period %d ns accepted", env, c.PeriodNS)
-		case c.Cycles < 1 || c.Cycles > 1<<30:
+		case c.Cycles < 1 || c.Cycles > maxCycles:
 			t.Fatalf("FCLOOP_CONFIG %s: %d cycles accepted", env, c.Cycles)
 		case c.FIFO < 0 || c.FIFO > 99 || c.Runtime < 0 || c.Runtime > 99:
 			t.Fatalf("FCLOOP_CONFIG %s: priorities %d, %d accepted", env, c.FIFO, c.Runtime)

@@ -57,7 +57,7 @@ func TestParseCyclictest(t *testing.T) {
 		if sum+st.Overflows != st.Cycles || int64(first) != st.MinUS {
 			t.Errorf("%s: buckets add to %d (+%d overflows, want %d cycles); first bucket %d, min %d", c.file, sum, st.Overflows, st.Cycles, first, st.MinUS)
 		}
-		if got := st.lateCount(1e6); got != late+st.Overflows {
+		if got := st.lateCount(1e6, 2000); got != late+st.Overflows {
 			t.Errorf("%s: %d late, want %d", c.file, got, late+st.Overflows)
 		}
 		med, _ := st.percentileUS(0.5, 2000)
@@ -88,8 +88,19 @@ func TestPercentile(t *testing.T) {
 			t.Errorf("q %v: %d µs (beyond %v), want %d (%v)", c.q, us, beyond, c.us, c.beyond)
 		}
 	}
-	if n := st.lateCount(20000); n != 490+9+1 {
+	if n := st.lateCount(20000, 100); n != 490+9+1 {
 		t.Errorf("late from 20 µs: %d, want 500", n)
+	}
+	// A period beyond the histogram (over 1 s): an overflow is late only
+	// if the maximum says so, one at least; the histogram's buckets are
+	// all within the period.
+	st.MaxUS = 150
+	if n := st.lateCount(200000, 100); n != 0 {
+		t.Errorf("late with a 200 µs period, max 150 µs, over a 100 µs histogram: %d, want 0", n)
+	}
+	st.MaxUS = 250
+	if n := st.lateCount(200000, 100); n != 1 {
+		t.Errorf("late with a 200 µs period, max 250 µs, over a 100 µs histogram: %d, want 1", n)
 	}
 }
 
@@ -185,7 +196,7 @@ func FuzzParseCyclictest(f *testing.F) {
 			sum, c = bits.Add64(sum, n, 0)
 			carry |= c
 		}
-		if st.Cycles == 0 || carry != 0 || sum != st.Cycles || st.MinUS > st.MaxUS || len(st.Hist) > 2000 || st.lateCount(1e6) > st.Cycles {
+		if st.Cycles == 0 || carry != 0 || sum != st.Cycles || st.MinUS > st.MaxUS || len(st.Hist) > 2000 || st.lateCount(1e6, 2000) > st.Cycles {
 			t.Fatalf("accepted %+v", st)
 		}
 		p50, _ := st.percentileUS(0.5, 2000)

@@ -47,7 +47,12 @@
 // the actuator as fast as it answers, its requests carrying its
 // SCHED_OTHER priority), on the CPUs of -cpus or, with
 // -load-cpus, on others. Every child dies with fcloop
-// (PR_SET_PDEATHSIG) and is killed and reaped when it ends. -gc runs a
+// (PR_SET_PDEATHSIG: SIGINT for cyclictest, on which it removes its
+// /dev/shm object) and is killed and reaped when it ends; the FIFO
+// directory a killed fcloop leaves ($TMPDIR/fcloop-PID-*), the next one
+// removes. SIGINT and SIGTERM end a run at once, whatever it waits for
+// (exit 1, "interrupted"). A run whose samples (128 bytes a cycle) would
+// pass 2^24 cycles or half the available memory is refused. -gc runs a
 // goroutine in the controller that allocates 256 KiB every millisecond,
 // keeping the last 16, so that the garbage collector runs next to the
 // loop; -mlock locks each loop process's memory (simpl.LockMemory) and
@@ -60,20 +65,24 @@
 // cyclictest's p99.967 (one wake-up in 3,000: what three wake-ups late
 // independently reach once in 1,000; a cycle has three), and
 // cyclictest's late wake-ups, skipped ticks and missed deadlines next to
-// fcloop's.
+// fcloop's. cyclictest's interval is in whole µs: with it, a period that
+// is not is refused.
 //
 //	fcloop [-period D] [-d D] [-fifo N] [-runtime-fifo N] [-cpus LIST] [-load cpu,mem,hammer] [-load-cpus LIST] [-gc] [-mlock] [-work D] [-sensor trigger|send] [-overrun skip|catchup] [-cyclictest auto|off|PATH] [-json] [-plot FILE]
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
@@ -122,8 +131,8 @@ func (c config) check() error {
 	switch {
 	case c.PeriodNS < int64(10*time.Microsecond) || c.PeriodNS > int64(time.Minute):
 		return fmt.Errorf("period %d ns: want 10µs to 1m", c.PeriodNS)
-	case c.Cycles < 1 || c.Cycles > 1<<30:
-		return fmt.Errorf("%d cycles: want 1 to %d", c.Cycles, 1<<30)
+	case c.Cycles < 1 || c.Cycles > maxCycles:
+		return fmt.Errorf("%d cycles: want 1 to %d", c.Cycles, maxCycles)
 	case c.FIFO < 0 || c.FIFO > 99 || c.Runtime < 0 || c.Runtime > 99:
 		return fmt.Errorf("SCHED_FIFO %d, runtime %d: want 0 to 99", c.FIFO, c.Runtime)
 	case c.WorkNS < 0 || c.WorkNS >= c.PeriodNS:
@@ -135,6 +144,42 @@ func (c config) check() error {
 		}
 	}
 	return nil
+}
+
+// Every cycle's samples are kept: in the sensor (8 bytes) and the
+// actuator (24), then in fcloop (32, and up to 64 more for the received
+// cycles' latencies and stages as they are sorted out). maxCycles bounds
+// a run (2^24: 4.6 hours at 1 kHz, 2 GiB of samples), and sampleLimit
+// the bytes by the machine's available memory.
+const (
+	bytesPerCycle = 128
+	maxCycles     = 1 << 24
+)
+
+// sampleLimit is the most bytes of samples a run may keep: maxCycles'
+// worth, and at most half of the memory available now (MemAvailable in
+// /proc/meminfo, when it can be read).
+func sampleLimit() int64 {
+	limit := int64(maxCycles) * bytesPerCycle
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return limit
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			f := strings.Fields(rest)
+			if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil && len(f) == 2 && f[1] == "kB" {
+				limit = min(limit, kb<<10/2)
+			}
+		}
+	}
+	return limit
+}
+
+// ctNeeded tells whether -cyclictest VALUE runs cyclictest: a path, or
+// auto with cyclictest installed.
+func ctNeeded(v string) bool {
+	return v != "off" && (v != "auto" || lookCyclictest() != "")
 }
 
 func run(args []string, stdout io.Writer) error {
@@ -178,8 +223,12 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("-period %v: want 10µs to 1m", *period)
 	case *dur < *period:
 		return fmt.Errorf("-d %v: want at least one period (%v)", *dur, *period)
-	case *dur/(*period) > 1<<30:
-		return fmt.Errorf("-d %v: more than %d cycles of %v", *dur, 1<<30, *period)
+	case *dur/(*period) > maxCycles || int64(*dur / *period)*bytesPerCycle > sampleLimit():
+		n := int64(*dur / *period)
+		return fmt.Errorf("-d %v: %d cycles of %v need %d MiB for their samples (%d bytes a cycle), more than the limit of %d MiB (%d cycles, and half the memory available)",
+			*dur, n, *period, n*bytesPerCycle>>20, bytesPerCycle, sampleLimit()>>20, maxCycles)
+	case ctNeeded(*ct) && *period%time.Microsecond != 0:
+		return fmt.Errorf("-period %v: cyclictest runs at whole µs: give a period of whole µs, or -cyclictest off", *period)
 	case *fifo < 0 || *fifo > 99:
 		return fmt.Errorf("-fifo %d: want 0 (SCHED_OTHER) or 1..99", *fifo)
 	case *rtFIFO < -1 || *rtFIFO > 99:
@@ -245,7 +294,10 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	rep, err := measure(c, kinds, ctPath)
+	// SIGINT and SIGTERM end the run, whatever it waits for.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	rep, err := measure(ctx, c, kinds, ctPath)
 	if err != nil {
 		return err
 	}

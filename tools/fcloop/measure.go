@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/internal/sys"
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
 // startDelay is how far ahead of now cycle 0's tick is set, so that
@@ -66,8 +67,9 @@ type group struct {
 	all  []*child
 }
 
-// start starts `fcloop -role kind args...` and waits for its "ready".
-func (g *group) start(kind string, args ...string) (*child, error) {
+// start starts `fcloop -role kind args...` and waits for its "ready", or
+// until ctx ends.
+func (g *group) start(ctx context.Context, kind string, args ...string) (*child, error) {
 	cmd := exec.Command(g.self, append([]string{"-role", kind}, args...)...)
 	cmd.Env = g.env
 	// Killed when the thread that started it exits, as well as by the
@@ -99,6 +101,9 @@ func (g *group) start(kind string, args ...string) (*child, error) {
 	}()
 	select {
 	case err = <-ready:
+	case <-ctx.Done():
+		g.kill()
+		return nil, interrupted(ctx)
 	case <-time.After(10 * time.Second):
 		err = errors.New("not ready within 10s")
 	}
@@ -144,13 +149,22 @@ func (g *group) kill() {
 	}
 }
 
-// measure runs the loop once, with the load and cyclictest.
-func measure(c config, kinds []string, ctPath string) (*report, error) {
+// interrupted is the error of a run a signal ended (ctx's end).
+func interrupted(ctx context.Context) error {
+	return fmt.Errorf("interrupted (%v)", context.Cause(ctx))
+}
+
+// measure runs the loop once, with the load and cyclictest. When ctx ends
+// (SIGINT or SIGTERM) every wait ends at once, and the run with it: the
+// deferred kill.
+func measure(ctx context.Context, c config, kinds []string, ctPath string) (*report, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "fcloop-")
+	// Its FIFO directory, named for this process: a later fcloop removes
+	// it if this one is killed before it can.
+	dir, err := cli.PrivateDir("fcloop")
 	if err != nil {
 		return nil, err
 	}
@@ -165,20 +179,16 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	}
 	g := &group{self: self, env: append(os.Environ(), "FIFO_PATH="+dir, "FCLOOP_CONFIG="+string(cfg))}
 	defer g.kill()
-	// SIGINT and SIGTERM stop the run the same way: the deferred kill.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 
-	act, err := g.start("actuator")
+	act, err := g.start(ctx, "actuator")
 	if err != nil {
 		return nil, err
 	}
-	ctl, err := g.start("controller")
+	ctl, err := g.start(ctx, "controller")
 	if err != nil {
 		return nil, err
 	}
-	sen, err := g.start("sensor")
+	sen, err := g.start(ctx, "sensor")
 	if err != nil {
 		return nil, err
 	}
@@ -194,14 +204,14 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 		switch k {
 		case "cpu":
 			for _, cpu := range c.LoadCPUs {
-				p, err := g.start("cpu", strconv.Itoa(cpu))
+				p, err := g.start(ctx, "cpu", strconv.Itoa(cpu))
 				if err != nil {
 					return nil, err
 				}
 				rep.Load = append(rep.Load, loadProc{Kind: k, PID: p.cmd.Process.Pid})
 			}
 		default:
-			p, err := g.start(k)
+			p, err := g.start(ctx, k)
 			if err != nil {
 				return nil, err
 			}
@@ -210,7 +220,7 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	}
 	var ct *cyclictestRun
 	if ctPath != "" {
-		if ct, err = startCyclictest(ctPath, c); err != nil {
+		if ct, err = startCyclictest(ctPath, dir, c); err != nil {
 			return nil, err
 		}
 		defer ct.stop()
@@ -262,17 +272,21 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 		}
 		select {
 		case senErr = <-senRead:
+		case <-ctx.Done():
+			return nil, interrupted(ctx)
 		case <-time.After(10 * time.Second):
 			return nil, sen.failure(errors.New("still running 10s after the last cycle arrived"))
 		}
-	case s := <-sigs:
-		return nil, fmt.Errorf("stopped by %v", s)
+	case <-ctx.Done():
+		return nil, interrupted(ctx)
 	case <-time.After(runFor + 30*time.Second):
 		return nil, sen.failure(fmt.Errorf("still running %v after the last tick", 30*time.Second))
 	}
 	sen.wait()
 	select {
 	case <-sen.done:
+	case <-ctx.Done():
+		return nil, interrupted(ctx)
 	case <-time.After(10 * time.Second):
 		return nil, sen.failure(errors.New("did not exit within 10s of its last tick"))
 	}
@@ -285,10 +299,14 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 	if !readDone {
 		select {
 		case readErr = <-read:
+		case <-ctx.Done():
+			return nil, interrupted(ctx)
 		case <-time.After(time.Second):
 			act.in.Close() // lost cycles: take what arrived
 			select {
 			case readErr = <-read:
+			case <-ctx.Done():
+				return nil, interrupted(ctx)
 			case <-time.After(10 * time.Second):
 				readErr = errors.New("no latencies within 10s of being asked")
 			}
@@ -306,6 +324,8 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 			if ch.err != nil {
 				return nil, ch.failure(ch.err)
 			}
+		case <-ctx.Done():
+			return nil, interrupted(ctx)
 		case <-time.After(10 * time.Second):
 			return nil, ch.failure(errors.New("did not exit within 10s of the end"))
 		}
@@ -315,7 +335,7 @@ func measure(c config, kinds []string, ctPath string) (*report, error) {
 		rep.Hammer = &ham
 	}
 	if ct != nil {
-		st, err := ct.wait(runFor + 30*time.Second)
+		st, err := ct.wait(ctx, runFor+30*time.Second)
 		if err != nil {
 			return nil, err
 		}

@@ -248,7 +248,7 @@ func (r *report) addCyclictest(st *ctStats) {
 	p999, o3 := st.percentileUS(0.999, limit)
 	p999of3, o4 := st.percentileUS(1-0.001/3, limit)
 	skipped, exact := st.skippedCount(r.PeriodNS, limit)
-	late := st.lateCount(r.PeriodNS)
+	late := st.lateCount(r.PeriodNS, limit)
 	missed := late + skipped
 	if r.Overrun == "catchup" {
 		missed = skipped

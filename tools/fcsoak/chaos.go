@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gosimpl/gosimpl/tools/internal/cli"
 )
 
 // rssEvery is how often fcsoak samples the receiver's resident set.
@@ -86,7 +88,9 @@ func (s *soak) shareWithNobody() (cleanup func(), err error) {
 			break
 		}
 	}
-	bin, err := os.MkdirTemp("", "fcsoak-bin-")
+	// Named for this process, so that a later fcsoak removes it if this
+	// one is killed before it can (cli.PrivateDir).
+	bin, err := cli.PrivateDir("fcsoak-bin")
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,17 @@
 // -progress D prints the counts so far on stderr every D (by default
 // every 10 s when stderr is a terminal, else never).
 //
+// The first SIGINT, SIGTERM or SIGHUP ends a run early, in order, as its
+// time running out would (children stopped, leak checks, summary), but
+// the run does not pass: the summary's first line says "(interrupted, of
+// T asked)" (-json: "interrupted": true, duration_asked, seconds_asked)
+// and fcsoak exits 1 with the one line "interrupted after X of T" (and
+// the cause of any real failure). A second such signal ends fcsoak at
+// once. The children die with fcsoak however it ends (SIGTERM,
+// PR_SET_PDEATHSIG); the FIFO directory ($TMPDIR/fcsoak-PID-*) and the
+// binary's copy for nobody ($TMPDIR/fcsoak-bin-PID-*) a killed fcsoak
+// leaves, the next one removes.
+//
 // The chaos options (-chaos for all) add attacker processes, run as the
 // nobody user when fcsoak runs as root (the receiver then attaches with
 // mode 0666 so that they reach it), else as fcsoak's own user: -stray
@@ -131,9 +142,13 @@ type report struct {
 	Hangs            int     `json:"hangs"`
 	Duration         string  `json:"duration"`
 	Seconds          float64 `json:"seconds"`
-	Transport        string  `json:"transport"`
-	Senders          int     `json:"senders"`
-	Seed             uint64  `json:"seed"`
+	// A run a signal ended early: how long it was asked to run.
+	Interrupted   bool    `json:"interrupted"`
+	DurationAsked string  `json:"duration_asked"`
+	SecondsAsked  float64 `json:"seconds_asked"`
+	Transport     string  `json:"transport"`
+	Senders       int     `json:"senders"`
+	Seed          uint64  `json:"seed"`
 
 	// The chaos options.
 	Attacks       []string `json:"attacks"`        // the attacks enabled, if any
@@ -278,7 +293,11 @@ func (r *report) String() string {
 		nw = max(nw, len(strconv.FormatInt(x.n, 10)))
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "soak of %s: transport %s, %d senders, seed %d\n", r.Duration, r.Transport, r.Senders, r.Seed)
+	ran := r.Duration
+	if r.Interrupted {
+		ran += " (interrupted, of " + r.DurationAsked + " asked)"
+	}
+	fmt.Fprintf(&b, "soak of %s: transport %s, %d senders, seed %d\n", ran, r.Transport, r.Senders, r.Seed)
 	if len(r.Attacks) > 0 {
 		fmt.Fprintf(&b, "chaos: %s\n", r.chaosText())
 	}
@@ -442,8 +461,13 @@ func run(args []string, stdout io.Writer) error {
 	if *seed == 0 {
 		*seed = rand.Uint64()>>1 | 1
 	}
+	// The first SIGINT, SIGTERM or SIGHUP ends the run early, in order
+	// (the summary marks it interrupted); after it they have their
+	// default effect again, so that a second ^C ends fcsoak at once (its
+	// children die with it: PR_SET_PDEATHSIG).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	s := &soak{
 		senders:   *senders,
 		duration:  *duration,
@@ -458,6 +482,7 @@ func run(args []string, stdout io.Writer) error {
 			counts:    counts{SendErrors: map[string]int64{}, LocateErrors: map[string]int64{}, ReplyErrors: map[string]int64{}},
 			Transport: *transport, Senders: *senders, Seed: *seed,
 			Attacks: attacks, AttackUID: -1, ReceiverPerm: "0600", RSSLimit: *maxRSS,
+			DurationAsked: duration.String(), SecondsAsked: duration.Seconds(),
 		},
 	}
 	if s.progress > 0 {
@@ -481,7 +506,15 @@ func run(args []string, stdout io.Writer) error {
 	} else if _, err := fmt.Fprint(stdout, r); err != nil {
 		return err
 	}
-	return r.failure()
+	err := r.failure()
+	if r.Interrupted {
+		// Not a pass: the run was cut short.
+		if err != nil {
+			return fmt.Errorf("interrupted after %s of %s; %w", r.Duration, r.DurationAsked, err)
+		}
+		return fmt.Errorf("interrupted after %s of %s", r.Duration, r.DurationAsked)
+	}
+	return err
 }
 
 // soak is one run: the children and the totals.
@@ -542,7 +575,8 @@ func (s *soak) run(ctx context.Context) (err error) {
 	if s.self, err = os.Executable(); err != nil {
 		return err
 	}
-	if s.dir, err = os.MkdirTemp("", "fcsoak-"); err != nil {
+	cli.SweepStale("fcsoak-bin") // copies of the binary killed runs left (shareWithNobody)
+	if s.dir, err = cli.PrivateDir("fcsoak"); err != nil {
 		return err
 	}
 	defer os.RemoveAll(s.dir)
@@ -578,6 +612,8 @@ func (s *soak) run(ctx context.Context) (err error) {
 	}
 	select {
 	case <-s.recv.first:
+	case <-ctx.Done():
+		return fmt.Errorf("interrupted before the run started (%v)", context.Cause(ctx))
 	case p := <-s.exited:
 		s.account(p)
 		return fmt.Errorf("the receiver exited before it started: %s", p.exitCause())
@@ -649,7 +685,10 @@ func (s *soak) start(p *proc, args []string, seed uint64) (*proc, error) {
 	p.cmd.Stderr = &p.stderr
 	// A process group of its own: a ^C at the terminal stops fcsoak, which
 	// then stops its children in order, rather than every child at once.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// SIGTERM when fcsoak exits, however it exits (PR_SET_PDEATHSIG: set
+	// after the change of user, which would clear it; the child checks
+	// that fcsoak still lives): none outlives a killed fcsoak.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if p.attack != "" && s.asNobody {
 		uid := uint32(nobodyUID)
 		if p.attack == "flood" {
@@ -715,6 +754,7 @@ func (s *soak) chaos(ctx context.Context, end <-chan time.Time) error {
 	for {
 		select {
 		case <-ctx.Done():
+			s.r.Interrupted = true
 			return nil
 		case <-end:
 			if s.progress > 0 {

@@ -322,7 +322,10 @@ int main(int argc, char **argv)
 	for (long r = 0; r < n; r++)
 		sum += lat[r];
 	qsort(lat, n, sizeof *lat, cmp64);
-	double med = lat[n / 2] / 1e3, p99 = lat[n * 99 / 100] / 1e3, p999 = lat[n * 999 / 1000] / 1e3;
+	/* P99 and P99.9 by nearest rank, as fcbench and fcloop: the
+	 * ceil(q·n)-th value, index ceil(q·n) - 1. */
+	double med = lat[n / 2] / 1e3, p99 = lat[(n * 99 + 99) / 100 - 1] / 1e3,
+	       p999 = lat[(n * 999 + 999) / 1000 - 1] / 1e3;
 	double mean = (double)sum / n / 1e3, rate = n / (elapsed / 1e9);
 	double cpuPerMsg = ((double)cpu / n + recvPerMsg) / 1e3;
 	double cpuPct = 100 * ((double)cpu + recvPerMsg * n) / (double)elapsed;
