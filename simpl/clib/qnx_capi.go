@@ -58,6 +58,9 @@ extern void gsq_shutdown(void);
 // Linux's, which <time.h> defines.
 #define GSQ_ABSTIME 0x80000000u
 
+// Go's SIGEV_PULSE (QNX's value); C programs use <sys/neutrino.h>'s.
+#define GSQ_SIGEV_PULSE 4
+
 // qforked is set in a child of fork() (without exec): the Go runtime's
 // threads are not in it, so no call may enter Go there. Every call fails
 // with ENOSYS instead, and the exit handler does nothing.
@@ -89,6 +92,16 @@ static int efault(int *e)
 	return -1;
 }
 
+// tt_done ends every call but TimerTimeout: QNX clears the thread's
+// timeout on return from any kernel call. The Go half has disarmed it
+// when the call got there (MsgSend* and MsgReceive* clear tt_armed as
+// they go in); this catches the calls that failed here, before Go.
+static void tt_done(void)
+{
+	if (tt_armed)
+		tt_clear(NULL);
+}
+
 __attribute__((constructor)) static void gsq_init(void)
 {
 	pthread_atfork(NULL, NULL, qnx_in_child);
@@ -118,23 +131,28 @@ static inline int plain(int r, int e)
 }
 static inline int twin(int r, int e) { return e != 0 ? -e : r; }
 
-#define BOTH(name, params, args)                                        \
+#define BOTH_DONE(name, params, args, done)                              \
 	int name params {                                               \
 		int e = 0, r = -1;                                      \
-		if (qforked)                                            \
+		if (qforked) {                                          \
 			e = ENOSYS;                                     \
-		else                                                    \
+		} else {                                                \
 			r = do_##name args;                             \
+			done;                                           \
+		}                                                       \
 		return plain(r, e);                                     \
 	}                                                               \
 	int name##_r params {                                           \
 		int e = 0, r = -1;                                      \
-		if (qforked)                                            \
+		if (qforked) {                                          \
 			e = ENOSYS;                                     \
-		else                                                    \
+		} else {                                                \
 			r = do_##name args;                             \
+			done;                                           \
+		}                                                       \
 		return twin(r, e);                                      \
 	}
+#define BOTH(name, params, args) BOTH_DONE(name, params, args, tt_done())
 
 static int do_ChannelCreate(unsigned flags, int *e)
 {
@@ -351,7 +369,10 @@ static int do_MsgDeliverEvent(int rcvid, const struct sigevent *ev, int *e)
 		*e = EFAULT;
 		return -1;
 	}
-	return gsq_MsgDeliverEvent(rcvid, ev->sigev_notify, ev->sigev_coid, ev->sigev_priority,
+	// Go's numbering of the kinds: only SIGEV_PULSE (QNX's 4, which
+	// this header moves off Linux's SIGEV_THREAD_ID) is delivered.
+	int kind = ev->sigev_notify == SIGEV_PULSE ? GSQ_SIGEV_PULSE : -1;
+	return gsq_MsgDeliverEvent(rcvid, kind, ev->sigev_coid, ev->sigev_priority,
 	                           ev->sigev_code, ev->sigev_value.sival_int, e);
 }
 BOTH(MsgDeliverEvent, (int rcvid, const struct sigevent *event), (rcvid, event, &e))
@@ -379,8 +400,8 @@ static int do_TimerTimeout(clockid_t id, int flags, const struct sigevent *notif
 	}
 	return r;
 }
-BOTH(TimerTimeout, (clockid_t id, int flags, const struct sigevent *notify, const uint64_t *ntime, uint64_t *otime),
-     (id, flags, notify, ntime, otime, &e))
+BOTH_DONE(TimerTimeout, (clockid_t id, int flags, const struct sigevent *notify, const uint64_t *ntime, uint64_t *otime),
+          (id, flags, notify, ntime, otime, &e), (void)0)
 
 int timer_timeout(clockid_t id, int flags, const struct sigevent *notify,
                   const struct timespec *ntime, struct timespec *otime)
@@ -407,16 +428,19 @@ name_attach_t *gsqnx_name_attach(dispatch_t *dpp, const char *path, unsigned fla
 		return NULL;
 	}
 	if (dpp != NULL) {
+		tt_done();
 		errno = ENOTSUP; // no dispatch layer here: name_attach(NULL, ...) only
 		return NULL;
 	}
 	need_exit();
 	name_attach_t *a = calloc(1, sizeof *a);
 	if (a == NULL) {
+		tt_done();
 		errno = ENOMEM;
 		return NULL;
 	}
 	int chid = gsq_name_attach((char *)path, flags, &e);
+	tt_done();
 	if (e != 0) {
 		free(a);
 		errno = e;
@@ -434,10 +458,12 @@ int gsqnx_name_detach(name_attach_t *attach, unsigned flags)
 		return -1;
 	}
 	if (attach == NULL) {
+		tt_done();
 		errno = EINVAL;
 		return -1;
 	}
 	gsq_name_detach(attach->chid, flags, &e);
+	tt_done();
 	if (e != 0) {
 		errno = e;
 		return -1;
@@ -455,6 +481,7 @@ int name_open(const char *name, int flags)
 	}
 	need_exit();
 	int coid = gsq_name_open((char *)name, flags, &e);
+	tt_done();
 	return plain(coid, e);
 }
 

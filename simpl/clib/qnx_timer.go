@@ -8,7 +8,8 @@ package main
 // timer_create, timer_settime and timer_delete to these: a SIGEV_PULSE
 // timer is a C thread that sleeps until each expiry on the timer's clock
 // and sends the pulse with MsgSendPulse; any other sigevent goes to
-// Linux's call unchanged. Expiries the thread misses (it was not
+// Linux's call unchanged (SIGEV_THREAD_ID too: the header's SIGEV_PULSE
+// is not QNX's 4, which is Linux's SIGEV_THREAD_ID). Expiries the thread misses (it was not
 // scheduled in time) are not counted: the next pulse comes at the next
 // period, as with an overrun QNX reports nowhere in a pulse either.
 

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,18 +25,34 @@ type peer struct {
 	refs int  // coids using it (state.mu)
 	dead bool // the channel went away: later sends are EBADF (state.mu)
 
+	// target is the channel, when it is one of this process's: the
+	// incarnation this peer reaches. ChannelDestroy marks its peers dead,
+	// and a new connection to a channel re-created with the same chid
+	// (or name) gets a new peer.
+	target *channel
+
 	unblock bool // the channel has NTO_CHF_UNBLOCK
+
+	// spoke is set once the server has taken a pulse of this peer, or
+	// a message went out on it: the server has a record of this process
+	// then (unless every message was withdrawn unreceived), and watches
+	// it (a pidfd), so a disconnect need not be waited for at exit (see
+	// run).
+	spoke atomic.Bool
+
 	closing bool // its last item (disconnect or quiet close) is queued (state.mu)
 
 	mu      sync.Mutex
 	cond    sync.Cond // signalled when the outbox empties
 	out     []outItem
 	running bool // the outbox goroutine runs
+	shut    bool // run is closing it: too late to reopen
 }
 
 type outItem struct {
 	kind  byte // kindPulse or kindDisconnect; 0: close quietly
 	pulse header
+	keep  bool // a disconnect after which the peer stays open (reopen)
 }
 
 // conn is one coid.
@@ -62,9 +79,13 @@ func newConn(p *peer, chid int) *conn {
 // NTO_SIDE_CHANNEL in index, one with that bit set; otherwise the lowest
 // free id at least index (ids of their own, not file descriptors).
 // Connections of one process to one channel share its server connection.
-// Errors: ESRCH (no such process or channel), EINVAL (bad flags, index or
-// ids), ENOREMOTE (another node).
+// It does not wait for the server: after this process's last
+// ConnectDetach from the channel, the disconnect still goes to the server
+// first, and the new connection follows it (a new scoid there). Errors:
+// ESRCH (no such process or channel), EINVAL (bad flags, index or ids),
+// ENOREMOTE (another node).
 func ConnectAttach(nd, pid, chid, index, flags int) (int, error) {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if nd != ND_LOCAL_NODE {
 		return -1, ENOREMOTE
 	}
@@ -139,11 +160,14 @@ func getPeer(n peerName) (*peer, error) {
 	for {
 		unblock := n.name != "" // a name_attach'd channel has NTO_CHF_UNBLOCK
 		state.mu.Lock()
+		target := ownChannel(n)
 		p := state.peers[key]
-		if p != nil && p.dead {
-			// Its server went: a new connection gets a new one, to the
-			// server that may hold the name now, while the coids
-			// still open on the old one keep it (and fail).
+		if p != nil && (p.dead || p.target != target) {
+			// Its server went (or, for a channel of this process, this
+			// is a new one with its chid or name): a new connection gets
+			// a new one, to the server that may hold the name now, while
+			// the coids still open on the old one keep it (and fail).
+			p.dead = true
 			delete(state.peers, key)
 			p = nil
 		}
@@ -152,21 +176,21 @@ func getPeer(n peerName) (*peer, error) {
 			state.mu.Unlock()
 			return p, nil
 		}
-		if p != nil && p.revive() {
-			// Closing quietly (a MsgDeliverEvent's connection, its
-			// pulse still on its way): used again, not waited for, so
-			// that a second MsgDeliverEvent does not wait for the
-			// client to take the first.
+		if p != nil && p.reopen() {
+			// Nobody used it, and it is still to close: closing quietly
+			// (a MsgDeliverEvent's connection, its pulse still on its
+			// way), or sending the disconnect of the coids detached. It
+			// is used again, not waited for: ConnectAttach does not
+			// block, and a second MsgDeliverEvent does not wait for the
+			// client to take the first. The disconnect still goes first.
 			p.closing = false
 			p.refs++
 			state.mu.Unlock()
 			return p, nil
 		}
 		if p != nil {
-			// Detached and still sending its disconnect: a new connection
-			// waits for it, so that the server sees the disconnect first;
-			// a server that takes none within setupTimeout is as one that
-			// cannot be located.
+			// Closing this moment (its last item sent): a new connection
+			// waits for the close, which does not block.
 			state.mu.Unlock()
 			ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 			sent := p.drainCtx(ctx)
@@ -200,10 +224,10 @@ func getPeer(n peerName) (*peer, error) {
 			}
 			return nil, ESRCH
 		}
-		np := &peer{name: key, sc: sc, refs: 1, unblock: unblock}
+		np := &peer{name: key, sc: sc, refs: 1, unblock: unblock, target: target}
 		np.cond.L = &np.mu
 		state.mu.Lock()
-		if state.peers[key] != nil {
+		if state.peers[key] != nil || ownChannel(n) != target {
 			// Another goroutine connected meanwhile: use its connection.
 			state.mu.Unlock()
 			sc.Close()
@@ -211,9 +235,27 @@ func getPeer(n peerName) (*peer, error) {
 			continue
 		}
 		state.peers[key] = np
+		state.open[np] = true
 		state.mu.Unlock()
 		return np, nil
 	}
+}
+
+// ownChannel is the channel of this process that n names, nil when it
+// names another process's (called with state.mu held).
+func ownChannel(n peerName) *channel {
+	if n.name == "" {
+		if n.pid != os.Getpid() {
+			return nil
+		}
+		return state.chans[n.chid]
+	}
+	for _, ch := range state.chans {
+		if ch != nil && ch.sc.Name() == n.name {
+			return ch
+		}
+	}
+	return nil
 }
 
 // ConnectDetach drops coid. Other goroutines' MsgSends on it under way
@@ -224,6 +266,7 @@ func getPeer(n peerName) (*peer, error) {
 // already sent. A server passes the scoid of a disconnected client to
 // release it. EINVAL for an unknown id.
 func ConnectDetach(coid int) error {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	state.mu.Lock()
 	c := state.conns[coid]
 	if c == nil {
@@ -240,31 +283,75 @@ func ConnectDetach(coid int) error {
 	delete(state.conns, coid)
 	p := c.p
 	p.refs--
-	last := p.refs == 0
-	p.closing = p.closing || last
+	if p.refs == 0 && !p.closing {
+		// Queued in the same step, so that a new connection to the
+		// channel finds it queued (and reopens the peer behind it).
+		p.closing = true
+		p.finish()
+	}
 	state.mu.Unlock()
 	c.detach() // other threads' MsgSends on coid: EBADF
-	if last {
-		p.push(outItem{kind: kindDisconnect}, true)
-	}
 	return nil
 }
 
-// revive takes back the quiet close of a peer nobody uses, if it is
-// still queued behind other items (called with state.mu held): the peer
-// then stays open. False when the outbox has a disconnect to send, or is
-// at the close already.
-func (p *peer) revive() bool {
+// reopen takes a peer nobody uses back into use, if its last item is
+// still to be done (called with state.mu held): a quiet close still
+// queued behind other items is taken back; a disconnect, queued or being
+// sent, still goes (the server learns that the earlier connections
+// ended, as on QNX, where the new one is a new server connection), but
+// the peer stays open after it. False when run is closing it already.
+func (p *peer) reopen() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// Item 0 is the one run is sending, when it runs: the close is not
-	// taken back from under it.
 	n := len(p.out)
-	if !p.running || n < 2 || p.out[n-1].kind != 0 {
+	if !p.running || p.shut || n == 0 {
 		return false
 	}
-	p.out = p.out[:n-1]
-	return true
+	switch last := &p.out[n-1]; {
+	case last.kind == kindDisconnect:
+		last.keep = true
+		return true
+	case last.kind == 0 && n >= 2:
+		// Item 0 is the one run is sending: the close is not taken
+		// back from under it.
+		p.out = p.out[:n-1]
+		return true
+	}
+	return false
+}
+
+// finish queues the last item of a peer whose last coid went (called
+// with state.mu held, closing set): the disconnect, or a quiet close
+// when the channel went (nobody to tell, and its name may be another
+// channel's now).
+func (p *peer) finish() {
+	if p.dead {
+		p.push(outItem{}, true)
+		return
+	}
+	p.push(outItem{kind: kindDisconnect}, true)
+}
+
+// abandon drops the pulses a peer whose channel was destroyed still has
+// to send (called with state.mu held, dead set): they have nowhere to
+// go. The item being sent stays; so does a close to come, made quiet.
+func (p *peer) abandon() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.out)
+	if !p.running || n < 2 {
+		return
+	}
+	closing := false
+	for _, it := range p.out[1:] {
+		if it.kind != kindPulse && !it.keep {
+			closing = true
+		}
+	}
+	p.out = p.out[:1]
+	if closing {
+		p.out = append(p.out, outItem{})
+	}
 }
 
 // closeQuietly closes a peer nobody uses without telling the server
@@ -309,20 +396,40 @@ func (p *peer) run() {
 			h.kind = it.kind
 			putHeader(b[:], h)
 			ctx := context.Background()
-			if it.kind == kindDisconnect {
+			if it.kind == kindDisconnect && p.spoke.Load() {
+				// At exit (Shutdown) the server learns of it from
+				// the process's pidfd instead. A server that has no
+				// record of this process (it never took anything
+				// from it) does not watch it: Shutdown waits for
+				// that disconnect, within its ctx, as for pulses.
 				ctx = exiting.ctx()
 			}
 			_, err := p.sc.Send(ctx, b[:], nil)
 			if err != nil && !errors.Is(err, simpl.ErrRejected) {
 				p.markDead()
 			}
+			if err == nil && it.kind == kindPulse {
+				p.spoke.Store(true)
+			}
+			if it.kind == kindDisconnect {
+				p.spoke.Store(false) // the server's record of it ends here
+			}
 			last = it.kind == kindDisconnect
 		default:
 			last = true
 		}
+		p.mu.Lock()
+		if last && p.out[0].keep {
+			last = false // reopened: the peer stays
+		}
+		p.shut = last
+		p.mu.Unlock()
 		if last {
 			p.sc.Close()
 			releaseIdentity()
+			state.mu.Lock()
+			delete(state.open, p)
+			state.mu.Unlock()
 		}
 		p.mu.Lock()
 		copy(p.out, p.out[1:])
@@ -422,11 +529,13 @@ func getBuf(n int) *[]byte {
 // MsgSend sends smsg on coid and blocks until the server answers; the
 // reply (as much as rmsg holds) is in rmsg, and the status MsgReply gave
 // is returned. Errors: the errno the server passed to MsgError; EBADF
-// (unknown coid, or its channel gone before the call); ESRCH (the
-// channel went away while this call waited); EINTR (ctx cancelled) and
-// ETIMEDOUT (ctx's deadline, or a TimerTimeout for SEND or REPLY), which
-// follow QNX's unblock rules: see TimerTimeout. Any number of goroutines
-// may send on one coid at once.
+// (unknown coid, or its channel gone before the call: a channel of this
+// process as soon as it is destroyed, another process's once a send
+// found it gone); ESRCH (the channel went away while this call waited,
+// or, for another process's channel, before it, unknown to this one);
+// EINTR (ctx cancelled) and ETIMEDOUT (ctx's deadline, or a TimerTimeout
+// for SEND or REPLY), which follow QNX's unblock rules: see TimerTimeout.
+// Any number of goroutines may send on one coid at once.
 func MsgSend(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
 	status, _, err := msgSend(ctx, coid, smsg, rmsg)
 	return status, err
@@ -446,12 +555,13 @@ func msgSend(ctx context.Context, coid int, smsg, rmsg []byte) (status, got int,
 		return -1, 0, err
 	}
 	sb := getBuf(headerSize + len(smsg))
-	rb := getBuf(replyHeaderSize + len(rmsg))
+	rb := getBuf(replyHeaderSize + runSlack + len(rmsg))
 	defer bufs.Put(sb)
 	defer bufs.Put(rb)
 	id := int32(state.sendID.Add(1))
 	putHeader(*sb, header{kind: kindMsg, a: int32(coid), b: id, c: int32(sys.Gettid())})
 	copy((*sb)[headerSize:], smsg)
+	c.p.spoke.Store(true)
 	n, err := c.p.send(ctx, c.detached, id, *sb, *rb)
 	if err != nil {
 		if c.detached.Err() != nil {
@@ -459,11 +569,7 @@ func msgSend(ctx context.Context, coid int, smsg, rmsg []byte) (status, got int,
 		}
 		return -1, 0, err
 	}
-	status, err = c.p.decodeAnswer((*rb)[:n], rmsg)
-	if err != nil {
-		return -1, 0, err
-	}
-	return status, min(len(rmsg), max(n-replyHeaderSize, 0)), nil
+	return c.p.decodeAnswer((*rb)[:n], rmsg)
 }
 
 // MsgSendnc is MsgSend: Go has no thread cancellation points.
@@ -475,11 +581,7 @@ func MsgSendnc(ctx context.Context, coid int, smsg, rmsg []byte) (int, error) {
 // scattered over riov: only the bytes the server replied are written,
 // and the parts' other bytes are left as they were, as on QNX.
 func MsgSendv(ctx context.Context, coid int, siov, riov [][]byte) (int, error) {
-	n := 0
-	for _, p := range riov {
-		n += len(p)
-	}
-	r := make([]byte, n)
+	r := gather(riov) // what the parts hold, where the reply leaves gaps
 	status, got, err := msgSend(ctx, coid, gather(siov), r)
 	if err == nil {
 		scatter(riov, r[:got])
@@ -487,20 +589,55 @@ func MsgSendv(ctx context.Context, coid int, siov, riov [][]byte) (int, error) {
 	return status, err
 }
 
-// decodeAnswer reads the server's answer into rmsg.
-func (p *peer) decodeAnswer(a, rmsg []byte) (int, error) {
+// decodeAnswer reads the server's answer into rmsg, and returns the
+// status and how far into rmsg the reply reaches (the bytes before it
+// that the reply left out, replyRuns' gaps, are as they were).
+func (p *peer) decodeAnswer(a, rmsg []byte) (status, got int, err error) {
 	how, v, ok := decodeReplyHeader(a)
 	switch {
 	case !ok:
-		return -1, ESRVRFAULT
+		return -1, 0, ESRVRFAULT
 	case how == replyGone:
 		p.markDead()
-		return -1, ESRCH
+		return -1, 0, ESRCH
+	case how == replyError && v <= 0:
+		return -1, 0, ESRVRFAULT // no errno: not an answer this package sends
 	case how == replyError:
-		return -1, syscall.Errno(v)
+		return -1, 0, syscall.Errno(v)
+	case how == replyRuns:
+		got, ok := copyRuns(a[replyHeaderSize:], rmsg)
+		if !ok {
+			return -1, 0, ESRVRFAULT
+		}
+		return int(v), got, nil
 	}
-	copy(rmsg, a[replyHeaderSize:])
-	return int(v), nil
+	return int(v), copy(rmsg, a[replyHeaderSize:]), nil
+}
+
+// copyRuns copies the runs of a replyRuns answer's data d (see wire.go)
+// into rmsg, and returns how far the data reaches into rmsg; ok is false
+// for a table that does not fit d.
+func copyRuns(d, rmsg []byte) (got int, ok bool) {
+	if len(d) < 4 {
+		return 0, false
+	}
+	k := int(binary.LittleEndian.Uint32(d[len(d)-4:]))
+	if k < 1 || k > maxRuns || len(d) < 4+8*k {
+		return 0, false
+	}
+	data := d[:len(d)-4-8*k]
+	t := d[len(data):]
+	for i := range k {
+		off := uint64(binary.LittleEndian.Uint32(t[8*i:]))
+		n := uint64(binary.LittleEndian.Uint32(t[8*i+4:]))
+		if off+n > uint64(len(data)) {
+			return 0, false
+		}
+		if off < uint64(len(rmsg)) {
+			copy(rmsg[off:], data[off:off+n])
+		}
+	}
+	return min(len(data), len(rmsg)), true
 }
 
 // send runs one simpl Send for MsgSend, with QNX's unblock rules when ctx
@@ -640,8 +777,10 @@ func (p *peer) sendErr(err error) error {
 // 32-bit value) to coid's channel and returns at once. Pulses on one coid
 // arrive in order, and before any message sent later on it. priority is
 // carried but not acted on (-1: the caller's). Errors: EBADF (unknown
-// coid), EINVAL (code out of range), EAGAIN (outboxLimit pulses waiting).
+// coid, or its channel gone: at once for a channel of this process),
+// EINVAL (code out of range), EAGAIN (outboxLimit pulses waiting).
 func MsgSendPulse(coid, priority, code, value int) error {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if code < -128 || code > 127 || int64(value) < math.MinInt32 || int64(value) > math.MaxUint32 {
 		return EINVAL
 	}
@@ -706,8 +845,10 @@ func DecodeEvent(b []byte) (SigEvent, bool) {
 // with ConnectAttach to a channel of its own process (QNX's pattern):
 // the pulse goes to that channel. Errors: ESRCH (rcvid unknown, client
 // gone), EINVAL (another kind of event or coid), EBADF (the client's
-// channel is gone).
+// channel is gone), EAGAIN (outboxLimit pulses already wait to reach the
+// client's channel: it is not receiving them; MsgSendPulse's limit).
 func MsgDeliverEvent(rcvid int, ev *SigEvent) error {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if ev == nil {
 		return EFAULT
 	}
@@ -726,13 +867,19 @@ func MsgDeliverEvent(rcvid int, ev *SigEvent) error {
 	if err != nil {
 		return EBADF
 	}
-	p.push(outItem{kind: kindPulse, pulse: header{a: int32(ev.Code), b: int32(ev.Value), c: int32(ev.Priority)}}, true)
+	// QNX's pulse pool, as for MsgSendPulse: a client that does not
+	// receive its pulses makes later deliveries EAGAIN, not an outbox
+	// without end.
+	queued := p.push(outItem{kind: kindPulse, pulse: header{a: int32(ev.Code), b: int32(ev.Value), c: int32(ev.Priority)}}, false)
 	state.mu.Lock()
 	p.refs--
 	if p.refs == 0 {
 		p.closeQuietly()
 	}
 	state.mu.Unlock()
+	if !queued {
+		return EAGAIN
+	}
 	return nil
 }
 

@@ -56,13 +56,17 @@
 // 16-byte header of this package (kind: message, pulse, connect,
 // disconnect, unblock; see wire.go), which the server decodes and checks
 // before use; what follows is the client's message. Answers carry an
-// 8-byte header (status, or errno for MsgError).
+// 8-byte header (status, or errno for MsgError), and, when MsgWrite left
+// gaps, a table of the runs written, so that the client keeps its own
+// bytes in the gaps as on QNX (up to 8 runs; past that the smallest gaps
+// are zeroed).
 //
 // Sizes follow QNX: each direction transfers min(sent, buffer) and the
 // rest is not an error. The whole request stays readable with MsgRead
 // until it is answered (through shared memory it is read in place in the
 // client's memory); MsgWrite parts are kept by the server until MsgReply
-// sends them with the reply.
+// sends them with the reply. MsgReceivev's Msglen is the bytes its parts
+// received, Srcmsglen the bytes sent.
 //
 // An rcvid is a slot number with a generation: a stale rcvid is ESRCH,
 // never another client's message. As on QNX, where an rcvid names the
@@ -75,7 +79,18 @@
 // client that dies (SIGKILL included) ends its scoid at once: with
 // NTO_CHF_DISCONNECT the server gets a DISCONNECT pulse, and the dead
 // client's rcvids become ESRCH. ConnectDetach of a process's last
-// connection to a channel tells the server the same way.
+// connection to a channel tells the server the same way, also for a
+// client that never sent anything (a scoid made for the pulse). A
+// ConnectAttach after it does not wait for the server to take that
+// disconnect (it never blocks, as on QNX): the connection is reused,
+// the disconnect still goes first, and the server sees the new
+// connection's traffic under a new scoid.
+//
+// ChannelDestroy makes this process's connections to the channel dead
+// at once (MsgSend, MsgSendPulse: EBADF), and a channel created later
+// with the same chid (the lowest free, as on QNX) or name is a new
+// connection's, never theirs. Another process's connections find out
+// at their next send (ESRCH, then EBADF).
 //
 // # Pulses
 //
@@ -83,7 +98,9 @@
 // request that the server's MsgReceive answers at once, before returning
 // rcvid 0 and the struct _pulse. So that MsgSendPulse does not block,
 // each connection has an outbox: a goroutine, running only while pulses
-// wait, sends them one at a time, in order (at most 256 waiting: EAGAIN).
+// wait, sends them one at a time, in order (at most 256 waiting: EAGAIN,
+// for MsgSendPulse and MsgDeliverEvent alike: QNX's pulse pool, whose
+// exhaustion is EAGAIN).
 // MsgSend waits for the outbox to empty first. Order per client
 // process and channel is therefore: pulses in the order sent, and every
 // pulse before any message sent after it on that channel by the same
@@ -124,8 +141,13 @@
 //
 // TimerTimeout arms a timeout for the calling OS thread's next MsgSend or
 // MsgReceive (Go callers lock the thread; a context deadline is the Go
-// way). A MsgReceive timeout is a deadline on the receive. A MsgSend
-// timeout or cancellation, in QNX's terms:
+// way); any other call of the package disarms it, as any QNX kernel call
+// does. A MsgReceive timeout is a deadline on the receive; one that has
+// expired already (QNX's non-blocking receive: TimerTimeout with a NULL
+// ntime) takes what is queued and is ETIMEDOUT only when nothing is. On
+// an UNBLOCK channel, MsgError(rcvid, -1) passes the client's unblock
+// reason (ETIMEDOUT, EINTR) once its UNBLOCK pulse came, as QNX 7.0.1
+// does. A MsgSend timeout or cancellation, in QNX's terms:
 //
 //   - On a channel without NTO_CHF_UNBLOCK with both SEND and REPLY
 //     armed (and on cancellation), the client leaves at once with

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ func TestMain(m *testing.M) {
 		"named":      roleNamed,
 		"echo":       roleEcho,
 		"nameserver": roleNameServer,
+		"sink":       roleSink,
 	}, simpltest.WithLifetime(60*time.Second))
 }
 
@@ -52,7 +54,19 @@ func pattern(n, seed int) []byte {
 //	                       pulses: "event CODE VALUE" each
 //	sendv:A:B              MsgSendv of parts A and B into a 4- and an
 //	                       8-byte part: "replyv STATUS P1|P2"
+//	eventsink              create a channel, send "E"+event for a pulse
+//	                       to it (code 1, value 0), print "waiting",
+//	                       and on SIGUSR1 receive until killed: "pulse
+//	                       VALUE" for each
+//	fill:N:TEXT            MsgSend TEXT with an N-byte reply buffer full
+//	                       of '.': "filled STATUS %q" of the buffer
+//	fillv:N:TEXT           the same with MsgSendv, the buffer in two
+//	                       halves
 //	detach                 ConnectDetach: "detached"
+//	shutdown:MS            qnx.Shutdown within MS ms: "shutdown ERR"
+//	waitsig                print "waiting", then wait for SIGUSR1
+//	reattach               ConnectAttach to the channel again, for the
+//	                       steps after: "reattached" or "err ERRNO"
 //	pump                   MsgSend 64 bytes until a MsgSend fails
 //	hang                   print "hanging" and block until killed
 func roleClient(args []string) error {
@@ -120,12 +134,49 @@ func roleClient(args []string) error {
 				return err
 			}
 			fmt.Println("detached")
+		case "waitsig":
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGUSR1)
+			fmt.Println("waiting")
+			<-sig
+			signal.Stop(sig)
+		case "shutdown":
+			ms, _ := strconv.Atoi(f[1])
+			sctx, cancel := context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+			fmt.Printf("shutdown %v\n", qnx.Shutdown(sctx))
+			cancel()
+		case "reattach":
+			coid, err = qnx.ConnectAttach(0, pid, chid, qnx.NTO_SIDE_CHANNEL, 0)
+			if err != nil {
+				printSend(0, nil, err)
+				return nil
+			}
+			fmt.Println("reattached")
 		case "pump":
 			req, reply := make([]byte, 64), make([]byte, 64)
 			for {
 				if _, err := qnx.MsgSend(ctx, coid, req, reply); err != nil {
 					return nil
 				}
+			}
+		case "fill", "fillv":
+			n, _ := strconv.Atoi(f[1])
+			reply := bytes.Repeat([]byte("."), n)
+			var st int
+			var err error
+			if f[0] == "fill" {
+				st, err = qnx.MsgSend(ctx, coid, []byte(f[2]), reply)
+			} else {
+				st, err = qnx.MsgSendv(ctx, coid, [][]byte{[]byte(f[2])}, [][]byte{reply[:n/2], reply[n/2:]})
+			}
+			if err != nil {
+				printSend(st, nil, err)
+			} else {
+				fmt.Printf("filled %d %q\n", st, reply)
+			}
+		case "eventsink":
+			if err := clientEventSink(ctx, coid); err != nil {
+				return err
 			}
 		case "hang":
 			fmt.Println("hanging")
@@ -196,6 +247,38 @@ func clientEvent(ctx context.Context, coid int, code, value string, after int) e
 		fmt.Printf("event %d %d\n", p.Code, p.Value)
 	}
 	return nil
+}
+
+// clientEventSink is the "eventsink" step of roleClient.
+func clientEventSink(ctx context.Context, coid int) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	chid, err := qnx.ChannelCreate(0)
+	if err != nil {
+		return err
+	}
+	self, err := qnx.ConnectAttach(0, 0, chid, qnx.NTO_SIDE_CHANNEL, 0)
+	if err != nil {
+		return err
+	}
+	var ev qnx.SigEvent
+	qnx.SigevPulseInit(&ev, self, 10, 1, 0)
+	req := make([]byte, 1+qnx.EventSize)
+	req[0] = 'E'
+	qnx.EncodeEvent(req[1:], ev)
+	if _, err := qnx.MsgSend(ctx, coid, req, nil); err != nil {
+		return err
+	}
+	fmt.Println("waiting")
+	<-sig
+	buf := make([]byte, qnx.PulseSize)
+	for {
+		if _, err := qnx.MsgReceive(ctx, chid, buf, nil); err != nil {
+			return err
+		}
+		p, _ := qnx.DecodePulse(buf)
+		fmt.Printf("pulse %d\n", p.Value)
+	}
 }
 
 // roleNamed NAME N: name_open NAME, send N messages "m<i>", name_close.

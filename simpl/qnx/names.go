@@ -21,10 +21,12 @@ type NameAttachT struct {
 // no dispatch handle): the server handles those pulses and the
 // IO_CONNECT message each NameOpen sends. The QNX name is the simpl name
 // itself, so simpl's rules apply: 1 to 31 bytes, no '/', ':' or '#'.
-// Errors: EINVAL (empty, leading '/', ".." or a name simpl refuses),
-// EBUSY (a live process holds the name), ENOTSUP (NAME_FLAG_ATTACH_GLOBAL).
+// Errors: EINVAL (empty, leading '/', a ".." component or a name simpl
+// refuses), EBUSY (a live process holds the name), ENOTSUP
+// (NAME_FLAG_ATTACH_GLOBAL).
 // The channel is not reachable through ConnectAttach(pid, chid).
 func NameAttach(name string, flags int) (*NameAttachT, error) {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if flags&NAME_FLAG_ATTACH_GLOBAL != 0 {
 		return nil, ENOTSUP
 	}
@@ -38,13 +40,24 @@ func NameAttach(name string, flags int) (*NameAttachT, error) {
 	return &NameAttachT{Chid: chid, name: name}, nil
 }
 
+// badName is what QNX's name_attach and name_open refuse: an empty name,
+// a leading '/', or a ".." path component ("a..b" is a good name).
 func badName(name string) bool {
-	return name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "..")
+	if name == "" || strings.HasPrefix(name, "/") {
+		return true
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // NameDetach removes the name and destroys its channel; EINVAL for a nil
 // or already detached attach.
 func NameDetach(attach *NameAttachT, flags int) error {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if attach == nil || attach.Chid <= 0 {
 		return EINVAL
 	}
@@ -61,6 +74,7 @@ func NameDetach(attach *NameAttachT, flags int) error {
 // errno. Errors: ENOENT (nobody attached name), EINVAL (bad name or
 // flags), EINTR/ETIMEDOUT (ctx).
 func NameOpen(ctx context.Context, name string, flags int) (int, error) {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if flags != 0 || badName(name) {
 		return -1, EINVAL
 	}
@@ -82,9 +96,10 @@ func NameOpen(ctx context.Context, name string, flags int) (int, error) {
 	putHeader(b, header{kind: kindConnect, a: int32(coid), b: id, c: int32(sys.Gettid())})
 	copy(b[headerSize:], msg)
 	var r [replyHeaderSize]byte
+	c.p.spoke.Store(true)
 	n, err := c.p.send(ctx, c.detached, id, b, r[:])
 	if err == nil {
-		_, err = c.p.decodeAnswer(r[:n], nil)
+		_, _, err = c.p.decodeAnswer(r[:n], nil)
 	}
 	if err != nil {
 		ConnectDetach(coid)

@@ -188,7 +188,8 @@ func (ch *channel) dropHeld(how byte, match func(heldMsg) bool) {
 // Errors as MsgReceive: ESRCH (no such channel, or destroyed while
 // waiting), EFAULT (msg shorter than PulseSize when a pulse arrives: the
 // pulse is lost), EINTR (ctx cancelled), ETIMEDOUT (ctx's deadline, or a
-// TimerTimeout for the RECEIVE state). Any number of goroutines may
+// TimerTimeout for the RECEIVE state: one expired already takes a queued
+// pulse, as MsgReceive does). Any number of goroutines may
 // receive on one channel at once, with either call; while a
 // MsgReceivePulse waits, every pulse goes to a MsgReceivePulse (QNX gives
 // a pulse to whichever receiving thread is first in its queue).
@@ -198,10 +199,7 @@ func MsgReceivePulse(ctx context.Context, chid int, msg []byte) (int, error) {
 		disarm()
 		return -1, ESRCH
 	}
-	ctx, cancel, expired := timed(ctx, NTO_TIMEOUT_RECEIVE)
-	if expired {
-		return -1, ETIMEDOUT
-	}
+	ctx, cancel := timed(ctx, NTO_TIMEOUT_RECEIVE)
 	if cancel != nil {
 		defer cancel()
 	}

@@ -41,6 +41,7 @@ var state struct {
 	chans     map[int]*channel
 	conns     map[int]*conn    // coid -> connection
 	peers     map[string]*peer // simpl name -> shared connection
+	open      map[*peer]bool   // every peer not yet closed, for Shutdown
 	scoids    map[int]*client  // server connection ids, on every channel
 	nextSide  int
 	nextScoid int
@@ -55,6 +56,7 @@ func init() {
 	state.chans = make(map[int]*channel)
 	state.conns = make(map[int]*conn)
 	state.peers = make(map[string]*peer)
+	state.open = make(map[*peer]bool)
 	state.scoids = make(map[int]*client)
 }
 
@@ -169,6 +171,7 @@ func (cl *client) wasAnswered(id int32) bool {
 // REPLY_LEN are ENOTSUP (see docs/porting-qnx.md); FIXED_PRIORITY is accepted
 // and changes nothing, since MsgReceive inherits no priority.
 func ChannelCreate(flags int) (int, error) {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if flags&^supportedCHF != 0 {
 		return -1, ENOTSUP
 	}
@@ -231,9 +234,13 @@ func openChannel(chid, flags int, name string) (*channel, error) {
 
 // ChannelDestroy removes channel chid: receivers blocked on it and
 // clients blocked sending to it get ESRCH, later sends through
-// connections to it EBADF. EINVAL when chid is not a channel of this
-// process.
+// connections to it EBADF (MsgSend, MsgSendPulse: at once for this
+// process's connections; another process's find out at their next
+// send, which is ESRCH). A channel created later gets the lowest free
+// chid, maybe this one again: connections to the destroyed channel never
+// reach it. EINVAL when chid is not a channel of this process.
 func ChannelDestroy(chid int) error {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	state.mu.Lock()
 	ch := state.chans[chid]
 	if ch == nil {
@@ -245,6 +252,22 @@ func ChannelDestroy(chid int) error {
 		if cl.ch == ch {
 			delete(state.scoids, id)
 		}
+	}
+	// This process's connections to it are dead: EBADF from now on,
+	// and a channel made later with its chid (or name) is not theirs.
+	dead := func(p *peer) {
+		if p.target == ch && !p.dead {
+			p.dead = true
+			p.abandon()
+		}
+	}
+	// (Dead peers stay in state.peers, for Shutdown to wait for what
+	// they still send: getPeer replaces them.)
+	for _, p := range state.peers {
+		dead(p)
+	}
+	for _, c := range state.conns {
+		dead(c.p)
 	}
 	state.mu.Unlock()
 	ch.destroy()
@@ -390,6 +413,27 @@ func (ch *channel) end(cl *client, pulse bool) {
 	}
 }
 
+// lostSilent is lost for a client process that connected and left
+// without sending anything, so that no record of it was made: on QNX its
+// ConnectAttach made a server connection all the same, and the server
+// gets a DISCONNECT pulse for it (a scoid of its own, which the server
+// releases with ConnectDetach) if the channel asked for one.
+func (ch *channel) lostSilent(pid int) {
+	if ch.flags&NTO_CHF_DISCONNECT == 0 {
+		return
+	}
+	state.mu.Lock()
+	if state.chans[ch.chid] != ch {
+		state.mu.Unlock()
+		return // destroyed: ChannelDestroy would not release the scoid
+	}
+	state.nextScoid++
+	cl := &client{ch: ch, pid: pid, scoid: firstScoid + state.nextScoid, gone: true}
+	state.scoids[cl.scoid] = cl
+	state.mu.Unlock()
+	ch.pushLocal(Pulse{Code: PULSE_CODE_DISCONNECT, Scoid: cl.scoid})
+}
+
 func lookupChan(chid int) *channel {
 	state.mu.Lock()
 	defer state.mu.Unlock()
@@ -408,33 +452,31 @@ func closePfd(p *sys.Pidfd) {
 // does this at exit; a Go program (or the C library's atexit) calls it,
 // or leaves its names' FIFOs for the next Attach to reclaim. Connections
 // still open are dropped, and disconnects not yet taken by their servers
-// are not waited for: the servers see the process exit through its pidfd.
+// are not waited for, the servers seeing the process exit through its
+// pidfd, except where a server has taken nothing from this process yet
+// (it has no pidfd to watch): those are waited for as pulses are.
 func Shutdown(ctx context.Context) error {
 	state.mu.Lock()
 	var ps []*peer
-	seen := map[*peer]bool{}
-	for _, p := range state.peers {
-		ps, seen[p] = append(ps, p), true
+	// Every peer still open: those in state.peers, and dead ones taken
+	// out of it for a new connection (getPeer), held by old coids or
+	// still closing.
+	for p := range state.open {
+		ps = append(ps, p)
 	}
 	for coid, c := range state.conns {
 		delete(state.conns, coid)
 		c.detach()
 		c.p.refs--
-		if !seen[c.p] {
-			// A dead peer taken out of state.peers for a new
-			// connection (getPeer), still held by old coids.
-			ps, seen[c.p] = append(ps, c.p), true
-		}
 	}
 	state.mu.Unlock()
 	for _, p := range ps {
 		state.mu.Lock()
-		last := p.refs == 0 && !p.closing
-		p.closing = p.closing || last
-		state.mu.Unlock()
-		if last {
-			p.push(outItem{kind: kindDisconnect}, true)
+		if p.refs == 0 && !p.closing {
+			p.closing = true
+			p.finish()
 		}
+		state.mu.Unlock()
 	}
 	exiting.fire()
 	defer exiting.reset()

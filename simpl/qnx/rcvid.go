@@ -1,6 +1,8 @@
 package qnx
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 
 	"github.com/gosimpl/gosimpl/simpl"
@@ -23,6 +25,26 @@ type slot struct {
 	info   MessageInfo
 	stage  []byte // reply parts written by MsgWrite
 	staged int    // how much of stage holds data
+	why    int32  // the errno the client asked to unblock with (UNBLOCK channel), else 0
+	runs   []run  // the parts of the reply buffer MsgWrite wrote: sorted, apart
+}
+
+// run is the part [off, end) of a client's reply buffer.
+type run struct{ off, end int }
+
+// addRun records that [off, end) of the reply buffer was written.
+func (s *slot) addRun(off, end int) {
+	s.runs = append(s.runs, run{off, end})
+	slices.SortFunc(s.runs, func(a, b run) int { return cmp.Compare(a.off, b.off) })
+	out := s.runs[:0]
+	for _, r := range s.runs {
+		if k := len(out); k > 0 && r.off <= out[k-1].end {
+			out[k-1].end = max(out[k-1].end, r.end)
+			continue
+		}
+		out = append(out, r)
+	}
+	s.runs = out
 }
 
 const maxSlots = 0xFFFF
@@ -64,7 +86,8 @@ func (t *rcvTable) add(m simpl.Message, ch *channel, cl *client, key sendKey, in
 		// The thread's own slot, free: the same rcvid again.
 		t.unfree(i)
 		s := &t.slots[i]
-		s.busy, s.m, s.ch, s.key, s.info, s.staged = true, m, ch, key, *info, 0
+		s.busy, s.m, s.ch, s.key, s.info, s.staged, s.why = true, m, ch, key, *info, 0, 0
+		s.runs = s.runs[:0]
 		return s.gen<<16 | (i + 1), nil
 	}
 	i, ok := t.goneSlot()
@@ -96,7 +119,8 @@ func (t *rcvTable) add(m simpl.Message, ch *channel, cl *client, key sendKey, in
 	}
 	t.byThread[th] = i
 	s.gen = s.gen%0x7FFF + 1
-	s.busy, s.m, s.ch, s.cl, s.key, s.info, s.staged = true, m, ch, cl, key, *info, 0
+	s.busy, s.m, s.ch, s.cl, s.key, s.info, s.staged, s.why = true, m, ch, cl, key, *info, 0, 0
+	s.runs = s.runs[:0]
 	return s.gen<<16 | (i + 1), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/bits"
 
 	"github.com/gosimpl/gosimpl/simpl"
@@ -74,20 +75,26 @@ func DecodePulse(b []byte) (p Pulse, ok bool) {
 // and is written into msg as a struct _pulse (msg shorter than PulseSize
 // is EFAULT, and the pulse is lost, as on QNX). Errors: ESRCH (no such
 // channel, or destroyed while waiting), EINTR (ctx cancelled),
-// ETIMEDOUT (ctx's deadline, or a TimerTimeout for the RECEIVE state).
+// ETIMEDOUT (ctx's deadline, or a TimerTimeout for the RECEIVE state;
+// one that has expired already, QNX's non-blocking receive, still takes
+// a pulse or message that is queued, and is ETIMEDOUT only when none is).
 // Any number of goroutines may receive on one channel at once. While a
 // MsgReceivePulse waits on the channel, pulses go to it, not here (see
 // MsgReceivePulse); messages it passed over are received here first.
 func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (int, error) {
+	return msgReceive(ctx, chid, msg, len(msg), info)
+}
+
+// msgReceive is MsgReceive with room bytes of msg for a message (all of
+// it holds a pulse): MsgReceivev's buffer holds a pulse whatever its
+// parts add up to.
+func msgReceive(ctx context.Context, chid int, msg []byte, room int, info *MessageInfo) (int, error) {
 	ch := lookupChan(chid)
 	if ch == nil {
 		disarm()
 		return -1, ESRCH
 	}
-	ctx, cancel, expired := timed(ctx, NTO_TIMEOUT_RECEIVE)
-	if expired {
-		return -1, ETIMEDOUT
-	}
+	ctx, cancel := timed(ctx, NTO_TIMEOUT_RECEIVE)
 	if cancel != nil {
 		defer cancel()
 	}
@@ -113,7 +120,7 @@ func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (i
 				continue // the bell: look at the local queue again
 			}
 		}
-		rcvid, p, done, err := ch.accept(m, msg, info)
+		rcvid, p, done, err := ch.accept(m, msg[:min(room, len(msg))], info)
 		if !done {
 			continue
 		}
@@ -133,7 +140,8 @@ func MsgReceive(ctx context.Context, chid int, msg []byte, info *MessageInfo) (i
 }
 
 // MsgReceivev is MsgReceive into the parts of riov, filled in order as
-// one byte stream.
+// one byte stream. info.Msglen (and MsgInfo's) is the bytes the parts
+// received, at most their total even when that is less than PulseSize.
 func MsgReceivev(ctx context.Context, chid int, riov [][]byte, info *MessageInfo) (int, error) {
 	if len(riov) == 1 {
 		return MsgReceive(ctx, chid, riov[0], info)
@@ -147,7 +155,8 @@ func MsgReceivev(ctx context.Context, chid int, riov [][]byte, info *MessageInfo
 	if info == nil {
 		info = &mi
 	}
-	rcvid, err := MsgReceive(ctx, chid, buf, info)
+	// Msglen (and MsgInfo's) is what the parts received: n at most.
+	rcvid, err := msgReceive(ctx, chid, buf, n, info)
 	if err != nil {
 		return rcvid, err
 	}
@@ -229,6 +238,8 @@ func (ch *channel) accept(m simpl.Message, msg []byte, info *MessageInfo) (rcvid
 		ch.mu.Unlock()
 		if cl != nil {
 			ch.lost(cl) // queues the DISCONNECT pulse if asked for
+		} else {
+			ch.lostSilent(pid)
 		}
 		return 0, Pulse{}, false, nil
 	case kindUnblock:
@@ -257,7 +268,7 @@ func (ch *channel) accept(m simpl.Message, msg []byte, info *MessageInfo) (rcvid
 	}
 	*info = MessageInfo{
 		Pid: pid, Tid: int(h.c), Chid: ch.chid, Scoid: cl.scoid, Coid: int(h.a),
-		Msglen: n, Srcmsglen: len(body), Dstmsglen: max(m.MaxReply()-replyHeaderSize, 0),
+		Msglen: n, Srcmsglen: len(body), Dstmsglen: max(m.MaxReply()-replyHeaderSize-runSlack, 0),
 		Priority: prio,
 	}
 	rcvid, err = rcvids.add(m, ch, cl, key, info)
@@ -349,6 +360,10 @@ func (ch *channel) replyExpired(rcvid int, key sendKey, u simpl.Message, why int
 		if s != nil {
 			s.info.Flags |= NTO_MI_UNBLOCK_REQ
 			scoid = s.cl.scoid
+			s.why = why
+			if s.why <= 0 {
+				s.why = int32(ETIMEDOUT)
+			}
 		}
 		rcvids.mu.Unlock()
 		u.Reply([]byte{unblockStay})
@@ -376,6 +391,7 @@ func (ch *channel) replyExpired(rcvid int, key sendKey, u simpl.Message, why int
 // that is not a message waiting for its reply, EINVAL for a negative
 // offset.
 func MsgRead(rcvid int, b []byte, offset int) (int, error) {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if offset < 0 {
 		return -1, EINVAL
 	}
@@ -415,6 +431,7 @@ func MsgReadv(rcvid int, iov [][]byte, offset int) (int, error) {
 // answering, and returns how many bytes it wrote (clipped to the buffer).
 // MsgReply or MsgError finishes the message. ESRCH, EINVAL as MsgRead.
 func MsgWrite(rcvid int, b []byte, offset int) (int, error) {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if offset < 0 {
 		return -1, EINVAL
 	}
@@ -436,6 +453,9 @@ func MsgWrite(rcvid int, b []byte, offset int) (int, error) {
 	}
 	copy(s.stage[offset:], b[:n])
 	s.staged = max(s.staged, offset+n)
+	if n > 0 {
+		s.addRun(offset, offset+n)
+	}
 	return n, nil
 }
 
@@ -446,11 +466,27 @@ func MsgWritev(rcvid int, iov [][]byte, offset int) (int, error) {
 
 // MsgReply answers rcvid: the client's MsgSend returns status, with msg
 // (as much as its reply buffer holds, after anything MsgWrite put there)
-// in its buffer. ESRCH when rcvid is not a message waiting for its reply
-// (answered, its client gone or unblocked).
+// in its buffer. The bytes of the client's buffer that neither MsgWrite
+// nor msg wrote (a MsgWrite at an offset past the rest) stay as they
+// were, as on QNX, for up to maxRuns (8) separate runs written; past
+// that, the smallest gaps between them are filled with zeros. ESRCH when
+// rcvid is not a message waiting for its reply (answered, its client
+// gone or unblocked).
 func MsgReply(rcvid int, status int, msg []byte) error {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	return rcvids.finish(rcvid, func(s *slot) error {
 		n := min(len(msg), s.info.Dstmsglen)
+		if len(s.runs) > 0 {
+			if n > 0 {
+				s.addRun(0, n)
+			}
+			if len(s.runs) > 1 || s.runs[0].off > 0 {
+				err := replyGapped(s, status, msg[:n])
+				s.staged, s.runs = 0, s.runs[:0]
+				return answerErr(err)
+			}
+			s.runs = s.runs[:0]
+		}
 		total := max(n, s.staged)
 		rb, inPlace := s.m.ReplyBuffer(), true
 		if len(rb) < replyHeaderSize+total {
@@ -472,31 +508,83 @@ func MsgReply(rcvid int, status int, msg []byte) error {
 	})
 }
 
+// replyGapped answers s with the runs its MsgWrites and msg wrote, apart
+// (replyRuns: see wire.go), so that the client keeps its bytes between.
+func replyGapped(s *slot, status int, msg []byte) error {
+	rs := s.runs
+	for len(rs) > maxRuns {
+		// Fill the smallest gap.
+		best := 1
+		for i := 2; i < len(rs); i++ {
+			if rs[i].off-rs[i-1].end < rs[best].off-rs[best-1].end {
+				best = i
+			}
+		}
+		rs[best-1].end = rs[best].end
+		rs = append(rs[:best], rs[best+1:]...)
+	}
+	total := rs[len(rs)-1].end
+	b := make([]byte, replyHeaderSize+total+8*len(rs)+4)
+	copy(b[replyHeaderSize:], s.stage[:s.staged]) // zeros in the gaps
+	copy(b[replyHeaderSize:], msg)
+	putReplyHeader(b, replyRuns, int32(status))
+	t := b[replyHeaderSize+total:]
+	for i, r := range rs {
+		binary.LittleEndian.PutUint32(t[8*i:], uint32(r.off))
+		binary.LittleEndian.PutUint32(t[8*i+4:], uint32(r.end-r.off))
+	}
+	binary.LittleEndian.PutUint32(t[8*len(rs):], uint32(len(rs)))
+	return s.m.Reply(b)
+}
+
 // MsgReplyv is MsgReply with the reply gathered from the parts of iov.
 func MsgReplyv(rcvid int, status int, iov [][]byte) error {
 	return MsgReply(rcvid, status, gather(iov))
 }
 
 // MsgError answers rcvid with an error: the client's MsgSend fails with
-// errno, or succeeds with status 0 when errno is EOK. ESRCH as MsgReply.
+// errno, or succeeds with status 0 when errno is EOK. errno -1 passes
+// the reason the client asked to unblock with (QNX 7.0.1's use): the
+// errno of its timeout (ETIMEDOUT) or interruption (EINTR) once an
+// UNBLOCK pulse told the server of it. Errors: ESRCH as MsgReply;
+// EINVAL, the message left unanswered, for -1 when the client has not
+// asked to unblock, for any other negative errno, and for one past an
+// int32.
 func MsgError(rcvid int, errno int) error {
-	return rcvids.finish(rcvid, func(s *slot) error {
-		var hdr [replyHeaderSize]byte
-		rb, inPlace := s.m.ReplyBuffer(), true
-		if len(rb) < replyHeaderSize {
-			rb, inPlace = hdr[:], false
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
+	if errno < -1 || int64(errno) > math.MaxInt32 {
+		return EINVAL
+	}
+	s := rcvids.get(rcvid)
+	defer rcvids.mu.Unlock()
+	if s == nil {
+		return ESRCH
+	}
+	if errno == -1 {
+		if s.why == 0 {
+			return EINVAL
 		}
-		if errno == 0 {
-			putReplyHeader(rb, replyOK, 0)
-		} else {
-			putReplyHeader(rb, replyError, int32(errno))
-		}
-		s.staged = 0
-		if !inPlace {
-			return answerErr(s.m.Reply(rb))
-		}
-		return answerErr(s.m.ReplyInPlace(replyHeaderSize))
-	})
+		errno = int(s.why)
+	}
+	var hdr [replyHeaderSize]byte
+	rb, inPlace := s.m.ReplyBuffer(), true
+	if len(rb) < replyHeaderSize {
+		rb, inPlace = hdr[:], false
+	}
+	if errno == 0 {
+		putReplyHeader(rb, replyOK, 0)
+	} else {
+		putReplyHeader(rb, replyError, int32(errno))
+	}
+	s.staged, s.runs = 0, s.runs[:0]
+	var err error
+	if inPlace {
+		err = s.m.ReplyInPlace(replyHeaderSize)
+	} else {
+		err = s.m.Reply(rb)
+	}
+	rcvids.release(s, rcvid&0xFFFF-1)
+	return answerErr(err)
 }
 
 // answerErr maps a failed simpl answer: the client is no longer there.
@@ -511,6 +599,7 @@ func answerErr(err error) error {
 // (Flags shows NTO_MI_UNBLOCK_REQ once its client asked to unblock).
 // ESRCH for another rcvid, EFAULT for a nil info.
 func MsgInfo(rcvid int, info *MessageInfo) error {
+	disarm() // any call ends the thread's TimerTimeout, as on QNX
 	if info == nil {
 		return EFAULT
 	}

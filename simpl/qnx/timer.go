@@ -24,10 +24,14 @@ var timeouts struct {
 
 // TimerTimeout arms a one-shot timeout for the calling OS thread's next
 // MsgSend* (states NTO_TIMEOUT_SEND and NTO_TIMEOUT_REPLY) or
-// MsgReceive* (NTO_TIMEOUT_RECEIVE). That next call disarms it, whether
-// or not it blocked in an armed state. ntime is in nanoseconds, relative
+// MsgReceive* (NTO_TIMEOUT_RECEIVE). As on QNX, where the kernel clears
+// it on return from any kernel call, the next call of this package
+// (other than TimerTimeout) disarms it, whether or not it blocked in an
+// armed state: re-arm before each call. ntime is in nanoseconds, relative
 // to this call unless flags has TIMER_ABSTIME (then it is a CLOCK_REALTIME time: ENOTSUP with
-// CLOCK_MONOTONIC, whose origin Go does not show); nil ntime expires at once (a non-blocking MsgReceive). notify must
+// CLOCK_MONOTONIC, whose origin Go does not show); nil ntime expires at once: a
+// non-blocking MsgReceive, which takes what is queued and is ETIMEDOUT
+// only when nothing is. notify must
 // be nil or SIGEV_UNBLOCK: the blocked call fails with ETIMEDOUT. It
 // returns the flags previously armed for the thread. otime is ignored
 // (QNX writes it only for NTO_TIMEOUT_NANOSLEEP). Errors: EINVAL (clock,
@@ -84,10 +88,11 @@ func TimerTimeout(id int, flags int, notify *SigEvent, ntime *uint64, otime *uin
 	return prev, nil
 }
 
-// disarm disarms the calling thread's timeout: every MsgSend* and
-// MsgReceive* does, as it returns, even with an error found before it
-// blocked (EBADF, ESRCH, EFAULT), as QNX's kernel calls do, so that the
-// timeout does not fire on a later, untimed, call.
+// disarm disarms the calling thread's timeout: every call of the API
+// does (MsgSend* and MsgReceive* as they return, even with an error found
+// before they blocked: EBADF, ESRCH, EFAULT; the others as they start),
+// as QNX clears it on return from any kernel call, so that the timeout
+// does not fire on a later, untimed, call.
 func disarm() { takeTimeout(0) }
 
 // takeTimeout disarms the calling thread's timeout and returns it when
@@ -125,16 +130,14 @@ func peekTimeout(states int) (time.Time, bool) {
 	return t.deadline, true
 }
 
-// timed applies the calling thread's timeout for state to ctx. expired
-// is true when it has passed already.
-func timed(ctx context.Context, state int) (context.Context, context.CancelFunc, bool) {
+// timed applies the calling thread's timeout for state to ctx. A
+// timeout that has passed already (QNX's non-blocking receive:
+// TimerTimeout with a NULL ntime) gives a ctx that has ended: the call
+// still takes what is queued, and is ETIMEDOUT only when nothing is.
+func timed(ctx context.Context, state int) (context.Context, context.CancelFunc) {
 	t, ok := takeTimeout(state)
 	if !ok {
-		return ctx, nil, false
+		return ctx, nil
 	}
-	if !time.Now().Before(t.deadline) {
-		return ctx, nil, true
-	}
-	c, cancel := context.WithDeadline(ctx, t.deadline)
-	return c, cancel, false
+	return context.WithDeadline(ctx, t.deadline)
 }

@@ -36,7 +36,13 @@ import (
 // The answer to a kindMsg or kindConnect request starts with an 8-byte
 // header: byte 0 replyOK (then int32 status at offset 4) or replyError
 // (then int32 errno at offset 4) or replyGone (the channel was destroyed
-// with the message in it), bytes 1..3 zero; the reply data follows.
+// with the message in it) or replyRuns (status, as replyOK), bytes 1..3
+// zero; the reply data follows. After replyRuns (MsgWrite left gaps in
+// the reply: the client's bytes there must stay as they were) the data
+// is followed by a table of the runs written, K pairs of int32s (offset,
+// length; sorted, apart) and then K (1..maxRuns), each little-endian: the
+// client copies only the runs. The client's reply buffer (simpl's) is
+// runSlack bytes longer than its reply area, so that the table fits.
 // The answer to kindUnblock is one byte: unblockLeave, unblockStay or
 // unblockGone. Pulses and disconnects are answered empty at once.
 const (
@@ -53,6 +59,13 @@ const (
 	replyOK    = 0
 	replyError = 1
 	replyGone  = 2 // the channel was destroyed: ESRCH, and the connection is dead
+	replyRuns  = 3 // replyOK, with only the runs in the table written (MsgWrite gaps)
+
+	// maxRuns is how many separate runs a replyRuns answer carries: a
+	// server that left more gaps has its smallest ones filled with
+	// zeros. runSlack is the room their table takes.
+	maxRuns  = 8
+	runSlack = 8*maxRuns + 4
 
 	unblockLeave = 'L' // the client may go: its message was withdrawn or forgotten
 	unblockStay  = 'S' // the server keeps the message: wait for its answer
@@ -123,7 +136,7 @@ func decodeReplyHeader(b []byte) (how byte, v int32, ok bool) {
 	if len(b) < replyHeaderSize || b[1] != 0 || b[2] != 0 || b[3] != 0 {
 		return 0, 0, false
 	}
-	if b[0] != replyOK && b[0] != replyError && b[0] != replyGone {
+	if b[0] != replyOK && b[0] != replyError && b[0] != replyGone && b[0] != replyRuns {
 		return 0, 0, false
 	}
 	return b[0], int32(binary.LittleEndian.Uint32(b[4:])), true

@@ -101,11 +101,15 @@ extern "C" {
 /*
  * sigevent kinds. SIGEV_NONE, SIGEV_SIGNAL and SIGEV_THREAD keep the
  * Linux values <signal.h> gave them (QNX's are 0, 1 and 7), so that a
- * sigevent still means the same to Linux's own calls; the QNX-only kinds
- * have QNX's values. SIGEV_SIGNAL_CODE and SIGEV_SIGNAL_THREAD are not
- * provided: nothing here delivers them.
+ * sigevent still means the same to Linux's own calls; SIGEV_UNBLOCK and
+ * SIGEV_INTR have QNX's values. SIGEV_PULSE does not: QNX's 4 is Linux's
+ * SIGEV_THREAD_ID, and timer_create (mapped below) must tell a pulse
+ * timer from a Linux per-thread signal timer, so it is 0x44, which no
+ * Linux kind uses (a program that names it compiles unchanged; one that
+ * writes the number 4 does not get a pulse). SIGEV_SIGNAL_CODE and
+ * SIGEV_SIGNAL_THREAD are not provided: nothing here delivers them.
  */
-#define SIGEV_PULSE 4
+#define SIGEV_PULSE 0x44
 #define SIGEV_UNBLOCK 5
 #define SIGEV_INTR 6
 #define SIGEV_PULSE_PRIO_INHERIT (-1)
@@ -231,7 +235,10 @@ extern int MsgInfo_r(int __rcvid, struct _msg_info *__info);
 extern int MsgDeliverEvent(int __rcvid, const struct sigevent *__event);
 extern int MsgDeliverEvent_r(int __rcvid, const struct sigevent *__event);
 
-/* Kernel timeouts: per calling thread, for its next MsgSend* or MsgReceive*. */
+/*
+ * Kernel timeouts: per calling thread, for its next MsgSend* or
+ * MsgReceive*; any other call of this API clears it, as on QNX.
+ */
 extern int TimerTimeout(clockid_t __id, int __flags, const struct sigevent *__notify,
                         const uint64_t *__ntime, uint64_t *__otime);
 extern int TimerTimeout_r(clockid_t __id, int __flags, const struct sigevent *__notify,
