@@ -3,6 +3,7 @@ package locator
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func FuzzJournalRequests(f *testing.F) {
 	f.Add("SRV,CLI,b:REMOTE", uint16(7), "SRV", "S*", uint64(0), 0)
 	f.Add("A,B", uint16(4), "", "*", uint64(2), 1)
 	f.Add("X", uint16(0), "bad name!", "[", uint64(5), -1)
-	f.Add("N1,N2,N3", uint16(49), "N2", "N?", uint64(1<<64-1), 1<<40)
+	f.Add("N1,N2,N3", uint16(49), "N2", "N?", uint64(1<<64-1), math.MaxInt32)
 	f.Add("a:b:c,,", uint16(3), "a:b", "*:b*", uint64(3), 300)
 	f.Fuzz(func(t *testing.T, names string, events uint16, lookup, pattern string, after uint64, max int) {
 		var j journal
