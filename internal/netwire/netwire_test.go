@@ -187,15 +187,24 @@ func TestStatus(t *testing.T) {
 		}
 	}
 	for err, want := range map[error]Status{
-		transport.TooLarge(100, 64):      StatusTooLarge,
-		transport.ReplyTooLarge(100, 64): StatusReplyTooLarge,
-		context.DeadlineExceeded:         StatusDeadline,
-		errors.New("what"):               StatusUnknown,
-		transport.ErrClosed:              StatusPeerGone,
+		transport.TooLarge(100, 64):                          StatusTooLarge,
+		transport.ReplyTooLarge(100, 64):                     StatusReplyTooLarge,
+		context.DeadlineExceeded:                             StatusDeadline,
+		errors.New("what"):                                   StatusUnknown,
+		transport.ErrClosed:                                  StatusPeerGone,
+		&transport.LaneLimitError{Per: "process", Limit: 64}: StatusBusy,
 	} {
 		if got, _ := StatusOf(err); got != want {
 			t.Errorf("StatusOf(%v) = %v, want %v", err, got, want)
 		}
+	}
+	// A receiver that took no more, behind the other host's gateway, is
+	// ErrTooManyLanes for the remote sender too: nothing delivered
+	// (helper-65: it was "outcome unknown").
+	if s, d := StatusOf(&transport.LaneLimitError{Per: "process", Limit: 64}); s != StatusBusy || d != 0 {
+		t.Errorf("ErrTooManyLanes: %v detail %d, want busy detail 0", s, d)
+	} else if err := s.Err(d); !errors.Is(err, transport.ErrTooManyLanes) {
+		t.Errorf("StatusBusy.Err(0) = %v, want ErrTooManyLanes", err)
 	}
 	if _, d := StatusOf(transport.TooLarge(100, 64)); d != 64 {
 		t.Errorf("a too-large status carries %d, want the limit 64", d)

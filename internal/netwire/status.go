@@ -28,7 +28,7 @@ const (
 	StatusDenied        Status = 9  // the receiving host's policy refuses this sender
 	StatusBadMessage    Status = 10 // a gateway could not read what it was given (detail to a program: 0 its envelope, BadMessageCarried anything later)
 	StatusClosed        Status = 11 // a gateway is shutting down and took nothing
-	StatusBusy          Status = 12 // a gateway has its limit of requests in flight and took nothing (detail: the limit)
+	StatusBusy          Status = 12 // a gateway has its limit of requests in flight and took nothing (detail: the limit), or (detail 0) the receiver took no more (ErrTooManyLanes)
 	StatusFull          Status = 13 // a gateway holds its limit of bytes of messages and took nothing (detail: the limit in KiB)
 )
 
@@ -102,6 +102,11 @@ func (s Status) Err(detail int) error {
 	case StatusClosed:
 		return fmt.Errorf("a gateway is shutting down: %w", transport.ErrPeerGone)
 	case StatusBusy:
+		if detail == 0 {
+			// The receiving host's receiver took no more from its
+			// gateway (transport.ErrTooManyLanes): nothing delivered.
+			return fmt.Errorf("the remote receiver takes no more requests now, and got nothing: %w", transport.ErrTooManyLanes)
+		}
 		// Nothing was sent: the sender may try again.
 		return fmt.Errorf("a gateway has %d requests in flight, its limit, and sent nothing: %w", detail, transport.ErrUnreachable)
 	case StatusFull:
@@ -139,6 +144,10 @@ func StatusOf(err error) (Status, int) {
 		return StatusDenied, 0
 	case errors.Is(err, transport.ErrUnreachable):
 		return StatusUnreachable, 0
+	case errors.Is(err, transport.ErrTooManyLanes):
+		// Refused before anything was delivered (a lane limit, or a FIFO
+		// receiver holding as many abandoned requests as it may).
+		return StatusBusy, 0
 	case errors.Is(err, transport.ErrPeerGone), errors.Is(err, transport.ErrClosed):
 		return StatusPeerGone, 0
 	case errors.Is(err, transport.ErrBadMessage), errors.Is(err, ErrBadEnvelope):

@@ -49,11 +49,11 @@ func runFlood(args []string) error {
 	return nil
 }
 
-// Close returns while other processes keep ringing the FIFO: it answers
-// what the FIFO held when it began, not until the FIFO is found empty,
-// which a writer that keeps ringing never lets happen; the writers then
-// find the FIFO without a reader (ErrPeerGone). Before, Close ran as long
-// as the flood did (helper-58).
+// Close returns while other processes keep ringing the FIFO: it reads
+// until the FIFO is empty, which a writer that keeps ringing never lets
+// happen, for at most a second (closeDrainFor); the writers then find the
+// FIFO without a reader (ErrPeerGone). Before, Close ran as long as the
+// flood did (helper-58).
 func TestCloseUnderFlood(t *testing.T) {
 	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)

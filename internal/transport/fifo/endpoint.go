@@ -895,9 +895,13 @@ func (e *Endpoint) Close() error {
 	return nil
 }
 
-// maxCloseDrain bounds the bytes Close reads from its FIFO (a pipe holds
-// at most 1 MiB, unless root raised the limit).
-const maxCloseDrain = 1 << 20
+// Close reads its FIFO until it is empty, but at most maxCloseDrain bytes
+// (a pipe holds 1 MiB at most unless root raised the limit: this is that
+// many times over) and for at most closeDrainFor.
+const (
+	maxCloseDrain = 16 << 20
+	closeDrainFor = time.Second
+)
 
 func (e *Endpoint) close() {
 	close(e.done)
@@ -929,20 +933,21 @@ func (e *Endpoint) close() {
 	}
 	<-e.readerDone
 	// Answer the doorbells still in the FIFO, resynchronising as the
-	// reader does (resync.go). The reader has stopped: its state is ours.
-	// Only what the FIFO holds now (and what a resync reads past it):
-	// Conns keep their descriptors after the FIFO loses its name, and
-	// writers that keep ringing would otherwise keep Close from ever
-	// returning. What they write later is lost with the FIFO, and they
-	// see its read side close (ErrPeerGone).
+	// reader does (resync.go), until it is empty. The reader has stopped:
+	// its state is ours. Conns keep their descriptors after the FIFO
+	// loses its name, so a writer that keeps ringing (a loop of proxies)
+	// could keep it from ever being empty: past maxCloseDrain bytes or
+	// closeDrainFor, Close stops reading, and what is written later is
+	// lost with the FIFO (its writers see the read side close:
+	// ErrPeerGone for a Trigger; a Send whose doorbell was lost waits
+	// until its context ends).
 	e.rxControl(func(fd int) {
 		var b [4]byte
-		left, err := sys.PipeBuffered(int(fd))
-		if err != nil {
-			left = maxCloseDrain
-		}
-		left = min(left, maxCloseDrain)
-		for left > 0 {
+		left, until := maxCloseDrain, time.Now().Add(closeDrainFor)
+		for i := 0; left > 0; i++ {
+			if i&1023 == 1023 && time.Now().After(until) {
+				return
+			}
 			n, err := sys.ReadNonblock(int(fd), b[:])
 			if err != nil || n == 0 {
 				return

@@ -170,7 +170,7 @@ type rlane struct {
 	// A proxy lane's arrival numbers, oldest first, a ring of nruns
 	// from runs[run0]: the proxies below each run's end (and at or past
 	// the run before's) were first seen together and share its number.
-	// With the ring full, proxies seen later join the newest run.
+	// With the ring full, its two newest runs merge (see proxyStampLocked).
 	runs        [8]stampRun
 	run0, nruns int
 }
@@ -865,7 +865,13 @@ func (e *Endpoint) proxyStampLocked(l *rlane, n uint32) uint32 {
 	switch {
 	case l.nruns > 0 && int32(end-last.end) <= 0: // none new
 	case l.nruns == len(l.runs):
-		last.end = end
+		// Full: the two newest runs become one, under the newer's
+		// number (the older's proxies count as arrived later: only
+		// their sender's loss), and the new proxies get a number of
+		// their own. Nothing is numbered before it was seen.
+		prev := &l.runs[(l.run0+l.nruns-2+len(l.runs))%len(l.runs)]
+		prev.end, prev.stamp = last.end, last.stamp
+		*last = stampRun{end: end, stamp: e.arrivals.Add(1)}
 	default:
 		l.runs[(l.run0+l.nruns)%len(l.runs)] = stampRun{end: end, stamp: e.arrivals.Add(1)}
 		l.nruns++

@@ -201,7 +201,9 @@ func TestForgedTicketsBounded(t *testing.T) {
 
 // A proxy lane's arrival numbers: proxies first seen together share one,
 // later ones get later ones, taken ones are forgotten, and with the ring
-// of runs full, proxies seen later join the newest run.
+// of runs full its two newest runs merge under the newer number: nothing
+// is numbered before it was first seen (helper-65: joining the newest run
+// numbered later proxies before a request seen in between).
 func TestProxyStamps(t *testing.T) {
 	e := &Endpoint{}
 	l := &rlane{}
@@ -210,6 +212,7 @@ func TestProxyStamps(t *testing.T) {
 		l.ptaken += k
 		l.dropRunsLocked()
 	}
+	newest := func() stampRun { return l.runs[(l.run0+l.nruns-1)%len(l.runs)] }
 	if s := stamp(3); s != 1 {
 		t.Fatalf("3 proxies seen first: %d, want 1", s)
 	}
@@ -220,21 +223,35 @@ func TestProxyStamps(t *testing.T) {
 	if s := stamp(2); s != 2 || l.nruns != 1 {
 		t.Fatalf("first run taken: head %d (want 2), %d runs (want 1)", s, l.nruns)
 	}
-	for i := range uint32(12) { // 12 more sightings of one more proxy: the ring of 8 runs fills
+	for i := range uint32(7) { // 7 more sightings of one more proxy: the ring of 8 runs fills
 		stamp(3 + i)
 	}
 	if l.nruns != len(l.runs) || e.arrivals.Load() != 9 {
 		t.Fatalf("%d runs, %d numbers given, want %d and 9", l.nruns, e.arrivals.Load(), len(l.runs))
 	}
-	take(2)
-	if s := stamp(13); s != 3 || e.arrivals.Load() != 10 {
-		t.Fatalf("second run taken, one more proxy seen: head %d (want 3), %d numbers given (want 10)", s, e.arrivals.Load())
+	r := e.arrivals.Add(1) // a request seen now, between sightings
+	stamp(10)              // one more proxy, the ring full
+	if got := newest(); got.stamp <= r || got.end != l.ptaken+10 {
+		t.Errorf("a proxy seen after request %d numbered %d (run to %d)", r, got.stamp, got.end)
 	}
-	take(13) // all of them
+	if l.nruns != len(l.runs) {
+		t.Fatalf("%d runs, want %d", l.nruns, len(l.runs))
+	}
+	for i := range len(l.runs) { // nothing older first, each run's number later than the one before
+		a, b := l.runs[(l.run0+i)%len(l.runs)], l.runs[(l.run0+i+1)%len(l.runs)]
+		if i+1 < l.nruns && (int32(b.stamp-a.stamp) <= 0 || int32(b.end-a.end) <= 0) {
+			t.Errorf("runs %d and %d out of order: %+v, %+v", i, i+1, a, b)
+		}
+	}
+	take(2) // the second run's
+	if s := stamp(8); s != 3 {
+		t.Fatalf("second run taken: head %d, want 3", s)
+	}
+	take(8) // all of them
 	if l.nruns != 0 {
 		t.Fatalf("every proxy taken, %d runs left", l.nruns)
 	}
-	if s := stamp(1); s != 11 {
-		t.Fatalf("a new proxy: %d, want 11", s)
+	if s := stamp(1); s != e.arrivals.Load() {
+		t.Fatalf("a new proxy: %d, want the newest number %d", s, e.arrivals.Load())
 	}
 }
