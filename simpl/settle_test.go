@@ -20,39 +20,7 @@ import (
 // served on there until its next request, while the sender waited: with
 // CPU hogs beside it, milliseconds.
 func TestSettleKeepsRaise(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("raising a thread to SCHED_FIFO needs root")
-	}
-	dir := t.TempDir()
-	rx, err := Attach("SETTLE", WithDir(dir), WithTransport(SHM), WithPriorityInheritance())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	tx, err := Attach("SETTLETX", WithDir(dir), WithTransport(SHM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := tx.Locate(ctx, "SETTLE") // a lane, and with it the bell the rank lives in
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	own, err := sys.GetSched(0)
-	if err != nil || own.Policy != sys.SchedOther {
-		t.Skipf("this thread runs at %+v (%v), want SCHED_OTHER", own, err)
-	}
-	s, err := newServer(rx.q, &rx.prioFails)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.stop()
+	rx, s, _ := settleServer(t)
 	high := transport.Prio{Policy: sys.SchedFIFO, Level: 9}
 	raised := false
 	testHookPublished = func() {
@@ -85,40 +53,8 @@ func TestSettleKeepsRaise(t *testing.T) {
 // Before, one store of SCHED_FIFO 99 into the word had the receiver set
 // its serving thread to FIFO 99 with its own privileges (helper-55).
 func TestSettleIgnoresForgedRank(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("a receiver that could raise its thread needs root")
-	}
-	dir := t.TempDir()
-	rx, err := Attach("FORGED", WithDir(dir), WithTransport(SHM), WithPriorityInheritance(), WithPerm(0o666))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
-	tx, err := Attach("FORGEDTX", WithDir(dir), WithTransport(SHM))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := tx.Locate(ctx, "FORGED") // a lane, and with it the bell the rank lives in
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	own, err := sys.GetSched(0)
-	if err != nil || own.Policy != sys.SchedOther {
-		t.Skipf("this thread runs at %+v (%v), want SCHED_OTHER", own, err)
-	}
+	rx, s, own := settleServer(t, WithPerm(0o666))
 	defer sys.SetSched(0, own)
-	s, err := newServer(rx.q, &rx.prioFails)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.stop()
 	s.mu.Lock()
 	s.settle(transport.Prio{Policy: sys.SchedOther})
 	s.mu.Unlock()
@@ -135,4 +71,46 @@ func TestSettleIgnoresForgedRank(t *testing.T) {
 	if r, _ := rx.q.ServerRank(); r == forged.Rank() {
 		t.Errorf("the forged rank %d is still published", r)
 	}
+}
+
+// settleServer attaches a receiver that inherits priorities (with opts),
+// gives it a shared-memory sender (a lane, and with it the bell the rank
+// lives in), locks the test to its thread, which must run SCHED_OTHER
+// nice 0, and makes that thread the receiver's server; all undone when the test
+// ends. It returns the receiver, the server and the thread's own policy.
+func settleServer(t *testing.T, opts ...Option) (*Channel, *server, sys.Sched) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("raising a thread to SCHED_FIFO needs root")
+	}
+	dir := t.TempDir()
+	rx, err := Attach("SETTLE", append([]Option{WithDir(dir), WithTransport(SHM), WithPriorityInheritance()}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	tx, err := Attach("SETTLETX", WithDir(dir), WithTransport(SHM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := tx.Locate(ctx, "SETTLE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+	own, err := sys.GetSched(0)
+	if err != nil || own != (sys.Sched{Policy: sys.SchedOther}) {
+		t.Skipf("this thread runs at %+v (%v), want SCHED_OTHER nice 0 (the base the tests settle to)", own, err)
+	}
+	s, err := newServer(rx.q, &rx.prioFails)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.stop)
+	return rx, s, own
 }

@@ -503,7 +503,7 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 	}
 	recv.Env = append(env, "FCBENCH_PARENT="+strconv.Itoa(os.Getpid()))
 	recv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	recvErr := &tail{}
+	recvErr := &cli.Tail{}
 	recv.Stderr = recvErr
 	// A pipe of our own rather than StdoutPipe, so that the receiver may
 	// be waited for while its output is read.
@@ -537,7 +537,7 @@ func measure(ctx context.Context, c config, progress time.Duration) (result, err
 		if recvWait != nil {
 			return childError("receiver", recvWait, recvErr)
 		}
-		recvErr.forward(os.Stderr)
+		recvErr.Forward(os.Stderr)
 		return nil
 	}
 	defer stopRecv()
@@ -597,8 +597,8 @@ func interrupted(ctx context.Context) error {
 
 // childError is a child's failure as one line: who, how it ended, and
 // what it said last on stderr (without its "fcbench: ").
-func childError(who string, err error, stderr *tail) error {
-	if s := strings.TrimPrefix(stderr.lastLine(), "fcbench: "); s != "" {
+func childError(who string, err error, stderr *cli.Tail) error {
+	if s := strings.TrimPrefix(stderr.LastLine(), "fcbench: "); s != "" {
 		return fmt.Errorf("%s: %s (%v)", who, s, err)
 	}
 	return fmt.Errorf("%s: %v", who, err)
@@ -616,60 +616,18 @@ func runSender(ctx context.Context, self string, env []string, c config, progres
 	send.Cancel = func() error { return send.Process.Signal(syscall.SIGTERM) }
 	send.WaitDelay = 5 * time.Second
 	send.ExtraFiles = []*os.File{os.Stderr} // its progress lines, as they come
-	errb := &tail{}
+	errb := &cli.Tail{}
 	send.Stderr = errb
 	b, err := send.Output()
 	if err != nil {
 		return senderReport{}, childError("sender", err, errb)
 	}
-	errb.forward(os.Stderr)
+	errb.Forward(os.Stderr)
 	var rep senderReport
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return senderReport{}, fmt.Errorf("sender's report %q: %w", b, err)
 	}
 	return rep, nil
-}
-
-// tail keeps the end of what a child writes on stderr.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailMax = 4096
-
-func (t *tail) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
-	}
-	return len(b), nil
-}
-
-// lastLine is the last non-empty line written, or for a Go panic or race
-// report (many lines) its first line in the kept tail.
-func (t *tail) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
-	for _, l := range lines {
-		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "WARNING: DATA RACE") || strings.HasPrefix(l, "fatal error:") {
-			return strings.TrimSpace(l)
-		}
-	}
-	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-// forward writes what a child that succeeded wrote on stderr, if anything,
-// to w: nothing it says is hidden.
-func (t *tail) forward(w io.Writer) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.buf) > 0 {
-		w.Write(t.buf)
-	}
 }
 
 // cpuTime is the CPU time this process has used so far.

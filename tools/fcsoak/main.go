@@ -549,7 +549,7 @@ type proc struct {
 	id     int    // the sender's number; -1 for the receiver; -2 for an attacker
 	attack string // the attacker's kind
 	cmd    *exec.Cmd
-	stderr tail
+	stderr cli.Tail
 	first  chan struct{} // closed at its first report
 
 	mu   sync.Mutex
@@ -956,7 +956,7 @@ func (s *soak) crashed(p *proc) {
 
 func (p *proc) exitCause() string {
 	cause := p.cmd.ProcessState.String()
-	if e := p.stderr.lastLine(); e != "" {
+	if e := p.stderr.LastLine(); e != "" {
 		cause += ": " + e
 	}
 	return cause
@@ -1045,36 +1045,4 @@ func (s *soak) checkLeaks(shmBefore map[string]bool) {
 		all = append(all[:10], fmt.Sprintf("and %d more", len(all)-10))
 	}
 	s.r.Leaks = strings.Join(all, ", ")
-}
-
-// tail keeps the end of what a child writes on stderr.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailMax = 4096
-
-func (t *tail) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
-	}
-	return len(b), nil
-}
-
-// lastLine is the last non-empty line written, or for a Go panic or race
-// report (many lines) its first line in the kept tail.
-func (t *tail) lastLine() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
-	for _, l := range lines {
-		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "WARNING: DATA RACE") || strings.HasPrefix(l, "fatal error:") {
-			return oneLine(l)
-		}
-	}
-	return oneLine(lines[len(lines)-1])
 }
