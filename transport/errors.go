@@ -50,9 +50,7 @@ var (
 	// ErrTooManyLanes: the receiver already holds as many lanes (one per
 	// concurrent Send) as it allows this sender's process, or for all
 	// senders, or is setting up as many as it allows this sender's user
-	// at once; or, through FIFOs, as many of this sender's requests given
-	// up on (their contexts ended) as a sender lets a receiver hold.
-	// LaneLimitError says which limit, and its value.
+	// at once. LaneLimitError says which limit, and its value.
 	ErrTooManyLanes = errors.New("simpl: too many lanes to the receiver")
 	// ErrOutcomeUnknown: a remote Send failed at a point where its request
 	// may or may not have reached the receiver (a gateway or host lost
@@ -63,10 +61,8 @@ var (
 
 // LaneLimitError is ErrTooManyLanes with the limit that was reached: Per
 // is "process" (lanes held by the sender's process), "user" (handshakes in
-// progress for the sender's user), "receiver" (lanes in all), or
-// "receiver's abandoned requests" (through FIFOs: requests the sender's
-// endpoint gave up on that the receiver still holds). errors.Is finds
-// ErrTooManyLanes; errors.As finds the limit.
+// progress for the sender's user) or "receiver" (lanes in all). errors.Is
+// finds ErrTooManyLanes; errors.As finds the limit.
 type LaneLimitError struct {
 	Per   string
 	Limit int

@@ -145,8 +145,7 @@ func StatusOf(err error) (Status, int) {
 	case errors.Is(err, transport.ErrUnreachable):
 		return StatusUnreachable, 0
 	case errors.Is(err, transport.ErrTooManyLanes):
-		// Refused before anything was delivered (a lane limit, or a FIFO
-		// receiver holding as many abandoned requests as it may).
+		// Refused before anything was delivered (a lane limit).
 		return StatusBusy, 0
 	case errors.Is(err, transport.ErrPeerGone), errors.Is(err, transport.ErrClosed):
 		return StatusPeerGone, 0

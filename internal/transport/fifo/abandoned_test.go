@@ -8,15 +8,15 @@ import (
 
 	"github.com/gosimpl/gosimpl/internal/proctest"
 	"github.com/gosimpl/gosimpl/naming"
-	"github.com/gosimpl/gosimpl/transport"
 )
 
 // A sender that keeps giving up on a receiver that is alive and does not
 // answer holds at most maxAbandoned of its requests there (each keeps a
-// reply FIFO, a segment, descriptors and a goroutine): the next Send
-// fails at once with ErrTooManyLanes and the limit, until the receiver
-// answers some. Before, every timed-out Send kept its own, without bound
-// (helper-58: 300 segments after 300 tries).
+// reply FIFO, a segment, descriptors and a goroutine): a Send past that
+// waits for one to be answered, within its context, taking no slot; once
+// the receiver answers, Sends go through again. Before, every timed-out
+// Send kept its own, without bound (helper-58: 300 segments after 300
+// tries).
 func TestAbandonedBounded(t *testing.T) {
 	dir := proctest.Dir(t)
 	reg, err := naming.Open(dir)
@@ -34,50 +34,44 @@ func TestAbandonedBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	tries := 0
-	for ; ; tries++ {
-		if tries > 2*maxAbandoned {
-			t.Fatalf("%d Sends given up on and none refused", tries)
-		}
+	slots := func() int {
+		cli.slotMu.Lock()
+		defer cli.slotMu.Unlock()
+		return len(cli.free) + len(cli.busy)
+	}
+	for range 3 * maxAbandoned {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 		_, err := c.Send(ctx, []byte("x"), nil)
 		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			continue
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Send to a receiver that does not answer: %v, want DeadlineExceeded", err)
 		}
-		var le *transport.LaneLimitError
-		if !errors.Is(err, transport.ErrTooManyLanes) || !errors.As(err, &le) || le.Limit != maxAbandoned {
-			t.Fatalf("Send %d: %v, want ErrTooManyLanes, limit %d", tries+1, err, maxAbandoned)
-		}
-		break
 	}
-	if tries != maxAbandoned {
-		t.Errorf("refused after %d given up, want %d", tries, maxAbandoned)
+	if n, _ := cli.abandonedTo(srv.pid); n != maxAbandoned {
+		t.Errorf("%d requests given up on held by the receiver, want %d", n, maxAbandoned)
+	}
+	if n := slots(); n > maxAbandoned {
+		t.Errorf("%d slots after %d Sends given up on, want at most %d", n, 3*maxAbandoned, maxAbandoned)
 	}
 	// The receiver answers them: Sends go through again.
 	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
 	defer cancel()
-	for range tries {
-		r, _, err := srv.Receive(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Reply(nil)
-	}
-	waitFor(t, "the late answers taken", func() bool { return cli.abandonedTo(srv.pid) == 0 })
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.Send(ctx, []byte("again"), nil)
 		done <- err
 	}()
-	r, _, err := srv.Receive(ctx)
-	if err != nil {
-		t.Fatal(err)
+	for {
+		r, _, err := srv.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := string(r.Data()) == "again"
+		r.Reply(nil)
+		if again {
+			break
+		}
 	}
-	if string(r.Data()) != "again" {
-		t.Errorf("received %q, want again", r.Data())
-	}
-	r.Reply(nil)
 	if err := <-done; err != nil {
 		t.Errorf("a Send once the receiver answered: %v", err)
 	}

@@ -148,16 +148,20 @@ func (e *Endpoint) isClosed() bool {
 // answer, drain) until the receiver answers or exits. A client that keeps
 // retrying with short deadlines against a receiver that is stuck but
 // alive would otherwise take a System V segment a try, and the system's
-// are few (kernel.shmmni). Past it, Sends to that receiver fail at once
-// with ErrTooManyLanes (LaneLimitError) until it answers some, as the
-// shared-memory transport's lanes are bounded.
+// are few (kernel.shmmni). Past it, a Send to that receiver waits, within
+// its context, until the receiver answers one of them (or exits), as it
+// would wait for the receiver anyway, and takes no slot meanwhile.
 const maxAbandoned = 64
 
-// abandonedTo is how many requests given up on receiver pid holds.
-func (e *Endpoint) abandonedTo(pid int) int {
+// abandonedTo is how many requests given up on receiver pid holds, and a
+// channel closed when that count next drops.
+func (e *Endpoint) abandonedTo(pid int) (int, <-chan struct{}) {
 	e.slotMu.Lock()
 	defer e.slotMu.Unlock()
-	return e.abandoned[pid]
+	if e.answered == nil {
+		e.answered = make(chan struct{})
+	}
+	return e.abandoned[pid], e.answered
 }
 
 // abandon counts d more requests given up on that receiver pid holds.
@@ -169,6 +173,31 @@ func (e *Endpoint) abandon(pid, d int) {
 	}
 	if e.abandoned[pid] += d; e.abandoned[pid] <= 0 {
 		delete(e.abandoned, pid)
+	}
+	if d < 0 && e.answered != nil {
+		close(e.answered) // wakes the Sends waiting for one to drop
+		e.answered = nil
+	}
+}
+
+// awaitRoom waits, within ctx, until receiver pid holds fewer than
+// maxAbandoned of this endpoint's requests given up on.
+func (c *Conn) awaitRoom(ctx context.Context) error {
+	e := c.ep
+	for {
+		n, dropped := e.abandonedTo(c.pid)
+		if n < maxAbandoned {
+			return nil
+		}
+		select {
+		case <-dropped:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.w.done:
+			return c.closedErr()
+		case <-e.done:
+			return errs.Errorf("send from %q: %w", e.name, transport.ErrClosed)
+		}
 	}
 }
 
@@ -494,9 +523,8 @@ func (c *Conn) Send(ctx context.Context, req, reply []byte) (int, error) {
 		return 0, c.goneErr(c.pid)
 	}
 	e := c.ep
-	if n := e.abandonedTo(c.pid); n >= maxAbandoned {
-		return 0, errs.Errorf("send to %q (pid %d): %d requests given up on are still held there: %w", c.name, c.pid, n,
-			&transport.LaneLimitError{Per: "receiver's abandoned requests", Limit: maxAbandoned})
+	if err := c.awaitRoom(ctx); err != nil {
+		return 0, err
 	}
 	s, err := e.getSlot()
 	if err != nil {

@@ -163,8 +163,10 @@ type Endpoint struct {
 	free   []*slot
 	busy   map[*slot]struct{}
 	// abandoned counts, by receiver pid, the requests given up on that
-	// the receiver still holds (drain), for maxAbandoned.
+	// the receiver still holds (drain), for maxAbandoned; answered is
+	// closed (and replaced) whenever a count drops.
 	abandoned map[int]int
+	answered  chan struct{}
 }
 
 type senderKey struct {
