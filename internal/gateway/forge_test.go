@@ -105,12 +105,20 @@ func TestForgedAnswers(t *testing.T) {
 	}
 	c.Flush()
 	// Counted as stray once gateway a has them all; then b answers.
-	for g.Stats().StrayAnswers < 100 {
+	answerAfter(t, ctx, g, func(st Stats) bool { return st.StrayAnswers >= 100 }, done, b, reply)
+}
+
+// answerAfter waits, within ctx, until gateway g's counts say the forged
+// answers were all taken (counted), the Send still waiting (done: its
+// result); then b answers it on reply, and the Send must get that answer.
+func answerAfter(t *testing.T, ctx context.Context, g *Gateway, counted func(Stats) bool, done <-chan string, b *nats.Conn, reply string) {
+	t.Helper()
+	for !counted(g.Stats()) {
 		select {
 		case r := <-done:
-			t.Fatalf("a's Send ended before b answered: %q", r)
+			t.Fatalf("the Send ended before b answered: %q", r)
 		case <-ctx.Done():
-			t.Fatalf("c's 100 answers not all counted stray: %+v", g.Stats())
+			t.Fatalf("the forged answers not all counted: %+v", g.Stats())
 		case <-time.After(5 * time.Millisecond): // polling the count
 		}
 	}
@@ -120,10 +128,10 @@ func TestForgedAnswers(t *testing.T) {
 	select {
 	case r := <-done:
 		if r != "from b" {
-			t.Errorf("a's Send to b got %q, want b's answer", r)
+			t.Errorf("the Send to b got %q, want b's answer", r)
 		}
 	case <-ctx.Done():
-		t.Fatal("a's Send got no answer")
+		t.Fatal("the Send got no answer")
 	}
 }
 
@@ -253,24 +261,5 @@ func TestForgedNoRespondersX0(t *testing.T) {
 	h.Set(natsStatus, noResponders)
 	forger.PublishMsg(&nats.Msg{Subject: inbox + ".x0", Header: h})
 	forger.Flush()
-	for g.Stats().BadAnswers < before+2 {
-		select {
-		case r := <-done:
-			t.Fatalf("the Send b holds ended before b answered: %q", r)
-		case <-ctx.Done():
-			t.Fatalf("the forged answers not both counted bad: %+v", g.Stats())
-		case <-time.After(5 * time.Millisecond): // polling the count
-		}
-	}
-	if err := b.PublishMsg(&nats.Msg{Subject: reply, Header: answerHeader("ok", 0), Data: []byte("from b")}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case r := <-done:
-		if r != "from b" {
-			t.Errorf("the Send got %q, want b's answer", r)
-		}
-	case <-ctx.Done():
-		t.Fatal("the Send got no answer")
-	}
+	answerAfter(t, ctx, g, func(st Stats) bool { return st.BadAnswers >= before+2 }, done, b, reply)
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gosimpl/gosimpl/simpl"
-	"github.com/gosimpl/gosimpl/simpl/locator"
 	"github.com/gosimpl/gosimpl/simpl/simpltest"
 )
 
@@ -20,15 +19,7 @@ import (
 // ...: simpl: ..."), and the locator's error replies came back as
 // "simpl: bad name (simpl: ...)" (review).
 func TestErrorTextOnePrefix(t *testing.T) {
-	dir := simpltest.Dir(t)
-	env := []string{"FIFO_PATH=" + dir}
-	loc := simpltest.Start(t, "locator", env)
-	cli, err := simpl.Attach("CLIENT", simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	c := locator.NewClient(cli, "")
+	dir, loc, cli, c := startLocator(t)
 	ctx := simpltest.Context(t, time.Minute)
 	check := func(what string, err error, is error) {
 		t.Helper()
@@ -40,7 +31,7 @@ func TestErrorTextOnePrefix(t *testing.T) {
 			t.Errorf("%s: %q; want one \"simpl: \" at the front, and no other", what, msg)
 		}
 	}
-	_, err = c.Locate(ctx, "bad/name")
+	_, err := c.Locate(ctx, "bad/name")
 	check("Locate(bad/name)", err, simpl.ErrBadName)
 	_, err = c.List(ctx, "[")
 	check("List([)", err, simpl.ErrBadName)

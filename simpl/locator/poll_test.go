@@ -38,15 +38,8 @@ func poll(t *testing.T, what string, w *locator.Watch) {
 // process failed ("too many lanes to the receiver") for seconds (review).
 // And Close ends a waiting Next, and the watch.
 func TestWatchPolled(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir, loc, cli, c := startLocator(t)
 	env := []string{"FIFO_PATH=" + dir}
-	loc := simpltest.Start(t, "locator", env)
-	cli, err := simpl.Attach("CLIENT", simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	c := locator.NewClient(cli, "")
 	ctx := simpltest.Context(t, time.Minute)
 
 	w := c.Watch("NOSUCH*")

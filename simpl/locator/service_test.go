@@ -38,15 +38,8 @@ func wantEvent(t *testing.T, wt *locator.Watch, kind locator.Kind, name string, 
 // list, and a watch that hears attach and SIGKILL, says when the daemon
 // is gone and when it is back, and survives the daemon's own restart.
 func TestService(t *testing.T) {
-	dir := simpltest.Dir(t)
+	dir, loc, cli, c := startLocator(t)
 	env := []string{"FIFO_PATH=" + dir}
-	loc := simpltest.Start(t, "locator", env)
-	cli, err := simpl.Attach("CLIENT", simpl.WithDir(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	c := locator.NewClient(cli, "")
 	ctx := simpltest.Context(t, time.Minute)
 
 	wt := c.Watch("S*")
@@ -298,4 +291,19 @@ func waitStopped(t *testing.T, pid int) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// startLocator starts a locator daemon in a FIFO directory of the test's
+// own, attaches CLIENT there and returns the directory, the daemon, the
+// Channel and a Client of it, all ended with the test.
+func startLocator(t *testing.T) (dir string, loc *simpltest.Proc, cli *simpl.Channel, c *locator.Client) {
+	t.Helper()
+	dir = simpltest.Dir(t)
+	loc = simpltest.Start(t, "locator", []string{"FIFO_PATH=" + dir})
+	cli, err := simpl.Attach("CLIENT", simpl.WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return dir, loc, cli, locator.NewClient(cli, "")
 }

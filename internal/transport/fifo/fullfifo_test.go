@@ -23,19 +23,7 @@ func TestSendFullFIFO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(h.PID(), syscall.SIGCONT)
-	// A pipe holds 16,384 doorbells by default; 1 MiB at most.
-	n := 0
-	for ; n < 1<<18; n++ {
-		if err := c.Trigger(1); err != nil {
-			if !errors.Is(err, errFIFOFull) {
-				t.Fatalf("trigger %d: %v", n+1, err)
-			}
-			break
-		}
-	}
-	if n == 1<<18 {
-		t.Fatalf("%d triggers and the FIFO is not full", n)
-	}
+	fillFIFO(t, c)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -103,17 +91,7 @@ func TestEndpointCloseEndsFullFIFOSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(h.PID(), syscall.SIGCONT)
-	for n := 0; ; n++ {
-		if n == 1<<18 {
-			t.Fatalf("%d triggers and the FIFO is not full", n)
-		}
-		if err := c.Trigger(1); err != nil {
-			if !errors.Is(err, errFIFOFull) || !errors.Is(err, transport.ErrTooLarge) {
-				t.Fatalf("trigger %d: %v, want the FIFO full (ErrTooLarge)", n+1, err)
-			}
-			break
-		}
-	}
+	fillFIFO(t, c)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.Send(context.Background(), []byte("x"), nil)
@@ -133,4 +111,20 @@ func TestEndpointCloseEndsFullFIFOSend(t *testing.T) {
 	syscall.Kill(h.PID(), syscall.SIGCONT)
 	killed(t, h)
 	bury(t, h, reg)
+}
+
+// fillFIFO triggers c's receiver (stopped, or not reading) until its FIFO
+// is full, which a Trigger says with ErrTooLarge.
+func fillFIFO(t *testing.T, c *Conn) {
+	t.Helper()
+	// A pipe holds 16,384 doorbells by default; 1 MiB at most.
+	for n := 0; n < 1<<18; n++ {
+		if err := c.Trigger(1); err != nil {
+			if !errors.Is(err, errFIFOFull) || !errors.Is(err, transport.ErrTooLarge) {
+				t.Fatalf("trigger %d: %v, want the FIFO full (ErrTooLarge)", n+1, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%d triggers and the FIFO is not full", 1<<18)
 }
