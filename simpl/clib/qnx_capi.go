@@ -102,6 +102,15 @@ static void tt_done(void)
 		tt_clear(NULL);
 }
 
+// gsqnx_tt_done is tt_done for the other C files of the library (the
+// pulse timers of qnx_timer.go), errno kept.
+void gsqnx_tt_done(void)
+{
+	int e = errno;
+	tt_done();
+	errno = e;
+}
+
 __attribute__((constructor)) static void gsq_init(void)
 {
 	pthread_atfork(NULL, NULL, qnx_in_child);

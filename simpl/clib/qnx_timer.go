@@ -101,7 +101,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int gsqnx_timer_create(clockid_t clock, struct sigevent *ev, timer_t *id)
+static int pt_create(clockid_t clock, struct sigevent *ev, timer_t *id)
 {
 	if (ev == NULL || ev->sigev_notify != SIGEV_PULSE)
 		return timer_create(clock, ev, id);
@@ -149,7 +149,7 @@ static int bad_ts(const struct timespec *ts)
 	return ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000L;
 }
 
-int gsqnx_timer_settime(timer_t id, int flags, const struct itimerspec *v, struct itimerspec *ov)
+static int pt_settime(timer_t id, int flags, const struct itimerspec *v, struct itimerspec *ov)
 {
 	pulse_timer *t = find(id, 0);
 	if (t == NULL)
@@ -194,7 +194,7 @@ int gsqnx_timer_settime(timer_t id, int flags, const struct itimerspec *v, struc
 	return 0;
 }
 
-int gsqnx_timer_delete(timer_t id)
+static int pt_delete(timer_t id)
 {
 	pulse_timer *t = find(id, 1);
 	if (t == NULL)
@@ -208,6 +208,32 @@ int gsqnx_timer_delete(timer_t id)
 	pthread_mutex_destroy(&t->mu);
 	free(t);
 	return 0;
+}
+
+// The calls a program makes (<sys/neutrino.h> maps timer_* to these):
+// like every call of the API they clear the thread's TimerTimeout on
+// return, as QNX's kernel calls do.
+extern void gsqnx_tt_done(void);
+
+int gsqnx_timer_create(clockid_t clock, struct sigevent *ev, timer_t *id)
+{
+	int r = pt_create(clock, ev, id);
+	gsqnx_tt_done();
+	return r;
+}
+
+int gsqnx_timer_settime(timer_t id, int flags, const struct itimerspec *v, struct itimerspec *ov)
+{
+	int r = pt_settime(id, flags, v, ov);
+	gsqnx_tt_done();
+	return r;
+}
+
+int gsqnx_timer_delete(timer_t id)
+{
+	int r = pt_delete(id);
+	gsqnx_tt_done();
+	return r;
 }
 */
 import "C"

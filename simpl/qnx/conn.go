@@ -325,7 +325,10 @@ func (p *peer) reopen() bool {
 // when the channel went (nobody to tell, and its name may be another
 // channel's now).
 func (p *peer) finish() {
-	if p.dead {
+	if p.dead || (p.target != nil && !p.spoke.Load()) {
+		// A connection to this process's own channel that never sent
+		// (a side channel kept for MsgDeliverEvent, say): its server is
+		// this process, which may be exiting and never receive it.
 		p.push(outItem{}, true)
 		return
 	}
@@ -395,13 +398,14 @@ func (p *peer) run() {
 			h := it.pulse
 			h.kind = it.kind
 			putHeader(b[:], h)
-			ctx := context.Background()
+			ctx := exiting.abandonCtx()
 			if it.kind == kindDisconnect && p.spoke.Load() {
 				// At exit (Shutdown) the server learns of it from
 				// the process's pidfd instead. A server that has no
 				// record of this process (it never took anything
 				// from it) does not watch it: Shutdown waits for
-				// that disconnect, within its ctx, as for pulses.
+				// that disconnect, within its ctx, as for pulses,
+				// and ends it when its ctx ends (abandonCtx).
 				ctx = exiting.ctx()
 			}
 			_, err := p.sc.Send(ctx, b[:], nil)
@@ -885,10 +889,37 @@ func MsgDeliverEvent(rcvid int, ev *SigEvent) error {
 
 // exitSignal ends the disconnects in flight when the process shuts down
 // (Shutdown): the servers learn of the exit from their pidfds instead.
+// Pulses and the disconnects Shutdown waits for go under abandonCtx,
+// which a Shutdown ends when it returns: none of them outlives the
+// Shutdown that gave up on it.
 type exitSignal struct {
 	mu     sync.Mutex
 	c      context.Context
 	cancel context.CancelFunc
+	ab     context.Context
+	abEnd  context.CancelFunc
+}
+
+// abandonCtx is the context of an outgoing pulse or disconnect: the
+// next Shutdown to return ends it.
+func (e *exitSignal) abandonCtx() context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ab == nil {
+		e.ab, e.abEnd = context.WithCancel(context.Background())
+	}
+	return e.ab
+}
+
+// abandon ends the pulses and disconnects in flight; those sent after
+// get a context of their own.
+func (e *exitSignal) abandon() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.abEnd != nil {
+		e.abEnd()
+	}
+	e.ab, e.abEnd = nil, nil
 }
 
 var exiting exitSignal

@@ -63,7 +63,8 @@ func pattern(n, seed int) []byte {
 //	fillv:N:TEXT           the same with MsgSendv, the buffer in two
 //	                       halves
 //	detach                 ConnectDetach: "detached"
-//	shutdown:MS            qnx.Shutdown within MS ms: "shutdown ERR"
+//	shutdown:MS            "shutting down", then qnx.Shutdown within MS ms:
+//	                       "shutdown ERR"
 //	waitsig                print "waiting", then wait for SIGUSR1
 //	reattach               ConnectAttach to the channel again, for the
 //	                       steps after: "reattached" or "err ERRNO"
@@ -143,6 +144,7 @@ func roleClient(args []string) error {
 		case "shutdown":
 			ms, _ := strconv.Atoi(f[1])
 			sctx, cancel := context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+			fmt.Println("shutting down")
 			fmt.Printf("shutdown %v\n", qnx.Shutdown(sctx))
 			cancel()
 		case "reattach":

@@ -96,6 +96,12 @@ func NameOpen(ctx context.Context, name string, flags int) (int, error) {
 	putHeader(b, header{kind: kindConnect, a: int32(coid), b: id, c: int32(sys.Gettid())})
 	copy(b[headerSize:], msg)
 	var r [replyHeaderSize]byte
+	// After what the connection still has going out (a reopened one's
+	// pulses and disconnect), as a MsgSend is.
+	if err := c.p.drainSend(ctx, c); err != nil {
+		ConnectDetach(coid)
+		return -1, err
+	}
 	c.p.spoke.Store(true)
 	n, err := c.p.send(ctx, c.detached, id, b, r[:])
 	if err == nil {

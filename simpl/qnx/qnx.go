@@ -454,7 +454,10 @@ func closePfd(p *sys.Pidfd) {
 // still open are dropped, and disconnects not yet taken by their servers
 // are not waited for, the servers seeing the process exit through its
 // pidfd, except where a server has taken nothing from this process yet
-// (it has no pidfd to watch): those are waited for as pulses are.
+// (it has no pidfd to watch): those are waited for as pulses are. What
+// has not gone out when ctx ends is dropped as Shutdown returns: nothing
+// goes on sending after it. A connection to this process's own channel
+// that never sent sends no disconnect (its server is this process).
 func Shutdown(ctx context.Context) error {
 	state.mu.Lock()
 	var ps []*peer
@@ -480,6 +483,10 @@ func Shutdown(ctx context.Context) error {
 	}
 	exiting.fire()
 	defer exiting.reset()
+	// What is still going out when Shutdown returns (its ctx ended, a
+	// server alive and not receiving) is ended then: nothing keeps
+	// sending after.
+	defer exiting.abandon()
 	var err error
 	for _, p := range ps {
 		if !p.drainCtx(ctx) {

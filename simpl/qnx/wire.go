@@ -48,7 +48,7 @@ import (
 const (
 	headerSize      = 16
 	replyHeaderSize = 8
-	wireVersion     = 1
+	wireVersion     = 2 // 2: reply areas runSlack longer, answers with runs (1: before)
 
 	kindMsg        = 1
 	kindPulse      = 2

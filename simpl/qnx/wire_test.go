@@ -20,7 +20,7 @@ func FuzzDecodeHeader(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte("QN"))
-	f.Add([]byte{'Q', 'N', 1, 2, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{'Q', 'N', wireVersion, 2, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := decodeHeader(b)
 		if err != nil {
