@@ -165,8 +165,9 @@ type Endpoint struct {
 	// abandoned counts, by receiver pid, the requests given up on that
 	// the receiver still holds (drain), for maxAbandoned; answered is
 	// closed (and replaced) whenever a count drops.
-	abandoned map[int]int
-	answered  chan struct{}
+	abandoned    map[int]int
+	answered     chan struct{}
+	abandonedAll atomic.Int32 // abandoned's sum, for Send's look without the lock
 }
 
 type senderKey struct {
