@@ -70,32 +70,7 @@ func sleepPath(t *testing.T) string {
 // shared memory object, /dev/shm/cyclictestPID, which it leaves when
 // killed (and when it dies of SIGPIPE writing to a pipe nobody reads).
 func TestFcloopKilledCyclictest(t *testing.T) {
-	ct, err := exec.LookPath("cyclictest")
-	if err != nil {
-		if os.Getenv("GOSIMPL_CI") == "1" {
-			t.Fatal("cyclictest (Debian rt-tests) is not installed; GOSIMPL_CI=1 requires this test to run")
-		}
-		t.Skip("cyclictest (Debian rt-tests) is not installed")
-	}
-	e := newEnv(t)
-	cmd := e.command(context.Background(), "fcloop", "-d", "60s")
-	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
-	p := simpltest.StartCmd(t, cmd)
-	e.addPID(p.PID())
-	ctPID := 0
-	deadline := time.Now().Add(lineTimeout)
-	for ctPID == 0 {
-		for _, k := range childrenOf(p.PID()) {
-			_, err := os.Stat(fmt.Sprintf("/dev/shm/cyclictest%d", k))
-			if isProcess(k, ct) && err == nil {
-				ctPID = k
-			}
-		}
-		if ctPID == 0 && time.Now().After(deadline) {
-			t.Fatalf("fcloop started no cyclictest with its /dev/shm object within %v", lineTimeout)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the children's list
-	}
+	p, _, ctPID := startFcloopCyclictest(t)
 	fds := pidfdsOf(t, []int{ctPID})
 	p.Signal(syscall.SIGKILL)
 	p.Wait(exitTimeout)

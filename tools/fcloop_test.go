@@ -616,33 +616,7 @@ func TestFcloopCyclictest(t *testing.T) {
 // removes the shared memory object cyclictest leaves behind when killed
 // (/dev/shm/cyclictestPID).
 func TestFcloopInterrupted(t *testing.T) {
-	ct, err := exec.LookPath("cyclictest")
-	if err != nil {
-		if os.Getenv("GOSIMPL_CI") == "1" {
-			t.Fatal("cyclictest (Debian rt-tests) is not installed; GOSIMPL_CI=1 requires this test to run")
-		}
-		t.Skip("cyclictest (Debian rt-tests) is not installed")
-	}
-	e := newEnv(t)
-	cmd := e.command(context.Background(), "fcloop", "-d", "60s")
-	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
-	p := simpltest.StartCmd(t, cmd)
-	e.addPID(p.PID())
-	ctPID := 0
-	deadline := time.Now().Add(lineTimeout)
-	for ctPID == 0 {
-		for _, k := range childrenOf(p.PID()) {
-			exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", k))
-			_, err := os.Stat(fmt.Sprintf("/dev/shm/cyclictest%d", k))
-			if exe == ct && err == nil {
-				ctPID = k
-			}
-		}
-		if ctPID == 0 && time.Now().After(deadline) {
-			t.Fatalf("fcloop started no cyclictest with its /dev/shm object within %v", lineTimeout)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the children's list
-	}
+	p, ct, ctPID := startFcloopCyclictest(t)
 	p.Signal(syscall.SIGINT)
 	p.Wait(exitTimeout)
 	shm := fmt.Sprintf("/dev/shm/cyclictest%d", ctPID)
@@ -653,6 +627,40 @@ func TestFcloopInterrupted(t *testing.T) {
 	if syscall.Kill(ctPID, 0) == nil && isProcess(ctPID, ct) {
 		t.Errorf("cyclictest (pid %d) still runs after fcloop was interrupted", ctPID)
 	}
+}
+
+// startFcloopCyclictest starts a 60 s fcloop (its TMPDIR the test's own)
+// and waits for the cyclictest it runs beside its loop to have made its
+// /dev/shm object; it returns fcloop, cyclictest's path and pid. Without
+// cyclictest the test is skipped, or fails under GOSIMPL_CI=1.
+func startFcloopCyclictest(t *testing.T) (p *simpltest.Proc, ct string, ctPID int) {
+	t.Helper()
+	ct, err := exec.LookPath("cyclictest")
+	if err != nil {
+		if os.Getenv("GOSIMPL_CI") == "1" {
+			t.Fatal("cyclictest (Debian rt-tests) is not installed; GOSIMPL_CI=1 requires this test to run")
+		}
+		t.Skip("cyclictest (Debian rt-tests) is not installed")
+	}
+	e := newEnv(t)
+	cmd := e.command(context.Background(), "fcloop", "-d", "60s")
+	cmd.Env = append(cmd.Env, "TMPDIR="+t.TempDir())
+	p = simpltest.StartCmd(t, cmd)
+	e.addPID(p.PID())
+	deadline := time.Now().Add(lineTimeout)
+	for ctPID == 0 {
+		for _, k := range childrenOf(p.PID()) {
+			_, err := os.Stat(fmt.Sprintf("/dev/shm/cyclictest%d", k))
+			if isProcess(k, ct) && err == nil {
+				ctPID = k
+			}
+		}
+		if ctPID == 0 && time.Now().After(deadline) {
+			t.Fatalf("fcloop started no cyclictest with its /dev/shm object within %v", lineTimeout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the children's list
+	}
+	return p, ct, ctPID
 }
 
 // isProcess reports whether pid runs the program exe.

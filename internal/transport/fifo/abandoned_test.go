@@ -23,11 +23,7 @@ func TestAbandonedBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Attach("SRV", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := attachT(t, reg, "SRV", 0o600)
 	_, cli := attachCLI(t, dir)
 	c, err := cli.Locate("SRV")
 	if err != nil {

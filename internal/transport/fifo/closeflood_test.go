@@ -60,11 +60,7 @@ func TestCloseUnderFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := Attach("SRV", Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := attachT(t, reg, "SRV", 0o600)
 	var floods []*proctest.Proc
 	for i := range 2 {
 		floods = append(floods, proctest.Start(t, "flood", nil, dir, "SRV", "FLOOD"+strconv.Itoa(i), "3"))

@@ -46,20 +46,7 @@ func TestSendFullFIFO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		_, err := c2.Send(context.Background(), []byte("x"), nil)
-		errc <- err
-	}()
-	waitFor(t, "the Send waiting its turn", func() bool { return c2.ringing.Load() == 1 })
-	c2.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, transport.ErrClosed) {
-			t.Errorf("Send to a full FIFO, Conn closed: %v, want ErrClosed", err)
-		}
-	case <-time.After(helperTimeout):
-		t.Fatalf("Send to a full FIFO still waiting %v after its Conn closed", helperTimeout)
-	}
+	closedWhileRinging(t, c2, "its Conn", func() { c2.Close() })
 
 	// The receiver reads again: a Send waiting its turn goes through (the
 	// holder takes the proxies, then holds the request).
@@ -92,22 +79,7 @@ func TestEndpointCloseEndsFullFIFOSend(t *testing.T) {
 	}
 	defer syscall.Kill(h.PID(), syscall.SIGCONT)
 	fillFIFO(t, c)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.Send(context.Background(), []byte("x"), nil)
-		errc <- err
-	}()
-	waitFor(t, "the Send waiting its turn", func() bool { return c.ringing.Load() == 1 })
-	ep.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, transport.ErrClosed) {
-			t.Errorf("Send to a full FIFO, its endpoint closed: %v, want ErrClosed", err)
-		}
-	case <-time.After(helperTimeout):
-		c.Close() // ends it, so that the test ends
-		t.Fatalf("Send to a full FIFO still waiting %v after its endpoint closed (%v)", helperTimeout, <-errc)
-	}
+	closedWhileRinging(t, c, "its endpoint", func() { ep.Close() })
 	syscall.Kill(h.PID(), syscall.SIGCONT)
 	killed(t, h)
 	bury(t, h, reg)
@@ -127,4 +99,27 @@ func fillFIFO(t *testing.T, c *Conn) {
 		}
 	}
 	t.Fatalf("%d triggers and the FIFO is not full", 1<<18)
+}
+
+// closedWhileRinging starts a Send on c, whose receiver's FIFO is full,
+// waits until it waits its turn, closes (what says what close closes)
+// and checks that the Send ends with ErrClosed.
+func closedWhileRinging(t *testing.T, c *Conn, what string, close func()) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Send(context.Background(), []byte("x"), nil)
+		errc <- err
+	}()
+	waitFor(t, "the Send waiting its turn", func() bool { return c.ringing.Load() == 1 })
+	close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, transport.ErrClosed) {
+			t.Errorf("Send to a full FIFO, %s closed: %v, want ErrClosed", what, err)
+		}
+	case <-time.After(helperTimeout):
+		c.Close() // ends it, so that the test ends
+		t.Fatalf("Send to a full FIFO still waiting %v after %s closed (%v)", helperTimeout, what, <-errc)
+	}
 }
